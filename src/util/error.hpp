@@ -1,0 +1,91 @@
+// Errors as values: every fallible operation in vireo returns Result<T>.
+//
+// An Error carries a code (what kind of failure, and so whether retrying can
+// help), a message written for the person at the terminal, and optionally the
+// cause it wraps. Nothing in vireo throws across a subsystem boundary.
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace vireo {
+
+// Error codes, modelled on libvirt's virErrorNumber families so that callers
+// porting from libvirt find the same distinctions.
+enum class ErrorCode {
+    Internal,          // a bug in vireo: should never be seen
+    InvalidArg,        // the caller passed something malformed
+    XmlError,          // a document could not be parsed or failed validation
+    Unsupported,       // valid request, not implemented / not possible here
+    NoDomain,          // no domain with that name/uuid
+    NoPool,            // no storage pool with that name
+    NoVolume,          // no storage volume with that name
+    NoNetwork,         // no network with that name
+    Exists,            // an object with that name/uuid already exists
+    InvalidState,      // operation not valid in the object's current state
+    Busy,              // another job holds the object; retrying later may help
+    Timeout,           // an operation did not complete in time; may be retried
+    NotFound,          // a file, binary or other resource is missing
+    PermissionDenied,  // the OS refused access
+    System,            // a system call failed (errno in the message)
+    Io,                // read/write failure on an image or file
+    Corrupt,           // on-disk data is inconsistent
+    Hypervisor,        // QEMU reported an error or died
+    Connection,        // cannot reach the daemon / peer
+    Protocol,          // malformed message from a peer
+    OperationFailed,   // generic failure of a requested operation
+};
+
+// Stable, machine-readable name of a code ("no-domain"), used on the wire.
+std::string_view to_string(ErrorCode code);
+// Inverse of to_string; unknown names map to Internal.
+ErrorCode error_code_from_string(std::string_view name);
+// True when repeating the same request later may succeed.
+bool is_retryable(ErrorCode code);
+
+struct Error {
+    ErrorCode code = ErrorCode::Internal;
+    std::string message;
+    std::shared_ptr<const Error> cause;
+
+    Error() = default;
+    Error(ErrorCode c, std::string msg) : code(c), message(std::move(msg)) {}
+
+    // Wrap this error in a new one that adds context in front:
+    // err.context("failed to start domain 'web'") ->
+    // "failed to start domain 'web': disk '/x.qcow2' not found".
+    [[nodiscard]] Error context(std::string prefix) const;
+
+    // The message including the chain of causes.
+    [[nodiscard]] std::string full_message() const;
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+using Status = std::expected<void, Error>;
+
+// Build an unexpected Error with a fmt-formatted message.
+template <class... Args>
+[[nodiscard]] std::unexpected<Error> fail(ErrorCode code, fmt::format_string<Args...> f, Args&&... args) {
+    return std::unexpected(Error{code, fmt::format(f, std::forward<Args>(args)...)});
+}
+
+// An Error for the current errno, "<what>: <strerror>"; EACCES/EPERM map to
+// PermissionDenied and ENOENT to NotFound so callers can tell them apart.
+[[nodiscard]] Error errno_error(std::string_view what, int err);
+[[nodiscard]] std::unexpected<Error> fail_errno(std::string_view what);
+
+}  // namespace vireo
+
+// Propagate an error from an expression returning Result/Status.
+#define VIREO_TRY(expr)                                       \
+    do {                                                      \
+        auto vireo_try_result_ = (expr);                      \
+        if (!vireo_try_result_)                               \
+            return std::unexpected(vireo_try_result_.error()); \
+    } while (0)

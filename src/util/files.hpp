@@ -1,0 +1,34 @@
+// File helpers: whole-file reads and crash-safe writes.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "util/error.hpp"
+
+namespace vireo::files {
+
+// Read a whole file. A missing file is ErrorCode::NotFound.
+Result<std::string> read(const std::filesystem::path& path);
+
+// Replace `path` with `content` so that a crash (even kill -9 or power loss)
+// at any moment leaves either the old or the new content, never a torn file:
+// write a temp file in the same directory, fsync it, rename it over the
+// target, then fsync the directory so the rename itself is durable.
+Status write_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
+
+// Remove a file and fsync its directory; a missing file is not an error.
+Status remove_durable(const std::filesystem::path& path);
+
+// mkdir -p with the given mode for directories it creates.
+Status make_dirs(const std::filesystem::path& path, unsigned mode = 0755);
+
+// fsync a directory (after creating/renaming/removing entries in it).
+Status sync_dir(const std::filesystem::path& dir);
+
+// True when `name` can be used as one path component of an object's file:
+// not empty, not "." or "..", no '/', no control characters, at most 255 bytes.
+bool is_safe_name(std::string_view name);
+
+}  // namespace vireo::files

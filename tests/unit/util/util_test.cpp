@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include "support/support.hpp"
+#include "util/error.hpp"
+#include "util/files.hpp"
+#include "util/uuid.hpp"
+
+namespace vireo {
+namespace {
+
+TEST(Error, ContextChainsMessages) {
+    Error inner{ErrorCode::NotFound, "disk '/x.qcow2' not found"};
+    Error outer = inner.context("failed to start domain 'web'");
+    EXPECT_EQ(outer.code, ErrorCode::NotFound);
+    EXPECT_EQ(outer.full_message(), "failed to start domain 'web': disk '/x.qcow2' not found");
+}
+
+TEST(Error, CodeNamesRoundTrip) {
+    for (auto c : {ErrorCode::NoDomain, ErrorCode::Busy, ErrorCode::XmlError, ErrorCode::Corrupt})
+        EXPECT_EQ(error_code_from_string(to_string(c)), c);
+    EXPECT_EQ(error_code_from_string("nonsense"), ErrorCode::Internal);
+    EXPECT_TRUE(is_retryable(ErrorCode::Busy));
+    EXPECT_FALSE(is_retryable(ErrorCode::NoDomain));
+}
+
+TEST(Uuid, ParseFormatsBothForms) {
+    auto a = Uuid::parse("c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+    auto b = Uuid::parse("c7a5fdbdcdaf9455926ad65c16db1809");
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(*a, *b);
+    EXPECT_EQ(a->str(), "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+}
+
+TEST(Uuid, RejectsMalformed) {
+    EXPECT_FALSE(Uuid::parse(""));
+    EXPECT_FALSE(Uuid::parse("c7a5fdbd-cdaf-9455-926a-d65c16db180"));
+    EXPECT_FALSE(Uuid::parse("c7a5fdbd-cdaf-9455-926a-d65c16db18090"));
+    EXPECT_FALSE(Uuid::parse("z7a5fdbd-cdaf-9455-926a-d65c16db1809"));
+}
+
+TEST(Uuid, GeneratedAreVersion4AndDistinct) {
+    auto a = Uuid::generate();
+    auto b = Uuid::generate();
+    EXPECT_NE(a, b);
+    EXPECT_EQ(a.bytes[6] >> 4, 4);
+    EXPECT_EQ(a.bytes[8] & 0xc0, 0x80);
+}
+
+TEST(Files, AtomicWriteReplacesAndLeavesNoTemp) {
+    test::TempDir dir;
+    auto p = dir / "dom.xml";
+    ASSERT_TRUE(files::write_atomic(p, "old"));
+    ASSERT_TRUE(files::write_atomic(p, "new content"));
+    auto r = files::read(p);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, "new content");
+    int n = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
+    EXPECT_EQ(n, 1);
+}
+
+TEST(Files, ReadMissingIsNotFound) {
+    auto r = files::read("/nonexistent/vireo/file");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::NotFound);
+    EXPECT_NE(r.error().message.find("/nonexistent/vireo/file"), std::string::npos);
+}
+
+TEST(Files, SafeNames) {
+    EXPECT_TRUE(files::is_safe_name("web-01"));
+    EXPECT_FALSE(files::is_safe_name(""));
+    EXPECT_FALSE(files::is_safe_name(".."));
+    EXPECT_FALSE(files::is_safe_name("../x"));
+    EXPECT_FALSE(files::is_safe_name("a\nb"));
+    EXPECT_FALSE(files::is_safe_name(std::string(256, 'a')));
+    EXPECT_TRUE(files::is_safe_name(std::string(255, 'a')));
+}
+
+TEST(Files, MakeDirsCreatesNested) {
+    test::TempDir dir;
+    auto p = dir.path() / "a" / "b" / "c";
+    ASSERT_TRUE(files::make_dirs(p));
+    EXPECT_TRUE(std::filesystem::is_directory(p));
+    EXPECT_TRUE(files::make_dirs(p));  // idempotent
+}
+
+}  // namespace
+}  // namespace vireo
