@@ -1,0 +1,765 @@
+// create, info, check, map, snapshot, resize, amend, measure.
+#include <getopt.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "cli/img/common.hpp"
+#include "cli/img/qjson.hpp"
+#include "storage/qcow2.hpp"
+
+namespace vireo::img {
+
+using namespace storage;
+
+namespace {
+
+enum LongOpt { kOptOutput = 256, kOptBackingChain, kOptShrink, kOptPrealloc, kOptSize, kOptObject, kOptImageOpts,
+               kOptForceShare };
+
+std::string create_summary(const std::string& path, const CreateOptions& c, bool prealloc_given) {
+    if (c.format == ImageFormat::Raw) {
+        std::string s = fmt::format("Formatting '{}', fmt=raw size={}", path, c.size);
+        if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
+        return s;
+    }
+    std::string s = fmt::format("Formatting '{}', fmt=qcow2 cluster_size={} extended_l2={}", path, c.cluster_size,
+                                c.extended_l2 ? "on" : "off");
+    if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
+    s += fmt::format(" compression_type={} size={}", c.compression == CompressionType::Zstd ? "zstd" : "zlib", c.size);
+    if (!c.backing_file.empty()) s += " backing_file=" + c.backing_file;
+    if (!c.backing_format.empty()) s += " backing_fmt=" + c.backing_format;
+    if (c.version == 2) s += " compat=0.10";
+    if (!c.data_file.empty()) s += " data_file=" + c.data_file;
+    if (c.data_file_raw) s += " data_file_raw=on";
+    s += fmt::format(" lazy_refcounts={} refcount_bits={}", c.lazy_refcounts ? "on" : "off", c.refcount_bits);
+    return s;
+}
+
+QObjectPtr format_specific(const ImageInfo& i) {
+    auto data = QValue::dict();
+    data->put_str("compat", i.version >= 3 ? "1.1" : "0.10");
+    data->put_str("compression-type", i.compression_type);
+    if (i.version >= 3) {
+        data->put_bool("lazy-refcounts", i.lazy_refcounts);
+        data->put_bool("corrupt", i.corrupt);
+        data->put_bool("extended-l2", i.extended_l2);
+        if (!i.data_file.empty()) {
+            data->put_str("data-file", i.data_file);
+            data->put_bool("data-file-raw", i.data_file_raw);
+        }
+    }
+    data->put("refcount-bits", i.refcount_bits);
+    auto fs = QValue::dict();
+    fs->put_str("type", "qcow2");
+    fs->put("data", data);
+    return fs;
+}
+
+QObjectPtr snapshot_json(const SnapshotInfo& s) {
+    auto d = QValue::dict();
+    d->put_str("id", s.id);
+    d->put_str("name", s.name);
+    d->put("vm-state-size", static_cast<int64_t>(s.vm_state_size));
+    d->put("date-sec", s.date_sec);
+    d->put("date-nsec", s.date_nsec);
+    d->put("vm-clock-sec", static_cast<int64_t>(s.vm_clock_nsec / 1000000000));
+    d->put("vm-clock-nsec", static_cast<int64_t>(s.vm_clock_nsec % 1000000000));
+    if (s.icount != UINT64_MAX) d->put("icount", static_cast<int64_t>(s.icount));
+    return d;
+}
+
+QObjectPtr info_json(const ImageInfo& i) {
+    auto d = QValue::dict();
+    d->put_str("filename", i.filename);
+    d->put_str("format", std::string(format_name(i.format)));
+    d->put_bool("dirty-flag", i.dirty);
+    d->put("actual-size", static_cast<int64_t>(i.actual_size));
+    d->put("virtual-size", static_cast<int64_t>(i.virtual_size));
+    if (i.cluster_size) d->put("cluster-size", *i.cluster_size);
+    if (!i.backing_file.empty()) {
+        d->put_str("backing-filename", i.backing_file);
+        d->put_str("full-backing-filename", i.full_backing_file);
+        if (!i.backing_format.empty()) d->put_str("backing-filename-format", i.backing_format);
+    }
+    if (!i.snapshots.empty()) {
+        auto l = QValue::list();
+        for (const auto& s : i.snapshots) l->append(snapshot_json(s));
+        d->put("snapshots", l);
+    }
+    if (i.format == ImageFormat::Qcow2) d->put("format-specific", format_specific(i));
+    return d;
+}
+
+std::string snapshot_table(const std::vector<SnapshotInfo>& snaps) {
+    std::string o = fmt::format("{:<10}{:<17}{:>8}{:>20}{:>13}{:>11}\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
+    for (const auto& s : snaps) {
+        char date[64];
+        time_t ts = s.date_sec;
+        struct tm tm{};
+        localtime_r(&ts, &tm);
+        std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
+        uint64_t secs = s.vm_clock_nsec / 1000000000;
+        std::string clock = fmt::format("{:02}:{:02}:{:02}.{:03}", secs / 3600, (secs / 60) % 60, secs % 60,
+                                        (s.vm_clock_nsec / 1000000) % 1000);
+        std::string icount = s.icount != UINT64_MAX ? std::to_string(s.icount) : "";
+        o += fmt::format("{:<9} {:<16} {:>8}{:>20}{:>13}{:>11}\n", s.id, s.name, human_size(s.vm_state_size), date,
+                         clock, icount);
+    }
+    return o;
+}
+
+std::string info_human(const ImageInfo& i) {
+    std::string o = fmt::format("image: {}\nfile format: {}\nvirtual size: {} ({} bytes)\ndisk size: {}\n", i.filename,
+                                format_name(i.format), human_size(i.virtual_size), i.virtual_size,
+                                human_size(i.actual_size));
+    if (i.cluster_size) o += fmt::format("cluster_size: {}\n", *i.cluster_size);
+    if (!i.backing_file.empty()) {
+        o += "backing file: " + i.backing_file;
+        if (i.full_backing_file != i.backing_file) o += " (actual path: " + i.full_backing_file + ")";
+        o += "\n";
+        if (!i.backing_format.empty()) o += "backing file format: " + i.backing_format + "\n";
+    }
+    if (i.dirty) o += "cleanly shut down: no\n";
+    if (!i.snapshots.empty()) o += "Snapshot list:\n" + snapshot_table(i.snapshots);
+    if (i.format == ImageFormat::Qcow2) {
+        o += "Format specific information:\n";
+        auto fs = format_specific(i);
+        for (auto& [k, v] : fs->ordered()) {
+            if (k != "data") continue;
+            for (auto& [dk, dv] : v->ordered()) {
+                std::string name = dk;
+                for (auto& ch : name)
+                    if (ch == '-') ch = ' ';
+                o += fmt::format("    {}: {}\n", name, dv->scalar_text());
+            }
+        }
+    }
+    return o;
+}
+
+}  // namespace
+
+int cmd_create(int argc, char** argv) {
+    std::string fmt_name = "raw", backing, backing_fmt, opts;
+    bool quiet = false;
+    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject}, {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'b': backing = optarg; break;
+            case 'F': backing_fmt = optarg; break;
+            case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
+            case 'q': quiet = true; break;
+            case 'u': break;
+            default: report("Invalid option for create"); return 1;
+        }
+    }
+    if (optind >= argc) {
+        report("Expecting image file name");
+        return 1;
+    }
+    std::string path = argv[optind++];
+    auto fmt = parse_format(fmt_name);
+    if (!fmt) { report(fmt.error().message); return 1; }
+    auto o = parse_options(opts);
+    if (!o) { report(o.error().message); return 1; }
+    auto co = create_options_from(*fmt, *o);
+    if (!co) { report(co.error().message); return 1; }
+    if (!backing.empty()) co->backing_file = backing;
+    if (!backing_fmt.empty()) co->backing_format = backing_fmt;
+    if (optind < argc) {
+        auto s = parse_size(argv[optind]);
+        if (!s) {
+            report("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
+            report("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+            return 1;
+        }
+        co->size = *s;
+    } else if (co->backing_file.empty() && !o->count("size")) {
+        report("Image creation needs a size parameter");
+        return 1;
+    }
+    if (co->size == 0 && !co->backing_file.empty()) {
+        OpenOptions bo;
+        if (!co->backing_format.empty()) {
+            auto bf = parse_format(co->backing_format);
+            if (bf) bo.format = *bf;
+        }
+        auto b = open_image(resolve_backing_path(path, co->backing_file), bo);
+        if (!b) {
+            report(fmt::format("{}: {}", path, b.error().message));
+            report("Could not open backing image.");
+            return 1;
+        }
+        co->size = (*b)->size();
+    }
+    if (!co->backing_file.empty() && co->backing_format.empty()) {
+        auto p = probe_format(resolve_backing_path(path, co->backing_file));
+        if (p) co->backing_format = std::string(format_name(*p));
+    }
+    if (!quiet) fmt::print("{}\n", create_summary(path, *co, o->count("preallocation") > 0));
+    std::fflush(stdout);
+    auto st = create_image(path, *co);
+    if (!st) {
+        report(fmt::format("{}: {}", path, st.error().message));
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_info(int argc, char** argv) {
+    std::string fmt_name, output = "human";
+    bool chain = false;
+    static const option kLong[] = {{"output", required_argument, nullptr, kOptOutput},
+                                   {"backing-chain", no_argument, nullptr, kOptBackingChain},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'U': break;
+            case kOptOutput: output = optarg; break;
+            case kOptBackingChain: chain = true; break;
+            default: report("Invalid option for info"); return 1;
+        }
+    }
+    if (output != "human" && output != "json") {
+        report("--output must be used with human or json as argument.");
+        return 1;
+    }
+    if (optind >= argc) {
+        report("Expecting one image file name");
+        return 1;
+    }
+    std::string path = argv[optind];
+    auto img = open_for(path, fmt_name, false, CacheMode::Writeback, true, true);
+    if (!img) {
+        report(fmt::format("Could not open '{}': {}", path, img.error().message));
+        return 1;
+    }
+    std::vector<ImageInfo> infos;
+    for (Image* l = img->get(); l; l = chain ? l->backing() : nullptr) {
+        auto i = l->info();
+        if (!i) { report(i.error().message); return 1; }
+        infos.push_back(*i);
+    }
+    if (output == "json") {
+        if (chain) {
+            auto l = QValue::list();
+            for (const auto& i : infos) l->append(info_json(i));
+            fmt::print("{}\n", l->to_json());
+        } else {
+            fmt::print("{}\n", info_json(infos[0])->to_json());
+        }
+    } else {
+        for (size_t k = 0; k < infos.size(); ++k) fmt::print("{}{}", k ? "\n" : "", info_human(infos[k]));
+    }
+    return 0;
+}
+
+namespace {
+void print_check(const qcow2::CheckResult& r, const std::string& filename, const std::string& output) {
+    if (output == "json") {
+        auto d = QValue::dict();
+        d->put_str("filename", filename);
+        d->put_str("format", "qcow2");
+        d->put("check-errors", r.check_errors);
+        if (r.image_end_offset) d->put("image-end-offset", static_cast<int64_t>(r.image_end_offset));
+        if (r.corruptions) d->put("corruptions", r.corruptions);
+        if (r.leaks) d->put("leaks", r.leaks);
+        if (r.corruptions_fixed) d->put("corruptions-fixed", r.corruptions_fixed);
+        if (r.leaks_fixed) d->put("leaks-fixed", r.leaks_fixed);
+        if (r.total_clusters) d->put("total-clusters", static_cast<int64_t>(r.total_clusters));
+        if (r.allocated_clusters) d->put("allocated-clusters", static_cast<int64_t>(r.allocated_clusters));
+        if (r.fragmented_clusters) d->put("fragmented-clusters", static_cast<int64_t>(r.fragmented_clusters));
+        if (r.compressed_clusters) d->put("compressed-clusters", static_cast<int64_t>(r.compressed_clusters));
+        fmt::print("{}\n", d->to_json());
+        return;
+    }
+    if (!r.corruptions && !r.leaks && !r.check_errors) {
+        fmt::print("No errors were found on the image.\n");
+    } else {
+        if (r.corruptions)
+            fmt::print("\n{} errors were found on the image.\nData may be corrupted, or further writes to the image may corrupt it.\n", r.corruptions);
+        if (r.leaks)
+            fmt::print("\n{} leaked clusters were found on the image.\nThis means waste of disk space, but no harm to data.\n", r.leaks);
+        if (r.check_errors) fmt::print("\n{} internal errors have occurred during the check.\n", r.check_errors);
+    }
+    if (r.total_clusters && r.allocated_clusters) {
+        double a = static_cast<double>(r.allocated_clusters);
+        fmt::print("{}/{} = {:.2f}% allocated, {:.2f}% fragmented, {:.2f}% compressed clusters\n", r.allocated_clusters,
+                   r.total_clusters, a * 100.0 / static_cast<double>(r.total_clusters),
+                   static_cast<double>(r.fragmented_clusters) * 100.0 / a,
+                   static_cast<double>(r.compressed_clusters) * 100.0 / a);
+    }
+    if (r.image_end_offset) fmt::print("Image end offset: {}\n", r.image_end_offset);
+}
+}  // namespace
+
+int cmd_check(int argc, char** argv) {
+    std::string fmt_name, output = "human", repair;
+    bool quiet = false;
+    static const option kLong[] = {{"output", required_argument, nullptr, kOptOutput},
+                                   {"repair", required_argument, nullptr, 'r'},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":hf:r:T:qU", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'r': repair = optarg; break;
+            case 'q': quiet = true; break;
+            case 'T': case 'U': break;
+            case kOptOutput: output = optarg; break;
+            default: report("Invalid option for check"); return 1;
+        }
+    }
+    if (output != "human" && output != "json") {
+        report("--output must be used with human or json as argument.");
+        return 1;
+    }
+    qcow2::RepairMode mode = qcow2::RepairMode::None;
+    if (repair == "leaks") mode = qcow2::RepairMode::Leaks;
+    else if (repair == "all") mode = qcow2::RepairMode::All;
+    else if (!repair.empty()) {
+        report("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
+        return 1;
+    }
+    if (optind >= argc) {
+        report("Expecting one image file name");
+        return 1;
+    }
+    std::string path = argv[optind];
+    auto img = open_for(path, fmt_name, mode != qcow2::RepairMode::None, CacheMode::Writeback, false, true);
+    if (!img) {
+        report(fmt::format("Could not open '{}': {}", path, img.error().message));
+        return 1;
+    }
+    auto* q = qcow2_cast(img->get());
+    if (!q) {
+        report("This image format does not support checks");
+        return 63;
+    }
+    auto r = q->check(mode);
+    if (!r) {
+        report(fmt::format("Check failed: {}", r.error().message));
+        return 1;
+    }
+    for (const auto& m : r->messages) fmt::print(stderr, "{}\n", m);
+    qcow2::CheckResult final = *r;
+    if (r->corruptions_fixed || r->leaks_fixed) {
+        if (output == "human" && !quiet)
+            fmt::print("The following inconsistencies were found and repaired:\n\n    {} leaked clusters\n    {} corruptions\n\nDouble checking the fixed image now...\n",
+                       r->leaks_fixed, r->corruptions_fixed);
+        auto again = q->check(qcow2::RepairMode::None);
+        if (!again) {
+            report(fmt::format("Check failed: {}", again.error().message));
+            return 1;
+        }
+        for (const auto& m : again->messages) fmt::print(stderr, "{}\n", m);
+        final = *again;
+        final.leaks_fixed = r->leaks_fixed;
+        final.corruptions_fixed = r->corruptions_fixed;
+    }
+    if (!quiet || output == "json") print_check(final, path, output);
+    if (final.check_errors) return 1;
+    if (final.corruptions) return 2;
+    if (final.leaks) return 3;
+    return 0;
+}
+
+int cmd_map(int argc, char** argv) {
+    std::string fmt_name, output = "human";
+    uint64_t start = 0, max_len = UINT64_MAX;
+    static const option kLong[] = {{"output", required_argument, nullptr, kOptOutput},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {"start-offset", required_argument, nullptr, 's'},
+                                   {"max-length", required_argument, nullptr, 'l'},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'U': break;
+            case 's': { auto v = parse_size(optarg); if (!v) { report("Invalid start offset specified! You may use k, M, G, T, P or E suffixes for "); return 1; } start = *v; break; }
+            case 'l': { auto v = parse_size(optarg); if (!v) { report("Invalid length specified! You may use k, M, G, T, P or E suffixes for "); return 1; } max_len = *v; break; }
+            case kOptOutput: output = optarg; break;
+            default: report("Invalid option for map"); return 1;
+        }
+    }
+    if (output != "human" && output != "json") {
+        report("--output must be used with human or json as argument.");
+        return 1;
+    }
+    if (optind >= argc) {
+        report("Expecting one image file name");
+        return 1;
+    }
+    std::string path = argv[optind];
+    auto img = open_for(path, fmt_name, false, CacheMode::Writeback, true, true);
+    if (!img) {
+        report(fmt::format("Could not open '{}': {}", path, img.error().message));
+        return 1;
+    }
+    Image* top = img->get();
+    uint64_t end = std::min<uint64_t>(top->size(), max_len == UINT64_MAX ? UINT64_MAX : start + max_len);
+    struct Run {
+        uint64_t start, length;
+        ChainExtent e;
+    };
+    std::optional<Run> cur;
+    std::string out;
+    bool first = true;
+    auto emit = [&](const Run& r) {
+        if (output == "json") {
+            out += fmt::format("{}{{ \"start\": {}, \"length\": {}, \"depth\": {}, \"present\": {}, \"zero\": {}, \"data\": {}",
+                               first ? "[" : ",\n", r.start, r.length, r.e.depth, r.e.present ? "true" : "false",
+                               r.e.zero ? "true" : "false", r.e.data ? "true" : "false");
+            if (r.e.offset) out += fmt::format(", \"offset\": {}", *r.e.offset);
+            out += "}";
+        } else if (r.e.data && !r.e.offset) {
+            return false;
+        } else if (r.e.data && !r.e.zero) {
+            auto hex = [](uint64_t v) { return v ? fmt::format("{:#x}", v) : std::string("0"); };
+            out += fmt::format("{:<16}{:<16}{:<16}{}\n", hex(r.start), hex(r.length), hex(*r.e.offset), r.e.file);
+        }
+        first = false;
+        return true;
+    };
+    if (output == "human") out = fmt::format("{:<16}{:<16}{:<16}{}\n", "Offset", "Length", "Mapped to", "File");
+    for (uint64_t off = start; off < end;) {
+        auto e = chain_status(top, off, std::min<uint64_t>(end - off, 1ULL << 30));
+        if (!e) {
+            report(e.error().message);
+            return 1;
+        }
+        bool mergeable = cur && cur->e.depth == e->depth && cur->e.present == e->present && cur->e.zero == e->zero &&
+                         cur->e.data == e->data && cur->e.file == e->file &&
+                         (!cur->e.offset == !e->offset) &&
+                         (!e->offset || *cur->e.offset + cur->length == *e->offset);
+        if (mergeable) {
+            cur->length += e->length;
+        } else {
+            if (cur && !emit(*cur)) {
+                fmt::print("{}", out);
+                std::fflush(stdout);
+                report("File contains external, encrypted or compressed clusters.");
+                return 1;
+            }
+            cur = Run{off, e->length, *e};
+        }
+        off += e->length;
+    }
+    if (cur && !emit(*cur)) {
+        fmt::print("{}", out);
+        std::fflush(stdout);
+        report("File contains external, encrypted or compressed clusters.");
+        return 1;
+    }
+    if (output == "json") out += first ? "[]\n" : "]\n";
+    fmt::print("{}", out);
+    return 0;
+}
+
+int cmd_snapshot(int argc, char** argv) {
+    std::string fmt_name, name;
+    char action = 0;
+    bool quiet = false;
+    static const option kLong[] = {{"force-share", no_argument, nullptr, 'U'},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":la:c:d:f:hqU", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'l': case 'a': case 'c': case 'd':
+                if (action) { report("Cannot mix '-l', '-a', '-c', '-d'"); return 1; }
+                action = static_cast<char>(c);
+                if (optarg) name = optarg;
+                break;
+            case 'f': fmt_name = optarg; break;
+            case 'q': quiet = true; break;
+            case 'U': break;
+            default: report("Invalid option for snapshot"); return 1;
+        }
+    }
+    (void)quiet;
+    if (!action) action = 'l';
+    if (optind >= argc) {
+        report("Expecting one image file name");
+        return 1;
+    }
+    std::string path = argv[optind];
+    auto img = open_for(path, fmt_name, action != 'l', CacheMode::Writeback, false);
+    if (!img) {
+        report(fmt::format("Could not open '{}': {}", path, img.error().message));
+        return 1;
+    }
+    auto* q = qcow2_cast(img->get());
+    if (!q) {
+        report(fmt::format("Could not {} snapshot '{}': Operation not supported", action == 'c' ? "create" : action == 'a' ? "apply" : "delete", name));
+        return 1;
+    }
+    Status st;
+    switch (action) {
+        case 'l': {
+            auto info = q->info();
+            if (!info) { report(info.error().message); return 1; }
+            if (!info->snapshots.empty()) fmt::print("Snapshot list:\n{}", snapshot_table(info->snapshots));
+            return 0;
+        }
+        case 'c': st = q->snapshot_create(name); if (!st) st = std::unexpected(st.error().context(fmt::format("Could not create snapshot '{}'", name))); break;
+        case 'a': st = q->snapshot_apply(name); if (!st) st = std::unexpected(st.error().context(fmt::format("Could not apply snapshot '{}'", name))); break;
+        case 'd': st = q->snapshot_delete(name); if (!st) st = std::unexpected(st.error().context(fmt::format("Could not delete snapshot '{}'", name))); break;
+        default: break;
+    }
+    if (!st) { report(st.error().full_message()); return 1; }
+    auto cl = q->close();
+    if (!cl) { report(cl.error().message); return 1; }
+    return 0;
+}
+
+int cmd_resize(int argc, char** argv) {
+    std::string fmt_name;
+    bool shrink = false, quiet = false;
+    Preallocation prealloc = Preallocation::Off;
+    static const option kLong[] = {{"shrink", no_argument, nullptr, kOptShrink},
+                                   {"preallocation", required_argument, nullptr, kOptPrealloc},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {nullptr, 0, nullptr, 0}};
+    // Sizes like "-1G" look like options: stop option parsing at them.
+    std::vector<char*> args(argv, argv + argc);
+    std::string size_arg;
+    if (argc >= 2 && argv[argc - 1][0] == '-' && argv[argc - 1][1] >= '0' && argv[argc - 1][1] <= '9') {
+        size_arg = argv[argc - 1];
+        args.pop_back();
+    }
+    optind = 0;
+    int c;
+    int n = static_cast<int>(args.size());
+    while ((c = getopt_long(n, args.data(), ":f:hqT:", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'q': quiet = true; break;
+            case 'T': break;
+            case kOptShrink: shrink = true; break;
+            case kOptPrealloc: {
+                auto p = parse_preallocation(optarg);
+                if (!p) { report(p.error().message); return 1; }
+                prealloc = *p;
+                break;
+            }
+            default: report("Invalid option for resize"); return 1;
+        }
+    }
+    if (optind >= n) { report("Expecting image file name and size"); return 1; }
+    std::string path = args[optind++];
+    if (size_arg.empty()) {
+        if (optind >= n) { report("Expecting image file name and size"); return 1; }
+        size_arg = args[optind];
+    }
+    int sign = 0;
+    std::string num = size_arg;
+    if (num[0] == '+') { sign = 1; num = num.substr(1); }
+    else if (num[0] == '-') { sign = -1; num = num.substr(1); }
+    auto sz = parse_size(num);
+    if (!sz) { report("Invalid size specified"); return 1; }
+    auto img = open_for(path, fmt_name, true, CacheMode::Writeback, true);
+    if (!img) {
+        report(fmt::format("Could not open '{}': {}", path, img.error().message));
+        return 1;
+    }
+    uint64_t cur = (*img)->size();
+    uint64_t target = sign > 0 ? cur + *sz : sign < 0 ? (*sz > cur ? 0 : cur - *sz) : *sz;
+    if (sign < 0 && *sz > cur) { report("New image size must be positive"); return 1; }
+    if (target < cur && prealloc != Preallocation::Off) {
+        report("Preallocation can only be used for growing images");
+        return 1;
+    }
+    auto st = (*img)->resize(target, shrink, prealloc);
+    if (!st) { report(st.error().message); return 1; }
+    auto cl = (*img)->close();
+    if (!cl) { report(cl.error().message); return 1; }
+    if (!quiet) fmt::print("Image resized.\n");
+    return 0;
+}
+
+int cmd_amend(int argc, char** argv) {
+    std::string fmt_name, opts;
+    static const option kLong[] = {{"force", no_argument, nullptr, 'F'}, {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":ho:f:t:pq", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
+            case 'f': fmt_name = optarg; break;
+            case 't': case 'p': case 'q': case 'F': break;
+            default: report("Invalid option for amend"); return 1;
+        }
+    }
+    if (opts.empty()) { report("Must specify options (-o)"); return 1; }
+    if (optind >= argc) { report("Expecting one image file name"); return 1; }
+    std::string path = argv[optind];
+    auto o = parse_options(opts);
+    if (!o) { report(o.error().message); return 1; }
+    auto img = open_for(path, fmt_name, true, CacheMode::Writeback, true);
+    if (!img) { report(fmt::format("Could not open '{}': {}", path, img.error().message)); return 1; }
+    auto* q = qcow2_cast(img->get());
+    if (!q) { report(fmt::format("Format driver 'raw' does not support option amendment")); return 1; }
+    std::optional<int> version;
+    std::optional<bool> lazy;
+    for (const auto& [k, v] : *o) {
+        if (k == "compat") {
+            if (v == "0.10" || v == "v2") version = 2;
+            else if (v == "1.1" || v == "v3") version = 3;
+            else { report(fmt::format("Invalid compatibility level: '{}'", v)); return 1; }
+        } else if (k == "lazy_refcounts") {
+            lazy = v == "on" || v == "true" || v == "yes";
+        } else if (k == "backing_file" || k == "backing_fmt") {
+            std::string bf = k == "backing_file" ? v : "";
+            std::string bfmt = o->count("backing_fmt") ? o->at("backing_fmt") : "";
+            if (k == "backing_fmt" && o->count("backing_file")) continue;
+            if (k == "backing_fmt") { report("Cannot amend the backing format alone"); return 1; }
+            auto st = q->set_backing(bf, bfmt);
+            if (!st) { report(st.error().message); return 1; }
+        } else {
+            report(fmt::format("Changing the option '{}' is not supported", k));
+            return 1;
+        }
+    }
+    auto st = q->amend(version, lazy);
+    if (!st) { report(fmt::format("Error while amending options: {}", st.error().message)); return 1; }
+    auto cl = q->close();
+    if (!cl) { report(cl.error().message); return 1; }
+    return 0;
+}
+
+namespace {
+// qcow2_calc_prealloc_size / refcount metadata estimate from the qcow2 docs.
+uint64_t refcount_metadata_size(uint64_t clusters, uint64_t cs, int refcount_bits) {
+    uint64_t per_table_cluster = cs / 8, per_block = cs * 8 / static_cast<uint64_t>(refcount_bits);
+    uint64_t table = 0, blocks = 0, n = 0, last;
+    do {
+        last = n;
+        blocks = (clusters + table + blocks + per_block - 1) / per_block;
+        table = (blocks + per_table_cluster - 1) / per_table_cluster;
+        n = clusters + blocks + table;
+    } while (n != last);
+    return (blocks + table) * cs;
+}
+uint64_t qcow2_prealloc_size(uint64_t total, uint64_t cs, int refcount_bits, bool ext_l2) {
+    uint64_t aligned = (total + cs - 1) / cs * cs;
+    uint64_t l2e = ext_l2 ? 16 : 8;
+    uint64_t meta = cs;
+    uint64_t nl2e = aligned / cs;
+    nl2e = (nl2e + cs / l2e - 1) / (cs / l2e) * (cs / l2e);
+    meta += nl2e * l2e;
+    uint64_t nl1e = nl2e * l2e / cs;
+    nl1e = (nl1e + cs / 8 - 1) / (cs / 8) * (cs / 8);
+    meta += nl1e * 8;
+    meta += refcount_metadata_size((meta + aligned) / cs, cs, refcount_bits);
+    return meta + aligned;
+}
+}  // namespace
+
+int cmd_measure(int argc, char** argv) {
+    std::string fmt_name, out_fmt = "raw", opts, output = "human", snapshot;
+    std::optional<uint64_t> size;
+    static const option kLong[] = {{"output", required_argument, nullptr, kOptOutput},
+                                   {"size", required_argument, nullptr, kOptSize},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {"object", required_argument, nullptr, kOptObject},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'O': out_fmt = optarg; break;
+            case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
+            case 'l': snapshot = optarg; break;
+            case 'U': break;
+            case kOptOutput: output = optarg; break;
+            case kOptSize: {
+                auto s = parse_size(optarg);
+                if (!s) { report("Invalid image size specified"); return 1; }
+                size = *s;
+                break;
+            }
+            default: report("Invalid option for measure"); return 1;
+        }
+    }
+    bool have_file = optind < argc;
+    if (have_file && size) { report("--size N cannot be used together with a filename."); return 1; }
+    if (!have_file && !size) { report("Either --size N or one filename must be specified."); return 1; }
+    auto ofmt = parse_format(out_fmt);
+    if (!ofmt) { report(ofmt.error().message); return 1; }
+    auto o = parse_options(opts);
+    if (!o) { report(o.error().message); return 1; }
+    auto co = create_options_from(*ofmt, *o);
+    if (!co) { report(co.error().message); return 1; }
+    uint64_t virtual_size = size.value_or(0), required = 0;
+    const uint64_t cs = *ofmt == ImageFormat::Qcow2 ? co->cluster_size : 512;
+    if (have_file) {
+        auto img = open_for(argv[optind], fmt_name, false, CacheMode::Writeback, true);
+        if (!img) { report(fmt::format("Could not open '{}': {}", argv[optind], img.error().message)); return 1; }
+        ImagePtr snap;
+        Image* src = img->get();
+        if (!snapshot.empty()) {
+            auto* q = qcow2_cast(src);
+            std::string key = snapshot.starts_with("snapshot.name=") ? snapshot.substr(14) : snapshot;
+            auto s = q ? q->open_snapshot(key) : Result<ImagePtr>(std::unexpected(Error{ErrorCode::NotFound, "no snapshots"}));
+            if (!s) { report(s.error().message); return 1; }
+            snap = std::move(*s);
+            src = snap.get();
+        }
+        virtual_size = src->size();
+        for (uint64_t off = 0; off < virtual_size;) {
+            auto e = chain_status(src, off, virtual_size - off);
+            if (!e) { report(e.error().message); return 1; }
+            uint64_t next = off + e->length;
+            if (*ofmt == ImageFormat::Qcow2) next = std::min(virtual_size, (next + cs - 1) / cs * cs);
+            if (e->data) required += next - off;
+            off = next;
+        }
+        if (*ofmt == ImageFormat::Qcow2) virtual_size = (virtual_size + cs - 1) / cs * cs;
+    } else {
+        // Nothing allocated yet: qcow2 needs only metadata, raw the whole size.
+        required = *ofmt == ImageFormat::Raw ? virtual_size : 0;
+    }
+    const bool show_bitmaps = have_file && *ofmt == ImageFormat::Qcow2;
+    uint64_t fully, req;
+    if (*ofmt == ImageFormat::Qcow2) {
+        fully = qcow2_prealloc_size(virtual_size, cs, co->refcount_bits, co->extended_l2);
+        req = fully - ((virtual_size + cs - 1) / cs * cs) + required;
+    } else {
+        fully = virtual_size;
+        req = co->prealloc != Preallocation::Off ? virtual_size : required;
+    }
+    if (output == "json") {
+        auto d = QValue::dict();
+        d->put("required", static_cast<int64_t>(req));
+        d->put("fully-allocated", static_cast<int64_t>(fully));
+        if (show_bitmaps) d->put("bitmaps", 0);
+        fmt::print("{}\n", d->to_json());
+    } else {
+        fmt::print("required size: {}\nfully allocated size: {}\n", req, fully);
+        if (show_bitmaps) fmt::print("bitmaps size: 0\n");
+    }
+    return 0;
+}
+
+}  // namespace vireo::img

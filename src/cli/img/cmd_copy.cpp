@@ -1,0 +1,616 @@
+// convert, compare, rebase, commit, dd, bench.
+#include <getopt.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli/img/common.hpp"
+#include "storage/qcow2.hpp"
+
+namespace vireo::img {
+
+using namespace storage;
+
+namespace {
+
+enum LongOpt { kOptObject = 256, kOptImageOpts, kOptTargetImageOpts, kOptTargetIsZero, kOptSalvage, kOptBitmaps,
+               kOptFlushInterval, kOptNoDrain, kOptPattern };
+
+bool all_zero(const char* p, size_t n) {
+    if (n == 0) return true;
+    if (p[0] != 0) return false;
+    return std::memcmp(p, p + 1, n - 1) == 0;
+}
+
+Result<CacheMode> cache_from(const std::string& s, CacheMode def) {
+    if (s.empty()) return def;
+    return parse_cache_mode(s);
+}
+
+constexpr uint64_t kChunk = 2ULL << 20;
+
+}  // namespace
+
+int cmd_convert(int argc, char** argv) {
+    std::string fmt_name, out_fmt = "raw", opts, backing, backing_fmt, snapshot, cache_s, src_cache_s;
+    bool compress = false, progress = false, no_create = false, quiet = false, target_is_zero = false;
+    uint64_t sparse = 4096;
+    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {"target-image-opts", no_argument, nullptr, kOptTargetImageOpts},
+                                   {"target-is-zero", no_argument, nullptr, kOptTargetIsZero},
+                                   {"salvage", no_argument, nullptr, kOptSalvage},
+                                   {"bitmaps", no_argument, nullptr, kOptBitmaps},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'O': out_fmt = optarg; break;
+            case 'B': backing = optarg; break;
+            case 'F': backing_fmt = optarg; break;
+            case 'c': compress = true; break;
+            case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
+            case 'l': snapshot = optarg; break;
+            case 'S': {
+                auto s = parse_size(optarg);
+                if (!s || (*s % 512)) { report("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512."); return 1; }
+                sparse = *s;
+                break;
+            }
+            case 'p': progress = true; break;
+            case 't': cache_s = optarg; break;
+            case 'T': src_cache_s = optarg; break;
+            case 'q': quiet = true; break;
+            case 'n': no_create = true; break;
+            case 'm': case 'W': case 'U': case 'C': case 'r': case kOptObject: case kOptSalvage: case kOptBitmaps: break;
+            case kOptTargetIsZero: target_is_zero = true; break;
+            default: report("Invalid option for convert"); return 1;
+        }
+    }
+    if (quiet) progress = false;
+    if (argc - optind < 2) { report("Expecting image file name"); return 1; }
+    std::string out_path = argv[argc - 1];
+    auto cache = cache_from(cache_s, CacheMode::Unsafe);
+    auto src_cache = cache_from(src_cache_s, CacheMode::Writeback);
+    if (!cache || !src_cache) { report("Invalid cache option"); return 1; }
+
+    std::vector<ImagePtr> srcs, snaps;
+    std::vector<Image*> views;
+    uint64_t total = 0;
+    for (int i = optind; i < argc - 1; ++i) {
+        auto s = open_for(argv[i], fmt_name, false, *src_cache, true);
+        if (!s) { report(fmt::format("Could not open '{}': {}", argv[i], s.error().message)); return 1; }
+        Image* v = s->get();
+        if (!snapshot.empty()) {
+            auto* q = qcow2_cast(v);
+            std::string key = snapshot;
+            if (key.starts_with("snapshot.name=")) key = key.substr(14);
+            else if (key.starts_with("snapshot.id=")) key = key.substr(12);
+            if (!q) { report("Failed to load snapshot: Operation not supported"); return 1; }
+            auto sv = q->open_snapshot(key);
+            if (!sv) { report(fmt::format("Failed to load snapshot: {}", sv.error().message)); return 1; }
+            v = sv->get();
+            snaps.push_back(std::move(*sv));
+        }
+        total += v->size();
+        views.push_back(v);
+        srcs.push_back(std::move(*s));
+    }
+    auto ofmt = parse_format(out_fmt);
+    if (!ofmt) { report(ofmt.error().message); return 1; }
+    if (compress && *ofmt == ImageFormat::Raw) { report("Compression not supported for this file format"); return 1; }
+
+    if (!no_create) {
+        auto o = parse_options(opts);
+        if (!o) { report(o.error().message); return 1; }
+        auto co = create_options_from(*ofmt, *o);
+        if (!co) { report(co.error().message); return 1; }
+        co->size = total;
+        if (!backing.empty()) {
+            co->backing_file = backing;
+            co->backing_format = backing_fmt;
+            if (backing_fmt.empty()) {
+                auto p = probe_format(resolve_backing_path(out_path, backing));
+                if (p) co->backing_format = std::string(format_name(*p));
+            }
+        }
+        auto st = create_image(out_path, *co);
+        if (!st) { report(fmt::format("{}: error while converting {}: {}", out_path, out_fmt, st.error().message)); return 1; }
+    }
+    auto out = open_for(out_path, out_fmt, true, *cache, true);
+    if (!out) { report(fmt::format("Could not open '{}': {}", out_path, out.error().message)); return 1; }
+    Image* dst = out->get();
+    if (no_create && dst->size() < total) {
+        report("output file is smaller than input file");
+        return 1;
+    }
+    // Regions the target may not already read as zero must be zeroed.
+    const bool target_fresh = (!no_create || target_is_zero) && backing.empty();
+    const uint64_t unit = std::max<uint64_t>(dst->cluster_size(), std::max<uint64_t>(sparse, 512));
+    std::vector<char> buf(kChunk), bbuf;
+    Progress prog(progress);
+    prog.update(0);
+    uint64_t base = 0;
+    for (Image* src : views) {
+        uint64_t size = src->size();
+        for (uint64_t off = 0; off < size;) {
+            uint64_t want = std::min<uint64_t>(kChunk, size - off);
+            auto e = chain_status(src, off, want);
+            if (!e) { report(fmt::format("error while reading at byte {}: {}", off, e.error().message)); return 1; }
+            uint64_t n = e->length;
+            if (!e->data) {
+                if (!target_fresh) {
+                    auto st = dst->write_zeroes(base + off, n, true);
+                    if (!st) { report(fmt::format("error while writing at byte {}: {}", base + off, st.error().message)); return 1; }
+                }
+                off += n;
+                prog.update(static_cast<double>(base + off) / static_cast<double>(std::max<uint64_t>(total, 1)));
+                continue;
+            }
+            // Read whole target units so compression and zero detection
+            // work on aligned clusters.
+            uint64_t s = off, e_end = std::min(size, off + n);
+            uint64_t a_end = std::min(size, (e_end + unit - 1) / unit * unit);
+            if (a_end - s > kChunk) a_end = s + kChunk;
+            uint64_t len = a_end - s;
+            auto st = src->read(s, buf.data(), len);
+            if (!st) { report(fmt::format("error while reading at byte {}: {}", s, st.error().message)); return 1; }
+            for (uint64_t p = 0; p < len;) {
+                uint64_t dst_off = base + s + p;
+                uint64_t step = std::min<uint64_t>(len - p, unit - dst_off % unit);
+                const char* d = buf.data() + p;
+                bool skip = false;
+                if (all_zero(d, step) && sparse > 0) {
+                    if (target_fresh) skip = true;
+                    else {
+                        auto z = dst->write_zeroes(dst_off, step, true);
+                        if (!z) { report(fmt::format("error while writing at byte {}: {}", dst_off, z.error().message)); return 1; }
+                        skip = true;
+                    }
+                }
+                if (!skip && !backing.empty() && dst->backing() && dst_off + step <= dst->backing()->size()) {
+                    bbuf.resize(step);
+                    auto b = dst->backing()->read(dst_off, bbuf.data(), step);
+                    if (b && std::memcmp(bbuf.data(), d, step) == 0) skip = true;
+                }
+                if (!skip) {
+                    Status w = (compress && dst_off % dst->cluster_size() == 0 &&
+                                (step == dst->cluster_size() || dst_off + step == dst->size()))
+                                   ? dst->write_compressed(dst_off, d, step)
+                                   : dst->write(dst_off, d, step);
+                    if (!w) { report(fmt::format("error while writing at byte {}: {}", dst_off, w.error().message)); return 1; }
+                }
+                p += step;
+            }
+            off = a_end;
+            prog.update(static_cast<double>(base + off) / static_cast<double>(std::max<uint64_t>(total, 1)));
+        }
+        base += size;
+    }
+    auto cl = dst->close();
+    if (!cl) { report(cl.error().message); return 1; }
+    prog.done();
+    return 0;
+}
+
+int cmd_compare(int argc, char** argv) {
+    std::string fmt1, fmt2, cache_s;
+    bool strict = false, quiet = false, progress = false;
+    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":hf:F:T:pqsU", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt1 = optarg; break;
+            case 'F': fmt2 = optarg; break;
+            case 'T': cache_s = optarg; break;
+            case 'p': progress = true; break;
+            case 'q': quiet = true; break;
+            case 's': strict = true; break;
+            case 'U': case kOptObject: case kOptImageOpts: break;
+            default: report("Invalid option for compare"); return 2;
+        }
+    }
+    if (quiet) progress = false;
+    if (argc - optind != 2) { report("Expecting two image file names"); return 2; }
+    if (fmt2.empty()) fmt2 = fmt1;
+    auto cache = cache_from(cache_s, CacheMode::Writeback);
+    if (!cache) { report(cache.error().message); return 2; }
+    std::string p1 = argv[optind], p2 = argv[optind + 1];
+    auto i1 = open_for(p1, fmt1, false, *cache, true);
+    if (!i1) { report(fmt::format("Could not open '{}': {}", p1, i1.error().message)); return 2; }
+    auto i2 = open_for(p2, fmt2, false, *cache, true);
+    if (!i2) { report(fmt::format("Could not open '{}': {}", p2, i2.error().message)); return 2; }
+    Image* a = i1->get();
+    Image* b = i2->get();
+    auto say = [&](const std::string& s) {
+        if (!quiet) fmt::print("{}\n", s);
+    };
+    if (strict && a->size() != b->size()) {
+        say("Strict mode: Image size mismatch!");
+        return 1;
+    }
+    Progress prog(progress);
+    uint64_t common = std::min(a->size(), b->size());
+    uint64_t total = std::max(a->size(), b->size());
+    std::vector<char> ba(kChunk), bb(kChunk);
+    auto first_diff = [](const char* x, const char* y, uint64_t n) -> uint64_t {
+        for (uint64_t s = 0; s < n; s += 512) {
+            uint64_t l = std::min<uint64_t>(512, n - s);
+            if (std::memcmp(x + s, y + s, l) != 0) return s;
+        }
+        return n;
+    };
+    for (uint64_t off = 0; off < common;) {
+        uint64_t want = std::min<uint64_t>(kChunk, common - off);
+        auto ea = chain_status(a, off, want);
+        auto eb = chain_status(b, off, want);
+        if (!ea || !eb) { report(fmt::format("error while reading offset {}: {}", off, (!ea ? ea.error() : eb.error()).message)); return 4; }
+        uint64_t n = std::min(ea->length, eb->length);
+        if (strict && ea->present != eb->present) {
+            say(fmt::format("Strict mode: Offset {} block status mismatch!", off));
+            return 1;
+        }
+        if (!ea->data && !eb->data) {
+            off += n;
+            continue;
+        }
+        if (!ea->data || !eb->data) {
+            // One side reads zero: the other must be all zero.
+            Image* d = ea->data ? a : b;
+            auto st = d->read(off, ba.data(), n);
+            if (!st) { report(st.error().message); return 4; }
+            std::memset(bb.data(), 0, n);
+            uint64_t k = first_diff(ba.data(), bb.data(), n);
+            if (k < n) { say(fmt::format("Content mismatch at offset {}!", off + k)); return 1; }
+        } else {
+            auto s1 = a->read(off, ba.data(), n);
+            auto s2 = b->read(off, bb.data(), n);
+            if (!s1 || !s2) { report((!s1 ? s1.error() : s2.error()).message); return 4; }
+            uint64_t k = first_diff(ba.data(), bb.data(), n);
+            if (k < n) { say(fmt::format("Content mismatch at offset {}!", off + k)); return 1; }
+        }
+        off += n;
+        prog.update(static_cast<double>(off) / static_cast<double>(total));
+    }
+    if (a->size() != b->size()) {
+        Image* big = a->size() > b->size() ? a : b;
+        for (uint64_t off = common; off < big->size();) {
+            uint64_t n = std::min<uint64_t>(kChunk, big->size() - off);
+            auto e = chain_status(big, off, n);
+            if (!e) { report(e.error().message); return 4; }
+            n = e->length;
+            if (e->data) {
+                auto st = big->read(off, ba.data(), n);
+                if (!st) { report(st.error().message); return 4; }
+                std::memset(bb.data(), 0, n);
+                uint64_t k = first_diff(ba.data(), bb.data(), n);
+                if (k < n) { say(fmt::format("Content mismatch at offset {}!", off + k)); return 1; }
+            }
+            off += n;
+        }
+    }
+    prog.done();
+    say("Images are identical.");
+    return 0;
+}
+
+int cmd_rebase(int argc, char** argv) {
+    std::string fmt_name, backing, backing_fmt, cache_s, src_cache_s;
+    bool unsafe = false, progress = false, quiet = false, have_b = false;
+    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'F': backing_fmt = optarg; break;
+            case 'b': backing = optarg; have_b = true; break;
+            case 'u': unsafe = true; break;
+            case 'p': progress = true; break;
+            case 'q': quiet = true; break;
+            case 't': cache_s = optarg; break;
+            case 'T': src_cache_s = optarg; break;
+            case 'U': case kOptObject: case kOptImageOpts: break;
+            default: report("Invalid option for rebase"); return 1;
+        }
+    }
+    if (quiet) progress = false;
+    if (optind >= argc) { report("Expecting one image file name"); return 1; }
+    if (!have_b) { report("Must specify backing file (-b) or use unsafe mode (-u)"); return 1; }
+    std::string path = argv[optind];
+    auto img = open_for(path, fmt_name, true, CacheMode::Writeback, !unsafe);
+    if (!img) { report(fmt::format("Could not open '{}': {}", path, img.error().message)); return 1; }
+    auto* q = qcow2_cast(img->get());
+    if (!q) { report("Could not change the backing file to '" + backing + "': Operation not supported"); return 1; }
+    if (!backing.empty() && backing_fmt.empty()) {
+        auto p = probe_format(resolve_backing_path(path, backing));
+        if (p) backing_fmt = std::string(format_name(*p));
+        else if (!unsafe) { report(fmt::format("Could not open new backing file '{}': {}", backing, p.error().message)); return 1; }
+    }
+    ImagePtr new_backing;
+    if (!unsafe) {
+        if (!backing.empty()) {
+            auto nb = open_for(resolve_backing_path(path, backing).string(), backing_fmt, false, CacheMode::Writeback, true);
+            if (!nb) { report(fmt::format("Could not open new backing file '{}': {}", backing, nb.error().message)); return 1; }
+            new_backing = std::move(*nb);
+        }
+        Progress prog(progress);
+        const uint64_t size = q->size();
+        const uint64_t cs = q->cluster_size();
+        std::vector<char> old_buf(kChunk), new_buf(kChunk);
+        for (uint64_t off = 0; off < size;) {
+            uint64_t n = std::min<uint64_t>(kChunk, size - off);
+            auto e = q->block_status(off, n);
+            if (!e) { report(e.error().message); return 1; }
+            n = e->length;
+            if (e->kind != ExtentKind::Unallocated) { off += n; continue; }
+            auto st = q->read(off, old_buf.data(), n);
+            if (!st) { report(st.error().message); return 1; }
+            uint64_t have = 0;
+            if (new_backing && off < new_backing->size()) {
+                have = std::min<uint64_t>(n, new_backing->size() - off);
+                auto r = new_backing->read(off, new_buf.data(), have);
+                if (!r) { report(r.error().message); return 1; }
+            }
+            std::memset(new_buf.data() + have, 0, n - have);
+            // Copy only the clusters whose content would change.
+            for (uint64_t p = 0; p < n;) {
+                uint64_t step = std::min<uint64_t>(n - p, cs - (off + p) % cs);
+                if (std::memcmp(old_buf.data() + p, new_buf.data() + p, step) != 0) {
+                    auto w = q->write(off + p, old_buf.data() + p, step);
+                    if (!w) { report(w.error().message); return 1; }
+                }
+                p += step;
+            }
+            off += n;
+            prog.update(static_cast<double>(off) / static_cast<double>(size));
+        }
+        prog.done();
+    }
+    auto st = q->set_backing(backing, backing_fmt);
+    if (!st) { report(fmt::format("Could not change the backing file to '{}': {}", backing, st.error().message)); return 1; }
+    auto cl = q->close();
+    if (!cl) { report(cl.error().message); return 1; }
+    return 0;
+}
+
+int cmd_commit(int argc, char** argv) {
+    std::string fmt_name, base_name, cache_s;
+    bool drop = false, progress = false, quiet = false;
+    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":f:ht:b:dpqr:", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 't': cache_s = optarg; break;
+            case 'b': base_name = optarg; break;
+            case 'd': drop = true; break;
+            case 'p': progress = true; break;
+            case 'q': quiet = true; break;
+            case 'r': case kOptObject: case kOptImageOpts: break;
+            default: report("Invalid option for commit"); return 1;
+        }
+    }
+    if (quiet) progress = false;
+    if (optind >= argc) { report("Expecting one image file name"); return 1; }
+    std::string path = argv[optind];
+    auto top = open_for(path, fmt_name, !drop, CacheMode::Writeback, true);
+    if (!top) { report(fmt::format("Could not open '{}': {}", path, top.error().message)); return 1; }
+    Image* t = top->get();
+    if (!t->backing()) { report(fmt::format("Image '{}' does not have a backing file", path)); return 1; }
+    // The base: the direct backing file, or the named image further down.
+    Image* base_view = t->backing();
+    if (!base_name.empty()) {
+        auto want = std::filesystem::weakly_canonical(base_name);
+        for (Image* l = t->backing(); l; l = l->backing()) {
+            if (std::filesystem::weakly_canonical(l->filename()) == want) { base_view = l; break; }
+            if (!l->backing()) { report(fmt::format("Did not find '{}' in the backing chain of '{}'", base_name, path)); return 1; }
+        }
+    }
+    auto base = open_for(base_view->filename(), std::string(format_name(base_view->format())), true, CacheMode::Writeback, false);
+    if (!base) { report(fmt::format("Could not open '{}': {}", base_view->filename(), base.error().message)); return 1; }
+    Progress prog(progress);
+    std::vector<char> buf(kChunk);
+    const uint64_t size = std::min(t->size(), (*base)->size() > t->size() ? t->size() : t->size());
+    if ((*base)->size() < size) {
+        auto r = (*base)->resize(size, false, Preallocation::Off);
+        if (!r) { report(r.error().message); return 1; }
+    }
+    for (uint64_t off = 0; off < size;) {
+        uint64_t n = std::min<uint64_t>(kChunk, size - off);
+        // Allocated anywhere above the base?
+        Image* l = t;
+        bool above = false;
+        uint64_t len = n;
+        while (l && l != base_view) {
+            auto e = l->block_status(off, std::min<uint64_t>(len, l->size() > off ? l->size() - off : len));
+            if (!e) { report(e.error().message); return 1; }
+            len = std::min(len, e->length);
+            if (e->kind != ExtentKind::Unallocated) { above = true; break; }
+            l = l->backing();
+        }
+        if (above) {
+            auto st = t->read(off, buf.data(), len);
+            if (!st) { report(st.error().message); return 1; }
+            auto w = all_zero(buf.data(), len) ? (*base)->write_zeroes(off, len, false) : (*base)->write(off, buf.data(), len);
+            if (!w) { report(w.error().message); return 1; }
+        }
+        off += len;
+        prog.update(static_cast<double>(off) / static_cast<double>(size));
+    }
+    auto bc = (*base)->close();
+    if (!bc) { report(bc.error().message); return 1; }
+    if (!drop) {
+        if (auto* q = qcow2_cast(t)) {
+            auto st = q->make_empty();
+            if (!st) { report(st.error().message); return 1; }
+        }
+        auto cl = t->close();
+        if (!cl) { report(cl.error().message); return 1; }
+    }
+    prog.done();
+    if (!quiet) fmt::print("Image committed.\n");
+    return 0;
+}
+
+int cmd_dd(int argc, char** argv) {
+    std::string fmt_name, out_fmt = "raw", in, out;
+    uint64_t bs = 512, count = UINT64_MAX, skip = 0;
+    optind = 0;
+    int c;
+    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {nullptr, 0, nullptr, 0}};
+    while ((c = getopt_long(argc, argv, ":hf:O:U", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'f': fmt_name = optarg; break;
+            case 'O': out_fmt = optarg; break;
+            case 'U': case kOptObject: case kOptImageOpts: break;
+            default: report("Invalid option for dd"); return 1;
+        }
+    }
+    for (int i = optind; i < argc; ++i) {
+        std::string a = argv[i];
+        auto eq = a.find('=');
+        if (eq == std::string::npos) { report(fmt::format("unrecognized operand {}", a)); return 1; }
+        std::string k = a.substr(0, eq), v = a.substr(eq + 1);
+        if (k == "if") in = v;
+        else if (k == "of") out = v;
+        else if (k == "bs" || k == "count" || k == "skip") {
+            auto s = parse_size(v);
+            if (!s || (k == "bs" && *s == 0)) { report(fmt::format("invalid number: '{}'", v)); return 1; }
+            (k == "bs" ? bs : k == "count" ? count : skip) = *s;
+        } else { report(fmt::format("unrecognized operand {}", a)); return 1; }
+    }
+    if (in.empty()) { report("Must specify both input and output files"); return 1; }
+    if (out.empty()) { report("Must specify both input and output files"); return 1; }
+    auto src = open_for(in, fmt_name, false, CacheMode::Writeback, true);
+    if (!src) { report(fmt::format("Could not open '{}': {}", in, src.error().message)); return 1; }
+    uint64_t in_size = (*src)->size();
+    uint64_t start = skip * bs;
+    if (start > in_size) start = in_size;
+    uint64_t size = in_size - start;
+    if (count != UINT64_MAX && count * bs < size) size = count * bs;
+    auto ofmt = parse_format(out_fmt);
+    if (!ofmt) { report(ofmt.error().message); return 1; }
+    CreateOptions co;
+    co.format = *ofmt;
+    co.size = size;
+    auto cr = create_image(out, co);
+    if (!cr) { report(fmt::format("{}: error while creating output image: {}", out, cr.error().message)); return 1; }
+    auto dst = open_for(out, out_fmt, true, CacheMode::Writeback, false);
+    if (!dst) { report(fmt::format("Could not open '{}': {}", out, dst.error().message)); return 1; }
+    std::vector<char> buf(std::max<uint64_t>(bs, 1 << 20));
+    for (uint64_t done = 0; done < size;) {
+        uint64_t n = std::min<uint64_t>(buf.size(), size - done);
+        auto st = (*src)->read(start + done, buf.data(), n);
+        if (!st) { report(fmt::format("error while reading from input image file: {}", st.error().message)); return 1; }
+        if (!all_zero(buf.data(), n)) {
+            auto w = (*dst)->write(done, buf.data(), n);
+            if (!w) { report(fmt::format("error while writing to output image file: {}", w.error().message)); return 1; }
+        }
+        done += n;
+    }
+    auto cl = (*dst)->close();
+    if (!cl) { report(cl.error().message); return 1; }
+    return 0;
+}
+
+int cmd_bench(int argc, char** argv) {
+    std::string fmt_name, cache_s = "writeback";
+    uint64_t count = 75000, depth = 64, bufsize = 4096, offset = 0, step = 0, flush_interval = 0;
+    bool write = false, quiet = false, drain = true;
+    int pattern = 0;
+    static const option kLong[] = {{"flush-interval", required_argument, nullptr, kOptFlushInterval},
+                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
+                                   {"pattern", required_argument, nullptr, kOptPattern},
+                                   {"no-drain", no_argument, nullptr, kOptNoDrain},
+                                   {"force-share", no_argument, nullptr, 'U'},
+                                   {nullptr, 0, nullptr, 0}};
+    optind = 0;
+    int c;
+    auto num = [](const char* s, uint64_t& out) {
+        auto v = parse_size(s);
+        if (!v) return false;
+        out = *v;
+        return true;
+    };
+    while ((c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU", kLong, nullptr)) != -1) {
+        switch (c) {
+            case 'c': if (!num(optarg, count)) { report(fmt::format("Invalid request count specified")); return 1; } break;
+            case 'd': if (!num(optarg, depth) || depth == 0) { report("Invalid queue depth specified"); return 1; } break;
+            case 'f': fmt_name = optarg; break;
+            case 'n': case 'i': case 'U': break;
+            case 'o': if (!num(optarg, offset)) { report("Invalid offset specified"); return 1; } break;
+            case 'q': quiet = true; break;
+            case 's': if (!num(optarg, bufsize) || bufsize == 0) { report("Invalid buffer size specified"); return 1; } break;
+            case 'S': if (!num(optarg, step)) { report("Invalid step size specified"); return 1; } break;
+            case 't': cache_s = optarg; break;
+            case 'w': write = true; break;
+            case kOptFlushInterval: if (!num(optarg, flush_interval)) { report("Invalid flush interval specified"); return 1; } break;
+            case kOptNoDrain: drain = false; break;
+            case kOptPattern: pattern = std::atoi(optarg); break;
+            default: report("Invalid option for bench"); return 1;
+        }
+    }
+    (void)drain;
+    if (optind >= argc) { report("Expecting one image file name"); return 1; }
+    if (step == 0) step = bufsize;
+    auto cache = parse_cache_mode(cache_s);
+    if (!cache) { report(cache.error().message); return 1; }
+    auto img = open_for(argv[optind], fmt_name, write, *cache, true);
+    if (!img) { report(fmt::format("Could not open '{}': {}", argv[optind], img.error().message)); return 1; }
+    Image* im = img->get();
+    uint64_t size = im->size();
+    if (!quiet) {
+        fmt::print("Sending {} {} requests, {} bytes each, {} in parallel (starting at offset {}, step size {})\n",
+                   count, write ? "write" : "read", bufsize, depth, offset, step);
+        if (flush_interval) fmt::print("Sending flush every {} requests\n", flush_interval);
+        std::fflush(stdout);
+    }
+    void* mem = std::aligned_alloc(4096, (bufsize + 4095) / 4096 * 4096);
+    std::memset(mem, pattern, bufsize);
+    auto t0 = std::chrono::steady_clock::now();
+    uint64_t off = offset;
+    for (uint64_t i = 0; i < count; ++i) {
+        if (off + bufsize > size) off = 0;
+        auto st = write ? im->write(off, mem, bufsize) : im->read(off, mem, bufsize);
+        if (!st) { std::free(mem); report(fmt::format("Failed request: {}", st.error().message)); return 1; }
+        if (flush_interval && write && (i + 1) % flush_interval == 0) {
+            auto f = im->flush();
+            if (!f) { std::free(mem); report(f.error().message); return 1; }
+        }
+        off += step;
+        if (size) off %= size;
+    }
+    if (write) {
+        auto f = im->flush();
+        if (!f) { std::free(mem); report(f.error().message); return 1; }
+    }
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::free(mem);
+    if (!quiet) fmt::print("Run completed in {:.3f} seconds.\n", secs);
+    auto cl = im->close();
+    if (!cl) { report(cl.error().message); return 1; }
+    return 0;
+}
+
+}  // namespace vireo::img

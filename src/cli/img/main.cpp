@@ -1,0 +1,67 @@
+// vireo-img: qemu-img's subcommands, options, output and exit codes on
+// vireo's own image engine.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/img/common.hpp"
+
+namespace {
+
+void usage() {
+    std::puts(
+        "vireo-img: disk image utility (qemu-img compatible)\n"
+        "usage: vireo-img [standard options] command [command options]\n"
+        "\n"
+        "Command syntax:\n"
+        "  amend [-f fmt] -o options filename\n"
+        "  bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-n] [-o offset] "
+        "[--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] filename\n"
+        "  check [--output=ofmt] [-r [leaks | all]] [-f fmt] filename\n"
+        "  commit [-f fmt] [-t cache] [-b base] [-d] [-p] filename\n"
+        "  compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] filename1 filename2\n"
+        "  convert [-c] [-p] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file] "
+        "[-o options] [-l snapshot_param] [-S sparse_size] [-m num_coroutines] [-W] filename [filename2 [...]] "
+        "output_filename\n"
+        "  create [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]\n"
+        "  dd [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output\n"
+        "  info [-f fmt] [--output=ofmt] [--backing-chain] filename\n"
+        "  map [-f fmt] [--output=ofmt] filename\n"
+        "  measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-l snapshot_param] filename]\n"
+        "  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] filename\n"
+        "  rebase [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename\n"
+        "  resize [--shrink] [--preallocation=prealloc] [-f fmt] filename [+ | -]size\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace vireo::img;
+    if (argc < 2) {
+        report("Not enough arguments\nTry 'vireo-img --help' for more information");
+        return 1;
+    }
+    std::string cmd = argv[1];
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+        usage();
+        return 0;
+    }
+    if (cmd == "-V" || cmd == "--version") {
+        std::puts("vireo-img version 0.1.0 (qemu-img 7.2 compatible)");
+        return 0;
+    }
+    struct Entry {
+        const char* name;
+        int (*fn)(int, char**);
+    };
+    static const Entry kCommands[] = {
+        {"create", cmd_create},   {"info", cmd_info},         {"check", cmd_check},   {"convert", cmd_convert},
+        {"compare", cmd_compare}, {"map", cmd_map},           {"snapshot", cmd_snapshot},
+        {"resize", cmd_resize},   {"rebase", cmd_rebase},     {"commit", cmd_commit}, {"amend", cmd_amend},
+        {"measure", cmd_measure}, {"dd", cmd_dd},             {"bench", cmd_bench},
+    };
+    for (const auto& e : kCommands)
+        if (cmd == e.name) return e.fn(argc - 1, argv + 1);
+    report("Command not found: " + cmd);
+    return 1;
+}

@@ -1,0 +1,169 @@
+// Domain lifecycle verbs: start, shutdown, reboot, reset, destroy, suspend,
+// resume, save, restore, managedsave, managedsave-remove.
+#include "cli/vireo/commands.hpp"
+#include "cli/vireo/session.hpp"
+
+namespace vireo::cli {
+
+namespace {
+
+// `tmpl` with its first "{}" replaced by the domain name (no fmt: a file
+// name in the message may contain braces).
+std::string with_name(std::string_view tmpl, const std::string& name) {
+    std::string out(tmpl);
+    if (auto at = out.find("{}"); at != std::string::npos) out.replace(at, 2, name);
+    return out;
+}
+
+// Resolve the domain, run `op` on its name, then print `done` ("Domain 'x' started")
+// or virsh's "error: Failed to <verb> domain 'x'" followed by the reason.
+template <class Op>
+int domain_op(Session& s, const Args& a, std::string_view verb, std::string_view done, Op op) {
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    Status st = op(*s.conn(), dom->name);
+    if (!st) {
+        s.error(fmt::format("Failed to {} domain '{}'", verb, dom->name), st.error());
+        return 1;
+    }
+    s.info("{}\n\n", with_name(done, dom->name));
+    return 0;
+}
+
+std::optional<driver::ShutdownMode> shutdown_mode(Session& s, const Args& a) {
+    const std::string mode = a.get("mode");
+    if (mode.empty()) return driver::ShutdownMode::Default;
+    if (mode == "acpi") return driver::ShutdownMode::Acpi;
+    if (mode == "agent") return driver::ShutdownMode::Agent;
+    s.error(fmt::format("Unknown mode {} value, expecting 'acpi' or 'agent'", mode));
+    return std::nullopt;
+}
+
+int cmd_start(Session& s, const Args& a) {
+    driver::StartFlags flags;
+    flags.paused = a.has("paused");
+    flags.force_boot = a.has("force-boot");
+    int rc = domain_op(s, a, "start", "Domain '{}' started",
+                       [&](driver::Driver& d, const std::string& n) { return d.start_domain(n, flags); });
+    if (rc == 0 && a.has("console")) {
+        auto dom = s.domain(a.get("domain"));
+        if (!dom) return 1;
+        return attach_console(s, dom->name, "");
+    }
+    return rc;
+}
+
+int cmd_shutdown(Session& s, const Args& a) {
+    auto mode = shutdown_mode(s, a);
+    if (!mode) return 1;
+    return domain_op(s, a, "shutdown", "Domain '{}' is being shutdown",
+                     [&](driver::Driver& d, const std::string& n) { return d.shutdown_domain(n, *mode); });
+}
+
+int cmd_reboot(Session& s, const Args& a) {
+    auto mode = shutdown_mode(s, a);
+    if (!mode) return 1;
+    return domain_op(s, a, "reboot", "Domain '{}' is being rebooted",
+                     [&](driver::Driver& d, const std::string& n) { return d.reboot_domain(n, *mode); });
+}
+
+int cmd_reset(Session& s, const Args& a) {
+    return domain_op(s, a, "reset", "Domain '{}' was reset",
+                     [](driver::Driver& d, const std::string& n) { return d.reset_domain(n); });
+}
+
+int cmd_destroy(Session& s, const Args& a) {
+    driver::DestroyFlags flags;
+    flags.graceful = a.has("graceful");
+    return domain_op(s, a, "destroy", "Domain '{}' destroyed",
+                     [&](driver::Driver& d, const std::string& n) { return d.destroy_domain(n, flags); });
+}
+
+int cmd_suspend(Session& s, const Args& a) {
+    return domain_op(s, a, "suspend", "Domain '{}' suspended",
+                     [](driver::Driver& d, const std::string& n) { return d.suspend_domain(n); });
+}
+
+int cmd_resume(Session& s, const Args& a) {
+    return domain_op(s, a, "resume", "Domain '{}' resumed",
+                     [](driver::Driver& d, const std::string& n) { return d.resume_domain(n); });
+}
+
+int cmd_save(Session& s, const Args& a) {
+    const std::string file = a.get("file");
+    // virsh prints a blank line before the message (where --verbose shows progress).
+    return domain_op(s, a, "save", "\nDomain '{}' saved to " + file,
+                     [&](driver::Driver& d, const std::string& n) { return d.save_domain(n, file); });
+}
+
+int cmd_restore(Session& s, const Args& a) {
+    auto* d = s.conn();
+    if (!d) return 1;
+    const std::string file = a.get("file");
+    auto dom = d->restore_domain(file, a.has("paused"));
+    if (!dom) {
+        s.error(fmt::format("Failed to restore domain from {}", file), dom.error());
+        return 1;
+    }
+    s.info("Domain restored from {}\n\n", file);
+    return 0;
+}
+
+int cmd_managedsave(Session& s, const Args& a) {
+    return domain_op(s, a, "save", "\nDomain '{}' state saved by vireo",
+                     [](driver::Driver& d, const std::string& n) { return d.managed_save(n); });
+}
+
+int cmd_managedsave_remove(Session& s, const Args& a) {
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    if (!dom->managed_save) {
+        s.info("Domain '{}' has no manage save image; removal skipped\n", dom->name);
+        return 0;
+    }
+    auto st = s.conn()->managed_save_remove(dom->name);
+    if (!st) {
+        s.error(fmt::format("Failed to remove managed save image for domain '{}'", dom->name), st.error());
+        return 1;
+    }
+    s.info("Removed managedsave image for domain '{}'\n", dom->name);
+    return 0;
+}
+
+}  // namespace
+
+void add_lifecycle_commands(std::vector<CommandSpec>& t) {
+    const std::string_view g = "Domain Management";
+    const OptSpec mode{"mode", OptType::String, "shutdown mode: acpi|agent"};
+    t.push_back({"start", g, "start a (previously defined) inactive domain",
+                 "Start a domain, either from the last managedsave\nstate, or via a fresh boot if no managedsave state\nis present.",
+                 {{"domain", OptType::String, "name of the inactive domain", true, true},
+                  {"console", OptType::Bool, "attach to console after creation"},
+                  {"paused", OptType::Bool, "leave the guest paused after creation"},
+                  {"force-boot", OptType::Bool, "force fresh boot by discarding any managed save"}},
+                 cmd_start, true, true});
+    t.push_back({"shutdown", g, "gracefully shutdown a domain", "Run shutdown in the target domain.",
+                 {kDomainOpt, mode}, cmd_shutdown, true, true});
+    t.push_back({"reboot", g, "reboot a domain", "Run a reboot command in the target domain.", {kDomainOpt, mode},
+                 cmd_reboot, true, true});
+    t.push_back({"reset", g, "reset a domain", "Reset the target domain as if by power button", {kDomainOpt},
+                 cmd_reset, true, true});
+    t.push_back({"destroy", g, "destroy (stop) a domain", "Forcefully stop a given domain, but leave its resources intact.",
+                 {kDomainOpt, {"graceful", OptType::Bool, "terminate gracefully"}}, cmd_destroy, true, true});
+    t.push_back({"suspend", g, "suspend a domain", "Suspend a running domain.", {kDomainOpt}, cmd_suspend, true, true});
+    t.push_back({"resume", g, "resume a domain", "Resume a previously suspended domain.", {kDomainOpt}, cmd_resume,
+                 true, true});
+    t.push_back({"save", g, "save a domain state to a file", "Save the RAM state of a running domain.",
+                 {kDomainOpt, {"file", OptType::String, "where to save the data", true, true}}, cmd_save, true, true});
+    t.push_back({"restore", g, "restore a domain from a saved state in a file", "Restore a domain.",
+                 {{"file", OptType::String, "the state to restore", true, true},
+                  {"paused", OptType::Bool, "restore domain into paused state"}},
+                 cmd_restore, true, true});
+    t.push_back({"managedsave", g, "managed save of a domain state",
+                 "Save and destroy a running domain, so it can be restarted from\nthe same state at a later time.",
+                 {kDomainOpt}, cmd_managedsave, true, true});
+    t.push_back({"managedsave-remove", g, "Remove managed save of a domain", "Remove an existing managed save state file from a domain",
+                 {kDomainOpt}, cmd_managedsave_remove, true, true});
+}
+
+}  // namespace vireo::cli

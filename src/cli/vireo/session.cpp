@@ -1,0 +1,75 @@
+#include "cli/vireo/session.hpp"
+
+#include <cstdlib>
+
+#ifdef VIREO_CLI_HAVE_CLIENT
+#include "client/connect.hpp"
+#else
+#include "driver/test_driver.hpp"
+#endif
+
+namespace vireo::cli {
+
+#ifdef VIREO_CLI_HAVE_CLIENT
+
+Result<std::unique_ptr<driver::Driver>> open_connection(std::string_view uri, bool readonly) {
+    client::ConnectOptions options;
+    options.read_only = readonly;
+    return client::connect(uri, options);
+}
+
+std::string default_connection_uri() { return client::default_uri(); }
+
+#else
+
+// Until libvireo's connect() is built, only the in-process test driver is reachable.
+Result<std::unique_ptr<driver::Driver>> open_connection(std::string_view uri, bool /*readonly*/) {
+    if (uri == "test:///default") return driver::make_test_driver();
+    return fail(ErrorCode::Connection, "cannot connect to '{}': this build of vireo has no client library (only test:///default works)",
+                uri);
+}
+
+std::string default_connection_uri() {
+    for (const char* var : {"VIREO_DEFAULT_URI", "LIBVIRT_DEFAULT_URI"})
+        if (const char* value = std::getenv(var); value != nullptr && *value != '\0') return value;
+    return "qemu:///session";
+}
+
+#endif
+
+std::string Session::uri() const { return options_.uri.empty() ? default_connection_uri() : options_.uri; }
+
+driver::Driver* Session::conn() {
+    if (driver_) return driver_.get();
+    auto opened = open_connection(uri(), options_.readonly);
+    if (!opened) {
+        error("failed to connect to the hypervisor", opened.error());
+        return nullptr;
+    }
+    driver_ = std::move(*opened);
+    return driver_.get();
+}
+
+void Session::error(std::string_view line) {
+    std::fflush(stdout);
+    fmt::print(stderr, "error: {}\n", line);
+}
+
+void Session::error(std::string_view headline, const Error& cause) {
+    error(headline);
+    error(cause.full_message());
+}
+
+std::optional<driver::DomainSummary> Session::domain(std::string_view ref) {
+    auto* d = conn();
+    if (d == nullptr) return std::nullopt;
+    auto found = d->lookup_domain(ref);
+    if (found) return *found;
+    if (found.error().code == ErrorCode::NoDomain)
+        error(fmt::format("failed to get domain '{}'", ref));
+    else
+        error(fmt::format("failed to get domain '{}'", ref), found.error());
+    return std::nullopt;
+}
+
+}  // namespace vireo::cli

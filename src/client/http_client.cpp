@@ -1,0 +1,289 @@
+#include "client/http_client.hpp"
+// Boost.Asio trips GCC 12's -Wnull-dereference in its own headers (a
+// middle-end warning that system-header suppression does not cover).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "client/wire.hpp"
+
+namespace vireo::client {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using Socket = asio::local::stream_protocol::socket;
+
+namespace {
+
+constexpr std::uint64_t kMaxBody = 256u << 20;
+constexpr const char* kUserAgent = "libvireo/1";
+
+Error lost(const Transport& t, const beast::error_code& ec) {
+    return Error{ErrorCode::Connection, fmt::format("connection to {} lost: {}", t.describe(), ec.message())};
+}
+
+// An asio socket on `ioc` owning a connected fd from the transport.
+Result<Socket> open_socket(Transport& transport, asio::io_context& ioc) {
+    auto fd = transport.open();
+    if (!fd) return std::unexpected(fd.error());
+    Socket socket(ioc);
+    beast::error_code ec;
+    socket.assign(asio::local::stream_protocol(), fd->get(), ec);
+    if (ec) return fail(ErrorCode::System, "cannot use the socket to {}: {}", transport.describe(), ec.message());
+    fd->release();
+    return socket;
+}
+
+// True when the peer already closed (or reset) a kept-alive connection:
+// readable with nothing requested means EOF or an error is pending.
+bool peer_closed(Socket& socket) {
+    pollfd p{socket.native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+}
+
+// Run the WebSocket handshake; an HTTP error answer becomes the daemon's Error.
+Status handshake(websocket::stream<Socket>& ws, const Transport& transport, std::string_view target) {
+    websocket::response_type res;
+    beast::error_code ec;
+    ws.set_option(websocket::stream_base::decorator(
+        [](websocket::request_type& req) { req.set(http::field::user_agent, kUserAgent); }));
+    ws.handshake(res, "localhost", target, ec);
+    if (!ec) return {};
+    if (res.result_int() >= 400) return std::unexpected(wire::error_from_body(res.result_int(), res.body()));
+    return std::unexpected(lost(transport, ec));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// HttpConnection
+
+struct HttpConnection::Impl {
+    std::shared_ptr<Transport> transport;
+    asio::io_context ioc;
+    std::optional<Socket> socket;
+    beast::flat_buffer buffer;
+
+    Status connect() {
+        auto s = open_socket(*transport, ioc);
+        if (!s) return std::unexpected(s.error());
+        socket.emplace(std::move(*s));
+        buffer.clear();
+        return {};
+    }
+    void disconnect() {
+        beast::error_code ec;
+        if (socket) socket->close(ec);
+        socket.reset();
+        buffer.clear();
+    }
+};
+
+HttpConnection::HttpConnection(std::shared_ptr<Transport> transport) : impl_(std::make_unique<Impl>()) {
+    impl_->transport = std::move(transport);
+}
+
+HttpConnection::~HttpConnection() = default;
+
+Status HttpConnection::open() {
+    if (impl_->socket) return {};
+    return impl_->connect();
+}
+
+Result<HttpResponse> HttpConnection::request(std::string_view method, std::string_view target, std::string_view body,
+                                             std::string_view content_type) {
+    auto verb = http::string_to_verb(method);
+    if (verb == http::verb::unknown) return fail(ErrorCode::Internal, "unknown HTTP method '{}'", method);
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, "localhost");
+    req.set(http::field::user_agent, kUserAgent);
+    if (!body.empty() || verb == http::verb::post || verb == http::verb::put) {
+        req.body() = std::string(body);
+        if (!content_type.empty()) req.set(http::field::content_type, content_type);
+        req.prepare_payload();
+    }
+    const bool idempotent = verb == http::verb::get;
+    Impl& d = *impl_;
+    for (int attempt = 0;; ++attempt) {
+        bool reused = d.socket.has_value();
+        if (reused && peer_closed(*d.socket)) {
+            d.disconnect();
+            reused = false;
+        }
+        if (!d.socket) VIREO_TRY(d.connect());
+        beast::error_code ec;
+        http::write(*d.socket, req, ec);
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(kMaxBody);
+        if (!ec) http::read(*d.socket, d.buffer, parser, ec);
+        if (ec) {
+            d.disconnect();
+            // A kept-alive connection may have been closed by the daemon
+            // (restart); a query is safe to send again on a new one.
+            if (reused && idempotent && attempt == 0) continue;
+            return std::unexpected(lost(*d.transport, ec));
+        }
+        auto res = parser.release();
+        if (!res.keep_alive()) d.disconnect();
+        HttpResponse out;
+        out.status = res.result_int();
+        out.content_type = std::string(res[http::field::content_type]);
+        out.body = std::move(res.body());
+        return out;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Event stream
+
+namespace {
+
+struct EventStreamState {
+    asio::io_context ioc;
+    std::optional<websocket::stream<Socket>> ws;
+    beast::flat_buffer buffer;
+    std::function<void(std::string_view)> on_text;
+    std::atomic<bool> stopped{false};
+};
+
+void read_events(const std::shared_ptr<EventStreamState>& s) {
+    s->ws->async_read(s->buffer, [s](const beast::error_code& ec, std::size_t) {
+        if (ec || s->stopped) return;
+        std::string text = beast::buffers_to_string(s->buffer.data());
+        s->buffer.consume(s->buffer.size());
+        s->on_text(text);
+        read_events(s);
+    });
+}
+
+class EventStream final : public driver::Subscription {
+public:
+    explicit EventStream(std::shared_ptr<EventStreamState> state) : state_(std::move(state)) {
+        thread_ = std::thread([s = state_] { s->ioc.run(); });
+    }
+    ~EventStream() override {
+        state_->stopped = true;
+        asio::post(state_->ioc, [s = state_] {
+            beast::error_code ec;
+            s->ws->next_layer().shutdown(Socket::shutdown_both, ec);
+            s->ws->next_layer().close(ec);
+        });
+        // Destroyed from inside the callback: the thread ends by itself.
+        if (thread_.get_id() == std::this_thread::get_id())
+            thread_.detach();
+        else
+            thread_.join();
+    }
+
+private:
+    std::shared_ptr<EventStreamState> state_;
+    std::thread thread_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<driver::Subscription>> open_event_stream(const std::shared_ptr<Transport>& transport,
+                                                                 std::string_view target,
+                                                                 std::function<void(std::string_view)> on_text) {
+    auto state = std::make_shared<EventStreamState>();
+    state->on_text = std::move(on_text);
+    auto socket = open_socket(*transport, state->ioc);
+    if (!socket) return std::unexpected(socket.error());
+    state->ws.emplace(std::move(*socket));
+    VIREO_TRY(handshake(*state->ws, *transport, target));
+    read_events(state);
+    return std::make_unique<EventStream>(std::move(state));
+}
+
+// ---------------------------------------------------------------------------
+// Console bridge: WebSocket <-> socketpair, on a detached thread that ends
+// when either side closes.
+
+namespace {
+
+struct ConsoleBridge : std::enable_shared_from_this<ConsoleBridge> {
+    asio::io_context ioc;
+    std::optional<websocket::stream<Socket>> ws;
+    std::optional<asio::posix::stream_descriptor> local;
+    beast::flat_buffer ws_buffer;
+    std::array<char, 4096> local_buffer{};
+    bool closing = false;
+
+    void close_all() {
+        if (closing) return;
+        closing = true;
+        beast::error_code ec;
+        local->close(ec);
+        ws->next_layer().shutdown(Socket::shutdown_both, ec);
+        ws->next_layer().close(ec);
+    }
+
+    void read_ws() {
+        ws->async_read(ws_buffer, [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+            if (ec) return self->close_all();
+            asio::async_write(*self->local, self->ws_buffer.data(),
+                              [self](const beast::error_code& wec, std::size_t n) {
+                                  self->ws_buffer.consume(n);
+                                  if (wec) return self->close_all();
+                                  self->read_ws();
+                              });
+        });
+    }
+
+    void read_local() {
+        local->async_read_some(asio::buffer(local_buffer), [self = shared_from_this()](const beast::error_code& ec,
+                                                                                         std::size_t n) {
+            if (ec) {
+                // The user closed the console: say goodbye, then drop everything.
+                if (self->closing) return;
+                self->ws->async_close(websocket::close_code::normal,
+                                      [self](const beast::error_code&) { self->close_all(); });
+                return;
+            }
+            self->ws->async_write(asio::buffer(self->local_buffer.data(), n),
+                                  [self](const beast::error_code& wec, std::size_t) {
+                                      if (wec) return self->close_all();
+                                      self->read_local();
+                                  });
+        });
+    }
+};
+
+}  // namespace
+
+Result<UniqueFd> open_console_stream(const std::shared_ptr<Transport>& transport, std::string_view target) {
+    auto bridge = std::make_shared<ConsoleBridge>();
+    auto socket = open_socket(*transport, bridge->ioc);
+    if (!socket) return std::unexpected(socket.error());
+    bridge->ws.emplace(std::move(*socket));
+    VIREO_TRY(handshake(*bridge->ws, *transport, target));
+    bridge->ws->binary(true);
+
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return fail_errno("socketpair");
+    UniqueFd user_end(pair[0]);
+    bridge->local.emplace(bridge->ioc, pair[1]);
+    bridge->read_ws();
+    bridge->read_local();
+    std::thread([bridge] { bridge->ioc.run(); }).detach();
+    return user_end;
+}
+
+}  // namespace vireo::client

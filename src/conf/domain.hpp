@@ -1,0 +1,423 @@
+// The domain definition: libvirt's <domain> XML as a typed C++ model.
+//
+// Model overview
+// --------------
+// DomainDef mirrors libvirt's domain XML (https://libvirt.org/formatdomain.html)
+// element by element. Values that libvirt spells as enumerations are kept as
+// the XML spelling (std::string, e.g. Disk::device == "cdrom"); the parser
+// checks them against the accepted set, so a parsed DomainDef only holds valid
+// spellings. An empty string / std::nullopt means "the element or attribute
+// was absent" and is not written back. Numbers are numbers; memory sizes are
+// always KiB (units are converted on input, <... unit='KiB'> on output, as
+// libvirt does).
+//
+// parse_domain_xml() is strict: every element and attribute is either modelled
+// here or refused with ErrorCode::Unsupported ("unsupported configuration:
+// ..."), naming the element path and line. Nothing is silently dropped, so
+// format_domain_xml(parse_domain_xml(x)) never loses configuration.
+// The one exception is <metadata>, whose children are kept verbatim.
+//
+// Errors name the line and the XPath-like path of the offending node:
+//   XML error: line 14: /domain/devices/disk[2]/target/@bus: unsupported bus
+//   'foo' (expected one of virtio, sata, scsi, ide, usb)
+//
+// Life cycle of a definition (what the daemon/driver does with it):
+//   parse_domain_xml  -> validate_domain -> assign_addresses_and_aliases
+//   -> store format_domain_xml(def) (inactive) ... at start, format with
+//   FormatFlags{.live = true, .id = N} for the live XML.
+// parse_domain_xml already calls validate_domain unless ParseFlags::no_validate.
+// assign_addresses_and_aliases is idempotent: addresses the user gave (or a
+// previous run assigned) are kept, so output is stable across dumpxml/define.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/error.hpp"
+#include "util/uuid.hpp"
+
+namespace vireo::conf {
+
+// A device's <address>. type "" = none given (to be assigned).
+// Supported types: pci, drive, virtio-serial, usb, isa.
+struct DeviceAddress {
+    std::string type;
+    // pci
+    unsigned domain = 0, bus = 0, slot = 0, function = 0;
+    std::string multifunction;  // "on"/"off"/"" (pci)
+    // drive (controller, bus, target, unit), virtio-serial (controller, bus, port)
+    unsigned controller = 0, target = 0, unit = 0;
+    std::string port;  // usb "1" / "1.2", virtio-serial "1"
+    // isa
+    std::string iobase, irq;
+    [[nodiscard]] bool empty() const { return type.empty(); }
+    friend bool operator==(const DeviceAddress&, const DeviceAddress&) = default;
+};
+
+// Common to every device: <alias name=.../>, <address .../>, <boot order=.../>.
+struct DeviceInfo {
+    std::string alias;  // "virtio-disk0"; user aliases start with "ua-"
+    DeviceAddress address;
+    std::optional<unsigned> boot_order;
+};
+
+// <disk type='file|block|volume|network' device='disk|cdrom|floppy|lun'>
+struct DiskSource {
+    std::string file;                    // type=file
+    std::string dev;                     // type=block
+    std::string pool, volume, mode;      // type=volume
+    std::string protocol, name;          // type=network (nbd, iscsi, rbd, http, https, ...)
+    struct Host {
+        std::string name, port, transport, socket;
+    };
+    std::vector<Host> hosts;             // type=network
+    std::string startup_policy;          // startupPolicy (cdrom/floppy)
+    std::string index;                   // index='N' (backing chain numbering)
+    [[nodiscard]] bool empty() const {
+        return file.empty() && dev.empty() && pool.empty() && volume.empty() && protocol.empty();
+    }
+};
+struct BackingStore {
+    bool present = false;  // <backingStore/> given (possibly empty = "no backing")
+    std::string type;      // file/block/network/volume; empty for <backingStore/>
+    std::string format;    // <format type='qcow2'/>
+    DiskSource source;
+    std::string index;
+    std::vector<BackingStore> chain;  // nested backingStore (0 or 1 element)
+};
+struct Disk {
+    std::string type = "file";  // file, block, volume, network
+    std::string device = "disk";  // disk, cdrom, floppy, lun
+    std::string snapshot;         // snapshot='' attribute (internal/external/no)
+    // <driver>
+    std::string driver_name;      // "qemu"
+    std::string driver_type;      // raw, qcow2, vmdk, ...
+    std::string cache, io, discard, detect_zeroes, error_policy, rerror_policy;
+    std::string driver_iothread, driver_queues;
+    DiskSource source;
+    BackingStore backing;
+    std::string target_dev;       // vda, sda, hda, fda
+    std::string target_bus;       // virtio, sata, scsi, ide, usb, fdc
+    std::string target_tray;      // open/closed (cdrom)
+    std::string target_removable;
+    bool readonly = false;
+    bool shareable = false;
+    bool transient = false;
+    std::string serial, wwn;
+    DeviceInfo info;
+};
+
+// <controller type=... index=... model=...>
+struct Controller {
+    std::string type;   // pci, usb, sata, scsi, ide, virtio-serial, fdc
+    unsigned index = 0;  // absent in the XML: the smallest free index of the type
+    std::string model;  // pci-root, pcie-root, pcie-root-port, pci-bridge,
+                        // pcie-to-pci-bridge, qemu-xhci, piix3-uhci, ich9-ehci1,
+                        // virtio-scsi, lsilogic, ...
+    std::string ports, vectors;  // usb ports / virtio-serial ports & vectors
+    // <target chassis=.. port=.. busNr=.../> for pcie-root-port etc.
+    std::optional<unsigned> target_chassis;
+    std::string target_port;     // "0x10"
+    std::string target_busnr;
+    std::string model_name;      // <model name='pcie-root-port'/>
+    std::string driver_queues, driver_iothread;
+    std::string master_startport;  // USB companion controllers: <master startport=/>
+    DeviceInfo info;
+};
+
+// <interface type='network|bridge|user|ethernet'>
+struct Interface {
+    std::string type = "user";
+    std::string mac;            // aa:bb:cc:dd:ee:ff, generated (52:54:00:...) when absent
+    std::string source_network, source_bridge, source_portgroup;
+    std::string source_portid;  // live only: the network port's uuid
+    std::string target_dev;     // tap name (ethernet / live)
+    std::string model;          // virtio, e1000e, e1000, rtl8139
+    std::string driver_name, driver_queues;
+    std::string link_state;     // up/down
+    std::string mtu;
+    DeviceInfo info;
+};
+
+// Character devices: <serial>, <console>, <channel>, <parallel>.
+struct CharDev {
+    std::string kind;           // element name: serial, console, channel
+    std::string type = "pty";   // pty, file, unix, tcp, udp, spicevmc, null, stdio, vc
+    // <source .../>
+    std::string source_path;    // pty (live), file, unix
+    std::string source_mode;    // unix/tcp: bind|connect
+    std::string source_host, source_service;
+    std::string source_append;  // file append='on'
+    std::string protocol_type;  // tcp: raw|telnet
+    // <target .../>
+    std::string target_type;    // serial: isa-serial/pci-serial/usb-serial;
+                                // console: serial/virtio; channel: virtio/guestfwd
+    std::optional<unsigned> target_port;
+    std::string target_name;    // channel: org.qemu.guest_agent.0
+    std::string target_state;   // channel (live): connected/disconnected
+    std::string target_model;   // <target><model name='isa-serial'/></target>
+    std::string target_address, target_guestfwd_port;  // guestfwd
+    std::string log_file, log_append;
+    DeviceInfo info;
+};
+
+struct Input {
+    std::string type;  // tablet, mouse, keyboard, evdev, passthrough
+    std::string bus;   // usb, ps2, virtio, xen
+    std::string model;
+    DeviceInfo info;
+};
+
+struct Graphics {
+    std::string type;      // vnc, spice
+    std::string port;      // "5900" / "-1"
+    std::string tls_port;  // spice tlsPort
+    std::string autoport;  // yes/no
+    std::string listen;    // listen='127.0.0.1' attribute
+    std::string passwd, passwd_valid_to, keymap, connected, default_mode;
+    std::string websocket, share_policy;
+    struct Listen {
+        std::string type;  // address, network, none, socket
+        std::string address, network, socket;
+    };
+    std::vector<Listen> listens;
+    std::string image_compression;  // spice <image compression=.../>
+    std::string gl_enable, gl_rendernode;
+    DeviceInfo info;
+};
+
+struct Video {
+    std::string model_type;  // virtio, qxl, vga, bochs, cirrus, ramfb, none
+    std::string vram, ram, vgamem, vram64, heads, primary;
+    std::string accel3d;
+    DeviceInfo info;
+};
+
+struct Sound {
+    std::string model;  // ich9, ich6, ac97, es1370, sb16, usb
+    DeviceInfo info;
+};
+
+struct Memballoon {
+    std::string model = "virtio";  // virtio, none
+    std::string autodeflate, free_page_reporting;
+    std::string stats_period;
+    DeviceInfo info;
+};
+
+struct Rng {
+    std::string model = "virtio";
+    std::string backend_model = "random";  // random, egd, builtin
+    std::string backend_path;              // /dev/urandom (random)
+    std::string rate_bytes, rate_period;
+    DeviceInfo info;
+};
+
+struct Watchdog {
+    std::string model;   // i6300esb, ib700, diag288, itco
+    std::string action;  // reset, shutdown, poweroff, pause, none, dump, inject-nmi
+    DeviceInfo info;
+};
+
+struct Panic {
+    std::string model;   // isa, pseries, hyperv, s390, pvpanic
+    DeviceInfo info;
+};
+
+struct Tpm {
+    std::string model;           // tpm-tis, tpm-crb
+    std::string backend_type;    // emulator, passthrough
+    std::string backend_version; // 2.0, 1.2
+    std::string backend_device;  // passthrough path
+    DeviceInfo info;
+};
+
+struct Filesystem {
+    std::string type = "mount";
+    std::string accessmode;        // passthrough, mapped, squash
+    std::string driver_type;       // virtiofs, path, handle
+    std::string driver_queue;
+    std::string binary_path;       // <binary path=.../> (virtiofs)
+    std::string source_dir;        // <source dir=.../>
+    std::string target_dir;        // <target dir=.../> (mount tag)
+    bool readonly = false;
+    DeviceInfo info;
+};
+
+// <redirdev bus='usb' type='spicevmc'/> (USB redirection over SPICE / tcp)
+struct Redirdev {
+    std::string bus = "usb";
+    std::string type = "spicevmc";  // spicevmc, tcp
+    std::string source_host, source_service, source_mode;
+    DeviceInfo info;
+};
+
+struct Devices {
+    std::string emulator;
+    std::vector<Disk> disks;
+    std::vector<Controller> controllers;
+    std::vector<Filesystem> filesystems;
+    std::vector<Interface> interfaces;
+    std::vector<CharDev> serials, parallels, consoles, channels;
+    std::vector<Input> inputs;
+    std::vector<Tpm> tpms;
+    std::vector<Graphics> graphics;
+    std::vector<Sound> sounds;
+    std::vector<Video> videos;
+    std::vector<Redirdev> redirdevs;
+    std::vector<Watchdog> watchdogs;
+    std::optional<Memballoon> memballoon;
+    std::vector<Rng> rngs;
+    std::vector<Panic> panics;
+};
+
+struct OsDef {
+    std::string type = "hvm";
+    std::string arch;     // x86_64, i686, aarch64, ...
+    std::string machine;  // pc, q35, pc-q35-7.2, pc-i440fx-7.2, microvm
+    std::string firmware; // "efi" / "bios" / ""
+    std::vector<std::pair<std::string, std::string>> firmware_features;  // <firmware><feature enabled name/>
+    // <loader readonly='yes' type='pflash' secure='no'>path</loader>
+    std::string loader, loader_readonly, loader_type, loader_secure;
+    std::string nvram, nvram_template;
+    std::vector<std::string> boot_devs;  // <boot dev='hd|cdrom|network|fd'/>
+    std::string bootmenu_enable, bootmenu_timeout;
+    std::string kernel, initrd, cmdline, dtb;
+    std::string smbios_mode;
+    std::string bios_useserial, bios_reboot_timeout;
+};
+
+// One <features> child. Attributes are kept as given (e.g. state='on',
+// eoi='on', driver='kvm'); only known feature names are accepted, and children
+// (hyperv/kvm sub-features) only where libvirt has them.
+struct Feature {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> attrs;
+    std::vector<Feature> children;
+};
+
+struct CpuDef {
+    std::string mode;    // host-passthrough, host-model, custom, maximum ("" = absent)
+    std::string match;   // exact, minimum, strict
+    std::string check;   // none, partial, full
+    std::string migratable;
+    std::string model, model_fallback, vendor;
+    struct Feature {
+        std::string policy;  // force, require, optional, disable, forbid
+        std::string name;
+    };
+    std::vector<Feature> features;
+    // <topology sockets dies clusters cores threads/>
+    std::optional<unsigned> sockets, dies, clusters, cores, threads;
+    struct NumaCell {
+        std::string id, cpus, memory_kib, memAccess;
+    };
+    std::vector<NumaCell> numa;
+    std::string cache_mode, cache_level;
+    bool present = false;  // <cpu> given at all
+};
+
+struct Timer {
+    std::string name;        // rtc, pit, hpet, kvmclock, hypervclock, tsc
+    std::string present;     // yes/no
+    std::string tickpolicy;  // delay, catchup, merge, discard
+    std::string track;       // boot, guest, wall
+    std::string frequency, mode;
+};
+struct ClockDef {
+    std::string offset;      // utc, localtime, timezone, variable ("" = absent)
+    std::string timezone, adjustment, basis;
+    std::vector<Timer> timers;
+};
+
+struct PmDef {
+    std::string suspend_to_mem, suspend_to_disk;  // enabled='yes|no'
+};
+
+struct DomainDef {
+    std::string type = "kvm";     // kvm, qemu
+    std::optional<int> id;        // runtime id (live XML only)
+    std::string name;
+    Uuid uuid;                    // generated when absent
+    std::string genid;            // "" absent; "auto" = <genid/> to be generated
+    std::string title, description;
+    std::string metadata_xml;     // verbatim inner XML of <metadata>
+    bool metadata_present = false;
+    // xmlns:prefix='uri' declarations on <domain> (kept so that namespaced
+    // metadata written with a root-declared prefix stays well-formed).
+    std::vector<std::pair<std::string, std::string>> root_namespaces;
+
+    // Memory in KiB.
+    std::uint64_t memory_kib = 0;           // <memory>
+    std::optional<std::uint64_t> current_memory_kib;  // <currentMemory>
+    std::optional<std::uint64_t> max_memory_kib;      // <maxMemory>
+    std::optional<unsigned> max_memory_slots;
+    bool memory_backing_present = false;
+    std::vector<std::string> memory_backing;  // empty child names: nosharepages, locked, ...
+    std::string memory_backing_source_type, memory_backing_access_mode;
+
+    unsigned vcpus = 1;                   // <vcpu>N</vcpu> (maximum)
+    std::optional<unsigned> vcpus_current;
+    std::string vcpu_placement;           // static, auto
+    std::string vcpu_cpuset;
+    unsigned iothreads = 0;
+    std::string resource_partition;  // <resource><partition>/machine</partition></resource>
+
+    OsDef os;
+    std::vector<Feature> features;
+    bool features_present = false;
+    CpuDef cpu;
+    ClockDef clock;
+    std::string on_poweroff, on_reboot, on_crash;
+    PmDef pm;
+    Devices devices;
+};
+
+struct ParseFlags {
+    // Skip validate_domain() (parse only). The default validates.
+    bool no_validate = false;
+    // Accept runtime-only attributes (id=, live graphics ports, aliases) as a
+    // live status document; otherwise they are accepted too but marked.
+    bool live = false;
+};
+
+struct FormatFlags {
+    // Live XML: include id='N' on <domain>, aliases and runtime values
+    // (graphics port, pty paths). Inactive XML (false) leaves them out,
+    // except user aliases (ua-*).
+    bool live = false;
+    // The running domain's id, written as <domain id='N'> when live.
+    std::optional<int> id;
+    // Include the generated/defaulted parts as they are (always true today).
+};
+
+// Parse (and, unless flags.no_validate, validate) a domain document.
+// Errors: ErrorCode::XmlError for malformed/invalid XML, ErrorCode::Unsupported
+// for valid libvirt configuration vireo does not implement.
+Result<DomainDef> parse_domain_xml(std::string_view xml, ParseFlags flags = {});
+
+// The libvirt-format document for `def`.
+std::string format_domain_xml(const DomainDef& def, FormatFlags flags = {});
+
+// Semantic checks beyond syntax: safe name, memory sizes, duplicate target
+// devs/aliases/addresses, boot order conflicts, vcpu counts.
+Status validate_domain(const DomainDef& def);
+
+// libvirt's define-time defaults: implicit controllers (pci-root/pcie-root,
+// USB, SATA on q35, virtio-serial for virtio channels/consoles,
+// pcie-root-ports on q35), PCI/drive/virtio-serial addresses for devices
+// without one, device aliases, MAC addresses, a console for the first
+// serial, ps2 inputs with graphics. Idempotent.
+void assign_addresses_and_aliases(DomainDef& def);
+
+// True when the machine type is a q35 / PCIe machine (q35, pc-q35-*).
+bool is_q35_machine(std::string_view machine);
+
+// The first <console> / <serial> etc. lookups used by drivers.
+const Disk* find_disk_by_target(const DomainDef& def, std::string_view target_dev);
+
+}  // namespace vireo::conf

@@ -1,0 +1,1103 @@
+// parse_domain_xml: libvirt domain XML -> DomainDef (see domain.hpp).
+//
+// Every parse_* function consumes the attributes and children it models and
+// ends with finish(), which refuses whatever is left: a valid libvirt element
+// vireo does not implement is an "unsupported configuration" error naming it,
+// never silently dropped.
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <pugixml.hpp>
+
+#include "conf/domain.hpp"
+#include "conf/domain_internal.hpp"
+#include "conf/units.hpp"
+#include "conf/xml_reader.hpp"
+
+namespace vireo::conf {
+
+using xml::XmlElement;
+
+// Assign the value of a Result-returning expression or propagate its error.
+#define CONF_SET(lhs, expr)                                  \
+    do {                                                     \
+        auto conf_r_ = (expr);                               \
+        if (!conf_r_) return std::unexpected(conf_r_.error()); \
+        lhs = std::move(*conf_r_);                           \
+    } while (0)
+
+namespace {
+
+// <child .../> that must exist alone with no attributes/children of its own
+// (<readonly/>, <acpi/>): checks it and reports presence.
+Result<bool> parse_flag_element(XmlElement& parent, std::string_view name) {
+    std::optional<XmlElement> c;
+    CONF_SET(c, parent.child(name));
+    if (!c) return false;
+    VIREO_TRY(c->finish());
+    return true;
+}
+
+// Text of an optional single child (<name>web</name>).
+Result<std::string> parse_text_child(XmlElement& parent, std::string_view name) {
+    std::optional<XmlElement> c;
+    CONF_SET(c, parent.child(name));
+    if (!c) return std::string();
+    std::string t = c->text();
+    VIREO_TRY(c->finish());
+    return t;
+}
+
+// Memory-like element: <memory unit='GiB'>4</memory> -> KiB.
+Result<std::uint64_t> parse_memory_value(XmlElement& e) {
+    const std::string unit = e.attr_or_empty("unit");
+    const std::string text = e.text();
+    auto value = xml::parse_uint(text);
+    if (!value) return std::unexpected(e.xml_error("", fmt::format("invalid memory size '{}': expected a non-negative integer", text)));
+    auto kib = scale_to_kib(*value, unit, "KiB");
+    if (!kib) {
+        return std::unexpected(e.xml_error(unit.empty() ? "" : "@unit", kib.error().message));
+    }
+    return *kib;
+}
+
+Status parse_address(XmlElement& e, DeviceAddress& a) {
+    CONF_SET(a.type, e.attr_enum("type", {"pci", "drive", "virtio-serial", "usb", "isa"}, "address type",
+                                 {"ccw", "virtio-mmio", "spapr-vio", "ccid", "dimm", "unassigned", "virtio-s390"}));
+    if (a.type.empty()) return std::unexpected(e.xml_error("@type", "missing address type"));
+    auto get = [&](std::string_view name, unsigned& out, unsigned max) -> Status {
+        std::optional<unsigned> v;
+        CONF_SET(v, e.attr_uint(name));
+        if (v) {
+            if (*v > max) return std::unexpected(e.xml_error(fmt::format("@{}", name), fmt::format("value {} out of range (max {})", *v, max)));
+            out = *v;
+        }
+        return {};
+    };
+    if (a.type == "pci") {
+        VIREO_TRY(get("domain", a.domain, 0xffff));
+        VIREO_TRY(get("bus", a.bus, 0xff));
+        VIREO_TRY(get("slot", a.slot, 0x1f));
+        VIREO_TRY(get("function", a.function, 7));
+        CONF_SET(a.multifunction, e.attr_onoff("multifunction"));
+    } else if (a.type == "drive") {
+        VIREO_TRY(get("controller", a.controller, 0xffff));
+        VIREO_TRY(get("bus", a.bus, 0xffff));
+        VIREO_TRY(get("target", a.target, 0xffff));
+        VIREO_TRY(get("unit", a.unit, 0xffff));
+    } else if (a.type == "virtio-serial") {
+        VIREO_TRY(get("controller", a.controller, 0xffff));
+        VIREO_TRY(get("bus", a.bus, 0xffff));
+        unsigned port = 0;
+        auto p = e.attr("port");
+        if (p) {
+            VIREO_TRY(get("port", port, 0xffff));
+            a.port = std::to_string(port);
+        }
+    } else if (a.type == "usb") {
+        VIREO_TRY(get("bus", a.bus, 0xffff));
+        a.port = e.attr_or_empty("port");
+        for (char c : a.port)
+            if (!(c == '.' || (c >= '0' && c <= '9')))
+                return std::unexpected(e.xml_error("@port", fmt::format("invalid USB port '{}' (expected e.g. 1 or 1.2)", a.port)));
+    } else if (a.type == "isa") {
+        a.iobase = e.attr_or_empty("iobase");
+        a.irq = e.attr_or_empty("irq");
+    }
+    return e.finish();
+}
+
+// <alias>, <address>, and (when allowed) <boot order=.../> of any device.
+Status parse_device_info(XmlElement& dev, DeviceInfo& info, bool allow_boot) {
+    std::optional<XmlElement> c;
+    CONF_SET(c, dev.child("alias"));
+    if (c) {
+        info.alias = c->attr_or_empty("name");
+        if (info.alias.empty()) return std::unexpected(c->xml_error("@name", "missing alias name"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, dev.child("address"));
+    if (c) VIREO_TRY(parse_address(*c, info.address));
+    if (allow_boot) {
+        CONF_SET(c, dev.child("boot"));
+        if (c) {
+            std::optional<unsigned> order;
+            CONF_SET(order, c->attr_uint("order"));
+            if (!order || *order == 0) return std::unexpected(c->xml_error("@order", "boot order must be a positive integer"));
+            info.boot_order = order;
+            VIREO_TRY(c->finish());
+        }
+    }
+    return {};
+}
+
+Status parse_disk_source(XmlElement& e, const std::string& disk_type, DiskSource& s) {
+    if (disk_type == "file") {
+        s.file = e.attr_or_empty("file");
+    } else if (disk_type == "block") {
+        s.dev = e.attr_or_empty("dev");
+    } else if (disk_type == "volume") {
+        s.pool = e.attr_or_empty("pool");
+        s.volume = e.attr_or_empty("volume");
+        CONF_SET(s.mode, e.attr_enum("mode", {"host", "direct"}, "volume mode"));
+    } else if (disk_type == "network") {
+        CONF_SET(s.protocol, e.attr_enum("protocol", {"nbd", "iscsi", "rbd", "http", "https", "ftp", "ftps", "tftp", "ssh", "gluster", "sheepdog", "vxhs", "nfs"}, "network protocol"));
+        if (s.protocol.empty()) return std::unexpected(e.xml_error("@protocol", "missing network disk protocol"));
+        s.name = e.attr_or_empty("name");
+        for (auto& h : e.children("host")) {
+            DiskSource::Host host;
+            host.name = h.attr_or_empty("name");
+            host.port = h.attr_or_empty("port");
+            CONF_SET(host.transport, h.attr_enum("transport", {"tcp", "unix", "rdma"}, "transport"));
+            host.socket = h.attr_or_empty("socket");
+            VIREO_TRY(h.finish());
+            s.hosts.push_back(std::move(host));
+        }
+    }
+    CONF_SET(s.startup_policy, e.attr_enum("startupPolicy", {"mandatory", "requisite", "optional"}, "startup policy"));
+    s.index = e.attr_or_empty("index");
+    return e.finish();
+}
+
+Status parse_backing_store(XmlElement& e, BackingStore& b) {
+    b.present = true;
+    CONF_SET(b.type, e.attr_enum("type", {"file", "block", "network", "volume"}, "backing store type"));
+    b.index = e.attr_or_empty("index");
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("format"));
+    if (c) {
+        b.format = c->attr_or_empty("type");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("source"));
+    if (c) VIREO_TRY(parse_disk_source(*c, b.type, b.source));
+    CONF_SET(c, e.child("backingStore"));
+    if (c) {
+        BackingStore inner;
+        VIREO_TRY(parse_backing_store(*c, inner));
+        b.chain.push_back(std::move(inner));
+    }
+    return e.finish();
+}
+
+Status parse_disk(XmlElement& e, Disk& d) {
+    CONF_SET(d.type, e.attr_enum("type", {"file", "block", "volume", "network"}, "disk type", {"dir", "nvme", "vhostuser"}));
+    if (d.type.empty()) d.type = "file";
+    CONF_SET(d.device, e.attr_enum("device", {"disk", "cdrom", "floppy", "lun"}, "disk device"));
+    if (d.device.empty()) d.device = "disk";
+    CONF_SET(d.snapshot, e.attr_enum("snapshot", {"internal", "external", "no", "manual"}, "snapshot mode"));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("driver"));
+    if (c) {
+        CONF_SET(d.driver_name, c->attr_enum("name", {"qemu"}, "driver name"));
+        CONF_SET(d.driver_type, c->attr_enum("type", {"raw", "qcow2", "vmdk", "qcow", "vdi", "vpc", "vhdx", "qed"}, "disk format",
+                                             {"iso", "luks", "bochs", "cloop", "dmg", "fat", "vhd", "ploop", "cow", "dir"}));
+        CONF_SET(d.cache, c->attr_enum("cache", {"default", "none", "writethrough", "writeback", "directsync", "unsafe"}, "cache mode"));
+        CONF_SET(d.io, c->attr_enum("io", {"threads", "native", "io_uring"}, "io mode"));
+        CONF_SET(d.discard, c->attr_enum("discard", {"unmap", "ignore"}, "discard mode"));
+        CONF_SET(d.detect_zeroes, c->attr_enum("detect_zeroes", {"off", "on", "unmap"}, "detect_zeroes mode"));
+        CONF_SET(d.error_policy, c->attr_enum("error_policy", {"stop", "report", "ignore", "enospace"}, "error policy"));
+        CONF_SET(d.rerror_policy, c->attr_enum("rerror_policy", {"stop", "report", "ignore"}, "read error policy"));
+        d.driver_iothread = c->attr_or_empty("iothread");
+        d.driver_queues = c->attr_or_empty("queues");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("source"));
+    if (c) VIREO_TRY(parse_disk_source(*c, d.type, d.source));
+    CONF_SET(c, e.child("backingStore"));
+    if (c) VIREO_TRY(parse_backing_store(*c, d.backing));
+    CONF_SET(c, e.child("target"));
+    if (!c) return std::unexpected(e.xml_error("", "missing <target> (e.g. <target dev='vda' bus='virtio'/>)"));
+    d.target_dev = c->attr_or_empty("dev");
+    if (d.target_dev.empty()) return std::unexpected(c->xml_error("@dev", "missing target device name"));
+    CONF_SET(d.target_bus, c->attr_enum("bus", {"virtio", "sata", "scsi", "ide", "usb", "fdc"}, "bus", {"xen", "sd", "uml"}));
+    CONF_SET(d.target_tray, c->attr_enum("tray", {"open", "closed"}, "tray state"));
+    CONF_SET(d.target_removable, c->attr_onoff("removable"));
+    VIREO_TRY(c->finish());
+    CONF_SET(d.readonly, parse_flag_element(e, "readonly"));
+    CONF_SET(d.shareable, parse_flag_element(e, "shareable"));
+    CONF_SET(d.transient, parse_flag_element(e, "transient"));
+    CONF_SET(d.serial, parse_text_child(e, "serial"));
+    CONF_SET(d.wwn, parse_text_child(e, "wwn"));
+    VIREO_TRY(parse_device_info(e, d.info, true));
+    return e.finish();
+}
+
+constexpr unsigned kNoIndex = ~0u;
+
+Status parse_redirdev(XmlElement& e, Redirdev& r) {
+    CONF_SET(r.bus, e.attr_enum("bus", {"usb"}, "redirdev bus"));
+    if (r.bus.empty()) r.bus = "usb";
+    CONF_SET(r.type, e.attr_enum("type", {"spicevmc", "tcp"}, "redirdev type"));
+    if (r.type.empty()) return std::unexpected(e.xml_error("@type", "missing redirdev type"));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("source"));
+    if (c) {
+        CONF_SET(r.source_mode, c->attr_enum("mode", {"bind", "connect"}, "source mode"));
+        r.source_host = c->attr_or_empty("host");
+        r.source_service = c->attr_or_empty("service");
+        VIREO_TRY(c->finish());
+    }
+    VIREO_TRY(parse_device_info(e, r.info, true));
+    return e.finish();
+}
+
+// Controllers written without index='N' get the smallest index not used by
+// another controller of the same type, in document order (as libvirt does).
+void resolve_controller_indexes(std::vector<Controller>& ctls) {
+    for (auto& c : ctls) {
+        if (c.index != kNoIndex) continue;
+        unsigned candidate = 0;
+        for (bool clash = true; clash;) {
+            clash = false;
+            for (const auto& o : ctls)
+                if (&o != &c && o.type == c.type && o.index == candidate) {
+                    clash = true;
+                    ++candidate;
+                    break;
+                }
+        }
+        c.index = candidate;
+    }
+}
+
+Status parse_controller(XmlElement& e, Controller& ctl) {
+    CONF_SET(ctl.type, e.attr_enum("type", {"pci", "usb", "sata", "scsi", "ide", "virtio-serial", "fdc"}, "controller type", {"ccid", "xenbus", "isa"}));
+    if (ctl.type.empty()) return std::unexpected(e.xml_error("@type", "missing controller type"));
+    std::optional<unsigned> index;
+    CONF_SET(index, e.attr_uint("index"));
+    ctl.index = index.value_or(kNoIndex);
+    if (ctl.type == "pci") {
+        CONF_SET(ctl.model, e.attr_enum("model", {"pci-root", "pcie-root", "pcie-root-port", "pci-bridge", "dmi-to-pci-bridge", "pcie-to-pci-bridge",
+                                                  "pcie-switch-upstream-port", "pcie-switch-downstream-port"},
+                                        "PCI controller model", {"pci-expander-bus", "pcie-expander-bus"}));
+        if (ctl.model.empty()) return std::unexpected(e.xml_error("@model", "a PCI controller needs a model (pci-root, pcie-root, pcie-root-port, ...)"));
+    } else if (ctl.type == "usb") {
+        CONF_SET(ctl.model, e.attr_enum("model", {"piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3",
+                                                  "pci-ohci", "nec-xhci", "qemu-xhci", "none"},
+                                        "USB controller model", {"vt82c686b-uhci", "qusb1", "qusb2"}));
+        ctl.ports = e.attr_or_empty("ports");
+    } else if (ctl.type == "scsi") {
+        CONF_SET(ctl.model, e.attr_enum("model", {"virtio-scsi", "lsilogic", "lsisas1068", "lsisas1078", "virtio-transitional", "virtio-non-transitional"},
+                                        "SCSI controller model", {"vmpvscsi", "ibmvscsi", "buslogic", "ncr53c90", "am53c974", "dc390"}));
+    } else if (ctl.type == "virtio-serial") {
+        CONF_SET(ctl.model, e.attr_enum("model", {"virtio", "virtio-transitional", "virtio-non-transitional"}, "virtio-serial model"));
+        ctl.ports = e.attr_or_empty("ports");
+        ctl.vectors = e.attr_or_empty("vectors");
+    }
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("model"));
+    if (c) {
+        ctl.model_name = c->attr_or_empty("name");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("target"));
+    if (c) {
+        CONF_SET(ctl.target_chassis, c->attr_uint("chassis"));
+        ctl.target_port = c->attr_or_empty("port");
+        ctl.target_busnr = c->attr_or_empty("busNr");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("driver"));
+    if (c) {
+        ctl.driver_queues = c->attr_or_empty("queues");
+        ctl.driver_iothread = c->attr_or_empty("iothread");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("master"));
+    if (c) {
+        ctl.master_startport = c->attr_or_empty("startport");
+        VIREO_TRY(c->finish());
+    }
+    VIREO_TRY(parse_device_info(e, ctl.info, false));
+    return e.finish();
+}
+
+bool is_valid_mac(std::string_view mac) {
+    if (mac.size() != 17) return false;
+    for (std::size_t i = 0; i < 17; ++i) {
+        const char ch = mac[i];
+        if (i % 3 == 2) {
+            if (ch != ':') return false;
+        } else if (!std::isxdigit(static_cast<unsigned char>(ch))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string lower_ascii(std::string s) {
+    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+}
+
+Status parse_interface(XmlElement& e, Interface& nic) {
+    CONF_SET(nic.type, e.attr_enum("type", {"network", "bridge", "user", "ethernet"}, "interface type",
+                                   {"direct", "hostdev", "vhostuser", "server", "client", "mcast", "udp", "vdpa", "null", "vds", "internal"}));
+    if (nic.type.empty()) return std::unexpected(e.xml_error("@type", "missing interface type"));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("mac"));
+    if (c) {
+        nic.mac = lower_ascii(c->attr_or_empty("address"));
+        if (!is_valid_mac(nic.mac)) return std::unexpected(c->xml_error("@address", fmt::format("invalid MAC address '{}' (expected aa:bb:cc:dd:ee:ff)", nic.mac)));
+        const unsigned first = static_cast<unsigned>(std::stoul(nic.mac.substr(0, 2), nullptr, 16));
+        if (first & 1) return std::unexpected(c->xml_error("@address", fmt::format("expected unicast MAC address, found multicast '{}'", nic.mac)));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("source"));
+    if (c) {
+        if (nic.type == "network") {
+            nic.source_network = c->attr_or_empty("network");
+            nic.source_portgroup = c->attr_or_empty("portgroup");
+            nic.source_portid = c->attr_or_empty("portid");
+            // live XML of a network interface also names the bridge
+            nic.source_bridge = c->attr_or_empty("bridge");
+        } else if (nic.type == "bridge") {
+            nic.source_bridge = c->attr_or_empty("bridge");
+        }
+        VIREO_TRY(c->finish());
+    }
+    if (nic.type == "network" && nic.source_network.empty())
+        return std::unexpected(e.xml_error("source/@network", "an interface of type 'network' needs <source network='NAME'/>"));
+    if (nic.type == "bridge" && nic.source_bridge.empty())
+        return std::unexpected(e.xml_error("source/@bridge", "an interface of type 'bridge' needs <source bridge='NAME'/>"));
+    CONF_SET(c, e.child("target"));
+    if (c) {
+        nic.target_dev = c->attr_or_empty("dev");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("model"));
+    if (c) {
+        CONF_SET(nic.model, c->attr_enum("type", {"virtio", "e1000e", "e1000", "rtl8139"}, "NIC model",
+                                         {"ne2k_pci", "pcnet", "i82559er", "virtio-transitional", "virtio-non-transitional", "vmxnet3", "usb-net"}));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("driver"));
+    if (c) {
+        CONF_SET(nic.driver_name, c->attr_enum("name", {"qemu", "vhost"}, "interface driver"));
+        nic.driver_queues = c->attr_or_empty("queues");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("link"));
+    if (c) {
+        CONF_SET(nic.link_state, c->attr_enum("state", {"up", "down"}, "link state"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("mtu"));
+    if (c) {
+        nic.mtu = c->attr_or_empty("size");
+        VIREO_TRY(c->finish());
+    }
+    VIREO_TRY(parse_device_info(e, nic.info, true));
+    return e.finish();
+}
+
+Status parse_chardev(XmlElement& e, CharDev& ch) {
+    ch.kind = std::string(e.name());
+    CONF_SET(ch.type, e.attr_enum("type", {"pty", "file", "unix", "tcp", "udp", "spicevmc", "null", "stdio", "vc"}, "character device type",
+                                  {"dev", "pipe", "spiceport", "nmdm", "qemu-vdagent", "dbus"}));
+    if (ch.type.empty()) ch.type = "pty";
+    auto tty = e.attr("tty");  // live <console tty='/dev/pts/N'>
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("source"));
+    if (c) {
+        ch.source_path = c->attr_or_empty("path");
+        CONF_SET(ch.source_mode, c->attr_enum("mode", {"bind", "connect"}, "source mode"));
+        ch.source_host = c->attr_or_empty("host");
+        ch.source_service = c->attr_or_empty("service");
+        CONF_SET(ch.source_append, c->attr_onoff("append"));
+        VIREO_TRY(c->finish());
+    }
+    if (tty && ch.source_path.empty()) ch.source_path = *tty;
+    CONF_SET(c, e.child("protocol"));
+    if (c) {
+        CONF_SET(ch.protocol_type, c->attr_enum("type", {"raw", "telnet", "telnets", "tls"}, "protocol"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("target"));
+    if (c) {
+        if (ch.kind == "serial")
+            CONF_SET(ch.target_type, c->attr_enum("type", {"isa-serial", "usb-serial", "pci-serial", "system-serial"}, "serial target type",
+                                                  {"spapr-vio-serial", "sclp-serial", "isa-debug"}));
+        else if (ch.kind == "console")
+            CONF_SET(ch.target_type, c->attr_enum("type", {"serial", "virtio"}, "console target type", {"xen", "uml", "lxc", "openvz", "sclp", "sclplm"}));
+        else if (ch.kind == "channel")
+            CONF_SET(ch.target_type, c->attr_enum("type", {"virtio", "guestfwd"}, "channel target type", {"xen"}));
+        if (ch.kind == "channel" && ch.target_type == "guestfwd") {
+            ch.target_address = c->attr_or_empty("address");
+            ch.target_guestfwd_port = c->attr_or_empty("port");
+        } else {
+            CONF_SET(ch.target_port, c->attr_uint("port"));
+        }
+        ch.target_name = c->attr_or_empty("name");
+        CONF_SET(ch.target_state, c->attr_enum("state", {"connected", "disconnected"}, "channel state"));
+        std::optional<XmlElement> m;
+        CONF_SET(m, c->child("model"));
+        if (m) {
+            CONF_SET(ch.target_model, m->attr_enum("name", {"isa-serial", "usb-serial", "pci-serial", "16550a"}, "serial model",
+                                                   {"spapr-vty", "pl011", "sclpconsole", "sclplmconsole"}));
+            VIREO_TRY(m->finish());
+        }
+        VIREO_TRY(c->finish());
+    }
+    if (ch.kind == "channel" && ch.target_type.empty())
+        return std::unexpected(e.xml_error("target/@type", "a channel needs <target type='virtio' name='...'/>"));
+    CONF_SET(c, e.child("log"));
+    if (c) {
+        ch.log_file = c->attr_or_empty("file");
+        CONF_SET(ch.log_append, c->attr_onoff("append"));
+        VIREO_TRY(c->finish());
+    }
+    VIREO_TRY(parse_device_info(e, ch.info, false));
+    return e.finish();
+}
+
+Status parse_input(XmlElement& e, Input& in) {
+    CONF_SET(in.type, e.attr_enum("type", {"tablet", "mouse", "keyboard"}, "input type", {"evdev", "passthrough"}));
+    if (in.type.empty()) return std::unexpected(e.xml_error("@type", "missing input type"));
+    CONF_SET(in.bus, e.attr_enum("bus", {"usb", "ps2", "virtio"}, "input bus", {"xen", "parallels", "none"}));
+    in.model = e.attr_or_empty("model");
+    VIREO_TRY(parse_device_info(e, in.info, false));
+    return e.finish();
+}
+
+Status parse_graphics(XmlElement& e, Graphics& g) {
+    CONF_SET(g.type, e.attr_enum("type", {"vnc", "spice"}, "graphics type", {"sdl", "rdp", "desktop", "egl-headless", "dbus"}));
+    if (g.type.empty()) return std::unexpected(e.xml_error("@type", "missing graphics type"));
+    g.port = e.attr_or_empty("port");
+    if (g.type == "spice") g.tls_port = e.attr_or_empty("tlsPort");
+    CONF_SET(g.autoport, e.attr_yesno("autoport"));
+    g.listen = e.attr_or_empty("listen");
+    g.passwd = e.attr_or_empty("passwd");
+    g.passwd_valid_to = e.attr_or_empty("passwdValidTo");
+    g.keymap = e.attr_or_empty("keymap");
+    CONF_SET(g.connected, e.attr_enum("connected", {"keep", "disconnect", "fail"}, "connected policy"));
+    if (g.type == "spice") CONF_SET(g.default_mode, e.attr_enum("defaultMode", {"any", "secure", "insecure"}, "default mode"));
+    if (g.type == "vnc") {
+        g.websocket = e.attr_or_empty("websocket");
+        CONF_SET(g.share_policy, e.attr_enum("sharePolicy", {"allow-exclusive", "force-shared", "ignore"}, "share policy"));
+    }
+    for (auto& l : e.children("listen")) {
+        Graphics::Listen li;
+        CONF_SET(li.type, l.attr_enum("type", {"address", "network", "none", "socket"}, "listen type"));
+        li.address = l.attr_or_empty("address");
+        li.network = l.attr_or_empty("network");
+        li.socket = l.attr_or_empty("socket");
+        VIREO_TRY(l.finish());
+        g.listens.push_back(std::move(li));
+    }
+    std::optional<XmlElement> c;
+    if (g.type == "spice") {
+        CONF_SET(c, e.child("image"));
+        if (c) {
+            CONF_SET(g.image_compression, c->attr_enum("compression", {"auto_glz", "auto_lz", "quic", "glz", "lz", "off"}, "image compression"));
+            VIREO_TRY(c->finish());
+        }
+    }
+    CONF_SET(c, e.child("gl"));
+    if (c) {
+        CONF_SET(g.gl_enable, c->attr_yesno("enable"));
+        g.gl_rendernode = c->attr_or_empty("rendernode");
+        VIREO_TRY(c->finish());
+    }
+    VIREO_TRY(parse_device_info(e, g.info, false));
+    return e.finish();
+}
+
+Status parse_video(XmlElement& e, Video& v) {
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("model"));
+    if (c) {
+        CONF_SET(v.model_type, c->attr_enum("type", {"virtio", "qxl", "vga", "bochs", "cirrus", "ramfb", "none"}, "video model",
+                                            {"vmvga", "xen", "vbox", "gop", "parallels"}));
+        v.vram = c->attr_or_empty("vram");
+        v.ram = c->attr_or_empty("ram");
+        v.vgamem = c->attr_or_empty("vgamem");
+        v.vram64 = c->attr_or_empty("vram64");
+        v.heads = c->attr_or_empty("heads");
+        CONF_SET(v.primary, c->attr_yesno("primary"));
+        std::optional<XmlElement> acc;
+        CONF_SET(acc, c->child("acceleration"));
+        if (acc) {
+            CONF_SET(v.accel3d, acc->attr_yesno("accel3d"));
+            VIREO_TRY(acc->finish());
+        }
+        VIREO_TRY(c->finish());
+    }
+    VIREO_TRY(parse_device_info(e, v.info, false));
+    return e.finish();
+}
+
+Status parse_sound(XmlElement& e, Sound& s) {
+    CONF_SET(s.model, e.attr_enum("model", {"ich9", "ich6", "ich7", "ac97", "es1370", "sb16", "usb", "pcspk"}, "sound model"));
+    if (s.model.empty()) return std::unexpected(e.xml_error("@model", "missing sound model"));
+    VIREO_TRY(parse_device_info(e, s.info, false));
+    return e.finish();
+}
+
+Status parse_memballoon(XmlElement& e, Memballoon& m) {
+    CONF_SET(m.model, e.attr_enum("model", {"virtio", "none"}, "memballoon model", {"xen", "virtio-transitional", "virtio-non-transitional"}));
+    if (m.model.empty()) return std::unexpected(e.xml_error("@model", "missing memballoon model"));
+    CONF_SET(m.autodeflate, e.attr_onoff("autodeflate"));
+    CONF_SET(m.free_page_reporting, e.attr_onoff("freePageReporting"));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("stats"));
+    if (c) {
+        m.stats_period = c->attr_or_empty("period");
+        VIREO_TRY(c->finish());
+    }
+    VIREO_TRY(parse_device_info(e, m.info, false));
+    return e.finish();
+}
+
+Status parse_rng(XmlElement& e, Rng& r) {
+    CONF_SET(r.model, e.attr_enum("model", {"virtio"}, "rng model", {"virtio-transitional", "virtio-non-transitional"}));
+    if (r.model.empty()) return std::unexpected(e.xml_error("@model", "missing rng model"));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("rate"));
+    if (c) {
+        r.rate_bytes = c->attr_or_empty("bytes");
+        r.rate_period = c->attr_or_empty("period");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("backend"));
+    if (!c) return std::unexpected(e.xml_error("", "missing <backend model='random'>/dev/urandom</backend>"));
+    CONF_SET(r.backend_model, c->attr_enum("model", {"random", "builtin"}, "rng backend", {"egd"}));
+    if (r.backend_model == "random") r.backend_path = c->text();
+    VIREO_TRY(c->finish());
+    VIREO_TRY(parse_device_info(e, r.info, false));
+    return e.finish();
+}
+
+Status parse_watchdog(XmlElement& e, Watchdog& w) {
+    CONF_SET(w.model, e.attr_enum("model", {"i6300esb", "ib700", "itco"}, "watchdog model", {"diag288"}));
+    if (w.model.empty()) return std::unexpected(e.xml_error("@model", "missing watchdog model"));
+    CONF_SET(w.action, e.attr_enum("action", {"reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi"}, "watchdog action"));
+    VIREO_TRY(parse_device_info(e, w.info, false));
+    return e.finish();
+}
+
+Status parse_panic(XmlElement& e, Panic& p) {
+    CONF_SET(p.model, e.attr_enum("model", {"isa", "pvpanic", "hyperv"}, "panic model", {"pseries", "s390"}));
+    VIREO_TRY(parse_device_info(e, p.info, false));
+    return e.finish();
+}
+
+Status parse_tpm(XmlElement& e, Tpm& t) {
+    CONF_SET(t.model, e.attr_enum("model", {"tpm-tis", "tpm-crb"}, "TPM model", {"tpm-spapr", "spapr-tpm-proxy"}));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("backend"));
+    if (!c) return std::unexpected(e.xml_error("", "missing <backend type='emulator' version='2.0'/>"));
+    CONF_SET(t.backend_type, c->attr_enum("type", {"emulator", "passthrough"}, "TPM backend", {"external"}));
+    CONF_SET(t.backend_version, c->attr_enum("version", {"1.2", "2.0"}, "TPM version"));
+    if (t.backend_type == "passthrough") {
+        std::optional<XmlElement> dev;
+        CONF_SET(dev, c->child("device"));
+        if (dev) {
+            t.backend_device = dev->attr_or_empty("path");
+            VIREO_TRY(dev->finish());
+        }
+    }
+    VIREO_TRY(c->finish());
+    VIREO_TRY(parse_device_info(e, t.info, false));
+    return e.finish();
+}
+
+Status parse_filesystem(XmlElement& e, Filesystem& f) {
+    CONF_SET(f.type, e.attr_enum("type", {"mount"}, "filesystem type", {"template", "file", "block", "ram", "bind", "volume"}));
+    if (f.type.empty()) f.type = "mount";
+    CONF_SET(f.accessmode, e.attr_enum("accessmode", {"passthrough", "mapped", "squash"}, "access mode"));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("driver"));
+    if (c) {
+        CONF_SET(f.driver_type, c->attr_enum("type", {"virtiofs", "path", "handle"}, "filesystem driver", {"loop", "nbd", "ploop"}));
+        f.driver_queue = c->attr_or_empty("queue");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("binary"));
+    if (c) {
+        f.binary_path = c->attr_or_empty("path");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("source"));
+    if (c) {
+        f.source_dir = c->attr_or_empty("dir");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("target"));
+    if (!c) return std::unexpected(e.xml_error("", "missing <target dir='TAG'/>"));
+    f.target_dir = c->attr_or_empty("dir");
+    VIREO_TRY(c->finish());
+    CONF_SET(f.readonly, parse_flag_element(e, "readonly"));
+    VIREO_TRY(parse_device_info(e, f.info, false));
+    return e.finish();
+}
+
+Status parse_devices(XmlElement& e, Devices& d) {
+    for (auto& c : e.all_children()) {
+        const std::string_view n = c.name();
+        if (n == "emulator") {
+            if (!d.emulator.empty()) return std::unexpected(c.xml_error("", "element 'emulator' may appear only once"));
+            d.emulator = c.text();
+            VIREO_TRY(c.finish());
+        } else if (n == "disk") {
+            VIREO_TRY(parse_disk(c, d.disks.emplace_back()));
+        } else if (n == "controller") {
+            VIREO_TRY(parse_controller(c, d.controllers.emplace_back()));
+        } else if (n == "interface") {
+            VIREO_TRY(parse_interface(c, d.interfaces.emplace_back()));
+        } else if (n == "serial") {
+            VIREO_TRY(parse_chardev(c, d.serials.emplace_back()));
+        } else if (n == "parallel") {
+            VIREO_TRY(parse_chardev(c, d.parallels.emplace_back()));
+        } else if (n == "console") {
+            VIREO_TRY(parse_chardev(c, d.consoles.emplace_back()));
+        } else if (n == "channel") {
+            VIREO_TRY(parse_chardev(c, d.channels.emplace_back()));
+        } else if (n == "input") {
+            VIREO_TRY(parse_input(c, d.inputs.emplace_back()));
+        } else if (n == "graphics") {
+            VIREO_TRY(parse_graphics(c, d.graphics.emplace_back()));
+        } else if (n == "video") {
+            VIREO_TRY(parse_video(c, d.videos.emplace_back()));
+        } else if (n == "sound") {
+            VIREO_TRY(parse_sound(c, d.sounds.emplace_back()));
+        } else if (n == "memballoon") {
+            if (d.memballoon) return std::unexpected(c.xml_error("", "only one <memballoon> is allowed"));
+            VIREO_TRY(parse_memballoon(c, d.memballoon.emplace()));
+        } else if (n == "rng") {
+            VIREO_TRY(parse_rng(c, d.rngs.emplace_back()));
+        } else if (n == "redirdev") {
+            VIREO_TRY(parse_redirdev(c, d.redirdevs.emplace_back()));
+        } else if (n == "watchdog") {
+            VIREO_TRY(parse_watchdog(c, d.watchdogs.emplace_back()));
+        } else if (n == "panic") {
+            VIREO_TRY(parse_panic(c, d.panics.emplace_back()));
+        } else if (n == "tpm") {
+            VIREO_TRY(parse_tpm(c, d.tpms.emplace_back()));
+        } else if (n == "filesystem") {
+            VIREO_TRY(parse_filesystem(c, d.filesystems.emplace_back()));
+        } else {
+            return std::unexpected(c.unsupported("", fmt::format("device <{}> is not supported by vireo", n)));
+        }
+    }
+    resolve_controller_indexes(d.controllers);
+    return e.finish();
+}
+
+Status parse_os(XmlElement& e, OsDef& os) {
+    CONF_SET(os.firmware, e.attr_enum("firmware", {"efi", "bios"}, "firmware"));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("type"));
+    if (!c) return std::unexpected(e.xml_error("", "missing <type>hvm</type>"));
+    os.arch = c->attr_or_empty("arch");
+    os.machine = c->attr_or_empty("machine");
+    os.type = c->text();
+    if (os.type != "hvm") return std::unexpected(c->unsupported("", fmt::format("OS type '{}' is not supported by vireo (only 'hvm')", os.type)));
+    VIREO_TRY(c->finish());
+    CONF_SET(c, e.child("firmware"));
+    if (c) {
+        for (auto& f : c->children("feature")) {
+            std::string enabled;
+            CONF_SET(enabled, f.attr_yesno("enabled"));
+            os.firmware_features.emplace_back(f.attr_or_empty("name"), enabled);
+            VIREO_TRY(f.finish());
+        }
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("loader"));
+    if (c) {
+        CONF_SET(os.loader_readonly, c->attr_yesno("readonly"));
+        CONF_SET(os.loader_type, c->attr_enum("type", {"rom", "pflash"}, "loader type"));
+        CONF_SET(os.loader_secure, c->attr_yesno("secure"));
+        os.loader = c->text();
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("nvram"));
+    if (c) {
+        os.nvram_template = c->attr_or_empty("template");
+        os.nvram = c->text();
+        VIREO_TRY(c->finish());
+    }
+    for (auto& b : e.children("boot")) {
+        std::string dev;
+        CONF_SET(dev, b.attr_enum("dev", {"hd", "cdrom", "network", "fd"}, "boot device"));
+        if (dev.empty()) return std::unexpected(b.xml_error("@dev", "missing boot device"));
+        os.boot_devs.push_back(dev);
+        VIREO_TRY(b.finish());
+    }
+    CONF_SET(c, e.child("bootmenu"));
+    if (c) {
+        CONF_SET(os.bootmenu_enable, c->attr_yesno("enable"));
+        os.bootmenu_timeout = c->attr_or_empty("timeout");
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(os.kernel, parse_text_child(e, "kernel"));
+    CONF_SET(os.initrd, parse_text_child(e, "initrd"));
+    CONF_SET(os.cmdline, parse_text_child(e, "cmdline"));
+    CONF_SET(os.dtb, parse_text_child(e, "dtb"));
+    CONF_SET(c, e.child("smbios"));
+    if (c) {
+        CONF_SET(os.smbios_mode, c->attr_enum("mode", {"emulate", "host"}, "smbios mode", {"sysinfo"}));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("bios"));
+    if (c) {
+        CONF_SET(os.bios_useserial, c->attr_yesno("useserial"));
+        os.bios_reboot_timeout = c->attr_or_empty("rebootTimeout");
+        VIREO_TRY(c->finish());
+    }
+    return e.finish();
+}
+
+// Known <features> children; their attributes are kept as given.
+bool is_known_feature(std::string_view parent, std::string_view name) {
+    static constexpr std::string_view top[] = {"acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm", "pvspinlock",
+                                               "pmu", "vmport", "smm", "ioapic", "vmcoreinfo", "htm", "nested-hv", "msrs", "gic",
+                                               "ccf-assist", "cfpc", "sbbc", "ibs", "async-teardown", "xen"};
+    static constexpr std::string_view hyperv[] = {"relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
+                                                  "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs", "avic", "emsr_bitmap",
+                                                  "xmm_input"};
+    static constexpr std::string_view kvm[] = {"hidden", "hint-dedicated", "poll-control", "pv-ipi", "dirty-ring"};
+    static constexpr std::string_view stimer[] = {"direct"};
+    auto in = [&](auto& list) { return std::find(std::begin(list), std::end(list), name) != std::end(list); };
+    if (parent == "features") return in(top);
+    if (parent == "hyperv") return in(hyperv);
+    if (parent == "kvm") return in(kvm);
+    if (parent == "stimer") return in(stimer);
+    return false;
+}
+
+Status parse_feature(XmlElement& e, std::string_view parent, Feature& f) {
+    f.name = std::string(e.name());
+    if (!is_known_feature(parent, f.name)) return std::unexpected(e.unsupported("", fmt::format("feature <{}> is not supported by vireo", f.name)));
+    for (auto a : e.node().attributes()) f.attrs.emplace_back(a.name(), a.value());
+    for (auto& c : e.all_children()) {
+        if (f.name != "hyperv" && f.name != "kvm" && f.name != "stimer")
+            return std::unexpected(c.unsupported("", fmt::format("element <{}> in feature <{}> is not supported by vireo", c.name(), f.name)));
+        VIREO_TRY(parse_feature(c, f.name, f.children.emplace_back()));
+    }
+    (void)e.text();
+    e.consume_all();
+    return {};
+}
+
+Status parse_cpu(XmlElement& e, CpuDef& cpu) {
+    cpu.present = true;
+    CONF_SET(cpu.mode, e.attr_enum("mode", {"host-passthrough", "host-model", "custom", "maximum"}, "CPU mode"));
+    CONF_SET(cpu.match, e.attr_enum("match", {"exact", "minimum", "strict"}, "CPU match"));
+    CONF_SET(cpu.check, e.attr_enum("check", {"none", "partial", "full"}, "CPU check"));
+    CONF_SET(cpu.migratable, e.attr_onoff("migratable"));
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("model"));
+    if (c) {
+        CONF_SET(cpu.model_fallback, c->attr_enum("fallback", {"allow", "forbid"}, "model fallback"));
+        cpu.model = c->text();
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(cpu.vendor, parse_text_child(e, "vendor"));
+    CONF_SET(c, e.child("topology"));
+    if (c) {
+        CONF_SET(cpu.sockets, c->attr_uint("sockets"));
+        CONF_SET(cpu.dies, c->attr_uint("dies"));
+        CONF_SET(cpu.clusters, c->attr_uint("clusters"));
+        CONF_SET(cpu.cores, c->attr_uint("cores"));
+        CONF_SET(cpu.threads, c->attr_uint("threads"));
+        for (auto v : {cpu.sockets, cpu.dies, cpu.clusters, cpu.cores, cpu.threads})
+            if (v && *v == 0) return std::unexpected(c->xml_error("", "CPU topology values must be at least 1"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("cache"));
+    if (c) {
+        CONF_SET(cpu.cache_mode, c->attr_enum("mode", {"emulate", "passthrough", "disable"}, "cache mode"));
+        cpu.cache_level = c->attr_or_empty("level");
+        VIREO_TRY(c->finish());
+    }
+    for (auto& f : e.children("feature")) {
+        CpuDef::Feature feat;
+        CONF_SET(feat.policy, f.attr_enum("policy", {"force", "require", "optional", "disable", "forbid"}, "feature policy"));
+        feat.name = f.attr_or_empty("name");
+        if (feat.name.empty()) return std::unexpected(f.xml_error("@name", "missing CPU feature name"));
+        VIREO_TRY(f.finish());
+        cpu.features.push_back(std::move(feat));
+    }
+    CONF_SET(c, e.child("numa"));
+    if (c) {
+        for (auto& cell : c->children("cell")) {
+            CpuDef::NumaCell nc;
+            nc.id = cell.attr_or_empty("id");
+            nc.cpus = cell.attr_or_empty("cpus");
+            std::uint64_t kib = 0;
+            const std::string unit = cell.attr_or_empty("unit");
+            auto mem = cell.attr("memory");
+            if (!mem) return std::unexpected(cell.xml_error("@memory", "missing NUMA cell memory"));
+            auto value = xml::parse_uint(*mem);
+            if (!value) return std::unexpected(cell.xml_error("@memory", fmt::format("invalid memory size '{}'", *mem)));
+            auto scaled = scale_to_kib(*value, unit, "KiB");
+            if (!scaled) return std::unexpected(cell.xml_error("@unit", scaled.error().message));
+            kib = *scaled;
+            nc.memory_kib = std::to_string(kib);
+            CONF_SET(nc.memAccess, cell.attr_enum("memAccess", {"shared", "private"}, "memory access"));
+            VIREO_TRY(cell.finish());
+            cpu.numa.push_back(std::move(nc));
+        }
+        VIREO_TRY(c->finish());
+    }
+    return e.finish();
+}
+
+Status parse_clock(XmlElement& e, ClockDef& clk) {
+    CONF_SET(clk.offset, e.attr_enum("offset", {"utc", "localtime", "timezone", "variable", "absolute"}, "clock offset"));
+    if (clk.offset.empty()) clk.offset = "utc";
+    clk.timezone = e.attr_or_empty("timezone");
+    clk.adjustment = e.attr_or_empty("adjustment");
+    CONF_SET(clk.basis, e.attr_enum("basis", {"utc", "localtime"}, "clock basis"));
+    for (auto& t : e.children("timer")) {
+        Timer tm;
+        CONF_SET(tm.name, t.attr_enum("name", {"platform", "rtc", "pit", "hpet", "kvmclock", "hypervclock", "tsc"}, "timer", {"armvtimer"}));
+        if (tm.name.empty()) return std::unexpected(t.xml_error("@name", "missing timer name"));
+        CONF_SET(tm.present, t.attr_yesno("present"));
+        CONF_SET(tm.tickpolicy, t.attr_enum("tickpolicy", {"delay", "catchup", "merge", "discard"}, "tick policy"));
+        CONF_SET(tm.track, t.attr_enum("track", {"boot", "guest", "wall", "realtime"}, "timer track"));
+        tm.frequency = t.attr_or_empty("frequency");
+        CONF_SET(tm.mode, t.attr_enum("mode", {"auto", "native", "emulate", "paravirt", "smpsafe"}, "timer mode"));
+        VIREO_TRY(t.finish());
+        clk.timers.push_back(std::move(tm));
+    }
+    return e.finish();
+}
+
+Status parse_pm(XmlElement& e, PmDef& pm) {
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("suspend-to-mem"));
+    if (c) {
+        CONF_SET(pm.suspend_to_mem, c->attr_yesno("enabled"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("suspend-to-disk"));
+    if (c) {
+        CONF_SET(pm.suspend_to_disk, c->attr_yesno("enabled"));
+        VIREO_TRY(c->finish());
+    }
+    return e.finish();
+}
+
+Status parse_memory_backing(XmlElement& e, DomainDef& def) {
+    def.memory_backing_present = true;
+    for (std::string_view flag : {"hugepages", "nosharepages", "locked", "discard"}) {
+        bool present = false;
+        CONF_SET(present, parse_flag_element(e, flag));
+        if (present) def.memory_backing.emplace_back(flag);
+    }
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("source"));
+    if (c) {
+        CONF_SET(def.memory_backing_source_type, c->attr_enum("type", {"file", "anonymous", "memfd"}, "memory source"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("access"));
+    if (c) {
+        CONF_SET(def.memory_backing_access_mode, c->attr_enum("mode", {"shared", "private"}, "memory access mode"));
+        VIREO_TRY(c->finish());
+    }
+    return e.finish();
+}
+
+// Inner XML of <metadata>, re-indented as libvirt writes it (children at
+// depth 2), so that formatting is a fixed point.
+std::string metadata_inner_xml(pugi::xml_node node) {
+    std::ostringstream os;
+    for (auto c : node.children()) {
+        if (c.type() != pugi::node_element) continue;
+        c.print(os, "  ", pugi::format_indent | pugi::format_attribute_single_quote, pugi::encoding_utf8, 2);
+    }
+    return os.str();
+}
+
+Result<std::string> parse_lifecycle_action(XmlElement& parent, std::string_view name, bool crash) {
+    std::optional<XmlElement> c;
+    CONF_SET(c, parent.child(name));
+    if (!c) return std::string();
+    const std::string v = c->text();
+    VIREO_TRY(c->finish());
+    static constexpr std::string_view common[] = {"destroy", "restart", "preserve", "rename-restart"};
+    if (std::find(std::begin(common), std::end(common), v) != std::end(common)) return v;
+    if (crash && (v == "coredump-destroy" || v == "coredump-restart")) return v;
+    return std::unexpected(c->xml_error("", fmt::format("unsupported action '{}' (expected one of destroy, restart, preserve, rename-restart{})", v,
+                                                        crash ? ", coredump-destroy, coredump-restart" : "")));
+}
+
+Status parse_domain_element(XmlElement& e, DomainDef& def) {
+    CONF_SET(def.type, e.attr_enum("type", {"kvm", "qemu"}, "domain type",
+                                   {"kqemu", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv", "vbox", "phyp", "vz", "bhyve", "ch", "hvf"}));
+    if (def.type.empty()) return std::unexpected(e.xml_error("@type", "missing domain type (expected 'kvm' or 'qemu')"));
+    auto id = e.attr("id");
+    if (id) {
+        auto n = xml::parse_uint(*id);
+        if (n && *n <= 0x7fffffff) def.id = static_cast<int>(*n);
+        else if (*id != "-1") return std::unexpected(e.xml_error("@id", fmt::format("invalid domain id '{}'", *id)));
+    }
+    for (auto a : e.node().attributes()) {
+        std::string_view an = a.name();
+        if (an.starts_with("xmlns:")) {
+            def.root_namespaces.emplace_back(std::string(an), a.value());
+            (void)e.attr(an);
+        } else if (an == "xmlns") {
+            if (std::string_view(a.value()) != "http://libvirt.org/schemas/domain/1.0" && std::string_view(a.value()) != "")
+                return std::unexpected(e.xml_error("@xmlns", fmt::format("unexpected namespace '{}'", a.value())));
+            (void)e.attr(an);
+        }
+    }
+
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("name"));
+    if (!c) return std::unexpected(e.xml_error("", "missing <name>: a domain needs a name"));
+    def.name = c->text();
+    VIREO_TRY(c->finish());
+
+    CONF_SET(c, e.child("uuid"));
+    if (c) {
+        const std::string text = c->text();
+        auto uuid = Uuid::parse(text);
+        if (!uuid) return std::unexpected(c->xml_error("", fmt::format("malformed uuid '{}'", text)));
+        def.uuid = *uuid;
+        VIREO_TRY(c->finish());
+    } else {
+        def.uuid = Uuid::generate();
+    }
+    CONF_SET(c, e.child("genid"));
+    if (c) {
+        const std::string text = c->text();
+        if (text.empty()) {
+            def.genid = Uuid::generate().str();
+        } else {
+            auto g = Uuid::parse(text);
+            if (!g) return std::unexpected(c->xml_error("", fmt::format("malformed genid '{}'", text)));
+            def.genid = g->str();
+        }
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(def.title, parse_text_child(e, "title"));
+    if (def.title.find('\n') != std::string::npos) return std::unexpected(e.xml_error("title", "the title must be a single line"));
+    CONF_SET(def.description, parse_text_child(e, "description"));
+    CONF_SET(c, e.child("metadata"));
+    if (c) {
+        def.metadata_present = true;
+        def.metadata_xml = metadata_inner_xml(c->node());
+        c->consume_all();
+    }
+
+    CONF_SET(c, e.child("memory"));
+    if (!c) return std::unexpected(e.xml_error("", "missing <memory>: a domain needs a memory size"));
+    CONF_SET(def.memory_kib, parse_memory_value(*c));
+    VIREO_TRY(c->finish());
+    CONF_SET(c, e.child("currentMemory"));
+    if (c) {
+        CONF_SET(def.current_memory_kib, parse_memory_value(*c));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("maxMemory"));
+    if (c) {
+        CONF_SET(def.max_memory_slots, c->attr_uint("slots"));
+        CONF_SET(def.max_memory_kib, parse_memory_value(*c));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("memoryBacking"));
+    if (c) VIREO_TRY(parse_memory_backing(*c, def));
+
+    CONF_SET(c, e.child("vcpu"));
+    if (c) {
+        CONF_SET(def.vcpu_placement, c->attr_enum("placement", {"static", "auto"}, "vcpu placement"));
+        def.vcpu_cpuset = c->attr_or_empty("cpuset");
+        CONF_SET(def.vcpus_current, c->attr_uint("current"));
+        const std::string text = c->text();
+        auto n = xml::parse_uint(text);
+        if (!n || *n == 0 || *n > 4096) return std::unexpected(c->xml_error("", fmt::format("invalid vcpu count '{}' (expected 1 to 4096)", text)));
+        def.vcpus = static_cast<unsigned>(*n);
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("iothreads"));
+    if (c) {
+        const std::string text = c->text();
+        auto n = xml::parse_uint(text);
+        if (!n || *n > 1024) return std::unexpected(c->xml_error("", fmt::format("invalid iothreads count '{}'", text)));
+        def.iothreads = static_cast<unsigned>(*n);
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("resource"));
+    if (c) {
+        CONF_SET(def.resource_partition, parse_text_child(*c, "partition"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("os"));
+    if (!c) return std::unexpected(e.xml_error("", "missing <os> (e.g. <os><type arch='x86_64' machine='q35'>hvm</type></os>)"));
+    VIREO_TRY(parse_os(*c, def.os));
+    CONF_SET(c, e.child("features"));
+    if (c) {
+        def.features_present = true;
+        for (auto& f : c->all_children()) VIREO_TRY(parse_feature(f, "features", def.features.emplace_back()));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("cpu"));
+    if (c) VIREO_TRY(parse_cpu(*c, def.cpu));
+    CONF_SET(c, e.child("clock"));
+    if (c) VIREO_TRY(parse_clock(*c, def.clock));
+    CONF_SET(def.on_poweroff, parse_lifecycle_action(e, "on_poweroff", false));
+    CONF_SET(def.on_reboot, parse_lifecycle_action(e, "on_reboot", false));
+    CONF_SET(def.on_crash, parse_lifecycle_action(e, "on_crash", true));
+    CONF_SET(c, e.child("pm"));
+    if (c) VIREO_TRY(parse_pm(*c, def.pm));
+    CONF_SET(c, e.child("devices"));
+    if (c) VIREO_TRY(parse_devices(*c, def.devices));
+    return e.finish();
+}
+
+// A validation problem as an Error naming the line of the node its path
+// points at (found with XPath in the parsed document).
+Error located_problem(const ValidationProblem& p, const pugi::xml_document& doc, const xml::SourceText& src) {
+    const char* prefix = p.code == ErrorCode::Unsupported ? "unsupported configuration" : "XML error";
+    std::string xpath = p.path;
+    pugi::xml_node node;
+    // Walk up the path until a node exists (an attribute may be absent).
+    while (!xpath.empty()) {
+        try {
+            auto found = doc.select_node(xpath.c_str());
+            node = found.attribute() ? found.parent() : found.node();
+        } catch (const std::exception&) {
+            node = {};
+        }
+        if (node) break;
+        auto slash = xpath.rfind('/');
+        if (slash == std::string::npos || slash == 0) break;
+        xpath.resize(slash);
+    }
+    if (!node) return Error{p.code, fmt::format("{}: {}: {}", prefix, p.path, p.message)};
+    return Error{p.code, fmt::format("{}: line {}: {}: {}", prefix, src.line_of(node.offset_debug()), p.path, p.message)};
+}
+
+}  // namespace
+
+Result<DomainDef> parse_domain_xml(std::string_view text, ParseFlags flags) {
+    pugi::xml_document doc;
+    auto res = doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
+    xml::SourceText src(text);
+    if (!res)
+        return fail(ErrorCode::XmlError, "XML error: line {}: malformed document: {}", src.line_of(res.offset), res.description());
+    pugi::xml_node root = doc.document_element();
+    if (!root || std::string_view(root.name()) != "domain")
+        return fail(ErrorCode::XmlError, "XML error: line {}: expected root element <domain>, found <{}>",
+                    root ? src.line_of(root.offset_debug()) : 1, root ? root.name() : "");
+    XmlElement el(src, root, "/domain");
+    DomainDef def;
+    VIREO_TRY(parse_domain_element(el, def));
+    // libvirt clamps currentMemory to memory
+    if (def.current_memory_kib && *def.current_memory_kib > def.memory_kib) def.current_memory_kib = def.memory_kib;
+    if (!flags.no_validate) {
+        if (auto problem = find_validation_problem(def)) return std::unexpected(located_problem(*problem, doc, src));
+    }
+    return def;
+}
+
+}  // namespace vireo::conf

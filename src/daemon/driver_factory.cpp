@@ -1,0 +1,25 @@
+#include "daemon/driver_factory.hpp"
+
+#include "driver/test_driver.hpp"
+#include "qemu/qemu_driver.hpp"
+
+namespace vireo::daemon {
+
+Result<std::unique_ptr<driver::Driver>> make_driver(std::string_view name, client::DaemonMode mode,
+                                                    const DriverDirs& dirs) {
+    const bool system = mode == client::DaemonMode::System;
+    if (name == "test") return std::unique_ptr<driver::Driver>(std::make_unique<driver::TestDriver>(
+        system ? "qemu:///system" : "qemu:///session"));
+    if (name != "qemu") return fail(ErrorCode::InvalidArg, "unknown driver '{}' (known: qemu, test)", name);
+    auto cfg = qemu::default_qemu_config(system);
+    cfg.confdir = dirs.confdir;
+    cfg.rundir = dirs.rundir;
+    cfg.cachedir = dirs.cachedir;
+    cfg.logdir = dirs.logdir;
+    if (dirs.isolated) cfg.savedir.clear();  // <confdir>/save
+    auto d = qemu::make_qemu_driver(std::move(cfg));
+    if (!d) return std::unexpected(d.error().context("cannot start the QEMU driver"));
+    return std::unique_ptr<driver::Driver>(std::move(*d));
+}
+
+}  // namespace vireo::daemon

@@ -1,0 +1,455 @@
+// Boost.Asio trips GCC 12's -Wnull-dereference in its own headers (a
+// middle-end warning that system-header suppression does not cover).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
+#include "daemon/server.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <deque>
+#include <list>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+#include "client/wire.hpp"
+#include "daemon/api.hpp"
+
+namespace vireo::daemon {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using Socket = asio::local::stream_protocol::socket;
+using Acceptor = asio::local::stream_protocol::acceptor;
+
+namespace {
+
+constexpr std::uint64_t kMaxRequestBody = 64u << 20;
+
+struct Peer {
+    pid_t pid = -1;
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+    bool read_only = false;
+    std::uint64_t serial = 0;
+};
+
+Peer peer_of(Socket& socket, bool read_only, std::uint64_t serial) {
+    Peer p;
+    p.read_only = read_only;
+    p.serial = serial;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        p.pid = cred.pid;
+        p.uid = cred.uid;
+        p.gid = cred.gid;
+    }
+    return p;
+}
+
+}  // namespace
+
+struct Server::Impl {
+    driver::Driver& driver;
+    Api api;
+    // Declared before the io_context: sessions destroyed with its pending
+    // handlers still decrement the count.
+    std::atomic<std::size_t> connections{0};
+    std::atomic<std::uint64_t> next_serial{1};
+    asio::io_context ioc;
+    asio::thread_pool query_pool;
+    asio::thread_pool job_pool;
+    std::list<Acceptor> acceptors;
+    std::list<asio::steady_timer> timers;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+
+    Impl(driver::Driver& d, unsigned job_threads)
+        : driver(d), api(d), query_pool(2), job_pool(job_threads), work(asio::make_work_guard(ioc)) {}
+
+    void accept(Acceptor& acceptor, bool read_only);
+};
+
+namespace {
+
+// Counts a live client connection for the idle timer.
+class ConnectionCount {
+public:
+    explicit ConnectionCount(std::atomic<std::size_t>& n) : n_(n) { ++n_; }
+    ~ConnectionCount() { --n_; }
+    ConnectionCount(const ConnectionCount&) = delete;
+    ConnectionCount& operator=(const ConnectionCount&) = delete;
+
+private:
+    std::atomic<std::size_t>& n_;
+};
+
+// ---------------------------------------------------------------------------
+// WebSocket: the event stream. Events arrive on driver threads, are posted
+// to the loop and written in order; reading only notices the close.
+
+class EventSession : public std::enable_shared_from_this<EventSession> {
+public:
+    EventSession(Server::Impl& server, Socket socket, Peer peer)
+        : server_(server), count_(server.connections), ws_(std::move(socket)), peer_(peer) {}
+
+    void start(http::request<http::string_body> req) {
+        ws_.async_accept(req, [self = shared_from_this()](const beast::error_code& ec) {
+            if (ec) return;
+            self->subscribe();
+        });
+    }
+
+private:
+    void subscribe() {
+        std::weak_ptr<EventSession> weak = shared_from_this();
+        auto executor = ws_.get_executor();
+        auto sub = server_.driver.subscribe([weak, executor](const driver::DomainEvent& e) {
+            auto text = wire::to_json(e).dump();
+            asio::post(executor, [weak, text = std::move(text)]() mutable {
+                if (auto self = weak.lock()) self->enqueue(std::move(text));
+            });
+        });
+        if (!sub) {
+            spdlog::warn("client #{}: cannot subscribe to events: {}", peer_.serial, sub.error().full_message());
+            ws_.async_close(websocket::close_code::internal_error,
+                            [self = shared_from_this()](const beast::error_code&) {});
+            return;
+        }
+        subscription_ = std::move(*sub);
+        read();
+    }
+
+    void read() {
+        ws_.async_read(buffer_, [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+            if (ec) {
+                self->subscription_.reset();
+                return;
+            }
+            self->buffer_.consume(self->buffer_.size());  // clients have nothing to say
+            self->read();
+        });
+    }
+
+    void enqueue(std::string text) {
+        if (!subscription_) return;
+        queue_.push_back(std::move(text));
+        if (queue_.size() == 1) write();
+    }
+
+    void write() {
+        ws_.text(true);
+        ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](const beast::error_code& ec,
+                                                                                  std::size_t) {
+            if (ec) {
+                self->subscription_.reset();
+                self->queue_.clear();
+                return;
+            }
+            self->queue_.pop_front();
+            if (!self->queue_.empty()) self->write();
+        });
+    }
+
+    Server::Impl& server_;
+    ConnectionCount count_;
+    websocket::stream<Socket> ws_;
+    Peer peer_;
+    beast::flat_buffer buffer_;
+    std::deque<std::string> queue_;
+    std::unique_ptr<driver::Subscription> subscription_;
+};
+
+// ---------------------------------------------------------------------------
+// WebSocket: a serial console, bytes both ways as binary messages.
+
+class ConsoleSession : public std::enable_shared_from_this<ConsoleSession> {
+public:
+    ConsoleSession(Server::Impl& server, Socket socket, UniqueFd console)
+        : count_(server.connections), ws_(std::move(socket)), console_(server.ioc, console.release()) {}
+
+    void start(http::request<http::string_body> req) {
+        ws_.binary(true);
+        ws_.async_accept(req, [self = shared_from_this()](const beast::error_code& ec) {
+            if (ec) return self->close_all();
+            self->read_ws();
+            self->read_console();
+        });
+    }
+
+private:
+    void close_all() {
+        if (closed_) return;
+        closed_ = true;
+        beast::error_code ec;
+        console_.close(ec);
+        ws_.next_layer().shutdown(Socket::shutdown_both, ec);
+        ws_.next_layer().close(ec);
+    }
+
+    void read_ws() {
+        ws_.async_read(ws_buffer_, [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+            if (ec) return self->close_all();
+            asio::async_write(self->console_, self->ws_buffer_.data(),
+                              [self](const beast::error_code& wec, std::size_t n) {
+                                  self->ws_buffer_.consume(n);
+                                  if (wec) return self->close_all();
+                                  self->read_ws();
+                              });
+        });
+    }
+
+    void read_console() {
+        console_.async_read_some(asio::buffer(console_buffer_), [self = shared_from_this()](
+                                                                    const beast::error_code& ec, std::size_t n) {
+            if (ec) {
+                if (self->closed_) return;
+                // The guest side went away (domain stopped): close politely.
+                self->ws_.async_close(websocket::close_code::going_away,
+                                      [self](const beast::error_code&) { self->close_all(); });
+                return;
+            }
+            self->ws_.async_write(asio::buffer(self->console_buffer_.data(), n),
+                                  [self](const beast::error_code& wec, std::size_t) {
+                                      if (wec) return self->close_all();
+                                      self->read_console();
+                                  });
+        });
+    }
+
+    ConnectionCount count_;
+    websocket::stream<Socket> ws_;
+    asio::posix::stream_descriptor console_;
+    beast::flat_buffer ws_buffer_;
+    std::array<char, 4096> console_buffer_{};
+    bool closed_ = false;
+};
+
+// ---------------------------------------------------------------------------
+// HTTP/1.1 with keep-alive: one request at a time per connection.
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(Server::Impl& server, Socket socket, Peer peer)
+        : server_(server), count_(std::in_place, server.connections), socket_(std::move(socket)), peer_(peer) {}
+
+    ~HttpSession() {
+        if (count_) spdlog::debug("client #{} disconnected", peer_.serial);
+    }
+
+    void start() { read(); }
+
+private:
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(kMaxRequestBody);
+        http::async_read(socket_, buffer_, *parser_,
+                         [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                             self->on_read(ec);
+                         });
+    }
+
+    void on_read(const beast::error_code& ec) {
+        if (ec) {
+            if (ec != http::error::end_of_stream && ec != asio::error::connection_reset &&
+                ec != asio::error::eof) {
+                spdlog::debug("client #{}: bad request: {}", peer_.serial, ec.message());
+                ApiResponse bad = error_response(
+                    Error{ErrorCode::Protocol, fmt::format("malformed HTTP request: {}", ec.message())});
+                bad.status = 400;
+                return write(std::move(bad), false);
+            }
+            return;
+        }
+        auto req = parser_->release();
+        RouteInfo route = classify(std::string(req.method_string()), std::string(req.target()));
+        if (peer_.read_only && route.mutating) {
+            spdlog::info("client #{} (pid {} uid {}, read-only socket): refused {} {}", peer_.serial, peer_.pid,
+                         peer_.uid, std::string(req.method_string()), std::string(req.target()));
+            return write(read_only_refusal(req.method_string(), req.target()), req.keep_alive());
+        }
+        if (websocket::is_upgrade(req)) return upgrade(std::move(req), route);
+        if (route.kind == RouteKind::EventStream || route.kind == RouteKind::Console) {
+            ApiResponse r = error_response(
+                Error{ErrorCode::InvalidArg, fmt::format("{} is a WebSocket endpoint", std::string(req.target()))});
+            r.status = 426;
+            return write(std::move(r), req.keep_alive());
+        }
+        dispatch(std::move(req), route);
+    }
+
+    // Run the route on a worker, then answer on the event loop.
+    void dispatch(http::request<http::string_body> req, const RouteInfo& route) {
+        ApiRequest api_req{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
+                           std::string(req[http::field::content_type])};
+        bool keep_alive = req.keep_alive();
+        auto& pool = route.kind == RouteKind::Job ? server_.job_pool : server_.query_pool;
+        asio::post(pool, [self = shared_from_this(), api_req = std::move(api_req), keep_alive, route] {
+            auto started = std::chrono::steady_clock::now();
+            ApiResponse res = self->server_.api.handle(api_req);
+            self->log(api_req, res, route, started);
+            asio::post(self->socket_.get_executor(), [self, res = std::move(res), keep_alive]() mutable {
+                self->write(std::move(res), keep_alive);
+            });
+        });
+    }
+
+    void log(const ApiRequest& req, const ApiResponse& res, const RouteInfo& route,
+             std::chrono::steady_clock::time_point started) const {
+        auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+        if (route.mutating)
+            spdlog::info("client #{} (pid {} uid {}): {} {} -> {} ({:.1f} ms){}", peer_.serial, peer_.pid, peer_.uid,
+                         req.method, req.target, res.status, ms,
+                         res.status >= 400 ? fmt::format(": {}", res.body) : std::string{});
+        else
+            spdlog::debug("client #{}: {} {} -> {} ({:.1f} ms)", peer_.serial, req.method, req.target, res.status, ms);
+    }
+
+    void write(ApiResponse res, bool keep_alive) {
+        auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), 11);
+        msg->set(http::field::server, "vireod");
+        if (!res.content_type.empty()) msg->set(http::field::content_type, res.content_type);
+        msg->body() = std::move(res.body);
+        msg->keep_alive(keep_alive);
+        msg->prepare_payload();
+        http::async_write(socket_, *msg, [self = shared_from_this(), msg](const beast::error_code& ec, std::size_t) {
+            if (ec || !msg->keep_alive()) {
+                beast::error_code ignored;
+                self->socket_.shutdown(Socket::shutdown_send, ignored);
+                return;
+            }
+            self->read();
+        });
+    }
+
+    void upgrade(http::request<http::string_body> req, const RouteInfo& route) {
+        if (route.kind == RouteKind::EventStream) {
+            count_.reset();  // the WebSocket session counts itself from now on
+            std::make_shared<EventSession>(server_, std::move(socket_), peer_)->start(std::move(req));
+            return;
+        }
+        if (route.kind != RouteKind::Console) {
+            ApiResponse r = error_response(
+                Error{ErrorCode::InvalidArg, fmt::format("{} is not a WebSocket endpoint", std::string(req.target()))});
+            return write(std::move(r), false);
+        }
+        // Opening a console may block (QEMU pty): do it on a worker.
+        auto shared_req = std::make_shared<http::request<http::string_body>>(std::move(req));
+        asio::post(server_.query_pool, [self = shared_from_this(), shared_req, route] {
+            auto fd = self->server_.driver.open_console(route.domain, route.device);
+            asio::post(self->socket_.get_executor(), [self, shared_req, fd = std::move(fd)]() mutable {
+                if (!fd) return self->write(error_response(fd.error()), false);
+                spdlog::info("client #{} (pid {} uid {}): console of '{}' opened", self->peer_.serial,
+                             self->peer_.pid, self->peer_.uid, shared_req->target());
+                self->count_.reset();
+                std::make_shared<ConsoleSession>(self->server_, std::move(self->socket_), std::move(*fd))
+                    ->start(std::move(*shared_req));
+            });
+        });
+    }
+
+    Server::Impl& server_;
+    std::optional<ConnectionCount> count_;
+    Socket socket_;
+    Peer peer_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+void Server::Impl::accept(Acceptor& acceptor, bool read_only) {
+    acceptor.async_accept([this, &acceptor, read_only](const beast::error_code& ec, Socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec) {
+            Peer peer = peer_of(socket, read_only, next_serial++);
+            spdlog::info("client #{} connected: pid {} uid {} gid {}{}", peer.serial, peer.pid, peer.uid, peer.gid,
+                         read_only ? " (read-only socket)" : "");
+            std::make_shared<HttpSession>(*this, std::move(socket), peer)->start();
+        } else {
+            spdlog::warn("accept failed: {}", ec.message());
+        }
+        accept(acceptor, read_only);
+    });
+}
+
+Server::Server(driver::Driver& driver, unsigned job_threads)
+    : impl_(std::make_unique<Impl>(driver, job_threads)) {}
+
+Server::~Server() {
+    impl_->job_pool.join();
+    impl_->query_pool.join();
+}
+
+Status Server::listen(const ListenOptions& o) {
+    std::error_code fec;
+    std::filesystem::remove(o.path, fec);  // a stale socket of a dead daemon
+    auto& acceptor = impl_->acceptors.emplace_back(impl_->ioc);
+    beast::error_code ec;
+    asio::local::stream_protocol::endpoint ep(o.path.native());
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (ec) {
+        impl_->acceptors.pop_back();
+        return fail(ErrorCode::System, "cannot bind socket {}: {}", o.path.native(), ec.message());
+    }
+    // Permissions before listen(): nobody can connect in between.
+    if (o.group && ::chown(o.path.c_str(), static_cast<uid_t>(-1), *o.group) != 0)
+        return fail_errno(fmt::format("cannot give socket {} to group {}", o.path.native(), *o.group));
+    if (::chmod(o.path.c_str(), o.mode) != 0)
+        return fail_errno(fmt::format("cannot set the permissions of socket {}", o.path.native()));
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail(ErrorCode::System, "cannot listen on {}: {}", o.path.native(), ec.message());
+    spdlog::info("listening on {} ({}, mode {:04o})", o.path.native(), o.read_only ? "read-only" : "read-write",
+                 o.mode);
+    impl_->accept(acceptor, o.read_only);
+    return {};
+}
+
+void Server::run() { impl_->ioc.run(); }
+
+void Server::stop() {
+    asio::post(impl_->ioc, [impl = impl_.get()] {
+        beast::error_code ec;
+        for (auto& a : impl->acceptors) a.close(ec);
+        for (auto& t : impl->timers) t.cancel();
+        impl->work.reset();
+        impl->ioc.stop();
+    });
+}
+
+void Server::post_job(std::function<void()> f) { asio::post(impl_->job_pool, std::move(f)); }
+
+namespace {
+void arm(asio::steady_timer& timer, std::chrono::milliseconds period, std::shared_ptr<std::function<void()>> f) {
+    timer.expires_after(period);
+    timer.async_wait([&timer, period, f](const beast::error_code& ec) {
+        if (ec) return;
+        (*f)();
+        arm(timer, period, f);
+    });
+}
+}  // namespace
+
+void Server::every(std::chrono::milliseconds period, std::function<void()> f) {
+    auto& timer = impl_->timers.emplace_back(impl_->ioc);
+    arm(timer, period, std::make_shared<std::function<void()>>(std::move(f)));
+}
+
+std::size_t Server::connection_count() const { return impl_->connections.load(); }
+
+}  // namespace vireo::daemon

@@ -1,0 +1,319 @@
+#include "driver/registry.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "util/files.hpp"
+
+namespace vireo::driver {
+
+// ---------------------------------------------------------------------------
+// DomainFields
+
+const DomainDefinition& DomainFields::current() const {
+    if (active() && live) return *live;
+    if (config) return *config;
+    return *live;  // transient, not yet running: an object always has one
+}
+
+const DomainDefinition& DomainFields::inactive() const {
+    if (config) return *config;
+    return *live;
+}
+
+void DomainFields::set_active(DomainDefinition live_def, int new_id, DomainState st, StateReason why) {
+    live = std::move(live_def);
+    id = new_id;
+    state = st;
+    reason = std::move(why);
+}
+
+void DomainFields::set_inactive(StateReason why) {
+    state = DomainState::Shutoff;
+    reason = std::move(why);
+    id = -1;
+    cpu_time_ns = 0;
+    // A transient domain keeps its live definition until the registry drops
+    // it, so that queries racing with the removal still see a definition.
+    if (config) live.reset();
+}
+
+// ---------------------------------------------------------------------------
+// DomainObject
+
+DomainObject::DomainObject(std::string name, Uuid uuid) : name_(std::move(name)), uuid_(uuid) {}
+
+DomainSnapshot DomainObject::snapshot() const {
+    std::lock_guard lk(mutex_);
+    return DomainSnapshot{name_, uuid_, fields_, job_};
+}
+
+bool DomainObject::removed() const {
+    std::lock_guard lk(mutex_);
+    return removed_;
+}
+
+std::optional<std::string> DomainObject::current_job() const {
+    std::lock_guard lk(mutex_);
+    return job_;
+}
+
+// ---------------------------------------------------------------------------
+// Jobs
+
+JobGuard::JobGuard(JobGuard&& o) noexcept : obj_(std::move(o.obj_)) {}
+
+JobGuard& JobGuard::operator=(JobGuard&& o) noexcept {
+    if (this != &o) {
+        release();
+        obj_ = std::move(o.obj_);
+    }
+    return *this;
+}
+
+JobGuard::~JobGuard() { release(); }
+
+void JobGuard::release() {
+    if (!obj_) return;
+    {
+        std::lock_guard lk(obj_->mutex_);
+        obj_->job_.reset();
+    }
+    obj_->job_cv_.notify_all();
+    obj_.reset();
+}
+
+Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
+                             std::chrono::milliseconds timeout) {
+    std::unique_lock lk(obj->mutex_);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // The condition variable releases the short mutex while waiting, so
+    // queries keep running while we wait for the job.
+    const bool free = obj->job_cv_.wait_until(lk, deadline, [&] { return !obj->job_ || obj->removed_; });
+    if (obj->removed_) return std::unexpected(no_domain_error(obj->name_));
+    if (!free) {
+        const std::chrono::duration<double> held = std::chrono::steady_clock::now() - obj->job_started_;
+        return fail(ErrorCode::Busy, "cannot acquire state change lock (held by job '{}' for {:.1f} s)",
+                    *obj->job_, held.count());
+    }
+    obj->job_ = std::string(job);
+    obj->job_started_ = std::chrono::steady_clock::now();
+    return JobGuard(obj);
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+Error no_domain_error(std::string_view ref) {
+    return Error{ErrorCode::NoDomain, fmt::format("Domain not found: no domain with matching name '{}'", ref)};
+}
+
+Error not_running_error(std::string_view name) {
+    return Error{ErrorCode::InvalidState,
+                 fmt::format("Requested operation is not valid: domain '{}' is not running", name)};
+}
+
+Error already_running_error(std::string_view name) {
+    return Error{ErrorCode::InvalidState,
+                 fmt::format("Requested operation is not valid: domain '{}' is already running", name)};
+}
+
+// ---------------------------------------------------------------------------
+// DomainRegistry
+
+std::shared_ptr<DomainObject> DomainRegistry::find_by_name(std::string_view name) const {
+    std::lock_guard lk(mutex_);
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<DomainObject> DomainRegistry::find_by_uuid(const Uuid& uuid) const {
+    std::lock_guard lk(mutex_);
+    auto it = by_uuid_.find(uuid.str());
+    return it == by_uuid_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<DomainObject> DomainRegistry::find_by_id(int id) const {
+    if (id < 1) return nullptr;
+    for (const auto& obj : list())
+        if (obj->with([&](const DomainFields& f) { return f.active() && f.id == id; })) return obj;
+    return nullptr;
+}
+
+Result<std::shared_ptr<DomainObject>> DomainRegistry::resolve(std::string_view ref) const {
+    if (auto obj = find_by_name(ref)) return obj;
+    if (auto uuid = Uuid::parse(ref))
+        if (auto obj = find_by_uuid(*uuid)) return obj;
+    int id = 0;
+    const auto* end = ref.data() + ref.size();
+    if (!ref.empty()) {
+        auto [ptr, ec] = std::from_chars(ref.data(), end, id);
+        if (ec == std::errc{} && ptr == end)
+            if (auto obj = find_by_id(id)) return obj;
+    }
+    return std::unexpected(no_domain_error(ref));
+}
+
+std::vector<std::shared_ptr<DomainObject>> DomainRegistry::list() const {
+    std::lock_guard lk(mutex_);
+    std::vector<std::shared_ptr<DomainObject>> out;
+    out.reserve(by_name_.size());
+    for (const auto& [name, obj] : by_name_) out.push_back(obj);  // std::map: sorted by name
+    return out;
+}
+
+std::vector<DomainSnapshot> DomainRegistry::snapshots() const {
+    std::vector<DomainSnapshot> out;
+    for (const auto& obj : list()) out.push_back(obj->snapshot());
+    return out;
+}
+
+std::size_t DomainRegistry::size() const {
+    std::lock_guard lk(mutex_);
+    return by_name_.size();
+}
+
+Result<std::shared_ptr<DomainObject>> DomainRegistry::check_identity(std::string_view name,
+                                                                     const Uuid& uuid) const {
+    std::lock_guard lk(mutex_);
+    auto by_uuid = by_uuid_.find(uuid.str());
+    if (by_uuid != by_uuid_.end()) {
+        if (by_uuid->second->name() != name)
+            return fail(ErrorCode::Exists, "domain '{}' is already defined with uuid {}", by_uuid->second->name(),
+                        uuid.str());
+        return by_uuid->second;
+    }
+    auto by_name = by_name_.find(name);
+    if (by_name != by_name_.end())
+        return fail(ErrorCode::Exists, "domain '{}' already exists with uuid {}", name,
+                    by_name->second->uuid().str());
+    return std::shared_ptr<DomainObject>{};
+}
+
+std::shared_ptr<DomainObject> DomainRegistry::insert_locked(const std::string& name, const Uuid& uuid) {
+    auto obj = std::make_shared<DomainObject>(name, uuid);
+    by_name_.emplace(name, obj);
+    by_uuid_.emplace(uuid.str(), obj);
+    return obj;
+}
+
+namespace {
+
+Status check_definition(const DomainDefinition& d) {
+    if (!d.def) return fail(ErrorCode::Internal, "domain definition was not parsed");
+    if (!files::is_safe_name(d.def->name))
+        return fail(ErrorCode::InvalidArg, "invalid domain name '{}': it is used as a file name", d.def->name);
+    if (d.def->uuid.is_null()) return fail(ErrorCode::InvalidArg, "domain '{}' has no uuid", d.def->name);
+    return {};
+}
+
+}  // namespace
+
+Result<AddOutcome> DomainRegistry::define(DomainDefinition definition) {
+    VIREO_TRY(check_definition(definition));
+    const std::string name = definition.def->name;
+    const Uuid uuid = definition.def->uuid;
+    std::lock_guard lk(mutex_);
+    // check_identity takes the mutex itself; repeat its logic under ours so
+    // that two concurrent defines of the same name cannot both insert.
+    auto by_uuid = by_uuid_.find(uuid.str());
+    if (by_uuid == by_uuid_.end()) {
+        if (auto by_name = by_name_.find(name); by_name != by_name_.end())
+            return fail(ErrorCode::Exists, "domain '{}' already exists with uuid {}", name,
+                        by_name->second->uuid().str());
+        auto obj = insert_locked(name, uuid);
+        obj->with([&](DomainFields& f) { f.config = std::move(definition); });
+        return AddOutcome{obj, true, false};
+    }
+    auto obj = by_uuid->second;
+    if (obj->name() != name)
+        return fail(ErrorCode::Exists, "domain '{}' is already defined with uuid {}", obj->name(), uuid.str());
+    const bool was_active = obj->with([&](DomainFields& f) {
+        f.config = std::move(definition);
+        return f.active();
+    });
+    return AddOutcome{obj, false, was_active};
+}
+
+Result<AddOutcome> DomainRegistry::add_transient(DomainDefinition definition) {
+    VIREO_TRY(check_definition(definition));
+    const std::string name = definition.def->name;
+    const Uuid uuid = definition.def->uuid;
+    std::lock_guard lk(mutex_);
+    auto by_uuid = by_uuid_.find(uuid.str());
+    if (by_uuid == by_uuid_.end()) {
+        if (auto by_name = by_name_.find(name); by_name != by_name_.end())
+            return fail(ErrorCode::Exists, "domain '{}' already exists with uuid {}", name,
+                        by_name->second->uuid().str());
+        auto obj = insert_locked(name, uuid);
+        obj->with([&](DomainFields& f) { f.live = std::move(definition); });
+        return AddOutcome{obj, true, false};
+    }
+    auto obj = by_uuid->second;
+    if (obj->name() != name)
+        return fail(ErrorCode::Exists, "domain '{}' is already defined with uuid {}", obj->name(), uuid.str());
+    if (obj->with([](const DomainFields& f) { return f.active(); }))
+        return fail(ErrorCode::InvalidState, "Requested operation is not valid: domain '{}' is already active", name);
+    return AddOutcome{obj, false, false};
+}
+
+Result<UndefineOutcome> DomainRegistry::undefine(const std::shared_ptr<DomainObject>& obj,
+                                                 const UndefineFlags& flags) {
+    UndefineOutcome out;
+    bool now_gone = false;
+    {
+        std::lock_guard lk(obj->mutex_);
+        DomainFields& f = obj->fields_;
+        if (!f.persistent())
+            return fail(ErrorCode::InvalidState, "Requested operation is not valid: cannot undefine transient domain");
+        if (f.managed_save && !flags.managed_save)
+            return fail(ErrorCode::InvalidState,
+                        "Requested operation is not valid: Refusing to undefine while domain managed save image "
+                        "exists");
+        out.had_managed_save = f.managed_save;
+        f.managed_save = false;
+        f.autostart = false;
+        if (f.active()) {
+            // Keep running as a transient domain; `live` stays.
+            f.config.reset();
+        } else {
+            now_gone = true;
+        }
+    }
+    if (now_gone) {
+        remove(obj);
+        out.removed = true;
+    }
+    return out;
+}
+
+void DomainRegistry::remove(const std::shared_ptr<DomainObject>& obj) {
+    {
+        std::lock_guard lk(mutex_);
+        if (auto it = by_name_.find(obj->name()); it != by_name_.end() && it->second == obj) by_name_.erase(it);
+        if (auto it = by_uuid_.find(obj->uuid().str()); it != by_uuid_.end() && it->second == obj)
+            by_uuid_.erase(it);
+    }
+    {
+        std::lock_guard lk(obj->mutex_);
+        obj->removed_ = true;
+    }
+    obj->job_cv_.notify_all();
+}
+
+int DomainRegistry::allocate_id() {
+    std::lock_guard lk(mutex_);
+    return next_id_++;
+}
+
+void DomainRegistry::set_next_id(int next) {
+    std::lock_guard lk(mutex_);
+    next_id_ = std::max(next, 1);
+}
+
+int DomainRegistry::next_id() const {
+    std::lock_guard lk(mutex_);
+    return next_id_;
+}
+
+}  // namespace vireo::driver

@@ -1,0 +1,289 @@
+// The domain object registry shared by every driver (test, qemu), with
+// libvirt's job model.
+//
+// Locking, in the order one may nest them (never the other way round):
+//   1. a domain's job   — at most one modifying operation per domain at a time
+//                         (start, shutdown, define, ...). Held for the whole
+//                         operation, which may take seconds (QEMU start, save).
+//                         Taken with acquire_job(); a caller that cannot get it
+//                         within its timeout gets a Busy error naming the holder.
+//   2. the registry's mutex — guards the name/uuid maps; held for microseconds.
+//   3. a domain's mutex — guards its fields; held for microseconds, never
+//                         across I/O, never while waiting for QEMU.
+// Queries (list, dominfo, dumpxml) never take the job: they copy a
+// DomainSnapshot under the short mutex, so they never wait behind a job.
+//
+// Lifecycle of definitions (libvirt's model):
+//   - config: the persistent definition (what the next boot uses). Present
+//     iff the domain is persistent.
+//   - live:   the definition of the running instance. Present while active;
+//     a transient domain that is being created has live set before it runs.
+// Redefining a running domain replaces only `config`; the running instance
+// keeps `live` until it stops. A transient domain is removed when it stops.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/domain.hpp"
+#include "driver/driver.hpp"
+#include "util/error.hpp"
+#include "util/uuid.hpp"
+
+namespace vireo::driver {
+
+// One definition document: the canonical XML (what dumpxml prints) and its
+// parsed form. Stored objects always have both.
+struct DomainDefinition {
+    std::string xml;
+    std::shared_ptr<const conf::DomainDef> def;
+};
+
+// Parse an XML document (conf::parse_domain_xml, which validates unless
+// flags.no_validate), apply libvirt's define-time defaults
+// (conf::assign_addresses_and_aliases: controllers, addresses, aliases, MACs)
+// and return it with its canonical inactive XML (what dumpxml --inactive
+// prints). A runtime id in the document (<domain id='5'>) is dropped, as
+// libvirt ignores it on define.
+Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags = {});
+// Wrap an already parsed definition as it is: inactive XML, or live XML
+// (FormatFlags{live, id}) when def.id is set.
+DomainDefinition make_definition(conf::DomainDef def);
+// The live definition of a domain started from `inactive` with this id:
+// same model with def.id set, XML formatted with FormatFlags{live, id}.
+DomainDefinition make_live_definition(const DomainDefinition& inactive, int id);
+
+// Extra per-domain state a driver attaches (QEMU: pid, monitor, paths).
+// Guarded by the domain's mutex like the other fields; drivers downcast.
+class DomainPrivate {
+public:
+    virtual ~DomainPrivate() = default;
+};
+
+// The mutable fields of a domain; access them only through
+// DomainObject::with() (which holds the domain's mutex).
+struct DomainFields {
+    std::optional<DomainDefinition> config;  // persistent definition (next boot)
+    std::optional<DomainDefinition> live;    // running instance's definition
+    DomainState state = DomainState::Shutoff;
+    StateReason reason = "unknown";
+    int id = -1;                 // >= 1 while active
+    bool autostart = false;
+    bool managed_save = false;   // a managed save image exists
+    std::uint64_t cpu_time_ns = 0;
+    std::shared_ptr<DomainPrivate> priv;
+
+    [[nodiscard]] bool persistent() const { return config.has_value(); }
+    // Running, paused, in shutdown, crashed-but-not-reaped, pmsuspended.
+    [[nodiscard]] bool active() const { return state != DomainState::Shutoff; }
+    // live while active, else the persistent one (or, for a transient domain
+    // not yet running, its live definition).
+    [[nodiscard]] const DomainDefinition& current() const;
+    // The persistent definition if any, else the live one (virsh dumpxml --inactive).
+    [[nodiscard]] const DomainDefinition& inactive() const;
+
+    // Helpers for drivers, to keep state transitions uniform:
+    // become active with this live definition and id.
+    void set_active(DomainDefinition live_def, int new_id, DomainState st, StateReason why);
+    // become inactive: state shutoff with the reason, live dropped, id -1.
+    void set_inactive(StateReason why);
+};
+
+// A point-in-time copy of a domain, for queries.
+struct DomainSnapshot {
+    std::string name;
+    Uuid uuid;
+    DomainFields fields;                     // copied (defs are shared, immutable)
+    std::optional<std::string> job;          // the job in progress, if any
+    [[nodiscard]] bool active() const { return fields.active(); }
+};
+
+// Summary of a snapshot as the Driver API returns it (memory, vcpus, title
+// come from the current definition).
+DomainSummary summarize(const DomainSnapshot& snap);
+// virsh domblklist / domiflist rows of a definition.
+std::vector<DiskInfo> disk_rows(const conf::DomainDef& def);
+std::vector<InterfaceInfo> interface_rows(const conf::DomainDef& def);
+
+class JobGuard;
+
+// One domain. Name and uuid never change; everything else is in DomainFields
+// behind the domain's mutex.
+class DomainObject {
+public:
+    DomainObject(std::string name, Uuid uuid);
+    DomainObject(const DomainObject&) = delete;
+    DomainObject& operator=(const DomainObject&) = delete;
+
+    [[nodiscard]] const std::string& name() const { return name_; }
+    [[nodiscard]] const Uuid& uuid() const { return uuid_; }
+
+    // Run f(DomainFields&) under the domain's mutex and return its result.
+    // Keep f short: no I/O, no waiting.
+    template <class F>
+    decltype(auto) with(F&& f) {
+        std::lock_guard lk(mutex_);
+        return std::forward<F>(f)(fields_);
+    }
+    template <class F>
+    decltype(auto) with(F&& f) const {
+        std::lock_guard lk(mutex_);
+        return std::forward<F>(f)(static_cast<const DomainFields&>(fields_));
+    }
+
+    // Copy of all fields (and the current job's name), taken atomically.
+    [[nodiscard]] DomainSnapshot snapshot() const;
+
+    // True once the registry has dropped this object (undefined, or a
+    // transient domain that stopped). A job acquired on it fails with NoDomain.
+    [[nodiscard]] bool removed() const;
+
+    // Name of the job currently held, if any.
+    [[nodiscard]] std::optional<std::string> current_job() const;
+
+private:
+    friend class DomainRegistry;
+    friend class JobGuard;
+    friend Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
+                                        std::chrono::milliseconds timeout);
+
+    const std::string name_;
+    const Uuid uuid_;
+    mutable std::mutex mutex_;
+    std::condition_variable job_cv_;
+    DomainFields fields_;
+    bool removed_ = false;
+    std::optional<std::string> job_;
+    std::chrono::steady_clock::time_point job_started_{};
+};
+
+// libvirt's default wait for the state change lock.
+inline constexpr std::chrono::milliseconds kDefaultJobTimeout{30000};
+
+// RAII ownership of a domain's job; released on destruction.
+class JobGuard {
+public:
+    JobGuard(JobGuard&& o) noexcept;
+    JobGuard& operator=(JobGuard&& o) noexcept;
+    JobGuard(const JobGuard&) = delete;
+    JobGuard& operator=(const JobGuard&) = delete;
+    ~JobGuard();
+
+    [[nodiscard]] DomainObject& object() const { return *obj_; }
+    [[nodiscard]] const std::shared_ptr<DomainObject>& ptr() const { return obj_; }
+    // Give the job back early (idempotent).
+    void release();
+
+private:
+    friend Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
+                                        std::chrono::milliseconds timeout);
+    explicit JobGuard(std::shared_ptr<DomainObject> obj) : obj_(std::move(obj)) {}
+    std::shared_ptr<DomainObject> obj_;
+};
+
+// Wait up to `timeout` for the domain's job and take it under the name `job`
+// ("start", "destroy", ...). Errors:
+//   Busy     "cannot acquire state change lock (held by job 'start' for 12.3 s)"
+//   NoDomain the domain was removed while waiting (or before).
+Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
+                             std::chrono::milliseconds timeout = kDefaultJobTimeout);
+
+// Outcome of DomainRegistry::define / add_transient.
+struct AddOutcome {
+    std::shared_ptr<DomainObject> object;
+    bool created = false;     // a new object (else an existing one was updated)
+    bool was_active = false;  // it was running when updated (config changed only)
+};
+
+// Outcome of DomainRegistry::undefine.
+struct UndefineOutcome {
+    bool removed = false;              // object gone (it was inactive)
+    bool had_managed_save = false;     // caller must delete the managed save image
+};
+
+// All domains of one driver instance.
+class DomainRegistry {
+public:
+    DomainRegistry() = default;
+    DomainRegistry(const DomainRegistry&) = delete;
+    DomainRegistry& operator=(const DomainRegistry&) = delete;
+
+    // Resolve a virsh-style reference: a name, else a UUID, else the numeric
+    // id of an active domain. NoDomain error:
+    //   "Domain not found: no domain with matching name 'x'".
+    Result<std::shared_ptr<DomainObject>> resolve(std::string_view ref) const;
+
+    // Exact lookups; nullptr when absent.
+    std::shared_ptr<DomainObject> find_by_name(std::string_view name) const;
+    std::shared_ptr<DomainObject> find_by_uuid(const Uuid& uuid) const;
+    std::shared_ptr<DomainObject> find_by_id(int id) const;
+
+    // Every domain, sorted by name.
+    std::vector<std::shared_ptr<DomainObject>> list() const;
+    std::vector<DomainSnapshot> snapshots() const;
+    std::size_t size() const;
+
+    // The existing object with this name and uuid, nullptr when neither is
+    // known, or an error when they conflict:
+    //   Exists "domain 'x' already exists with uuid <other>"  (same name, other uuid)
+    //   Exists "domain 'x' is already defined with uuid <u>"   (same uuid, other name;
+    //                                                          names the existing domain)
+    Result<std::shared_ptr<DomainObject>> check_identity(std::string_view name, const Uuid& uuid) const;
+
+    // Define or redefine a persistent domain. A new object starts shut off;
+    // an existing inactive one has its config replaced; an existing active
+    // one keeps running with its live definition and gets the new config for
+    // its next boot (a transient running domain becomes persistent).
+    // The caller should hold the existing object's job when redefining.
+    Result<AddOutcome> define(DomainDefinition definition);
+
+    // For create (start a transient domain): a new object gets `definition`
+    // as its live definition (state shut off until the caller starts it; on
+    // failure the caller removes it). An existing inactive persistent domain
+    // is returned as is (the caller starts it with `definition` as live).
+    // An existing active domain is an error: InvalidState
+    // "domain 'x' is already active".
+    Result<AddOutcome> add_transient(DomainDefinition definition);
+
+    // Undefine (libvirt semantics), the in-memory part. Caller holds the job.
+    //   - transient domain: InvalidState "cannot undefine transient domain"
+    //   - managed save image and !flags.managed_save: InvalidState
+    //     "Refusing to undefine while domain managed save image exists"
+    //   - inactive: removed from the registry
+    //   - active persistent: becomes transient (config dropped, autostart
+    //     cleared); it disappears when it stops.
+    Result<UndefineOutcome> undefine(const std::shared_ptr<DomainObject>& obj, const UndefineFlags& flags);
+
+    // Drop an object (marks it removed; jobs waiting on it fail with NoDomain).
+    void remove(const std::shared_ptr<DomainObject>& obj);
+
+    // Domain ids: increasing from 1 for each registry; never reused while
+    // the registry lives. set_next_id lets a driver continue a persisted
+    // counter after a restart (QEMU reattach).
+    int allocate_id();
+    void set_next_id(int next);
+    [[nodiscard]] int next_id() const;
+
+private:
+    std::shared_ptr<DomainObject> insert_locked(const std::string& name, const Uuid& uuid);
+
+    mutable std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<DomainObject>, std::less<>> by_name_;
+    std::map<std::string, std::shared_ptr<DomainObject>, std::less<>> by_uuid_;  // key: Uuid::str()
+    int next_id_ = 1;
+};
+
+// Messages shared by drivers so errors read the same everywhere.
+Error no_domain_error(std::string_view ref);                // NoDomain, by name
+Error not_running_error(std::string_view name);             // InvalidState "domain is not running"
+Error already_running_error(std::string_view name);         // InvalidState "domain is already running"
+
+}  // namespace vireo::driver

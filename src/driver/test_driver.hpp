@@ -1,0 +1,89 @@
+// TestDriver: the in-memory driver behind test:///default, as libvirt's test
+// driver. Runs inside the client process; every instance is independent and
+// its state lives only as long as the instance (one connection).
+//
+// It starts with a fixed sample host and one running domain:
+//   host:   x86_64, 8 CPUs (1 node, 2 sockets x 2 cores x 2 threads), 1400 MHz,
+//           3 GiB, hostname of the real machine, hypervisor "Test 1.0"
+//   domain: "test", id 1, uuid 6695eb01-f6a4-8304-79aa-97f2502e193f,
+//           8 GiB max / 2 GiB current memory, 2 vCPUs, one disk vda, one
+//           network interface, one serial console; running (booted)
+//
+// Every lifecycle operation makes libvirt's state transitions and publishes
+// the matching events:
+//   start           -> running/booted       Started/Booted
+//   start --paused  -> paused/user          Started/Booted, Suspended/Paused
+//   suspend         -> paused/user          Suspended/Paused
+//   resume          -> running/unpaused     Resumed/Unpaused
+//   shutdown        -> shut off/shutdown    Stopped/Shutdown
+//   destroy         -> shut off/destroyed   Stopped/Destroyed
+//   save <file>     -> shut off/saved       Stopped/Saved   (file holds the XML)
+//   restore <file>  -> running/restored     Started/Restored
+//   managedsave     -> shut off/saved       Stopped/Saved   (next start restores)
+//   define          -> Defined/Added|Updated; undefine -> Undefined/Removed
+// The console is a socketpair whose far end behaves like a guest shell that
+// answers each line with "test console: <line>".
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "driver/driver.hpp"
+
+namespace vireo::driver {
+
+class TestDriver final : public Driver {
+public:
+    // An instance with the sample host and the "test" domain.
+    explicit TestDriver(std::string uri = "test:///default");
+    ~TestDriver() override;
+    TestDriver(const TestDriver&) = delete;
+    TestDriver& operator=(const TestDriver&) = delete;
+
+    std::string uri() const override;
+    Result<VersionInfo> version() override;
+    Result<std::string> hostname() override;
+    Result<NodeInfo> node_info() override;
+    Result<std::string> capabilities_xml() override;
+    Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
+                                                std::string_view machine, std::string_view virttype) override;
+
+    Result<std::vector<DomainSummary>> list_domains() override;
+    Result<DomainSummary> lookup_domain(std::string_view ref) override;
+    Result<std::string> domain_xml(std::string_view ref, bool inactive) override;
+    Result<std::vector<DiskInfo>> domain_disks(std::string_view ref, bool inactive) override;
+    Result<std::vector<InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) override;
+
+    Result<DomainSummary> define_domain(std::string_view xml, bool validate) override;
+    Status undefine_domain(std::string_view ref, UndefineFlags flags) override;
+    Result<DomainSummary> create_domain(std::string_view xml, StartFlags flags) override;
+    Status set_autostart(std::string_view ref, bool enabled) override;
+    Result<std::string> get_metadata(std::string_view ref, MetadataKind kind, bool inactive) override;
+    Status set_metadata(std::string_view ref, MetadataKind kind, std::string_view text, bool live,
+                        bool config) override;
+
+    Status start_domain(std::string_view ref, StartFlags flags) override;
+    Status shutdown_domain(std::string_view ref, ShutdownMode mode) override;
+    Status reboot_domain(std::string_view ref, ShutdownMode mode) override;
+    Status reset_domain(std::string_view ref) override;
+    Status destroy_domain(std::string_view ref, DestroyFlags flags) override;
+    Status suspend_domain(std::string_view ref) override;
+    Status resume_domain(std::string_view ref) override;
+    Status save_domain(std::string_view ref, std::string_view path) override;
+    Result<DomainSummary> restore_domain(std::string_view path, bool paused) override;
+    Status managed_save(std::string_view ref) override;
+    Status managed_save_remove(std::string_view ref) override;
+
+    Result<UniqueFd> open_console(std::string_view ref, std::string_view device) override;
+    Result<std::unique_ptr<Subscription>> subscribe(std::function<void(const DomainEvent&)> callback) override;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// A fresh test:///default connection.
+std::unique_ptr<Driver> make_test_driver();
+
+}  // namespace vireo::driver

@@ -1,0 +1,842 @@
+#include "qemu/command_line.hpp"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "qemu/probe.hpp"
+
+namespace vireo::qemu {
+
+using ojson = nlohmann::ordered_json;
+
+std::string qemu_opt_escape(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+        out += c;
+        if (c == ',') out += ',';
+    }
+    return out;
+}
+
+std::string serial_socket_path(const std::string& runtime_prefix, const std::string& alias) {
+    return fmt::format("{}.{}.sock", runtime_prefix, alias);
+}
+
+Result<std::string> accelerator_for(const conf::DomainDef& def) {
+    if (def.type == "kvm") return std::string("kvm");
+    if (def.type == "qemu") return std::string("tcg");
+    return fail(ErrorCode::Unsupported, "domain type '{}' is not supported by the QEMU driver (use 'kvm' or 'qemu')",
+                def.type);
+}
+
+namespace {
+
+enum class MachineKind { Pc, Q35, Microvm, Other };
+
+MachineKind machine_kind(std::string_view machine) {
+    if (conf::is_q35_machine(machine)) return MachineKind::Q35;
+    if (machine == "pc" || machine.starts_with("pc-i440fx") || machine.starts_with("pc-")) return MachineKind::Pc;
+    if (machine == "microvm") return MachineKind::Microvm;
+    return MachineKind::Other;
+}
+
+// Builds argv piece by piece; the first error sticks and ends the build.
+class Builder {
+public:
+    Builder(const conf::DomainDef& def, const CommandLineOptions& opts)
+        : def_(def), opts_(opts), kind_(machine_kind(def.os.machine)) {}
+
+    Result<std::vector<std::string>> build();
+
+private:
+    void add(std::string a) { argv_.push_back(std::move(a)); }
+    void add(std::string a, std::string b) {
+        argv_.push_back(std::move(a));
+        argv_.push_back(std::move(b));
+    }
+    template <class... Args>
+    void unsupported(fmt::format_string<Args...> f, Args&&... args) {
+        if (!error_) error_ = Error{ErrorCode::Unsupported, fmt::format(f, std::forward<Args>(args)...)};
+    }
+    bool device_known(std::string_view driver) {
+        if (!opts_.caps || opts_.caps->has_device(driver)) return true;
+        unsupported("this QEMU binary has no device '{}'", driver);
+        return false;
+    }
+
+    std::string pci_bus_name(unsigned bus) const;
+    std::string address_opts(const conf::DeviceInfo& info) const;
+    std::string device_suffix(const conf::DeviceInfo& info) const;
+
+    void identity();
+    void machine();
+    void cpu_memory();
+    void monitor();
+    void clock_and_lifecycle();
+    void boot();
+    void controllers();
+    void disks();
+    std::string blockdev_layer(const std::string& type, const std::string& format, const conf::DiskSource& src,
+                               const conf::BackingStore* backing, bool readonly, const conf::Disk& disk);
+    void disk_device(const conf::Disk& disk, const std::string& format_node);
+    void interfaces();
+    std::optional<std::string> chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial);
+    void chardevs();
+    void inputs_graphics_video();
+    void misc_devices();
+    void sandbox();
+
+    const conf::DomainDef& def_;
+    const CommandLineOptions& opts_;
+    MachineKind kind_;
+    std::vector<std::string> argv_;
+    std::optional<Error> error_;
+    int next_node_ = 1;
+};
+
+std::string Builder::pci_bus_name(unsigned bus) const {
+    for (const auto& c : def_.devices.controllers) {
+        if (c.type != "pci" || c.index != bus) continue;
+        if (!c.info.alias.empty()) return c.info.alias;
+        if (c.model == "pcie-root") return "pcie.0";
+        return fmt::format("pci.{}", bus);
+    }
+    if (bus == 0) return kind_ == MachineKind::Q35 ? "pcie.0" : "pci.0";
+    return fmt::format("pci.{}", bus);
+}
+
+std::string Builder::address_opts(const conf::DeviceInfo& info) const {
+    const auto& a = info.address;
+    if (a.type != "pci") return "";
+    std::string out = fmt::format(",bus={},addr={:#x}", pci_bus_name(a.bus), a.slot);
+    if (a.function != 0) out += fmt::format(".{:#x}", a.function);
+    if (a.multifunction == "on") out += ",multifunction=on";
+    return out;
+}
+
+// id, address and boot index of a device.
+std::string Builder::device_suffix(const conf::DeviceInfo& info) const {
+    std::string out;
+    if (!info.alias.empty()) out += ",id=" + qemu_opt_escape(info.alias);
+    out += address_opts(info);
+    if (info.boot_order) out += fmt::format(",bootindex={}", *info.boot_order);
+    return out;
+}
+
+void Builder::identity() {
+    add("-name", fmt::format("guest={},debug-threads=on", qemu_opt_escape(def_.name)));
+    add("-uuid", def_.uuid.str());
+    add("-msg", "timestamp=on");
+    add("-S");
+    add("-no-user-config");
+    add("-nodefaults");
+}
+
+bool has_feature(const conf::DomainDef& def, std::string_view name, const conf::Feature** out = nullptr) {
+    for (const auto& f : def.features)
+        if (f.name == name) {
+            if (out) *out = &f;
+            return true;
+        }
+    return false;
+}
+
+std::string feature_attr(const conf::Feature& f, std::string_view key) {
+    for (const auto& [k, v] : f.attrs)
+        if (k == key) return v;
+    return "";
+}
+
+void Builder::machine() {
+    std::string m = def_.os.machine.empty() ? "pc" : def_.os.machine;
+    if (kind_ == MachineKind::Other) {
+        unsupported("machine type '{}' is not supported (use q35, pc or microvm)", m);
+        return;
+    }
+    if (opts_.caps && !opts_.caps->find_machine(m)) {
+        unsupported("machine type '{}' is not known to {}", m, opts_.emulator.string());
+        return;
+    }
+    std::string opts = qemu_opt_escape(m);
+    if (kind_ != MachineKind::Microvm) opts += ",usb=off";
+    opts += ",dump-guest-core=off";
+    if (!has_feature(def_, "acpi")) opts += ",acpi=off";
+    for (const auto& f : def_.features) {
+        std::string state = feature_attr(f, "state");
+        if (f.name == "acpi" || f.name == "apic" || f.name == "pae") continue;
+        if (f.name == "vmport" && kind_ != MachineKind::Microvm) {
+            opts += fmt::format(",vmport={}", state == "off" ? "off" : "on");
+        } else if (f.name == "smm" && kind_ != MachineKind::Microvm) {
+            opts += fmt::format(",smm={}", state == "off" ? "off" : "on");
+        } else if (f.name == "pmu") {
+            // A CPU property; handled with -cpu.
+        } else {
+            unsupported("feature '{}' is not supported by the QEMU driver", f.name);
+        }
+    }
+    for (const auto& b : def_.memory_backing) {
+        if (b == "nosharepages") opts += ",mem-merge=off";
+        else if (b != "locked") unsupported("memory backing '{}' is not supported", b);
+    }
+    if (!def_.memory_backing_source_type.empty() || !def_.memory_backing_access_mode.empty())
+        unsupported("memory backing source/access is not supported");
+    for (const auto& t : def_.clock.timers)
+        if (t.name == "hpet" && t.present == "no" && kind_ != MachineKind::Microvm) opts += ",hpet=off";
+    if (!def_.os.loader.empty() && def_.os.loader_type == "pflash") {
+        opts += ",pflash0=vireo-pflash0-format";
+        if (!def_.os.nvram.empty()) opts += ",pflash1=vireo-pflash1-format";
+    }
+    add("-machine", opts);
+
+    auto accel = accelerator_for(def_);
+    if (!accel) {
+        if (!error_) error_ = accel.error();
+        return;
+    }
+    if (*accel == "tcg") add("-accel", "tcg,thread=multi");
+    else add("-accel", "kvm");
+}
+
+void Builder::cpu_memory() {
+    const auto& cpu = def_.cpu;
+    bool tcg = def_.type == "qemu";
+    std::string model;
+    if (cpu.mode == "host-passthrough") {
+        if (tcg) unsupported("CPU mode 'host-passthrough' needs KVM; use mode='maximum' for a domain of type 'qemu'");
+        model = "host";
+    } else if (cpu.mode == "host-model") {
+        model = tcg ? "max" : "host";
+    } else if (cpu.mode == "maximum") {
+        model = "max";
+    } else if (!cpu.model.empty()) {
+        model = cpu.model;
+        if (opts_.caps && !opts_.caps->cpu_models.empty() && !opts_.caps->cpu_models.contains(model))
+            unsupported("CPU model '{}' is not known to this QEMU", model);
+    }
+    std::string features;
+    for (const auto& f : cpu.features) {
+        bool on = f.policy != "disable" && f.policy != "forbid";
+        features += fmt::format(",{}={}", f.name, on ? "on" : "off");
+    }
+    const conf::Feature* pmu = nullptr;
+    if (has_feature(def_, "pmu", &pmu)) features += fmt::format(",pmu={}", feature_attr(*pmu, "state") == "off" ? "off" : "on");
+    if (!model.empty()) add("-cpu", model + features);
+    else if (!features.empty()) add("-cpu", (tcg ? "qemu64" : "host") + features);
+    if (!cpu.numa.empty()) unsupported("guest NUMA topology is not supported yet");
+
+    std::string mem = fmt::format("size={}k", def_.memory_kib);
+    if (def_.max_memory_kib)
+        mem += fmt::format(",slots={},maxmem={}k", def_.max_memory_slots.value_or(1), *def_.max_memory_kib);
+    add("-m", mem);
+    bool locked = std::ranges::find(def_.memory_backing, "locked") != def_.memory_backing.end();
+    add("-overcommit", locked ? "mem-lock=on" : "mem-lock=off");
+
+    unsigned maxcpus = def_.vcpus;
+    unsigned current = def_.vcpus_current.value_or(maxcpus);
+    unsigned threads = cpu.threads.value_or(1), cores = cpu.cores.value_or(1);
+    unsigned dies = cpu.dies.value_or(1);
+    unsigned sockets = cpu.sockets.value_or(std::max(1u, maxcpus / std::max(1u, threads * cores * dies)));
+    std::string smp = fmt::format("{},maxcpus={},sockets={}", current, maxcpus, sockets);
+    if (cpu.dies) smp += fmt::format(",dies={}", dies);
+    smp += fmt::format(",cores={},threads={}", cores, threads);
+    add("-smp", smp);
+}
+
+void Builder::monitor() {
+    add("-chardev", fmt::format("socket,id=charmonitor,fd={},server=on,wait=off", opts_.monitor_fd));
+    add("-mon", "chardev=charmonitor,id=monitor,mode=control");
+}
+
+void Builder::clock_and_lifecycle() {
+    const auto& clock = def_.clock;
+    std::string rtc;
+    if (clock.offset.empty() || clock.offset == "utc") rtc = "base=utc";
+    else if (clock.offset == "localtime") rtc = "base=localtime";
+    else unsupported("clock offset '{}' is not supported", clock.offset);
+    for (const auto& t : clock.timers) {
+        if (t.name == "rtc") {
+            if (t.tickpolicy == "catchup") rtc += ",driftfix=slew";
+            if (t.track == "guest") rtc += ",clock=vm";
+            else if (t.track == "wall") rtc += ",clock=rt";
+        } else if (t.name == "hpet" || t.name == "pit" || t.name == "kvmclock" || t.name == "tsc") {
+            // hpet: -machine; pit/kvmclock/tsc: KVM tuning with no TCG meaning.
+        } else {
+            unsupported("timer '{}' is not supported", t.name);
+        }
+    }
+    if (!rtc.empty() && kind_ != MachineKind::Microvm) add("-rtc", rtc);
+
+    // QEMU stops instead of exiting on guest poweroff so the driver sees the
+    // SHUTDOWN event and applies on_poweroff itself (and can fake a reboot).
+    add("-no-shutdown");
+    if (def_.on_reboot == "destroy") add("-no-reboot");
+    for (const auto* action : {&def_.on_poweroff, &def_.on_reboot, &def_.on_crash}) {
+        const std::string& a = *action;
+        if (!a.empty() && a != "destroy" && a != "restart" && a != "preserve" && a != "rename-restart" &&
+            a != "coredump-destroy" && a != "coredump-restart")
+            unsupported("lifecycle action '{}' is not supported", a);
+    }
+}
+
+void Builder::boot() {
+    const auto& os = def_.os;
+    if (os.type != "hvm") unsupported("OS type '{}' is not supported (only hvm)", os.type);
+    if (!os.loader.empty()) {
+        if (os.loader_type == "pflash") {
+            ojson code = {{"driver", "file"}, {"filename", os.loader}, {"node-name", "vireo-pflash0-storage"},
+                          {"auto-read-only", true}, {"discard", "unmap"}};
+            add("-blockdev", code.dump());
+            ojson codefmt = {{"node-name", "vireo-pflash0-format"}, {"read-only", os.loader_readonly != "no"},
+                             {"driver", "raw"}, {"file", "vireo-pflash0-storage"}};
+            add("-blockdev", codefmt.dump());
+            if (!os.nvram.empty()) {
+                ojson vars = {{"driver", "file"}, {"filename", os.nvram}, {"node-name", "vireo-pflash1-storage"},
+                              {"auto-read-only", true}, {"discard", "unmap"}};
+                add("-blockdev", vars.dump());
+                ojson varsfmt = {{"node-name", "vireo-pflash1-format"}, {"read-only", false}, {"driver", "raw"},
+                                 {"file", "vireo-pflash1-storage"}};
+                add("-blockdev", varsfmt.dump());
+            }
+        } else {
+            add("-bios", os.loader);
+        }
+    } else if (os.firmware == "efi") {
+        unsupported("firmware autoselection (firmware='efi') is not supported yet; give <loader> explicitly");
+    }
+
+    bool any_bootindex = false;
+    for (const auto& d : def_.devices.disks) any_bootindex |= d.info.boot_order.has_value();
+    for (const auto& n : def_.devices.interfaces) any_bootindex |= n.info.boot_order.has_value();
+    std::string boot;
+    if (!any_bootindex && !os.boot_devs.empty() && os.kernel.empty()) {
+        std::string order;
+        for (const auto& dev : os.boot_devs) {
+            if (dev == "hd") order += 'c';
+            else if (dev == "cdrom") order += 'd';
+            else if (dev == "network") order += 'n';
+            else if (dev == "fd") order += 'a';
+        }
+        boot = "order=" + order;
+    }
+    if (os.bootmenu_enable == "yes") {
+        boot += std::string(boot.empty() ? "" : ",") + "menu=on";
+        if (!os.bootmenu_timeout.empty()) boot += ",splash-time=" + os.bootmenu_timeout;
+    }
+    if (any_bootindex || !boot.empty()) boot += std::string(boot.empty() ? "" : ",") + "strict=on";
+    if (!boot.empty()) add("-boot", boot);
+    if (!os.kernel.empty()) add("-kernel", os.kernel);
+    if (!os.initrd.empty()) add("-initrd", os.initrd);
+    if (!os.cmdline.empty()) add("-append", os.cmdline);
+    if (!os.dtb.empty()) add("-dtb", os.dtb);
+}
+
+void Builder::controllers() {
+    for (const auto& c : def_.devices.controllers) {
+        const std::string& id = c.info.alias;
+        std::string suffix = device_suffix(c.info);
+        if (c.type == "pci") {
+            if (c.model == "pci-root" || c.model == "pcie-root") continue;  // built into the machine
+            std::string driver = c.model_name.empty() ? c.model : c.model_name;
+            if (c.model == "pcie-root-port" || c.model == "pci-bridge" || c.model == "pcie-to-pci-bridge") {
+                if (!device_known(driver)) continue;
+                std::string args = driver;
+                if (c.model == "pcie-root-port") {
+                    if (!c.target_port.empty()) args += ",port=" + c.target_port;
+                    args += fmt::format(",chassis={}", c.target_chassis.value_or(c.index));
+                } else if (c.model == "pci-bridge") {
+                    args += fmt::format(",chassis_nr={}", c.target_chassis.value_or(c.index));
+                }
+                add("-device", args + suffix);
+            } else {
+                unsupported("PCI controller model '{}' is not supported", c.model);
+            }
+        } else if (c.type == "usb") {
+            static const std::map<std::string, std::string, std::less<>> usb = {
+                {"qemu-xhci", "qemu-xhci"}, {"nec-xhci", "nec-usb-xhci"}, {"piix3-uhci", "piix3-usb-uhci"},
+                {"piix4-uhci", "piix4-usb-uhci"}, {"ich9-ehci1", "ich9-usb-ehci1"}, {"ich9-uhci1", "ich9-usb-uhci1"},
+                {"ich9-uhci2", "ich9-usb-uhci2"}, {"ich9-uhci3", "ich9-usb-uhci3"}};
+            if (c.model == "none") continue;
+            std::string model = c.model.empty() ? (kind_ == MachineKind::Q35 ? "qemu-xhci" : "piix3-uhci") : c.model;
+            auto it = usb.find(model);
+            if (it == usb.end()) {
+                unsupported("USB controller model '{}' is not supported", model);
+                continue;
+            }
+            if (!device_known(it->second)) continue;
+            std::string args = it->second;
+            if (!c.ports.empty()) args += ",p2=" + c.ports + ",p3=" + c.ports;
+            if (!c.master_startport.empty()) args += ",masterbus=usb.0,firstport=" + c.master_startport;
+            add("-device", args + suffix);
+        } else if (c.type == "sata") {
+            // q35 has its AHCI (ide.0-5) built in at 00:1f.2.
+            if (kind_ == MachineKind::Q35 && c.index == 0) continue;
+            if (device_known("ich9-ahci")) add("-device", "ich9-ahci" + suffix);
+        } else if (c.type == "ide") {
+            if (kind_ == MachineKind::Pc && c.index == 0) continue;  // PIIX IDE built in
+            unsupported("an IDE controller is only available built into the pc machine type");
+        } else if (c.type == "scsi") {
+            std::string model = c.model.empty() ? "virtio-scsi" : c.model;
+            if (model == "virtio-scsi") {
+                std::string drv = kind_ == MachineKind::Microvm ? "virtio-scsi-device" : "virtio-scsi-pci";
+                if (device_known(drv)) add("-device", drv + suffix);
+            } else if (model == "lsilogic") {
+                if (device_known("lsi")) add("-device", "lsi" + suffix);
+            } else {
+                unsupported("SCSI controller model '{}' is not supported", model);
+            }
+        } else if (c.type == "virtio-serial") {
+            std::string drv = kind_ == MachineKind::Microvm ? "virtio-serial-device" : "virtio-serial-pci";
+            std::string args = drv;
+            if (!c.ports.empty()) args += ",max_ports=" + c.ports;
+            if (!c.vectors.empty()) args += ",vectors=" + c.vectors;
+            if (device_known(drv)) add("-device", args + suffix);
+        } else if (c.type == "fdc") {
+            // the pc machine's floppy controller is built in
+        } else {
+            unsupported("controller type '{}' is not supported", c.type);
+        }
+        (void)id;
+    }
+}
+
+// Cache modes as (direct, no-flush, write-cache).
+struct CacheMode {
+    bool direct, no_flush, writeback;
+};
+std::optional<CacheMode> cache_mode(std::string_view mode) {
+    if (mode.empty() || mode == "default" || mode == "writeback") return CacheMode{false, false, true};
+    if (mode == "none") return CacheMode{true, false, true};
+    if (mode == "writethrough") return CacheMode{false, false, false};
+    if (mode == "directsync") return CacheMode{true, false, false};
+    if (mode == "unsafe") return CacheMode{false, true, true};
+    return std::nullopt;
+}
+
+bool format_has_backing(std::string_view fmt) { return fmt == "qcow2" || fmt == "qed" || fmt == "vmdk" || fmt == "qcow"; }
+
+// One layer of a disk's chain: its storage node then its format node (after
+// the layers it is backed by). Returns the format node name.
+std::string Builder::blockdev_layer(const std::string& type, const std::string& format, const conf::DiskSource& src,
+                                    const conf::BackingStore* backing, bool readonly, const conf::Disk& disk) {
+    std::string fmt_name = format.empty() ? "raw" : format;
+    std::optional<std::string> backing_node;  // nullopt: let QEMU follow the image header
+    bool backing_none = false;
+    if (backing && backing->present) {
+        if (backing->type.empty()) {
+            backing_none = true;
+        } else {
+            const conf::BackingStore* next = backing->chain.empty() ? nullptr : &backing->chain.front();
+            backing_node = blockdev_layer(backing->type, backing->format, backing->source, next, true, disk);
+        }
+    }
+    int n = next_node_++;
+    std::string storage = fmt::format("vireo-{}-storage", n);
+    std::string format_node = fmt::format("vireo-{}-format", n);
+    auto cache = cache_mode(disk.cache).value_or(CacheMode{false, false, true});
+
+    ojson s;
+    if (type == "file") {
+        s = {{"driver", "file"}, {"filename", src.file}};
+    } else if (type == "block") {
+        s = {{"driver", disk.device == "cdrom" ? "host_cdrom" : "host_device"}, {"filename", src.dev}};
+    } else if (type == "network" && src.protocol == "nbd") {
+        if (src.hosts.empty()) {
+            unsupported("nbd disk '{}' has no host", disk.target_dev);
+            return format_node;
+        }
+        const auto& h = src.hosts.front();
+        ojson server = h.transport == "unix" ? ojson{{"type", "unix"}, {"path", h.socket}}
+                                             : ojson{{"type", "inet"}, {"host", h.name},
+                                                     {"port", h.port.empty() ? "10809" : h.port}};
+        s = {{"driver", "nbd"}, {"server", server}};
+        if (!src.name.empty()) s["export"] = src.name;
+    } else if (type == "network" && (src.protocol == "http" || src.protocol == "https")) {
+        if (src.hosts.empty()) {
+            unsupported("{} disk '{}' has no host", src.protocol, disk.target_dev);
+            return format_node;
+        }
+        const auto& h = src.hosts.front();
+        std::string url = fmt::format("{}://{}{}{}", src.protocol, h.name, h.port.empty() ? "" : ":" + h.port,
+                                      src.name.starts_with('/') ? src.name : "/" + src.name);
+        s = {{"driver", src.protocol}, {"url", url}};
+    } else {
+        unsupported("disk '{}': source type '{}'{} is not supported", disk.target_dev, type,
+                    src.protocol.empty() ? "" : " protocol '" + src.protocol + "'");
+        return format_node;
+    }
+    s["node-name"] = storage;
+    s["auto-read-only"] = true;
+    if (disk.discard == "unmap") s["discard"] = "unmap";
+    if (cache.direct || cache.no_flush) s["cache"] = {{"direct", cache.direct}, {"no-flush", cache.no_flush}};
+    add("-blockdev", s.dump());
+
+    ojson f = {{"node-name", format_node}, {"read-only", readonly}};
+    if (disk.discard == "unmap") f["discard"] = "unmap";
+    if (cache.direct || cache.no_flush) f["cache"] = {{"direct", cache.direct}, {"no-flush", cache.no_flush}};
+    if (!disk.detect_zeroes.empty()) f["detect-zeroes"] = disk.detect_zeroes;
+    f["driver"] = fmt_name;
+    f["file"] = storage;
+    if (format_has_backing(fmt_name)) {
+        if (backing_node) f["backing"] = *backing_node;
+        else if (backing_none) f["backing"] = nullptr;
+    }
+    add("-blockdev", f.dump());
+    return format_node;
+}
+
+void Builder::disk_device(const conf::Disk& disk, const std::string& format_node) {
+    const std::string& bus = disk.target_bus;
+    const auto& addr = disk.info.address;
+    bool cdrom = disk.device == "cdrom";
+    std::string args;
+    if (bus == "virtio") {
+        if (cdrom) {
+            unsupported("disk '{}': a cdrom cannot be on the virtio bus", disk.target_dev);
+            return;
+        }
+        std::string drv = kind_ == MachineKind::Microvm ? "virtio-blk-device" : "virtio-blk-pci";
+        if (!device_known(drv)) return;
+        args = drv;
+    } else if (bus == "sata" || bus == "ide") {
+        if (kind_ == MachineKind::Microvm) {
+            unsupported("disk '{}': the microvm machine has no {} bus", disk.target_dev, bus);
+            return;
+        }
+        args = cdrom ? "ide-cd" : "ide-hd";
+        if (bus == "sata") args += fmt::format(",bus=ide.{}", addr.unit);
+        else args += fmt::format(",bus=ide.{},unit={}", addr.bus, addr.unit);
+    } else if (bus == "scsi") {
+        args = cdrom ? "scsi-cd" : "scsi-hd";
+        args += fmt::format(",bus=scsi{}.0,channel={},scsi-id={},lun={}", addr.controller, addr.bus, addr.target,
+                            addr.unit);
+    } else if (bus == "usb") {
+        args = "usb-storage";
+    } else if (bus == "fdc") {
+        unsupported("floppy disks are not supported");
+        return;
+    } else {
+        unsupported("disk '{}': bus '{}' is not supported", disk.target_dev, bus);
+        return;
+    }
+    if (!format_node.empty()) args += ",drive=" + format_node;
+    if (!disk.serial.empty()) args += ",serial=" + qemu_opt_escape(disk.serial);
+    if (disk.shareable) args += ",share-rw=on";
+    if (!disk.cache.empty() && bus != "usb") {
+        auto cache = cache_mode(disk.cache);
+        if (!cache) unsupported("disk '{}': cache mode '{}' is not supported", disk.target_dev, disk.cache);
+        else args += fmt::format(",write-cache={}", cache->writeback ? "on" : "off");
+    }
+    add("-device", args + device_suffix(disk.info));
+}
+
+void Builder::disks() {
+    for (const auto& disk : def_.devices.disks) {
+        if (disk.transient) unsupported("disk '{}': transient disks are not supported", disk.target_dev);
+        if (disk.type == "volume") {
+            unsupported("disk '{}': storage pool volumes must be resolved to a path before start", disk.target_dev);
+            continue;
+        }
+        if (disk.device == "lun" || disk.device == "floppy") {
+            unsupported("disk '{}': device '{}' is not supported", disk.target_dev, disk.device);
+            continue;
+        }
+        std::string format_node;
+        if (!disk.source.empty()) {
+            bool readonly = disk.readonly || disk.device == "cdrom";
+            format_node = blockdev_layer(disk.type, disk.driver_type, disk.source, &disk.backing, readonly, disk);
+        } else if (disk.device != "cdrom") {
+            unsupported("disk '{}' has no source", disk.target_dev);
+            continue;
+        }
+        disk_device(disk, format_node);
+    }
+}
+
+void Builder::interfaces() {
+    for (const auto& nic : def_.devices.interfaces) {
+        std::string alias = nic.info.alias.empty() ? "net0" : nic.info.alias;
+        std::string netdev_id = "host" + alias;
+        if (nic.type == "user") {
+            add("-netdev", "user,id=" + netdev_id);
+        } else if (nic.type == "ethernet") {
+            if (nic.target_dev.empty()) {
+                unsupported("interface '{}' of type 'ethernet' needs <target dev=.../>", nic.mac);
+                continue;
+            }
+            add("-netdev", fmt::format("tap,id={},ifname={},script=no,downscript=no", netdev_id,
+                                       qemu_opt_escape(nic.target_dev)));
+        } else {
+            unsupported("interface type '{}' is not supported by the QEMU driver yet (use type='user')", nic.type);
+            continue;
+        }
+        std::string model = nic.model.empty() ? "virtio" : nic.model;
+        std::string drv;
+        if (model == "virtio") drv = kind_ == MachineKind::Microvm ? "virtio-net-device" : "virtio-net-pci";
+        else if (model == "e1000" || model == "e1000e" || model == "rtl8139") drv = model;
+        else {
+            unsupported("interface model '{}' is not supported", model);
+            continue;
+        }
+        if (!device_known(drv)) continue;
+        std::string args = fmt::format("{},netdev={}", drv, netdev_id);
+        if (!nic.mac.empty()) args += ",mac=" + nic.mac;
+        if (!nic.mtu.empty() && model == "virtio") args += ",host_mtu=" + nic.mtu;
+        if (!nic.link_state.empty() && nic.link_state != "up")
+            unsupported("interface link state '{}' is not supported at start", nic.link_state);
+        if (!nic.driver_queues.empty()) unsupported("multiqueue interfaces are not supported");
+        add("-device", args + device_suffix(nic.info));
+    }
+}
+
+std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial) {
+    std::string out;
+    if (c.type == "pty") {
+        // A unix socket rather than a pty: the daemon (and any later daemon
+        // after a restart) attaches the console by connecting to it.
+        out = fmt::format("socket,id={},path={},server=on,wait=off", id,
+                          qemu_opt_escape(serial_socket_path(opts_.runtime_prefix, c.info.alias)));
+    } else if (c.type == "file") {
+        out = fmt::format("file,id={},path={}", id, qemu_opt_escape(c.source_path));
+        if (c.source_append == "on") out += ",append=on";
+    } else if (c.type == "unix") {
+        std::string path = c.source_path.empty() ? serial_socket_path(opts_.runtime_prefix, c.info.alias) : c.source_path;
+        out = fmt::format("socket,id={},path={}", id, qemu_opt_escape(path));
+        if (c.source_mode != "connect") out += ",server=on,wait=off";
+    } else if (c.type == "tcp") {
+        out = fmt::format("socket,id={},host={},port={}", id, qemu_opt_escape(c.source_host), c.source_service);
+        if (c.source_mode == "bind") out += ",server=on,wait=off";
+        if (c.protocol_type == "telnet") out += ",telnet=on";
+    } else if (c.type == "udp") {
+        out = fmt::format("udp,id={},host={},port={}", id, qemu_opt_escape(c.source_host), c.source_service);
+    } else if (c.type == "null") {
+        out = fmt::format("null,id={}", id);
+    } else {
+        unsupported("character device type '{}' is not supported by the QEMU driver", c.type);
+        return std::nullopt;
+    }
+    if (!c.log_file.empty()) {
+        out += ",logfile=" + qemu_opt_escape(c.log_file);
+        out += c.log_append == "off" ? ",logappend=off" : ",logappend=on";
+    } else if (first_serial && !opts_.console_log.empty()) {
+        out += ",logfile=" + qemu_opt_escape(opts_.console_log.string()) + ",logappend=on";
+    }
+    return out;
+}
+
+void Builder::chardevs() {
+    bool first = true;
+    for (const auto& s : def_.devices.serials) {
+        std::string alias = s.info.alias.empty() ? fmt::format("serial{}", s.target_port.value_or(0)) : s.info.alias;
+        std::string id = "char" + alias;
+        auto backend = chardev_backend(s, id, first);
+        first = false;
+        if (!backend) continue;
+        std::string model = !s.target_model.empty() ? s.target_model
+                            : s.target_type == "pci-serial" ? "pci-serial"
+                            : s.target_type == "usb-serial" ? "usb-serial"
+                                                            : "isa-serial";
+        if (!device_known(model)) continue;
+        add("-chardev", *backend);
+        std::string args = fmt::format("{},chardev={}", model, id);
+        if (model == "isa-serial" && s.target_port) args += fmt::format(",index={}", *s.target_port);
+        add("-device", args + device_suffix(s.info));
+    }
+    for (std::size_t i = 0; i < def_.devices.consoles.size(); ++i) {
+        const auto& c = def_.devices.consoles[i];
+        bool serial_alias = c.target_type.empty() || c.target_type == "serial";
+        if (serial_alias) {
+            // The first console is the first serial port itself (libvirt).
+            if (i == 0 && !def_.devices.serials.empty()) continue;
+            unsupported("a serial console needs a <serial> device");
+            continue;
+        }
+        if (c.target_type != "virtio") {
+            unsupported("console target type '{}' is not supported", c.target_type);
+            continue;
+        }
+        std::string alias = c.info.alias.empty() ? fmt::format("console{}", i) : c.info.alias;
+        std::string id = "char" + alias;
+        auto backend = chardev_backend(c, id, def_.devices.serials.empty() && first);
+        first = false;
+        if (!backend) continue;
+        add("-chardev", *backend);
+        std::string args = fmt::format("virtconsole,chardev={},id={}", id, alias);
+        if (c.info.address.type == "virtio-serial")
+            args += fmt::format(",bus=virtio-serial{}.{},nr={}", c.info.address.controller, c.info.address.bus,
+                                c.info.address.port.empty() ? "0" : c.info.address.port);
+        add("-device", args);
+    }
+    for (const auto& ch : def_.devices.channels) {
+        if (ch.target_type != "virtio") {
+            unsupported("channel target type '{}' is not supported", ch.target_type);
+            continue;
+        }
+        std::string id = "char" + ch.info.alias;
+        auto backend = chardev_backend(ch, id, false);
+        if (!backend) continue;
+        add("-chardev", *backend);
+        std::string args = "virtserialport";
+        if (ch.info.address.type == "virtio-serial")
+            args += fmt::format(",bus=virtio-serial{}.{},nr={}", ch.info.address.controller, ch.info.address.bus,
+                                ch.info.address.port.empty() ? "1" : ch.info.address.port);
+        args += fmt::format(",chardev={},id={}", id, ch.info.alias);
+        if (!ch.target_name.empty()) args += ",name=" + qemu_opt_escape(ch.target_name);
+        add("-device", args);
+    }
+    if (!def_.devices.parallels.empty()) unsupported("parallel ports are not supported");
+}
+
+void Builder::inputs_graphics_video() {
+    for (const auto& in : def_.devices.inputs) {
+        if (in.bus == "ps2" || (in.bus.empty() && in.type != "tablet")) continue;  // built into pc/q35
+        std::string drv;
+        if (in.bus == "usb") drv = in.type == "tablet" ? "usb-tablet" : in.type == "mouse" ? "usb-mouse" : "usb-kbd";
+        else if (in.bus == "virtio")
+            drv = in.type == "tablet" ? "virtio-tablet-pci" : in.type == "mouse" ? "virtio-mouse-pci" : "virtio-keyboard-pci";
+        else {
+            unsupported("input type '{}' on bus '{}' is not supported", in.type, in.bus);
+            continue;
+        }
+        std::string args = drv + device_suffix(in.info);
+        if (in.bus == "usb") args += ",bus=usb.0";
+        if (in.bus == "usb" && !in.info.address.port.empty()) args += ",port=" + in.info.address.port;
+        add("-device", args);
+    }
+    bool graphics = false;
+    for (const auto& g : def_.devices.graphics) {
+        if (g.type != "vnc") {
+            unsupported("graphics type '{}' is not supported (only vnc)", g.type);
+            continue;
+        }
+        graphics = true;
+        std::string listen = g.listen.empty() ? "127.0.0.1" : g.listen;
+        for (const auto& l : g.listens)
+            if (l.type == "address" && !l.address.empty()) listen = l.address;
+        bool socket = !g.listens.empty() && g.listens.front().type == "socket";
+        if (socket) {
+            add("-vnc", "unix:" + qemu_opt_escape(g.listens.front().socket));
+        } else if (g.autoport == "yes" || g.port.empty() || g.port == "-1") {
+            add("-vnc", fmt::format("{}:0,to=100", listen.find(':') != std::string::npos ? "[" + listen + "]" : listen));
+        } else {
+            int port = std::atoi(g.port.c_str());
+            if (port < 5900) {
+                unsupported("VNC port {} is below 5900", g.port);
+                continue;
+            }
+            add("-vnc", fmt::format("{}:{}", listen.find(':') != std::string::npos ? "[" + listen + "]" : listen, port - 5900));
+        }
+    }
+    if (!graphics) add("-display", "none");
+    for (std::size_t i = 0; i < def_.devices.videos.size(); ++i) {
+        const auto& v = def_.devices.videos[i];
+        std::string drv;
+        if (v.model_type == "none") continue;
+        if (v.model_type == "vga") drv = "VGA";
+        else if (v.model_type == "cirrus") drv = "cirrus-vga";
+        else if (v.model_type == "virtio") drv = i == 0 ? "virtio-vga" : "virtio-gpu-pci";
+        else if (v.model_type == "qxl") drv = i == 0 ? "qxl-vga" : "qxl";
+        else if (v.model_type == "bochs") drv = "bochs-display";
+        else if (v.model_type == "ramfb") drv = "ramfb";
+        else {
+            unsupported("video model '{}' is not supported", v.model_type);
+            continue;
+        }
+        if (!device_known(drv)) continue;
+        std::string args = drv + device_suffix(v.info);
+        if (!v.vgamem.empty() && (drv == "VGA" || drv == "qxl-vga"))
+            args += fmt::format(",vgamem_mb={}", std::strtoull(v.vgamem.c_str(), nullptr, 10) / 1024);
+        add("-device", args);
+    }
+}
+
+void Builder::misc_devices() {
+    const auto& d = def_.devices;
+    bool mmio = kind_ == MachineKind::Microvm;
+    if (d.memballoon && d.memballoon->model == "virtio") {
+        std::string args = mmio ? "virtio-balloon-device" : "virtio-balloon-pci";
+        args += device_suffix(d.memballoon->info);
+        if (d.memballoon->autodeflate == "on") args += ",deflate-on-oom=on";
+        if (d.memballoon->free_page_reporting == "on") args += ",free-page-reporting=on";
+        add("-device", args);
+    } else if (d.memballoon && d.memballoon->model != "none") {
+        unsupported("memballoon model '{}' is not supported", d.memballoon->model);
+    }
+    for (std::size_t i = 0; i < d.rngs.size(); ++i) {
+        const auto& r = d.rngs[i];
+        std::string obj = fmt::format("objrng{}", i);
+        ojson o;
+        if (r.backend_model == "random") {
+            o = {{"qom-type", "rng-random"}, {"id", obj},
+                 {"filename", r.backend_path.empty() ? "/dev/urandom" : r.backend_path}};
+        } else if (r.backend_model == "builtin") {
+            o = {{"qom-type", "rng-builtin"}, {"id", obj}};
+        } else {
+            unsupported("RNG backend '{}' is not supported", r.backend_model);
+            continue;
+        }
+        add("-object", o.dump());
+        std::string args = fmt::format("{},rng={}", mmio ? "virtio-rng-device" : "virtio-rng-pci", obj);
+        if (!r.rate_bytes.empty())
+            args += fmt::format(",max-bytes={},period={}", r.rate_bytes, r.rate_period.empty() ? "1000" : r.rate_period);
+        add("-device", args + device_suffix(r.info));
+    }
+    for (const auto& p : d.panics) {
+        if (p.model.empty() || p.model == "isa") {
+            if (device_known("pvpanic")) add("-device", "pvpanic" + device_suffix(p.info));
+        } else if (p.model == "pvpanic") {
+            if (device_known("pvpanic-pci")) add("-device", "pvpanic-pci" + device_suffix(p.info));
+        } else {
+            unsupported("panic model '{}' is not supported", p.model);
+        }
+    }
+    for (const auto& w : d.watchdogs) {
+        if (w.model != "i6300esb" && w.model != "ib700") {
+            unsupported("watchdog model '{}' is not supported", w.model);
+            continue;
+        }
+        add("-device", w.model + device_suffix(w.info));
+        std::string action = w.action.empty() ? "reset" : w.action;
+        if (action == "dump") unsupported("watchdog action 'dump' is not supported");
+        else add("-action", "watchdog=" + action);
+    }
+    if (!d.tpms.empty()) unsupported("TPM devices are not supported yet");
+    if (!d.filesystems.empty()) unsupported("filesystem passthrough is not supported yet");
+    if (!d.sounds.empty()) unsupported("sound devices are not supported");
+}
+
+void Builder::sandbox() {
+    add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    if (opts_.incoming_defer) add("-incoming", "defer");
+}
+
+Result<std::vector<std::string>> Builder::build() {
+    add(opts_.emulator.string());
+    identity();
+    machine();
+    cpu_memory();
+    monitor();
+    clock_and_lifecycle();
+    boot();
+    controllers();
+    disks();
+    interfaces();
+    chardevs();
+    inputs_graphics_video();
+    misc_devices();
+    sandbox();
+    if (error_) return std::unexpected(*error_);
+    return std::move(argv_);
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> build_command_line(const conf::DomainDef& def, const CommandLineOptions& opts) {
+    Builder b(def, opts);
+    return b.build();
+}
+
+}  // namespace vireo::qemu

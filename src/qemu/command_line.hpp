@@ -1,0 +1,56 @@
+// The QEMU command line of a domain definition.
+//
+// Pure function of its inputs (no I/O), so golden tests can check it:
+// tests/data/qemu/<case>.xml in, tests/data/qemu/<case>.args out.
+//
+// Shape (in this order): identity (-name, -uuid, -msg), -S, machine and
+// accelerator, CPU/memory/SMP, monitor, clock and lifecycle flags, boot and
+// direct kernel boot, controllers, disks (-blockdev storage node + format
+// node per layer of the backing chain, then -device), NICs (-netdev +
+// -device with the defined MAC), serials/consoles/channels (-chardev +
+// -device), input, graphics, video, balloon, RNG, panic, watchdog, sandbox.
+//
+// The definition must have been through conf::assign_addresses_and_aliases
+// (aliases name the QEMU device ids, addresses place PCI devices).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "conf/domain.hpp"
+#include "util/error.hpp"
+
+namespace vireo::qemu {
+
+struct QemuCaps;
+
+struct CommandLineOptions {
+    std::filesystem::path emulator;       // the binary (argv[0])
+    const QemuCaps* caps = nullptr;       // null: no capability checks (golden tests)
+    int monitor_fd = 3;                   // listening QMP socket QEMU inherits
+    // Prefix for the domain's runtime sockets: a serial of type 'pty' becomes
+    // a unix socket server "<prefix>.<alias>.sock" that the console attaches to.
+    std::string runtime_prefix;
+    // Log of the first serial port's output (QEMU's logfile= chardev option);
+    // empty = none.
+    std::filesystem::path console_log;
+    // Start waiting for an incoming migration (restore from a save image).
+    bool incoming_defer = false;
+};
+
+// Socket path of a serial/console chardev for `alias` ("serial0").
+std::string serial_socket_path(const std::string& runtime_prefix, const std::string& alias);
+
+// The accelerator a domain type asks for: "kvm" for type='kvm', "tcg" for
+// type='qemu'; Unsupported otherwise.
+Result<std::string> accelerator_for(const conf::DomainDef& def);
+
+// The whole argv, argv[0] = emulator. Errors (Unsupported) name the
+// definition element QEMU cannot be given.
+Result<std::vector<std::string>> build_command_line(const conf::DomainDef& def, const CommandLineOptions& opts);
+
+// Escape a value for QEMU's key=value option syntax (',' doubles).
+std::string qemu_opt_escape(std::string_view value);
+
+}  // namespace vireo::qemu

@@ -1,0 +1,332 @@
+#include "qemu/probe.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "qemu/qmp.hpp"
+#include "util/fd.hpp"
+#include "util/files.hpp"
+
+namespace vireo::qemu {
+
+using nlohmann::json;
+
+Result<BinaryIdentity> identify_binary(const std::filesystem::path& path) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) return fail_errno(fmt::format("QEMU binary '{}'", path.string()));
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0)
+        return fail(ErrorCode::NotFound, "QEMU binary '{}' is not an executable file", path.string());
+    BinaryIdentity id;
+    id.path = path.string();
+    id.size = static_cast<std::uint64_t>(st.st_size);
+    id.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    id.inode = st.st_ino;
+    return id;
+}
+
+std::string QemuCaps::version_string() const { return fmt::format("{}.{}.{}", major, minor, micro); }
+unsigned QemuCaps::version_number() const {
+    return static_cast<unsigned>(major) * 1000000u + static_cast<unsigned>(minor) * 1000u +
+           static_cast<unsigned>(micro);
+}
+
+const MachineType* QemuCaps::find_machine(std::string_view name) const {
+    for (const auto& m : machines) {
+        if (name.empty() ? m.is_default : (m.name == name || m.alias == name)) return &m;
+    }
+    return nullptr;
+}
+
+json QemuCaps::to_json() const {
+    json machines_j = json::array();
+    for (const auto& m : machines)
+        machines_j.push_back({{"name", m.name}, {"alias", m.alias}, {"default", m.is_default},
+                              {"cpu_max", m.cpu_max}, {"deprecated", m.deprecated}});
+    return {
+        {"format", CapsCache::kFormatVersion},
+        {"binary",
+         {{"path", binary.path}, {"size", binary.size}, {"mtime_ns", binary.mtime_ns}, {"inode", binary.inode}}},
+        {"arch", arch},
+        {"version", {{"major", major}, {"minor", minor}, {"micro", micro}, {"package", package}}},
+        {"machines", machines_j},
+        {"accelerators", accelerators},
+        {"cpu_models", cpu_models},
+        {"devices", devices},
+        {"commands", commands},
+        {"events", events},
+        {"schema", schema},
+    };
+}
+
+Result<QemuCaps> QemuCaps::from_json(const json& j) {
+    try {
+        if (j.at("format").get<int>() != CapsCache::kFormatVersion)
+            return fail(ErrorCode::Corrupt, "capabilities cache entry has another format version");
+        QemuCaps c;
+        const auto& b = j.at("binary");
+        c.binary.path = b.at("path").get<std::string>();
+        c.binary.size = b.at("size").get<std::uint64_t>();
+        c.binary.mtime_ns = b.at("mtime_ns").get<std::int64_t>();
+        c.binary.inode = b.at("inode").get<std::uint64_t>();
+        c.arch = j.at("arch").get<std::string>();
+        const auto& v = j.at("version");
+        c.major = v.at("major").get<int>();
+        c.minor = v.at("minor").get<int>();
+        c.micro = v.at("micro").get<int>();
+        c.package = v.at("package").get<std::string>();
+        for (const auto& m : j.at("machines"))
+            c.machines.push_back({m.at("name").get<std::string>(), m.at("alias").get<std::string>(),
+                                  m.at("default").get<bool>(), m.at("cpu_max").get<int>(),
+                                  m.at("deprecated").get<bool>()});
+        c.accelerators = j.at("accelerators").get<std::set<std::string>>();
+        c.cpu_models = j.at("cpu_models").get<std::set<std::string>>();
+        c.devices = j.at("devices").get<std::set<std::string>>();
+        c.commands = j.at("commands").get<std::set<std::string>>();
+        c.events = j.at("events").get<std::set<std::string>>();
+        c.schema = j.at("schema");
+        return c;
+    } catch (const json::exception& e) {
+        return fail(ErrorCode::Corrupt, "capabilities cache entry is malformed: {}", e.what());
+    }
+}
+
+namespace {
+
+std::string arch_of(const std::filesystem::path& binary) {
+    std::string name = binary.filename().string();
+    constexpr std::string_view prefix = "qemu-system-";
+    if (name.starts_with(prefix)) return name.substr(prefix.size());
+    return "x86_64";
+}
+
+// A probe child: QEMU with no guest, its QMP on one end of a socketpair and
+// its stderr in a pipe.
+struct ProbeChild {
+    pid_t pid = -1;
+    UniqueFd qmp;
+    UniqueFd err;
+
+    ~ProbeChild() { reap(true); }
+    void reap(bool kill_first) {
+        if (pid <= 0) return;
+        if (kill_first) ::kill(pid, SIGKILL);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        pid = -1;
+    }
+    std::string stderr_text() {
+        std::string out;
+        char buf[4096];
+        int flags = fcntl(err.get(), F_GETFL);
+        fcntl(err.get(), F_SETFL, flags | O_NONBLOCK);
+        for (;;) {
+            ssize_t n = ::read(err.get(), buf, sizeof(buf));
+            if (n <= 0) break;
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+        return out;
+    }
+};
+
+Result<void> start_probe_child(const std::filesystem::path& binary, ProbeChild& child) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return fail_errno("socketpair");
+    UniqueFd ours(sv[0]), theirs(sv[1]);
+    int ep[2];
+    if (::pipe2(ep, O_CLOEXEC) != 0) return fail_errno("pipe");
+    UniqueFd err_rd(ep[0]), err_wr(ep[1]);
+
+    std::vector<std::string> args = {binary.string(), "-S", "-no-user-config", "-nodefaults", "-nographic",
+                                     "-machine", "none", "-accel", "tcg",
+                                     "-chardev", fmt::format("socket,id=qmp,fd={}", theirs.get()),
+                                     "-mon", "chardev=qmp,mode=control"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+
+    pid_t pid = ::fork();
+    if (pid < 0) return fail_errno("fork");
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        dup2(devnull.get(), 0);
+        dup2(devnull.get(), 1);
+        dup2(err_wr.get(), 2);
+        close_range(3, UINT_MAX, CLOSE_RANGE_CLOEXEC);
+        fcntl(theirs.get(), F_SETFD, 0);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    child.pid = pid;
+    child.qmp = std::move(ours);
+    child.err = std::move(err_rd);
+    return {};
+}
+
+std::set<std::string> type_names(QmpClient& qmp, std::string_view implements, std::string_view strip_suffix) {
+    std::set<std::string> out;
+    auto r = qmp.execute("qom-list-types", {{"implements", implements}, {"abstract", false}});
+    if (!r || !r->is_array()) return out;
+    for (const auto& t : *r) {
+        std::string name = t.value("name", "");
+        if (!strip_suffix.empty() && name.ends_with(strip_suffix)) name.resize(name.size() - strip_suffix.size());
+        if (!name.empty()) out.insert(name);
+    }
+    return out;
+}
+
+Status ask_everything(QmpClient& qmp, QemuCaps& caps) {
+    auto version = qmp.execute("query-version");
+    if (!version) return std::unexpected(version.error());
+    const auto& q = (*version)["qemu"];
+    caps.major = q.value("major", 0);
+    caps.minor = q.value("minor", 0);
+    caps.micro = q.value("micro", 0);
+    caps.package = version->value("package", "");
+
+    auto machines = qmp.execute("query-machines");
+    if (!machines) return std::unexpected(machines.error());
+    for (const auto& m : *machines) {
+        MachineType mt;
+        mt.name = m.value("name", "");
+        mt.alias = m.value("alias", "");
+        mt.is_default = m.value("is-default", false);
+        mt.cpu_max = m.value("cpu-max", 1);
+        mt.deprecated = m.value("deprecated", false);
+        caps.machines.push_back(std::move(mt));
+    }
+    std::ranges::sort(caps.machines, {}, &MachineType::name);
+
+    caps.accelerators = type_names(qmp, "accel", "-accel");
+    caps.devices = type_names(qmp, "device", "");
+
+    if (auto cpus = qmp.execute("query-cpu-definitions"); cpus && cpus->is_array())
+        for (const auto& c : *cpus) caps.cpu_models.insert(c.value("name", ""));
+
+    auto schema = qmp.execute("query-qmp-schema");
+    if (!schema) return std::unexpected(schema.error());
+    for (const auto& entry : *schema) {
+        std::string meta = entry.value("meta-type", "");
+        if (meta == "command") caps.commands.insert(entry.value("name", ""));
+        else if (meta == "event") caps.events.insert(entry.value("name", ""));
+    }
+    caps.schema = std::move(*schema);
+    return {};
+}
+
+}  // namespace
+
+Result<QemuCaps> probe_binary(const std::filesystem::path& binary) {
+    auto ident = identify_binary(binary);
+    if (!ident) return std::unexpected(ident.error());
+    QemuCaps caps;
+    caps.binary = *ident;
+    caps.arch = arch_of(binary);
+
+    ProbeChild child;
+    VIREO_TRY(start_probe_child(binary, child));
+    auto qmp = QmpClient::open(std::move(child.qmp), std::chrono::seconds(30));
+    if (!qmp) {
+        child.reap(true);
+        std::string err = child.stderr_text();
+        return fail(ErrorCode::Hypervisor, "probing '{}' failed: {}", binary.string(),
+                    err.empty() ? qmp.error().message : err);
+    }
+    auto asked = ask_everything(**qmp, caps);
+    (void)(*qmp)->execute("quit", nullptr, std::chrono::seconds(5));
+    (*qmp)->close();
+    child.reap(false);
+    if (!asked) return std::unexpected(asked.error().context(fmt::format("probing '{}' failed", binary.string())));
+    return caps;
+}
+
+std::vector<std::filesystem::path> find_qemu_binaries() {
+    std::vector<std::string> dirs;
+    if (const char* path = std::getenv("PATH")) {
+        std::string_view p(path);
+        while (!p.empty()) {
+            auto colon = p.find(':');
+            dirs.emplace_back(p.substr(0, colon));
+            p.remove_prefix(colon == std::string_view::npos ? p.size() : colon + 1);
+        }
+    }
+    for (const char* d : {"/usr/bin", "/usr/local/bin", "/usr/libexec"}) dirs.emplace_back(d);
+    std::set<std::filesystem::path> found;
+    std::set<std::string> names;
+    for (const auto& d : dirs) {
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(d, ec)) {
+            std::string name = e.path().filename().string();
+            if (!name.starts_with("qemu-system-") || names.contains(name)) continue;
+            if (::access(e.path().c_str(), X_OK) != 0) continue;
+            names.insert(name);
+            found.insert(e.path());
+        }
+    }
+    return {found.begin(), found.end()};
+}
+
+Result<std::filesystem::path> find_qemu_binary(std::string_view arch) {
+    std::string want = fmt::format("qemu-system-{}", arch);
+    for (const auto& p : find_qemu_binaries())
+        if (p.filename() == want) return p;
+    return fail(ErrorCode::NotFound, "no QEMU binary '{}' found in PATH or /usr/bin (is QEMU installed?)", want);
+}
+
+CapsCache::CapsCache(std::filesystem::path cache_dir) : dir_(std::move(cache_dir)) {}
+
+std::filesystem::path CapsCache::entry_path(const std::filesystem::path& binary) const {
+    std::string key = binary.string();
+    std::ranges::replace(key, '/', '_');
+    return dir_ / "capabilities" / (key + ".json");
+}
+
+unsigned CapsCache::probes_run() const {
+    std::lock_guard lk(mutex_);
+    return probes_;
+}
+
+Result<std::shared_ptr<const QemuCaps>> CapsCache::get(const std::filesystem::path& binary) {
+    auto ident = identify_binary(binary);
+    if (!ident) return std::unexpected(ident.error());
+    std::lock_guard lk(mutex_);
+    if (auto it = memory_.find(ident->path); it != memory_.end() && it->second->binary == *ident) return it->second;
+
+    if (!dir_.empty()) {
+        if (auto text = files::read(entry_path(binary))) {
+            json j = json::parse(*text, nullptr, false);
+            if (!j.is_discarded()) {
+                if (auto caps = QemuCaps::from_json(j); caps && caps->binary == *ident) {
+                    auto shared = std::make_shared<const QemuCaps>(std::move(*caps));
+                    memory_[ident->path] = shared;
+                    return shared;
+                }
+            }
+        }
+    }
+    auto caps = probe_binary(binary);
+    ++probes_;
+    if (!caps) return std::unexpected(caps.error());
+    auto shared = std::make_shared<const QemuCaps>(std::move(*caps));
+    memory_[ident->path] = shared;
+    if (!dir_.empty()) {
+        // A cache that cannot be written only costs the next start a probe.
+        if (files::make_dirs(dir_ / "capabilities"))
+            (void)files::write_atomic(entry_path(binary), shared->to_json().dump());
+    }
+    return shared;
+}
+
+}  // namespace vireo::qemu

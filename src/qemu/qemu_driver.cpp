@@ -1,0 +1,606 @@
+// QemuDriver: the Driver API on top of QemuDriverImpl.
+#include "qemu/qemu_driver.hpp"
+
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "qemu/host.hpp"
+#include "qemu/qemu_driver_impl.hpp"
+#include "util/files.hpp"
+
+#ifndef VIREO_VERSION
+#define VIREO_VERSION "0.0.0"
+#endif
+
+namespace vireo::qemu {
+
+namespace fs = std::filesystem;
+using driver::DomainSummary;
+
+QemuDriverConfig default_qemu_config(bool system_mode) {
+    QemuDriverConfig c;
+    c.system_mode = system_mode;
+    if (system_mode) {
+        c.confdir = "/etc/vireo/qemu";
+        c.rundir = "/run/vireo/qemu";
+        c.cachedir = "/var/cache/vireo";
+        c.logdir = "/var/log/vireo/qemu";
+        c.savedir = "/var/lib/vireo/qemu/save";
+        return c;
+    }
+    auto env = [](const char* name) -> std::string {
+        const char* v = std::getenv(name);
+        return v && *v ? v : "";
+    };
+    std::string home = env("HOME");
+    if (home.empty())
+        if (const passwd* pw = ::getpwuid(::getuid())) home = pw->pw_dir;
+    auto xdg = [&](const char* var, const char* fallback) {
+        std::string v = env(var);
+        return v.empty() ? fs::path(home) / fallback : fs::path(v);
+    };
+    c.confdir = xdg("XDG_CONFIG_HOME", ".config") / "vireo" / "qemu";
+    std::string runtime = env("XDG_RUNTIME_DIR");
+    c.rundir = runtime.empty() ? fs::path(fmt::format("/tmp/vireo-{}", ::getuid())) / "qemu"
+                               : fs::path(runtime) / "vireo" / "qemu";
+    c.cachedir = xdg("XDG_CACHE_HOME", ".cache") / "vireo";
+    c.logdir = xdg("XDG_CACHE_HOME", ".cache") / "vireo" / "qemu" / "log";
+    c.savedir = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "qemu" / "save";
+    return c;
+}
+
+QemuDriverImpl::QemuDriverImpl(QemuDriverConfig c)
+    : cfg(std::move(c)), persistence(cfg.confdir, cfg.rundir), caps(cfg.cachedir) {
+    if (cfg.savedir.empty()) cfg.savedir = cfg.confdir / "save";
+    worker = std::thread([this] { worker_loop(); });
+}
+
+QemuDriverImpl::~QemuDriverImpl() {
+    // Leave every QEMU running (it outlives the driver); just let go of the
+    // monitors first, so no reader thread posts to a stopped worker.
+    for (const auto& obj : registry.list()) {
+        auto qmp = obj->with([](DomainFields& f) {
+            auto p = qemu_private(f);
+            return p ? p->qmp : nullptr;
+        });
+        if (qmp) qmp->close();
+    }
+    {
+        std::lock_guard lk(queue_mutex);
+        stopping_worker = true;
+        queue_cv.notify_all();
+    }
+    if (worker.joinable()) worker.join();
+}
+
+void QemuDriverImpl::post(std::function<void()> fn) {
+    std::lock_guard lk(queue_mutex);
+    if (stopping_worker) return;
+    queue.push_back(std::move(fn));
+    queue_cv.notify_one();
+}
+
+void QemuDriverImpl::worker_loop() {
+    for (;;) {
+        std::function<void()> fn;
+        {
+            std::unique_lock lk(queue_mutex);
+            queue_cv.wait(lk, [&] { return stopping_worker || !queue.empty(); });
+            if (queue.empty()) return;  // stopping and drained
+            if (stopping_worker) {
+                queue.clear();
+                return;
+            }
+            fn = std::move(queue.front());
+            queue.pop_front();
+        }
+        fn();
+    }
+}
+
+namespace {
+
+Error invalid_state(std::string_view what) {
+    return Error{ErrorCode::InvalidState, fmt::format("Requested operation is not valid: {}", what)};
+}
+
+std::string read_line_of(const fs::path& p, std::string_view key) {
+    std::ifstream in(p);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with(key)) return line;
+    return "";
+}
+
+class QemuDriverImplWrapper final : public QemuDriver {
+public:
+    explicit QemuDriverImplWrapper(std::unique_ptr<QemuDriverImpl> impl) : d_(std::move(impl)) {}
+
+    std::string uri() const override { return d_->cfg.system_mode ? "qemu:///system" : "qemu:///session"; }
+
+    Result<driver::VersionInfo> version() override {
+        driver::VersionInfo v{VIREO_VERSION, VIREO_VERSION, ""};
+        auto bin = default_binary();
+        if (bin) {
+            if (auto c = d_->caps.get(*bin)) v.hypervisor = fmt::format("QEMU {}", (*c)->version_string());
+        }
+        return v;
+    }
+
+    Result<std::string> hostname() override {
+        char buf[HOST_NAME_MAX + 1] = {};
+        if (::gethostname(buf, sizeof buf - 1) != 0) return fail_errno("cannot get the host name");
+        return std::string(buf);
+    }
+
+    Result<driver::NodeInfo> node_info() override {
+        driver::NodeInfo n;
+        n.model = "x86_64";
+        std::string mem = read_line_of("/proc/meminfo", "MemTotal:");
+        n.memory_kib = std::strtoull(mem.c_str() + std::min<std::size_t>(mem.size(), 9), nullptr, 10);
+        long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+        n.cpus = cpus > 0 ? static_cast<unsigned>(cpus) : 1;
+        std::string mhz = read_line_of("/proc/cpuinfo", "cpu MHz");
+        if (auto colon = mhz.find(':'); colon != std::string::npos)
+            n.mhz = static_cast<unsigned>(std::strtod(mhz.c_str() + colon + 1, nullptr));
+        n.sockets = 1;
+        n.cores = n.cpus;
+        n.threads = 1;
+        return n;
+    }
+
+    Result<std::string> capabilities_xml() override {
+        auto bin = default_binary();
+        if (!bin) return std::unexpected(bin.error());
+        auto c = d_->caps.get(*bin);
+        if (!c) return std::unexpected(c.error());
+        std::string machines;
+        for (const auto& m : (*c)->machines) {
+            if (!m.alias.empty())
+                machines += fmt::format("      <machine canonical='{}' maxCpus='{}'>{}</machine>\n", m.name,
+                                        m.cpu_max, m.alias);
+            machines += fmt::format("      <machine maxCpus='{}'>{}</machine>\n", m.cpu_max, m.name);
+        }
+        std::string domains = "      <domain type='qemu'/>\n";
+        if (check_kvm_usable()) domains += "      <domain type='kvm'/>\n";
+        return fmt::format(
+            "<capabilities>\n  <host>\n    <cpu>\n      <arch>{}</arch>\n    </cpu>\n  </host>\n"
+            "  <guest>\n    <os_type>hvm</os_type>\n    <arch name='{}'>\n      <wordsize>64</wordsize>\n"
+            "      <emulator>{}</emulator>\n{}{}    </arch>\n  </guest>\n</capabilities>\n",
+            (*c)->arch, (*c)->arch, bin->string(), machines, domains);
+    }
+
+    Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
+                                                std::string_view machine, std::string_view virttype) override {
+        fs::path bin;
+        if (!emulator.empty()) {
+            bin = emulator;
+        } else {
+            auto b = arch.empty() ? default_binary() : find_qemu_binary(arch);
+            if (!b) return std::unexpected(b.error());
+            bin = *b;
+        }
+        auto c = d_->caps.get(bin);
+        if (!c) return std::unexpected(c.error());
+        std::string type = virttype.empty() ? (check_kvm_usable() ? "kvm" : "qemu") : std::string(virttype);
+        if (type == "kvm") {
+            if (auto k = check_kvm_usable(); !k) return std::unexpected(k.error());
+        } else if (type != "qemu") {
+            return fail(ErrorCode::Unsupported, "virttype '{}' is not supported (use kvm or qemu)", type);
+        }
+        const MachineType* m = (*c)->find_machine(machine);
+        if (!m) return fail(ErrorCode::Unsupported, "machine type '{}' is not supported by {}", machine, bin.string());
+        return fmt::format(
+            "<domainCapabilities>\n  <path>{}</path>\n  <domain>{}</domain>\n  <machine>{}</machine>\n"
+            "  <arch>{}</arch>\n  <vcpu max='{}'/>\n  <os supported='yes'/>\n  <devices>\n"
+            "    <disk supported='yes'>\n      <enum name='diskDevice'>\n        <value>disk</value>\n"
+            "        <value>cdrom</value>\n      </enum>\n      <enum name='bus'>\n        <value>virtio</value>\n"
+            "        <value>sata</value>\n        <value>scsi</value>\n        <value>usb</value>\n      </enum>\n"
+            "    </disk>\n  </devices>\n</domainCapabilities>\n",
+            bin.string(), type, m->name, (*c)->arch, m->cpu_max);
+    }
+
+    // --- queries ---------------------------------------------------------------
+
+    Result<std::vector<DomainSummary>> list_domains() override {
+        std::vector<DomainSummary> out;
+        for (const auto& snap : d_->registry.snapshots()) out.push_back(driver::summarize(snap));
+        return out;
+    }
+
+    Result<DomainSummary> lookup_domain(std::string_view ref) override {
+        auto snap = snapshot_of(ref);
+        if (!snap) return std::unexpected(snap.error());
+        return driver::summarize(*snap);
+    }
+
+    Result<std::string> domain_xml(std::string_view ref, bool inactive) override {
+        auto snap = snapshot_of(ref);
+        if (!snap) return std::unexpected(snap.error());
+        return inactive ? snap->fields.inactive().xml : snap->fields.current().xml;
+    }
+
+    Result<std::vector<driver::DiskInfo>> domain_disks(std::string_view ref, bool inactive) override {
+        auto snap = snapshot_of(ref);
+        if (!snap) return std::unexpected(snap.error());
+        return driver::disk_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
+    }
+
+    Result<std::vector<driver::InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) override {
+        auto snap = snapshot_of(ref);
+        if (!snap) return std::unexpected(snap.error());
+        return driver::interface_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
+    }
+
+    // --- definitions -------------------------------------------------------------
+
+    Result<DomainSummary> define_domain(std::string_view xml, bool validate) override {
+        conf::ParseFlags flags;
+        flags.no_validate = !validate;
+        auto def = driver::make_definition(xml, flags);
+        if (!def) return std::unexpected(def.error());
+        auto existing = d_->registry.check_identity(def->def->name, def->def->uuid);
+        if (!existing) return std::unexpected(existing.error());
+        std::optional<JobGuard> job;
+        if (*existing) {
+            auto j = driver::acquire_job(*existing, "define");
+            if (!j) return std::unexpected(j.error());
+            job.emplace(std::move(*j));
+        }
+        VIREO_TRY(d_->persistence.prepare());
+        VIREO_TRY(d_->persistence.save_config(def->def->name, def->xml));
+        auto added = d_->registry.define(std::move(*def));
+        if (!added) return std::unexpected(added.error());
+        bool has_save = fs::exists(d_->managed_save_path(added->object->name()));
+        added->object->with([&](DomainFields& f) { f.managed_save = has_save; });
+        d_->emit(EventType::Defined, added->created ? "Added" : "Updated", *added->object);
+        return driver::summarize(added->object->snapshot());
+    }
+
+    Status undefine_domain(std::string_view ref, driver::UndefineFlags flags) override {
+        auto job = begin(ref, "undefine");
+        if (!job) return std::unexpected(job.error());
+        const std::string name = job->object().name();
+        auto out = d_->registry.undefine(job->ptr(), flags);
+        if (!out) return std::unexpected(out.error());
+        VIREO_TRY(d_->persistence.remove_config(name));
+        if (out->had_managed_save) {
+            VIREO_TRY(files::remove_durable(d_->managed_save_path(name)));
+            job->object().with([](DomainFields& f) { f.managed_save = false; });
+        }
+        d_->emit(EventType::Undefined, "Removed", job->object());
+        return {};
+    }
+
+    Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) override {
+        auto def = driver::make_definition(xml);
+        if (!def) return std::unexpected(def.error());
+        auto added = d_->registry.add_transient(*def);
+        if (!added) return std::unexpected(added.error());
+        auto job = driver::acquire_job(added->object, "create");
+        if (!job) {
+            if (added->created) d_->registry.remove(added->object);
+            return std::unexpected(job.error());
+        }
+        if (added->object->snapshot().active())
+            return std::unexpected(driver::already_running_error(added->object->name()));
+        auto started = d_->start(*job, *def, flags.paused, nullptr);
+        if (!started) {
+            if (added->created) d_->registry.remove(added->object);
+            return std::unexpected(started.error());
+        }
+        return driver::summarize(job->object().snapshot());
+    }
+
+    Status set_autostart(std::string_view ref, bool enabled) override {
+        auto job = begin(ref, "autostart");
+        if (!job) return std::unexpected(job.error());
+        bool persistent = job->object().with([](DomainFields& f) { return f.persistent(); });
+        if (!persistent) return std::unexpected(invalid_state("cannot set autostart for transient domain"));
+        VIREO_TRY(d_->persistence.set_autostart(job->object().name(), enabled));
+        job->object().with([&](DomainFields& f) { f.autostart = enabled; });
+        return {};
+    }
+
+    Result<std::string> get_metadata(std::string_view ref, driver::MetadataKind kind, bool inactive) override {
+        auto snap = snapshot_of(ref);
+        if (!snap) return std::unexpected(snap.error());
+        const auto& def = *(inactive ? snap->fields.inactive() : snap->fields.current()).def;
+        return kind == driver::MetadataKind::Title ? def.title : def.description;
+    }
+
+    Status set_metadata(std::string_view ref, driver::MetadataKind kind, std::string_view text, bool live,
+                        bool config) override {
+        auto job = begin(ref, "metadata");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        auto edit = [&](const DomainDefinition& d) {
+            conf::DomainDef copy = *d.def;
+            (kind == driver::MetadataKind::Title ? copy.title : copy.description) = std::string(text);
+            return driver::make_definition(std::move(copy));
+        };
+        bool active = obj.snapshot().active();
+        if (!live && !config) {
+            live = active;
+            config = !active;
+        }
+        if (live && !active) return std::unexpected(invalid_state("domain is not running"));
+        std::optional<DomainDefinition> new_config;
+        if (config) {
+            auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
+            if (!cfg_def) return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
+            new_config = edit(*cfg_def);
+            VIREO_TRY(d_->persistence.save_config(obj.name(), new_config->xml));
+        }
+        obj.with([&](DomainFields& f) {
+            if (new_config) f.config = *new_config;
+            if (live && f.live) f.live = edit(*f.live);
+        });
+        if (live) (void)d_->write_status(obj);
+        return {};
+    }
+
+    // --- lifecycle -------------------------------------------------------------------
+
+    Status start_domain(std::string_view ref, driver::StartFlags flags) override {
+        auto job = begin(ref, "start");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        auto snap = obj.snapshot();
+        if (snap.active()) return std::unexpected(driver::already_running_error(obj.name()));
+        if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
+        const fs::path image = d_->managed_save_path(obj.name());
+        if (snap.fields.managed_save || fs::exists(image)) {
+            if (flags.force_boot) {
+                VIREO_TRY(files::remove_durable(image));
+                obj.with([](DomainFields& f) { f.managed_save = false; });
+            } else {
+                DomainDefinition saved;
+                auto src = d_->open_restore(image, saved);
+                if (!src) return std::unexpected(src.error().context(fmt::format("failed to start domain '{}'", obj.name())));
+                VIREO_TRY(d_->start(*job, saved, flags.paused, &*src));
+                // The image is consumed: QEMU's state has moved on from it.
+                (void)files::remove_durable(image);
+                obj.with([](DomainFields& f) { f.managed_save = false; });
+                return {};
+            }
+        }
+        return d_->start(*job, *snap.fields.config, flags.paused, nullptr);
+    }
+
+    Status shutdown_domain(std::string_view ref, driver::ShutdownMode mode) override {
+        return power_button(ref, mode, false);
+    }
+
+    Status reboot_domain(std::string_view ref, driver::ShutdownMode mode) override {
+        return power_button(ref, mode, true);
+    }
+
+    Status reset_domain(std::string_view ref) override {
+        auto job = begin(ref, "reset");
+        if (!job) return std::unexpected(job.error());
+        auto run = d_->running(job->object());
+        if (!run) return std::unexpected(run.error());
+        auto r = run->priv->qmp->execute("system_reset");
+        if (!r) return std::unexpected(r.error());
+        return {};
+    }
+
+    Status destroy_domain(std::string_view ref, driver::DestroyFlags flags) override {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        // Destroy must work while another job is stuck (libvirt kills first,
+        // then takes the job): send SIGTERM before waiting for the job.
+        auto early = d_->running(**obj);
+        if (!early) return std::unexpected(early.error());
+        (void)signal_process(early->priv->proc, SIGTERM);
+        auto job = driver::acquire_job(*obj, "destroy");
+        if (!job) return std::unexpected(job.error());
+        auto run = d_->running(**obj);
+        if (!run) return {};  // it ended meanwhile (that was the point)
+        auto k = d_->kill_and_finish(*obj, run->priv->instance, flags.graceful, "destroyed", EventType::Stopped,
+                                     "Destroyed");
+        if (!k) return std::unexpected(k.error().context(fmt::format("failed to destroy domain '{}'", (*obj)->name())));
+        return {};
+    }
+
+    Status suspend_domain(std::string_view ref) override { return pause_or_resume(ref, true); }
+    Status resume_domain(std::string_view ref) override { return pause_or_resume(ref, false); }
+
+    Status save_domain(std::string_view ref, std::string_view path) override {
+        auto job = begin(ref, "save");
+        if (!job) return std::unexpected(job.error());
+        return d_->save(*job, fs::absolute(fs::path(path)), "Saved");
+    }
+
+    Result<DomainSummary> restore_domain(std::string_view path, bool paused) override {
+        DomainDefinition saved;
+        auto src = d_->open_restore(fs::path(path), saved);
+        if (!src) return std::unexpected(src.error());
+        auto added = d_->registry.add_transient(saved);
+        if (!added) return std::unexpected(added.error());
+        auto job = driver::acquire_job(added->object, "restore");
+        if (!job) {
+            if (added->created) d_->registry.remove(added->object);
+            return std::unexpected(job.error());
+        }
+        if (added->object->snapshot().active())
+            return std::unexpected(driver::already_running_error(added->object->name()));
+        auto started = d_->start(*job, saved, paused, &*src);
+        if (!started) {
+            if (added->created) d_->registry.remove(added->object);
+            return std::unexpected(started.error());
+        }
+        return driver::summarize(job->object().snapshot());
+    }
+
+    Status managed_save(std::string_view ref) override {
+        auto job = begin(ref, "managedsave");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        if (!obj.with([](DomainFields& f) { return f.persistent(); }))
+            return std::unexpected(invalid_state("cannot do managed save for transient domain"));
+        VIREO_TRY(files::make_dirs(d_->cfg.savedir, 0700));
+        VIREO_TRY(d_->save(*job, d_->managed_save_path(obj.name()), "Saved"));
+        obj.with([](DomainFields& f) { f.managed_save = true; });
+        return {};
+    }
+
+    Status managed_save_remove(std::string_view ref) override {
+        auto job = begin(ref, "managedsave-remove");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        const fs::path image = d_->managed_save_path(obj.name());
+        if (!fs::exists(image))
+            return fail(ErrorCode::InvalidArg, "domain '{}' has no managed save image", obj.name());
+        VIREO_TRY(files::remove_durable(image));
+        obj.with([](DomainFields& f) { f.managed_save = false; });
+        return {};
+    }
+
+    // --- console and events -------------------------------------------------------------
+
+    Result<UniqueFd> open_console(std::string_view ref, std::string_view device) override {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto run = d_->running(**obj);
+        if (!run) return std::unexpected(run.error());
+        std::string path = run->priv->console_socket;
+        if (!device.empty() && device != "serial0" && device != "console0") {
+            path.clear();
+            for (const auto& s : run->def->devices.serials)
+                if (s.info.alias == device && (s.type == "pty" || s.type == "unix"))
+                    path = s.type == "unix" && !s.source_path.empty()
+                               ? s.source_path
+                               : fmt::format("{}.{}.sock", run->priv->runtime_prefix, s.info.alias);
+            if (path.empty()) return fail(ErrorCode::NotFound, "domain '{}' has no console device '{}'", (*obj)->name(), device);
+        }
+        if (path.empty())
+            return fail(ErrorCode::Unsupported, "domain '{}' has no serial console of type 'pty' or 'unix' to attach to",
+                        (*obj)->name());
+        auto fd = connect_unix(path);
+        if (!fd) return std::unexpected(fd.error().context(fmt::format("cannot open the console of domain '{}'", (*obj)->name())));
+        return fd;
+    }
+
+    Result<std::unique_ptr<driver::Subscription>> subscribe(std::function<void(const driver::DomainEvent&)> cb) override {
+        return d_->events.subscribe(std::move(cb));
+    }
+
+    // --- QemuDriver extras -------------------------------------------------------------
+
+    Status wait_for_state(std::string_view ref, DomainState state, std::chrono::milliseconds timeout) override {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        std::unique_lock lk(d_->state_mutex);
+        bool ok = d_->state_cv.wait_for(lk, timeout, [&] {
+            return (*obj)->removed() ? state == DomainState::Shutoff
+                                     : (*obj)->with([](DomainFields& f) { return f.state; }) == state;
+        });
+        if (!ok)
+            return fail(ErrorCode::Timeout, "domain '{}' did not reach state '{}' within {} ms", (*obj)->name(),
+                        driver::state_name(state), timeout.count());
+        return {};
+    }
+
+    int qemu_pid(std::string_view ref) override {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return -1;
+        auto run = d_->running(**obj);
+        return run ? run->priv->proc.pid : -1;
+    }
+
+    fs::path log_path(std::string_view name) const override { return d_->log_file(name); }
+    fs::path console_log_path(std::string_view name) const override { return d_->console_log(name); }
+
+private:
+    Result<fs::path> default_binary() const {
+        if (!d_->cfg.qemu_binary.empty()) return d_->cfg.qemu_binary;
+        return find_qemu_binary("x86_64");
+    }
+
+    Result<driver::DomainSnapshot> snapshot_of(std::string_view ref) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        return (*obj)->snapshot();
+    }
+
+    Result<JobGuard> begin(std::string_view ref, std::string_view job) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        return driver::acquire_job(*obj, job);
+    }
+
+    Status power_button(std::string_view ref, driver::ShutdownMode mode, bool reboot) {
+        if (mode == driver::ShutdownMode::Agent)
+            return fail(ErrorCode::Unsupported, "the guest agent is not supported yet; use --mode acpi");
+        auto job = begin(ref, reboot ? "reboot" : "shutdown");
+        if (!job) return std::unexpected(job.error());
+        auto run = d_->running(job->object());
+        if (!run) return std::unexpected(run.error());
+        if (run->state != DomainState::Running && run->state != DomainState::Paused)
+            return std::unexpected(invalid_state(fmt::format("domain is {}", driver::state_name(run->state))));
+        if (reboot) job->object().with([&](DomainFields&) { run->priv->fake_reboot = true; });
+        auto r = run->priv->qmp->execute("system_powerdown");
+        if (!r) {
+            if (reboot) job->object().with([&](DomainFields&) { run->priv->fake_reboot = false; });
+            return std::unexpected(r.error());
+        }
+        return {};
+    }
+
+    Status pause_or_resume(std::string_view ref, bool pause) {
+        auto job = begin(ref, pause ? "suspend" : "resume");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        auto run = d_->running(obj);
+        if (!run) return std::unexpected(run.error());
+        if (pause && run->state == DomainState::Paused) return {};
+        if (!pause && run->state != DomainState::Paused)
+            return std::unexpected(invalid_state("domain is not paused"));
+        auto priv = run->priv;
+        obj.with([&](DomainFields&) { priv->job_owns_state = true; });
+        auto r = priv->qmp->execute(pause ? "stop" : "cont");
+        bool changed = obj.with([&](DomainFields& f) {
+            priv->job_owns_state = false;
+            if (!r || qemu_private(f) != priv) return false;
+            f.state = pause ? DomainState::Paused : DomainState::Running;
+            f.reason = pause ? "user" : "unpaused";
+            return true;
+        });
+        if (!r) return std::unexpected(r.error());
+        if (changed) {
+            (void)d_->write_status(obj);
+            d_->emit(pause ? EventType::Suspended : EventType::Resumed, pause ? "Paused" : "Unpaused", obj);
+        }
+        return {};
+    }
+
+    std::unique_ptr<QemuDriverImpl> d_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
+    auto impl = std::make_unique<QemuDriverImpl>(std::move(config));
+    VIREO_TRY(impl->persistence.prepare());
+    VIREO_TRY(files::make_dirs(impl->cfg.logdir, 0700));
+    auto report = impl->persistence.load_into(impl->registry);
+    for (const auto& obj : impl->registry.list()) {
+        bool has_save = fs::exists(impl->managed_save_path(obj->name()));
+        obj->with([&](DomainFields& f) { f.managed_save = has_save; });
+    }
+    impl->reattach_all();
+    if (impl->cfg.autostart) impl->autostart_all();
+    return std::unique_ptr<QemuDriver>(new QemuDriverImplWrapper(std::move(impl)));
+}
+
+}  // namespace vireo::qemu

@@ -1,0 +1,76 @@
+// QemuDriver: the Driver (src/driver/driver.hpp) that runs domains as QEMU
+// processes on this host. vireod serves it for qemu:///session|system.
+//
+// Each running domain is one qemu-system-* process started detached (own
+// session, parent pid 1) so it outlives the daemon, with in the run dir:
+//   <rundir>/<name>.xml        runtime status (pid + start time, paths, live XML)
+//   <rundir>/<name>.pid        pid file
+//   <rundir>/<name>.monitor    QMP socket (QEMU listens; the driver connects)
+//   <rundir>/<name>.serial0.sock   serial console (a 'pty' serial)
+// and in the log dir:
+//   <logdir>/<name>.log          command line + QEMU's stderr, per start
+//   <logdir>/<name>-console.log  everything the guest wrote on its first serial
+// (<name> is replaced by the UUID where a socket path would be too long.)
+//
+// A new QemuDriver on the same directories finds running domains again
+// (reattach): a live process with the recorded pid *and* start time is
+// reconnected; a dead one is reported shut off and its runtime files removed.
+//
+// States follow libvirt: running/booted|unpaused|restored, paused/user,
+// shut off/shutdown|destroyed|crashed|saved|failed, crashed/panicked.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string_view>
+
+#include "driver/driver.hpp"
+#include "util/error.hpp"
+
+namespace vireo::qemu {
+
+struct QemuDriverConfig {
+    std::filesystem::path confdir;   // persistent definitions (+ autostart/)
+    std::filesystem::path rundir;    // runtime status, sockets, pid files
+    std::filesystem::path cachedir;  // QEMU capabilities cache
+    std::filesystem::path logdir;    // per-domain QEMU and console logs
+    std::filesystem::path savedir;   // managed save images (empty: <confdir>/save)
+    bool system_mode = false;        // qemu:///system (else qemu:///session)
+    // QEMU binary for domains whose definition names no <emulator>
+    // (empty: qemu-system-<arch> from PATH).
+    std::filesystem::path qemu_binary;
+    // destroy: time between SIGTERM and SIGKILL.
+    std::chrono::milliseconds destroy_grace{10000};
+    // start: how long QEMU may take to answer on its monitor.
+    std::chrono::milliseconds start_timeout{30000};
+    // Compress save images with QEMU's migration "compress" capability.
+    bool save_compression = false;
+    // Start the autostart domains when the driver is created.
+    bool autostart = true;
+};
+
+// The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,
+// /var/cache/vireo, /var/log/vireo/qemu, /var/lib/vireo/qemu/save; session
+// mode the XDG directories of the user.
+QemuDriverConfig default_qemu_config(bool system_mode);
+
+// Driver operations beyond the generic interface (tests, the daemon).
+class QemuDriver : public driver::Driver {
+public:
+    // Wait until the domain reaches `state` (e.g. Shutoff after a shutdown
+    // request); Timeout error otherwise. Does not hold the domain's job.
+    virtual Status wait_for_state(std::string_view ref, driver::DomainState state,
+                                  std::chrono::milliseconds timeout) = 0;
+    // Pid of the domain's QEMU process (-1 when not running).
+    virtual int qemu_pid(std::string_view ref) = 0;
+    // The per-domain log files.
+    virtual std::filesystem::path log_path(std::string_view name) const = 0;
+    virtual std::filesystem::path console_log_path(std::string_view name) const = 0;
+};
+
+// Create the driver: prepares the directories, loads the definitions and
+// reattaches to the domains that are still running.
+Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config);
+
+}  // namespace vireo::qemu

@@ -1,0 +1,132 @@
+// Internals of the QEMU driver shared by its source files (not an interface).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "driver/event_bus.hpp"
+#include "driver/persistence.hpp"
+#include "driver/registry.hpp"
+#include "qemu/probe.hpp"
+#include "qemu/process.hpp"
+#include "qemu/qemu_driver.hpp"
+#include "qemu/qmp.hpp"
+
+namespace vireo::qemu {
+
+using driver::DomainDefinition;
+using driver::DomainFields;
+using driver::DomainObject;
+using driver::DomainState;
+using driver::EventType;
+using driver::JobGuard;
+
+// Per running instance of a domain, in DomainFields::priv.
+struct QemuPrivate final : driver::DomainPrivate {
+    std::uint64_t instance = 0;  // unique per start, to match events to a run
+    ProcessId proc;
+    std::shared_ptr<QmpClient> qmp;
+    std::string runtime_prefix;  // <rundir>/<name> (or uuid)
+    std::string monitor_path;
+    std::string console_socket;  // first serial's socket ("" when none)
+
+    // Set by jobs, read by event handling (under the domain's mutex).
+    bool job_owns_state = false;  // a job sets state itself; ignore STOP/RESUME
+    bool stopping = false;        // destroy/save in progress: EOF is expected
+    bool fake_reboot = false;     // reboot: on SHUTDOWN, reset and continue
+    bool got_shutdown = false;    // QEMU reported SHUTDOWN
+};
+
+// Everything the driver owns.
+struct QemuDriverImpl {
+    QemuDriverConfig cfg;
+    driver::DomainRegistry registry;
+    driver::EventBus events;
+    driver::Persistence persistence;
+    CapsCache caps;
+    std::atomic<std::uint64_t> next_instance{1};
+
+    // The event worker: QMP reader threads post here, so that handling an
+    // event may issue QMP commands and kill processes.
+    std::mutex queue_mutex;
+    std::condition_variable queue_cv;
+    std::deque<std::function<void()>> queue;
+    bool stopping_worker = false;
+    std::thread worker;
+
+    // Wakes wait_for_state() callers on every state change.
+    std::mutex state_mutex;
+    std::condition_variable state_cv;
+
+    explicit QemuDriverImpl(QemuDriverConfig c);
+    ~QemuDriverImpl();
+
+    void post(std::function<void()> fn);
+    void worker_loop();
+    void notify_state() {
+        std::lock_guard lk(state_mutex);
+        state_cv.notify_all();
+    }
+    void emit(EventType type, std::string detail, const DomainObject& obj) {
+        events.publish(type, std::move(detail), obj.name(), obj.uuid());
+        notify_state();
+    }
+
+    // --- paths ---------------------------------------------------------------
+    std::string runtime_prefix(const std::string& name, const Uuid& uuid) const;
+    std::filesystem::path log_file(std::string_view name) const { return cfg.logdir / (std::string(name) + ".log"); }
+    std::filesystem::path console_log(std::string_view name) const {
+        return cfg.logdir / (std::string(name) + "-console.log");
+    }
+    std::filesystem::path managed_save_path(std::string_view name) const {
+        return cfg.savedir / (std::string(name) + ".save");
+    }
+
+    // --- lifecycle (qemu_lifecycle.cpp) ---------------------------------------
+    struct RestoreSource {
+        UniqueFd fd;         // positioned at the migration stream
+        bool compressed = false;
+        bool was_running = true;
+    };
+    // Start the (job-held) inactive domain with `definition`.
+    Status start(JobGuard& job, const DomainDefinition& definition, bool paused, RestoreSource* restore);
+    // Attach the QMP client of a live process; events go to the worker.
+    Result<std::shared_ptr<QmpClient>> attach_monitor(const std::shared_ptr<DomainObject>& obj,
+                                                      std::uint64_t instance, const std::string& path,
+                                                      std::chrono::milliseconds timeout, UniqueFd connected = {});
+    // End an instance: mark shut off, emit, remove runtime files, drop a
+    // transient domain. No-op (false) when `instance` is no longer current.
+    bool finish_instance(const std::shared_ptr<DomainObject>& obj, std::uint64_t instance, const std::string& reason,
+                         EventType event, const std::string& detail);
+    // Kill the instance's process (SIGTERM then SIGKILL) and finish it.
+    Status kill_and_finish(const std::shared_ptr<DomainObject>& obj, std::uint64_t instance, bool graceful,
+                           const std::string& reason, EventType event, const std::string& detail);
+    void handle_event(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance, const QmpEvent& ev);
+    void handle_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance);
+    Status write_status(DomainObject& obj);
+    void remove_runtime_files(const std::string& name, const std::string& prefix);
+    void reattach_all();
+    void autostart_all();
+
+    // Running-instance accessors (copied under the domain's mutex).
+    struct Running {
+        std::shared_ptr<QemuPrivate> priv;
+        DomainState state;
+        std::shared_ptr<const conf::DomainDef> def;
+    };
+    Result<Running> running(DomainObject& obj);
+
+    // --- save / restore (qemu_save.cpp) ----------------------------------------
+    Status save(JobGuard& job, const std::filesystem::path& path, const std::string& reason_detail);
+    Result<RestoreSource> open_restore(const std::filesystem::path& path, DomainDefinition& definition);
+};
+
+std::shared_ptr<QemuPrivate> qemu_private(const DomainFields& f);
+
+}  // namespace vireo::qemu

@@ -1,0 +1,99 @@
+#include "storage/image.hpp"
+
+#include <cmath>
+
+#include <fmt/printf.h>
+
+#include "storage/endian.hpp"
+#include "storage/qcow2.hpp"
+#include "storage/raw.hpp"
+
+namespace vireo::storage {
+
+std::string_view format_name(ImageFormat f) { return f == ImageFormat::Raw ? "raw" : "qcow2"; }
+
+Result<ImageFormat> parse_format(std::string_view name) {
+    if (name == "raw") return ImageFormat::Raw;
+    if (name == "qcow2") return ImageFormat::Qcow2;
+    return fail(ErrorCode::Unsupported, "Unknown file format '{}'", name);
+}
+
+Result<Preallocation> parse_preallocation(std::string_view name) {
+    if (name == "off") return Preallocation::Off;
+    if (name == "metadata") return Preallocation::Metadata;
+    if (name == "falloc") return Preallocation::Falloc;
+    if (name == "full") return Preallocation::Full;
+    return fail(ErrorCode::InvalidArg, "Parameter 'preallocation' does not accept value '{}'", name);
+}
+
+std::string_view preallocation_name(Preallocation p) {
+    switch (p) {
+        case Preallocation::Off: return "off";
+        case Preallocation::Metadata: return "metadata";
+        case Preallocation::Falloc: return "falloc";
+        case Preallocation::Full: return "full";
+    }
+    return "off";
+}
+
+Status Image::write_compressed(uint64_t, const void*, size_t) {
+    return fail(ErrorCode::Unsupported, "Compression is not supported for this image format");
+}
+
+Result<ImageFormat> probe_format(const std::filesystem::path& path) {
+    auto f = FileIo::open(path, false);
+    if (!f) return std::unexpected(f.error());
+    char magic[4] = {};
+    auto len = f->length();
+    if (!len) return std::unexpected(len.error());
+    if (*len < 4) return ImageFormat::Raw;
+    VIREO_TRY(f->read(magic, 4, 0));
+    if (load_be32(magic) == qcow2::kMagic) return ImageFormat::Qcow2;
+    return ImageFormat::Raw;
+}
+
+Result<ImagePtr> open_image(const std::filesystem::path& path, const OpenOptions& opts) {
+    ImageFormat fmt;
+    if (opts.format) {
+        fmt = *opts.format;
+    } else {
+        auto p = probe_format(path);
+        if (!p) return std::unexpected(p.error());
+        fmt = *p;
+    }
+    if (fmt == ImageFormat::Raw) return RawImage::open(path, opts);
+    return Qcow2Image::open(path, opts);
+}
+
+Status create_image(const std::filesystem::path& path, const CreateOptions& opts) {
+    if (opts.format == ImageFormat::Raw) {
+        if (!opts.backing_file.empty())
+            return fail(ErrorCode::InvalidArg, "Backing file not supported for file format 'raw'");
+        return RawImage::create(path, opts);
+    }
+    return Qcow2Image::create(path, opts);
+}
+
+std::filesystem::path resolve_backing_path(const std::filesystem::path& overlay, const std::string& backing) {
+    std::filesystem::path b(backing);
+    if (b.is_absolute()) return b;
+    auto dir = overlay.parent_path();
+    if (dir.empty()) return b;
+    return dir / b;
+}
+
+std::string human_size(uint64_t bytes) {
+    static const char* const kSuffixes[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    // Same rule as qemu: switch to the next unit once the value reaches 1000
+    // of the current one; three significant digits.
+    int exp = 0;
+    std::frexp(static_cast<double>(bytes) / (1000.0 / 1024.0), &exp);
+    int i = (exp - 1) / 10;
+    if (i < 0) i = 0;
+    if (i > 6) i = 6;
+    uint64_t div = 1ULL << (i * 10);
+    return fmt::format("{} {}", fmt::sprintf("%0.3g", static_cast<double>(bytes) / static_cast<double>(div)),
+                       kSuffixes[i]);
+}
+
+}  // namespace vireo::storage

@@ -1,0 +1,167 @@
+// vireo's disk-image engine: raw and qcow2 images, opened by path, read and
+// written at byte offsets. Used in-process by the daemon and by vireo-img.
+//
+//   auto img = storage::open_image("/var/lib/vireo/images/web.qcow2", {.writable = true});
+//   if (!img) return std::unexpected(img.error());
+//   std::vector<char> buf(4096);
+//   VIREO_TRY((*img)->read(0, buf.data(), buf.size()));
+//
+// An Image owns its backing chain (opened read-only). Images are not
+// thread-safe: one caller at a time per Image object.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/file_io.hpp"
+#include "util/error.hpp"
+
+namespace vireo::storage {
+
+enum class ImageFormat { Raw, Qcow2 };
+std::string_view format_name(ImageFormat f);
+Result<ImageFormat> parse_format(std::string_view name);
+
+// Look at the first bytes of a file: qcow2 magic -> Qcow2, anything else Raw.
+Result<ImageFormat> probe_format(const std::filesystem::path& path);
+
+struct OpenOptions {
+    std::optional<ImageFormat> format;  // nullopt: probe
+    bool writable = false;
+    bool open_backing = true;           // false: unallocated ranges read as zero
+    CacheMode cache = CacheMode::Writeback;
+    CacheMode backing_cache = CacheMode::Writeback;
+    bool repair_dirty = true;           // lazy-refcount dirty image: repair on rw open
+};
+
+// How one run of guest bytes is stored, for block_status/map.
+enum class ExtentKind {
+    Unallocated,  // not in this layer: comes from the backing file (or reads zero)
+    Data,         // stored here as data
+    Zero,         // this layer says: reads as zero
+    Compressed,   // stored here compressed (data, no fixed host offset)
+};
+
+struct Extent {
+    uint64_t start = 0;
+    uint64_t length = 0;
+    ExtentKind kind = ExtentKind::Unallocated;
+    std::optional<uint64_t> host_offset;  // for Data in a host file
+    bool host_zero = false;               // Data whose host range is a hole (reads zero)
+};
+
+enum class Preallocation { Off, Metadata, Falloc, Full };
+Result<Preallocation> parse_preallocation(std::string_view name);
+std::string_view preallocation_name(Preallocation p);
+
+enum class CompressionType { Zlib, Zstd };
+
+struct CreateOptions {
+    ImageFormat format = ImageFormat::Qcow2;
+    uint64_t size = 0;  // 0 with a backing file: the backing file's size
+    // qcow2 only:
+    int version = 3;                 // 2 = compat 0.10, 3 = compat 1.1
+    uint32_t cluster_size = 65536;
+    int refcount_bits = 16;
+    bool lazy_refcounts = false;
+    bool extended_l2 = false;
+    CompressionType compression = CompressionType::Zlib;
+    std::string backing_file;        // as recorded in the header
+    std::string backing_format;      // "" = none recorded
+    std::string data_file;           // external data file ("" = none)
+    bool data_file_raw = false;
+    Preallocation prealloc = Preallocation::Off;
+};
+
+// Create a new image (truncating an existing file). With a backing file and
+// size 0 the size is taken from the backing image.
+Status create_image(const std::filesystem::path& path, const CreateOptions& opts);
+
+// Everything `info` reports about one image (not its backing chain).
+struct SnapshotInfo {
+    std::string id;
+    std::string name;
+    uint64_t vm_state_size = 0;
+    uint32_t date_sec = 0;
+    uint32_t date_nsec = 0;
+    uint64_t vm_clock_nsec = 0;
+    uint64_t icount = UINT64_MAX;  // UINT64_MAX: not recorded
+    uint64_t disk_size = 0;
+};
+
+struct ImageInfo {
+    std::string filename;
+    ImageFormat format = ImageFormat::Raw;
+    uint64_t virtual_size = 0;
+    uint64_t actual_size = 0;
+    bool dirty = false;
+    std::optional<uint32_t> cluster_size;
+    std::string backing_file;        // as recorded
+    std::string full_backing_file;   // resolved
+    std::string backing_format;
+    std::vector<SnapshotInfo> snapshots;
+    // qcow2
+    int version = 0;
+    std::string compression_type;
+    bool lazy_refcounts = false;
+    int refcount_bits = 0;
+    bool corrupt = false;
+    bool extended_l2 = false;
+    std::string data_file;
+    bool data_file_raw = false;
+    bool has_bitmaps = false;
+};
+
+class Image {
+public:
+    virtual ~Image() = default;
+    Image() = default;
+    Image(const Image&) = delete;
+    Image& operator=(const Image&) = delete;
+
+    [[nodiscard]] virtual ImageFormat format() const = 0;
+    [[nodiscard]] virtual uint64_t size() const = 0;
+    [[nodiscard]] virtual const std::string& filename() const = 0;
+    [[nodiscard]] virtual bool writable() const = 0;
+
+    // Guest reads/writes at any byte offset inside size().
+    virtual Status read(uint64_t off, void* buf, size_t len) = 0;
+    virtual Status write(uint64_t off, const void* buf, size_t len) = 0;
+    // Make a range read as zero. `unmap` allows deallocating it.
+    virtual Status write_zeroes(uint64_t off, uint64_t len, bool unmap) = 0;
+    // Tell the image a range is no longer needed (reads may then return zero
+    // or backing data, as QEMU's discard does).
+    virtual Status discard(uint64_t off, uint64_t len) = 0;
+    // Write a whole cluster compressed (qcow2; off cluster-aligned, len one
+    // cluster, or the tail cluster). Raw images: Unsupported.
+    virtual Status write_compressed(uint64_t off, const void* buf, size_t len);
+    virtual Status flush() = 0;
+    // Write back caches and mark the image clean; also done by the destructor.
+    virtual Status close() = 0;
+    virtual Status resize(uint64_t new_size, bool shrink, Preallocation prealloc) = 0;
+
+    // How [off, off+len) is stored in THIS layer: the first run starting at
+    // off (length <= len) of one kind.
+    virtual Result<Extent> block_status(uint64_t off, uint64_t len) = 0;
+    [[nodiscard]] virtual Image* backing() const { return nullptr; }
+    // Cluster size for alignment decisions (raw: 512... 64 KiB hint).
+    [[nodiscard]] virtual uint32_t cluster_size() const { return 65536; }
+    virtual Result<ImageInfo> info() = 0;
+};
+
+using ImagePtr = std::unique_ptr<Image>;
+
+Result<ImagePtr> open_image(const std::filesystem::path& path, const OpenOptions& opts = {});
+
+// Resolve a backing file name recorded in `overlay`: absolute stays, relative
+// is taken against the overlay's directory (qemu's rule).
+std::filesystem::path resolve_backing_path(const std::filesystem::path& overlay, const std::string& backing);
+
+// qemu's human size format: "1 GiB", "196 KiB", "1.5 MiB", "0 B".
+std::string human_size(uint64_t bytes);
+
+}  // namespace vireo::storage

@@ -1,0 +1,293 @@
+// qcow2 consistency check and repair, with qemu-img's findings and wording:
+// every cluster's expected refcount is rebuilt from the metadata and
+// compared with the stored refcounts.
+#include <algorithm>
+#include <cstring>
+
+#include "storage/endian.hpp"
+#include "storage/qcow2.hpp"
+
+namespace vireo::storage {
+
+using namespace qcow2;
+
+class Qcow2Checker {
+public:
+    Qcow2Checker(Qcow2Image& img, RepairMode mode) : q_(img), mode_(mode) {}
+
+    Result<CheckResult> run();
+
+private:
+    void inc(uint64_t off, uint64_t len) {
+        if (len == 0) return;
+        if (off + len > file_len_ && off + len - file_len_ >= q_.cluster_size_) {
+            r_.messages.push_back(fmt::format("ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset {:#x} size {:#x}", off, len));
+            r_.corruptions++;
+            return;
+        }
+        uint64_t first = off >> q_.cluster_bits_, last = (off + len - 1) >> q_.cluster_bits_;
+        if (last >= refs_.size()) {
+            // Hostile offsets: do not allocate unbounded memory for them.
+            if (last > max_cluster_) {
+                r_.corruptions++;
+                r_.messages.push_back(fmt::format("ERROR: cluster offset {:#x} is far beyond the end of the image file", off));
+                return;
+            }
+            refs_.resize(last + 1, 0);
+        }
+        for (uint64_t c = first; c <= last; ++c) {
+            if (refs_[c] == q_.refcount_max()) {
+                r_.messages.push_back(fmt::format("ERROR: overflow cluster offset={:#x}", c << q_.cluster_bits_));
+                r_.corruptions++;
+                continue;
+            }
+            refs_[c]++;
+        }
+    }
+    Status check_l1(uint64_t l1_off, const std::vector<uint64_t>& l1, bool active);
+    Status check_l2(uint64_t l2_off, bool active);
+    Status check_refblocks();
+    Status compare();
+    Status check_copied();
+
+    Qcow2Image& q_;
+    RepairMode mode_;
+    CheckResult r_;
+    std::vector<uint64_t> refs_;
+    uint64_t max_cluster_ = 0;
+    uint64_t file_len_ = 0;
+    uint64_t next_contiguous_ = 0;
+};
+
+Status Qcow2Checker::check_l2(uint64_t l2_off, bool active) {
+    std::vector<char> raw(q_.cluster_size_);
+    VIREO_TRY(q_.file_.read(raw.data(), raw.size(), l2_off));
+    const uint64_t n = q_.l2_entries();
+    const uint64_t stride = q_.l2_entry_bytes_;
+    for (uint64_t i = 0; i < n; ++i) {
+        uint64_t e = load_be64(raw.data() + i * stride);
+        uint64_t bm = q_.ext_l2_ ? load_be64(raw.data() + i * stride + 8) : 0;
+        if (e & kOflagCompressed) {
+            if (q_.data_file_) {
+                r_.messages.push_back(fmt::format("ERROR compressed cluster {} with data file, entry={:#x}", i, e));
+                r_.corruptions++;
+                continue;
+            }
+            if (q_.ext_l2_ && bm) {
+                r_.messages.push_back(fmt::format("ERROR compressed cluster {} with non-zero subcluster allocation bitmap, entry={:#x}", i, e));
+                r_.corruptions++;
+            }
+            if (active) {
+                // Compressed clusters count as fragmented by nature (qemu).
+                r_.allocated_clusters++;
+                r_.compressed_clusters++;
+                r_.fragmented_clusters++;
+            }
+            auto rg = q_.compressed_range(e);
+            inc(rg->first, rg->second);
+            continue;
+        }
+        uint64_t off = e & kL2OffsetMask;
+        if (!off) continue;
+        if (q_.ext_l2_ && ((bm >> 32) & bm)) {
+            r_.messages.push_back(fmt::format("ERROR offset={:x}: Allocated cluster has corrupted subcluster allocation bitmap", off));
+            r_.corruptions++;
+        }
+        if (active) {
+            r_.allocated_clusters++;
+            if (next_contiguous_ && off != next_contiguous_) r_.fragmented_clusters++;
+            next_contiguous_ = off + q_.cluster_size_;
+        }
+        if (off & (q_.cluster_size_ - 1)) {
+            r_.messages.push_back(fmt::format("ERROR offset={:x}: Data cluster is not properly aligned; L2 entry corrupted.", off));
+            r_.corruptions++;
+        }
+        if (q_.data_file_) continue;
+        inc(off, q_.cluster_size_);
+    }
+    return {};
+}
+
+Status Qcow2Checker::check_l1(uint64_t l1_off, const std::vector<uint64_t>& l1, bool active) {
+    inc(l1_off, l1.size() * 8);
+    for (size_t i = 0; i < l1.size(); ++i) {
+        uint64_t l2 = l1[i] & kL1OffsetMask;
+        if (!l2) continue;
+        inc(l2, q_.cluster_size_);
+        if (l2 & (q_.cluster_size_ - 1)) {
+            r_.messages.push_back(fmt::format("ERROR l2_offset={:x}: Table is not cluster aligned; L1 entry corrupted", l2));
+            r_.corruptions++;
+            continue;
+        }
+        if (l2 + q_.cluster_size_ > file_len_) continue;  // reported by inc()
+        VIREO_TRY(check_l2(l2, active));
+    }
+    return {};
+}
+
+Status Qcow2Checker::check_refblocks() {
+    for (size_t i = 0; i < q_.reftable_.size(); ++i) {
+        uint64_t off = q_.reftable_[i] & kRefTableOffsetMask;
+        if (!off) continue;
+        if (off & (q_.cluster_size_ - 1)) {
+            r_.messages.push_back(fmt::format("ERROR refcount block {} is not cluster aligned; refcount table entry corrupted", i));
+            r_.corruptions++;
+            continue;
+        }
+        if (off >= file_len_) {
+            r_.messages.push_back(fmt::format("ERROR refcount block {} is outside image", i));
+            r_.corruptions++;
+            continue;
+        }
+        inc(off, q_.cluster_size_);
+    }
+    return {};
+}
+
+Status Qcow2Checker::compare() {
+    uint64_t highest = 0;
+    bool any = false;
+    const bool rw = q_.file_.writable();
+    // Repairs may allocate refcount blocks: keep them clear of everything
+    // the metadata references.
+    if (rw && mode_ != RepairMode::None) q_.repair_cursor_ = std::max<uint64_t>(refs_.size(), (file_len_ + q_.cluster_size_ - 1) >> q_.cluster_bits_);
+    uint64_t n = std::max<uint64_t>(refs_.size(), (file_len_ + q_.cluster_size_ - 1) >> q_.cluster_bits_);
+    for (uint64_t c = 0; c < n; ++c) {
+        auto stored = q_.get_refcount(c);
+        if (!stored) {
+            r_.messages.push_back(fmt::format("Can't get refcount for cluster {}: {}", c, stored.error().message));
+            r_.check_errors++;
+            continue;
+        }
+        uint64_t want = c < refs_.size() ? refs_[c] : 0;
+        if (*stored > 0 || want > 0) {
+            highest = c;
+            any = true;
+        }
+        if (*stored == want) continue;
+        int* fixed = nullptr;
+        if (rw && *stored > want && mode_ != RepairMode::None) fixed = &r_.leaks_fixed;
+        else if (rw && *stored < want && mode_ == RepairMode::All) fixed = &r_.corruptions_fixed;
+        r_.messages.push_back(fmt::format("{} cluster {} refcount={} reference={}",
+                                          fixed ? "Repairing" : (*stored < want ? "ERROR" : "Leaked"), c, *stored, want));
+        if (fixed) {
+            auto st = q_.set_refcount(c, want);
+            if (st) {
+                (*fixed)++;
+                continue;
+            }
+            r_.messages.push_back(fmt::format("ERROR could not fix cluster {}: {}", c, st.error().message));
+        }
+        if (*stored < want) r_.corruptions++;
+        else r_.leaks++;
+    }
+    if (q_.repair_cursor_) {
+        highest = std::max(highest, *q_.repair_cursor_ - 1);
+        q_.repair_cursor_.reset();
+    }
+    r_.image_end_offset = any ? (highest + 1) << q_.cluster_bits_ : 0;
+    return {};
+}
+
+// L2 tables and data clusters with refcount 1 must carry the COPIED flag
+// and others must not.
+Status Qcow2Checker::check_copied() {
+    const bool fix = q_.file_.writable() && mode_ == RepairMode::All;
+    const uint64_t stride = q_.l2_entry_bytes_ / 8;
+    for (size_t i = 0; i < q_.l1_.size(); ++i) {
+        uint64_t l1e = q_.l1_[i];
+        uint64_t l2 = l1e & kL1OffsetMask;
+        if (!l2 || (l2 & (q_.cluster_size_ - 1))) continue;
+        auto rc = q_.get_refcount(l2 >> q_.cluster_bits_);
+        if (!rc) continue;
+        if ((*rc == 1) != ((l1e & kOflagCopied) != 0)) {
+            r_.messages.push_back(fmt::format("{} OFLAG_COPIED L2 cluster: l1_index={} l1_entry={:x} refcount={}",
+                                              fix ? "Repairing" : "ERROR", i, l1e, *rc));
+            if (fix) {
+                q_.l1_[i] = *rc == 1 ? (l1e | kOflagCopied) : (l1e & ~kOflagCopied);
+                VIREO_TRY(q_.write_l1_entry(i));
+                r_.corruptions_fixed++;
+            } else {
+                r_.corruptions++;
+            }
+        }
+        if (l2 + q_.cluster_size_ > file_len_) continue;
+        auto t = q_.load_l2(l2);
+        if (!t) continue;
+        for (uint64_t k = 0; k < q_.l2_entries(); ++k) {
+            uint64_t e = (*t)->data[k * stride];
+            if (e & kOflagCompressed) continue;
+            uint64_t off = e & kL2OffsetMask;
+            if (!off || (off & (q_.cluster_size_ - 1)) || q_.data_file_) continue;
+            auto drc = q_.get_refcount(off >> q_.cluster_bits_);
+            if (!drc) continue;
+            if ((*drc == 1) != ((e & kOflagCopied) != 0)) {
+                r_.messages.push_back(fmt::format("{} OFLAG_COPIED data cluster: l2_entry={:x} refcount={}",
+                                                  fix ? "Repairing" : "ERROR", e, *drc));
+                if (fix) {
+                    auto t2 = q_.load_l2(l2);
+                    if (!t2) return std::unexpected(t2.error());
+                    (*t2)->data[k * stride] = *drc == 1 ? (e | kOflagCopied) : (e & ~kOflagCopied);
+                    (*t2)->dirty = true;
+                    r_.corruptions_fixed++;
+                    t = t2;
+                } else {
+                    r_.corruptions++;
+                }
+            }
+        }
+    }
+    return {};
+}
+
+Result<CheckResult> Qcow2Checker::run() {
+    auto len = q_.file_.length();
+    if (!len) return std::unexpected(len.error());
+    file_len_ = *len;
+    // References may legitimately point a little past EOF (preallocation),
+    // but not absurdly far: cap memory at 16x the file's cluster count.
+    max_cluster_ = std::max<uint64_t>(((file_len_ >> q_.cluster_bits_) + 1) * 16, 1 << 20);
+    refs_.assign((file_len_ + q_.cluster_size_ - 1) >> q_.cluster_bits_, 0);
+    r_.total_clusters = (q_.h_.size + q_.cluster_size_ - 1) >> q_.cluster_bits_;
+
+    inc(0, q_.cluster_size_);
+    VIREO_TRY(q_.flush_caches());
+    VIREO_TRY(check_l1(q_.h_.l1_table_offset, q_.l1_, true));
+    for (const auto& s : q_.snapshots_) {
+        auto l1 = q_.read_l1(s.l1_table_offset, s.l1_size);
+        if (!l1) {
+            r_.messages.push_back(fmt::format("ERROR snapshot {} ({}) l1_offset={:#x}: L1 table cannot be read", s.id, s.name, s.l1_table_offset));
+            r_.corruptions++;
+            continue;
+        }
+        VIREO_TRY(check_l1(s.l1_table_offset, *l1, false));
+    }
+    // Snapshot table size: the entries as laid out on disk.
+    if (q_.h_.nb_snapshots) {
+        uint64_t size = 0;
+        for (const auto& s : q_.snapshots_) {
+            size += (40 + uint64_t{s.extra_len} + s.id.size() + s.name.size() + 7) & ~7ULL;
+        }
+        inc(q_.h_.snapshots_offset, size);
+    }
+    inc(q_.h_.refcount_table_offset, uint64_t{q_.h_.refcount_table_clusters} * q_.cluster_size_);
+    auto bm = q_.bitmap_clusters();
+    if (!bm) {
+        r_.messages.push_back(fmt::format("ERROR bitmaps: {}", bm.error().message));
+        r_.corruptions++;
+    } else {
+        for (auto [off, l] : *bm) inc(off, l);
+    }
+    VIREO_TRY(check_refblocks());
+    VIREO_TRY(compare());
+    VIREO_TRY(check_copied());
+    if (q_.file_.writable()) VIREO_TRY(q_.flush());
+    return r_;
+}
+
+Result<CheckResult> Qcow2Image::check(RepairMode repair) {
+    Qcow2Checker c(*this, repair);
+    return c.run();
+}
+
+}  // namespace vireo::storage

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Build vireo's test guest: Debian's cloud kernel + a busybox initramfs.
+#
+#   tests/guest/build-guest.sh [--refresh] OUTDIR
+#
+# Result (what tests use, see docs/dev.md):
+#   OUTDIR/vmlinuz, OUTDIR/initrd.img   symlinks to the current kernel version
+#   OUTDIR/<kver>/{vmlinuz,initrd.img,config,modules/,load-order}
+#   OUTDIR/cache/*.deb                   the downloaded kernel package
+#
+# The kernel is the package linux-image-cloud-amd64 depends on (resolved with
+# apt-cache, fetched with apt-get download, unpacked with dpkg-deb -x: nothing
+# is installed on the host). The initramfs holds busybox-static, the virtio /
+# ACPI / SCSI / IDE modules and tests/guest/rootfs (/init, acpid handler).
+#
+# Once built, a run only compares a fingerprint of this script and of
+# tests/guest/rootfs with OUTDIR/.stamp and exits: no apt, well under a
+# second. --refresh resolves the kernel version again (a newer kernel gets a
+# new OUTDIR/<kver>). Parallel runs serialise on OUTDIR/.lock.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+KERNEL_META=linux-image-cloud-amd64
+
+# Modules the guest loads, by name; their dependencies are added (in order)
+# by modprobe --show-depends at build time. Names absent from the kernel are
+# skipped with a note (e.g. built-ins).
+GUEST_MODULES=(
+    virtio_pci virtio_mmio          # virtio transports (pc/q35, microvm)
+    virtio_blk virtio_scsi sd_mod sr_mod isofs
+    ata_piix                        # IDE disks/cdroms on the pc machine
+    virtio_net                      # + failover, net_failover
+    virtio_balloon virtio_console virtio_rng
+    button evdev                    # ACPI power button as /dev/input/event*
+    pvpanic pvpanic_pci             # guest panic notification to QEMU
+)
+# Module parameters: SCSI scanning synchronous, so disks exist at the marker.
+declare -A MODULE_ARGS=([scsi_mod]="scan=sync")
+
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "build-guest: error: $*" >&2; exit 1; }
+note() { echo "build-guest: $*" >&2; }
+
+REFRESH=0
+OUTDIR=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --refresh) REFRESH=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        -*) die "unknown option '$1' (see --help)" ;;
+        *) [[ -z "$OUTDIR" ]] || die "only one OUTDIR expected"; OUTDIR="$1"; shift ;;
+    esac
+done
+[[ -n "$OUTDIR" ]] || { usage >&2; exit 2; }
+mkdir -p "$OUTDIR"
+OUTDIR="$(cd "$OUTDIR" && pwd)"
+
+# What the initramfs is made of, besides the kernel: this script and rootfs/.
+fingerprint() {
+    (cd "$HERE" && find build-guest.sh rootfs -type f -print0 | LC_ALL=C sort -z |
+        xargs -0 sha256sum; find rootfs -printf '%p %m\n' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1
+}
+
+up_to_date() {
+    [[ $REFRESH -eq 0 && -s "$OUTDIR/vmlinuz" && -s "$OUTDIR/initrd.img" && -f "$OUTDIR/.stamp" ]] &&
+        [[ "$(cat "$OUTDIR/.stamp")" == "$(fingerprint) $(readlink "$OUTDIR/vmlinuz")" ]]
+}
+
+up_to_date && exit 0
+exec 9>"$OUTDIR/.lock"
+flock 9
+# Another run may have finished the build while we waited for the lock.
+up_to_date && exit 0
+
+for tool in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip; do
+    command -v "$tool" >/dev/null || die "'$tool' not found (install the packages in scripts/deps/test-guest.txt)"
+done
+[[ -x /bin/busybox ]] && /bin/busybox --list | grep -qx acpid ||
+    die "/bin/busybox with acpid not found (apt-get install busybox-static)"
+
+# The versioned package the meta package depends on, e.g. linux-image-6.1.0-56-cloud-amd64.
+resolve_kernel_package() {
+    apt-cache depends "$KERNEL_META" 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+}
+
+# The kernel version to use: the one OUTDIR already has, unless --refresh.
+current_kver() {
+    local link
+    link="$(readlink "$OUTDIR/vmlinuz" 2>/dev/null || true)"
+    if [[ $REFRESH -eq 0 && "$link" == */vmlinuz && -s "$OUTDIR/${link%/vmlinuz}/vmlinuz" ]]; then
+        echo "${link%/vmlinuz}"
+        return
+    fi
+    local pkg
+    pkg="$(resolve_kernel_package)"
+    [[ -n "$pkg" ]] || die "apt-cache knows no '$KERNEL_META' (is bookworm main in sources.list? run apt-get update)"
+    echo "${pkg#linux-image-}"
+}
+
+# Path of the downloaded .deb of linux-image-<kver>, fetching it if needed.
+fetch_kernel_deb() {
+    local kver=$1 pkg="linux-image-$1" cache="$OUTDIR/cache" deb
+    mkdir -p "$cache"
+    deb="$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n1 || true)"
+    if [[ -z "$deb" ]]; then
+        note "downloading $pkg"
+        # apt-get download works in the current directory; _apt cannot write
+        # there, which apt reports as a harmless warning.
+        if ! (cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2; exit "${PIPESTATUS[0]}"); then
+            note "download failed; refreshing the package lists once (apt-get update)"
+            apt-get update -q >&2 || die "apt-get update failed"
+            (cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2; exit "${PIPESTATUS[0]}") ||
+                die "cannot download $pkg"
+        fi
+        deb="$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n1 || true)"
+        [[ -n "$deb" ]] || die "apt-get download left no ${pkg}_*.deb in $cache"
+    fi
+    echo "$deb"
+}
+
+# Copy the wanted modules (and their dependencies) from an unpacked kernel
+# tree into $dest/modules, write $dest/load-order ("name args" per line).
+collect_modules() {
+    local tree=$1 kver=$2 dest=$3
+    depmod -b "$tree" "$kver"
+    mkdir -p "$dest/modules"
+    : >"$dest/load-order"
+    local -A seen=()
+    local mod line path name
+    for mod in "${GUEST_MODULES[@]}"; do
+        if ! modprobe -d "$tree" -S "$kver" --show-depends "$mod" >"$dest/deps.tmp" 2>/dev/null; then
+            note "module $mod not in $kver, skipped"
+            continue
+        fi
+        while read -r line; do
+            # "insmod /path/x.ko [args]" for modules, "builtin x" for built-ins.
+            [[ "$line" == insmod\ * ]] || continue
+            path="$(awk '{print $2}' <<<"$line")"
+            name="$(basename "$path")"
+            name="${name%%.ko*}"
+            [[ -n "${seen[$name]:-}" ]] && continue
+            seen[$name]=1
+            case "$path" in
+                *.ko.xz) xz -dc "$path" >"$dest/modules/$name.ko" ;;
+                *.ko.zst) zstd -qdc "$path" >"$dest/modules/$name.ko" ;;
+                *.ko.gz) gzip -dc "$path" >"$dest/modules/$name.ko" ;;
+                *) cp "$path" "$dest/modules/$name.ko" ;;
+            esac
+            echo "$name ${MODULE_ARGS[$name]:-}" >>"$dest/load-order"
+        done <"$dest/deps.tmp"
+    done
+    rm -f "$dest/deps.tmp"
+}
+
+# The cpio (newc, gzip) initramfs: busybox + applet links, rootfs/, modules.
+make_initramfs() {
+    local vdir=$1 out=$2 root
+    root="$(mktemp -d "$OUTDIR/.initramfs.XXXXXX")"
+    mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,root,etc,lib/modules}
+    cp /bin/busybox "$root/bin/busybox"
+    local applet
+    for applet in $(/bin/busybox --list); do
+        [[ "$applet" == busybox ]] || ln -s busybox "$root/bin/$applet"
+    done
+    ln -s bin "$root/sbin"
+    mkdir -p "$root/usr"
+    ln -s ../bin "$root/usr/bin"
+    ln -s ../bin "$root/usr/sbin"
+    cp -a "$HERE/rootfs/." "$root/"
+    cp "$vdir/modules/"*.ko "$root/lib/modules/"
+    cp "$vdir/load-order" "$root/lib/modules/load-order"
+    # /dev/console for the kernel's first open, before /init mounts devtmpfs
+    # (the kernel's built-in initramfs has one too, so this is best effort).
+    mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
+    (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -9 >"$out.tmp"
+    mv -f "$out.tmp" "$out"
+    rm -rf "$root"
+}
+
+build() {
+    local kver vdir deb tree
+    kver="$(current_kver)"
+    vdir="$OUTDIR/$kver"
+    mkdir -p "$vdir"
+    if [[ ! -s "$vdir/vmlinuz" || ! -s "$vdir/load-order" || ! -f "$vdir/.fingerprint" ||
+          "$(cat "$vdir/.fingerprint")" != "$(fingerprint)" ]]; then
+        deb="$(fetch_kernel_deb "$kver")"
+        tree="$(mktemp -d "$OUTDIR/.unpack.XXXXXX")"
+        # shellcheck disable=SC2064
+        trap "rm -rf '$tree'" EXIT
+        note "unpacking $(basename "$deb")"
+        dpkg-deb -x "$deb" "$tree"
+        [[ -s "$tree/boot/vmlinuz-$kver" ]] || die "$(basename "$deb") has no boot/vmlinuz-$kver"
+        rm -rf "$vdir/modules"
+        collect_modules "$tree" "$kver" "$vdir"
+        cp "$tree/boot/vmlinuz-$kver" "$vdir/vmlinuz"
+        cp "$tree/boot/config-$kver" "$vdir/config"
+        note "building initramfs ($(wc -l <"$vdir/load-order") modules)"
+        make_initramfs "$vdir" "$vdir/initrd.img"
+        rm -rf "$tree"
+        trap - EXIT
+        fingerprint >"$vdir/.fingerprint"
+    fi
+    ln -sfn "$kver/vmlinuz" "$OUTDIR/vmlinuz.new" && mv -Tf "$OUTDIR/vmlinuz.new" "$OUTDIR/vmlinuz"
+    ln -sfn "$kver/initrd.img" "$OUTDIR/initrd.img.new" && mv -Tf "$OUTDIR/initrd.img.new" "$OUTDIR/initrd.img"
+    echo "$(fingerprint) $kver/vmlinuz" >"$OUTDIR/.stamp"
+    note "guest ready: $OUTDIR/vmlinuz -> $kver/vmlinuz"
+}
+
+build
