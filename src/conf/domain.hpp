@@ -199,7 +199,20 @@ struct Video {
 
 struct Sound {
     std::string model;  // ich9, ich6, ac97, es1370, sb16, usb
+    std::string audio_id;  // <audio id='N'/> child: which audio backend
     DeviceInfo info;
+};
+
+// <audio id='1' type='none|spice|pulseaudio|...'/> (host audio backend)
+struct Audio {
+    std::string id;
+    std::string type;
+};
+
+// <seclabel type='dynamic|static|none' model='dac|selinux|apparmor|none'>
+struct SecLabel {
+    std::string type, model, relabel;
+    std::string label, imagelabel, baselabel;
 };
 
 struct Memballoon {
@@ -267,6 +280,7 @@ struct Devices {
     std::vector<Tpm> tpms;
     std::vector<Graphics> graphics;
     std::vector<Sound> sounds;
+    std::vector<Audio> audios;
     std::vector<Video> videos;
     std::vector<Redirdev> redirdevs;
     std::vector<Watchdog> watchdogs;
@@ -375,6 +389,7 @@ struct DomainDef {
     std::string on_poweroff, on_reboot, on_crash;
     PmDef pm;
     Devices devices;
+    std::vector<SecLabel> seclabels;
 };
 
 struct ParseFlags {

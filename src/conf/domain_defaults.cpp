@@ -349,7 +349,6 @@ std::vector<PciDevice> devices_needing_pci(DomainDef& def, bool q35) {
         if (c.type == "pci" || c.type == "ide" || c.type == "fdc") continue;
         if (c.type == "sata" && q35 && c.index == 0) continue;
         if (c.type == "usb" && c.model == "none") continue;
-        if (c.type == "usb" && !q35 && c.index == 0 && c.model == "piix3-uhci") continue;  // PIIX3 function
         add_vec(&Devices::controllers, i, !is_conventional_pci_model(c.model));
     }
     for (std::size_t i = 0; i < d.disks.size(); ++i)
@@ -427,11 +426,13 @@ void place_primary_video(DomainDef& def, PciAllocator& pci, bool q35) {
 }
 
 void assign_pci_pc(DomainDef& def, PciAllocator& pci) {
-    // PIIX3 at slot 1: ISA bridge 1.0, IDE 1.1, USB 1.2, PM 1.3.
+    // PIIX3 at slot 1: ISA bridge 1.0, IDE 1.1, USB 1.2, PM 1.3 (unless the
+    // user put something else there).
+    if (Controller* ide = find_controller(def, "ide", 0); ide && ide->info.address.empty() && !pci.is_used(0, 1, 1))
+        pci.place(ide->info, 0, 1, 1);
+    if (Controller* usb = find_controller(def, "usb", 0); usb && usb->model == "piix3-uhci" && usb->info.address.empty() && !pci.is_used(0, 1, 2))
+        pci.place(usb->info, 0, 1, 2);
     for (unsigned f = 0; f < 4; ++f) pci.mark(PciAllocator::pci(0, 1, f));
-    if (Controller* ide = find_controller(def, "ide", 0); ide && ide->info.address.empty()) ide->info.address = PciAllocator::pci(0, 1, 1);
-    if (Controller* usb = find_controller(def, "usb", 0); usb && usb->model == "piix3-uhci" && usb->info.address.empty())
-        usb->info.address = PciAllocator::pci(0, 1, 2);
     place_primary_video(def, pci, false);
     if (!def.devices.videos.empty() && def.devices.videos[0].info.address.empty()) pci.mark(PciAllocator::pci(0, 2, 0));
     for (auto& dev : devices_needing_pci(def, false)) {
@@ -510,12 +511,9 @@ private:
 void assign_pci_q35(DomainDef& def, PciAllocator& pci) {
     pci.mark(PciAllocator::pci(0, 0x1f, 0));  // LPC
     pci.mark(PciAllocator::pci(0, 0x1f, 3));  // SMBus
-    if (Controller* sata = find_controller(def, "sata", 0); sata && sata->info.address.empty()) {
-        sata->info.address = PciAllocator::pci(0, 0x1f, 2);
-        pci.mark(sata->info.address);
-    } else {
-        pci.mark(PciAllocator::pci(0, 0x1f, 2));
-    }
+    if (Controller* sata = find_controller(def, "sata", 0); sata && sata->info.address.empty() && !pci.is_used(0, 0x1f, 2))
+        pci.place(sata->info, 0, 0x1f, 2);
+    pci.mark(PciAllocator::pci(0, 0x1f, 2));
     place_primary_video(def, pci, true);
     pci.mark(PciAllocator::pci(0, 1, 0));
     for (auto& s : def.devices.sounds)

@@ -271,8 +271,10 @@ void format_devices(Node& root, const Devices& d, const FormatFlags& flags) {
     for (const auto& s : d.sounds) {
         Node& sn = n.add("sound");
         sn.attr("model", s.model);
+        if (!s.audio_id.empty()) sn.add("audio").attr("id", s.audio_id);
         format_info(sn, s.info, flags);
     }
+    for (const auto& a : d.audios) n.add("audio").attr("id", a.id).attr("type", a.type);
     for (const auto& x : d.videos) n.children.push_back(format_video(x, flags));
     for (const auto& r : d.redirdevs) {
         Node& rn = n.add("redirdev");
@@ -368,6 +370,13 @@ std::string format_domain_xml(const DomainDef& def, FormatFlags flags) {
         if (!def.pm.suspend_to_disk.empty()) pm.add("suspend-to-disk").attr("enabled", def.pm.suspend_to_disk);
     }
     format_devices(root, def.devices, flags);
+    for (const auto& l : def.seclabels) {
+        Node& sl = root.add("seclabel");
+        sl.attr("type", l.type).attr("model", l.model).attr("relabel", l.relabel);
+        sl.add_text("label", l.label);
+        sl.add_text("imagelabel", l.imagelabel);
+        sl.add_text("baselabel", l.baselabel);
+    }
     return root.str();
 }
 

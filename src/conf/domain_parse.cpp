@@ -533,7 +533,31 @@ Status parse_video(XmlElement& e, Video& v) {
 Status parse_sound(XmlElement& e, Sound& s) {
     CONF_SET(s.model, e.attr_enum("model", {"ich9", "ich6", "ich7", "ac97", "es1370", "sb16", "usb", "pcspk"}, "sound model"));
     if (s.model.empty()) return std::unexpected(e.xml_error("@model", "missing sound model"));
+    std::optional<XmlElement> audio;
+    CONF_SET(audio, e.child("audio"));
+    if (audio) {
+        s.audio_id = audio->attr_or_empty("id");
+        VIREO_TRY(audio->finish());
+    }
     VIREO_TRY(parse_device_info(e, s.info, false));
+    return e.finish();
+}
+
+Status parse_audio(XmlElement& e, Audio& a) {
+    a.id = e.attr_or_empty("id");
+    if (!xml::parse_uint(a.id) || a.id == "0") return std::unexpected(e.xml_error("@id", fmt::format("invalid audio id '{}' (expected 1, 2, ...)", a.id)));
+    CONF_SET(a.type, e.attr_enum("type", {"none", "spice", "pulseaudio", "alsa", "sdl", "oss", "file", "jack", "coreaudio", "dbus", "pipewire"}, "audio type"));
+    if (a.type.empty()) return std::unexpected(e.xml_error("@type", "missing audio type"));
+    return e.finish();
+}
+
+Status parse_seclabel(XmlElement& e, SecLabel& l) {
+    CONF_SET(l.type, e.attr_enum("type", {"dynamic", "static", "none"}, "seclabel type"));
+    l.model = e.attr_or_empty("model");
+    CONF_SET(l.relabel, e.attr_yesno("relabel"));
+    CONF_SET(l.label, parse_text_child(e, "label"));
+    CONF_SET(l.imagelabel, parse_text_child(e, "imagelabel"));
+    CONF_SET(l.baselabel, parse_text_child(e, "baselabel"));
     return e.finish();
 }
 
@@ -669,6 +693,8 @@ Status parse_devices(XmlElement& e, Devices& d) {
             VIREO_TRY(parse_memballoon(c, d.memballoon.emplace()));
         } else if (n == "rng") {
             VIREO_TRY(parse_rng(c, d.rngs.emplace_back()));
+        } else if (n == "audio") {
+            VIREO_TRY(parse_audio(c, d.audios.emplace_back()));
         } else if (n == "redirdev") {
             VIREO_TRY(parse_redirdev(c, d.redirdevs.emplace_back()));
         } else if (n == "watchdog") {
@@ -1051,6 +1077,7 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
     if (c) VIREO_TRY(parse_pm(*c, def.pm));
     CONF_SET(c, e.child("devices"));
     if (c) VIREO_TRY(parse_devices(*c, def.devices));
+    for (auto& l : e.children("seclabel")) VIREO_TRY(parse_seclabel(l, def.seclabels.emplace_back()));
     return e.finish();
 }
 

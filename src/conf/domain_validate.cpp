@@ -198,6 +198,20 @@ std::optional<ValidationProblem> check_interfaces(const DomainDef& def) {
     return std::nullopt;
 }
 
+std::optional<ValidationProblem> check_audio(const DomainDef& def) {
+    const auto& d = def.devices;
+    std::set<std::string> ids;
+    for (std::size_t i = 0; i < d.audios.size(); ++i)
+        if (!ids.insert(d.audios[i].id).second)
+            return ValidationProblem{ErrorCode::XmlError, fmt::format("/domain/devices/{}/@id", indexed("audio", i, d.audios.size())),
+                                     fmt::format("audio id {} is used twice", d.audios[i].id)};
+    for (std::size_t i = 0; i < d.sounds.size(); ++i)
+        if (!d.sounds[i].audio_id.empty() && !ids.contains(d.sounds[i].audio_id))
+            return ValidationProblem{ErrorCode::XmlError, fmt::format("/domain/devices/{}/audio/@id", indexed("sound", i, d.sounds.size())),
+                                     fmt::format("no <audio id='{}'> backend is defined", d.sounds[i].audio_id)};
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<unsigned> xml_port(std::string_view text) {
@@ -219,7 +233,7 @@ std::optional<ValidationProblem> find_validation_problem(const DomainDef& def) {
     if (def.type != "kvm" && def.type != "qemu")
         return ValidationProblem{ErrorCode::Unsupported, "/domain/@type", fmt::format("domain type '{}' is not supported (expected kvm or qemu)", def.type)};
     if (def.uuid.is_null()) return ValidationProblem{ErrorCode::XmlError, "/domain/uuid", "the domain UUID must not be all zeros"};
-    for (auto check : {check_memory, check_vcpus, check_disks, check_device_infos, check_graphics, check_interfaces})
+    for (auto check : {check_memory, check_vcpus, check_disks, check_device_infos, check_graphics, check_interfaces, check_audio})
         if (auto p = check(def)) return p;
     if (!def.os.loader.empty() && !def.os.kernel.empty() && def.os.loader_type == "rom")
         return ValidationProblem{ErrorCode::XmlError, "/domain/os/loader", "a ROM loader cannot be combined with direct kernel boot"};

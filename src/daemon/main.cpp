@@ -1,4 +1,5 @@
 // vireod: the vireo daemon. Parses options and runs daemon::run_daemon.
+#include <cstdio>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
     app.add_option("--job-threads", o.job_threads, "worker threads for jobs")->group("");
     CLI11_PARSE(app, argc, argv);
     if (session && system) {
-        fmt::print(stderr, "vireod: --session and --system are mutually exclusive\n");
+        std::fputs("vireod: --session and --system are mutually exclusive\n", stderr);
         return 2;
     }
     o.mode = system ? DaemonMode::System : DaemonMode::Session;

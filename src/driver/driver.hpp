@@ -167,6 +167,7 @@ public:
     // Create and start a transient domain (gone once it stops).
     virtual Result<DomainSummary> create_domain(std::string_view xml, StartFlags flags) = 0;
     virtual Status set_autostart(std::string_view ref, bool enabled) = 0;
+    // The title / description text; empty when not set.
     virtual Result<std::string> get_metadata(std::string_view ref, MetadataKind kind, bool inactive) = 0;
     // live/config: which definition(s) to change; both false = current state's.
     virtual Status set_metadata(std::string_view ref, MetadataKind kind, std::string_view text, bool live,

@@ -20,6 +20,20 @@
 //     a transient domain that is being created has live set before it runs.
 // Redefining a running domain replaces only `config`; the running instance
 // keeps `live` until it stops. A transient domain is removed when it stops.
+//
+// A modifying operation in a driver, the usual shape (see test_driver.cpp):
+//   auto obj = registry.resolve(ref);                  // NoDomain error
+//   auto job = acquire_job(*obj, "start");             // Busy error
+//   auto snap = job->object().snapshot();              // check state
+//   if (snap.active()) return already_running_error(snap.name);
+//   ... slow work without any mutex held (spawn QEMU, QMP, ...) ...
+//   job->object().with([&](DomainFields& f) {          // publish the result
+//       f.set_active(make_live_definition(*f.config, id), id, DomainState::Running, "booted");
+//   });
+//   events.publish(EventType::Started, "Booted", snap.name, snap.uuid);
+// A query:
+//   auto snap = (*registry.resolve(ref))->snapshot();  // never waits for jobs
+//   return summarize(snap);
 #pragma once
 
 #include <chrono>

@@ -8,6 +8,9 @@
 //   domain: "test", id 1, uuid 6695eb01-f6a4-8304-79aa-97f2502e193f,
 //           8 GiB max / 2 GiB current memory, 2 vCPUs, one disk vda, one
 //           network interface, one serial console; running (booted)
+// Guests are <domain type='qemu'> (the XML model has no 'test' type, and
+// this keeps definitions portable between test:/// and qemu:///); nothing
+// is ever executed and no file except save images is written.
 //
 // Every lifecycle operation makes libvirt's state transitions and publishes
 // the matching events:
@@ -15,12 +18,18 @@
 //   start --paused  -> paused/user          Started/Booted, Suspended/Paused
 //   suspend         -> paused/user          Suspended/Paused
 //   resume          -> running/unpaused     Resumed/Unpaused
-//   shutdown        -> shut off/shutdown    Stopped/Shutdown
+//   shutdown        -> shut off/shutdown    Shutdown/Finished, Stopped/Shutdown
+//   reboot, reset   -> stays running        (no lifecycle event)
 //   destroy         -> shut off/destroyed   Stopped/Destroyed
 //   save <file>     -> shut off/saved       Stopped/Saved   (file holds the XML)
 //   restore <file>  -> running/restored     Started/Restored
 //   managedsave     -> shut off/saved       Stopped/Saved   (next start restores)
 //   define          -> Defined/Added|Updated; undefine -> Undefined/Removed
+//   create          -> running/booted       Started/Booted (transient: removed when it stops)
+// Errors read as libvirt's: "Domain not found: no domain with matching name
+// 'x'", "Requested operation is not valid: domain 'x' is not running", ...
+// Every modifying call takes the domain's job (registry.hpp), so concurrent
+// callers get libvirt's serialisation and Busy errors; queries never wait.
 // The console is a socketpair whose far end behaves like a guest shell that
 // answers each line with "test console: <line>".
 #pragma once

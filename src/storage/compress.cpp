@@ -7,19 +7,32 @@ namespace vireo::storage {
 
 namespace {
 
-Result<size_t> deflate_raw(const void* in, size_t len, void* out, size_t out_cap) {
+// One compression context per thread, reset between clusters: setting up
+// a deflate stream costs more than compressing a small cluster.
+struct DeflateCtx {
     z_stream s{};
-    // windowBits -12: raw deflate with a 4 KiB window, which is what qcow2
-    // readers (QEMU) expect.
-    if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
-        return fail(ErrorCode::Internal, "deflateInit2 failed");
+    bool ok = false;
+    DeflateCtx() {
+        // windowBits -12: raw deflate with a 4 KiB window, which is what
+        // qcow2 readers (QEMU) expect.
+        ok = deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) == Z_OK;
+    }
+    ~DeflateCtx() {
+        if (ok) deflateEnd(&s);
+    }
+};
+
+Result<size_t> deflate_raw(const void* in, size_t len, void* out, size_t out_cap) {
+    thread_local DeflateCtx ctx;
+    if (!ctx.ok) return fail(ErrorCode::Internal, "deflateInit2 failed");
+    z_stream& s = ctx.s;
+    deflateReset(&s);
     s.next_in = static_cast<Bytef*>(const_cast<void*>(in));
     s.avail_in = static_cast<uInt>(len);
     s.next_out = static_cast<Bytef*>(out);
     s.avail_out = static_cast<uInt>(out_cap);
     int ret = deflate(&s, Z_FINISH);
     size_t produced = out_cap - s.avail_out;
-    deflateEnd(&s);
     if (ret != Z_STREAM_END) return size_t{0};
     return produced;
 }
@@ -42,7 +55,13 @@ Status inflate_raw(const void* in, size_t in_len, void* out, size_t out_len) {
 }
 
 Result<size_t> zstd_compress(const void* in, size_t len, void* out, size_t out_cap) {
-    size_t r = ZSTD_compress(out, out_cap, in, len, ZSTD_CLEVEL_DEFAULT);
+    struct Ctx {
+        ZSTD_CCtx* c = ZSTD_createCCtx();
+        ~Ctx() { ZSTD_freeCCtx(c); }
+    };
+    thread_local Ctx ctx;
+    if (!ctx.c) return fail(ErrorCode::Internal, "ZSTD_createCCtx failed");
+    size_t r = ZSTD_compressCCtx(ctx.c, out, out_cap, in, len, ZSTD_CLEVEL_DEFAULT);
     if (ZSTD_isError(r)) return size_t{0};
     return r;
 }

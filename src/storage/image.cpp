@@ -40,6 +40,14 @@ Status Image::write_compressed(uint64_t, const void*, size_t) {
     return fail(ErrorCode::Unsupported, "Compression is not supported for this image format");
 }
 
+Result<std::vector<char>> Image::compress_cluster(const void*, size_t) const {
+    return fail(ErrorCode::Unsupported, "Compression is not supported for this image format");
+}
+
+Status Image::write_precompressed(uint64_t, const std::vector<char>&, const void*, size_t) {
+    return fail(ErrorCode::Unsupported, "Compression is not supported for this image format");
+}
+
 Result<ImageFormat> probe_format(const std::filesystem::path& path) {
     auto f = FileIo::open(path, false);
     if (!f) return std::unexpected(f.error());

@@ -52,6 +52,9 @@ struct Extent {
     ExtentKind kind = ExtentKind::Unallocated;
     std::optional<uint64_t> host_offset;  // for Data in a host file
     bool host_zero = false;               // Data whose host range is a hole (reads zero)
+    // Data that a guest write may overwrite in place at host_offset (not
+    // shared with a snapshot, no metadata update needed).
+    bool in_place = false;
 };
 
 enum class Preallocation { Off, Metadata, Falloc, Full };
@@ -139,6 +142,12 @@ public:
     // Write a whole cluster compressed (qcow2; off cluster-aligned, len one
     // cluster, or the tail cluster). Raw images: Unsupported.
     virtual Status write_compressed(uint64_t off, const void* buf, size_t len);
+    // The two halves of write_compressed, so callers can compress clusters on
+    // several threads: compress_cluster is thread-safe and returns the
+    // compressed bytes (empty: store uncompressed); write_precompressed then
+    // stores them (or `raw` when `packed` is empty) at cluster offset `off`.
+    virtual Result<std::vector<char>> compress_cluster(const void* buf, size_t len) const;
+    virtual Status write_precompressed(uint64_t off, const std::vector<char>& packed, const void* raw, size_t len);
     virtual Status flush() = 0;
     // Write back caches and mark the image clean; also done by the destructor.
     virtual Status close() = 0;
@@ -147,7 +156,13 @@ public:
     // How [off, off+len) is stored in THIS layer: the first run starting at
     // off (length <= len) of one kind.
     virtual Result<Extent> block_status(uint64_t off, uint64_t len) = 0;
+    // Like block_status, but without looking at the host file's holes
+    // (cheaper; host_zero is never set).
+    virtual Result<Extent> map_range(uint64_t off, uint64_t len) { return block_status(off, len); }
     [[nodiscard]] virtual Image* backing() const { return nullptr; }
+    // The host file descriptor that Extent::host_offset refers to, for
+    // callers that run data I/O in parallel (see vireo-img bench); -1 if none.
+    [[nodiscard]] virtual int data_fd() const { return -1; }
     // Cluster size for alignment decisions (raw: 512... 64 KiB hint).
     [[nodiscard]] virtual uint32_t cluster_size() const { return 65536; }
     virtual Result<ImageInfo> info() = 0;

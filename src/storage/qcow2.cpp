@@ -513,7 +513,7 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         if (!ext_l2_) {
             out.length = cluster_size_ - o;
             if (h_.version >= 3 && (e & kOflagZero)) out.kind = ExtentKind::Zero;
-            else if (host) { out.kind = ExtentKind::Data; out.host = host + o; }
+            else if (host) { out.kind = ExtentKind::Data; out.host = host + o; out.copied = (e & kOflagCopied) != 0; }
             else out.kind = ExtentKind::Unallocated;
             return {};
         }
@@ -529,7 +529,10 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         while (s < 32 && sc_kind(s) == k) ++s;
         out.kind = k;
         out.length = s * sc_bytes - o;
-        if (k == ExtentKind::Data) out.host = host + o;
+        if (k == ExtentKind::Data) {
+            out.host = host + o;
+            out.copied = (e & kOflagCopied) != 0;
+        }
         return {};
     };
 
@@ -542,7 +545,7 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         while (m.length < max_len && i < n_l2 && (in + m.length) % cluster_size_ == 0) {
             Mapping nx;
             VIREO_TRY(classify(i, 0, nx));
-            if (nx.kind != m.kind || (m.kind == ExtentKind::Data && nx.host != m.host + m.length)) break;
+            if (nx.kind != m.kind || (m.kind == ExtentKind::Data && (nx.host != m.host + m.length || nx.copied != m.copied))) break;
             m.length = std::min(max_len, m.length + nx.length);
             if (nx.length < cluster_size_) break;
             ++i;
@@ -692,7 +695,7 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
     bool compressed = e & kOflagCompressed;
     bool zero_flag = !ext_l2_ && h_.version >= 3 && (e & kOflagZero);
 
-    if (!compressed && host && (e & kOflagCopied)) {
+    if (!compressed && host && ((e & kOflagCopied) || data_file_)) {
         VIREO_TRY(check_data_offset(host));
         if (ext_l2_) {
             // Fill untouched parts of newly allocated subclusters with their
@@ -709,7 +712,7 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
                     uint64_t g = (cluster << cluster_bits_) + s_start;
                     if (bm & (1ULL << (32 + s))) std::memset(tmp.data(), 0, sc);
                     else VIREO_TRY(read_backing(g, tmp.data(), sc));
-                    VIREO_TRY(overlap_check(host + s_start, sc));
+                    if (!data_file_) VIREO_TRY(overlap_check(host + s_start, sc));
                     VIREO_TRY(data_io().write(tmp.data(), sc, host + s_start));
                 }
                 bm |= 1ULL << s;
@@ -717,10 +720,10 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
             }
         } else if (zero_flag && len < cluster_size_) {
             std::vector<char> z(cluster_size_, 0);
-            VIREO_TRY(overlap_check(host, cluster_size_));
+            if (!data_file_) VIREO_TRY(overlap_check(host, cluster_size_));
             VIREO_TRY(data_io().write(z.data(), z.size(), host));
         }
-        VIREO_TRY(overlap_check(host + in_off, len));
+        if (!data_file_) VIREO_TRY(overlap_check(host + in_off, len));
         VIREO_TRY(data_io().write(buf, len, host + in_off));
         if (zero_flag || ext_l2_) {
             auto t2 = load_l2(l2_off);
@@ -741,9 +744,11 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
         std::memcpy(full.data() + in_off, buf, len);
         src = full.data();
     }
-    auto nh = alloc_clusters(1);
+    // With an external data file guest and host offsets are the same and
+    // data clusters carry no refcounts (as in QEMU).
+    Result<uint64_t> nh = data_file_ ? Result<uint64_t>(cluster << cluster_bits_) : alloc_clusters(1);
     if (!nh) return std::unexpected(nh.error());
-    VIREO_TRY(overlap_check(*nh, cluster_size_));
+    if (!data_file_) VIREO_TRY(overlap_check(*nh, cluster_size_));
     VIREO_TRY(data_io().write(src, cluster_size_, *nh));
     auto t2 = load_l2(l2_off);
     if (!t2) return std::unexpected(t2.error());
@@ -751,7 +756,7 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
     if (ext_l2_) (*t2)->data[idx * 2 + 1] = 0xffffffffULL;
     (*t2)->dirty = true;
     if (compressed) VIREO_TRY(free_compressed(e));
-    else if (host) VIREO_TRY(update_refcount(host >> cluster_bits_, -1));
+    else if (host && !data_file_) VIREO_TRY(update_refcount(host >> cluster_bits_, -1));
     return {};
 }
 
@@ -813,7 +818,7 @@ Status Qcow2Image::zero_cluster(uint64_t cluster, bool unmap, bool discard) {
     (*t2)->dirty = true;
     if (free_old) {
         if (compressed) VIREO_TRY(free_compressed(e));
-        else {
+        else if (!data_file_) {
             VIREO_TRY(update_refcount(host >> cluster_bits_, -1));
             if (!data_file_) {
                 auto rc = get_refcount(host >> cluster_bits_);
@@ -867,22 +872,41 @@ Status Qcow2Image::discard(uint64_t off, uint64_t len) {
     return {};
 }
 
+Result<std::vector<char>> Qcow2Image::compress_cluster(const void* buf, size_t len) const {
+    if (len > cluster_size_) return fail(ErrorCode::InvalidArg, "compressed writes must cover one whole cluster");
+    std::vector<char> in;
+    const void* src = buf;
+    if (len < cluster_size_) {  // tail cluster: pad with zeroes
+        in.assign(cluster_size_, 0);
+        std::memcpy(in.data(), buf, len);
+        src = in.data();
+    }
+    std::vector<char> out(cluster_size_);
+    auto type = h_.compression_type == 1 ? CompressionType::Zstd : CompressionType::Zlib;
+    auto clen = compress_buffer(type, src, cluster_size_, out.data(), cluster_size_ - 1);
+    if (!clen) return std::unexpected(clen.error());
+    out.resize(*clen);  // 0: incompressible
+    return out;
+}
+
 Status Qcow2Image::write_compressed(uint64_t off, const void* vbuf, size_t len) {
+    auto packed = compress_cluster(vbuf, len);
+    if (!packed) return std::unexpected(packed.error());
+    return write_precompressed(off, *packed, vbuf, len);
+}
+
+Status Qcow2Image::write_precompressed(uint64_t off, const std::vector<char>& packed, const void* vbuf, size_t len) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
+    if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     if (data_file_) return fail(ErrorCode::Unsupported, "Compression is not supported with an external data file");
     if (off & (cluster_size_ - 1)) return fail(ErrorCode::InvalidArg, "compressed writes must be cluster aligned");
     if (len != cluster_size_ && off + len != h_.size)
         return fail(ErrorCode::InvalidArg, "compressed writes must cover one whole cluster");
     VIREO_TRY(check_range(off, len));
+    if (packed.empty()) return write(off, vbuf, len);  // incompressible: store as is
+    if (packed.size() >= cluster_size_) return fail(ErrorCode::InvalidArg, "compressed data larger than a cluster");
     VIREO_TRY(drop_bitmaps());
-    std::vector<char> in(cluster_size_, 0);
-    std::memcpy(in.data(), vbuf, len);
-    std::vector<char> out(cluster_size_);
-    auto type = h_.compression_type == 1 ? CompressionType::Zstd : CompressionType::Zlib;
-    auto clen = compress_buffer(type, in.data(), cluster_size_, out.data(), cluster_size_ - 1);
-    if (!clen) return std::unexpected(clen.error());
-    if (*clen == 0) return write(off, vbuf, len);  // incompressible: store as is
-
+    const uint64_t clen = packed.size();
     uint64_t cluster = off >> cluster_bits_;
     auto t = l2_for_write(cluster);
     if (!t) return std::unexpected(t.error());
@@ -890,12 +914,12 @@ Status Qcow2Image::write_compressed(uint64_t off, const void* vbuf, size_t len) 
     uint64_t idx = t->second;
     const uint64_t stride = l2_entry_bytes_ / 8;
     uint64_t old = t->first->data[idx * stride];
-    auto host = alloc_bytes(*clen);
+    auto host = alloc_bytes(clen);
     if (!host) return std::unexpected(host.error());
-    VIREO_TRY(overlap_check(*host, *clen));
-    VIREO_TRY(file_.write(out.data(), *clen, *host));
+    VIREO_TRY(overlap_check(*host, clen));
+    VIREO_TRY(file_.write(packed.data(), clen, *host));
     uint32_t x = 62 - (cluster_bits_ - 8);
-    uint64_t nsec = ((*host + *clen - 1) >> 9) - (*host >> 9);
+    uint64_t nsec = ((*host + clen - 1) >> 9) - (*host >> 9);
     uint64_t ne = kOflagCompressed | (nsec << x) | *host;
     auto t2 = load_l2(l2_off);
     if (!t2) return std::unexpected(t2.error());
@@ -919,12 +943,28 @@ Result<Extent> Qcow2Image::block_status(uint64_t off, uint64_t len) {
     e.kind = m->kind;
     if (m->kind == ExtentKind::Data) {
         e.host_offset = m->host;
+        e.in_place = m->copied && file_.writable() && !corrupt_;
         // Like QEMU, look through to the host file: a hole there reads zero.
         auto run = data_io().data_run(m->host, m->host + m->length);
         if (run) {
             e.host_zero = !run->first;
             e.length = run->second - m->host;
         }
+    }
+    return e;
+}
+
+Result<Extent> Qcow2Image::map_range(uint64_t off, uint64_t len) {
+    VIREO_TRY(check_range(off, len));
+    auto m = lookup(off, len);
+    if (!m) return std::unexpected(m.error());
+    Extent e;
+    e.start = off;
+    e.length = m->length;
+    e.kind = m->kind;
+    if (m->kind == ExtentKind::Data) {
+        e.host_offset = m->host;
+        e.in_place = m->copied && file_.writable() && !corrupt_ && bitmaps_ext_.empty();
     }
     return e;
 }

@@ -123,12 +123,16 @@ public:
     Status write_zeroes(uint64_t off, uint64_t len, bool unmap) override;
     Status discard(uint64_t off, uint64_t len) override;
     Status write_compressed(uint64_t off, const void* buf, size_t len) override;
+    Result<std::vector<char>> compress_cluster(const void* buf, size_t len) const override;
+    Status write_precompressed(uint64_t off, const std::vector<char>& packed, const void* raw, size_t len) override;
     Status flush() override;
     Status close() override;
     Status resize(uint64_t new_size, bool shrink, Preallocation prealloc) override;
     Result<Extent> block_status(uint64_t off, uint64_t len) override;
+    Result<Extent> map_range(uint64_t off, uint64_t len) override;
     Image* backing() const override { return backing_.get(); }
     uint32_t cluster_size() const override { return cluster_size_; }
+    int data_fd() const override { return data_file_ ? data_file_->fd() : file_.fd(); }
     Result<ImageInfo> info() override;
 
     // check / repair (qcow2_check.cpp)
@@ -166,6 +170,7 @@ private:
         uint64_t length = 0;
         uint64_t host = 0;          // Data: host offset of the first byte
         uint64_t l2_entry = 0;      // Compressed: the raw entry
+        bool copied = false;        // Data: refcount 1, writable in place
     };
 
     Status parse_header(const std::string& buf, uint64_t file_len);

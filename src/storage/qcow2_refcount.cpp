@@ -216,15 +216,33 @@ Result<uint64_t> Qcow2Image::alloc_clusters(uint64_t n) {
 }
 
 Result<uint64_t> Qcow2Image::alloc_bytes(uint64_t n) {
-    if (free_byte_offset_ && (free_byte_offset_ & (cluster_size_ - 1)) &&
-        (free_byte_offset_ & (cluster_size_ - 1)) + n <= cluster_size_) {
-        auto rc = get_refcount(free_byte_offset_ >> cluster_bits_);
+    // Pack compressed clusters back to back; data may run into the next
+    // host cluster when that one is free (each touched cluster counts one
+    // reference per compressed cluster, as the spec's refcounting requires).
+    if (free_byte_offset_ && (free_byte_offset_ & (cluster_size_ - 1)) && n <= cluster_size_) {
+        uint64_t cur = free_byte_offset_ >> cluster_bits_;
+        auto rc = get_refcount(cur);
         if (rc && *rc > 0) {
-            uint64_t off = free_byte_offset_;
-            VIREO_TRY(update_refcount(off >> cluster_bits_, 1));
-            free_byte_offset_ += n;
-            if ((free_byte_offset_ & (cluster_size_ - 1)) == 0) free_byte_offset_ = 0;
-            return off;
+            uint64_t room = cluster_size_ - (free_byte_offset_ & (cluster_size_ - 1));
+            bool fits = n <= room;
+            if (!fits) {
+                uint64_t per_block = cluster_size_ * 8 / refcount_bits_;
+                VIREO_TRY(ensure_refblock((cur + 1) / per_block));
+                auto next = get_refcount(cur + 1);
+                if (!next) return std::unexpected(next.error());
+                if (*next == 0) {
+                    VIREO_TRY(set_refcount(cur + 1, 1));
+                    if (free_cluster_hint_ == cur + 1) free_cluster_hint_ = cur + 2;
+                    fits = true;
+                }
+            }
+            if (fits) {
+                uint64_t off = free_byte_offset_;
+                VIREO_TRY(update_refcount(cur, 1));
+                free_byte_offset_ += n;
+                if ((free_byte_offset_ & (cluster_size_ - 1)) == 0) free_byte_offset_ = 0;
+                return off;
+            }
         }
     }
     uint64_t clusters = (n + cluster_size_ - 1) >> cluster_bits_;
@@ -439,7 +457,9 @@ Status Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation mode) {
         for (uint64_t k = 0; k < n; ++k)
             if (!(t->first->data[(t->second + k) * stride] & kL2OffsetMask)) ++need;
         uint64_t host = 0;
-        if (need) {
+        if (need && data_file_) {
+            host = c << cluster_bits_;  // identity mapping into the data file
+        } else if (need) {
             auto h = alloc_clusters(need);
             if (!h) return std::unexpected(h.error());
             host = *h;
@@ -458,6 +478,7 @@ Status Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation mode) {
         if (!t2) return std::unexpected(t2.error());
         for (uint64_t k = 0; k < n; ++k) {
             uint64_t& e = (*t2)->data[(t->second + k) * stride];
+            if (data_file_) host = (c + k) << cluster_bits_;
             if (e & kL2OffsetMask) continue;
             e = host | kOflagCopied;
             if (ext_l2_) (*t2)->data[(t->second + k) * 2 + 1] = 0xffffffffULL << 32;

@@ -79,6 +79,7 @@ Result<Extent> RawImage::block_status(uint64_t off, uint64_t len) {
     e.kind = ExtentKind::Data;
     e.host_offset = off;
     e.host_zero = !run->first;
+    e.in_place = file_.writable();
     return e;
 }
 

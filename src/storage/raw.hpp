@@ -23,6 +23,17 @@ public:
     Status resize(uint64_t new_size, bool shrink, Preallocation prealloc) override;
     Result<Extent> block_status(uint64_t off, uint64_t len) override;
     uint32_t cluster_size() const override { return 65536; }
+    int data_fd() const override { return file_.fd(); }
+    Result<Extent> map_range(uint64_t off, uint64_t len) override {
+        VIREO_TRY(check_range(off, len));
+        Extent e;
+        e.start = off;
+        e.length = len;
+        e.kind = ExtentKind::Data;
+        e.host_offset = off;
+        e.in_place = file_.writable();
+        return e;
+    }
     Result<ImageInfo> info() override;
 
 private:

@@ -32,7 +32,7 @@ GUEST_MODULES=(
     virtio_net                      # + failover, net_failover
     virtio_balloon virtio_console virtio_rng
     button evdev                    # ACPI power button as /dev/input/event*
-    pvpanic pvpanic_pci             # guest panic notification to QEMU
+    pvpanic_mmio pvpanic_pci        # guest panic notification (ISA pvpanic, pvpanic-pci)
 )
 # Module parameters: SCSI scanning synchronous, so disks exist at the marker.
 declare -A MODULE_ARGS=([scsi_mod]="scan=sync")
@@ -98,6 +98,27 @@ current_kver() {
     echo "${pkg#linux-image-}"
 }
 
+# apt-get download PKG into DIR; a few tries, since a concurrent apt run or a
+# network hiccup can make one attempt fail.
+apt_download() {
+    local dir=$1 pkg=$2 try
+    for try in 1 2 3; do
+        # apt-get download writes to the current directory; _apt cannot write
+        # there, which apt reports as a harmless warning (filtered out).
+        # Into a scratch directory first, so an interrupted download never
+        # leaves a truncated .deb in the cache.
+        local part
+        part="$(mktemp -d "$dir/.download.XXXXXX")"
+        if (cd "$part" && apt-get download -q "$pkg" 2>&1 | grep -v 'Download is performed unsandboxed' >&2
+            exit "${PIPESTATUS[0]}"); then
+            mv -f "$part"/*.deb "$dir"/ && rm -rf "$part" && return 0
+        fi
+        rm -rf "$part"
+        [[ $try -lt 3 ]] && sleep $((try * 3))
+    done
+    return 1
+}
+
 # Path of the downloaded .deb of linux-image-<kver>, fetching it if needed.
 fetch_kernel_deb() {
     local kver=$1 pkg="linux-image-$1" cache="$OUTDIR/cache" deb
@@ -105,13 +126,11 @@ fetch_kernel_deb() {
     deb="$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n1 || true)"
     if [[ -z "$deb" ]]; then
         note "downloading $pkg"
-        # apt-get download works in the current directory; _apt cannot write
-        # there, which apt reports as a harmless warning.
-        if ! (cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2; exit "${PIPESTATUS[0]}"); then
+        if ! apt_download "$cache" "$pkg"; then
+            # A stale package list names a version the mirror no longer has.
             note "download failed; refreshing the package lists once (apt-get update)"
             apt-get update -q >&2 || die "apt-get update failed"
-            (cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2; exit "${PIPESTATUS[0]}") ||
-                die "cannot download $pkg"
+            apt_download "$cache" "$pkg" || die "cannot download $pkg with apt-get download"
         fi
         deb="$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n1 || true)"
         [[ -n "$deb" ]] || die "apt-get download left no ${pkg}_*.deb in $cache"

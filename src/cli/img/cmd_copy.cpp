@@ -1,7 +1,13 @@
 // convert, compare, rebase, commit, dd, bench.
 #include <getopt.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -32,6 +38,71 @@ Result<CacheMode> cache_from(const std::string& s, CacheMode def) {
 }
 
 constexpr uint64_t kChunk = 2ULL << 20;
+
+// A fixed set of worker threads running batches of independent jobs
+// (cluster compression). Threads live for the whole conversion: starting
+// threads per batch costs more than compressing a cluster.
+class WorkerPool {
+public:
+    explicit WorkerPool(size_t n) {
+        for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+    }
+    ~WorkerPool() {
+        {
+            std::lock_guard lk(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        for (auto& t : threads_) t.join();
+    }
+    // Run fn(i) for i in [0, n); the caller helps and returns when all are done.
+    void run(size_t n, const std::function<void(size_t)>& fn) {
+        {
+            std::lock_guard lk(mu_);
+            fn_ = &fn;
+            n_ = n;
+            next_.store(0);
+            done_ = 0;
+            ++gen_;
+        }
+        cv_.notify_all();
+        work();
+        std::unique_lock lk(mu_);
+        done_cv_.wait(lk, [&] { return done_ == n_; });
+        fn_ = nullptr;
+    }
+
+private:
+    void work() {
+        for (;;) {
+            size_t i = next_.fetch_add(1);
+            if (i >= n_) return;
+            (*fn_)(i);
+            std::lock_guard lk(mu_);
+            if (++done_ == n_) done_cv_.notify_all();
+        }
+    }
+    void loop() {
+        uint64_t seen = 0;
+        for (;;) {
+            {
+                std::unique_lock lk(mu_);
+                cv_.wait(lk, [&] { return stop_ || (gen_ != seen && fn_); });
+                if (stop_) return;
+                seen = gen_;
+            }
+            work();
+        }
+    }
+    std::vector<std::thread> threads_;
+    std::mutex mu_;
+    std::condition_variable cv_, done_cv_;
+    const std::function<void(size_t)>* fn_ = nullptr;
+    size_t n_ = 0, done_ = 0;
+    std::atomic<size_t> next_{0};
+    uint64_t gen_ = 0;
+    bool stop_ = false;
+};
 
 }  // namespace
 
@@ -135,6 +206,7 @@ int cmd_convert(int argc, char** argv) {
     const bool target_fresh = (!no_create || target_is_zero) && backing.empty();
     const uint64_t unit = std::max<uint64_t>(dst->cluster_size(), std::max<uint64_t>(sparse, 512));
     std::vector<char> buf(kChunk), bbuf;
+    std::unique_ptr<WorkerPool> pool;
     Progress prog(progress);
     prog.update(0);
     uint64_t base = 0;
@@ -162,7 +234,26 @@ int cmd_convert(int argc, char** argv) {
             uint64_t len = a_end - s;
             auto st = src->read(s, buf.data(), len);
             if (!st) { report(fmt::format("error while reading at byte {}: {}", s, st.error().message)); return 1; }
-            for (uint64_t p = 0; p < len;) {
+            // With -c, compress this chunk's clusters on several threads
+            // first (as qemu-img does with its thread pool), write in order.
+            std::vector<Result<std::vector<char>>> packed;
+            if (compress) {
+                std::vector<std::pair<uint64_t, uint64_t>> jobs;  // (buf offset, length)
+                for (uint64_t p = 0; p < len;) {
+                    uint64_t dst_off = base + s + p;
+                    uint64_t step = std::min<uint64_t>(len - p, unit - dst_off % unit);
+                    jobs.emplace_back(p, step);
+                    p += step;
+                }
+                packed.resize(jobs.size(), std::vector<char>());
+                if (!pool) pool = std::make_unique<WorkerPool>(4);
+                pool->run(jobs.size(), [&](size_t j) {
+                    const char* d = buf.data() + jobs[j].first;
+                    if (!all_zero(d, jobs[j].second)) packed[j] = dst->compress_cluster(d, jobs[j].second);
+                });
+            }
+            size_t job = 0;
+            for (uint64_t p = 0; p < len; ++job) {
                 uint64_t dst_off = base + s + p;
                 uint64_t step = std::min<uint64_t>(len - p, unit - dst_off % unit);
                 const char* d = buf.data() + p;
@@ -181,10 +272,16 @@ int cmd_convert(int argc, char** argv) {
                     if (b && std::memcmp(bbuf.data(), d, step) == 0) skip = true;
                 }
                 if (!skip) {
-                    Status w = (compress && dst_off % dst->cluster_size() == 0 &&
-                                (step == dst->cluster_size() || dst_off + step == dst->size()))
-                                   ? dst->write_compressed(dst_off, d, step)
-                                   : dst->write(dst_off, d, step);
+                    bool whole = dst_off % dst->cluster_size() == 0 &&
+                                 (step == dst->cluster_size() || dst_off + step == dst->size());
+                    Status w;
+                    if (compress && whole && job < packed.size() && packed[job]) {
+                        w = dst->write_precompressed(dst_off, *packed[job], d, step);
+                    } else if (compress && whole && job < packed.size()) {
+                        w = std::unexpected(packed[job].error());
+                    } else {
+                        w = dst->write(dst_off, d, step);
+                    }
                     if (!w) { report(fmt::format("error while writing at byte {}: {}", dst_off, w.error().message)); return 1; }
                 }
                 p += step;
@@ -586,27 +683,75 @@ int cmd_bench(int argc, char** argv) {
         if (flush_interval) fmt::print("Sending flush every {} requests\n", flush_interval);
         std::fflush(stdout);
     }
-    void* mem = std::aligned_alloc(4096, (bufsize + 4095) / 4096 * 4096);
-    std::memset(mem, pattern, bufsize);
-    auto t0 = std::chrono::steady_clock::now();
-    uint64_t off = offset;
-    for (uint64_t i = 0; i < count; ++i) {
-        if (off + bufsize > size) off = 0;
-        auto st = write ? im->write(off, mem, bufsize) : im->read(off, mem, bufsize);
-        if (!st) { std::free(mem); report(fmt::format("Failed request: {}", st.error().message)); return 1; }
-        if (flush_interval && write && (i + 1) % flush_interval == 0) {
-            auto f = im->flush();
-            if (!f) { std::free(mem); report(f.error().message); return 1; }
+    // Requests go out in the same order as qemu-img's (offset += step,
+    // wrapping), `depth` at a time: metadata lookups and anything that
+    // changes metadata run under one lock; plain data I/O on clusters that
+    // are already allocated runs in parallel on the host file.
+    const size_t nthreads = std::min<uint64_t>(depth, 32);
+    std::mutex mu;
+    std::atomic<uint64_t> next{0};
+    std::atomic<bool> failed{false};
+    std::string failure;
+    auto offset_of = [&](uint64_t i) {
+        // Same sequence as the sequential loop: start, start+step, ... wrapping.
+        uint64_t o = offset;
+        if (size) o = (offset + (i * step) % size) % size;
+        if (o + bufsize > size) o = 0;
+        return o;
+    };
+    const int fd = im->data_fd();
+    auto worker = [&] {
+        void* mem = std::aligned_alloc(4096, (bufsize + 4095) / 4096 * 4096);
+        std::memset(mem, pattern, bufsize);
+        for (;;) {
+            uint64_t i = next.fetch_add(1);
+            if (i >= count || failed) break;
+            uint64_t off = offset_of(i);
+            bool done = false;
+            std::unique_lock lk(mu);
+            auto e = fd >= 0 ? im->map_range(off, bufsize) : Result<Extent>(std::unexpected(Error{}));
+            if (e && e->kind == ExtentKind::Data && e->length >= bufsize && e->host_offset && (!write || e->in_place)) {
+                lk.unlock();
+                ssize_t n = write ? ::pwrite(fd, mem, bufsize, static_cast<off_t>(*e->host_offset))
+                                  : ::pread(fd, mem, bufsize, static_cast<off_t>(*e->host_offset));
+                done = n == static_cast<ssize_t>(bufsize);
+                lk.lock();
+            }
+            if (!done) {
+                auto st = write ? im->write(off, mem, bufsize) : im->read(off, mem, bufsize);
+                if (!st && !failed.exchange(true)) failure = st.error().message;
+            }
+            if (flush_interval && write && (i + 1) % flush_interval == 0) {
+                auto f = im->flush();
+                if (!f && !failed.exchange(true)) failure = f.error().message;
+            }
         }
-        off += step;
-        if (size) off %= size;
+        std::free(mem);
+    };
+    auto t0 = std::chrono::steady_clock::now();
+    if (write && count > 0) {
+        // The first request goes through the engine: it takes care of
+        // anything a first write must do (e.g. invalidating bitmaps).
+        void* mem = std::aligned_alloc(4096, (bufsize + 4095) / 4096 * 4096);
+        std::memset(mem, pattern, bufsize);
+        auto st = im->write(offset_of(0), mem, bufsize);
+        std::free(mem);
+        if (!st) { report(fmt::format("Failed request: {}", st.error().message)); return 1; }
+        next = 1;
     }
+    if (nthreads <= 1) {
+        worker();
+    } else {
+        std::vector<std::thread> threads;
+        for (size_t t = 0; t < nthreads; ++t) threads.emplace_back(worker);
+        for (auto& t : threads) t.join();
+    }
+    if (failed) { report(fmt::format("Failed request: {}", failure)); return 1; }
     if (write) {
         auto f = im->flush();
-        if (!f) { std::free(mem); report(f.error().message); return 1; }
+        if (!f) { report(f.error().message); return 1; }
     }
     auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::free(mem);
     if (!quiet) fmt::print("Run completed in {:.3f} seconds.\n", secs);
     auto cl = im->close();
     if (!cl) { report(cl.error().message); return 1; }

@@ -43,7 +43,13 @@ driver::Driver* Session::conn() {
     if (driver_) return driver_.get();
     auto opened = open_connection(uri(), options_.readonly);
     if (!opened) {
-        error("failed to connect to the hypervisor", opened.error());
+        // connect() may already say it; virsh's form puts the reason on its own line.
+        constexpr std::string_view kHeadline = "failed to connect to the hypervisor";
+        std::string reason = opened.error().full_message();
+        if (reason.starts_with(kHeadline) && reason.size() > kHeadline.size() + 2)
+            reason.erase(0, kHeadline.size() + 2);
+        error(kHeadline);
+        error(reason);
         return nullptr;
     }
     driver_ = std::move(*opened);

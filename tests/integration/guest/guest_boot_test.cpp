@@ -78,6 +78,27 @@ TEST(GuestBoot, PowerButtonOverQmpShutsDownCleanly) {
     EXPECT_EQ(qemu->wait_exit(kShutdownTimeout), 0) << qemu->output();
 }
 
+// The guest has the pvpanic driver, so a kernel panic reaches QEMU (what
+// on_crash handling builds on).
+TEST(GuestBoot, KernelPanicIsReportedThroughPvpanic) {
+    VIREO_REQUIRE_GUEST();
+    TempDir tmp;
+    GuestOptions opt;
+    opt.qmp_socket = tmp / "qmp.sock";
+    opt.extra = {"-device", "pvpanic", "-action", "panic=pause"};
+
+    auto qemu = QemuProcess::start(guest_qemu_argv(opt));
+    ASSERT_TRUE(qemu) << qemu.error().message;
+    auto qmp = QmpClient::connect(opt.qmp_socket);
+    ASSERT_TRUE(qmp) << qmp.error().full_message() << "\n" << qemu->output();
+    ASSERT_TRUE(qemu->wait_for(kGuestPrompt, kBootTimeout)) << qemu->output();
+
+    ASSERT_TRUE(qemu->send("echo c > /proc/sysrq-trigger\n"));
+    auto panicked = qmp->wait_event("GUEST_PANICKED", kShutdownTimeout);
+    ASSERT_TRUE(panicked) << panicked.error().full_message() << "\n" << qemu->output();
+    EXPECT_EQ((*panicked)["data"].value("action", ""), "pause") << panicked->dump();
+}
+
 TEST(GuestBoot, PoweroffFlagMakesQemuExitOnItsOwn) {
     VIREO_REQUIRE_GUEST();
     GuestOptions opt;

@@ -18,7 +18,8 @@ DomainDefinition def_of(const std::string& name, const Uuid& uuid) {
     d.name = name;
     d.uuid = uuid;
     d.memory_kib = 65536;
-    return make_definition(std::move(d));
+    // Through the XML path, as define does, so the document is canonical.
+    return *make_definition(make_definition(std::move(d)).xml);
 }
 
 void write_file(const fs::path& p, const std::string& text) {

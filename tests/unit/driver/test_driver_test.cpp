@@ -376,6 +376,8 @@ TEST(TestDriver, ManagedSaveIsUsedByNextStart) {
     ASSERT_TRUE(d->managed_save("test"));
     ASSERT_TRUE(d->managed_save_remove("test"));
     EXPECT_FALSE(info(*d, "test").managed_save);
+    ASSERT_TRUE(d->start_domain("test", {}));
+    EXPECT_EQ(info(*d, "test").reason, "booted");  // the image is gone
     ASSERT_TRUE(d->managed_save("test"));
     UndefineFlags with_image;
     with_image.managed_save = true;
@@ -384,8 +386,8 @@ TEST(TestDriver, ManagedSaveIsUsedByNextStart) {
 
     EXPECT_EQ(log.take(), (std::vector<std::string>{
                               "Stopped/Saved test", "Started/Restored test", "Stopped/Saved test",
-                              "Started/Booted test", "Stopped/Saved test", "Stopped/Saved test",
-                              "Undefined/Removed test"}));
+                              "Started/Booted test", "Stopped/Saved test", "Started/Booted test",
+                              "Stopped/Saved test", "Undefined/Removed test"}));
 }
 
 TEST(TestDriver, AutostartFlag) {

@@ -1,0 +1,165 @@
+#include "helpers.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "support/guest.hpp"
+#include "util/files.hpp"
+
+namespace fs = std::filesystem;
+
+namespace vireo::qemu::test {
+
+QemuDriverConfig config_in(const fs::path& root) {
+    QemuDriverConfig c;
+    c.confdir = root / "conf";
+    c.rundir = root / "run";
+    c.cachedir = root / "cache";
+    c.logdir = root / "log";
+    c.savedir = root / "save";
+    c.autostart = false;
+    c.destroy_grace = std::chrono::seconds(5);
+    return c;
+}
+
+std::unique_ptr<QemuDriver> make_driver(const fs::path& root) {
+    auto d = make_qemu_driver(config_in(root));
+    if (!d) {
+        ADD_FAILURE() << d.error().full_message();
+        return nullptr;
+    }
+    return std::move(*d);
+}
+
+std::string guest_xml(const std::string& name, const std::string& extra_devices, const std::string& cmdline_extra) {
+    fs::path g = vireo::test::guest_dir();
+    return fmt::format(R"(<domain type='qemu'>
+  <name>{}</name>
+  <memory unit='MiB'>160</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{}</kernel>
+    <initrd>{}</initrd>
+    <cmdline>{} {}</cmdline>
+  </os>
+  <features><acpi/><apic/></features>
+  <devices>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <memballoon model='none'/>
+    {}
+  </devices>
+</domain>)",
+                       name, (g / "vmlinuz").string(), (g / "initrd.img").string(), vireo::test::kGuestCmdline,
+                       cmdline_extra, extra_devices);
+}
+
+std::optional<std::smatch> wait_file(const fs::path& file, const std::regex& pattern, std::chrono::milliseconds timeout,
+                                     std::string* content) {
+    static thread_local std::string text;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto r = files::read(file);
+        text = r ? *r : "";
+        std::smatch m;
+        if (std::regex_search(text, m, pattern)) {
+            if (content) *content = text;
+            return m;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            if (content) *content = text;
+            return std::nullopt;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+std::vector<int> qemu_pids_for(const std::string& name) {
+    std::vector<int> out;
+    std::string needle = "guest=" + name + ",";
+    for (const auto& e : fs::directory_iterator("/proc")) {
+        std::string pid = e.path().filename().string();
+        if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        auto stat = files::read(e.path() / "stat");
+        if (!stat) continue;
+        auto close = stat->rfind(')');
+        if (close != std::string::npos && close + 2 < stat->size() && (*stat)[close + 2] == 'Z') continue;
+        auto cmd = files::read(e.path() / "cmdline");
+        if (!cmd) continue;
+        std::string c = *cmd;
+        for (char& ch : c)
+            if (ch == '\0') ch = ' ';
+        if (c.find("qemu-system") != std::string::npos && c.find(needle) != std::string::npos)
+            out.push_back(std::stoi(pid));
+    }
+    return out;
+}
+
+std::vector<std::string> files_starting_with(const fs::path& dir, const std::string& prefix) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+        if (e.path().filename().string().starts_with(prefix)) out.push_back(e.path().filename().string());
+    return out;
+}
+
+bool Console::wait_for(const std::string& needle, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (buf_.find(needle) == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd_.get(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+        char chunk[4096];
+        ssize_t n = ::read(fd_.get(), chunk, sizeof chunk);
+        if (n <= 0) return false;
+        buf_.append(chunk, static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+std::optional<std::string> Console::run(const std::string& command, std::chrono::milliseconds timeout) {
+    // A unique end marker, so earlier output and the echo cannot confuse us.
+    static int counter = 0;
+    std::string marker = fmt::format("@@END{}@@", ++counter);
+    std::string line = fmt::format("{}; echo '{}'\n", command, marker.substr(0, 2) + "'" + "'" + marker.substr(2));
+    buf_.clear();
+    if (::write(fd_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) return std::nullopt;
+    // The echoed command has the marker split by '' so only real output matches.
+    if (!wait_for(marker + "\r\n", timeout) && !wait_for(marker + "\n", std::chrono::milliseconds(1))) return std::nullopt;
+    std::string out = buf_.substr(0, buf_.find(marker + "\r\n") != std::string::npos ? buf_.find(marker + "\r\n")
+                                                                                    : buf_.find(marker + "\n"));
+    // Drop the echoed command line.
+    auto nl = out.find('\n');
+    out = nl == std::string::npos ? "" : out.substr(nl + 1);
+    std::erase(out, '\r');
+    return out;
+}
+
+void EventLog::add(const driver::DomainEvent& e) {
+    std::lock_guard lk(mutex_);
+    events_.emplace_back(e.domain, fmt::format("{}/{}", driver::event_name(e.type), e.detail));
+}
+
+std::vector<std::string> EventLog::for_domain(const std::string& name) const {
+    std::lock_guard lk(mutex_);
+    std::vector<std::string> out;
+    for (const auto& [d, what] : events_)
+        if (d == name) out.push_back(what);
+    return out;
+}
+
+bool EventLog::wait_for(const std::string& name, const std::string& what, std::chrono::milliseconds timeout) const {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto v = for_domain(name);
+        if (std::find(v.begin(), v.end(), what) != v.end()) return true;
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+}  // namespace vireo::qemu::test
