@@ -586,8 +586,15 @@ void sort_controllers(DomainDef& def) {
 
 void assign_aliases(DomainDef& def) {
     auto& d = def.devices;
-    auto set = [](DeviceInfo& info, std::string alias) {
-        if (info.alias.empty()) info.alias = std::move(alias);
+    // Aliases already present (user or live documents) are never reused.
+    std::set<std::string> taken;
+    PciAllocator all(def);
+    for (auto* info : all.all_infos())
+        if (!info->alias.empty()) taken.insert(info->alias);
+    auto set = [&taken](DeviceInfo& info, std::string alias) {
+        if (!info.alias.empty() || taken.contains(alias)) return;
+        info.alias = alias;
+        taken.insert(std::move(alias));
     };
     unsigned virtio_disk = 0;
     for (auto& disk : d.disks) {
@@ -613,7 +620,9 @@ void assign_aliases(DomainDef& def) {
     for (std::size_t i = 0; i < d.serials.size(); ++i) set(d.serials[i].info, fmt::format("serial{}", i));
     for (std::size_t i = 0; i < d.parallels.size(); ++i) set(d.parallels[i].info, fmt::format("parallel{}", i));
     for (std::size_t i = 0; i < d.consoles.size(); ++i) {
-        if (i == 0 && d.consoles[0].target_type == "serial" && !d.serials.empty()) set(d.consoles[0].info, d.serials[0].info.alias);
+        if (i == 0 && d.consoles[0].target_type == "serial" && !d.serials.empty()) {
+            if (d.consoles[0].info.alias.empty()) d.consoles[0].info.alias = d.serials[0].info.alias;
+        }
         else set(d.consoles[i].info, fmt::format("console{}", i));
     }
     for (std::size_t i = 0; i < d.channels.size(); ++i) set(d.channels[i].info, fmt::format("channel{}", i));

@@ -358,8 +358,8 @@ std::string format_domain_xml(const DomainDef& def, FormatFlags flags) {
         Node& clk = root.add("clock");
         clk.attr("offset", def.clock.offset).attr("timezone", def.clock.timezone).attr("adjustment", def.clock.adjustment).attr("basis", def.clock.basis);
         for (const auto& t : def.clock.timers)
-            clk.add("timer").attr("name", t.name).attr("track", t.track).attr("tickpolicy", t.tickpolicy).attr("frequency", t.frequency)
-                .attr("mode", t.mode).attr("present", t.present);
+            clk.add("timer").attr("name", t.name).attr("present", t.present).attr("tickpolicy", t.tickpolicy).attr("track", t.track)
+                .attr("frequency", t.frequency).attr("mode", t.mode);
     }
     root.add_text("on_poweroff", def.on_poweroff);
     root.add_text("on_reboot", def.on_reboot);

@@ -4,6 +4,7 @@
 
 #include "daemon/server.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,6 +48,9 @@ struct Peer {
     bool read_only = false;
     std::uint64_t serial = 0;
 };
+
+// Sockets must not leak into the QEMU processes the driver starts.
+void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
 
 Peer peer_of(Socket& socket, bool read_only, std::uint64_t serial) {
     Peer p;
@@ -376,6 +380,7 @@ void Server::Impl::accept(Acceptor& acceptor, bool read_only) {
     acceptor.async_accept([this, &acceptor, read_only](const beast::error_code& ec, Socket socket) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec) {
+            set_cloexec(socket.native_handle());
             Peer peer = peer_of(socket, read_only, next_serial++);
             spdlog::info("client #{} connected: pid {} uid {} gid {}{}", peer.serial, peer.pid, peer.uid, peer.gid,
                          read_only ? " (read-only socket)" : "");
@@ -402,6 +407,7 @@ Status Server::listen(const ListenOptions& o) {
     beast::error_code ec;
     asio::local::stream_protocol::endpoint ep(o.path.native());
     acceptor.open(ep.protocol(), ec);
+    if (!ec) set_cloexec(acceptor.native_handle());
     if (!ec) acceptor.bind(ep, ec);
     if (ec) {
         impl_->acceptors.pop_back();

@@ -111,7 +111,7 @@ std::string Builder::pci_bus_name(unsigned bus) const {
 
 std::string Builder::address_opts(const conf::DeviceInfo& info) const {
     const auto& a = info.address;
-    if (a.type != "pci") return "";
+    if (a.type != "pci" || kind_ == MachineKind::Microvm) return "";  // microvm: virtio-mmio, no PCI
     std::string out = fmt::format(",bus={},addr={:#x}", pci_bus_name(a.bus), a.slot);
     if (a.function != 0) out += fmt::format(".{:#x}", a.function);
     if (a.multifunction == "on") out += ",multifunction=on";
@@ -335,8 +335,18 @@ void Builder::boot() {
 }
 
 void Builder::controllers() {
-    for (const auto& c : def_.devices.controllers) {
-        const std::string& id = c.info.alias;
+    // PCI controllers first, by index: a device can only name a bus that
+    // already exists on the command line.
+    std::vector<const conf::Controller*> ordered;
+    for (const auto& c : def_.devices.controllers)
+        if (c.type == "pci") ordered.push_back(&c);
+    std::ranges::stable_sort(ordered, {}, &conf::Controller::index);
+    for (const auto& c : def_.devices.controllers)
+        if (c.type != "pci") ordered.push_back(&c);
+    for (const conf::Controller* cp : ordered) {
+        const conf::Controller& c = *cp;
+        if (kind_ == MachineKind::Microvm && (c.type == "ide" || c.type == "fdc" || c.type == "usb" || c.type == "sata"))
+            continue;  // implicit controllers of PC machines; microvm has none
         std::string suffix = device_suffix(c.info);
         if (c.type == "pci") {
             if (c.model == "pci-root" || c.model == "pcie-root") continue;  // built into the machine
@@ -399,7 +409,6 @@ void Builder::controllers() {
         } else {
             unsupported("controller type '{}' is not supported", c.type);
         }
-        (void)id;
     }
 }
 

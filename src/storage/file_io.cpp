@@ -161,6 +161,7 @@ Result<uint64_t> FileIo::allocated_bytes() const {
 }
 
 Status FileIo::truncate(uint64_t len) {
+    data_cache_start_ = data_cache_end_ = 0;
     if (::ftruncate(fd_.get(), static_cast<off_t>(len)) != 0)
         return std::unexpected(errno_error(fmt::format("Could not resize '{}'", path_), errno));
     return {};
@@ -175,6 +176,7 @@ Status FileIo::flush() {
 
 Status FileIo::punch_hole(uint64_t off, uint64_t len) {
     if (len == 0) return {};
+    data_cache_start_ = data_cache_end_ = 0;
     if (::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
                     static_cast<off_t>(len)) == 0)
         return {};
@@ -202,6 +204,7 @@ Status FileIo::preallocate(uint64_t off, uint64_t len, bool full) {
 }
 
 Result<std::pair<bool, uint64_t>> FileIo::data_run(uint64_t off, uint64_t end) const {
+    if (off >= data_cache_start_ && off < data_cache_end_) return std::pair{true, std::min(data_cache_end_, end)};
     off_t data = ::lseek(fd_.get(), static_cast<off_t>(off), SEEK_DATA);
     if (data < 0) {
         if (errno == ENXIO) return std::pair{false, end};  // hole to EOF
@@ -210,6 +213,8 @@ Result<std::pair<bool, uint64_t>> FileIo::data_run(uint64_t off, uint64_t end) c
     if (static_cast<uint64_t>(data) > off) return std::pair{false, std::min<uint64_t>(data, end)};
     off_t hole = ::lseek(fd_.get(), static_cast<off_t>(off), SEEK_HOLE);
     if (hole < 0) return std::pair{true, end};
+    data_cache_start_ = off;
+    data_cache_end_ = static_cast<uint64_t>(hole);
     return std::pair{true, std::min<uint64_t>(static_cast<uint64_t>(hole), end)};
 }
 

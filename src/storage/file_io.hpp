@@ -64,6 +64,9 @@ private:
     bool writable_ = false;
     bool direct_ = false;
     bool no_flush_ = false;
+    // Last data run SEEK_HOLE reported: writes never turn data into holes,
+    // so it stays valid until a punch_hole/truncate.
+    mutable uint64_t data_cache_start_ = 0, data_cache_end_ = 0;
 };
 
 }  // namespace vireo::storage

@@ -246,7 +246,7 @@ int cmd_convert(int argc, char** argv) {
                     p += step;
                 }
                 packed.resize(jobs.size(), std::vector<char>());
-                if (!pool) pool = std::make_unique<WorkerPool>(4);
+                if (!pool) pool = std::make_unique<WorkerPool>(8);
                 pool->run(jobs.size(), [&](size_t j) {
                     const char* d = buf.data() + jobs[j].first;
                     if (!all_zero(d, jobs[j].second)) packed[j] = dst->compress_cluster(d, jobs[j].second);

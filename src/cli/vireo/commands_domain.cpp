@@ -27,7 +27,7 @@ ListFilter list_filter(const Args& a) {
     f.state_shutoff = a.has("state-shutoff");
     f.state_other = a.has("state-other");
     // A state filter naming an inactive state implies looking at inactive domains.
-    if (f.state_shutoff || f.state_other) f.inactive = f.inactive || !a.has("inactive");
+    if (f.state_shutoff || f.state_other) f.inactive = true;
     return f;
 }
 

@@ -3,6 +3,7 @@
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/format.hpp"
 #include "cli/vireo/session.hpp"
+#include "host/validate.hpp"
 
 namespace vireo::cli {
 
@@ -83,6 +84,13 @@ int cmd_domcapabilities(Session& s, const Args& a) {
     return 0;
 }
 
+// Checks this machine itself (no connection): virt-host-validate's report.
+int cmd_host_validate(Session& s, const Args&) {
+    const auto checks = host::run_host_checks();
+    s.out("{}", host::format_host_checks(checks));
+    return host::host_checks_exit_code(checks);
+}
+
 }  // namespace
 
 void add_host_commands(std::vector<CommandSpec>& t) {
@@ -102,6 +110,11 @@ void add_host_commands(std::vector<CommandSpec>& t) {
                   {"arch", OptType::String, "domain architecture (/domain/os/type/@arch)"},
                   {"machine", OptType::String, "machine type (/domain/os/type/@machine)"}},
                  cmd_domcapabilities});
+    t.push_back({"host-validate", group, "validate the host for virtualization",
+                 "Check this machine as virt-host-validate does (hardware virtualization,\n"
+                 "/dev/kvm usability, cgroups, IOMMU, access to the system daemon) and print\n"
+                 "PASS/WARN/FAIL per check. Exits 1 if any check fails.",
+                 {}, cmd_host_validate, false});
 }
 
 }  // namespace vireo::cli

@@ -153,7 +153,7 @@ int cmd_edit(Session& s, const Args& a) {
 // ---- event ----------------------------------------------------------------
 
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted = true; }
+void on_sigint(int) { g_interrupted = true; }
 
 // Restores the previous SIGINT disposition when done.
 class SigintGuard {

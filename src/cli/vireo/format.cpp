@@ -1,6 +1,7 @@
 #include "cli/vireo/format.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include <fmt/format.h>

@@ -13,7 +13,9 @@ std::size_t display_width(std::string_view text) {
 std::string Table::render(bool with_header) const {
     const std::size_t columns = header_.size();
     std::vector<std::size_t> widths(columns, 0);
-    for (std::size_t c = 0; c < columns; ++c) widths[c] = display_width(header_[c]);
+    // Without the header (-q), only the rows set the widths, as in virsh.
+    if (with_header)
+        for (std::size_t c = 0; c < columns; ++c) widths[c] = display_width(header_[c]);
     for (const auto& row : rows_)
         for (std::size_t c = 0; c < columns && c < row.size(); ++c)
             widths[c] = std::max(widths[c], display_width(row[c]));
@@ -59,21 +61,22 @@ Result<std::vector<CommandWords>> split_commands(std::string_view line) {
 
     for (std::size_t i = 0; i < line.size(); ++i) {
         const char c = line[i];
-        if (c == '\'' || c == '"') {
+        if (c == '\'') {
             const auto close = line.find(c, i + 1);
-            if (close == std::string_view::npos) return fail(ErrorCode::InvalidArg, "missing {}", c);
-            std::string_view quoted = line.substr(i + 1, close - i - 1);
-            if (c == '"') {
-                // Inside double quotes a backslash escapes the next character.
-                for (std::size_t j = 0; j < quoted.size(); ++j) {
-                    if (quoted[j] == '\\' && j + 1 < quoted.size()) ++j;
-                    word += quoted[j];
-                }
-            } else {
-                word += quoted;
-            }
+            if (close == std::string_view::npos) return fail(ErrorCode::InvalidArg, "missing '");
+            word += line.substr(i + 1, close - i - 1);
             in_word = true;
             i = close;
+        } else if (c == '"') {
+            // Inside double quotes a backslash escapes the next character.
+            std::size_t j = i + 1;
+            for (; j < line.size() && line[j] != '"'; ++j) {
+                if (line[j] == '\\' && j + 1 < line.size()) ++j;
+                word += line[j];
+            }
+            if (j >= line.size()) return fail(ErrorCode::InvalidArg, "missing \"");
+            in_word = true;
+            i = j;
         } else if (c == '\\') {
             if (i + 1 < line.size()) word += line[++i];
             in_word = true;

@@ -1,0 +1,264 @@
+// vireo against a real vireod (qemu:///session, auto-started by the CLI on
+// temporary directories, so the user's ~/.config is never touched) running
+// the real test guest under QEMU/TCG: every verb as a user types it, with
+// the output and exit codes a user sees.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "support/guest.hpp"
+#include "support/support.hpp"
+#include "util/files.hpp"
+
+namespace vireo::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CliSession : public ::testing::Test {
+protected:
+    void SetUp() override {
+        VIREO_REQUIRE_GUEST();
+        if (!std::filesystem::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
+        env_ = {"env",
+                "VIREO_RUNTIME_DIR=" + (dir_ / "run").string(),
+                "VIREO_CONFIG_DIR=" + (dir_ / "config").string(),
+                "VIREO_CACHE_DIR=" + (dir_ / "cache").string(),
+                "VIREO_DAEMON_PATH=" + (bin_dir() / "vireod").string(),
+                "VIREO_DEFAULT_URI=qemu:///session",
+                "LIBVIRT_DEFAULT_URI="};
+    }
+
+    void TearDown() override {
+        if (env_.empty()) return;
+        // Stop every guest, then the daemon this test started.
+        auto names = vireo({"list", "--name"});
+        for (const auto& line : split_lines(names.out))
+            if (!line.empty()) vireo({"destroy", line});
+        if (auto pid = files::read(dir_ / "run" / "vireod.pid"); pid) {
+            const int p = std::atoi(pid->c_str());
+            if (p > 1) ::kill(p, SIGTERM);
+            for (int i = 0; i < 100 && p > 1 && ::kill(p, 0) == 0; ++i) std::this_thread::sleep_for(50ms);
+        }
+    }
+
+    static std::vector<std::string> split_lines(const std::string& text) {
+        std::vector<std::string> out;
+        std::size_t start = 0;
+        for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+            out.push_back(text.substr(start, nl - start));
+        return out;
+    }
+
+    std::vector<std::string> vireo_argv(const std::vector<std::string>& args, const std::string& extra_env = {}) {
+        std::vector<std::string> argv = env_;
+        if (!extra_env.empty()) argv.push_back(extra_env);
+        argv.push_back((bin_dir() / "vireo").string());
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    }
+
+    CommandResult vireo(const std::vector<std::string>& args, const std::string& input = {}) {
+        return run(vireo_argv(args), input);
+    }
+
+    // Define the test guest as `name`; returns the XML file's path.
+    std::string define_guest(const std::string& name) {
+        const std::string path = (dir_ / (name + ".xml")).string();
+        std::ofstream(path) << fmt::format(R"(<domain type='qemu'>
+  <name>{}</name>
+  <memory unit='MiB'>160</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{}</kernel>
+    <initrd>{}</initrd>
+    <cmdline>{}</cmdline>
+  </os>
+  <features><acpi/><apic/></features>
+  <devices>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+)",
+                                           name, (guest_dir() / "vmlinuz").string(),
+                                           (guest_dir() / "initrd.img").string(), kGuestCmdline);
+        return path;
+    }
+
+    // Attach `vireo console` and run a shell command in the guest until its
+    // output shows up (the command is re-sent while the guest still boots).
+    bool guest_answers(const std::string& name) {
+        auto console = QemuProcess::start(vireo_argv({"console", name}));
+        if (!console) {
+            ADD_FAILURE() << console.error().full_message();
+            return false;
+        }
+        const auto deadline = std::chrono::steady_clock::now() + 180s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            console->send("echo VIREO-CLI-$((40+2))\n");
+            if (console->wait_for(std::regex("VIREO-CLI-42"), 5s)) return true;
+        }
+        return false;
+    }
+
+    TempDir dir_;
+    std::vector<std::string> env_;
+};
+
+TEST_F(CliSession, HostVerbs) {
+    auto uri = vireo({"uri"});
+    ASSERT_EQ(uri.exit_code, 0) << uri.err;
+    EXPECT_EQ(uri.out, "qemu:///session\n\n");
+    auto version = vireo({"version", "--daemon"});
+    EXPECT_EQ(version.exit_code, 0) << version.err;
+    EXPECT_NE(version.out.find("Running hypervisor: QEMU "), std::string::npos) << version.out;
+    EXPECT_NE(version.out.find("Running against daemon: "), std::string::npos) << version.out;
+    EXPECT_EQ(vireo({"hostname"}).exit_code, 0);
+    auto node = vireo({"nodeinfo"});
+    EXPECT_TRUE(node.out.starts_with("CPU model:           x86_64\n")) << node.out << node.err;
+    EXPECT_NE(vireo({"capabilities"}).out.find("<capabilities>"), std::string::npos);
+    auto dcaps = vireo({"domcapabilities", "--virttype", "qemu"});
+    EXPECT_EQ(dcaps.exit_code, 0) << dcaps.err;
+    EXPECT_NE(dcaps.out.find("<domainCapabilities>"), std::string::npos);
+    EXPECT_EQ(vireo({"list", "--all"}).out, " Id   Name   State\n--------------------\n\n");
+    auto missing = vireo({"dominfo", "nosuch"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_EQ(missing.err, "error: failed to get domain 'nosuch'\n");
+}
+
+TEST_F(CliSession, DefineEditCreateUndefine) {
+    const std::string file = define_guest("cli-def");
+    auto def = vireo({"define", file, "--validate"});
+    ASSERT_EQ(def.exit_code, 0) << def.err;
+    EXPECT_EQ(def.out, fmt::format("Domain 'cli-def' defined from {}\n\n", file));
+    EXPECT_EQ(vireo({"list", "--all"}).out,
+              " Id   Name      State\n--------------------------\n -    cli-def   shut off\n\n");
+    EXPECT_EQ(vireo({"domstate", "cli-def", "--reason"}).out, "shut off (unknown)\n\n");
+    EXPECT_EQ(vireo({"domid", "cli-def"}).out, "-\n\n");
+    auto uuid = vireo({"domuuid", "cli-def"});
+    ASSERT_EQ(uuid.exit_code, 0);
+    EXPECT_EQ(vireo({"domname", uuid.out.substr(0, 36)}).out, "cli-def\n\n");
+    EXPECT_NE(vireo({"dumpxml", "cli-def", "--inactive"}).out.find("<name>cli-def</name>"), std::string::npos);
+    EXPECT_EQ(vireo({"autostart", "cli-def"}).out, "Domain 'cli-def' marked as autostarted\n\n");
+    EXPECT_EQ(vireo({"list", "--all", "--autostart", "--name"}).out, "cli-def\n\n");
+    EXPECT_EQ(vireo({"autostart", "--disable", "cli-def"}).out, "Domain 'cli-def' unmarked as autostarted\n\n");
+    EXPECT_EQ(vireo({"desc", "cli-def", "--config", "a test guest"}).out, "Domain description updated successfully\n");
+    EXPECT_EQ(vireo({"desc", "cli-def", "--config"}).out, "a test guest\n");
+
+    // edit: the change goes through the daemon (define), never to its files directly.
+    const std::string editor = (dir_ / "ed.sh").string();
+    std::ofstream(editor) << "#!/bin/sh\nsed -i 's|<vcpu placement=.static.>1</vcpu>|<vcpu placement=\"static\">2</vcpu>|' \"$1\"\n";
+    std::filesystem::permissions(editor, std::filesystem::perms::owner_all);
+    auto edit = run(vireo_argv({"edit", "cli-def"}, "EDITOR=" + editor));
+    EXPECT_EQ(edit.exit_code, 0) << edit.err;
+    EXPECT_EQ(edit.out, "Domain 'cli-def' XML configuration edited.\n\n");
+    EXPECT_NE(vireo({"dominfo", "cli-def"}).out.find("CPU(s):         2\n"), std::string::npos);
+    const std::string breaker = (dir_ / "bad.sh").string();
+    std::ofstream(breaker) << "#!/bin/sh\nsed -i 's|</domain>|</domai>|' \"$1\"\n";
+    std::filesystem::permissions(breaker, std::filesystem::perms::owner_all);
+    auto bad = run(vireo_argv({"edit", "cli-def"}, "EDITOR=" + breaker), "n\n");
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.out.find("Failed. Try again? [y,n,i,f,?]: "), std::string::npos) << bad.out;
+
+    auto undef = vireo({"undefine", "cli-def", "--nvram", "--managed-save"});
+    EXPECT_EQ(undef.exit_code, 0) << undef.err;
+    EXPECT_EQ(undef.out, "Domain 'cli-def' has been undefined\n\n");
+    EXPECT_EQ(vireo({"list", "--all", "--name"}).out, "\n");
+
+    // create: a transient guest, gone once destroyed.
+    const std::string tfile = define_guest("cli-tr");
+    auto create = vireo({"create", tfile});
+    ASSERT_EQ(create.exit_code, 0) << create.err;
+    EXPECT_EQ(create.out, fmt::format("Domain 'cli-tr' created from {}\n\n", tfile));
+    EXPECT_EQ(vireo({"list", "--transient", "--name"}).out, "cli-tr\n\n");
+    EXPECT_EQ(vireo({"destroy", "cli-tr"}).out, "Domain 'cli-tr' destroyed\n\n");
+    EXPECT_EQ(vireo({"list", "--all", "--name"}).out, "\n");
+}
+
+TEST_F(CliSession, LifecycleConsoleAndEvents) {
+    const std::string file = define_guest("cli-vm");
+    ASSERT_EQ(vireo({"define", file}).exit_code, 0);
+    auto events = QemuProcess::start(vireo_argv({"event", "--loop", "--event", "lifecycle", "--timeout", "400"}));
+    ASSERT_TRUE(events) << events.error().full_message();
+
+    auto start = vireo({"start", "cli-vm"});
+    ASSERT_EQ(start.exit_code, 0) << start.err;
+    EXPECT_EQ(start.out, "Domain 'cli-vm' started\n\n");
+    EXPECT_TRUE(events->wait_for(std::regex("event 'lifecycle' for domain 'cli-vm': Started Booted"), 60s));
+    ASSERT_TRUE(guest_answers("cli-vm")) << "the guest never answered on its serial console";
+
+    auto list = vireo({"list"});
+    EXPECT_TRUE(std::regex_search(list.out, std::regex(R"( [0-9]+ +cli-vm +running\n)"))) << list.out;
+    EXPECT_EQ(vireo({"domstate", "cli-vm", "--reason"}).out, "running (booted)\n\n");
+    auto info = vireo({"dominfo", "cli-vm"});
+    EXPECT_NE(info.out.find("State:          running\n"), std::string::npos) << info.out;
+    EXPECT_NE(info.out.find("Max memory:     163840 KiB\n"), std::string::npos) << info.out;
+    EXPECT_EQ(vireo({"domblklist", "cli-vm"}).exit_code, 0);
+    EXPECT_EQ(vireo({"domiflist", "cli-vm"}).exit_code, 0);
+    EXPECT_NE(vireo({"dumpxml", "cli-vm"}).out.find("<domain type='qemu' id="), std::string::npos);
+
+    EXPECT_EQ(vireo({"suspend", "cli-vm"}).out, "Domain 'cli-vm' suspended\n\n");
+    EXPECT_EQ(vireo({"domstate", "cli-vm", "--reason"}).out, "paused (user)\n\n");
+    EXPECT_TRUE(events->wait_for(std::regex("for domain 'cli-vm': Suspended Paused"), 30s));
+    EXPECT_EQ(vireo({"resume", "cli-vm"}).out, "Domain 'cli-vm' resumed\n\n");
+    EXPECT_TRUE(events->wait_for(std::regex("for domain 'cli-vm': Resumed Unpaused"), 30s));
+
+    EXPECT_EQ(vireo({"reset", "cli-vm"}).out, "Domain 'cli-vm' was reset\n\n");
+    ASSERT_TRUE(guest_answers("cli-vm")) << "no answer after reset";
+    EXPECT_EQ(vireo({"reboot", "cli-vm"}).out, "Domain 'cli-vm' is being rebooted\n\n");
+    ASSERT_TRUE(guest_answers("cli-vm")) << "no answer after reboot";
+
+    // shutdown asks the guest (ACPI) and returns at once; the guest powers off.
+    EXPECT_EQ(vireo({"shutdown", "cli-vm"}).out, "Domain 'cli-vm' is being shutdown\n\n");
+    EXPECT_TRUE(events->wait_for(std::regex("for domain 'cli-vm': Stopped Shutdown"), 120s));
+    EXPECT_EQ(vireo({"domstate", "cli-vm"}).out, "shut off\n\n");
+
+    // start --paused, then destroy --graceful.
+    EXPECT_EQ(vireo({"start", "--paused", "cli-vm"}).exit_code, 0);
+    EXPECT_EQ(vireo({"domstate", "cli-vm"}).out, "paused\n\n");
+    EXPECT_EQ(vireo({"destroy", "cli-vm", "--graceful"}).out, "Domain 'cli-vm' destroyed\n\n");
+    EXPECT_EQ(vireo({"domstate", "cli-vm", "--reason"}).out, "shut off (destroyed)\n\n");
+    EXPECT_TRUE(events->wait_for(std::regex("for domain 'cli-vm': Stopped Destroyed"), 30s));
+}
+
+TEST_F(CliSession, SaveRestoreAndManagedSave) {
+    const std::string file = define_guest("cli-sv");
+    ASSERT_EQ(vireo({"define", file}).exit_code, 0);
+    ASSERT_EQ(vireo({"start", "cli-sv"}).exit_code, 0);
+    ASSERT_TRUE(guest_answers("cli-sv"));
+
+    const std::string image = (dir_ / "cli-sv.save").string();
+    auto save = vireo({"save", "cli-sv", image});
+    ASSERT_EQ(save.exit_code, 0) << save.err;
+    EXPECT_EQ(save.out, fmt::format("\nDomain 'cli-sv' saved to {}\n\n", image));
+    EXPECT_EQ(vireo({"domstate", "cli-sv", "--reason"}).out, "shut off (saved)\n\n");
+    auto restore = vireo({"restore", image});
+    ASSERT_EQ(restore.exit_code, 0) << restore.err;
+    EXPECT_EQ(restore.out, fmt::format("Domain restored from {}\n\n", image));
+    EXPECT_EQ(vireo({"domstate", "cli-sv"}).out, "running\n\n");
+    ASSERT_TRUE(guest_answers("cli-sv")) << "the restored guest does not answer";
+
+    auto managed = vireo({"managedsave", "cli-sv"});
+    ASSERT_EQ(managed.exit_code, 0) << managed.err;
+    EXPECT_EQ(managed.out, "\nDomain 'cli-sv' state saved by vireo\n\n");
+    EXPECT_NE(vireo({"dominfo", "cli-sv"}).out.find("Managed save:   yes\n"), std::string::npos);
+    EXPECT_EQ(vireo({"start", "cli-sv"}).out, "Domain 'cli-sv' started\n\n");
+    EXPECT_EQ(vireo({"domstate", "cli-sv", "--reason"}).out, "running (restored)\n\n");
+    ASSERT_TRUE(guest_answers("cli-sv")) << "the guest restored from its managed save does not answer";
+
+    ASSERT_EQ(vireo({"managedsave", "cli-sv"}).exit_code, 0);
+    EXPECT_EQ(vireo({"managedsave-remove", "cli-sv"}).out, "Removed managedsave image for domain 'cli-sv'\n");
+    EXPECT_EQ(vireo({"managedsave-remove", "cli-sv"}).out,
+              "Domain 'cli-sv' has no manage save image; removal skipped\n");
+}
+
+}  // namespace
+}  // namespace vireo::test
