@@ -301,19 +301,10 @@ void DomainRegistry::remove(const std::shared_ptr<DomainObject>& obj) {
     obj->job_cv_.notify_all();
 }
 
-int DomainRegistry::allocate_id() {
-    std::lock_guard lk(mutex_);
-    return next_id_++;
-}
+int DomainRegistry::allocate_id() { return next_id_.fetch_add(1); }
 
-void DomainRegistry::set_next_id(int next) {
-    std::lock_guard lk(mutex_);
-    next_id_ = std::max(next, 1);
-}
+void DomainRegistry::set_next_id(int next) { next_id_ = std::max(next, 1); }
 
-int DomainRegistry::next_id() const {
-    std::lock_guard lk(mutex_);
-    return next_id_;
-}
+int DomainRegistry::next_id() const { return next_id_.load(); }
 
 }  // namespace vireo::driver

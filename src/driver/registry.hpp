@@ -36,6 +36,7 @@
 //   return summarize(snap);
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -292,7 +293,9 @@ private:
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<DomainObject>, std::less<>> by_name_;
     std::map<std::string, std::shared_ptr<DomainObject>, std::less<>> by_uuid_;  // key: Uuid::str()
-    int next_id_ = 1;
+    // Atomic, not under mutex_, so that allocate_id() may be called anywhere
+    // (even inside DomainObject::with) without a lock-order problem.
+    std::atomic<int> next_id_{1};
 };
 
 // Messages shared by drivers so errors read the same everywhere.

@@ -50,9 +50,10 @@ namespace vireo::test {
 // serial port, no kernel chatter, reboot (= QEMU exit with -no-reboot) on panic.
 inline constexpr const char* kGuestCmdline = "console=ttyS0 quiet panic=-1";
 // The marker line; groups: 1 uptime (s), 2 cpus, 3 disks, 4 nics (comma lists,
-// possibly empty).
+// possibly empty). It ends with the line break, so that a line still
+// arriving on the console never matches half-way.
 inline constexpr const char* kGuestReadyPattern =
-    R"(VIREO-GUEST-READY uptime=([0-9.]+) cpus=([0-9]+) disks=([^ \r\n]*) nics=([^ \r\n]*))";
+    R"(VIREO-GUEST-READY uptime=([0-9.]+) cpus=([0-9]+) disks=([^ \r\n]*) nics=([^ \r\n]*)\r?\n)";
 // Printed by the guest just before a clean poweroff.
 inline constexpr const char* kGuestPoweroffMarker = "VIREO-GUEST-POWEROFF";
 // The guest shell's prompt on ttyS0.
@@ -110,7 +111,9 @@ public:
 
     // Wait until everything printed so far matches `pattern` (std::regex,
     // ECMAScript, searched anywhere); the match, or nullopt on timeout or when
-    // the process closed its output without matching.
+    // the process closed its output without matching. Output arrives in
+    // chunks: end a pattern that captures up to the end of a line with
+    // \r?\n, or it may match a line that is only half printed.
     std::optional<std::smatch> wait_for(const std::regex& pattern, std::chrono::milliseconds timeout);
     std::optional<std::smatch> wait_for(const std::string& pattern, std::chrono::milliseconds timeout) {
         return wait_for(std::regex(pattern), timeout);

@@ -205,7 +205,9 @@ int cmd_convert(int argc, char** argv) {
     // Regions the target may not already read as zero must be zeroed.
     const bool target_fresh = (!no_create || target_is_zero) && backing.empty();
     const uint64_t unit = std::max<uint64_t>(dst->cluster_size(), std::max<uint64_t>(sparse, 512));
-    std::vector<char> buf(kChunk), bbuf;
+    // Compressed conversion hands bigger batches to the worker threads.
+    const uint64_t chunk = compress ? 16 * kChunk : kChunk;
+    std::vector<char> buf(chunk), bbuf;
     std::unique_ptr<WorkerPool> pool;
     Progress prog(progress);
     prog.update(0);
@@ -213,7 +215,7 @@ int cmd_convert(int argc, char** argv) {
     for (Image* src : views) {
         uint64_t size = src->size();
         for (uint64_t off = 0; off < size;) {
-            uint64_t want = std::min<uint64_t>(kChunk, size - off);
+            uint64_t want = std::min<uint64_t>(chunk, size - off);
             auto e = chain_status(src, off, want);
             if (!e) { report(fmt::format("error while reading at byte {}: {}", off, e.error().message)); return 1; }
             uint64_t n = e->length;
@@ -230,7 +232,7 @@ int cmd_convert(int argc, char** argv) {
             // work on aligned clusters.
             uint64_t s = off, e_end = std::min(size, off + n);
             uint64_t a_end = std::min(size, (e_end + unit - 1) / unit * unit);
-            if (a_end - s > kChunk) a_end = s + kChunk;
+            if (a_end - s > chunk) a_end = s + chunk;
             uint64_t len = a_end - s;
             auto st = src->read(s, buf.data(), len);
             if (!st) { report(fmt::format("error while reading at byte {}: {}", s, st.error().message)); return 1; }

@@ -1,0 +1,277 @@
+// The QEMU driver with the real test guest under TCG: start to the boot
+// marker, shutdown, destroy, suspend/resume, save/restore, crash detection
+// and reattach after a driver restart.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <thread>
+
+#include "helpers.hpp"
+#include "support/guest.hpp"
+#include "util/files.hpp"
+
+using namespace vireo;
+using namespace vireo::qemu::test;
+using driver::DomainState;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+const std::regex kReady(vireo::test::kGuestReadyPattern);
+constexpr auto kBoot = seconds(120);
+
+// A driver with one defined guest, and its events.
+struct Fixture {
+    vireo::test::TempDir tmp;
+    std::unique_ptr<qemu::QemuDriver> drv;
+    EventLog events;
+    std::unique_ptr<driver::Subscription> sub;
+
+    Fixture() { open(); }
+    void open() {
+        drv = make_driver(tmp.path());
+        ASSERT_TRUE(drv);
+        auto s = drv->subscribe([this](const driver::DomainEvent& e) { events.add(e); });
+        ASSERT_TRUE(s);
+        sub = std::move(*s);
+    }
+    void close() {
+        sub.reset();
+        drv.reset();
+    }
+    void define_and_start(const std::string& name, const std::string& extra = "") {
+        auto d = drv->define_domain(guest_xml(name, extra), true);
+        ASSERT_TRUE(d) << d.error().full_message();
+        auto st = drv->start_domain(name, {});
+        ASSERT_TRUE(st) << st.error().full_message();
+    }
+    void wait_ready(const std::string& name) {
+        std::string text;
+        auto m = wait_file(drv->console_log_path(name), kReady, kBoot, &text);
+        ASSERT_TRUE(m) << "no boot marker from '" << name << "'; console:\n" << text;
+    }
+    driver::DomainSummary info(const std::string& name) {
+        auto d = drv->lookup_domain(name);
+        EXPECT_TRUE(d) << d.error().full_message();
+        return d ? *d : driver::DomainSummary{};
+    }
+    Console console(const std::string& name) {
+        auto fd = drv->open_console(name, "");
+        EXPECT_TRUE(fd) << fd.error().full_message();
+        return Console(fd ? std::move(*fd) : UniqueFd());
+    }
+    ~Fixture() {
+        // Never leave a guest behind, whatever the test did.
+        if (drv)
+            if (auto all = drv->list_domains())
+                for (const auto& d : *all)
+                    if (d.state != DomainState::Shutoff) (void)drv->destroy_domain(d.name, {});
+    }
+};
+
+TEST(QemuLifecycle, StartToBootMarkerThenDestroy) {
+    VIREO_REQUIRE_GUEST();
+    Fixture f;
+    f.define_and_start("boot");
+    auto d = f.info("boot");
+    EXPECT_EQ(d.state, DomainState::Running);
+    EXPECT_EQ(d.reason, "booted");
+    EXPECT_GE(d.id, 1);
+    int pid = f.drv->qemu_pid("boot");
+    ASSERT_GT(pid, 0);
+    EXPECT_EQ(qemu_pids_for("boot"), std::vector<int>{pid});
+    f.wait_ready("boot");
+
+    auto log = files::read(f.drv->log_path("boot"));
+    ASSERT_TRUE(log);
+    EXPECT_NE(log->find("-name guest=boot,debug-threads=on"), std::string::npos) << "command line in the log";
+    auto live = f.drv->domain_xml("boot", false);
+    ASSERT_TRUE(live);
+    EXPECT_NE(live->find("id='"), std::string::npos);
+    EXPECT_NE(live->find("pc-i440fx"), std::string::npos) << "machine type canonicalised in the live XML";
+
+    ASSERT_TRUE(f.drv->destroy_domain("boot", {}));
+    d = f.info("boot");
+    EXPECT_EQ(d.state, DomainState::Shutoff);
+    EXPECT_EQ(d.reason, "destroyed");
+    EXPECT_TRUE(qemu_pids_for("boot").empty());
+    EXPECT_TRUE(files_starting_with(f.tmp / "run", "boot").empty());
+    EXPECT_TRUE(f.events.wait_for("boot", "Stopped/Destroyed", seconds(1)));
+    auto ev = f.events.for_domain("boot");
+    EXPECT_NE(std::find(ev.begin(), ev.end(), "Started/Booted"), ev.end());
+}
+
+TEST(QemuLifecycle, GracefulShutdownReachesShutoff) {
+    VIREO_REQUIRE_GUEST();
+    Fixture f;
+    f.define_and_start("down");
+    f.wait_ready("down");
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(f.drv->shutdown_domain("down", driver::ShutdownMode::Default));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(2)) << "shutdown returns at once";
+    auto w = f.drv->wait_for_state("down", DomainState::Shutoff, seconds(90));
+    ASSERT_TRUE(w) << w.error().message;
+    EXPECT_EQ(f.info("down").reason, "shutdown");
+    EXPECT_TRUE(f.events.wait_for("down", "Shutdown/Finished", seconds(1)));
+    EXPECT_TRUE(f.events.wait_for("down", "Stopped/Shutdown", seconds(1)));
+    EXPECT_TRUE(qemu_pids_for("down").empty());
+}
+
+TEST(QemuLifecycle, SuspendResumeKeepsTheClockGoing) {
+    VIREO_REQUIRE_GUEST();
+    Fixture f;
+    f.define_and_start("pause");
+    f.wait_ready("pause");
+    auto con = f.console("pause");
+    auto before = con.run("cut -d' ' -f1 /proc/uptime", seconds(30));
+    ASSERT_TRUE(before);
+    ASSERT_TRUE(f.drv->suspend_domain("pause"));
+    auto d = f.info("pause");
+    EXPECT_EQ(d.state, DomainState::Paused);
+    EXPECT_EQ(d.reason, "user");
+    std::this_thread::sleep_for(milliseconds(300));
+    ASSERT_TRUE(f.drv->resume_domain("pause"));
+    d = f.info("pause");
+    EXPECT_EQ(d.state, DomainState::Running);
+    EXPECT_EQ(d.reason, "unpaused");
+    std::this_thread::sleep_for(milliseconds(200));
+    auto after = con.run("cut -d' ' -f1 /proc/uptime", seconds(30));
+    ASSERT_TRUE(after);
+    EXPECT_GT(std::stod(*after), std::stod(*before)) << *before << " -> " << *after;
+    EXPECT_TRUE(f.events.wait_for("pause", "Suspended/Paused", seconds(1)));
+    EXPECT_TRUE(f.events.wait_for("pause", "Resumed/Unpaused", seconds(1)));
+}
+
+TEST(QemuLifecycle, SaveRestoreAndManagedSaveKeepShellState) {
+    VIREO_REQUIRE_GUEST();
+    Fixture f;
+    f.define_and_start("saver");
+    f.wait_ready("saver");
+    {
+        auto con = f.console("saver");
+        auto w = con.run("echo kept-$((6*7)) > /tmp/state; cat /tmp/state", seconds(30));
+        ASSERT_TRUE(w);
+        EXPECT_NE(w->find("kept-42"), std::string::npos);
+    }
+    const fs::path image = f.tmp / "saver.save";
+    auto s = f.drv->save_domain("saver", image.string());
+    ASSERT_TRUE(s) << s.error().full_message();
+    EXPECT_EQ(f.info("saver").state, DomainState::Shutoff);
+    EXPECT_EQ(f.info("saver").reason, "saved");
+    EXPECT_TRUE(qemu_pids_for("saver").empty());
+    EXPECT_GT(fs::file_size(image), 1u << 20);
+
+    auto r = f.drv->restore_domain(image.string(), false);
+    ASSERT_TRUE(r) << r.error().full_message();
+    EXPECT_EQ(r->state, DomainState::Running);
+    EXPECT_EQ(r->reason, "restored");
+    {
+        auto con = f.console("saver");
+        auto out = con.run("cat /tmp/state", seconds(30));
+        ASSERT_TRUE(out);
+        EXPECT_NE(out->find("kept-42"), std::string::npos) << *out;
+        ASSERT_TRUE(con.run("echo managed > /tmp/state2", seconds(30)));
+    }
+
+    // managedsave, then start restores it.
+    auto m = f.drv->managed_save("saver");
+    ASSERT_TRUE(m) << m.error().full_message();
+    auto d = f.info("saver");
+    EXPECT_EQ(d.state, DomainState::Shutoff);
+    EXPECT_TRUE(d.managed_save);
+    ASSERT_TRUE(f.drv->start_domain("saver", {}));
+    d = f.info("saver");
+    EXPECT_EQ(d.reason, "restored");
+    EXPECT_FALSE(d.managed_save) << "the image is consumed by the start";
+    auto con = f.console("saver");
+    auto out = con.run("cat /tmp/state /tmp/state2", seconds(30));
+    ASSERT_TRUE(out);
+    EXPECT_NE(out->find("kept-42"), std::string::npos) << *out;
+    EXPECT_NE(out->find("managed"), std::string::npos) << *out;
+    EXPECT_TRUE(f.events.wait_for("saver", "Stopped/Saved", seconds(1)));
+    EXPECT_TRUE(f.events.wait_for("saver", "Started/Restored", seconds(1)));
+}
+
+TEST(QemuLifecycle, KilledQemuIsReportedCrashed) {
+    VIREO_REQUIRE_GUEST();
+    Fixture f;
+    f.define_and_start("victim");
+    f.wait_ready("victim");
+    int pid = f.drv->qemu_pid("victim");
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    auto w = f.drv->wait_for_state("victim", DomainState::Shutoff, seconds(10));
+    ASSERT_TRUE(w) << w.error().message;
+    EXPECT_EQ(f.info("victim").reason, "crashed");
+    EXPECT_TRUE(f.events.wait_for("victim", "Stopped/Failed", seconds(1)));
+    EXPECT_TRUE(files_starting_with(f.tmp / "run", "victim").empty());
+}
+
+TEST(QemuLifecycle, GuestPanicIsReportedCrashed) {
+    VIREO_REQUIRE_GUEST();
+    Fixture f;
+    f.define_and_start("panicky", "<panic model='isa'/>");
+    f.wait_ready("panicky");
+    auto con = f.console("panicky");
+    std::string cmd = "echo c > /proc/sysrq-trigger\n";
+    (void)con.run("echo 1 > /proc/sys/kernel/sysrq", seconds(10));
+    auto fd = f.drv->open_console("panicky", "");
+    ASSERT_TRUE(fd);
+    ASSERT_GT(::write(fd->get(), cmd.data(), cmd.size()), 0);
+    auto w = f.drv->wait_for_state("panicky", DomainState::Shutoff, seconds(60));
+    ASSERT_TRUE(w) << w.error().message;
+    EXPECT_EQ(f.info("panicky").reason, "crashed");
+    EXPECT_TRUE(f.events.wait_for("panicky", "Crashed/Panicked", seconds(1)));
+}
+
+TEST(QemuLifecycle, DriverRestartReattachesRunningGuests) {
+    VIREO_REQUIRE_GUEST();
+    Fixture f;
+    f.define_and_start("alpha");
+    // A transient one too: it exists only as a running domain.
+    auto t = f.drv->create_domain(guest_xml("beta"), {});
+    ASSERT_TRUE(t) << t.error().full_message();
+    f.wait_ready("alpha");
+    f.wait_ready("beta");
+    int alpha_pid = f.drv->qemu_pid("alpha"), beta_pid = f.drv->qemu_pid("beta");
+    int alpha_id = f.info("alpha").id;
+
+    f.close();  // the daemon goes away; the guests do not
+    EXPECT_EQ(qemu_pids_for("alpha"), std::vector<int>{alpha_pid});
+    f.open();
+
+    auto a = f.info("alpha");
+    EXPECT_EQ(a.state, DomainState::Running);
+    EXPECT_EQ(a.id, alpha_id);
+    EXPECT_EQ(f.drv->qemu_pid("alpha"), alpha_pid);
+    auto b = f.info("beta");
+    EXPECT_EQ(b.state, DomainState::Running);
+    EXPECT_FALSE(b.persistent);
+    EXPECT_EQ(f.drv->qemu_pid("beta"), beta_pid);
+
+    // Both are controllable.
+    ASSERT_TRUE(f.drv->suspend_domain("alpha"));
+    EXPECT_EQ(f.info("alpha").state, DomainState::Paused);
+    ASSERT_TRUE(f.drv->resume_domain("alpha"));
+    auto con = f.console("beta");
+    auto out = con.run("echo still-here", seconds(30));
+    ASSERT_TRUE(out);
+    EXPECT_NE(out->find("still-here"), std::string::npos);
+    ASSERT_TRUE(f.drv->shutdown_domain("beta", driver::ShutdownMode::Acpi));
+
+    // A guest that dies while no driver runs is found shut off.
+    f.close();
+    ASSERT_EQ(::kill(alpha_pid, SIGKILL), 0);
+    f.open();
+    EXPECT_EQ(f.info("alpha").state, DomainState::Shutoff);
+    EXPECT_TRUE(files_starting_with(f.tmp / "run", "alpha").empty());
+    // beta powered off (ACPI) meanwhile or soon: it ends up gone (transient).
+    for (int i = 0; i < 600 && f.drv->lookup_domain("beta"); ++i) std::this_thread::sleep_for(milliseconds(100));
+    EXPECT_FALSE(f.drv->lookup_domain("beta")) << "the transient guest is gone once it powered off";
+    EXPECT_TRUE(qemu_pids_for("beta").empty());
+}
+
+}  // namespace
