@@ -231,13 +231,13 @@ struct Rng {
 };
 
 struct Watchdog {
-    std::string model;   // i6300esb, ib700, diag288, itco
+    std::string model;   // i6300esb, ib700 (diag288 / itco: unsupported)
     std::string action;  // reset, shutdown, poweroff, pause, none, dump, inject-nmi
     DeviceInfo info;
 };
 
 struct Panic {
-    std::string model;   // isa, pseries, hyperv, s390, pvpanic
+    std::string model;   // isa, hyperv (pseries, s390, pvpanic: unsupported)
     DeviceInfo info;
 };
 
@@ -325,7 +325,7 @@ struct CpuDef {
         std::string name;
     };
     std::vector<Feature> features;
-    // <topology sockets dies clusters cores threads/>
+    // <topology sockets dies cores threads/> (clusters is newer than libvirt 9.0's schema: unsupported)
     std::optional<unsigned> sockets, dies, clusters, cores, threads;
     struct NumaCell {
         std::string id, cpus, memory_kib, memAccess;

@@ -192,7 +192,7 @@ Status parse_disk(XmlElement& e, Disk& d) {
     CONF_SET(c, e.child("driver"));
     if (c) {
         CONF_SET(d.driver_name, c->attr_enum("name", {"qemu"}, "driver name"));
-        CONF_SET(d.driver_type, c->attr_enum("type", {"raw", "qcow2", "vmdk", "qcow", "vdi", "vpc", "vhdx", "qed"}, "disk format",
+        CONF_SET(d.driver_type, c->attr_enum("type", {"raw", "qcow2", "vmdk", "qcow", "vdi", "vpc", "qed"}, "disk format",
                                              {"iso", "luks", "bochs", "cloop", "dmg", "fat", "vhd", "ploop", "cow", "dir"}));
         CONF_SET(d.cache, c->attr_enum("cache", {"default", "none", "writethrough", "writeback", "directsync", "unsafe"}, "cache mode"));
         CONF_SET(d.io, c->attr_enum("io", {"threads", "native", "io_uring"}, "io mode"));
@@ -546,7 +546,7 @@ Status parse_sound(XmlElement& e, Sound& s) {
 Status parse_audio(XmlElement& e, Audio& a) {
     a.id = e.attr_or_empty("id");
     if (!xml::parse_uint(a.id) || a.id == "0") return std::unexpected(e.xml_error("@id", fmt::format("invalid audio id '{}' (expected 1, 2, ...)", a.id)));
-    CONF_SET(a.type, e.attr_enum("type", {"none", "spice", "pulseaudio", "alsa", "sdl", "oss", "file", "jack", "coreaudio", "dbus", "pipewire"}, "audio type"));
+    CONF_SET(a.type, e.attr_enum("type", {"none", "spice", "pulseaudio", "alsa", "sdl", "oss", "file", "jack", "coreaudio", "dbus"}, "audio type"));
     if (a.type.empty()) return std::unexpected(e.xml_error("@type", "missing audio type"));
     return e.finish();
 }
@@ -596,7 +596,7 @@ Status parse_rng(XmlElement& e, Rng& r) {
 }
 
 Status parse_watchdog(XmlElement& e, Watchdog& w) {
-    CONF_SET(w.model, e.attr_enum("model", {"i6300esb", "ib700", "itco"}, "watchdog model", {"diag288"}));
+    CONF_SET(w.model, e.attr_enum("model", {"i6300esb", "ib700"}, "watchdog model", {"diag288"}));
     if (w.model.empty()) return std::unexpected(e.xml_error("@model", "missing watchdog model"));
     CONF_SET(w.action, e.attr_enum("action", {"reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi"}, "watchdog action"));
     VIREO_TRY(parse_device_info(e, w.info, false));
@@ -604,7 +604,7 @@ Status parse_watchdog(XmlElement& e, Watchdog& w) {
 }
 
 Status parse_panic(XmlElement& e, Panic& p) {
-    CONF_SET(p.model, e.attr_enum("model", {"isa", "pvpanic", "hyperv"}, "panic model", {"pseries", "s390"}));
+    CONF_SET(p.model, e.attr_enum("model", {"isa", "hyperv"}, "panic model", {"pseries", "s390"}));
     VIREO_TRY(parse_device_info(e, p.info, false));
     return e.finish();
 }
@@ -782,10 +782,9 @@ Status parse_os(XmlElement& e, OsDef& os) {
 bool is_known_feature(std::string_view parent, std::string_view name) {
     static constexpr std::string_view top[] = {"acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm", "pvspinlock",
                                                "pmu", "vmport", "smm", "ioapic", "vmcoreinfo", "htm", "nested-hv", "msrs", "gic",
-                                               "ccf-assist", "cfpc", "sbbc", "ibs", "async-teardown", "xen"};
+                                               "ccf-assist", "cfpc", "sbbc", "ibs", "xen"};
     static constexpr std::string_view hyperv[] = {"relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
-                                                  "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs", "avic", "emsr_bitmap",
-                                                  "xmm_input"};
+                                                  "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs", "avic"};
     static constexpr std::string_view kvm[] = {"hidden", "hint-dedicated", "poll-control", "pv-ipi", "dirty-ring"};
     static constexpr std::string_view stimer[] = {"direct"};
     auto in = [&](auto& list) { return std::find(std::begin(list), std::end(list), name) != std::end(list); };
@@ -828,7 +827,6 @@ Status parse_cpu(XmlElement& e, CpuDef& cpu) {
     if (c) {
         CONF_SET(cpu.sockets, c->attr_uint("sockets"));
         CONF_SET(cpu.dies, c->attr_uint("dies"));
-        CONF_SET(cpu.clusters, c->attr_uint("clusters"));
         CONF_SET(cpu.cores, c->attr_uint("cores"));
         CONF_SET(cpu.threads, c->attr_uint("threads"));
         for (auto v : {cpu.sockets, cpu.dies, cpu.clusters, cpu.cores, cpu.threads})

@@ -322,7 +322,9 @@ Result<ImagePtr> Qcow2Image::open(const std::filesystem::path& path, const OpenO
     if (!img->data_file_name_.empty() || (img->h_.incompatible & kIncompatDataFile)) {
         if (img->data_file_name_.empty())
             return fail(ErrorCode::InvalidArg, "'{}' needs an external data file, but none is recorded", img->filename_);
-        auto dp = resolve_backing_path(path, img->data_file_name_);
+        // Like QEMU, a relative data file name is taken as given (relative
+        // to the current directory), not to the image's directory.
+        std::filesystem::path dp = img->data_file_name_;
         auto df = FileIo::open(dp, opts.writable, opts.cache);
         if (!df) return std::unexpected(df.error().context("Could not open data file"));
         img->data_file_ = std::move(*df);

@@ -416,9 +416,9 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
     std::vector<char> l1(std::max<uint64_t>(l1_size * 8, 1), 0);
     VIREO_TRY(img->file_.write(l1.data(), l1_size * 8, h.l1_table_offset));
     if (!o.data_file.empty()) {
-        auto df = FileIo::open(resolve_backing_path(path, o.data_file), true);
+        auto df = FileIo::open(o.data_file, true);
         if (!df) {
-            auto c = FileIo::create(resolve_backing_path(path, o.data_file));
+            auto c = FileIo::create(o.data_file);
             if (!c) return std::unexpected(c.error());
             df = std::move(c);
         }

@@ -13,9 +13,9 @@
 # is installed on the host). The initramfs holds busybox-static, the virtio /
 # ACPI / SCSI / IDE modules and tests/guest/rootfs (/init, acpid handler).
 #
-# Once built, a run only compares a fingerprint of this script and of
-# tests/guest/rootfs with OUTDIR/.stamp and exits: no apt, well under a
-# second. --refresh resolves the kernel version again (a newer kernel gets a
+# Once built, a run only checks that neither this script nor tests/guest/rootfs
+# changed since OUTDIR/.stamp (by time, then by a sha256 fingerprint) and
+# exits: no apt, well under a second. --refresh resolves the kernel version again (a newer kernel gets a
 # new OUTDIR/<kver>). Parallel runs serialise on OUTDIR/.lock.
 set -euo pipefail
 
@@ -66,7 +66,17 @@ up_to_date() {
         [[ "$(cat "$OUTDIR/.stamp")" == "$(fingerprint) $(readlink "$OUTDIR/vmlinuz")" ]]
 }
 
-up_to_date && exit 0
+# Cheapest check first (no fingerprint, one process): nothing changed since
+# the stamp was written.
+unchanged_since_stamp() {
+    [[ $REFRESH -eq 0 && -s "$OUTDIR/vmlinuz" && -s "$OUTDIR/initrd.img" && -f "$OUTDIR/.stamp" &&
+        "$OUTDIR/.stamp" -nt "$HERE/build-guest.sh" ]] &&
+        [[ -z "$(find "$HERE/rootfs" -newer "$OUTDIR/.stamp" -print -quit)" ]]
+}
+
+unchanged_since_stamp && exit 0
+# Touched but identical inputs: refresh the stamp's time for next run.
+up_to_date && { touch "$OUTDIR/.stamp"; exit 0; }
 exec 9>"$OUTDIR/.lock"
 flock 9
 # Another run may have finished the build while we waited for the lock.
@@ -77,6 +87,12 @@ for tool in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip; do
 done
 [[ -x /bin/busybox ]] && /bin/busybox --list | grep -qx acpid ||
     die "/bin/busybox with acpid not found (apt-get install busybox-static)"
+# The initramfs has no libc: /bin/busybox must be the static build (the
+# package busybox installs a dynamically linked one at the same path).
+dpkg -S /bin/busybox 2>/dev/null | grep -q '^busybox-static:' ||
+    die "/bin/busybox does not come from busybox-static (apt-get install busybox-static)"
+# Leftovers of an interrupted run (we hold the lock, so none is in use).
+rm -rf "$OUTDIR"/.unpack.* "$OUTDIR"/.initramfs.* "$OUTDIR"/cache/.download.*
 
 # The versioned package the meta package depends on, e.g. linux-image-6.1.0-56-cloud-amd64.
 resolve_kernel_package() {
@@ -213,7 +229,8 @@ build() {
         [[ -s "$tree/boot/vmlinuz-$kver" ]] || die "$(basename "$deb") has no boot/vmlinuz-$kver"
         rm -rf "$vdir/modules"
         collect_modules "$tree" "$kver" "$vdir"
-        cp "$tree/boot/vmlinuz-$kver" "$vdir/vmlinuz"
+        # Replaced atomically: a test may be booting the previous build.
+        cp "$tree/boot/vmlinuz-$kver" "$vdir/vmlinuz.tmp" && mv -f "$vdir/vmlinuz.tmp" "$vdir/vmlinuz"
         cp "$tree/boot/config-$kver" "$vdir/config"
         note "building initramfs ($(wc -l <"$vdir/load-order") modules)"
         make_initramfs "$vdir" "$vdir/initrd.img"

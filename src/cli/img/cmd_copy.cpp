@@ -603,11 +603,13 @@ int cmd_dd(int argc, char** argv) {
     if (out.empty()) { report("Must specify both input and output files"); return 1; }
     auto src = open_for(in, fmt_name, false, CacheMode::Writeback, true);
     if (!src) { report(fmt::format("Could not open '{}': {}", in, src.error().message)); return 1; }
+    // As qemu-img dd does: count= bounds the input from its start (skipped
+    // blocks included), skip= moves the start.
     uint64_t in_size = (*src)->size();
-    uint64_t start = skip * bs;
-    if (start > in_size) start = in_size;
-    uint64_t size = in_size - start;
-    if (count != UINT64_MAX && count * bs < size) size = count * bs;
+    uint64_t end = in_size;
+    if (count != UINT64_MAX && count * bs < end) end = count * bs;
+    uint64_t start = std::min(skip * bs, end);
+    uint64_t size = end - start;
     auto ofmt = parse_format(out_fmt);
     if (!ofmt) { report(ofmt.error().message); return 1; }
     CreateOptions co;

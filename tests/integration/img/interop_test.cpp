@@ -297,3 +297,67 @@ TEST(ImgInterop, CorruptedImagesGetQemuVerdict) {
     EXPECT_EQ(run({vimg(), "check", (d / "r.raw").string()}).exit_code, 63);
     EXPECT_EQ(run({"qemu-img", "check", (d / "r.raw").string()}).exit_code, 63);
 }
+
+// Persistent bitmaps are dropped (and their clusters freed) at vireo's first
+// write, never left stale; external data files are read and written.
+TEST(ImgInterop, BitmapsAndExternalDataFiles) {
+    NEED_QEMU();
+    TempDir d;
+    auto p = [&](const char* n) { return (d / n).string(); };
+    write_random_raw(p("src.raw"), 8 << 20, 9);
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", p("bm.qcow2"), "8M"});
+    qemu_io(p("bm.qcow2"), {"write -P 1 0 1M"});
+    ok({"qemu-img", "bitmap", "--add", p("bm.qcow2"), "b0"});
+    qemu_io(p("bm.qcow2"), {"write -P 2 2M 1M"});
+    auto chk = run({vimg(), "check", p("bm.qcow2")});
+    EXPECT_EQ(chk.exit_code, 0) << chk.out << chk.err;  // bitmap clusters are accounted for
+    ok({vimg(), "convert", "-n", "-O", "qcow2", p("src.raw"), p("bm.qcow2")});
+    ok({"qemu-img", "check", p("bm.qcow2")});
+    ok({"qemu-img", "compare", "-F", "raw", p("bm.qcow2"), p("src.raw")});
+    auto info = run({"qemu-img", "info", "--output=json", p("bm.qcow2")});
+    EXPECT_EQ(info.out.find("\"bitmaps\""), std::string::npos) << "stale bitmaps left behind: " << info.out;
+
+    // External data file written by vireo, read by qemu; and the reverse.
+    ok({vimg(), "create", "-q", "-f", "qcow2", "-o", "data_file=" + p("df.data"), p("df.qcow2"), "8M"});
+    ok({vimg(), "convert", "-n", "-O", "qcow2", p("src.raw"), p("df.qcow2")});
+    ok({"qemu-img", "check", p("df.qcow2")});
+    ok({"qemu-img", "compare", "-F", "raw", p("df.qcow2"), p("src.raw")});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=" + p("dq.data") + ",data_file_raw=on", p("dq.qcow2"), "8M"});
+    qemu_io(p("dq.qcow2"), {"write -P 7 1M 3M"});
+    expect_same_export(d, p("dq.qcow2"));
+}
+
+// dd, amend, compare -s and exit codes.
+TEST(ImgInterop, DdAmendCompare) {
+    NEED_QEMU();
+    TempDir d;
+    auto p = [&](const char* n) { return (d / n).string(); };
+    write_random_raw(p("src.raw"), 4 << 20, 11);
+    ok({vimg(), "convert", "-O", "qcow2", p("src.raw"), p("a.qcow2")});
+    ok({vimg(), "dd", "-O", "raw", "bs=64k", "skip=2", "count=10", "if=" + p("a.qcow2"), "of=" + p("v.raw")});
+    ok({"qemu-img", "dd", "-O", "raw", "bs=64k", "skip=2", "count=10", "if=" + p("a.qcow2"), "of=" + p("q.raw")});
+    EXPECT_TRUE(slurp(d / "v.raw") == slurp(d / "q.raw"));
+    // amend: v3 -> v2 -> lazy refcounts back on v3
+    ok({vimg(), "amend", "-o", "compat=0.10", p("a.qcow2")});
+    ok({"qemu-img", "check", p("a.qcow2")});
+    auto info = run({"qemu-img", "info", "--output=json", p("a.qcow2")});
+    EXPECT_EQ(nlohmann::json::parse(info.out)["format-specific"]["data"]["compat"], "0.10");
+    ok({vimg(), "amend", "-o", "compat=1.1,lazy_refcounts=on", p("a.qcow2")});
+    info = run({"qemu-img", "info", "--output=json", p("a.qcow2")});
+    EXPECT_EQ(nlohmann::json::parse(info.out)["format-specific"]["data"]["lazy-refcounts"], true);
+    ok({"qemu-img", "compare", "-F", "raw", p("a.qcow2"), p("src.raw")});
+    // compare: identical, mismatch, strict size mismatch, missing file
+    auto r = run({vimg(), "compare", p("a.qcow2"), p("src.raw")});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(r.out, "Images are identical.\n");
+    ok({"qemu-img", "create", "-q", "-f", "raw", p("big.raw"), "5M"});
+    auto rq = run({"qemu-img", "compare", "-s", p("src.raw"), p("big.raw")});
+    auto rv = run({vimg(), "compare", "-s", p("src.raw"), p("big.raw")});
+    EXPECT_EQ(rq.exit_code, rv.exit_code);
+    EXPECT_EQ(rq.out, rv.out);
+    rq = run({"qemu-img", "compare", p("src.raw"), p("big.raw")});
+    rv = run({vimg(), "compare", p("src.raw"), p("big.raw")});
+    EXPECT_EQ(rq.exit_code, rv.exit_code);
+    EXPECT_EQ(rq.out, rv.out);
+    EXPECT_EQ(run({vimg(), "compare", p("src.raw"), p("nope.raw")}).exit_code, 2);
+}

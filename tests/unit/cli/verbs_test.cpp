@@ -363,3 +363,25 @@ TEST(CliVerbs, BashCompletion) {
 
 }  // namespace
 }  // namespace vireo::test
+
+namespace vireo::test {
+namespace {
+
+TEST(CliVerbs, HostValidateUsesVirtHostValidateFormat) {
+    auto r = run({(bin_dir() / "vireo").string(), "host-validate"});
+    ASSERT_FALSE(r.out.empty()) << r.err;
+    bool any_fail = false;
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = r.out.find('\n', start)) != std::string::npos; start = nl + 1) {
+        const std::string line = r.out.substr(start, nl - start);
+        EXPECT_TRUE(line.starts_with("  QEMU: Checking ")) << line;
+        const bool pass = line.find(": PASS") != std::string::npos, warn = line.find(": WARN") != std::string::npos,
+                   failed = line.find(": FAIL") != std::string::npos;
+        EXPECT_TRUE(pass || warn || failed) << line;
+        any_fail = any_fail || failed;
+    }
+    EXPECT_EQ(r.exit_code, any_fail ? 1 : 0);
+}
+
+}  // namespace
+}  // namespace vireo::test
