@@ -17,6 +17,19 @@
 // format_domain_xml(parse_domain_xml(x)) never loses configuration.
 // The one exception is <metadata>, whose children are kept verbatim.
 //
+// Modelled (everything else is "unsupported configuration"): name, uuid,
+// genid, title, description, metadata, maxMemory/memory/currentMemory (all
+// units), memoryBacking (hugepages, nosharepages, locked, discard, source,
+// access), vcpu, iothreads, resource/partition, os (type, firmware, loader,
+// nvram, boot, bootmenu, kernel, initrd, cmdline, dtb, smbios, bios),
+// features (acpi, apic, pae, hap, vmport, smm, pmu, ioapic, hyperv/kvm
+// sub-features, ...), cpu (modes, model, vendor, topology, features, numa
+// cells, cache), clock + timers, on_*, pm, seclabel, and the devices
+// emulator, disk, controller, filesystem, interface, serial, parallel,
+// console, channel, input, tpm, graphics, sound, audio, video, redirdev,
+// watchdog, memballoon, rng, panic. Values newer than libvirt 9.0's schema
+// (Debian 12) are refused so that output always passes virt-xml-validate.
+//
 // Errors name the line and the XPath-like path of the offending node:
 //   XML error: line 14: /domain/devices/disk[2]/target/@bus: unsupported bus
 //   'foo' (expected one of virtio, sata, scsi, ide, usb)
@@ -357,7 +370,7 @@ struct DomainDef {
     std::optional<int> id;        // runtime id (live XML only)
     std::string name;
     Uuid uuid;                    // generated when absent
-    std::string genid;            // "" absent; "auto" = <genid/> to be generated
+    std::string genid;            // "" absent; an empty <genid/> is generated at parse
     std::string title, description;
     std::string metadata_xml;     // verbatim inner XML of <metadata>
     bool metadata_present = false;
@@ -395,8 +408,9 @@ struct DomainDef {
 struct ParseFlags {
     // Skip validate_domain() (parse only). The default validates.
     bool no_validate = false;
-    // Accept runtime-only attributes (id=, live graphics ports, aliases) as a
-    // live status document; otherwise they are accepted too but marked.
+    // The document is a live status document. Informational today: runtime
+    // values (id=, aliases, pty paths, graphics ports, tap names) are always
+    // accepted and kept, and FormatFlags decides whether they are written.
     bool live = false;
 };
 
@@ -405,9 +419,9 @@ struct FormatFlags {
     // (graphics port, pty paths). Inactive XML (false) leaves them out,
     // except user aliases (ua-*).
     bool live = false;
-    // The running domain's id, written as <domain id='N'> when live.
+    // The running domain's id, written as <domain id='N'> when live
+    // (falls back to DomainDef::id).
     std::optional<int> id;
-    // Include the generated/defaulted parts as they are (always true today).
 };
 
 // Parse (and, unless flags.no_validate, validate) a domain document.

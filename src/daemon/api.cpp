@@ -249,6 +249,8 @@ RouteInfo classify(std::string_view method, std::string_view target) {
 }
 
 ApiResponse Api::handle(const ApiRequest& req) {
+    if (!std::string_view(req.target).starts_with(fmt::format("{}/", wire::kApiPrefix)))
+        return not_found(req.method, req.target);
     auto t = parse_target(req.target);
     if (!t) return error_response(Error{ErrorCode::InvalidArg, fmt::format("malformed request target '{}'",
                                                                            req.target.substr(0, 200))});

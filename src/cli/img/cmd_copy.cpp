@@ -527,7 +527,7 @@ int cmd_commit(int argc, char** argv) {
     if (!base) { report(fmt::format("Could not open '{}': {}", base_view->filename(), base.error().message)); return 1; }
     Progress prog(progress);
     std::vector<char> buf(kChunk);
-    const uint64_t size = std::min(t->size(), (*base)->size() > t->size() ? t->size() : t->size());
+    const uint64_t size = t->size();
     if ((*base)->size() < size) {
         auto r = (*base)->resize(size, false, Preallocation::Off);
         if (!r) { report(r.error().message); return 1; }

@@ -199,16 +199,19 @@ Result<ChainExtent> chain_status(Image* top, uint64_t off, uint64_t len) {
 
 void Progress::update(double fraction) {
     if (!on_) return;
+    // Like qemu: print whenever another whole percent has been reached,
+    // showing the exact fraction.
     int pct = static_cast<int>(fraction * 100.0);
-    if (pct == last_) return;
+    if (pct <= last_) return;
     last_ = pct;
-    fmt::print("    ({:.2f}/100%)\r", static_cast<double>(pct));
+    fmt::print("    ({:.2f}/100%)\r", fraction * 100.0);
     std::fflush(stdout);
 }
 
 void Progress::done() {
     if (!on_) return;
-    fmt::print("    (100.00/100%)\n");
+    if (last_ < 100) fmt::print("    (100.00/100%)\r");
+    fmt::print("    (100.00/100%)\r\n");
     std::fflush(stdout);
 }
 

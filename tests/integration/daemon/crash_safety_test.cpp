@@ -218,8 +218,11 @@ TEST_F(CrashSafety, HundredKillsDuringDefineUndefineAndStart) {
     ASSERT_TRUE(c);
     auto list = c->list_domains();
     ASSERT_TRUE(list);
-    for (const auto& s : *list)
-        if (s.state != driver::DomainState::Shutoff) EXPECT_TRUE(c->destroy_domain(s.name, {})) << s.name;
+    for (const auto& s : *list) {
+        if (s.state != driver::DomainState::Shutoff) {
+            EXPECT_TRUE(c->destroy_domain(s.name, {})) << s.name;
+        }
+    }
     c.reset();
     EXPECT_EQ(daemon.stop(), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
