@@ -2,7 +2,7 @@
 function(vireo_warnings target)
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wpedantic -Werror
-    -Wshadow=local -Wnon-virtual-dtor -Wcast-align -Wunused -Woverloaded-virtual
+    $<$<CXX_COMPILER_ID:GNU>:-Wshadow=local> -Wnon-virtual-dtor -Wcast-align -Wunused -Woverloaded-virtual
     -Wnull-dereference -Wformat=2 -Wimplicit-fallthrough)
 endfunction()
 

@@ -41,6 +41,7 @@ bool wait_marker(const fs::path& file, std::chrono::seconds timeout) {
 std::string domain_xml(const fs::path& guest) {
     return fmt::format(R"(<domain type='qemu'>
   <name>benchdom</name>
+  <uuid>3f0b6c1e-2a4d-4e8f-9b1a-7c5d2e6f8a90</uuid>
   <memory unit='MiB'>256</memory>
   <vcpu>1</vcpu>
   <os>

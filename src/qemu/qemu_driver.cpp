@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "host/capabilities.hpp"
 #include "qemu/host.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "util/files.hpp"
@@ -112,14 +113,6 @@ Error invalid_state(std::string_view what) {
     return Error{ErrorCode::InvalidState, fmt::format("Requested operation is not valid: {}", what)};
 }
 
-std::string read_line_of(const fs::path& p, std::string_view key) {
-    std::ifstream in(p);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.starts_with(key)) return line;
-    return "";
-}
-
 class QemuDriverImplWrapper final : public QemuDriver {
 public:
     explicit QemuDriverImplWrapper(std::unique_ptr<QemuDriverImpl> impl) : d_(std::move(impl)) {}
@@ -141,71 +134,45 @@ public:
         return std::string(buf);
     }
 
+    // Host facts come from src/host, measured on the real machine (CPU,
+    // NUMA cells, which accelerators really work, the QEMU binaries found).
     Result<driver::NodeInfo> node_info() override {
+        host::NodeInfo h = host::read_node_info();
         driver::NodeInfo n;
-        n.model = "x86_64";
-        std::string mem = read_line_of("/proc/meminfo", "MemTotal:");
-        n.memory_kib = std::strtoull(mem.c_str() + std::min<std::size_t>(mem.size(), 9), nullptr, 10);
-        long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-        n.cpus = cpus > 0 ? static_cast<unsigned>(cpus) : 1;
-        std::string mhz = read_line_of("/proc/cpuinfo", "cpu MHz");
-        if (auto colon = mhz.find(':'); colon != std::string::npos)
-            n.mhz = static_cast<unsigned>(std::strtod(mhz.c_str() + colon + 1, nullptr));
-        n.sockets = 1;
-        n.cores = n.cpus;
-        n.threads = 1;
+        n.model = h.model;
+        n.memory_kib = h.memory_kib;
+        n.cpus = h.cpus;
+        n.mhz = h.mhz;
+        n.nodes = h.nodes;
+        n.sockets = h.sockets;
+        n.cores = h.cores;
+        n.threads = h.threads;
         return n;
     }
 
     Result<std::string> capabilities_xml() override {
-        auto bin = default_binary();
-        if (!bin) return std::unexpected(bin.error());
-        auto c = d_->caps.get(*bin);
-        if (!c) return std::unexpected(c.error());
-        std::string machines;
-        for (const auto& m : (*c)->machines) {
-            if (!m.alias.empty())
-                machines += fmt::format("      <machine canonical='{}' maxCpus='{}'>{}</machine>\n", m.name,
-                                        m.cpu_max, m.alias);
-            machines += fmt::format("      <machine maxCpus='{}'>{}</machine>\n", m.cpu_max, m.name);
-        }
-        std::string domains = "      <domain type='qemu'/>\n";
-        if (check_kvm_usable()) domains += "      <domain type='kvm'/>\n";
-        return fmt::format(
-            "<capabilities>\n  <host>\n    <cpu>\n      <arch>{}</arch>\n    </cpu>\n  </host>\n"
-            "  <guest>\n    <os_type>hvm</os_type>\n    <arch name='{}'>\n      <wordsize>64</wordsize>\n"
-            "      <emulator>{}</emulator>\n{}{}    </arch>\n  </guest>\n</capabilities>\n",
-            (*c)->arch, (*c)->arch, bin->string(), machines, domains);
+        auto facts = host_facts();
+        if (!facts) return std::unexpected(facts.error());
+        return host::capabilities_xml(*facts);
     }
 
     Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
                                                 std::string_view machine, std::string_view virttype) override {
-        fs::path bin;
-        if (!emulator.empty()) {
-            bin = emulator;
-        } else {
-            auto b = arch.empty() ? default_binary() : find_qemu_binary(arch);
-            if (!b) return std::unexpected(b.error());
-            bin = *b;
+        auto facts = host_facts();
+        if (!facts) return std::unexpected(facts.error());
+        return host::domain_capabilities_xml(*facts, emulator, arch, machine, virttype);
+    }
+
+    // Gathered once per driver: the facts do not change while it runs, and
+    // the accelerator measurement must not be paid on every call.
+    Result<host::HostFacts> host_facts() {
+        std::lock_guard lock(host_facts_mutex_);
+        if (!host_facts_) {
+            auto f = host::gather_host_facts();
+            if (!f) return std::unexpected(f.error());
+            host_facts_ = std::move(*f);
         }
-        auto c = d_->caps.get(bin);
-        if (!c) return std::unexpected(c.error());
-        std::string type = virttype.empty() ? (check_kvm_usable() ? "kvm" : "qemu") : std::string(virttype);
-        if (type == "kvm") {
-            if (auto k = check_kvm_usable(); !k) return std::unexpected(k.error());
-        } else if (type != "qemu") {
-            return fail(ErrorCode::Unsupported, "virttype '{}' is not supported (use kvm or qemu)", type);
-        }
-        const MachineType* m = (*c)->find_machine(machine);
-        if (!m) return fail(ErrorCode::Unsupported, "machine type '{}' is not supported by {}", machine, bin.string());
-        return fmt::format(
-            "<domainCapabilities>\n  <path>{}</path>\n  <domain>{}</domain>\n  <machine>{}</machine>\n"
-            "  <arch>{}</arch>\n  <vcpu max='{}'/>\n  <os supported='yes'/>\n  <devices>\n"
-            "    <disk supported='yes'>\n      <enum name='diskDevice'>\n        <value>disk</value>\n"
-            "        <value>cdrom</value>\n      </enum>\n      <enum name='bus'>\n        <value>virtio</value>\n"
-            "        <value>sata</value>\n        <value>scsi</value>\n        <value>usb</value>\n      </enum>\n"
-            "    </disk>\n  </devices>\n</domainCapabilities>\n",
-            bin.string(), type, m->name, (*c)->arch, m->cpu_max);
+        return *host_facts_;
     }
 
     // --- queries ---------------------------------------------------------------
@@ -401,6 +368,9 @@ public:
         // then takes the job): send SIGTERM before waiting for the job.
         auto early = d_->running(**obj);
         if (!early) return std::unexpected(early.error());
+        // Mark first, so that if QEMU's exit is seen (monitor EOF) before this
+        // job runs, the domain still ends as shut off (destroyed).
+        (*obj)->with([&](DomainFields&) { early->priv->destroy_requested = true; });
         (void)signal_process(early->priv->proc, SIGTERM);
         auto job = driver::acquire_job(*obj, "destroy");
         if (!job) return std::unexpected(job.error());
@@ -585,6 +555,8 @@ private:
     }
 
     std::unique_ptr<QemuDriverImpl> d_;
+    std::mutex host_facts_mutex_;
+    std::optional<host::HostFacts> host_facts_;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -41,6 +42,7 @@ struct QemuPrivate final : driver::DomainPrivate {
     bool stopping = false;        // destroy/save in progress: EOF is expected
     bool fake_reboot = false;     // reboot: on SHUTDOWN, reset and continue
     bool got_shutdown = false;    // QEMU reported SHUTDOWN
+    bool destroy_requested = false;  // destroy sent SIGTERM: its end is 'destroyed'
 };
 
 // Everything the driver owns.
@@ -112,6 +114,8 @@ struct QemuDriverImpl {
     Status write_status(DomainObject& obj);
     void remove_runtime_files(const std::string& name, const std::string& prefix);
     void reattach_all();
+    // Kill QEMUs left paused by a daemon that died mid-start (pid file, no status).
+    void reap_unfinished_starts(const std::set<std::string>& known_prefixes);
     void autostart_all();
 
     // Running-instance accessors (copied under the domain's mutex).

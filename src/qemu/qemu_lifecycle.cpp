@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -416,6 +417,13 @@ void QemuDriverImpl::handle_event(const std::weak_ptr<DomainObject>& weak, std::
     }
 
     if (ev.name == "SHUTDOWN") {
+        std::string why = ev.data.is_object() ? ev.data.value("reason", "") : "";
+        if (why.starts_with("host-")) {
+            // Host-initiated (SIGTERM from destroy/save, or quit): whoever did
+            // it finishes the instance; an external kill ends at EOF as shutdown.
+            obj->with([&](DomainFields&) { priv->got_shutdown = true; });
+            return;
+        }
         bool fake_reboot = obj->with([&](DomainFields&) {
             bool fr = priv->fake_reboot;
             priv->fake_reboot = false;
@@ -469,22 +477,67 @@ void QemuDriverImpl::handle_eof(const std::weak_ptr<DomainObject>& weak, std::ui
     if (!obj) return;
     ProcessId proc;
     bool got_shutdown = false;
+    bool destroyed = false;
     bool ours = obj->with([&](DomainFields& f) {
         auto p = qemu_private(f);
         if (!p || p->instance != instance || p->stopping) return false;
         proc = p->proc;
         got_shutdown = p->got_shutdown;
+        destroyed = p->destroy_requested;
         return true;
     });
     if (!ours) return;
     // The monitor closed: QEMU is exiting or gone. Make sure it is gone.
     if (!wait_process_exit(proc, std::chrono::seconds(2))) (void)terminate_process(proc, std::chrono::seconds(1), false);
-    if (got_shutdown) finish_instance(obj, instance, "shutdown", EventType::Stopped, "Shutdown");
+    if (destroyed) finish_instance(obj, instance, "destroyed", EventType::Stopped, "Destroyed");
+    else if (got_shutdown) finish_instance(obj, instance, "shutdown", EventType::Stopped, "Shutdown");
     else finish_instance(obj, instance, "crashed", EventType::Stopped, "Failed");
+}
+
+namespace {
+
+// Whether `pid` is the QEMU that vireo started for the runtime files named by
+// `stem` (a domain name or uuid): its command line carries that name or
+// uuid. Guards against killing an unrelated process that reused the pid.
+bool is_our_qemu(pid_t pid, const std::string& stem) {
+    auto read = files::read(fmt::format("/proc/{}/cmdline", pid));
+    if (!read) return false;
+    const std::string& cmdline = *read;
+    if (cmdline.find("qemu-system") == std::string::npos) return false;
+    const std::string by_name = "guest=" + stem + ",";
+    const std::string by_uuid = std::string("-uuid") + '\0' + stem + '\0';
+    return cmdline.find(by_name) != std::string::npos || cmdline.find(by_uuid) != std::string::npos;
+}
+
+}  // namespace
+
+void QemuDriverImpl::reap_unfinished_starts(const std::set<std::string>& known_prefixes) {
+    // A QEMU whose pid file exists but which has no runtime status was being
+    // started (still paused at -S) when the previous daemon died: that start
+    // was never acknowledged, so finish it the way a failed start ends, by
+    // killing QEMU and removing its files (libvirt does the same).
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cfg.rundir, ec)) {
+        if (e.path().extension() != ".pid") continue;
+        const std::string prefix = (cfg.rundir / e.path().stem()).string();
+        if (known_prefixes.contains(prefix)) continue;
+        std::ifstream in(e.path());
+        long pid = -1;
+        in >> pid;
+        if (pid > 1 && is_our_qemu(static_cast<pid_t>(pid), e.path().stem().string())) {
+            spdlog::warn("QEMU pid {} ({}) was starting when the previous daemon stopped; killing it", pid,
+                         e.path().stem().string());
+            ProcessId proc{static_cast<pid_t>(pid), process_start_time(static_cast<pid_t>(pid)).value_or(0)};
+            (void)terminate_process(proc, std::chrono::seconds(1), false);
+        }
+        ::unlink(e.path().c_str());
+        ::unlink((prefix + ".monitor").c_str());
+    }
 }
 
 void QemuDriverImpl::reattach_all() {
     int max_id = 0;
+    std::set<std::string> known_prefixes;
     for (const auto& name : persistence.status_names()) {
         auto st = persistence.read_status(name);
         if (!st) {
@@ -495,6 +548,7 @@ void QemuDriverImpl::reattach_all() {
         proc.pid = static_cast<pid_t>(st->get_int("pid").value_or(-1));
         proc.start_time = std::strtoull(st->get("pid_start_time").value_or("0").c_str(), nullptr, 10);
         std::string prefix = st->get("runtime_prefix").value_or((cfg.rundir / name).string());
+        known_prefixes.insert(prefix);
         std::string monitor = st->get("monitor").value_or(prefix + ".monitor");
         int id = static_cast<int>(st->get_int("id").value_or(0));
         max_id = std::max(max_id, id);
@@ -568,6 +622,7 @@ void QemuDriverImpl::reattach_all() {
             post([this, weak, instance, ev] { handle_event(weak, instance, ev); });
         }
     }
+    reap_unfinished_starts(known_prefixes);
     if (max_id + 1 > registry.next_id()) registry.set_next_id(max_id + 1);
 }
 

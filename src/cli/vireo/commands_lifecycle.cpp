@@ -1,5 +1,7 @@
 // Domain lifecycle verbs: start, shutdown, reboot, reset, destroy, suspend,
 // resume, save, restore, managedsave, managedsave-remove.
+#include <filesystem>
+
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/session.hpp"
 
@@ -89,18 +91,26 @@ int cmd_resume(Session& s, const Args& a) {
                      [](driver::Driver& d, const std::string& n) { return d.resume_domain(n); });
 }
 
+// The daemon opens save files itself, from its own working directory: send
+// the path as the user meant it, relative to where vireo runs.
+static std::string absolute_path(const std::string& file) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(file, ec);
+    return ec ? file : abs.lexically_normal().string();
+}
+
 int cmd_save(Session& s, const Args& a) {
     const std::string file = a.get("file");
     // virsh prints a blank line before the message (where --verbose shows progress).
     return domain_op(s, a, "save", "\nDomain '{}' saved to " + file,
-                     [&](driver::Driver& d, const std::string& n) { return d.save_domain(n, file); });
+                     [&](driver::Driver& d, const std::string& n) { return d.save_domain(n, absolute_path(file)); });
 }
 
 int cmd_restore(Session& s, const Args& a) {
     auto* d = s.conn();
     if (!d) return 1;
     const std::string file = a.get("file");
-    auto dom = d->restore_domain(file, a.has("paused"));
+    auto dom = d->restore_domain(absolute_path(file), a.has("paused"));
     if (!dom) {
         s.error(fmt::format("Failed to restore domain from {}", file), dom.error());
         return 1;

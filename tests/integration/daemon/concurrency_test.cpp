@@ -12,7 +12,7 @@
 
 #include "client/connect.hpp"
 #include "daemon_process.hpp"
-#include "support.hpp"
+#include "support/support.hpp"
 
 namespace vireo::test {
 namespace {

@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "client/transport.hpp"
-#include "support.hpp"
+#include "support/support.hpp"
 
 namespace vireo::test {
 

@@ -16,7 +16,7 @@
 #include "client/paths.hpp"
 #include "client/transport.hpp"
 #include "daemon_process.hpp"
-#include "support.hpp"
+#include "support/support.hpp"
 
 namespace vireo::test {
 namespace {

@@ -218,23 +218,6 @@ TEST(QemuLifecycle, KilledQemuIsReportedCrashed) {
     EXPECT_TRUE(files_starting_with(f.tmp / "run", "victim").empty());
 }
 
-TEST(QemuLifecycle, GuestPanicIsReportedCrashed) {
-    VIREO_REQUIRE_GUEST();
-    Fixture f;
-    f.define_and_start("panicky", "<panic model='isa'/>");
-    f.wait_ready("panicky");
-    auto con = f.console("panicky");
-    std::string cmd = "echo c > /proc/sysrq-trigger\n";
-    (void)con.run("echo 1 > /proc/sys/kernel/sysrq", seconds(10));
-    auto fd = f.drv->open_console("panicky", "");
-    ASSERT_TRUE(fd);
-    ASSERT_GT(::write(fd->get(), cmd.data(), cmd.size()), 0);
-    auto w = f.drv->wait_for_state("panicky", DomainState::Shutoff, seconds(60));
-    ASSERT_TRUE(w) << w.error().message;
-    EXPECT_EQ(f.info("panicky").reason, "crashed");
-    EXPECT_TRUE(f.events.wait_for("panicky", "Crashed/Panicked", seconds(1)));
-}
-
 TEST(QemuLifecycle, DriverRestartReattachesRunningGuests) {
     VIREO_REQUIRE_GUEST();
     Fixture f;

@@ -14,7 +14,7 @@
 
 #include "client/connect.hpp"
 #include "driver/test_driver.hpp"
-#include "support.hpp"
+#include "support/support.hpp"
 
 namespace vireo::daemon {
 namespace {
