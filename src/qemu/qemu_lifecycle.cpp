@@ -312,9 +312,17 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
     });
     (void)write_status(*obj);
 
+    // A destroy may kill QEMU as soon as the domain is active, before this
+    // start job ends (destroy does not wait for the job to send SIGTERM):
+    // then the start did not fail, it was cancelled, and says so.
+    auto destroyed_meanwhile = [&] { return obj->with([&](DomainFields&) { return priv->destroy_requested; }); };
+    const Error cancelled{ErrorCode::InvalidState,
+                          "Requested operation is not valid: the domain was destroyed while it was starting"};
+
     const bool run = !paused && (!restore || restore->was_running);
     if (run) {
         if (auto r = (*qmp)->execute("cont"); !r) {
+            if (destroyed_meanwhile()) return failed(cancelled);
             (void)kill_and_finish(obj, instance, false, "failed", EventType::Stopped, "Failed");
             return failed(r.error());
         }
@@ -328,7 +336,10 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
         p->job_owns_state = false;
         return true;
     });
-    if (!still) return failed(Error{ErrorCode::Hypervisor, "QEMU exited while the domain was starting"});
+    if (!still) {
+        if (destroyed_meanwhile()) return failed(cancelled);
+        return failed(Error{ErrorCode::Hypervisor, "QEMU exited while the domain was starting"});
+    }
     (void)write_status(*obj);
     emit(EventType::Started, restore ? "Restored" : "Booted", *obj);
     if (!run) emit(EventType::Suspended, "Paused", *obj);
