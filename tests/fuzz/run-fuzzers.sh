@@ -29,10 +29,11 @@ fi
 # -Wno-unknown-warning-option: the shared warning set has GCC-only spellings.
 # __cpp_concepts: clang 16 implements what libstdc++ 12's <expected> needs
 # but still advertises concepts as 201907, which hides std::expected.
+mkdir -p "$build"
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_BUILD_FUZZ=ON -DVIREO_BUILD_BENCH=OFF \
   -DCMAKE_CXX_FLAGS="-Wno-unknown-warning-option -Wno-builtin-macro-redefined -U__cpp_concepts -D__cpp_concepts=202002L -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >"$build.cmake.log" 2>&1 || { cat "$build.cmake.log" >&2; exit 1; }
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >"$build/cmake-configure.log" 2>&1 || { cat "$build/cmake-configure.log" >&2; exit 1; }
 
 targets=fuzz_domain_xml
 ninja -C "$build" -j2 $targets
