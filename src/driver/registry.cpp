@@ -176,6 +176,11 @@ std::size_t DomainRegistry::size() const {
 Result<std::shared_ptr<DomainObject>> DomainRegistry::check_identity(std::string_view name,
                                                                      const Uuid& uuid) const {
     std::lock_guard lk(mutex_);
+    return find_identity_locked(name, uuid);
+}
+
+Result<std::shared_ptr<DomainObject>> DomainRegistry::find_identity_locked(std::string_view name,
+                                                                           const Uuid& uuid) const {
     auto by_uuid = by_uuid_.find(uuid.str());
     if (by_uuid != by_uuid_.end()) {
         if (by_uuid->second->name() != name)
@@ -213,21 +218,17 @@ Result<AddOutcome> DomainRegistry::define(DomainDefinition definition) {
     VIREO_TRY(check_definition(definition));
     const std::string name = definition.def->name;
     const Uuid uuid = definition.def->uuid;
+    // Checked and inserted under one hold of the mutex, so that two
+    // concurrent defines of the same name cannot both insert.
     std::lock_guard lk(mutex_);
-    // check_identity takes the mutex itself; repeat its logic under ours so
-    // that two concurrent defines of the same name cannot both insert.
-    auto by_uuid = by_uuid_.find(uuid.str());
-    if (by_uuid == by_uuid_.end()) {
-        if (auto by_name = by_name_.find(name); by_name != by_name_.end())
-            return fail(ErrorCode::Exists, "domain '{}' already exists with uuid {}", name,
-                        by_name->second->uuid().str());
+    auto found = find_identity_locked(name, uuid);
+    if (!found) return std::unexpected(found.error());
+    if (!*found) {
         auto obj = insert_locked(name, uuid);
         obj->with([&](DomainFields& f) { f.config = std::move(definition); });
         return AddOutcome{obj, true, false};
     }
-    auto obj = by_uuid->second;
-    if (obj->name() != name)
-        return fail(ErrorCode::Exists, "domain '{}' is already defined with uuid {}", obj->name(), uuid.str());
+    auto obj = *found;
     const bool was_active = obj->with([&](DomainFields& f) {
         f.config = std::move(definition);
         return f.active();
@@ -240,18 +241,14 @@ Result<AddOutcome> DomainRegistry::add_transient(DomainDefinition definition) {
     const std::string name = definition.def->name;
     const Uuid uuid = definition.def->uuid;
     std::lock_guard lk(mutex_);
-    auto by_uuid = by_uuid_.find(uuid.str());
-    if (by_uuid == by_uuid_.end()) {
-        if (auto by_name = by_name_.find(name); by_name != by_name_.end())
-            return fail(ErrorCode::Exists, "domain '{}' already exists with uuid {}", name,
-                        by_name->second->uuid().str());
+    auto found = find_identity_locked(name, uuid);
+    if (!found) return std::unexpected(found.error());
+    if (!*found) {
         auto obj = insert_locked(name, uuid);
         obj->with([&](DomainFields& f) { f.live = std::move(definition); });
         return AddOutcome{obj, true, false};
     }
-    auto obj = by_uuid->second;
-    if (obj->name() != name)
-        return fail(ErrorCode::Exists, "domain '{}' is already defined with uuid {}", obj->name(), uuid.str());
+    auto obj = *found;
     if (obj->with([](const DomainFields& f) { return f.active(); }))
         return fail(ErrorCode::InvalidState, "Requested operation is not valid: domain '{}' is already active", name);
     return AddOutcome{obj, false, false};

@@ -289,6 +289,8 @@ public:
 
 private:
     std::shared_ptr<DomainObject> insert_locked(const std::string& name, const Uuid& uuid);
+    // check_identity's rules for a caller that already holds mutex_.
+    Result<std::shared_ptr<DomainObject>> find_identity_locked(std::string_view name, const Uuid& uuid) const;
 
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<DomainObject>, std::less<>> by_name_;
