@@ -350,9 +350,19 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj, s
                                      const std::string& reason, EventType event, const std::string& detail) {
     std::shared_ptr<QemuPrivate> priv;
     bool transient = false;
-    bool ok = obj->with([&](DomainFields& f) {
+    auto owns = [&](DomainFields& f) {
         auto p = qemu_private(f);
-        if (!p || p->instance != instance || !f.active()) return false;
+        return p && p->instance == instance && f.active() ? p : nullptr;
+    };
+    auto owned = obj->with([&](DomainFields& f) { return owns(f); });
+    if (!owned) return false;
+    // Remove the runtime files while the domain is still active: once it is
+    // inactive a new start may create files with the same names (monitor
+    // socket, pid file), which must not be unlinked here.
+    remove_runtime_files(obj->name(), owned->runtime_prefix);
+    bool ok = obj->with([&](DomainFields& f) {
+        auto p = owns(f);
+        if (!p) return false;
         priv = p;
         f.set_inactive(reason);
         f.priv.reset();
@@ -361,7 +371,6 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj, s
     });
     if (!ok) return false;
     if (priv->qmp) priv->qmp->close();
-    remove_runtime_files(obj->name(), priv->runtime_prefix);
     emit(event, detail, *obj);
     if (transient) registry.remove(obj);
     notify_state();
