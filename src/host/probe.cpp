@@ -294,6 +294,7 @@ Status check_domain_type(std::string_view domain_type, const AcceleratorInfo& ac
 
 NodeInfo read_node_info(const HostPaths& paths) {
     NodeInfo n;
+    n.model = "x86_64";
     auto cpu = read_cpu_info(paths);
     if (cpu) {
         n.model = cpu->arch;
@@ -308,13 +309,6 @@ NodeInfo read_node_info(const HostPaths& paths) {
     // libvirt reports sockets per NUMA node
     if (n.nodes > 1 && n.sockets % n.nodes == 0) n.sockets /= n.nodes;
     return n;
-}
-
-std::string format_node_info(const NodeInfo& i) {
-    return fmt::format(
-        "{:<21}{}\n{:<21}{}\n{:<21}{} MHz\n{:<21}{}\n{:<21}{}\n{:<21}{}\n{:<21}{}\n{:<21}{} KiB\n", "CPU model:", i.model, "CPU(s):", i.cpus,
-        "CPU frequency:", i.mhz, "CPU socket(s):", i.sockets, "Core(s) per socket:", i.cores, "Thread(s) per core:", i.threads,
-        "NUMA cell(s):", i.nodes, "Memory size:", i.memory_kib);
 }
 
 }  // namespace vireo::host

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "driver/driver.hpp"
 #include "util/error.hpp"
 
 namespace vireo::host {
@@ -87,19 +88,8 @@ Result<std::string> probe_kvm_run(const std::filesystem::path& kvm_device, std::
 // type='qemu'> (TCG emulation) instead".
 Status check_domain_type(std::string_view domain_type, const AcceleratorInfo& accel);
 
-// virsh nodeinfo.
-struct NodeInfo {
-    std::string model = "x86_64";
-    std::uint64_t memory_kib = 0;
-    unsigned cpus = 0;
-    unsigned mhz = 0;
-    unsigned nodes = 1;
-    unsigned sockets = 1;
-    unsigned cores = 1;
-    unsigned threads = 1;
-};
+// virsh nodeinfo, measured (the struct is shared with the Driver API).
+using NodeInfo = driver::NodeInfo;
 NodeInfo read_node_info(const HostPaths& paths = {});
-// virsh's text layout ("CPU model:           x86_64\n...").
-std::string format_node_info(const NodeInfo& info);
 
 }  // namespace vireo::host

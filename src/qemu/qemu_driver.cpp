@@ -136,19 +136,7 @@ public:
 
     // Host facts come from src/host, measured on the real machine (CPU,
     // NUMA cells, which accelerators really work, the QEMU binaries found).
-    Result<driver::NodeInfo> node_info() override {
-        host::NodeInfo h = host::read_node_info();
-        driver::NodeInfo n;
-        n.model = h.model;
-        n.memory_kib = h.memory_kib;
-        n.cpus = h.cpus;
-        n.mhz = h.mhz;
-        n.nodes = h.nodes;
-        n.sockets = h.sockets;
-        n.cores = h.cores;
-        n.threads = h.threads;
-        return n;
-    }
+    Result<driver::NodeInfo> node_info() override { return host::read_node_info(); }
 
     Result<std::string> capabilities_xml() override {
         auto facts = host_facts();
