@@ -1,0 +1,90 @@
+// PoolManager: the local implementation of driver::PoolApi. It keeps pool
+// definitions (libvirt pool XML) like domain definitions are kept, runs each
+// pool through its backend (dir, fs, disk; see backend.hpp) and does volume
+// work with the image engine (src/storage).
+//
+// Used by the QEMU driver inside vireod (persistent, under <confdir>) and by
+// the test:///default driver (in memory, confdir empty).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "driver/pool_api.hpp"
+#include "util/error.hpp"
+
+namespace vireo::pool {
+
+// One disk of one running domain, as the owner of the domains reports it:
+// used to refuse deleting a volume or destroying a pool that is in use.
+struct DiskUser {
+    std::string domain;
+    std::filesystem::path path;
+};
+
+struct PoolManagerConfig {
+    // Pool definitions: <confdir>/<name>.xml, autostart links in
+    // <confdir>/autostart/. Empty: nothing is persisted (test driver).
+    std::filesystem::path confdir;
+    // Which pools are active, so a daemon restart finds them again. Empty: none.
+    std::filesystem::path rundir;
+    // The pool every connection has (libvirt's "default"): a dir pool at
+    // default_pool_path, defined, started and set to autostart when no pool
+    // of that name exists. Empty path: no default pool.
+    std::string default_pool_name = "default";
+    std::filesystem::path default_pool_path;
+    // Disks of the running domains; may be empty (no domains).
+    std::function<std::vector<DiskUser>()> disk_users;
+};
+
+class PoolManager final : public driver::PoolApi {
+public:
+    // Loads the definitions, re-activates pools that were active, starts the
+    // autostart pools and creates the default pool when configured.
+    static Result<std::unique_ptr<PoolManager>> open(PoolManagerConfig config);
+    ~PoolManager() override;
+
+    // For domain start (<disk type='volume'>): the volume's path, type and
+    // format; errors name the pool or volume ("storage pool 'x' is not active").
+    Result<driver::VolumeSummary> resolve_volume(std::string_view pool, std::string_view vol);
+
+    // driver::PoolApi (see pool_api.hpp)
+    Result<std::vector<driver::PoolSummary>> list_pools() override;
+    Result<driver::PoolSummary> lookup_pool(std::string_view ref) override;
+    Result<std::string> pool_xml(std::string_view ref, bool inactive) override;
+    Result<driver::PoolSummary> define_pool(std::string_view xml) override;
+    Status undefine_pool(std::string_view ref) override;
+    Result<driver::PoolSummary> create_pool(std::string_view xml, bool build, driver::PoolBuildFlags flags) override;
+    Status build_pool(std::string_view ref, driver::PoolBuildFlags flags) override;
+    Status start_pool(std::string_view ref, bool build, driver::PoolBuildFlags flags) override;
+    Status destroy_pool(std::string_view ref) override;
+    Status delete_pool(std::string_view ref) override;
+    Status set_pool_autostart(std::string_view ref, bool enabled) override;
+    Status refresh_pool(std::string_view ref) override;
+    Result<std::vector<driver::VolumeSummary>> list_volumes(std::string_view pool) override;
+    Result<driver::VolumeSummary> lookup_volume(std::string_view pool, std::string_view vol) override;
+    Result<std::string> volume_xml(std::string_view pool, std::string_view vol) override;
+    Result<driver::VolumeSummary> create_volume(std::string_view pool, std::string_view xml,
+                                                driver::VolumeCreateFlags flags) override;
+    Result<driver::VolumeSummary> create_volume_from(std::string_view pool, std::string_view xml,
+                                                     std::string_view src_pool, std::string_view src_vol,
+                                                     driver::VolumeCreateFlags flags) override;
+    Status delete_volume(std::string_view pool, std::string_view vol) override;
+    Status wipe_volume(std::string_view pool, std::string_view vol, driver::WipeAlgorithm algorithm) override;
+    Status resize_volume(std::string_view pool, std::string_view vol, std::uint64_t capacity,
+                         driver::VolumeResizeFlags flags) override;
+    Status download_volume(std::string_view pool, std::string_view vol, driver::TransferRange range,
+                           const driver::StreamSink& sink) override;
+    Status upload_volume(std::string_view pool, std::string_view vol, driver::TransferRange range,
+                         const driver::StreamSource& source) override;
+
+private:
+    struct Impl;
+    explicit PoolManager(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vireo::pool

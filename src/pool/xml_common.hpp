@@ -1,0 +1,50 @@
+// Pieces shared by the pool and volume XML code: <permissions>, scaled sizes
+// (<capacity unit='G'>10</capacity>), and the document/root boilerplate.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <pugixml.hpp>
+
+#include "conf/xml_reader.hpp"
+#include "conf/xml_writer.hpp"
+#include "pool/pool_xml.hpp"
+#include "util/error.hpp"
+
+namespace vireo::pool::xmlc {
+
+using conf::xml::XmlElement;
+
+// Assign the value of a Result-returning expression or propagate its error.
+#define POOL_SET(lhs, expr)                                     \
+    do {                                                        \
+        auto pool_r_ = (expr);                                  \
+        if (!pool_r_) return std::unexpected(pool_r_.error());  \
+        lhs = std::move(*pool_r_);                              \
+    } while (0)
+
+// A parsed document and its root element, which must be <root_name>.
+struct Document {
+    pugi::xml_document doc;
+    std::optional<conf::xml::SourceText> src;
+};
+Result<XmlElement> open_document(Document& d, std::string_view text, std::string_view root_name);
+
+// <capacity unit='G'>10</capacity> in bytes (libvirt's scaledInteger; bytes default).
+Result<std::uint64_t> parse_scaled(XmlElement& e);
+// Optional child holding a scaled integer.
+Result<std::optional<std::uint64_t>> parse_scaled_child(XmlElement& parent, std::string_view name);
+// Optional child's trimmed text.
+Result<std::string> parse_text_child(XmlElement& parent, std::string_view name);
+
+Result<Permissions> parse_permissions(XmlElement& e);
+// <permissions> node (nullopt when there is nothing to say).
+std::optional<conf::xml::Node> format_permissions(const Permissions& p);
+
+// <name unit='bytes'>value</name>
+void add_bytes(conf::xml::Node& parent, std::string_view name, std::uint64_t value);
+
+}  // namespace vireo::pool::xmlc

@@ -1,0 +1,176 @@
+// fs and disk pools on loop devices made by the test: pool-build runs mkfs /
+// writes a partition table, start mounts, volumes live in the filesystem or
+// are partitions. Skipped (with the reason) where loop devices are not allowed.
+#include <unistd.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "loop_device.hpp"
+#include "pool/pool_manager.hpp"
+#include "support/support.hpp"
+
+namespace vireo::pool {
+namespace {
+
+using test::TempDir;
+using test_support::LoopDevice;
+using test_support::MountGuard;
+
+std::unique_ptr<PoolManager> open_manager(const TempDir& dir) {
+    PoolManagerConfig cfg;
+    cfg.confdir = dir / "conf";
+    cfg.rundir = dir / "run";
+    auto m = PoolManager::open(cfg);
+    EXPECT_TRUE(m) << m.error().full_message();
+    return m ? std::move(*m) : nullptr;
+}
+
+std::string blkid(const std::string& dev, const std::string& tag) {
+    auto r = test::run({"blkid", "-p", "-o", "value", "-s", tag, dev});
+    return r.out.substr(0, r.out.find('\n'));
+}
+
+std::string vol_xml(const std::string& name, std::uint64_t capacity, const std::string& format) {
+    return "<volume><name>" + name + "</name><capacity>" + std::to_string(capacity) + "</capacity><target><format type='" +
+           format + "'/></target></volume>";
+}
+
+TEST(FsPool, BuildMountsVolumesUnmountAndDelete) {
+    if (::geteuid() != 0) VIREO_SKIP("fs pools need root (losetup, mkfs, mount)");
+    TempDir dir;
+    LoopDevice loop(dir / "fs.img", 64 << 20, false);
+    if (!loop.ok()) VIREO_SKIP(loop.why());
+    const auto target = dir / "mnt";
+    MountGuard guard(target);
+    auto m = open_manager(dir);
+    const std::string xml = "<pool type='fs'><name>fsp</name><source><device path='" + loop.device() +
+                            "'/><format type='ext4'/></source><target><path>" + target.string() + "</path></target></pool>";
+    ASSERT_TRUE(m->define_pool(xml));
+    auto unbuilt = m->start_pool("fsp", false, {});
+    ASSERT_FALSE(unbuilt);
+    ASSERT_TRUE(m->build_pool("fsp", {})) << "pool-build runs mkfs.ext4";
+    EXPECT_EQ(blkid(loop.device(), "TYPE"), "ext4");
+    ASSERT_TRUE(m->start_pool("fsp", false, {}));
+    EXPECT_EQ(test::run({"mountpoint", "-q", target.string()}).exit_code, 0) << "started fs pool is mounted";
+    auto info = m->lookup_pool("fsp");
+    ASSERT_TRUE(info);
+    EXPECT_GT(info->capacity, 50u << 20);
+    EXPECT_LT(info->capacity, 70u << 20) << "capacity is the filesystem's, not the host's";
+
+    auto v = m->create_volume("fsp", vol_xml("disk.qcow2", 1 << 30, "qcow2"), {});
+    ASSERT_TRUE(v) << v.error().full_message();
+    EXPECT_EQ(v->path, (target / "disk.qcow2").string());
+    EXPECT_EQ(test::run({"qemu-img", "check", v->path}).exit_code, 0);
+    // a preallocated volume larger than the filesystem is refused
+    auto big = m->create_volume("fsp", "<volume><name>big.img</name><capacity unit='M'>200</capacity>"
+                                       "<allocation unit='M'>200</allocation></volume>", {});
+    ASSERT_FALSE(big);
+    EXPECT_NE(big.error().full_message().find("not enough space"), std::string::npos) << big.error().full_message();
+
+    ASSERT_TRUE(m->destroy_pool("fsp"));
+    EXPECT_NE(test::run({"mountpoint", "-q", target.string()}).exit_code, 0) << "destroy unmounts";
+    auto rebuild = m->build_pool("fsp", {.no_overwrite = true});
+    ASSERT_FALSE(rebuild) << "--no-overwrite refuses a device that has a filesystem";
+    EXPECT_NE(rebuild.error().full_message().find("--overwrite"), std::string::npos) << rebuild.error().full_message();
+    ASSERT_TRUE(m->build_pool("fsp", {})) << "plain build keeps an ext4 filesystem";
+
+    ASSERT_TRUE(m->start_pool("fsp", false, {}));
+    auto again = m->lookup_volume("fsp", "disk.qcow2");
+    EXPECT_TRUE(again) << "the volume is still there after a remount";
+    ASSERT_TRUE(m->destroy_pool("fsp"));
+    ASSERT_TRUE(m->start_pool("fsp", true, {.overwrite = true})) << "--overwrite formats";
+    EXPECT_FALSE(m->lookup_volume("fsp", "disk.qcow2")) << "a fresh filesystem has no volumes";
+    ASSERT_TRUE(m->destroy_pool("fsp"));
+    ASSERT_TRUE(m->delete_pool("fsp"));
+    EXPECT_EQ(blkid(loop.device(), "TYPE"), "") << "pool-delete wipes the filesystem signature";
+    EXPECT_FALSE(std::filesystem::exists(target)) << "pool-delete removes the empty mount point";
+    ASSERT_TRUE(m->undefine_pool("fsp"));
+}
+
+TEST(FsPool, ImageFileSourceSurvivesRestart) {
+    if (::geteuid() != 0) VIREO_SKIP("fs pools need root (mkfs, mount)");
+    TempDir dir;
+    const auto image = dir / "fs.img";
+    std::ofstream(image).close();
+    std::filesystem::resize_file(image, 32 << 20);
+    const auto target = dir / "mnt";
+    MountGuard guard(target);
+    const std::string xml = "<pool type='fs'><name>img</name><source><device path='" + image.string() +
+                            "'/><format type='ext4'/></source><target><path>" + target.string() + "</path></target></pool>";
+    {
+        auto m = open_manager(dir);
+        auto made = m->create_pool(xml, true, {});
+        ASSERT_TRUE(made) << made.error().full_message();
+        if (test::run({"mountpoint", "-q", target.string()}).exit_code != 0) VIREO_SKIP("loop mounts are not possible here");
+        ASSERT_TRUE(m->create_volume("img", vol_xml("a.img", 1 << 20, "raw"), {}));
+    }
+    // a new manager (daemon restart) finds the running transient pool and its volume
+    auto m = open_manager(dir);
+    auto p = m->lookup_pool("img");
+    ASSERT_TRUE(p) << "active pools are recorded in the rundir";
+    EXPECT_EQ(p->state, driver::PoolState::Running);
+    EXPECT_TRUE(m->lookup_volume("img", "a.img"));
+    ASSERT_TRUE(m->destroy_pool("img"));
+    EXPECT_NE(test::run({"mountpoint", "-q", target.string()}).exit_code, 0);
+    EXPECT_FALSE(m->lookup_pool("img")) << "a destroyed transient pool is gone";
+}
+
+TEST(DiskPool, PartitionsAsVolumes) {
+    if (::geteuid() != 0) VIREO_SKIP("disk pools need root (losetup, parted)");
+    if (test::which("parted").empty() && !std::filesystem::exists("/usr/sbin/parted")) VIREO_SKIP("parted is not installed");
+    TempDir dir;
+    LoopDevice loop(dir / "disk.img", 64 << 20, true);
+    if (!loop.ok()) VIREO_SKIP(loop.why());
+    auto m = open_manager(dir);
+    const std::string xml = "<pool type='disk'><name>dp</name><source><device path='" + loop.device() +
+                            "'/><format type='gpt'/></source><target><path>/dev</path></target></pool>";
+    ASSERT_TRUE(m->define_pool(xml));
+    ASSERT_TRUE(m->start_pool("dp", true, {})) << "pool-start --build writes the label";
+    EXPECT_EQ(blkid(loop.device(), "PTTYPE"), "gpt");
+
+    const std::string p1 = loop.name() + "p1";
+    auto wrong = m->create_volume("dp", vol_xml("data", 16 << 20, "none"), {});
+    ASSERT_FALSE(wrong);
+    EXPECT_NE(wrong.error().full_message().find("'" + p1 + "'"), std::string::npos) << wrong.error().full_message();
+    auto v = m->create_volume("dp", vol_xml(p1, 16 << 20, "none"), {});
+    ASSERT_TRUE(v) << v.error().full_message();
+    EXPECT_EQ(v->path, "/dev/" + p1);
+    EXPECT_EQ(v->type, driver::VolumeType::Block);
+    EXPECT_EQ(v->capacity, 16u << 20);
+    auto too_big = m->create_volume("dp", vol_xml(loop.name() + "p2", 100 << 20, "none"), {});
+    ASSERT_FALSE(too_big);
+
+    // bytes written through the pool land in the partition
+    std::string payload(8192, 'x');
+    bool sent = false;
+    auto up = m->upload_volume("dp", p1, {.offset = 4096}, [&]() -> Result<driver::StreamChunk> {
+        if (sent) return driver::StreamChunk{};
+        sent = true;
+        return driver::StreamChunk{false, payload.size(), std::span<const char>(payload.data(), payload.size())};
+    });
+    ASSERT_TRUE(up) << up.error().full_message();
+    std::string back;
+    auto down = m->download_volume("dp", p1, {.offset = 4096, .length = 8192}, [&](const driver::StreamChunk& c) -> Status {
+        back.append(c.data.data(), c.data.size());
+        return {};
+    });
+    ASSERT_TRUE(down) << down.error().full_message();
+    EXPECT_EQ(back, payload);
+
+    auto list = m->list_volumes("dp");
+    ASSERT_TRUE(list);
+    ASSERT_EQ(list->size(), 1u);
+    EXPECT_EQ((*list)[0].name, p1);
+    ASSERT_TRUE(m->delete_volume("dp", p1));
+    ASSERT_TRUE(m->refresh_pool("dp"));
+    EXPECT_TRUE(m->list_volumes("dp")->empty());
+    ASSERT_TRUE(m->destroy_pool("dp"));
+    ASSERT_TRUE(m->delete_pool("dp"));
+    EXPECT_EQ(blkid(loop.device(), "PTTYPE"), "") << "pool-delete removes the partition table";
+}
+
+}  // namespace
+}  // namespace vireo::pool
