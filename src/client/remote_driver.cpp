@@ -39,7 +39,12 @@ Result<std::vector<T>> decode_array(const json& j, F decode) {
 }  // namespace
 
 RemoteDriver::RemoteDriver(std::string uri, std::shared_ptr<Transport> transport)
-    : uri_(std::move(uri)), transport_(std::move(transport)), http_(transport_) {}
+    : uri_(std::move(uri)),
+      transport_(std::move(transport)),
+      http_(transport_),
+      pools_([this](std::string_view method, const std::string& target, std::string_view body,
+                    std::string_view content_type) { return call(method, target, body, content_type); },
+             transport_) {}
 
 Status RemoteDriver::open() {
     std::lock_guard lk(mutex_);

@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "client/http_client.hpp"
+#include "client/remote_pools.hpp"
 #include "client/transport.hpp"
 #include "driver/driver.hpp"
 
@@ -62,6 +63,9 @@ public:
     Result<std::unique_ptr<driver::Subscription>> subscribe(
         std::function<void(const driver::DomainEvent&)> callback) override;
 
+    // Pool calls share this driver's connection; volume streams open their own.
+    driver::PoolApi& pools() override { return pools_; }
+
 private:
     // One exchange; non-2xx answers become the daemon's Error.
     Result<HttpResponse> call(std::string_view method, const std::string& target, std::string_view body = {},
@@ -79,6 +83,7 @@ private:
     std::shared_ptr<Transport> transport_;
     std::mutex mutex_;
     HttpConnection http_;
+    RemotePools pools_;
 };
 
 }  // namespace vireo::client

@@ -17,6 +17,11 @@ Result<std::unique_ptr<driver::Driver>> make_driver(std::string_view name, clien
     cfg.cachedir = dirs.cachedir;
     cfg.logdir = dirs.logdir;
     if (dirs.isolated) cfg.savedir.clear();  // <confdir>/save
+    // Storage pools beside the domains: <confdir>/../storage, <rundir>/../storage.
+    cfg.storage_confdir = dirs.confdir.parent_path() / "storage";
+    cfg.storage_rundir = dirs.rundir.parent_path() / "storage";
+    // Tests keep the default pool's images under their own directories too.
+    if (dirs.isolated) cfg.default_pool_path = dirs.confdir.parent_path() / "images";
     auto d = qemu::make_qemu_driver(std::move(cfg));
     if (!d) return std::unexpected(d.error().context("cannot start the QEMU driver"));
     return std::unique_ptr<driver::Driver>(std::move(*d));

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "driver/pool_api.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/uuid.hpp"
@@ -136,6 +137,9 @@ struct InterfaceInfo {  // one row of virsh domiflist
 class Subscription {
 public:
     virtual ~Subscription() = default;
+    // Why the stream of events ended on its own (a remote daemon went away),
+    // or nullopt while events may still come. In-process drivers never lose one.
+    [[nodiscard]] virtual std::optional<Error> lost() const { return std::nullopt; }
 };
 
 class Driver {
@@ -196,6 +200,13 @@ public:
     // Receive lifecycle events until the returned Subscription is destroyed.
     // The callback runs on a driver thread and must not block.
     virtual Result<std::unique_ptr<Subscription>> subscribe(std::function<void(const DomainEvent&)> callback) = 0;
+
+    // --- storage --------------------------------------------------------------
+    // The connection's storage pools and volumes (pool_api.hpp), owned by the
+    // driver and valid as long as it is: a pool::PoolManager in the QEMU and
+    // test drivers, the HTTP pool half in the RemoteDriver. Never fails; when
+    // the pools could not be set up, every call returns why.
+    virtual PoolApi& pools() = 0;
 };
 
 }  // namespace vireo::driver

@@ -204,6 +204,16 @@ std::shared_ptr<DomainObject> DomainRegistry::insert_locked(const std::string& n
 
 namespace {
 
+// A stored definition lives as long as its domain: keep it without the
+// spare capacity parsing and formatting left behind (vectors grown one
+// element at a time, the XML built by appending). A copy allocates every
+// string and vector exactly; the parsed form is immutable, so the copy
+// replaces it only when nobody else holds it yet.
+void compact(DomainDefinition& d) {
+    d.xml.shrink_to_fit();
+    if (d.def.use_count() == 1) d.def = std::make_shared<const conf::DomainDef>(*d.def);
+}
+
 Status check_definition(const DomainDefinition& d) {
     if (!d.def) return fail(ErrorCode::Internal, "domain definition was not parsed");
     if (!files::is_safe_name(d.def->name))
@@ -216,6 +226,7 @@ Status check_definition(const DomainDefinition& d) {
 
 Result<AddOutcome> DomainRegistry::define(DomainDefinition definition) {
     VIREO_TRY(check_definition(definition));
+    compact(definition);
     const std::string name = definition.def->name;
     const Uuid uuid = definition.def->uuid;
     // Checked and inserted under one hold of the mutex, so that two
@@ -238,6 +249,7 @@ Result<AddOutcome> DomainRegistry::define(DomainDefinition definition) {
 
 Result<AddOutcome> DomainRegistry::add_transient(DomainDefinition definition) {
     VIREO_TRY(check_definition(definition));
+    compact(definition);
     const std::string name = definition.def->name;
     const Uuid uuid = definition.def->uuid;
     std::lock_guard lk(mutex_);

@@ -3,11 +3,16 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
 
 #include "driver/event_bus.hpp"
 #include "driver/fake_console.hpp"
 #include "driver/registry.hpp"
 #include "driver/test_samples.hpp"
+#include "driver/unavailable_pools.hpp"
+#include "pool/pool_manager.hpp"
 #include "util/files.hpp"
 
 #ifndef VIREO_VERSION
@@ -74,6 +79,60 @@ struct TestDriver::Impl {
     EventBus events;
     FakeConsole consoles;
 
+    // Storage: made on first use (most connections never touch it), in a
+    // private temp dir that goes with the driver.
+    std::mutex pools_mutex;
+    std::unique_ptr<PoolApi> pools;
+    std::filesystem::path pools_dir;
+
+    ~Impl() {
+        pools.reset();
+        std::error_code ec;
+        if (!pools_dir.empty()) std::filesystem::remove_all(pools_dir, ec);
+    }
+
+    PoolApi& storage() {
+        std::lock_guard lk(pools_mutex);
+        if (!pools) pools = open_pools();
+        return *pools;
+    }
+
+    std::unique_ptr<PoolApi> open_pools() {
+        auto dir = make_pools_dir();
+        if (!dir) return make_unavailable_pools(dir.error().context("the test driver has no storage pools"));
+        pools_dir = *dir;
+        pool::PoolManagerConfig cfg;
+        cfg.default_pool_name = "default-pool";  // as libvirt's test:///default
+        cfg.default_pool_path = pools_dir / "default-pool";
+        cfg.disk_users = [this] { return disk_users(); };
+        auto mgr = pool::PoolManager::open(std::move(cfg));
+        if (!mgr) return make_unavailable_pools(mgr.error().context("the test driver has no storage pools"));
+        return std::move(*mgr);
+    }
+
+    static Result<std::filesystem::path> make_pools_dir() {
+        std::error_code ec;
+        auto base = std::filesystem::temp_directory_path(ec);
+        if (ec) base = "/tmp";
+        std::string tmpl = (base / "vireo-test-pools-XXXXXX").string();
+        if (::mkdtemp(tmpl.data()) == nullptr) return fail_errno(fmt::format("cannot create {}", tmpl));
+        return std::filesystem::path(tmpl);
+    }
+
+    // File and block disks of the active domains (a volume in use cannot be deleted).
+    std::vector<pool::DiskUser> disk_users() const {
+        std::vector<pool::DiskUser> out;
+        for (const auto& obj : registry.list()) {
+            auto snap = obj->snapshot();
+            if (!snap.active() || !snap.fields.live) continue;
+            for (const auto& d : snap.fields.live->def->devices.disks) {
+                const std::string& path = d.type == "block" ? d.source.dev : d.source.file;
+                if (!path.empty()) out.push_back({snap.name, path});
+            }
+        }
+        return out;
+    }
+
     void emit(EventType type, std::string detail, const DomainObject& obj) {
         events.publish(type, std::move(detail), obj.name(), obj.uuid());
     }
@@ -135,6 +194,8 @@ TestDriver::TestDriver(std::string uri) : impl_(std::make_unique<Impl>()) {
 }
 
 TestDriver::~TestDriver() = default;
+
+PoolApi& TestDriver::pools() { return impl_->storage(); }
 
 std::unique_ptr<Driver> make_test_driver() { return std::make_unique<TestDriver>(); }
 

@@ -86,6 +86,11 @@ public:
     Result<UniqueFd> open_console(std::string_view ref, std::string_view device) override;
     Result<std::unique_ptr<Subscription>> subscribe(std::function<void(const DomainEvent&)> callback) override;
 
+    // A PoolManager without persistence, with a running dir pool
+    // "default-pool" (as libvirt's test:///default) in a private temp dir
+    // that is removed with the driver.
+    PoolApi& pools() override;
+
     struct Impl;
 
 private:
