@@ -1,5 +1,7 @@
 #include "storage/compress.hpp"
 
+#include <algorithm>
+
 #include <zlib.h>
 #include <zstd.h>
 
@@ -22,7 +24,30 @@ struct DeflateCtx {
     }
 };
 
+// Deflate is as slow on data it cannot shrink as on text, so samples of a
+// cluster (its first, middle and last 4 KiB) first go through zstd's
+// fastest level, which gives up on such data almost at once. A cluster in
+// which no sample shrinks by at least 1/64 is stored uncompressed: reading
+// it back compressed would cost more than the few bytes deflate might save.
+bool worth_deflating(const void* in, size_t len, void* scratch, size_t scratch_cap) {
+    struct Probe {
+        ZSTD_CCtx* c = ZSTD_createCCtx();
+        ~Probe() { ZSTD_freeCCtx(c); }
+    };
+    thread_local Probe probe;
+    constexpr size_t kSample = 4096;
+    if (!probe.c || len < 4 * kSample || scratch_cap < kSample) return true;
+    const auto* p = static_cast<const char*>(in);
+    for (size_t at : {size_t{0}, (len / 2) & ~(kSample - 1), len - kSample}) {
+        size_t cap = kSample - kSample / 64;
+        size_t r = ZSTD_compressCCtx(probe.c, scratch, cap, p + at, kSample, 1);
+        if (!ZSTD_isError(r) && r < cap) return true;
+    }
+    return false;
+}
+
 Result<size_t> deflate_raw(const void* in, size_t len, void* out, size_t out_cap) {
+    if (!worth_deflating(in, len, out, out_cap)) return size_t{0};
     thread_local DeflateCtx ctx;
     if (!ctx.ok) return fail(ErrorCode::Internal, "deflateInit2 failed");
     z_stream& s = ctx.s;

@@ -36,6 +36,25 @@ std::string_view preallocation_name(Preallocation p) {
     return "off";
 }
 
+Result<size_t> Image::compress_cluster_into(const void* buf, size_t len, char* out, size_t out_cap) const {
+    auto v = compress_cluster(buf, len);
+    if (!v) return std::unexpected(v.error());
+    if (v->size() > out_cap) return size_t{0};
+    std::copy(v->begin(), v->end(), out);
+    return v->size();
+}
+
+Status Image::write_compressed_batch(const std::vector<PackedCluster>& clusters) {
+    for (const auto& c : clusters) {
+        if (c.packed_len == 0) {
+            VIREO_TRY(write(c.off, c.raw, c.raw_len));
+            continue;
+        }
+        VIREO_TRY(write_precompressed(c.off, std::vector<char>(c.packed, c.packed + c.packed_len), c.raw, c.raw_len));
+    }
+    return {};
+}
+
 Status Image::write_compressed(uint64_t, const void*, size_t) {
     return fail(ErrorCode::Unsupported, "Compression is not supported for this image format");
 }

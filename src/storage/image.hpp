@@ -57,6 +57,16 @@ struct Extent {
     bool in_place = false;
 };
 
+// One cluster for Image::write_compressed_batch: `packed_len` bytes of
+// compressed data, or (packed_len 0) `raw_len` bytes stored uncompressed.
+struct PackedCluster {
+    uint64_t off = 0;  // guest offset, cluster aligned
+    const char* packed = nullptr;
+    size_t packed_len = 0;
+    const char* raw = nullptr;
+    size_t raw_len = 0;
+};
+
 enum class Preallocation { Off, Metadata, Falloc, Full };
 Result<Preallocation> parse_preallocation(std::string_view name);
 std::string_view preallocation_name(Preallocation p);
@@ -96,6 +106,14 @@ struct SnapshotInfo {
     uint64_t disk_size = 0;
 };
 
+// One persistent dirty bitmap of a qcow2 image (read from its directory).
+struct BitmapInfo {
+    std::string name;
+    uint64_t granularity = 0;  // bytes per bit
+    bool in_use = false;       // not saved cleanly: its contents are stale
+    bool auto_enabled = false; // QEMU tracks writes in it when opened
+};
+
 struct ImageInfo {
     std::string filename;
     ImageFormat format = ImageFormat::Raw;
@@ -117,6 +135,7 @@ struct ImageInfo {
     std::string data_file;
     bool data_file_raw = false;
     bool has_bitmaps = false;
+    std::vector<BitmapInfo> bitmaps;
 };
 
 class Image {
@@ -148,6 +167,14 @@ public:
     // stores them (or `raw` when `packed` is empty) at cluster offset `off`.
     virtual Result<std::vector<char>> compress_cluster(const void* buf, size_t len) const;
     virtual Status write_precompressed(uint64_t off, const std::vector<char>& packed, const void* raw, size_t len);
+    // Allocation-free variant of compress_cluster for worker threads:
+    // compresses into out (capacity out_cap >= cluster_size()) and returns
+    // the compressed size, 0 when the cluster does not compress.
+    virtual Result<size_t> compress_cluster_into(const void* buf, size_t len, char* out, size_t out_cap) const;
+    // Store many clusters at once, in order (what a compressing convert
+    // produces): compressed data is packed back to back and reaches the
+    // host file in large writes.
+    virtual Status write_compressed_batch(const std::vector<PackedCluster>& clusters);
     virtual Status flush() = 0;
     // Write back caches and mark the image clean; also done by the destructor.
     virtual Status close() = 0;

@@ -762,6 +762,30 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
     return {};
 }
 
+Result<uint64_t> Qcow2Image::write_fresh_clusters(uint64_t cluster, const char* buf, uint64_t max_clusters) {
+    if (ext_l2_ || data_file_) return uint64_t{0};
+    const uint64_t n_l2 = l2_entries();
+    max_clusters = std::min(max_clusters, n_l2 - cluster % n_l2);
+    auto fresh = [&](uint64_t e) { return e == 0 || (h_.version >= 3 && e == kOflagZero); };
+    auto t = l2_for_write(cluster);
+    if (!t) return std::unexpected(t.error());
+    uint64_t idx = t->second;
+    uint64_t n = 0;
+    while (n < max_clusters && fresh(t->first->data[idx + n])) ++n;
+    if (n < 2) return uint64_t{0};
+    uint64_t l2_off = l1_[cluster / n_l2] & kL1OffsetMask;
+    auto host = alloc_clusters(n);
+    if (!host) return std::unexpected(host.error());
+    VIREO_TRY(overlap_check(*host, n << cluster_bits_));
+    VIREO_TRY(file_.write(buf, n << cluster_bits_, *host));
+    // Allocation may have evicted the table from the cache: look it up again.
+    auto t2 = load_l2(l2_off);
+    if (!t2) return std::unexpected(t2.error());
+    for (uint64_t k = 0; k < n; ++k) (*t2)->data[idx + k] = (*host + (k << cluster_bits_)) | kOflagCopied;
+    (*t2)->dirty = true;
+    return n;
+}
+
 Status Qcow2Image::write(uint64_t off, const void* vbuf, size_t len) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
@@ -771,6 +795,17 @@ Status Qcow2Image::write(uint64_t off, const void* vbuf, size_t len) {
     while (len > 0) {
         uint64_t cluster = off >> cluster_bits_;
         uint32_t in = static_cast<uint32_t>(off & (cluster_size_ - 1));
+        if (in == 0 && len >= 2 * cluster_size_) {
+            auto done = write_fresh_clusters(cluster, buf, len >> cluster_bits_);
+            if (!done) return std::unexpected(done.error());
+            if (*done) {
+                uint64_t bytes = *done << cluster_bits_;
+                off += bytes;
+                buf += bytes;
+                len -= bytes;
+                continue;
+            }
+        }
         size_t n = static_cast<size_t>(std::min<uint64_t>(len, cluster_size_ - in));
         VIREO_TRY(write_cluster(cluster, in, buf, n));
         off += n;
@@ -874,7 +909,7 @@ Status Qcow2Image::discard(uint64_t off, uint64_t len) {
     return {};
 }
 
-Result<std::vector<char>> Qcow2Image::compress_cluster(const void* buf, size_t len) const {
+Result<size_t> Qcow2Image::compress_cluster_into(const void* buf, size_t len, char* out, size_t out_cap) const {
     if (len > cluster_size_) return fail(ErrorCode::InvalidArg, "compressed writes must cover one whole cluster");
     std::vector<char> in;
     const void* src = buf;
@@ -883,9 +918,14 @@ Result<std::vector<char>> Qcow2Image::compress_cluster(const void* buf, size_t l
         std::memcpy(in.data(), buf, len);
         src = in.data();
     }
-    std::vector<char> out(cluster_size_);
     auto type = h_.compression_type == 1 ? CompressionType::Zstd : CompressionType::Zlib;
-    auto clen = compress_buffer(type, src, cluster_size_, out.data(), cluster_size_ - 1);
+    // Only output smaller than a cluster is worth storing compressed.
+    return compress_buffer(type, src, cluster_size_, out, std::min<uint64_t>(out_cap, cluster_size_ - 1));
+}
+
+Result<std::vector<char>> Qcow2Image::compress_cluster(const void* buf, size_t len) const {
+    std::vector<char> out(cluster_size_);
+    auto clen = compress_cluster_into(buf, len, out.data(), out.size());
     if (!clen) return std::unexpected(clen.error());
     out.resize(*clen);  // 0: incompressible
     return out;
@@ -897,61 +937,95 @@ Status Qcow2Image::write_compressed(uint64_t off, const void* vbuf, size_t len) 
     return write_precompressed(off, *packed, vbuf, len);
 }
 
-Status Qcow2Image::write_precompressed(uint64_t off, const std::vector<char>& packed, const void* vbuf, size_t len) {
+Status Qcow2Image::check_compressed_write(uint64_t off, size_t len) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     if (data_file_) return fail(ErrorCode::Unsupported, "Compression is not supported with an external data file");
     if (off & (cluster_size_ - 1)) return fail(ErrorCode::InvalidArg, "compressed writes must be cluster aligned");
     if (len != cluster_size_ && off + len != h_.size)
         return fail(ErrorCode::InvalidArg, "compressed writes must cover one whole cluster");
-    VIREO_TRY(check_range(off, len));
-    if (packed.empty()) return write(off, vbuf, len);  // incompressible: store as is
-    if (packed.size() >= cluster_size_) return fail(ErrorCode::InvalidArg, "compressed data larger than a cluster");
-    VIREO_TRY(drop_bitmaps());
-    const uint64_t clen = packed.size();
+    return check_range(off, len);
+}
+
+Status Qcow2Image::set_compressed_entry(uint64_t off, uint64_t host, uint64_t clen) {
     uint64_t cluster = off >> cluster_bits_;
     auto t = l2_for_write(cluster);
     if (!t) return std::unexpected(t.error());
-    uint64_t l2_off = l1_[cluster / l2_entries()] & kL1OffsetMask;
-    uint64_t idx = t->second;
     const uint64_t stride = l2_entry_bytes_ / 8;
+    uint64_t idx = t->second;
     uint64_t old = t->first->data[idx * stride];
-    auto host = alloc_bytes(clen);
-    if (!host) return std::unexpected(host.error());
-    VIREO_TRY(overlap_check(*host, clen));
-    VIREO_TRY(file_.write(packed.data(), clen, *host));
     uint32_t x = 62 - (cluster_bits_ - 8);
-    uint64_t nsec = ((*host + clen - 1) >> 9) - (*host >> 9);
-    uint64_t ne = kOflagCompressed | (nsec << x) | *host;
-    auto t2 = load_l2(l2_off);
-    if (!t2) return std::unexpected(t2.error());
-    (*t2)->data[idx * stride] = ne;
-    if (ext_l2_) (*t2)->data[idx * 2 + 1] = 0;
-    (*t2)->dirty = true;
+    uint64_t nsec = ((host + clen - 1) >> 9) - (host >> 9);
+    t->first->data[idx * stride] = kOflagCompressed | (nsec << x) | host;
+    if (ext_l2_) t->first->data[idx * 2 + 1] = 0;
+    t->first->dirty = true;
     if (old & kOflagCompressed) VIREO_TRY(free_compressed(old));
     else if (old & kL2OffsetMask) VIREO_TRY(update_refcount((old & kL2OffsetMask) >> cluster_bits_, -1));
     return {};
 }
 
+Status Qcow2Image::write_precompressed(uint64_t off, const std::vector<char>& packed, const void* vbuf, size_t len) {
+    VIREO_TRY(check_compressed_write(off, len));
+    if (packed.empty()) return write(off, vbuf, len);  // incompressible: store as is
+    if (packed.size() >= cluster_size_) return fail(ErrorCode::InvalidArg, "compressed data larger than a cluster");
+    VIREO_TRY(drop_bitmaps());
+    // The L2 table first: allocating it must not land inside the range
+    // alloc_bytes hands out for the data.
+    auto t = l2_for_write(off >> cluster_bits_);
+    if (!t) return std::unexpected(t.error());
+    auto host = alloc_bytes(packed.size());
+    if (!host) return std::unexpected(host.error());
+    VIREO_TRY(overlap_check(*host, packed.size()));
+    VIREO_TRY(file_.write(packed.data(), packed.size(), *host));
+    return set_compressed_entry(off, *host, packed.size());
+}
+
+Status Qcow2Image::write_compressed_batch(const std::vector<PackedCluster>& clusters) {
+    // Compressed data lands back to back (alloc_bytes packs it), so it is
+    // gathered in a staging buffer and written in large pieces.
+    std::vector<char> stage;
+    uint64_t stage_host = 0;
+    auto flush_stage = [&]() -> Status {
+        if (stage.empty()) return {};
+        VIREO_TRY(overlap_check(stage_host, stage.size()));
+        VIREO_TRY(file_.write(stage.data(), stage.size(), stage_host));
+        stage.clear();
+        return {};
+    };
+    for (const auto& c : clusters) {
+        VIREO_TRY(check_compressed_write(c.off, c.raw_len));
+        if (c.packed_len == 0 || c.packed_len >= cluster_size_) {
+            VIREO_TRY(flush_stage());
+            VIREO_TRY(write(c.off, c.raw, c.raw_len));
+            continue;
+        }
+        VIREO_TRY(drop_bitmaps());
+        auto t = l2_for_write(c.off >> cluster_bits_);
+        if (!t) return std::unexpected(t.error());
+        auto host = alloc_bytes(c.packed_len);
+        if (!host) return std::unexpected(host.error());
+        // Pieces of 256 KiB: big enough to be cheap per byte, small enough
+        // not to stall in dirty-page throttling on a busy host.
+        if (stage.empty() || *host != stage_host + stage.size() || stage.size() >= (256U << 10)) {
+            VIREO_TRY(flush_stage());
+            stage_host = *host;
+        }
+        stage.insert(stage.end(), c.packed, c.packed + c.packed_len);
+        VIREO_TRY(set_compressed_entry(c.off, *host, c.packed_len));
+    }
+    return flush_stage();
+}
+
 // ---------------------------------------------------------------- status
 
 Result<Extent> Qcow2Image::block_status(uint64_t off, uint64_t len) {
-    VIREO_TRY(check_range(off, len));
-    auto m = lookup(off, len);
-    if (!m) return std::unexpected(m.error());
-    Extent e;
-    e.start = off;
-    e.length = m->length;
-    e.kind = m->kind;
-    if (m->kind == ExtentKind::Data) {
-        e.host_offset = m->host;
-        e.in_place = m->copied && file_.writable() && !corrupt_;
-        // Like QEMU, look through to the host file: a hole there reads zero.
-        auto run = data_io().data_run(m->host, m->host + m->length);
-        if (run) {
-            e.host_zero = !run->first;
-            e.length = run->second - m->host;
-        }
+    auto e = map_range(off, len);
+    if (!e || e->kind != ExtentKind::Data) return e;
+    // Like QEMU, look through to the host file: a hole there reads zero.
+    auto run = data_io().data_run(*e->host_offset, *e->host_offset + e->length);
+    if (run) {
+        e->host_zero = !run->first;
+        e->length = run->second - *e->host_offset;
     }
     return e;
 }
@@ -1004,6 +1078,11 @@ Result<ImageInfo> Qcow2Image::info() {
     i.data_file = data_file_name_;
     i.data_file_raw = (h_.autoclear & kAutoclearDataFileRaw) != 0;
     i.has_bitmaps = !bitmaps_ext_.empty() && (h_.autoclear & kAutoclearBitmaps);
+    if (i.has_bitmaps) {
+        auto b = bitmap_list();
+        if (!b) return std::unexpected(b.error().context(fmt::format("'{}': cannot read the bitmap directory", filename_)));
+        i.bitmaps = std::move(*b);
+    }
     return i;
 }
 

@@ -125,6 +125,8 @@ public:
     Status write_compressed(uint64_t off, const void* buf, size_t len) override;
     Result<std::vector<char>> compress_cluster(const void* buf, size_t len) const override;
     Status write_precompressed(uint64_t off, const std::vector<char>& packed, const void* raw, size_t len) override;
+    Result<size_t> compress_cluster_into(const void* buf, size_t len, char* out, size_t out_cap) const override;
+    Status write_compressed_batch(const std::vector<PackedCluster>& clusters) override;
     Status flush() override;
     Status close() override;
     Status resize(uint64_t new_size, bool shrink, Preallocation prealloc) override;
@@ -154,6 +156,16 @@ public:
     Status make_empty();
     // amend: change compat level / lazy_refcounts in place.
     Status amend(std::optional<int> version, std::optional<bool> lazy_refcounts);
+    // amend: rewrite every refcount with a new width (1..64 bits, power of
+    // two); fails without changes when a refcount does not fit.
+    Status change_refcount_bits(int bits);
+    // amend: record another external data file name (images that have
+    // one) / stop declaring the data file raw.
+    Status set_data_file_name(const std::string& name);
+    Status clear_data_file_raw();
+    [[nodiscard]] const std::string& backing_file_name() const { return backing_file_; }
+    [[nodiscard]] const std::string& backing_format_name() const { return backing_format_; }
+    [[nodiscard]] bool has_data_file() const { return !data_file_name_.empty(); }
 
     [[nodiscard]] const qcow2::Header& header() const { return h_; }
 
@@ -184,6 +196,8 @@ private:
     // frees them and drops the extension, so they are never left stale.
     Status drop_bitmaps();
     Status preallocate(uint64_t from, uint64_t to, Preallocation mode);
+    // The bitmap directory's entries (empty without bitmaps).
+    Result<std::vector<BitmapInfo>> bitmap_list();
     // Clusters used by the bitmap directory, bitmap tables and bitmap data.
     Result<std::vector<std::pair<uint64_t, uint64_t>>> bitmap_clusters();
 
@@ -217,7 +231,16 @@ private:
     Status read_backing(uint64_t off, char* buf, size_t len);
     Status read_compressed(uint64_t l2_entry, char* cluster_buf);
     Result<std::pair<uint64_t, uint64_t>> compressed_range(uint64_t l2_entry) const;
+    // Checks shared by the compressed write paths.
+    Status check_compressed_write(uint64_t off, size_t len);
+    // Point the L2 entry of cluster `off` at compressed data at host offset
+    // `host`, releasing what it pointed at before.
+    Status set_compressed_entry(uint64_t off, uint64_t host, uint64_t clen);
     Status write_cluster(uint64_t cluster, uint32_t in_off, const char* buf, size_t len);
+    // Fast path for big writes: whole clusters from `cluster` on that are
+    // not allocated yet get one contiguous host run and one write. Returns
+    // how many clusters were written (0: not applicable, use write_cluster).
+    Result<uint64_t> write_fresh_clusters(uint64_t cluster, const char* buf, uint64_t max_clusters);
     Result<std::pair<CacheEntry*, uint64_t>> l2_for_write(uint64_t cluster);
     Status read_cluster_current(uint64_t cluster, char* out);
     Status zero_cluster(uint64_t cluster, bool unmap, bool discard);

@@ -186,18 +186,23 @@ Result<uint64_t> Qcow2Image::alloc_clusters(uint64_t n) {
     for (int attempt = 0; attempt < 1000; ++attempt) {
         uint64_t c = free_cluster_hint_;
         uint64_t run = 0, run_start = c;
+        std::optional<uint64_t> first_free;  // lowest free cluster seen
         // Find n consecutive clusters with refcount 0.
         while (run < n) {
             auto rc = get_refcount(c);
             if (!rc) return std::unexpected(rc.error());
             if (*rc == 0) {
                 if (run == 0) run_start = c;
+                if (!first_free) first_free = c;
                 ++run;
             } else {
                 run = 0;
             }
             ++c;
         }
+        // Everything below the first free cluster is in use: later
+        // allocations start there instead of rescanning from the old hint.
+        if (first_free && *first_free > free_cluster_hint_) free_cluster_hint_ = *first_free;
         // Make sure blocks exist; creating one may take a cluster of our run.
         uint64_t per_block = cluster_size_ * 8 / refcount_bits_;
         for (uint64_t k = 0; k < n; ++k) VIREO_TRY(ensure_refblock((run_start + k) / per_block));
@@ -293,6 +298,33 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> Qcow2Image::bitmap_clusters()
             }
         }
         off += (24 + uint64_t{extra} + name_size + 7) & ~7ULL;
+    }
+    return out;
+}
+
+Result<std::vector<BitmapInfo>> Qcow2Image::bitmap_list() {
+    std::vector<BitmapInfo> out;
+    if (bitmaps_ext_.empty() || !(h_.autoclear & kAutoclearBitmaps)) return out;
+    if (bitmap_dir_size_ > (64ULL << 20)) return fail(ErrorCode::Corrupt, "bitmap directory too large");
+    std::string dir(bitmap_dir_size_, '\0');
+    VIREO_TRY(file_.read(dir.data(), dir.size(), bitmap_dir_offset_));
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < nb_bitmaps_; ++i) {
+        if (off + 24 > dir.size()) return fail(ErrorCode::Corrupt, "bitmap directory truncated");
+        uint32_t flags = load_be32(dir.data() + off + 12);
+        auto gran_bits = static_cast<uint8_t>(dir[off + 17]);
+        uint16_t name_size = load_be16(dir.data() + off + 18);
+        uint32_t extra = load_be32(dir.data() + off + 20);
+        uint64_t name_at = off + 24 + uint64_t{extra};
+        if (name_at + name_size > dir.size() || gran_bits > 63)
+            return fail(ErrorCode::Corrupt, "bitmap directory entry {} is invalid", i);
+        BitmapInfo b;
+        b.name = dir.substr(name_at, name_size);
+        b.granularity = 1ULL << gran_bits;
+        b.in_use = flags & 1;
+        b.auto_enabled = flags & 2;
+        out.push_back(std::move(b));
+        off = (name_at + name_size + 7) & ~7ULL;
     }
     return out;
 }
@@ -495,7 +527,10 @@ Status Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation mode) {
 Status Qcow2Image::resize(uint64_t new_size, bool shrink, Preallocation prealloc) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (new_size % 512) return fail(ErrorCode::InvalidArg, "The new size must be a multiple of 512");
-    if (!snapshots_.empty()) return fail(ErrorCode::Unsupported, "Can't resize an image which has snapshots");
+    // Snapshots keep their own L1 tables; they only need their disk size
+    // recorded (extra data of 16 bytes or more), or it would follow ours.
+    for (const auto& sn : snapshots_)
+        if (sn.extra_len < 16) return fail(ErrorCode::Unsupported, "Can't resize an image which has snapshots");
     if (new_size < h_.size && !shrink)
         return fail(ErrorCode::InvalidArg, "Use the --shrink option to perform a shrink operation.");
     VIREO_TRY(drop_bitmaps());
@@ -595,6 +630,109 @@ Status Qcow2Image::amend(std::optional<int> version, std::optional<bool> lazy) {
         if (*lazy) h_.compatible |= kCompatLazyRefcounts;
         else h_.compatible &= ~kCompatLazyRefcounts;
     }
+    VIREO_TRY(flush_caches());
+    VIREO_TRY(write_header());
+    return file_.flush();
+}
+
+}  // namespace vireo::storage
+
+namespace vireo::storage {
+
+Status Qcow2Image::change_refcount_bits(int bits) {
+    if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
+    if (bits < 1 || bits > 64 || (bits & (bits - 1)))
+        return fail(ErrorCode::InvalidArg, "Refcount width must be a power of two and may not exceed 64 bits");
+    if (h_.version < 3 && bits != 16)
+        return fail(ErrorCode::InvalidArg, "Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)");
+    if (static_cast<uint32_t>(bits) == refcount_bits_) return {};
+    VIREO_TRY(flush_caches());
+    auto flen = file_.length();
+    if (!flen) return std::unexpected(flen.error());
+    // Every cluster's current refcount; the old table and blocks go away.
+    const uint64_t old_per_block = cluster_size_ * 8 / refcount_bits_;
+    uint64_t n = (*flen + cluster_size_ - 1) >> cluster_bits_;
+    for (size_t i = 0; i < reftable_.size(); ++i)
+        if (reftable_[i] & kRefTableOffsetMask) n = std::max(n, (i + 1) * old_per_block);
+    std::vector<uint64_t> refs(n, 0);
+    for (uint64_t c = 0; c < n; ++c) {
+        auto rc = get_refcount(c);
+        if (!rc) return std::unexpected(rc.error());
+        refs[c] = *rc;
+    }
+    auto drop = [&](uint64_t off, uint64_t clusters) {
+        for (uint64_t k = 0; k < clusters; ++k)
+            if ((off >> cluster_bits_) + k < refs.size()) refs[(off >> cluster_bits_) + k] = 0;
+    };
+    drop(h_.refcount_table_offset, h_.refcount_table_clusters);
+    for (uint64_t e : reftable_)
+        if (e & kRefTableOffsetMask) drop(e & kRefTableOffsetMask, 1);
+    // Place the new table and blocks past everything: they describe all
+    // clusters including themselves.
+    uint64_t used = n;
+    while (used > 0 && refs[used - 1] == 0) --used;
+    const uint64_t start = (*flen + cluster_size_ - 1) >> cluster_bits_;
+    const uint64_t per_block = cluster_size_ * 8 / static_cast<uint64_t>(bits);
+    uint64_t nblocks = 0, tclusters = 0;
+    for (;;) {
+        uint64_t total = std::max(used, start + tclusters + nblocks);
+        uint64_t b = (total + per_block - 1) / per_block;
+        uint64_t t = (b * 8 + cluster_size_ - 1) >> cluster_bits_;
+        if (b == nblocks && t == tclusters) break;
+        nblocks = b;
+        tclusters = t;
+    }
+    if (tclusters * cluster_size_ > kMaxRefTableBytes)
+        return fail(ErrorCode::Unsupported, "refcount table would exceed {} bytes", kMaxRefTableBytes);
+    refs.resize(std::max<uint64_t>(refs.size(), start + tclusters + nblocks), 0);
+    for (uint64_t c = start; c < start + tclusters + nblocks; ++c) refs[c] = 1;
+    const uint64_t max = bits == 64 ? UINT64_MAX : (1ULL << bits) - 1;
+    for (uint64_t c = 0; c < refs.size(); ++c)
+        if (refs[c] > max)
+            return fail(ErrorCode::InvalidArg, "Cannot decrease refcount entry width to {} bits: Cluster at offset {:#x} has a refcount of {}",
+                        bits, c << cluster_bits_, refs[c]);
+    // Write the blocks and the table, then switch the header over.
+    const uint32_t old_bits = refcount_bits_;
+    refcount_bits_ = static_cast<uint32_t>(bits);
+    std::vector<uint64_t> table(tclusters * cluster_size_ / 8, 0);
+    CacheEntry block;
+    for (uint64_t b = 0; b < nblocks; ++b) {
+        block.data.assign(cluster_size_ / 8, 0);
+        for (uint64_t k = 0; k < per_block && b * per_block + k < refs.size(); ++k)
+            if (refs[b * per_block + k]) refblock_set(block, k, refs[b * per_block + k]);
+        uint64_t host = (start + tclusters + b) << cluster_bits_;
+        auto w = write_refblock(host, block);
+        if (!w) { refcount_bits_ = old_bits; return w; }
+        table[b] = host;
+    }
+    std::vector<char> raw(tclusters * cluster_size_, 0);
+    for (size_t i = 0; i < table.size(); ++i) store_be64(raw.data() + 8 * i, table[i]);
+    auto w = file_.write(raw.data(), raw.size(), start << cluster_bits_);
+    if (w) w = file_.flush();
+    if (!w) { refcount_bits_ = old_bits; return w; }
+    rb_cache_.clear();
+    reftable_ = std::move(table);
+    h_.refcount_table_offset = start << cluster_bits_;
+    h_.refcount_table_clusters = static_cast<uint32_t>(tclusters);
+    uint32_t order = 0;
+    while ((1U << order) < static_cast<uint32_t>(bits)) ++order;
+    h_.refcount_order = order;
+    free_cluster_hint_ = 0;
+    VIREO_TRY(write_header());
+    return file_.flush();
+}
+
+Status Qcow2Image::set_data_file_name(const std::string& name) {
+    if (data_file_name_.empty())
+        return fail(ErrorCode::InvalidArg, "data-file can only be set for images that use an external data file");
+    data_file_name_ = name;
+    VIREO_TRY(flush_caches());
+    VIREO_TRY(write_header());
+    return file_.flush();
+}
+
+Status Qcow2Image::clear_data_file_raw() {
+    h_.autoclear &= ~kAutoclearDataFileRaw;
     VIREO_TRY(flush_caches());
     VIREO_TRY(write_header());
     return file_.flush();

@@ -1,8 +1,11 @@
 // create, info, check, map, snapshot, resize, amend, measure.
 #include <getopt.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -15,9 +18,6 @@ namespace vireo::img {
 using namespace storage;
 
 namespace {
-
-enum LongOpt { kOptOutput = 256, kOptBackingChain, kOptShrink, kOptPrealloc, kOptSize, kOptObject, kOptImageOpts,
-               kOptForceShare };
 
 std::string create_summary(const std::string& path, const CreateOptions& c, bool prealloc_given) {
     if (c.format == ImageFormat::Raw) {
@@ -44,6 +44,20 @@ QObjectPtr format_specific(const ImageInfo& i) {
     data->put_str("compression-type", i.compression_type);
     if (i.version >= 3) {
         data->put_bool("lazy-refcounts", i.lazy_refcounts);
+        if (!i.bitmaps.empty()) {
+            auto list = QValue::list();
+            for (const auto& b : i.bitmaps) {
+                auto flags = QValue::list();
+                if (b.in_use) flags->append(QValue::string("in-use"));
+                if (b.auto_enabled) flags->append(QValue::string("auto"));
+                auto bd = QValue::dict();
+                bd->put("flags", flags);
+                bd->put_str("name", b.name);
+                bd->put("granularity", static_cast<int64_t>(b.granularity));
+                list->append(bd);
+            }
+            data->put("bitmaps", list);
+        }
         data->put_bool("corrupt", i.corrupt);
         data->put_bool("extended-l2", i.extended_l2);
         if (!i.data_file.empty()) {
@@ -111,6 +125,31 @@ std::string snapshot_table(const std::vector<SnapshotInfo>& snaps) {
     return o;
 }
 
+// qemu's human dump of nested values: "key: value", nested dicts and
+// lists one level (4 spaces) deeper, list items as "[n]", '-' in keys
+// shown as ' '.
+void dump_human(const QValue& v, int level, std::string& o) {
+    std::string pad(static_cast<size_t>(level) * 4, ' ');
+    auto line = [&](const std::string& label, const QObjectPtr& item) {
+        bool nested = item->kind() == QValue::Kind::Dict || item->kind() == QValue::Kind::List;
+        if (nested) {
+            o += fmt::format("{}{}:\n", pad, label);
+            dump_human(*item, level + 1, o);
+        } else {
+            o += fmt::format("{}{}: {}\n", pad, label, item->scalar_text());
+        }
+    };
+    if (v.kind() == QValue::Kind::List) {
+        for (size_t n = 0; n < v.items().size(); ++n) line(fmt::format("[{}]", n), v.items()[n]);
+        return;
+    }
+    for (auto& [k, item] : v.ordered()) {
+        std::string name = k;
+        std::replace(name.begin(), name.end(), '-', ' ');
+        line(name, item);
+    }
+}
+
 std::string info_human(const ImageInfo& i) {
     std::string o = fmt::format("image: {}\nfile format: {}\nvirtual size: {} ({} bytes)\ndisk size: {}\n", i.filename,
                                 format_name(i.format), human_size(i.virtual_size), i.virtual_size,
@@ -127,15 +166,8 @@ std::string info_human(const ImageInfo& i) {
     if (i.format == ImageFormat::Qcow2) {
         o += "Format specific information:\n";
         auto fs = format_specific(i);
-        for (auto& [k, v] : fs->ordered()) {
-            if (k != "data") continue;
-            for (auto& [dk, dv] : v->ordered()) {
-                std::string name = dk;
-                for (auto& ch : name)
-                    if (ch == '-') ch = ' ';
-                o += fmt::format("    {}: {}\n", name, dv->scalar_text());
-            }
-        }
+        for (auto& [k, v] : fs->ordered())
+            if (k == "data") dump_human(*v, 1, o);
     }
     return o;
 }
@@ -145,10 +177,10 @@ std::string info_human(const ImageInfo& i) {
 int cmd_create(int argc, char** argv) {
     std::string fmt_name = "raw", backing, backing_fmt, opts;
     bool quiet = false;
-    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject}, {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({}, false);
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'b': backing = optarg; break;
@@ -156,6 +188,7 @@ int cmd_create(int argc, char** argv) {
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'q': quiet = true; break;
             case 'u': break;
+            case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for create"); return 1;
         }
     }
@@ -215,38 +248,25 @@ int cmd_create(int argc, char** argv) {
 int cmd_info(int argc, char** argv) {
     std::string fmt_name, output = "human";
     bool chain = false;
-    static const option kLong[] = {{"output", required_argument, nullptr, kOptOutput},
-                                   {"backing-chain", no_argument, nullptr, kOptBackingChain},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({{"output", required_argument, nullptr, kOptOutput}, {"backing-chain", no_argument, nullptr, kOptBackingChain}});
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:hU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'U': break;
             case kOptOutput: output = optarg; break;
             case kOptBackingChain: chain = true; break;
+            case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for info"); return 1;
         }
     }
-    if (output != "human" && output != "json") {
-        report("--output must be used with human or json as argument.");
-        return 1;
-    }
-    if (optind >= argc) {
-        report("Expecting one image file name");
-        return 1;
-    }
+    if (!valid_output(output)) return 1;
+    auto img = open_image_arg(argc, argv, fmt_name, false, true);
+    if (!img) return 1;
     std::string path = argv[optind];
-    auto img = open_for(path, fmt_name, false, CacheMode::Writeback, true, true);
-    if (!img) {
-        report(fmt::format("Could not open '{}': {}", path, img.error().message));
-        return 1;
-    }
     std::vector<ImageInfo> infos;
-    for (Image* l = img->get(); l; l = chain ? l->backing() : nullptr) {
+    for (Image* l = img.get(); l; l = chain ? l->backing() : nullptr) {
         auto i = l->info();
         if (!i) { report(i.error().message); return 1; }
         infos.push_back(*i);
@@ -307,27 +327,21 @@ void print_check(const qcow2::CheckResult& r, const std::string& filename, const
 int cmd_check(int argc, char** argv) {
     std::string fmt_name, output = "human", repair;
     bool quiet = false;
-    static const option kLong[] = {{"output", required_argument, nullptr, kOptOutput},
-                                   {"repair", required_argument, nullptr, 'r'},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({{"output", required_argument, nullptr, kOptOutput}, {"repair", required_argument, nullptr, 'r'}});
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":hf:r:T:qU", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:r:T:qU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'r': repair = optarg; break;
             case 'q': quiet = true; break;
             case 'T': case 'U': break;
             case kOptOutput: output = optarg; break;
+            case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for check"); return 1;
         }
     }
-    if (output != "human" && output != "json") {
-        report("--output must be used with human or json as argument.");
-        return 1;
-    }
+    if (!valid_output(output)) return 1;
     qcow2::RepairMode mode = qcow2::RepairMode::None;
     if (repair == "leaks") mode = qcow2::RepairMode::Leaks;
     else if (repair == "all") mode = qcow2::RepairMode::All;
@@ -335,17 +349,10 @@ int cmd_check(int argc, char** argv) {
         report("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
         return 1;
     }
-    if (optind >= argc) {
-        report("Expecting one image file name");
-        return 1;
-    }
+    auto img = open_image_arg(argc, argv, fmt_name, mode != qcow2::RepairMode::None, false);
+    if (!img) return 1;
     std::string path = argv[optind];
-    auto img = open_for(path, fmt_name, mode != qcow2::RepairMode::None, CacheMode::Writeback, false, true);
-    if (!img) {
-        report(fmt::format("Could not open '{}': {}", path, img.error().message));
-        return 1;
-    }
-    auto* q = qcow2_cast(img->get());
+    auto* q = qcow2_cast(img.get());
     if (!q) {
         report("This image format does not support checks");
         return 63;
@@ -381,67 +388,69 @@ int cmd_check(int argc, char** argv) {
 int cmd_map(int argc, char** argv) {
     std::string fmt_name, output = "human";
     uint64_t start = 0, max_len = UINT64_MAX;
-    static const option kLong[] = {{"output", required_argument, nullptr, kOptOutput},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {"start-offset", required_argument, nullptr, 's'},
-                                   {"max-length", required_argument, nullptr, 'l'},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({{"output", required_argument, nullptr, kOptOutput}, {"start-offset", required_argument, nullptr, 's'}, {"max-length", required_argument, nullptr, 'l'}});
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:hU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'U': break;
             case 's': { auto v = parse_size(optarg); if (!v) { report("Invalid start offset specified! You may use k, M, G, T, P or E suffixes for "); return 1; } start = *v; break; }
             case 'l': { auto v = parse_size(optarg); if (!v) { report("Invalid length specified! You may use k, M, G, T, P or E suffixes for "); return 1; } max_len = *v; break; }
             case kOptOutput: output = optarg; break;
+            case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for map"); return 1;
         }
     }
-    if (output != "human" && output != "json") {
-        report("--output must be used with human or json as argument.");
-        return 1;
-    }
-    if (optind >= argc) {
-        report("Expecting one image file name");
-        return 1;
-    }
+    if (!valid_output(output)) return 1;
+    auto img = open_image_arg(argc, argv, fmt_name, false, true);
+    if (!img) return 1;
     std::string path = argv[optind];
-    auto img = open_for(path, fmt_name, false, CacheMode::Writeback, true, true);
-    if (!img) {
-        report(fmt::format("Could not open '{}': {}", path, img.error().message));
-        return 1;
-    }
-    Image* top = img->get();
+    Image* top = img.get();
     uint64_t end = std::min<uint64_t>(top->size(), max_len == UINT64_MAX ? UINT64_MAX : start + max_len);
     struct Run {
         uint64_t start, length;
         ChainExtent e;
     };
     std::optional<Run> cur;
-    std::string out;
+    // Output is streamed through one buffer: a map of a fragmented image
+    // runs to tens of megabytes.
+    fmt::memory_buffer out;
+    auto flush_out = [&] {
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        out.clear();
+    };
     bool first = true;
     auto emit = [&](const Run& r) {
         if (output == "json") {
-            out += fmt::format("{}{{ \"start\": {}, \"length\": {}, \"depth\": {}, \"present\": {}, \"zero\": {}, \"data\": {}",
-                               first ? "[" : ",\n", r.start, r.length, r.e.depth, r.e.present ? "true" : "false",
-                               r.e.zero ? "true" : "false", r.e.data ? "true" : "false");
-            if (r.e.offset) out += fmt::format(", \"offset\": {}", *r.e.offset);
-            out += "}";
+            fmt::format_to(std::back_inserter(out),
+                           "{}{{ \"start\": {}, \"length\": {}, \"depth\": {}, \"present\": {}, \"zero\": {}, \"data\": {}",
+                           first ? "[" : ",\n", r.start, r.length, r.e.depth, r.e.present ? "true" : "false",
+                           r.e.zero ? "true" : "false", r.e.data ? "true" : "false");
+            if (r.e.offset) fmt::format_to(std::back_inserter(out), ", \"offset\": {}", *r.e.offset);
+            out.push_back('}');
         } else if (r.e.data && !r.e.offset) {
             return false;
         } else if (r.e.data && !r.e.zero) {
             auto hex = [](uint64_t v) { return v ? fmt::format("{:#x}", v) : std::string("0"); };
-            out += fmt::format("{:<16}{:<16}{:<16}{}\n", hex(r.start), hex(r.length), hex(*r.e.offset), r.e.file);
+            fmt::format_to(std::back_inserter(out), "{:<16}{:<16}{:<16}{}\n", hex(r.start), hex(r.length),
+                           hex(*r.e.offset), r.e.file);
         }
         first = false;
+        if (out.size() >= (1U << 20)) flush_out();
         return true;
     };
-    if (output == "human") out = fmt::format("{:<16}{:<16}{:<16}{}\n", "Offset", "Length", "Mapped to", "File");
+    auto refuse_compressed = [&] {
+        flush_out();
+        std::fflush(stdout);
+        report("File contains external, encrypted or compressed clusters.");
+        return 1;
+    };
+    if (output == "human") fmt::format_to(std::back_inserter(out), "{:<16}{:<16}{:<16}{}\n", "Offset", "Length", "Mapped to", "File");
     for (uint64_t off = start; off < end;) {
         auto e = chain_status(top, off, std::min<uint64_t>(end - off, 1ULL << 30));
         if (!e) {
+            flush_out();
             report(e.error().message);
             return 1;
         }
@@ -452,24 +461,14 @@ int cmd_map(int argc, char** argv) {
         if (mergeable) {
             cur->length += e->length;
         } else {
-            if (cur && !emit(*cur)) {
-                fmt::print("{}", out);
-                std::fflush(stdout);
-                report("File contains external, encrypted or compressed clusters.");
-                return 1;
-            }
+            if (cur && !emit(*cur)) return refuse_compressed();
             cur = Run{off, e->length, *e};
         }
         off += e->length;
     }
-    if (cur && !emit(*cur)) {
-        fmt::print("{}", out);
-        std::fflush(stdout);
-        report("File contains external, encrypted or compressed clusters.");
-        return 1;
-    }
-    if (output == "json") out += first ? "[]\n" : "]\n";
-    fmt::print("{}", out);
+    if (cur && !emit(*cur)) return refuse_compressed();
+    if (output == "json") fmt::format_to(std::back_inserter(out), "{}", first ? "[]\n" : "]\n");
+    flush_out();
     return 0;
 }
 
@@ -477,12 +476,10 @@ int cmd_snapshot(int argc, char** argv) {
     std::string fmt_name, name;
     char action = 0;
     bool quiet = false;
-    static const option kLong[] = {{"force-share", no_argument, nullptr, 'U'},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({});
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":la:c:d:f:hqU", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":la:c:d:f:hqU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'l': case 'a': case 'c': case 'd':
                 if (action) { report("Cannot mix '-l', '-a', '-c', '-d'"); return 1; }
@@ -492,6 +489,7 @@ int cmd_snapshot(int argc, char** argv) {
             case 'f': fmt_name = optarg; break;
             case 'q': quiet = true; break;
             case 'U': break;
+            case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for snapshot"); return 1;
         }
     }
@@ -535,10 +533,7 @@ int cmd_resize(int argc, char** argv) {
     std::string fmt_name;
     bool shrink = false, quiet = false;
     Preallocation prealloc = Preallocation::Off;
-    static const option kLong[] = {{"shrink", no_argument, nullptr, kOptShrink},
-                                   {"preallocation", required_argument, nullptr, kOptPrealloc},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({{"shrink", no_argument, nullptr, kOptShrink}, {"preallocation", required_argument, nullptr, kOptPrealloc}}, false);
     // Sizes like "-1G" look like options: stop option parsing at them.
     std::vector<char*> args(argv, argv + argc);
     std::string size_arg;
@@ -549,7 +544,7 @@ int cmd_resize(int argc, char** argv) {
     optind = 0;
     int c;
     int n = static_cast<int>(args.size());
-    while ((c = getopt_long(n, args.data(), ":f:hqT:", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(n, args.data(), ":f:hqT:", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'q': quiet = true; break;
@@ -561,6 +556,7 @@ int cmd_resize(int argc, char** argv) {
                 prealloc = *p;
                 break;
             }
+            case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for resize"); return 1;
         }
     }
@@ -596,19 +592,112 @@ int cmd_resize(int argc, char** argv) {
     return 0;
 }
 
+namespace {
+// What `amend -o` asks for, validated before anything changes.
+struct AmendRequest {
+    std::optional<int> version;
+    std::optional<bool> lazy_refcounts;
+    std::optional<int> refcount_bits;
+    std::optional<uint64_t> size;
+    std::optional<std::string> backing_file, backing_format, data_file;
+    std::optional<bool> data_file_raw;
+};
+
+// Parse -o values as qemu-img amend does for qcow2; prints the error.
+std::optional<AmendRequest> parse_amend(const std::map<std::string, std::string>& o) {
+    AmendRequest a;
+    auto boolean = [](const std::string& k, const std::string& v) -> std::optional<bool> {
+        if (v == "on" || v == "yes" || v == "true") return true;
+        if (v == "off" || v == "no" || v == "false") return false;
+        report(fmt::format("Parameter '{}' expects 'on' or 'off'", k));
+        return std::nullopt;
+    };
+    for (const auto& [k, v] : o) {
+        if (k == "compat") {
+            if (v == "0.10" || v == "v2") a.version = 2;
+            else if (v == "1.1" || v == "v3") a.version = 3;
+            else { report(fmt::format("Unknown compatibility level {}", v)); return std::nullopt; }
+        } else if (k == "lazy_refcounts" || k == "data_file_raw") {
+            auto b = boolean(k, v);
+            if (!b) return std::nullopt;
+            (k == "lazy_refcounts" ? a.lazy_refcounts : a.data_file_raw) = *b;
+        } else if (k == "refcount_bits") {
+            char* end = nullptr;
+            long bits = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end || bits < 1 || bits > 64 || (bits & (bits - 1))) {
+                report("Refcount width must be a power of two and may not exceed 64 bits");
+                return std::nullopt;
+            }
+            a.refcount_bits = static_cast<int>(bits);
+        } else if (k == "size") {
+            auto sz = parse_size(v);
+            if (!sz) { report(sz.error().message); return std::nullopt; }
+            a.size = *sz;
+        } else if (k == "backing_file") {
+            a.backing_file = v;
+        } else if (k == "backing_fmt") {
+            a.backing_format = v;
+        } else if (k == "data_file") {
+            a.data_file = v;
+        } else {
+            report(fmt::format("Invalid parameter '{}'", k));
+            static const char* const kCreateOnly[] = {"cluster_size", "compression_type", "extended_l2", "preallocation",
+                                                      "encryption", "encrypt.format"};
+            for (const char* c : kCreateOnly)
+                if (k == c) fmt::print(stderr, "This option is only supported for image creation\n");
+            return std::nullopt;
+        }
+    }
+    return a;
+}
+
+// Apply a validated request in qemu's order: upgrade, lazy refcounts,
+// refcount width, data file, size, downgrade last.
+Status apply_amend(Qcow2Image& q, const AmendRequest& a) {
+    int target = a.version.value_or(static_cast<int>(q.header().version));
+    if (a.lazy_refcounts.value_or(false) && target < 3)
+        return fail(ErrorCode::InvalidArg, "Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
+    if (a.refcount_bits && *a.refcount_bits != 16 && target < 3)
+        return fail(ErrorCode::InvalidArg, "Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)");
+    if (a.backing_file || a.backing_format) {
+        // qemu-img 7.2 only accepts the values already recorded.
+        auto differs = [](const std::optional<std::string>& want, const std::string& have) {
+            return !want ? !have.empty() : *want != have;
+        };
+        if (differs(a.backing_file, q.backing_file_name()) || differs(a.backing_format, q.backing_format_name()))
+            return fail(ErrorCode::Unsupported, "Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
+    }
+    if (a.data_file_raw.value_or(false) && !(q.header().autoclear & qcow2::kAutoclearDataFileRaw))
+        return fail(ErrorCode::InvalidArg, "data-file-raw cannot be set on existing images");
+    if (a.data_file && !q.has_data_file())
+        return fail(ErrorCode::InvalidArg, "data-file can only be set for images that use an external data file");
+    if (target == 3 && q.header().version < 3) VIREO_TRY(q.amend(3, std::nullopt));
+    if (a.lazy_refcounts) VIREO_TRY(q.amend(std::nullopt, a.lazy_refcounts));
+    if (a.refcount_bits) VIREO_TRY(q.change_refcount_bits(*a.refcount_bits));
+    if (a.data_file) VIREO_TRY(q.set_data_file_name(*a.data_file));
+    if (a.data_file_raw && !*a.data_file_raw) VIREO_TRY(q.clear_data_file_raw());
+    if (a.size && *a.size != q.size()) VIREO_TRY(q.resize(*a.size, true, Preallocation::Off));
+    if (target == 2 && q.header().version > 2) VIREO_TRY(q.amend(2, std::nullopt));
+    return {};
+}
+}  // namespace
+
 int cmd_amend(int argc, char** argv) {
     std::string fmt_name, opts;
-    static const option kLong[] = {{"force", no_argument, nullptr, 'F'}, {nullptr, 0, nullptr, 0}};
+    bool quiet = false;
+    static const std::vector<option> kLong = long_options({{"force", no_argument, nullptr, 'F'}}, false);
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":ho:f:t:pq", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:f:t:pq", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'f': fmt_name = optarg; break;
-            case 't': case 'p': case 'q': case 'F': break;
+            case 'q': quiet = true; break;
+            case 't': case 'p': case 'F': case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for amend"); return 1;
         }
     }
+    (void)quiet;
     if (opts.empty()) { report("Must specify options (-o)"); return 1; }
     if (optind >= argc) { report("Expecting one image file name"); return 1; }
     std::string path = argv[optind];
@@ -617,30 +706,11 @@ int cmd_amend(int argc, char** argv) {
     auto img = open_for(path, fmt_name, true, CacheMode::Writeback, true);
     if (!img) { report(fmt::format("Could not open '{}': {}", path, img.error().message)); return 1; }
     auto* q = qcow2_cast(img->get());
-    if (!q) { report(fmt::format("Format driver 'raw' does not support option amendment")); return 1; }
-    std::optional<int> version;
-    std::optional<bool> lazy;
-    for (const auto& [k, v] : *o) {
-        if (k == "compat") {
-            if (v == "0.10" || v == "v2") version = 2;
-            else if (v == "1.1" || v == "v3") version = 3;
-            else { report(fmt::format("Invalid compatibility level: '{}'", v)); return 1; }
-        } else if (k == "lazy_refcounts") {
-            lazy = v == "on" || v == "true" || v == "yes";
-        } else if (k == "backing_file" || k == "backing_fmt") {
-            std::string bf = k == "backing_file" ? v : "";
-            std::string bfmt = o->count("backing_fmt") ? o->at("backing_fmt") : "";
-            if (k == "backing_fmt" && o->count("backing_file")) continue;
-            if (k == "backing_fmt") { report("Cannot amend the backing format alone"); return 1; }
-            auto st = q->set_backing(bf, bfmt);
-            if (!st) { report(st.error().message); return 1; }
-        } else {
-            report(fmt::format("Changing the option '{}' is not supported", k));
-            return 1;
-        }
-    }
-    auto st = q->amend(version, lazy);
-    if (!st) { report(fmt::format("Error while amending options: {}", st.error().message)); return 1; }
+    if (!q) { report(fmt::format("Format driver '{}' does not support option amendment", format_name((*img)->format()))); return 1; }
+    auto req = parse_amend(*o);
+    if (!req) return 1;
+    auto st = apply_amend(*q, *req);
+    if (!st) { report(st.error().message); return 1; }
     auto cl = q->close();
     if (!cl) { report(cl.error().message); return 1; }
     return 0;
@@ -677,15 +747,10 @@ uint64_t qcow2_prealloc_size(uint64_t total, uint64_t cs, int refcount_bits, boo
 int cmd_measure(int argc, char** argv) {
     std::string fmt_name, out_fmt = "raw", opts, output = "human", snapshot;
     std::optional<uint64_t> size;
-    static const option kLong[] = {{"output", required_argument, nullptr, kOptOutput},
-                                   {"size", required_argument, nullptr, kOptSize},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {"object", required_argument, nullptr, kOptObject},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({{"output", required_argument, nullptr, kOptOutput}, {"size", required_argument, nullptr, kOptSize}});
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'O': out_fmt = optarg; break;
@@ -699,6 +764,7 @@ int cmd_measure(int argc, char** argv) {
                 size = *s;
                 break;
             }
+            case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for measure"); return 1;
         }
     }

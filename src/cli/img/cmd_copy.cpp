@@ -2,10 +2,8 @@
 #include <getopt.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <atomic>
-#include <condition_variable>
-#include <functional>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <cstdio>
@@ -15,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "cli/img/common.hpp"
+#include "cli/img/convert_copy.hpp"
 #include "storage/qcow2.hpp"
 
 namespace vireo::img {
@@ -23,15 +22,6 @@ using namespace storage;
 
 namespace {
 
-enum LongOpt { kOptObject = 256, kOptImageOpts, kOptTargetImageOpts, kOptTargetIsZero, kOptSalvage, kOptBitmaps,
-               kOptFlushInterval, kOptNoDrain, kOptPattern };
-
-bool all_zero(const char* p, size_t n) {
-    if (n == 0) return true;
-    if (p[0] != 0) return false;
-    return std::memcmp(p, p + 1, n - 1) == 0;
-}
-
 Result<CacheMode> cache_from(const std::string& s, CacheMode def) {
     if (s.empty()) return def;
     return parse_cache_mode(s);
@@ -39,88 +29,18 @@ Result<CacheMode> cache_from(const std::string& s, CacheMode def) {
 
 constexpr uint64_t kChunk = 2ULL << 20;
 
-// A fixed set of worker threads running batches of independent jobs
-// (cluster compression). Threads live for the whole conversion: starting
-// threads per batch costs more than compressing a cluster.
-class WorkerPool {
-public:
-    explicit WorkerPool(size_t n) {
-        for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
-    }
-    ~WorkerPool() {
-        {
-            std::lock_guard lk(mu_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        for (auto& t : threads_) t.join();
-    }
-    // Run fn(i) for i in [0, n); the caller helps and returns when all are done.
-    void run(size_t n, const std::function<void(size_t)>& fn) {
-        {
-            std::lock_guard lk(mu_);
-            fn_ = &fn;
-            n_ = n;
-            next_.store(0);
-            done_ = 0;
-            ++gen_;
-        }
-        cv_.notify_all();
-        work();
-        std::unique_lock lk(mu_);
-        done_cv_.wait(lk, [&] { return done_ == n_; });
-        fn_ = nullptr;
-    }
-
-private:
-    void work() {
-        for (;;) {
-            size_t i = next_.fetch_add(1);
-            if (i >= n_) return;
-            (*fn_)(i);
-            std::lock_guard lk(mu_);
-            if (++done_ == n_) done_cv_.notify_all();
-        }
-    }
-    void loop() {
-        uint64_t seen = 0;
-        for (;;) {
-            {
-                std::unique_lock lk(mu_);
-                cv_.wait(lk, [&] { return stop_ || (gen_ != seen && fn_); });
-                if (stop_) return;
-                seen = gen_;
-            }
-            work();
-        }
-    }
-    std::vector<std::thread> threads_;
-    std::mutex mu_;
-    std::condition_variable cv_, done_cv_;
-    const std::function<void(size_t)>* fn_ = nullptr;
-    size_t n_ = 0, done_ = 0;
-    std::atomic<size_t> next_{0};
-    uint64_t gen_ = 0;
-    bool stop_ = false;
-};
-
 }  // namespace
 
 int cmd_convert(int argc, char** argv) {
     std::string fmt_name, out_fmt = "raw", opts, backing, backing_fmt, snapshot, cache_s, src_cache_s;
     bool compress = false, progress = false, no_create = false, quiet = false, target_is_zero = false;
-    uint64_t sparse = 4096;
-    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {"target-image-opts", no_argument, nullptr, kOptTargetImageOpts},
-                                   {"target-is-zero", no_argument, nullptr, kOptTargetIsZero},
-                                   {"salvage", no_argument, nullptr, kOptSalvage},
-                                   {"bitmaps", no_argument, nullptr, kOptBitmaps},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {nullptr, 0, nullptr, 0}};
+    uint64_t sparse = 4096, rate_limit = 0;
+    unsigned num_coroutines = 8;
+    bool salvage = false, bitmaps = false;
+    static const std::vector<option> kLong = long_options({{"target-image-opts", no_argument, nullptr, kOptTargetImageOpts}, {"target-is-zero", no_argument, nullptr, kOptTargetIsZero}, {"salvage", no_argument, nullptr, kOptSalvage}, {"bitmaps", no_argument, nullptr, kOptBitmaps}});
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'O': out_fmt = optarg; break;
@@ -140,8 +60,32 @@ int cmd_convert(int argc, char** argv) {
             case 'T': src_cache_s = optarg; break;
             case 'q': quiet = true; break;
             case 'n': no_create = true; break;
-            case 'm': case 'W': case 'U': case 'C': case 'r': case kOptObject: case kOptSalvage: case kOptBitmaps: break;
+            case 'm': {
+                char* e = nullptr;
+                long v = std::strtol(optarg, &e, 10);
+                if (!*optarg || *e || v < 1 || v > 16) {
+                    report("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16");
+                    return 1;
+                }
+                num_coroutines = static_cast<unsigned>(v);
+                break;
+            }
+            case 'W': break;  // writes may go out of order: ours are ordered, which is always allowed
+            case 'r': {
+                auto v = parse_size(optarg);
+                if (!v) {
+                    report("Invalid rate limit specified. You may use k, M, G, T, P or E suffixes for ");
+                    report("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+                    return 1;
+                }
+                rate_limit = *v;
+                break;
+            }
+            case kOptSalvage: salvage = true; break;
+            case kOptBitmaps: bitmaps = true; break;
+            case 'U': case 'C': case kOptObject: break;
             case kOptTargetIsZero: target_is_zero = true; break;
+            case kOptImageOpts: break;
             default: report("Invalid option for convert"); return 1;
         }
     }
@@ -177,6 +121,16 @@ int cmd_convert(int argc, char** argv) {
     auto ofmt = parse_format(out_fmt);
     if (!ofmt) { report(ofmt.error().message); return 1; }
     if (compress && *ofmt == ImageFormat::Raw) { report("Compression not supported for this file format"); return 1; }
+    if (bitmaps) {
+        if (*ofmt != ImageFormat::Qcow2) { report(fmt::format("Format driver '{}' does not support bitmaps", out_fmt)); return 1; }
+        for (Image* v : views) {
+            auto i = v->info();
+            if (i && i->has_bitmaps) {
+                report(fmt::format("Could not copy the persistent bitmaps of '{}': not supported by vireo-img", v->filename()));
+                return 1;
+            }
+        }
+    }
 
     if (!no_create) {
         auto o = parse_options(opts);
@@ -203,96 +157,17 @@ int cmd_convert(int argc, char** argv) {
         return 1;
     }
     // Regions the target may not already read as zero must be zeroed.
-    const bool target_fresh = (!no_create || target_is_zero) && backing.empty();
-    const uint64_t unit = std::max<uint64_t>(dst->cluster_size(), std::max<uint64_t>(sparse, 512));
-    // Compressed conversion hands bigger batches to the worker threads.
-    const uint64_t chunk = compress ? 16 * kChunk : kChunk;
-    std::vector<char> buf(chunk), bbuf;
-    std::unique_ptr<WorkerPool> pool;
+    CopySettings cs;
+    cs.compress = compress;
+    cs.target_fresh = (!no_create || target_is_zero) && backing.empty();
+    cs.skip_same_as_backing = !backing.empty();
+    cs.salvage = salvage;
+    cs.sparse = sparse;
+    cs.threads = num_coroutines;
+    cs.rate_limit = rate_limit;
     Progress prog(progress);
     prog.update(0);
-    uint64_t base = 0;
-    for (Image* src : views) {
-        uint64_t size = src->size();
-        for (uint64_t off = 0; off < size;) {
-            uint64_t want = std::min<uint64_t>(chunk, size - off);
-            auto e = chain_status(src, off, want);
-            if (!e) { report(fmt::format("error while reading at byte {}: {}", off, e.error().message)); return 1; }
-            uint64_t n = e->length;
-            if (!e->data) {
-                if (!target_fresh) {
-                    auto st = dst->write_zeroes(base + off, n, true);
-                    if (!st) { report(fmt::format("error while writing at byte {}: {}", base + off, st.error().message)); return 1; }
-                }
-                off += n;
-                prog.update(static_cast<double>(base + off) / static_cast<double>(std::max<uint64_t>(total, 1)));
-                continue;
-            }
-            // Read whole target units so compression and zero detection
-            // work on aligned clusters.
-            uint64_t s = off, e_end = std::min(size, off + n);
-            uint64_t a_end = std::min(size, (e_end + unit - 1) / unit * unit);
-            if (a_end - s > chunk) a_end = s + chunk;
-            uint64_t len = a_end - s;
-            auto st = src->read(s, buf.data(), len);
-            if (!st) { report(fmt::format("error while reading at byte {}: {}", s, st.error().message)); return 1; }
-            // With -c, compress this chunk's clusters on several threads
-            // first (as qemu-img does with its thread pool), write in order.
-            std::vector<Result<std::vector<char>>> packed;
-            if (compress) {
-                std::vector<std::pair<uint64_t, uint64_t>> jobs;  // (buf offset, length)
-                for (uint64_t p = 0; p < len;) {
-                    uint64_t dst_off = base + s + p;
-                    uint64_t step = std::min<uint64_t>(len - p, unit - dst_off % unit);
-                    jobs.emplace_back(p, step);
-                    p += step;
-                }
-                packed.resize(jobs.size(), std::vector<char>());
-                if (!pool) pool = std::make_unique<WorkerPool>(8);
-                pool->run(jobs.size(), [&](size_t j) {
-                    const char* d = buf.data() + jobs[j].first;
-                    if (!all_zero(d, jobs[j].second)) packed[j] = dst->compress_cluster(d, jobs[j].second);
-                });
-            }
-            size_t job = 0;
-            for (uint64_t p = 0; p < len; ++job) {
-                uint64_t dst_off = base + s + p;
-                uint64_t step = std::min<uint64_t>(len - p, unit - dst_off % unit);
-                const char* d = buf.data() + p;
-                bool skip = false;
-                if (all_zero(d, step) && sparse > 0) {
-                    if (target_fresh) skip = true;
-                    else {
-                        auto z = dst->write_zeroes(dst_off, step, true);
-                        if (!z) { report(fmt::format("error while writing at byte {}: {}", dst_off, z.error().message)); return 1; }
-                        skip = true;
-                    }
-                }
-                if (!skip && !backing.empty() && dst->backing() && dst_off + step <= dst->backing()->size()) {
-                    bbuf.resize(step);
-                    auto b = dst->backing()->read(dst_off, bbuf.data(), step);
-                    if (b && std::memcmp(bbuf.data(), d, step) == 0) skip = true;
-                }
-                if (!skip) {
-                    bool whole = dst_off % dst->cluster_size() == 0 &&
-                                 (step == dst->cluster_size() || dst_off + step == dst->size());
-                    Status w;
-                    if (compress && whole && job < packed.size() && packed[job]) {
-                        w = dst->write_precompressed(dst_off, *packed[job], d, step);
-                    } else if (compress && whole && job < packed.size()) {
-                        w = std::unexpected(packed[job].error());
-                    } else {
-                        w = dst->write(dst_off, d, step);
-                    }
-                    if (!w) { report(fmt::format("error while writing at byte {}: {}", dst_off, w.error().message)); return 1; }
-                }
-                p += step;
-            }
-            off = a_end;
-            prog.update(static_cast<double>(base + off) / static_cast<double>(std::max<uint64_t>(total, 1)));
-        }
-        base += size;
-    }
+    if (!copy_images(views, dst, cs, prog)) return 1;
     auto cl = dst->close();
     if (!cl) { report(cl.error().message); return 1; }
     prog.done();
@@ -302,13 +177,10 @@ int cmd_convert(int argc, char** argv) {
 int cmd_compare(int argc, char** argv) {
     std::string fmt1, fmt2, cache_s;
     bool strict = false, quiet = false, progress = false;
-    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({});
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":hf:F:T:pqsU", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:F:T:pqsU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt1 = optarg; break;
             case 'F': fmt2 = optarg; break;
@@ -407,13 +279,10 @@ int cmd_compare(int argc, char** argv) {
 int cmd_rebase(int argc, char** argv) {
     std::string fmt_name, backing, backing_fmt, cache_s, src_cache_s;
     bool unsafe = false, progress = false, quiet = false, have_b = false;
-    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({});
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'F': backing_fmt = optarg; break;
@@ -490,12 +359,10 @@ int cmd_rebase(int argc, char** argv) {
 int cmd_commit(int argc, char** argv) {
     std::string fmt_name, base_name, cache_s;
     bool drop = false, progress = false, quiet = false;
-    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {nullptr, 0, nullptr, 0}};
+    static const std::vector<option> kLong = long_options({}, false);
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":f:ht:b:dpqr:", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:ht:b:dpqr:", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 't': cache_s = optarg; break;
@@ -574,11 +441,8 @@ int cmd_dd(int argc, char** argv) {
     uint64_t bs = 512, count = UINT64_MAX, skip = 0;
     optind = 0;
     int c;
-    static const option kLong[] = {{"object", required_argument, nullptr, kOptObject},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {nullptr, 0, nullptr, 0}};
-    while ((c = getopt_long(argc, argv, ":hf:O:U", kLong, nullptr)) != -1) {
+    static const std::vector<option> kLong = long_options({});
+    while ((c = getopt_long(argc, argv, ":hf:O:U", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'O': out_fmt = optarg; break;
@@ -640,12 +504,8 @@ int cmd_bench(int argc, char** argv) {
     uint64_t count = 75000, depth = 64, bufsize = 4096, offset = 0, step = 0, flush_interval = 0;
     bool write = false, quiet = false, drain = true;
     int pattern = 0;
-    static const option kLong[] = {{"flush-interval", required_argument, nullptr, kOptFlushInterval},
-                                   {"image-opts", no_argument, nullptr, kOptImageOpts},
-                                   {"pattern", required_argument, nullptr, kOptPattern},
-                                   {"no-drain", no_argument, nullptr, kOptNoDrain},
-                                   {"force-share", no_argument, nullptr, 'U'},
-                                   {nullptr, 0, nullptr, 0}};
+    std::string aio = "threads";
+    static const std::vector<option> kLong = long_options({{"flush-interval", required_argument, nullptr, kOptFlushInterval}, {"pattern", required_argument, nullptr, kOptPattern}, {"no-drain", no_argument, nullptr, kOptNoDrain}});
     optind = 0;
     int c;
     auto num = [](const char* s, uint64_t& out) {
@@ -654,12 +514,14 @@ int cmd_bench(int argc, char** argv) {
         out = *v;
         return true;
     };
-    while ((c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU", kLong, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'c': if (!num(optarg, count)) { report(fmt::format("Invalid request count specified")); return 1; } break;
             case 'd': if (!num(optarg, depth) || depth == 0) { report("Invalid queue depth specified"); return 1; } break;
             case 'f': fmt_name = optarg; break;
-            case 'n': case 'i': case 'U': break;
+            case 'n': aio = "native"; break;
+            case 'i': aio = optarg; break;
+            case 'U': break;
             case 'o': if (!num(optarg, offset)) { report("Invalid offset specified"); return 1; } break;
             case 'q': quiet = true; break;
             case 's': if (!num(optarg, bufsize) || bufsize == 0) { report("Invalid buffer size specified"); return 1; } break;
@@ -669,14 +531,27 @@ int cmd_bench(int argc, char** argv) {
             case kOptFlushInterval: if (!num(optarg, flush_interval)) { report("Invalid flush interval specified"); return 1; } break;
             case kOptNoDrain: drain = false; break;
             case kOptPattern: pattern = std::atoi(optarg); break;
+            case kOptObject: case kOptImageOpts: break;
             default: report("Invalid option for bench"); return 1;
         }
     }
-    (void)drain;
+    if (aio != "threads" && aio != "native" && aio != "io_uring") { report("Invalid aio option: " + aio); return 1; }
+    if (flush_interval && !write) { report("--flush-interval is only available in write tests"); return 1; }
+    if (flush_interval && flush_interval < depth) { report("Flush interval can't be smaller than depth"); return 1; }
     if (optind >= argc) { report("Expecting one image file name"); return 1; }
     if (step == 0) step = bufsize;
     auto cache = parse_cache_mode(cache_s);
     if (!cache) { report(cache.error().message); return 1; }
+    if (aio == "native" && *cache != CacheMode::None && *cache != CacheMode::Directsync) {
+        report(fmt::format("Could not open '{}': aio=native was specified, but it requires cache.direct=on, which was not specified.", argv[optind]));
+        return 1;
+    }
+    // vireo-img's I/O engine is a thread pool (aio=threads); it does not
+    // pretend to be another one.
+    if (aio != "threads") {
+        report(fmt::format("Could not open '{}': aio={} is not supported by vireo-img (use aio=threads)", argv[optind], aio));
+        return 1;
+    }
     auto img = open_for(argv[optind], fmt_name, write, *cache, true);
     if (!img) { report(fmt::format("Could not open '{}': {}", argv[optind], img.error().message)); return 1; }
     Image* im = img->get();
@@ -694,6 +569,10 @@ int cmd_bench(int argc, char** argv) {
     const size_t nthreads = std::min<uint64_t>(depth, 32);
     std::mutex mu;
     std::atomic<uint64_t> next{0};
+    // Requests [next, end) are handed out; with draining flushes, `end`
+    // stops at each flush point until every earlier request is done.
+    uint64_t end = count;
+    const bool drain_flush = flush_interval && write && drain;
     std::atomic<bool> failed{false};
     std::string failure;
     auto offset_of = [&](uint64_t i) {
@@ -709,7 +588,7 @@ int cmd_bench(int argc, char** argv) {
         std::memset(mem, pattern, bufsize);
         for (;;) {
             uint64_t i = next.fetch_add(1);
-            if (i >= count || failed) break;
+            if (i >= end || failed) break;
             uint64_t off = offset_of(i);
             bool done = false;
             std::unique_lock lk(mu);
@@ -725,7 +604,7 @@ int cmd_bench(int argc, char** argv) {
                 auto st = write ? im->write(off, mem, bufsize) : im->read(off, mem, bufsize);
                 if (!st && !failed.exchange(true)) failure = st.error().message;
             }
-            if (flush_interval && write && (i + 1) % flush_interval == 0) {
+            if (!drain_flush && flush_interval && write && (i + 1) % flush_interval == 0) {
                 auto f = im->flush();
                 if (!f && !failed.exchange(true)) failure = f.error().message;
             }
@@ -743,12 +622,29 @@ int cmd_bench(int argc, char** argv) {
         if (!st) { report(fmt::format("Failed request: {}", st.error().message)); return 1; }
         next = 1;
     }
-    if (nthreads <= 1) {
-        worker();
-    } else {
+    auto run_requests = [&] {
+        if (nthreads <= 1) {
+            worker();
+            return;
+        }
         std::vector<std::thread> threads;
         for (size_t t = 0; t < nthreads; ++t) threads.emplace_back(worker);
         for (auto& t : threads) t.join();
+    };
+    if (!drain_flush) {
+        run_requests();
+    } else {
+        // Drain before each flush (qemu-img bench's default): every
+        // request before a flush point completes, then the flush runs alone.
+        for (uint64_t seg = 0; seg < count && !failed; seg += flush_interval) {
+            end = std::min(count, seg + flush_interval);
+            if (next < end) run_requests();
+            next = end;
+            if (end % flush_interval == 0) {
+                auto f = im->flush();
+                if (!f && !failed.exchange(true)) failure = f.error().message;
+            }
+        }
     }
     if (failed) { report(fmt::format("Failed request: {}", failure)); return 1; }
     if (write) {

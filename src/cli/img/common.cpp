@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -13,6 +14,41 @@ namespace vireo::img {
 using namespace storage;
 
 void report(const std::string& msg) { fmt::print(stderr, "vireo-img: {}\n", msg); }
+
+std::vector<option> long_options(std::initializer_list<option> own, bool force_share) {
+    std::vector<option> v(own);
+    v.push_back({"object", required_argument, nullptr, kOptObject});
+    v.push_back({"image-opts", no_argument, nullptr, kOptImageOpts});
+    if (force_share) v.push_back({"force-share", no_argument, nullptr, 'U'});
+    v.push_back({nullptr, 0, nullptr, 0});
+    return v;
+}
+
+bool all_zero(const char* p, size_t n) {
+    if (n == 0) return true;
+    if (p[0] != 0) return false;
+    return std::memcmp(p, p + 1, n - 1) == 0;
+}
+
+bool valid_output(const std::string& output) {
+    if (output == "human" || output == "json") return true;
+    report("--output must be used with human or json as argument.");
+    return false;
+}
+
+ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writable, bool backing) {
+    if (optind >= argc) {
+        report("Expecting one image file name");
+        return nullptr;
+    }
+    std::string path = argv[optind];
+    auto img = open_for(path, fmt, writable, CacheMode::Writeback, backing, true);
+    if (!img) {
+        report(fmt::format("Could not open '{}': {}", path, img.error().message));
+        return nullptr;
+    }
+    return std::move(*img);
+}
 
 Result<uint64_t> parse_size(const std::string& s) {
     if (s.empty()) return fail(ErrorCode::InvalidArg, "Invalid image size specified.");

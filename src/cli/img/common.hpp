@@ -2,7 +2,10 @@
 // opening images, the backing-chain view used by map/convert/compare.
 #pragma once
 
+#include <getopt.h>
+
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,6 +15,28 @@
 #include "util/error.hpp"
 
 namespace vireo::img {
+
+// Long-option ids of every subcommand (what getopt_long returns for them).
+enum LongOpt {
+    kOptObject = 256, kOptImageOpts, kOptTargetImageOpts, kOptTargetIsZero, kOptSalvage, kOptBitmaps,
+    kOptFlushInterval, kOptNoDrain, kOptPattern, kOptOutput, kOptBackingChain, kOptShrink, kOptPrealloc, kOptSize,
+};
+
+// getopt_long table: a command's own long options, then the ones qemu-img
+// accepts everywhere and vireo-img ignores (--object, --image-opts and,
+// unless `force_share` is false, --force-share = -U), then the terminator.
+std::vector<option> long_options(std::initializer_list<option> own, bool force_share = true);
+
+// The --output value (human or json), with qemu-img's message when wrong.
+bool valid_output(const std::string& output);
+
+// The single image argument at argv[optind], opened for reading as
+// info/map/check open it; nullptr (after the error is reported) when it is
+// missing or cannot be opened.
+storage::ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writable, bool backing);
+
+// Whether n bytes at p are all zero.
+bool all_zero(const char* p, size_t n);
 
 // Print "vireo-img: <msg>" on stderr.
 void report(const std::string& msg);

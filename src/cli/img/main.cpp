@@ -60,6 +60,15 @@ int main(int argc, char** argv) {
         {"resize", cmd_resize},   {"rebase", cmd_rebase},     {"commit", cmd_commit}, {"amend", cmd_amend},
         {"measure", cmd_measure}, {"dd", cmd_dd},             {"bench", cmd_bench},
     };
+    // Option strings instead of file names: refused rather than read as
+    // file names.
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--image-opts" || a == "--target-image-opts") {
+            report(a + " is not supported by vireo-img: give image file names");
+            return 1;
+        }
+    }
     for (const auto& e : kCommands)
         if (cmd == e.name) return e.fn(argc - 1, argv + 1);
     report("Command not found: " + cmd);

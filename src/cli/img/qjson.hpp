@@ -36,6 +36,7 @@ public:
     // Entries in QDict iteration order.
     [[nodiscard]] std::vector<std::pair<std::string, QObjectPtr>> ordered() const;
     [[nodiscard]] Kind kind() const { return kind_; }
+    [[nodiscard]] const std::vector<QObjectPtr>& items() const { return items_; }
     [[nodiscard]] std::string scalar_text() const;  // for human dumps
 
 private:

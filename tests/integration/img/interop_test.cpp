@@ -6,41 +6,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "support/support.hpp"
-#include "util/files.hpp"
+#include "img_support.hpp"
 
 using vireo::test::run;
 using vireo::test::TempDir;
+using namespace vireo::test::img;
 
 namespace {
-
-std::string vimg() { return (vireo::test::bin_dir() / "vireo-img").string(); }
-
-#define NEED_QEMU()                                                                          \
-    do {                                                                                     \
-        if (vireo::test::which("qemu-img").empty() || vireo::test::which("qemu-io").empty()) \
-            VIREO_SKIP("qemu-img/qemu-io not installed");                                    \
-    } while (0)
-
-void ok(const std::vector<std::string>& argv) {
-    auto r = run(argv);
-    ASSERT_EQ(r.exit_code, 0) << argv[0] << " " << (argv.size() > 1 ? argv[1] : "") << ": " << r.err << r.out;
-}
-
-void qemu_io(const std::string& img, const std::vector<std::string>& cmds) {
-    std::vector<std::string> argv{"qemu-io"};
-    for (const auto& c : cmds) {
-        argv.push_back("-c");
-        argv.push_back(c);
-    }
-    argv.push_back(img);
-    ok(argv);
-}
-
-std::string slurp(const std::filesystem::path& p) {
-    auto r = vireo::files::read(p);
-    return r ? *r : std::string();
-}
 
 // Raw export through both tools must be byte-identical.
 void expect_same_export(const TempDir& d, const std::string& img, const std::vector<std::string>& extra = {}) {

@@ -322,3 +322,74 @@ TEST(Qcow2, DirtyLazyRefcountImageIsRepairedOnOpen) {
     img->reset();
     expect_clean(d / "l.qcow2");
 }
+
+// A batch of compressed and incompressible clusters (what a compressing
+// convert writes) reads back exactly, and the image stays consistent.
+TEST(Qcow2, CompressedBatchMixesPackedAndRawClusters) {
+    for (auto type : {CompressionType::Zlib, CompressionType::Zstd}) {
+        TempDir d;
+        CreateOptions o;
+        o.size = 8 * 65536 + 4096;  // a short tail cluster too
+        o.compression = type;
+        auto img = make(d / "b.qcow2", o);
+        std::vector<char> data(o.size);
+        auto noise = pattern(o.size, 7);
+        for (size_t i = 0; i < data.size(); ++i) data[i] = (i / 65536) % 2 ? noise[i] : static_cast<char>(i / 300);
+        std::vector<char> packed(data.size());
+        std::vector<PackedCluster> batch;
+        for (uint64_t off = 0; off < o.size; off += 65536) {
+            size_t len = std::min<uint64_t>(65536, o.size - off);
+            auto n = img->compress_cluster_into(data.data() + off, len, packed.data() + off, 65536);
+            ASSERT_TRUE(n) << n.error().message;
+            EXPECT_EQ(*n == 0, (off / 65536) % 2 == 1) << "noise stays raw, text is packed";
+            batch.push_back({off, packed.data() + off, *n, data.data() + off, len});
+        }
+        ASSERT_TRUE(img->write_compressed_batch(batch));
+        EXPECT_EQ(read_all(*img, 0, data.size()), data);
+        auto st = img->block_status(0, 65536);
+        ASSERT_TRUE(st);
+        EXPECT_EQ(st->kind, ExtentKind::Compressed);
+        ASSERT_TRUE(img->close());
+        expect_clean(d / "b.qcow2");
+    }
+}
+
+// Big writes into unallocated space take one contiguous host run.
+TEST(Qcow2, LargeWriteAllocatesContiguously) {
+    TempDir d;
+    CreateOptions o;
+    o.size = 4 << 20;
+    auto img = make(d / "w.qcow2", o);
+    auto v = pattern(1 << 20, 4);
+    ASSERT_TRUE(img->write(1 << 20, v.data(), v.size()));
+    auto e = img->map_range(1 << 20, 1 << 20);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->kind, ExtentKind::Data);
+    EXPECT_EQ(e->length, 1u << 20) << "one extent: the clusters are contiguous on the host";
+    EXPECT_EQ(read_all(*img, 1 << 20, v.size()), v);
+    ASSERT_TRUE(img->close());
+    expect_clean(d / "w.qcow2");
+}
+
+// Refcount width changes keep every refcount (snapshots share clusters)
+// and refuse widths the refcounts do not fit in.
+TEST(Qcow2, RefcountWidthChanges) {
+    TempDir d;
+    CreateOptions o;
+    o.size = 2 << 20;
+    auto img = make(d / "r.qcow2", o);
+    auto v = pattern(o.size, 5);
+    ASSERT_TRUE(img->write(0, v.data(), v.size()));
+    auto* q = qcow2_cast(img.get());
+    ASSERT_TRUE(q->snapshot_create("s"));
+    EXPECT_FALSE(q->change_refcount_bits(1)) << "shared clusters have refcount 2";
+    for (int bits : {2, 64, 8}) {
+        ASSERT_TRUE(q->change_refcount_bits(bits)) << bits;
+        auto w = pattern(70000, static_cast<unsigned>(bits));
+        ASSERT_TRUE(img->write(100000, w.data(), w.size()));
+        std::copy(w.begin(), w.end(), v.begin() + 100000);
+    }
+    EXPECT_EQ(read_all(*img, 0, v.size()), v);
+    ASSERT_TRUE(img->close());
+    expect_clean(d / "r.qcow2");
+}
