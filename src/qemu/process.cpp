@@ -21,7 +21,9 @@ namespace {
 // so fields are counted from the last ')'.
 struct StatFields {
     char state = '?';
-    std::uint64_t start_time = 0;
+    std::uint64_t utime = 0;       // field 14, clock ticks in user mode (all threads)
+    std::uint64_t stime = 0;       // field 15, clock ticks in kernel mode
+    std::uint64_t start_time = 0;  // field 22
 };
 
 std::optional<StatFields> read_stat(pid_t pid) {
@@ -31,12 +33,14 @@ std::optional<StatFields> read_stat(pid_t pid) {
     if (close == std::string::npos || close + 2 >= text->size()) return std::nullopt;
     StatFields out;
     out.state = (*text)[close + 2];
-    // After ')': field 3 (state) is token 0, so field 22 is token 19.
+    // After ')': field 3 (state) is token 0, so field N is token N-3.
     std::size_t pos = close + 2;
     for (int token = 0; token < 19; ++token) {
         pos = text->find(' ', pos);
         if (pos == std::string::npos) return std::nullopt;
         ++pos;
+        if (token == 10) out.utime = std::strtoull(text->c_str() + pos, nullptr, 10);
+        if (token == 11) out.stime = std::strtoull(text->c_str() + pos, nullptr, 10);
     }
     out.start_time = std::strtoull(text->c_str() + pos, nullptr, 10);
     return out;
@@ -86,6 +90,35 @@ std::size_t read_full(int fd, void* data, std::size_t len) {
     _exit(127);
 }
 
+// Write "<pid>\n" to `path` durably (temp file, fsync, rename). Only
+// async-signal-safe calls: it runs in a forked child of the multi-threaded
+// daemon. Returns 0 or an errno value.
+int write_pid_file_in_child(pid_t pid, const char* path, const char* tmp_path, const char* dir) {
+    char text[24];
+    char* end = text + sizeof(text);
+    char* p = end;
+    *--p = '\n';
+    do {
+        *--p = static_cast<char>('0' + pid % 10);
+        pid /= 10;
+    } while (pid > 0);
+    int fd = ::open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return errno;
+    bool ok = write_full(fd, p, static_cast<std::size_t>(end - p)) && ::fsync(fd) == 0;
+    int err = ok ? 0 : errno;
+    ::close(fd);
+    if (ok && ::rename(tmp_path, path) != 0) err = errno;
+    if (err != 0) {
+        ::unlink(tmp_path);
+        return err;
+    }
+    if (int dfd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return 0;
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> process_start_time(pid_t pid) {
@@ -93,6 +126,15 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) {
     auto st = read_stat(pid);
     if (!st || st->state == 'Z' || st->state == 'X') return std::nullopt;
     return st->start_time;
+}
+
+std::optional<std::uint64_t> process_cpu_time_ns(const ProcessId& id) {
+    if (id.pid <= 0) return std::nullopt;
+    auto st = read_stat(id.pid);
+    if (!st || st->state == 'Z' || st->state == 'X' || st->start_time != id.start_time) return std::nullopt;
+    static const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+    if (ticks_per_second <= 0) return std::nullopt;
+    return (st->utime + st->stime) * (1'000'000'000ULL / static_cast<std::uint64_t>(ticks_per_second));
 }
 
 bool process_alive(const ProcessId& id) {
@@ -112,6 +154,12 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
     if (!devnull) return fail_errno("open /dev/null");
     UniqueFd logfd(::open(spec.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!logfd) return fail_errno(fmt::format("open log file '{}'", spec.log_path.string()));
+    // The pid file is written by the launcher child, not by us after it
+    // reports: if the daemon is killed in between, the file still names the
+    // QEMU, so the next daemon can find and reap the unfinished start.
+    const std::string pid_path = spec.pid_path.string();
+    const std::string pid_tmp = pid_path + ".tmp";
+    const std::string pid_dir = spec.pid_path.has_parent_path() ? spec.pid_path.parent_path().string() : ".";
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail_errno("pipe");
     UniqueFd rd(pipefd[0]), wr(pipefd[1]);
@@ -123,6 +171,12 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
         pid_t grandchild = ::fork();
         if (grandchild == 0) exec_child(argv.data(), devnull.get(), logfd.get(), spec.pass_fds, wr.get());
         int pid_or_err = grandchild < 0 ? -errno : grandchild;
+        if (grandchild > 0 && !pid_path.empty()) {
+            if (int err = write_pid_file_in_child(grandchild, pid_path.c_str(), pid_tmp.c_str(), pid_dir.c_str())) {
+                ::kill(grandchild, SIGKILL);
+                pid_or_err = -err;
+            }
+        }
         write_full(wr.get(), &pid_or_err, sizeof(pid_or_err));
         _exit(0);
     }
@@ -133,7 +187,8 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
     int pid_or_err = 0;
     if (read_full(rd.get(), &pid_or_err, sizeof(pid_or_err)) != sizeof(pid_or_err))
         return fail(ErrorCode::System, "failed to start '{}': the launcher process died", spec.argv[0]);
-    if (pid_or_err < 0) return std::unexpected(errno_error("fork", -pid_or_err));
+    if (pid_or_err < 0)
+        return std::unexpected(errno_error(fmt::format("failed to start '{}': fork or write pid file '{}'", spec.argv[0], pid_path), -pid_or_err));
     int exec_err = 0;
     if (read_full(rd.get(), &exec_err, sizeof(exec_err)) == sizeof(exec_err)) {
         Error e = errno_error(fmt::format("cannot execute '{}'", spec.argv[0]), exec_err);
@@ -147,13 +202,6 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
         return id;
     }
     id.start_time = *start;
-    if (!spec.pid_path.empty()) {
-        auto w = files::write_atomic(spec.pid_path, fmt::format("{}\n", id.pid), 0600);
-        if (!w) {
-            ::kill(id.pid, SIGKILL);
-            return std::unexpected(w.error());
-        }
-    }
     return id;
 }
 

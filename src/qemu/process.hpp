@@ -29,6 +29,12 @@ struct ProcessId {
 // zombie (an exited process nobody reaped yet counts as gone).
 std::optional<std::uint64_t> process_start_time(pid_t pid);
 
+// CPU time used so far by every thread of the process `id` (user + system,
+// /proc/<pid>/stat fields 14 and 15), in nanoseconds with the kernel's clock
+// tick resolution; nullopt when `id` is gone. This is what libvirt reports
+// as a QEMU domain's CPU time.
+std::optional<std::uint64_t> process_cpu_time_ns(const ProcessId& id);
+
 // True while the very process `id` names is alive.
 bool process_alive(const ProcessId& id);
 

@@ -35,6 +35,9 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
         c.cachedir = "/var/cache/vireo";
         c.logdir = "/var/log/vireo/qemu";
         c.savedir = "/var/lib/vireo/qemu/save";
+        c.storage_confdir = "/etc/vireo/storage";
+        c.storage_rundir = "/run/vireo/storage";
+        c.default_pool_path = "/var/lib/vireo/images";
         return c;
     }
     auto env = [](const char* name) -> std::string {
@@ -55,6 +58,9 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
     c.cachedir = xdg("XDG_CACHE_HOME", ".cache") / "vireo";
     c.logdir = xdg("XDG_CACHE_HOME", ".cache") / "vireo" / "qemu" / "log";
     c.savedir = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "qemu" / "save";
+    c.storage_confdir = c.confdir.parent_path() / "storage";
+    c.storage_rundir = c.rundir.parent_path() / "storage";
+    c.default_pool_path = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "images";
     return c;
 }
 
@@ -167,14 +173,14 @@ public:
 
     Result<std::vector<DomainSummary>> list_domains() override {
         std::vector<DomainSummary> out;
-        for (const auto& snap : d_->registry.snapshots()) out.push_back(driver::summarize(snap));
+        for (const auto& snap : d_->registry.snapshots()) out.push_back(summary_of(snap));
         return out;
     }
 
     Result<DomainSummary> lookup_domain(std::string_view ref) override {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
-        return driver::summarize(*snap);
+        return summary_of(*snap);
     }
 
     Result<std::string> domain_xml(std::string_view ref, bool inactive) override {
@@ -449,6 +455,8 @@ public:
         return fd;
     }
 
+    driver::PoolApi& pools() override { return *d_->pools; }
+
     Result<std::unique_ptr<driver::Subscription>> subscribe(std::function<void(const driver::DomainEvent&)> cb) override {
         return d_->events.subscribe(std::move(cb));
     }
@@ -483,6 +491,14 @@ private:
     Result<fs::path> default_binary() const {
         if (!d_->cfg.qemu_binary.empty()) return d_->cfg.qemu_binary;
         return find_qemu_binary("x86_64");
+    }
+
+    // The summary, with the CPU time the QEMU process has used so far.
+    static DomainSummary summary_of(const driver::DomainSnapshot& snap) {
+        DomainSummary s = driver::summarize(snap);
+        if (auto p = qemu_private(snap.fields); p && snap.active())
+            s.cpu_time_ns = process_cpu_time_ns(p->proc).value_or(0);
+        return s;
     }
 
     Result<driver::DomainSnapshot> snapshot_of(std::string_view ref) {
@@ -558,6 +574,7 @@ Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
         bool has_save = fs::exists(impl->managed_save_path(obj->name()));
         obj->with([&](DomainFields& f) { f.managed_save = has_save; });
     }
+    impl->open_pools();
     impl->reattach_all();
     if (impl->cfg.autostart) impl->autostart_all();
     return std::unique_ptr<QemuDriver>(new QemuDriverImplWrapper(std::move(impl)));

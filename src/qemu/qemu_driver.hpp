@@ -48,11 +48,20 @@ struct QemuDriverConfig {
     bool save_compression = false;
     // Start the autostart domains when the driver is created.
     bool autostart = true;
+    // Storage pools (pool::PoolManager): definitions and the record of active
+    // pools; empty = <confdir>/../storage and <rundir>/../storage.
+    std::filesystem::path storage_confdir;
+    std::filesystem::path storage_rundir;
+    // Directory of the dir pool "default" every connection has (created and
+    // started when missing); empty = no default pool.
+    std::filesystem::path default_pool_path;
 };
 
 // The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,
-// /var/cache/vireo, /var/log/vireo/qemu, /var/lib/vireo/qemu/save; session
-// mode the XDG directories of the user.
+// /var/cache/vireo, /var/log/vireo/qemu, /var/lib/vireo/qemu/save (storage:
+// /etc/vireo/storage, /run/vireo/storage, default pool /var/lib/vireo/images);
+// session mode the XDG directories of the user (default pool
+// $XDG_DATA_HOME/vireo/images).
 QemuDriverConfig default_qemu_config(bool system_mode);
 
 // Driver operations beyond the generic interface (tests, the daemon).

@@ -12,12 +12,17 @@
 #include <thread>
 
 #include "driver/event_bus.hpp"
+#include "driver/pool_api.hpp"
 #include "driver/persistence.hpp"
 #include "driver/registry.hpp"
 #include "qemu/probe.hpp"
 #include "qemu/process.hpp"
 #include "qemu/qemu_driver.hpp"
 #include "qemu/qmp.hpp"
+
+namespace vireo::pool {
+class PoolManager;
+}
 
 namespace vireo::qemu {
 
@@ -43,6 +48,15 @@ struct QemuPrivate final : driver::DomainPrivate {
     bool fake_reboot = false;     // reboot: on SHUTDOWN, reset and continue
     bool got_shutdown = false;    // QEMU reported SHUTDOWN
     bool destroy_requested = false;  // destroy sent SIGTERM: its end is 'destroyed'
+    bool restarting = false;      // on_*=restart reset the guest: not a pause/resume
+
+    // Serializes the writes of this instance's runtime status file with its
+    // removal (see write_status); status_closed: removed, never write again.
+    std::mutex status_mutex;
+    bool status_closed = false;
+    // Paths of the <disk type='volume'> disks as resolved at start (the live
+    // XML keeps pool/volume), reported as disk users to the pools.
+    std::vector<std::string> volume_paths;
 };
 
 // Everything the driver owns.
@@ -110,6 +124,8 @@ struct QemuDriverImpl {
     Status kill_and_finish(const std::shared_ptr<DomainObject>& obj, std::uint64_t instance, bool graceful,
                            const std::string& reason, EventType event, const std::string& detail);
     void handle_event(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance, const QmpEvent& ev);
+    // Reset the guest QEMU stopped at a poweroff/reboot/panic and let it run.
+    void restart_guest(DomainObject& obj, QemuPrivate& priv);
     void handle_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance);
     Status write_status(DomainObject& obj);
     void remove_runtime_files(const std::string& name, const std::string& prefix);
@@ -125,6 +141,17 @@ struct QemuDriverImpl {
         std::shared_ptr<const conf::DomainDef> def;
     };
     Result<Running> running(DomainObject& obj);
+
+    // --- storage pools (qemu_pools.cpp) ----------------------------------------
+    // Declared last: destroyed first, while the registry it asks is alive.
+    // pool_manager is null when the pools could not be opened (then every
+    // pools call reports why).
+    std::unique_ptr<driver::PoolApi> pools;
+    pool::PoolManager* pool_manager = nullptr;
+    void open_pools();
+    // Resolve every <disk type='volume'> of `def` to its file or block path
+    // and format, in place (for the command line); the paths go to *paths.
+    Status resolve_volume_disks(conf::DomainDef& def, std::vector<std::string>* paths);
 
     // --- save / restore (qemu_save.cpp) ----------------------------------------
     Status save(JobGuard& job, const std::filesystem::path& path, const std::string& reason_detail);

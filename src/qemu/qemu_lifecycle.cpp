@@ -141,11 +141,23 @@ Result<QemuDriverImpl::Running> QemuDriverImpl::running(DomainObject& obj) {
     });
 }
 
+// The status is copied under the domain's lock but written after it (no
+// disk I/O under that lock). Two writers could then put an older snapshot
+// over a newer one, or a writer could recreate the file just after the
+// instance ended and finish_instance() removed it -- a stale status that a
+// restarted daemon would take for a running domain. So each instance has a
+// status mutex held from the copy to the end of the write, and
+// finish_instance() takes it to mark the instance closed before removing the
+// file: every write then happens in copy order and none after the removal.
 Status QemuDriverImpl::write_status(DomainObject& obj) {
+    auto priv = obj.with([&](DomainFields& f) { return f.active() ? qemu_private(f) : nullptr; });
+    if (!priv) return {};
+    std::lock_guard status_lock(priv->status_mutex);
+    if (priv->status_closed) return {};
     driver::RuntimeStatus st;
     bool ok = obj.with([&](DomainFields& f) {
         auto p = qemu_private(f);
-        if (!f.active() || !p) return false;
+        if (!f.active() || p != priv) return false;
         st.set("pid", static_cast<std::int64_t>(p->proc.pid));
         st.set("pid_start_time", std::to_string(p->proc.start_time));
         st.set("monitor", p->monitor_path);
@@ -196,6 +208,14 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
     if (!caps_r) return failed(caps_r.error());
     const auto& qcaps = **caps_r;
     if (auto disks = check_disk_sources(src); !disks) return failed(disks.error());
+    // <disk type='volume'>: QEMU gets the volume's path; the live XML keeps
+    // pool/volume (as libvirt's does).
+    conf::DomainDef resolved = src;
+    std::vector<std::string> volume_paths;
+    if (auto r = resolve_volume_disks(resolved, &volume_paths); !r) return failed(r.error());
+    if (!volume_paths.empty()) {
+        if (auto disks = check_disk_sources(resolved); !disks) return failed(disks.error());
+    }
 
     conf::DomainDef live = src;
     const MachineType* machine = qcaps.find_machine(live.os.machine);
@@ -223,7 +243,21 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
     opts.runtime_prefix = prefix;
     opts.console_log = console_log(name);
     opts.incoming_defer = restore != nullptr;
-    auto argv = build_command_line(*live_def.def, opts);
+    Result<std::vector<std::string>> argv;
+    if (volume_paths.empty()) {
+        argv = build_command_line(*live_def.def, opts);
+    } else {
+        // The live definition (aliases, addresses) with the disks resolved above.
+        conf::DomainDef for_qemu = *live_def.def;
+        auto& disks = for_qemu.devices.disks;
+        for (std::size_t i = 0; i < disks.size() && i < resolved.devices.disks.size(); ++i) {
+            if (disks[i].type != "volume") continue;
+            disks[i].type = resolved.devices.disks[i].type;
+            disks[i].source = resolved.devices.disks[i].source;
+            disks[i].driver_type = resolved.devices.disks[i].driver_type;
+        }
+        argv = build_command_line(for_qemu, opts);
+    }
     if (!argv) {
         remove_runtime_files(name, prefix);
         return failed(argv.error());
@@ -272,6 +306,7 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
     priv->runtime_prefix = prefix;
     priv->monitor_path = monitor_path;
     priv->job_owns_state = true;
+    priv->volume_paths = volume_paths;
     const auto& serials = live_def.def->devices.serials;
     if (!serials.empty() && (serials.front().type == "pty" || serials.front().type == "unix") &&
         serials.front().source_mode != "connect")
@@ -359,7 +394,11 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj, s
     // Remove the runtime files while the domain is still active: once it is
     // inactive a new start may create files with the same names (monitor
     // socket, pid file), which must not be unlinked here.
-    remove_runtime_files(obj->name(), owned->runtime_prefix);
+    {
+        std::lock_guard status_lock(owned->status_mutex);  // see write_status
+        owned->status_closed = true;
+        remove_runtime_files(obj->name(), owned->runtime_prefix);
+    }
     bool ok = obj->with([&](DomainFields& f) {
         auto p = owns(f);
         if (!p) return false;
@@ -399,6 +438,17 @@ Status QemuDriverImpl::kill_and_finish(const std::shared_ptr<DomainObject>& obj,
     return {};
 }
 
+void QemuDriverImpl::restart_guest(DomainObject& obj, QemuPrivate& priv) {
+    // QEMU stopped the vCPUs (-no-shutdown, or panic=pause); reset and go on.
+    obj.with([&](DomainFields&) { priv.restarting = true; });
+    auto reset = priv.qmp->execute("system_reset");
+    auto cont = reset ? priv.qmp->execute("cont") : Result<nlohmann::json>(std::unexpected(reset.error()));
+    if (!cont) {
+        obj.with([&](DomainFields&) { priv.restarting = false; });
+        spdlog::error("domain '{}': cannot restart the guest: {}", obj.name(), cont.error().message);
+    }
+}
+
 void QemuDriverImpl::handle_event(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance, const QmpEvent& ev) {
     auto obj = weak.lock();
     if (!obj) return;
@@ -417,6 +467,12 @@ void QemuDriverImpl::handle_event(const std::weak_ptr<DomainObject>& weak, std::
         const bool stop = ev.name == "STOP";
         bool changed = obj->with([&](DomainFields& f) {
             if (priv->job_owns_state || priv->got_shutdown || priv->stopping) return false;
+            if (priv->restarting) {
+                // The STOP of the poweroff/panic being turned into a reset,
+                // and the RESUME of our "cont": a restart, not a pause.
+                if (!stop) priv->restarting = false;
+                return false;
+            }
             if (stop && f.state == DomainState::Running) {
                 f.state = DomainState::Paused;
                 f.reason = "unknown";
@@ -453,9 +509,8 @@ void QemuDriverImpl::handle_event(const std::weak_ptr<DomainObject>& weak, std::
         std::string cause = ev.data.is_object() ? ev.data.value("reason", "") : "";
         const std::string& action = cause == "guest-reset" ? def->on_reboot : def->on_poweroff;
         if (fake_reboot || action == "restart") {
-            (void)priv->qmp->execute("system_reset");
-            (void)priv->qmp->execute("cont");
             obj->with([&](DomainFields&) { priv->got_shutdown = false; });
+            restart_guest(*obj, *priv);
             return;
         }
         emit(EventType::Shutdown, "Finished", *obj);
@@ -483,8 +538,7 @@ void QemuDriverImpl::handle_event(const std::weak_ptr<DomainObject>& weak, std::
             (void)write_status(*obj);
             notify_state();
         } else if (action == "restart" || action == "rename-restart" || action == "coredump-restart") {
-            (void)priv->qmp->execute("system_reset");
-            (void)priv->qmp->execute("cont");
+            restart_guest(*obj, *priv);
         } else if (auto k = kill_and_finish(obj, instance, false, "crashed", EventType::Stopped, "Crashed"); !k) {
             spdlog::error("domain '{}': cannot stop QEMU after guest panic: {}", obj->name(), k.error().message);
         }

@@ -1,6 +1,9 @@
 // Domain lifecycle verbs: start, shutdown, reboot, reset, destroy, suspend,
 // resume, save, restore, managedsave, managedsave-remove.
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/session.hpp"
@@ -55,11 +58,100 @@ int cmd_start(Session& s, const Args& a) {
     return rc;
 }
 
+// Waits until a domain is shut off, for every driver: woken by the driver's
+// lifecycle events, and asking for the state once a second anyway, so that a
+// missed event (or a driver that cannot deliver events) only delays the answer.
+// A transient domain that is gone counts as shut off.
+class ShutoffWaiter {
+public:
+    ShutoffWaiter(driver::Driver& d, std::string name) : driver_(d), name_(std::move(name)) {
+        // Subscribe before the shutdown request so that no event is missed.
+        auto sub = driver_.subscribe([this](const driver::DomainEvent& e) {
+            if (e.domain != name_ || e.type != driver::EventType::Stopped) return;
+            std::lock_guard lk(mutex_);
+            stopped_ = true;
+            cv_.notify_all();
+        });
+        if (sub) sub_ = std::move(*sub);
+    }
+    ~ShutoffWaiter() { sub_.reset(); }  // no callback runs once this returns
+    ShutoffWaiter(const ShutoffWaiter&) = delete;
+    ShutoffWaiter& operator=(const ShutoffWaiter&) = delete;
+
+    // True once shut off; false at the deadline (nullopt: no deadline), an
+    // Error when the state cannot be read.
+    Result<bool> wait(std::optional<std::chrono::steady_clock::time_point> deadline) {
+        for (;;) {
+            auto off = is_shut_off();
+            if (!off || *off) return off;
+            auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+            if (deadline && *deadline <= std::chrono::steady_clock::now()) return false;
+            if (deadline && *deadline < next) next = *deadline;
+            std::unique_lock lk(mutex_);
+            cv_.wait_until(lk, next, [&] { return stopped_; });
+            stopped_ = false;
+        }
+    }
+
+private:
+    Result<bool> is_shut_off() {
+        auto dom = driver_.lookup_domain(name_);
+        if (!dom) {
+            if (dom.error().code == ErrorCode::NotFound) return true;
+            return std::unexpected(dom.error());
+        }
+        return dom->state == driver::DomainState::Shutoff;
+    }
+
+    driver::Driver& driver_;
+    const std::string name_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool stopped_ = false;
+    std::unique_ptr<driver::Subscription> sub_;
+};
+
+// shutdown returns once the guest was asked to power off (as virsh does);
+// with --wait it returns when the domain is shut off, and with --timeout
+// gives up (exit 1) after that many seconds.
 int cmd_shutdown(Session& s, const Args& a) {
     auto mode = shutdown_mode(s, a);
     if (!mode) return 1;
-    return domain_op(s, a, "shutdown", "Domain '{}' is being shutdown",
-                     [&](driver::Driver& d, const std::string& n) { return d.shutdown_domain(n, *mode); });
+    const bool wait = a.has("wait");
+    if (!wait) {
+        if (a.has("timeout")) {
+            s.error("--timeout requires --wait");
+            return 1;
+        }
+        return domain_op(s, a, "shutdown", "Domain '{}' is being shutdown",
+                         [&](driver::Driver& d, const std::string& n) { return d.shutdown_domain(n, *mode); });
+    }
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    const auto timeout = a.number("timeout");
+    if (timeout) deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*timeout);
+    ShutoffWaiter waiter(*s.conn(), dom->name);
+    if (Status st = s.conn()->shutdown_domain(dom->name, *mode); !st) {
+        s.error(fmt::format("Failed to shutdown domain '{}'", dom->name), st.error());
+        return 1;
+    }
+    s.info("Domain '{}' is being shutdown\n", dom->name);
+    auto off = waiter.wait(deadline);
+    if (!off) {
+        s.error(fmt::format("Failed to wait for domain '{}' to shut off", dom->name), off.error());
+        return 1;
+    }
+    if (!*off) {
+        auto now = s.conn()->lookup_domain(dom->name);
+        s.error(fmt::format("Domain '{}' did not shut off within {} seconds (it is {}); "
+                            "'vireo destroy {}' stops it at once",
+                            dom->name, *timeout, now ? driver::state_name(now->state) : "in an unknown state",
+                            dom->name));
+        return 1;
+    }
+    s.info("Domain '{}' is shut off\n\n", dom->name);
+    return 0;
 }
 
 int cmd_reboot(Session& s, const Args& a) {
@@ -152,8 +244,13 @@ void add_lifecycle_commands(std::vector<CommandSpec>& t) {
                   {"paused", OptType::Bool, "leave the guest paused after creation"},
                   {"force-boot", OptType::Bool, "force fresh boot by discarding any managed save"}},
                  cmd_start, true, true});
-    t.push_back({"shutdown", g, "gracefully shutdown a domain", "Run shutdown in the target domain.",
-                 {kDomainOpt, mode}, cmd_shutdown, true, true});
+    t.push_back({"shutdown", g, "gracefully shutdown a domain",
+                 "Run shutdown in the target domain.\nWith --wait, return only once the domain is shut off.",
+                 {kDomainOpt,
+                  mode,
+                  {"wait", OptType::Bool, "wait until the domain is shut off"},
+                  {"timeout", OptType::Number, "with --wait: give up (exit 1) after this many seconds"}},
+                 cmd_shutdown, true, true});
     t.push_back({"reboot", g, "reboot a domain", "Run a reboot command in the target domain.", {kDomainOpt, mode},
                  cmd_reboot, true, true});
     t.push_back({"reset", g, "reset a domain", "Reset the target domain as if by power button", {kDomainOpt},

@@ -33,7 +33,8 @@ std::unique_ptr<QemuDriver> make_driver(const fs::path& root) {
     return std::move(*d);
 }
 
-std::string guest_xml(const std::string& name, const std::string& extra_devices, const std::string& cmdline_extra) {
+std::string guest_xml(const std::string& name, const std::string& extra_devices, const std::string& cmdline_extra,
+                      const std::string& extra_top) {
     fs::path g = vireo::test::guest_dir();
     return fmt::format(R"(<domain type='qemu'>
   <name>{}</name>
@@ -45,6 +46,7 @@ std::string guest_xml(const std::string& name, const std::string& extra_devices,
     <initrd>{}</initrd>
     <cmdline>{} {}</cmdline>
   </os>
+  {}
   <features><acpi/><apic/></features>
   <devices>
     <serial type='pty'><target port='0'/></serial>
@@ -54,7 +56,7 @@ std::string guest_xml(const std::string& name, const std::string& extra_devices,
   </devices>
 </domain>)",
                        name, (g / "vmlinuz").string(), (g / "initrd.img").string(), vireo::test::kGuestCmdline,
-                       cmdline_extra, extra_devices);
+                       cmdline_extra, extra_top, extra_devices);
 }
 
 std::optional<std::smatch> wait_file(const fs::path& file, const std::regex& pattern, std::chrono::milliseconds timeout,
@@ -121,7 +123,18 @@ bool Console::wait_for(const std::string& needle, std::chrono::milliseconds time
     return true;
 }
 
+bool Console::wait_shell(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!shell_ready_ && std::chrono::steady_clock::now() < deadline) {
+        buf_.clear();
+        if (::write(fd_.get(), "\n", 1) != 1) return false;
+        shell_ready_ = wait_for(vireo::test::kGuestPrompt, std::chrono::seconds(2));
+    }
+    return shell_ready_;
+}
+
 std::optional<std::string> Console::run(const std::string& command, std::chrono::milliseconds timeout) {
+    if (!wait_shell(timeout)) return std::nullopt;
     // A unique end marker, so earlier output and the echo cannot confuse us.
     static int counter = 0;
     std::string marker = fmt::format("@@END{}@@", ++counter);
@@ -137,6 +150,14 @@ std::optional<std::string> Console::run(const std::string& command, std::chrono:
     out = nl == std::string::npos ? "" : out.substr(nl + 1);
     std::erase(out, '\r');
     return out;
+}
+
+bool Console::send(const std::string& command) {
+    if (!wait_shell(std::chrono::seconds(30))) return false;
+    buf_.clear();
+    const std::string line = command + "\n";
+    if (::write(fd_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) return false;
+    return wait_for(command + "\r\n", std::chrono::seconds(30));
 }
 
 void EventLog::add(const driver::DomainEvent& e) {
@@ -160,6 +181,65 @@ bool EventLog::wait_for(const std::string& name, const std::string& what, std::c
         if (std::chrono::steady_clock::now() > deadline) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+}
+
+int count_boot_markers(const std::string& text) {
+    static const std::regex marker(vireo::test::kGuestReadyPattern);
+    return static_cast<int>(std::distance(std::sregex_iterator(text.begin(), text.end(), marker), std::sregex_iterator()));
+}
+
+GuestFixture::~GuestFixture() {
+    // Never leave a guest behind, whatever the test did.
+    if (drv)
+        if (auto all = drv->list_domains())
+            for (const auto& d : *all)
+                if (d.state != driver::DomainState::Shutoff) (void)drv->destroy_domain(d.name, {});
+}
+
+void GuestFixture::open() {
+    drv = make_driver(tmp.path());
+    ASSERT_TRUE(drv);
+    auto s = drv->subscribe([this](const driver::DomainEvent& e) { events.add(e); });
+    ASSERT_TRUE(s);
+    sub = std::move(*s);
+}
+
+void GuestFixture::close() {
+    sub.reset();
+    drv.reset();
+}
+
+void GuestFixture::define_and_start(const std::string& name, const std::string& extra, const std::string& cmdline_extra,
+                                    const std::string& extra_top) {
+    auto d = drv->define_domain(guest_xml(name, extra, cmdline_extra, extra_top), true);
+    ASSERT_TRUE(d) << d.error().full_message();
+    auto st = drv->start_domain(name, {});
+    ASSERT_TRUE(st) << st.error().full_message();
+}
+
+void GuestFixture::wait_ready(const std::string& name, int count) {
+    auto deadline = std::chrono::steady_clock::now() + kBoot;
+    std::string text;
+    for (;;) {
+        auto r = files::read(drv->console_log_path(name));
+        text = r ? *r : "";
+        if (count_boot_markers(text) >= count) return;
+        if (std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL() << "boot marker not seen " << count << " time(s) from '" << name << "'; console:\n" << text;
+}
+
+driver::DomainSummary GuestFixture::info(const std::string& name) {
+    auto d = drv->lookup_domain(name);
+    EXPECT_TRUE(d) << d.error().full_message();
+    return d ? *d : driver::DomainSummary{};
+}
+
+Console GuestFixture::console(const std::string& name) {
+    auto fd = drv->open_console(name, "");
+    EXPECT_TRUE(fd) << fd.error().full_message();
+    return Console(fd ? std::move(*fd) : UniqueFd());
 }
 
 }  // namespace vireo::qemu::test

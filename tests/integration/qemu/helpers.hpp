@@ -22,9 +22,10 @@ QemuDriverConfig config_in(const std::filesystem::path& root);
 std::unique_ptr<QemuDriver> make_driver(const std::filesystem::path& root);
 
 // The test guest as a domain definition (type qemu, direct kernel boot,
-// serial console). `extra_devices` is inserted into <devices>.
+// serial console). `extra_devices` is inserted into <devices>, `extra_top`
+// (e.g. "<on_crash>preserve</on_crash>") after <os>.
 std::string guest_xml(const std::string& name, const std::string& extra_devices = "",
-                      const std::string& cmdline_extra = "");
+                      const std::string& cmdline_extra = "", const std::string& extra_top = "");
 
 // Wait until `file` contains a match of `pattern`.
 std::optional<std::smatch> wait_file(const std::filesystem::path& file, const std::regex& pattern,
@@ -42,12 +43,25 @@ public:
     explicit Console(UniqueFd fd) : fd_(std::move(fd)) {}
     // Run a shell command; its output (without echo and prompt).
     std::optional<std::string> run(const std::string& command, std::chrono::milliseconds timeout);
+    // Type `command` and Enter, and wait only until the shell has read it
+    // (its echo), for commands that never return (panic, reboot). Close the
+    // console soon after: a connected console that is not read stalls the
+    // guest's serial output (QEMU writes each byte to the socket separately,
+    // so a few hundred unread bytes fill its buffer), and with it the guest.
+    bool send(const std::string& command);
 
 private:
     bool wait_for(const std::string& needle, std::chrono::milliseconds timeout);
+    // Press Enter until the shell prompt answers: what is typed before the
+    // guest's shell runs may be dropped (the boot marker precedes the shell).
+    bool wait_shell(std::chrono::milliseconds timeout);
     UniqueFd fd_;
     std::string buf_;
+    bool shell_ready_ = false;
 };
+
+// How many times the guest's boot marker appears in `text`.
+int count_boot_markers(const std::string& text);
 
 // Records lifecycle events ("Started/Booted", ...).
 class EventLog {
@@ -59,6 +73,33 @@ public:
 private:
     mutable std::mutex mutex_;
     std::vector<std::pair<std::string, std::string>> events_;
+};
+
+// A driver on a temp dir, its events recorded; destroys every guest left
+// running when it goes away.
+struct GuestFixture {
+    static constexpr std::chrono::seconds kBoot{120};
+    vireo::test::TempDir tmp;
+    std::unique_ptr<QemuDriver> drv;
+    EventLog events;
+    std::unique_ptr<driver::Subscription> sub;
+
+    GuestFixture() { open(); }
+    ~GuestFixture();
+    GuestFixture(const GuestFixture&) = delete;
+    GuestFixture& operator=(const GuestFixture&) = delete;
+
+    // (Re)create the driver on tmp and subscribe to its events.
+    void open();
+    // Drop the driver (its guests keep running).
+    void close();
+    // Define guest_xml(name, extra, cmdline_extra, extra_top) and start it.
+    void define_and_start(const std::string& name, const std::string& extra = "",
+                          const std::string& cmdline_extra = "", const std::string& extra_top = "");
+    // Wait until the console log holds the boot marker `count` times.
+    void wait_ready(const std::string& name, int count = 1);
+    driver::DomainSummary info(const std::string& name);
+    Console console(const std::string& name);
 };
 
 }  // namespace vireo::qemu::test
