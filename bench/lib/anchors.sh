@@ -98,12 +98,15 @@ ensure_guest() {
 }
 
 # Wall seconds of one run of CMD (its output discarded); fails with CMD.
+# The clock is bash's own $EPOCHREALTIME: reading it forks nothing, so only
+# the command is timed (two `date` processes around it added tens of ms on a
+# loaded machine to both sides of every comparison).
 time_once() {
     local start end
-    start=$(date +%s%N)
+    start=$EPOCHREALTIME
     "$@" >/dev/null 2>&1 || { bench_log "command failed: $*"; return 1; }
-    end=$(date +%s%N)
-    awk -v ns=$((end - start)) 'BEGIN { printf "%.3f\n", ns / 1e9 }'
+    end=$EPOCHREALTIME
+    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.4f\n", e - s }'
 }
 
 # Median wall seconds of N runs of CMD.
@@ -121,8 +124,8 @@ time_median() {
 median() {
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) exit 1
-        if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]
-        else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+        if (NR % 2) printf "%.4f\n", v[(NR + 1) / 2]
+        else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 print_header() {

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -161,11 +162,20 @@ struct EventStreamState {
     beast::flat_buffer buffer;
     std::function<void(std::string_view)> on_text;
     std::atomic<bool> stopped{false};
+    std::shared_ptr<Transport> transport;  // to name the daemon in errors
+    // Set once when the daemon ends the stream (it died, or closed it).
+    mutable std::mutex mutex;
+    std::optional<Error> lost_error;
 };
 
 void read_events(const std::shared_ptr<EventStreamState>& s) {
     s->ws->async_read(s->buffer, [s](const beast::error_code& ec, std::size_t) {
-        if (ec || s->stopped) return;
+        if (s->stopped) return;
+        if (ec) {
+            std::lock_guard lock(s->mutex);
+            s->lost_error = lost(*s->transport, ec);
+            return;
+        }
         std::string text = beast::buffers_to_string(s->buffer.data());
         s->buffer.consume(s->buffer.size());
         s->on_text(text);
@@ -192,6 +202,11 @@ public:
             thread_.join();
     }
 
+    [[nodiscard]] std::optional<Error> lost() const override {
+        std::lock_guard lock(state_->mutex);
+        return state_->lost_error;
+    }
+
 private:
     std::shared_ptr<EventStreamState> state_;
     std::thread thread_;
@@ -204,6 +219,7 @@ Result<std::unique_ptr<driver::Subscription>> open_event_stream(const std::share
                                                                  std::function<void(std::string_view)> on_text) {
     auto state = std::make_shared<EventStreamState>();
     state->on_text = std::move(on_text);
+    state->transport = transport;
     auto socket = open_socket(*transport, state->ioc);
     if (!socket) return std::unexpected(socket.error());
     state->ws.emplace(std::move(*socket));

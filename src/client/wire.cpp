@@ -1,6 +1,8 @@
 #include "client/wire.hpp"
 
 #include <array>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace vireo::wire {
@@ -26,25 +28,103 @@ std::unexpected<Error> missing(std::string_view what, std::string_view field) {
                 field);
 }
 
-// Typed field readers: false when the field is absent or has another type.
-bool get(const json& j, const char* key, std::string& out) {
+// Does this JSON value have the type of T (string, bool or an integer)?
+template <class T>
+bool holds(const json& v) {
+    if constexpr (std::is_same_v<T, std::string>)
+        return v.is_string();
+    else if constexpr (std::is_same_v<T, bool>)
+        return v.is_boolean();
+    else
+        return v.is_number_integer();
+}
+
+// Typed field reader: false when the field is absent or has another type.
+template <class T>
+bool get(const json& j, const char* key, T& out) {
     auto it = j.find(key);
-    if (it == j.end() || !it->is_string()) return false;
-    out = it->get<std::string>();
+    if (it == j.end() || !holds<T>(*it)) return false;
+    out = it->get<T>();
     return true;
 }
-bool get(const json& j, const char* key, bool& out) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_boolean()) return false;
-    out = it->get<bool>();
-    return true;
+
+// One plain field of a wire struct: its JSON key and member. A required
+// field missing makes the document malformed; an optional one keeps its
+// default, so that older and newer daemons still understand each other.
+template <class S, class T>
+struct Field {
+    const char* key;
+    T S::*member;
+    bool required;
+};
+template <class S, class T>
+constexpr Field<S, T> required(const char* key, T S::*member) {
+    return {key, member, true};
 }
-template <class Int>
-bool get_int(const json& j, const char* key, Int& out) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_number_integer()) return false;
-    out = it->get<Int>();
-    return true;
+template <class S, class T>
+constexpr Field<S, T> optional(const char* key, T S::*member) {
+    return {key, member, false};
+}
+
+// The JSON object of the plain fields of `s` (the table's Field entries).
+template <class S, class Fields>
+json fields_to_json(const S& s, const Fields& fields) {
+    json j = json::object();
+    std::apply([&](const auto&... f) { ((j[f.key] = s.*(f.member)), ...); }, fields);
+    return j;
+}
+
+// Read the plain fields of a `what` document into `out`: the first required
+// field missing (or of the wrong type) is the error.
+template <class S, class Fields>
+Status fields_from_json(const json& j, std::string_view what, const Fields& fields, S& out) {
+    if (!j.is_object()) return missing(what, "(object)");
+    const char* absent = nullptr;
+    auto read = [&](const auto& f) {
+        if (!get(j, f.key, out.*(f.member)) && f.required && !absent) absent = f.key;
+    };
+    std::apply([&](const auto&... f) { (read(f), ...); }, fields);
+    if (absent) return missing(what, absent);
+    return {};
+}
+
+// The field tables of the wire structs (uuid, state and times, which need a
+// conversion, are handled by hand).
+using driver::DiskInfo;
+using driver::DomainSummary;
+using driver::InterfaceInfo;
+using driver::NodeInfo;
+using driver::VersionInfo;
+
+const auto kSummaryFields = std::make_tuple(
+    required("name", &DomainSummary::name), required("id", &DomainSummary::id),
+    optional("reason", &DomainSummary::reason), optional("persistent", &DomainSummary::persistent),
+    optional("autostart", &DomainSummary::autostart), optional("managed_save", &DomainSummary::managed_save),
+    optional("title", &DomainSummary::title), optional("max_memory_kib", &DomainSummary::max_memory_kib),
+    optional("memory_kib", &DomainSummary::memory_kib), optional("vcpus", &DomainSummary::vcpus),
+    optional("cpu_time_ns", &DomainSummary::cpu_time_ns), optional("os_type", &DomainSummary::os_type));
+const auto kNodeFields = std::make_tuple(
+    required("model", &NodeInfo::model), required("memory_kib", &NodeInfo::memory_kib),
+    required("cpus", &NodeInfo::cpus), optional("mhz", &NodeInfo::mhz), optional("nodes", &NodeInfo::nodes),
+    optional("sockets", &NodeInfo::sockets), optional("cores", &NodeInfo::cores),
+    optional("threads", &NodeInfo::threads));
+const auto kVersionFields = std::make_tuple(required("library", &VersionInfo::library),
+                                            optional("daemon", &VersionInfo::daemon),
+                                            optional("hypervisor", &VersionInfo::hypervisor));
+const auto kDiskFields = std::make_tuple(required("target", &DiskInfo::target), optional("type", &DiskInfo::type),
+                                         optional("device", &DiskInfo::device),
+                                         optional("source", &DiskInfo::source));
+const auto kInterfaceFields = std::make_tuple(
+    required("mac", &InterfaceInfo::mac), optional("name", &InterfaceInfo::name),
+    optional("type", &InterfaceInfo::type), optional("source", &InterfaceInfo::source),
+    optional("model", &InterfaceInfo::model));
+
+// Decode a struct made only of plain fields.
+template <class S, class Fields>
+Result<S> plain_from_json(const json& j, std::string_view what, const Fields& fields) {
+    S out;
+    VIREO_TRY(fields_from_json(j, what, fields, out));
+    return out;
 }
 
 int hex_value(char c) {
@@ -57,30 +137,15 @@ int hex_value(char c) {
 }  // namespace
 
 json to_json(const driver::DomainSummary& s) {
-    return json{{"name", s.name},
-                {"uuid", s.uuid.str()},
-                {"id", s.id},
-                {"state", driver::state_name(s.state)},
-                {"reason", s.reason},
-                {"persistent", s.persistent},
-                {"autostart", s.autostart},
-                {"managed_save", s.managed_save},
-                {"title", s.title},
-                {"max_memory_kib", s.max_memory_kib},
-                {"memory_kib", s.memory_kib},
-                {"vcpus", s.vcpus},
-                {"cpu_time_ns", s.cpu_time_ns},
-                {"os_type", s.os_type}};
+    json j = fields_to_json(s, kSummaryFields);
+    j["uuid"] = s.uuid.str();
+    j["state"] = driver::state_name(s.state);
+    return j;
 }
 
-json to_json(const driver::NodeInfo& n) {
-    return json{{"model", n.model}, {"memory_kib", n.memory_kib}, {"cpus", n.cpus},       {"mhz", n.mhz},
-                {"nodes", n.nodes}, {"sockets", n.sockets},       {"cores", n.cores},     {"threads", n.threads}};
-}
+json to_json(const driver::NodeInfo& n) { return fields_to_json(n, kNodeFields); }
 
-json to_json(const driver::VersionInfo& v) {
-    return json{{"library", v.library}, {"daemon", v.daemon}, {"hypervisor", v.hypervisor}};
-}
+json to_json(const driver::VersionInfo& v) { return fields_to_json(v, kVersionFields); }
 
 json to_json(const driver::DomainEvent& e) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.when.time_since_epoch()).count();
@@ -91,65 +156,34 @@ json to_json(const driver::DomainEvent& e) {
                 {"time_ms", ms}};
 }
 
-json to_json(const driver::DiskInfo& d) {
-    return json{{"type", d.type}, {"device", d.device}, {"target", d.target}, {"source", d.source}};
-}
+json to_json(const driver::DiskInfo& d) { return fields_to_json(d, kDiskFields); }
 
-json to_json(const driver::InterfaceInfo& i) {
-    return json{{"name", i.name}, {"type", i.type}, {"source", i.source}, {"model", i.model}, {"mac", i.mac}};
-}
+json to_json(const driver::InterfaceInfo& i) { return fields_to_json(i, kInterfaceFields); }
 
 json to_json(const Error& e) { return json{{"code", to_string(e.code)}, {"message", e.full_message()}}; }
 
 Result<driver::DomainSummary> summary_from_json(const json& j) {
     static constexpr std::string_view what = "domain";
-    if (!j.is_object()) return missing(what, "(object)");
     driver::DomainSummary s;
     std::string uuid, state;
-    if (!get(j, "name", s.name)) return missing(what, "name");
     if (!get(j, "uuid", uuid)) return missing(what, "uuid");
     auto parsed = Uuid::parse(uuid);
     if (!parsed) return missing(what, "uuid");
     s.uuid = *parsed;
-    if (!get_int(j, "id", s.id)) return missing(what, "id");
     if (!get(j, "state", state)) return missing(what, "state");
     auto st = driver::state_from_name(state);
     if (!st) return missing(what, "state");
     s.state = *st;
-    // Optional fields keep their defaults when a (newer/older) daemon omits them.
-    get(j, "reason", s.reason);
-    get(j, "persistent", s.persistent);
-    get(j, "autostart", s.autostart);
-    get(j, "managed_save", s.managed_save);
-    get(j, "title", s.title);
-    get_int(j, "max_memory_kib", s.max_memory_kib);
-    get_int(j, "memory_kib", s.memory_kib);
-    get_int(j, "vcpus", s.vcpus);
-    get_int(j, "cpu_time_ns", s.cpu_time_ns);
-    get(j, "os_type", s.os_type);
+    VIREO_TRY(fields_from_json(j, what, kSummaryFields, s));
     return s;
 }
 
 Result<driver::NodeInfo> node_info_from_json(const json& j) {
-    static constexpr std::string_view what = "node info";
-    driver::NodeInfo n;
-    if (!j.is_object() || !get(j, "model", n.model)) return missing(what, "model");
-    if (!get_int(j, "memory_kib", n.memory_kib)) return missing(what, "memory_kib");
-    if (!get_int(j, "cpus", n.cpus)) return missing(what, "cpus");
-    get_int(j, "mhz", n.mhz);
-    get_int(j, "nodes", n.nodes);
-    get_int(j, "sockets", n.sockets);
-    get_int(j, "cores", n.cores);
-    get_int(j, "threads", n.threads);
-    return n;
+    return plain_from_json<driver::NodeInfo>(j, "node info", kNodeFields);
 }
 
 Result<driver::VersionInfo> version_from_json(const json& j) {
-    driver::VersionInfo v;
-    if (!j.is_object() || !get(j, "library", v.library)) return missing("version", "library");
-    get(j, "daemon", v.daemon);
-    get(j, "hypervisor", v.hypervisor);
-    return v;
+    return plain_from_json<driver::VersionInfo>(j, "version", kVersionFields);
 }
 
 Result<driver::DomainEvent> event_from_json(const json& j) {
@@ -166,28 +200,16 @@ Result<driver::DomainEvent> event_from_json(const json& j) {
         if (auto u = Uuid::parse(uuid)) e.uuid = *u;
     }
     std::int64_t ms = 0;
-    if (get_int(j, "time_ms", ms))
-        e.when = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+    if (get(j, "time_ms", ms)) e.when = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
     return e;
 }
 
 Result<driver::DiskInfo> disk_from_json(const json& j) {
-    driver::DiskInfo d;
-    if (!j.is_object() || !get(j, "target", d.target)) return missing("disk", "target");
-    get(j, "type", d.type);
-    get(j, "device", d.device);
-    get(j, "source", d.source);
-    return d;
+    return plain_from_json<driver::DiskInfo>(j, "disk", kDiskFields);
 }
 
 Result<driver::InterfaceInfo> interface_from_json(const json& j) {
-    driver::InterfaceInfo i;
-    if (!j.is_object() || !get(j, "mac", i.mac)) return missing("interface", "mac");
-    get(j, "name", i.name);
-    get(j, "type", i.type);
-    get(j, "source", i.source);
-    get(j, "model", i.model);
-    return i;
+    return plain_from_json<driver::InterfaceInfo>(j, "interface", kInterfaceFields);
 }
 
 Error error_from_body(unsigned http_status, std::string_view body) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/wire.hpp"
+#include "daemon/api_pools.hpp"
 
 #ifndef VIREO_VERSION
 #define VIREO_VERSION "0.0.0"
@@ -238,6 +239,11 @@ RouteInfo classify(std::string_view method, std::string_view target) {
     if (!t || method != "GET") return info;
     const auto& s = t->segments;
     if (s.size() == 1 && s[0] == "events") info.kind = RouteKind::EventStream;
+    // list, dominfo and dumpxml: copies of registry snapshots (the commands
+    // scripts call most, so the ones whose latency counts).
+    if (!s.empty() && s[0] == "domains" && (s.size() <= 2 || (s.size() == 3 && s[2] == "xml")))
+        info.kind = RouteKind::MemoryQuery;
+    if (classify_volume_stream(s, info)) return info;
     if (s.size() == 3 && s[0] == "domains" && s[2] == "console") {
         info.kind = RouteKind::Console;
         // Console input drives the guest: not for read-only clients (as libvirt).
@@ -257,6 +263,7 @@ ApiResponse Api::handle(const ApiRequest& req) {
     const auto& s = t->segments;
     if (s.empty()) return not_found(req.method, req.target);
     if (s[0] == "host") return host_route(driver_, *t, req);
+    if (is_pool_route(s)) return pool_route(driver_.pools(), s, t->query, req);
     if (s[0] == "domains" && s.size() == 1) {
         if (req.method == "GET") return reply_array(driver_.list_domains());
         if (req.method == "POST") {

@@ -29,9 +29,12 @@ struct ApiResponse {
 // How the server must treat a request before running it.
 enum class RouteKind {
     Query,        // answered from a snapshot; never waits behind a job
+    MemoryQuery,  // a Query answered from memory alone (no I/O, no QEMU): run
+                  // on the event loop, without a hop to a worker thread
     Job,          // may wait for a domain's job / run long (start, save, ...)
     EventStream,  // WebSocket: lifecycle events as JSON text messages
     Console,      // WebSocket: serial console bytes as binary messages
+    VolumeStream, // WebSocket: a volume upload/download (daemon/volume_stream.hpp)
 };
 
 struct RouteInfo {

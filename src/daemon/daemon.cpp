@@ -1,4 +1,5 @@
 #include "daemon/daemon.hpp"
+#include "daemon/heap.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -197,6 +198,7 @@ Status serve(const DaemonOptions& o, const Layout& l, Readiness& ready) {
 
     auto drv = make_driver(o.driver, o.mode, l.driver);
     if (!drv) return std::unexpected(drv.error());
+    release_free_heap();  // what loading the definitions parsed and dropped
     spdlog::info("vireod {} ({} mode, {} driver) pid {}", VIREO_VERSION, system ? "system" : "session", o.driver,
                  ::getpid());
 
@@ -259,7 +261,9 @@ int run_daemon(const DaemonOptions& options) {
             return 1;
         }
     }
-    // Before any thread starts: signals for sigwait, no SIGPIPE on dead peers.
+    // Before any thread starts: signals for sigwait, no SIGPIPE on dead
+    // peers, the heap's arenas.
+    limit_heap_arenas();
     std::signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);

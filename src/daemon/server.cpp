@@ -27,6 +27,8 @@
 
 #include "client/wire.hpp"
 #include "daemon/api.hpp"
+#include "daemon/heap.hpp"
+#include "daemon/volume_stream.hpp"
 
 namespace vireo::daemon {
 
@@ -287,7 +289,8 @@ private:
             return write(read_only_refusal(req.method_string(), req.target()), req.keep_alive());
         }
         if (websocket::is_upgrade(req)) return upgrade(std::move(req), route);
-        if (route.kind == RouteKind::EventStream || route.kind == RouteKind::Console) {
+        if (route.kind == RouteKind::EventStream || route.kind == RouteKind::Console ||
+            route.kind == RouteKind::VolumeStream) {
             ApiResponse r = error_response(
                 Error{ErrorCode::InvalidArg, fmt::format("{} is a WebSocket endpoint", std::string(req.target()))});
             r.status = 426;
@@ -301,11 +304,21 @@ private:
         ApiRequest api_req{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
                            std::string(req[http::field::content_type])};
         bool keep_alive = req.keep_alive();
+        if (route.kind == RouteKind::MemoryQuery) {
+            // Microseconds to milliseconds of work: two thread hops (and, on a
+            // busy host, two trips through the run queue) would cost more.
+            auto started = std::chrono::steady_clock::now();
+            ApiResponse res = server_.api.handle(api_req);
+            log(api_req, res, route, started);
+            return write(std::move(res), keep_alive);
+        }
         auto& pool = route.kind == RouteKind::Job ? server_.job_pool : server_.query_pool;
         asio::post(pool, [self = shared_from_this(), api_req = std::move(api_req), keep_alive, route] {
             auto started = std::chrono::steady_clock::now();
             ApiResponse res = self->server_.api.handle(api_req);
             self->log(api_req, res, route, started);
+            // A job's parsing and formatting leave freed memory behind.
+            if (route.kind == RouteKind::Job) release_free_heap();
             asio::post(self->socket_.get_executor(), [self, res = std::move(res), keep_alive]() mutable {
                 self->write(std::move(res), keep_alive);
             });
@@ -331,6 +344,10 @@ private:
         msg->keep_alive(keep_alive);
         msg->prepare_payload();
         http::async_write(socket_, *msg, [self = shared_from_this(), msg](const beast::error_code& ec, std::size_t) {
+            if (msg->body().size() >= kLargeAnswer) {
+                msg->body() = std::string{};  // free the answer before giving the memory back
+                release_free_heap();
+            }
             if (ec || !msg->keep_alive()) {
                 beast::error_code ignored;
                 self->socket_.shutdown(Socket::shutdown_send, ignored);
@@ -344,6 +361,17 @@ private:
         if (route.kind == RouteKind::EventStream) {
             count_.reset();  // the WebSocket session counts itself from now on
             std::make_shared<EventSession>(server_, std::move(socket_), peer_)->start(std::move(req));
+            return;
+        }
+        if (route.kind == RouteKind::VolumeStream) {
+            // A transfer blocks for as long as it runs: a job worker drives it
+            // (the session, and so the connection count, lives until it ends).
+            auto shared_req = std::make_shared<http::request<http::string_body>>(std::move(req));
+            asio::post(server_.job_pool, [self = shared_from_this(), shared_req] {
+                serve_volume_stream(self->server_.driver.pools(), std::move(self->socket_), std::move(*shared_req),
+                                    fmt::format("client #{} (pid {} uid {})", self->peer_.serial, self->peer_.pid,
+                                                self->peer_.uid));
+            });
             return;
         }
         if (route.kind != RouteKind::Console) {

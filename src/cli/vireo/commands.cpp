@@ -10,6 +10,8 @@ const std::vector<CommandSpec>& command_table() {
         add_domain_commands(t);
         add_lifecycle_commands(t);
         add_interactive_commands(t);
+        add_pool_commands(t);
+        add_volume_commands(t);
         add_host_commands(t);
         add_shell_commands(t);
         return t;

@@ -1,6 +1,8 @@
 // The verbs of the vireo CLI and how one command line is run.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,10 +26,25 @@ void add_lifecycle_commands(std::vector<CommandSpec>& table);
 void add_interactive_commands(std::vector<CommandSpec>& table);
 void add_shell_commands(std::vector<CommandSpec>& table);
 void add_console_command(std::vector<CommandSpec>& table);
+void add_pool_commands(std::vector<CommandSpec>& table);
+void add_volume_commands(std::vector<CommandSpec>& table);
 
 // Shared option specs.
 inline constexpr OptSpec kDomainOpt{"domain", OptType::String, "domain name, id or uuid", true, true};
 inline constexpr OptSpec kJsonOpt{"json", OptType::Bool, "print JSON instead of the table (for scripts)", false, false};
+
+// The edit loop of `edit` and `pool-edit` (commands_interactive.cpp): the
+// XML goes to $VISUAL/$EDITOR in a temporary file, a changed text goes back
+// through `redefine` (which returns the object's name) and, on an error, the
+// user may edit again, as in virsh.
+struct XmlEdit {
+    std::string original;  // the current (inactive) definition
+    std::string name;      // the object's name before editing
+    bool validate = true;
+    std::function<std::string(std::string_view name)> label;  // "Domain 'web'", "Pool p1"
+    std::function<Result<std::string>(std::string_view xml, bool validate)> redefine;
+};
+int edit_xml(Session& session, const XmlEdit& edit);
 
 // Attach the terminal to a domain's serial console (console.cpp).
 int attach_console(Session& session, const std::string& domain, std::string_view device);

@@ -102,20 +102,15 @@ Retry ask_retry(Session& s) {
     }
 }
 
-int cmd_edit(Session& s, const Args& a) {
-    auto dom = s.domain(a.get("domain"));
-    if (!dom) return 1;
-    auto original = s.conn()->domain_xml(dom->name, true);
-    if (!original) {
-        s.error(fmt::format("failed to get the XML of domain '{}'", dom->name), original.error());
-        return 1;
-    }
-    auto file = TempXmlFile::create(*original);
+}  // namespace
+
+int edit_xml(Session& s, const XmlEdit& edit) {
+    auto file = TempXmlFile::create(edit.original);
     if (!file) {
         s.error(file.error().full_message());
         return 1;
     }
-    bool validate = !a.has("skip-validate");
+    bool validate = edit.validate;
     bool need_edit = true;
     for (;;) {
         if (need_edit) {
@@ -129,13 +124,13 @@ int cmd_edit(Session& s, const Args& a) {
             s.error(edited.error().full_message());
             return 1;
         }
-        if (*edited == *original) {
-            s.info("Domain '{}' XML configuration not changed.\n\n", dom->name);
+        if (*edited == edit.original) {
+            s.info("{} XML configuration not changed.\n\n", edit.label(edit.name));
             return 0;
         }
-        auto defined = s.conn()->define_domain(*edited, validate);
+        auto defined = edit.redefine(*edited, validate);
         if (defined) {
-            s.info("Domain '{}' XML configuration edited.\n\n", defined->name);
+            s.info("{} XML configuration edited.\n\n", edit.label(*defined));
             return 0;
         }
         s.error(defined.error().full_message());
@@ -148,6 +143,29 @@ int cmd_edit(Session& s, const Args& a) {
             case Retry::Discard: return 1;
         }
     }
+}
+
+namespace {
+
+int cmd_edit(Session& s, const Args& a) {
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    auto original = s.conn()->domain_xml(dom->name, true);
+    if (!original) {
+        s.error(fmt::format("failed to get the XML of domain '{}'", dom->name), original.error());
+        return 1;
+    }
+    XmlEdit edit;
+    edit.original = std::move(*original);
+    edit.name = dom->name;
+    edit.validate = !a.has("skip-validate");
+    edit.label = [](std::string_view name) { return fmt::format("Domain '{}'", name); };
+    edit.redefine = [&s](std::string_view xml, bool validate) -> Result<std::string> {
+        auto defined = s.conn()->define_domain(xml, validate);
+        if (!defined) return std::unexpected(defined.error());
+        return defined->name;
+    };
+    return edit_xml(s, edit);
 }
 
 // ---- event ----------------------------------------------------------------
@@ -229,6 +247,12 @@ int cmd_event(Session& s, const Args& a) {
         }
         if (done) break;
         if (g_interrupted) break;
+        if (auto lost = (*sub)->lost()) {
+            // The daemon died or closed the stream: no event can come any more.
+            lock.unlock();
+            s.error("connection to the daemon was lost", *lost);
+            return 1;
+        }
         if (Clock::now() >= deadline) {
             timed_out = true;
             break;

@@ -24,6 +24,32 @@ std::vector<std::string> domain_names(const std::string& uri) {
     return names;
 }
 
+// Names of the storage pools on the connection (for <pool> arguments); silent on failure.
+std::vector<std::string> pool_names(const std::string& uri) {
+    auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
+    if (!conn) return {};
+    auto all = (*conn)->pools().list_pools();
+    if (!all) return {};
+    std::vector<std::string> names;
+    for (const auto& p : *all) names.push_back(p.name);
+    return names;
+}
+
+// Names of the volumes in the pool given with --pool on the command line.
+std::vector<std::string> volume_names(const std::vector<std::string>& args, const std::string& uri) {
+    auto at = std::find(args.begin(), args.end(), "--pool");
+    if (at == args.end() || at + 1 == args.end()) return {};
+    auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
+    if (!conn) return {};
+    auto vols = (*conn)->pools().list_volumes(*(at + 1));
+    if (!vols) return {};
+    std::vector<std::string> names;
+    for (const auto& v : *vols) names.push_back(v.name);
+    return names;
+}
+
+bool is_pool_option(std::string_view name) { return name == "pool" || name == "inputpool"; }
+
 std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vector<std::string>& args,
                                          const std::string& current, const std::string& uri) {
     std::vector<std::string> out;
@@ -39,8 +65,11 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
     if (!args.empty() && args.back().starts_with("--")) {
         const std::string_view prev = std::string_view(args.back()).substr(2);
         for (const auto& opt : spec.options)
-            if (opt.name == prev && opt.type != OptType::Bool)
-                return opt.name == "domain" ? domain_names(uri) : std::vector<std::string>{};
+            if (opt.name == prev && opt.type != OptType::Bool) {
+                if (opt.name == "domain") return domain_names(uri);
+                if (is_pool_option(opt.name)) return pool_names(uri);
+                return {};
+            }
     }
     // First positional of a verb that takes a domain.
     const bool takes_domain = std::any_of(spec.options.begin(), spec.options.end(),
@@ -48,6 +77,14 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
     const bool has_positional =
         std::any_of(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
     if (takes_domain && !has_positional) return domain_names(uri);
+    // Storage verbs: the pool they start with, or a volume of the --pool given
+    // (whose name is not a positional word).
+    const auto words_given = std::count_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
+    const auto pool_values = std::count(args.begin(), args.end(), std::string("--pool"));
+    if (words_given == pool_values && !spec.options.empty() && spec.options.front().positional) {
+        if (spec.options.front().name == "pool") return pool_names(uri);
+        if (spec.options.front().name == "vol") return volume_names(args, uri);
+    }
     if (spec.name == "help" && !has_positional) {
         for (const auto& s : command_table())
             if (!s.group.empty()) out.emplace_back(s.name);

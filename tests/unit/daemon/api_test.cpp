@@ -115,7 +115,11 @@ TEST_F(ApiTest, MetadataAndAutostart) {
 
 TEST(ApiClassify, MutatingAndStreams) {
     EXPECT_FALSE(classify("GET", "/v1/domains").mutating);
-    EXPECT_EQ(classify("GET", "/v1/domains").kind, RouteKind::Query);
+    EXPECT_EQ(classify("GET", "/v1/domains").kind, RouteKind::MemoryQuery);
+    EXPECT_EQ(classify("GET", "/v1/domains/x").kind, RouteKind::MemoryQuery);
+    EXPECT_EQ(classify("GET", "/v1/domains/x/xml?inactive=1").kind, RouteKind::MemoryQuery);
+    EXPECT_EQ(classify("GET", "/v1/host/capabilities").kind, RouteKind::Query);
+    EXPECT_EQ(classify("GET", "/v1/domains/x/disks").kind, RouteKind::Query);
     EXPECT_TRUE(classify("POST", "/v1/domains/x/start").mutating);
     EXPECT_EQ(classify("POST", "/v1/domains/x/start").kind, RouteKind::Job);
     EXPECT_TRUE(classify("DELETE", "/v1/domains/x").mutating);
