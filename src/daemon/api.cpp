@@ -1,4 +1,5 @@
 #include "daemon/api.hpp"
+#include "daemon/api_reply.hpp"
 
 #include <map>
 #include <optional>
@@ -20,7 +21,7 @@ using Query = std::map<std::string, std::string, std::less<>>;
 
 namespace {
 
-constexpr const char* kXml = "application/xml";
+using namespace api_reply;
 
 struct ParsedTarget {
     std::vector<std::string> segments;  // decoded, after "/v1"
@@ -50,57 +51,6 @@ std::optional<ParsedTarget> parse_target(std::string_view target) {
     // A trailing slash leaves an empty last segment: "/v1/domains/" == "/v1/domains".
     if (!out.segments.empty() && out.segments.back().empty()) out.segments.pop_back();
     return out;
-}
-
-ApiResponse json_response(const json& j, unsigned status = 200) {
-    return ApiResponse{status, "application/json", j.dump()};
-}
-
-ApiResponse no_content() { return ApiResponse{204, "", ""}; }
-
-ApiResponse not_found(std::string_view method, std::string_view target) {
-    auto r = error_response(Error{ErrorCode::Unsupported,
-                                  fmt::format("vireod has no API route {} {}", method, target.substr(0, 200))});
-    r.status = 404;
-    return r;
-}
-
-template <class T>
-ApiResponse reply(const Result<T>& r) {
-    if (!r) return error_response(r.error());
-    return json_response(wire::to_json(*r));
-}
-
-ApiResponse reply(const Status& s) {
-    if (!s) return error_response(s.error());
-    return no_content();
-}
-
-ApiResponse reply_text(const Result<std::string>& r, const char* content_type) {
-    if (!r) return error_response(r.error());
-    return ApiResponse{200, content_type, *r};
-}
-
-template <class T>
-ApiResponse reply_array(const Result<std::vector<T>>& r) {
-    if (!r) return error_response(r.error());
-    json arr = json::array();
-    for (const auto& item : *r) arr.push_back(wire::to_json(item));
-    return json_response(arr);
-}
-
-// The JSON object of an action's body; an empty body is {}.
-Result<json> body_object(const ApiRequest& req) {
-    if (req.body.empty()) return json::object();
-    auto j = json::parse(req.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        return fail(ErrorCode::InvalidArg, "the request body of {} {} must be a JSON object", req.method, req.target);
-    return j;
-}
-
-bool body_bool(const json& j, const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_boolean() && it->get<bool>();
 }
 
 std::string body_string(const json& j, const char* key) {

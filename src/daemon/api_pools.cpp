@@ -1,4 +1,5 @@
 #include "daemon/api_pools.hpp"
+#include "daemon/api_reply.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -11,55 +12,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kXml = "application/xml";
-
-ApiResponse json_response(const json& j, unsigned status = 200) {
-    return ApiResponse{status, "application/json", j.dump()};
-}
-
-ApiResponse not_found(const ApiRequest& req) {
-    auto r = error_response(Error{ErrorCode::Unsupported, fmt::format("vireod has no API route {} {}", req.method,
-                                                                      req.target.substr(0, 200))});
-    r.status = 404;
-    return r;
-}
-
-template <class T>
-ApiResponse reply(const Result<T>& r, unsigned status = 200) {
-    if (!r) return error_response(r.error());
-    return json_response(wire::to_json(*r), status);
-}
-
-ApiResponse reply(const Status& s) {
-    if (!s) return error_response(s.error());
-    return ApiResponse{204, "", ""};
-}
-
-ApiResponse reply_text(const Result<std::string>& r) {
-    if (!r) return error_response(r.error());
-    return ApiResponse{200, kXml, *r};
-}
-
-template <class T>
-ApiResponse reply_array(const Result<std::vector<T>>& r) {
-    if (!r) return error_response(r.error());
-    json arr = json::array();
-    for (const auto& item : *r) arr.push_back(wire::to_json(item));
-    return json_response(arr);
-}
-
-Result<json> body_object(const ApiRequest& req) {
-    if (req.body.empty()) return json::object();
-    auto j = json::parse(req.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        return fail(ErrorCode::InvalidArg, "the request body of {} {} must be a JSON object", req.method, req.target);
-    return j;
-}
-
-bool body_bool(const json& j, const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_boolean() && it->get<bool>();
-}
+using namespace api_reply;
 
 std::string query_value(const QueryMap& q, std::string_view key) {
     auto it = q.find(key);
