@@ -69,6 +69,33 @@ std::vector<std::string> guest_qemu_argv(const GuestOptions& options) {
     return argv;
 }
 
+std::string guest_domain_xml(const std::string& name, const std::string& extra_devices,
+                             const std::string& cmdline_extra, const std::string& extra_top) {
+    const std::filesystem::path g = guest_dir();
+    return fmt::format(R"(<domain type='qemu'>
+  <name>{}</name>
+  <memory unit='MiB'>160</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{}</kernel>
+    <initrd>{}</initrd>
+    <cmdline>{}{}{}</cmdline>
+  </os>
+  {}
+  <features><acpi/><apic/></features>
+  <devices>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <memballoon model='none'/>
+    {}
+  </devices>
+</domain>
+)",
+                       name, (g / "vmlinuz").string(), (g / "initrd.img").string(), kGuestCmdline,
+                       cmdline_extra.empty() ? "" : " ", cmdline_extra, extra_top, extra_devices);
+}
+
 std::vector<std::string> virtio_disk_args(const fs::path& image, const std::string& format) {
     return {"-drive", "file=" + image.string() + ",format=" + format + ",if=virtio"};
 }

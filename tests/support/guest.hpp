@@ -87,6 +87,13 @@ struct GuestOptions {
 // -kernel/-initrd of guest_dir() -append <cmdline> [-qmp ...] <extra...>.
 std::vector<std::string> guest_qemu_argv(const GuestOptions& options);
 
+// The test guest as a vireo/libvirt domain definition (type qemu, pc machine,
+// direct kernel boot, serial console on a pty). `extra_devices` is inserted
+// into <devices>, `extra_top` (e.g. "<on_crash>preserve</on_crash>") after <os>,
+// `cmdline_extra` after kGuestCmdline.
+std::string guest_domain_xml(const std::string& name, const std::string& extra_devices = "",
+                             const std::string& cmdline_extra = "", const std::string& extra_top = "");
+
 // QEMU arguments for a virtio-blk disk backed by `image` in `format`.
 std::vector<std::string> virtio_disk_args(const std::filesystem::path& image, const std::string& format);
 // QEMU arguments for a virtio NIC on a user-mode (slirp) netdev named `id`.

@@ -18,6 +18,7 @@
 
 #include "integration/pool/loop_device.hpp"
 #include "support/guest.hpp"
+#include "support/session_cli.hpp"
 #include "support/support.hpp"
 #include "util/files.hpp"
 
@@ -32,27 +33,16 @@ class PoolCli : public ::testing::Test {
 protected:
     void SetUp() override {
         if (!std::filesystem::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
-        env_ = {"env",
-                "VIREO_RUNTIME_DIR=" + (dir_ / "run").string(),
-                "VIREO_CONFIG_DIR=" + (dir_ / "config").string(),
-                "VIREO_CACHE_DIR=" + (dir_ / "cache").string(),
-                "VIREO_DAEMON_PATH=" + (bin_dir() / "vireod").string(),
-                "VIREO_DEFAULT_URI=qemu:///session",
-                "LIBVIRT_DEFAULT_URI="};
+        in_use_ = true;
     }
 
     void TearDown() override {
-        if (env_.empty()) return;
-        for (const auto& name : lines(vireo({"list", "--name"}).out))
-            if (!name.empty()) vireo({"destroy", name});
+        if (!in_use_) return;
+        cli_.destroy_guests();
         // Stop pools so that fs pools are unmounted before the loop devices go.
         for (const auto& name : lines(vireo({"pool-list", "--name"}).out))
             if (!name.empty()) vireo({"pool-destroy", name});
-        if (auto pid = files::read(dir_ / "run" / "vireod.pid"); pid) {
-            const int p = std::atoi(pid->c_str());
-            if (p > 1) ::kill(p, SIGTERM);
-            for (int i = 0; i < 100 && p > 1 && ::kill(p, 0) == 0; ++i) std::this_thread::sleep_for(50ms);
-        }
+        cli_.stop_daemon();
     }
 
     // Lines of `text`, trailing blanks removed (pool-list --name pads names).
@@ -67,14 +57,8 @@ protected:
         return out;
     }
 
-    std::vector<std::string> vireo_argv(const std::vector<std::string>& args) {
-        std::vector<std::string> argv = env_;
-        argv.push_back((bin_dir() / "vireo").string());
-        argv.insert(argv.end(), args.begin(), args.end());
-        return argv;
-    }
-
-    CommandResult vireo(const std::vector<std::string>& args) { return run(vireo_argv(args)); }
+    std::vector<std::string> vireo_argv(const std::vector<std::string>& args) { return cli_.argv(args); }
+    CommandResult vireo(const std::vector<std::string>& args) { return cli_(args); }
 
     // Run a verb that must succeed; its stdout.
     std::string ok(const std::vector<std::string>& args) {
@@ -105,7 +89,8 @@ protected:
     }
 
     TempDir dir_;
-    std::vector<std::string> env_;
+    SessionCli cli_{dir_.path()};
+    bool in_use_ = false;  // SetUp did not skip: stop what the test started
 };
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -163,12 +148,7 @@ TEST_F(PoolCli, DirPoolLifecycle) {
 
     // pool-edit: the editor is a sed script; the change goes back through the daemon.
     {
-        std::vector<std::string> argv = env_;
-        argv.push_back("EDITOR=sed -i 's|</pool>|</pool>|'");
-        argv.push_back((bin_dir() / "vireo").string());
-        argv.push_back("pool-edit");
-        argv.push_back("images");
-        auto same = run(argv);
+        auto same = run(cli_.argv({"pool-edit", "images"}, "EDITOR=sed -i 's|</pool>|</pool>|'"));
         EXPECT_EQ(same.exit_code, 0) << same.err;
         EXPECT_EQ(same.out, "Pool images XML configuration not changed.\n\n");
     }
@@ -417,30 +397,11 @@ TEST_F(PoolCli, GuestBootsFromClonedVolume) {
     ok({"vol-upload", "base.qcow2", marker, "--pool", "guests"});
     EXPECT_EQ(ok({"vol-clone", "base.qcow2", "web.qcow2", "--pool", "guests"}), "Vol web.qcow2 cloned from base.qcow2\n\n");
 
-    const std::string xml = write_file("web.xml", fmt::format(R"(<domain type='qemu'>
-  <name>web</name>
-  <memory unit='MiB'>160</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{}</kernel>
-    <initrd>{}</initrd>
-    <cmdline>{}</cmdline>
-  </os>
-  <devices>
-    <disk type='volume' device='disk'>
+    const std::string xml = write_file("web.xml", guest_domain_xml("web", R"(<disk type='volume' device='disk'>
       <driver name='qemu' type='qcow2'/>
       <source pool='guests' volume='web.qcow2'/>
       <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-)",
-                                                              (guest_dir() / "vmlinuz").string(),
-                                                              (guest_dir() / "initrd.img").string(), kGuestCmdline));
+    </disk>)"));
     ok({"define", xml});
     auto started = vireo({"start", "web"});
     ASSERT_EQ(started.exit_code, 0) << started.err;

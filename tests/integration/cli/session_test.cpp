@@ -3,17 +3,15 @@
 // the real test guest under QEMU/TCG: every verb as a user types it, with
 // the output and exit codes a user sees.
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <fstream>
 #include <regex>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "support/guest.hpp"
+#include "support/session_cli.hpp"
 #include "support/support.hpp"
-#include "util/files.hpp"
 
 namespace vireo::test {
 namespace {
@@ -25,71 +23,26 @@ protected:
     void SetUp() override {
         VIREO_REQUIRE_GUEST();
         if (!std::filesystem::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
-        env_ = {"env",
-                "VIREO_RUNTIME_DIR=" + (dir_ / "run").string(),
-                "VIREO_CONFIG_DIR=" + (dir_ / "config").string(),
-                "VIREO_CACHE_DIR=" + (dir_ / "cache").string(),
-                "VIREO_DAEMON_PATH=" + (bin_dir() / "vireod").string(),
-                "VIREO_DEFAULT_URI=qemu:///session",
-                "LIBVIRT_DEFAULT_URI="};
+        in_use_ = true;
     }
 
     void TearDown() override {
-        if (env_.empty()) return;
-        // Stop every guest, then the daemon this test started.
-        auto names = vireo({"list", "--name"});
-        for (const auto& line : split_lines(names.out))
-            if (!line.empty()) vireo({"destroy", line});
-        if (auto pid = files::read(dir_ / "run" / "vireod.pid"); pid) {
-            const int p = std::atoi(pid->c_str());
-            if (p > 1) ::kill(p, SIGTERM);
-            for (int i = 0; i < 100 && p > 1 && ::kill(p, 0) == 0; ++i) std::this_thread::sleep_for(50ms);
-        }
-    }
-
-    static std::vector<std::string> split_lines(const std::string& text) {
-        std::vector<std::string> out;
-        std::size_t start = 0;
-        for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
-            out.push_back(text.substr(start, nl - start));
-        return out;
+        if (!in_use_) return;
+        cli_.destroy_guests();
+        cli_.stop_daemon();
     }
 
     std::vector<std::string> vireo_argv(const std::vector<std::string>& args, const std::string& extra_env = {}) {
-        std::vector<std::string> argv = env_;
-        if (!extra_env.empty()) argv.push_back(extra_env);
-        argv.push_back((bin_dir() / "vireo").string());
-        argv.insert(argv.end(), args.begin(), args.end());
-        return argv;
+        return cli_.argv(args, extra_env);
     }
-
     CommandResult vireo(const std::vector<std::string>& args, const std::string& input = {}) {
-        return run(vireo_argv(args), input);
+        return cli_(args, input);
     }
 
     // Define the test guest as `name`; returns the XML file's path.
     std::string define_guest(const std::string& name) {
         const std::string path = (dir_ / (name + ".xml")).string();
-        std::ofstream(path) << fmt::format(R"(<domain type='qemu'>
-  <name>{}</name>
-  <memory unit='MiB'>160</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{}</kernel>
-    <initrd>{}</initrd>
-    <cmdline>{}</cmdline>
-  </os>
-  <features><acpi/><apic/></features>
-  <devices>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-)",
-                                           name, (guest_dir() / "vmlinuz").string(),
-                                           (guest_dir() / "initrd.img").string(), kGuestCmdline);
+        std::ofstream(path) << guest_domain_xml(name);
         return path;
     }
 
@@ -110,7 +63,8 @@ protected:
     }
 
     TempDir dir_;
-    std::vector<std::string> env_;
+    SessionCli cli_{dir_.path()};
+    bool in_use_ = false;  // SetUp did not skip: stop what the test started
 };
 
 TEST_F(CliSession, HostVerbs) {

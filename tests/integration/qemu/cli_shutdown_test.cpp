@@ -2,14 +2,12 @@
 // session daemon (auto-started on temporary directories) running the test
 // guest under QEMU/TCG.
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <fstream>
-#include <thread>
 
 #include "helpers.hpp"
 #include "support/guest.hpp"
-#include "util/files.hpp"
+#include "support/session_cli.hpp"
 
 namespace vireo::test {
 namespace {
@@ -21,32 +19,17 @@ protected:
     void SetUp() override {
         VIREO_REQUIRE_GUEST();
         if (!std::filesystem::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
-        env_ = {"env",
-                "VIREO_RUNTIME_DIR=" + (dir_ / "run").string(),
-                "VIREO_CONFIG_DIR=" + (dir_ / "config").string(),
-                "VIREO_CACHE_DIR=" + (dir_ / "cache").string(),
-                "VIREO_DAEMON_PATH=" + (bin_dir() / "vireod").string(),
-                "VIREO_DEFAULT_URI=qemu:///session",
-                "LIBVIRT_DEFAULT_URI="};
+        in_use_ = true;
     }
 
     void TearDown() override {
-        if (env_.empty()) return;
+        if (!in_use_) return;
         vireo({"destroy", "waiter"});
-        if (auto pid = files::read(dir_ / "run" / "vireod.pid"); pid) {
-            const int p = std::atoi(pid->c_str());
-            if (p > 1) ::kill(p, SIGTERM);
-            for (int i = 0; i < 100 && p > 1 && ::kill(p, 0) == 0; ++i) std::this_thread::sleep_for(50ms);
-        }
+        cli_.stop_daemon();
     }
 
-    std::vector<std::string> vireo_argv(const std::vector<std::string>& args) {
-        std::vector<std::string> argv = env_;
-        argv.push_back((bin_dir() / "vireo").string());
-        argv.insert(argv.end(), args.begin(), args.end());
-        return argv;
-    }
-    CommandResult vireo(const std::vector<std::string>& args) { return run(vireo_argv(args)); }
+    std::vector<std::string> vireo_argv(const std::vector<std::string>& args) { return cli_.argv(args); }
+    CommandResult vireo(const std::vector<std::string>& args) { return cli_(args); }
 
     // True once the guest's shell answers on `vireo console`.
     bool guest_answers(const std::string& name) {
@@ -61,7 +44,8 @@ protected:
     }
 
     TempDir dir_;
-    std::vector<std::string> env_;
+    SessionCli cli_{dir_.path()};
+    bool in_use_ = false;  // SetUp did not skip: stop what the test started
 };
 
 TEST_F(QemuCliShutdown, WaitReturnsOnceShutOffAndTimesOutClearly) {

@@ -35,28 +35,7 @@ std::unique_ptr<QemuDriver> make_driver(const fs::path& root) {
 
 std::string guest_xml(const std::string& name, const std::string& extra_devices, const std::string& cmdline_extra,
                       const std::string& extra_top) {
-    fs::path g = vireo::test::guest_dir();
-    return fmt::format(R"(<domain type='qemu'>
-  <name>{}</name>
-  <memory unit='MiB'>160</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{}</kernel>
-    <initrd>{}</initrd>
-    <cmdline>{} {}</cmdline>
-  </os>
-  {}
-  <features><acpi/><apic/></features>
-  <devices>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <memballoon model='none'/>
-    {}
-  </devices>
-</domain>)",
-                       name, (g / "vmlinuz").string(), (g / "initrd.img").string(), vireo::test::kGuestCmdline,
-                       cmdline_extra, extra_top, extra_devices);
+    return vireo::test::guest_domain_xml(name, extra_devices, cmdline_extra, extra_top);
 }
 
 std::optional<std::smatch> wait_file(const fs::path& file, const std::regex& pattern, std::chrono::milliseconds timeout,

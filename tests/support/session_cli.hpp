@@ -1,0 +1,41 @@
+// The vireo CLI against a session daemon of its own: qemu:///session with
+// every XDG-style directory under one temporary root, so a test never touches
+// the user's ~/.config and the daemon is auto-started by the first call, as
+// it is for a user.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "support/support.hpp"
+
+namespace vireo::test {
+
+class SessionCli {
+public:
+    // Directories go below `root` (run/, config/, cache/).
+    explicit SessionCli(std::filesystem::path root);
+
+    // argv that runs `vireo args...` in this session (through env(1));
+    // `extra_env` ("NAME=value", e.g. EDITOR=...) is added to the environment.
+    [[nodiscard]] std::vector<std::string> argv(const std::vector<std::string>& args,
+                                                const std::string& extra_env = {}) const;
+    CommandResult operator()(const std::vector<std::string>& args, const std::string& input = {}) const;
+
+    // Destroy every running domain.
+    void destroy_guests() const;
+    // Stop the session daemon (SIGTERM, then wait up to 5 s for it to exit).
+    void stop_daemon() const;
+
+    [[nodiscard]] std::filesystem::path runtime_dir() const { return root_ / "run"; }
+
+private:
+    std::filesystem::path root_;
+    std::vector<std::string> env_;
+};
+
+// The lines of `text` (each without its '\n'; a last line without one is dropped).
+std::vector<std::string> split_lines(const std::string& text);
+
+}  // namespace vireo::test
