@@ -179,7 +179,15 @@ Status Qcow2Image::write_header() {
             std::memcpy(e.data() + 2, f.name, std::strlen(f.name));
             table += e;
         }
-        VIREO_TRY(put_ext(kExtFeatureTable, table));
+        // The feature name table is optional: as QEMU does, it is written
+        // only with clusters above 4 KiB (it takes most of a small header
+        // cluster), and never in place of another extension.
+        auto ext_size = [](size_t n) { return 8 + ((uint64_t{n} + 7) & ~7ULL); };
+        uint64_t others = 8 + backing_file_.size();  // end marker, backing name
+        if (!bitmaps_ext_.empty() && (h_.autoclear & kAutoclearBitmaps)) others += ext_size(bitmaps_ext_.size());
+        for (const auto& u : unknown_exts_) others += ext_size(u.data.size());
+        if (cluster_size_ > 4096 && off + ext_size(table.size()) + others <= cluster_size_)
+            VIREO_TRY(put_ext(kExtFeatureTable, table));
         if (!bitmaps_ext_.empty() && (h_.autoclear & kAutoclearBitmaps)) VIREO_TRY(put_ext(kExtBitmaps, bitmaps_ext_));
         for (const auto& u : unknown_exts_) VIREO_TRY(put_ext(u.type, u.data));
     }
@@ -982,8 +990,12 @@ Status Qcow2Image::write_precompressed(uint64_t off, const std::vector<char>& pa
 
 Status Qcow2Image::write_compressed_batch(const std::vector<PackedCluster>& clusters) {
     // Compressed data lands back to back (alloc_bytes packs it), so it is
-    // gathered in a staging buffer and written in large pieces.
-    std::vector<char> stage;
+    // gathered in a staging buffer and written in large pieces. The buffer
+    // is kept between calls: a fresh one per batch cost page faults and
+    // copies as it grew.
+    std::vector<char>& stage = compress_stage_;
+    stage.clear();
+    stage.reserve((256U << 10) + cluster_size_);
     uint64_t stage_host = 0;
     auto flush_stage = [&]() -> Status {
         if (stage.empty()) return {};

@@ -106,6 +106,18 @@ struct CheckResult {
 
 enum class RepairMode { None, Leaks, All };
 
+// One persistent dirty bitmap with its contents, for copying bitmaps
+// between images (convert --bitmaps).
+struct Bitmap {
+    std::string name;
+    uint32_t granularity_bits = 16;  // each bit covers 2^granularity_bits guest bytes
+    bool in_use = false;             // inconsistent: `bits` is left empty
+    bool auto_enabled = false;       // QEMU tracks writes in it when opened
+    // ceil(ceil(size / granularity) / 8) bytes, bit i of byte k (least
+    // significant first) covering guest bytes [(8k+i) << granularity_bits, ...).
+    std::vector<uint8_t> bits;
+};
+
 }  // namespace qcow2
 
 class Qcow2Image final : public Image {
@@ -147,6 +159,13 @@ public:
     Status snapshot_delete(const std::string& name_or_id);
     // Open a read-only view of a snapshot's disk contents.
     Result<ImagePtr> open_snapshot(const std::string& name_or_id);
+
+    // Persistent dirty bitmaps with their contents (qcow2_bitmap.cpp).
+    // Inconsistent (in-use) bitmaps are listed without contents.
+    Result<std::vector<qcow2::Bitmap>> read_bitmaps();
+    // Store more persistent bitmaps (names must be new; version 3 only).
+    // Call after the last guest write: writes drop every bitmap.
+    Status add_bitmaps(const std::vector<qcow2::Bitmap>& bitmaps);
 
     // Rewrite the backing file name/format in the header (rebase -u, commit).
     Status set_backing(const std::string& backing_file, const std::string& backing_format);
@@ -292,6 +311,8 @@ private:
     // Last decompressed cluster, so sequential sub-cluster reads are cheap.
     uint64_t zcache_entry_ = 0;
     std::vector<char> zcache_;
+    // Staging buffer of write_compressed_batch.
+    std::vector<char> compress_stage_;
 };
 
 // The Qcow2Image behind an Image, or nullptr for other formats.

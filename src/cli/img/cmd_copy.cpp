@@ -29,6 +29,36 @@ Result<CacheMode> cache_from(const std::string& s, CacheMode def) {
 
 constexpr uint64_t kChunk = 2ULL << 20;
 
+// The persistent bitmaps convert --bitmaps copies from `src`, read before
+// the target is made (as qemu-img checks them first). Inconsistent ones
+// are an error, or skipped with a warning with --skip-broken-bitmaps.
+// nullopt after the error is reported.
+std::optional<std::vector<qcow2::Bitmap>> source_bitmaps(Image* src, bool skip_broken) {
+    auto* q = qcow2_cast(src);
+    if (!q) {
+        report("Source lacks bitmap support");
+        return std::nullopt;
+    }
+    auto all = q->read_bitmaps();
+    if (!all) {
+        report(fmt::format("Could not read the bitmaps of '{}': {}", src->filename(), all.error().message));
+        return std::nullopt;
+    }
+    std::vector<qcow2::Bitmap> keep;
+    for (auto& b : *all) {
+        if (!b.in_use) {
+            keep.push_back(std::move(b));
+        } else if (skip_broken) {
+            report(fmt::format("warning: Skipping inconsistent bitmap '{}'", b.name));
+        } else {
+            report(fmt::format("Cannot copy inconsistent bitmap '{}'", b.name));
+            fmt::print(stderr, "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it\n");
+            return std::nullopt;
+        }
+    }
+    return keep;
+}
+
 }  // namespace
 
 int cmd_convert(int argc, char** argv) {
@@ -36,8 +66,8 @@ int cmd_convert(int argc, char** argv) {
     bool compress = false, progress = false, no_create = false, quiet = false, target_is_zero = false;
     uint64_t sparse = 4096, rate_limit = 0;
     unsigned num_coroutines = 8;
-    bool salvage = false, bitmaps = false;
-    static const std::vector<option> kLong = long_options({{"target-image-opts", no_argument, nullptr, kOptTargetImageOpts}, {"target-is-zero", no_argument, nullptr, kOptTargetIsZero}, {"salvage", no_argument, nullptr, kOptSalvage}, {"bitmaps", no_argument, nullptr, kOptBitmaps}});
+    bool salvage = false, bitmaps = false, skip_broken = false;
+    static const std::vector<option> kLong = long_options({{"target-image-opts", no_argument, nullptr, kOptTargetImageOpts}, {"target-is-zero", no_argument, nullptr, kOptTargetIsZero}, {"salvage", no_argument, nullptr, kOptSalvage}, {"bitmaps", no_argument, nullptr, kOptBitmaps}, {"skip-broken-bitmaps", no_argument, nullptr, kOptSkipBrokenBitmaps}});
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", kLong.data(), nullptr)) != -1) {
@@ -83,6 +113,7 @@ int cmd_convert(int argc, char** argv) {
             }
             case kOptSalvage: salvage = true; break;
             case kOptBitmaps: bitmaps = true; break;
+            case kOptSkipBrokenBitmaps: skip_broken = true; break;
             case 'U': case 'C': case kOptObject: break;
             case kOptTargetIsZero: target_is_zero = true; break;
             case kOptImageOpts: break;
@@ -121,15 +152,13 @@ int cmd_convert(int argc, char** argv) {
     auto ofmt = parse_format(out_fmt);
     if (!ofmt) { report(ofmt.error().message); return 1; }
     if (compress && *ofmt == ImageFormat::Raw) { report("Compression not supported for this file format"); return 1; }
+    if (skip_broken && !bitmaps) { report("Use of --skip-broken-bitmaps requires --bitmaps"); return 1; }
+    std::vector<qcow2::Bitmap> src_bitmaps;
     if (bitmaps) {
-        if (*ofmt != ImageFormat::Qcow2) { report(fmt::format("Format driver '{}' does not support bitmaps", out_fmt)); return 1; }
-        for (Image* v : views) {
-            auto i = v->info();
-            if (i && i->has_bitmaps) {
-                report(fmt::format("Could not copy the persistent bitmaps of '{}': not supported by vireo-img", v->filename()));
-                return 1;
-            }
-        }
+        if (views.size() > 1) { report("Copying bitmaps only possible with single source"); return 1; }
+        auto read = source_bitmaps(srcs.front().get(), skip_broken);
+        if (!read) return 1;
+        src_bitmaps = std::move(*read);
     }
 
     if (!no_create) {
@@ -152,6 +181,24 @@ int cmd_convert(int argc, char** argv) {
     auto out = open_for(out_path, out_fmt, true, *cache, true);
     if (!out) { report(fmt::format("Could not open '{}': {}", out_path, out.error().message)); return 1; }
     Image* dst = out->get();
+    // qemu-img makes the target before it finds that it cannot hold bitmaps
+    // (raw, or qcow2 version 2).
+    auto* dst_q = qcow2_cast(dst);
+    if (bitmaps && (*ofmt != ImageFormat::Qcow2 || !dst_q || dst_q->header().version < 3)) {
+        report(fmt::format("Format driver '{}' does not support bitmaps", out_fmt));
+        return 1;
+    }
+    // Bitmaps go in one by one after the data, and the first whose name the
+    // target (convert -n) already has fails the command, as in qemu-img.
+    // The target's names are read now: its data writes drop its bitmaps.
+    size_t bitmaps_ok = src_bitmaps.size();
+    if (!src_bitmaps.empty()) {
+        auto have = dst_q->read_bitmaps();
+        if (!have) { report(fmt::format("Could not read the bitmaps of '{}': {}", out_path, have.error().message)); return 1; }
+        for (size_t i = 0; i < src_bitmaps.size() && bitmaps_ok == src_bitmaps.size(); ++i)
+            for (const auto& h : *have)
+                if (h.name == src_bitmaps[i].name) bitmaps_ok = i;
+    }
     if (no_create && dst->size() < total) {
         report("output file is smaller than input file");
         return 1;
@@ -168,6 +215,18 @@ int cmd_convert(int argc, char** argv) {
     Progress prog(progress);
     prog.update(0);
     if (!copy_images(views, dst, cs, prog)) return 1;
+    // Bitmaps go in after the data: a guest write drops an image's bitmaps.
+    if (bitmaps_ok > 0) {
+        std::vector<qcow2::Bitmap> add(src_bitmaps.begin(), src_bitmaps.begin() + static_cast<long>(bitmaps_ok));
+        auto st = dst_q->add_bitmaps(add);
+        if (!st) { report(fmt::format("Failed to populate bitmaps: {}", st.error().message)); return 1; }
+    }
+    if (bitmaps_ok < src_bitmaps.size()) {
+        const std::string& name = src_bitmaps[bitmaps_ok].name;
+        report(fmt::format("Failed to create bitmap {}: Bitmap already exists: {}", name, name));
+        (void)dst->close();
+        return 1;
+    }
     auto cl = dst->close();
     if (!cl) { report(cl.error().message); return 1; }
     prog.done();
@@ -566,7 +625,14 @@ int cmd_bench(int argc, char** argv) {
     // wrapping), `depth` at a time: metadata lookups and anything that
     // changes metadata run under one lock; plain data I/O on clusters that
     // are already allocated runs in parallel on the host file.
-    const size_t nthreads = std::min<uint64_t>(depth, 32);
+    // Direct I/O waits on the device: up to 32 threads keep `depth`
+    // requests in flight. Buffered I/O is a copy into or out of the page
+    // cache, bound by CPU and by the file's inode lock: more threads than
+    // cores only contend (measured: 32 threads of 64 KiB buffered writes
+    // spent most of their time waiting on each other).
+    const bool direct = *cache == CacheMode::None || *cache == CacheMode::Directsync;
+    const uint64_t cores = std::max(1U, std::thread::hardware_concurrency());
+    const size_t nthreads = std::min<uint64_t>(depth, direct ? 32 : cores);
     std::mutex mu;
     std::atomic<uint64_t> next{0};
     // Requests [next, end) are handed out; with draining flushes, `end`

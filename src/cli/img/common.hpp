@@ -20,6 +20,7 @@ namespace vireo::img {
 enum LongOpt {
     kOptObject = 256, kOptImageOpts, kOptTargetImageOpts, kOptTargetIsZero, kOptSalvage, kOptBitmaps,
     kOptFlushInterval, kOptNoDrain, kOptPattern, kOptOutput, kOptBackingChain, kOptShrink, kOptPrealloc, kOptSize,
+    kOptSkipBrokenBitmaps,
 };
 
 // getopt_long table: a command's own long options, then the ones qemu-img

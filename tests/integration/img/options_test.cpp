@@ -1,5 +1,5 @@
 // vireo-img options checked against qemu-img's behaviour: bitmaps in
-// `info`, convert's -m/-W/-r/--salvage/--bitmaps, bench's -i/--no-drain.
+// `info`, convert's -m/-W/-r/--salvage/--bitmaps/--skip-broken-bitmaps, bench's -i/--no-drain.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "img_support.hpp"
+#include "storage/qcow2.hpp"
 
 using vireo::test::run;
 using vireo::test::TempDir;
@@ -140,22 +141,144 @@ TEST(ImgOptions, ConvertSalvage) {
     EXPECT_TRUE(slurp(d / "q.raw") == slurp(d / "v.raw"));
 }
 
-// --bitmaps: refused for raw targets as qemu-img does; copies without
-// bitmaps work; copying bitmaps is refused with a clear message.
+namespace {
+
+// The persistent bitmaps of a qcow2 image read through our engine.
+std::vector<vireo::storage::qcow2::Bitmap> bitmaps_of(const std::string& path) {
+    auto img = vireo::storage::open_image(path);
+    EXPECT_TRUE(img.has_value()) << path << ": " << img.error().message;
+    if (!img) return {};
+    auto* q = vireo::storage::qcow2_cast(img->get());
+    EXPECT_NE(q, nullptr);
+    if (!q) return {};
+    auto b = q->read_bitmaps();
+    EXPECT_TRUE(b.has_value()) << path << ": " << b.error().message;
+    return b ? *b : std::vector<vireo::storage::qcow2::Bitmap>{};
+}
+
+// The set bits of a bitmap, as indices.
+std::vector<uint64_t> set_bits(const vireo::storage::qcow2::Bitmap& b) {
+    std::vector<uint64_t> out;
+    for (uint64_t i = 0; i < b.bits.size() * 8; ++i)
+        if (b.bits[i / 8] & (1U << (i % 8))) out.push_back(i);
+    return out;
+}
+
+std::vector<uint64_t> range(uint64_t from, uint64_t n) {
+    std::vector<uint64_t> v;
+    for (uint64_t i = 0; i < n; ++i) v.push_back(from + i);
+    return v;
+}
+
+}  // namespace
+
+// --bitmaps copies persistent bitmaps as qemu-img 7.2 does: same bitmaps
+// (names, granularity, flags) and the same dirty bits on the target, which
+// qemu-img checks clean and QEMU itself reads back; inconsistent bitmaps
+// stop the copy before the target is made, or are skipped with
+// --skip-broken-bitmaps; the same refusals and exit codes as qemu-img.
 TEST(ImgOptions, ConvertBitmaps) {
     NEED_QEMU();
     TempDir d;
     auto p = [&](const char* n) { return (d / n).string(); };
-    ok({"qemu-img", "create", "-q", "-f", "qcow2", p("a.qcow2"), "4M"});
-    qemu_io(p("a.qcow2"), {"write -P 1 0 1M"});
-    auto r = same_exit({"convert", "--bitmaps", "-O", "raw", p("a.qcow2"), p("a.raw")});
+    const std::string src = p("src.qcow2");
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", src, "64M"});
+    ok({"qemu-img", "bitmap", "--add", src, "b1"});
+    ok({"qemu-img", "bitmap", "--add", "-g", "512k", "--disable", src, "b2"});
+    ok({"qemu-img", "bitmap", "--add", "-g", "1M", src, "clean"});
+    ok({"qemu-img", "bitmap", "--clear", src, "clean"});
+    qemu_io(src, {"write -P 1 1M 64k", "write -P 2 40M 3M"});
+    ok({"qemu-img", "bitmap", "--enable", src, "b2"});
+    ok({"qemu-img", "bitmap", "--clear", src, "clean"});
+    qemu_io(src, {"write -P 3 60M 64k"});
+
+    // Our reader sees what QEMU wrote: b1 tracked everything, b2 and
+    // `clean` (cleared after the second write) only the last write.
+    auto orig = bitmaps_of(src);
+    ASSERT_EQ(orig.size(), 3U);
+    std::vector<uint64_t> b1_bits = range(16, 1), more = range(640, 48);
+    b1_bits.insert(b1_bits.end(), more.begin(), more.end());
+    b1_bits.push_back(960);
+    EXPECT_EQ(set_bits(orig[0]), b1_bits);
+    EXPECT_EQ(set_bits(orig[1]), range(120, 1));
+    EXPECT_EQ(set_bits(orig[2]), range(60, 1));
+
+    // Refusals, as qemu-img.
+    EXPECT_EQ(same_exit({"convert", "--bitmaps", "-O", "raw", src, p("a.raw")}).exit_code, 1);
+    auto r = same_exit({"convert", "--bitmaps", "-O", "qcow2", src, src, p("two.qcow2")});
+    EXPECT_NE(r.err.find("Copying bitmaps only possible with single source"), std::string::npos) << r.err;
+    r = same_exit({"convert", "--skip-broken-bitmaps", "-O", "qcow2", src, p("skip.qcow2")});
+    EXPECT_NE(r.err.find("requires --bitmaps"), std::string::npos) << r.err;
+    r = same_exit({"convert", "--bitmaps", "-f", "raw", "-O", "qcow2", src, p("raw-src.qcow2")});
+    EXPECT_NE(r.err.find("Source lacks bitmap support"), std::string::npos) << r.err;
+    r = same_exit({"convert", "--bitmaps", "-O", "qcow2", "-o", "compat=0.10", src, p("v2.qcow2")});
+    EXPECT_NE(r.err.find("Format driver 'qcow2' does not support bitmaps"), std::string::npos) << r.err;
+    // convert -n onto an image that already has a bitmap of that name.
+    for (const char* t : {"taken-q.qcow2", "taken-v.qcow2"}) {
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", p(t), "64M"});
+        ok({"qemu-img", "bitmap", "--add", p(t), "b2"});
+    }
+    auto rq = run({"qemu-img", "convert", "--bitmaps", "-n", "-O", "qcow2", src, p("taken-q.qcow2")});
+    r = run({vimg(), "convert", "--bitmaps", "-n", "-O", "qcow2", src, p("taken-v.qcow2")});
+    EXPECT_EQ(r.exit_code, rq.exit_code);
     EXPECT_EQ(r.exit_code, 1);
-    r = same_exit({"convert", "--bitmaps", "-O", "qcow2", p("a.qcow2"), p("b.qcow2")});
-    EXPECT_EQ(r.exit_code, 0);
-    ok({"qemu-img", "bitmap", "--add", p("a.qcow2"), "b0"});
-    r = run({vimg(), "convert", "--bitmaps", "-O", "qcow2", p("a.qcow2"), p("c.qcow2")});
+    EXPECT_NE(r.err.find("Failed to create bitmap b2: Bitmap already exists: b2"), std::string::npos) << r.err;
+    EXPECT_EQ(run({"qemu-img", "check", p("taken-v.qcow2")}).exit_code, 0);
+
+    ok({"qemu-img", "convert", "--bitmaps", "-O", "qcow2", src, p("q.qcow2")});
+    auto info = [&](const std::string& img) {
+        auto j = nlohmann::json::parse(run({"qemu-img", "info", "--output=json", img}).out);
+        return j["format-specific"]["data"]["bitmaps"];
+    };
+    const auto want_bits = bitmaps_of(p("q.qcow2"));
+    ASSERT_EQ(want_bits.size(), 3U);
+    // Default layout, small clusters (other table geometry), compressed.
+    for (const auto& extra : std::vector<std::vector<std::string>>{{}, {"-o", "cluster_size=4096"}, {"-c"}}) {
+        std::vector<std::string> argv{vimg(), "convert", "--bitmaps", "-O", "qcow2"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.push_back(src);
+        argv.push_back(p("v.qcow2"));
+        std::filesystem::remove(p("v.qcow2"));
+        ok(argv);
+        auto chk = run({"qemu-img", "check", p("v.qcow2")});
+        EXPECT_EQ(chk.exit_code, 0) << chk.out << chk.err;
+        EXPECT_NE(chk.out.find("No errors were found"), std::string::npos) << chk.out;
+        ok({"qemu-img", "compare", src, p("v.qcow2")});
+        EXPECT_EQ(info(p("v.qcow2")), info(p("q.qcow2")));
+        auto got = bitmaps_of(p("v.qcow2"));
+        ASSERT_EQ(got.size(), want_bits.size());
+        for (size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(got[i].name, want_bits[i].name);
+            EXPECT_EQ(got[i].granularity_bits, want_bits[i].granularity_bits);
+            EXPECT_EQ(got[i].auto_enabled, want_bits[i].auto_enabled);
+            EXPECT_TRUE(got[i].bits == want_bits[i].bits) << got[i].name;
+        }
+    }
+    // QEMU reads our b1 back: merged into a bitmap of a fresh image it
+    // has the same dirty bits.
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", p("m.qcow2"), "64M"});
+    ok({"qemu-img", "bitmap", "--add", p("m.qcow2"), "m"});
+    ok({"qemu-img", "bitmap", "--merge", "b1", "-b", p("v.qcow2"), "-F", "qcow2", p("m.qcow2"), "m"});
+    auto merged = bitmaps_of(p("m.qcow2"));
+    ASSERT_EQ(merged.size(), 1U);
+    EXPECT_EQ(set_bits(merged[0]), b1_bits);
+
+    // An inconsistent bitmap stops the copy before the target exists ...
+    std::filesystem::copy_file(src, p("bad.qcow2"));
+    set_first_bitmap_flags(p("bad.qcow2"), 3);  // in-use + auto
+    r = same_exit({"convert", "--bitmaps", "-O", "qcow2", p("bad.qcow2"), p("bad-out.qcow2")});
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.err.find("persistent bitmaps"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Cannot copy inconsistent bitmap 'b1'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Try --skip-broken-bitmaps"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(p("bad-out.qcow2")));
+    // ... or is left out with a warning.
+    ok({"qemu-img", "convert", "--bitmaps", "--skip-broken-bitmaps", "-O", "qcow2", p("bad.qcow2"), p("bq.qcow2")});
+    r = run({vimg(), "convert", "--bitmaps", "--skip-broken-bitmaps", "-O", "qcow2", p("bad.qcow2"), p("bv.qcow2")});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("warning: Skipping inconsistent bitmap 'b1'"), std::string::npos) << r.err;
+    EXPECT_EQ(info(p("bv.qcow2")), info(p("bq.qcow2")));
+    EXPECT_EQ(info(p("bv.qcow2")).size(), 2U);
+    EXPECT_EQ(run({"qemu-img", "check", p("bv.qcow2")}).exit_code, 0);
 }
 
 // bench -i / -n and --flush-interval / --no-drain: validated as qemu-img

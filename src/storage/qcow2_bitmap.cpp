@@ -1,0 +1,212 @@
+// qcow2 persistent dirty bitmaps: reading their contents and storing new
+// ones (the "Bitmaps" header extension, bitmap directory, bitmap tables and
+// bitmap data clusters of the qcow2 specification).
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "storage/endian.hpp"
+#include "storage/qcow2.hpp"
+
+namespace vireo::storage {
+
+using namespace qcow2;
+
+namespace {
+
+constexpr uint32_t kBitmapInUse = 1;
+constexpr uint32_t kBitmapAuto = 2;
+constexpr uint8_t kBitmapTypeDirty = 1;
+constexpr uint64_t kBitmapTableOffsetMask = 0x00fffffffffffe00ULL;
+constexpr uint64_t kBitmapTableReserved = 0xff000000000001feULL;
+constexpr uint64_t kBitmapAllOnes = 1;
+constexpr size_t kMaxBitmapName = 1023;
+constexpr uint32_t kMaxBitmaps = 65535;
+constexpr uint64_t kMaxBitmapDir = 64ULL << 20;
+constexpr uint64_t kMaxBitmapTable = 64ULL << 20;
+
+// Bytes of bitmap data for an image of `size` bytes at this granularity.
+uint64_t bitmap_bytes(uint64_t size, uint32_t gran_bits) {
+    uint64_t bits = (size + (1ULL << gran_bits) - 1) >> gran_bits;
+    return (bits + 7) / 8;
+}
+
+// One directory entry as stored (for keeping existing bitmaps unchanged).
+struct DirEntry {
+    std::string name;
+    std::string raw;  // the whole entry, padding included
+};
+
+}  // namespace
+
+Result<std::vector<Bitmap>> Qcow2Image::read_bitmaps() {
+    std::vector<Bitmap> out;
+    if (bitmaps_ext_.empty() || !(h_.autoclear & kAutoclearBitmaps)) return out;
+    if (bitmap_dir_size_ > kMaxBitmapDir) return fail(ErrorCode::Corrupt, "'{}': bitmap directory too large", filename_);
+    auto flen = file_.length();
+    if (!flen) return std::unexpected(flen.error());
+    std::string dir(bitmap_dir_size_, '\0');
+    VIREO_TRY(file_.read(dir.data(), dir.size(), bitmap_dir_offset_));
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < nb_bitmaps_; ++i) {
+        if (off + 24 > dir.size()) return fail(ErrorCode::Corrupt, "'{}': bitmap directory truncated", filename_);
+        const char* e = dir.data() + off;
+        uint64_t table = load_be64(e);
+        uint32_t tsize = load_be32(e + 8);
+        uint32_t flags = load_be32(e + 12);
+        auto type = static_cast<uint8_t>(e[16]);
+        auto gran_bits = static_cast<uint8_t>(e[17]);
+        uint16_t name_size = load_be16(e + 18);
+        uint32_t extra = load_be32(e + 20);
+        uint64_t name_at = off + 24 + uint64_t{extra};
+        if (name_at + name_size > dir.size())
+            return fail(ErrorCode::Corrupt, "'{}': bitmap directory entry {} is invalid", filename_, i);
+        Bitmap b;
+        b.name = dir.substr(name_at, name_size);
+        off = (name_at + name_size + 7) & ~7ULL;
+        if (type != kBitmapTypeDirty || gran_bits < 9 || gran_bits > 31)
+            return fail(ErrorCode::Corrupt, "'{}': bitmap '{}' has an invalid type or granularity", filename_, b.name);
+        b.granularity_bits = gran_bits;
+        b.in_use = flags & kBitmapInUse;
+        b.auto_enabled = flags & kBitmapAuto;
+        if (b.in_use) {
+            out.push_back(std::move(b));
+            continue;
+        }
+        const uint64_t bytes = bitmap_bytes(h_.size, gran_bits);
+        const uint64_t want_entries = (bytes + cluster_size_ - 1) >> cluster_bits_;
+        if (tsize != want_entries || uint64_t{tsize} * 8 > kMaxBitmapTable ||
+            (tsize && ((table & (cluster_size_ - 1)) || table + uint64_t{tsize} * 8 > *flen)))
+            return fail(ErrorCode::Corrupt, "'{}': bitmap '{}' has an invalid bitmap table", filename_, b.name);
+        std::string t(uint64_t{tsize} * 8, '\0');
+        if (tsize) VIREO_TRY(file_.read(t.data(), t.size(), table));
+        b.bits.assign(bytes, 0);
+        for (uint32_t k = 0; k < tsize; ++k) {
+            uint64_t te = load_be64(t.data() + 8 * k);
+            uint64_t at = uint64_t{k} << cluster_bits_;
+            uint64_t n = std::min<uint64_t>(cluster_size_, bytes - at);
+            uint64_t data = te & kBitmapTableOffsetMask;
+            if (te & kBitmapTableReserved)
+                return fail(ErrorCode::Corrupt, "'{}': bitmap '{}': invalid bitmap table entry {:#x}", filename_, b.name, te);
+            if (!data) {
+                if (te & kBitmapAllOnes) std::memset(b.bits.data() + at, 0xff, n);
+                continue;
+            }
+            if ((data & (cluster_size_ - 1)) || data + cluster_size_ > *flen)
+                return fail(ErrorCode::Corrupt, "'{}': bitmap '{}': data cluster {:#x} is invalid", filename_, b.name, data);
+            VIREO_TRY(file_.read(b.bits.data() + at, n, data));
+        }
+        // Bits past the end of the image are meaningless: keep them clear.
+        uint64_t nbits = (h_.size + (1ULL << gran_bits) - 1) >> gran_bits;
+        if (nbits % 8 && !b.bits.empty()) b.bits.back() &= static_cast<uint8_t>((1U << (nbits % 8)) - 1);
+        out.push_back(std::move(b));
+    }
+    return out;
+}
+
+Status Qcow2Image::add_bitmaps(const std::vector<Bitmap>& add) {
+    if (add.empty()) return {};
+    if (!file_.writable()) return fail(ErrorCode::InvalidArg, "'{}' is opened read-only", filename_);
+    if (h_.version < 3) return fail(ErrorCode::Unsupported, "Cannot store dirty bitmaps in qcow2 v2 files");
+    if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is corrupt", filename_);
+
+    // Existing entries stay as they are, byte for byte.
+    std::vector<DirEntry> entries;
+    const bool had = !bitmaps_ext_.empty() && (h_.autoclear & kAutoclearBitmaps);
+    if (had) {
+        if (bitmap_dir_size_ > kMaxBitmapDir) return fail(ErrorCode::Corrupt, "'{}': bitmap directory too large", filename_);
+        std::string dir(bitmap_dir_size_, '\0');
+        VIREO_TRY(file_.read(dir.data(), dir.size(), bitmap_dir_offset_));
+        uint64_t off = 0;
+        for (uint32_t i = 0; i < nb_bitmaps_; ++i) {
+            if (off + 24 > dir.size()) return fail(ErrorCode::Corrupt, "'{}': bitmap directory truncated", filename_);
+            uint16_t name_size = load_be16(dir.data() + off + 18);
+            uint64_t name_at = off + 24 + uint64_t{load_be32(dir.data() + off + 20)};
+            uint64_t end = (name_at + name_size + 7) & ~7ULL;
+            if (end > dir.size()) return fail(ErrorCode::Corrupt, "'{}': bitmap directory entry {} is invalid", filename_, i);
+            entries.push_back({dir.substr(name_at, name_size), dir.substr(off, end - off)});
+            off = end;
+        }
+    }
+    std::set<std::string> names;
+    for (const auto& e : entries) names.insert(e.name);
+    if (entries.size() + add.size() > kMaxBitmaps) return fail(ErrorCode::InvalidArg, "too many bitmaps (at most {})", kMaxBitmaps);
+    for (const auto& b : add) {
+        if (b.name.empty() || b.name.size() > kMaxBitmapName)
+            return fail(ErrorCode::InvalidArg, "bitmap name '{}' must have 1 to {} bytes", b.name, kMaxBitmapName);
+        if (!names.insert(b.name).second) return fail(ErrorCode::InvalidArg, "Bitmap already exists: {}", b.name);
+        if (b.granularity_bits < 9 || b.granularity_bits > 31)
+            return fail(ErrorCode::InvalidArg, "bitmap '{}': granularity must be 512 B to 2 GiB", b.name);
+        if (b.bits.size() != bitmap_bytes(h_.size, b.granularity_bits))
+            return fail(ErrorCode::InvalidArg, "bitmap '{}' does not match the image size", b.name);
+    }
+
+    // Data clusters (all-zero ones stay unallocated), then each table.
+    std::vector<char> cluster(cluster_size_);
+    for (const auto& b : add) {
+        const uint64_t tsize = (b.bits.size() + cluster_size_ - 1) >> cluster_bits_;
+        std::string table(tsize * 8, '\0');
+        for (uint64_t k = 0; k < tsize; ++k) {
+            uint64_t at = k << cluster_bits_;
+            uint64_t n = std::min<uint64_t>(cluster_size_, b.bits.size() - at);
+            const auto* src = reinterpret_cast<const char*>(b.bits.data() + at);
+            if (std::all_of(src, src + n, [](char c) { return c == 0; })) continue;
+            auto host = alloc_clusters(1);
+            if (!host) return std::unexpected(host.error());
+            std::memcpy(cluster.data(), src, n);
+            std::memset(cluster.data() + n, 0, cluster_size_ - n);
+            VIREO_TRY(file_.write(cluster.data(), cluster_size_, *host));
+            store_be64(table.data() + 8 * k, *host);
+        }
+        uint64_t table_off = 0;
+        if (tsize) {
+            uint64_t clusters = (table.size() + cluster_size_ - 1) >> cluster_bits_;
+            auto host = alloc_clusters(clusters);
+            if (!host) return std::unexpected(host.error());
+            table_off = *host;
+            table.resize(clusters << cluster_bits_, '\0');
+            VIREO_TRY(file_.write(table.data(), table.size(), table_off));
+        }
+        std::string e(24, '\0');
+        store_be64(e.data(), table_off);
+        store_be32(e.data() + 8, static_cast<uint32_t>(tsize));
+        store_be32(e.data() + 12, b.auto_enabled ? kBitmapAuto : 0);
+        e[16] = static_cast<char>(kBitmapTypeDirty);
+        e[17] = static_cast<char>(b.granularity_bits);
+        store_be16(e.data() + 18, static_cast<uint16_t>(b.name.size()));
+        e += b.name;
+        e.resize((e.size() + 7) & ~7ULL, '\0');
+        entries.push_back({b.name, std::move(e)});
+    }
+
+    std::string dir;
+    for (const auto& e : entries) dir += e.raw;
+    if (dir.size() > kMaxBitmapDir) return fail(ErrorCode::InvalidArg, "bitmap directory would exceed {} bytes", kMaxBitmapDir);
+    uint64_t dir_clusters = (dir.size() + cluster_size_ - 1) >> cluster_bits_;
+    auto dir_off = alloc_clusters(dir_clusters);
+    if (!dir_off) return std::unexpected(dir_off.error());
+    std::string padded = dir;
+    padded.resize(dir_clusters << cluster_bits_, '\0');
+    VIREO_TRY(file_.write(padded.data(), padded.size(), *dir_off));
+
+    // Everything the new directory points at is on disk before the header
+    // points at it; the old directory is freed only afterwards.
+    VIREO_TRY(flush_caches());
+    VIREO_TRY(file_.flush());
+    const uint64_t old_dir = had ? bitmap_dir_offset_ : 0, old_size = had ? bitmap_dir_size_ : 0;
+    std::string ext(24, '\0');
+    store_be32(ext.data(), static_cast<uint32_t>(entries.size()));
+    store_be64(ext.data() + 8, dir.size());
+    store_be64(ext.data() + 16, *dir_off);
+    bitmaps_ext_ = ext;
+    nb_bitmaps_ = static_cast<uint32_t>(entries.size());
+    bitmap_dir_size_ = dir.size();
+    bitmap_dir_offset_ = *dir_off;
+    h_.autoclear |= kAutoclearBitmaps;
+    VIREO_TRY(write_header());
+    VIREO_TRY(file_.flush());
+    if (old_size) VIREO_TRY(free_clusters(old_dir, (old_size + cluster_size_ - 1) >> cluster_bits_));
+    return flush();
+}
+
+}  // namespace vireo::storage
