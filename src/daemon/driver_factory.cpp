@@ -1,6 +1,7 @@
 #include "daemon/driver_factory.hpp"
 
 #include "driver/test_driver.hpp"
+#include "qemu/qemu_conf.hpp"
 #include "qemu/qemu_driver.hpp"
 
 namespace vireo::daemon {
@@ -22,6 +23,10 @@ Result<std::unique_ptr<driver::Driver>> make_driver(std::string_view name, clien
     cfg.storage_rundir = dirs.rundir.parent_path() / "storage";
     // Tests keep the default pool's images under their own directories too.
     if (dirs.isolated) cfg.default_pool_path = dirs.confdir.parent_path() / "images";
+    // qemu.conf beside the definitions' directory: $XDG_CONFIG_HOME/vireo or
+    // /etc/vireo (or the tests' config dir). A bad setting stops the daemon.
+    if (auto conf = qemu::load_qemu_conf(dirs.confdir.parent_path() / "qemu.conf", cfg); !conf)
+        return std::unexpected(conf.error().context("cannot start the QEMU driver"));
     auto d = qemu::make_qemu_driver(std::move(cfg));
     if (!d) return std::unexpected(d.error().context("cannot start the QEMU driver"));
     return std::unique_ptr<driver::Driver>(std::move(*d));

@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "driver/driver.hpp"
+#include "qemu/save_image.hpp"
 #include "util/error.hpp"
 
 namespace vireo::qemu {
@@ -44,8 +45,10 @@ struct QemuDriverConfig {
     std::chrono::milliseconds destroy_grace{10000};
     // start: how long QEMU may take to answer on its monitor.
     std::chrono::milliseconds start_timeout{30000};
-    // Compress save images with QEMU's migration "compress" capability.
-    bool save_compression = false;
+    // save_image_format of qemu.conf: how save and managedsave compress the
+    // image (a compressor program between QEMU and the file); restore reads
+    // the format from the image's header.
+    SaveCompression save_image_format = SaveCompression::None;
     // Start the autostart domains when the driver is created.
     bool autostart = true;
     // Storage pools (pool::PoolManager): definitions and the record of active

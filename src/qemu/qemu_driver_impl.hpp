@@ -106,8 +106,10 @@ struct QemuDriverImpl {
 
     // --- lifecycle (qemu_lifecycle.cpp) ---------------------------------------
     struct RestoreSource {
-        UniqueFd fd;         // positioned at the migration stream
-        bool compressed = false;
+        UniqueFd fd;  // the save image, positioned at the migration stream
+        // How the stream is compressed: start() runs the decompressor
+        // between fd and QEMU.
+        SaveCompression compression = SaveCompression::None;
         bool was_running = true;
     };
     // Start the (job-held) inactive domain with `definition`.
@@ -152,6 +154,13 @@ struct QemuDriverImpl {
     // Resolve every <disk type='volume'> of `def` to its file or block path
     // and format, in place (for the command line); the paths go to *paths.
     Status resolve_volume_disks(conf::DomainDef& def, std::vector<std::string>* paths);
+    // The resolved volume paths of a run, kept in its runtime status so that a
+    // restarted driver still reports them as disk users.
+    static void save_volume_paths(const std::vector<std::string>& paths, driver::RuntimeStatus& status);
+    // At reattach: the recorded paths; for a status written before they were
+    // recorded, the live definition's volume disks resolved again.
+    std::vector<std::string> load_volume_paths(const std::string& domain, const driver::RuntimeStatus& status,
+                                               const conf::DomainDef& live);
 
     // --- save / restore (qemu_save.cpp) ----------------------------------------
     Status save(JobGuard& job, const std::filesystem::path& path, const std::string& reason_detail);

@@ -8,13 +8,16 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "qemu/command_line.hpp"
 #include "qemu/host.hpp"
 #include "qemu/qemu_driver_impl.hpp"
+#include "qemu/save_compressor.hpp"
 #include "util/files.hpp"
 
 #ifndef VIREO_VERSION
@@ -98,6 +101,69 @@ Status check_disk_sources(const conf::DomainDef& def) {
     return {};
 }
 
+// Wait for QEMU's incoming migration to end. With a decompressor, its
+// failure ends the wait with its own words; and a decompressor that ended
+// without QEMU completing means the stream was cut short (QEMU 7.2 may not
+// notice the end of a pipe in the middle of a stream: it spins on it).
+Status wait_incoming(QmpClient& qmp, FilterProcess* decompressor) {
+    using Clock = std::chrono::steady_clock;
+    std::optional<Clock::time_point> source_ended;
+    for (;;) {
+        auto st = qmp.execute("query-migrate");
+        if (!st) return std::unexpected(st.error());
+        std::string status = st->value("status", "");
+        if (status == "completed") return {};
+        if (status == "failed" || status == "cancelled")
+            return fail(ErrorCode::Hypervisor, "restoring the saved state failed: {}", st->value("error-desc", status));
+        if (decompressor && !source_ended) {
+            if (auto done = decompressor->poll()) {
+                if (!*done) return std::unexpected(done->error().context("the save image decompressor failed"));
+                source_ended = Clock::now();
+            }
+        }
+        if (source_ended && Clock::now() - *source_ended > std::chrono::seconds(10))
+            return fail(ErrorCode::Corrupt, "the saved state ends before QEMU's migration stream is complete");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+// Feed a save image's migration stream to QEMU (started with -incoming
+// defer): the file itself, or a decompressor's output through a pipe.
+Status receive_saved_state(QmpClient& qmp, const QemuDriverImpl::RestoreSource& restore) {
+    int from_image = restore.fd.get();
+    UniqueFd pipe_read;
+    std::optional<FilterProcess> decompressor;
+    if (restore.compression != SaveCompression::None) {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) return fail_errno("create the pipe from the decompressor");
+        pipe_read.reset(p[0]);
+        UniqueFd pipe_write(p[1]);
+        auto started = start_decompressor(restore.compression, restore.fd.get(), pipe_write.get());
+        if (!started) return std::unexpected(started.error());
+        decompressor = std::move(*started);
+        from_image = pipe_read.get();
+    }
+    Status received = [&]() -> Status {
+        VIREO_TRY(qmp.execute_with_fd("getfd", {{"fdname", "vireo-restore"}}, from_image));
+        VIREO_TRY(qmp.execute("migrate-incoming", {{"uri", "fd:vireo-restore"}}));
+        return wait_incoming(qmp, decompressor ? &*decompressor : nullptr);
+    }();
+    pipe_read.reset();
+    if (!received) {
+        // A decompressor that failed (a damaged image) is the cause.
+        if (decompressor) {
+            if (auto done = decompressor->poll_for(std::chrono::seconds(1)); done && !*done)
+                return std::unexpected(done->error().context("the save image decompressor failed"));
+        }
+        return received;
+    }
+    if (decompressor) {
+        if (auto done = decompressor->wait(); !done)
+            return std::unexpected(done.error().context("the save image decompressor failed"));
+    }
+    return {};
+}
+
 Result<fs::path> choose_emulator(const conf::DomainDef& def, const QemuDriverConfig& cfg) {
     fs::path emulator = !def.devices.emulator.empty() ? fs::path(def.devices.emulator) : cfg.qemu_binary;
     if (emulator.empty()) {
@@ -166,6 +232,7 @@ Status QemuDriverImpl::write_status(DomainObject& obj) {
         st.set("id", static_cast<std::int64_t>(f.id));
         st.set("state", state_reason_name(f.state));
         st.set("reason", f.reason);
+        save_volume_paths(p->volume_paths, st);
         st.live_xml = f.current().xml;
         return true;
     });
@@ -218,6 +285,10 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
     }
 
     conf::DomainDef live = src;
+    // Aliases (and addresses) as the live XML and the command line need them,
+    // whether or not the model we were given has them (a definition rebuilt
+    // from its inactive XML has none: aliases are live-only). Idempotent.
+    conf::assign_addresses_and_aliases(live);
     const MachineType* machine = qcaps.find_machine(live.os.machine);
     if (!machine)
         return failed(Error{ErrorCode::Unsupported, fmt::format("machine type '{}' is not supported by {}",
@@ -285,12 +356,18 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
     const std::uint64_t instance = next_instance++;
 
     // From here on a failure must kill QEMU and report its own words.
-    auto abort_start = [&](const Error& why) {
+    // `ours_first`: our error is the cause and QEMU's words only a detail
+    // (a restore whose image cannot be read); else QEMU's words win.
+    auto abort_start = [&](const Error& why, bool ours_first = false) {
         (void)terminate_process(*proc, std::chrono::milliseconds(0), false);
         // QEMU writes its error before exiting; a dead process has flushed.
         std::string text = qemu_error_text(log, log_offset);
         remove_runtime_files(name, prefix);
-        Error e = text.empty() ? why : Error{ErrorCode::Hypervisor, text};
+        // Its note of our SIGTERM is no error text.
+        if (text.find("terminating on signal") != std::string::npos) text.clear();
+        Error e = text.empty() ? why
+                  : ours_first ? Error{why.code, fmt::format("{} (QEMU: {})", why.message, text)}
+                               : Error{ErrorCode::Hypervisor, text};
         return failed(e);
     };
 
@@ -315,28 +392,7 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
                                    : serial_socket_path(prefix, serials.front().info.alias);
 
     if (restore) {
-        json caps_arg = json::array();
-        if (restore->compressed) caps_arg.push_back({{"capability", "compress"}, {"state", true}});
-        if (!caps_arg.empty()) {
-            if (auto r = (*qmp)->execute("migrate-set-capabilities", {{"capabilities", caps_arg}}); !r)
-                return abort_start(r.error());
-        }
-        if (auto r = (*qmp)->execute_with_fd("getfd", {{"fdname", "vireo-restore"}}, restore->fd.get()); !r)
-            return abort_start(r.error());
-        if (auto r = (*qmp)->execute("migrate-incoming", {{"uri", "fd:vireo-restore"}}); !r)
-            return abort_start(r.error());
-        // Wait for the incoming migration to finish.
-        for (;;) {
-            auto st = (*qmp)->execute("query-migrate");
-            if (!st) return abort_start(st.error());
-            std::string status = st->value("status", "");
-            if (status == "completed") break;
-            if (status == "failed" || status == "cancelled")
-                return abort_start(Error{ErrorCode::Hypervisor,
-                                         fmt::format("restoring the saved state failed: {}",
-                                                     st->value("error-desc", status))});
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
+        if (auto r = receive_saved_state(**qmp, *restore); !r) return abort_start(r.error(), true);
     }
 
     // Active (paused, starting up) before the vCPUs run, so that a QEMU death
@@ -513,12 +569,22 @@ void QemuDriverImpl::handle_event(const std::weak_ptr<DomainObject>& weak, std::
             restart_guest(*obj, *priv);
             return;
         }
+        if (cause == "guest-reset" && action == "destroy") {
+            // libvirt ends a guest reboot with on_reboot=destroy as a
+            // destroy: shut off (destroyed), event Stopped/Destroyed.
+            if (auto k = kill_and_finish(obj, instance, false, "destroyed", EventType::Stopped, "Destroyed"); !k)
+                spdlog::error("domain '{}': cannot stop QEMU after guest reboot: {}", obj->name(), k.error().message);
+            return;
+        }
         emit(EventType::Shutdown, "Finished", *obj);
         if (action == "preserve") {
             obj->with([&](DomainFields& f) {
                 f.state = DomainState::Shutdown;
                 f.reason = "user";
             });
+            // Recorded, so that a restarted daemon still shows the preserved
+            // domain as it is (reattach_all).
+            (void)write_status(*obj);
             notify_state();
             return;
         }
@@ -670,8 +736,10 @@ void QemuDriverImpl::reattach_all() {
         priv->runtime_prefix = prefix;
         priv->monitor_path = monitor;
         priv->console_socket = st->get("console_socket").value_or("");
+        priv->volume_paths = load_volume_paths(name, *st, *live.def);
         DomainState state = DomainState::Paused;
         std::string reason = st->get("reason").value_or("unknown");
+        bool preserved = false;
         if (run_state == "running") {
             state = DomainState::Running;
         } else if (run_state == "guest-panicked") {
@@ -679,6 +747,12 @@ void QemuDriverImpl::reattach_all() {
             reason = "panicked";
         } else if (run_state == "shutdown") {
             priv->got_shutdown = true;
+            if (st->get("state").value_or("") == state_reason_name(DomainState::Shutdown)) {
+                // Powered off with on_poweroff=preserve, and so recorded:
+                // it stays as it was, nothing to apply again.
+                state = DomainState::Shutdown;
+                preserved = true;
+            }
         } else if (state_reason_name(DomainState::Running) == st->get("state").value_or("")) {
             reason = "unknown";  // it was running; something paused it while we were away
         }
@@ -688,7 +762,7 @@ void QemuDriverImpl::reattach_all() {
         });
         (void)write_status(*obj);
         spdlog::info("domain '{}': reattached to QEMU pid {} ({})", name, proc.pid, run_state);
-        if (run_state == "shutdown") {
+        if (run_state == "shutdown" && !preserved) {
             // The guest powered off while no driver watched: apply on_poweroff now.
             std::weak_ptr<DomainObject> weak = obj;
             QmpEvent ev{"SHUTDOWN", json{{"guest", true}, {"reason", "guest-shutdown"}}, 0};

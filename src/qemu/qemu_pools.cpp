@@ -1,5 +1,8 @@
 // The QEMU driver's storage pools: one pool::PoolManager per driver, and the
 // resolution of <disk type='volume'> disks at domain start.
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "driver/unavailable_pools.hpp"
@@ -82,6 +85,29 @@ Status QemuDriverImpl::resolve_volume_disks(conf::DomainDef& def, std::vector<st
         if (paths) paths->push_back(v->path);
     }
     return {};
+}
+
+namespace {
+constexpr const char* kVolumePathsKey = "volume_paths";  // a JSON array of strings
+}  // namespace
+
+void QemuDriverImpl::save_volume_paths(const std::vector<std::string>& paths, driver::RuntimeStatus& status) {
+    status.set(kVolumePathsKey, nlohmann::json(paths).dump());
+}
+
+std::vector<std::string> QemuDriverImpl::load_volume_paths(const std::string& domain, const driver::RuntimeStatus& status,
+                                                           const conf::DomainDef& live) {
+    if (auto text = status.get(kVolumePathsKey)) {
+        auto parsed = nlohmann::json::parse(*text, nullptr, false);
+        if (parsed.is_array() && std::all_of(parsed.begin(), parsed.end(), [](const auto& v) { return v.is_string(); }))
+            return parsed.get<std::vector<std::string>>();
+        spdlog::warn("domain '{}': runtime status has unreadable volume paths; resolving its volume disks again", domain);
+    }
+    conf::DomainDef resolved = live;
+    std::vector<std::string> paths;
+    if (auto r = resolve_volume_disks(resolved, &paths); !r)
+        spdlog::warn("domain '{}': cannot tell which volumes it uses: {}", domain, r.error().full_message());
+    return paths;
 }
 
 }  // namespace vireo::qemu

@@ -1,15 +1,18 @@
 // save / managedsave / restore: QEMU's migration stream into a file that
-// starts with a header carrying the domain XML (save_image.hpp).
+// starts with a header carrying the domain XML (save_image.hpp), through a
+// compressor program when save_image_format asks for one
+// (save_compressor.hpp).
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <optional>
 #include <thread>
 
 #include "qemu/qemu_driver_impl.hpp"
+#include "qemu/save_compressor.hpp"
 #include "qemu/save_image.hpp"
 
 namespace vireo::qemu {
-
-using nlohmann::json;
 
 namespace {
 
@@ -26,6 +29,13 @@ Status wait_migration(QmpClient& qmp) {
     }
 }
 
+// Hand `fd` to QEMU and migrate into it until the stream is complete.
+Status send_migration(QmpClient& qmp, int fd) {
+    if (auto r = qmp.execute_with_fd("getfd", {{"fdname", "vireo-save"}}, fd); !r) return std::unexpected(r.error());
+    if (auto r = qmp.execute("migrate", {{"uri", "fd:vireo-save"}}); !r) return std::unexpected(r.error());
+    return wait_migration(qmp);
+}
+
 }  // namespace
 
 Status QemuDriverImpl::save(JobGuard& job, const std::filesystem::path& path, const std::string& detail) {
@@ -38,6 +48,11 @@ Status QemuDriverImpl::save(JobGuard& job, const std::filesystem::path& path, co
     auto priv = run->priv;
     const bool was_running = run->state == DomainState::Running;
     std::string xml = obj->with([](DomainFields& f) { return f.current().xml; });
+    // A missing compressor program is found before the guest is touched.
+    const SaveCompression format = cfg.save_image_format;
+    if (format != SaveCompression::None) {
+        if (auto program = find_compressor(format); !program) return failed(program.error());
+    }
 
     obj->with([&](DomainFields&) { priv->job_owns_state = true; });
     auto give_back = [&] { obj->with([&](DomainFields&) { priv->job_owns_state = false; }); };
@@ -57,28 +72,49 @@ Status QemuDriverImpl::save(JobGuard& job, const std::filesystem::path& path, co
     SaveHeader header;
     header.xml = xml;
     header.was_running = was_running;
-    header.compression = cfg.save_compression ? SaveCompression::QemuCompress : SaveCompression::None;
+    header.compression = format;
     auto fd = create_save_file(path, header, true);
     if (!fd) {
         resume();
         return failed(fd.error());
     }
-    auto cleanup_file = [&] { ::unlink(path.c_str()); };
 
-    json caps = json::array({{{"capability", "compress"}, {"state", cfg.save_compression}}});
     Status migrated = [&]() -> Status {
-        if (auto r = priv->qmp->execute("migrate-set-capabilities", {{"capabilities", caps}}); !r)
-            return std::unexpected(r.error());
-        if (auto r = priv->qmp->execute_with_fd("getfd", {{"fdname", "vireo-save"}}, fd->get()); !r)
-            return std::unexpected(r.error());
-        if (auto r = priv->qmp->execute("migrate", {{"uri", "fd:vireo-save"}}); !r) return std::unexpected(r.error());
-        VIREO_TRY(wait_migration(*priv->qmp));
+        // QEMU writes into `to_qemu`: the file itself, or the pipe into the
+        // compressor, which writes the file after the header.
+        UniqueFd pipe_write;
+        std::optional<FilterProcess> compressor;
+        int to_qemu = fd->get();
+        if (format != SaveCompression::None) {
+            int p[2];
+            if (::pipe2(p, O_CLOEXEC) != 0) return fail_errno("create the pipe to the compressor");
+            UniqueFd pipe_read(p[0]);
+            pipe_write.reset(p[1]);
+            auto started = start_compressor(format, pipe_read.get(), fd->get());
+            if (!started) return std::unexpected(started.error());
+            compressor = std::move(*started);
+            to_qemu = pipe_write.get();
+        }
+        Status sent = send_migration(*priv->qmp, to_qemu);
+        pipe_write.reset();  // QEMU closed its copy at the end: the compressor sees EOF
+        if (!sent) {
+            // A compressor that died first (disk full, ...) is the cause.
+            if (compressor) {
+                if (auto done = compressor->poll_for(std::chrono::seconds(1)); done && !*done)
+                    return std::unexpected(done->error().context("the save image compressor failed"));
+            }
+            return sent;
+        }
+        if (compressor) {
+            if (auto done = compressor->wait(); !done)
+                return std::unexpected(done.error().context("the save image compressor failed"));
+        }
         if (::fsync(fd->get()) != 0) return fail_errno(fmt::format("fsync '{}'", path.string()));
         return {};
     }();
     fd->reset();
     if (!migrated) {
-        cleanup_file();
+        ::unlink(path.c_str());  // no partial image is left behind
         resume();
         return failed(migrated.error());
     }
@@ -100,7 +136,12 @@ Result<QemuDriverImpl::RestoreSource> QemuDriverImpl::open_restore(const std::fi
     definition = std::move(*def);
     RestoreSource src;
     src.fd = std::move(fd);
-    src.compressed = header.compression == SaveCompression::QemuCompress;
+    src.compression = header.compression;
+    // The decompressor starts with QEMU (start()); its absence is told now.
+    if (header.compression != SaveCompression::None) {
+        if (auto program = find_compressor(header.compression); !program)
+            return std::unexpected(program.error().context(fmt::format("cannot restore from '{}'", path.string())));
+    }
     src.was_running = header.was_running;
     return src;
 }

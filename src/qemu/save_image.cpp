@@ -14,6 +14,7 @@ constexpr char kMagic[16] = {'V', 'i', 'r', 'e', 'o', 'Q', 'e', 'm', 'u', 'S', '
 constexpr std::uint32_t kVersion = 1;
 constexpr std::uint64_t kAlign = 4096;
 constexpr std::size_t kMaxXml = 16u << 20;
+constexpr std::uint64_t kLegacyQemuCompress = 1;
 
 void put_u32(std::string& out, std::size_t at, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) out[at + static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -65,7 +66,11 @@ Result<SaveHeader> decode_save_header(std::string_view bytes) {
     SaveHeader h;
     h.was_running = get_le(bytes, 24, 4) != 0;
     auto comp = get_le(bytes, 28, 4);
-    if (comp > 1) return fail(ErrorCode::Corrupt, "save image uses unknown compression {}", comp);
+    if (comp == kLegacyQemuCompress)
+        return fail(ErrorCode::Unsupported,
+                    "save image was written with QEMU's 'compress' migration capability, which vireo no longer reads");
+    if (comp > static_cast<std::uint64_t>(SaveCompression::Zstd))
+        return fail(ErrorCode::Corrupt, "save image uses unknown compression {}", comp);
     h.compression = static_cast<SaveCompression>(comp);
     h.data_offset = get_le(bytes, 32, 8);
     if (xml_len == 0 || xml_len > kMaxXml || h.data_offset < kSaveHeaderFixedSize + xml_len)

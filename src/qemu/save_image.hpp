@@ -4,7 +4,10 @@
 //          16  version (u32 LE, = 1)
 //          20  xml_len (u32 LE): bytes reserved for the XML, NUL padded
 //          24  was_running (u32 LE): restore resumes the vCPUs when 1
-//          28  compression (u32 LE): 0 none, 1 QEMU "compress" capability
+//          28  compression (u32 LE): how the stream after data_offset is
+//              compressed: 0 raw, 2 gzip, 3 bzip2, 4 xz, 5 lzop, 6 zstd
+//              (a compressor program's output; 1 was QEMU's own "compress"
+//              migration capability, which vireo no longer writes or reads)
 //          32  data_offset (u64 LE): where QEMU's migration stream starts
 //          40  reserved, zero                            24 bytes
 //          64  the domain XML (live definition), xml_len bytes
@@ -25,7 +28,8 @@
 
 namespace vireo::qemu {
 
-enum class SaveCompression : std::uint32_t { None = 0, QemuCompress = 1 };
+// The save_image_format of qemu.conf (save_compressor.hpp); values as stored.
+enum class SaveCompression : std::uint32_t { None = 0, Gzip = 2, Bzip2 = 3, Xz = 4, Lzop = 5, Zstd = 6 };
 
 struct SaveHeader {
     std::string xml;

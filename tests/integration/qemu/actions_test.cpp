@@ -91,8 +91,34 @@ TEST(QemuActions, OnRebootDestroyEndsShutOff) {
     ASSERT_TRUE(f.console("once").send("reboot -f"));
     auto w = f.drv->wait_for_state("once", DomainState::Shutoff, seconds(60));
     ASSERT_TRUE(w) << w.error().message;
-    EXPECT_EQ(f.info("once").reason, "shutdown");
+    // As libvirt: a reboot turned into a stop by on_reboot=destroy is a destroy.
+    EXPECT_EQ(f.info("once").reason, "destroyed");
+    EXPECT_TRUE(f.events.wait_for("once", "Stopped/Destroyed", seconds(1)));
     EXPECT_TRUE(qemu_pids_for("once").empty());
+}
+
+TEST(QemuActions, OnPoweroffPreserveSurvivesADriverRestart) {
+    VIREO_REQUIRE_GUEST();
+    GuestFixture f;
+    f.define_and_start("kept", "", "", "<on_poweroff>preserve</on_poweroff>");
+    f.wait_ready("kept");
+    const int pid = f.drv->qemu_pid("kept");
+    ASSERT_TRUE(f.drv->shutdown_domain("kept", driver::ShutdownMode::Acpi));
+    auto w = f.drv->wait_for_state("kept", DomainState::Shutdown, seconds(90));
+    ASSERT_TRUE(w) << w.error().message;
+
+    const auto events_before = f.events.for_domain("kept").size();
+    f.close();  // the daemon goes away and comes back
+    f.open();
+    auto d = f.info("kept");
+    EXPECT_EQ(d.state, DomainState::Shutdown) << "the preserved domain is still shown";
+    EXPECT_EQ(d.reason, "user");
+    EXPECT_EQ(f.drv->qemu_pid("kept"), pid);
+    EXPECT_EQ(qemu_pids_for("kept"), std::vector<int>{pid});
+    EXPECT_EQ(f.events.for_domain("kept").size(), events_before) << "nothing is applied again after the restart";
+    ASSERT_TRUE(f.drv->destroy_domain("kept", {}));
+    EXPECT_EQ(f.info("kept").state, DomainState::Shutoff);
+    EXPECT_TRUE(qemu_pids_for("kept").empty());
 }
 
 TEST(QemuActions, OnPoweroffRestartBootsAgain) {

@@ -175,9 +175,12 @@ GuestFixture::~GuestFixture() {
                 if (d.state != driver::DomainState::Shutoff) (void)drv->destroy_domain(d.name, {});
 }
 
-void GuestFixture::open() {
-    drv = make_driver(tmp.path());
-    ASSERT_TRUE(drv);
+void GuestFixture::open(const std::function<void(QemuDriverConfig&)>& configure) {
+    auto cfg = config_in(tmp.path());
+    if (configure) configure(cfg);
+    auto d = make_qemu_driver(std::move(cfg));
+    ASSERT_TRUE(d) << d.error().full_message();
+    drv = std::move(*d);
     auto s = drv->subscribe([this](const driver::DomainEvent& e) { events.add(e); });
     ASSERT_TRUE(s);
     sub = std::move(*s);

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -89,8 +90,9 @@ struct GuestFixture {
     GuestFixture(const GuestFixture&) = delete;
     GuestFixture& operator=(const GuestFixture&) = delete;
 
-    // (Re)create the driver on tmp and subscribe to its events.
-    void open();
+    // (Re)create the driver on tmp and subscribe to its events;
+    // `configure` may change the configuration first.
+    void open(const std::function<void(QemuDriverConfig&)>& configure = {});
     // Drop the driver (its guests keep running).
     void close();
     // Define guest_xml(name, extra, cmdline_extra, extra_top) and start it.

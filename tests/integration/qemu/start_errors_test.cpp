@@ -28,7 +28,8 @@ std::string start_must_fail(const fs::path& root, const std::string& name, const
     auto st = drv->start_domain(name, {});
     EXPECT_FALSE(st) << "start of '" << name << "' should fail";
     EXPECT_TRUE(qemu_pids_for(name).empty()) << "stray QEMU process";
-    EXPECT_TRUE(files_starting_with(root / "run", name).empty()) << "stray runtime file";
+    const auto stray = files_starting_with(root / "run", name);
+    EXPECT_TRUE(stray.empty()) << "stray runtime file " << (stray.empty() ? "" : stray.front());
     auto dom = drv->lookup_domain(name);
     EXPECT_TRUE(dom);
     if (dom) {

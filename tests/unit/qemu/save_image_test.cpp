@@ -13,7 +13,7 @@ TEST(SaveImage, HeaderRoundTripsAndAlignsTheStream) {
     qemu::SaveHeader h;
     h.xml = "<domain type='qemu'><name>x</name></domain>";
     h.was_running = false;
-    h.compression = qemu::SaveCompression::QemuCompress;
+    h.compression = qemu::SaveCompression::Zstd;
     std::string bytes = qemu::encode_save_header(h);
     EXPECT_EQ(bytes.size(), h.data_offset);
     EXPECT_EQ(h.data_offset % 4096, 0u);
@@ -21,7 +21,7 @@ TEST(SaveImage, HeaderRoundTripsAndAlignsTheStream) {
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(back->xml, h.xml);
     EXPECT_FALSE(back->was_running);
-    EXPECT_EQ(back->compression, qemu::SaveCompression::QemuCompress);
+    EXPECT_EQ(back->compression, qemu::SaveCompression::Zstd);
     EXPECT_EQ(back->data_offset, h.data_offset);
 }
 
@@ -35,6 +35,22 @@ TEST(SaveImage, RejectsForeignAndDamagedFiles) {
     auto r = qemu::decode_save_header(bytes);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("version 9"), std::string::npos);
+}
+
+TEST(SaveImage, CompressionFieldIsChecked) {
+    qemu::SaveHeader h;
+    h.xml = "<domain/>";
+    std::string bytes = qemu::encode_save_header(h);
+    ASSERT_TRUE(qemu::decode_save_header(bytes));
+    EXPECT_EQ(qemu::decode_save_header(bytes)->compression, qemu::SaveCompression::None) << "old images: raw";
+    bytes[28] = 1;  // QEMU's own "compress" capability, no longer written or read
+    auto legacy = qemu::decode_save_header(bytes);
+    ASSERT_FALSE(legacy);
+    EXPECT_NE(legacy.error().message.find("'compress' migration capability"), std::string::npos);
+    bytes[28] = 7;
+    auto unknown = qemu::decode_save_header(bytes);
+    ASSERT_FALSE(unknown);
+    EXPECT_NE(unknown.error().message.find("unknown compression 7"), std::string::npos);
 }
 
 TEST(SaveImage, FileIsPositionedAtTheStream) {
