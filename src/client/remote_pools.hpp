@@ -6,14 +6,11 @@
 // never blocks the driver's other calls.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json_fwd.hpp>
-
-#include "client/http_client.hpp"
+#include "client/api_calls.hpp"
 #include "client/transport.hpp"
 #include "driver/pool_api.hpp"
 
@@ -21,18 +18,17 @@ namespace vireo::client {
 
 class RemotePools final : public driver::PoolApi {
 public:
-    // One HTTP exchange on the owner's connection; non-2xx answers are the
-    // daemon's Error.
-    using Caller = std::function<Result<HttpResponse>(std::string_view method, const std::string& target,
-                                                      std::string_view body, std::string_view content_type)>;
-    RemotePools(Caller call, std::shared_ptr<Transport> transport);
+    // Requests go through the owner's helpers (its connection); `api` must
+    // outlive this object.
+    RemotePools(const ApiCalls& api, std::shared_ptr<Transport> transport);
 
     Result<std::vector<driver::PoolSummary>> list_pools() override;
     Result<driver::PoolSummary> lookup_pool(std::string_view ref) override;
     Result<std::string> pool_xml(std::string_view ref, bool inactive) override;
     Result<driver::PoolSummary> define_pool(std::string_view xml) override;
     Status undefine_pool(std::string_view ref) override;
-    Result<driver::PoolSummary> create_pool(std::string_view xml, bool build, driver::PoolBuildFlags flags) override;
+    Result<driver::PoolSummary> create_pool(std::string_view xml, bool build,
+                                            driver::PoolBuildFlags flags) override;
     Status build_pool(std::string_view ref, driver::PoolBuildFlags flags) override;
     Status start_pool(std::string_view ref, bool build, driver::PoolBuildFlags flags) override;
     Status destroy_pool(std::string_view ref) override;
@@ -61,16 +57,7 @@ public:
     static std::string volume_path(std::string_view pool, std::string_view vol);
 
 private:
-    Result<nlohmann::json> call_json(std::string_view method, const std::string& target, std::string_view body = {},
-                                     std::string_view content_type = {});
-    Status call_status(std::string_view method, const std::string& target, std::string_view body = {},
-                       std::string_view content_type = {});
-    Result<driver::PoolSummary> call_pool(std::string_view method, const std::string& target,
-                                          std::string_view body = {}, std::string_view content_type = {});
-    Result<driver::VolumeSummary> call_volume(std::string_view method, const std::string& target,
-                                              std::string_view body = {}, std::string_view content_type = {});
-
-    Caller call_;
+    const ApiCalls& api_;
     std::shared_ptr<Transport> transport_;
 };
 

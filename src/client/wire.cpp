@@ -2,8 +2,9 @@
 
 #include <array>
 #include <tuple>
-#include <type_traits>
 #include <utility>
+
+#include "client/wire_fields.hpp"
 
 namespace vireo::wire {
 
@@ -23,70 +24,11 @@ constexpr std::array<std::pair<driver::EventType, std::string_view>, 9> kEvents{
     {driver::EventType::Crashed, "Crashed"},
 }};
 
-std::unexpected<Error> missing(std::string_view what, std::string_view field) {
-    return fail(ErrorCode::Protocol, "malformed {} from vireod: field '{}' missing or of the wrong type", what,
-                field);
-}
-
-// Does this JSON value have the type of T (string, bool or an integer)?
-template <class T>
-bool holds(const json& v) {
-    if constexpr (std::is_same_v<T, std::string>)
-        return v.is_string();
-    else if constexpr (std::is_same_v<T, bool>)
-        return v.is_boolean();
-    else
-        return v.is_number_integer();
-}
-
-// Typed field reader: false when the field is absent or has another type.
-template <class T>
-bool get(const json& j, const char* key, T& out) {
-    auto it = j.find(key);
-    if (it == j.end() || !holds<T>(*it)) return false;
-    out = it->get<T>();
-    return true;
-}
-
-// One plain field of a wire struct: its JSON key and member. A required
-// field missing makes the document malformed; an optional one keeps its
-// default, so that older and newer daemons still understand each other.
-template <class S, class T>
-struct Field {
-    const char* key;
-    T S::*member;
-    bool required;
-};
-template <class S, class T>
-constexpr Field<S, T> required(const char* key, T S::*member) {
-    return {key, member, true};
-}
-template <class S, class T>
-constexpr Field<S, T> optional(const char* key, T S::*member) {
-    return {key, member, false};
-}
-
-// The JSON object of the plain fields of `s` (the table's Field entries).
-template <class S, class Fields>
-json fields_to_json(const S& s, const Fields& fields) {
-    json j = json::object();
-    std::apply([&](const auto&... f) { ((j[f.key] = s.*(f.member)), ...); }, fields);
-    return j;
-}
-
-// Read the plain fields of a `what` document into `out`: the first required
-// field missing (or of the wrong type) is the error.
-template <class S, class Fields>
-Status fields_from_json(const json& j, std::string_view what, const Fields& fields, S& out) {
-    if (!j.is_object()) return missing(what, "(object)");
-    const char* absent = nullptr;
-    auto read = [&](const auto& f) {
-        if (!get(j, f.key, out.*(f.member)) && f.required && !absent) absent = f.key;
-    };
-    std::apply([&](const auto&... f) { (read(f), ...); }, fields);
-    if (absent) return missing(what, absent);
-    return {};
-}
+using fields::get;
+using fields::missing;
+using fields::optional;
+using fields::plain_from_json;
+using fields::required;
 
 // The field tables of the wire structs (uuid, state and times, which need a
 // conversion, are handled by hand).
@@ -119,14 +61,6 @@ const auto kInterfaceFields = std::make_tuple(
     optional("type", &InterfaceInfo::type), optional("source", &InterfaceInfo::source),
     optional("model", &InterfaceInfo::model));
 
-// Decode a struct made only of plain fields.
-template <class S, class Fields>
-Result<S> plain_from_json(const json& j, std::string_view what, const Fields& fields) {
-    S out;
-    VIREO_TRY(fields_from_json(j, what, fields, out));
-    return out;
-}
-
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -137,15 +71,15 @@ int hex_value(char c) {
 }  // namespace
 
 json to_json(const driver::DomainSummary& s) {
-    json j = fields_to_json(s, kSummaryFields);
+    json j = fields::to_json(s, kSummaryFields);
     j["uuid"] = s.uuid.str();
     j["state"] = driver::state_name(s.state);
     return j;
 }
 
-json to_json(const driver::NodeInfo& n) { return fields_to_json(n, kNodeFields); }
+json to_json(const driver::NodeInfo& n) { return fields::to_json(n, kNodeFields); }
 
-json to_json(const driver::VersionInfo& v) { return fields_to_json(v, kVersionFields); }
+json to_json(const driver::VersionInfo& v) { return fields::to_json(v, kVersionFields); }
 
 json to_json(const driver::DomainEvent& e) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.when.time_since_epoch()).count();
@@ -156,9 +90,9 @@ json to_json(const driver::DomainEvent& e) {
                 {"time_ms", ms}};
 }
 
-json to_json(const driver::DiskInfo& d) { return fields_to_json(d, kDiskFields); }
+json to_json(const driver::DiskInfo& d) { return fields::to_json(d, kDiskFields); }
 
-json to_json(const driver::InterfaceInfo& i) { return fields_to_json(i, kInterfaceFields); }
+json to_json(const driver::InterfaceInfo& i) { return fields::to_json(i, kInterfaceFields); }
 
 json to_json(const Error& e) { return json{{"code", to_string(e.code)}, {"message", e.full_message()}}; }
 
@@ -174,7 +108,7 @@ Result<driver::DomainSummary> summary_from_json(const json& j) {
     auto st = driver::state_from_name(state);
     if (!st) return missing(what, "state");
     s.state = *st;
-    VIREO_TRY(fields_from_json(j, what, kSummaryFields, s));
+    VIREO_TRY(fields::from_json(j, what, kSummaryFields, s));
     return s;
 }
 

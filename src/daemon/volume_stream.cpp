@@ -177,6 +177,9 @@ void serve_volume_stream(driver::PoolApi& pools, Socket socket, http::request<ht
 
     Ws ws(std::move(socket));
     ws.read_message_max(kMaxMessage);
+    // Beast cuts outgoing messages into frames of its write buffer (4 KiB by
+    // default): a download chunk goes out as one frame instead.
+    ws.auto_fragment(false);
     beast::error_code ec;
     ws.accept(req, ec);
     if (ec) {

@@ -1,7 +1,10 @@
 #include "driver/test_driver.hpp"
 
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
@@ -110,13 +113,38 @@ struct TestDriver::Impl {
         return std::move(*mgr);
     }
 
+    // <tmp>/vireo-test-pools-<pid>-XXXXXX: the destructor removes it when the
+    // connection closes; a process that was killed cannot, so the next one
+    // removes the directories of owners that are gone.
     static Result<std::filesystem::path> make_pools_dir() {
         std::error_code ec;
         auto base = std::filesystem::temp_directory_path(ec);
         if (ec) base = "/tmp";
-        std::string tmpl = (base / "vireo-test-pools-XXXXXX").string();
+        remove_orphaned_pools_dirs(base);
+        std::string tmpl = (base / fmt::format("{}{}-XXXXXX", kPoolsDirPrefix, ::getpid())).string();
         if (::mkdtemp(tmpl.data()) == nullptr) return fail_errno(fmt::format("cannot create {}", tmpl));
         return std::filesystem::path(tmpl);
+    }
+
+    static constexpr std::string_view kPoolsDirPrefix = "vireo-test-pools-";
+
+    // Private pool dirs of this user whose owning process no longer exists.
+    static void remove_orphaned_pools_dirs(const std::filesystem::path& base) {
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+            const std::string name = entry.path().filename().string();
+            if (!name.starts_with(kPoolsDirPrefix)) continue;
+            const std::string rest = name.substr(kPoolsDirPrefix.size());
+            const auto dash = rest.find('-');
+            if (dash == std::string::npos || dash == 0) continue;  // not named by a pid
+            const long pid = std::strtol(rest.substr(0, dash).c_str(), nullptr, 10);
+            struct stat st{};
+            if (pid <= 0 || ::lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid())
+                continue;
+            if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // its owner may still run
+            std::error_code rm;
+            std::filesystem::remove_all(entry.path(), rm);
+        }
     }
 
     // File and block disks of the active domains (a volume in use cannot be deleted).

@@ -40,6 +40,7 @@ struct Table {
     std::uint64_t disk_size = 0;
     std::string label;  // gpt, msdos, unknown
     std::vector<Partition> parts;
+    std::vector<FreeExtent> free;  // parted's free space, [start, end) in bytes
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -78,11 +79,15 @@ std::string partition_name(const std::string& disk, unsigned n) {
     return fmt::format("{}{}{}", disk, digit_end ? "p" : "", n);
 }
 
-// parted's machine-readable listing of the disk.
+// parted's machine-readable listing of the disk, free space included:
+//   BYT;
+//   /dev/loop3:67108864B:loopback:512:512:gpt:Loopback device:;
+//   1:17408B:1048575B:1031168B:free;
+//   1:1048576B:9437183B:8388608B:ext4:primary:;
 Result<Table> read_table(const std::string& dev) {
     auto parted = find_tool("parted", "parted");
     if (!parted) return std::unexpected(parted.error());
-    auto r = run_checked({*parted, "-s", "-m", dev, "unit", "B", "print"});
+    auto r = run_checked({*parted, "-s", "-m", dev, "unit", "B", "print", "free"});
     if (!r) return std::unexpected(r.error());
     Table t;
     std::istringstream in(r->out);
@@ -100,6 +105,10 @@ Result<Table> read_table(const std::string& dev) {
             continue;
         }
         if (f.size() < 5) continue;
+        if (f[4] == "free") {  // its number field means nothing
+            t.free.push_back({bytes_field(f[1]), bytes_field(f[2]) + 1});
+            continue;
+        }
         Partition p;
         p.number = static_cast<unsigned>(bytes_field(f[0]));
         p.start = bytes_field(f[1]);
@@ -204,6 +213,7 @@ public:
         s.capacity = t->disk_size;
         for (const auto& p : t->parts) s.allocation += p.end + 1 - p.start;
         for (const auto& [a, b] : free_ranges(*t)) s.available = std::max(s.available, b - a);
+        s.free_extents = t->free;
         return s;
     }
 

@@ -18,6 +18,8 @@ Status parse_source(XmlElement& src, PoolDef& def) {
         auto path = dev.attr("path");
         if (!path || path->empty()) return std::unexpected(dev.xml_error("@path", "missing device path"));
         dev.attr("part_separator");  // accepted; partition names are read from the kernel
+        // Live free ranges of a dumped disk pool are ignored, as libvirt does.
+        for (auto& extent : dev.children("freeExtent")) extent.consume_all();
         VIREO_TRY(dev.finish());
         def.devices.push_back(*path);
     }
@@ -154,7 +156,14 @@ std::string format_pool_xml(const PoolDef& def, const std::optional<PoolSizes>& 
     xmlc::add_bytes(root, "available", avail);
     auto& src = root.add("source");
     if (!def.source_host.empty()) src.add("host").attr("name", def.source_host);
-    for (const auto& dev : def.devices) src.add("device").attr("path", dev);
+    for (const auto& dev : def.devices) {
+        auto& device = src.add("device");
+        device.attr("path", dev);
+        // Only a disk pool has extents, and it has one device.
+        if (sizes && def.devices.size() == 1)
+            for (const auto& extent : sizes->free_extents)
+                device.add("freeExtent").attr("start", std::to_string(extent.start)).attr("end", std::to_string(extent.end));
+    }
     if (!def.source_dir.empty()) src.add("dir").attr("path", def.source_dir);
     src.add_text("name", def.source_name);
     if (!def.source_format.empty()) src.add("format").attr("type", def.source_format);

@@ -5,7 +5,8 @@
 //   <pool type='dir'>
 //     <name>default</name>
 //     <uuid>...</uuid>
-//     <source/>                       (fs/disk: <device path='/dev/x'/><format type='ext4'/>)
+//     <source/>                       (fs/disk: <device path='/dev/x'/><format type='ext4'/>;
+//                                      an active disk pool's device lists its <freeExtent start= end=/>)
 //     <target><path>/var/lib/vireo/images</path>
 //       <permissions><mode>0755</mode></permissions></target>
 //   </pool>
@@ -47,11 +48,19 @@ struct PoolDef {
     Permissions target_perms;
 };
 
-// Live figures written into <capacity>/<allocation>/<available>.
+// A free range of a disk pool's device, in bytes: [start, end).
+struct FreeExtent {
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+};
+
+// Live figures written into <capacity>/<allocation>/<available>, and for a
+// disk pool the free ranges of its device (<device><freeExtent .../>).
 struct PoolSizes {
     std::uint64_t capacity = 0;
     std::uint64_t allocation = 0;
     std::uint64_t available = 0;
+    std::vector<FreeExtent> free_extents;
 };
 
 // Parse and validate a pool document. A missing UUID is generated.

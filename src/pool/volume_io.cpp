@@ -18,7 +18,8 @@ namespace {
 
 constexpr std::uint64_t kChunk = 4u << 20;  // bytes moved per read/write
 
-Result<storage::ImagePtr> open_volume(const VolumeDef& vol, bool writable) {
+Result<storage::ImagePtr> open_volume(const VolumeDef& vol, bool writable,
+                                      storage::CacheMode cache = storage::CacheMode::Writeback) {
     if (vol.type == driver::VolumeType::Dir)
         return fail(ErrorCode::Unsupported, "volume '{}' is a directory: it has no contents to copy, wipe or transfer", vol.name);
     storage::OpenOptions opts;
@@ -26,6 +27,7 @@ Result<storage::ImagePtr> open_volume(const VolumeDef& vol, bool writable) {
     if (!f) return std::unexpected(f.error());
     opts.format = *f;
     opts.writable = writable;
+    opts.cache = cache;
     auto img = storage::open_image(vol.path, opts);
     if (!img) return std::unexpected(img.error().context(fmt::format("cannot open volume '{}'", vol.name)));
     return img;
@@ -75,7 +77,10 @@ Result<Run> guest_run(storage::Image& img, std::uint64_t off, std::uint64_t len)
 Status copy_volume_contents(const VolumeDef& src, const VolumeDef& dst) {
     auto in = open_volume(src, false);
     if (!in) return std::unexpected(in.error());
-    auto out = open_volume(dst, true);
+    // The copy is written back by the kernel, not synced: libvirt makes it
+    // with qemu-img convert, whose default cache mode (unsafe) does not sync
+    // either, and a sync of the whole copy doubled the time of a clone.
+    auto out = open_volume(dst, true, storage::CacheMode::Unsafe);
     if (!out) return std::unexpected(out.error());
     const std::uint64_t size = std::min((*in)->size(), (*out)->size());
     std::vector<char> buf(kChunk);

@@ -432,5 +432,33 @@ TEST_F(PoolCli, GuestBootsFromClonedVolume) {
     ok({"undefine", "web"});
 }
 
+// A restarted daemon still knows which volumes its running guests use: it
+// reattaches to QEMU and keeps refusing to delete them or stop their pool.
+TEST_F(PoolCli, VolumeInUseStaysProtectedAcrossDaemonRestart) {
+    VIREO_REQUIRE_GUEST();
+    const std::string target = (dir_ / "guests").string();
+    ok({"pool-create-as", "guests", "dir", "--target", target, "--build"});
+    ok({"vol-create-as", "guests", "disk.qcow2", "16M", "--format", "qcow2"});
+    const std::string xml = write_file("web.xml", guest_domain_xml("web", R"(<disk type='volume' device='disk'>
+      <source pool='guests' volume='disk.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>)"));
+    ok({"define", xml});
+    ok({"start", "web"});
+
+    cli_.stop_daemon();  // the guest keeps running; the next call starts a new daemon
+    EXPECT_EQ(ok({"domstate", "web"}), "running\n\n") << "the new daemon reattached to the guest";
+
+    auto busy_vol = refused({"vol-delete", "disk.qcow2", "--pool", "guests"});
+    EXPECT_TRUE(contains(busy_vol, "'web'")) << busy_vol;
+    EXPECT_TRUE(std::filesystem::exists(target + "/disk.qcow2"));
+    auto busy_pool = refused({"pool-destroy", "guests"});
+    EXPECT_TRUE(contains(busy_pool, "'web'")) << busy_pool;
+
+    ok({"destroy", "web"});
+    EXPECT_EQ(ok({"vol-delete", "disk.qcow2", "--pool", "guests"}), "Vol disk.qcow2 deleted\n\n");
+    ok({"undefine", "web"});
+}
+
 }  // namespace
 }  // namespace vireo::test

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -170,6 +171,65 @@ TEST(DiskPool, PartitionsAsVolumes) {
     ASSERT_TRUE(m->destroy_pool("dp"));
     ASSERT_TRUE(m->delete_pool("dp"));
     EXPECT_EQ(blkid(loop.device(), "PTTYPE"), "") << "pool-delete removes the partition table";
+}
+
+// The free ranges of the disk as parted lists them, [start, end) in bytes.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> free_extents_of(const std::string& xml) {
+    static const std::regex extent("<freeExtent start='([0-9]+)' end='([0-9]+)'");
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+    for (auto it = std::sregex_iterator(xml.begin(), xml.end(), extent); it != std::sregex_iterator(); ++it)
+        out.emplace_back(std::stoull((*it)[1]), std::stoull((*it)[2]));
+    return out;
+}
+
+TEST(DiskPool, DumpXmlListsFreeExtents) {
+    if (::geteuid() != 0) VIREO_SKIP("disk pools need root (losetup, parted)");
+    if (test::which("parted").empty() && !std::filesystem::exists("/usr/sbin/parted")) VIREO_SKIP("parted is not installed");
+    TempDir dir;
+    LoopDevice loop(dir / "disk.img", 64 << 20, true);
+    if (!loop.ok()) VIREO_SKIP(loop.why());
+    auto m = open_manager(dir);
+    const std::string xml = "<pool type='disk'><name>dp</name><source><device path='" + loop.device() +
+                            "'/><format type='gpt'/></source><target><path>/dev</path></target></pool>";
+    ASSERT_TRUE(m->define_pool(xml));
+    ASSERT_TRUE(m->start_pool("dp", true, {}));
+    auto empty = m->pool_xml("dp", false);
+    ASSERT_TRUE(empty);
+    auto all_free = free_extents_of(*empty);
+    ASSERT_FALSE(all_free.empty()) << *empty;
+    EXPECT_GE(all_free.back().second - all_free.back().first, 60u << 20) << "an empty disk is (nearly) all free:\n" << *empty;
+
+    const std::string p1 = loop.name() + "p1";
+    ASSERT_TRUE(m->create_volume("dp", vol_xml(p1, 16 << 20, "none"), {}));
+    auto dumped = m->pool_xml("dp", false);
+    ASSERT_TRUE(dumped);
+    auto extents = free_extents_of(*dumped);
+    ASSERT_FALSE(extents.empty()) << *dumped;
+    // The partition (first aligned MiB, 16 MiB long) is in no free extent;
+    // the free space after it is one extent up to the backup GPT.
+    const std::uint64_t part_start = 1 << 20, part_end = 17 << 20;
+    for (const auto& [start, end] : extents) {
+        EXPECT_LT(start, end);
+        EXPECT_TRUE(end <= part_start || start >= part_end) << start << "-" << end << " overlaps the partition";
+    }
+    EXPECT_EQ(extents.back().first, part_end) << *dumped;
+    EXPECT_GT(extents.back().second, 63u << 20) << *dumped;
+    EXPECT_LE(extents.back().second, 64u << 20) << *dumped;
+    EXPECT_NE(dumped->find("<device path='" + loop.device() + "'>"), std::string::npos) << *dumped;
+
+    if (!test::which("virt-xml-validate").empty()) {
+        std::ofstream(dir / "pool.xml") << *dumped;
+        auto r = test::run({"virt-xml-validate", (dir / "pool.xml").string(), "storagepool"});
+        EXPECT_EQ(r.exit_code, 0) << *dumped << r.out << r.err;
+    }
+    // What pool-dumpxml shows defines the same pool again (the extents are live figures).
+    ASSERT_TRUE(m->destroy_pool("dp"));
+    ASSERT_TRUE(m->undefine_pool("dp"));
+    auto again = m->define_pool(*dumped);
+    EXPECT_TRUE(again) << again.error().full_message();
+    auto inactive = m->pool_xml("dp", true);
+    ASSERT_TRUE(inactive);
+    EXPECT_EQ(inactive->find("freeExtent"), std::string::npos) << *inactive;
 }
 
 }  // namespace

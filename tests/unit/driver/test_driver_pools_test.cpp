@@ -1,8 +1,12 @@
 // The test:///default driver's storage half: a running "default-pool" in a
 // private temp dir that goes away with the driver.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <string>
 
 #include "driver/test_driver.hpp"
 
@@ -33,6 +37,28 @@ TEST(TestDriverPools, EachConnectionHasItsOwnPools) {
                                         {}));
     EXPECT_TRUE(a.pools().lookup_volume("default-pool", "x.raw"));
     EXPECT_FALSE(b.pools().lookup_volume("default-pool", "x.raw"));
+}
+
+// A process killed with its connection open (a daemon after SIGKILL) leaves
+// its pool dir behind; the next test driver of the user removes it, and
+// leaves alone the dir of a process that still runs.
+TEST(TestDriverPools, DirsOfKilledProcessesAreRemoved) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) ::_exit(0);
+    ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // a pid that no longer runs
+    const auto tmp = std::filesystem::temp_directory_path();
+    const auto orphan = tmp / ("vireo-test-pools-" + std::to_string(child) + "-Orphan");
+    const auto alive = tmp / ("vireo-test-pools-" + std::to_string(::getppid()) + "-Alive");
+    std::filesystem::create_directories(orphan / "default-pool");
+    std::filesystem::create_directories(alive / "default-pool");
+    {
+        TestDriver d;
+        ASSERT_TRUE(d.pools().lookup_pool("default-pool"));
+    }
+    EXPECT_FALSE(std::filesystem::exists(orphan));
+    EXPECT_TRUE(std::filesystem::exists(alive));
+    std::filesystem::remove_all(alive);
 }
 
 }  // namespace

@@ -35,13 +35,31 @@ TEST(PoolXml, DirRoundTripIsSchemaValid) {
     ASSERT_TRUE(def) << def.error().full_message();
     EXPECT_EQ(def->target_path, "/var/lib/vireo/images") << "trailing slash dropped, as libvirt";
     EXPECT_EQ(def->target_perms.mode, 0711u);
-    const std::string out = format_pool_xml(*def, PoolSizes{100, 40, 60});
+    const std::string out = format_pool_xml(*def, PoolSizes{100, 40, 60, {}});
     EXPECT_NE(out.find("<capacity unit='bytes'>100</capacity>"), std::string::npos) << out;
     EXPECT_NE(out.find("<mode>0711</mode>"), std::string::npos) << out;
     EXPECT_EQ(schema_problem(out, "storagepool"), "");
     auto again = parse_pool_xml(out);
     ASSERT_TRUE(again) << again.error().full_message();
-    EXPECT_EQ(format_pool_xml(*again, PoolSizes{100, 40, 60}), out);
+    EXPECT_EQ(format_pool_xml(*again, PoolSizes{100, 40, 60, {}}), out);
+}
+
+TEST(PoolXml, DiskFreeExtentsAreFormattedAndIgnoredOnParse) {
+    auto def = parse_pool_xml("<pool type='disk'><name>d</name><source><device path='/dev/sdz'/><format type='gpt'/>"
+                              "</source><target><path>/dev</path></target></pool>");
+    ASSERT_TRUE(def) << def.error().full_message();
+    const PoolSizes sizes{64 << 20, 16 << 20, 46 << 20, {{17408, 1048576}, {17 << 20, 67091968}}};
+    const std::string out = format_pool_xml(*def, sizes);
+    EXPECT_NE(out.find("<device path='/dev/sdz'>"), std::string::npos) << out;
+    EXPECT_NE(out.find("<freeExtent start='17408' end='1048576'/>"), std::string::npos) << out;
+    EXPECT_NE(out.find("<freeExtent start='17825792' end='67091968'/>"), std::string::npos) << out;
+    if (have_validator()) {
+        EXPECT_EQ(schema_problem(out, "storagepool"), "") << out;
+    }
+    // What pool-dumpxml prints defines the pool again; the extents are live figures.
+    auto again = parse_pool_xml(out);
+    ASSERT_TRUE(again) << again.error().full_message();
+    EXPECT_EQ(format_pool_xml(*again, std::nullopt).find("freeExtent"), std::string::npos);
 }
 
 TEST(PoolXml, FsAndDiskSourcesAreSchemaValid) {
