@@ -1,10 +1,12 @@
 #include "client/paths.hpp"
 
-#include <pwd.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <string_view>
 
 namespace vireo::client {
 
@@ -15,9 +17,36 @@ std::filesystem::path env_path(const char* name) {
     return (v && *v) ? std::filesystem::path(v) : std::filesystem::path{};
 }
 
+// The home directory of `uid` in /etc/passwd (empty when not listed).
+// Read directly rather than through getpwuid(): the CLI is linked statically
+// (src/cli/vireo/standalone.cmake), where NSS lookups would need the shared
+// glibc of the build machine at run time.
+std::filesystem::path passwd_home(uid_t uid) {
+    std::ifstream in("/etc/passwd");
+    std::string line;
+    while (std::getline(in, line)) {
+        // name:password:uid:gid:gecos:home:shell
+        std::string_view rest(line);
+        std::string_view field[7];
+        int n = 0;
+        for (; n < 7; ++n) {
+            auto colon = rest.find(':');
+            field[n] = rest.substr(0, colon);
+            if (colon == std::string_view::npos) break;
+            rest.remove_prefix(colon + 1);
+        }
+        if (n < 5) continue;
+        unsigned long id = 0;
+        auto [end, ec] = std::from_chars(field[2].data(), field[2].data() + field[2].size(), id);
+        if (ec == std::errc{} && end == field[2].data() + field[2].size() && id == uid && !field[5].empty())
+            return std::filesystem::path(field[5]);
+    }
+    return {};
+}
+
 std::filesystem::path home_dir() {
     if (auto h = env_path("HOME"); !h.empty()) return h;
-    if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) return pw->pw_dir;
+    if (auto h = passwd_home(::getuid()); !h.empty()) return h;
     return "/";
 }
 

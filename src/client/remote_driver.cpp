@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "client/summary_list.hpp"
 #include "client/wire.hpp"
 
 #ifndef VIREO_VERSION
@@ -23,28 +24,15 @@ std::string_view metadata_kind_name(driver::MetadataKind k) {
     return k == driver::MetadataKind::Title ? "title" : "description";
 }
 
-template <class T, class F>
-Result<std::vector<T>> decode_array(const json& j, F decode) {
-    if (!j.is_array()) return fail(ErrorCode::Protocol, "malformed answer from vireod: expected a JSON array");
-    std::vector<T> out;
-    out.reserve(j.size());
-    for (const auto& item : j) {
-        auto v = decode(item);
-        if (!v) return std::unexpected(v.error());
-        out.push_back(std::move(*v));
-    }
-    return out;
-}
-
 }  // namespace
 
 RemoteDriver::RemoteDriver(std::string uri, std::shared_ptr<Transport> transport)
     : uri_(std::move(uri)),
       transport_(std::move(transport)),
       http_(transport_),
-      pools_([this](std::string_view method, const std::string& target, std::string_view body,
-                    std::string_view content_type) { return call(method, target, body, content_type); },
-             transport_) {}
+      api_([this](std::string_view method, const std::string& target, std::string_view body,
+                  std::string_view content_type) { return call(method, target, body, content_type); }),
+      pools_(api_, transport_) {}
 
 Status RemoteDriver::open() {
     std::lock_guard lk(mutex_);
@@ -67,31 +55,15 @@ Result<HttpResponse> RemoteDriver::call(std::string_view method, const std::stri
     return std::unexpected(wire::error_from_body(res->status, res->body));
 }
 
-Result<json> RemoteDriver::call_json(std::string_view method, const std::string& target, std::string_view body,
-                                     std::string_view content_type) {
-    auto res = call(method, target, body, content_type);
-    if (!res) return std::unexpected(res.error());
-    return wire::parse_json(res->body);
-}
-
-Status RemoteDriver::call_status(std::string_view method, const std::string& target, std::string_view body,
-                                 std::string_view content_type) {
-    auto res = call(method, target, body, content_type);
-    if (!res) return std::unexpected(res.error());
-    return {};
-}
-
 Result<driver::DomainSummary> RemoteDriver::call_summary(std::string_view method, const std::string& target,
                                                          std::string_view body, std::string_view content_type) {
-    auto j = call_json(method, target, body, content_type);
-    if (!j) return std::unexpected(j.error());
-    return wire::summary_from_json(*j);
+    return api_.call_decoded(wire::summary_from_json, method, target, body, content_type);
 }
 
 std::string RemoteDriver::uri() const { return uri_; }
 
 Result<driver::VersionInfo> RemoteDriver::version() {
-    auto j = call_json("GET", fmt::format("{}/host/version", wire::kApiPrefix));
+    auto j = api_.call_json("GET", fmt::format("{}/host/version", wire::kApiPrefix));
     if (!j) return std::unexpected(j.error());
     auto v = wire::version_from_json(*j);
     if (!v) return v;
@@ -100,7 +72,7 @@ Result<driver::VersionInfo> RemoteDriver::version() {
 }
 
 Result<std::string> RemoteDriver::hostname() {
-    auto j = call_json("GET", fmt::format("{}/host/hostname", wire::kApiPrefix));
+    auto j = api_.call_json("GET", fmt::format("{}/host/hostname", wire::kApiPrefix));
     if (!j) return std::unexpected(j.error());
     if (!j->is_object() || !j->contains("hostname") || !(*j)["hostname"].is_string())
         return fail(ErrorCode::Protocol, "malformed hostname answer from vireod");
@@ -108,7 +80,7 @@ Result<std::string> RemoteDriver::hostname() {
 }
 
 Result<driver::NodeInfo> RemoteDriver::node_info() {
-    auto j = call_json("GET", fmt::format("{}/host/nodeinfo", wire::kApiPrefix));
+    auto j = api_.call_json("GET", fmt::format("{}/host/nodeinfo", wire::kApiPrefix));
     if (!j) return std::unexpected(j.error());
     return wire::node_info_from_json(*j);
 }
@@ -130,9 +102,10 @@ Result<std::string> RemoteDriver::domain_capabilities_xml(std::string_view emula
 }
 
 Result<std::vector<driver::DomainSummary>> RemoteDriver::list_domains() {
-    auto j = call_json("GET", fmt::format("{}/domains", wire::kApiPrefix));
-    if (!j) return std::unexpected(j.error());
-    return decode_array<driver::DomainSummary>(*j, wire::summary_from_json);
+    // Decoded straight from the text (summary_list.hpp): no JSON tree.
+    auto res = call("GET", fmt::format("{}/domains", wire::kApiPrefix));
+    if (!res) return std::unexpected(res.error());
+    return wire::summaries_from_json(res->body);
 }
 
 Result<driver::DomainSummary> RemoteDriver::lookup_domain(std::string_view ref) {
@@ -146,13 +119,13 @@ Result<std::string> RemoteDriver::domain_xml(std::string_view ref, bool inactive
 }
 
 Result<std::vector<driver::DiskInfo>> RemoteDriver::domain_disks(std::string_view ref, bool inactive) {
-    auto j = call_json("GET", fmt::format("{}/disks?inactive={}", domain_path(ref), flag(inactive)));
+    auto j = api_.call_json("GET", fmt::format("{}/disks?inactive={}", domain_path(ref), flag(inactive)));
     if (!j) return std::unexpected(j.error());
     return decode_array<driver::DiskInfo>(*j, wire::disk_from_json);
 }
 
 Result<std::vector<driver::InterfaceInfo>> RemoteDriver::domain_interfaces(std::string_view ref, bool inactive) {
-    auto j = call_json("GET", fmt::format("{}/interfaces?inactive={}", domain_path(ref), flag(inactive)));
+    auto j = api_.call_json("GET", fmt::format("{}/interfaces?inactive={}", domain_path(ref), flag(inactive)));
     if (!j) return std::unexpected(j.error());
     return decode_array<driver::InterfaceInfo>(*j, wire::interface_from_json);
 }
@@ -162,9 +135,9 @@ Result<driver::DomainSummary> RemoteDriver::define_domain(std::string_view xml, 
 }
 
 Status RemoteDriver::undefine_domain(std::string_view ref, driver::UndefineFlags flags) {
-    return call_status("DELETE", fmt::format("{}?managed_save={}&nvram={}&remove_all_storage={}", domain_path(ref),
-                                             flag(flags.managed_save), flag(flags.nvram),
-                                             flag(flags.remove_all_storage)));
+    return api_.call_status("DELETE", fmt::format("{}?managed_save={}&nvram={}&remove_all_storage={}",
+                                                  domain_path(ref), flag(flags.managed_save), flag(flags.nvram),
+                                                  flag(flags.remove_all_storage)));
 }
 
 Result<driver::DomainSummary> RemoteDriver::create_domain(std::string_view xml, driver::StartFlags flags) {
@@ -175,12 +148,12 @@ Result<driver::DomainSummary> RemoteDriver::create_domain(std::string_view xml, 
 }
 
 Status RemoteDriver::set_autostart(std::string_view ref, bool enabled) {
-    return call_status("PUT", domain_path(ref) + "/autostart", json{{"enabled", enabled}}.dump(), kJson);
+    return api_.call_status("PUT", domain_path(ref) + "/autostart", json{{"enabled", enabled}}.dump(), kJson);
 }
 
 Result<std::string> RemoteDriver::get_metadata(std::string_view ref, driver::MetadataKind kind, bool inactive) {
-    auto j = call_json("GET", fmt::format("{}/metadata?kind={}&inactive={}", domain_path(ref),
-                                          metadata_kind_name(kind), flag(inactive)));
+    auto j = api_.call_json("GET", fmt::format("{}/metadata?kind={}&inactive={}", domain_path(ref),
+                                               metadata_kind_name(kind), flag(inactive)));
     if (!j) return std::unexpected(j.error());
     if (!j->is_object() || !j->contains("text") || !(*j)["text"].is_string())
         return fail(ErrorCode::Protocol, "malformed metadata answer from vireod");
@@ -190,38 +163,42 @@ Result<std::string> RemoteDriver::get_metadata(std::string_view ref, driver::Met
 Status RemoteDriver::set_metadata(std::string_view ref, driver::MetadataKind kind, std::string_view text, bool live,
                                   bool config) {
     json body{{"kind", metadata_kind_name(kind)}, {"text", text}, {"live", live}, {"config", config}};
-    return call_status("PUT", domain_path(ref) + "/metadata", body.dump(), kJson);
+    return api_.call_status("PUT", domain_path(ref) + "/metadata", body.dump(), kJson);
 }
 
 Status RemoteDriver::start_domain(std::string_view ref, driver::StartFlags flags) {
     json body{{"paused", flags.paused}, {"force_boot", flags.force_boot}};
-    return call_status("POST", domain_path(ref) + "/start", body.dump(), kJson);
+    return api_.call_status("POST", domain_path(ref) + "/start", body.dump(), kJson);
 }
 
 Status RemoteDriver::shutdown_domain(std::string_view ref, driver::ShutdownMode mode) {
-    return call_status("POST", domain_path(ref) + "/shutdown", json{{"mode", wire::shutdown_mode_name(mode)}}.dump(),
-                       kJson);
+    return api_.call_status("POST", domain_path(ref) + "/shutdown",
+                            json{{"mode", wire::shutdown_mode_name(mode)}}.dump(), kJson);
 }
 
 Status RemoteDriver::reboot_domain(std::string_view ref, driver::ShutdownMode mode) {
-    return call_status("POST", domain_path(ref) + "/reboot", json{{"mode", wire::shutdown_mode_name(mode)}}.dump(),
-                       kJson);
+    return api_.call_status("POST", domain_path(ref) + "/reboot",
+                            json{{"mode", wire::shutdown_mode_name(mode)}}.dump(), kJson);
 }
 
-Status RemoteDriver::reset_domain(std::string_view ref) { return call_status("POST", domain_path(ref) + "/reset"); }
+Status RemoteDriver::reset_domain(std::string_view ref) {
+    return api_.call_status("POST", domain_path(ref) + "/reset");
+}
 
 Status RemoteDriver::destroy_domain(std::string_view ref, driver::DestroyFlags flags) {
-    return call_status("POST", domain_path(ref) + "/destroy", json{{"graceful", flags.graceful}}.dump(), kJson);
+    return api_.call_status("POST", domain_path(ref) + "/destroy", json{{"graceful", flags.graceful}}.dump(), kJson);
 }
 
 Status RemoteDriver::suspend_domain(std::string_view ref) {
-    return call_status("POST", domain_path(ref) + "/suspend");
+    return api_.call_status("POST", domain_path(ref) + "/suspend");
 }
 
-Status RemoteDriver::resume_domain(std::string_view ref) { return call_status("POST", domain_path(ref) + "/resume"); }
+Status RemoteDriver::resume_domain(std::string_view ref) {
+    return api_.call_status("POST", domain_path(ref) + "/resume");
+}
 
 Status RemoteDriver::save_domain(std::string_view ref, std::string_view path) {
-    return call_status("POST", domain_path(ref) + "/save", json{{"path", path}}.dump(), kJson);
+    return api_.call_status("POST", domain_path(ref) + "/save", json{{"path", path}}.dump(), kJson);
 }
 
 Result<driver::DomainSummary> RemoteDriver::restore_domain(std::string_view path, bool paused) {
@@ -230,11 +207,11 @@ Result<driver::DomainSummary> RemoteDriver::restore_domain(std::string_view path
 }
 
 Status RemoteDriver::managed_save(std::string_view ref) {
-    return call_status("POST", domain_path(ref) + "/managedsave");
+    return api_.call_status("POST", domain_path(ref) + "/managedsave");
 }
 
 Status RemoteDriver::managed_save_remove(std::string_view ref) {
-    return call_status("DELETE", domain_path(ref) + "/managedsave");
+    return api_.call_status("DELETE", domain_path(ref) + "/managedsave");
 }
 
 Result<UniqueFd> RemoteDriver::open_console(std::string_view ref, std::string_view device) {

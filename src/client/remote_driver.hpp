@@ -11,6 +11,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "client/api_calls.hpp"
 #include "client/http_client.hpp"
 #include "client/remote_pools.hpp"
 #include "client/transport.hpp"
@@ -70,10 +71,6 @@ private:
     // One exchange; non-2xx answers become the daemon's Error.
     Result<HttpResponse> call(std::string_view method, const std::string& target, std::string_view body = {},
                               std::string_view content_type = {});
-    Result<nlohmann::json> call_json(std::string_view method, const std::string& target, std::string_view body = {},
-                                     std::string_view content_type = {});
-    Status call_status(std::string_view method, const std::string& target, std::string_view body = {},
-                       std::string_view content_type = {});
     Result<driver::DomainSummary> call_summary(std::string_view method, const std::string& target,
                                                std::string_view body, std::string_view content_type);
     // "/v1/domains/<percent-encoded ref>"
@@ -83,6 +80,7 @@ private:
     std::shared_ptr<Transport> transport_;
     std::mutex mutex_;
     HttpConnection http_;
+    ApiCalls api_;  // call() with its answer decoded; shared with pools_
     RemotePools pools_;
 };
 

@@ -32,7 +32,8 @@ DomainDefinition make_live_definition(const DomainDefinition& inactive, int id) 
 
 DomainSummary summarize(const DomainSnapshot& snap) {
     const DomainFields& f = snap.fields;
-    const conf::DomainDef& def = *f.current().def;
+    // The facts, not the model: a list must not parse every stored definition.
+    const DefinitionFacts facts = f.current().def.facts();
     DomainSummary s;
     s.name = snap.name;
     s.uuid = snap.uuid;
@@ -42,12 +43,12 @@ DomainSummary summarize(const DomainSnapshot& snap) {
     s.persistent = f.persistent();
     s.autostart = f.autostart;
     s.managed_save = f.managed_save;
-    s.title = def.title;
-    s.max_memory_kib = def.memory_kib;
-    s.memory_kib = def.current_memory_kib.value_or(def.memory_kib);
-    s.vcpus = def.vcpus_current.value_or(def.vcpus);
+    s.title = facts.title;
+    s.max_memory_kib = facts.max_memory_kib;
+    s.memory_kib = facts.memory_kib;
+    s.vcpus = facts.vcpus;
     s.cpu_time_ns = f.active() ? f.cpu_time_ns : 0;
-    s.os_type = def.os.type;
+    s.os_type = facts.os_type;
     return s;
 }
 

@@ -173,6 +173,10 @@ LoadReport Persistence::load_configs() const {
             skip(p, fmt::format("it defines domain '{}', not '{}'", def->def->name, *name));
             continue;
         }
+        // Kept lazily from here on, as the registry keeps it: the model of
+        // this file is freed before the next file is parsed (no parsed
+        // model per domain left behind in the heap by a daemon start).
+        def->def = DefinitionModel::lazy(def->xml, def->def.facts());
         report.definitions.push_back(LoadedDefinition{*name, std::move(*def), autostart(*name)});
     }
     if (ec) skip(confdir_, fmt::format("cannot list directory: {}", ec.message()));
@@ -184,7 +188,7 @@ LoadReport Persistence::load_into(DomainRegistry& registry) const {
     LoadReport report = load_configs();
     std::vector<LoadedDefinition> loaded;
     for (auto& d : report.definitions) {
-        auto added = registry.define(d.definition);
+        auto added = registry.define(d.definition);  // a copy: shares the XML and the model
         if (!added) {
             report.skipped.push_back(fmt::format("{}: {}", config_path(d.name).string(), added.error().message));
             spdlog::warn("skipping domain definition {}", report.skipped.back());

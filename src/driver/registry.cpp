@@ -204,31 +204,33 @@ std::shared_ptr<DomainObject> DomainRegistry::insert_locked(const std::string& n
 
 namespace {
 
-// A stored definition lives as long as its domain: keep it without the
-// spare capacity parsing and formatting left behind (vectors grown one
-// element at a time, the XML built by appending). A copy allocates every
-// string and vector exactly; the parsed form is immutable, so the copy
-// replaces it only when nobody else holds it yet.
-void compact(DomainDefinition& d) {
-    d.xml.shrink_to_fit();
-    if (d.def.use_count() == 1) d.def = std::make_shared<const conf::DomainDef>(*d.def);
+// A stored definition lives as long as its domain, and most are never
+// started or edited during a daemon's life: keep its XML (already exact, see
+// SharedXml) and the facts a list shows, and let the parsed model (several
+// times the size of the XML) be rebuilt from the XML when someone needs it.
+void compact_config(DomainDefinition& d) {
+    if (d.def.is_lazy() || !d.def) return;
+    d.def = DefinitionModel::lazy(d.xml, d.def.facts());
 }
 
-Status check_definition(const DomainDefinition& d) {
+// Its name and uuid (from the facts: a lazy model stays unparsed).
+Result<DefinitionFacts> check_definition(const DomainDefinition& d) {
     if (!d.def) return fail(ErrorCode::Internal, "domain definition was not parsed");
-    if (!files::is_safe_name(d.def->name))
-        return fail(ErrorCode::InvalidArg, "invalid domain name '{}': it is used as a file name", d.def->name);
-    if (d.def->uuid.is_null()) return fail(ErrorCode::InvalidArg, "domain '{}' has no uuid", d.def->name);
-    return {};
+    DefinitionFacts facts = d.def.facts();
+    if (!files::is_safe_name(facts.name))
+        return fail(ErrorCode::InvalidArg, "invalid domain name '{}': it is used as a file name", facts.name);
+    if (facts.uuid.is_null()) return fail(ErrorCode::InvalidArg, "domain '{}' has no uuid", facts.name);
+    return facts;
 }
 
 }  // namespace
 
 Result<AddOutcome> DomainRegistry::define(DomainDefinition definition) {
-    VIREO_TRY(check_definition(definition));
-    compact(definition);
-    const std::string name = definition.def->name;
-    const Uuid uuid = definition.def->uuid;
+    auto facts = check_definition(definition);
+    if (!facts) return std::unexpected(facts.error());
+    const std::string name = facts->name;
+    const Uuid uuid = facts->uuid;
+    compact_config(definition);
     // Checked and inserted under one hold of the mutex, so that two
     // concurrent defines of the same name cannot both insert.
     std::lock_guard lk(mutex_);
@@ -248,10 +250,10 @@ Result<AddOutcome> DomainRegistry::define(DomainDefinition definition) {
 }
 
 Result<AddOutcome> DomainRegistry::add_transient(DomainDefinition definition) {
-    VIREO_TRY(check_definition(definition));
-    compact(definition);
-    const std::string name = definition.def->name;
-    const Uuid uuid = definition.def->uuid;
+    auto facts = check_definition(definition);
+    if (!facts) return std::unexpected(facts.error());
+    const std::string name = facts->name;
+    const Uuid uuid = facts->uuid;
     std::lock_guard lk(mutex_);
     auto found = find_identity_locked(name, uuid);
     if (!found) return std::unexpected(found.error());

@@ -50,16 +50,20 @@
 
 #include "conf/domain.hpp"
 #include "driver/driver.hpp"
+#include "driver/shared_definition.hpp"
 #include "util/error.hpp"
 #include "util/uuid.hpp"
 
 namespace vireo::driver {
 
 // One definition document: the canonical XML (what dumpxml prints) and its
-// parsed form. Stored objects always have both.
+// parsed form. Stored objects always have both. Copies are cheap (both are
+// shared and immutable); the registry keeps a persistent definition's parsed
+// form lazily (see shared_definition.hpp), so read it through `def` only when
+// the model is needed, and the summary facts through def.facts().
 struct DomainDefinition {
-    std::string xml;
-    std::shared_ptr<const conf::DomainDef> def;
+    SharedXml xml;
+    DefinitionModel def;
 };
 
 // Parse an XML document (conf::parse_domain_xml, which validates unless

@@ -90,7 +90,11 @@ TEST(Registry, RedefiningRunningDomainChangesOnlyNextBootDefinition) {
     auto first = def_of("web", kUuidA);
     auto added = reg.define(first);
     ASSERT_TRUE(added);
-    added->object->with([&](DomainFields& f) { f.set_active(*f.config, reg.allocate_id(), DomainState::Running, "booted"); });
+    const conf::DomainDef* running = nullptr;
+    added->object->with([&](DomainFields& f) {
+        f.set_active(*f.config, reg.allocate_id(), DomainState::Running, "booted");
+        running = f.live->def.get();
+    });
 
     conf::DomainDef changed = *first.def;
     changed.vcpus = 4;
@@ -98,9 +102,10 @@ TEST(Registry, RedefiningRunningDomainChangesOnlyNextBootDefinition) {
     ASSERT_TRUE(redefined);
     EXPECT_TRUE(redefined->was_active);
     auto snap = added->object->snapshot();
-    EXPECT_EQ(snap.fields.live->def.get(), first.def.get());   // running instance untouched
-    EXPECT_EQ(snap.fields.config->def->vcpus, 4u);            // next boot gets the new one
-    EXPECT_EQ(snap.fields.current().def.get(), first.def.get());
+    EXPECT_EQ(snap.fields.live->def.get(), running);  // running instance untouched
+    EXPECT_EQ(snap.fields.live->def->vcpus, first.def->vcpus);
+    EXPECT_EQ(snap.fields.config->def->vcpus, 4u);   // next boot gets the new one
+    EXPECT_EQ(snap.fields.current().def.get(), running);
 }
 
 TEST(Registry, UndefineInactiveRemovesRunningBecomesTransient) {
