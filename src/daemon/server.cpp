@@ -317,11 +317,13 @@ private:
             auto started = std::chrono::steady_clock::now();
             ApiResponse res = self->server_.api.handle(api_req);
             self->log(api_req, res, route, started);
-            // A job's parsing and formatting leave freed memory behind.
-            if (route.kind == RouteKind::Job) release_free_heap();
             asio::post(self->socket_.get_executor(), [self, res = std::move(res), keep_alive]() mutable {
                 self->write(std::move(res), keep_alive);
             });
+            // A job's parsing and formatting leave freed memory behind. Given
+            // back after the answer is on its way: malloc_trim walks the whole
+            // heap (tens of madvise calls), which must not delay the client.
+            if (route.kind == RouteKind::Job) release_free_heap();
         });
     }
 

@@ -8,7 +8,7 @@
 # standalone: 7.1 ms and 112, most of it now the kernel's exec).
 #
 # What: the ordinary vireo_* static libraries, plus the out-of-line parts of
-# fmt and spdlog compiled into the executable (standalone/static_fmt_spdlog.cpp),
+# fmt and spdlog compiled into the executable (../standalone_fmt.cpp, standalone/static_spdlog.cpp),
 # libstdc++/libgcc and pugixml linked statically, no PIE (no load-time
 # relocations of its own), and --as-needed so that libfmt.so and libspdlog.so,
 # still on the link line through the libraries' usage requirements, are not
@@ -22,7 +22,8 @@
 # Set VIREO_STANDALONE_CLI=OFF to link the executable the ordinary way.
 function(vireo_standalone_executable exe lib)
   cmake_parse_arguments(S "" "" "SOURCES" ${ARGN})
-  add_executable(${exe} ${S_SOURCES} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/standalone/static_fmt_spdlog.cpp)
+  add_executable(${exe} ${S_SOURCES} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/standalone/static_spdlog.cpp
+    ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../standalone_fmt.cpp)
   find_library(VIREO_PUGIXML_STATIC NAMES libpugixml.a)
   # All of the static pugixml, so that it resolves what the libraries need
   # (wherever they stand on the link line) before the shared one is seen.

@@ -5,7 +5,7 @@
 # Tries a fully static link first: every shared library on the command line
 # is replaced by its static archive beside it (libz.so -> libz.a), or dropped
 # when there is none (libfmt.so, libspdlog.so: their code is compiled into
-# the executable, see static_fmt_spdlog.cpp), and -static is added. A static
+# the executable, see ../../standalone_fmt.cpp and static_spdlog.cpp), and -static is added. A static
 # executable needs no dynamic loader: no libraries to map, no relocations,
 # no symbol lookups at start-up, which is most of a short command's CPU time
 # (`vireo dominfo`: 7.0 ms of CPU and 133 page faults dynamically linked,

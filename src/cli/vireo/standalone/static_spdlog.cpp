@@ -1,18 +1,16 @@
-// The out-of-line parts of fmt and spdlog, compiled into the `vireo`
-// executable so that it needs neither libfmt.so nor libspdlog.so (and so,
-// with -static-libstdc++, no shared C++ library at all): see
-// ../standalone.cmake for why start-up matters.
+// The out-of-line parts of spdlog, compiled into the `vireo` executable so
+// that it needs no libspdlog.so (fmt's are in ../../standalone_fmt.cpp; with
+// -static-libstdc++, no shared C++ library at all): see ../standalone.cmake
+// for why start-up matters.
 //
-// The vireo_* libraries are compiled against the shared builds of both
-// libraries (FMT_SHARED, SPDLOG_COMPILED_LIB): their code calls the
-// non-inline functions those builds export. Both projects ship those
-// definitions as headers (*-inl.h) for exactly this kind of use; including
-// them here, outside header-only mode, makes them ordinary definitions. The
-// explicit instantiations are the templates the public headers declare but
-// do not define. Whatever is missing here still links from the shared
-// library (which then stays needed): check `ldd bin/vireo`.
-
-#include <fmt/format-inl.h>
+// The vireo_* libraries are compiled against the shared build of spdlog
+// (SPDLOG_COMPILED_LIB): their code calls the non-inline functions it
+// exports. spdlog ships those definitions as headers (*-inl.h) for exactly
+// this kind of use; including them here, outside header-only mode, makes
+// them ordinary definitions. The explicit instantiations are the templates
+// the public headers declare but do not define. Whatever is missing here
+// still links from the shared library (which then stays needed): check
+// `ldd bin/vireo`.
 
 #include <spdlog/common-inl.h>
 #include <spdlog/details/backtracer-inl.h>
@@ -29,19 +27,6 @@
 #include <spdlog/sinks/stdout_color_sinks-inl.h>
 #include <spdlog/sinks/stdout_sinks-inl.h>
 #include <spdlog/spdlog-inl.h>
-
-namespace fmt {
-inline namespace v9 {
-namespace detail {
-template auto dragonbox::to_decimal(float x) noexcept -> dragonbox::decimal_fp<float>;
-template auto dragonbox::to_decimal(double x) noexcept -> dragonbox::decimal_fp<double>;
-template locale_ref::locale_ref(const std::locale& loc);
-template auto locale_ref::get<std::locale>() const -> std::locale;
-template auto thousands_sep_impl(locale_ref) -> thousands_sep_result<char>;
-template auto decimal_point_impl(locale_ref) -> char;
-}  // namespace detail
-}  // namespace v9
-}  // namespace fmt
 
 // The sinks the default logger of a command-line program uses.
 template class spdlog::sinks::base_sink<std::mutex>;

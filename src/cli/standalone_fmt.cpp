@@ -1,8 +1,8 @@
-// The out-of-line parts of fmt, compiled into the vireo-img executable so
-// that it needs no libfmt.so (and, with -static-libstdc++, no shared C++
-// library at all). vireo-img runs once per command and some commands (check,
-// info, map of small images) take a few milliseconds, so the dynamic
-// loader's work was a large part of their time.
+// The out-of-line parts of fmt, compiled into the `vireo` and `vireo-img`
+// executables so that they need no libfmt.so (and, with -static-libstdc++,
+// no shared C++ library at all). Both run once per command and many commands
+// take a few milliseconds, so the dynamic loader's work was a large part of
+// their time (see vireo/standalone.cmake and img/CMakeLists.txt).
 //
 // The libraries are compiled against the shared fmt (FMT_SHARED); fmt ships
 // the definitions of its exported functions as a header for exactly this
