@@ -149,19 +149,7 @@ Status receive_saved_state(QmpClient& qmp, const QemuDriverImpl::RestoreSource& 
         return wait_incoming(qmp, decompressor ? &*decompressor : nullptr);
     }();
     pipe_read.reset();
-    if (!received) {
-        // A decompressor that failed (a damaged image) is the cause.
-        if (decompressor) {
-            if (auto done = decompressor->poll_for(std::chrono::seconds(1)); done && !*done)
-                return std::unexpected(done->error().context("the save image decompressor failed"));
-        }
-        return received;
-    }
-    if (decompressor) {
-        if (auto done = decompressor->wait(); !done)
-            return std::unexpected(done.error().context("the save image decompressor failed"));
-    }
-    return {};
+    return finish_through_filter(decompressor, std::move(received), "save image decompressor");
 }
 
 Result<fs::path> choose_emulator(const conf::DomainDef& def, const QemuDriverConfig& cfg) {

@@ -97,18 +97,7 @@ Status QemuDriverImpl::save(JobGuard& job, const std::filesystem::path& path, co
         }
         Status sent = send_migration(*priv->qmp, to_qemu);
         pipe_write.reset();  // QEMU closed its copy at the end: the compressor sees EOF
-        if (!sent) {
-            // A compressor that died first (disk full, ...) is the cause.
-            if (compressor) {
-                if (auto done = compressor->poll_for(std::chrono::seconds(1)); done && !*done)
-                    return std::unexpected(done->error().context("the save image compressor failed"));
-            }
-            return sent;
-        }
-        if (compressor) {
-            if (auto done = compressor->wait(); !done)
-                return std::unexpected(done.error().context("the save image compressor failed"));
-        }
+        VIREO_TRY(finish_through_filter(compressor, std::move(sent), "save image compressor"));
         if (::fsync(fd->get()) != 0) return fail_errno(fmt::format("fsync '{}'", path.string()));
         return {};
     }();

@@ -218,4 +218,16 @@ Result<FilterProcess> start_decompressor(SaveCompression format, int input, int 
     return start_filter(format, true, input, output);
 }
 
+Status finish_through_filter(std::optional<FilterProcess>& filter, Status transfer, std::string_view role) {
+    const std::string failed = fmt::format("the {} failed", role);
+    if (!filter) return transfer;
+    if (!transfer) {
+        if (auto done = filter->poll_for(std::chrono::seconds(1)); done && !*done)
+            return std::unexpected(done->error().context(failed));
+        return transfer;
+    }
+    if (auto done = filter->wait(); !done) return std::unexpected(done.error().context(failed));
+    return {};
+}
+
 }  // namespace vireo::qemu

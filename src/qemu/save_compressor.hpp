@@ -74,4 +74,10 @@ private:
 Result<FilterProcess> start_compressor(SaveCompression format, int input, int output);
 Result<FilterProcess> start_decompressor(SaveCompression format, int input, int output);
 
+// The outcome of a transfer that went through `filter` (nullopt: none).
+// When the transfer failed, a filter that failed first (a full disk, a
+// damaged image) is named as the cause; when it succeeded, the filter must
+// exit cleanly too. `role` ("save image compressor") names it in errors.
+Status finish_through_filter(std::optional<FilterProcess>& filter, Status transfer, std::string_view role);
+
 }  // namespace vireo::qemu
