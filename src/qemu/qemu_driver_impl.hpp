@@ -34,6 +34,11 @@ using driver::EventType;
 using driver::JobGuard;
 
 // Per running instance of a domain, in DomainFields::priv.
+// One look at a migration (save: outgoing, restore: incoming): true once
+// completed, false while it runs, an error starting with `failure` when QEMU
+// reports it failed or cancelled.
+Result<bool> migration_completed(QmpClient& qmp, std::string_view failure);
+
 struct QemuPrivate final : driver::DomainPrivate {
     std::uint64_t instance = 0;  // unique per start, to match events to a run
     ProcessId proc;

@@ -109,12 +109,9 @@ Status wait_incoming(QmpClient& qmp, FilterProcess* decompressor) {
     using Clock = std::chrono::steady_clock;
     std::optional<Clock::time_point> source_ended;
     for (;;) {
-        auto st = qmp.execute("query-migrate");
-        if (!st) return std::unexpected(st.error());
-        std::string status = st->value("status", "");
-        if (status == "completed") return {};
-        if (status == "failed" || status == "cancelled")
-            return fail(ErrorCode::Hypervisor, "restoring the saved state failed: {}", st->value("error-desc", status));
+        auto completed = migration_completed(qmp, "restoring the saved state failed");
+        if (!completed) return std::unexpected(completed.error());
+        if (*completed) return {};
         if (decompressor && !source_ended) {
             if (auto done = decompressor->poll()) {
                 if (!*done) return std::unexpected(done->error().context("the save image decompressor failed"));

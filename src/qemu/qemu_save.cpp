@@ -14,17 +14,24 @@
 
 namespace vireo::qemu {
 
+Result<bool> migration_completed(QmpClient& qmp, std::string_view failure) {
+    auto st = qmp.execute("query-migrate");
+    if (!st) return std::unexpected(st.error());
+    std::string status = st->value("status", "");
+    if (status == "completed") return true;
+    if (status == "failed" || status == "cancelled")
+        return fail(ErrorCode::Hypervisor, "{}: {}", failure, st->value("error-desc", status));
+    return false;
+}
+
 namespace {
 
 // Poll the outgoing migration until it ends.
 Status wait_migration(QmpClient& qmp) {
     for (;;) {
-        auto st = qmp.execute("query-migrate");
-        if (!st) return std::unexpected(st.error());
-        std::string status = st->value("status", "");
-        if (status == "completed") return {};
-        if (status == "failed" || status == "cancelled")
-            return fail(ErrorCode::Hypervisor, "QEMU could not write the saved state: {}", st->value("error-desc", status));
+        auto done = migration_completed(qmp, "QEMU could not write the saved state");
+        if (!done) return std::unexpected(done.error());
+        if (*done) return {};
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 }
