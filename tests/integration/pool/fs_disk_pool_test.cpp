@@ -119,58 +119,92 @@ TEST(FsPool, ImageFileSourceSurvivesRestart) {
     EXPECT_FALSE(m->lookup_pool("img")) << "a destroyed transient pool is gone";
 }
 
-TEST(DiskPool, PartitionsAsVolumes) {
-    if (::geteuid() != 0) VIREO_SKIP("disk pools need root (losetup, parted)");
-    if (test::which("parted").empty() && !std::filesystem::exists("/usr/sbin/parted")) VIREO_SKIP("parted is not installed");
-    TempDir dir;
-    LoopDevice loop(dir / "disk.img", 64 << 20, true);
-    if (!loop.ok()) VIREO_SKIP(loop.why());
-    auto m = open_manager(dir);
-    const std::string xml = "<pool type='disk'><name>dp</name><source><device path='" + loop.device() +
-                            "'/><format type='gpt'/></source><target><path>/dev</path></target></pool>";
-    ASSERT_TRUE(m->define_pool(xml));
-    ASSERT_TRUE(m->start_pool("dp", true, {})) << "pool-start --build writes the label";
-    EXPECT_EQ(blkid(loop.device(), "PTTYPE"), "gpt");
+// A started gpt disk pool "dp" on a fresh 64 MiB loop device with partition
+// scanning. SetUp skips (with the reason) where that is impossible; TearDown
+// stops and undefines the pool and detaches the loop device even when the
+// test failed half-way.
+class DiskPool : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) VIREO_SKIP("disk pools need root (losetup, parted)");
+        if (test::which("parted").empty() && !std::filesystem::exists("/usr/sbin/parted")) VIREO_SKIP("parted is not installed");
+        dir_ = std::make_unique<TempDir>();
+        loop_ = std::make_unique<LoopDevice>(*dir_ / "disk.img", 64 << 20, true);
+        if (!loop_->ok()) VIREO_SKIP(loop_->why());
+        manager_ = open_manager(*dir_);
+        ASSERT_NE(manager_, nullptr);
+        const std::string xml = "<pool type='disk'><name>dp</name><source><device path='" + loop_->device() +
+                                "'/><format type='gpt'/></source><target><path>/dev</path></target></pool>";
+        ASSERT_TRUE(manager_->define_pool(xml));
+        ASSERT_TRUE(manager_->start_pool("dp", true, {})) << "pool-start --build writes the label";
+    }
 
-    const std::string p1 = loop.name() + "p1";
-    auto wrong = m->create_volume("dp", vol_xml("data", 16 << 20, "none"), {});
+    void TearDown() override {
+        if (manager_) {
+            // Best effort: the test may have stopped or undefined the pool already.
+            auto pool = manager_->lookup_pool("dp");
+            if (pool && pool->state != driver::PoolState::Inactive) (void)manager_->destroy_pool("dp");
+            if (manager_->lookup_pool("dp")) (void)manager_->undefine_pool("dp");
+        }
+        // Reverse order of SetUp: the manager before its loop device, the loop
+        // device before the directory holding its image.
+        manager_.reset();
+        loop_.reset();
+        dir_.reset();
+    }
+
+    PoolManager& m() { return *manager_; }
+    const LoopDevice& loop() const { return *loop_; }
+    const TempDir& dir() const { return *dir_; }
+
+private:
+    std::unique_ptr<TempDir> dir_;
+    std::unique_ptr<LoopDevice> loop_;
+    std::unique_ptr<PoolManager> manager_;
+};
+
+TEST_F(DiskPool, PartitionsAsVolumes) {
+    EXPECT_EQ(blkid(loop().device(), "PTTYPE"), "gpt");
+
+    const std::string p1 = loop().name() + "p1";
+    auto wrong = m().create_volume("dp", vol_xml("data", 16 << 20, "none"), {});
     ASSERT_FALSE(wrong);
     EXPECT_NE(wrong.error().full_message().find("'" + p1 + "'"), std::string::npos) << wrong.error().full_message();
-    auto v = m->create_volume("dp", vol_xml(p1, 16 << 20, "none"), {});
+    auto v = m().create_volume("dp", vol_xml(p1, 16 << 20, "none"), {});
     ASSERT_TRUE(v) << v.error().full_message();
     EXPECT_EQ(v->path, "/dev/" + p1);
     EXPECT_EQ(v->type, driver::VolumeType::Block);
     EXPECT_EQ(v->capacity, 16u << 20);
-    auto too_big = m->create_volume("dp", vol_xml(loop.name() + "p2", 100 << 20, "none"), {});
+    auto too_big = m().create_volume("dp", vol_xml(loop().name() + "p2", 100 << 20, "none"), {});
     ASSERT_FALSE(too_big);
 
     // bytes written through the pool land in the partition
     std::string payload(8192, 'x');
     bool sent = false;
-    auto up = m->upload_volume("dp", p1, {.offset = 4096}, [&]() -> Result<driver::StreamChunk> {
+    auto up = m().upload_volume("dp", p1, {.offset = 4096}, [&]() -> Result<driver::StreamChunk> {
         if (sent) return driver::StreamChunk{};
         sent = true;
         return driver::StreamChunk{false, payload.size(), std::span<const char>(payload.data(), payload.size())};
     });
     ASSERT_TRUE(up) << up.error().full_message();
     std::string back;
-    auto down = m->download_volume("dp", p1, {.offset = 4096, .length = 8192}, [&](const driver::StreamChunk& c) -> Status {
+    auto down = m().download_volume("dp", p1, {.offset = 4096, .length = 8192}, [&](const driver::StreamChunk& c) -> Status {
         back.append(c.data.data(), c.data.size());
         return {};
     });
     ASSERT_TRUE(down) << down.error().full_message();
     EXPECT_EQ(back, payload);
 
-    auto list = m->list_volumes("dp");
+    auto list = m().list_volumes("dp");
     ASSERT_TRUE(list);
     ASSERT_EQ(list->size(), 1u);
     EXPECT_EQ((*list)[0].name, p1);
-    ASSERT_TRUE(m->delete_volume("dp", p1));
-    ASSERT_TRUE(m->refresh_pool("dp"));
-    EXPECT_TRUE(m->list_volumes("dp")->empty());
-    ASSERT_TRUE(m->destroy_pool("dp"));
-    ASSERT_TRUE(m->delete_pool("dp"));
-    EXPECT_EQ(blkid(loop.device(), "PTTYPE"), "") << "pool-delete removes the partition table";
+    ASSERT_TRUE(m().delete_volume("dp", p1));
+    ASSERT_TRUE(m().refresh_pool("dp"));
+    EXPECT_TRUE(m().list_volumes("dp")->empty());
+    ASSERT_TRUE(m().destroy_pool("dp"));
+    ASSERT_TRUE(m().delete_pool("dp"));
+    EXPECT_EQ(blkid(loop().device(), "PTTYPE"), "") << "pool-delete removes the partition table";
 }
 
 // The free ranges of the disk as parted lists them, [start, end) in bytes.
@@ -182,26 +216,16 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> free_extents_of(const std::
     return out;
 }
 
-TEST(DiskPool, DumpXmlListsFreeExtents) {
-    if (::geteuid() != 0) VIREO_SKIP("disk pools need root (losetup, parted)");
-    if (test::which("parted").empty() && !std::filesystem::exists("/usr/sbin/parted")) VIREO_SKIP("parted is not installed");
-    TempDir dir;
-    LoopDevice loop(dir / "disk.img", 64 << 20, true);
-    if (!loop.ok()) VIREO_SKIP(loop.why());
-    auto m = open_manager(dir);
-    const std::string xml = "<pool type='disk'><name>dp</name><source><device path='" + loop.device() +
-                            "'/><format type='gpt'/></source><target><path>/dev</path></target></pool>";
-    ASSERT_TRUE(m->define_pool(xml));
-    ASSERT_TRUE(m->start_pool("dp", true, {}));
-    auto empty = m->pool_xml("dp", false);
+TEST_F(DiskPool, DumpXmlListsFreeExtents) {
+    auto empty = m().pool_xml("dp", false);
     ASSERT_TRUE(empty);
     auto all_free = free_extents_of(*empty);
     ASSERT_FALSE(all_free.empty()) << *empty;
     EXPECT_GE(all_free.back().second - all_free.back().first, 60u << 20) << "an empty disk is (nearly) all free:\n" << *empty;
 
-    const std::string p1 = loop.name() + "p1";
-    ASSERT_TRUE(m->create_volume("dp", vol_xml(p1, 16 << 20, "none"), {}));
-    auto dumped = m->pool_xml("dp", false);
+    const std::string p1 = loop().name() + "p1";
+    ASSERT_TRUE(m().create_volume("dp", vol_xml(p1, 16 << 20, "none"), {}));
+    auto dumped = m().pool_xml("dp", false);
     ASSERT_TRUE(dumped);
     auto extents = free_extents_of(*dumped);
     ASSERT_FALSE(extents.empty()) << *dumped;
@@ -215,19 +239,19 @@ TEST(DiskPool, DumpXmlListsFreeExtents) {
     EXPECT_EQ(extents.back().first, part_end) << *dumped;
     EXPECT_GT(extents.back().second, 63u << 20) << *dumped;
     EXPECT_LE(extents.back().second, 64u << 20) << *dumped;
-    EXPECT_NE(dumped->find("<device path='" + loop.device() + "'>"), std::string::npos) << *dumped;
+    EXPECT_NE(dumped->find("<device path='" + loop().device() + "'>"), std::string::npos) << *dumped;
 
     if (!test::which("virt-xml-validate").empty()) {
-        std::ofstream(dir / "pool.xml") << *dumped;
-        auto r = test::run({"virt-xml-validate", (dir / "pool.xml").string(), "storagepool"});
+        std::ofstream(dir() / "pool.xml") << *dumped;
+        auto r = test::run({"virt-xml-validate", (dir() / "pool.xml").string(), "storagepool"});
         EXPECT_EQ(r.exit_code, 0) << *dumped << r.out << r.err;
     }
     // What pool-dumpxml shows defines the same pool again (the extents are live figures).
-    ASSERT_TRUE(m->destroy_pool("dp"));
-    ASSERT_TRUE(m->undefine_pool("dp"));
-    auto again = m->define_pool(*dumped);
+    ASSERT_TRUE(m().destroy_pool("dp"));
+    ASSERT_TRUE(m().undefine_pool("dp"));
+    auto again = m().define_pool(*dumped);
     EXPECT_TRUE(again) << again.error().full_message();
-    auto inactive = m->pool_xml("dp", true);
+    auto inactive = m().pool_xml("dp", true);
     ASSERT_TRUE(inactive);
     EXPECT_EQ(inactive->find("freeExtent"), std::string::npos) << *inactive;
 }
