@@ -1,7 +1,10 @@
-// vireo-bench-domain-start bare GUEST_DIR WORKDIR RUNS
+// vireo-bench-domain-start bare|bare-hugepages GUEST_DIR WORKDIR RUNS
 //   The floor of bench/domain-start/run: QEMU alone with the same kind of
 //   command line as vireo's (no -S, its serial into a file, QMP to see it
 //   running). vireo itself is measured by the run script, through vireod.
+//   bare-hugepages runs QEMU with the environment vireo gives the QEMUs it
+//   starts (qemu_environment(): its heap on transparent huge pages), the
+//   floor of vireo's start; bare is QEMU as a user (or libvirt) runs it.
 // vireo-bench-domain-start marker FILE
 //   Wait until FILE holds VIREO-GUEST-READY (the run script's poller for
 //   vireo and libvirt: the same 5 ms file poll as bare, in one process),
@@ -15,12 +18,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <regex>
 #include <string>
 #include <thread>
 
+#include "qemu/command_line.hpp"
 #include "qemu/process.hpp"
 #include "qemu/qmp.hpp"
 #include "util/files.hpp"
@@ -46,7 +51,7 @@ std::optional<double> wait_marker(const fs::path& file, std::chrono::seconds tim
     return std::nullopt;
 }
 
-int run_bare(const fs::path& guest, const fs::path& work, int runs) {
+int run_bare(const fs::path& guest, const fs::path& work, int runs, bool hugepages) {
     fs::create_directories(work);
     for (int i = 0; i < runs; ++i) {
         fs::path serial = work / "bare-serial.log", sock = work / "bare.qmp";
@@ -60,6 +65,8 @@ int run_bare(const fs::path& guest, const fs::path& work, int runs) {
                      "file,id=s0,path=" + serial.string(), "-device", "isa-serial,chardev=s0", "-qmp",
                      "unix:" + sock.string() + ",server=on,wait=off"};
         spec.log_path = work / "bare.log";
+        // bare-hugepages: the environment vireo gives the QEMUs it starts.
+        spec.set_env = qemu::qemu_environment(hugepages, std::getenv("GLIBC_TUNABLES"));
         auto proc = qemu::spawn_detached(spec);
         if (!proc) return 1;
         // Running: QMP answers query-status with "running".
@@ -95,11 +102,11 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (argc != 5) {
-        std::fprintf(stderr, "usage: %s bare GUEST_DIR WORKDIR RUNS | marker FILE\n", argv[0]);
+        std::fprintf(stderr, "usage: %s bare|bare-hugepages GUEST_DIR WORKDIR RUNS | marker FILE\n", argv[0]);
         return 2;
     }
     std::string mode = argv[1];
     int runs = std::atoi(argv[4]);
-    if (mode == "bare") return run_bare(argv[2], argv[3], runs);
+    if (mode == "bare" || mode == "bare-hugepages") return run_bare(argv[2], argv[3], runs, mode != "bare");
     return 2;
 }

@@ -848,4 +848,16 @@ Result<std::vector<std::string>> build_command_line(const conf::DomainDef& def, 
     return b.build();
 }
 
+std::vector<std::pair<std::string, std::string>> qemu_environment(bool malloc_hugepages,
+                                                                  const char* inherited_tunables) {
+    std::vector<std::pair<std::string, std::string>> env;
+    if (!malloc_hugepages) return env;
+    const std::string inherited = inherited_tunables ? inherited_tunables : "";
+    // The user's own choice wins.
+    if (inherited.find("glibc.malloc.hugetlb=") != std::string::npos) return env;
+    const std::string hugetlb = "glibc.malloc.hugetlb=1";
+    env.emplace_back("GLIBC_TUNABLES", inherited.empty() ? hugetlb : inherited + ":" + hugetlb);
+    return env;
+}
+
 }  // namespace vireo::qemu

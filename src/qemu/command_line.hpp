@@ -16,6 +16,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conf/domain.hpp"
@@ -52,5 +53,18 @@ Result<std::vector<std::string>> build_command_line(const conf::DomainDef& def, 
 
 // Escape a value for QEMU's key=value option syntax (',' doubles).
 std::string qemu_opt_escape(std::string_view value);
+
+// The environment variables vireo sets for a QEMU it starts (the rest is
+// the daemon's environment). With `malloc_hugepages` (qemu.conf, default
+// on) glibc's malloc asks for transparent huge pages for QEMU's own heap:
+// GLIBC_TUNABLES gets glibc.malloc.hugetlb=1 after the tunables already in
+// `inherited_tunables` (the daemon's GLIBC_TUNABLES, may be null), unless
+// those set glibc.malloc.hugetlb themselves. Why: QEMU copies the kernel,
+// the initrd and its ROMs into fresh heap buffers while it starts; with 4 KiB
+// pages that is one page fault per page, which is what makes QEMU's start
+// slow where faults are costly (nested or paravirtual hosts: 150 -> 90 ms
+// here). The guest sees no difference; QEMU's RSS stays the same.
+std::vector<std::pair<std::string, std::string>> qemu_environment(bool malloc_hugepages,
+                                                                  const char* inherited_tunables);
 
 }  // namespace vireo::qemu

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <string_view>
+#include <utility>
 #include <thread>
 
 #include "util/fd.hpp"
@@ -72,7 +74,7 @@ std::size_t read_full(int fd, void* data, std::size_t len) {
 }
 
 // Runs in the grandchild between fork and exec: async-signal-safe calls only.
-[[noreturn]] void exec_child(char* const* argv, int devnull, int logfd, const std::vector<int>& pass, int report) {
+[[noreturn]] void exec_child(char* const* argv, char* const* envp, int devnull, int logfd, const std::vector<int>& pass, int report) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -84,7 +86,7 @@ std::size_t read_full(int fd, void* data, std::size_t len) {
     close_range(3, UINT_MAX, CLOSE_RANGE_CLOEXEC);
     for (int fd : pass) fcntl(fd, F_SETFD, 0);
     fcntl(report, F_SETFD, FD_CLOEXEC);
-    execv(argv[0], argv);
+    execve(argv[0], argv, envp);
     int err = errno;
     write_full(report, &err, sizeof(err));
     _exit(127);
@@ -119,6 +121,20 @@ int write_pid_file_in_child(pid_t pid, const char* path, const char* tmp_path, c
     return 0;
 }
 
+// The caller's environment with `set` applied, as "KEY=VALUE" strings.
+std::vector<std::string> environment_with(const std::vector<std::pair<std::string, std::string>>& set) {
+    std::vector<std::string> out;
+    for (char** e = environ; e && *e; ++e) {
+        std::string_view entry(*e);
+        std::string_view key = entry.substr(0, entry.find('='));
+        bool replaced = false;
+        for (const auto& [k, v] : set) replaced = replaced || key == k;
+        if (!replaced) out.emplace_back(entry);
+    }
+    for (const auto& [k, v] : set) out.push_back(k + "=" + v);
+    return out;
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> process_start_time(pid_t pid) {
@@ -149,6 +165,10 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
     std::vector<char*> argv;
     for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
+    const std::vector<std::string> env = environment_with(spec.set_env);
+    std::vector<char*> envp;
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
 
     UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (!devnull) return fail_errno("open /dev/null");
@@ -169,7 +189,7 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
     if (child == 0) {
         ::setsid();
         pid_t grandchild = ::fork();
-        if (grandchild == 0) exec_child(argv.data(), devnull.get(), logfd.get(), spec.pass_fds, wr.get());
+        if (grandchild == 0) exec_child(argv.data(), envp.data(), devnull.get(), logfd.get(), spec.pass_fds, wr.get());
         int pid_or_err = grandchild < 0 ? -errno : grandchild;
         if (grandchild > 0 && !pid_path.empty()) {
             if (int err = write_pid_file_in_child(grandchild, pid_path.c_str(), pid_tmp.c_str(), pid_dir.c_str())) {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/error.hpp"
@@ -47,6 +48,9 @@ struct SpawnSpec {
     std::vector<int> pass_fds;
     // Written with the pid once the process runs (crash-safe write).
     std::filesystem::path pid_path;
+    // Environment variables set (or replaced) for the process; the rest of
+    // its environment is the caller's.
+    std::vector<std::pair<std::string, std::string>> set_env;
 };
 
 // Start a process fully detached from the caller (double fork + setsid):

@@ -98,7 +98,14 @@ Status apply(const Setting& st, QemuDriverConfig& cfg) {
         cfg.save_image_format = *format;
         return {};
     }
-    return fail(ErrorCode::InvalidArg, "unknown setting '{}' (known: save_image_format)", st.key);
+    if (st.key == "malloc_hugepages") {
+        const auto* number = std::get_if<long long>(&st.value);
+        if (!number || (*number != 0 && *number != 1))
+            return fail(ErrorCode::InvalidArg, "malloc_hugepages must be 0 or 1");
+        cfg.malloc_hugepages = *number == 1;
+        return {};
+    }
+    return fail(ErrorCode::InvalidArg, "unknown setting '{}' (known: save_image_format, malloc_hugepages)", st.key);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 // Known keys (docs/qemu-conf.md):
 //   save_image_format   raw (default) | gzip | bzip2 | xz | lzop | zstd:
 //                       how save and managedsave compress the image.
+//   malloc_hugepages    1 (default) | 0: QEMU's heap on transparent huge
+//                       pages (faster QEMU start).
 // An unknown key, a value of the wrong kind or a bad value is an error that
 // names the file and the line: vireod refuses to start rather than run with
 // a setting silently ignored.

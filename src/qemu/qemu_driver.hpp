@@ -49,6 +49,9 @@ struct QemuDriverConfig {
     // image (a compressor program between QEMU and the file); restore reads
     // the format from the image's header.
     SaveCompression save_image_format = SaveCompression::None;
+    // malloc_hugepages of qemu.conf: QEMU's heap on transparent huge pages
+    // (qemu_environment() in command_line.hpp says why).
+    bool malloc_hugepages = true;
     // Start the autostart domains when the driver is created.
     bool autostart = true;
     // Storage pools (pool::PoolManager): definitions and the record of active

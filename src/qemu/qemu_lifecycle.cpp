@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <optional>
@@ -332,6 +333,7 @@ Status QemuDriverImpl::start(JobGuard& job, const DomainDefinition& definition, 
     spec.log_path = log;
     spec.pass_fds = {listener->get()};
     spec.pid_path = prefix + ".pid";
+    spec.set_env = qemu_environment(cfg.malloc_hugepages, std::getenv("GLIBC_TUNABLES"));
     auto proc = spawn_detached(spec);
     listener->reset();
     if (!proc) {

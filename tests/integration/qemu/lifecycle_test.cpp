@@ -7,6 +7,8 @@
 
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "helpers.hpp"
 #include "support/guest.hpp"
 #include "util/files.hpp"
@@ -40,6 +42,10 @@ TEST(QemuLifecycle, StartToBootMarkerThenDestroy) {
     int pid = f.drv->qemu_pid("boot");
     ASSERT_GT(pid, 0);
     EXPECT_EQ(qemu_pids_for("boot"), std::vector<int>{pid});
+    auto environ_text = files::read(fmt::format("/proc/{}/environ", pid));
+    ASSERT_TRUE(environ_text);
+    EXPECT_NE(environ_text->find("glibc.malloc.hugetlb=1"), std::string::npos)
+        << "QEMU's heap on huge pages (malloc_hugepages defaults to 1)";
     f.wait_ready("boot");
     // Booting under TCG costs QEMU real CPU time (at least a second here).
     const auto cpu = f.info("boot").cpu_time_ns;

@@ -110,3 +110,14 @@ TEST(CommandLine, AcceleratorFollowsDomainType) {
 }
 
 }  // namespace
+
+TEST(QemuEnvironment, HugePagesTunableIsAddedToTheInheritedOnes) {
+    using Env = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(qemu::qemu_environment(true, nullptr), (Env{{"GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"}}));
+    EXPECT_EQ(qemu::qemu_environment(true, ""), (Env{{"GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"}}));
+    EXPECT_EQ(qemu::qemu_environment(true, "glibc.malloc.arena_max=2"),
+              (Env{{"GLIBC_TUNABLES", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"}}))
+        << "the daemon's own tunables are kept";
+    EXPECT_TRUE(qemu::qemu_environment(true, "glibc.malloc.hugetlb=0").empty()) << "the user's choice wins";
+    EXPECT_TRUE(qemu::qemu_environment(false, nullptr).empty()) << "malloc_hugepages = 0: nothing set";
+}

@@ -44,7 +44,7 @@ TEST(QemuConf, ErrorsNameTheFileTheLineAndWhatIsWrong) {
               "/etc/vireo/qemu.conf:2: save_image_format 'lz4' is not a save image format "
               "(one of: raw, gzip, bzip2, xz, lzop, zstd)");
     EXPECT_EQ(error_of("\n\nsave_image_fromat = \"gzip\"\n"),
-              "/etc/vireo/qemu.conf:3: unknown setting 'save_image_fromat' (known: save_image_format)");
+              "/etc/vireo/qemu.conf:3: unknown setting 'save_image_fromat' (known: save_image_format, malloc_hugepages)");
     EXPECT_NE(error_of("save_image_format = 3").find(":1: save_image_format must be a quoted string"),
               std::string::npos);
     EXPECT_NE(error_of("save_image_format = \"gzip").find(":1: unterminated string"), std::string::npos);
@@ -52,6 +52,14 @@ TEST(QemuConf, ErrorsNameTheFileTheLineAndWhatIsWrong) {
               std::string::npos);
     EXPECT_NE(error_of("save_image_format = gzip").find(":1: "), std::string::npos);
     EXPECT_NE(error_of("save_image_format = \"gzip\" x").find("unexpected 'x'"), std::string::npos);
+}
+
+TEST(QemuConf, MallocHugepagesIsOnByDefaultAndTakesZeroOrOne) {
+    EXPECT_TRUE(parse("")->malloc_hugepages);
+    EXPECT_FALSE(parse("malloc_hugepages = 0\n")->malloc_hugepages);
+    EXPECT_TRUE(parse("malloc_hugepages = 1 # default\n")->malloc_hugepages);
+    EXPECT_EQ(error_of("malloc_hugepages = 2"), "/etc/vireo/qemu.conf:1: malloc_hugepages must be 0 or 1");
+    EXPECT_EQ(error_of("malloc_hugepages = \"yes\""), "/etc/vireo/qemu.conf:1: malloc_hugepages must be 0 or 1");
 }
 
 TEST(QemuConf, MissingFileMeansDefaultsAndAFileIsRead) {
