@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -121,6 +122,19 @@ int write_pid_file_in_child(pid_t pid, const char* path, const char* tmp_path, c
     return 0;
 }
 
+// Close every descriptor but those in `keep` (sorted, no duplicates). In
+// the launcher child, so that it does not hold the daemon's descriptors
+// (its listening sockets above all: a daemon killed while a launcher runs
+// would leave a socket that accepts and never answers). Async-signal-safe.
+void close_all_except(const std::vector<int>& keep) {
+    unsigned from = 0;
+    for (int fd : keep) {
+        if (static_cast<unsigned>(fd) > from) ::close_range(from, static_cast<unsigned>(fd) - 1, 0);
+        from = static_cast<unsigned>(fd) + 1;
+    }
+    ::close_range(from, UINT_MAX, 0);
+}
+
 // The caller's environment with `set` applied, as "KEY=VALUE" strings.
 std::vector<std::string> environment_with(const std::vector<std::pair<std::string, std::string>>& set) {
     std::vector<std::string> out;
@@ -184,9 +198,15 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail_errno("pipe");
     UniqueFd rd(pipefd[0]), wr(pipefd[1]);
 
+    std::vector<int> keep = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, devnull.get(), logfd.get(), wr.get()};
+    keep.insert(keep.end(), spec.pass_fds.begin(), spec.pass_fds.end());
+    std::sort(keep.begin(), keep.end());
+    keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+
     pid_t child = ::fork();
     if (child < 0) return fail_errno("fork");
     if (child == 0) {
+        close_all_except(keep);
         ::setsid();
         pid_t grandchild = ::fork();
         if (grandchild == 0) exec_child(argv.data(), envp.data(), devnull.get(), logfd.get(), spec.pass_fds, wr.get());

@@ -119,6 +119,15 @@ Error invalid_state(std::string_view what) {
     return Error{ErrorCode::InvalidState, fmt::format("Requested operation is not valid: {}", what)};
 }
 
+// What to report when a monitor command of a job failed. destroy does not
+// wait for the job (it kills QEMU first, as libvirt's does), so the monitor
+// may close under the command: then the domain is no longer running, and
+// that is the caller's error, not a lost connection.
+Error command_error(DomainObject& obj, const std::shared_ptr<QemuPrivate>& priv, const Error& e) {
+    bool gone = obj.with([&](DomainFields& f) { return priv->destroy_requested || qemu_private(f) != priv; });
+    return gone ? invalid_state("domain is not running") : e;
+}
+
 class QemuDriverImplWrapper final : public QemuDriver {
 public:
     explicit QemuDriverImplWrapper(std::unique_ptr<QemuDriverImpl> impl) : d_(std::move(impl)) {}
@@ -351,7 +360,7 @@ public:
         auto run = d_->running(job->object());
         if (!run) return std::unexpected(run.error());
         auto r = run->priv->qmp->execute("system_reset");
-        if (!r) return std::unexpected(r.error());
+        if (!r) return std::unexpected(command_error(job->object(), run->priv, r.error()));
         return {};
     }
 
@@ -526,7 +535,7 @@ private:
         auto r = run->priv->qmp->execute("system_powerdown");
         if (!r) {
             if (reboot) job->object().with([&](DomainFields&) { run->priv->fake_reboot = false; });
-            return std::unexpected(r.error());
+            return std::unexpected(command_error(job->object(), run->priv, r.error()));
         }
         return {};
     }
@@ -550,7 +559,7 @@ private:
             f.reason = pause ? "user" : "unpaused";
             return true;
         });
-        if (!r) return std::unexpected(r.error());
+        if (!r) return std::unexpected(command_error(obj, priv, r.error()));
         if (changed) {
             (void)d_->write_status(obj);
             d_->emit(pause ? EventType::Suspended : EventType::Resumed, pause ? "Paused" : "Unpaused", obj);
