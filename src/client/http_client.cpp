@@ -5,6 +5,9 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
 
 #include <array>
 #include <atomic>
@@ -52,10 +55,93 @@ Result<Socket> open_socket(Transport& transport, asio::io_context& ioc) {
     return socket;
 }
 
+// A connected stream socket for Beast's synchronous HTTP functions, with
+// plain blocking readv/sendmsg on the descriptor. Request/answer exchanges
+// need no event loop, and an asio io_context costs every vireo invocation
+// an epoll set, an eventfd, a timerfd and their registrations.
+class BlockingStream {
+public:
+    explicit BlockingStream(UniqueFd fd) : fd_(std::move(fd)) {}
+
+    [[nodiscard]] int native_handle() const { return fd_.get(); }
+
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers& buffers, beast::error_code& ec) {
+        std::array<iovec, kMaxIov> iov{};
+        const int n = to_iovecs(buffers, iov);
+        ec = {};
+        if (n == 0) return 0;
+        for (;;) {
+            const ssize_t got = ::readv(fd_.get(), iov.data(), n);
+            if (got > 0) return static_cast<std::size_t>(got);
+            if (got == 0) {
+                ec = asio::error::eof;
+                return 0;
+            }
+            if (errno == EINTR) continue;
+            ec = beast::error_code(errno, boost::system::system_category());
+            return 0;
+        }
+    }
+
+    template <class ConstBuffers>
+    std::size_t write_some(const ConstBuffers& buffers, beast::error_code& ec) {
+        std::array<iovec, kMaxIov> iov{};
+        const int n = to_iovecs(buffers, iov);
+        ec = {};
+        if (n == 0) return 0;
+        msghdr msg{};
+        msg.msg_iov = iov.data();
+        msg.msg_iovlen = static_cast<std::size_t>(n);
+        for (;;) {
+            const ssize_t sent = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+            if (sent >= 0) return static_cast<std::size_t>(sent);
+            if (errno == EINTR) continue;
+            ec = beast::error_code(errno, boost::system::system_category());
+            return 0;
+        }
+    }
+
+    // The throwing forms complete the SyncStream concepts; Beast's
+    // error_code overloads, the only ones used here, never call them.
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers& buffers) {
+        beast::error_code ec;
+        const std::size_t n = read_some(buffers, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+    }
+    template <class ConstBuffers>
+    std::size_t write_some(const ConstBuffers& buffers) {
+        beast::error_code ec;
+        const std::size_t n = write_some(buffers, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+    }
+
+private:
+    static constexpr int kMaxIov = 16;
+
+    template <class Buffers>
+    static int to_iovecs(const Buffers& buffers, std::array<iovec, kMaxIov>& iov) {
+        int n = 0;
+        for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers) && n < kMaxIov;
+             ++it) {
+            auto b = *it;
+            if (b.size() == 0) continue;
+            // iovec wants a non-const pointer; writes only read through it.
+            iov[static_cast<std::size_t>(n++)] = {const_cast<void*>(static_cast<const void*>(b.data())), b.size()};
+        }
+        return n;
+    }
+
+    UniqueFd fd_;
+};
+
 // True when the peer already closed (or reset) a kept-alive connection:
 // readable with nothing requested means EOF or an error is pending.
-bool peer_closed(Socket& socket) {
-    pollfd p{socket.native_handle(), POLLIN, 0};
+bool peer_closed(const BlockingStream& stream) {
+    pollfd p{stream.native_handle(), POLLIN, 0};
     return ::poll(&p, 1, 0) > 0;
 }
 
@@ -81,14 +167,13 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 
 struct HttpConnection::Impl {
     std::shared_ptr<Transport> transport;
-    asio::io_context ioc;
-    std::optional<Socket> socket;
+    std::optional<BlockingStream> socket;
     beast::flat_buffer buffer;
 
     Status connect() {
-        auto s = open_socket(*transport, ioc);
-        if (!s) return std::unexpected(s.error());
-        socket.emplace(std::move(*s));
+        auto fd = transport->open();
+        if (!fd) return std::unexpected(fd.error());
+        socket.emplace(std::move(*fd));
         buffer.clear();
         // Beast reads as much as the buffer has room for, at least 512
         // bytes: with room reserved, a large answer (list of 1000 domains,
@@ -97,9 +182,7 @@ struct HttpConnection::Impl {
         return {};
     }
     void disconnect() {
-        beast::error_code ec;
-        if (socket) socket->close(ec);
-        socket.reset();
+        socket.reset();  // closes the descriptor
         buffer.clear();
     }
 };

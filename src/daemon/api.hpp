@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/version_cache.hpp"
 #include "driver/driver.hpp"
 
 namespace vireo::daemon {
@@ -60,6 +61,7 @@ public:
 
 private:
     driver::Driver& driver_;
+    VersionCache version_cache_;
 };
 
 }  // namespace vireo::daemon

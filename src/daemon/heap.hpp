@@ -4,7 +4,7 @@
 // instead of staying in per-thread malloc arenas.
 #pragma once
 
-#include <cstddef>
+#include <chrono>
 
 namespace vireo::daemon {
 
@@ -12,11 +12,16 @@ namespace vireo::daemon {
 // default, eight per core, keeps freed memory of every worker thread apart).
 void limit_heap_arenas();
 
-// Give the free pages of the heap back to the system (after a job, or a
-// large answer). Cheap when there is nothing to give back.
+// Give the free pages of the heap back to the system. Not cheap: malloc_trim
+// walks the whole heap (tens of madvise calls, a millisecond or more) while
+// holding the main arena's lock, so every thread that allocates waits. The
+// server therefore calls it only once it has been idle for kTrimWhenIdleFor
+// (see server.cpp), never between a job and its answer or the next request.
 void release_free_heap();
 
-// Answers at least this large are worth a release_free_heap() once sent.
-inline constexpr std::size_t kLargeAnswer = 64 * 1024;
+// How long the server must go without a request before it trims the heap:
+// long enough that back-to-back CLI calls (a few ms apart) never pay for a
+// trim, short enough that an idle daemon's RSS is down within a second.
+inline constexpr auto kTrimWhenIdleFor = std::chrono::milliseconds(500);
 
 }  // namespace vireo::daemon

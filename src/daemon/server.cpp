@@ -84,11 +84,47 @@ struct Server::Impl {
     std::list<asio::steady_timer> timers;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 
+    // Idle heap trimming (heap.hpp), event-loop thread only: the heap is
+    // trimmed once no request has been answered for kTrimWhenIdleFor and
+    // none is running on a pool.
+    asio::steady_timer trim_timer;
+    bool trim_armed = false;
+    bool heap_used = false;         // a request was answered since the last trim
+    unsigned requests_running = 0;  // posted to a pool, not answered yet
+    std::chrono::steady_clock::time_point last_answer;
+
     Impl(driver::Driver& d, unsigned job_threads)
-        : driver(d), api(d), query_pool(2), job_pool(job_threads), work(asio::make_work_guard(ioc)) {}
+        : driver(d), api(d), query_pool(2), job_pool(job_threads), work(asio::make_work_guard(ioc)),
+          trim_timer(ioc) {}
 
     void accept(Acceptor& acceptor, bool read_only);
+    // An answer has been written: (re)start the idle countdown to a trim.
+    void answered();
+
+private:
+    void arm_trim(std::chrono::steady_clock::time_point at);
 };
+
+void Server::Impl::answered() {
+    heap_used = true;
+    last_answer = std::chrono::steady_clock::now();
+    if (!trim_armed) arm_trim(last_answer + kTrimWhenIdleFor);
+}
+
+void Server::Impl::arm_trim(std::chrono::steady_clock::time_point at) {
+    trim_armed = true;
+    trim_timer.expires_at(at);
+    trim_timer.async_wait([this](const beast::error_code& ec) {
+        trim_armed = false;
+        if (ec) return;
+        if (requests_running > 0) return;  // its answer restarts the countdown
+        auto due = last_answer + kTrimWhenIdleFor;
+        if (std::chrono::steady_clock::now() < due) return arm_trim(due);
+        if (!heap_used) return;
+        heap_used = false;
+        release_free_heap();
+    });
+}
 
 namespace {
 
@@ -309,33 +345,40 @@ private:
             // busy host, two trips through the run queue) would cost more.
             auto started = std::chrono::steady_clock::now();
             ApiResponse res = server_.api.handle(api_req);
-            log(api_req, res, route, started);
+            log(api_req, res.status, res.body, route, elapsed_ms(started));
             return write(std::move(res), keep_alive);
         }
         auto& pool = route.kind == RouteKind::Job ? server_.job_pool : server_.query_pool;
+        ++server_.requests_running;
         asio::post(pool, [self = shared_from_this(), api_req = std::move(api_req), keep_alive, route] {
             auto started = std::chrono::steady_clock::now();
             ApiResponse res = self->server_.api.handle(api_req);
-            self->log(api_req, res, route, started);
+            const double ms = elapsed_ms(started);
+            const unsigned status = res.status;
+            std::string error_body = status >= 400 ? res.body : std::string{};
             asio::post(self->socket_.get_executor(), [self, res = std::move(res), keep_alive]() mutable {
+                --self->server_.requests_running;
                 self->write(std::move(res), keep_alive);
             });
-            // A job's parsing and formatting leave freed memory behind. Given
-            // back after the answer is on its way: malloc_trim walks the whole
-            // heap (tens of madvise calls), which must not delay the client.
-            if (route.kind == RouteKind::Job) release_free_heap();
+            // Logged while the answer is sent: a mutating call's line is
+            // flushed to the log file, which the client need not wait for.
+            self->log(api_req, status, error_body, route, ms);
         });
     }
 
-    void log(const ApiRequest& req, const ApiResponse& res, const RouteInfo& route,
-             std::chrono::steady_clock::time_point started) const {
-        auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    static double elapsed_ms(std::chrono::steady_clock::time_point started) {
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    }
+
+    // `body`: the answer's body (only shown for errors).
+    void log(const ApiRequest& req, unsigned status, std::string_view body, const RouteInfo& route,
+             double ms) const {
         if (route.mutating)
             spdlog::info("client #{} (pid {} uid {}): {} {} -> {} ({:.1f} ms){}", peer_.serial, peer_.pid, peer_.uid,
-                         req.method, req.target, res.status, ms,
-                         res.status >= 400 ? fmt::format(": {}", res.body) : std::string{});
+                         req.method, req.target, status, ms,
+                         status >= 400 ? fmt::format(": {}", body) : std::string{});
         else
-            spdlog::debug("client #{}: {} {} -> {} ({:.1f} ms)", peer_.serial, req.method, req.target, res.status, ms);
+            spdlog::debug("client #{}: {} {} -> {} ({:.1f} ms)", peer_.serial, req.method, req.target, status, ms);
     }
 
     void write(ApiResponse res, bool keep_alive) {
@@ -346,10 +389,9 @@ private:
         msg->keep_alive(keep_alive);
         msg->prepare_payload();
         http::async_write(socket_, *msg, [self = shared_from_this(), msg](const beast::error_code& ec, std::size_t) {
-            if (msg->body().size() >= kLargeAnswer) {
-                msg->body() = std::string{};  // free the answer before giving the memory back
-                release_free_heap();
-            }
+            // What the request allocated is freed by now; the heap is trimmed
+            // once the daemon has been idle for a while (heap.hpp).
+            self->server_.answered();
             if (ec || !msg->keep_alive()) {
                 beast::error_code ignored;
                 self->socket_.shutdown(Socket::shutdown_send, ignored);

@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <exception>
-#include <iostream>
 #include <optional>
 
 #include "cli/vireo/commands.hpp"
@@ -112,7 +111,7 @@ int run_shell(Session& session) {
             fmt::print("vireo # ");
             std::fflush(stdout);
         }
-        if (!std::getline(std::cin, line)) {
+        if (!read_stdin_line(line)) {
             if (tty) fmt::print("\n");
             break;
         }

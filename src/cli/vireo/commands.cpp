@@ -7,6 +7,7 @@ namespace vireo::cli {
 const std::vector<CommandSpec>& command_table() {
     static const std::vector<CommandSpec> table = [] {
         std::vector<CommandSpec> t;
+        t.reserve(128);  // every verb (about 80) without reallocation
         add_domain_commands(t);
         add_lifecycle_commands(t);
         add_interactive_commands(t);

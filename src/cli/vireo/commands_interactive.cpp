@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
-#include <iostream>
 #include <mutex>
 
 #include "cli/vireo/commands.hpp"
@@ -87,7 +86,7 @@ Retry ask_retry(Session& s) {
         s.out("Failed. Try again? [y,n,i,f,?]: ");
         std::fflush(stdout);
         std::string answer;
-        if (!std::getline(std::cin, answer)) {
+        if (!read_stdin_line(answer)) {
             s.out("\n");
             return Retry::Discard;
         }

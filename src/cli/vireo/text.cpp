@@ -1,8 +1,27 @@
 #include "cli/vireo/text.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <algorithm>
 
 namespace vireo::cli {
+
+bool read_stdin_line(std::string& line) {
+    char* buf = nullptr;
+    std::size_t cap = 0;
+    const ssize_t n = ::getline(&buf, &cap, stdin);
+    if (n < 0) {
+        std::free(buf);
+        line.clear();
+        return false;
+    }
+    auto len = static_cast<std::size_t>(n);
+    if (len > 0 && buf[len - 1] == '\n') --len;
+    line.assign(buf, len);
+    std::free(buf);
+    return true;
+}
 
 std::size_t display_width(std::string_view text) {
     // Count bytes that do not continue a multi-byte sequence.

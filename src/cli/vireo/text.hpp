@@ -44,4 +44,10 @@ Result<std::vector<CommandWords>> split_commands(std::string_view line);
 // Quote a word for display in a shell-like command line when needed.
 std::string shell_quote(std::string_view word);
 
+// Read one line from stdin into `line`, without its '\n' (as std::getline
+// does). False at end of input with nothing read. C stdio instead of
+// std::cin: no <iostream> in the CLI spares every run the iostream and
+// locale start-up.
+bool read_stdin_line(std::string& line);
+
 }  // namespace vireo::cli

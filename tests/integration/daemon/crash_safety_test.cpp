@@ -72,13 +72,26 @@ protected:
                 "--run-dir", run.native(), "--log-file", (dir / "vireod.log").native()};
     }
     void start_daemon() {
+        // The killed daemon's socket file may still accept for a moment: a
+        // child it forked to launch QEMU (not yet exec'd) holds a copy of the
+        // listening socket. Without the stale file, "accepts" means the new
+        // daemon listens.
+        std::error_code ec;
+        std::filesystem::remove(sock, ec);
         std::string why;
         ASSERT_TRUE(daemon.start(args, sock, dir / "out", &why)) << why;
     }
     std::unique_ptr<driver::Driver> connect() {
         auto c = client::connect("qemu+unix:///session?socket=" + sock.native());
-        EXPECT_TRUE(c) << c.error().full_message();
+        EXPECT_TRUE(c) << c.error().full_message() << "\ndaemon log (tail):\n" << tail(dir / "vireod.log");
         return c ? std::move(*c) : nullptr;
+    }
+    static std::string tail(const std::filesystem::path& file) {
+        std::ifstream in(file);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string text = ss.str();
+        return text.substr(text.size() > 3000 ? text.size() - 3000 : 0);
     }
 
     TempDir dir;
@@ -192,7 +205,9 @@ TEST_F(CrashSafety, HundredKillsDuringDefineUndefineAndStart) {
                 continue;
             }
             ASSERT_EQ(exists, k.defined) << "kill " << kill << ": definition of " << name
-                                         << (k.defined ? " lost" : " resurrected");
+                                         << (k.defined ? " lost" : " resurrected")
+                                         << (exists ? std::string{} : " (" + xml.error().message + ")")
+                                         << "\ndaemon log (tail):\n" << tail(dir / "vireod.log");
             if (exists) {
                 ASSERT_EQ(version, k.version) << "kill " << kill << ": " << name << " has a stale definition";
             }
