@@ -25,13 +25,15 @@
 // - aliases: virtio-disk0, sata0-0-0, net0, serial0, channel0, input0,
 //   video0, sound0, balloon0, rng0, usb, pci.1, virtio-serial0, ...
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <functional>
-#include <random>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "conf/domain.hpp"
+#include "util/random.hpp"
 
 namespace vireo::conf {
 
@@ -70,9 +72,9 @@ int disk_index(std::string_view dev) {
 }
 
 std::string random_mac() {
-    std::random_device rd;
-    std::uniform_int_distribution<int> byte(0, 255);
-    return fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", byte(rd), byte(rd), byte(rd));
+    std::array<std::uint8_t, 3> b{};
+    random_bytes(b);
+    return fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2]);
 }
 
 Controller* find_controller(DomainDef& def, std::string_view type, unsigned index) {

@@ -2,18 +2,13 @@
 
 #include <fmt/format.h>
 
-#include <random>
+#include "util/random.hpp"
 
 namespace vireo {
 
 Uuid Uuid::generate() {
-    // std::random_device reads the kernel's CSPRNG on Linux.
-    std::random_device rd;
     Uuid u;
-    for (size_t i = 0; i < u.bytes.size(); i += 4) {
-        std::uint32_t r = rd();
-        for (size_t j = 0; j < 4; ++j) u.bytes[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
-    }
+    random_bytes(u.bytes);
     u.bytes[6] = static_cast<std::uint8_t>((u.bytes[6] & 0x0f) | 0x40);  // version 4
     u.bytes[8] = static_cast<std::uint8_t>((u.bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
     return u;

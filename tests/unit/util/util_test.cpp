@@ -2,9 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <array>
+
 #include "support/support.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
+#include "util/random.hpp"
 #include "util/uuid.hpp"
 
 namespace vireo {
@@ -46,6 +50,18 @@ TEST(Uuid, GeneratedAreVersion4AndDistinct) {
     EXPECT_NE(a, b);
     EXPECT_EQ(a.bytes[6] >> 4, 4);
     EXPECT_EQ(a.bytes[8] & 0xc0, 0x80);
+}
+
+TEST(Random, BytesFillTheWholeBufferAndDiffer) {
+    std::array<std::uint8_t, 4096> a{}, b{};
+    random_bytes(a);
+    random_bytes(b);
+    EXPECT_NE(a, b);
+    // Every byte written: 4096 zero bytes left from the initialiser would
+    // show as one value far above its expected ~16 occurrences.
+    std::array<int, 256> counts{};
+    for (auto byte : a) ++counts[byte];
+    EXPECT_LT(*std::max_element(counts.begin(), counts.end()), 64);
 }
 
 TEST(Files, AtomicWriteReplacesAndLeavesNoTemp) {
