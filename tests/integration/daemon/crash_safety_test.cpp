@@ -94,6 +94,13 @@ protected:
         return text.substr(text.size() > 3000 ? text.size() - 3000 : 0);
     }
 
+    // However the test ended (a failed ASSERT returns early, before the
+    // test's own clean-up), none of its guests may outlive it.
+    void TearDown() override {
+        daemon.stop();
+        for (int pid : processes_mentioning(run.native())) ::kill(pid, SIGKILL);
+    }
+
     TempDir dir;
     std::filesystem::path sock = dir / "sock";
     std::filesystem::path etc = dir / "etc";
