@@ -67,14 +67,45 @@ public:
 
     template <class MutableBuffers>
     std::size_t read_some(const MutableBuffers& buffers, beast::error_code& ec) {
+        return transfer(buffers, ec, [this](iovec* iov, int n) { return ::readv(fd_.get(), iov, n); });
+    }
+
+    template <class ConstBuffers>
+    std::size_t write_some(const ConstBuffers& buffers, beast::error_code& ec) {
+        return transfer(buffers, ec, [this](iovec* iov, int n) {
+            msghdr msg{};
+            msg.msg_iov = iov;
+            msg.msg_iovlen = static_cast<std::size_t>(n);
+            return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+        });
+    }
+
+    // The throwing forms complete the SyncStream concepts; Beast's
+    // error_code overloads, the only ones used here, never call them.
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers& buffers) {
+        return or_throw([&](beast::error_code& ec) { return read_some(buffers, ec); });
+    }
+    template <class ConstBuffers>
+    std::size_t write_some(const ConstBuffers& buffers) {
+        return or_throw([&](beast::error_code& ec) { return write_some(buffers, ec); });
+    }
+
+private:
+    static constexpr int kMaxIov = 16;
+
+    // One readv/sendmsg (`call`) over `buffers`, retried on EINTR; 0 bytes
+    // transferred with buffers to fill is the end of the stream.
+    template <class Buffers, class Call>
+    static std::size_t transfer(const Buffers& buffers, beast::error_code& ec, Call call) {
         std::array<iovec, kMaxIov> iov{};
         const int n = to_iovecs(buffers, iov);
         ec = {};
         if (n == 0) return 0;
         for (;;) {
-            const ssize_t got = ::readv(fd_.get(), iov.data(), n);
-            if (got > 0) return static_cast<std::size_t>(got);
-            if (got == 0) {
+            const ssize_t done = call(iov.data(), n);
+            if (done > 0) return static_cast<std::size_t>(done);
+            if (done == 0) {
                 ec = asio::error::eof;
                 return 0;
             }
@@ -84,43 +115,13 @@ public:
         }
     }
 
-    template <class ConstBuffers>
-    std::size_t write_some(const ConstBuffers& buffers, beast::error_code& ec) {
-        std::array<iovec, kMaxIov> iov{};
-        const int n = to_iovecs(buffers, iov);
-        ec = {};
-        if (n == 0) return 0;
-        msghdr msg{};
-        msg.msg_iov = iov.data();
-        msg.msg_iovlen = static_cast<std::size_t>(n);
-        for (;;) {
-            const ssize_t sent = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-            if (sent >= 0) return static_cast<std::size_t>(sent);
-            if (errno == EINTR) continue;
-            ec = beast::error_code(errno, boost::system::system_category());
-            return 0;
-        }
-    }
-
-    // The throwing forms complete the SyncStream concepts; Beast's
-    // error_code overloads, the only ones used here, never call them.
-    template <class MutableBuffers>
-    std::size_t read_some(const MutableBuffers& buffers) {
+    template <class Op>
+    static std::size_t or_throw(Op op) {
         beast::error_code ec;
-        const std::size_t n = read_some(buffers, ec);
+        const std::size_t n = op(ec);
         if (ec) throw boost::system::system_error(ec);
         return n;
     }
-    template <class ConstBuffers>
-    std::size_t write_some(const ConstBuffers& buffers) {
-        beast::error_code ec;
-        const std::size_t n = write_some(buffers, ec);
-        if (ec) throw boost::system::system_error(ec);
-        return n;
-    }
-
-private:
-    static constexpr int kMaxIov = 16;
 
     template <class Buffers>
     static int to_iovecs(const Buffers& buffers, std::array<iovec, kMaxIov>& iov) {
