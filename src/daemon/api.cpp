@@ -147,11 +147,11 @@ ApiResponse domain_route(driver::Driver& d, const ParsedTarget& t, const ApiRequ
     return not_found(m, req.target);
 }
 
-ApiResponse host_route(driver::Driver& d, VersionCache& versions, const ParsedTarget& t, const ApiRequest& req) {
+ApiResponse host_route(driver::Driver& d, const ParsedTarget& t, const ApiRequest& req) {
     if (req.method != "GET" || t.segments.size() != 2) return not_found(req.method, req.target);
     const std::string& what = t.segments[1];
     if (what == "version") {
-        auto v = versions.get([&d] { return d.version(); });
+        auto v = d.version();
         if (v) v->daemon = VIREO_VERSION;
         return reply(v);
     }
@@ -213,7 +213,7 @@ ApiResponse Api::handle(const ApiRequest& req) {
                                                                            req.target.substr(0, 200))});
     const auto& s = t->segments;
     if (s.empty()) return not_found(req.method, req.target);
-    if (s[0] == "host") return host_route(driver_, version_cache_, *t, req);
+    if (s[0] == "host") return host_route(driver_, *t, req);
     if (is_pool_route(s)) return pool_route(driver_.pools(), s, t->query, req);
     if (s[0] == "domains" && s.size() == 1) {
         if (req.method == "GET") {

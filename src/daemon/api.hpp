@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/version_cache.hpp"
 #include "driver/driver.hpp"
 
 namespace vireo::daemon {
@@ -61,7 +60,6 @@ public:
 
 private:
     driver::Driver& driver_;
-    VersionCache version_cache_;
 };
 
 }  // namespace vireo::daemon

@@ -252,7 +252,11 @@ Result<QemuCaps> probe_binary(const std::filesystem::path& binary) {
     return caps;
 }
 
-std::vector<std::filesystem::path> find_qemu_binaries() {
+namespace {
+
+// Where QEMU binaries are looked for, in order: $PATH, then the usual
+// directories (a daemon may run with a short PATH).
+std::vector<std::string> binary_search_dirs() {
     std::vector<std::string> dirs;
     if (const char* path = std::getenv("PATH")) {
         std::string_view p(path);
@@ -263,9 +267,15 @@ std::vector<std::filesystem::path> find_qemu_binaries() {
         }
     }
     for (const char* d : {"/usr/bin", "/usr/local/bin", "/usr/libexec"}) dirs.emplace_back(d);
+    return dirs;
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> find_qemu_binaries() {
     std::set<std::filesystem::path> found;
     std::set<std::string> names;
-    for (const auto& d : dirs) {
+    for (const auto& d : binary_search_dirs()) {
         std::error_code ec;
         for (const auto& e : std::filesystem::directory_iterator(d, ec)) {
             std::string name = e.path().filename().string();
@@ -278,10 +288,16 @@ std::vector<std::filesystem::path> find_qemu_binaries() {
     return {found.begin(), found.end()};
 }
 
+// The first search directory with an executable of that name, as
+// find_qemu_binaries() would pick it, without listing whole directories
+// (/usr/bin holds a thousand entries; version and start ask for this).
 Result<std::filesystem::path> find_qemu_binary(std::string_view arch) {
     std::string want = fmt::format("qemu-system-{}", arch);
-    for (const auto& p : find_qemu_binaries())
-        if (p.filename() == want) return p;
+    for (const auto& d : binary_search_dirs()) {
+        if (d.empty()) continue;  // never the current directory (as above: no listing of "")
+        std::filesystem::path candidate = std::filesystem::path(d) / want;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
     return fail(ErrorCode::NotFound, "no QEMU binary '{}' found in PATH or /usr/bin (is QEMU installed?)", want);
 }
 
