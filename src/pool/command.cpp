@@ -13,25 +13,17 @@
 #include <fmt/format.h>
 
 #include "util/fd.hpp"
+#include "util/path_search.hpp"
 
 extern char** environ;
 
 namespace vireo::pool {
 
 Result<std::string> find_tool(const std::string& name, const std::string& package) {
-    std::string dirs = ::getenv("PATH") ? ::getenv("PATH") : "";
-    dirs += ":/usr/sbin:/sbin:/usr/bin:/bin";
-    std::size_t start = 0;
-    while (start <= dirs.size()) {
-        std::size_t end = dirs.find(':', start);
-        if (end == std::string::npos) end = dirs.size();
-        std::string dir = dirs.substr(start, end - start);
-        if (!dir.empty()) {
-            std::string candidate = dir + "/" + name;
-            if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-        }
-        start = end + 1;
-    }
+    // $PATH, then the system directories (a daemon may run with a short PATH).
+    std::vector<std::string> dirs = path_dirs();
+    for (const char* d : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) dirs.emplace_back(d);
+    if (auto found = find_executable(name, dirs)) return found->string();
     return fail(ErrorCode::NotFound, "'{}' is not installed on this host (install the '{}' package)", name, package);
 }
 

@@ -15,6 +15,7 @@
 #include "qemu/qmp.hpp"
 #include "util/fd.hpp"
 #include "util/files.hpp"
+#include "util/path_search.hpp"
 
 namespace vireo::qemu {
 
@@ -257,15 +258,7 @@ namespace {
 // Where QEMU binaries are looked for, in order: $PATH, then the usual
 // directories (a daemon may run with a short PATH).
 std::vector<std::string> binary_search_dirs() {
-    std::vector<std::string> dirs;
-    if (const char* path = std::getenv("PATH")) {
-        std::string_view p(path);
-        while (!p.empty()) {
-            auto colon = p.find(':');
-            dirs.emplace_back(p.substr(0, colon));
-            p.remove_prefix(colon == std::string_view::npos ? p.size() : colon + 1);
-        }
-    }
+    std::vector<std::string> dirs = path_dirs();
     for (const char* d : {"/usr/bin", "/usr/local/bin", "/usr/libexec"}) dirs.emplace_back(d);
     return dirs;
 }
@@ -293,11 +286,7 @@ std::vector<std::filesystem::path> find_qemu_binaries() {
 // (/usr/bin holds a thousand entries; version and start ask for this).
 Result<std::filesystem::path> find_qemu_binary(std::string_view arch) {
     std::string want = fmt::format("qemu-system-{}", arch);
-    for (const auto& d : binary_search_dirs()) {
-        if (d.empty()) continue;  // never the current directory (as above: no listing of "")
-        std::filesystem::path candidate = std::filesystem::path(d) / want;
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
+    if (auto found = find_executable(want, binary_search_dirs())) return *found;
     return fail(ErrorCode::NotFound, "no QEMU binary '{}' found in PATH or /usr/bin (is QEMU installed?)", want);
 }
 

@@ -13,6 +13,8 @@
 #include <thread>
 #include <utility>
 
+#include "util/path_search.hpp"
+
 extern char** environ;
 
 namespace vireo::qemu {
@@ -80,18 +82,7 @@ Result<std::filesystem::path> find_compressor(SaveCompression format) {
     if (program.empty())
         return fail(ErrorCode::InvalidArg, "save image format '{}' has no compressor program",
                     save_image_format_name(format));
-    const char* path_env = std::getenv("PATH");
-    std::string_view path = path_env ? path_env : "/usr/bin:/bin";
-    while (true) {
-        auto colon = path.find(':');
-        std::string_view dir = path.substr(0, colon);
-        if (!dir.empty()) {
-            std::filesystem::path candidate = std::filesystem::path(dir) / program;
-            if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-        }
-        if (colon == std::string_view::npos) break;
-        path.remove_prefix(colon + 1);
-    }
+    if (auto found = find_executable(program, path_dirs({"/usr/bin", "/bin"}))) return *found;
     return fail(ErrorCode::NotFound, "save_image_format '{}' needs the '{}' program, not found in PATH",
                 save_image_format_name(format), program);
 }

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "support/support.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
+#include "util/path_search.hpp"
 #include "util/random.hpp"
 #include "util/uuid.hpp"
 
@@ -62,6 +66,22 @@ TEST(Random, BytesFillTheWholeBufferAndDiffer) {
     std::array<int, 256> counts{};
     for (auto byte : a) ++counts[byte];
     EXPECT_LT(*std::max_element(counts.begin(), counts.end()), 64);
+}
+
+TEST(PathSearch, DirsOfPathInOrderWithoutEmptyEntries) {
+    const char* old = std::getenv("PATH");
+    const std::string saved = old ? old : "";
+    test::TempDir a, b;
+    ASSERT_TRUE(files::write_atomic(a / "tool", "x"));  // not executable
+    ASSERT_TRUE(files::write_atomic(b / "tool", "#!/bin/sh\n"));
+    ASSERT_EQ(::chmod((b / "tool").c_str(), 0755), 0);
+    ::setenv("PATH", (a.path().string() + "::" + b.path().string() + ":").c_str(), 1);
+    EXPECT_EQ(path_dirs({"/unused"}), (std::vector<std::string>{a.path().string(), b.path().string()}));
+    EXPECT_EQ(find_executable("tool", path_dirs()), b / "tool");
+    EXPECT_FALSE(find_executable("no-such-tool-vireo", path_dirs()));
+    ::unsetenv("PATH");
+    EXPECT_EQ(path_dirs({"/usr/bin", "/bin"}), (std::vector<std::string>{"/usr/bin", "/bin"}));
+    ::setenv("PATH", saved.c_str(), 1);
 }
 
 TEST(Files, AtomicWriteReplacesAndLeavesNoTemp) {
