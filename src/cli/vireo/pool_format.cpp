@@ -11,6 +11,7 @@
 #include <pugixml.hpp>
 
 #include "cli/vireo/text.hpp"
+#include "conf/xml_writer.hpp"
 
 namespace vireo::cli {
 
@@ -52,21 +53,6 @@ bool matches_pair(bool value, bool want_true, bool want_false) {
 
 std::string info_line(std::string_view label, std::string_view value) {
     return fmt::format("{:<15} {}\n", fmt::format("{}:", label), value);
-}
-
-std::string xml_escape(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '\'': out += "&apos;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
-        }
-    }
-    return out;
 }
 
 }  // namespace
@@ -194,31 +180,31 @@ std::string format_volume_info(const driver::VolumeSummary& v, bool bytes, bool 
 }
 
 std::string build_pool_xml(const PoolXmlSpec& s) {
-    std::string out = fmt::format("<pool type='{}'>\n  <name>{}</name>\n", xml_escape(s.type), xml_escape(s.name));
+    std::string out = fmt::format("<pool type='{}'>\n  <name>{}</name>\n", conf::xml::escape(s.type), conf::xml::escape(s.name));
     const bool has_source = !s.source_host.empty() || !s.source_path.empty() || !s.source_dev.empty() ||
                             !s.source_format.empty() || !s.source_name.empty();
     if (has_source) {
         out += "  <source>\n";
-        if (!s.source_host.empty()) out += fmt::format("    <host name='{}'/>\n", xml_escape(s.source_host));
-        if (!s.source_path.empty()) out += fmt::format("    <dir path='{}'/>\n", xml_escape(s.source_path));
-        if (!s.source_dev.empty()) out += fmt::format("    <device path='{}'/>\n", xml_escape(s.source_dev));
-        if (!s.source_format.empty()) out += fmt::format("    <format type='{}'/>\n", xml_escape(s.source_format));
-        if (!s.source_name.empty()) out += fmt::format("    <name>{}</name>\n", xml_escape(s.source_name));
+        if (!s.source_host.empty()) out += fmt::format("    <host name='{}'/>\n", conf::xml::escape(s.source_host));
+        if (!s.source_path.empty()) out += fmt::format("    <dir path='{}'/>\n", conf::xml::escape(s.source_path));
+        if (!s.source_dev.empty()) out += fmt::format("    <device path='{}'/>\n", conf::xml::escape(s.source_dev));
+        if (!s.source_format.empty()) out += fmt::format("    <format type='{}'/>\n", conf::xml::escape(s.source_format));
+        if (!s.source_name.empty()) out += fmt::format("    <name>{}</name>\n", conf::xml::escape(s.source_name));
         out += "  </source>\n";
     }
-    if (!s.target.empty()) out += fmt::format("  <target>\n    <path>{}</path>\n  </target>\n", xml_escape(s.target));
+    if (!s.target.empty()) out += fmt::format("  <target>\n    <path>{}</path>\n  </target>\n", conf::xml::escape(s.target));
     out += "</pool>\n";
     return out;
 }
 
 std::string build_volume_xml(const VolumeXmlSpec& s) {
-    std::string out = fmt::format("<volume>\n  <name>{}</name>\n  <capacity>{}</capacity>\n", xml_escape(s.name),
+    std::string out = fmt::format("<volume>\n  <name>{}</name>\n  <capacity>{}</capacity>\n", conf::xml::escape(s.name),
                                   s.capacity);
     if (s.allocation) out += fmt::format("  <allocation>{}</allocation>\n", *s.allocation);
-    if (!s.format.empty()) out += fmt::format("  <target>\n    <format type='{}'/>\n  </target>\n", xml_escape(s.format));
+    if (!s.format.empty()) out += fmt::format("  <target>\n    <format type='{}'/>\n  </target>\n", conf::xml::escape(s.format));
     if (!s.backing_path.empty()) {
-        out += fmt::format("  <backingStore>\n    <path>{}</path>\n", xml_escape(s.backing_path));
-        if (!s.backing_format.empty()) out += fmt::format("    <format type='{}'/>\n", xml_escape(s.backing_format));
+        out += fmt::format("  <backingStore>\n    <path>{}</path>\n", conf::xml::escape(s.backing_path));
+        if (!s.backing_format.empty()) out += fmt::format("    <format type='{}'/>\n", conf::xml::escape(s.backing_format));
         out += "  </backingStore>\n";
     }
     out += "</volume>\n";
