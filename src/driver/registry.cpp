@@ -1,11 +1,23 @@
 #include "driver/registry.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "util/files.hpp"
 
 namespace vireo::driver {
+
+namespace {
+
+// "Save" -> "save", "Incoming migration" -> "incoming migration".
+std::string to_lower_name(std::string_view name) {
+    std::string out(name);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // DomainFields
@@ -55,11 +67,47 @@ bool DomainObject::removed() const {
 
 std::optional<std::string> DomainObject::current_job() const {
     std::lock_guard lk(mutex_);
+    if (!job_ && async_job_) return to_lower_name(job_operation_name(async_job_->operation()));
     return job_;
+}
+
+std::shared_ptr<AsyncJob> DomainObject::async_job() const {
+    std::lock_guard lk(mutex_);
+    return async_job_;
+}
+
+std::optional<JobInfo> DomainObject::completed_job() const {
+    std::lock_guard lk(mutex_);
+    return completed_job_;
+}
+
+std::string DomainObject::holder_locked() const {
+    const auto now = std::chrono::steady_clock::now();
+    if (job_) {
+        const std::chrono::duration<double> held = now - job_started_;
+        return fmt::format("job '{}' for {:.1f} s", *job_, held.count());
+    }
+    if (async_job_) {
+        auto info = async_job_->info();
+        return fmt::format("async job '{}' for {:.1f} s", to_lower_name(job_operation_name(info.operation)),
+                           static_cast<double>(info.elapsed.count()) / 1000.0);
+    }
+    return "nobody";
 }
 
 // ---------------------------------------------------------------------------
 // Jobs
+
+std::string_view job_type_name(JobType t) {
+    switch (t) {
+        case JobType::Query: return "query";
+        case JobType::Destroy: return "destroy";
+        case JobType::Suspend: return "suspend";
+        case JobType::Modify: return "modify";
+        case JobType::Abort: return "abort";
+    }
+    return "modify";
+}
 
 JobGuard::JobGuard(JobGuard&& o) noexcept : obj_(std::move(o.obj_)) {}
 
@@ -83,22 +131,73 @@ void JobGuard::release() {
     obj_.reset();
 }
 
-Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
+Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, JobType type, std::string_view job,
                              std::chrono::milliseconds timeout) {
     std::unique_lock lk(obj->mutex_);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     // The condition variable releases the short mutex while waiting, so
     // queries keep running while we wait for the job.
-    const bool free = obj->job_cv_.wait_until(lk, deadline, [&] { return !obj->job_ || obj->removed_; });
+    auto free = [&] {
+        if (obj->removed_) return true;
+        if (obj->job_) return false;
+        return !obj->async_job_ || (obj->async_mask_ & job_mask(type)) != 0;
+    };
+    const bool got = obj->job_cv_.wait_until(lk, deadline, free);
     if (obj->removed_) return std::unexpected(no_domain_error(obj->name_));
-    if (!free) {
-        const std::chrono::duration<double> held = std::chrono::steady_clock::now() - obj->job_started_;
-        return fail(ErrorCode::Busy, "cannot acquire state change lock (held by job '{}' for {:.1f} s)",
-                    *obj->job_, held.count());
-    }
+    if (!got) return fail(ErrorCode::Busy, "cannot acquire state change lock (held by {})", obj->holder_locked());
     obj->job_ = std::string(job);
+    obj->job_type_ = type;
     obj->job_started_ = std::chrono::steady_clock::now();
     return JobGuard(obj);
+}
+
+Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
+                             std::chrono::milliseconds timeout) {
+    return acquire_job(obj, JobType::Modify, job, timeout);
+}
+
+AsyncJobGuard::AsyncJobGuard(AsyncJobGuard&& o) noexcept : obj_(std::move(o.obj_)), job_(std::move(o.job_)) {}
+
+AsyncJobGuard& AsyncJobGuard::operator=(AsyncJobGuard&& o) noexcept {
+    if (this != &o) {
+        if (obj_) finish(std::unexpected(Error{ErrorCode::Internal, "the job ended without a result"}));
+        obj_ = std::move(o.obj_);
+        job_ = std::move(o.job_);
+    }
+    return *this;
+}
+
+AsyncJobGuard::~AsyncJobGuard() {
+    if (obj_) finish(std::unexpected(Error{ErrorCode::Internal, "the job ended without a result"}));
+}
+
+void AsyncJobGuard::finish(const Status& outcome) {
+    if (!obj_) return;
+    job_->finish(outcome);
+    {
+        std::lock_guard lk(obj_->mutex_);
+        obj_->completed_job_ = job_->info();
+        if (obj_->async_job_ == job_) {
+            obj_->async_job_.reset();
+            obj_->async_mask_ = 0;
+        }
+    }
+    obj_->job_cv_.notify_all();
+    obj_.reset();
+}
+
+Result<AsyncJobGuard> begin_async_job(const std::shared_ptr<DomainObject>& obj, JobTracker& tracker, JobOperation op,
+                                      JobMask allowed, std::chrono::milliseconds timeout) {
+    std::unique_lock lk(obj->mutex_);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const bool got =
+        obj->job_cv_.wait_until(lk, deadline, [&] { return obj->removed_ || (!obj->job_ && !obj->async_job_); });
+    if (obj->removed_) return std::unexpected(no_domain_error(obj->name_));
+    if (!got) return fail(ErrorCode::Busy, "cannot acquire state change lock (held by {})", obj->holder_locked());
+    auto job = tracker.begin(op, fmt::format("domain '{}'", obj->name_));
+    obj->async_job_ = job;
+    obj->async_mask_ = allowed;
+    return AsyncJobGuard(obj, std::move(job));
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,17 @@
 // Queries (list, dominfo, dumpxml) never take the job: they copy a
 // DomainSnapshot under the short mutex, so they never wait behind a job.
 //
+// Jobs are typed, as libvirt's (JobType). Besides the one synchronous job, a
+// domain may run one ASYNC job (save, restore, managedsave, dump, migration,
+// snapshot, block job: driver/job.hpp's AsyncJob, with phase, progress and
+// abort), taken with begin_async_job(). While it runs, only the synchronous
+// jobs in its mask may be acquired (by default Query, Destroy and Abort:
+// domjobinfo, destroy and domjobabort never wait behind a save); any other
+// job waits for the async job to end, then fails Busy naming it. The thread
+// that owns the async job does its work under the async job alone. When it
+// ends, its final JobInfo stays as the domain's completed job
+// (domjobinfo --completed).
+//
 // Lifecycle of definitions (libvirt's model):
 //   - config: the persistent definition (what the next boot uses). Present
 //     iff the domain is persistent.
@@ -50,6 +61,7 @@
 
 #include "conf/domain.hpp"
 #include "driver/driver.hpp"
+#include "driver/job.hpp"
 #include "driver/shared_definition.hpp"
 #include "util/error.hpp"
 #include "util/uuid.hpp"
@@ -133,6 +145,24 @@ std::vector<DiskInfo> disk_rows(const conf::DomainDef& def);
 std::vector<InterfaceInfo> interface_rows(const conf::DomainDef& def);
 
 class JobGuard;
+class AsyncJobGuard;
+
+// libvirt's synchronous job kinds (virDomainJob) that vireo uses.
+enum class JobType {
+    Query,    // a query that must talk to QEMU (not the snapshot queries)
+    Destroy,  // destroy: may run during async jobs
+    Suspend,  // suspend / resume
+    Modify,   // everything that changes the domain (start, define, shutdown, ...)
+    Abort,    // domjobabort
+};
+std::string_view job_type_name(JobType t);
+
+// A set of JobType, for what may run during an async job.
+using JobMask = unsigned;
+constexpr JobMask job_mask(JobType t) { return 1u << static_cast<unsigned>(t); }
+// What libvirt allows during most async jobs: QEMU queries, destroy, abort.
+inline constexpr JobMask kDefaultAsyncMask =
+    job_mask(JobType::Query) | job_mask(JobType::Destroy) | job_mask(JobType::Abort);
 
 // One domain. Name and uuid never change; everything else is in DomainFields
 // behind the domain's mutex.
@@ -165,14 +195,26 @@ public:
     // transient domain that stopped). A job acquired on it fails with NoDomain.
     [[nodiscard]] bool removed() const;
 
-    // Name of the job currently held, if any.
+    // Name of the job currently held, if any (the async job's operation,
+    // lower case, when only an async job runs: "save").
     [[nodiscard]] std::optional<std::string> current_job() const;
+
+    // The async job in progress (nullptr when none).
+    [[nodiscard]] std::shared_ptr<AsyncJob> async_job() const;
+    // How the last async job ended (domjobinfo --completed); nullopt if none ran.
+    [[nodiscard]] std::optional<JobInfo> completed_job() const;
 
 private:
     friend class DomainRegistry;
     friend class JobGuard;
-    friend Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
+    friend class AsyncJobGuard;
+    friend Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, JobType type, std::string_view job,
                                         std::chrono::milliseconds timeout);
+    friend Result<AsyncJobGuard> begin_async_job(const std::shared_ptr<DomainObject>& obj, JobTracker& tracker,
+                                                 JobOperation op, JobMask allowed, std::chrono::milliseconds timeout);
+
+    // Who holds the domain now: "job 'start' for 1.2 s" / "async job 'save' for 3.0 s".
+    std::string holder_locked() const;
 
     const std::string name_;
     const Uuid uuid_;
@@ -181,7 +223,11 @@ private:
     DomainFields fields_;
     bool removed_ = false;
     std::optional<std::string> job_;
+    JobType job_type_ = JobType::Modify;
     std::chrono::steady_clock::time_point job_started_{};
+    std::shared_ptr<AsyncJob> async_job_;
+    JobMask async_mask_ = 0;
+    std::optional<JobInfo> completed_job_;
 };
 
 // libvirt's default wait for the state change lock.
@@ -202,18 +248,58 @@ public:
     void release();
 
 private:
-    friend Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
+    friend Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, JobType type, std::string_view job,
                                         std::chrono::milliseconds timeout);
     explicit JobGuard(std::shared_ptr<DomainObject> obj) : obj_(std::move(obj)) {}
     std::shared_ptr<DomainObject> obj_;
 };
 
-// Wait up to `timeout` for the domain's job and take it under the name `job`
-// ("start", "destroy", ...). Errors:
+// Wait up to `timeout` for the domain's job and take it as a `type` job
+// under the name `job` ("start", "destroy", ...). During an async job only
+// the types in its mask can be taken. Errors:
 //   Busy     "cannot acquire state change lock (held by job 'start' for 12.3 s)"
+//            "cannot acquire state change lock (held by async job 'save' for 2.0 s)"
 //   NoDomain the domain was removed while waiting (or before).
+Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, JobType type, std::string_view job,
+                             std::chrono::milliseconds timeout = kDefaultJobTimeout);
+// A Modify job (the common case).
 Result<JobGuard> acquire_job(const std::shared_ptr<DomainObject>& obj, std::string_view job,
                              std::chrono::milliseconds timeout = kDefaultJobTimeout);
+
+// RAII ownership of a domain's async job. The work reports progress through
+// job(); finish() records the outcome (as the domain's completed job) and
+// frees the domain. Dropping the guard unfinished ends the job as failed.
+class AsyncJobGuard {
+public:
+    AsyncJobGuard(AsyncJobGuard&& o) noexcept;
+    AsyncJobGuard& operator=(AsyncJobGuard&& o) noexcept;
+    AsyncJobGuard(const AsyncJobGuard&) = delete;
+    AsyncJobGuard& operator=(const AsyncJobGuard&) = delete;
+    ~AsyncJobGuard();
+
+    [[nodiscard]] DomainObject& object() const { return *obj_; }
+    [[nodiscard]] const std::shared_ptr<DomainObject>& ptr() const { return obj_; }
+    [[nodiscard]] AsyncJob& job() const { return *job_; }
+    [[nodiscard]] const std::shared_ptr<AsyncJob>& handle() const { return job_; }
+    // End the job with this outcome (see AsyncJob::finish) and free the
+    // domain. Idempotent.
+    void finish(const Status& outcome);
+
+private:
+    friend Result<AsyncJobGuard> begin_async_job(const std::shared_ptr<DomainObject>& obj, JobTracker& tracker,
+                                                 JobOperation op, JobMask allowed, std::chrono::milliseconds timeout);
+    AsyncJobGuard(std::shared_ptr<DomainObject> obj, std::shared_ptr<AsyncJob> job)
+        : obj_(std::move(obj)), job_(std::move(job)) {}
+    std::shared_ptr<DomainObject> obj_;
+    std::shared_ptr<AsyncJob> job_;
+};
+
+// Wait up to `timeout` until the domain has neither a job nor an async job,
+// then start an async job `op` (listed in `tracker`) during which the jobs
+// in `allowed` may still be acquired. Errors as acquire_job().
+Result<AsyncJobGuard> begin_async_job(const std::shared_ptr<DomainObject>& obj, JobTracker& tracker, JobOperation op,
+                                      JobMask allowed = kDefaultAsyncMask,
+                                      std::chrono::milliseconds timeout = kDefaultJobTimeout);
 
 // Outcome of DomainRegistry::define / add_transient.
 struct AddOutcome {

@@ -246,3 +246,74 @@ TEST(Jobs, RemovedDomainFailsWaitersWithNoDomain) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, ErrorCode::NoDomain);
 }
+
+TEST(AsyncJobs, OnlyTheMaskedJobsRunDuringAnAsyncJob) {
+    DomainRegistry reg;
+    JobTracker tracker;
+    auto obj = reg.define(def_of("web", kUuidA))->object;
+    auto save = begin_async_job(obj, tracker, JobOperation::Save);
+    ASSERT_TRUE(save);
+    EXPECT_EQ(obj->current_job(), "save");
+    ASSERT_NE(obj->async_job(), nullptr);
+    EXPECT_EQ(obj->async_job()->operation(), JobOperation::Save);
+
+    // destroy and abort may run beside it (default mask) ...
+    auto destroy = acquire_job(obj, JobType::Destroy, "destroy", 50ms);
+    ASSERT_TRUE(destroy) << destroy.error().message;
+    destroy->release();
+    auto abort = acquire_job(obj, JobType::Abort, "abort", 50ms);
+    ASSERT_TRUE(abort);
+    abort->release();
+    // ... a modifying job and a second async job may not.
+    auto start = acquire_job(obj, "start", 50ms);
+    ASSERT_FALSE(start);
+    EXPECT_EQ(start.error().code, ErrorCode::Busy);
+    EXPECT_TRUE(start.error().message.starts_with("cannot acquire state change lock (held by async job 'save' for "))
+        << start.error().message;
+    auto second = begin_async_job(obj, tracker, JobOperation::Dump, kDefaultAsyncMask, 50ms);
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, ErrorCode::Busy);
+
+    save->job().set_data(10, 40);
+    save->finish({});
+    EXPECT_EQ(obj->async_job(), nullptr);
+    ASSERT_TRUE(obj->completed_job());
+    EXPECT_EQ(obj->completed_job()->status, JobStatus::Completed);
+    EXPECT_EQ(obj->completed_job()->data_processed, 10u);
+    EXPECT_TRUE(acquire_job(obj, "start", 50ms));
+}
+
+TEST(AsyncJobs, AnAsyncJobWaitsForTheSyncJobAndAWaiterForTheAsyncJob) {
+    DomainRegistry reg;
+    JobTracker tracker;
+    auto obj = reg.define(def_of("web", kUuidA))->object;
+    auto sync = acquire_job(obj, "define");
+    ASSERT_TRUE(sync);
+    auto save = std::async(std::launch::async, [&] { return begin_async_job(obj, tracker, JobOperation::Save); });
+    std::this_thread::sleep_for(20ms);
+    sync->release();
+    auto guard = save.get();
+    ASSERT_TRUE(guard);
+    auto waiter = std::async(std::launch::async, [&] { return acquire_job(obj, "start", 10s).has_value(); });
+    std::this_thread::sleep_for(20ms);
+    guard->finish(std::unexpected(vireo::Error{ErrorCode::Io, "disk full"}));
+    EXPECT_TRUE(waiter.get());
+    EXPECT_EQ(obj->completed_job()->status, JobStatus::Failed);
+    EXPECT_EQ(obj->completed_job()->error, "disk full");
+}
+
+TEST(AsyncJobs, ADroppedGuardEndsTheJobAsFailedAndAbortEndsItCancelled) {
+    DomainRegistry reg;
+    JobTracker tracker;
+    auto obj = reg.define(def_of("web", kUuidA))->object;
+    {
+        auto job = begin_async_job(obj, tracker, JobOperation::Restore);
+        ASSERT_TRUE(job);
+    }
+    EXPECT_EQ(obj->completed_job()->status, JobStatus::Failed);
+    auto job = begin_async_job(obj, tracker, JobOperation::Save);
+    ASSERT_TRUE(job);
+    ASSERT_TRUE(obj->async_job()->request_abort());
+    job->finish(std::unexpected(vireo::Error{ErrorCode::OperationFailed, "migration cancelled"}));
+    EXPECT_EQ(obj->completed_job()->status, JobStatus::Cancelled);
+}
