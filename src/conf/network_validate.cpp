@@ -32,6 +32,13 @@ namespace netxml {
 
 namespace {
 
+// Values that end up in dnsmasq's configuration lines.
+bool has_control_char(std::string_view v) {
+    for (char c : v)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+    return false;
+}
+
 std::string subnet_str(const NetworkIp& ip) {
     return fmt::format("{}/{}", ip.address.network(ip.prefix_length()).str(), ip.prefix_length());
 }
@@ -151,6 +158,9 @@ std::optional<Problem> check_ips(const NetworkDef& def) {
         if (!ip.address.v6 && !ip.prefix && !ip.netmask && !classful_prefix(ip.address))
             return Problem{ErrorCode::XmlError, path + "/@prefix", fmt::format("cannot derive a prefix for {}: give netmask or prefix", ip.address.str())};
         if (!ip.tftp_root.empty() && ip.is_v6()) return Problem{ErrorCode::XmlError, path + "/tftp", "<tftp> is only for IPv4"};
+        if (has_control_char(ip.tftp_root)) return Problem{ErrorCode::XmlError, path + "/tftp/@root", "the TFTP root must not contain control characters"};
+        if (has_control_char(ip.bootp_file) || has_control_char(ip.bootp_server) || ip.bootp_file.find(',') != std::string::npos)
+            return Problem{ErrorCode::XmlError, path + "/dhcp/bootp", "the boot file and server must not contain control characters or ','"};
         if (ip.dhcp && ((ip.is_v6() ? ++dhcp6 : ++dhcp4) > 1))
             return Problem{ErrorCode::XmlError, path + "/dhcp",
                            fmt::format("only one {} <ip> of a network may have <dhcp>", ip.is_v6() ? "IPv6" : "IPv4")};
@@ -181,6 +191,7 @@ std::optional<Problem> check_dns(const NetworkDef& def) {
         const std::string p = "/network/dns/" + indexed("txt", i, d.txts.size());
         if (!valid_dns_name(d.txts[i].name)) return Problem{ErrorCode::XmlError, p + "/@name", fmt::format("invalid TXT record name '{}'", d.txts[i].name)};
         if (d.txts[i].value.empty()) return Problem{ErrorCode::XmlError, p + "/@value", "missing TXT record value"};
+        if (has_control_char(d.txts[i].value)) return Problem{ErrorCode::XmlError, p + "/@value", "a TXT record value must not contain control characters"};
     }
     for (std::size_t i = 0; i < d.srvs.size(); ++i) {
         const auto& s = d.srvs[i];
