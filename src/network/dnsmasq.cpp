@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -247,6 +248,11 @@ Result<pid_t> start_dnsmasq(const NetworkDef& def, const DnsmasqFiles& files, co
     auto binary = dnsmasq_binary(options);
     if (!binary) return std::unexpected(binary.error());
     VIREO_TRY(files::make_dirs(files.config.parent_path()));
+    // dnsmasq reads its hosts files after dropping root privileges.
+    struct stat st{};
+    if (::stat(files.config.parent_path().c_str(), &st) == 0 && (st.st_mode & 0005) != 0005)
+        return fail(ErrorCode::PermissionDenied, "dnsmasq for network '{}' cannot read its files: {} must be readable and searchable by all (mode 0755)",
+                    def.name, files.config.parent_path().string());
     VIREO_TRY(write_hosts_files(def, files));
     VIREO_TRY(files::write_atomic(files.config, dnsmasq_config(def, files, options.lease_helper)));
     (void)files::remove_durable(files.pid);
