@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <sched.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -221,6 +225,13 @@ TEST_F(NetworkDhcp, LeaseDnsAndAdoptionAfterRestart) {
     HostNetworkOptions options;
     options.state_dir = state.path();
     options.dnsmasq.lease_helper = test::bin_dir() / "vireo-lease-helper";
+    // The daemon's wake-up socket (leases.hpp).
+    options.dnsmasq.notify_socket = (state / "notify.sock").string();
+    UniqueFd notify(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, options.dnsmasq.notify_socket.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::bind(notify.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
     const auto def = make_network(R"(<network>
   <name>dhcptest</name>
   <bridge name='vtbr1'/>
@@ -262,6 +273,12 @@ TEST_F(NetworkDhcp, LeaseDnsAndAdoptionAfterRestart) {
     EXPECT_EQ(leases[0].mac, "52:54:00:98:00:07");
     EXPECT_EQ(leases[0].interface, "vtbr1");
     EXPECT_GT(leases[0].expiry_time, 0);
+    pollfd pfd{notify.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "no wake-up datagram from the lease helper";
+    char msg[1024] = {};
+    ASSERT_GT(::recv(notify.get(), msg, sizeof msg - 1, 0), 0);
+    EXPECT_NE(std::string(msg).find(R"("ip-address":"10.98.0.7")"), std::string::npos) << msg;
+    EXPECT_NE(std::string(msg).find(R"("network":"dhcptest")"), std::string::npos) << msg;
 
     // DNS on the bridge address: a <dns><host> record and the DHCP host's name.
     ASSERT_EQ(client.exec({"ip", "addr", "add", "10.98.0.7/24", "dev", "vtc-g"}).exit_code, 0);
