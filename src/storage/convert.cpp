@@ -1,6 +1,7 @@
 #include "storage/convert.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -546,7 +547,14 @@ Result<std::vector<qcow2::Bitmap>> source_bitmaps(Image* src, bool skip_broken, 
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_convert_runs{0};
+}  // namespace
+
+uint64_t convert_runs() { return g_convert_runs.load(); }
+
 Status convert(const ConvertOptions& o) {
+    ++g_convert_runs;
     std::vector<ImagePtr> srcs, snaps;
     std::vector<Image*> views;
     uint64_t total = 0;

@@ -69,4 +69,9 @@ struct ConvertOptions {
 
 Status convert(const ConvertOptions& opts);
 
+// How many times convert() has run in this process: every copy of images
+// (vireo-img convert, vol-clone, vol-create-from) goes through it, and the
+// tests show that with this count.
+uint64_t convert_runs();
+
 }  // namespace vireo::storage
