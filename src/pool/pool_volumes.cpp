@@ -215,12 +215,15 @@ Status PoolManager::delete_volume(std::string_view pool, std::string_view vol) {
     auto r = impl_->acquire(pool, vol, Impl::Use::Write, "delete", &users);
     if (!r) return std::unexpected(r.error());
     PoolEntry& e = *r->pool;
-    // Not under another process (a guest's QEMU): locked as a writer until gone.
+    // Not under another process (a guest's QEMU): a file stays locked as a
+    // writer until it is gone; a partition only checked, as the kernel
+    // does not remove a partition that is open.
     auto lock = lock_volume_for_write(r->vol);
     if (!lock) {
         impl_->release(*r, false);
         return std::unexpected(lock.error().context(fmt::format("failed to delete volume '{}'", r->vol.name)));
     }
+    if (r->vol.type != driver::VolumeType::File) lock->release();
     // backend_mu until the entry is gone, so a refresh cannot bring it back
     std::unique_lock blk(e.backend_mu);
     auto st = e.backend->delete_volume(r->def, r->vol);
