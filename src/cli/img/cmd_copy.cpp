@@ -186,6 +186,11 @@ int cmd_compare(int argc, char** argv) {
     }
     Progress prog(progress, 2.0F);
     prog.add(0);
+    // qemu-img ends the progress line last, whatever the outcome.
+    struct EndLine {
+        Progress& p;
+        ~EndLine() { p.end(); }
+    } end_line{prog};
     uint64_t common = std::min(a->size(), b->size());
     uint64_t total = std::max(a->size(), b->size());
     std::vector<char> ba(kChunk), bb(kChunk);
@@ -196,10 +201,12 @@ int cmd_compare(int argc, char** argv) {
         }
         return n;
     };
+    // Steps as qemu-img's: one per block-status run of both images, runs
+    // that are read at most 2 MiB long; progress after each.
+    auto step = [&](uint64_t n) { prog.add(static_cast<float>(n) / static_cast<float>(total) * 100); };
     for (uint64_t off = 0; off < common;) {
-        uint64_t want = std::min<uint64_t>(kChunk, common - off);
-        auto ea = chain_status(a, off, want);
-        auto eb = chain_status(b, off, want);
+        auto ea = chain_status(a, off, common - off);
+        auto eb = chain_status(b, off, common - off);
         if (!ea || !eb) { report(fmt::format("error while reading offset {}: {}", off, (!ea ? ea.error() : eb.error()).message)); return 4; }
         uint64_t n = std::min(ea->length, eb->length);
         if (strict && ea->present != eb->present) {
@@ -208,8 +215,10 @@ int cmd_compare(int argc, char** argv) {
         }
         if (!ea->data && !eb->data) {
             off += n;
+            step(n);
             continue;
         }
+        n = std::min<uint64_t>(n, kChunk);
         if (!ea->data || !eb->data) {
             // One side reads zero: the other must be all zero.
             Image* d = ea->data ? a : b;
@@ -226,7 +235,7 @@ int cmd_compare(int argc, char** argv) {
             if (k < n) { say(fmt::format("Content mismatch at offset {}!", off + k)); return 1; }
         }
         off += n;
-        prog.add(static_cast<float>(n) / static_cast<float>(total) * 100);
+        step(n);
     }
     if (a->size() != b->size()) {
         Image* big = a->size() > b->size() ? a : b;
@@ -245,8 +254,6 @@ int cmd_compare(int argc, char** argv) {
             off += n;
         }
     }
-    prog.set(100);
-    prog.end();
     say("Images are identical.");
     return 0;
 }
