@@ -1,5 +1,5 @@
 // vireo-img -p prints progress as qemu-img 7.2 does: the same lines, byte
-// for byte, on the same images (convert, rebase), and the same shape for
+// for byte, on the same images (convert, compare, rebase), and the same shape for
 // commit, whose steps in qemu-img follow its event loop's timing.
 #include <gtest/gtest.h>
 
@@ -75,6 +75,12 @@ TEST(ImgProgress, ConvertPrintsQemuImgLinesByteForByte) {
         args.push_back(out);
         same_progress(args, clean);
     }
+    // compare -p: one step per block-status run of both images.
+    ok({"qemu-img", "convert", "-O", "raw", p("full.qcow2"), p("full.raw")});
+    for (const auto& pair : std::vector<std::pair<std::string, std::string>>{
+             {p("full.qcow2"), p("full.raw")}, {p("sparse.qcow2"), p("sparse.qcow2")},
+             {p("sparse.qcow2"), p("full.qcow2")}, {p("top.qcow2"), p("full.qcow2")}})
+        same_progress({"compare", "-p", pair.first, pair.second});
     // -q wins over -p, as in qemu-img: nothing on stdout.
     clean();
     auto r = run({vimg(), "convert", "-p", "-q", "-O", "raw", p("full.qcow2"), out});
