@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "driver/job.hpp"
 #include "driver/pool_api.hpp"
 #include "util/error.hpp"
 
@@ -38,6 +39,10 @@ struct PoolManagerConfig {
     std::filesystem::path default_pool_path;
     // Disks of the running domains; may be empty (no domains).
     std::function<std::vector<DiskUser>()> disk_users;
+    // Where the async jobs of volume work (clone, upload, download, wipe)
+    // are listed, to be watched and aborted (driver/job.hpp). Empty: the
+    // manager keeps its own (see PoolManager::jobs()).
+    std::shared_ptr<driver::JobTracker> jobs;
 };
 
 class PoolManager final : public driver::PoolApi {
@@ -50,6 +55,12 @@ public:
     // For domain start (<disk type='volume'>): the volume's path, type and
     // format; errors name the pool or volume ("storage pool 'x' is not active").
     Result<driver::VolumeSummary> resolve_volume(std::string_view pool, std::string_view vol);
+
+    // The async jobs of volume work in progress: each clone (vol-clone,
+    // vol-create-from), upload, download and wipe runs as one, with its
+    // phase and bytes done; AsyncJob::request_abort() stops it (a clone's
+    // half-made target volume is removed).
+    driver::JobTracker& jobs();
 
     // driver::PoolApi (see pool_api.hpp)
     Result<std::vector<driver::PoolSummary>> list_pools() override;

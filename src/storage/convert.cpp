@@ -1,6 +1,7 @@
-#include "cli/img/convert_copy.hpp"
+#include "storage/convert.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -16,9 +17,11 @@
 
 #include <fmt/format.h>
 
-namespace vireo::img {
+#include "storage/chain.hpp"
+#include "storage/options.hpp"
+#include "storage/qcow2.hpp"
 
-using namespace storage;
+namespace vireo::storage {
 
 namespace {
 
@@ -134,10 +137,23 @@ struct Batch {
     uint64_t end = 0;  // target offset covered so far
 };
 
+// How the copy stage runs (from ConvertOptions).
+struct CopySettings {
+    bool compress = false;
+    bool target_fresh = true;           // target reads zero everywhere already
+    bool skip_same_as_backing = false;  // -B: skip clusters the target's backing has
+    bool salvage = false;
+    uint64_t sparse = 4096;
+    unsigned threads = 8;
+    uint64_t rate_limit = 0;
+    ProgressFn progress;
+    WarnFn warn;
+};
+
 class Copier {
 public:
-    Copier(const std::vector<Image*>& views, Image* dst, const CopySettings& s, Progress& p)
-        : views_(views), dst_(dst), s_(s), progress_(p) {
+    Copier(const std::vector<Image*>& views, Image* dst, const CopySettings& s)
+        : views_(views), dst_(dst), s_(s) {
         cluster_ = dst->cluster_size();
         unit_ = s.compress ? cluster_ : std::max<uint64_t>(cluster_, std::max<uint64_t>(s.sparse, 512));
         // Compression works on 8 MiB batches (enough clusters for every
@@ -157,7 +173,9 @@ public:
         t0_ = std::chrono::steady_clock::now();
     }
 
+    // Copy every view; false when it failed (error()) or was cancelled.
     bool run();
+    [[nodiscard]] const Error& error() const { return error_; }
 
 private:
     Batch& cur() { return batches_[cur_]; }
@@ -170,14 +188,20 @@ private:
     bool write_plain(uint64_t off, const char* data, uint64_t len);
     void throttle();
     bool fail_write(uint64_t off, const Error& e) {
-        report(fmt::format("error while writing at byte {}: {}", off, e.message));
+        return failed(Error{e.code, fmt::format("error while writing at byte {}: {}", off, e.message)});
+    }
+    bool failed(Error e) {
+        error_ = std::move(e);
         return false;
     }
+    // qemu-img's progress accounting (see ProgressPlan).
+    bool plan_progress();
+    bool progress_to(uint64_t written_end);
 
     const std::vector<Image*>& views_;
     Image* dst_;
     const CopySettings& s_;
-    Progress& progress_;
+    Error error_;
     uint64_t cluster_ = 65536, unit_ = 65536, capacity_ = 0, total_ = 0;
     Batch batches_[2];
     int cur_ = 0;
@@ -186,6 +210,14 @@ private:
     uint64_t written_ = 0;
     std::chrono::steady_clock::time_point t0_;
     std::vector<char> backing_buf_;
+    // Progress: the counted runs in target order, and how far reporting got.
+    struct CountedRun {
+        uint64_t start = 0, len = 0, chunk = 0;
+    };
+    std::vector<CountedRun> runs_;
+    size_t run_idx_ = 0;
+    uint64_t run_pos_ = 0;  // bytes of runs_[run_idx_] reported
+    uint64_t counted_total_ = 0, counted_done_ = 0;
 };
 
 bool Copier::add_zero_run(uint64_t dst_off, uint64_t len) {
@@ -209,7 +241,7 @@ Status Copier::salvage_read(Image* src, uint64_t off, char* buf, uint64_t len) {
         uint64_t n = std::min<uint64_t>(512, len - p);
         auto st = src->read(off + p, buf + p, n);
         if (!st) {
-            report(fmt::format("warning: error while reading offset {}: {}", off + p, st.error().full_message()));
+            if (s_.warn) s_.warn(fmt::format("warning: error while reading offset {}: {}", off + p, st.error().full_message()));
             std::memset(buf + p, 0, n);
         }
     }
@@ -221,10 +253,7 @@ bool Copier::read_into_batch(Image* src, uint64_t src_off, uint64_t len, uint64_
     char* buf = b.raw.get() + b.used;
     auto st = src->read(src_off, buf, len);
     if (!st && s_.salvage) st = salvage_read(src, src_off, buf, len);
-    if (!st) {
-        report(fmt::format("error while reading at byte {}: {}", src_off, st.error().message));
-        return false;
-    }
+    if (!st) return failed(Error{st.error().code, fmt::format("error while reading at byte {}: {}", src_off, st.error().message)});
     for (uint64_t p = 0; p < len;) {
         uint64_t d = dst_off + p;
         uint64_t step = std::min<uint64_t>(len - p, unit_ - d % unit_);
@@ -247,7 +276,7 @@ void Copier::start_workers(Batch& b) {
         Piece& p = b.pieces[i];
         if (!p.in_buffer) return;
         const char* d = b.raw.get() + p.buf_off;
-        p.zero = all_zero(d, p.len);
+        p.zero = buffer_is_zero(d, p.len);
         if (!compress || p.zero) return;
         bool whole = p.dst_off % cluster_ == 0 && (p.len == cluster_ || p.dst_off + p.len == dst_->size());
         if (!whole) return;
@@ -339,7 +368,7 @@ bool Copier::write_batch(Batch& b) {
         }
     }
     if (!flush_all()) return false;
-    progress_.update(static_cast<double>(b.end) / static_cast<double>(std::max<uint64_t>(total_, 1)));
+    if (!progress_to(b.end)) return false;
     throttle();
     return true;
 }
@@ -361,6 +390,7 @@ bool Copier::cycle() {
 }
 
 bool Copier::run() {
+    if (s_.progress && !plan_progress()) return false;
     uint64_t base = 0;
     for (Image* src : views_) {
         const uint64_t size = src->size();
@@ -370,10 +400,7 @@ bool Copier::run() {
             }
             uint64_t room = capacity_ - cur().used;
             auto e = chain_status(src, off, std::min<uint64_t>(room, size - off));
-            if (!e) {
-                report(fmt::format("error while reading at byte {}: {}", off, e.error().message));
-                return false;
-            }
+            if (!e) return failed(Error{e.error().code, fmt::format("error while reading at byte {}: {}", off, e.error().message)});
             if (!e->data) {
                 add_zero_run(base + off, e->length);
                 off += e->length;
@@ -404,14 +431,259 @@ bool Copier::run() {
     }
     if (!cycle()) return false;
     if (pool_) pool_->wait();
-    return write_batch(batches_[cur_ ^ 1]);
+    if (!write_batch(batches_[cur_ ^ 1])) return false;
+    return progress_to(UINT64_MAX);
+}
+
+bool Copier::plan_progress() {
+    // qemu-img convert's accounting, so that progress steps match its own:
+    // it walks the sources' block status (requests of at most
+    // BDRV_REQUEST_MAX_BYTES), counts the runs it copies as data (allocated
+    // data; zeroes too with -S 0; with -B only what the top layer has), and
+    // reports after each request of at most 2 MiB (one cluster with -c).
+    constexpr uint64_t kBuf = 2ULL << 20;
+    constexpr uint64_t kMaxRequest = (uint64_t{0x7fffffff} >> 9) << 9;
+    const uint64_t chunk = s_.compress ? cluster_ : kBuf;
+    auto add = [&](uint64_t start, uint64_t n) {
+        if (!runs_.empty()) {
+            CountedRun& last = runs_.back();
+            if (last.start + last.len == start && last.len % chunk == 0) {
+                last.len += n;
+                counted_total_ += n;
+                return;
+            }
+        }
+        runs_.push_back(CountedRun{start, n, chunk});
+        counted_total_ += n;
+    };
+    uint64_t base = 0;
+    for (Image* src : views_) {
+        const uint64_t size = src->size();
+        uint64_t status_end = 0;
+        bool counted = false;
+        for (uint64_t pos = 0; pos < size;) {
+            if (status_end <= pos) {
+                const uint64_t want = std::min(size - pos, kMaxRequest);
+                uint64_t len = 0;
+                if (s_.skip_same_as_backing) {
+                    auto e = src->block_status(pos, want);
+                    if (!e) return failed(Error{e.error().code, fmt::format("error while reading at byte {}: {}", pos, e.error().message)});
+                    len = e->length;
+                    const bool zero = e->kind == ExtentKind::Zero || (e->kind == ExtentKind::Data && e->host_zero &&
+                                                                     src->format() == ImageFormat::Raw);
+                    counted = e->kind != ExtentKind::Unallocated && (!zero || s_.sparse == 0);
+                } else {
+                    auto e = chain_status(src, pos, want);
+                    if (!e) return failed(Error{e.error().code, fmt::format("error while reading at byte {}: {}", pos, e.error().message)});
+                    len = e->length;
+                    counted = e->data || s_.sparse == 0;
+                }
+                status_end = pos + std::max<uint64_t>(len, 1);
+            }
+            uint64_t n = status_end - pos;
+            bool cnt = counted;
+            if (s_.compress) {
+                // Compressed targets are written in whole clusters: a short
+                // run counts as one cluster of data.
+                if (n < cluster_) {
+                    n = std::min(cluster_, size - pos);
+                    cnt = true;
+                } else {
+                    n = n / cluster_ * cluster_;
+                }
+            }
+            if (cnt) {
+                n = std::min(n, chunk);
+                add(base + pos, n);
+            }
+            pos += n;
+        }
+        base += size;
+    }
+    return true;
+}
+
+bool Copier::progress_to(uint64_t written_end) {
+    if (!s_.progress) return true;
+    while (run_idx_ < runs_.size()) {
+        const CountedRun& r = runs_[run_idx_];
+        const uint64_t next = std::min(r.len, run_pos_ + r.chunk);
+        if (r.start + next > written_end) break;
+        counted_done_ += next - run_pos_;
+        run_pos_ = next;
+        if (run_pos_ == r.len) {
+            ++run_idx_;
+            run_pos_ = 0;
+        }
+        if (!s_.progress(counted_done_, counted_total_)) return failed(cancelled_error());
+    }
+    return true;
+}
+
+// The persistent bitmaps convert --bitmaps copies from `src`, read before
+// the target is made (as qemu-img checks them first). Inconsistent ones
+// are an error, or skipped with a warning with --skip-broken-bitmaps.
+Result<std::vector<qcow2::Bitmap>> source_bitmaps(Image* src, bool skip_broken, const WarnFn& warn) {
+    auto* q = qcow2_cast(src);
+    if (!q) return fail(ErrorCode::Unsupported, "Source lacks bitmap support");
+    auto all = q->read_bitmaps();
+    if (!all)
+        return fail(all.error().code, "Could not read the bitmaps of '{}': {}", src->filename(), all.error().message);
+    std::vector<qcow2::Bitmap> keep;
+    for (auto& b : *all) {
+        if (!b.in_use) {
+            keep.push_back(std::move(b));
+        } else if (skip_broken) {
+            if (warn) warn(fmt::format("warning: Skipping inconsistent bitmap '{}'", b.name));
+        } else {
+            return fail(ErrorCode::InvalidState,
+                        "Cannot copy inconsistent bitmap '{}'\n"
+                        "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it",
+                        b.name);
+        }
+    }
+    return keep;
 }
 
 }  // namespace
 
-bool copy_images(const std::vector<Image*>& views, Image* dst, const CopySettings& s, Progress& progress) {
-    Copier c(views, dst, s, progress);
-    return c.run();
+namespace {
+std::atomic<uint64_t> g_convert_runs{0};
+}  // namespace
+
+uint64_t convert_runs() { return g_convert_runs.load(); }
+
+Status convert(const ConvertOptions& o) {
+    ++g_convert_runs;
+    std::vector<ImagePtr> srcs, snaps;
+    std::vector<Image*> views;
+    uint64_t total = 0;
+    for (const ConvertSource& src : o.sources) {
+        OpenOptions so;
+        so.cache = o.src_cache;
+        so.force_share = o.force_share;
+        Result<ImagePtr> s = std::unexpected(Error{});
+        if (!src.format.empty()) {
+            auto f = parse_format(src.format);
+            if (f) so.format = *f;
+            else s = std::unexpected(f.error());
+        }
+        if (src.format.empty() || so.format) s = open_image(src.path, so);
+        if (!s) return fail(s.error().code, "Could not open '{}': {}", src.path.string(), s.error().message);
+        Image* v = s->get();
+        if (!src.snapshot.empty()) {
+            auto* q = qcow2_cast(v);
+            std::string key = src.snapshot;
+            if (key.starts_with("snapshot.name=")) key = key.substr(14);
+            else if (key.starts_with("snapshot.id=")) key = key.substr(12);
+            if (!q) return fail(ErrorCode::Unsupported, "Failed to load snapshot: Operation not supported");
+            auto sv = q->open_snapshot(key);
+            if (!sv) return fail(sv.error().code, "Failed to load snapshot: {}", sv.error().message);
+            v = sv->get();
+            snaps.push_back(std::move(*sv));
+        }
+        total += v->size();
+        views.push_back(v);
+        srcs.push_back(std::move(*s));
+    }
+    auto ofmt = parse_format(o.target_format);
+    if (!ofmt) return std::unexpected(ofmt.error());
+    if (o.compress && *ofmt == ImageFormat::Raw)
+        return fail(ErrorCode::Unsupported, "Compression not supported for this file format");
+    if (o.skip_broken_bitmaps && !o.bitmaps)
+        return fail(ErrorCode::InvalidArg, "Use of --skip-broken-bitmaps requires --bitmaps");
+    std::vector<qcow2::Bitmap> src_bitmaps;
+    if (o.bitmaps) {
+        if (views.size() > 1) return fail(ErrorCode::InvalidArg, "Copying bitmaps only possible with single source");
+        auto read = source_bitmaps(srcs.front().get(), o.skip_broken_bitmaps, o.warn);
+        if (!read) return std::unexpected(read.error());
+        src_bitmaps = std::move(*read);
+    }
+
+    bool created = false;
+    if (!o.no_create) {
+        auto co = parse_create_options(*ofmt, o.create_options);
+        if (!co) return std::unexpected(co.error());
+        co->size = total;
+        if (!o.backing.empty()) {
+            co->backing_file = o.backing;
+            co->backing_format = o.backing_format;
+            if (o.backing_format.empty()) {
+                auto p = probe_format(resolve_backing_path(o.target, o.backing));
+                if (p) co->backing_format = std::string(format_name(*p));
+            }
+        }
+        auto st = create_image(o.target, *co);
+        if (!st)
+            return fail(st.error().code, "{}: error while converting {}: {}", o.target.string(), o.target_format,
+                        st.error().message);
+        created = true;
+    }
+    OpenOptions to;
+    to.format = *ofmt;
+    to.writable = true;
+    to.cache = o.cache;
+    // qemu-img's raw target: write (and resize when it made the file),
+    // sharing the rest; a qcow2 target is an ordinary writer.
+    if (*ofmt == ImageFormat::Raw)
+        to.lock_perms = created ? LockPerms{kPermConsistentRead | kPermWrite | kPermResize, kPermAll & ~kPermResize}
+                                : LockPerms{kPermConsistentRead | kPermWrite, kPermAll};
+    auto out = open_image(o.target, to);
+    if (!out) return fail(out.error().code, "Could not open '{}': {}", o.target.string(), out.error().message);
+    Image* dst = out->get();
+    // qemu-img makes the target before it finds that it cannot hold bitmaps
+    // (raw, or qcow2 version 2).
+    auto* dst_q = qcow2_cast(dst);
+    if (o.bitmaps && (*ofmt != ImageFormat::Qcow2 || !dst_q || dst_q->header().version < 3))
+        return fail(ErrorCode::Unsupported, "Format driver '{}' does not support bitmaps", o.target_format);
+    // Bitmaps go in one by one after the data, and the first whose name the
+    // target (convert -n) already has fails the command, as in qemu-img.
+    // The target's names are read now: its data writes drop its bitmaps.
+    size_t bitmaps_ok = src_bitmaps.size();
+    if (!src_bitmaps.empty()) {
+        auto have = dst_q->read_bitmaps();
+        if (!have)
+            return fail(have.error().code, "Could not read the bitmaps of '{}': {}", o.target.string(),
+                        have.error().message);
+        for (size_t i = 0; i < src_bitmaps.size() && bitmaps_ok == src_bitmaps.size(); ++i)
+            for (const auto& h : *have)
+                if (h.name == src_bitmaps[i].name) bitmaps_ok = i;
+    }
+    if (o.no_create && dst->size() < total) return fail(ErrorCode::InvalidArg, "output file is smaller than input file");
+    CopySettings cs;
+    cs.compress = o.compress;
+    // Regions the target may not already read as zero must be zeroed.
+    cs.target_fresh = (!o.no_create || o.target_is_zero) && o.backing.empty();
+    cs.skip_same_as_backing = !o.backing.empty();
+    cs.salvage = o.salvage;
+    cs.sparse = o.sparse;
+    cs.threads = o.threads;
+    cs.rate_limit = o.rate_limit;
+    cs.progress = o.progress;
+    cs.warn = o.warn;
+    Copier copier(views, dst, cs);
+    if (!copier.run()) {
+        Error e = copier.error();
+        if (is_cancelled(e) && created) {
+            // Stopped on request: the half-made target goes.
+            out->reset();
+            std::error_code ec;
+            std::filesystem::remove(o.target, ec);
+        }
+        return std::unexpected(e);
+    }
+    // Bitmaps go in after the data: a guest write drops an image's bitmaps.
+    if (bitmaps_ok > 0) {
+        std::vector<qcow2::Bitmap> add(src_bitmaps.begin(), src_bitmaps.begin() + static_cast<long>(bitmaps_ok));
+        auto st = dst_q->add_bitmaps(add);
+        if (!st) return fail(st.error().code, "Failed to populate bitmaps: {}", st.error().message);
+    }
+    if (bitmaps_ok < src_bitmaps.size()) {
+        const std::string& name = src_bitmaps[bitmaps_ok].name;
+        (void)dst->close();
+        return fail(ErrorCode::Exists, "Failed to create bitmap {}: Bitmap already exists: {}", name, name);
+    }
+    return dst->close();
 }
 
-}  // namespace vireo::img
+}  // namespace vireo::storage
