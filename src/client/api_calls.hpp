@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "client/http_client.hpp"
-#include "client/wire.hpp"
+#include "wire/wire.hpp"
 #include "util/error.hpp"
 
 namespace vireo::client {

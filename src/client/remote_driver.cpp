@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "client/summary_list.hpp"
-#include "client/wire.hpp"
+#include "wire/summary_list.hpp"
+#include "wire/wire.hpp"
 
 #ifndef VIREO_VERSION
 #define VIREO_VERSION "0.0.0"

@@ -2,9 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "client/pool_wire.hpp"
+#include "wire/pool_wire.hpp"
 #include "client/volume_stream.hpp"
-#include "client/wire.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::client {
 

@@ -1,7 +1,7 @@
 // RemotePools: the storage half of the RemoteDriver (Driver::pools() of
 // qemu:// URIs). Pool and volume calls are HTTP requests on the driver's
 // connection (routes under /v1/pools, see docs/api/openapi.yaml); volume
-// uploads and downloads each open their own WebSocket (client/pool_wire.hpp
+// uploads and downloads each open their own WebSocket (wire/pool_wire.hpp
 // has the framing), so a transfer never holds a whole volume in memory and
 // never blocks the driver's other calls.
 #pragma once

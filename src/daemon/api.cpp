@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "client/summary_list.hpp"
-#include "client/wire.hpp"
+#include "wire/summary_list.hpp"
+#include "wire/wire.hpp"
 #include "daemon/api_pools.hpp"
 
 #ifndef VIREO_VERSION

@@ -3,8 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "client/pool_wire.hpp"
-#include "client/wire.hpp"
+#include "wire/pool_wire.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::daemon {
 

@@ -10,8 +10,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "client/pool_wire.hpp"
-#include "client/wire.hpp"
+#include "wire/pool_wire.hpp"
+#include "wire/wire.hpp"
 #include "daemon/api.hpp"
 
 namespace vireo::daemon::api_reply {

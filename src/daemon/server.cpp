@@ -25,7 +25,7 @@
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
-#include "client/wire.hpp"
+#include "wire/wire.hpp"
 #include "daemon/api.hpp"
 #include "daemon/heap.hpp"
 #include "daemon/volume_stream.hpp"

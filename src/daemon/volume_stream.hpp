@@ -1,4 +1,4 @@
-// Server side of the volume stream WebSocket (framing in client/pool_wire.hpp):
+// Server side of the volume stream WebSocket (framing in wire/pool_wire.hpp):
 // GET /v1/pools/{pool}/volumes/{vol}/download|upload?offset=&length=&sparse=.
 // A transfer runs for as long as it takes on the calling job-pool thread,
 // with blocking I/O on the client's socket, one chunk in memory at a time.

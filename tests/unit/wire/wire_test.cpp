@@ -1,4 +1,4 @@
-#include "client/wire.hpp"
+#include "wire/wire.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
-// The domain list codec (client/summary_list.hpp): the text is exactly what
+// The domain list codec (wire/summary_list.hpp): the text is exactly what
 // the generic JSON encoder writes, it decodes back to the same summaries,
 // and malformed answers are Protocol errors naming the field.
 #include <gtest/gtest.h>
 
-#include "client/summary_list.hpp"
-#include "client/wire.hpp"
+#include "wire/summary_list.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::wire {
 namespace {

@@ -3,9 +3,9 @@
 // input is a Protocol error naming what is wrong.
 #include <gtest/gtest.h>
 
-#include "client/pool_wire.hpp"
+#include "wire/pool_wire.hpp"
 #include "client/remote_pools.hpp"
-#include "client/wire.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::wire {
 namespace {

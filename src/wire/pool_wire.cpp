@@ -1,12 +1,12 @@
-#include "client/pool_wire.hpp"
+#include "wire/pool_wire.hpp"
 
 #include <array>
 #include <charconv>
 #include <tuple>
 #include <utility>
 
-#include "client/wire.hpp"
-#include "client/wire_fields.hpp"
+#include "wire/wire.hpp"
+#include "wire/wire_fields.hpp"
 
 namespace vireo::wire {
 

@@ -1,7 +1,7 @@
 // Field tables of the JSON wire structs, shared by the domain wire (wire.cpp)
 // and the storage wire (pool_wire.cpp): a struct's plain fields are listed
 // once, as {key, member, required}, and both directions are derived from the
-// list. Internal to the client library (not an interface).
+// list. Internal to the wire module (not an interface).
 #pragma once
 
 #include <fmt/format.h>

@@ -1,10 +1,10 @@
-#include "client/wire.hpp"
+#include "wire/wire.hpp"
 
 #include <array>
 #include <tuple>
 #include <utility>
 
-#include "client/wire_fields.hpp"
+#include "wire/wire_fields.hpp"
 
 namespace vireo::wire {
 

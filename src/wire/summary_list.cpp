@@ -1,4 +1,4 @@
-#include "client/summary_list.hpp"
+#include "wire/summary_list.hpp"
 
 #include <iterator>
 #include <optional>
@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "client/wire_fields.hpp"
+#include "wire/wire_fields.hpp"
 
 namespace vireo::wire {
 
