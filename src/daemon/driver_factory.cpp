@@ -1,6 +1,6 @@
 #include "daemon/driver_factory.hpp"
 
-#include "driver/test_driver.hpp"
+#include "testdrv/test_driver.hpp"
 #include "qemu/qemu_conf.hpp"
 #include "qemu/qemu_driver.hpp"
 
@@ -9,7 +9,7 @@ namespace vireo::daemon {
 Result<std::unique_ptr<driver::Driver>> make_driver(std::string_view name, client::DaemonMode mode,
                                                     const DriverDirs& dirs) {
     const bool system = mode == client::DaemonMode::System;
-    if (name == "test") return std::unique_ptr<driver::Driver>(std::make_unique<driver::TestDriver>(
+    if (name == "test") return std::unique_ptr<driver::Driver>(std::make_unique<testdrv::TestDriver>(
         system ? "qemu:///system" : "qemu:///session"));
     if (name != "qemu") return fail(ErrorCode::InvalidArg, "unknown driver '{}' (known: qemu, test)", name);
     auto cfg = qemu::default_qemu_config(system);

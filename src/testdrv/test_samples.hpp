@@ -3,11 +3,11 @@
 
 #include <string_view>
 
-namespace vireo::driver::test_samples {
+namespace vireo::testdrv::test_samples {
 
 // The "test" domain every test:///default connection starts with.
 extern const std::string_view kTestDomainXml;
 // Host capabilities in libvirt's <capabilities> format.
 extern const std::string_view kCapabilitiesXml;
 
-}  // namespace vireo::driver::test_samples
+}  // namespace vireo::testdrv::test_samples

@@ -8,9 +8,10 @@
 #include <filesystem>
 #include <string>
 
-#include "driver/test_driver.hpp"
+#include "testdrv/test_driver.hpp"
 
 namespace vireo::driver {
+using testdrv::TestDriver;
 namespace {
 
 TEST(TestDriverPools, DefaultPoolRunsInAPrivateDirRemovedWithTheDriver) {

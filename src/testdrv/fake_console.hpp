@@ -11,7 +11,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
-namespace vireo::driver {
+namespace vireo::testdrv {
 
 class FakeConsole {
 public:
@@ -33,4 +33,4 @@ private:
     std::vector<std::unique_ptr<Session>> sessions_;
 };
 
-}  // namespace vireo::driver
+}  // namespace vireo::testdrv

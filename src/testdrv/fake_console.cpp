@@ -1,4 +1,4 @@
-#include "driver/fake_console.hpp"
+#include "testdrv/fake_console.hpp"
 
 #include <sys/socket.h>
 
@@ -7,7 +7,7 @@
 #include <string_view>
 #include <thread>
 
-namespace vireo::driver {
+namespace vireo::testdrv {
 
 struct FakeConsole::Session {
     UniqueFd fd;  // the guest's end; owned here, closed after the thread ends
@@ -87,4 +87,4 @@ Result<UniqueFd> FakeConsole::open(const std::string& banner) {
     return client;
 }
 
-}  // namespace vireo::driver
+}  // namespace vireo::testdrv

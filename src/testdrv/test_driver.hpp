@@ -39,9 +39,9 @@
 
 #include "driver/driver.hpp"
 
-namespace vireo::driver {
+namespace vireo::testdrv {
 
-class TestDriver final : public Driver {
+class TestDriver final : public driver::Driver {
 public:
     // An instance with the sample host and the "test" domain.
     explicit TestDriver(std::string uri = "test:///default");
@@ -50,46 +50,46 @@ public:
     TestDriver& operator=(const TestDriver&) = delete;
 
     std::string uri() const override;
-    Result<VersionInfo> version() override;
+    Result<driver::VersionInfo> version() override;
     Result<std::string> hostname() override;
-    Result<NodeInfo> node_info() override;
+    Result<driver::NodeInfo> node_info() override;
     Result<std::string> capabilities_xml() override;
     Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
                                                 std::string_view machine, std::string_view virttype) override;
 
-    Result<std::vector<DomainSummary>> list_domains() override;
-    Result<DomainSummary> lookup_domain(std::string_view ref) override;
+    Result<std::vector<driver::DomainSummary>> list_domains() override;
+    Result<driver::DomainSummary> lookup_domain(std::string_view ref) override;
     Result<std::string> domain_xml(std::string_view ref, bool inactive) override;
-    Result<std::vector<DiskInfo>> domain_disks(std::string_view ref, bool inactive) override;
-    Result<std::vector<InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) override;
+    Result<std::vector<driver::DiskInfo>> domain_disks(std::string_view ref, bool inactive) override;
+    Result<std::vector<driver::InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) override;
 
-    Result<DomainSummary> define_domain(std::string_view xml, bool validate) override;
-    Status undefine_domain(std::string_view ref, UndefineFlags flags) override;
-    Result<DomainSummary> create_domain(std::string_view xml, StartFlags flags) override;
+    Result<driver::DomainSummary> define_domain(std::string_view xml, bool validate) override;
+    Status undefine_domain(std::string_view ref, driver::UndefineFlags flags) override;
+    Result<driver::DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) override;
     Status set_autostart(std::string_view ref, bool enabled) override;
-    Result<std::string> get_metadata(std::string_view ref, MetadataKind kind, bool inactive) override;
-    Status set_metadata(std::string_view ref, MetadataKind kind, std::string_view text, bool live,
+    Result<std::string> get_metadata(std::string_view ref, driver::MetadataKind kind, bool inactive) override;
+    Status set_metadata(std::string_view ref, driver::MetadataKind kind, std::string_view text, bool live,
                         bool config) override;
 
-    Status start_domain(std::string_view ref, StartFlags flags) override;
-    Status shutdown_domain(std::string_view ref, ShutdownMode mode) override;
-    Status reboot_domain(std::string_view ref, ShutdownMode mode) override;
+    Status start_domain(std::string_view ref, driver::StartFlags flags) override;
+    Status shutdown_domain(std::string_view ref, driver::ShutdownMode mode) override;
+    Status reboot_domain(std::string_view ref, driver::ShutdownMode mode) override;
     Status reset_domain(std::string_view ref) override;
-    Status destroy_domain(std::string_view ref, DestroyFlags flags) override;
+    Status destroy_domain(std::string_view ref, driver::DestroyFlags flags) override;
     Status suspend_domain(std::string_view ref) override;
     Status resume_domain(std::string_view ref) override;
     Status save_domain(std::string_view ref, std::string_view path) override;
-    Result<DomainSummary> restore_domain(std::string_view path, bool paused) override;
+    Result<driver::DomainSummary> restore_domain(std::string_view path, bool paused) override;
     Status managed_save(std::string_view ref) override;
     Status managed_save_remove(std::string_view ref) override;
 
     Result<UniqueFd> open_console(std::string_view ref, std::string_view device) override;
-    Result<std::unique_ptr<Subscription>> subscribe(std::function<void(const DomainEvent&)> callback) override;
+    Result<std::unique_ptr<driver::Subscription>> subscribe(std::function<void(const driver::DomainEvent&)> callback) override;
 
     // A PoolManager without persistence, with a running dir pool
     // "default-pool" (as libvirt's test:///default) in a private temp dir
     // that is removed with the driver.
-    PoolApi& pools() override;
+    driver::PoolApi& pools() override;
 
     struct Impl;
 
@@ -98,6 +98,6 @@ private:
 };
 
 // A fresh test:///default connection.
-std::unique_ptr<Driver> make_test_driver();
+std::unique_ptr<driver::Driver> make_test_driver();
 
-}  // namespace vireo::driver
+}  // namespace vireo::testdrv

@@ -9,12 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "driver/test_driver.hpp"
+#include "testdrv/test_driver.hpp"
 #include "support/support.hpp"
 #include "util/files.hpp"
 
 using namespace vireo;
 using namespace vireo::driver;
+using namespace vireo::testdrv;
 namespace fs = std::filesystem;
 
 namespace {

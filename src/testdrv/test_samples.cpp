@@ -1,6 +1,6 @@
-#include "driver/test_samples.hpp"
+#include "testdrv/test_samples.hpp"
 
-namespace vireo::driver::test_samples {
+namespace vireo::testdrv::test_samples {
 
 // libvirt's test driver ships a domain named "test" with this uuid; the
 // other values are a sample of the same shape.
@@ -104,4 +104,4 @@ const std::string_view kCapabilitiesXml = R"(<capabilities>
 </capabilities>
 )";
 
-}  // namespace vireo::driver::test_samples
+}  // namespace vireo::testdrv::test_samples

@@ -1,4 +1,4 @@
-#include "driver/test_driver.hpp"
+#include "testdrv/test_driver.hpp"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,9 +11,9 @@
 #include <mutex>
 
 #include "driver/event_bus.hpp"
-#include "driver/fake_console.hpp"
+#include "testdrv/fake_console.hpp"
 #include "driver/registry.hpp"
-#include "driver/test_samples.hpp"
+#include "testdrv/test_samples.hpp"
 #include "driver/unavailable_pools.hpp"
 #include "pool/pool_manager.hpp"
 #include "util/files.hpp"
@@ -22,7 +22,9 @@
 #define VIREO_VERSION "0.0.0"
 #endif
 
-namespace vireo::driver {
+namespace vireo::testdrv {
+
+using namespace vireo::driver;
 
 namespace {
 
@@ -587,4 +589,4 @@ Result<std::unique_ptr<Subscription>> TestDriver::subscribe(std::function<void(c
     return impl_->events.subscribe(std::move(callback));
 }
 
-}  // namespace vireo::driver
+}  // namespace vireo::testdrv
