@@ -14,8 +14,8 @@
 #include "testdrv/fake_console.hpp"
 #include "driver/registry.hpp"
 #include "testdrv/test_samples.hpp"
-#include "driver/unavailable_pools.hpp"
 #include "pool/pool_manager.hpp"
+#include "pool/pool_ops.hpp"
 #include "util/files.hpp"
 
 #ifndef VIREO_VERSION
@@ -79,15 +79,16 @@ Result<SaveImage> parse_save_image(std::string_view path, std::string_view text)
 }  // namespace
 
 struct TestDriver::Impl {
-    std::string uri;
     DomainRegistry registry;
     EventBus events;
     FakeConsole consoles;
 
     // Storage: made on first use (most connections never touch it), in a
-    // private temp dir that goes with the driver.
+    // private temp dir that goes with the driver. When that fails, every
+    // pool and volume operation says why.
     std::mutex pools_mutex;
-    std::unique_ptr<PoolApi> pools;
+    std::unique_ptr<pool::PoolManager> pools;
+    std::optional<Error> pools_error;
     std::filesystem::path pools_dir;
 
     ~Impl() {
@@ -96,23 +97,30 @@ struct TestDriver::Impl {
         if (!pools_dir.empty()) std::filesystem::remove_all(pools_dir, ec);
     }
 
-    PoolApi& storage() {
+    Result<pool::PoolManager*> storage() {
         std::lock_guard lk(pools_mutex);
-        if (!pools) pools = open_pools();
-        return *pools;
+        if (!pools && !pools_error) open_pools();
+        if (pools_error) return std::unexpected(*pools_error);
+        return pools.get();
     }
 
-    std::unique_ptr<PoolApi> open_pools() {
+    void open_pools() {
         auto dir = make_pools_dir();
-        if (!dir) return make_unavailable_pools(dir.error().context("the test driver has no storage pools"));
+        if (!dir) {
+            pools_error = dir.error().context("the test driver has no storage pools");
+            return;
+        }
         pools_dir = *dir;
         pool::PoolManagerConfig cfg;
         cfg.default_pool_name = "default-pool";  // as libvirt's test:///default
         cfg.default_pool_path = pools_dir / "default-pool";
         cfg.disk_users = [this] { return disk_users(); };
         auto mgr = pool::PoolManager::open(std::move(cfg));
-        if (!mgr) return make_unavailable_pools(mgr.error().context("the test driver has no storage pools"));
-        return std::move(*mgr);
+        if (!mgr) {
+            pools_error = mgr.error().context("the test driver has no storage pools");
+            return;
+        }
+        pools = std::move(*mgr);
     }
 
     // <tmp>/vireo-test-pools-<pid>-XXXXXX: the destructor removes it when the
@@ -208,10 +216,43 @@ struct TestDriver::Impl {
         if (!obj) return std::unexpected(obj.error());
         return (*obj)->snapshot();
     }
+
+    // The operations (below): the handlers TestDriver installs.
+    Result<VersionInfo> version();
+    Result<std::string> hostname();
+    Result<NodeInfo> node_info();
+    Result<std::string> capabilities_xml();
+    Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
+                                                std::string_view machine, std::string_view virttype);
+    Result<std::vector<DomainSummary>> list_domains();
+    Result<DomainSummary> lookup_domain(std::string_view ref);
+    Result<std::string> domain_xml(std::string_view ref, bool inactive);
+    Result<std::vector<DiskInfo>> domain_disks(std::string_view ref, bool inactive);
+    Result<std::vector<InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive);
+    Result<DomainSummary> define_domain(std::string_view xml, bool validate);
+    Status undefine_domain(std::string_view ref, UndefineFlags flags);
+    Result<DomainSummary> create_domain(std::string_view xml, StartFlags flags);
+    Status set_autostart(std::string_view ref, bool enabled);
+    Result<std::string> get_metadata(std::string_view ref, MetadataKind kind, bool inactive);
+    Status set_metadata(std::string_view ref, MetadataKind kind, std::string_view text, bool live,
+                        bool config);
+    Status start_domain(std::string_view ref, StartFlags flags);
+    Status shutdown_domain(std::string_view ref, ShutdownMode mode);
+    Status reboot_domain(std::string_view ref, ShutdownMode mode);
+    Status reset_domain(std::string_view ref);
+    Status destroy_domain(std::string_view ref, DestroyFlags flags);
+    Status suspend_domain(std::string_view ref);
+    Status resume_domain(std::string_view ref);
+    Status save_domain(std::string_view ref, std::string_view path);
+    Result<DomainSummary> restore_domain(std::string_view path, bool paused);
+    Status managed_save(std::string_view ref);
+    Status managed_save_remove(std::string_view ref);
+    Result<UniqueFd> open_console(std::string_view ref, std::string_view device);
+    Result<std::unique_ptr<Subscription>> subscribe(std::function<void(const DomainEvent&)> callback);
 };
 
-TestDriver::TestDriver(std::string uri) : impl_(std::make_unique<Impl>()) {
-    impl_->uri = std::move(uri);
+TestDriver::TestDriver(std::string uri) : Driver(std::move(uri)), impl_(std::make_unique<Impl>()) {
+    install();
     // The sample "test" domain: persistent and running, id 1.
     auto def = make_definition(test_samples::kTestDomainXml);
     if (!def) return;  // the sample is a constant checked by the unit tests
@@ -225,23 +266,63 @@ TestDriver::TestDriver(std::string uri) : impl_(std::make_unique<Impl>()) {
 
 TestDriver::~TestDriver() = default;
 
-PoolApi& TestDriver::pools() { return impl_->storage(); }
+// Every host and domain operation runs on Impl; pools and volumes on its
+// PoolManager (opened on first use).
+void TestDriver::install() {
+    namespace ops = driver::ops;
+    Impl* d = impl_.get();
+    on<ops::HostVersion>([d](const auto&) { return d->version(); });
+    on<ops::HostHostname>([d](const auto&) { return d->hostname(); });
+    on<ops::HostNodeInfo>([d](const auto&) { return d->node_info(); });
+    on<ops::HostCapabilities>([d](const auto&) { return d->capabilities_xml(); });
+    on<ops::HostDomainCapabilities>(
+        [d](const auto& r) { return d->domain_capabilities_xml(r.emulator, r.arch, r.machine, r.virttype); });
+    on<ops::HostEvents>([d](const auto& r) { return d->subscribe(r.callback); });
+    on<ops::DomainList>([d](const auto&) { return d->list_domains(); });
+    on<ops::DomainLookup>([d](const auto& r) { return d->lookup_domain(r.ref); });
+    on<ops::DomainXml>([d](const auto& r) { return d->domain_xml(r.ref, r.inactive); });
+    on<ops::DomainDisks>([d](const auto& r) { return d->domain_disks(r.ref, r.inactive); });
+    on<ops::DomainInterfaces>([d](const auto& r) { return d->domain_interfaces(r.ref, r.inactive); });
+    on<ops::DomainGetMetadata>([d](const auto& r) { return d->get_metadata(r.ref, r.kind, r.inactive); });
+    on<ops::DomainDefine>([d](const auto& r) { return d->define_domain(r.xml, r.validate); });
+    on<ops::DomainCreate>(
+        [d](const auto& r) { return d->create_domain(r.xml, {.paused = r.paused, .force_boot = r.force_boot}); });
+    on<ops::DomainRestore>([d](const auto& r) { return d->restore_domain(r.path, r.paused); });
+    on<ops::DomainUndefine>([d](const auto& r) {
+        return d->undefine_domain(r.ref, {.managed_save = r.managed_save, .nvram = r.nvram,
+                                          .remove_all_storage = r.remove_all_storage});
+    });
+    on<ops::DomainSetMetadata>(
+        [d](const auto& r) { return d->set_metadata(r.ref, r.kind, r.text, r.live, r.config); });
+    on<ops::DomainSetAutostart>([d](const auto& r) { return d->set_autostart(r.ref, r.enabled); });
+    on<ops::DomainStart>(
+        [d](const auto& r) { return d->start_domain(r.ref, {.paused = r.paused, .force_boot = r.force_boot}); });
+    on<ops::DomainShutdown>([d](const auto& r) { return d->shutdown_domain(r.ref, r.mode); });
+    on<ops::DomainReboot>([d](const auto& r) { return d->reboot_domain(r.ref, r.mode); });
+    on<ops::DomainDestroy>([d](const auto& r) { return d->destroy_domain(r.ref, {.graceful = r.graceful}); });
+    on<ops::DomainReset>([d](const auto& r) { return d->reset_domain(r.ref); });
+    on<ops::DomainSuspend>([d](const auto& r) { return d->suspend_domain(r.ref); });
+    on<ops::DomainResume>([d](const auto& r) { return d->resume_domain(r.ref); });
+    on<ops::DomainSave>([d](const auto& r) { return d->save_domain(r.ref, r.path); });
+    on<ops::DomainManagedSave>([d](const auto& r) { return d->managed_save(r.ref); });
+    on<ops::DomainManagedSaveRemove>([d](const auto& r) { return d->managed_save_remove(r.ref); });
+    on<ops::DomainConsole>([d](const auto& r) { return d->open_console(r.ref, r.device); });
+    pool::install_pool_ops(*this, [d] { return d->storage(); });
+}
 
 std::unique_ptr<Driver> make_test_driver() { return std::make_unique<TestDriver>(); }
 
 // --- connection / host -------------------------------------------------------
 
-std::string TestDriver::uri() const { return impl_->uri; }
+Result<VersionInfo> TestDriver::Impl::version() { return VersionInfo{VIREO_VERSION, "", "Test 1.0"}; }
 
-Result<VersionInfo> TestDriver::version() { return VersionInfo{VIREO_VERSION, "", "Test 1.0"}; }
-
-Result<std::string> TestDriver::hostname() {
+Result<std::string> TestDriver::Impl::hostname() {
     char buf[HOST_NAME_MAX + 1] = {};
     if (::gethostname(buf, sizeof buf - 1) != 0) return fail_errno("cannot get the host name");
     return std::string(buf);
 }
 
-Result<NodeInfo> TestDriver::node_info() {
+Result<NodeInfo> TestDriver::Impl::node_info() {
     NodeInfo n;
     n.model = "x86_64";
     n.memory_kib = 3145728;
@@ -254,9 +335,9 @@ Result<NodeInfo> TestDriver::node_info() {
     return n;
 }
 
-Result<std::string> TestDriver::capabilities_xml() { return std::string(test_samples::kCapabilitiesXml); }
+Result<std::string> TestDriver::Impl::capabilities_xml() { return std::string(test_samples::kCapabilitiesXml); }
 
-Result<std::string> TestDriver::domain_capabilities_xml(std::string_view emulator, std::string_view arch,
+Result<std::string> TestDriver::Impl::domain_capabilities_xml(std::string_view emulator, std::string_view arch,
                                                         std::string_view machine, std::string_view virttype) {
     // The sample host's guests are plain emulated ones (type 'qemu'); the
     // XML model has no 'test' domain type, and this keeps definitions
@@ -296,44 +377,44 @@ Result<std::string> TestDriver::domain_capabilities_xml(std::string_view emulato
 
 // --- queries -------------------------------------------------------------------
 
-Result<std::vector<DomainSummary>> TestDriver::list_domains() {
+Result<std::vector<DomainSummary>> TestDriver::Impl::list_domains() {
     std::vector<DomainSummary> out;
-    for (const auto& snap : impl_->registry.snapshots()) out.push_back(summarize(snap));
+    for (const auto& snap : registry.snapshots()) out.push_back(summarize(snap));
     return out;
 }
 
-Result<DomainSummary> TestDriver::lookup_domain(std::string_view ref) {
-    auto snap = impl_->snapshot_of(ref);
+Result<DomainSummary> TestDriver::Impl::lookup_domain(std::string_view ref) {
+    auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
     return summarize(*snap);
 }
 
-Result<std::string> TestDriver::domain_xml(std::string_view ref, bool inactive) {
-    auto snap = impl_->snapshot_of(ref);
+Result<std::string> TestDriver::Impl::domain_xml(std::string_view ref, bool inactive) {
+    auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
     return inactive ? snap->fields.inactive().xml : snap->fields.current().xml;
 }
 
-Result<std::vector<DiskInfo>> TestDriver::domain_disks(std::string_view ref, bool inactive) {
-    auto snap = impl_->snapshot_of(ref);
+Result<std::vector<DiskInfo>> TestDriver::Impl::domain_disks(std::string_view ref, bool inactive) {
+    auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
     return disk_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
 }
 
-Result<std::vector<InterfaceInfo>> TestDriver::domain_interfaces(std::string_view ref, bool inactive) {
-    auto snap = impl_->snapshot_of(ref);
+Result<std::vector<InterfaceInfo>> TestDriver::Impl::domain_interfaces(std::string_view ref, bool inactive) {
+    auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
     return interface_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
 }
 
 // --- definitions -----------------------------------------------------------------
 
-Result<DomainSummary> TestDriver::define_domain(std::string_view xml, bool validate) {
+Result<DomainSummary> TestDriver::Impl::define_domain(std::string_view xml, bool validate) {
     (void)validate;  // the parser already rejects what the test driver cannot represent
     auto def = make_definition(xml);
     if (!def) return std::unexpected(def.error());
     // Redefinition is a modifying job on the existing domain.
-    auto existing = impl_->registry.check_identity(def->def->name, def->def->uuid);
+    auto existing = registry.check_identity(def->def->name, def->def->uuid);
     if (!existing) return std::unexpected(existing.error());
     std::optional<JobGuard> job;
     if (*existing) {
@@ -341,39 +422,39 @@ Result<DomainSummary> TestDriver::define_domain(std::string_view xml, bool valid
         if (!j) return std::unexpected(j.error());
         job.emplace(std::move(*j));
     }
-    auto added = impl_->registry.define(std::move(*def));
+    auto added = registry.define(std::move(*def));
     if (!added) return std::unexpected(added.error());
-    impl_->emit(EventType::Defined, added->created ? "Added" : "Updated", *added->object);
+    emit(EventType::Defined, added->created ? "Added" : "Updated", *added->object);
     return summarize(added->object->snapshot());
 }
 
-Status TestDriver::undefine_domain(std::string_view ref, UndefineFlags flags) {
-    auto job = impl_->begin(ref, "undefine");
+Status TestDriver::Impl::undefine_domain(std::string_view ref, UndefineFlags flags) {
+    auto job = begin(ref, "undefine");
     if (!job) return std::unexpected(job.error());
-    auto out = impl_->registry.undefine(job->ptr(), flags);
+    auto out = registry.undefine(job->ptr(), flags);
     if (!out) return std::unexpected(out.error());
     if (out->had_managed_save) job->object().with([](DomainFields& f) { test_private(f).image.reset(); });
-    impl_->emit(EventType::Undefined, "Removed", job->object());
+    emit(EventType::Undefined, "Removed", job->object());
     return {};
 }
 
-Result<DomainSummary> TestDriver::create_domain(std::string_view xml, StartFlags flags) {
+Result<DomainSummary> TestDriver::Impl::create_domain(std::string_view xml, StartFlags flags) {
     auto def = make_definition(xml);
     if (!def) return std::unexpected(def.error());
-    auto added = impl_->registry.add_transient(*def);
+    auto added = registry.add_transient(*def);
     if (!added) return std::unexpected(added.error());
     auto job = acquire_job(added->object, "create");
     if (!job) {
-        if (added->created) impl_->registry.remove(added->object);
+        if (added->created) registry.remove(added->object);
         return std::unexpected(job.error());
     }
     if (added->object->snapshot().active()) return std::unexpected(already_running_error(added->object->name()));
-    impl_->run(job->object(), *def, flags.paused, "booted", "Booted");
+    run(job->object(), *def, flags.paused, "booted", "Booted");
     return summarize(job->object().snapshot());
 }
 
-Status TestDriver::set_autostart(std::string_view ref, bool enabled) {
-    auto job = impl_->begin(ref, "autostart");
+Status TestDriver::Impl::set_autostart(std::string_view ref, bool enabled) {
+    auto job = begin(ref, "autostart");
     if (!job) return std::unexpected(job.error());
     return job->object().with([&](DomainFields& f) -> Status {
         if (!f.persistent()) return std::unexpected(invalid_state("cannot set autostart for transient domain"));
@@ -382,18 +463,18 @@ Status TestDriver::set_autostart(std::string_view ref, bool enabled) {
     });
 }
 
-Result<std::string> TestDriver::get_metadata(std::string_view ref, MetadataKind kind, bool inactive) {
-    auto snap = impl_->snapshot_of(ref);
+Result<std::string> TestDriver::Impl::get_metadata(std::string_view ref, MetadataKind kind, bool inactive) {
+    auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
     const auto& def = *(inactive ? snap->fields.inactive() : snap->fields.current()).def;
     return kind == MetadataKind::Title ? def.title : def.description;
 }
 
-Status TestDriver::set_metadata(std::string_view ref, MetadataKind kind, std::string_view text, bool live,
+Status TestDriver::Impl::set_metadata(std::string_view ref, MetadataKind kind, std::string_view text, bool live,
                                 bool config) {
     if (kind == MetadataKind::Title && text.find('\n') != std::string_view::npos)
         return fail(ErrorCode::InvalidArg, "title can't contain newlines");
-    auto job = impl_->begin(ref, "metadata");
+    auto job = begin(ref, "metadata");
     if (!job) return std::unexpected(job.error());
     auto snap = job->object().snapshot();
     if (!live && !config) {
@@ -420,8 +501,8 @@ Status TestDriver::set_metadata(std::string_view ref, MetadataKind kind, std::st
 
 // --- lifecycle -------------------------------------------------------------------
 
-Status TestDriver::start_domain(std::string_view ref, StartFlags flags) {
-    auto job = impl_->begin(ref, "start");
+Status TestDriver::Impl::start_domain(std::string_view ref, StartFlags flags) {
+    auto job = begin(ref, "start");
     if (!job) return std::unexpected(job.error());
     DomainObject& obj = job->object();
     auto snap = obj.snapshot();
@@ -439,27 +520,27 @@ Status TestDriver::start_domain(std::string_view ref, StartFlags flags) {
         f.managed_save = false;
     });
     if (image)
-        impl_->run(obj, *image, flags.paused || image_paused, "restored", "Restored");
+        run(obj, *image, flags.paused || image_paused, "restored", "Restored");
     else
-        impl_->run(obj, snap.fields.inactive(), flags.paused, "booted", "Booted");
+        run(obj, snap.fields.inactive(), flags.paused, "booted", "Booted");
     return {};
 }
 
-Status TestDriver::shutdown_domain(std::string_view ref, ShutdownMode mode) {
+Status TestDriver::Impl::shutdown_domain(std::string_view ref, ShutdownMode mode) {
     (void)mode;  // the fake guest honours every shutdown method
-    auto job = impl_->begin(ref, "shutdown");
+    auto job = begin(ref, "shutdown");
     if (!job) return std::unexpected(job.error());
-    if (auto snap = impl_->active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
-    impl_->emit(EventType::Shutdown, "Finished", job->object());
-    impl_->stop(job->ptr(), "shutdown", "Shutdown");
+    if (auto snap = active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
+    emit(EventType::Shutdown, "Finished", job->object());
+    stop(job->ptr(), "shutdown", "Shutdown");
     return {};
 }
 
-Status TestDriver::reboot_domain(std::string_view ref, ShutdownMode mode) {
+Status TestDriver::Impl::reboot_domain(std::string_view ref, ShutdownMode mode) {
     (void)mode;
-    auto job = impl_->begin(ref, "reboot");
+    auto job = begin(ref, "reboot");
     if (!job) return std::unexpected(job.error());
-    if (auto snap = impl_->active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
+    if (auto snap = active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
     job->object().with([](DomainFields& f) {
         f.state = DomainState::Running;
         f.reason = "booted";
@@ -467,26 +548,26 @@ Status TestDriver::reboot_domain(std::string_view ref, ShutdownMode mode) {
     return {};
 }
 
-Status TestDriver::reset_domain(std::string_view ref) {
-    auto job = impl_->begin(ref, "reset");
+Status TestDriver::Impl::reset_domain(std::string_view ref) {
+    auto job = begin(ref, "reset");
     if (!job) return std::unexpected(job.error());
-    if (auto snap = impl_->active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
+    if (auto snap = active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
     return {};
 }
 
-Status TestDriver::destroy_domain(std::string_view ref, DestroyFlags flags) {
+Status TestDriver::Impl::destroy_domain(std::string_view ref, DestroyFlags flags) {
     (void)flags;
-    auto job = impl_->begin(ref, "destroy");
+    auto job = begin(ref, "destroy");
     if (!job) return std::unexpected(job.error());
-    if (auto snap = impl_->active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
-    impl_->stop(job->ptr(), "destroyed", "Destroyed");
+    if (auto snap = active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
+    stop(job->ptr(), "destroyed", "Destroyed");
     return {};
 }
 
-Status TestDriver::suspend_domain(std::string_view ref) {
-    auto job = impl_->begin(ref, "suspend");
+Status TestDriver::Impl::suspend_domain(std::string_view ref) {
+    auto job = begin(ref, "suspend");
     if (!job) return std::unexpected(job.error());
-    auto snap = impl_->active_snapshot(job->object());
+    auto snap = active_snapshot(job->object());
     if (!snap) return std::unexpected(snap.error());
     if (snap->fields.state == DomainState::Paused)
         return std::unexpected(invalid_state(fmt::format("domain '{}' is already paused", snap->name)));
@@ -494,14 +575,14 @@ Status TestDriver::suspend_domain(std::string_view ref) {
         f.state = DomainState::Paused;
         f.reason = "user";
     });
-    impl_->emit(EventType::Suspended, "Paused", job->object());
+    emit(EventType::Suspended, "Paused", job->object());
     return {};
 }
 
-Status TestDriver::resume_domain(std::string_view ref) {
-    auto job = impl_->begin(ref, "resume");
+Status TestDriver::Impl::resume_domain(std::string_view ref) {
+    auto job = begin(ref, "resume");
     if (!job) return std::unexpected(job.error());
-    auto snap = impl_->active_snapshot(job->object());
+    auto snap = active_snapshot(job->object());
     if (!snap) return std::unexpected(snap.error());
     if (snap->fields.state != DomainState::Paused)
         return std::unexpected(invalid_state(fmt::format("domain '{}' is not paused", snap->name)));
@@ -509,43 +590,43 @@ Status TestDriver::resume_domain(std::string_view ref) {
         f.state = DomainState::Running;
         f.reason = "unpaused";
     });
-    impl_->emit(EventType::Resumed, "Unpaused", job->object());
+    emit(EventType::Resumed, "Unpaused", job->object());
     return {};
 }
 
-Status TestDriver::save_domain(std::string_view ref, std::string_view path) {
-    auto job = impl_->begin(ref, "save");
+Status TestDriver::Impl::save_domain(std::string_view ref, std::string_view path) {
+    auto job = begin(ref, "save");
     if (!job) return std::unexpected(job.error());
-    auto snap = impl_->active_snapshot(job->object());
+    auto snap = active_snapshot(job->object());
     if (!snap) return std::unexpected(snap.error());
     const std::string image = save_image(*snap->fields.live, snap->fields.state == DomainState::Paused);
     if (auto st = files::write_atomic(std::string(path), image, 0600); !st)
         return std::unexpected(st.error().context(fmt::format("failed to save domain '{}' to {}", snap->name, path)));
-    impl_->stop(job->ptr(), "saved", "Saved");
+    stop(job->ptr(), "saved", "Saved");
     return {};
 }
 
-Result<DomainSummary> TestDriver::restore_domain(std::string_view path, bool paused) {
+Result<DomainSummary> TestDriver::Impl::restore_domain(std::string_view path, bool paused) {
     auto text = files::read(std::string(path));
     if (!text) return std::unexpected(text.error());
     auto image = parse_save_image(path, *text);
     if (!image) return std::unexpected(image.error());
-    auto added = impl_->registry.add_transient(image->definition);
+    auto added = registry.add_transient(image->definition);
     if (!added) return std::unexpected(added.error());
     auto job = acquire_job(added->object, "restore");
     if (!job) {
-        if (added->created) impl_->registry.remove(added->object);
+        if (added->created) registry.remove(added->object);
         return std::unexpected(job.error());
     }
     if (added->object->snapshot().active()) return std::unexpected(already_running_error(added->object->name()));
-    impl_->run(job->object(), image->definition, paused || image->paused, "restored", "Restored");
+    run(job->object(), image->definition, paused || image->paused, "restored", "Restored");
     return summarize(job->object().snapshot());
 }
 
-Status TestDriver::managed_save(std::string_view ref) {
-    auto job = impl_->begin(ref, "managedsave");
+Status TestDriver::Impl::managed_save(std::string_view ref) {
+    auto job = begin(ref, "managedsave");
     if (!job) return std::unexpected(job.error());
-    auto snap = impl_->active_snapshot(job->object());
+    auto snap = active_snapshot(job->object());
     if (!snap) return std::unexpected(snap.error());
     if (!snap->fields.persistent())
         return std::unexpected(invalid_state("cannot do managed save for transient domain"));
@@ -555,12 +636,12 @@ Status TestDriver::managed_save(std::string_view ref) {
         priv.image_paused = f.state == DomainState::Paused;
         f.managed_save = true;
     });
-    impl_->stop(job->ptr(), "saved", "Saved");
+    stop(job->ptr(), "saved", "Saved");
     return {};
 }
 
-Status TestDriver::managed_save_remove(std::string_view ref) {
-    auto job = impl_->begin(ref, "managedsave-remove");
+Status TestDriver::Impl::managed_save_remove(std::string_view ref) {
+    auto job = begin(ref, "managedsave-remove");
     if (!job) return std::unexpected(job.error());
     job->object().with([](DomainFields& f) {
         test_private(f).image.reset();
@@ -571,8 +652,8 @@ Status TestDriver::managed_save_remove(std::string_view ref) {
 
 // --- console and events -------------------------------------------------------
 
-Result<UniqueFd> TestDriver::open_console(std::string_view ref, std::string_view device) {
-    auto snap = impl_->snapshot_of(ref);
+Result<UniqueFd> TestDriver::Impl::open_console(std::string_view ref, std::string_view device) {
+    auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
     if (!snap->active()) return std::unexpected(not_running_error(snap->name));
     const auto& devices = snap->fields.live->def->devices;
@@ -582,11 +663,11 @@ Result<UniqueFd> TestDriver::open_console(std::string_view ref, std::string_view
     if (!known) return fail(ErrorCode::NotFound, "cannot find character device '{}'", device);
     if (serials == 0)
         return fail(ErrorCode::Unsupported, "domain '{}' has no console or serial device", snap->name);
-    return impl_->consoles.open("");
+    return consoles.open("");
 }
 
-Result<std::unique_ptr<Subscription>> TestDriver::subscribe(std::function<void(const DomainEvent&)> callback) {
-    return impl_->events.subscribe(std::move(callback));
+Result<std::unique_ptr<Subscription>> TestDriver::Impl::subscribe(std::function<void(const DomainEvent&)> callback) {
+    return events.subscribe(std::move(callback));
 }
 
 }  // namespace vireo::testdrv

@@ -43,57 +43,19 @@ namespace vireo::testdrv {
 
 class TestDriver final : public driver::Driver {
 public:
-    // An instance with the sample host and the "test" domain.
+    // An instance with the sample host and the "test" domain. Its storage is
+    // a PoolManager without persistence, with a running dir pool
+    // "default-pool" (as libvirt's test:///default) in a private temp dir
+    // that is removed with the driver.
     explicit TestDriver(std::string uri = "test:///default");
     ~TestDriver() override;
     TestDriver(const TestDriver&) = delete;
     TestDriver& operator=(const TestDriver&) = delete;
 
-    std::string uri() const override;
-    Result<driver::VersionInfo> version() override;
-    Result<std::string> hostname() override;
-    Result<driver::NodeInfo> node_info() override;
-    Result<std::string> capabilities_xml() override;
-    Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
-                                                std::string_view machine, std::string_view virttype) override;
-
-    Result<std::vector<driver::DomainSummary>> list_domains() override;
-    Result<driver::DomainSummary> lookup_domain(std::string_view ref) override;
-    Result<std::string> domain_xml(std::string_view ref, bool inactive) override;
-    Result<std::vector<driver::DiskInfo>> domain_disks(std::string_view ref, bool inactive) override;
-    Result<std::vector<driver::InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) override;
-
-    Result<driver::DomainSummary> define_domain(std::string_view xml, bool validate) override;
-    Status undefine_domain(std::string_view ref, driver::UndefineFlags flags) override;
-    Result<driver::DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) override;
-    Status set_autostart(std::string_view ref, bool enabled) override;
-    Result<std::string> get_metadata(std::string_view ref, driver::MetadataKind kind, bool inactive) override;
-    Status set_metadata(std::string_view ref, driver::MetadataKind kind, std::string_view text, bool live,
-                        bool config) override;
-
-    Status start_domain(std::string_view ref, driver::StartFlags flags) override;
-    Status shutdown_domain(std::string_view ref, driver::ShutdownMode mode) override;
-    Status reboot_domain(std::string_view ref, driver::ShutdownMode mode) override;
-    Status reset_domain(std::string_view ref) override;
-    Status destroy_domain(std::string_view ref, driver::DestroyFlags flags) override;
-    Status suspend_domain(std::string_view ref) override;
-    Status resume_domain(std::string_view ref) override;
-    Status save_domain(std::string_view ref, std::string_view path) override;
-    Result<driver::DomainSummary> restore_domain(std::string_view path, bool paused) override;
-    Status managed_save(std::string_view ref) override;
-    Status managed_save_remove(std::string_view ref) override;
-
-    Result<UniqueFd> open_console(std::string_view ref, std::string_view device) override;
-    Result<std::unique_ptr<driver::Subscription>> subscribe(std::function<void(const driver::DomainEvent&)> callback) override;
-
-    // A PoolManager without persistence, with a running dir pool
-    // "default-pool" (as libvirt's test:///default) in a private temp dir
-    // that is removed with the driver.
-    driver::PoolApi& pools() override;
-
     struct Impl;
 
 private:
+    void install();
     std::unique_ptr<Impl> impl_;
 };
 

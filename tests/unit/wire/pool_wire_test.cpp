@@ -3,8 +3,8 @@
 // input is a Protocol error naming what is wrong.
 #include <gtest/gtest.h>
 
+#include "wire/http.hpp"
 #include "wire/pool_wire.hpp"
-#include "client/remote_pools.hpp"
 #include "wire/wire.hpp"
 
 namespace vireo::wire {
@@ -176,9 +176,10 @@ TEST(PoolWire, StreamControlRefusesGarbage) {
 }
 
 TEST(PoolWire, PathsEncodeNamesAndKeys) {
-    EXPECT_EQ(client::RemotePools::pool_path("my pool"), "/v1/pools/my%20pool");
+    EXPECT_EQ(http::encode_request<driver::ops::PoolLookup>({.pool = "my pool"})->target, "/v1/pools/my%20pool");
     // A volume key is a path: its slashes must stay inside one segment.
-    EXPECT_EQ(client::RemotePools::volume_path("p", "a/b.qcow2"), "/v1/pools/p/volumes/a%2Fb.qcow2");
+    EXPECT_EQ(http::encode_request<driver::ops::VolumeLookup>({.pool = "p", .vol = "a/b.qcow2"})->target,
+              "/v1/pools/p/volumes/a%2Fb.qcow2");
 }
 
 }  // namespace
