@@ -1,10 +1,10 @@
 #include "wire/pool_wire.hpp"
 
 #include <array>
-#include <charconv>
 #include <tuple>
 #include <utility>
 
+#include "wire/http.hpp"
 #include "wire/wire.hpp"
 #include "wire/wire_fields.hpp"
 
@@ -29,12 +29,6 @@ constexpr std::array<std::pair<driver::VolumeType, std::string_view>, 6> kVolume
     {driver::VolumeType::Network, "network"},
     {driver::VolumeType::NetDir, "netdir"},
     {driver::VolumeType::Ploop, "ploop"},
-}};
-
-constexpr std::array<std::pair<driver::WipeAlgorithm, std::string_view>, 3> kWipe{{
-    {driver::WipeAlgorithm::Zero, "zero"},
-    {driver::WipeAlgorithm::Random, "random"},
-    {driver::WipeAlgorithm::Trim, "trim"},
 }};
 
 template <class E, std::size_t N>
@@ -71,18 +65,6 @@ const auto kVolumeFields = std::make_tuple(
     optional("format", &VolumeSummary::format), optional("capacity", &VolumeSummary::capacity),
     optional("allocation", &VolumeSummary::allocation), optional("physical", &VolumeSummary::physical));
 
-Result<std::uint64_t> query_u64(const std::map<std::string, std::string, std::less<>>& q,
-                                std::string_view key) {
-    auto it = q.find(key);
-    if (it == q.end() || it->second.empty()) return 0;
-    std::uint64_t v = 0;
-    const auto& s = it->second;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || ptr != s.data() + s.size())
-        return fail(ErrorCode::InvalidArg, "'{}' must be a number of bytes, not '{}'", key, s);
-    return v;
-}
-
 }  // namespace
 
 std::string_view pool_state_wire_name(driver::PoolState s) {
@@ -97,11 +79,14 @@ std::string_view volume_type_wire_name(driver::VolumeType t) {
 std::optional<driver::VolumeType> volume_type_from_wire(std::string_view name) {
     return value_of(kVolumeTypes, name);
 }
+// The algorithm names and the transfer range are the volume operations'
+// (driver/ops/volume.hpp, through the HTTP binding): one table, one encoding.
 std::string_view wipe_algorithm_name(driver::WipeAlgorithm a) {
-    return name_of(kWipe, a);
+    return http::enum_name(a);
 }
 std::optional<driver::WipeAlgorithm> wipe_algorithm_from_name(std::string_view name) {
-    return value_of(kWipe, name);
+    auto a = http::enum_from_name<driver::WipeAlgorithm>(name);
+    return a ? std::optional(*a) : std::nullopt;
 }
 
 json to_json(const driver::PoolSummary& p) {
@@ -146,20 +131,18 @@ Result<driver::VolumeSummary> volume_from_json(const json& j) {
 }
 
 std::string transfer_query(const driver::TransferRange& r) {
-    return fmt::format("offset={}&length={}&sparse={}", r.offset, r.length, r.sparse ? 1 : 0);
+    auto req = http::encode_request<driver::ops::VolumeDownload>(
+        {.pool = "p", .vol = "v", .offset = r.offset, .length = r.length, .sparse = r.sparse});
+    return req ? req->target.substr(req->target.find('?') + 1) : std::string{};
 }
 
 Result<driver::TransferRange> transfer_from_query(
     const std::map<std::string, std::string, std::less<>>& query) {
-    driver::TransferRange r;
-    auto offset = query_u64(query, "offset");
-    if (!offset) return std::unexpected(offset.error());
-    auto length = query_u64(query, "length");
-    if (!length) return std::unexpected(length.error());
-    r.offset = *offset;
-    r.length = *length;
-    r.sparse = query_flag(query, "sparse");
-    return r;
+    const http::Match m{driver::ops::index_of<driver::ops::VolumeDownload>, {"pools", "p", "volumes", "v", "download"},
+                        query};
+    auto r = http::decode_request<driver::ops::VolumeDownload>(m, {});
+    if (!r) return std::unexpected(r.error());
+    return driver::TransferRange{.offset = r->offset, .length = r->length, .sparse = r->sparse};
 }
 
 std::string stream_hole(std::uint64_t length) {

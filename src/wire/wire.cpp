@@ -189,22 +189,6 @@ std::optional<driver::EventType> event_type_from_name(std::string_view name) {
     return std::nullopt;
 }
 
-std::string_view shutdown_mode_name(driver::ShutdownMode m) {
-    switch (m) {
-        case driver::ShutdownMode::Acpi: return "acpi";
-        case driver::ShutdownMode::Agent: return "agent";
-        case driver::ShutdownMode::Default: break;
-    }
-    return "default";
-}
-
-std::optional<driver::ShutdownMode> shutdown_mode_from_name(std::string_view name) {
-    if (name.empty() || name == "default") return driver::ShutdownMode::Default;
-    if (name == "acpi") return driver::ShutdownMode::Acpi;
-    if (name == "agent") return driver::ShutdownMode::Agent;
-    return std::nullopt;
-}
-
 std::string percent_encode(std::string_view text) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     std::string out;

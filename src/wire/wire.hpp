@@ -48,8 +48,6 @@ Result<nlohmann::json> parse_json(std::string_view text);
 unsigned http_status_for(ErrorCode code);
 
 std::optional<driver::EventType> event_type_from_name(std::string_view name);
-std::string_view shutdown_mode_name(driver::ShutdownMode m);
-std::optional<driver::ShutdownMode> shutdown_mode_from_name(std::string_view name);
 
 // RFC 3986 percent-encoding of one path segment / query value, and decoding.
 std::string percent_encode(std::string_view text);
