@@ -35,9 +35,6 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
         c.cachedir = "/var/cache/vireo";
         c.logdir = "/var/log/vireo/qemu";
         c.savedir = "/var/lib/vireo/qemu/save";
-        c.storage_confdir = "/etc/vireo/storage";
-        c.storage_rundir = "/run/vireo/storage";
-        c.default_pool_path = "/var/lib/vireo/images";
         return c;
     }
     auto env = [](const char* name) -> std::string {
@@ -58,9 +55,6 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
     c.cachedir = xdg("XDG_CACHE_HOME", ".cache") / "vireo";
     c.logdir = xdg("XDG_CACHE_HOME", ".cache") / "vireo" / "qemu" / "log";
     c.savedir = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "qemu" / "save";
-    c.storage_confdir = c.confdir.parent_path() / "storage";
-    c.storage_rundir = c.rundir.parent_path() / "storage";
-    c.default_pool_path = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "images";
     return c;
 }
 
@@ -130,11 +124,52 @@ Error command_error(DomainObject& obj, const std::shared_ptr<QemuPrivate>& priv,
 
 class QemuDriverImplWrapper final : public QemuDriver {
 public:
-    explicit QemuDriverImplWrapper(std::unique_ptr<QemuDriverImpl> impl) : d_(std::move(impl)) {}
+    explicit QemuDriverImplWrapper(std::unique_ptr<QemuDriverImpl> impl)
+        : QemuDriver(impl->cfg.system_mode ? "qemu:///system" : "qemu:///session"), d_(std::move(impl)) {
+        install();
+    }
 
-    std::string uri() const override { return d_->cfg.system_mode ? "qemu:///system" : "qemu:///session"; }
+    // The host and domain operations of the table, served by the methods below.
+    void install() {
+        namespace ops = driver::ops;
+        on<ops::HostVersion>([this](const auto&) { return version(); });
+        on<ops::HostHostname>([this](const auto&) { return hostname(); });
+        on<ops::HostNodeInfo>([this](const auto&) { return node_info(); });
+        on<ops::HostCapabilities>([this](const auto&) { return capabilities_xml(); });
+        on<ops::HostDomainCapabilities>(
+            [this](const auto& r) { return domain_capabilities_xml(r.emulator, r.arch, r.machine, r.virttype); });
+        on<ops::HostEvents>([this](const auto& r) { return subscribe(r.callback); });
+        on<ops::DomainList>([this](const auto&) { return list_domains(); });
+        on<ops::DomainLookup>([this](const auto& r) { return lookup_domain(r.ref); });
+        on<ops::DomainXml>([this](const auto& r) { return domain_xml(r.ref, r.inactive); });
+        on<ops::DomainDisks>([this](const auto& r) { return domain_disks(r.ref, r.inactive); });
+        on<ops::DomainInterfaces>([this](const auto& r) { return domain_interfaces(r.ref, r.inactive); });
+        on<ops::DomainGetMetadata>([this](const auto& r) { return get_metadata(r.ref, r.kind, r.inactive); });
+        on<ops::DomainDefine>([this](const auto& r) { return define_domain(r.xml, r.validate); });
+        on<ops::DomainCreate>(
+            [this](const auto& r) { return create_domain(r.xml, {.paused = r.paused, .force_boot = r.force_boot}); });
+        on<ops::DomainRestore>([this](const auto& r) { return restore_domain(r.path, r.paused); });
+        on<ops::DomainUndefine>([this](const auto& r) {
+            return undefine_domain(r.ref, {.managed_save = r.managed_save, .nvram = r.nvram,
+                                           .remove_all_storage = r.remove_all_storage});
+        });
+        on<ops::DomainSetMetadata>([this](const auto& r) { return set_metadata(r.ref, r.kind, r.text, r.live, r.config); });
+        on<ops::DomainSetAutostart>([this](const auto& r) { return set_autostart(r.ref, r.enabled); });
+        on<ops::DomainStart>(
+            [this](const auto& r) { return start_domain(r.ref, {.paused = r.paused, .force_boot = r.force_boot}); });
+        on<ops::DomainShutdown>([this](const auto& r) { return shutdown_domain(r.ref, r.mode); });
+        on<ops::DomainReboot>([this](const auto& r) { return reboot_domain(r.ref, r.mode); });
+        on<ops::DomainDestroy>([this](const auto& r) { return destroy_domain(r.ref, {.graceful = r.graceful}); });
+        on<ops::DomainReset>([this](const auto& r) { return reset_domain(r.ref); });
+        on<ops::DomainSuspend>([this](const auto& r) { return suspend_domain(r.ref); });
+        on<ops::DomainResume>([this](const auto& r) { return resume_domain(r.ref); });
+        on<ops::DomainSave>([this](const auto& r) { return save_domain(r.ref, r.path); });
+        on<ops::DomainManagedSave>([this](const auto& r) { return managed_save(r.ref); });
+        on<ops::DomainManagedSaveRemove>([this](const auto& r) { return managed_save_remove(r.ref); });
+        on<ops::DomainConsole>([this](const auto& r) { return open_console(r.ref, r.device); });
+    }
 
-    Result<driver::VersionInfo> version() override {
+    Result<driver::VersionInfo> version() {
         driver::VersionInfo v{VIREO_VERSION, VIREO_VERSION, ""};
         auto bin = default_binary();
         if (bin) {
@@ -143,7 +178,7 @@ public:
         return v;
     }
 
-    Result<std::string> hostname() override {
+    Result<std::string> hostname() {
         char buf[HOST_NAME_MAX + 1] = {};
         if (::gethostname(buf, sizeof buf - 1) != 0) return fail_errno("cannot get the host name");
         return std::string(buf);
@@ -151,16 +186,16 @@ public:
 
     // Host facts come from src/host, measured on the real machine (CPU,
     // NUMA cells, which accelerators really work, the QEMU binaries found).
-    Result<driver::NodeInfo> node_info() override { return host::read_node_info(); }
+    Result<driver::NodeInfo> node_info() { return host::read_node_info(); }
 
-    Result<std::string> capabilities_xml() override {
+    Result<std::string> capabilities_xml() {
         auto facts = host_facts();
         if (!facts) return std::unexpected(facts.error());
         return host::capabilities_xml(*facts);
     }
 
     Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
-                                                std::string_view machine, std::string_view virttype) override {
+                                                std::string_view machine, std::string_view virttype) {
         auto facts = host_facts();
         if (!facts) return std::unexpected(facts.error());
         return host::domain_capabilities_xml(*facts, emulator, arch, machine, virttype);
@@ -180,31 +215,31 @@ public:
 
     // --- queries ---------------------------------------------------------------
 
-    Result<std::vector<DomainSummary>> list_domains() override {
+    Result<std::vector<DomainSummary>> list_domains() {
         std::vector<DomainSummary> out;
         for (const auto& snap : d_->registry.snapshots()) out.push_back(summary_of(snap));
         return out;
     }
 
-    Result<DomainSummary> lookup_domain(std::string_view ref) override {
+    Result<DomainSummary> lookup_domain(std::string_view ref) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         return summary_of(*snap);
     }
 
-    Result<std::string> domain_xml(std::string_view ref, bool inactive) override {
+    Result<std::string> domain_xml(std::string_view ref, bool inactive) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         return inactive ? snap->fields.inactive().xml : snap->fields.current().xml;
     }
 
-    Result<std::vector<driver::DiskInfo>> domain_disks(std::string_view ref, bool inactive) override {
+    Result<std::vector<driver::DiskInfo>> domain_disks(std::string_view ref, bool inactive) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         return driver::disk_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
     }
 
-    Result<std::vector<driver::InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) override {
+    Result<std::vector<driver::InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         return driver::interface_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
@@ -212,7 +247,7 @@ public:
 
     // --- definitions -------------------------------------------------------------
 
-    Result<DomainSummary> define_domain(std::string_view xml, bool validate) override {
+    Result<DomainSummary> define_domain(std::string_view xml, bool validate) {
         conf::ParseFlags flags;
         flags.no_validate = !validate;
         auto def = driver::make_definition(xml, flags);
@@ -235,7 +270,7 @@ public:
         return driver::summarize(added->object->snapshot());
     }
 
-    Status undefine_domain(std::string_view ref, driver::UndefineFlags flags) override {
+    Status undefine_domain(std::string_view ref, driver::UndefineFlags flags) {
         auto job = begin(ref, "undefine");
         if (!job) return std::unexpected(job.error());
         const std::string name = job->object().name();
@@ -250,7 +285,7 @@ public:
         return {};
     }
 
-    Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) override {
+    Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) {
         auto def = driver::make_definition(xml);
         if (!def) return std::unexpected(def.error());
         auto added = d_->registry.add_transient(*def);
@@ -270,7 +305,7 @@ public:
         return driver::summarize(job->object().snapshot());
     }
 
-    Status set_autostart(std::string_view ref, bool enabled) override {
+    Status set_autostart(std::string_view ref, bool enabled) {
         auto job = begin(ref, "autostart");
         if (!job) return std::unexpected(job.error());
         bool persistent = job->object().with([](DomainFields& f) { return f.persistent(); });
@@ -280,7 +315,7 @@ public:
         return {};
     }
 
-    Result<std::string> get_metadata(std::string_view ref, driver::MetadataKind kind, bool inactive) override {
+    Result<std::string> get_metadata(std::string_view ref, driver::MetadataKind kind, bool inactive) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         const auto& def = *(inactive ? snap->fields.inactive() : snap->fields.current()).def;
@@ -288,7 +323,7 @@ public:
     }
 
     Status set_metadata(std::string_view ref, driver::MetadataKind kind, std::string_view text, bool live,
-                        bool config) override {
+                        bool config) {
         auto job = begin(ref, "metadata");
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
@@ -320,7 +355,7 @@ public:
 
     // --- lifecycle -------------------------------------------------------------------
 
-    Status start_domain(std::string_view ref, driver::StartFlags flags) override {
+    Status start_domain(std::string_view ref, driver::StartFlags flags) {
         auto job = begin(ref, "start");
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
@@ -346,15 +381,15 @@ public:
         return d_->start(*job, *snap.fields.config, flags.paused, nullptr);
     }
 
-    Status shutdown_domain(std::string_view ref, driver::ShutdownMode mode) override {
+    Status shutdown_domain(std::string_view ref, driver::ShutdownMode mode) {
         return power_button(ref, mode, false);
     }
 
-    Status reboot_domain(std::string_view ref, driver::ShutdownMode mode) override {
+    Status reboot_domain(std::string_view ref, driver::ShutdownMode mode) {
         return power_button(ref, mode, true);
     }
 
-    Status reset_domain(std::string_view ref) override {
+    Status reset_domain(std::string_view ref) {
         auto job = begin(ref, "reset");
         if (!job) return std::unexpected(job.error());
         auto run = d_->running(job->object());
@@ -364,7 +399,7 @@ public:
         return {};
     }
 
-    Status destroy_domain(std::string_view ref, driver::DestroyFlags flags) override {
+    Status destroy_domain(std::string_view ref, driver::DestroyFlags flags) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
         // Destroy must work while another job is stuck (libvirt kills first,
@@ -385,16 +420,16 @@ public:
         return {};
     }
 
-    Status suspend_domain(std::string_view ref) override { return pause_or_resume(ref, true); }
-    Status resume_domain(std::string_view ref) override { return pause_or_resume(ref, false); }
+    Status suspend_domain(std::string_view ref) { return pause_or_resume(ref, true); }
+    Status resume_domain(std::string_view ref) { return pause_or_resume(ref, false); }
 
-    Status save_domain(std::string_view ref, std::string_view path) override {
+    Status save_domain(std::string_view ref, std::string_view path) {
         auto job = begin(ref, "save");
         if (!job) return std::unexpected(job.error());
         return d_->save(*job, fs::absolute(fs::path(path)), "Saved");
     }
 
-    Result<DomainSummary> restore_domain(std::string_view path, bool paused) override {
+    Result<DomainSummary> restore_domain(std::string_view path, bool paused) {
         DomainDefinition saved;
         auto src = d_->open_restore(fs::path(path), saved);
         if (!src) return std::unexpected(src.error());
@@ -415,7 +450,7 @@ public:
         return driver::summarize(job->object().snapshot());
     }
 
-    Status managed_save(std::string_view ref) override {
+    Status managed_save(std::string_view ref) {
         auto job = begin(ref, "managedsave");
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
@@ -427,7 +462,7 @@ public:
         return {};
     }
 
-    Status managed_save_remove(std::string_view ref) override {
+    Status managed_save_remove(std::string_view ref) {
         auto job = begin(ref, "managedsave-remove");
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
@@ -441,7 +476,7 @@ public:
 
     // --- console and events -------------------------------------------------------------
 
-    Result<UniqueFd> open_console(std::string_view ref, std::string_view device) override {
+    Result<UniqueFd> open_console(std::string_view ref, std::string_view device) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
         auto run = d_->running(**obj);
@@ -464,13 +499,13 @@ public:
         return fd;
     }
 
-    driver::PoolApi& pools() override { return *d_->pools; }
-
-    Result<std::unique_ptr<driver::Subscription>> subscribe(std::function<void(const driver::DomainEvent&)> cb) override {
+    Result<std::unique_ptr<driver::Subscription>> subscribe(std::function<void(const driver::DomainEvent&)> cb) {
         return d_->events.subscribe(std::move(cb));
     }
 
     // --- QemuDriver extras -------------------------------------------------------------
+
+    std::vector<driver::DiskUser> disk_users() override { return d_->disk_users(); }
 
     Status wait_for_state(std::string_view ref, DomainState state, std::chrono::milliseconds timeout) override {
         auto obj = d_->registry.resolve(ref);
@@ -583,7 +618,6 @@ Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
         bool has_save = fs::exists(impl->managed_save_path(obj->name()));
         obj->with([&](DomainFields& f) { f.managed_save = has_save; });
     }
-    impl->open_pools();
     impl->reattach_all();
     if (impl->cfg.autostart) impl->autostart_all();
     return std::unique_ptr<QemuDriver>(new QemuDriverImplWrapper(std::move(impl)));

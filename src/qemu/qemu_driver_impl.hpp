@@ -12,17 +12,13 @@
 #include <thread>
 
 #include "driver/event_bus.hpp"
-#include "driver/pool_api.hpp"
 #include "driver/persistence.hpp"
 #include "driver/registry.hpp"
+#include "driver/storage_links.hpp"
 #include "qemu/probe.hpp"
 #include "qemu/process.hpp"
 #include "qemu/qemu_driver.hpp"
 #include "qemu/qmp.hpp"
-
-namespace vireo::pool {
-class PoolManager;
-}
 
 namespace vireo::qemu {
 
@@ -150,14 +146,12 @@ struct QemuDriverImpl {
     Result<Running> running(DomainObject& obj);
 
     // --- storage pools (qemu_pools.cpp) ----------------------------------------
-    // Declared last: destroyed first, while the registry it asks is alive.
-    // pool_manager is null when the pools could not be opened (then every
-    // pools call reports why).
-    std::unique_ptr<driver::PoolApi> pools;
-    pool::PoolManager* pool_manager = nullptr;
-    void open_pools();
+    // File and block disks of the running domains, plus the volumes their
+    // runs resolved (what the pools ask before deleting or destroying).
+    std::vector<driver::DiskUser> disk_users();
     // Resolve every <disk type='volume'> of `def` to its file or block path
-    // and format, in place (for the command line); the paths go to *paths.
+    // and format, in place (for the command line), through cfg.volumes; the
+    // paths go to *paths.
     Status resolve_volume_disks(conf::DomainDef& def, std::vector<std::string>* paths);
     // The resolved volume paths of a run, kept in its runtime status so that a
     // restarted driver still reports them as disk users.
