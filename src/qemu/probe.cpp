@@ -291,6 +291,11 @@ unsigned CapsCache::probes_run() const {
     return probes_;
 }
 
+void CapsCache::remember(std::shared_ptr<const QemuCaps> caps) {
+    std::lock_guard lk(mutex_);
+    memory_[caps->binary.path] = std::move(caps);
+}
+
 Result<std::shared_ptr<const QemuCaps>> CapsCache::get(const std::filesystem::path& binary) {
     auto ident = identify_binary(binary);
     if (!ident) return std::unexpected(ident.error());
