@@ -459,12 +459,10 @@ Step transition(const InstanceState& state, const Input& input) {
                 if (phase == Phase::Saving) undo_save(b);
                 else s.save.reset();
             } else if constexpr (std::is_same_v<T, in::RestartDone>) {
-                if (phase != Phase::Restarting) return b.done();
-                if (i.ok) {
-                    on_resumed(b);
-                } else {
-                    b.paused("unknown");  // QEMU kept the guest stopped
-                }
+                // Success is QEMU's RESUME, which comes after the STOP of the
+                // poweroff or panic (still queued when the reply is here):
+                // until then the phase stays, so that STOP is no pause.
+                if (phase == Phase::Restarting && !i.ok) b.paused("unknown");  // QEMU kept the guest stopped
             } else if constexpr (std::is_same_v<T, in::Reattach>) {
                 on_reattach(b, i);
             }

@@ -143,8 +143,8 @@ struct SaveBegin {  // a save starts (temp_file, target; the rest is filled in h
 struct SaveWritten {};  // the image is complete and synced
 struct SaveDone {};     // the image has its final name: end the instance as saved
 struct SaveFailed {};   // the save failed or was aborted; the file is gone
-struct RestartDone {    // the system_reset + cont of a restart
-    bool ok = false;
+struct RestartDone {    // the reply to the system_reset + cont of a restart (its
+    bool ok = false;   // success shows as QEMU's RESUME event)
 };
 // A restarted driver found this QEMU running: what it asked QEMU (nullopt
 // when QEMU did not answer) and what the runtime status recorded.
