@@ -45,6 +45,10 @@ struct QemuDriverConfig {
     std::chrono::milliseconds destroy_grace{10000};
     // start: how long QEMU may take to answer on its monitor.
     std::chrono::milliseconds start_timeout{30000};
+    // How long any monitor command may go unanswered before it fails
+    // (Timeout): a QEMU that stops answering ends a save, a pause, ... with
+    // an error instead of a hang.
+    std::chrono::milliseconds monitor_timeout{30000};
     // save_image_format of qemu.conf: how save and managedsave compress the
     // image (a compressor program between QEMU and the file); restore reads
     // the format from the image's header.
