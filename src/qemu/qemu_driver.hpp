@@ -16,8 +16,9 @@
 // (reattach): a live process with the recorded pid *and* start time is
 // reconnected; a dead one is reported shut off and its runtime files removed.
 //
-// States follow libvirt: running/booted|unpaused|restored, paused/user,
-// shut off/shutdown|destroyed|crashed|saved|failed, crashed/panicked.
+// States follow libvirt: running/booted|unpaused|restored|save canceled,
+// paused/starting up|user|saving|unknown, shut off/shutdown|destroyed|
+// crashed|saved|failed, crashed/panicked, in shutdown/user (preserved).
 #pragma once
 
 #include <chrono>
