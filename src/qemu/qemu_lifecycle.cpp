@@ -96,10 +96,6 @@ Status check_disk_sources(const conf::DomainDef& def) {
     return {};
 }
 
-// Wait for QEMU's incoming migration to end. With a decompressor, its
-// failure ends the wait with its own words; and a decompressor that ended
-// without QEMU completing means the stream was cut short (QEMU 7.2 may not
-// notice the end of a pipe in the middle of a stream: it spins on it).
 Result<fs::path> choose_emulator(const conf::DomainDef& def, const QemuDriverConfig& cfg) {
     fs::path emulator = !def.devices.emulator.empty() ? fs::path(def.devices.emulator) : cfg.qemu_binary;
     if (emulator.empty()) {

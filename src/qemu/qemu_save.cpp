@@ -221,7 +221,7 @@ Status QemuDriverImpl::save(driver::AsyncJobGuard& guard, const fs::path& target
     header.was_running = was_running;
     header.compression = format;
     auto fd = create_save_file(temp, header, false);
-    if (!fd) return give_up(fd.error());
+    if (!fd) return give_up(fd.error().context(fmt::format("cannot write '{}'", target.string())));
 
     job.set_phase("writing");
     Status migrated = [&]() -> Status {
