@@ -68,11 +68,11 @@ QemuDriverImpl::~QemuDriverImpl() {
     // Leave every QEMU running (it outlives the driver); just let go of the
     // monitors first, so no reader thread posts to a stopped worker.
     for (const auto& obj : registry.list()) {
-        auto qmp = obj->with([](DomainFields& f) {
+        auto monitor = obj->with([](DomainFields& f) {
             auto p = qemu_private(f);
-            return p ? p->qmp : nullptr;
+            return p ? p->monitor : nullptr;
         });
-        if (qmp) qmp->close();
+        if (monitor) monitor->close();
     }
     {
         std::lock_guard lk(queue_mutex);
@@ -82,11 +82,12 @@ QemuDriverImpl::~QemuDriverImpl() {
     if (worker.joinable()) worker.join();
 }
 
-void QemuDriverImpl::post(std::function<void()> fn) {
+bool QemuDriverImpl::post(std::function<void()> fn) {
     std::lock_guard lk(queue_mutex);
-    if (stopping_worker) return;
+    if (stopping_worker) return false;
     queue.push_back(std::move(fn));
     queue_cv.notify_one();
+    return true;
 }
 
 void QemuDriverImpl::worker_loop() {
@@ -111,15 +112,6 @@ namespace {
 
 Error invalid_state(std::string_view what) {
     return Error{ErrorCode::InvalidState, fmt::format("Requested operation is not valid: {}", what)};
-}
-
-// What to report when a monitor command of a job failed. destroy does not
-// wait for the job (it kills QEMU first, as libvirt's does), so the monitor
-// may close under the command: then the domain is no longer running, and
-// that is the caller's error, not a lost connection.
-Error command_error(DomainObject& obj, const std::shared_ptr<QemuPrivate>& priv, const Error& e) {
-    bool gone = obj.with([&](DomainFields& f) { return priv->destroy_requested || qemu_private(f) != priv; });
-    return gone ? invalid_state("domain is not running") : e;
 }
 
 class QemuDriverImplWrapper final : public QemuDriver {
@@ -297,7 +289,7 @@ public:
         }
         if (added->object->snapshot().active())
             return std::unexpected(driver::already_running_error(added->object->name()));
-        auto started = d_->start(*job, *def, flags.paused, nullptr);
+        auto started = d_->start(added->object, *def, StartOptions{flags.paused});
         if (!started) {
             if (added->created) d_->registry.remove(added->object);
             return std::unexpected(started.error());
@@ -356,29 +348,45 @@ public:
     // --- lifecycle -------------------------------------------------------------------
 
     Status start_domain(std::string_view ref, driver::StartFlags flags) {
-        auto job = begin(ref, "start");
-        if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        auto snap = obj.snapshot();
-        if (snap.active()) return std::unexpected(driver::already_running_error(obj.name()));
-        if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
-        const fs::path image = d_->managed_save_path(obj.name());
-        if (snap.fields.managed_save || fs::exists(image)) {
-            if (flags.force_boot) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        const fs::path image = d_->managed_save_path((*obj)->name());
+        auto has_image = [&] { return (*obj)->with([](DomainFields& f) { return f.managed_save; }) || fs::exists(image); };
+        if (flags.force_boot || !has_image()) {
+            auto job = driver::acquire_job(*obj, "start");
+            if (!job) return std::unexpected(job.error());
+            auto snap = (*obj)->snapshot();
+            if (snap.active()) return std::unexpected(driver::already_running_error((*obj)->name()));
+            if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
+            if (flags.force_boot && has_image()) {
                 VIREO_TRY(files::remove_durable(image));
-                obj.with([](DomainFields& f) { f.managed_save = false; });
-            } else {
-                DomainDefinition saved;
-                auto src = d_->open_restore(image, saved);
-                if (!src) return std::unexpected(src.error().context(fmt::format("failed to start domain '{}'", obj.name())));
-                VIREO_TRY(d_->start(*job, saved, flags.paused, &*src));
-                // The image is consumed: QEMU's state has moved on from it.
-                (void)files::remove_durable(image);
-                obj.with([](DomainFields& f) { f.managed_save = false; });
-                return {};
+                (*obj)->with([](DomainFields& f) { f.managed_save = false; });
             }
+            return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
         }
-        return d_->start(*job, *snap.fields.config, flags.paused, nullptr);
+        // A managed save image: the start is a restore, an async job.
+        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Restore);
+        if (!job) return std::unexpected(job.error());
+        Status outcome = [&]() -> Status {
+            auto snap = (*obj)->snapshot();
+            if (snap.active()) return std::unexpected(driver::already_running_error((*obj)->name()));
+            if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
+            if (!fs::exists(image)) return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
+            DomainDefinition saved;
+            auto src = d_->open_restore(image, saved);
+            if (!src)
+                return std::unexpected(src.error().context(fmt::format("failed to start domain '{}'", (*obj)->name())));
+            StartOptions options{flags.paused};
+            options.restore = &*src;
+            options.job = &job->job();
+            VIREO_TRY(d_->start(*obj, saved, std::move(options)));
+            // The image is consumed: QEMU's state has moved on from it.
+            (void)files::remove_durable(image);
+            (*obj)->with([](DomainFields& f) { f.managed_save = false; });
+            return {};
+        }();
+        job->finish(outcome);
+        return outcome;
     }
 
     Status shutdown_domain(std::string_view ref, driver::ShutdownMode mode) {
@@ -394,28 +402,25 @@ public:
         if (!job) return std::unexpected(job.error());
         auto run = d_->running(job->object());
         if (!run) return std::unexpected(run.error());
-        auto r = run->priv->qmp->execute("system_reset");
-        if (!r) return std::unexpected(command_error(job->object(), run->priv, r.error()));
+        auto r = run->priv->monitor->system_reset();
+        if (!r) return std::unexpected(d_->command_error(job->object(), run->priv, r.error()));
         return {};
     }
 
     Status destroy_domain(std::string_view ref, driver::DestroyFlags flags) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
-        // Destroy must work while another job is stuck (libvirt kills first,
-        // then takes the job): send SIGTERM before waiting for the job.
+        // Destroy must work while another job is stuck or an async job runs
+        // (libvirt kills first, then takes the job): SIGTERM before waiting
+        // for the job, which is a Destroy job (allowed during async jobs).
         auto early = d_->running(**obj);
         if (!early) return std::unexpected(early.error());
-        // Mark first, so that if QEMU's exit is seen (monitor EOF) before this
-        // job runs, the domain still ends as shut off (destroyed).
-        (*obj)->with([&](DomainFields&) { early->priv->destroy_requested = true; });
-        (void)signal_process(early->priv->proc, SIGTERM);
-        auto job = driver::acquire_job(*obj, "destroy");
+        (void)d_->apply(*obj, early->priv, in::Destroy{});
+        auto job = driver::acquire_job(*obj, driver::JobType::Destroy, "destroy");
         if (!job) return std::unexpected(job.error());
         auto run = d_->running(**obj);
-        if (!run) return {};  // it ended meanwhile (that was the point)
-        auto k = d_->kill_and_finish(*obj, run->priv->instance, flags.graceful, "destroyed", EventType::Stopped,
-                                     "Destroyed");
+        if (!run || run->priv != early->priv) return {};  // it ended meanwhile (that was the point)
+        auto k = d_->apply(*obj, run->priv, in::DestroyKill{flags.graceful});
         if (!k) return std::unexpected(k.error().context(fmt::format("failed to destroy domain '{}'", (*obj)->name())));
         return {};
     }
@@ -424,9 +429,13 @@ public:
     Status resume_domain(std::string_view ref) { return pause_or_resume(ref, false); }
 
     Status save_domain(std::string_view ref, std::string_view path) {
-        auto job = begin(ref, "save");
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
-        return d_->save(*job, fs::absolute(fs::path(path)), "Saved");
+        Status outcome = d_->save(*job, fs::absolute(fs::path(path)));
+        job->finish(outcome);
+        return outcome;
     }
 
     Result<DomainSummary> restore_domain(std::string_view path, bool paused) {
@@ -435,31 +444,42 @@ public:
         if (!src) return std::unexpected(src.error());
         auto added = d_->registry.add_transient(saved);
         if (!added) return std::unexpected(added.error());
-        auto job = driver::acquire_job(added->object, "restore");
+        auto job = driver::begin_async_job(added->object, d_->jobs, driver::JobOperation::Restore);
         if (!job) {
             if (added->created) d_->registry.remove(added->object);
             return std::unexpected(job.error());
         }
-        if (added->object->snapshot().active())
-            return std::unexpected(driver::already_running_error(added->object->name()));
-        auto started = d_->start(*job, saved, paused, &*src);
-        if (!started) {
+        Status outcome = [&]() -> Status {
+            if (added->object->snapshot().active())
+                return std::unexpected(driver::already_running_error(added->object->name()));
+            StartOptions options{paused};
+            options.restore = &*src;
+            options.job = &job->job();
+            return d_->start(added->object, saved, std::move(options));
+        }();
+        job->finish(outcome);
+        if (!outcome) {
             if (added->created) d_->registry.remove(added->object);
-            return std::unexpected(started.error());
+            return std::unexpected(outcome.error());
         }
-        return driver::summarize(job->object().snapshot());
+        return driver::summarize(added->object->snapshot());
     }
 
     Status managed_save(std::string_view ref) {
-        auto job = begin(ref, "managedsave");
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        if (!obj.with([](DomainFields& f) { return f.persistent(); }))
-            return std::unexpected(invalid_state("cannot do managed save for transient domain"));
-        VIREO_TRY(files::make_dirs(d_->cfg.savedir, 0700));
-        VIREO_TRY(d_->save(*job, d_->managed_save_path(obj.name()), "Saved"));
-        obj.with([](DomainFields& f) { f.managed_save = true; });
-        return {};
+        Status outcome = [&]() -> Status {
+            if (!(*obj)->with([](DomainFields& f) { return f.persistent(); }))
+                return std::unexpected(invalid_state("cannot do managed save for transient domain"));
+            VIREO_TRY(files::make_dirs(d_->cfg.savedir, 0700));
+            VIREO_TRY(d_->save(*job, d_->managed_save_path((*obj)->name())));
+            (*obj)->with([](DomainFields& f) { f.managed_save = true; });
+            return {};
+        }();
+        job->finish(outcome);
+        return outcome;
     }
 
     Status managed_save_remove(std::string_view ref) {
@@ -564,41 +584,34 @@ private:
         if (!job) return std::unexpected(job.error());
         auto run = d_->running(job->object());
         if (!run) return std::unexpected(run.error());
-        if (run->state != DomainState::Running && run->state != DomainState::Paused)
-            return std::unexpected(invalid_state(fmt::format("domain is {}", driver::state_name(run->state))));
-        if (reboot) job->object().with([&](DomainFields&) { run->priv->fake_reboot = true; });
-        auto r = run->priv->qmp->execute("system_powerdown");
+        VIREO_TRY(d_->apply(job->ptr(), run->priv, in::PowerButton{reboot}));
+        auto r = run->priv->monitor->system_powerdown();
         if (!r) {
-            if (reboot) job->object().with([&](DomainFields&) { run->priv->fake_reboot = false; });
-            return std::unexpected(command_error(job->object(), run->priv, r.error()));
+            (void)d_->apply(job->ptr(), run->priv, in::PowerButtonFailed{});
+            return std::unexpected(d_->command_error(job->object(), run->priv, r.error()));
         }
         return {};
     }
 
     Status pause_or_resume(std::string_view ref, bool pause) {
-        auto job = begin(ref, pause ? "suspend" : "resume");
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto job = driver::acquire_job(*obj, driver::JobType::Suspend, pause ? "suspend" : "resume");
         if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        auto run = d_->running(obj);
+        auto run = d_->running(**obj);
         if (!run) return std::unexpected(run.error());
         if (pause && run->state == DomainState::Paused) return {};
         if (!pause && run->state != DomainState::Paused)
             return std::unexpected(invalid_state("domain is not paused"));
         auto priv = run->priv;
-        obj.with([&](DomainFields&) { priv->job_owns_state = true; });
-        auto r = priv->qmp->execute(pause ? "stop" : "cont");
-        bool changed = obj.with([&](DomainFields& f) {
-            priv->job_owns_state = false;
-            if (!r || qemu_private(f) != priv) return false;
-            f.state = pause ? DomainState::Paused : DomainState::Running;
-            f.reason = pause ? "user" : "unpaused";
-            return true;
-        });
-        if (!r) return std::unexpected(command_error(obj, priv, r.error()));
-        if (changed) {
-            (void)d_->write_status(obj);
-            d_->emit(pause ? EventType::Suspended : EventType::Resumed, pause ? "Paused" : "Unpaused", obj);
-        }
+        // The machine knows the stop/cont is ours: whichever of its reply and
+        // QEMU's STOP/RESUME event comes first changes the state, once.
+        if (pause) VIREO_TRY(d_->apply(*obj, priv, in::Pause{"user"}));
+        else VIREO_TRY(d_->apply(*obj, priv, in::Resume{"unpaused", ""}));
+        auto r = pause ? priv->monitor->stop() : priv->monitor->cont();
+        using Command = Expectation::Command;
+        (void)d_->apply_in_order(*obj, priv, in::Reply{pause ? Command::Stop : Command::Cont, r.has_value()});
+        if (!r) return std::unexpected(d_->command_error(**obj, priv, r.error()));
         return {};
     }
 
@@ -609,8 +622,7 @@ private:
 
 }  // namespace
 
-Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
-    auto impl = std::make_unique<QemuDriverImpl>(std::move(config));
+Result<std::unique_ptr<QemuDriver>> make_qemu_driver(std::unique_ptr<QemuDriverImpl> impl) {
     VIREO_TRY(impl->persistence.prepare());
     VIREO_TRY(files::make_dirs(impl->cfg.logdir, 0700));
     auto report = impl->persistence.load_into(impl->registry);
@@ -621,6 +633,10 @@ Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
     impl->reattach_all();
     if (impl->cfg.autostart) impl->autostart_all();
     return std::unique_ptr<QemuDriver>(new QemuDriverImplWrapper(std::move(impl)));
+}
+
+Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
+    return make_qemu_driver(std::make_unique<QemuDriverImpl>(std::move(config)));
 }
 
 }  // namespace vireo::qemu

@@ -16,8 +16,9 @@
 // (reattach): a live process with the recorded pid *and* start time is
 // reconnected; a dead one is reported shut off and its runtime files removed.
 //
-// States follow libvirt: running/booted|unpaused|restored, paused/user,
-// shut off/shutdown|destroyed|crashed|saved|failed, crashed/panicked.
+// States follow libvirt: running/booted|unpaused|restored|save canceled,
+// paused/starting up|user|saving|unknown, shut off/shutdown|destroyed|
+// crashed|saved|failed, crashed/panicked, in shutdown/user (preserved).
 #pragma once
 
 #include <chrono>
@@ -46,6 +47,10 @@ struct QemuDriverConfig {
     std::chrono::milliseconds destroy_grace{10000};
     // start: how long QEMU may take to answer on its monitor.
     std::chrono::milliseconds start_timeout{30000};
+    // How long any monitor command may go unanswered before it fails
+    // (Timeout): a QEMU that stops answering ends a save, a pause, ... with
+    // an error instead of a hang.
+    std::chrono::milliseconds monitor_timeout{30000};
     // save_image_format of qemu.conf: how save and managedsave compress the
     // image (a compressor program between QEMU and the file); restore reads
     // the format from the image's header.
