@@ -21,7 +21,7 @@ namespace {
 constexpr std::string_view kXmlSuffix = ".xml";
 
 // "<name>.xml" -> "name" when name is a safe name; nullopt for anything else
-// (write_atomic's temp files end in ".tmp<hex>", never in ".xml").
+// (temp files end in ".tmp<pid>-<hex>", never in ".xml").
 std::optional<std::string> name_of_file(const fs::path& p) {
     const std::string file = p.filename().string();
     if (!file.ends_with(kXmlSuffix)) return std::nullopt;
@@ -55,10 +55,12 @@ Listing list_documents(const fs::path& dir) {
     return out;
 }
 
-// A temporary name beside `path` that nothing else uses: '.<file>.tmp<hex>'.
+// A temporary name beside `path` that nothing else uses, as write_atomic's:
+// '.<file>.tmp<pid>-<random>' (the pid tells apart forked children that
+// inherited the generator).
 fs::path temp_beside(const fs::path& path) {
     thread_local std::mt19937_64 rng{std::random_device{}()};
-    return path.parent_path() / fmt::format(".{}.tmp{:x}", path.filename().string(), rng());
+    return path.parent_path() / fmt::format(".{}.tmp{:x}-{:x}", path.filename().string(), ::getpid(), rng());
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 //  - an autostart link is made under a temporary name and renamed over the
 //    final one, so enabling (even re-enabling an enabled one) never has a
 //    moment without the link; disabling is one unlink;
-//  - temporary names ('.<file>.tmp<hex>') never end in ".xml", so a temp
+//  - temporary names ('.<file>.tmp<pid>-<hex>') never end in ".xml", so a temp
 //    file left by a kill is never taken for a document.
 //
 // Loading never fails as a whole: a file that cannot be read or that the

@@ -276,9 +276,14 @@ TEST(ObjectStore, KillAtAnyMomentLeavesCompleteDocumentsAndTheLink) {
         if (pid == 0) {
             for (int i = 0;; ++i) {
                 const std::string& doc = i % 2 ? a : b;
-                if (!store.save_config("web", doc) || !store.set_autostart("web", true) ||
-                    !store.save_status("web", doc))
+                Status st = store.save_config("web", doc);
+                if (st) st = store.set_autostart("web", true);
+                if (st) st = store.save_status("web", doc);
+                if (!st) {
+                    const std::string msg = st.error().full_message() + "\n";
+                    (void)!::write(2, msg.data(), msg.size());
                     ::_exit(1);
+                }
             }
         }
         std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % 20000));
