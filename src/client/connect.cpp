@@ -6,7 +6,7 @@
 #include "client/session_daemon.hpp"
 #include "client/transport.hpp"
 #include "client/uri.hpp"
-#include "driver/test_driver.hpp"
+#include "testdrv/test_driver.hpp"
 
 namespace vireo::client {
 
@@ -24,7 +24,7 @@ Result<std::unique_ptr<driver::Driver>> connect(std::string_view uri_text, const
     if (uri->driver == "test") {
         if (!uri->transport.empty())
             return fail(ErrorCode::Unsupported, "the test driver runs in-process; use test:///default");
-        return driver::make_test_driver();
+        return testdrv::make_test_driver();
     }
     auto transport = make_transport(*uri, options.read_only);
     if (!transport) return std::unexpected(transport.error());

@@ -24,7 +24,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "client/wire.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::client {
 

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "client/wire.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::client {
 

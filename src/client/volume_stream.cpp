@@ -10,8 +10,8 @@
 #include <boost/beast/websocket.hpp>
 #include <optional>
 
-#include "client/pool_wire.hpp"
-#include "client/wire.hpp"
+#include "wire/pool_wire.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::client {
 

@@ -1,4 +1,4 @@
-// Client side of the volume stream WebSocket (framing in client/pool_wire.hpp):
+// Client side of the volume stream WebSocket (framing in wire/pool_wire.hpp):
 // each transfer opens its own connection to the daemon and drives it on the
 // calling thread, one chunk at a time.
 #pragma once

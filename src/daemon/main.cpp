@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/daemon.hpp"
+#include "wire/openapi.hpp"
 
 int main(int argc, char** argv) {
     using vireo::client::DaemonMode;
@@ -37,7 +38,14 @@ int main(int argc, char** argv) {
         ->group("");
     app.add_option("--socket-group", o.socket_group, "group of the read-write socket in system mode")->group("");
     app.add_option("--job-threads", o.job_threads, "worker threads for jobs")->group("");
+    bool print_openapi = false;
+    app.add_flag("--print-openapi", print_openapi,
+                 "print the API's OpenAPI document (docs/api/openapi.yaml, generated from the operation table) and exit");
     CLI11_PARSE(app, argc, argv);
+    if (print_openapi) {
+        const std::string yaml = vireo::wire::openapi_yaml();
+        return std::fwrite(yaml.data(), 1, yaml.size(), stdout) == yaml.size() ? 0 : 1;
+    }
     if (session && system) {
         std::fputs("vireod: --session and --system are mutually exclusive\n", stderr);
         return 2;

@@ -18,22 +18,24 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
-#include "client/wire.hpp"
 #include "daemon/api.hpp"
+#include "daemon/dispatcher.hpp"
 #include "daemon/heap.hpp"
 #include "daemon/volume_stream.hpp"
+#include "wire/http.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::daemon {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace ops = driver::ops;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using Socket = asio::local::stream_protocol::socket;
@@ -42,14 +44,6 @@ using Acceptor = asio::local::stream_protocol::acceptor;
 namespace {
 
 constexpr std::uint64_t kMaxRequestBody = 64u << 20;
-
-struct Peer {
-    pid_t pid = -1;
-    uid_t uid = static_cast<uid_t>(-1);
-    gid_t gid = static_cast<gid_t>(-1);
-    bool read_only = false;
-    std::uint64_t serial = 0;
-};
 
 // Sockets must not leak into the QEMU processes the driver starts.
 void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
@@ -72,14 +66,13 @@ Peer peer_of(Socket& socket, bool read_only, std::uint64_t serial) {
 
 struct Server::Impl {
     driver::Driver& driver;
-    Api api;
     // Declared before the io_context: sessions destroyed with its pending
     // handlers still decrement the count.
     std::atomic<std::size_t> connections{0};
     std::atomic<std::uint64_t> next_serial{1};
     asio::io_context ioc;
-    asio::thread_pool query_pool;
-    asio::thread_pool job_pool;
+    // The lanes and workers every call runs through (dispatcher.hpp).
+    Dispatcher dispatcher;
     std::list<Acceptor> acceptors;
     std::list<asio::steady_timer> timers;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -94,8 +87,7 @@ struct Server::Impl {
     std::chrono::steady_clock::time_point last_answer;
 
     Impl(driver::Driver& d, unsigned job_threads)
-        : driver(d), api(d), query_pool(2), job_pool(job_threads), work(asio::make_work_guard(ioc)),
-          trim_timer(ioc) {}
+        : driver(d), dispatcher(d, job_threads), work(asio::make_work_guard(ioc)), trim_timer(ioc) {}
 
     void accept(Acceptor& acceptor, bool read_only);
     // An answer has been written: (re)start the idle countdown to a trim.
@@ -146,8 +138,8 @@ private:
 
 class EventSession : public std::enable_shared_from_this<EventSession> {
 public:
-    EventSession(Server::Impl& server, Socket socket, Peer peer)
-        : server_(server), count_(server.connections), ws_(std::move(socket)), peer_(peer) {}
+    EventSession(Server::Impl& server, Socket socket, Peer peer, std::string what)
+        : server_(server), count_(server.connections), ws_(std::move(socket)), peer_(peer), what_(std::move(what)) {}
 
     void start(http::request<http::string_body> req) {
         ws_.async_accept(req, [self = shared_from_this()](const beast::error_code& ec) {
@@ -157,15 +149,26 @@ public:
     }
 
 private:
+    // The host.events operation, through the dispatcher (an Inline call:
+    // answered here, on the event loop).
     void subscribe() {
         std::weak_ptr<EventSession> weak = shared_from_this();
         auto executor = ws_.get_executor();
-        auto sub = server_.driver.subscribe([weak, executor](const driver::DomainEvent& e) {
+        auto callback = [weak, executor](const driver::DomainEvent& e) {
             auto text = wire::to_json(e).dump();
             asio::post(executor, [weak, text = std::move(text)]() mutable {
                 if (auto self = weak.lock()) self->enqueue(std::move(text));
             });
-        });
+        };
+        server_.dispatcher.submit<ops::HostEvents>(
+            peer_, {std::move(callback)}, what_,
+            [self = shared_from_this()](Result<std::unique_ptr<driver::Subscription>> sub) -> std::string {
+                asio::post(self->ws_.get_executor(), [self, sub = std::move(sub)]() mutable { self->subscribed(std::move(sub)); });
+                return "101";
+            });
+    }
+
+    void subscribed(Result<std::unique_ptr<driver::Subscription>> sub) {
         if (!sub) {
             spdlog::warn("client #{}: cannot subscribe to events: {}", peer_.serial, sub.error().full_message());
             ws_.async_close(websocket::close_code::internal_error,
@@ -211,6 +214,7 @@ private:
     ConnectionCount count_;
     websocket::stream<Socket> ws_;
     Peer peer_;
+    std::string what_;
     beast::flat_buffer buffer_;
     std::deque<std::string> queue_;
     std::unique_ptr<driver::Subscription> subscription_;
@@ -318,67 +322,64 @@ private:
             return;
         }
         auto req = parser_->release();
-        RouteInfo route = classify(std::string(req.method_string()), std::string(req.target()));
-        if (peer_.read_only && route.mutating) {
-            spdlog::info("client #{} (pid {} uid {}, read-only socket): refused {} {}", peer_.serial, peer_.pid,
-                         peer_.uid, std::string(req.method_string()), std::string(req.target()));
-            return write(read_only_refusal(req.method_string(), req.target()), req.keep_alive());
+        const bool keep_alive = req.keep_alive();
+        // The catch-all of the codec: nothing a request does may end the daemon.
+        try {
+            on_request(std::move(req));
+        } catch (const std::exception& e) {
+            spdlog::error("client #{}: request failed: {}", peer_.serial, e.what());
+            write(error_response(Error{ErrorCode::Internal, fmt::format("internal error: {}", e.what())}), keep_alive);
         }
-        if (websocket::is_upgrade(req)) return upgrade(std::move(req), route);
-        if (route.kind == RouteKind::EventStream || route.kind == RouteKind::Console ||
-            route.kind == RouteKind::VolumeStream) {
-            ApiResponse r = error_response(
-                Error{ErrorCode::InvalidArg, fmt::format("{} is a WebSocket endpoint", std::string(req.target()))});
-            r.status = 426;
-            return write(std::move(r), req.keep_alive());
-        }
-        dispatch(std::move(req), route);
     }
 
-    // Run the route on a worker, then answer on the event loop.
-    void dispatch(http::request<http::string_body> req, const RouteInfo& route) {
+    // One request: its operation, the read-only check, then a WebSocket
+    // stream or a call through the dispatcher.
+    void on_request(http::request<http::string_body> req) {
         ApiRequest api_req{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
                            std::string(req[http::field::content_type])};
-        bool keep_alive = req.keep_alive();
-        if (route.kind == RouteKind::MemoryQuery) {
-            // Microseconds to milliseconds of work: two thread hops (and, on a
-            // busy host, two trips through the run queue) would cost more.
-            auto started = std::chrono::steady_clock::now();
-            ApiResponse res = server_.api.handle(api_req);
-            log(api_req, res.status, res.body, route, elapsed_ms(started));
-            return write(std::move(res), keep_alive);
+        const bool keep_alive = req.keep_alive();
+        auto m = wire::http::match(api_req.method, api_req.target);
+        if (!m) return early(api_req, error_response(m.error()), keep_alive);
+        if (!m->has_value()) return early(api_req, not_found(api_req.method, api_req.target), keep_alive);
+        const ops::OpInfo& op = *ops::kInfos[(*m)->op];
+        std::string what = fmt::format("{} {}", api_req.method, api_req.target);
+        if (auto admitted = server_.dispatcher.admit(op, peer_, what); !admitted)
+            return write(error_response(admitted.error()), keep_alive);
+        const bool upgrade = websocket::is_upgrade(req);
+        if (ops::is_stream(op.kind)) {
+            if (!upgrade) {
+                ApiResponse r = error_response(Error{
+                    ErrorCode::InvalidArg, fmt::format("{} is a WebSocket endpoint", api_req.target.substr(0, 200))});
+                r.status = 426;
+                return early(api_req, std::move(r), keep_alive);
+            }
+            req.body() = std::move(api_req.body);
+            return open_stream(std::move(req), **m, std::move(what));
         }
-        auto& pool = route.kind == RouteKind::Job ? server_.job_pool : server_.query_pool;
+        if (upgrade)
+            return early(api_req,
+                         error_response(Error{ErrorCode::InvalidArg, fmt::format("{} is not a WebSocket endpoint",
+                                                                                 api_req.target.substr(0, 200))}),
+                         false);
         ++server_.requests_running;
-        asio::post(pool, [self = shared_from_this(), api_req = std::move(api_req), keep_alive, route] {
-            auto started = std::chrono::steady_clock::now();
-            ApiResponse res = self->server_.api.handle(api_req);
-            const double ms = elapsed_ms(started);
-            const unsigned status = res.status;
-            std::string error_body = status >= 400 ? res.body : std::string{};
-            asio::post(self->socket_.get_executor(), [self, res = std::move(res), keep_alive]() mutable {
-                --self->server_.requests_running;
-                self->write(std::move(res), keep_alive);
-            });
-            // Logged while the answer is sent: a mutating call's line is
-            // flushed to the log file, which the client need not wait for.
-            self->log(api_req, status, error_body, route, ms);
-        });
+        Api::submit(server_.dispatcher, peer_, **m, api_req,
+                    [self = shared_from_this(), keep_alive](ApiResponse res) {
+                        std::string logged = outcome(res);
+                        // Written on the event loop; the caller (a worker, or
+                        // the loop itself for Inline calls) logs meanwhile.
+                        asio::post(self->socket_.get_executor(), [self, res = std::move(res), keep_alive]() mutable {
+                            --self->server_.requests_running;
+                            self->write(std::move(res), keep_alive);
+                        });
+                        return logged;
+                    });
     }
 
-    static double elapsed_ms(std::chrono::steady_clock::time_point started) {
-        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    }
-
-    // `body`: the answer's body (only shown for errors).
-    void log(const ApiRequest& req, unsigned status, std::string_view body, const RouteInfo& route,
-             double ms) const {
-        if (route.mutating)
-            spdlog::info("client #{} (pid {} uid {}): {} {} -> {} ({:.1f} ms){}", peer_.serial, peer_.pid, peer_.uid,
-                         req.method, req.target, status, ms,
-                         status >= 400 ? fmt::format(": {}", body) : std::string{});
-        else
-            spdlog::debug("client #{}: {} {} -> {} ({:.1f} ms)", peer_.serial, req.method, req.target, status, ms);
+    // An answer given before the request reached the dispatcher (no such
+    // route, malformed request, plain HTTP to a WebSocket endpoint).
+    void early(const ApiRequest& req, ApiResponse res, bool keep_alive) {
+        spdlog::debug("client #{}: {} {} -> {}", peer_.serial, req.method, req.target, outcome(res));
+        write(std::move(res), keep_alive);
     }
 
     void write(ApiResponse res, bool keep_alive) {
@@ -401,41 +402,66 @@ private:
         });
     }
 
-    void upgrade(http::request<http::string_body> req, const RouteInfo& route) {
-        if (route.kind == RouteKind::EventStream) {
+    // The stream operations: the event stream, the console, volume transfers.
+    void open_stream(http::request<http::string_body> req, const wire::http::Match& m, std::string what) {
+        if (m.op == ops::index_of<ops::HostEvents>) {
             count_.reset();  // the WebSocket session counts itself from now on
-            std::make_shared<EventSession>(server_, std::move(socket_), peer_)->start(std::move(req));
+            std::make_shared<EventSession>(server_, std::move(socket_), peer_, std::move(what))->start(std::move(req));
             return;
         }
-        if (route.kind == RouteKind::VolumeStream) {
-            // A transfer blocks for as long as it runs: a job worker drives it
-            // (the session, and so the connection count, lives until it ends).
-            auto shared_req = std::make_shared<http::request<http::string_body>>(std::move(req));
-            asio::post(server_.job_pool, [self = shared_from_this(), shared_req] {
-                serve_volume_stream(self->server_.driver.pools(), std::move(self->socket_), std::move(*shared_req),
-                                    fmt::format("client #{} (pid {} uid {})", self->peer_.serial, self->peer_.pid,
-                                                self->peer_.uid));
-            });
-            return;
+        if (m.op == ops::index_of<ops::DomainConsole>) return open_console(std::move(req), m, std::move(what));
+        const bool upload = m.op == ops::index_of<ops::VolumeUpload>;
+        VolumeStream stream;
+        if (upload) {
+            auto r = wire::http::decode_request<ops::VolumeUpload>(m, {});
+            if (!r) return write(error_response(r.error()), false);
+            stream = {r->pool, r->vol, {.offset = r->offset, .length = r->length, .sparse = r->sparse}, true};
+        } else {
+            auto r = wire::http::decode_request<ops::VolumeDownload>(m, {});
+            if (!r) return write(error_response(r.error()), false);
+            stream = {r->pool, r->vol, {.offset = r->offset, .length = r->length, .sparse = r->sparse}, false};
         }
-        if (route.kind != RouteKind::Console) {
-            ApiResponse r = error_response(
-                Error{ErrorCode::InvalidArg, fmt::format("{} is not a WebSocket endpoint", std::string(req.target()))});
-            return write(std::move(r), false);
-        }
-        // Opening a console may block (QEMU pty): do it on a worker.
+        // A transfer blocks for as long as it runs: a job worker drives it
+        // (the session, and so the connection count, lives until it ends).
         auto shared_req = std::make_shared<http::request<http::string_body>>(std::move(req));
-        asio::post(server_.query_pool, [self = shared_from_this(), shared_req, route] {
-            auto fd = self->server_.driver.open_console(route.domain, route.device);
-            asio::post(self->socket_.get_executor(), [self, shared_req, fd = std::move(fd)]() mutable {
-                if (!fd) return self->write(error_response(fd.error()), false);
-                spdlog::info("client #{} (pid {} uid {}): console of '{}' opened", self->peer_.serial,
-                             self->peer_.pid, self->peer_.uid, shared_req->target());
-                self->count_.reset();
-                std::make_shared<ConsoleSession>(self->server_, std::move(self->socket_), std::move(*fd))
-                    ->start(std::move(*shared_req));
+        const ops::OpInfo& op = upload ? ops::VolumeUpload::info : ops::VolumeDownload::info;
+        server_.dispatcher.run(
+            op, peer_, std::move(what),
+            Dispatcher::Work{[self = shared_from_this(), shared_req, stream] {
+                                 return serve_volume_stream(self->server_.driver, std::move(self->socket_),
+                                                            std::move(*shared_req), stream,
+                                                            fmt::format("client #{} (pid {} uid {})", self->peer_.serial,
+                                                                        self->peer_.pid, self->peer_.uid));
+                             },
+                             [self = shared_from_this()](const Error& e) {
+                                 ApiResponse r = error_response(e);
+                                 std::string logged = outcome(r);
+                                 asio::post(self->socket_.get_executor(), [self, r = std::move(r)]() mutable {
+                                     if (self->socket_.is_open()) self->write(std::move(r), false);
+                                 });
+                                 return logged;
+                             }});
+    }
+
+    // Opening a console may block (QEMU pty): domain.console runs on its
+    // lane; the WebSocket is accepted once the driver handed out the fd.
+    void open_console(http::request<http::string_body> req, const wire::http::Match& m, std::string what) {
+        auto r = wire::http::decode_request<ops::DomainConsole>(m, {});
+        if (!r) return write(error_response(r.error()), false);
+        auto shared_req = std::make_shared<http::request<http::string_body>>(std::move(req));
+        server_.dispatcher.submit<ops::DomainConsole>(
+            peer_, std::move(*r), std::move(what), [self = shared_from_this(), shared_req](Result<UniqueFd> fd) {
+                std::string logged = fd ? "101" : outcome(error_response(fd.error()));
+                asio::post(self->socket_.get_executor(), [self, shared_req, fd = std::move(fd)]() mutable {
+                    if (!fd) return self->write(error_response(fd.error()), false);
+                    spdlog::info("client #{} (pid {} uid {}): console of '{}' opened", self->peer_.serial,
+                                 self->peer_.pid, self->peer_.uid, shared_req->target());
+                    self->count_.reset();
+                    std::make_shared<ConsoleSession>(self->server_, std::move(self->socket_), std::move(*fd))
+                        ->start(std::move(*shared_req));
+                });
+                return logged;
             });
-        });
     }
 
     Server::Impl& server_;
@@ -467,10 +493,7 @@ void Server::Impl::accept(Acceptor& acceptor, bool read_only) {
 Server::Server(driver::Driver& driver, unsigned job_threads)
     : impl_(std::make_unique<Impl>(driver, job_threads)) {}
 
-Server::~Server() {
-    impl_->job_pool.join();
-    impl_->query_pool.join();
-}
+Server::~Server() { impl_->dispatcher.join(); }
 
 Status Server::listen(const ListenOptions& o) {
     std::error_code fec;
@@ -510,7 +533,7 @@ void Server::stop() {
     });
 }
 
-void Server::post_job(std::function<void()> f) { asio::post(impl_->job_pool, std::move(f)); }
+void Server::post_job(std::function<void()> f) { impl_->dispatcher.post_job(std::move(f)); }
 
 namespace {
 void arm(asio::steady_timer& timer, std::chrono::milliseconds period, std::shared_ptr<std::function<void()>> f) {

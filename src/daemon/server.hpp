@@ -1,13 +1,18 @@
 // The API server of vireod: HTTP/1.1 (keep-alive) + WebSocket on unix
-// sockets, with Boost.Asio/Beast.
+// sockets, with Boost.Asio/Beast. It is the HTTP codec in front of the
+// dispatcher (dispatcher.hpp): it finds each request's operation by its
+// route (wire/http.hpp), has the dispatcher admit it, decodes it, and
+// submits it; the dispatcher runs it on its lane and the answer is written
+// back here. A second wire protocol (libvirt's remote protocol) would be a
+// second listener and codec in front of the same dispatcher.
 //
-// Threads: one event-loop thread does all socket I/O; blocking work runs in
-// two worker pools so that queries never queue behind jobs:
-//   query pool  GET routes (answered from snapshots, fast), console opening
-//   job pool    everything that may wait for a domain's job or for QEMU
-// Each listening socket is read-write or read-only; a read-only socket
-// refuses every mutating call with 403 permission-denied. Every client is
-// identified with SO_PEERCRED and logged.
+// Threads: one event-loop thread does all socket I/O (and answers the
+// memory-only queries of the Inline lane); the dispatcher's worker pools run
+// the rest, so that queries never queue behind jobs, nor destroy and job
+// abort behind other jobs. Each listening socket is read-write or read-only;
+// a read-only socket refuses every operation the table does not allow it
+// with 403 permission-denied. Every client is identified with SO_PEERCRED
+// and logged.
 #pragma once
 
 #include <atomic>
@@ -32,7 +37,7 @@ struct ListenOptions {
 
 class Server {
 public:
-    // job_threads: size of the job pool (how many jobs may block at once).
+    // job_threads: size of the job lane (how many jobs may block at once).
     Server(driver::Driver& driver, unsigned job_threads = 16);
     ~Server();
     Server(const Server&) = delete;

@@ -4,15 +4,13 @@
 
 #include "daemon/volume_stream.hpp"
 
-#include <chrono>
-
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
-#include "client/pool_wire.hpp"
-#include "client/wire.hpp"
 #include "daemon/api.hpp"
+#include "wire/pool_wire.hpp"
+#include "wire/wire.hpp"
 
 namespace vireo::daemon {
 
@@ -27,45 +25,6 @@ namespace {
 
 // Upload messages are at most this big (clients send chunks of a few MiB).
 constexpr std::uint64_t kMaxMessage = 64u << 20;
-
-struct StreamTarget {
-    std::string pool, volume;
-    bool upload = false;
-    driver::TransferRange range;
-};
-
-Result<StreamTarget> parse_stream_target(std::string_view target) {
-    auto bad = [&] { return fail(ErrorCode::InvalidArg, "malformed volume stream target '{}'", target.substr(0, 200)); };
-    auto qmark = target.find('?');
-    std::string_view path = target.substr(0, qmark);
-    std::map<std::string, std::string, std::less<>> query;
-    if (qmark != std::string_view::npos) {
-        auto q = wire::parse_query(target.substr(qmark + 1));
-        if (!q) return bad();
-        query = std::move(*q);
-    }
-    // /v1/pools/{pool}/volumes/{vol}/{download|upload}
-    std::vector<std::string> seg;
-    if (!path.starts_with(wire::kApiPrefix)) return bad();
-    path.remove_prefix(wire::kApiPrefix.size());
-    while (!path.empty() && path.front() == '/') {
-        path.remove_prefix(1);
-        auto slash = path.find('/');
-        auto s = wire::percent_decode(path.substr(0, slash));
-        if (!s) return bad();
-        seg.push_back(std::move(*s));
-        path = slash == std::string_view::npos ? std::string_view{} : path.substr(slash);
-    }
-    if (seg.size() != 5 || seg[0] != "pools" || seg[2] != "volumes") return bad();
-    StreamTarget t;
-    t.pool = seg[1];
-    t.volume = seg[3];
-    t.upload = seg[4] == "upload";
-    auto range = wire::transfer_from_query(query);
-    if (!range) return std::unexpected(range.error());
-    t.range = *range;
-    return t;
-}
 
 // An HTTP error answer instead of the upgrade.
 void refuse(Socket& socket, const Error& e, unsigned http_version) {
@@ -90,7 +49,7 @@ Status send_text(Ws& ws, const std::string& text) {
     return {};
 }
 
-Status run_download(Ws& ws, driver::PoolApi& pools, const StreamTarget& t) {
+Status run_download(Ws& ws, driver::Driver& driver, const VolumeStream& t) {
     auto sink = [&ws](const driver::StreamChunk& chunk) -> Status {
         if (chunk.length == 0) return {};
         if (chunk.hole) return send_text(ws, wire::stream_hole(chunk.length));
@@ -100,7 +59,7 @@ Status run_download(Ws& ws, driver::PoolApi& pools, const StreamTarget& t) {
         if (ec) return fail(ErrorCode::Connection, "the client went away: {}", ec.message());
         return {};
     };
-    auto r = pools.download_volume(t.pool, t.volume, t.range, sink);
+    auto r = driver.pools().download_volume(t.pool, t.volume, t.range, sink);
     if (!r) {
         (void)send_text(ws, wire::stream_error(r.error()));
         return r;
@@ -152,9 +111,9 @@ struct UploadSource {
     }
 };
 
-Status run_upload(Ws& ws, driver::PoolApi& pools, const StreamTarget& t) {
+Status run_upload(Ws& ws, driver::Driver& driver, const VolumeStream& t) {
     UploadSource src{ws, {}, false};
-    auto r = pools.upload_volume(t.pool, t.volume, t.range, [&src] { return src.next(); });
+    auto r = driver.pools().upload_volume(t.pool, t.volume, t.range, [&src] { return src.next(); });
     if (!r) {
         // Say why first (the client reads it once it has sent everything).
         (void)send_text(ws, wire::stream_error(r.error()));
@@ -167,13 +126,13 @@ Status run_upload(Ws& ws, driver::PoolApi& pools, const StreamTarget& t) {
 
 }  // namespace
 
-void serve_volume_stream(driver::PoolApi& pools, Socket socket, http::request<http::string_body> req,
-                         const std::string& peer) {
-    const std::string target(req.target());
-    auto t = parse_stream_target(target);
-    if (!t) return refuse(socket, t.error(), req.version());
+std::string serve_volume_stream(driver::Driver& driver, Socket socket, http::request<http::string_body> req,
+                                const VolumeStream& t, const std::string& peer) {
     // The common mistakes (no such pool or volume) get a plain HTTP error.
-    if (auto v = pools.lookup_volume(t->pool, t->volume); !v) return refuse(socket, v.error(), req.version());
+    if (auto v = driver.pools().lookup_volume(t.pool, t.volume); !v) {
+        refuse(socket, v.error(), req.version());
+        return fmt::format("{}: {}", wire::http_status_for(v.error().code), v.error().full_message());
+    }
 
     Ws ws(std::move(socket));
     ws.read_message_max(kMaxMessage);
@@ -183,21 +142,19 @@ void serve_volume_stream(driver::PoolApi& pools, Socket socket, http::request<ht
     beast::error_code ec;
     ws.accept(req, ec);
     if (ec) {
-        spdlog::warn("{}: volume stream {} refused: {}", peer, target, ec.message());
-        return;
+        spdlog::warn("{}: volume stream {} refused: {}", peer, std::string(req.target()), ec.message());
+        return fmt::format("no WebSocket: {}", ec.message());
     }
-    auto started = std::chrono::steady_clock::now();
-    Status r = t->upload ? run_upload(ws, pools, *t) : run_download(ws, pools, *t);
-    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    if (r)
-        spdlog::info("{}: {} of volume '{}' in pool '{}' done ({:.1f} ms)", peer, t->upload ? "upload" : "download",
-                     t->volume, t->pool, ms);
-    else
-        spdlog::warn("{}: {} of volume '{}' in pool '{}' failed: {}", peer, t->upload ? "upload" : "download",
-                     t->volume, t->pool, r.error().full_message());
+    Status r = t.upload ? run_upload(ws, driver, t) : run_download(ws, driver, t);
     ws.close(websocket::close_code::normal, ec);
     ws.next_layer().shutdown(Socket::shutdown_both, ec);
     ws.next_layer().close(ec);
+    if (!r) {
+        spdlog::warn("{}: {} of volume '{}' in pool '{}' failed: {}", peer, t.upload ? "upload" : "download",
+                     t.volume, t.pool, r.error().full_message());
+        return fmt::format("101, {} failed: {}", t.upload ? "upload" : "download", r.error().full_message());
+    }
+    return fmt::format("101, {} of volume '{}' in pool '{}' done", t.upload ? "upload" : "download", t.volume, t.pool);
 }
 
 }  // namespace vireo::daemon

@@ -47,6 +47,15 @@ std::optional<DomainState> state_from_name(std::string_view name) {
     return std::nullopt;
 }
 
+Driver::Driver(std::string uri) : uri_(std::move(uri)) {}
+
+Driver::~Driver() = default;
+
+Error Driver::unsupported(const ops::OpInfo& op) const {
+    return Error{ErrorCode::Unsupported,
+                 fmt::format("operation {} is not supported by the connection to {}", op.name, uri_)};
+}
+
 std::string_view event_name(EventType t) {
     for (const auto& [type, name] : kEventNames)
         if (type == t) return name;

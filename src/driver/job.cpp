@@ -59,6 +59,11 @@ void AsyncJob::set_memory(std::uint64_t processed, std::uint64_t remaining, std:
     progress_.mem_bps = bps;
 }
 
+void AsyncJob::set_migration(const MigrationStats& stats) {
+    std::lock_guard lk(mutex_);
+    progress_.migration = stats;
+}
+
 void AsyncJob::set_abort_hook(std::function<void()> hook) {
     std::unique_lock lk(mutex_);
     if (ended_) return;

@@ -70,6 +70,20 @@ enum class JobOperation {
 // virsh domjobinfo's "Operation:" words: "Save", "Incoming migration", ...
 std::string_view job_operation_name(JobOperation op);
 
+// QEMU's migration statistics beyond the byte counts (save, migration), as
+// domjobinfo prints them.
+struct MigrationStats {
+    std::uint64_t dirty_rate = 0;         // pages/s
+    std::uint64_t page_size = 0;          // bytes
+    std::uint64_t iteration = 0;          // dirty-sync-count
+    std::uint64_t postcopy_requests = 0;
+    std::uint64_t constant_pages = 0;     // duplicate (zero) pages
+    std::uint64_t normal_pages = 0;
+    std::uint64_t normal_bytes = 0;
+    std::uint64_t expected_downtime_ms = 0;
+    std::uint64_t setup_time_ms = 0;
+};
+
 // A point-in-time view of a job (running or ended), what domjobinfo prints.
 struct JobInfo {
     std::uint64_t id = 0;
@@ -87,6 +101,7 @@ struct JobInfo {
     std::uint64_t mem_processed = 0;
     std::uint64_t mem_remaining = 0;
     std::uint64_t mem_bps = 0;  // bytes per second, 0 when unknown
+    std::optional<MigrationStats> migration;  // set by save / migration jobs
     // Set once ended as Failed or Cancelled: why.
     std::string error;
 };
@@ -105,6 +120,7 @@ public:
     // Bytes done of `total` (total 0: not known yet; the job is Unbounded).
     void set_data(std::uint64_t processed, std::uint64_t total);
     void set_memory(std::uint64_t processed, std::uint64_t remaining, std::uint64_t total, std::uint64_t bps);
+    void set_migration(const MigrationStats& stats);
     // Called once, on the aborting thread, when an abort is requested (at
     // once if one already was). Must not block; replaces an earlier hook.
     void set_abort_hook(std::function<void()> hook);

@@ -155,6 +155,7 @@ Status PoolManager::Impl::create_default_pool() {
 
 Result<std::unique_ptr<PoolManager>> PoolManager::open(PoolManagerConfig config) {
     auto impl = std::make_unique<Impl>(std::move(config));
+    if (!impl->cfg.jobs) impl->cfg.jobs = std::make_shared<driver::JobTracker>();
     VIREO_TRY(impl->load());
     if (!impl->cfg.default_pool_path.empty() && !impl->find(impl->cfg.default_pool_name)) {
         // The other pools stay usable when the default one cannot be made

@@ -6,6 +6,28 @@
 
 namespace vireo::pool {
 
+namespace {
+
+// A new async job for volume work, and the progress function that feeds it:
+// bytes done go to the job, an abort request stops the work.
+std::pair<std::shared_ptr<driver::AsyncJob>, storage::ProgressFn> volume_job(driver::JobTracker& tracker,
+                                                                             driver::JobOperation op,
+                                                                             const std::string& vol,
+                                                                             const std::string& pool,
+                                                                             std::string phase) {
+    auto job = tracker.begin(op, fmt::format("volume '{}' in pool '{}'", vol, pool));
+    job->set_phase(std::move(phase));
+    storage::ProgressFn progress = [job](std::uint64_t done, std::uint64_t total) {
+        job->set_data(done, total);
+        return !job->abort_requested();
+    };
+    return {job, progress};
+}
+
+}  // namespace
+
+driver::JobTracker& PoolManager::jobs() { return *impl_->cfg.jobs; }
+
 // ---- volumes ------------------------------------------------------------------
 
 // Create `def` in `pool` (empty, or with the contents of `source`).
@@ -89,14 +111,19 @@ Result<VolumeSummary> PoolManager::Impl::create_in(std::string_view pool, Volume
     // the copy runs without backend_mu: other volumes of the pool stay usable
     blk.unlock();
     if (source) {
-        auto copied = copy_volume_contents(*source, *made);
+        // One async job: abort stops the copy, and the half-made volume goes.
+        auto [job, progress] = volume_job(*cfg.jobs, driver::JobOperation::VolumeClone, made->name, pdef.name, "copying");
+        auto copied = copy_volume_contents(*source, *made, progress);
         if (!copied) {
+            job->set_phase("removing the incomplete copy");
             {
                 std::lock_guard relock(e.backend_mu);
                 (void)e.backend->delete_volume(pdef, *made);
             }
+            job->finish(copied);
             return unreserve(copied.error().context(ctx));
         }
+        job->finish(copied);
     }
     release(ref, true);
     std::lock_guard lk(e.mu);
@@ -188,6 +215,15 @@ Status PoolManager::delete_volume(std::string_view pool, std::string_view vol) {
     auto r = impl_->acquire(pool, vol, Impl::Use::Write, "delete", &users);
     if (!r) return std::unexpected(r.error());
     PoolEntry& e = *r->pool;
+    // Not under another process (a guest's QEMU): a file stays locked as a
+    // writer until it is gone; a partition only checked, as the kernel
+    // does not remove a partition that is open.
+    auto lock = lock_volume_for_write(r->vol);
+    if (!lock) {
+        impl_->release(*r, false);
+        return std::unexpected(lock.error().context(fmt::format("failed to delete volume '{}'", r->vol.name)));
+    }
+    if (r->vol.type != driver::VolumeType::File) lock->release();
     // backend_mu until the entry is gone, so a refresh cannot bring it back
     std::unique_lock blk(e.backend_mu);
     auto st = e.backend->delete_volume(r->def, r->vol);
@@ -208,7 +244,9 @@ Status PoolManager::wipe_volume(std::string_view pool, std::string_view vol, dri
     const auto users = impl_->disk_users();
     auto r = impl_->acquire(pool, vol, Impl::Use::Write, "wipe", &users);
     if (!r) return std::unexpected(r.error());
-    auto st = wipe_volume_contents(r->vol, algorithm);
+    auto [job, progress] = volume_job(*impl_->cfg.jobs, driver::JobOperation::VolumeWipe, r->vol.name, r->def.name, "wiping");
+    auto st = wipe_volume_contents(r->vol, algorithm, progress);
+    job->finish(st);
     impl_->release(*r, true);
     if (!st) return std::unexpected(st.error().context(fmt::format("failed to wipe volume '{}'", r->vol.name)));
     return {};
@@ -238,6 +276,9 @@ Status PoolManager::resize_volume(std::string_view pool, std::string_view vol, s
                 return fail(ErrorCode::InvalidArg, "not enough space to allocate {} more bytes for volume '{}': pool '{}' has {} bytes available",
                             target - current, r->vol.name, r->def.name, r->pool->sizes.available);
         }
+        // Not under another process (a guest's QEMU), as qemu-img resize.
+        auto lock = lock_volume_for_write(*fresh);
+        if (!lock) return std::unexpected(lock.error());
         std::lock_guard blk(r->pool->backend_mu);
         return r->pool->backend->resize_volume(r->def, *fresh, target, flags);
     };
@@ -251,7 +292,9 @@ Status PoolManager::download_volume(std::string_view pool, std::string_view vol,
                                     const driver::StreamSink& sink) {
     auto r = impl_->acquire(pool, vol, Impl::Use::Read, "download", nullptr);
     if (!r) return std::unexpected(r.error());
-    auto st = download_volume_contents(r->vol, range, sink);
+    auto [job, progress] = volume_job(*impl_->cfg.jobs, driver::JobOperation::VolumeDownload, r->vol.name, r->def.name, "downloading");
+    auto st = download_volume_contents(r->vol, range, sink, progress);
+    job->finish(st);
     impl_->release(*r, false);
     if (!st) return std::unexpected(st.error().context(fmt::format("failed to download volume '{}'", r->vol.name)));
     return {};
@@ -262,7 +305,9 @@ Status PoolManager::upload_volume(std::string_view pool, std::string_view vol, d
     const auto users = impl_->disk_users();
     auto r = impl_->acquire(pool, vol, Impl::Use::Write, "upload to", &users);
     if (!r) return std::unexpected(r.error());
-    auto st = upload_volume_contents(r->vol, range, source);
+    auto [job, progress] = volume_job(*impl_->cfg.jobs, driver::JobOperation::VolumeUpload, r->vol.name, r->def.name, "uploading");
+    auto st = upload_volume_contents(r->vol, range, source, progress);
+    job->finish(st);
     impl_->release(*r, true);
     if (!st) return std::unexpected(st.error().context(fmt::format("failed to upload to volume '{}'", r->vol.name)));
     return {};

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "storage/convert.hpp"
 #include "storage/image.hpp"
 
 namespace vireo::pool {
@@ -18,18 +19,41 @@ namespace {
 
 constexpr std::uint64_t kChunk = 4u << 20;  // bytes moved per read/write
 
+// The "Failed to get "write" lock" of a lock refusal (storage/lock.hpp),
+// or "" when `e` is not one.
+std::string lock_refusal(const Error& e) {
+    if (e.code != ErrorCode::Busy) return {};
+    const auto i = e.message.find("Failed to get");
+    if (i == std::string::npos) return {};
+    return e.message.substr(i, e.message.find('\n', i) - i);
+}
+
+// A lock refusal in the daemon's words: which volume, and why.
+Error in_use(const VolumeDef& vol, const Error& e) {
+    const std::string why = lock_refusal(e);
+    if (why.empty()) return e;
+    return Error{ErrorCode::Busy,
+                 fmt::format("volume '{}' is in use by another process ({}): '{}'", vol.name, why, vol.path)};
+}
+
+std::string engine_format(const VolumeDef& vol) { return vol.format == "qcow2" ? "qcow2" : "raw"; }  // partitions are raw
+
 Result<storage::ImagePtr> open_volume(const VolumeDef& vol, bool writable,
-                                      storage::CacheMode cache = storage::CacheMode::Writeback) {
+                                      storage::CacheMode cache = storage::CacheMode::Writeback, bool force_share = false) {
     if (vol.type == driver::VolumeType::Dir)
         return fail(ErrorCode::Unsupported, "volume '{}' is a directory: it has no contents to copy, wipe or transfer", vol.name);
     storage::OpenOptions opts;
-    auto f = storage::parse_format(vol.format == "qcow2" ? "qcow2" : "raw");  // partitions are raw
+    auto f = storage::parse_format(engine_format(vol));
     if (!f) return std::unexpected(f.error());
     opts.format = *f;
     opts.writable = writable;
     opts.cache = cache;
+    opts.force_share = force_share;
     auto img = storage::open_image(vol.path, opts);
-    if (!img) return std::unexpected(img.error().context(fmt::format("cannot open volume '{}'", vol.name)));
+    if (!img) {
+        if (!lock_refusal(img.error()).empty()) return std::unexpected(in_use(vol, img.error()));
+        return std::unexpected(img.error().context(fmt::format("cannot open volume '{}'", vol.name)));
+    }
     return img;
 }
 
@@ -74,39 +98,50 @@ Result<Run> guest_run(storage::Image& img, std::uint64_t off, std::uint64_t len)
 
 }  // namespace
 
-Status copy_volume_contents(const VolumeDef& src, const VolumeDef& dst) {
-    auto in = open_volume(src, false);
-    if (!in) return std::unexpected(in.error());
-    // The copy is written back by the kernel, not synced: libvirt makes it
-    // with qemu-img convert, whose default cache mode (unsafe) does not sync
-    // either, and a sync of the whole copy doubled the time of a clone.
-    auto out = open_volume(dst, true, storage::CacheMode::Unsafe);
-    if (!out) return std::unexpected(out.error());
-    const std::uint64_t size = std::min((*in)->size(), (*out)->size());
-    std::vector<char> buf(kChunk);
-    for (std::uint64_t off = 0; off < size;) {
-        auto run = guest_run(**in, off, std::min<std::uint64_t>(size - off, 1ull << 30));
-        if (!run) return std::unexpected(run.error());
-        if (run->zero) {  // the new volume already reads zero there
-            off += run->length;
-            continue;
-        }
-        const std::uint64_t end = off + run->length;
-        while (off < end) {
-            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, end - off));
-            VIREO_TRY((*in)->read(off, buf.data(), n));
-            if (!all_zero(buf.data(), n)) VIREO_TRY((*out)->write(off, buf.data(), n));
-            off += n;
-        }
+Status copy_volume_contents(const VolumeDef& src, const VolumeDef& dst, const storage::ProgressFn& progress) {
+    for (const VolumeDef* v : {&src, &dst})
+        if (v->type == driver::VolumeType::Dir)
+            return fail(ErrorCode::Unsupported, "volume '{}' is a directory: it has no contents to copy, wipe or transfer", v->name);
+    // vireo-img convert's engine, onto the volume just made (-n, reads
+    // zero). The copy is written back by the kernel, not synced: libvirt
+    // makes it with qemu-img convert, whose default cache mode (unsafe)
+    // does not sync either, and a sync of the whole copy doubled the time
+    // of a clone.
+    storage::ConvertOptions o;
+    o.sources = {storage::ConvertSource{src.path, engine_format(src), {}}};
+    o.target = dst.path;
+    o.target_format = engine_format(dst);
+    o.no_create = true;
+    o.target_is_zero = true;
+    o.cache = storage::CacheMode::Unsafe;
+    o.progress = progress;
+    auto st = storage::convert(o);
+    if (!st) {
+        const bool target = st.error().message.find("[" + dst.path + "]") != std::string::npos;
+        return std::unexpected(in_use(target ? dst : src, st.error()));
     }
-    VIREO_TRY((*out)->flush());
-    return (*out)->close();
+    return {};
 }
 
-Status wipe_volume_contents(const VolumeDef& vol, driver::WipeAlgorithm algorithm) {
+Status wipe_volume_contents(const VolumeDef& vol, driver::WipeAlgorithm algorithm, const storage::ProgressFn& progress) {
     auto img = open_volume(vol, true);
     if (!img) return std::unexpected(img.error());
     const std::uint64_t size = (*img)->size();
+    auto step = [&](std::uint64_t done) -> Status {
+        if (progress && !progress(done, size)) return std::unexpected(storage::cancelled_error());
+        return {};
+    };
+    // Zeroes go in steps too, so that progress moves and an abort is heard.
+    constexpr std::uint64_t kZeroStep = 256u << 20;
+    auto zero = [&](bool unmap) -> Status {
+        for (std::uint64_t off = 0; off < size;) {
+            const std::uint64_t n = std::min(kZeroStep, size - off);
+            VIREO_TRY((*img)->write_zeroes(off, n, unmap));
+            off += n;
+            VIREO_TRY(step(off));
+        }
+        return {};
+    };
     switch (algorithm) {
     case driver::WipeAlgorithm::Zero: {
         // Every guest byte reads zero afterwards. qcow2 gets zero clusters;
@@ -114,11 +149,11 @@ Status wipe_volume_contents(const VolumeDef& vol, driver::WipeAlgorithm algorith
         // it); a fully allocated file or a partition has zeros written in
         // place, so it keeps its allocation.
         const bool sparse_file = vol.type == driver::VolumeType::File && vol.allocation.value_or(0) < size;
-        VIREO_TRY((*img)->write_zeroes(0, size, vol.format == "qcow2" || sparse_file));
+        VIREO_TRY(zero(vol.format == "qcow2" || sparse_file));
         break;
     }
     case driver::WipeAlgorithm::Trim:
-        VIREO_TRY((*img)->write_zeroes(0, size, true));
+        VIREO_TRY(zero(true));
         break;
     case driver::WipeAlgorithm::Random: {
         std::vector<char> buf(kChunk);
@@ -134,12 +169,24 @@ Status wipe_volume_contents(const VolumeDef& vol, driver::WipeAlgorithm algorith
             }
             VIREO_TRY((*img)->write(off, buf.data(), n));
             off += n;
+            VIREO_TRY(step(off));
         }
         break;
     }
     }
     VIREO_TRY((*img)->flush());
     return (*img)->close();
+}
+
+Result<storage::ImageLock> lock_volume_for_write(const VolumeDef& vol) {
+    if (vol.type == driver::VolumeType::Dir) return storage::ImageLock{};
+    auto l = storage::ImageLock::acquire(vol.path, storage::default_lock_perms(true, false));
+    if (!l) {
+        if (!lock_refusal(l.error()).empty()) return std::unexpected(in_use(vol, l.error()));
+        if (l.error().code == ErrorCode::NotFound) return storage::ImageLock{};  // gone: the operation says so
+        return std::unexpected(l.error());
+    }
+    return l;
 }
 
 namespace {
@@ -176,11 +223,16 @@ Status zero_range(storage::Image& img, std::uint64_t off, std::uint64_t len, boo
 }  // namespace
 
 Status download_volume_contents(const VolumeDef& vol, const driver::TransferRange& range,
-                                const driver::StreamSink& sink) {
-    auto img = open_volume(vol, false);
+                                const driver::StreamSink& sink, const storage::ProgressFn& progress) {
+    auto img = open_volume(vol, false, storage::CacheMode::Writeback, true);
     if (!img) return std::unexpected(img.error());
     auto end = range_end(vol, range, (*img)->size());
     if (!end) return std::unexpected(end.error());
+    const std::uint64_t total = *end - range.offset;
+    auto step = [&](std::uint64_t off) -> Status {
+        if (progress && !progress(off - range.offset, total)) return std::unexpected(storage::cancelled_error());
+        return {};
+    };
     std::vector<char> buf(kChunk);
     for (std::uint64_t off = range.offset; off < *end;) {
         auto run = guest_run(**img, off, *end - off);
@@ -189,6 +241,7 @@ Status download_volume_contents(const VolumeDef& vol, const driver::TransferRang
         if (run->zero && range.sparse) {
             VIREO_TRY(sink(driver::StreamChunk{true, run->length, {}}));
             off = run_end;
+            VIREO_TRY(step(off));
             continue;
         }
         while (off < run_end) {
@@ -200,13 +253,14 @@ Status download_volume_contents(const VolumeDef& vol, const driver::TransferRang
             else
                 VIREO_TRY(sink(driver::StreamChunk{false, n, std::span<const char>(buf.data(), n)}));
             off += n;
+            VIREO_TRY(step(off));
         }
     }
     return {};
 }
 
 Status upload_volume_contents(const VolumeDef& vol, const driver::TransferRange& range,
-                              const driver::StreamSource& source) {
+                              const driver::StreamSource& source, const storage::ProgressFn& progress) {
     auto img = open_volume(vol, true);
     if (!img) return std::unexpected(img.error());
     auto end = range_end(vol, range, (*img)->size());
@@ -227,6 +281,8 @@ Status upload_volume_contents(const VolumeDef& vol, const driver::TransferRange&
         else
             VIREO_TRY((*img)->write(off, chunk->data.data(), chunk->data.size()));
         off += chunk->length;
+        if (progress && !progress(off - range.offset, *end - range.offset))
+            return std::unexpected(storage::cancelled_error());
     }
     VIREO_TRY((*img)->flush());
     return (*img)->close();

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,9 @@ struct CommandLineOptions {
     std::filesystem::path emulator;       // the binary (argv[0])
     const QemuCaps* caps = nullptr;       // null: no capability checks (golden tests)
     int monitor_fd = 3;                   // listening QMP socket QEMU inherits
+    // Other descriptors QEMU inherits, by name ("tap0" -> 4): what the
+    // command line refers to as fd=<number> (the launch plan assigns them).
+    std::map<std::string, int> passed_fds;
     // Prefix for the domain's runtime sockets: a serial of type 'pty' becomes
     // a unix socket server "<prefix>.<alias>.sock" that the console attaches to.
     std::string runtime_prefix;

@@ -12,7 +12,7 @@
 #include <climits>
 #include <cstdlib>
 
-#include "qemu/qmp.hpp"
+#include "qemu/monitor.hpp"
 #include "util/fd.hpp"
 #include "util/files.hpp"
 #include "util/path_search.hpp"
@@ -176,54 +176,42 @@ Result<void> start_probe_child(const std::filesystem::path& binary, ProbeChild& 
     return {};
 }
 
-std::set<std::string> type_names(QmpClient& qmp, std::string_view implements, std::string_view strip_suffix) {
+std::set<std::string> type_names(Monitor& mon, std::string_view implements, std::string_view strip_suffix) {
     std::set<std::string> out;
-    auto r = qmp.execute("qom-list-types", {{"implements", implements}, {"abstract", false}});
-    if (!r || !r->is_array()) return out;
-    for (const auto& t : *r) {
-        std::string name = t.value("name", "");
+    auto types = mon.qom_list_types(implements);
+    if (!types) return out;
+    for (std::string name : *types) {
         if (!strip_suffix.empty() && name.ends_with(strip_suffix)) name.resize(name.size() - strip_suffix.size());
-        if (!name.empty()) out.insert(name);
+        if (!name.empty()) out.insert(std::move(name));
     }
     return out;
 }
 
-Status ask_everything(QmpClient& qmp, QemuCaps& caps) {
-    auto version = qmp.execute("query-version");
+Status ask_everything(Monitor& mon, QemuCaps& caps) {
+    auto version = mon.query_version();
     if (!version) return std::unexpected(version.error());
-    const auto& q = (*version)["qemu"];
-    caps.major = q.value("major", 0);
-    caps.minor = q.value("minor", 0);
-    caps.micro = q.value("micro", 0);
-    caps.package = version->value("package", "");
+    caps.major = version->major;
+    caps.minor = version->minor;
+    caps.micro = version->micro;
+    caps.package = version->package;
 
-    auto machines = qmp.execute("query-machines");
+    auto machines = mon.query_machines();
     if (!machines) return std::unexpected(machines.error());
-    for (const auto& m : *machines) {
-        MachineType mt;
-        mt.name = m.value("name", "");
-        mt.alias = m.value("alias", "");
-        mt.is_default = m.value("is-default", false);
-        mt.cpu_max = m.value("cpu-max", 1);
-        mt.deprecated = m.value("deprecated", false);
-        caps.machines.push_back(std::move(mt));
-    }
+    for (const auto& m : *machines)
+        caps.machines.push_back(MachineType{m.name, m.alias, m.is_default, m.cpu_max, m.deprecated});
     std::ranges::sort(caps.machines, {}, &MachineType::name);
 
-    caps.accelerators = type_names(qmp, "accel", "-accel");
-    caps.devices = type_names(qmp, "device", "");
+    caps.accelerators = type_names(mon, "accel", "-accel");
+    caps.devices = type_names(mon, "device", "");
 
-    if (auto cpus = qmp.execute("query-cpu-definitions"); cpus && cpus->is_array())
-        for (const auto& c : *cpus) caps.cpu_models.insert(c.value("name", ""));
+    if (auto cpus = mon.query_cpu_definitions())
+        caps.cpu_models.insert(cpus->begin(), cpus->end());
 
-    auto schema = qmp.execute("query-qmp-schema");
+    auto schema = mon.query_qmp_schema();
     if (!schema) return std::unexpected(schema.error());
-    for (const auto& entry : *schema) {
-        std::string meta = entry.value("meta-type", "");
-        if (meta == "command") caps.commands.insert(entry.value("name", ""));
-        else if (meta == "event") caps.events.insert(entry.value("name", ""));
-    }
-    caps.schema = std::move(*schema);
+    caps.commands = std::move(schema->commands);
+    caps.events = std::move(schema->events);
+    caps.schema = std::move(schema->entries);
     return {};
 }
 
@@ -238,16 +226,16 @@ Result<QemuCaps> probe_binary(const std::filesystem::path& binary) {
 
     ProbeChild child;
     VIREO_TRY(start_probe_child(binary, child));
-    auto qmp = QmpClient::open(std::move(child.qmp), std::chrono::seconds(30));
-    if (!qmp) {
+    auto mon = Monitor::open(std::move(child.qmp), std::chrono::seconds(30), {}, {}, std::chrono::seconds(30));
+    if (!mon) {
         child.reap(true);
         std::string err = child.stderr_text();
         return fail(ErrorCode::Hypervisor, "probing '{}' failed: {}", binary.string(),
-                    err.empty() ? qmp.error().message : err);
+                    err.empty() ? mon.error().message : err);
     }
-    auto asked = ask_everything(**qmp, caps);
-    (void)(*qmp)->execute("quit", nullptr, std::chrono::seconds(5));
-    (*qmp)->close();
+    auto asked = ask_everything(**mon, caps);
+    (void)(*mon)->quit();
+    (*mon)->close();
     child.reap(false);
     if (!asked) return std::unexpected(asked.error().context(fmt::format("probing '{}' failed", binary.string())));
     return caps;
@@ -301,6 +289,11 @@ std::filesystem::path CapsCache::entry_path(const std::filesystem::path& binary)
 unsigned CapsCache::probes_run() const {
     std::lock_guard lk(mutex_);
     return probes_;
+}
+
+void CapsCache::remember(std::shared_ptr<const QemuCaps> caps) {
+    std::lock_guard lk(mutex_);
+    memory_[caps->binary.path] = std::move(caps);
 }
 
 Result<std::shared_ptr<const QemuCaps>> CapsCache::get(const std::filesystem::path& binary) {

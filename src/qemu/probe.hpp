@@ -90,6 +90,9 @@ public:
     Result<std::shared_ptr<const QemuCaps>> get(const std::filesystem::path& binary);
     // How many real probes this cache ran (for tests).
     [[nodiscard]] unsigned probes_run() const;
+    // Take `caps` as the answer for its binary (caps->binary must be that
+    // binary's identity) without probing: for tests that run a fake QEMU.
+    void remember(std::shared_ptr<const QemuCaps> caps);
 
     static constexpr int kFormatVersion = 1;
 

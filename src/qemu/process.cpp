@@ -75,7 +75,8 @@ std::size_t read_full(int fd, void* data, std::size_t len) {
 }
 
 // Runs in the grandchild between fork and exec: async-signal-safe calls only.
-[[noreturn]] void exec_child(char* const* argv, char* const* envp, int devnull, int logfd, const std::vector<int>& pass, int report) {
+[[noreturn]] void exec_child(char* const* argv, char* const* envp, int devnull, int logfd, const std::vector<int>& pass,
+                             const std::vector<InheritedFd>& remap, int report) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -86,6 +87,23 @@ std::size_t read_full(int fd, void* data, std::size_t len) {
     // Everything else the daemon had open must not leak into QEMU.
     close_range(3, UINT_MAX, CLOSE_RANGE_CLOEXEC);
     for (int fd : pass) fcntl(fd, F_SETFD, 0);
+    // Remapped descriptors: first out of the way (above every number in
+    // play, close-on-exec), then onto their numbers (dup2 clears the flag),
+    // so that a source that is another one's target is not clobbered; the
+    // exec-error pipe moves away too, its number may be a target.
+    int above = 3;
+    for (const auto& r : remap) above = std::max({above, r.fd + 1, r.number + 1});
+    for (int fd : pass) above = std::max(above, fd + 1);
+    above = std::max(above, report + 1);
+    if (!remap.empty()) {
+        int moved_report = fcntl(report, F_DUPFD_CLOEXEC, above);
+        if (moved_report >= 0) report = moved_report;
+    }
+    int moved[64];
+    std::size_t n = std::min<std::size_t>(remap.size(), 64);
+    for (std::size_t i = 0; i < n; ++i) moved[i] = fcntl(remap[i].fd, F_DUPFD_CLOEXEC, above);
+    for (std::size_t i = 0; i < n; ++i)
+        if (moved[i] >= 0) dup2(moved[i], remap[i].number);
     fcntl(report, F_SETFD, FD_CLOEXEC);
     execve(argv[0], argv, envp);
     int err = errno;
@@ -200,6 +218,7 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
 
     std::vector<int> keep = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, devnull.get(), logfd.get(), wr.get()};
     keep.insert(keep.end(), spec.pass_fds.begin(), spec.pass_fds.end());
+    for (const auto& r : spec.fds) keep.push_back(r.fd);
     std::sort(keep.begin(), keep.end());
     keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
 
@@ -209,7 +228,7 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
         close_all_except(keep);
         ::setsid();
         pid_t grandchild = ::fork();
-        if (grandchild == 0) exec_child(argv.data(), envp.data(), devnull.get(), logfd.get(), spec.pass_fds, wr.get());
+        if (grandchild == 0) exec_child(argv.data(), envp.data(), devnull.get(), logfd.get(), spec.pass_fds, spec.fds, wr.get());
         int pid_or_err = grandchild < 0 ? -errno : grandchild;
         if (grandchild > 0 && !pid_path.empty()) {
             if (int err = write_pid_file_in_child(grandchild, pid_path.c_str(), pid_tmp.c_str(), pid_dir.c_str())) {
@@ -271,6 +290,28 @@ Status terminate_process(const ProcessId& id, std::chrono::milliseconds grace, b
     VIREO_TRY(signal_process(id, SIGKILL));
     if (wait_process_exit(id, std::chrono::seconds(10))) return {};
     return fail(ErrorCode::Timeout, "process {} survived SIGKILL", id.pid);
+}
+
+namespace {
+
+class HostProcesses final : public ProcessControl {
+public:
+    Result<ProcessId> spawn(const SpawnSpec& spec) override { return spawn_detached(spec); }
+    bool alive(const ProcessId& id) override { return process_alive(id); }
+    bool wait_exit(const ProcessId& id, std::chrono::milliseconds timeout) override {
+        return wait_process_exit(id, timeout);
+    }
+    Status signal(const ProcessId& id, int sig) override { return signal_process(id, sig); }
+    Status terminate(const ProcessId& id, std::chrono::milliseconds grace, bool graceful) override {
+        return terminate_process(id, grace, graceful);
+    }
+};
+
+}  // namespace
+
+std::shared_ptr<ProcessControl> host_processes() {
+    static const auto host = std::make_shared<HostProcesses>();
+    return host;
 }
 
 std::string shell_join(const std::vector<std::string>& argv) {

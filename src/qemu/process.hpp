@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -39,6 +40,15 @@ std::optional<std::uint64_t> process_cpu_time_ns(const ProcessId& id);
 // True while the very process `id` names is alive.
 bool process_alive(const ProcessId& id);
 
+// A descriptor handed to the process under a number of our choosing, so
+// that its command line can name it before the descriptor exists
+// ("fd=3" for the monitor, the taps after it).
+struct InheritedFd {
+    int fd = -1;       // ours
+    int number = -1;   // the process's (>= 3)
+    std::string name;  // what it is ("monitor", "tap0", ...), for fakes and logs
+};
+
 struct SpawnSpec {
     std::vector<std::string> argv;  // argv[0] is the program path
     // stdout and stderr of the process are appended to this file.
@@ -46,6 +56,9 @@ struct SpawnSpec {
     // Descriptors the process inherits under the same numbers (all others
     // are closed at exec).
     std::vector<int> pass_fds;
+    // Descriptors the process inherits under other numbers (dup2 in the
+    // child; numbers must not collide with pass_fds).
+    std::vector<InheritedFd> fds;
     // Written with the pid once the process runs (crash-safe write).
     std::filesystem::path pid_path;
     // Environment variables set (or replaced) for the process; the rest of
@@ -69,6 +82,21 @@ Status signal_process(const ProcessId& id, int sig);
 // SIGTERM, wait up to `grace`, then (unless graceful) SIGKILL and wait.
 // Error Timeout when the process survives (graceful, or unkillable).
 Status terminate_process(const ProcessId& id, std::chrono::milliseconds grace, bool graceful);
+
+// How the QEMU driver acts on processes. The host's implementation
+// (host_processes()) is the functions above; unit tests give a fake whose
+// "QEMU" is a scripted QMP peer (tests/unit/qemu/fake_qemu.hpp), so the
+// driver's state handling runs without QEMU.
+class ProcessControl {
+public:
+    virtual ~ProcessControl() = default;
+    virtual Result<ProcessId> spawn(const SpawnSpec& spec) = 0;
+    virtual bool alive(const ProcessId& id) = 0;
+    virtual bool wait_exit(const ProcessId& id, std::chrono::milliseconds timeout) = 0;
+    virtual Status signal(const ProcessId& id, int sig) = 0;
+    virtual Status terminate(const ProcessId& id, std::chrono::milliseconds grace, bool graceful) = 0;
+};
+std::shared_ptr<ProcessControl> host_processes();
 
 // Render argv as a shell-safe command line (for logs).
 std::string shell_join(const std::vector<std::string>& argv);

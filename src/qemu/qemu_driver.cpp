@@ -35,9 +35,6 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
         c.cachedir = "/var/cache/vireo";
         c.logdir = "/var/log/vireo/qemu";
         c.savedir = "/var/lib/vireo/qemu/save";
-        c.storage_confdir = "/etc/vireo/storage";
-        c.storage_rundir = "/run/vireo/storage";
-        c.default_pool_path = "/var/lib/vireo/images";
         return c;
     }
     auto env = [](const char* name) -> std::string {
@@ -58,9 +55,6 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
     c.cachedir = xdg("XDG_CACHE_HOME", ".cache") / "vireo";
     c.logdir = xdg("XDG_CACHE_HOME", ".cache") / "vireo" / "qemu" / "log";
     c.savedir = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "qemu" / "save";
-    c.storage_confdir = c.confdir.parent_path() / "storage";
-    c.storage_rundir = c.rundir.parent_path() / "storage";
-    c.default_pool_path = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "images";
     return c;
 }
 
@@ -74,11 +68,11 @@ QemuDriverImpl::~QemuDriverImpl() {
     // Leave every QEMU running (it outlives the driver); just let go of the
     // monitors first, so no reader thread posts to a stopped worker.
     for (const auto& obj : registry.list()) {
-        auto qmp = obj->with([](DomainFields& f) {
+        auto monitor = obj->with([](DomainFields& f) {
             auto p = qemu_private(f);
-            return p ? p->qmp : nullptr;
+            return p ? p->monitor : nullptr;
         });
-        if (qmp) qmp->close();
+        if (monitor) monitor->close();
     }
     {
         std::lock_guard lk(queue_mutex);
@@ -88,11 +82,12 @@ QemuDriverImpl::~QemuDriverImpl() {
     if (worker.joinable()) worker.join();
 }
 
-void QemuDriverImpl::post(std::function<void()> fn) {
+bool QemuDriverImpl::post(std::function<void()> fn) {
     std::lock_guard lk(queue_mutex);
-    if (stopping_worker) return;
+    if (stopping_worker) return false;
     queue.push_back(std::move(fn));
     queue_cv.notify_one();
+    return true;
 }
 
 void QemuDriverImpl::worker_loop() {
@@ -119,22 +114,54 @@ Error invalid_state(std::string_view what) {
     return Error{ErrorCode::InvalidState, fmt::format("Requested operation is not valid: {}", what)};
 }
 
-// What to report when a monitor command of a job failed. destroy does not
-// wait for the job (it kills QEMU first, as libvirt's does), so the monitor
-// may close under the command: then the domain is no longer running, and
-// that is the caller's error, not a lost connection.
-Error command_error(DomainObject& obj, const std::shared_ptr<QemuPrivate>& priv, const Error& e) {
-    bool gone = obj.with([&](DomainFields& f) { return priv->destroy_requested || qemu_private(f) != priv; });
-    return gone ? invalid_state("domain is not running") : e;
-}
-
 class QemuDriverImplWrapper final : public QemuDriver {
 public:
-    explicit QemuDriverImplWrapper(std::unique_ptr<QemuDriverImpl> impl) : d_(std::move(impl)) {}
+    explicit QemuDriverImplWrapper(std::unique_ptr<QemuDriverImpl> impl)
+        : QemuDriver(impl->cfg.system_mode ? "qemu:///system" : "qemu:///session"), d_(std::move(impl)) {
+        install();
+    }
 
-    std::string uri() const override { return d_->cfg.system_mode ? "qemu:///system" : "qemu:///session"; }
+    // The host and domain operations of the table, served by the methods below.
+    void install() {
+        namespace ops = driver::ops;
+        on<ops::HostVersion>([this](const auto&) { return version(); });
+        on<ops::HostHostname>([this](const auto&) { return hostname(); });
+        on<ops::HostNodeInfo>([this](const auto&) { return node_info(); });
+        on<ops::HostCapabilities>([this](const auto&) { return capabilities_xml(); });
+        on<ops::HostDomainCapabilities>(
+            [this](const auto& r) { return domain_capabilities_xml(r.emulator, r.arch, r.machine, r.virttype); });
+        on<ops::HostEvents>([this](const auto& r) { return subscribe(r.callback); });
+        on<ops::DomainList>([this](const auto&) { return list_domains(); });
+        on<ops::DomainLookup>([this](const auto& r) { return lookup_domain(r.ref); });
+        on<ops::DomainXml>([this](const auto& r) { return domain_xml(r.ref, r.inactive); });
+        on<ops::DomainDisks>([this](const auto& r) { return domain_disks(r.ref, r.inactive); });
+        on<ops::DomainInterfaces>([this](const auto& r) { return domain_interfaces(r.ref, r.inactive); });
+        on<ops::DomainGetMetadata>([this](const auto& r) { return get_metadata(r.ref, r.kind, r.inactive); });
+        on<ops::DomainDefine>([this](const auto& r) { return define_domain(r.xml, r.validate); });
+        on<ops::DomainCreate>(
+            [this](const auto& r) { return create_domain(r.xml, {.paused = r.paused, .force_boot = r.force_boot}); });
+        on<ops::DomainRestore>([this](const auto& r) { return restore_domain(r.path, r.paused); });
+        on<ops::DomainUndefine>([this](const auto& r) {
+            return undefine_domain(r.ref, {.managed_save = r.managed_save, .nvram = r.nvram,
+                                           .remove_all_storage = r.remove_all_storage});
+        });
+        on<ops::DomainSetMetadata>([this](const auto& r) { return set_metadata(r.ref, r.kind, r.text, r.live, r.config); });
+        on<ops::DomainSetAutostart>([this](const auto& r) { return set_autostart(r.ref, r.enabled); });
+        on<ops::DomainStart>(
+            [this](const auto& r) { return start_domain(r.ref, {.paused = r.paused, .force_boot = r.force_boot}); });
+        on<ops::DomainShutdown>([this](const auto& r) { return shutdown_domain(r.ref, r.mode); });
+        on<ops::DomainReboot>([this](const auto& r) { return reboot_domain(r.ref, r.mode); });
+        on<ops::DomainDestroy>([this](const auto& r) { return destroy_domain(r.ref, {.graceful = r.graceful}); });
+        on<ops::DomainReset>([this](const auto& r) { return reset_domain(r.ref); });
+        on<ops::DomainSuspend>([this](const auto& r) { return suspend_domain(r.ref); });
+        on<ops::DomainResume>([this](const auto& r) { return resume_domain(r.ref); });
+        on<ops::DomainSave>([this](const auto& r) { return save_domain(r.ref, r.path); });
+        on<ops::DomainManagedSave>([this](const auto& r) { return managed_save(r.ref); });
+        on<ops::DomainManagedSaveRemove>([this](const auto& r) { return managed_save_remove(r.ref); });
+        on<ops::DomainConsole>([this](const auto& r) { return open_console(r.ref, r.device); });
+    }
 
-    Result<driver::VersionInfo> version() override {
+    Result<driver::VersionInfo> version() {
         driver::VersionInfo v{VIREO_VERSION, VIREO_VERSION, ""};
         auto bin = default_binary();
         if (bin) {
@@ -143,7 +170,7 @@ public:
         return v;
     }
 
-    Result<std::string> hostname() override {
+    Result<std::string> hostname() {
         char buf[HOST_NAME_MAX + 1] = {};
         if (::gethostname(buf, sizeof buf - 1) != 0) return fail_errno("cannot get the host name");
         return std::string(buf);
@@ -151,16 +178,16 @@ public:
 
     // Host facts come from src/host, measured on the real machine (CPU,
     // NUMA cells, which accelerators really work, the QEMU binaries found).
-    Result<driver::NodeInfo> node_info() override { return host::read_node_info(); }
+    Result<driver::NodeInfo> node_info() { return host::read_node_info(); }
 
-    Result<std::string> capabilities_xml() override {
+    Result<std::string> capabilities_xml() {
         auto facts = host_facts();
         if (!facts) return std::unexpected(facts.error());
         return host::capabilities_xml(*facts);
     }
 
     Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
-                                                std::string_view machine, std::string_view virttype) override {
+                                                std::string_view machine, std::string_view virttype) {
         auto facts = host_facts();
         if (!facts) return std::unexpected(facts.error());
         return host::domain_capabilities_xml(*facts, emulator, arch, machine, virttype);
@@ -180,31 +207,31 @@ public:
 
     // --- queries ---------------------------------------------------------------
 
-    Result<std::vector<DomainSummary>> list_domains() override {
+    Result<std::vector<DomainSummary>> list_domains() {
         std::vector<DomainSummary> out;
         for (const auto& snap : d_->registry.snapshots()) out.push_back(summary_of(snap));
         return out;
     }
 
-    Result<DomainSummary> lookup_domain(std::string_view ref) override {
+    Result<DomainSummary> lookup_domain(std::string_view ref) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         return summary_of(*snap);
     }
 
-    Result<std::string> domain_xml(std::string_view ref, bool inactive) override {
+    Result<std::string> domain_xml(std::string_view ref, bool inactive) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         return inactive ? snap->fields.inactive().xml : snap->fields.current().xml;
     }
 
-    Result<std::vector<driver::DiskInfo>> domain_disks(std::string_view ref, bool inactive) override {
+    Result<std::vector<driver::DiskInfo>> domain_disks(std::string_view ref, bool inactive) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         return driver::disk_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
     }
 
-    Result<std::vector<driver::InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) override {
+    Result<std::vector<driver::InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         return driver::interface_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
@@ -212,7 +239,7 @@ public:
 
     // --- definitions -------------------------------------------------------------
 
-    Result<DomainSummary> define_domain(std::string_view xml, bool validate) override {
+    Result<DomainSummary> define_domain(std::string_view xml, bool validate) {
         conf::ParseFlags flags;
         flags.no_validate = !validate;
         auto def = driver::make_definition(xml, flags);
@@ -235,7 +262,7 @@ public:
         return driver::summarize(added->object->snapshot());
     }
 
-    Status undefine_domain(std::string_view ref, driver::UndefineFlags flags) override {
+    Status undefine_domain(std::string_view ref, driver::UndefineFlags flags) {
         auto job = begin(ref, "undefine");
         if (!job) return std::unexpected(job.error());
         const std::string name = job->object().name();
@@ -250,7 +277,7 @@ public:
         return {};
     }
 
-    Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) override {
+    Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) {
         auto def = driver::make_definition(xml);
         if (!def) return std::unexpected(def.error());
         auto added = d_->registry.add_transient(*def);
@@ -262,7 +289,7 @@ public:
         }
         if (added->object->snapshot().active())
             return std::unexpected(driver::already_running_error(added->object->name()));
-        auto started = d_->start(*job, *def, flags.paused, nullptr);
+        auto started = d_->start(added->object, *def, StartOptions{flags.paused});
         if (!started) {
             if (added->created) d_->registry.remove(added->object);
             return std::unexpected(started.error());
@@ -270,7 +297,7 @@ public:
         return driver::summarize(job->object().snapshot());
     }
 
-    Status set_autostart(std::string_view ref, bool enabled) override {
+    Status set_autostart(std::string_view ref, bool enabled) {
         auto job = begin(ref, "autostart");
         if (!job) return std::unexpected(job.error());
         bool persistent = job->object().with([](DomainFields& f) { return f.persistent(); });
@@ -280,7 +307,7 @@ public:
         return {};
     }
 
-    Result<std::string> get_metadata(std::string_view ref, driver::MetadataKind kind, bool inactive) override {
+    Result<std::string> get_metadata(std::string_view ref, driver::MetadataKind kind, bool inactive) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
         const auto& def = *(inactive ? snap->fields.inactive() : snap->fields.current()).def;
@@ -288,7 +315,7 @@ public:
     }
 
     Status set_metadata(std::string_view ref, driver::MetadataKind kind, std::string_view text, bool live,
-                        bool config) override {
+                        bool config) {
         auto job = begin(ref, "metadata");
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
@@ -320,114 +347,142 @@ public:
 
     // --- lifecycle -------------------------------------------------------------------
 
-    Status start_domain(std::string_view ref, driver::StartFlags flags) override {
-        auto job = begin(ref, "start");
-        if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        auto snap = obj.snapshot();
-        if (snap.active()) return std::unexpected(driver::already_running_error(obj.name()));
-        if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
-        const fs::path image = d_->managed_save_path(obj.name());
-        if (snap.fields.managed_save || fs::exists(image)) {
-            if (flags.force_boot) {
+    Status start_domain(std::string_view ref, driver::StartFlags flags) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        const fs::path image = d_->managed_save_path((*obj)->name());
+        auto has_image = [&] { return (*obj)->with([](DomainFields& f) { return f.managed_save; }) || fs::exists(image); };
+        if (flags.force_boot || !has_image()) {
+            auto job = driver::acquire_job(*obj, "start");
+            if (!job) return std::unexpected(job.error());
+            auto snap = (*obj)->snapshot();
+            if (snap.active()) return std::unexpected(driver::already_running_error((*obj)->name()));
+            if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
+            if (flags.force_boot && has_image()) {
                 VIREO_TRY(files::remove_durable(image));
-                obj.with([](DomainFields& f) { f.managed_save = false; });
-            } else {
-                DomainDefinition saved;
-                auto src = d_->open_restore(image, saved);
-                if (!src) return std::unexpected(src.error().context(fmt::format("failed to start domain '{}'", obj.name())));
-                VIREO_TRY(d_->start(*job, saved, flags.paused, &*src));
-                // The image is consumed: QEMU's state has moved on from it.
-                (void)files::remove_durable(image);
-                obj.with([](DomainFields& f) { f.managed_save = false; });
-                return {};
+                (*obj)->with([](DomainFields& f) { f.managed_save = false; });
             }
+            return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
         }
-        return d_->start(*job, *snap.fields.config, flags.paused, nullptr);
+        // A managed save image: the start is a restore, an async job.
+        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Restore);
+        if (!job) return std::unexpected(job.error());
+        Status outcome = [&]() -> Status {
+            auto snap = (*obj)->snapshot();
+            if (snap.active()) return std::unexpected(driver::already_running_error((*obj)->name()));
+            if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
+            if (!fs::exists(image)) return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
+            DomainDefinition saved;
+            auto src = d_->open_restore(image, saved);
+            if (!src)
+                return std::unexpected(src.error().context(fmt::format("failed to start domain '{}'", (*obj)->name())));
+            StartOptions options{flags.paused};
+            options.restore = &*src;
+            options.job = &job->job();
+            VIREO_TRY(d_->start(*obj, saved, std::move(options)));
+            // The image is consumed: QEMU's state has moved on from it.
+            (void)files::remove_durable(image);
+            (*obj)->with([](DomainFields& f) { f.managed_save = false; });
+            return {};
+        }();
+        job->finish(outcome);
+        return outcome;
     }
 
-    Status shutdown_domain(std::string_view ref, driver::ShutdownMode mode) override {
+    Status shutdown_domain(std::string_view ref, driver::ShutdownMode mode) {
         return power_button(ref, mode, false);
     }
 
-    Status reboot_domain(std::string_view ref, driver::ShutdownMode mode) override {
+    Status reboot_domain(std::string_view ref, driver::ShutdownMode mode) {
         return power_button(ref, mode, true);
     }
 
-    Status reset_domain(std::string_view ref) override {
+    Status reset_domain(std::string_view ref) {
         auto job = begin(ref, "reset");
         if (!job) return std::unexpected(job.error());
         auto run = d_->running(job->object());
         if (!run) return std::unexpected(run.error());
-        auto r = run->priv->qmp->execute("system_reset");
-        if (!r) return std::unexpected(command_error(job->object(), run->priv, r.error()));
+        auto r = run->priv->monitor->system_reset();
+        if (!r) return std::unexpected(d_->command_error(job->object(), run->priv, r.error()));
         return {};
     }
 
-    Status destroy_domain(std::string_view ref, driver::DestroyFlags flags) override {
+    Status destroy_domain(std::string_view ref, driver::DestroyFlags flags) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
-        // Destroy must work while another job is stuck (libvirt kills first,
-        // then takes the job): send SIGTERM before waiting for the job.
+        // Destroy must work while another job is stuck or an async job runs
+        // (libvirt kills first, then takes the job): SIGTERM before waiting
+        // for the job, which is a Destroy job (allowed during async jobs).
         auto early = d_->running(**obj);
         if (!early) return std::unexpected(early.error());
-        // Mark first, so that if QEMU's exit is seen (monitor EOF) before this
-        // job runs, the domain still ends as shut off (destroyed).
-        (*obj)->with([&](DomainFields&) { early->priv->destroy_requested = true; });
-        (void)signal_process(early->priv->proc, SIGTERM);
-        auto job = driver::acquire_job(*obj, "destroy");
+        (void)d_->apply(*obj, early->priv, in::Destroy{});
+        auto job = driver::acquire_job(*obj, driver::JobType::Destroy, "destroy");
         if (!job) return std::unexpected(job.error());
         auto run = d_->running(**obj);
-        if (!run) return {};  // it ended meanwhile (that was the point)
-        auto k = d_->kill_and_finish(*obj, run->priv->instance, flags.graceful, "destroyed", EventType::Stopped,
-                                     "Destroyed");
+        if (!run || run->priv != early->priv) return {};  // it ended meanwhile (that was the point)
+        auto k = d_->apply(*obj, run->priv, in::DestroyKill{flags.graceful});
         if (!k) return std::unexpected(k.error().context(fmt::format("failed to destroy domain '{}'", (*obj)->name())));
         return {};
     }
 
-    Status suspend_domain(std::string_view ref) override { return pause_or_resume(ref, true); }
-    Status resume_domain(std::string_view ref) override { return pause_or_resume(ref, false); }
+    Status suspend_domain(std::string_view ref) { return pause_or_resume(ref, true); }
+    Status resume_domain(std::string_view ref) { return pause_or_resume(ref, false); }
 
-    Status save_domain(std::string_view ref, std::string_view path) override {
-        auto job = begin(ref, "save");
+    Status save_domain(std::string_view ref, std::string_view path) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
-        return d_->save(*job, fs::absolute(fs::path(path)), "Saved");
+        Status outcome = d_->save(*job, fs::absolute(fs::path(path)));
+        job->finish(outcome);
+        return outcome;
     }
 
-    Result<DomainSummary> restore_domain(std::string_view path, bool paused) override {
+    Result<DomainSummary> restore_domain(std::string_view path, bool paused) {
         DomainDefinition saved;
         auto src = d_->open_restore(fs::path(path), saved);
         if (!src) return std::unexpected(src.error());
         auto added = d_->registry.add_transient(saved);
         if (!added) return std::unexpected(added.error());
-        auto job = driver::acquire_job(added->object, "restore");
+        auto job = driver::begin_async_job(added->object, d_->jobs, driver::JobOperation::Restore);
         if (!job) {
             if (added->created) d_->registry.remove(added->object);
             return std::unexpected(job.error());
         }
-        if (added->object->snapshot().active())
-            return std::unexpected(driver::already_running_error(added->object->name()));
-        auto started = d_->start(*job, saved, paused, &*src);
-        if (!started) {
+        Status outcome = [&]() -> Status {
+            if (added->object->snapshot().active())
+                return std::unexpected(driver::already_running_error(added->object->name()));
+            StartOptions options{paused};
+            options.restore = &*src;
+            options.job = &job->job();
+            return d_->start(added->object, saved, std::move(options));
+        }();
+        job->finish(outcome);
+        if (!outcome) {
             if (added->created) d_->registry.remove(added->object);
-            return std::unexpected(started.error());
+            return std::unexpected(outcome.error());
         }
-        return driver::summarize(job->object().snapshot());
+        return driver::summarize(added->object->snapshot());
     }
 
-    Status managed_save(std::string_view ref) override {
-        auto job = begin(ref, "managedsave");
+    Status managed_save(std::string_view ref) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        if (!obj.with([](DomainFields& f) { return f.persistent(); }))
-            return std::unexpected(invalid_state("cannot do managed save for transient domain"));
-        VIREO_TRY(files::make_dirs(d_->cfg.savedir, 0700));
-        VIREO_TRY(d_->save(*job, d_->managed_save_path(obj.name()), "Saved"));
-        obj.with([](DomainFields& f) { f.managed_save = true; });
-        return {};
+        Status outcome = [&]() -> Status {
+            if (!(*obj)->with([](DomainFields& f) { return f.persistent(); }))
+                return std::unexpected(invalid_state("cannot do managed save for transient domain"));
+            VIREO_TRY(files::make_dirs(d_->cfg.savedir, 0700));
+            VIREO_TRY(d_->save(*job, d_->managed_save_path((*obj)->name())));
+            (*obj)->with([](DomainFields& f) { f.managed_save = true; });
+            return {};
+        }();
+        job->finish(outcome);
+        return outcome;
     }
 
-    Status managed_save_remove(std::string_view ref) override {
+    Status managed_save_remove(std::string_view ref) {
         auto job = begin(ref, "managedsave-remove");
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
@@ -441,7 +496,7 @@ public:
 
     // --- console and events -------------------------------------------------------------
 
-    Result<UniqueFd> open_console(std::string_view ref, std::string_view device) override {
+    Result<UniqueFd> open_console(std::string_view ref, std::string_view device) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
         auto run = d_->running(**obj);
@@ -464,13 +519,13 @@ public:
         return fd;
     }
 
-    driver::PoolApi& pools() override { return *d_->pools; }
-
-    Result<std::unique_ptr<driver::Subscription>> subscribe(std::function<void(const driver::DomainEvent&)> cb) override {
+    Result<std::unique_ptr<driver::Subscription>> subscribe(std::function<void(const driver::DomainEvent&)> cb) {
         return d_->events.subscribe(std::move(cb));
     }
 
     // --- QemuDriver extras -------------------------------------------------------------
+
+    std::vector<driver::DiskUser> disk_users() override { return d_->disk_users(); }
 
     Status wait_for_state(std::string_view ref, DomainState state, std::chrono::milliseconds timeout) override {
         auto obj = d_->registry.resolve(ref);
@@ -529,41 +584,34 @@ private:
         if (!job) return std::unexpected(job.error());
         auto run = d_->running(job->object());
         if (!run) return std::unexpected(run.error());
-        if (run->state != DomainState::Running && run->state != DomainState::Paused)
-            return std::unexpected(invalid_state(fmt::format("domain is {}", driver::state_name(run->state))));
-        if (reboot) job->object().with([&](DomainFields&) { run->priv->fake_reboot = true; });
-        auto r = run->priv->qmp->execute("system_powerdown");
+        VIREO_TRY(d_->apply(job->ptr(), run->priv, in::PowerButton{reboot}));
+        auto r = run->priv->monitor->system_powerdown();
         if (!r) {
-            if (reboot) job->object().with([&](DomainFields&) { run->priv->fake_reboot = false; });
-            return std::unexpected(command_error(job->object(), run->priv, r.error()));
+            (void)d_->apply(job->ptr(), run->priv, in::PowerButtonFailed{});
+            return std::unexpected(d_->command_error(job->object(), run->priv, r.error()));
         }
         return {};
     }
 
     Status pause_or_resume(std::string_view ref, bool pause) {
-        auto job = begin(ref, pause ? "suspend" : "resume");
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto job = driver::acquire_job(*obj, driver::JobType::Suspend, pause ? "suspend" : "resume");
         if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        auto run = d_->running(obj);
+        auto run = d_->running(**obj);
         if (!run) return std::unexpected(run.error());
         if (pause && run->state == DomainState::Paused) return {};
         if (!pause && run->state != DomainState::Paused)
             return std::unexpected(invalid_state("domain is not paused"));
         auto priv = run->priv;
-        obj.with([&](DomainFields&) { priv->job_owns_state = true; });
-        auto r = priv->qmp->execute(pause ? "stop" : "cont");
-        bool changed = obj.with([&](DomainFields& f) {
-            priv->job_owns_state = false;
-            if (!r || qemu_private(f) != priv) return false;
-            f.state = pause ? DomainState::Paused : DomainState::Running;
-            f.reason = pause ? "user" : "unpaused";
-            return true;
-        });
-        if (!r) return std::unexpected(command_error(obj, priv, r.error()));
-        if (changed) {
-            (void)d_->write_status(obj);
-            d_->emit(pause ? EventType::Suspended : EventType::Resumed, pause ? "Paused" : "Unpaused", obj);
-        }
+        // The machine knows the stop/cont is ours: whichever of its reply and
+        // QEMU's STOP/RESUME event comes first changes the state, once.
+        if (pause) VIREO_TRY(d_->apply(*obj, priv, in::Pause{"user"}));
+        else VIREO_TRY(d_->apply(*obj, priv, in::Resume{"unpaused", ""}));
+        auto r = pause ? priv->monitor->stop() : priv->monitor->cont();
+        using Command = Expectation::Command;
+        (void)d_->apply_in_order(*obj, priv, in::Reply{pause ? Command::Stop : Command::Cont, r.has_value()});
+        if (!r) return std::unexpected(d_->command_error(**obj, priv, r.error()));
         return {};
     }
 
@@ -574,8 +622,7 @@ private:
 
 }  // namespace
 
-Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
-    auto impl = std::make_unique<QemuDriverImpl>(std::move(config));
+Result<std::unique_ptr<QemuDriver>> make_qemu_driver(std::unique_ptr<QemuDriverImpl> impl) {
     VIREO_TRY(impl->persistence.prepare());
     VIREO_TRY(files::make_dirs(impl->cfg.logdir, 0700));
     auto report = impl->persistence.load_into(impl->registry);
@@ -583,10 +630,13 @@ Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
         bool has_save = fs::exists(impl->managed_save_path(obj->name()));
         obj->with([&](DomainFields& f) { f.managed_save = has_save; });
     }
-    impl->open_pools();
     impl->reattach_all();
     if (impl->cfg.autostart) impl->autostart_all();
     return std::unique_ptr<QemuDriver>(new QemuDriverImplWrapper(std::move(impl)));
+}
+
+Result<std::unique_ptr<QemuDriver>> make_qemu_driver(QemuDriverConfig config) {
+    return make_qemu_driver(std::make_unique<QemuDriverImpl>(std::move(config)));
 }
 
 }  // namespace vireo::qemu

@@ -16,8 +16,9 @@
 // (reattach): a live process with the recorded pid *and* start time is
 // reconnected; a dead one is reported shut off and its runtime files removed.
 //
-// States follow libvirt: running/booted|unpaused|restored, paused/user,
-// shut off/shutdown|destroyed|crashed|saved|failed, crashed/panicked.
+// States follow libvirt: running/booted|unpaused|restored|save canceled,
+// paused/starting up|user|saving|unknown, shut off/shutdown|destroyed|
+// crashed|saved|failed, crashed/panicked, in shutdown/user (preserved).
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,7 @@
 #include <string_view>
 
 #include "driver/driver.hpp"
+#include "driver/storage_links.hpp"
 #include "qemu/save_image.hpp"
 #include "util/error.hpp"
 
@@ -45,6 +47,10 @@ struct QemuDriverConfig {
     std::chrono::milliseconds destroy_grace{10000};
     // start: how long QEMU may take to answer on its monitor.
     std::chrono::milliseconds start_timeout{30000};
+    // How long any monitor command may go unanswered before it fails
+    // (Timeout): a QEMU that stops answering ends a save, a pause, ... with
+    // an error instead of a hang.
+    std::chrono::milliseconds monitor_timeout{30000};
     // save_image_format of qemu.conf: how save and managedsave compress the
     // image (a compressor program between QEMU and the file); restore reads
     // the format from the image's header.
@@ -54,25 +60,26 @@ struct QemuDriverConfig {
     bool malloc_hugepages = true;
     // Start the autostart domains when the driver is created.
     bool autostart = true;
-    // Storage pools (pool::PoolManager): definitions and the record of active
-    // pools; empty = <confdir>/../storage and <rundir>/../storage.
-    std::filesystem::path storage_confdir;
-    std::filesystem::path storage_rundir;
-    // Directory of the dir pool "default" every connection has (created and
-    // started when missing); empty = no default pool.
-    std::filesystem::path default_pool_path;
+    // Where <disk type='volume'> disks find their volumes: the connection's
+    // storage pools (not owned; must outlive the driver). Null: such disks
+    // cannot start, and say why.
+    driver::VolumeResolver* volumes = nullptr;
 };
 
 // The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,
-// /var/cache/vireo, /var/log/vireo/qemu, /var/lib/vireo/qemu/save (storage:
-// /etc/vireo/storage, /run/vireo/storage, default pool /var/lib/vireo/images);
-// session mode the XDG directories of the user (default pool
-// $XDG_DATA_HOME/vireo/images).
+// /var/cache/vireo, /var/log/vireo/qemu, /var/lib/vireo/qemu/save; session
+// mode the XDG directories of the user.
 QemuDriverConfig default_qemu_config(bool system_mode);
 
-// Driver operations beyond the generic interface (tests, the daemon).
-class QemuDriver : public driver::Driver {
+// The QEMU sub-driver as a connection: it installs the host and domain
+// operations; the daemon installs a PoolManager's pool and volume operations
+// beside them (daemon/driver_factory.cpp). It tells the pools which disks its
+// running domains use (driver::DiskUsers). Below: operations beyond the
+// operation table (tests, the daemon).
+class QemuDriver : public driver::Driver, public driver::DiskUsers {
 public:
+    explicit QemuDriver(std::string uri) : Driver(std::move(uri)) {}
+
     // Wait until the domain reaches `state` (e.g. Shutoff after a shutdown
     // request); Timeout error otherwise. Does not hold the domain's job.
     virtual Status wait_for_state(std::string_view ref, driver::DomainState state,

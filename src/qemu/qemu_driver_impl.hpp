@@ -1,4 +1,12 @@
 // Internals of the QEMU driver shared by its source files (not an interface).
+//
+//   qemu_instance.cpp   a running instance: its state machine (instance.hpp)
+//                       fed with monitor events and job requests, the actions
+//                       applied, the runtime status, the end of an instance
+//   qemu_lifecycle.cpp  start in phases (prepare, launch, connect, incoming,
+//                       resume), reattach after a daemon restart, autostart
+//   qemu_save.cpp       save / managedsave / restore as async jobs
+//   qemu_driver.cpp     the Driver API on top of these
 #pragma once
 
 #include <atomic>
@@ -12,17 +20,16 @@
 #include <thread>
 
 #include "driver/event_bus.hpp"
-#include "driver/pool_api.hpp"
+#include "driver/job.hpp"
 #include "driver/persistence.hpp"
 #include "driver/registry.hpp"
+#include "driver/storage_links.hpp"
+#include "qemu/instance.hpp"
+#include "qemu/monitor.hpp"
 #include "qemu/probe.hpp"
 #include "qemu/process.hpp"
 #include "qemu/qemu_driver.hpp"
-#include "qemu/qmp.hpp"
-
-namespace vireo::pool {
-class PoolManager;
-}
+#include "qemu/save_image.hpp"
 
 namespace vireo::qemu {
 
@@ -33,35 +40,81 @@ using driver::DomainState;
 using driver::EventType;
 using driver::JobGuard;
 
-// Per running instance of a domain, in DomainFields::priv.
-// One look at a migration (save: outgoing, restore: incoming): true once
-// completed, false while it runs, an error starting with `failure` when QEMU
-// reports it failed or cancelled.
-Result<bool> migration_completed(QmpClient& qmp, std::string_view failure);
-
+// Per running instance of a domain, in DomainFields::priv. Every field but
+// `machine` is set when the instance is installed and never changes; the
+// machine changes only under the domain's mutex, through
+// QemuDriverImpl::apply().
 struct QemuPrivate final : driver::DomainPrivate {
     std::uint64_t instance = 0;  // unique per start, to match events to a run
     ProcessId proc;
-    std::shared_ptr<QmpClient> qmp;
+    std::shared_ptr<Monitor> monitor;
     std::string runtime_prefix;  // <rundir>/<name> (or uuid)
     std::string monitor_path;
     std::string console_socket;  // first serial's socket ("" when none)
+    // Paths of the <disk type='volume'> disks as resolved at start (the live
+    // XML keeps pool/volume), reported as disk users to the pools.
+    std::vector<std::string> volume_paths;
 
-    // Set by jobs, read by event handling (under the domain's mutex).
-    bool job_owns_state = false;  // a job sets state itself; ignore STOP/RESUME
-    bool stopping = false;        // destroy/save in progress: EOF is expected
-    bool fake_reboot = false;     // reboot: on SHUTDOWN, reset and continue
-    bool got_shutdown = false;    // QEMU reported SHUTDOWN
-    bool destroy_requested = false;  // destroy sent SIGTERM: its end is 'destroyed'
-    bool restarting = false;      // on_*=restart reset the guest: not a pause/resume
+    InstanceState machine;
 
     // Serializes the writes of this instance's runtime status file with its
     // removal (see write_status); status_closed: removed, never write again.
     std::mutex status_mutex;
     bool status_closed = false;
-    // Paths of the <disk type='volume'> disks as resolved at start (the live
-    // XML keeps pool/volume), reported as disk users to the pools.
+    // The instance was finished (finish_instance() is done).
+    bool finished = false;
+    std::condition_variable finished_cv;
+};
+
+std::shared_ptr<QemuPrivate> qemu_private(const DomainFields& f);
+
+// The save image a start restores from: the file positioned at QEMU's
+// migration stream, and how that stream is compressed.
+struct RestoreSource {
+    UniqueFd fd;
+    SaveCompression compression = SaveCompression::None;
+    bool was_running = true;
+    std::uint64_t data_offset = 0;  // where the stream starts
+    std::uint64_t size = 0;         // the file's size (progress)
+};
+
+// A descriptor to hand to QEMU at exec under a name (a tap, next).
+struct LaunchFd {
+    std::string name;
+    UniqueFd fd;
+};
+
+struct StartOptions {
+    StartOptions() = default;
+    explicit StartOptions(bool leave_paused) : paused(leave_paused) {}
+
+    bool paused = false;
+    RestoreSource* restore = nullptr;  // incoming: restore this saved state
+    std::vector<LaunchFd> fds;
+    driver::AsyncJob* job = nullptr;   // the async job to report to (restore), if any
+};
+
+// Everything a start needs, decided before anything is created (prepare()):
+// the live definition, the command line (descriptor numbers included), the
+// runtime paths.
+struct LaunchPlan {
+    static constexpr int kMonitorFd = 3;  // QEMU's number of the monitor socket
+
+    std::string name;
+    std::filesystem::path emulator;
+    std::shared_ptr<const QemuCaps> caps;
+    DomainDefinition live;
+    int id = -1;
+    std::vector<std::string> argv;
+    std::string prefix;        // runtime files: <prefix>.monitor, .pid, .<alias>.sock
+    std::string monitor_path;
+    std::string console_socket;
     std::vector<std::string> volume_paths;
+    std::vector<LaunchFd> fds;  // QEMU numbers kMonitorFd + 1, + 2, ... in this order
+    LifecyclePolicy policy;
+
+    // The number QEMU knows the descriptor `name` by (-1 when none).
+    [[nodiscard]] int fd_number(std::string_view name) const;
 };
 
 // Everything the driver owns.
@@ -71,10 +124,13 @@ struct QemuDriverImpl {
     driver::EventBus events;
     driver::Persistence persistence;
     CapsCache caps;
+    driver::JobTracker jobs;  // the async jobs (save, restore) in progress
+    // How QEMU processes are spawned, watched and killed (a fake in unit tests).
+    std::shared_ptr<ProcessControl> processes = host_processes();
     std::atomic<std::uint64_t> next_instance{1};
 
-    // The event worker: QMP reader threads post here, so that handling an
-    // event may issue QMP commands and kill processes.
+    // The event worker: monitor reader threads post here, so that handling
+    // an event may issue monitor commands and kill processes.
     std::mutex queue_mutex;
     std::condition_variable queue_cv;
     std::deque<std::function<void()>> queue;
@@ -88,7 +144,8 @@ struct QemuDriverImpl {
     explicit QemuDriverImpl(QemuDriverConfig c);
     ~QemuDriverImpl();
 
-    void post(std::function<void()> fn);
+    // Queue work for the event worker; false when it has stopped.
+    bool post(std::function<void()> fn);
     void worker_loop();
     void notify_state() {
         std::lock_guard lk(state_mutex);
@@ -109,37 +166,55 @@ struct QemuDriverImpl {
         return cfg.savedir / (std::string(name) + ".save");
     }
 
-    // --- lifecycle (qemu_lifecycle.cpp) ---------------------------------------
-    struct RestoreSource {
-        UniqueFd fd;  // the save image, positioned at the migration stream
-        // How the stream is compressed: start() runs the decompressor
-        // between fd and QEMU.
-        SaveCompression compression = SaveCompression::None;
-        bool was_running = true;
+    // --- a running instance (qemu_instance.cpp) --------------------------------
+    // Feed `input` to the instance's machine and apply the actions (and the
+    // inputs their results produce) on the calling thread. The request's
+    // verdict (a refusal) or the first action that failed is the result;
+    // NotRunning when `priv` is no longer the domain's instance.
+    Status apply(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv, Input input);
+    // apply() on the event worker, after every monitor event received so
+    // far, and wait for it. For the reply to a stop or cont: QEMU sends
+    // their STOP/RESUME event before the reply, and the machine must see
+    // them in that order (else an event still queued from before, such as
+    // the STOP of a save's pause, would be taken for a new one later).
+    Status apply_in_order(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
+                          Input input);
+    // Open the monitor of a live process; its events and EOF are fed to the
+    // instance `instance` of `obj` on the event worker.
+    Result<std::shared_ptr<Monitor>> attach_monitor(const std::shared_ptr<DomainObject>& obj, std::uint64_t instance,
+                                                    const std::string& path, std::chrono::milliseconds timeout,
+                                                    UniqueFd connected = {});
+    // Make `priv` the domain's running instance (active, with the state
+    // and reason of its machine) and record it.
+    void install(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
+                 const DomainDefinition& live, int id);
+    // install() and apply(first) at once (reattach: the recorded state is
+    // interpreted before any event is).
+    Status install_with(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
+                        const DomainDefinition& live, int id, Input first);
+    struct Installation {
+        const DomainDefinition& live;
+        int id;
     };
-    // Start the (job-held) inactive domain with `definition`.
-    Status start(JobGuard& job, const DomainDefinition& definition, bool paused, RestoreSource* restore);
-    // Attach the QMP client of a live process; events go to the worker.
-    Result<std::shared_ptr<QmpClient>> attach_monitor(const std::shared_ptr<DomainObject>& obj,
-                                                      std::uint64_t instance, const std::string& path,
-                                                      std::chrono::milliseconds timeout, UniqueFd connected = {});
-    // End an instance: mark shut off, emit, remove runtime files, drop a
-    // transient domain. No-op (false) when `instance` is no longer current.
-    bool finish_instance(const std::shared_ptr<DomainObject>& obj, std::uint64_t instance, const std::string& reason,
-                         EventType event, const std::string& detail);
-    // Kill the instance's process (SIGTERM then SIGKILL) and finish it.
-    Status kill_and_finish(const std::shared_ptr<DomainObject>& obj, std::uint64_t instance, bool graceful,
-                           const std::string& reason, EventType event, const std::string& detail);
-    void handle_event(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance, const QmpEvent& ev);
-    // Reset the guest QEMU stopped at a poweroff/reboot/panic and let it run.
-    void restart_guest(DomainObject& obj, QemuPrivate& priv);
-    void handle_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance);
+    Status apply(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv, Input input,
+                 const Installation* installation);
+    // An EOF that came before the instance was installed found nobody to
+    // tell: apply it now.
+    void check_monitor(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv);
+    // The instance `instance` of obj if it is still the current one.
+    std::shared_ptr<QemuPrivate> current(DomainObject& obj, std::uint64_t instance);
+    void on_monitor_event(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance, const MonitorEvent& ev);
+    void on_monitor_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance);
+    // End the instance: shut off as `cause` says, event, runtime files
+    // removed, a transient domain dropped. False when `priv` already ended.
+    bool finish_instance(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
+                         EndCause cause);
     Status write_status(DomainObject& obj);
     void remove_runtime_files(const std::string& name, const std::string& prefix);
-    void reattach_all();
-    // Kill QEMUs left paused by a daemon that died mid-start (pid file, no status).
-    void reap_unfinished_starts(const std::set<std::string>& known_prefixes);
-    void autostart_all();
+    // What to report when a monitor command of a job failed: once the
+    // instance ends (destroy kills QEMU without waiting for jobs), the
+    // domain is not running, which is what the caller needs to hear.
+    Error command_error(DomainObject& obj, const std::shared_ptr<QemuPrivate>& priv, const Error& e);
 
     // Running-instance accessors (copied under the domain's mutex).
     struct Running {
@@ -149,15 +224,27 @@ struct QemuDriverImpl {
     };
     Result<Running> running(DomainObject& obj);
 
+    // --- lifecycle (qemu_lifecycle.cpp) -------------------------------------------
+    // Start the inactive domain (its job held by the caller) with `definition`.
+    Status start(const std::shared_ptr<DomainObject>& obj, const DomainDefinition& definition, StartOptions options);
+    // The phases of a start. Each failure undoes exactly what the phases
+    // before it made: prepare creates nothing; launch creates the runtime
+    // files and QEMU; from connect on, the instance is installed and its
+    // machine ends it (StartAborted).
+    Result<LaunchPlan> prepare(const std::shared_ptr<DomainObject>& obj, const DomainDefinition& definition,
+                               StartOptions& options);
+    void reattach_all();
+    // Kill QEMUs left paused by a daemon that died mid-start (pid file, no status).
+    void reap_unfinished_starts(const std::set<std::string>& known_prefixes);
+    void autostart_all();
+
     // --- storage pools (qemu_pools.cpp) ----------------------------------------
-    // Declared last: destroyed first, while the registry it asks is alive.
-    // pool_manager is null when the pools could not be opened (then every
-    // pools call reports why).
-    std::unique_ptr<driver::PoolApi> pools;
-    pool::PoolManager* pool_manager = nullptr;
-    void open_pools();
+    // File and block disks of the running domains, plus the volumes their
+    // runs resolved (what the pools ask before deleting or destroying).
+    std::vector<driver::DiskUser> disk_users();
     // Resolve every <disk type='volume'> of `def` to its file or block path
-    // and format, in place (for the command line); the paths go to *paths.
+    // and format, in place (for the command line), through cfg.volumes; the
+    // paths go to *paths.
     Status resolve_volume_disks(conf::DomainDef& def, std::vector<std::string>* paths);
     // The resolved volume paths of a run, kept in its runtime status so that a
     // restarted driver still reports them as disk users.
@@ -168,10 +255,21 @@ struct QemuDriverImpl {
                                                const conf::DomainDef& live);
 
     // --- save / restore (qemu_save.cpp) ----------------------------------------
-    Status save(JobGuard& job, const std::filesystem::path& path, const std::string& reason_detail);
+    // Save the running domain into `target` under the async job `job`:
+    // written to a temporary file beside it, synced, renamed; on failure or
+    // abort no file is left and the guest runs again if it ran.
+    Status save(driver::AsyncJobGuard& job, const std::filesystem::path& target);
     Result<RestoreSource> open_restore(const std::filesystem::path& path, DomainDefinition& definition);
+    // Feed the saved state to QEMU (started with -incoming defer), reporting
+    // progress to `job` and stopping when it is aborted.
+    Status receive_saved_state(Monitor& monitor, const RestoreSource& restore, driver::AsyncJob* job);
+    // A migration QEMU still runs (a save cut short by a daemon crash): cancel
+    // it and wait until QEMU says it ended.
+    void cancel_migration(Monitor& monitor);
 };
 
-std::shared_ptr<QemuPrivate> qemu_private(const DomainFields& f);
+// Wrap an impl configured by the caller (tests replace `processes` first):
+// loads the definitions, reattaches, autostarts, as make_qemu_driver does.
+Result<std::unique_ptr<QemuDriver>> make_qemu_driver(std::unique_ptr<QemuDriverImpl> impl);
 
 }  // namespace vireo::qemu

@@ -1,14 +1,12 @@
-// The QEMU driver's storage pools: one pool::PoolManager per driver, and the
-// resolution of <disk type='volume'> disks at domain start.
+// The QEMU driver's side of the storage pools: <disk type='volume'> disks
+// resolved at domain start through the connection's driver::VolumeResolver,
+// and the disks its running domains use, for the pools (driver::DiskUsers).
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "driver/unavailable_pools.hpp"
-#include "pool/pool_manager.hpp"
 #include "qemu/qemu_driver_impl.hpp"
-
 
 namespace vireo::qemu {
 
@@ -18,7 +16,7 @@ namespace {
 
 // File and block disks of a definition, plus the resolved volumes of a run.
 void add_disk_users(const std::string& domain, const conf::DomainDef& def, const QemuPrivate* priv,
-                    std::vector<pool::DiskUser>& out) {
+                    std::vector<driver::DiskUser>& out) {
     for (const auto& d : def.devices.disks) {
         std::string path;
         if (d.type == "block") path = d.source.dev;
@@ -31,31 +29,15 @@ void add_disk_users(const std::string& domain, const conf::DomainDef& def, const
 
 }  // namespace
 
-void QemuDriverImpl::open_pools() {
-    pool::PoolManagerConfig pc;
-    pc.confdir = cfg.storage_confdir.empty() ? cfg.confdir.parent_path() / "storage" : cfg.storage_confdir;
-    pc.rundir = cfg.storage_rundir.empty() ? cfg.rundir.parent_path() / "storage" : cfg.storage_rundir;
-    pc.default_pool_path = cfg.default_pool_path;
-    pc.disk_users = [this] {
-        std::vector<pool::DiskUser> out;
-        for (const auto& obj : registry.list()) {
-            obj->with([&](DomainFields& f) {
-                if (!f.active() || !f.live) return;
-                add_disk_users(obj->name(), *f.live->def, qemu_private(f).get(), out);
-            });
-        }
-        return out;
-    };
-    auto mgr = pool::PoolManager::open(std::move(pc));
-    if (!mgr) {
-        // Domains still work; every pool call says why pools do not.
-        Error why = mgr.error().context("the storage pools are unavailable");
-        spdlog::error("{}", why.full_message());
-        pools = driver::make_unavailable_pools(std::move(why));
-        return;
+std::vector<driver::DiskUser> QemuDriverImpl::disk_users() {
+    std::vector<driver::DiskUser> out;
+    for (const auto& obj : registry.list()) {
+        obj->with([&](DomainFields& f) {
+            if (!f.active() || !f.live) return;
+            add_disk_users(obj->name(), *f.live->def, qemu_private(f).get(), out);
+        });
     }
-    pool_manager = mgr->get();
-    pools = std::move(*mgr);
+    return out;
 }
 
 Status QemuDriverImpl::resolve_volume_disks(conf::DomainDef& def, std::vector<std::string>* paths) {
@@ -65,7 +47,10 @@ Status QemuDriverImpl::resolve_volume_disks(conf::DomainDef& def, std::vector<st
         if (pool.empty() || vol.empty())
             return fail(ErrorCode::XmlError, "disk '{}': a volume disk needs <source pool='...' volume='...'/>",
                         d.target_dev);
-        auto v = pool_manager ? pool_manager->resolve_volume(pool, vol) : pools->lookup_volume(pool, vol);
+        if (!cfg.volumes)
+            return fail(ErrorCode::Unsupported, "disk '{}': volume '{}' of pool '{}' cannot be resolved: this "
+                        "connection has no storage pools", d.target_dev, vol, pool);
+        auto v = cfg.volumes->resolve_volume(pool, vol);
         if (!v) return std::unexpected(v.error());
         d.source.pool.clear();
         d.source.volume.clear();

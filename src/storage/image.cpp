@@ -79,7 +79,9 @@ Result<ImageFormat> probe_format(const std::filesystem::path& path) {
     return ImageFormat::Raw;
 }
 
-Result<ImagePtr> open_image(const std::filesystem::path& path, const OpenOptions& opts) {
+namespace {
+
+Result<ImagePtr> open_unlocked(const std::filesystem::path& path, const OpenOptions& opts) {
     ImageFormat fmt;
     if (opts.format) {
         fmt = *opts.format;
@@ -92,7 +94,38 @@ Result<ImagePtr> open_image(const std::filesystem::path& path, const OpenOptions
     return Qcow2Image::open(path, opts);
 }
 
+}  // namespace
+
+Result<ImagePtr> open_image(const std::filesystem::path& path, const OpenOptions& opts) {
+    if (opts.force_share && opts.writable)
+        return fail(ErrorCode::InvalidArg, "force-share=on can only be used with read-only images");
+    // Locked before anything is read or written, as QEMU does at open.
+    ImageLock lock;
+    if (opts.locking) {
+        auto l = ImageLock::acquire(
+            path, opts.lock_perms.value_or(default_lock_perms(opts.writable, opts.force_share, opts.no_io)));
+        if (!l) return std::unexpected(l.error());
+        lock = std::move(*l);
+    }
+    auto img = open_unlocked(path, opts);
+    if (!img) return img;
+    (*img)->attach_lock(std::move(lock));
+    return img;
+}
+
 Status create_image(const std::filesystem::path& path, const CreateOptions& opts) {
+    // qemu-img's create takes write and resize on the file (and shares all
+    // but resize); a qcow2 target is then opened as a writer.
+    LockPerms perms{kPermWrite | kPermResize, kPermAll & ~kPermResize};
+    if (opts.format == ImageFormat::Qcow2) perms = default_lock_perms(true, false);
+    // A file that is not there yet has no users to respect.
+    ImageLock lock;
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+        auto l = ImageLock::acquire(path, perms);
+        if (!l) return std::unexpected(l.error());
+        lock = std::move(*l);
+    }
     if (opts.format == ImageFormat::Raw) {
         if (!opts.backing_file.empty())
             return fail(ErrorCode::InvalidArg, "Backing file not supported for file format 'raw'");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "storage/file_io.hpp"
+#include "storage/lock.hpp"
 #include "util/error.hpp"
 
 namespace vireo::storage {
@@ -30,12 +31,19 @@ Result<ImageFormat> parse_format(std::string_view name);
 Result<ImageFormat> probe_format(const std::filesystem::path& path);
 
 struct OpenOptions {
-    std::optional<ImageFormat> format;  // nullopt: probe
+    std::optional<ImageFormat> format = std::nullopt;  // nullopt: probe
     bool writable = false;
     bool open_backing = true;           // false: unallocated ranges read as zero
     CacheMode cache = CacheMode::Writeback;
     CacheMode backing_cache = CacheMode::Writeback;
     bool repair_dirty = true;           // lazy-refcount dirty image: repair on rw open
+    // Image locking (storage/lock.hpp), for the image and its backing chain:
+    bool locking = true;       // false: take no lock (QEMU's locking=off)
+    bool force_share = false;  // -U: share every permission; read-only opens only
+    bool no_io = false;        // header only (info): no "consistent read" permission
+    // The permissions to lock instead of the defaults for the open mode
+    // (default_lock_perms); backing files always take the defaults.
+    std::optional<LockPerms> lock_perms = std::nullopt;
 };
 
 // How one run of guest bytes is stored, for block_status/map.
@@ -91,7 +99,9 @@ struct CreateOptions {
 };
 
 // Create a new image (truncating an existing file). With a backing file and
-// size 0 the size is taken from the backing image.
+// size 0 the size is taken from the backing image. An existing file is
+// locked first, as qemu-img does: one that another process uses is refused
+// ("Failed to get "write" lock") and left as it was.
 Status create_image(const std::filesystem::path& path, const CreateOptions& opts);
 
 // Everything `info` reports about one image (not its backing chain).
@@ -193,6 +203,13 @@ public:
     // Cluster size for alignment decisions (raw: 512... 64 KiB hint).
     [[nodiscard]] virtual uint32_t cluster_size() const { return 65536; }
     virtual Result<ImageInfo> info() = 0;
+
+    // The lock this image holds on its file (open_image takes it); released
+    // after the image is closed.
+    void attach_lock(ImageLock lock) { lock_ = std::move(lock); }
+
+private:
+    ImageLock lock_;
 };
 
 using ImagePtr = std::unique_ptr<Image>;

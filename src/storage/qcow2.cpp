@@ -277,13 +277,19 @@ Status Qcow2Image::open_backing(const OpenOptions& opts) {
     bo.writable = false;
     bo.cache = opts.backing_cache;
     bo.backing_cache = opts.backing_cache;
+    // Backing files are read: consistent read, sharing all but write and
+    // resize (all with -U), as QEMU's backing children.
+    bo.locking = opts.locking;
+    bo.force_share = opts.force_share;
+    bo.no_io = opts.no_io;
     if (!backing_format_.empty()) {
         auto f = parse_format(backing_format_);
         if (!f) return std::unexpected(f.error());
         bo.format = *f;
     }
     auto b = open_image(path, bo);
-    if (!b) return std::unexpected(b.error().context(fmt::format("Could not open backing file '{}'", path.string())));
+    // In qemu-img's words: "Could not open backing file: <why>".
+    if (!b) return std::unexpected(Error{b.error().code, "Could not open backing file: " + b.error().message});
     backing_ = std::move(*b);
     return {};
 }

@@ -374,6 +374,7 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
             if (!f) return std::unexpected(f.error());
             bo.format = *f;
         }
+        bo.locking = false;  // only its size is read: qemu-img forces sharing here
         auto b = open_image(resolve_backing_path(path, o.backing_file), bo);
         if (!b) return std::unexpected(b.error().context(fmt::format("Could not open backing file '{}'", o.backing_file)));
         size = (*b)->size();

@@ -74,9 +74,20 @@ struct Error {
     [[nodiscard]] std::string full_message() const;
 };
 
+// std::expected<T, Error> that must not be dropped: a call whose Result is
+// ignored does not compile (-Werror=unused-result). Write `(void)call();`
+// where ignoring an error is really meant, with a comment saying why.
 template <class T>
-using Result = std::expected<T, Error>;
-using Status = std::expected<void, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+public:
+    using std::expected<T, Error>::expected;
+    Result() = default;
+    // From any std::expected of a convertible value (e.g. what and_then returns).
+    template <class U>
+        requires std::is_constructible_v<std::expected<T, Error>, std::expected<U, Error>>
+    Result(std::expected<U, Error> other) : std::expected<T, Error>(std::move(other)) {}
+};
+using Status = Result<void>;
 
 // Build an unexpected Error with a fmt-formatted message.
 template <class... Args>

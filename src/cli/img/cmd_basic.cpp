@@ -11,6 +11,8 @@
 
 #include "cli/img/common.hpp"
 #include "cli/img/qjson.hpp"
+#include "storage/amend.hpp"
+#include "storage/measure.hpp"
 #include "storage/qcow2.hpp"
 
 namespace vireo::img {
@@ -189,7 +191,7 @@ int cmd_create(int argc, char** argv) {
             case 'q': quiet = true; break;
             case 'u': break;
             case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for create"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     if (optind >= argc) {
@@ -223,6 +225,7 @@ int cmd_create(int argc, char** argv) {
             auto bf = parse_format(co->backing_format);
             if (bf) bo.format = *bf;
         }
+        bo.locking = false;  // only its size is read: qemu-img forces sharing here
         auto b = open_image(resolve_backing_path(path, co->backing_file), bo);
         if (!b) {
             report(fmt::format("{}: {}", path, b.error().message));
@@ -247,22 +250,24 @@ int cmd_create(int argc, char** argv) {
 
 int cmd_info(int argc, char** argv) {
     std::string fmt_name, output = "human";
-    bool chain = false;
+    bool chain = false, force_share = false;
     static const std::vector<option> kLong = long_options({{"output", required_argument, nullptr, kOptOutput}, {"backing-chain", no_argument, nullptr, kOptBackingChain}});
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":f:hU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
-            case 'U': break;
+            case 'U': force_share = true; break;
             case kOptOutput: output = optarg; break;
             case kOptBackingChain: chain = true; break;
             case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for info"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     if (!valid_output(output)) return 1;
-    auto img = open_image_arg(argc, argv, fmt_name, false, true);
+    // Only the header is read, and the backing files only with
+    // --backing-chain: qemu-img locks no more than that.
+    auto img = open_image_arg(argc, argv, fmt_name, false, chain, force_share, true);
     if (!img) return 1;
     std::string path = argv[optind];
     std::vector<ImageInfo> infos;
@@ -326,7 +331,7 @@ void print_check(const qcow2::CheckResult& r, const std::string& filename, const
 
 int cmd_check(int argc, char** argv) {
     std::string fmt_name, output = "human", repair;
-    bool quiet = false;
+    bool quiet = false, force_share = false;
     static const std::vector<option> kLong = long_options({{"output", required_argument, nullptr, kOptOutput}, {"repair", required_argument, nullptr, 'r'}});
     optind = 0;
     int c;
@@ -335,10 +340,11 @@ int cmd_check(int argc, char** argv) {
             case 'f': fmt_name = optarg; break;
             case 'r': repair = optarg; break;
             case 'q': quiet = true; break;
-            case 'T': case 'U': break;
+            case 'T': break;
+            case 'U': force_share = true; break;
             case kOptOutput: output = optarg; break;
             case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for check"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     if (!valid_output(output)) return 1;
@@ -349,7 +355,7 @@ int cmd_check(int argc, char** argv) {
         report("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
         return 1;
     }
-    auto img = open_image_arg(argc, argv, fmt_name, mode != qcow2::RepairMode::None, false);
+    auto img = open_image_arg(argc, argv, fmt_name, mode != qcow2::RepairMode::None, false, force_share);
     if (!img) return 1;
     std::string path = argv[optind];
     auto* q = qcow2_cast(img.get());
@@ -388,22 +394,23 @@ int cmd_check(int argc, char** argv) {
 int cmd_map(int argc, char** argv) {
     std::string fmt_name, output = "human";
     uint64_t start = 0, max_len = UINT64_MAX;
+    bool force_share = false;
     static const std::vector<option> kLong = long_options({{"output", required_argument, nullptr, kOptOutput}, {"start-offset", required_argument, nullptr, 's'}, {"max-length", required_argument, nullptr, 'l'}});
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":f:hU", kLong.data(), nullptr)) != -1) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
-            case 'U': break;
+            case 'U': force_share = true; break;
             case 's': { auto v = parse_size(optarg); if (!v) { report("Invalid start offset specified! You may use k, M, G, T, P or E suffixes for "); return 1; } start = *v; break; }
             case 'l': { auto v = parse_size(optarg); if (!v) { report("Invalid length specified! You may use k, M, G, T, P or E suffixes for "); return 1; } max_len = *v; break; }
             case kOptOutput: output = optarg; break;
             case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for map"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     if (!valid_output(output)) return 1;
-    auto img = open_image_arg(argc, argv, fmt_name, false, true);
+    auto img = open_image_arg(argc, argv, fmt_name, false, true, force_share);
     if (!img) return 1;
     std::string path = argv[optind];
     Image* top = img.get();
@@ -475,7 +482,7 @@ int cmd_map(int argc, char** argv) {
 int cmd_snapshot(int argc, char** argv) {
     std::string fmt_name, name;
     char action = 0;
-    bool quiet = false;
+    bool quiet = false, force_share = false;
     static const std::vector<option> kLong = long_options({});
     optind = 0;
     int c;
@@ -488,9 +495,9 @@ int cmd_snapshot(int argc, char** argv) {
                 break;
             case 'f': fmt_name = optarg; break;
             case 'q': quiet = true; break;
-            case 'U': break;
+            case 'U': force_share = true; break;
             case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for snapshot"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     (void)quiet;
@@ -500,7 +507,7 @@ int cmd_snapshot(int argc, char** argv) {
         return 1;
     }
     std::string path = argv[optind];
-    auto img = open_for(path, fmt_name, action != 'l', CacheMode::Writeback, false);
+    auto img = open_for(path, fmt_name, action != 'l', CacheMode::Writeback, false, false, force_share);
     if (!img) {
         report(fmt::format("Could not open '{}': {}", path, img.error().message));
         return 1;
@@ -557,7 +564,7 @@ int cmd_resize(int argc, char** argv) {
                 break;
             }
             case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for resize"); return 1;
+            default: return bad_option(c, args.data());
         }
     }
     if (optind >= n) { report("Expecting image file name and size"); return 1; }
@@ -572,115 +579,18 @@ int cmd_resize(int argc, char** argv) {
     else if (num[0] == '-') { sign = -1; num = num.substr(1); }
     auto sz = parse_size(num);
     if (!sz) { report("Invalid size specified"); return 1; }
-    auto img = open_for(path, fmt_name, true, CacheMode::Writeback, true);
-    if (!img) {
-        report(fmt::format("Could not open '{}': {}", path, img.error().message));
-        return 1;
-    }
-    uint64_t cur = (*img)->size();
-    uint64_t target = sign > 0 ? cur + *sz : sign < 0 ? (*sz > cur ? 0 : cur - *sz) : *sz;
-    if (sign < 0 && *sz > cur) { report("New image size must be positive"); return 1; }
-    if (target < cur && prealloc != Preallocation::Off) {
-        report("Preallocation can only be used for growing images");
-        return 1;
-    }
-    auto st = (*img)->resize(target, shrink, prealloc);
+    ResizeOptions ro;
+    ro.path = path;
+    ro.format = fmt_name;
+    ro.sign = sign;
+    ro.size = *sz;
+    ro.shrink = shrink;
+    ro.prealloc = prealloc;
+    auto st = storage::resize(ro);
     if (!st) { report(st.error().message); return 1; }
-    auto cl = (*img)->close();
-    if (!cl) { report(cl.error().message); return 1; }
     if (!quiet) fmt::print("Image resized.\n");
     return 0;
 }
-
-namespace {
-// What `amend -o` asks for, validated before anything changes.
-struct AmendRequest {
-    std::optional<int> version;
-    std::optional<bool> lazy_refcounts;
-    std::optional<int> refcount_bits;
-    std::optional<uint64_t> size;
-    std::optional<std::string> backing_file, backing_format, data_file;
-    std::optional<bool> data_file_raw;
-};
-
-// Parse -o values as qemu-img amend does for qcow2; prints the error.
-std::optional<AmendRequest> parse_amend(const std::map<std::string, std::string>& o) {
-    AmendRequest a;
-    auto boolean = [](const std::string& k, const std::string& v) -> std::optional<bool> {
-        if (v == "on" || v == "yes" || v == "true") return true;
-        if (v == "off" || v == "no" || v == "false") return false;
-        report(fmt::format("Parameter '{}' expects 'on' or 'off'", k));
-        return std::nullopt;
-    };
-    for (const auto& [k, v] : o) {
-        if (k == "compat") {
-            if (v == "0.10" || v == "v2") a.version = 2;
-            else if (v == "1.1" || v == "v3") a.version = 3;
-            else { report(fmt::format("Unknown compatibility level {}", v)); return std::nullopt; }
-        } else if (k == "lazy_refcounts" || k == "data_file_raw") {
-            auto b = boolean(k, v);
-            if (!b) return std::nullopt;
-            (k == "lazy_refcounts" ? a.lazy_refcounts : a.data_file_raw) = *b;
-        } else if (k == "refcount_bits") {
-            char* end = nullptr;
-            long bits = std::strtol(v.c_str(), &end, 10);
-            if (v.empty() || *end || bits < 1 || bits > 64 || (bits & (bits - 1))) {
-                report("Refcount width must be a power of two and may not exceed 64 bits");
-                return std::nullopt;
-            }
-            a.refcount_bits = static_cast<int>(bits);
-        } else if (k == "size") {
-            auto sz = parse_size(v);
-            if (!sz) { report(sz.error().message); return std::nullopt; }
-            a.size = *sz;
-        } else if (k == "backing_file") {
-            a.backing_file = v;
-        } else if (k == "backing_fmt") {
-            a.backing_format = v;
-        } else if (k == "data_file") {
-            a.data_file = v;
-        } else {
-            report(fmt::format("Invalid parameter '{}'", k));
-            static const char* const kCreateOnly[] = {"cluster_size", "compression_type", "extended_l2", "preallocation",
-                                                      "encryption", "encrypt.format"};
-            for (const char* c : kCreateOnly)
-                if (k == c) fmt::print(stderr, "This option is only supported for image creation\n");
-            return std::nullopt;
-        }
-    }
-    return a;
-}
-
-// Apply a validated request in qemu's order: upgrade, lazy refcounts,
-// refcount width, data file, size, downgrade last.
-Status apply_amend(Qcow2Image& q, const AmendRequest& a) {
-    int target = a.version.value_or(static_cast<int>(q.header().version));
-    if (a.lazy_refcounts.value_or(false) && target < 3)
-        return fail(ErrorCode::InvalidArg, "Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
-    if (a.refcount_bits && *a.refcount_bits != 16 && target < 3)
-        return fail(ErrorCode::InvalidArg, "Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)");
-    if (a.backing_file || a.backing_format) {
-        // qemu-img 7.2 only accepts the values already recorded.
-        auto differs = [](const std::optional<std::string>& want, const std::string& have) {
-            return !want ? !have.empty() : *want != have;
-        };
-        if (differs(a.backing_file, q.backing_file_name()) || differs(a.backing_format, q.backing_format_name()))
-            return fail(ErrorCode::Unsupported, "Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
-    }
-    if (a.data_file_raw.value_or(false) && !(q.header().autoclear & qcow2::kAutoclearDataFileRaw))
-        return fail(ErrorCode::InvalidArg, "data-file-raw cannot be set on existing images");
-    if (a.data_file && !q.has_data_file())
-        return fail(ErrorCode::InvalidArg, "data-file can only be set for images that use an external data file");
-    if (target == 3 && q.header().version < 3) VIREO_TRY(q.amend(3, std::nullopt));
-    if (a.lazy_refcounts) VIREO_TRY(q.amend(std::nullopt, a.lazy_refcounts));
-    if (a.refcount_bits) VIREO_TRY(q.change_refcount_bits(*a.refcount_bits));
-    if (a.data_file) VIREO_TRY(q.set_data_file_name(*a.data_file));
-    if (a.data_file_raw && !*a.data_file_raw) VIREO_TRY(q.clear_data_file_raw());
-    if (a.size && *a.size != q.size()) VIREO_TRY(q.resize(*a.size, true, Preallocation::Off));
-    if (target == 2 && q.header().version > 2) VIREO_TRY(q.amend(2, std::nullopt));
-    return {};
-}
-}  // namespace
 
 int cmd_amend(int argc, char** argv) {
     std::string fmt_name, opts;
@@ -694,7 +604,7 @@ int cmd_amend(int argc, char** argv) {
             case 'f': fmt_name = optarg; break;
             case 'q': quiet = true; break;
             case 't': case 'p': case 'F': case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for amend"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     (void)quiet;
@@ -703,50 +613,15 @@ int cmd_amend(int argc, char** argv) {
     std::string path = argv[optind];
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
-    auto img = open_for(path, fmt_name, true, CacheMode::Writeback, true);
-    if (!img) { report(fmt::format("Could not open '{}': {}", path, img.error().message)); return 1; }
-    auto* q = qcow2_cast(img->get());
-    if (!q) { report(fmt::format("Format driver '{}' does not support option amendment", format_name((*img)->format()))); return 1; }
-    auto req = parse_amend(*o);
-    if (!req) return 1;
-    auto st = apply_amend(*q, *req);
+    auto st = storage::amend(path, fmt_name, *o);
     if (!st) { report(st.error().message); return 1; }
-    auto cl = q->close();
-    if (!cl) { report(cl.error().message); return 1; }
     return 0;
 }
-
-namespace {
-// qcow2_calc_prealloc_size / refcount metadata estimate from the qcow2 docs.
-uint64_t refcount_metadata_size(uint64_t clusters, uint64_t cs, int refcount_bits) {
-    uint64_t per_table_cluster = cs / 8, per_block = cs * 8 / static_cast<uint64_t>(refcount_bits);
-    uint64_t table = 0, blocks = 0, n = 0, last;
-    do {
-        last = n;
-        blocks = (clusters + table + blocks + per_block - 1) / per_block;
-        table = (blocks + per_table_cluster - 1) / per_table_cluster;
-        n = clusters + blocks + table;
-    } while (n != last);
-    return (blocks + table) * cs;
-}
-uint64_t qcow2_prealloc_size(uint64_t total, uint64_t cs, int refcount_bits, bool ext_l2) {
-    uint64_t aligned = (total + cs - 1) / cs * cs;
-    uint64_t l2e = ext_l2 ? 16 : 8;
-    uint64_t meta = cs;
-    uint64_t nl2e = aligned / cs;
-    nl2e = (nl2e + cs / l2e - 1) / (cs / l2e) * (cs / l2e);
-    meta += nl2e * l2e;
-    uint64_t nl1e = nl2e * l2e / cs;
-    nl1e = (nl1e + cs / 8 - 1) / (cs / 8) * (cs / 8);
-    meta += nl1e * 8;
-    meta += refcount_metadata_size((meta + aligned) / cs, cs, refcount_bits);
-    return meta + aligned;
-}
-}  // namespace
 
 int cmd_measure(int argc, char** argv) {
     std::string fmt_name, out_fmt = "raw", opts, output = "human", snapshot;
     std::optional<uint64_t> size;
+    bool force_share = false;
     static const std::vector<option> kLong = long_options({{"output", required_argument, nullptr, kOptOutput}, {"size", required_argument, nullptr, kOptSize}});
     optind = 0;
     int c;
@@ -756,7 +631,7 @@ int cmd_measure(int argc, char** argv) {
             case 'O': out_fmt = optarg; break;
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'l': snapshot = optarg; break;
-            case 'U': break;
+            case 'U': force_share = true; break;
             case kOptOutput: output = optarg; break;
             case kOptSize: {
                 auto s = parse_size(optarg);
@@ -765,56 +640,26 @@ int cmd_measure(int argc, char** argv) {
                 break;
             }
             case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for measure"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     bool have_file = optind < argc;
     if (have_file && size) { report("--size N cannot be used together with a filename."); return 1; }
     if (!have_file && !size) { report("Either --size N or one filename must be specified."); return 1; }
-    auto ofmt = parse_format(out_fmt);
-    if (!ofmt) { report(ofmt.error().message); return 1; }
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
-    auto co = create_options_from(*ofmt, *o);
-    if (!co) { report(co.error().message); return 1; }
-    uint64_t virtual_size = size.value_or(0), required = 0;
-    const uint64_t cs = *ofmt == ImageFormat::Qcow2 ? co->cluster_size : 512;
-    if (have_file) {
-        auto img = open_for(argv[optind], fmt_name, false, CacheMode::Writeback, true);
-        if (!img) { report(fmt::format("Could not open '{}': {}", argv[optind], img.error().message)); return 1; }
-        ImagePtr snap;
-        Image* src = img->get();
-        if (!snapshot.empty()) {
-            auto* q = qcow2_cast(src);
-            std::string key = snapshot.starts_with("snapshot.name=") ? snapshot.substr(14) : snapshot;
-            auto s = q ? q->open_snapshot(key) : Result<ImagePtr>(std::unexpected(Error{ErrorCode::NotFound, "no snapshots"}));
-            if (!s) { report(s.error().message); return 1; }
-            snap = std::move(*s);
-            src = snap.get();
-        }
-        virtual_size = src->size();
-        for (uint64_t off = 0; off < virtual_size;) {
-            auto e = chain_status(src, off, virtual_size - off);
-            if (!e) { report(e.error().message); return 1; }
-            uint64_t next = off + e->length;
-            if (*ofmt == ImageFormat::Qcow2) next = std::min(virtual_size, (next + cs - 1) / cs * cs);
-            if (e->data) required += next - off;
-            off = next;
-        }
-        if (*ofmt == ImageFormat::Qcow2) virtual_size = (virtual_size + cs - 1) / cs * cs;
-    } else {
-        // Nothing allocated yet: qcow2 needs only metadata, raw the whole size.
-        required = *ofmt == ImageFormat::Raw ? virtual_size : 0;
-    }
-    const bool show_bitmaps = have_file && *ofmt == ImageFormat::Qcow2;
-    uint64_t fully, req;
-    if (*ofmt == ImageFormat::Qcow2) {
-        fully = qcow2_prealloc_size(virtual_size, cs, co->refcount_bits, co->extended_l2);
-        req = fully - ((virtual_size + cs - 1) / cs * cs) + required;
-    } else {
-        fully = virtual_size;
-        req = co->prealloc != Preallocation::Off ? virtual_size : required;
-    }
+    MeasureOptions mo;
+    if (have_file) mo.path = argv[optind];
+    mo.size = size.value_or(0);
+    mo.format = fmt_name;
+    mo.snapshot = snapshot;
+    mo.force_share = force_share;
+    mo.target_format = out_fmt;
+    mo.create_options = *o;
+    auto m = storage::measure(mo);
+    if (!m) { report(m.error().message); return 1; }
+    const uint64_t req = m->required, fully = m->fully_allocated;
+    const bool show_bitmaps = m->has_bitmaps_size;
     if (output == "json") {
         auto d = QValue::dict();
         d->put("required", static_cast<int64_t>(req));

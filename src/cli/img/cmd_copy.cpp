@@ -13,7 +13,8 @@
 #include <fmt/format.h>
 
 #include "cli/img/common.hpp"
-#include "cli/img/convert_copy.hpp"
+#include "storage/commit.hpp"
+#include "storage/convert.hpp"
 #include "storage/qcow2.hpp"
 
 namespace vireo::img {
@@ -29,36 +30,6 @@ Result<CacheMode> cache_from(const std::string& s, CacheMode def) {
 
 constexpr uint64_t kChunk = 2ULL << 20;
 
-// The persistent bitmaps convert --bitmaps copies from `src`, read before
-// the target is made (as qemu-img checks them first). Inconsistent ones
-// are an error, or skipped with a warning with --skip-broken-bitmaps.
-// nullopt after the error is reported.
-std::optional<std::vector<qcow2::Bitmap>> source_bitmaps(Image* src, bool skip_broken) {
-    auto* q = qcow2_cast(src);
-    if (!q) {
-        report("Source lacks bitmap support");
-        return std::nullopt;
-    }
-    auto all = q->read_bitmaps();
-    if (!all) {
-        report(fmt::format("Could not read the bitmaps of '{}': {}", src->filename(), all.error().message));
-        return std::nullopt;
-    }
-    std::vector<qcow2::Bitmap> keep;
-    for (auto& b : *all) {
-        if (!b.in_use) {
-            keep.push_back(std::move(b));
-        } else if (skip_broken) {
-            report(fmt::format("warning: Skipping inconsistent bitmap '{}'", b.name));
-        } else {
-            report(fmt::format("Cannot copy inconsistent bitmap '{}'", b.name));
-            fmt::print(stderr, "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it\n");
-            return std::nullopt;
-        }
-    }
-    return keep;
-}
-
 }  // namespace
 
 int cmd_convert(int argc, char** argv) {
@@ -66,7 +37,7 @@ int cmd_convert(int argc, char** argv) {
     bool compress = false, progress = false, no_create = false, quiet = false, target_is_zero = false;
     uint64_t sparse = 4096, rate_limit = 0;
     unsigned num_coroutines = 8;
-    bool salvage = false, bitmaps = false, skip_broken = false;
+    bool salvage = false, bitmaps = false, skip_broken = false, force_share = false;
     static const std::vector<option> kLong = long_options({{"target-image-opts", no_argument, nullptr, kOptTargetImageOpts}, {"target-is-zero", no_argument, nullptr, kOptTargetIsZero}, {"salvage", no_argument, nullptr, kOptSalvage}, {"bitmaps", no_argument, nullptr, kOptBitmaps}, {"skip-broken-bitmaps", no_argument, nullptr, kOptSkipBrokenBitmaps}});
     optind = 0;
     int c;
@@ -114,128 +85,70 @@ int cmd_convert(int argc, char** argv) {
             case kOptSalvage: salvage = true; break;
             case kOptBitmaps: bitmaps = true; break;
             case kOptSkipBrokenBitmaps: skip_broken = true; break;
-            case 'U': case 'C': case kOptObject: break;
+            case 'U': force_share = true; break;
+            case 'C': case kOptObject: break;
             case kOptTargetIsZero: target_is_zero = true; break;
             case kOptImageOpts: break;
-            default: report("Invalid option for convert"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     if (quiet) progress = false;
-    if (argc - optind < 2) { report("Expecting image file name"); return 1; }
-    std::string out_path = argv[argc - 1];
-    auto cache = cache_from(cache_s, CacheMode::Unsafe);
-    auto src_cache = cache_from(src_cache_s, CacheMode::Writeback);
-    if (!cache || !src_cache) { report("Invalid cache option"); return 1; }
-
-    std::vector<ImagePtr> srcs, snaps;
-    std::vector<Image*> views;
-    uint64_t total = 0;
-    for (int i = optind; i < argc - 1; ++i) {
-        auto s = open_for(argv[i], fmt_name, false, *src_cache, true);
-        if (!s) { report(fmt::format("Could not open '{}': {}", argv[i], s.error().message)); return 1; }
-        Image* v = s->get();
-        if (!snapshot.empty()) {
-            auto* q = qcow2_cast(v);
-            std::string key = snapshot;
-            if (key.starts_with("snapshot.name=")) key = key.substr(14);
-            else if (key.starts_with("snapshot.id=")) key = key.substr(12);
-            if (!q) { report("Failed to load snapshot: Operation not supported"); return 1; }
-            auto sv = q->open_snapshot(key);
-            if (!sv) { report(fmt::format("Failed to load snapshot: {}", sv.error().message)); return 1; }
-            v = sv->get();
-            snaps.push_back(std::move(*sv));
-        }
-        total += v->size();
-        views.push_back(v);
-        srcs.push_back(std::move(*s));
-    }
-    auto ofmt = parse_format(out_fmt);
-    if (!ofmt) { report(ofmt.error().message); return 1; }
-    if (compress && *ofmt == ImageFormat::Raw) { report("Compression not supported for this file format"); return 1; }
-    if (skip_broken && !bitmaps) { report("Use of --skip-broken-bitmaps requires --bitmaps"); return 1; }
-    std::vector<qcow2::Bitmap> src_bitmaps;
-    if (bitmaps) {
-        if (views.size() > 1) { report("Copying bitmaps only possible with single source"); return 1; }
-        auto read = source_bitmaps(srcs.front().get(), skip_broken);
-        if (!read) return 1;
-        src_bitmaps = std::move(*read);
-    }
-
-    if (!no_create) {
-        auto o = parse_options(opts);
-        if (!o) { report(o.error().message); return 1; }
-        auto co = create_options_from(*ofmt, *o);
-        if (!co) { report(co.error().message); return 1; }
-        co->size = total;
-        if (!backing.empty()) {
-            co->backing_file = backing;
-            co->backing_format = backing_fmt;
-            if (backing_fmt.empty()) {
-                auto p = probe_format(resolve_backing_path(out_path, backing));
-                if (p) co->backing_format = std::string(format_name(*p));
+    // qemu-img prints the first line before anything is opened, and ends
+    // the line whatever happens.
+    Progress prog(progress, 1.0F);
+    prog.add(0);
+    int rc = 1;
+    if (argc - optind < 2) {
+        report("Expecting image file name");
+    } else {
+        ConvertOptions co;
+        co.target = argv[argc - 1];
+        co.target_format = out_fmt;
+        auto cache = cache_from(cache_s, CacheMode::Unsafe);
+        auto src_cache = cache_from(src_cache_s, CacheMode::Writeback);
+        if (!cache || !src_cache) {
+            report("Invalid cache option");
+        } else {
+            co.cache = *cache;
+            co.src_cache = *src_cache;
+            for (int i = optind; i < argc - 1; ++i) co.sources.push_back(ConvertSource{argv[i], fmt_name, snapshot});
+            auto o = parse_options(opts);
+            if (!o) { report(o.error().message); prog.end(); return 1; }
+            co.create_options = *o;
+            co.no_create = no_create;
+            co.target_is_zero = target_is_zero;
+            co.backing = backing;
+            co.backing_format = backing_fmt;
+            co.compress = compress;
+            co.sparse = sparse;
+            co.threads = num_coroutines;
+            co.rate_limit = rate_limit;
+            co.salvage = salvage;
+            co.bitmaps = bitmaps;
+            co.skip_broken_bitmaps = skip_broken;
+            co.force_share = force_share;
+            co.warn = [](const std::string& w) { report(w); };
+            if (progress)
+                co.progress = [&prog](uint64_t done, uint64_t total) {
+                    prog.set(static_cast<float>(100.0 * static_cast<double>(done) / static_cast<double>(total)));
+                    return true;
+                };
+            auto st = storage::convert(co);
+            if (st) {
+                prog.set(100);
+                rc = 0;
+            } else {
+                report(st.error().message);
             }
         }
-        auto st = create_image(out_path, *co);
-        if (!st) { report(fmt::format("{}: error while converting {}: {}", out_path, out_fmt, st.error().message)); return 1; }
     }
-    auto out = open_for(out_path, out_fmt, true, *cache, true);
-    if (!out) { report(fmt::format("Could not open '{}': {}", out_path, out.error().message)); return 1; }
-    Image* dst = out->get();
-    // qemu-img makes the target before it finds that it cannot hold bitmaps
-    // (raw, or qcow2 version 2).
-    auto* dst_q = qcow2_cast(dst);
-    if (bitmaps && (*ofmt != ImageFormat::Qcow2 || !dst_q || dst_q->header().version < 3)) {
-        report(fmt::format("Format driver '{}' does not support bitmaps", out_fmt));
-        return 1;
-    }
-    // Bitmaps go in one by one after the data, and the first whose name the
-    // target (convert -n) already has fails the command, as in qemu-img.
-    // The target's names are read now: its data writes drop its bitmaps.
-    size_t bitmaps_ok = src_bitmaps.size();
-    if (!src_bitmaps.empty()) {
-        auto have = dst_q->read_bitmaps();
-        if (!have) { report(fmt::format("Could not read the bitmaps of '{}': {}", out_path, have.error().message)); return 1; }
-        for (size_t i = 0; i < src_bitmaps.size() && bitmaps_ok == src_bitmaps.size(); ++i)
-            for (const auto& h : *have)
-                if (h.name == src_bitmaps[i].name) bitmaps_ok = i;
-    }
-    if (no_create && dst->size() < total) {
-        report("output file is smaller than input file");
-        return 1;
-    }
-    // Regions the target may not already read as zero must be zeroed.
-    CopySettings cs;
-    cs.compress = compress;
-    cs.target_fresh = (!no_create || target_is_zero) && backing.empty();
-    cs.skip_same_as_backing = !backing.empty();
-    cs.salvage = salvage;
-    cs.sparse = sparse;
-    cs.threads = num_coroutines;
-    cs.rate_limit = rate_limit;
-    Progress prog(progress);
-    prog.update(0);
-    if (!copy_images(views, dst, cs, prog)) return 1;
-    // Bitmaps go in after the data: a guest write drops an image's bitmaps.
-    if (bitmaps_ok > 0) {
-        std::vector<qcow2::Bitmap> add(src_bitmaps.begin(), src_bitmaps.begin() + static_cast<long>(bitmaps_ok));
-        auto st = dst_q->add_bitmaps(add);
-        if (!st) { report(fmt::format("Failed to populate bitmaps: {}", st.error().message)); return 1; }
-    }
-    if (bitmaps_ok < src_bitmaps.size()) {
-        const std::string& name = src_bitmaps[bitmaps_ok].name;
-        report(fmt::format("Failed to create bitmap {}: Bitmap already exists: {}", name, name));
-        (void)dst->close();
-        return 1;
-    }
-    auto cl = dst->close();
-    if (!cl) { report(cl.error().message); return 1; }
-    prog.done();
-    return 0;
+    prog.end();
+    return rc;
 }
 
 int cmd_compare(int argc, char** argv) {
     std::string fmt1, fmt2, cache_s;
-    bool strict = false, quiet = false, progress = false;
+    bool strict = false, quiet = false, progress = false, force_share = false;
     static const std::vector<option> kLong = long_options({});
     optind = 0;
     int c;
@@ -247,8 +160,9 @@ int cmd_compare(int argc, char** argv) {
             case 'p': progress = true; break;
             case 'q': quiet = true; break;
             case 's': strict = true; break;
-            case 'U': case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for compare"); return 2;
+            case 'U': force_share = true; break;
+            case kOptObject: case kOptImageOpts: break;
+            default: return bad_option(c, argv, 2);
         }
     }
     if (quiet) progress = false;
@@ -257,9 +171,9 @@ int cmd_compare(int argc, char** argv) {
     auto cache = cache_from(cache_s, CacheMode::Writeback);
     if (!cache) { report(cache.error().message); return 2; }
     std::string p1 = argv[optind], p2 = argv[optind + 1];
-    auto i1 = open_for(p1, fmt1, false, *cache, true);
+    auto i1 = open_for(p1, fmt1, false, *cache, true, false, force_share);
     if (!i1) { report(fmt::format("Could not open '{}': {}", p1, i1.error().message)); return 2; }
-    auto i2 = open_for(p2, fmt2, false, *cache, true);
+    auto i2 = open_for(p2, fmt2, false, *cache, true, false, force_share);
     if (!i2) { report(fmt::format("Could not open '{}': {}", p2, i2.error().message)); return 2; }
     Image* a = i1->get();
     Image* b = i2->get();
@@ -270,7 +184,13 @@ int cmd_compare(int argc, char** argv) {
         say("Strict mode: Image size mismatch!");
         return 1;
     }
-    Progress prog(progress);
+    Progress prog(progress, 2.0F);
+    prog.add(0);
+    // qemu-img ends the progress line last, whatever the outcome.
+    struct EndLine {
+        Progress& p;
+        ~EndLine() { p.end(); }
+    } end_line{prog};
     uint64_t common = std::min(a->size(), b->size());
     uint64_t total = std::max(a->size(), b->size());
     std::vector<char> ba(kChunk), bb(kChunk);
@@ -281,10 +201,12 @@ int cmd_compare(int argc, char** argv) {
         }
         return n;
     };
+    // Steps as qemu-img's: one per block-status run of both images, runs
+    // that are read at most 2 MiB long; progress after each.
+    auto step = [&](uint64_t n) { prog.add(static_cast<float>(n) / static_cast<float>(total) * 100); };
     for (uint64_t off = 0; off < common;) {
-        uint64_t want = std::min<uint64_t>(kChunk, common - off);
-        auto ea = chain_status(a, off, want);
-        auto eb = chain_status(b, off, want);
+        auto ea = chain_status(a, off, common - off);
+        auto eb = chain_status(b, off, common - off);
         if (!ea || !eb) { report(fmt::format("error while reading offset {}: {}", off, (!ea ? ea.error() : eb.error()).message)); return 4; }
         uint64_t n = std::min(ea->length, eb->length);
         if (strict && ea->present != eb->present) {
@@ -293,8 +215,10 @@ int cmd_compare(int argc, char** argv) {
         }
         if (!ea->data && !eb->data) {
             off += n;
+            step(n);
             continue;
         }
+        n = std::min<uint64_t>(n, kChunk);
         if (!ea->data || !eb->data) {
             // One side reads zero: the other must be all zero.
             Image* d = ea->data ? a : b;
@@ -311,7 +235,7 @@ int cmd_compare(int argc, char** argv) {
             if (k < n) { say(fmt::format("Content mismatch at offset {}!", off + k)); return 1; }
         }
         off += n;
-        prog.update(static_cast<double>(off) / static_cast<double>(total));
+        step(n);
     }
     if (a->size() != b->size()) {
         Image* big = a->size() > b->size() ? a : b;
@@ -330,14 +254,13 @@ int cmd_compare(int argc, char** argv) {
             off += n;
         }
     }
-    prog.done();
     say("Images are identical.");
     return 0;
 }
 
 int cmd_rebase(int argc, char** argv) {
     std::string fmt_name, backing, backing_fmt, cache_s, src_cache_s;
-    bool unsafe = false, progress = false, quiet = false, have_b = false;
+    bool unsafe = false, progress = false, quiet = false, have_b = false, force_share = false;
     static const std::vector<option> kLong = long_options({});
     optind = 0;
     int c;
@@ -351,68 +274,41 @@ int cmd_rebase(int argc, char** argv) {
             case 'q': quiet = true; break;
             case 't': cache_s = optarg; break;
             case 'T': src_cache_s = optarg; break;
-            case 'U': case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for rebase"); return 1;
+            case 'U': force_share = true; break;
+            case kOptObject: case kOptImageOpts: break;
+            default: return bad_option(c, argv);
         }
     }
     if (quiet) progress = false;
-    if (optind >= argc) { report("Expecting one image file name"); return 1; }
-    if (!have_b) { report("Must specify backing file (-b) or use unsafe mode (-u)"); return 1; }
-    std::string path = argv[optind];
-    auto img = open_for(path, fmt_name, true, CacheMode::Writeback, !unsafe);
-    if (!img) { report(fmt::format("Could not open '{}': {}", path, img.error().message)); return 1; }
-    auto* q = qcow2_cast(img->get());
-    if (!q) { report("Could not change the backing file to '" + backing + "': Operation not supported"); return 1; }
-    if (!backing.empty() && backing_fmt.empty()) {
-        auto p = probe_format(resolve_backing_path(path, backing));
-        if (p) backing_fmt = std::string(format_name(*p));
-        else if (!unsafe) { report(fmt::format("Could not open new backing file '{}': {}", backing, p.error().message)); return 1; }
-    }
-    ImagePtr new_backing;
-    if (!unsafe) {
-        if (!backing.empty()) {
-            auto nb = open_for(resolve_backing_path(path, backing).string(), backing_fmt, false, CacheMode::Writeback, true);
-            if (!nb) { report(fmt::format("Could not open new backing file '{}': {}", backing, nb.error().message)); return 1; }
-            new_backing = std::move(*nb);
-        }
-        Progress prog(progress);
-        const uint64_t size = q->size();
-        const uint64_t cs = q->cluster_size();
-        std::vector<char> old_buf(kChunk), new_buf(kChunk);
-        for (uint64_t off = 0; off < size;) {
-            uint64_t n = std::min<uint64_t>(kChunk, size - off);
-            auto e = q->block_status(off, n);
-            if (!e) { report(e.error().message); return 1; }
-            n = e->length;
-            if (e->kind != ExtentKind::Unallocated) { off += n; continue; }
-            auto st = q->read(off, old_buf.data(), n);
-            if (!st) { report(st.error().message); return 1; }
-            uint64_t have = 0;
-            if (new_backing && off < new_backing->size()) {
-                have = std::min<uint64_t>(n, new_backing->size() - off);
-                auto r = new_backing->read(off, new_buf.data(), have);
-                if (!r) { report(r.error().message); return 1; }
-            }
-            std::memset(new_buf.data() + have, 0, n - have);
-            // Copy only the clusters whose content would change.
-            for (uint64_t p = 0; p < n;) {
-                uint64_t step = std::min<uint64_t>(n - p, cs - (off + p) % cs);
-                if (std::memcmp(old_buf.data() + p, new_buf.data() + p, step) != 0) {
-                    auto w = q->write(off + p, old_buf.data() + p, step);
-                    if (!w) { report(w.error().message); return 1; }
-                }
-                p += step;
-            }
-            off += n;
-            prog.update(static_cast<double>(off) / static_cast<double>(size));
-        }
-        prog.done();
-    }
-    auto st = q->set_backing(backing, backing_fmt);
-    if (!st) { report(fmt::format("Could not change the backing file to '{}': {}", backing, st.error().message)); return 1; }
-    auto cl = q->close();
-    if (!cl) { report(cl.error().message); return 1; }
-    return 0;
+    // The first line goes out before anything is opened, the line end
+    // whatever happens (as qemu-img).
+    Progress prog(progress, 2.0F);
+    prog.add(0);
+    auto finish = [&](int rc) {
+        prog.end();
+        return rc;
+    };
+    if (optind >= argc) { report("Expecting one image file name"); return finish(1); }
+    if (!have_b) { report("Must specify backing file (-b) or use unsafe mode (-u)"); return finish(1); }
+    RebaseOptions ro;
+    ro.path = argv[optind];
+    ro.format = fmt_name;
+    ro.backing = backing;
+    ro.backing_format = backing_fmt;
+    ro.unsafe = unsafe;
+    ro.force_share = force_share;
+    if (progress)
+        ro.progress = [&prog](uint64_t, uint64_t size) {
+            // qemu-img's step: 100 / (size / min(size, 2 MiB)) percent per
+            // reported run, added up in single precision.
+            const auto steps = static_cast<int64_t>(size / std::min<uint64_t>(size, kChunk));
+            prog.add(100.0F / static_cast<float>(steps));
+            return true;
+        };
+    auto st = storage::rebase(ro);
+    if (!st) { report(st.error().message); return finish(1); }
+    prog.set(100);
+    return finish(0);
 }
 
 int cmd_commit(int argc, char** argv) {
@@ -430,67 +326,39 @@ int cmd_commit(int argc, char** argv) {
             case 'p': progress = true; break;
             case 'q': quiet = true; break;
             case 'r': case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for commit"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     if (quiet) progress = false;
     if (optind >= argc) { report("Expecting one image file name"); return 1; }
-    std::string path = argv[optind];
-    auto top = open_for(path, fmt_name, !drop, CacheMode::Writeback, true);
-    if (!top) { report(fmt::format("Could not open '{}': {}", path, top.error().message)); return 1; }
-    Image* t = top->get();
-    if (!t->backing()) { report(fmt::format("Image '{}' does not have a backing file", path)); return 1; }
-    // The base: the direct backing file, or the named image further down.
-    Image* base_view = t->backing();
-    if (!base_name.empty()) {
-        auto want = std::filesystem::weakly_canonical(base_name);
-        for (Image* l = t->backing(); l; l = l->backing()) {
-            if (std::filesystem::weakly_canonical(l->filename()) == want) { base_view = l; break; }
-            if (!l->backing()) { report(fmt::format("Did not find '{}' in the backing chain of '{}'", base_name, path)); return 1; }
-        }
+    // qemu-img starts its progress line once the image is open: here at
+    // the first step.
+    Progress prog(progress, 1.0F);
+    bool started = false;
+    auto start = [&] {
+        if (!started) prog.add(0);
+        started = true;
+    };
+    CommitOptions co;
+    co.path = argv[optind];
+    co.format = fmt_name;
+    co.base = base_name;
+    co.drop = drop;
+    if (progress)
+        co.progress = [&](uint64_t done, uint64_t total) {
+            start();
+            prog.set(static_cast<float>(done) / static_cast<float>(total) * 100.0F);
+            return true;
+        };
+    auto st = storage::commit(co);
+    if (!st) {
+        if (started) prog.end();
+        report(st.error().message);
+        return 1;
     }
-    auto base = open_for(base_view->filename(), std::string(format_name(base_view->format())), true, CacheMode::Writeback, false);
-    if (!base) { report(fmt::format("Could not open '{}': {}", base_view->filename(), base.error().message)); return 1; }
-    Progress prog(progress);
-    std::vector<char> buf(kChunk);
-    const uint64_t size = t->size();
-    if ((*base)->size() < size) {
-        auto r = (*base)->resize(size, false, Preallocation::Off);
-        if (!r) { report(r.error().message); return 1; }
-    }
-    for (uint64_t off = 0; off < size;) {
-        uint64_t n = std::min<uint64_t>(kChunk, size - off);
-        // Allocated anywhere above the base?
-        Image* l = t;
-        bool above = false;
-        uint64_t len = n;
-        while (l && l != base_view) {
-            auto e = l->block_status(off, std::min<uint64_t>(len, l->size() > off ? l->size() - off : len));
-            if (!e) { report(e.error().message); return 1; }
-            len = std::min(len, e->length);
-            if (e->kind != ExtentKind::Unallocated) { above = true; break; }
-            l = l->backing();
-        }
-        if (above) {
-            auto st = t->read(off, buf.data(), len);
-            if (!st) { report(st.error().message); return 1; }
-            auto w = all_zero(buf.data(), len) ? (*base)->write_zeroes(off, len, false) : (*base)->write(off, buf.data(), len);
-            if (!w) { report(w.error().message); return 1; }
-        }
-        off += len;
-        prog.update(static_cast<double>(off) / static_cast<double>(size));
-    }
-    auto bc = (*base)->close();
-    if (!bc) { report(bc.error().message); return 1; }
-    if (!drop) {
-        if (auto* q = qcow2_cast(t)) {
-            auto st = q->make_empty();
-            if (!st) { report(st.error().message); return 1; }
-        }
-        auto cl = t->close();
-        if (!cl) { report(cl.error().message); return 1; }
-    }
-    prog.done();
+    start();
+    prog.set(100);
+    prog.end();
     if (!quiet) fmt::print("Image committed.\n");
     return 0;
 }
@@ -498,6 +366,7 @@ int cmd_commit(int argc, char** argv) {
 int cmd_dd(int argc, char** argv) {
     std::string fmt_name, out_fmt = "raw", in, out;
     uint64_t bs = 512, count = UINT64_MAX, skip = 0;
+    bool force_share = false;
     optind = 0;
     int c;
     static const std::vector<option> kLong = long_options({});
@@ -505,8 +374,9 @@ int cmd_dd(int argc, char** argv) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 'O': out_fmt = optarg; break;
-            case 'U': case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for dd"); return 1;
+            case 'U': force_share = true; break;
+            case kOptObject: case kOptImageOpts: break;
+            default: return bad_option(c, argv);
         }
     }
     for (int i = optind; i < argc; ++i) {
@@ -524,7 +394,7 @@ int cmd_dd(int argc, char** argv) {
     }
     if (in.empty()) { report("Must specify both input and output files"); return 1; }
     if (out.empty()) { report("Must specify both input and output files"); return 1; }
-    auto src = open_for(in, fmt_name, false, CacheMode::Writeback, true);
+    auto src = open_for(in, fmt_name, false, CacheMode::Writeback, true, false, force_share);
     if (!src) { report(fmt::format("Could not open '{}': {}", in, src.error().message)); return 1; }
     // As qemu-img dd does: count= bounds the input from its start (skipped
     // blocks included), skip= moves the start.
@@ -540,7 +410,14 @@ int cmd_dd(int argc, char** argv) {
     co.size = size;
     auto cr = create_image(out, co);
     if (!cr) { report(fmt::format("{}: error while creating output image: {}", out, cr.error().message)); return 1; }
-    auto dst = open_for(out, out_fmt, true, CacheMode::Writeback, false);
+    // qemu-img's new raw target: write and resize, sharing all but resize.
+    OpenOptions dopts;
+    dopts.format = *ofmt;
+    dopts.writable = true;
+    dopts.open_backing = false;
+    if (*ofmt == ImageFormat::Raw)
+        dopts.lock_perms = LockPerms{kPermConsistentRead | kPermWrite | kPermResize, kPermAll & ~kPermResize};
+    auto dst = open_image(out, dopts);
     if (!dst) { report(fmt::format("Could not open '{}': {}", out, dst.error().message)); return 1; }
     std::vector<char> buf(std::max<uint64_t>(bs, 1 << 20));
     for (uint64_t done = 0; done < size;) {
@@ -561,7 +438,7 @@ int cmd_dd(int argc, char** argv) {
 int cmd_bench(int argc, char** argv) {
     std::string fmt_name, cache_s = "writeback";
     uint64_t count = 75000, depth = 64, bufsize = 4096, offset = 0, step = 0, flush_interval = 0;
-    bool write = false, quiet = false, drain = true;
+    bool write = false, quiet = false, drain = true, force_share = false;
     int pattern = 0;
     std::string aio = "threads";
     static const std::vector<option> kLong = long_options({{"flush-interval", required_argument, nullptr, kOptFlushInterval}, {"pattern", required_argument, nullptr, kOptPattern}, {"no-drain", no_argument, nullptr, kOptNoDrain}});
@@ -580,7 +457,7 @@ int cmd_bench(int argc, char** argv) {
             case 'f': fmt_name = optarg; break;
             case 'n': aio = "native"; break;
             case 'i': aio = optarg; break;
-            case 'U': break;
+            case 'U': force_share = true; break;
             case 'o': if (!num(optarg, offset)) { report("Invalid offset specified"); return 1; } break;
             case 'q': quiet = true; break;
             case 's': if (!num(optarg, bufsize) || bufsize == 0) { report("Invalid buffer size specified"); return 1; } break;
@@ -591,7 +468,7 @@ int cmd_bench(int argc, char** argv) {
             case kOptNoDrain: drain = false; break;
             case kOptPattern: pattern = std::atoi(optarg); break;
             case kOptObject: case kOptImageOpts: break;
-            default: report("Invalid option for bench"); return 1;
+            default: return bad_option(c, argv);
         }
     }
     if (aio != "threads" && aio != "native" && aio != "io_uring") { report("Invalid aio option: " + aio); return 1; }
@@ -611,7 +488,7 @@ int cmd_bench(int argc, char** argv) {
         report(fmt::format("Could not open '{}': aio={} is not supported by vireo-img (use aio=threads)", argv[optind], aio));
         return 1;
     }
-    auto img = open_for(argv[optind], fmt_name, write, *cache, true);
+    auto img = open_for(argv[optind], fmt_name, write, *cache, true, false, force_share);
     if (!img) { report(fmt::format("Could not open '{}': {}", argv[optind], img.error().message)); return 1; }
     Image* im = img->get();
     uint64_t size = im->size();

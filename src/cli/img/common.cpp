@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "storage/chain.hpp"
 #include "storage/qcow2.hpp"
 
 namespace vireo::img {
@@ -24,11 +25,7 @@ std::vector<option> long_options(std::initializer_list<option> own, bool force_s
     return v;
 }
 
-bool all_zero(const char* p, size_t n) {
-    if (n == 0) return true;
-    if (p[0] != 0) return false;
-    return std::memcmp(p, p + 1, n - 1) == 0;
-}
+bool all_zero(const char* p, size_t n) { return buffer_is_zero(p, n); }
 
 bool valid_output(const std::string& output) {
     if (output == "human" || output == "json") return true;
@@ -36,44 +33,27 @@ bool valid_output(const std::string& output) {
     return false;
 }
 
-ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writable, bool backing) {
+int bad_option(int c, char** argv, int rc) {
+    const char* opt = optind > 0 ? argv[optind - 1] : "";
+    if (c == ':') report(fmt::format("missing argument for option '{}'", opt));
+    else report(fmt::format("unrecognized option '{}'", opt));
+    fmt::print(stderr, "Try 'vireo-img --help' for more information\n");
+    return rc;
+}
+
+ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writable, bool backing, bool force_share,
+                        bool no_io) {
     if (optind >= argc) {
         report("Expecting one image file name");
         return nullptr;
     }
     std::string path = argv[optind];
-    auto img = open_for(path, fmt, writable, CacheMode::Writeback, backing, true);
+    auto img = open_for(path, fmt, writable, CacheMode::Writeback, backing, true, force_share, no_io);
     if (!img) {
         report(fmt::format("Could not open '{}': {}", path, img.error().message));
         return nullptr;
     }
     return std::move(*img);
-}
-
-Result<uint64_t> parse_size(const std::string& s) {
-    if (s.empty()) return fail(ErrorCode::InvalidArg, "Invalid image size specified.");
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    if (end == s.c_str() || v < 0 || s[0] == '-') return fail(ErrorCode::InvalidArg, "Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
-    uint64_t mult = 1;
-    std::string suf(end);
-    if (suf.size() > 1) return fail(ErrorCode::InvalidArg, "Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
-    if (!suf.empty()) {
-        switch (suf[0]) {
-            case 'b': case 'B': mult = 1; break;
-            case 'k': case 'K': mult = 1ULL << 10; break;
-            case 'm': case 'M': mult = 1ULL << 20; break;
-            case 'g': case 'G': mult = 1ULL << 30; break;
-            case 't': case 'T': mult = 1ULL << 40; break;
-            case 'p': case 'P': mult = 1ULL << 50; break;
-            case 'e': case 'E': mult = 1ULL << 60; break;
-            default: return fail(ErrorCode::InvalidArg, "Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
-        }
-    }
-    double r = v * static_cast<double>(mult);
-    if (r >= 18446744073709551616.0) return fail(ErrorCode::InvalidArg, "Image size must be less than 8 EiB!");
-    if (mult == 1 && std::floor(v) != v) return fail(ErrorCode::InvalidArg, "Invalid image size specified.");
-    return static_cast<uint64_t>(r);
 }
 
 Result<std::map<std::string, std::string>> parse_options(const std::string& s) {
@@ -107,69 +87,8 @@ Result<std::map<std::string, std::string>> parse_options(const std::string& s) {
     return out;
 }
 
-namespace {
-Result<bool> parse_bool(const std::string& key, const std::string& v) {
-    if (v == "on" || v == "yes" || v == "true") return true;
-    if (v == "off" || v == "no" || v == "false") return false;
-    return fail(ErrorCode::InvalidArg, "Parameter '{}' expects 'on' or 'off'", key);
-}
-}  // namespace
-
-Result<CreateOptions> create_options_from(ImageFormat fmt, const std::map<std::string, std::string>& o) {
-    CreateOptions c;
-    c.format = fmt;
-    for (const auto& [k, v] : o) {
-        if (k == "size") {
-            auto s = parse_size(v);
-            if (!s) return std::unexpected(s.error());
-            c.size = *s;
-        } else if (k == "preallocation") {
-            auto p = parse_preallocation(v);
-            if (!p) return std::unexpected(p.error());
-            c.prealloc = *p;
-        } else if (fmt == ImageFormat::Raw) {
-            return fail(ErrorCode::InvalidArg, "Invalid parameter '{}'", k);
-        } else if (k == "compat") {
-            if (v == "0.10" || v == "v2") c.version = 2;
-            else if (v == "1.1" || v == "v3") c.version = 3;
-            else return fail(ErrorCode::InvalidArg, "Invalid parameter '{}'", v);
-        } else if (k == "cluster_size") {
-            auto s = parse_size(v);
-            if (!s) return std::unexpected(s.error());
-            c.cluster_size = static_cast<uint32_t>(*s);
-        } else if (k == "refcount_bits") {
-            c.refcount_bits = std::atoi(v.c_str());
-        } else if (k == "lazy_refcounts") {
-            auto b = parse_bool(k, v);
-            if (!b) return std::unexpected(b.error());
-            c.lazy_refcounts = *b;
-        } else if (k == "extended_l2") {
-            auto b = parse_bool(k, v);
-            if (!b) return std::unexpected(b.error());
-            c.extended_l2 = *b;
-        } else if (k == "compression_type") {
-            if (v == "zlib") c.compression = CompressionType::Zlib;
-            else if (v == "zstd") c.compression = CompressionType::Zstd;
-            else return fail(ErrorCode::InvalidArg, "Invalid parameter '{}'", v);
-        } else if (k == "backing_file") {
-            c.backing_file = v;
-        } else if (k == "backing_fmt") {
-            c.backing_format = v;
-        } else if (k == "data_file") {
-            c.data_file = v;
-        } else if (k == "data_file_raw") {
-            auto b = parse_bool(k, v);
-            if (!b) return std::unexpected(b.error());
-            c.data_file_raw = *b;
-        } else {
-            return fail(ErrorCode::InvalidArg, "Invalid parameter '{}'", k);
-        }
-    }
-    return c;
-}
-
 Result<ImagePtr> open_for(const std::string& path, const std::string& fmt, bool writable, CacheMode cache,
-                          bool backing, bool check_mode) {
+                          bool backing, bool check_mode, bool force_share, bool no_io) {
     OpenOptions o;
     if (!fmt.empty()) {
         auto f = parse_format(fmt);
@@ -180,74 +99,26 @@ Result<ImagePtr> open_for(const std::string& path, const std::string& fmt, bool 
     o.cache = cache;
     o.open_backing = backing;
     o.repair_dirty = !check_mode;
+    o.force_share = force_share;
+    o.no_io = no_io;
     return open_image(path, o);
 }
 
-Result<ChainExtent> chain_status(Image* top, uint64_t off, uint64_t len) {
-    ChainExtent c;
-    Image* layer = top;
-    int depth = 0;
-    for (;;) {
-        if (off >= layer->size()) {
-            // Past the end of a shorter backing file: reads zero.
-            c.length = len;
-            c.present = false;
-            c.zero = true;
-            c.depth = depth;
-            c.file = layer->filename();
-            return c;
-        }
-        uint64_t l = std::min<uint64_t>(len, layer->size() - off);
-        auto e = layer->block_status(off, l);
-        if (!e) return std::unexpected(e.error());
-        len = e->length;
-        c.depth = depth;
-        c.file = layer->filename();
-        switch (e->kind) {
-            case ExtentKind::Data:
-                c.present = true;
-                // raw: a hole is not data; qcow2: allocated is data, maybe zero
-                c.data = layer->format() == ImageFormat::Qcow2 || !e->host_zero;
-                c.zero = e->host_zero;
-                c.offset = e->host_offset;
-                c.length = len;
-                return c;
-            case ExtentKind::Compressed:
-                c.present = c.data = true;
-                c.length = len;
-                return c;
-            case ExtentKind::Zero:
-                c.present = c.zero = true;
-                c.length = len;
-                return c;
-            case ExtentKind::Unallocated:
-                if (!layer->backing()) {
-                    c.zero = true;
-                    c.length = len;
-                    return c;
-                }
-                layer = layer->backing();
-                ++depth;
-                break;
-        }
+void Progress::advance(float value) {
+    if (value > 100) value = 100;
+    current_ = value;
+    if (!on_) return;
+    if (current_ > last_print_ + min_skip_ || current_ == 100 || current_ == 0) {
+        last_print_ = current_;
+        // printf, not fmt: qemu's rounding of the float, ties included.
+        std::printf("    (%3.2f/100%%)\r", static_cast<double>(current_));
+        std::fflush(stdout);
     }
 }
 
-void Progress::update(double fraction) {
+void Progress::end() {
     if (!on_) return;
-    // Like qemu: print whenever another whole percent has been reached,
-    // showing the exact fraction.
-    int pct = static_cast<int>(fraction * 100.0);
-    if (pct <= last_) return;
-    last_ = pct;
-    fmt::print("    ({:.2f}/100%)\r", fraction * 100.0);
-    std::fflush(stdout);
-}
-
-void Progress::done() {
-    if (!on_) return;
-    if (last_ < 100) fmt::print("    (100.00/100%)\r");
-    fmt::print("    (100.00/100%)\r\n");
+    std::printf("\n");
     std::fflush(stdout);
 }
 

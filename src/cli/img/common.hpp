@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "storage/chain.hpp"
 #include "storage/image.hpp"
+#include "storage/options.hpp"
 #include "util/error.hpp"
 
 namespace vireo::img {
@@ -34,7 +36,15 @@ bool valid_output(const std::string& output);
 // The single image argument at argv[optind], opened for reading as
 // info/map/check open it; nullptr (after the error is reported) when it is
 // missing or cannot be opened.
-storage::ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writable, bool backing);
+// `force_share`: -U; `no_io`: only the header is read (info), as qemu-img
+// locks then.
+storage::ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writable, bool backing,
+                                 bool force_share = false, bool no_io = false);
+
+// An option getopt_long did not accept (c is '?' or ':'): qemu-img's
+// message ("unrecognized option '-U'", "missing argument for option '-f'")
+// and its hint. Returns `rc`.
+int bad_option(int c, char** argv, int rc = 1);
 
 // Whether n bytes at p are all zero.
 bool all_zero(const char* p, size_t n);
@@ -42,42 +52,46 @@ bool all_zero(const char* p, size_t n);
 // Print "vireo-img: <msg>" on stderr.
 void report(const std::string& msg);
 
-// qemu_strtosz: "10G", "512", "1.5M", "4k" (binary units).
-Result<uint64_t> parse_size(const std::string& s);
+using storage::parse_size;
 
 // "-o a=b,c=d" (",," is a literal comma); later -o options add to earlier ones.
 Result<std::map<std::string, std::string>> parse_options(const std::string& s);
 
-// Options for create/convert targets from -o values (and -b/-F).
-Result<storage::CreateOptions> create_options_from(storage::ImageFormat fmt, const std::map<std::string, std::string>& o);
+// Options for create targets from -o values (see storage/options.hpp).
+inline Result<storage::CreateOptions> create_options_from(storage::ImageFormat fmt,
+                                                          const std::map<std::string, std::string>& o) {
+    return storage::parse_create_options(fmt, o);
+}
 
-// One run of the fully resolved chain at `off`.
-struct ChainExtent {
-    uint64_t length = 0;
-    bool present = false;     // allocated in some layer
-    bool zero = false;        // reads as zero
-    bool data = false;        // backed by data in a layer
-    int depth = 0;            // layer index (0 = top)
-    std::optional<uint64_t> offset;
-    std::string file;         // filename of that layer
-};
-Result<ChainExtent> chain_status(storage::Image* top, uint64_t off, uint64_t len);
+using storage::ChainExtent;
+using storage::chain_status;
 
-// Progress bar as qemu-img -p prints it.
+// qemu-img's -p progress line, "    (12.50/100%)\r" on stdout, printed by
+// qemu's rule: when the value has grown by more than `min_skip` percent
+// since the last line, and always at 0 and at 100; "\n" at the end. Values
+// are single-precision floats as in qemu, so the same steps give the same
+// lines byte for byte. Off: prints nothing.
 class Progress {
 public:
-    explicit Progress(bool on) : on_(on) {}
-    void update(double fraction);
-    void done();
+    Progress(bool on, float min_skip) : on_(on), min_skip_(min_skip) {}
+    // qemu_progress_print(value, 0): the value itself.
+    void set(float value) { advance(value); }
+    // qemu_progress_print(delta, 100): the value grows by `delta`.
+    void add(float delta) { advance(current_ + delta / 100 * 100); }
+    void end();
 
 private:
+    void advance(float value);
     bool on_;
-    int last_ = -1;
+    float min_skip_;
+    float current_ = 0, last_print_ = 0;
 };
 
+// Open an image as the subcommands do; it is locked as qemu-img locks it
+// (storage/lock.hpp): `force_share` is -U, `no_io` a header-only open.
 Result<storage::ImagePtr> open_for(const std::string& path, const std::string& fmt, bool writable,
                                    storage::CacheMode cache = storage::CacheMode::Writeback, bool backing = true,
-                                   bool check_mode = false);
+                                   bool check_mode = false, bool force_share = false, bool no_io = false);
 
 int cmd_create(int argc, char** argv);
 int cmd_info(int argc, char** argv);

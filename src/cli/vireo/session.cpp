@@ -1,16 +1,8 @@
 #include "cli/vireo/session.hpp"
 
-#include <cstdlib>
-
-#ifdef VIREO_CLI_HAVE_CLIENT
 #include "client/connect.hpp"
-#else
-#include "driver/test_driver.hpp"
-#endif
 
 namespace vireo::cli {
-
-#ifdef VIREO_CLI_HAVE_CLIENT
 
 Result<std::unique_ptr<driver::Driver>> open_connection(std::string_view uri, bool readonly) {
     client::ConnectOptions options;
@@ -19,23 +11,6 @@ Result<std::unique_ptr<driver::Driver>> open_connection(std::string_view uri, bo
 }
 
 std::string default_connection_uri() { return client::default_uri(); }
-
-#else
-
-// Until libvireo's connect() is built, only the in-process test driver is reachable.
-Result<std::unique_ptr<driver::Driver>> open_connection(std::string_view uri, bool /*readonly*/) {
-    if (uri == "test:///default") return driver::make_test_driver();
-    return fail(ErrorCode::Connection, "cannot connect to '{}': this build of vireo has no client library (only test:///default works)",
-                uri);
-}
-
-std::string default_connection_uri() {
-    for (const char* var : {"VIREO_DEFAULT_URI", "LIBVIRT_DEFAULT_URI"})
-        if (const char* value = std::getenv(var); value != nullptr && *value != '\0') return value;
-    return "qemu:///session";
-}
-
-#endif
 
 std::string Session::uri() const { return options_.uri.empty() ? default_connection_uri() : options_.uri; }
 

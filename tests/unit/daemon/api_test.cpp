@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "driver/test_driver.hpp"
+#include "testdrv/test_driver.hpp"
 
 namespace vireo::daemon {
 namespace {
@@ -24,7 +24,7 @@ protected:
     ApiResponse call(std::string method, std::string target, std::string body = {}) {
         return api.handle(ApiRequest{std::move(method), std::move(target), std::move(body), {}});
     }
-    std::unique_ptr<driver::Driver> drv = driver::make_test_driver();
+    std::unique_ptr<driver::Driver> drv = testdrv::make_test_driver();
     Api api{*drv};
 };
 

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "client/connect.hpp"
-#include "driver/test_driver.hpp"
+#include "testdrv/test_driver.hpp"
 #include "support/support.hpp"
 
 namespace vireo::daemon {
@@ -46,7 +46,7 @@ protected:
     test::TempDir dir;
     std::filesystem::path rw = dir / "sock";
     std::filesystem::path ro = dir / "sock-ro";
-    std::unique_ptr<driver::Driver> drv = driver::make_test_driver();
+    std::unique_ptr<driver::Driver> drv = testdrv::make_test_driver();
     Server server{*drv, 4};
     std::thread loop;
 };

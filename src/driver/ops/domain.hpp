@@ -1,0 +1,387 @@
+// Domain operations: queries, definitions, lifecycle, save/restore, the
+// serial console. (op.hpp explains the declarations.)
+//
+// {ref} is a domain reference as virsh takes it: a name, a UUID or the id of
+// a running domain, tried in that order (registry.hpp).
+#pragma once
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "driver/ops/op.hpp"
+#include "driver/types.hpp"
+#include "util/fd.hpp"
+
+namespace vireo::driver::ops {
+
+template <>
+struct EnumNames<ShutdownMode> {
+    static constexpr std::string_view what = "shutdown mode";
+    static constexpr std::array<std::pair<ShutdownMode, std::string_view>, 3> values{
+        {{ShutdownMode::Default, "default"}, {ShutdownMode::Acpi, "acpi"}, {ShutdownMode::Agent, "agent"}}};
+};
+
+template <>
+struct EnumNames<MetadataKind> {
+    static constexpr std::string_view what = "metadata kind";
+    static constexpr std::array<std::pair<MetadataKind, std::string_view>, 2> values{
+        {{MetadataKind::Title, "title"}, {MetadataKind::Description, "description"}}};
+};
+
+// --- queries (never wait behind a job) --------------------------------------------
+
+struct DomainList {
+    static constexpr OpInfo info{.name = "domain.list", .method = Method::Get, .path = "/v1/domains",
+                                 .kind = Kind::Query, .lane = Lane::Inline, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Every domain, active and inactive, with its state (one round trip)"};
+    struct Request {};
+    using Reply = std::vector<DomainSummary>;  // sorted by name
+    static constexpr std::tuple<> fields{};
+};
+
+struct DomainLookup {
+    static constexpr OpInfo info{.name = "domain.lookup", .method = Method::Get, .path = "/v1/domains/{ref}",
+                                 .kind = Kind::Query, .lane = Lane::Inline, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "One domain (virsh dominfo / domstate)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = DomainSummary;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+struct DomainXml {
+    static constexpr OpInfo info{.name = "domain.xml", .method = Method::Get, .path = "/v1/domains/{ref}/xml",
+                                 .kind = Kind::Query, .lane = Lane::Inline, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The domain's XML (virsh dumpxml)"};
+    struct Request {
+        std::string ref{};
+        bool inactive = false;
+    };
+    using Reply = std::string;  // domain XML
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref),
+                   field("inactive", &Request::inactive, "the persistent definition instead of the live one")};
+};
+
+struct DomainDisks {
+    static constexpr OpInfo info{.name = "domain.disks", .method = Method::Get, .path = "/v1/domains/{ref}/disks",
+                                 .kind = Kind::Query, .lane = Lane::Query, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain, .summary = "Disks (virsh domblklist)"};
+    struct Request {
+        std::string ref{};
+        bool inactive = false;
+    };
+    using Reply = std::vector<DiskInfo>;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref), field("inactive", &Request::inactive)};
+};
+
+struct DomainInterfaces {
+    static constexpr OpInfo info{.name = "domain.interfaces", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/interfaces", .kind = Kind::Query, .lane = Lane::Query,
+                                 .read_only_allowed = true, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Network interfaces (virsh domiflist)"};
+    struct Request {
+        std::string ref{};
+        bool inactive = false;
+    };
+    using Reply = std::vector<InterfaceInfo>;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref), field("inactive", &Request::inactive)};
+};
+
+struct DomainGetMetadata {
+    static constexpr OpInfo info{.name = "domain.get_metadata", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/metadata", .kind = Kind::Query, .lane = Lane::Query,
+                                 .read_only_allowed = true, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Title or description (virsh desc)"};
+    struct Request {
+        std::string ref{};
+        MetadataKind kind = MetadataKind::Title;
+        bool inactive = false;
+    };
+    using Reply = std::string;  // the text; empty when not set
+    static constexpr std::string_view reply_field = "text";
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref), required("kind", &Request::kind),
+                                              field("inactive", &Request::inactive)};
+};
+
+// --- definitions -------------------------------------------------------------------
+
+struct DomainDefine {
+    static constexpr OpInfo info{.name = "domain.define", .method = Method::Post, .path = "/v1/domains",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Define (or redefine) a persistent domain (virsh define)"};
+    struct Request {
+        std::string xml{};
+        bool validate = true;
+    };
+    using Reply = DomainSummary;  // the defined domain
+    static constexpr unsigned http_success = 201;
+    static constexpr auto fields = std::tuple{document("xml", &Request::xml),
+                                              field("validate", &Request::validate, "validate the document (default 1)")};
+};
+
+struct DomainCreate {
+    static constexpr OpInfo info{
+        .name = "domain.create", .method = Method::Post, .path = "/v1/domains:create", .kind = Kind::Job,
+        .lane = Lane::Job, .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+        .summary = "Create and start a transient domain (virsh create); it vanishes at shutoff"};
+    struct Request {
+        std::string xml{};
+        bool paused = false;
+        bool force_boot = false;
+    };
+    using Reply = DomainSummary;  // the running domain
+    static constexpr unsigned http_success = 201;
+    static constexpr auto fields = std::tuple{document("xml", &Request::xml), field("paused", &Request::paused),
+                                              field("force_boot", &Request::force_boot)};
+};
+
+struct DomainRestore {
+    static constexpr OpInfo info{.name = "domain.restore", .method = Method::Post, .path = "/v1/domains:restore",
+                                 .kind = Kind::AsyncJob, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Start a domain from a save file (virsh restore)"};
+    struct Request {
+        std::string path{};
+        bool paused = false;
+    };
+    using Reply = DomainSummary;  // the restored domain
+    static constexpr auto fields = std::tuple{required("path", &Request::path, "absolute path on the daemon's host"),
+                                              field("paused", &Request::paused)};
+};
+
+struct DomainUndefine {
+    static constexpr OpInfo info{
+        .name = "domain.undefine", .method = Method::Delete, .path = "/v1/domains/{ref}", .kind = Kind::Job,
+        .lane = Lane::Job, .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+        .summary = "Undefine (virsh undefine). A running persistent domain becomes transient."};
+    struct Request {
+        std::string ref{};
+        bool managed_save = false;
+        bool nvram = false;
+        bool remove_all_storage = false;
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref),
+                   field("managed_save", &Request::managed_save, "also remove the managed save image"),
+                   field("nvram", &Request::nvram, "also remove the UEFI NVRAM file"),
+                   field("remove_all_storage", &Request::remove_all_storage, "also remove the disk images")};
+};
+
+struct DomainSetMetadata {
+    static constexpr OpInfo info{.name = "domain.set_metadata", .method = Method::Put,
+                                 .path = "/v1/domains/{ref}/metadata", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Set title or description"};
+    struct Request {
+        std::string ref{};
+        MetadataKind kind = MetadataKind::Title;
+        std::string text{};
+        bool live = false;    // live/config: which definition(s) to change;
+        bool config = false;  // both false = the current state's
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), required("kind", &Request::kind), field("text", &Request::text),
+                   field("live", &Request::live), field("config", &Request::config)};
+};
+
+struct DomainSetAutostart {
+    static constexpr OpInfo info{.name = "domain.set_autostart", .method = Method::Put,
+                                 .path = "/v1/domains/{ref}/autostart", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Enable or disable autostart (virsh autostart [--disable])"};
+    struct Request {
+        std::string ref{};
+        bool enabled = false;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref), field("enabled", &Request::enabled)};
+};
+
+// --- lifecycle -----------------------------------------------------------------------
+
+struct DomainStart {
+    static constexpr OpInfo info{.name = "domain.start", .method = Method::Post, .path = "/v1/domains/{ref}/start",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain, .summary = "Start (virsh start)"};
+    struct Request {
+        std::string ref{};
+        bool paused = false;
+        bool force_boot = false;
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), field("paused", &Request::paused),
+                   field("force_boot", &Request::force_boot, "discard a managed save image")};
+};
+
+struct DomainShutdown {
+    static constexpr OpInfo info{.name = "domain.shutdown", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/shutdown", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Request a guest shutdown and return at once (virsh shutdown)"};
+    struct Request {
+        std::string ref{};
+        ShutdownMode mode = ShutdownMode::Default;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref), field("mode", &Request::mode)};
+};
+
+struct DomainReboot {
+    static constexpr OpInfo info{.name = "domain.reboot", .method = Method::Post, .path = "/v1/domains/{ref}/reboot",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Request a guest reboot (virsh reboot)"};
+    struct Request {
+        std::string ref{};
+        ShutdownMode mode = ShutdownMode::Default;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref), field("mode", &Request::mode)};
+};
+
+// Urgent: destroy must work while another job is stuck (it kills first, then
+// takes the domain's job), so it never queues behind jobs.
+struct DomainDestroy {
+    static constexpr OpInfo info{.name = "domain.destroy", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/destroy", .kind = Kind::Job, .lane = Lane::Urgent,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Stop at once (virsh destroy)"};
+    struct Request {
+        std::string ref{};
+        bool graceful = false;
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), field("graceful", &Request::graceful, "SIGTERM only")};
+};
+
+struct DomainReset {
+    static constexpr OpInfo info{.name = "domain.reset", .method = Method::Post, .path = "/v1/domains/{ref}/reset",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain, .summary = "Hard reset (virsh reset)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+struct DomainSuspend {
+    static constexpr OpInfo info{.name = "domain.suspend", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/suspend", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Pause the vCPUs (virsh suspend)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+struct DomainResume {
+    static constexpr OpInfo info{.name = "domain.resume", .method = Method::Post, .path = "/v1/domains/{ref}/resume",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain, .summary = "Resume (virsh resume)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+struct DomainSave {
+    static constexpr OpInfo info{.name = "domain.save", .method = Method::Post, .path = "/v1/domains/{ref}/save",
+                                 .kind = Kind::AsyncJob, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Save the state to a file and stop (virsh save)"};
+    struct Request {
+        std::string ref{};
+        std::string path{};
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), required("path", &Request::path, "absolute path on the daemon's host")};
+};
+
+struct DomainManagedSave {
+    static constexpr OpInfo info{
+        .name = "domain.managed_save", .method = Method::Post, .path = "/v1/domains/{ref}/managedsave",
+        .kind = Kind::AsyncJob, .lane = Lane::Job, .read_only_allowed = false,
+        .libvirt_domain = LibvirtDomain::Domain,
+        .summary = "Save to the managed image and stop; the next start restores it (virsh managedsave)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+struct DomainManagedSaveRemove {
+    static constexpr OpInfo info{.name = "domain.managed_save_remove", .method = Method::Delete,
+                                 .path = "/v1/domains/{ref}/managedsave", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Remove the managed save image (virsh managedsave-remove)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+// Urgent: an abort must reach the job it aborts while jobs occupy every job
+// thread. No driver runs async jobs yet, so every connection answers
+// Unsupported for now.
+struct DomainAbortJob {
+    static constexpr OpInfo info{.name = "domain.abort_job", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/job/abort", .kind = Kind::Job, .lane = Lane::Urgent,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Abort the domain's async job (virsh domjobabort)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+// --- console ---------------------------------------------------------------------------
+
+// A bidirectional byte stream to the domain's serial console; the caller owns
+// the fd, closing it detaches. Console input drives the guest: not for
+// read-only clients (as libvirt).
+struct DomainConsole {
+    static constexpr OpInfo info{.name = "domain.console", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/console", .kind = Kind::JobStream, .lane = Lane::Query,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Serial console (WebSocket)"};
+    static constexpr std::string_view description =
+        "Upgrade to WebSocket. Binary messages carry the console's bytes in\n"
+        "both directions. Closing the WebSocket detaches; the daemon closes it\n"
+        "when the domain stops. Refused on the read-only socket. Errors (no\n"
+        "such domain, not running) come back as the usual error answer instead\n"
+        "of the 101 upgrade.";
+    struct Request {
+        std::string ref{};
+        std::string device{};  // as virsh console; empty = the first serial/console
+    };
+    using Reply = UniqueFd;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), field("device", &Request::device, "serial device alias; empty = the first")};
+};
+
+using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, DomainLookup, DomainUndefine, DomainXml,
+                       DomainDisks, DomainInterfaces, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
+                       DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
+                       DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainAbortJob,
+                       DomainConsole>;
+
+}  // namespace vireo::driver::ops

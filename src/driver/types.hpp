@@ -1,0 +1,127 @@
+// The value types of the Driver API (driver.hpp) for the host and domains:
+// what operations take and answer. Pool and volume types: pool_types.hpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/error.hpp"
+#include "util/uuid.hpp"
+
+namespace vireo::driver {
+
+// libvirt's virDomainState, same numbering.
+enum class DomainState {
+    NoState = 0,
+    Running = 1,
+    Blocked = 2,
+    Paused = 3,
+    Shutdown = 4,  // being shut down
+    Shutoff = 5,
+    Crashed = 6,
+    PmSuspended = 7,
+};
+
+// "running", "paused", "shut off", ... exactly as virsh prints them.
+std::string_view state_name(DomainState s);
+// Inverse of state_name (also accepts "shutoff"); nullopt when unknown.
+std::optional<DomainState> state_from_name(std::string_view name);
+
+// Why a domain is in its state; names as virsh domstate --reason prints them
+// ("booted", "user", "shutdown", "destroyed", "crashed", "saved", "failed",
+// "restored", "unpaused", "unknown", ...). Kept as text: the set differs per state.
+using StateReason = std::string;
+
+struct DomainSummary {
+    std::string name;
+    Uuid uuid;
+    int id = -1;  // -1 when not running
+    DomainState state = DomainState::Shutoff;
+    StateReason reason = "unknown";
+    bool persistent = true;
+    bool autostart = false;
+    bool managed_save = false;  // a managed save image exists
+    std::string title;
+    std::uint64_t max_memory_kib = 0;
+    std::uint64_t memory_kib = 0;  // current balloon size (configured when off)
+    unsigned vcpus = 0;
+    std::uint64_t cpu_time_ns = 0;  // 0 when not running
+    std::string os_type = "hvm";
+};
+
+struct NodeInfo {
+    std::string model;  // "x86_64"
+    std::uint64_t memory_kib = 0;
+    unsigned cpus = 0;
+    unsigned mhz = 0;
+    unsigned nodes = 1;
+    unsigned sockets = 1;
+    unsigned cores = 1;
+    unsigned threads = 1;
+};
+
+struct VersionInfo {
+    std::string library;     // vireo version, "0.1.0"
+    std::string daemon;      // vireod version ("" for in-process drivers)
+    std::string hypervisor;  // "QEMU 7.2.22" / "Test 1.0"
+};
+
+// Lifecycle events (virsh event --event lifecycle names them the same).
+enum class EventType { Defined, Undefined, Started, Suspended, Resumed, Stopped, Shutdown, PmSuspended, Crashed };
+std::string_view event_name(EventType t);
+
+struct DomainEvent {
+    EventType type = EventType::Started;
+    std::string detail;  // "Booted", "Destroyed", "Finished", "Panicked", ...
+    std::string domain;  // name
+    Uuid uuid;
+    std::chrono::system_clock::time_point when = std::chrono::system_clock::now();
+};
+
+struct StartFlags {
+    bool paused = false;       // leave the vCPUs paused after start
+    bool force_boot = false;   // discard a managed save image and boot fresh
+};
+
+enum class ShutdownMode { Default, Acpi, Agent };
+
+struct UndefineFlags {
+    bool managed_save = false;        // also remove a managed save image (else refuse)
+    bool nvram = false;               // also remove the UEFI NVRAM file
+    bool remove_all_storage = false;  // also remove the disk images
+};
+
+struct DestroyFlags {
+    bool graceful = false;  // SIGTERM only, never SIGKILL
+};
+
+enum class MetadataKind { Title, Description };
+
+struct DiskInfo {  // one row of virsh domblklist
+    std::string type;    // file, block, volume, network
+    std::string device;  // disk, cdrom, floppy
+    std::string target;  // vda
+    std::string source;  // path or "-"
+};
+
+struct InterfaceInfo {  // one row of virsh domiflist
+    std::string name;   // host-side interface name, or "-"
+    std::string type;   // network, bridge, user, ethernet
+    std::string source; // network / bridge name, or "-"
+    std::string model;  // virtio
+    std::string mac;
+};
+
+// Handle returned by subscribe(); the subscription ends when it is destroyed.
+class Subscription {
+public:
+    virtual ~Subscription() = default;
+    // Why the stream of events ended on its own (a remote daemon went away),
+    // or nullopt while events may still come. In-process drivers never lose one.
+    [[nodiscard]] virtual std::optional<Error> lost() const { return std::nullopt; }
+};
+
+}  // namespace vireo::driver

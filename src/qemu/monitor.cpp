@@ -1,0 +1,289 @@
+#include "qemu/monitor.hpp"
+
+#include <array>
+#include <utility>
+
+namespace vireo::qemu {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::array<std::pair<RunState, std::string_view>, 16> kRunStates{{
+    {RunState::Debug, "debug"},
+    {RunState::InMigrate, "inmigrate"},
+    {RunState::InternalError, "internal-error"},
+    {RunState::IoError, "io-error"},
+    {RunState::Paused, "paused"},
+    {RunState::PostMigrate, "postmigrate"},
+    {RunState::Prelaunch, "prelaunch"},
+    {RunState::FinishMigrate, "finish-migrate"},
+    {RunState::RestoreVm, "restore-vm"},
+    {RunState::Running, "running"},
+    {RunState::SaveVm, "save-vm"},
+    {RunState::Shutdown, "shutdown"},
+    {RunState::Suspended, "suspended"},
+    {RunState::Watchdog, "watchdog"},
+    {RunState::GuestPanicked, "guest-panicked"},
+    {RunState::Colo, "colo"},
+}};
+
+constexpr std::array<std::pair<MigrationStatus, std::string_view>, 14> kMigrationStatuses{{
+    {MigrationStatus::None, "none"},
+    {MigrationStatus::Setup, "setup"},
+    {MigrationStatus::Cancelling, "cancelling"},
+    {MigrationStatus::Cancelled, "cancelled"},
+    {MigrationStatus::Active, "active"},
+    {MigrationStatus::PostcopyActive, "postcopy-active"},
+    {MigrationStatus::PostcopyPaused, "postcopy-paused"},
+    {MigrationStatus::PostcopyRecover, "postcopy-recover"},
+    {MigrationStatus::Completed, "completed"},
+    {MigrationStatus::Failed, "failed"},
+    {MigrationStatus::Colo, "colo"},
+    {MigrationStatus::PreSwitchover, "pre-switchover"},
+    {MigrationStatus::Device, "device"},
+    {MigrationStatus::WaitUnplug, "wait-unplug"},
+}};
+
+template <class E, std::size_t N>
+E from_name(const std::array<std::pair<E, std::string_view>, N>& table, std::string_view name, E unknown) {
+    for (const auto& [value, text] : table)
+        if (text == name) return value;
+    return unknown;
+}
+
+template <class E, std::size_t N>
+std::string_view to_name(const std::array<std::pair<E, std::string_view>, N>& table, E value) {
+    for (const auto& [v, text] : table)
+        if (v == value) return text;
+    return "unknown";
+}
+
+std::string string_field(const json& obj, const char* key) {
+    if (!obj.is_object()) return "";
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::uint64_t uint_field(const json& obj, const char* key) {
+    if (!obj.is_object()) return 0;
+    auto it = obj.find(key);
+    if (it == obj.end() || !it->is_number()) return 0;
+    if (it->is_number_unsigned()) return it->get<std::uint64_t>();
+    if (it->is_number_integer()) return static_cast<std::uint64_t>(std::max<std::int64_t>(0, it->get<std::int64_t>()));
+    return static_cast<std::uint64_t>(std::max(0.0, it->get<double>()));
+}
+
+Error malformed(std::string_view command, std::string_view what) {
+    return Error{ErrorCode::Protocol, fmt::format("QEMU's answer to '{}' is malformed: {}", command, what)};
+}
+
+}  // namespace
+
+RunState parse_run_state(std::string_view name) { return from_name(kRunStates, name, RunState::Unknown); }
+std::string_view run_state_name(RunState s) { return to_name(kRunStates, s); }
+
+MigrationStatus parse_migration_status(std::string_view name) {
+    return from_name(kMigrationStatuses, name, MigrationStatus::Unknown);
+}
+std::string_view migration_status_name(MigrationStatus s) { return to_name(kMigrationStatuses, s); }
+
+MonitorEvent MonitorEvent::shutdown(bool guest, std::string reason) {
+    MonitorEvent ev = of(EventKind::Shutdown);
+    ev.guest = guest;
+    ev.reason = std::move(reason);
+    return ev;
+}
+
+MonitorEvent MonitorEvent::of(EventKind kind) {
+    static constexpr std::array<std::pair<EventKind, std::string_view>, 7> names{{
+        {EventKind::Shutdown, "SHUTDOWN"},
+        {EventKind::Powerdown, "POWERDOWN"},
+        {EventKind::Reset, "RESET"},
+        {EventKind::Stop, "STOP"},
+        {EventKind::Resume, "RESUME"},
+        {EventKind::GuestPanicked, "GUEST_PANICKED"},
+        {EventKind::Migration, "MIGRATION"},
+    }};
+    MonitorEvent ev;
+    ev.kind = kind;
+    for (const auto& [k, n] : names)
+        if (k == kind) ev.name = std::string(n);
+    return ev;
+}
+
+MonitorEvent parse_event(const QmpEvent& raw) {
+    MonitorEvent ev;
+    ev.name = raw.name;
+    ev.timestamp = raw.timestamp;
+    const json& d = raw.data;
+    auto guest = [&] { return d.is_object() && d.value("guest", false); };
+    if (raw.name == "SHUTDOWN") {
+        ev.kind = EventKind::Shutdown;
+        ev.guest = guest();
+        ev.reason = string_field(d, "reason");
+        // QEMU before 4.0 sent no reason; a guest flag alone still tells who.
+        if (ev.reason.empty()) ev.reason = ev.guest ? "guest-shutdown" : "host-signal";
+    } else if (raw.name == "RESET") {
+        ev.kind = EventKind::Reset;
+        ev.guest = guest();
+        ev.reason = string_field(d, "reason");
+    } else if (raw.name == "POWERDOWN") {
+        ev.kind = EventKind::Powerdown;
+    } else if (raw.name == "STOP") {
+        ev.kind = EventKind::Stop;
+    } else if (raw.name == "RESUME") {
+        ev.kind = EventKind::Resume;
+    } else if (raw.name == "GUEST_PANICKED") {
+        ev.kind = EventKind::GuestPanicked;
+        ev.action = string_field(d, "action");
+    } else if (raw.name == "MIGRATION") {
+        ev.kind = EventKind::Migration;
+        ev.migration = parse_migration_status(string_field(d, "status"));
+    }
+    return ev;
+}
+
+Result<std::shared_ptr<Monitor>> Monitor::open(UniqueFd fd, std::chrono::milliseconds greeting_timeout,
+                                               EventHandler on_event, CloseHandler on_close,
+                                               std::chrono::milliseconds command_timeout) {
+    QmpClient::EventHandler raw_handler;
+    if (on_event) raw_handler = [h = std::move(on_event)](const QmpEvent& raw) { h(parse_event(raw)); };
+    auto client = QmpClient::open(std::move(fd), greeting_timeout, std::move(raw_handler), std::move(on_close));
+    if (!client) return std::unexpected(client.error());
+    return std::make_shared<Monitor>(std::move(*client), command_timeout);
+}
+
+Result<std::shared_ptr<Monitor>> Monitor::connect(const std::filesystem::path& path,
+                                                  std::chrono::milliseconds greeting_timeout, EventHandler on_event,
+                                                  CloseHandler on_close, std::chrono::milliseconds command_timeout) {
+    auto fd = connect_unix(path);
+    if (!fd) return std::unexpected(fd.error());
+    return open(std::move(*fd), greeting_timeout, std::move(on_event), std::move(on_close), command_timeout);
+}
+
+Monitor::Monitor(std::unique_ptr<QmpClient> transport, std::chrono::milliseconds command_timeout)
+    : qmp_(std::move(transport)), timeout_(command_timeout) {}
+
+Result<json> Monitor::run(std::string_view command, const json& arguments, int fd) {
+    return fd >= 0 ? qmp_->execute_with_fd(command, arguments, fd, timeout_) : qmp_->execute(command, arguments, timeout_);
+}
+
+namespace {
+Status done(const Result<json>& r) {
+    if (!r) return std::unexpected(r.error());
+    return {};
+}
+}  // namespace
+
+Status Monitor::stop() { return done(run("stop")); }
+Status Monitor::cont() { return done(run("cont")); }
+Status Monitor::system_reset() { return done(run("system_reset")); }
+Status Monitor::system_powerdown() { return done(run("system_powerdown")); }
+Status Monitor::quit() { return done(run("quit")); }
+
+Result<StatusInfo> Monitor::query_status() {
+    auto r = run("query-status");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_object()) return std::unexpected(malformed("query-status", "not an object"));
+    StatusInfo out;
+    out.state = parse_run_state(string_field(*r, "status"));
+    out.running = r->value("running", false);
+    return out;
+}
+
+Status Monitor::migrate(std::string_view uri) { return done(run("migrate", {{"uri", uri}})); }
+Status Monitor::migrate_cancel() { return done(run("migrate_cancel")); }
+Status Monitor::migrate_incoming(std::string_view uri) { return done(run("migrate-incoming", {{"uri", uri}})); }
+
+Result<MigrationInfo> Monitor::query_migrate() {
+    auto r = run("query-migrate");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_object()) return std::unexpected(malformed("query-migrate", "not an object"));
+    MigrationInfo out;
+    // Before any migration QEMU answers {} (no status): that is "none".
+    std::string status = string_field(*r, "status");
+    out.status = status.empty() ? MigrationStatus::None : parse_migration_status(status);
+    out.error_desc = string_field(*r, "error-desc");
+    if (auto ram = r->find("ram"); ram != r->end() && ram->is_object()) {
+        out.ram_transferred = uint_field(*ram, "transferred");
+        out.ram_remaining = uint_field(*ram, "remaining");
+        out.ram_total = uint_field(*ram, "total");
+        if (auto m = ram->find("mbps"); m != ram->end() && m->is_number()) out.mbps = m->get<double>();
+    }
+    return out;
+}
+
+Status Monitor::getfd(std::string_view name, int fd) { return done(run("getfd", {{"fdname", name}}, fd)); }
+
+Result<QemuVersionInfo> Monitor::query_version() {
+    auto r = run("query-version");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_object() || !r->contains("qemu") || !(*r)["qemu"].is_object())
+        return std::unexpected(malformed("query-version", "no 'qemu' object"));
+    const json& q = (*r)["qemu"];
+    QemuVersionInfo out;
+    out.major = q.value("major", 0);
+    out.minor = q.value("minor", 0);
+    out.micro = q.value("micro", 0);
+    out.package = string_field(*r, "package");
+    return out;
+}
+
+Result<std::vector<MachineInfo>> Monitor::query_machines() {
+    auto r = run("query-machines");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-machines", "not an array"));
+    std::vector<MachineInfo> out;
+    for (const auto& m : *r) {
+        if (!m.is_object()) continue;
+        MachineInfo mi;
+        mi.name = string_field(m, "name");
+        mi.alias = string_field(m, "alias");
+        mi.is_default = m.value("is-default", false);
+        mi.cpu_max = m.value("cpu-max", 1);
+        mi.deprecated = m.value("deprecated", false);
+        if (!mi.name.empty()) out.push_back(std::move(mi));
+    }
+    return out;
+}
+
+Result<std::vector<std::string>> Monitor::qom_list_types(std::string_view implements, bool abstract) {
+    auto r = run("qom-list-types", {{"implements", implements}, {"abstract", abstract}});
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("qom-list-types", "not an array"));
+    std::vector<std::string> out;
+    for (const auto& t : *r)
+        if (auto name = string_field(t, "name"); !name.empty()) out.push_back(std::move(name));
+    return out;
+}
+
+Result<std::vector<std::string>> Monitor::query_cpu_definitions() {
+    auto r = run("query-cpu-definitions");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-cpu-definitions", "not an array"));
+    std::vector<std::string> out;
+    for (const auto& c : *r)
+        if (auto name = string_field(c, "name"); !name.empty()) out.push_back(std::move(name));
+    return out;
+}
+
+Result<QmpSchema> Monitor::query_qmp_schema() {
+    auto r = run("query-qmp-schema");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-qmp-schema", "not an array"));
+    QmpSchema out;
+    for (const auto& entry : *r) {
+        std::string meta = string_field(entry, "meta-type");
+        if (meta == "command") out.commands.insert(string_field(entry, "name"));
+        else if (meta == "event") out.events.insert(string_field(entry, "name"));
+    }
+    out.entries = std::move(*r);
+    return out;
+}
+
+const json& Monitor::greeting() const { return qmp_->greeting(); }
+bool Monitor::closed() const { return qmp_->closed(); }
+void Monitor::close() { qmp_->close(); }
+
+}  // namespace vireo::qemu

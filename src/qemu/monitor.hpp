@@ -1,0 +1,207 @@
+// The typed QEMU monitor: one C++ call per QMP command vireo uses, with
+// typed arguments and replies, and QMP events as typed values. It sits on
+// QmpClient (qmp.hpp), the transport, and is the only place in src/ that
+// names QMP commands; everything else calls these functions.
+//
+// Every command waits for its reply at most the monitor's command timeout
+// (a QEMU that stops answering is an error, Timeout, never a hang); a reply
+// that comes later is dropped by the transport. Errors are the transport's:
+// Hypervisor (QEMU refused, with its words), Timeout, Connection (the
+// monitor closed: QEMU exited or is exiting).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "qemu/qmp.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+namespace vireo::qemu {
+
+// QEMU's RunState (query-status "status").
+enum class RunState {
+    Unknown,  // a name this vireo does not know
+    Debug,
+    InMigrate,
+    InternalError,
+    IoError,
+    Paused,
+    PostMigrate,
+    Prelaunch,
+    FinishMigrate,
+    RestoreVm,
+    Running,
+    SaveVm,
+    Shutdown,
+    Suspended,
+    Watchdog,
+    GuestPanicked,
+    Colo,
+};
+RunState parse_run_state(std::string_view name);
+std::string_view run_state_name(RunState s);
+
+struct StatusInfo {
+    RunState state = RunState::Unknown;
+    bool running = false;  // the vCPUs run
+};
+
+// QEMU's MigrationStatus (query-migrate "status"; "none" before any migration).
+enum class MigrationStatus {
+    Unknown,
+    None,
+    Setup,
+    Cancelling,
+    Cancelled,
+    Active,
+    PostcopyActive,
+    PostcopyPaused,
+    PostcopyRecover,
+    Completed,
+    Failed,
+    Colo,
+    PreSwitchover,
+    Device,
+    WaitUnplug,
+};
+MigrationStatus parse_migration_status(std::string_view name);
+std::string_view migration_status_name(MigrationStatus s);
+
+// query-migrate: where an outgoing (or incoming) migration is.
+struct MigrationInfo {
+    MigrationStatus status = MigrationStatus::None;
+    // RAM, bytes ("ram" object; zero while QEMU has not reported it).
+    std::uint64_t ram_transferred = 0;
+    std::uint64_t ram_remaining = 0;
+    std::uint64_t ram_total = 0;
+    double mbps = 0;          // throughput QEMU measured, megabits per second
+    std::string error_desc;   // why it failed (status failed), when QEMU says
+
+    // Completed, failed or cancelled: nothing more will happen.
+    [[nodiscard]] bool ended() const {
+        return status == MigrationStatus::Completed || status == MigrationStatus::Failed ||
+               status == MigrationStatus::Cancelled;
+    }
+    // Set up or transferring: a migrate_cancel would stop it.
+    [[nodiscard]] bool in_progress() const { return !ended() && status != MigrationStatus::None; }
+};
+
+struct QemuVersionInfo {
+    int major = 0, minor = 0, micro = 0;
+    std::string package;
+};
+
+struct MachineInfo {
+    std::string name;   // "pc-i440fx-7.2"
+    std::string alias;  // "pc" (empty when none)
+    bool is_default = false;
+    int cpu_max = 1;
+    bool deprecated = false;
+};
+
+// query-qmp-schema, summarised: the names of commands and events, and the
+// schema itself for finer checks.
+struct QmpSchema {
+    std::set<std::string> commands;
+    std::set<std::string> events;
+    nlohmann::json entries;
+};
+
+// A QMP event, typed. Kinds vireo acts on have their own value; everything
+// else is Other (name kept).
+enum class EventKind {
+    Other,
+    Shutdown,       // SHUTDOWN: guest, reason
+    Powerdown,      // POWERDOWN: the ACPI power button was pressed
+    Reset,          // RESET: guest, reason
+    Stop,           // STOP: the vCPUs stopped
+    Resume,         // RESUME: the vCPUs run again
+    GuestPanicked,  // GUEST_PANICKED: action
+    Migration,      // MIGRATION: status
+};
+
+struct MonitorEvent {
+    EventKind kind = EventKind::Other;
+    std::string name;     // as QEMU sent it: "SHUTDOWN", ...
+    bool guest = false;   // Shutdown/Reset: the guest asked for it (else the host)
+    std::string reason;   // Shutdown/Reset: "guest-shutdown", "host-signal", "guest-reset", ...
+    std::string action;   // GuestPanicked: "pause", "poweroff", "run"
+    MigrationStatus migration = MigrationStatus::Unknown;  // Migration
+    double timestamp = 0;  // seconds since the epoch, as QEMU stamped it
+
+    static MonitorEvent shutdown(bool guest, std::string reason);
+    static MonitorEvent of(EventKind kind);
+};
+MonitorEvent parse_event(const QmpEvent& raw);
+
+class Monitor {
+public:
+    using EventHandler = std::function<void(const MonitorEvent&)>;
+    using CloseHandler = QmpClient::CloseHandler;
+
+    static constexpr std::chrono::milliseconds kDefaultTimeout = QmpClient::kDefaultTimeout;
+
+    // Take a connected socket: greeting and capability negotiation within
+    // `greeting_timeout`, then commands wait `command_timeout` each. The
+    // handlers run on the transport's reader thread (see qmp.hpp: never call
+    // a command from them, post the work elsewhere).
+    static Result<std::shared_ptr<Monitor>> open(UniqueFd fd, std::chrono::milliseconds greeting_timeout,
+                                                 EventHandler on_event = {}, CloseHandler on_close = {},
+                                                 std::chrono::milliseconds command_timeout = kDefaultTimeout);
+    static Result<std::shared_ptr<Monitor>> connect(const std::filesystem::path& path,
+                                                    std::chrono::milliseconds greeting_timeout,
+                                                    EventHandler on_event = {}, CloseHandler on_close = {},
+                                                    std::chrono::milliseconds command_timeout = kDefaultTimeout);
+
+    Monitor(std::unique_ptr<QmpClient> transport, std::chrono::milliseconds command_timeout);
+    Monitor(const Monitor&) = delete;
+    Monitor& operator=(const Monitor&) = delete;
+
+    // --- the guest's vCPUs and power --------------------------------------
+    Status stop();              // pause the vCPUs
+    Status cont();              // run them
+    Status system_reset();      // hard reset
+    Status system_powerdown();  // press the ACPI power button
+    Status quit();              // QEMU exits
+    Result<StatusInfo> query_status();
+
+    // --- migration (save, restore) ------------------------------------------
+    Status migrate(std::string_view uri);           // "fd:<name>", "tcp:host:port", ...
+    Status migrate_cancel();
+    Status migrate_incoming(std::string_view uri);  // QEMU started with -incoming defer
+    Result<MigrationInfo> query_migrate();
+    // Hand `fd` to QEMU under `name` (SCM_RIGHTS), for "fd:<name>" URIs.
+    Status getfd(std::string_view name, int fd);
+
+    // --- what the binary can do (probe) ---------------------------------------
+    Result<QemuVersionInfo> query_version();
+    Result<std::vector<MachineInfo>> query_machines();
+    // Names of the non-abstract (unless `abstract`) types implementing `implements`.
+    Result<std::vector<std::string>> qom_list_types(std::string_view implements, bool abstract = false);
+    Result<std::vector<std::string>> query_cpu_definitions();
+    Result<QmpSchema> query_qmp_schema();
+
+    // --- the connection ---------------------------------------------------------
+    [[nodiscard]] const nlohmann::json& greeting() const;
+    [[nodiscard]] bool closed() const;
+    void close();
+    [[nodiscard]] std::chrono::milliseconds command_timeout() const { return timeout_; }
+
+private:
+    Result<nlohmann::json> run(std::string_view command, const nlohmann::json& arguments = nullptr, int fd = -1);
+    std::unique_ptr<QmpClient> qmp_;
+    std::chrono::milliseconds timeout_;
+};
+
+}  // namespace vireo::qemu

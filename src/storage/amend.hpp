@@ -1,0 +1,30 @@
+// Changing an image in place: amend (qcow2 options) and resize, as qemu-img
+// does them. Errors carry qemu-img's messages; nothing is printed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "storage/image.hpp"
+
+namespace vireo::storage {
+
+// amend -o: compat, lazy_refcounts, refcount_bits, size, data_file,
+// data_file_raw, backing_file/backing_fmt (only the values recorded, as
+// qemu-img 7.2), validated before anything changes and applied in qemu's
+// order.
+Status amend(const std::filesystem::path& path, const std::string& format,
+             const std::map<std::string, std::string>& options);
+
+struct ResizeOptions {
+    std::filesystem::path path;
+    std::string format;          // "" = probe
+    int sign = 0;                // +1: grow by `size`, -1: shrink by `size`, 0: to `size`
+    uint64_t size = 0;
+    bool shrink = false;         // --shrink
+    Preallocation prealloc = Preallocation::Off;
+};
+Status resize(const ResizeOptions& opts);
+
+}  // namespace vireo::storage

@@ -1,0 +1,249 @@
+#include "wire/wire.hpp"
+
+#include <array>
+#include <tuple>
+#include <utility>
+
+#include "wire/wire_fields.hpp"
+
+namespace vireo::wire {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::array<std::pair<driver::EventType, std::string_view>, 9> kEvents{{
+    {driver::EventType::Defined, "Defined"},
+    {driver::EventType::Undefined, "Undefined"},
+    {driver::EventType::Started, "Started"},
+    {driver::EventType::Suspended, "Suspended"},
+    {driver::EventType::Resumed, "Resumed"},
+    {driver::EventType::Stopped, "Stopped"},
+    {driver::EventType::Shutdown, "Shutdown"},
+    {driver::EventType::PmSuspended, "PMSuspended"},
+    {driver::EventType::Crashed, "Crashed"},
+}};
+
+using fields::get;
+using fields::missing;
+using fields::optional;
+using fields::plain_from_json;
+using fields::required;
+
+// The field tables of the wire structs (uuid, state and times, which need a
+// conversion, are handled by hand).
+using driver::DiskInfo;
+using driver::DomainSummary;
+using driver::InterfaceInfo;
+using driver::NodeInfo;
+using driver::VersionInfo;
+
+const auto kSummaryFields = std::make_tuple(
+    required("name", &DomainSummary::name), required("id", &DomainSummary::id),
+    optional("reason", &DomainSummary::reason), optional("persistent", &DomainSummary::persistent),
+    optional("autostart", &DomainSummary::autostart), optional("managed_save", &DomainSummary::managed_save),
+    optional("title", &DomainSummary::title), optional("max_memory_kib", &DomainSummary::max_memory_kib),
+    optional("memory_kib", &DomainSummary::memory_kib), optional("vcpus", &DomainSummary::vcpus),
+    optional("cpu_time_ns", &DomainSummary::cpu_time_ns), optional("os_type", &DomainSummary::os_type));
+const auto kNodeFields = std::make_tuple(
+    required("model", &NodeInfo::model), required("memory_kib", &NodeInfo::memory_kib),
+    required("cpus", &NodeInfo::cpus), optional("mhz", &NodeInfo::mhz), optional("nodes", &NodeInfo::nodes),
+    optional("sockets", &NodeInfo::sockets), optional("cores", &NodeInfo::cores),
+    optional("threads", &NodeInfo::threads));
+const auto kVersionFields = std::make_tuple(required("library", &VersionInfo::library),
+                                            optional("daemon", &VersionInfo::daemon),
+                                            optional("hypervisor", &VersionInfo::hypervisor));
+const auto kDiskFields = std::make_tuple(required("target", &DiskInfo::target), optional("type", &DiskInfo::type),
+                                         optional("device", &DiskInfo::device),
+                                         optional("source", &DiskInfo::source));
+const auto kInterfaceFields = std::make_tuple(
+    required("mac", &InterfaceInfo::mac), optional("name", &InterfaceInfo::name),
+    optional("type", &InterfaceInfo::type), optional("source", &InterfaceInfo::source),
+    optional("model", &InterfaceInfo::model));
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+}  // namespace
+
+json to_json(const driver::DomainSummary& s) {
+    json j = fields::to_json(s, kSummaryFields);
+    j["uuid"] = s.uuid.str();
+    j["state"] = driver::state_name(s.state);
+    return j;
+}
+
+json to_json(const driver::NodeInfo& n) { return fields::to_json(n, kNodeFields); }
+
+json to_json(const driver::VersionInfo& v) { return fields::to_json(v, kVersionFields); }
+
+json to_json(const driver::DomainEvent& e) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.when.time_since_epoch()).count();
+    return json{{"type", driver::event_name(e.type)},
+                {"detail", e.detail},
+                {"domain", e.domain},
+                {"uuid", e.uuid.str()},
+                {"time_ms", ms}};
+}
+
+json to_json(const driver::DiskInfo& d) { return fields::to_json(d, kDiskFields); }
+
+json to_json(const driver::InterfaceInfo& i) { return fields::to_json(i, kInterfaceFields); }
+
+json to_json(const Error& e) { return json{{"code", to_string(e.code)}, {"message", e.full_message()}}; }
+
+Result<driver::DomainSummary> summary_from_json(const json& j) {
+    static constexpr std::string_view what = "domain";
+    driver::DomainSummary s;
+    std::string uuid, state;
+    if (!get(j, "uuid", uuid)) return missing(what, "uuid");
+    auto parsed = Uuid::parse(uuid);
+    if (!parsed) return missing(what, "uuid");
+    s.uuid = *parsed;
+    if (!get(j, "state", state)) return missing(what, "state");
+    auto st = driver::state_from_name(state);
+    if (!st) return missing(what, "state");
+    s.state = *st;
+    VIREO_TRY(fields::from_json(j, what, kSummaryFields, s));
+    return s;
+}
+
+Result<driver::NodeInfo> node_info_from_json(const json& j) {
+    return plain_from_json<driver::NodeInfo>(j, "node info", kNodeFields);
+}
+
+Result<driver::VersionInfo> version_from_json(const json& j) {
+    return plain_from_json<driver::VersionInfo>(j, "version", kVersionFields);
+}
+
+Result<driver::DomainEvent> event_from_json(const json& j) {
+    static constexpr std::string_view what = "event";
+    driver::DomainEvent e;
+    std::string type, uuid;
+    if (!j.is_object() || !get(j, "type", type)) return missing(what, "type");
+    auto t = event_type_from_name(type);
+    if (!t) return missing(what, "type");
+    e.type = *t;
+    get(j, "detail", e.detail);
+    if (!get(j, "domain", e.domain)) return missing(what, "domain");
+    if (get(j, "uuid", uuid)) {
+        if (auto u = Uuid::parse(uuid)) e.uuid = *u;
+    }
+    std::int64_t ms = 0;
+    if (get(j, "time_ms", ms)) e.when = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+    return e;
+}
+
+Result<driver::DiskInfo> disk_from_json(const json& j) {
+    return plain_from_json<driver::DiskInfo>(j, "disk", kDiskFields);
+}
+
+Result<driver::InterfaceInfo> interface_from_json(const json& j) {
+    return plain_from_json<driver::InterfaceInfo>(j, "interface", kInterfaceFields);
+}
+
+Error error_from_body(unsigned http_status, std::string_view body) {
+    auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    std::string code, message;
+    if (j.is_object() && get(j, "code", code) && get(j, "message", message))
+        return Error{error_code_from_string(code), std::move(message)};
+    std::string excerpt(body.substr(0, 200));
+    return Error{ErrorCode::Protocol,
+                 fmt::format("vireod answered HTTP {} with an unreadable error body: '{}'", http_status, excerpt)};
+}
+
+Result<json> parse_json(std::string_view text) {
+    auto j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return fail(ErrorCode::Protocol, "malformed JSON document: '{}'", text.substr(0, 200));
+    return j;
+}
+
+unsigned http_status_for(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::InvalidArg:
+        case ErrorCode::XmlError: return 400;
+        case ErrorCode::PermissionDenied: return 403;
+        case ErrorCode::NoDomain:
+        case ErrorCode::NoPool:
+        case ErrorCode::NoVolume:
+        case ErrorCode::NoNetwork:
+        case ErrorCode::NotFound: return 404;
+        case ErrorCode::Exists:
+        case ErrorCode::InvalidState:
+        case ErrorCode::Busy: return 409;
+        case ErrorCode::Unsupported: return 501;
+        case ErrorCode::Hypervisor:
+        case ErrorCode::Connection: return 502;
+        case ErrorCode::Timeout: return 504;
+        default: return 500;
+    }
+}
+
+std::optional<driver::EventType> event_type_from_name(std::string_view name) {
+    for (const auto& [type, text] : kEvents)
+        if (text == name) return type;
+    return std::nullopt;
+}
+
+std::string percent_encode(std::string_view text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+        bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                          c == '.' || c == '_' || c == '~';
+        if (unreserved) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out += text[i];
+            continue;
+        }
+        if (i + 2 >= text.size()) return std::nullopt;
+        int hi = hex_value(text[i + 1]), lo = hex_value(text[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
+std::optional<std::map<std::string, std::string, std::less<>>> parse_query(std::string_view query) {
+    std::map<std::string, std::string, std::less<>> out;
+    while (!query.empty()) {
+        auto amp = query.find('&');
+        auto part = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (part.empty()) continue;
+        auto eq = part.find('=');
+        auto key = percent_decode(part.substr(0, eq));
+        auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
+        if (!key || !value) return std::nullopt;
+        out[*key] = *value;
+    }
+    return out;
+}
+
+bool query_flag(const std::map<std::string, std::string, std::less<>>& query, std::string_view key) {
+    auto it = query.find(key);
+    if (it == query.end()) return false;
+    return it->second == "1" || it->second == "true" || it->second == "yes" || it->second.empty();
+}
+
+}  // namespace vireo::wire

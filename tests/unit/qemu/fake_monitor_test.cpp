@@ -1,0 +1,691 @@
+// The QEMU driver's real code (start phases, the instance machine and the
+// code that applies its actions, the typed monitor, save and restore as
+// async jobs, reattach) against a fake QEMU (fake_qemu.hpp): a scripted QMP
+// peer on the monitor socket the driver created, and fake processes. Each
+// test is one interleaving of QEMU's events and replies with the driver's
+// requests, named after it; none needs QEMU, all run in well under a second.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <future>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "driver/persistence.hpp"
+#include "fake_qemu.hpp"
+#include "qemu/qemu_driver_impl.hpp"
+#include "support/support.hpp"
+#include "util/files.hpp"
+
+namespace vireo::qemu::test {
+namespace {
+
+namespace fs = std::filesystem;
+using driver::DomainState;
+using driver::JobStatus;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string domain_xml(const std::string& name, const std::string& extra_top = "") {
+    return fmt::format(
+        "<domain type='qemu'><name>{}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type></os>{}<devices></devices></domain>",
+        name, extra_top);
+}
+
+// Lifecycle events, "Type/Detail" per domain.
+class Events {
+public:
+    void add(const driver::DomainEvent& e) {
+        std::lock_guard lk(m_);
+        seen_.emplace_back(e.domain, fmt::format("{}/{}", driver::event_name(e.type), e.detail));
+        cv_.notify_all();
+    }
+    std::vector<std::string> of(const std::string& domain) const {
+        std::lock_guard lk(m_);
+        std::vector<std::string> out;
+        for (const auto& [d, what] : seen_)
+            if (d == domain) out.push_back(what);
+        return out;
+    }
+    bool wait_for(const std::string& domain, const std::string& what, milliseconds timeout) const {
+        std::unique_lock lk(m_);
+        return cv_.wait_for(lk, timeout, [&] {
+            for (const auto& [d, w] : seen_)
+                if (d == domain && w == what) return true;
+            return false;
+        });
+    }
+
+private:
+    mutable std::mutex m_;
+    mutable std::condition_variable cv_;
+    std::vector<std::pair<std::string, std::string>> seen_;
+};
+
+class FakeMonitor : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (std::getenv("VIREO_TEST_DEBUG")) spdlog::set_level(spdlog::level::debug);
+        emulator_ = tmp_ / "qemu-system-x86_64";
+        ASSERT_TRUE(files::write_atomic(emulator_, "#!/bin/sh\nexit 1\n", 0755));
+        fs::create_directories(tmp_ / "images");
+        open();
+    }
+    void TearDown() override { close(); }
+
+    void open() {
+        QemuDriverConfig c;
+        c.confdir = tmp_ / "conf";
+        c.rundir = tmp_ / "run";
+        c.cachedir = tmp_ / "cache";
+        c.logdir = tmp_ / "log";
+        c.savedir = tmp_ / "save";
+        c.qemu_binary = emulator_;
+        c.autostart = false;
+        c.destroy_grace = milliseconds(300);
+        c.start_timeout = seconds(5);
+        c.monitor_timeout = monitor_timeout_;
+        auto impl = std::make_unique<QemuDriverImpl>(c);
+        impl->processes = host_;
+        impl->caps.remember(fake_caps());
+        impl_ = impl.get();
+        auto d = make_qemu_driver(std::move(impl));
+        ASSERT_TRUE(d) << d.error().full_message();
+        drv_ = std::move(*d);
+        auto s = drv_->subscribe([this](const driver::DomainEvent& e) { events_.add(e); });
+        ASSERT_TRUE(s);
+        sub_ = std::move(*s);
+    }
+    // The daemon goes away; its QEMUs (fakes) keep running.
+    void close() {
+        sub_.reset();
+        drv_.reset();
+        impl_ = nullptr;
+    }
+
+    std::shared_ptr<const QemuCaps> fake_caps() const {
+        auto caps = std::make_shared<QemuCaps>();
+        caps->binary = *identify_binary(emulator_);
+        caps->arch = "x86_64";
+        caps->major = 7;
+        caps->minor = 2;
+        caps->machines = {{"pc-i440fx-7.2", "pc", true, 255, false}};
+        caps->accelerators = {"tcg"};
+        caps->devices = {"piix3-usb-uhci", "usb-tablet", "virtio-balloon-pci", "VGA", "cirrus-vga", "isa-serial",
+                         "virtio-serial-pci", "virtconsole", "pvpanic", "virtio-blk-pci", "virtio-net-pci"};
+        return caps;
+    }
+
+    void define(const std::string& name, const std::string& extra_top = "") {
+        auto d = drv_->define_domain(domain_xml(name, extra_top), true);
+        ASSERT_TRUE(d) << d.error().full_message();
+    }
+    void define_and_start(const std::string& name, const std::string& extra_top = "") {
+        define(name, extra_top);
+        auto s = drv_->start_domain(name, {});
+        ASSERT_TRUE(s) << s.error().full_message();
+    }
+    driver::DomainSummary info(const std::string& name) {
+        auto d = drv_->lookup_domain(name);
+        EXPECT_TRUE(d) << d.error().full_message();
+        return d ? *d : driver::DomainSummary{};
+    }
+    std::shared_ptr<FakeQemu> qemu(const std::string& name) { return host_->find(name); }
+    std::shared_ptr<driver::DomainObject> object(const std::string& name) {
+        return impl_->registry.find_by_name(name);
+    }
+    // Wait until the domain shows `state` (it changes on the driver's threads).
+    bool wait_state(const std::string& name, DomainState state, milliseconds timeout = seconds(3)) {
+        return static_cast<bool>(drv_->wait_for_state(name, state, timeout));
+    }
+    std::vector<std::string> files_in(const fs::path& dir) const {
+        std::vector<std::string> out;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path().filename().string());
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    // Runtime files of the domain left in the run directory.
+    std::vector<std::string> runtime_files(const std::string& name) const {
+        std::vector<std::string> out;
+        for (const auto& f : files_in(tmp_ / "run"))
+            if (f.starts_with(name + ".")) out.push_back(f);
+        return out;
+    }
+    static std::string joined(const std::vector<std::string>& v) {
+        std::string out;
+        for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+        return out;
+    }
+
+    // Generous (the machine may be loaded); tests of a QEMU that stops
+    // answering shorten it.
+    void use_monitor_timeout(milliseconds t) {
+        close();
+        monitor_timeout_ = t;
+        open();
+    }
+
+    vireo::test::TempDir tmp_;
+    milliseconds monitor_timeout_{3000};
+    fs::path emulator_;
+    std::shared_ptr<FakeQemuHost> host_ = std::make_shared<FakeQemuHost>();
+    std::unique_ptr<QemuDriver> drv_;
+    QemuDriverImpl* impl_ = nullptr;
+    Events events_;
+    std::unique_ptr<driver::Subscription> sub_;
+};
+
+// --- start ------------------------------------------------------------------------------
+
+TEST_F(FakeMonitor, StartWhoseResumeEventArrivesBeforeTheContReply) {
+    define_and_start("vm");
+    auto d = info("vm");
+    EXPECT_EQ(d.state, DomainState::Running);
+    EXPECT_EQ(d.reason, "booted");
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted"};
+    EXPECT_EQ(events_.of("vm"), want);
+    EXPECT_EQ(joined(qemu("vm")->commands()), "qmp_capabilities, cont");
+    EXPECT_EQ(runtime_files("vm"), (std::vector<std::string>{"vm.monitor", "vm.pid", "vm.xml"}));
+}
+
+TEST_F(FakeMonitor, StartWhoseContReplyComesBeforeItsResumeEvent) {
+    host_->on_spawn = [](FakeQemu& q) { q.on("cont", FakeQemu::reply_then_event(milliseconds(150))); };
+    define_and_start("vm");
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    std::this_thread::sleep_for(milliseconds(300));  // the RESUME arrives now
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    EXPECT_EQ(info("vm").reason, "booted");
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted"};
+    EXPECT_EQ(events_.of("vm"), want) << "the late RESUME is the start's, not a resume";
+}
+
+TEST_F(FakeMonitor, StartLeftPausedNeverSendsCont) {
+    define("vm");
+    driver::StartFlags flags;
+    flags.paused = true;
+    ASSERT_TRUE(drv_->start_domain("vm", flags));
+    EXPECT_EQ(info("vm").state, DomainState::Paused);
+    EXPECT_EQ(info("vm").reason, "user");
+    EXPECT_EQ(joined(qemu("vm")->commands()), "qmp_capabilities");
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted", "Suspended/Paused"};
+    EXPECT_EQ(events_.of("vm"), want);
+}
+
+TEST_F(FakeMonitor, ShutdownDuringStartFailsTheStartAndLeavesNothing) {
+    // Someone else's SIGTERM reaches QEMU as the start resumes it.
+    host_->on_spawn = [](FakeQemu& q) {
+        q.on("cont", [](FakeQemu& f, FakeQemu::Command&) {
+            f.event("SHUTDOWN", {{"guest", false}, {"reason", "host-signal"}});
+            f.die();
+            return true;
+        });
+    };
+    define("vm");
+    auto s = drv_->start_domain("vm", {});
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().full_message().find("failed to start domain 'vm'"), std::string::npos) << s.error().full_message();
+    ASSERT_TRUE(wait_state("vm", DomainState::Shutoff));
+    EXPECT_EQ(info("vm").reason, "failed");
+    EXPECT_TRUE(runtime_files("vm").empty()) << joined(runtime_files("vm"));
+    EXPECT_FALSE(qemu("vm")->alive());
+    EXPECT_TRUE(events_.wait_for("vm", "Stopped/Failed", seconds(1)));
+    EXPECT_FALSE(events_.wait_for("vm", "Started/Booted", milliseconds(0)));
+}
+
+TEST_F(FakeMonitor, QemuExitingBeforeItsMonitorAnswersFailsTheStart) {
+    host_->on_spawn = [](FakeQemu& q) { q.die(); };
+    define("vm");
+    auto s = drv_->start_domain("vm", {});
+    ASSERT_FALSE(s);
+    EXPECT_EQ(info("vm").state, DomainState::Shutoff);
+    EXPECT_TRUE(runtime_files("vm").empty()) << joined(runtime_files("vm"));
+    EXPECT_TRUE(events_.of("vm").size() == 1) << "no Started, no Stopped: it never ran: " << joined(events_.of("vm"));
+}
+
+TEST_F(FakeMonitor, ContReplyThatNeverComesFailsTheStartAfterTheMonitorTimeout) {
+    use_monitor_timeout(milliseconds(400));
+    host_->on_spawn = [](FakeQemu& q) { q.on("cont", FakeQemu::never()); };
+    define("vm");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto s = drv_->start_domain("vm", {});
+    ASSERT_FALSE(s);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(3));
+    EXPECT_NE(s.error().full_message().find("did not answer 'cont'"), std::string::npos) << s.error().full_message();
+    EXPECT_EQ(info("vm").state, DomainState::Shutoff);
+    EXPECT_FALSE(qemu("vm")->alive()) << "the QEMU that stopped answering is killed";
+    EXPECT_TRUE(runtime_files("vm").empty());
+}
+
+TEST_F(FakeMonitor, DestroyDuringStartCancelsTheStart) {
+    host_->on_spawn = [](FakeQemu& q) { q.on("cont", FakeQemu::never()); };
+    define("vm");
+    auto start = std::async(std::launch::async, [&] { return drv_->start_domain("vm", {}); });
+    for (int i = 0; i < 200 && !host_->find("vm"); ++i) std::this_thread::sleep_for(milliseconds(5));
+    ASSERT_TRUE(host_->find("vm"));
+    ASSERT_TRUE(qemu("vm")->wait_for_command("cont", seconds(2)));
+    auto d = drv_->destroy_domain("vm", {});
+    ASSERT_TRUE(d) << d.error().full_message();
+    auto s = start.get();
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().full_message().find("destroyed while it was starting"), std::string::npos)
+        << s.error().full_message();
+    EXPECT_EQ(info("vm").state, DomainState::Shutoff);
+    EXPECT_EQ(info("vm").reason, "destroyed");
+    EXPECT_TRUE(events_.wait_for("vm", "Stopped/Destroyed", seconds(1)));
+}
+
+// --- pause and resume ------------------------------------------------------------------
+
+TEST_F(FakeMonitor, PauseWhoseStopEventArrivesBeforeItsReply) {
+    define_and_start("vm");
+    ASSERT_TRUE(drv_->suspend_domain("vm"));
+    EXPECT_EQ(info("vm").state, DomainState::Paused);
+    EXPECT_EQ(info("vm").reason, "user");
+    ASSERT_TRUE(drv_->resume_domain("vm"));
+    EXPECT_EQ(info("vm").reason, "unpaused");
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted", "Suspended/Paused", "Resumed/Unpaused"};
+    EXPECT_EQ(events_.of("vm"), want);
+}
+
+TEST_F(FakeMonitor, PauseWhoseReplyComesBeforeItsStopEvent) {
+    host_->on_spawn = [](FakeQemu& q) { q.on("stop", FakeQemu::reply_then_event(milliseconds(100))); };
+    define_and_start("vm");
+    ASSERT_TRUE(drv_->suspend_domain("vm"));
+    EXPECT_EQ(info("vm").reason, "user");
+    std::this_thread::sleep_for(milliseconds(250));
+    EXPECT_EQ(info("vm").state, DomainState::Paused);
+    EXPECT_EQ(info("vm").reason, "user");
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted", "Suspended/Paused"};
+    EXPECT_EQ(events_.of("vm"), want) << "one pause, reported once";
+}
+
+TEST_F(FakeMonitor, LateStopAfterAPauseTimedOutIsStillSeen) {
+    use_monitor_timeout(milliseconds(400));
+    host_->on_spawn = [](FakeQemu& q) { q.on("stop", FakeQemu::delay(milliseconds(900))); };
+    define_and_start("vm");
+    auto s = drv_->suspend_domain("vm");
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, ErrorCode::Timeout) << s.error().full_message();
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    // QEMU did pause in the end; its late reply is dropped, its event counts.
+    ASSERT_TRUE(wait_state("vm", DomainState::Paused));
+    EXPECT_EQ(info("vm").reason, "unknown");
+    EXPECT_TRUE(drv_->resume_domain("vm")) << "the monitor still works after a lost reply";
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+}
+
+TEST_F(FakeMonitor, StopNobodyAskedForIsReportedAsAPause) {
+    define_and_start("vm");
+    qemu("vm")->event("STOP");
+    ASSERT_TRUE(wait_state("vm", DomainState::Paused));
+    EXPECT_EQ(info("vm").reason, "unknown");
+    EXPECT_TRUE(events_.wait_for("vm", "Suspended/Paused", seconds(1)));
+}
+
+// --- power and lifecycle policies ------------------------------------------------------------
+
+TEST_F(FakeMonitor, GuestPoweroffEndsTheDomainAsShutdown) {
+    define_and_start("vm");
+    ASSERT_TRUE(drv_->shutdown_domain("vm", driver::ShutdownMode::Default));
+    ASSERT_TRUE(wait_state("vm", DomainState::Shutoff));
+    EXPECT_EQ(info("vm").reason, "shutdown");
+    EXPECT_TRUE(events_.wait_for("vm", "Stopped/Shutdown", seconds(1)));
+    EXPECT_TRUE(events_.wait_for("vm", "Shutdown/Finished", seconds(1)));
+    EXPECT_TRUE(qemu("vm")->wait_dead(seconds(1)));
+    EXPECT_TRUE(runtime_files("vm").empty());
+}
+
+TEST_F(FakeMonitor, RebootResetsTheGuestInsteadOfPoweringOff) {
+    define_and_start("vm");
+    ASSERT_TRUE(drv_->reboot_domain("vm", driver::ShutdownMode::Default));
+    auto q = qemu("vm");
+    ASSERT_TRUE(q->wait_for_command("cont", seconds(2), 2)) << joined(q->commands());
+    std::this_thread::sleep_for(milliseconds(100));  // the STOP, RESET and RESUME are handled
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    EXPECT_TRUE(q->alive());
+    EXPECT_EQ(q->runstate(), "running");
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted"};
+    EXPECT_EQ(events_.of("vm"), want) << "a reboot is no pause, no stop";
+    // One reboot per request: the next poweroff ends it.
+    q->guest_powers_off();
+    ASSERT_TRUE(wait_state("vm", DomainState::Shutoff));
+}
+
+TEST_F(FakeMonitor, GuestResetDuringAPowerdownChangesNothing) {
+    host_->on_spawn = [](FakeQemu& q) { q.on_power_button = FakeQemu::Guest::Ignores; };
+    define_and_start("vm");
+    ASSERT_TRUE(drv_->shutdown_domain("vm", driver::ShutdownMode::Acpi));
+    auto q = qemu("vm");
+    q->event("RESET", {{"guest", true}, {"reason", "guest-reset"}});
+    std::this_thread::sleep_for(milliseconds(100));
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    q->guest_powers_off();
+    ASSERT_TRUE(wait_state("vm", DomainState::Shutoff));
+    EXPECT_EQ(info("vm").reason, "shutdown");
+}
+
+TEST_F(FakeMonitor, PanicWhilePausedIsKeptWithOnCrashPreserve) {
+    define_and_start("vm", "<on_crash>preserve</on_crash>");
+    ASSERT_TRUE(drv_->suspend_domain("vm"));
+    qemu("vm")->guest_panics();
+    ASSERT_TRUE(wait_state("vm", DomainState::Crashed));
+    EXPECT_EQ(info("vm").reason, "panicked");
+    EXPECT_TRUE(qemu("vm")->alive());
+    ASSERT_TRUE(drv_->destroy_domain("vm", {}));
+    EXPECT_EQ(info("vm").reason, "destroyed");
+}
+
+TEST_F(FakeMonitor, GuestPanicRestartsTheGuestWithOnCrashRestart) {
+    define_and_start("vm", "<on_crash>restart</on_crash>");
+    auto q = qemu("vm");
+    q->guest_panics();
+    ASSERT_TRUE(q->wait_for_command("cont", seconds(2), 2));
+    std::this_thread::sleep_for(milliseconds(100));
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    EXPECT_EQ(q->runstate(), "running");
+    EXPECT_TRUE(events_.wait_for("vm", "Crashed/Panicked", seconds(1)));
+    EXPECT_FALSE(events_.wait_for("vm", "Suspended/Paused", milliseconds(0)));
+}
+
+// --- destroy and QEMU's death -----------------------------------------------------------------
+
+TEST_F(FakeMonitor, ShutdownEventCausedByDestroysSigtermIsNoShutdown) {
+    define_and_start("vm");
+    ASSERT_TRUE(drv_->destroy_domain("vm", {}));
+    EXPECT_EQ(info("vm").state, DomainState::Shutoff);
+    EXPECT_EQ(info("vm").reason, "destroyed");
+    std::this_thread::sleep_for(milliseconds(100));
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted", "Stopped/Destroyed"};
+    EXPECT_EQ(events_.of("vm"), want);
+    EXPECT_TRUE(runtime_files("vm").empty());
+}
+
+TEST_F(FakeMonitor, GracefulDestroyOfAQemuIgnoringSigtermFailsAndKeepsIt) {
+    host_->on_spawn = [](FakeQemu& q) { q.on_sigterm = FakeQemu::Sigterm::Ignored; };
+    define_and_start("vm");
+    driver::DestroyFlags graceful;
+    graceful.graceful = true;
+    auto d = drv_->destroy_domain("vm", graceful);
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().code, ErrorCode::Timeout) << d.error().full_message();
+    EXPECT_TRUE(qemu("vm")->alive());
+    ASSERT_TRUE(drv_->destroy_domain("vm", {})) << "a forced destroy still works";
+    EXPECT_EQ(info("vm").reason, "destroyed");
+    EXPECT_FALSE(qemu("vm")->alive());
+}
+
+TEST_F(FakeMonitor, QemuDyingUnexpectedlyIsACrash) {
+    define_and_start("vm");
+    qemu("vm")->die();
+    ASSERT_TRUE(wait_state("vm", DomainState::Shutoff));
+    EXPECT_EQ(info("vm").reason, "crashed");
+    EXPECT_TRUE(events_.wait_for("vm", "Stopped/Failed", seconds(1)));
+    EXPECT_TRUE(runtime_files("vm").empty());
+}
+
+// --- save ---------------------------------------------------------------------------------------
+
+TEST_F(FakeMonitor, SaveShowsPausedSavingWithProgressThenShutOffSaved) {
+    host_->on_spawn = [](FakeQemu& q) {
+        q.migration_bytes = 1 << 20;
+        q.migration_duration = milliseconds(600);
+    };
+    define_and_start("vm");
+    const fs::path image = tmp_ / "images" / "vm.save";
+    auto save = std::async(std::launch::async, [&] { return drv_->save_domain("vm", image.string()); });
+    ASSERT_TRUE(qemu("vm")->wait_for_command("query-migrate", seconds(2), 3));
+    auto d = info("vm");
+    EXPECT_EQ(d.state, DomainState::Paused) << "as libvirt: paused while saving";
+    EXPECT_EQ(d.reason, "saving");
+    auto job = object("vm")->async_job();
+    ASSERT_TRUE(job);
+    auto ji = job->info();
+    EXPECT_EQ(ji.operation, driver::JobOperation::Save);
+    EXPECT_EQ(ji.phase, "writing");
+    EXPECT_EQ(ji.mem_total, 1u << 20);
+    EXPECT_EQ(ji.status, JobStatus::Bounded);
+    EXPECT_FALSE(fs::exists(image)) << "never a partial image under the final name";
+    auto s = save.get();
+    ASSERT_TRUE(s) << s.error().full_message();
+    EXPECT_EQ(info("vm").state, DomainState::Shutoff);
+    EXPECT_EQ(info("vm").reason, "saved");
+    EXPECT_EQ(files_in(tmp_ / "images"), std::vector<std::string>{"vm.save"}) << "no temporary file left";
+    auto opened = open_save_file(image);
+    ASSERT_TRUE(opened) << opened.error().full_message();
+    EXPECT_EQ(fs::file_size(image), opened->first.data_offset + (1u << 20));
+    auto done = object("vm")->completed_job();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->status, JobStatus::Completed);
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted", "Suspended/Paused", "Stopped/Saved"};
+    EXPECT_EQ(events_.of("vm"), want);
+}
+
+TEST_F(FakeMonitor, SavedStreamIsRestoredThroughIncomingMigration) {
+    define_and_start("vm");
+    const fs::path image = tmp_ / "images" / "vm.save";
+    ASSERT_TRUE(drv_->save_domain("vm", image.string()));
+    auto r = drv_->restore_domain(image.string(), false);
+    ASSERT_TRUE(r) << r.error().full_message();
+    EXPECT_EQ(r->state, DomainState::Running);
+    EXPECT_EQ(r->reason, "restored");
+    auto q = qemu("vm");
+    const std::string commands = joined(q->commands());
+    EXPECT_TRUE(commands.starts_with("qmp_capabilities, getfd, migrate-incoming, query-migrate"));
+    EXPECT_TRUE(commands.ends_with("query-migrate, cont")) << commands;
+    EXPECT_EQ(object("vm")->completed_job()->operation, driver::JobOperation::Restore);
+    EXPECT_EQ(object("vm")->completed_job()->status, JobStatus::Completed);
+    EXPECT_TRUE(events_.wait_for("vm", "Started/Restored", seconds(1)));
+}
+
+TEST_F(FakeMonitor, QemuDyingDuringSaveLeavesNoFile) {
+    host_->on_spawn = [](FakeQemu& q) { q.migration_stall_at = 64 * 1024; };
+    define_and_start("vm");
+    auto save = std::async(std::launch::async, [&] { return drv_->save_domain("vm", (tmp_ / "images" / "vm.save").string()); });
+    ASSERT_TRUE(qemu("vm")->wait_for_command("query-migrate", seconds(2)));
+    qemu("vm")->die();
+    auto s = save.get();
+    ASSERT_FALSE(s);
+    ASSERT_TRUE(wait_state("vm", DomainState::Shutoff));
+    EXPECT_EQ(info("vm").reason, "crashed");
+    EXPECT_TRUE(files_in(tmp_ / "images").empty()) << joined(files_in(tmp_ / "images"));
+    EXPECT_EQ(object("vm")->completed_job()->status, JobStatus::Failed);
+}
+
+TEST_F(FakeMonitor, DestroyDuringSaveDoesNotWaitForItAndLeavesNoFile) {
+    host_->on_spawn = [](FakeQemu& q) { q.migration_stall_at = 64 * 1024; };
+    define_and_start("vm");
+    auto save = std::async(std::launch::async, [&] { return drv_->save_domain("vm", (tmp_ / "images" / "vm.save").string()); });
+    ASSERT_TRUE(qemu("vm")->wait_for_command("query-migrate", seconds(2)));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto d = drv_->destroy_domain("vm", {});
+    ASSERT_TRUE(d) << d.error().full_message();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(2)) << "destroy is allowed during the save";
+    auto s = save.get();
+    ASSERT_FALSE(s);
+    EXPECT_EQ(info("vm").state, DomainState::Shutoff);
+    EXPECT_EQ(info("vm").reason, "destroyed");
+    EXPECT_TRUE(files_in(tmp_ / "images").empty()) << joined(files_in(tmp_ / "images"));
+    EXPECT_EQ(object("vm")->completed_job()->status, JobStatus::Failed);
+}
+
+TEST_F(FakeMonitor, AbortDuringSaveCancelsTheMigrationAndTheGuestRunsAgain) {
+    host_->on_spawn = [](FakeQemu& q) { q.migration_stall_at = 64 * 1024; };
+    define_and_start("vm");
+    auto save = std::async(std::launch::async, [&] { return drv_->save_domain("vm", (tmp_ / "images" / "vm.save").string()); });
+    auto q = qemu("vm");
+    ASSERT_TRUE(q->wait_for_command("query-migrate", seconds(2)));
+    auto job = object("vm")->async_job();
+    ASSERT_TRUE(job);
+    ASSERT_TRUE(job->request_abort());
+    auto s = save.get();
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().full_message(), "failed to save domain 'vm': operation aborted: canceled by client");
+    EXPECT_TRUE(q->wait_for_command("migrate_cancel", milliseconds(0)));
+    EXPECT_EQ(q->migration_status(), "cancelled");
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    EXPECT_EQ(info("vm").reason, "save canceled");
+    EXPECT_EQ(q->runstate(), "running");
+    EXPECT_TRUE(files_in(tmp_ / "images").empty()) << joined(files_in(tmp_ / "images"));
+    EXPECT_EQ(object("vm")->completed_job()->status, JobStatus::Cancelled);
+    const std::vector<std::string> want{"Defined/Added", "Started/Booted", "Suspended/Paused", "Resumed/Unpaused"};
+    EXPECT_EQ(events_.of("vm"), want);
+}
+
+TEST_F(FakeMonitor, SaveOfAQemuThatStopsAnsweringEndsAtTheDeadline) {
+    use_monitor_timeout(milliseconds(400));
+    host_->on_spawn = [](FakeQemu& q) { q.on("query-migrate", FakeQemu::never()); };
+    define_and_start("vm");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto s = drv_->save_domain("vm", (tmp_ / "images" / "vm.save").string());
+    ASSERT_FALSE(s);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(3));
+    EXPECT_NE(s.error().full_message().find("did not answer 'query-migrate'"), std::string::npos)
+        << s.error().full_message();
+    EXPECT_EQ(info("vm").state, DomainState::Running) << "the guest runs again";
+    EXPECT_TRUE(files_in(tmp_ / "images").empty()) << joined(files_in(tmp_ / "images"));
+}
+
+TEST_F(FakeMonitor, SaveOfAPausedGuestThatFailsLeavesItPaused) {
+    host_->on_spawn = [](FakeQemu& q) { q.on("migrate", FakeQemu::fail("fake: no space left")); };
+    define_and_start("vm");
+    ASSERT_TRUE(drv_->suspend_domain("vm"));
+    auto s = drv_->save_domain("vm", (tmp_ / "images" / "vm.save").string());
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().full_message().find("fake: no space left"), std::string::npos);
+    EXPECT_EQ(info("vm").state, DomainState::Paused);
+    EXPECT_EQ(info("vm").reason, "user");
+    const auto commands = qemu("vm")->commands();
+    EXPECT_EQ(std::count(commands.begin(), commands.end(), "cont"), 1) << "only the start's cont";
+    EXPECT_TRUE(files_in(tmp_ / "images").empty());
+}
+
+TEST_F(FakeMonitor, OtherJobsWaitForTheSaveButQueriesDoNot) {
+    host_->on_spawn = [](FakeQemu& q) {
+        q.migration_bytes = 1 << 20;
+        q.migration_duration = milliseconds(500);
+    };
+    define_and_start("vm");
+    auto save = std::async(std::launch::async, [&] { return drv_->save_domain("vm", (tmp_ / "images" / "vm.save").string()); });
+    ASSERT_TRUE(qemu("vm")->wait_for_command("query-migrate", seconds(2)));
+    EXPECT_EQ(info("vm").reason, "saving");
+    auto suspended = drv_->suspend_domain("vm");  // waits until the save ended
+    ASSERT_TRUE(save.get());
+    ASSERT_FALSE(suspended);
+    EXPECT_NE(suspended.error().message.find("not running"), std::string::npos) << suspended.error().full_message();
+}
+
+// --- reattach ---------------------------------------------------------------------------------
+
+TEST_F(FakeMonitor, EofDuringReattachEndsTheDomain) {
+    define_and_start("vm");
+    close();
+    // The restarted daemon asks QEMU its state; QEMU dies instead of answering.
+    qemu("vm")->on("query-status", [](FakeQemu& q, FakeQemu::Command&) {
+        q.die();
+        return true;
+    });
+    open();
+    ASSERT_TRUE(wait_state("vm", DomainState::Shutoff));
+    EXPECT_EQ(info("vm").reason, "crashed");
+    EXPECT_TRUE(runtime_files("vm").empty()) << joined(runtime_files("vm"));
+}
+
+TEST_F(FakeMonitor, ReattachKeepsARunningGuestAndItsMonitorWorks) {
+    define_and_start("vm");
+    close();
+    open();
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    EXPECT_EQ(info("vm").reason, "booted");
+    ASSERT_TRUE(drv_->suspend_domain("vm"));
+    EXPECT_EQ(qemu("vm")->runstate(), "paused");
+}
+
+// The status a daemon killed mid-save leaves, as the save wrote it.
+void make_status_mid_save(const fs::path& run, const std::string& name, const fs::path& temp, const fs::path& target,
+                          bool written) {
+    driver::Persistence p(run.parent_path() / "conf", run);
+    auto st = p.read_status(name);
+    ASSERT_TRUE(st) << st.error().full_message();
+    st->set("state", "paused");
+    st->set("reason", "saving");
+    st->set("phase", "saving");
+    st->set("save_file", temp.string());
+    st->set("save_target", target.string());
+    st->set("save_was_running", static_cast<std::int64_t>(1));
+    st->set("save_prior_reason", "booted");
+    st->set("save_written", static_cast<std::int64_t>(written));
+    ASSERT_TRUE(p.write_status(name, *st));
+}
+
+TEST_F(FakeMonitor, DaemonKilledMidSaveIsUndoneAtReattach) {
+    host_->on_spawn = [](FakeQemu& q) { q.migration_stall_at = 64 * 1024; };
+    define_and_start("vm");
+    auto q = qemu("vm");
+    close();
+    // QEMU still migrates into the partial file the dead daemon created.
+    const fs::path temp = tmp_ / "images" / ".vm.save.0123.vireo-part";
+    const fs::path target = tmp_ / "images" / "vm.save";
+    {
+        UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+        ASSERT_TRUE(fd);
+        q->begin_outgoing_migration(std::move(fd));
+    }
+    make_status_mid_save(tmp_ / "run", "vm", temp, target, false);
+    open();
+    EXPECT_EQ(info("vm").state, DomainState::Running);
+    EXPECT_EQ(info("vm").reason, "save canceled");
+    EXPECT_EQ(q->migration_status(), "cancelled");
+    EXPECT_EQ(q->runstate(), "running");
+    EXPECT_TRUE(files_in(tmp_ / "images").empty()) << joined(files_in(tmp_ / "images"));
+    auto done = object("vm")->completed_job();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->operation, driver::JobOperation::Save);
+    EXPECT_EQ(done->status, JobStatus::Failed);
+    EXPECT_EQ(done->error, "the daemon stopped during the save");
+}
+
+TEST_F(FakeMonitor, DaemonKilledAfterTheImageWasWrittenFinishesTheSaveAtReattach) {
+    define_and_start("vm");
+    auto q = qemu("vm");
+    close();
+    const fs::path temp = tmp_ / "images" / ".vm.save.0123.vireo-part";
+    const fs::path target = tmp_ / "images" / "vm.save";
+    ASSERT_TRUE(files::write_atomic(temp, "complete image"));
+    make_status_mid_save(tmp_ / "run", "vm", temp, target, true);
+    open();
+    EXPECT_EQ(info("vm").state, DomainState::Shutoff);
+    EXPECT_EQ(info("vm").reason, "saved");
+    EXPECT_FALSE(q->alive());
+    EXPECT_EQ(files_in(tmp_ / "images"), std::vector<std::string>{"vm.save"});
+    EXPECT_EQ(object("vm")->completed_job()->status, JobStatus::Completed);
+}
+
+TEST_F(FakeMonitor, StartThatNeverCompletedIsKilledAtReattach) {
+    define_and_start("vm");
+    auto q = qemu("vm");
+    close();
+    // As a daemon killed between connecting QEMU's monitor and resuming it
+    // leaves the status.
+    driver::Persistence p(tmp_ / "conf", tmp_ / "run");
+    auto st = p.read_status("vm");
+    ASSERT_TRUE(st);
+    st->set("state", "paused");
+    st->set("reason", "starting up");
+    st->set("phase", "starting");
+    ASSERT_TRUE(p.write_status("vm", *st));
+    open();
+    EXPECT_EQ(info("vm").state, DomainState::Shutoff);
+    EXPECT_EQ(info("vm").reason, "failed");
+    EXPECT_FALSE(q->alive());
+    EXPECT_TRUE(runtime_files("vm").empty()) << joined(runtime_files("vm"));
+}
+
+}  // namespace
+}  // namespace vireo::qemu::test
