@@ -25,7 +25,7 @@ using xml::XmlElement;
     do {                                                     \
         auto conf_r_ = (expr);                               \
         if (!conf_r_) return std::unexpected(conf_r_.error()); \
-        lhs = std::move(*conf_r_);                           \
+        (lhs) = std::move(*conf_r_);                         \
     } while (0)
 
 namespace {

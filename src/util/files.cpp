@@ -52,9 +52,16 @@ static Status write_all(int fd, std::string_view data, const fs::path& path) {
 Status write_atomic(const fs::path& path, std::string_view content, unsigned mode) {
     const fs::path dir = path.parent_path();
     thread_local std::mt19937_64 rng{std::random_device{}()};
-    const fs::path tmp = dir / fmt::format(".{}.tmp{:x}", path.filename().string(), rng());
-    UniqueFd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)};
-    if (!fd) return fail_errno(fmt::format("cannot create '{}'", tmp.string()));
+    // A name nobody uses: the pid tells apart forked children that
+    // inherited this thread's generator; a clash that remains (a temp file
+    // left by a kill -9 of a process that had this pid) tries the next name.
+    fs::path tmp;
+    UniqueFd fd;
+    for (int attempt = 0; !fd; ++attempt) {
+        tmp = dir / fmt::format(".{}.tmp{:x}-{:x}", path.filename().string(), ::getpid(), rng());
+        fd = UniqueFd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)};
+        if (!fd && (errno != EEXIST || attempt == 8)) return fail_errno(fmt::format("cannot create '{}'", tmp.string()));
+    }
     auto cleanup = [&] { ::unlink(tmp.c_str()); };
     if (auto st = write_all(fd.get(), content, tmp); !st) {
         cleanup();
