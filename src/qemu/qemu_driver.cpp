@@ -256,8 +256,9 @@ public:
         VIREO_TRY(d_->persistence.save_config(def->def->name, def->xml));
         auto added = d_->registry.define(std::move(*def));
         if (!added) return std::unexpected(added.error());
-        bool has_save = fs::exists(d_->managed_save_path(added->object->name()));
-        added->object->with([&](DomainFields& f) { f.managed_save = has_save; });
+        auto has_save = files::exists(d_->managed_save_path(added->object->name()));
+        if (!has_save) return std::unexpected(has_save.error());
+        added->object->with([&](DomainFields& f) { f.managed_save = *has_save; });
         d_->emit(EventType::Defined, added->created ? "Added" : "Updated", *added->object);
         return driver::summarize(added->object->snapshot());
     }
@@ -351,7 +352,11 @@ public:
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
         const fs::path image = d_->managed_save_path((*obj)->name());
-        auto has_image = [&] { return (*obj)->with([](DomainFields& f) { return f.managed_save; }) || fs::exists(image); };
+        // An image we cannot even stat counts as there: the start then fails
+        // reading it, with the reason, instead of booting past a saved state.
+        auto has_image = [&] {
+            return (*obj)->with([](DomainFields& f) { return f.managed_save; }) || files::exists(image).value_or(true);
+        };
         if (flags.force_boot || !has_image()) {
             auto job = driver::acquire_job(*obj, "start");
             if (!job) return std::unexpected(job.error());
@@ -371,7 +376,9 @@ public:
             auto snap = (*obj)->snapshot();
             if (snap.active()) return std::unexpected(driver::already_running_error((*obj)->name()));
             if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
-            if (!fs::exists(image)) return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
+            auto present = files::exists(image);
+            if (!present) return std::unexpected(present.error());
+            if (!*present) return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
             DomainDefinition saved;
             auto src = d_->open_restore(image, saved);
             if (!src)
@@ -433,7 +440,8 @@ public:
         if (!obj) return std::unexpected(obj.error());
         auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
-        Status outcome = d_->save(*job, fs::absolute(fs::path(path)));
+        auto target = files::absolute(fs::path(path));
+        Status outcome = target ? d_->save(*job, *target) : Status{std::unexpected(target.error())};
         job->finish(outcome);
         return outcome;
     }
@@ -487,7 +495,9 @@ public:
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
         const fs::path image = d_->managed_save_path(obj.name());
-        if (!fs::exists(image))
+        auto present = files::exists(image);
+        if (!present) return std::unexpected(present.error());
+        if (!*present)
             return fail(ErrorCode::InvalidArg, "domain '{}' has no managed save image", obj.name());
         VIREO_TRY(files::remove_durable(image));
         obj.with([](DomainFields& f) { f.managed_save = false; });
@@ -627,8 +637,9 @@ Result<std::unique_ptr<QemuDriver>> make_qemu_driver(std::unique_ptr<QemuDriverI
     VIREO_TRY(files::make_dirs(impl->cfg.logdir, 0700));
     auto report = impl->persistence.load_into(impl->registry);
     for (const auto& obj : impl->registry.list()) {
-        bool has_save = fs::exists(impl->managed_save_path(obj->name()));
-        obj->with([&](DomainFields& f) { f.managed_save = has_save; });
+        auto has_save = files::exists(impl->managed_save_path(obj->name()));
+        if (!has_save) return std::unexpected(has_save.error().context(fmt::format("cannot load domain '{}'", obj->name())));
+        obj->with([&](DomainFields& f) { f.managed_save = *has_save; });
     }
     impl->reattach_all();
     if (impl->cfg.autostart) impl->autostart_all();

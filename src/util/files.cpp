@@ -109,4 +109,18 @@ bool is_safe_name(std::string_view name) {
     return true;
 }
 
+Result<bool> exists(const std::filesystem::path& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) return true;
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    return fail_errno(fmt::format("cannot check '{}'", path.string()));
+}
+
+Result<std::filesystem::path> absolute(const std::filesystem::path& path) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(path, ec);
+    if (ec) return std::unexpected(Error{ErrorCode::Internal, fmt::format("cannot resolve '{}': {}", path.string(), ec.message())});
+    return abs;
+}
+
 }  // namespace vireo::files

@@ -27,6 +27,15 @@ Status make_dirs(const std::filesystem::path& path, unsigned mode = 0755);
 // fsync a directory (after creating/renaming/removing entries in it).
 Status sync_dir(const std::filesystem::path& dir);
 
+// Whether something is at `path` (lstat succeeds, a dangling link counts),
+// without std::filesystem's throwing overloads: an error other than "no such
+// file" (EACCES on a parent, ELOOP, ...) is returned as an Error, so a caller
+// inside a driver job never gets an exception.
+Result<bool> exists(const std::filesystem::path& path);
+
+// `path` made absolute against the working directory, without throwing.
+Result<std::filesystem::path> absolute(const std::filesystem::path& path);
+
 // True when `name` can be used as one path component of an object's file:
 // not empty, not "." or "..", no '/', no control characters, at most 255 bytes.
 bool is_safe_name(std::string_view name);
