@@ -279,7 +279,8 @@ Error malformed_reply(std::string_view op, std::string_view field);
 
 // The reply of a 2xx answer.
 template <class Op>
-Result<typename Op::Reply> decode_reply(std::string body) {
+// (By value: a string reply is moved out of it.)
+Result<typename Op::Reply> decode_reply(std::string body) {  // NOLINT(performance-unnecessary-value-param)
     using Reply = typename Op::Reply;
     if constexpr (std::is_void_v<Reply>) {
         return {};

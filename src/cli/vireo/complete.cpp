@@ -96,7 +96,7 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
 
 std::vector<std::string> complete_words(const std::vector<std::string>& words) {
     if (words.empty()) return {};
-    const std::string current = words.back();
+    const std::string& current = words.back();
     std::string uri;
     std::size_t i = 0;
     // Skip the global options (and -c's argument).
