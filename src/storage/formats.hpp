@@ -15,6 +15,9 @@ namespace vireo::storage {
 std::optional<ImageFormat> probe_other_format(const std::string& head);
 
 Result<ImagePtr> open_other_format(ImageFormat fmt, const std::filesystem::path& path, const OpenOptions& opts);
+Result<ImagePtr> open_vpc(const std::filesystem::path& path, const OpenOptions& opts);
+Result<ImagePtr> open_vhdx(const std::filesystem::path& path, const OpenOptions& opts);
+Result<ImagePtr> open_vdi(const std::filesystem::path& path, const OpenOptions& opts);
 Status create_other_format(const std::filesystem::path& path, const CreateOptions& opts);
 
 }  // namespace vireo::storage

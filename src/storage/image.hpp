@@ -66,6 +66,7 @@ struct Extent {
     uint64_t length = 0;
     ExtentKind kind = ExtentKind::Unallocated;
     std::optional<uint64_t> host_offset;  // for Data in a host file
+    std::string host_file;                // that file when not the image's own (vmdk extents)
     bool host_zero = false;               // Data whose host range is a hole (reads zero)
     // Data that a guest write may overwrite in place at host_offset (not
     // shared with a snapshot, no metadata update needed).
