@@ -14,6 +14,7 @@
 #include "storage/amend.hpp"
 #include "storage/measure.hpp"
 #include "storage/qcow2.hpp"
+#include "storage/vmdk.hpp"
 
 namespace vireo::img {
 
@@ -38,17 +39,17 @@ std::string create_summary(const std::string& path, const CreateOptions& c, cons
                            given_options(o, {"key-secret", "cipher-alg", "cipher-mode", "ivgen-alg", "ivgen-hash-alg",
                                              "hash-alg", "iter-time", "preallocation"}));
     if (c.format == ImageFormat::Vmdk) {
-        static const char* const kSub[] = {"monolithicSparse", "monolithicFlat", "streamOptimized",
-                                           "twoGbMaxExtentSparse", "twoGbMaxExtentFlat"};
-        std::string s = fmt::format("Formatting '{}', fmt=vmdk size={}", path, c.size);
+        // qemu-img's order; compat6 and hwversion have defaults it prints.
+        std::string s = fmt::format("Formatting '{}', fmt=vmdk size={}", path, c.size) + given_options(o, {"adapter_type"});
         if (!c.backing_file.empty()) s += " backing_file=" + c.backing_file;
-        s += given_options(o, {"hwversion", "toolsversion"});
-        s += fmt::format(" compat6={}", c.vmdk_hwversion == "6" ? "on" : "off");
-        if (o.count("subformat")) s += fmt::format(" subformat={}", kSub[static_cast<int>(c.vmdk_subformat)]);
-        s += given_options(o, {"adapter_type"});
-        s += fmt::format(" zeroed_grain={}", c.vmdk_zeroed_grain ? "on" : "off");
-        return s;
+        auto compat6 = o.find("compat6");
+        auto hw = o.find("hwversion");
+        s += fmt::format(" compat6={} hwversion={}", compat6 != o.end() ? compat6->second : "off",
+                         hw != o.end() ? hw->second : "undefined");
+        return s + given_options(o, {"toolsversion", "subformat", "zeroed_grain"});
     }
+    if (c.format != ImageFormat::Raw && c.format != ImageFormat::Qcow2)  // read-only formats: refused next
+        return fmt::format("Formatting '{}', fmt={} size={}", path, format_name(c.format), c.size);
     if (c.format == ImageFormat::Raw) {
         std::string s = fmt::format("Formatting '{}', fmt=raw size={}", path, c.size);
         if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
@@ -380,11 +381,12 @@ int cmd_info(int argc, char** argv) {
 }
 
 namespace {
-void print_check(const qcow2::CheckResult& r, const std::string& filename, const std::string& output) {
+void print_check(const qcow2::CheckResult& r, const std::string& filename, const std::string& format,
+                 const std::string& output) {
     if (output == "json") {
         auto d = QValue::dict();
         d->put_str("filename", filename);
-        d->put_str("format", "qcow2");
+        d->put_str("format", format);
         d->put("check-errors", r.check_errors);
         if (r.image_end_offset) d->put("image-end-offset", static_cast<int64_t>(r.image_end_offset));
         if (r.corruptions) d->put("corruptions", r.corruptions);
@@ -448,6 +450,14 @@ int cmd_check(int argc, char** argv) {
     if (!img) return 1;
     std::string path = argv[optind];
     auto* q = qcow2_cast(img.get());
+    if (auto* v = vmdk_cast(img.get())) {
+        // vmdk: grains past the end of their file; nothing to repair.
+        auto r = v->check();
+        if (!r) { report(fmt::format("Check failed: {}", r.error().message)); return 1; }
+        for (const auto& m : r->messages) fmt::print(stderr, "{}\n", m);
+        if (!quiet || output == "json") print_check(*r, path, "vmdk", output);
+        return r->corruptions ? 2 : 0;
+    }
     if (!q) {
         report("This image format does not support checks");
         return 63;
@@ -473,7 +483,7 @@ int cmd_check(int argc, char** argv) {
         final.leaks_fixed = r->leaks_fixed;
         final.corruptions_fixed = r->corruptions_fixed;
     }
-    if (!quiet || output == "json") print_check(final, path, output);
+    if (!quiet || output == "json") print_check(final, path, "qcow2", output);
     if (final.check_errors) return 1;
     if (final.corruptions) return 2;
     if (final.leaks) return 3;
