@@ -14,6 +14,7 @@
 #include "storage/amend.hpp"
 #include "storage/measure.hpp"
 #include "storage/qcow2.hpp"
+#include "storage/vmdk.hpp"
 
 namespace vireo::img {
 
@@ -21,14 +22,44 @@ using namespace storage;
 
 namespace {
 
-std::string create_summary(const std::string& path, const CreateOptions& c, bool prealloc_given) {
+// The -o values given among `keys`, as " key=value" in that order.
+std::string given_options(const std::map<std::string, std::string>& o, std::initializer_list<const char*> keys) {
+    std::string s;
+    for (const char* k : keys) {
+        auto it = o.find(k);
+        if (it != o.end()) s += fmt::format(" {}={}", k, it->second);
+    }
+    return s;
+}
+
+std::string create_summary(const std::string& path, const CreateOptions& c, const std::map<std::string, std::string>& o) {
+    const bool prealloc_given = o.count("preallocation") > 0;
+    if (c.format == ImageFormat::Luks)
+        return fmt::format("Formatting '{}', fmt=luks size={}{}", path, c.size,
+                           given_options(o, {"key-secret", "cipher-alg", "cipher-mode", "ivgen-alg", "ivgen-hash-alg",
+                                             "hash-alg", "iter-time", "preallocation"}));
+    if (c.format == ImageFormat::Vmdk) {
+        // qemu-img's order; compat6 and hwversion have defaults it prints.
+        std::string s = fmt::format("Formatting '{}', fmt=vmdk size={}", path, c.size) + given_options(o, {"adapter_type"});
+        if (!c.backing_file.empty()) s += " backing_file=" + c.backing_file;
+        auto compat6 = o.find("compat6");
+        auto hw = o.find("hwversion");
+        s += fmt::format(" compat6={} hwversion={}", compat6 != o.end() ? compat6->second : "off",
+                         hw != o.end() ? hw->second : "undefined");
+        return s + given_options(o, {"toolsversion", "subformat", "zeroed_grain"});
+    }
+    if (c.format != ImageFormat::Raw && c.format != ImageFormat::Qcow2)  // read-only formats: refused next
+        return fmt::format("Formatting '{}', fmt={} size={}", path, format_name(c.format), c.size);
     if (c.format == ImageFormat::Raw) {
         std::string s = fmt::format("Formatting '{}', fmt=raw size={}", path, c.size);
         if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
         return s;
     }
-    std::string s = fmt::format("Formatting '{}', fmt=qcow2 cluster_size={} extended_l2={}", path, c.cluster_size,
-                                c.extended_l2 ? "on" : "off");
+    std::string s = fmt::format("Formatting '{}', fmt=qcow2{} cluster_size={} extended_l2={}", path,
+                                given_options(o, {"encryption", "encrypt.format", "encrypt.key-secret",
+                                                  "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg",
+                                                  "encrypt.ivgen-hash-alg", "encrypt.hash-alg", "encrypt.iter-time"}),
+                                c.cluster_size, c.extended_l2 ? "on" : "off");
     if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
     s += fmt::format(" compression_type={} size={}", c.compression == CompressionType::Zstd ? "zstd" : "zlib", c.size);
     if (!c.backing_file.empty()) s += " backing_file=" + c.backing_file;
@@ -40,7 +71,60 @@ std::string create_summary(const std::string& path, const CreateOptions& c, bool
     return s;
 }
 
+QObjectPtr luks_json(const LuksInfo& l) {
+    auto d = QValue::dict();
+    d->put_str("ivgen-alg", l.ivgen_alg);
+    if (!l.ivgen_hash_alg.empty()) d->put_str("ivgen-hash-alg", l.ivgen_hash_alg);
+    d->put_str("hash-alg", l.hash_alg);
+    d->put_str("cipher-alg", l.cipher_alg);
+    d->put_str("uuid", l.uuid);
+    d->put_str("cipher-mode", l.cipher_mode);
+    auto slots = QValue::list();
+    for (const auto& s : l.slots) {
+        auto sd = QValue::dict();
+        sd->put_bool("active", s.active);
+        if (s.active) sd->put("iters", static_cast<int64_t>(s.iters));
+        sd->put("key-offset", static_cast<int64_t>(s.key_offset));
+        if (s.active) sd->put("stripes", static_cast<int64_t>(s.stripes));
+        slots->append(sd);
+    }
+    d->put("slots", slots);
+    d->put("payload-offset", static_cast<int64_t>(l.payload_offset));
+    d->put("master-key-iters", static_cast<int64_t>(l.master_key_iters));
+    return d;
+}
+
+QObjectPtr vmdk_json(const VmdkInfo& v) {
+    auto d = QValue::dict();
+    d->put("cid", static_cast<int64_t>(v.cid));
+    d->put("parent-cid", static_cast<int64_t>(v.parent_cid));
+    d->put_str("create-type", v.create_type);
+    auto list = QValue::list();
+    for (const auto& e : v.extents) {
+        auto ed = QValue::dict();
+        if (e.compressed) ed->put_bool("compressed", true);
+        ed->put("virtual-size", static_cast<int64_t>(e.virtual_size));
+        ed->put_str("filename", e.filename);
+        if (e.cluster_size) ed->put("cluster-size", static_cast<int64_t>(*e.cluster_size));
+        ed->put_str("format", e.format);
+        list->append(ed);
+    }
+    d->put("extents", list);
+    return d;
+}
+
+// The "format-specific" object, or nullptr for formats without one.
 QObjectPtr format_specific(const ImageInfo& i) {
+    QObjectPtr other;
+    if (i.format == ImageFormat::Luks && i.luks) other = luks_json(*i.luks);
+    else if (i.format == ImageFormat::Vmdk && i.vmdk) other = vmdk_json(*i.vmdk);
+    if (other) {
+        auto fs = QValue::dict();
+        fs->put_str("type", std::string(format_name(i.format)));
+        fs->put("data", other);
+        return fs;
+    }
+    if (i.format != ImageFormat::Qcow2) return nullptr;
     auto data = QValue::dict();
     data->put_str("compat", i.version >= 3 ? "1.1" : "0.10");
     data->put_str("compression-type", i.compression_type);
@@ -68,6 +152,11 @@ QObjectPtr format_specific(const ImageInfo& i) {
         }
     }
     data->put("refcount-bits", i.refcount_bits);
+    if (i.encrypted) {
+        auto enc = i.luks ? luks_json(*i.luks) : QValue::dict();
+        enc->put_str("format", i.encrypt_format);
+        data->put("encrypt", enc);
+    }
     auto fs = QValue::dict();
     fs->put_str("type", "qcow2");
     fs->put("data", data);
@@ -105,7 +194,8 @@ QObjectPtr info_json(const ImageInfo& i) {
         for (const auto& s : i.snapshots) l->append(snapshot_json(s));
         d->put("snapshots", l);
     }
-    if (i.format == ImageFormat::Qcow2) d->put("format-specific", format_specific(i));
+    if (auto fs = format_specific(i)) d->put("format-specific", fs);
+    if (i.encrypted) d->put_bool("encrypted", true);
     return d;
 }
 
@@ -156,6 +246,7 @@ std::string info_human(const ImageInfo& i) {
     std::string o = fmt::format("image: {}\nfile format: {}\nvirtual size: {} ({} bytes)\ndisk size: {}\n", i.filename,
                                 format_name(i.format), human_size(i.virtual_size), i.virtual_size,
                                 human_size(i.actual_size));
+    if (i.encrypted) o += "encrypted: yes\n";
     if (i.cluster_size) o += fmt::format("cluster_size: {}\n", *i.cluster_size);
     if (!i.backing_file.empty()) {
         o += "backing file: " + i.backing_file;
@@ -165,9 +256,8 @@ std::string info_human(const ImageInfo& i) {
     }
     if (i.dirty) o += "cleanly shut down: no\n";
     if (!i.snapshots.empty()) o += "Snapshot list:\n" + snapshot_table(i.snapshots);
-    if (i.format == ImageFormat::Qcow2) {
+    if (auto fs = format_specific(i)) {
         o += "Format specific information:\n";
-        auto fs = format_specific(i);
         for (auto& [k, v] : fs->ordered())
             if (k == "data") dump_human(*v, 1, o);
     }
@@ -190,7 +280,7 @@ int cmd_create(int argc, char** argv) {
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'q': quiet = true; break;
             case 'u': break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -203,7 +293,7 @@ int cmd_create(int argc, char** argv) {
     if (!fmt) { report(fmt.error().message); return 1; }
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
-    auto co = create_options_from(*fmt, *o);
+    auto co = storage::parse_create_options(*fmt, *o, secrets());
     if (!co) { report(co.error().message); return 1; }
     if (!backing.empty()) co->backing_file = backing;
     if (!backing_fmt.empty()) co->backing_format = backing_fmt;
@@ -238,7 +328,7 @@ int cmd_create(int argc, char** argv) {
         auto p = probe_format(resolve_backing_path(path, co->backing_file));
         if (p) co->backing_format = std::string(format_name(*p));
     }
-    if (!quiet) fmt::print("{}\n", create_summary(path, *co, o->count("preallocation") > 0));
+    if (!quiet) fmt::print("{}\n", create_summary(path, *co, *o));
     std::fflush(stdout);
     auto st = create_image(path, *co);
     if (!st) {
@@ -260,7 +350,7 @@ int cmd_info(int argc, char** argv) {
             case 'U': force_share = true; break;
             case kOptOutput: output = optarg; break;
             case kOptBackingChain: chain = true; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -291,11 +381,12 @@ int cmd_info(int argc, char** argv) {
 }
 
 namespace {
-void print_check(const qcow2::CheckResult& r, const std::string& filename, const std::string& output) {
+void print_check(const qcow2::CheckResult& r, const std::string& filename, const std::string& format,
+                 const std::string& output) {
     if (output == "json") {
         auto d = QValue::dict();
         d->put_str("filename", filename);
-        d->put_str("format", "qcow2");
+        d->put_str("format", format);
         d->put("check-errors", r.check_errors);
         if (r.image_end_offset) d->put("image-end-offset", static_cast<int64_t>(r.image_end_offset));
         if (r.corruptions) d->put("corruptions", r.corruptions);
@@ -343,7 +434,7 @@ int cmd_check(int argc, char** argv) {
             case 'T': break;
             case 'U': force_share = true; break;
             case kOptOutput: output = optarg; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -359,6 +450,14 @@ int cmd_check(int argc, char** argv) {
     if (!img) return 1;
     std::string path = argv[optind];
     auto* q = qcow2_cast(img.get());
+    if (auto* v = vmdk_cast(img.get())) {
+        // vmdk: grains past the end of their file; nothing to repair.
+        auto r = v->check();
+        if (!r) { report(fmt::format("Check failed: {}", r.error().message)); return 1; }
+        for (const auto& m : r->messages) fmt::print(stderr, "{}\n", m);
+        if (!quiet || output == "json") print_check(*r, path, "vmdk", output);
+        return r->corruptions ? 2 : 0;
+    }
     if (!q) {
         report("This image format does not support checks");
         return 63;
@@ -384,7 +483,7 @@ int cmd_check(int argc, char** argv) {
         final.leaks_fixed = r->leaks_fixed;
         final.corruptions_fixed = r->corruptions_fixed;
     }
-    if (!quiet || output == "json") print_check(final, path, output);
+    if (!quiet || output == "json") print_check(final, path, "qcow2", output);
     if (final.check_errors) return 1;
     if (final.corruptions) return 2;
     if (final.leaks) return 3;
@@ -405,7 +504,7 @@ int cmd_map(int argc, char** argv) {
             case 's': { auto v = parse_size(optarg); if (!v) { report("Invalid start offset specified! You may use k, M, G, T, P or E suffixes for "); return 1; } start = *v; break; }
             case 'l': { auto v = parse_size(optarg); if (!v) { report("Invalid length specified! You may use k, M, G, T, P or E suffixes for "); return 1; } max_len = *v; break; }
             case kOptOutput: output = optarg; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -496,7 +595,7 @@ int cmd_snapshot(int argc, char** argv) {
             case 'f': fmt_name = optarg; break;
             case 'q': quiet = true; break;
             case 'U': force_share = true; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -563,7 +662,7 @@ int cmd_resize(int argc, char** argv) {
                 prealloc = *p;
                 break;
             }
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, args.data());
         }
     }
@@ -594,7 +693,7 @@ int cmd_resize(int argc, char** argv) {
 
 int cmd_amend(int argc, char** argv) {
     std::string fmt_name, opts;
-    bool quiet = false;
+    bool quiet = false, force = false;
     static const std::vector<option> kLong = long_options({{"force", no_argument, nullptr, 'F'}}, false);
     optind = 0;
     int c;
@@ -603,7 +702,7 @@ int cmd_amend(int argc, char** argv) {
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'f': fmt_name = optarg; break;
             case 'q': quiet = true; break;
-            case 't': case 'p': case 'F': case kOptObject: case kOptImageOpts: break;
+            case 't': case 'p': case 'F': case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -613,7 +712,9 @@ int cmd_amend(int argc, char** argv) {
     std::string path = argv[optind];
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
-    auto st = storage::amend(path, fmt_name, *o);
+    auto a = image_arg(path, fmt_name);
+    if (!a) { report(fmt::format("Could not open '{}': {}", path, a.error().message)); return 1; }
+    auto st = storage::amend(a->path, a->format, *o, secrets(), a->key_secret, force);
     if (!st) { report(st.error().message); return 1; }
     return 0;
 }
@@ -639,7 +740,7 @@ int cmd_measure(int argc, char** argv) {
                 size = *s;
                 break;
             }
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }

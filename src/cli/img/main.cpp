@@ -61,10 +61,12 @@ int main(int argc, char** argv) {
         {"measure", cmd_measure}, {"dd", cmd_dd},             {"bench", cmd_bench},
     };
     // Option strings instead of file names: refused rather than read as
-    // file names.
+    // file names (--image-opts is taken by the subcommands that open
+    // images through common.cpp's image_arg).
+    const bool takes_image_opts = cmd != "resize" && cmd != "commit" && cmd != "rebase" && cmd != "measure";
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--image-opts" || a == "--target-image-opts") {
+        if (a == "--target-image-opts" || (a == "--image-opts" && !takes_image_opts)) {
             report(a + " is not supported by vireo-img: give image file names");
             return 1;
         }
