@@ -194,10 +194,7 @@ int cmd_create(int argc, char** argv) {
             default: return bad_option(c, argv);
         }
     }
-    if (optind >= argc) {
-        report("Expecting image file name");
-        return 1;
-    }
+    if (optind >= argc) return error_exit("Expecting image file name");
     std::string path = argv[optind++];
     auto fmt = parse_format(fmt_name);
     if (!fmt) { report(fmt.error().message); return 1; }
@@ -215,6 +212,7 @@ int cmd_create(int argc, char** argv) {
             return 1;
         }
         co->size = *s;
+        if (++optind < argc) return error_exit(fmt::format("Unexpected argument: {}", argv[optind]));
     } else if (co->backing_file.empty() && !o->count("size")) {
         report("Image creation needs a size parameter");
         return 1;
@@ -352,8 +350,7 @@ int cmd_check(int argc, char** argv) {
     if (repair == "leaks") mode = qcow2::RepairMode::Leaks;
     else if (repair == "all") mode = qcow2::RepairMode::All;
     else if (!repair.empty()) {
-        report("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
-        return 1;
+        return error_exit("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
     }
     auto img = open_image_arg(argc, argv, fmt_name, mode != qcow2::RepairMode::None, false, force_share);
     if (!img) return 1;
@@ -502,10 +499,7 @@ int cmd_snapshot(int argc, char** argv) {
     }
     (void)quiet;
     if (!action) action = 'l';
-    if (optind >= argc) {
-        report("Expecting one image file name");
-        return 1;
-    }
+    if (optind >= argc) return error_exit("Expecting one image file name");
     std::string path = argv[optind];
     auto img = open_for(path, fmt_name, action != 'l', CacheMode::Writeback, false, false, force_share);
     if (!img) {
@@ -567,12 +561,10 @@ int cmd_resize(int argc, char** argv) {
             default: return bad_option(c, args.data());
         }
     }
-    if (optind >= n) { report("Expecting image file name and size"); return 1; }
+    if (argc < 3) return error_exit("Not enough arguments");
+    if (optind + (size_arg.empty() ? 2 : 1) != n) return error_exit("Expecting image file name and size");
     std::string path = args[optind++];
-    if (size_arg.empty()) {
-        if (optind >= n) { report("Expecting image file name and size"); return 1; }
-        size_arg = args[optind];
-    }
+    if (size_arg.empty()) size_arg = args[optind];
     int sign = 0;
     std::string num = size_arg;
     if (num[0] == '+') { sign = 1; num = num.substr(1); }
@@ -608,7 +600,7 @@ int cmd_amend(int argc, char** argv) {
         }
     }
     (void)quiet;
-    if (opts.empty()) { report("Must specify options (-o)"); return 1; }
+    if (opts.empty()) return error_exit("Must specify options (-o)");
     if (optind >= argc) { report("Expecting one image file name"); return 1; }
     std::string path = argv[optind];
     auto o = parse_options(opts);
