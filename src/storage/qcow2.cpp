@@ -189,8 +189,10 @@ Status Qcow2Image::write_header() {
         if (cluster_size_ > 4096 && off + ext_size(table.size()) + others <= cluster_size_)
             VIREO_TRY(put_ext(kExtFeatureTable, table));
         if (!bitmaps_ext_.empty() && (h_.autoclear & kAutoclearBitmaps)) VIREO_TRY(put_ext(kExtBitmaps, bitmaps_ext_));
-        for (const auto& u : unknown_exts_) VIREO_TRY(put_ext(u.type, u.data));
     }
+    // Extensions vireo does not know are kept, in every version, as QEMU
+    // keeps them.
+    for (const auto& u : unknown_exts_) VIREO_TRY(put_ext(u.type, u.data));
     off += 8;  // end-of-extensions marker (zeroes)
     if (!backing_file_.empty()) {
         if (off + backing_file_.size() > cluster_size_) return fail(ErrorCode::InvalidArg, "Backing file name too long");
@@ -204,7 +206,17 @@ Status Qcow2Image::write_header() {
     }
     store_be64(p + 8, h_.backing_file_offset);
     store_be32(p + 16, h_.backing_file_size);
-    return file_.write(b.data(), off, 0);
+    // The whole first cluster, as QEMU writes it: what an older header left
+    // past the new one's end (a longer extension list, a backing file name
+    // stored further on) does not stay behind.
+    return file_.write(b.data(), b.size(), 0);
+}
+
+Status Qcow2Image::rewrite_header() {
+    if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
+    VIREO_TRY(flush_caches());
+    VIREO_TRY(write_header());
+    return file_.flush();
 }
 
 Status Qcow2Image::set_incompat_bit(uint64_t bit, bool on) {

@@ -171,6 +171,8 @@ public:
     Status set_backing(const std::string& backing_file, const std::string& backing_format);
     // Replace the open backing image (after set_backing).
     void replace_backing(ImagePtr b) { backing_ = std::move(b); }
+    // Write the header again in QEMU's layout (amend always does).
+    Status rewrite_header();
     // Drop every cluster of the active layer (commit without -d).
     Status make_empty();
     // amend: change compat level / lazy_refcounts in place.
@@ -222,6 +224,7 @@ private:
 
     // Tables
     [[nodiscard]] uint64_t l2_entries() const { return cluster_size_ / l2_entry_bytes_; }
+    [[nodiscard]] uint64_t subcluster_size() const { return ext_l2_ ? cluster_size_ / 32 : cluster_size_; }
     Result<CacheEntry*> load_l2(uint64_t l2_offset);
     Result<CacheEntry*> load_refblock(uint64_t offset);
     Status write_l2(uint64_t offset, CacheEntry& e);

@@ -534,8 +534,15 @@ Status Qcow2Image::resize(uint64_t new_size, bool shrink, Preallocation prealloc
         if (sn.extra_len < 16) return fail(ErrorCode::Unsupported, "Can't resize an image which has snapshots");
     if (new_size < h_.size && !shrink)
         return fail(ErrorCode::InvalidArg, "Use the --shrink option to perform a shrink operation.");
-    VIREO_TRY(drop_bitmaps());
     uint64_t old_size = h_.size;
+    // Growing an image whose backing file is longer than it was: the new
+    // area must read as zero, not as the backing file's old bytes (QEMU
+    // zeroes it). Without zero clusters (version 2) that cannot be done.
+    const uint64_t zero_start = std::min(new_size, (old_size + subcluster_size() - 1) / subcluster_size() * subcluster_size());
+    const bool zero_tail = new_size > old_size && backing_ && backing_->size() > old_size;
+    if (zero_tail && h_.version < 3 && new_size > zero_start)
+        return fail(ErrorCode::Unsupported, "Failed to zero out new clusters: Operation not supported");
+    VIREO_TRY(drop_bitmaps());
     if (new_size < old_size) {
         // Free clusters past the new end (whole clusters only).
         uint64_t start = (new_size + cluster_size_ - 1) & ~(cluster_size_ - 1);
@@ -577,6 +584,10 @@ Status Qcow2Image::resize(uint64_t new_size, bool shrink, Preallocation prealloc
         VIREO_TRY(write_header());
     }
     if (new_size > old_size && prealloc != Preallocation::Off) VIREO_TRY(preallocate(old_size, new_size, prealloc));
+    if (zero_tail) {
+        auto st = write_zeroes(old_size, new_size - old_size, false);
+        if (!st) return fail(st.error().code, "Failed to zero out new clusters: {}", st.error().message);
+    }
     return flush();
 }
 
@@ -618,7 +629,6 @@ Status Qcow2Image::amend(std::optional<int> version, std::optional<bool> lazy) {
                 VIREO_TRY(write_cluster(cl, 0, z.data(), z.size()));
             }
             bitmaps_ext_.clear();
-            unknown_exts_.clear();
             h_.compatible = 0;
             h_.autoclear = 0;
             h_.incompatible = 0;
