@@ -229,6 +229,14 @@ Status Qcow2Image::set_incompat_bit(uint64_t bit, bool on) {
     return file_.flush();
 }
 
+Status Qcow2Image::mark_clean() {
+    if (!(h_.incompatible & (kIncompatDirty | kIncompatCorrupt))) return {};
+    VIREO_TRY(flush());
+    h_.incompatible &= ~(kIncompatDirty | kIncompatCorrupt);
+    corrupt_ = false;
+    return rewrite_header();
+}
+
 Status Qcow2Image::mark_corrupt(const std::string& why) {
     corrupt_ = true;
     if (file_.writable() && h_.version >= 3) (void)set_incompat_bit(kIncompatCorrupt, true);
@@ -492,7 +500,14 @@ Status Qcow2Image::close() {
     auto st = flush_caches();
     if (!st) return st;
     if (data_file_) VIREO_TRY(data_file_->flush());
-    return file_.flush();
+    VIREO_TRY(file_.flush());
+    // Everything is on disk: a dirty bit left from an open that did not
+    // repair (check) goes, as QEMU clears it when it closes an image.
+    if (h_.incompatible & kIncompatDirty) {
+        h_.incompatible &= ~kIncompatDirty;
+        return rewrite_header();
+    }
+    return {};
 }
 
 // ---------------------------------------------------------------- lookup

@@ -102,6 +102,9 @@ struct CheckResult {
     uint64_t fragmented_clusters = 0;
     uint64_t compressed_clusters = 0;
     std::vector<std::string> messages;  // printed to stderr by qemu-img
+    // Not empty: the check could not finish ("Check failed: <fatal>",
+    // after the messages).
+    std::string fatal;
 };
 
 enum class RepairMode { None, Leaks, All };
@@ -211,6 +214,9 @@ private:
     Status load_snapshots(uint64_t file_len);
     Status write_header();
     Status set_incompat_bit(uint64_t bit, bool on);
+    // After a successful repair: clear the dirty and corrupt bits (header
+    // rewritten, as QEMU's mark_clean/mark_consistent do).
+    Status mark_clean();
     Status mark_corrupt(const std::string& why);
     Status open_backing(const OpenOptions& opts);
     // Persistent bitmaps are not tracked by vireo: the first modification

@@ -366,6 +366,10 @@ int cmd_check(int argc, char** argv) {
         return 1;
     }
     for (const auto& m : r->messages) fmt::print(stderr, "{}\n", m);
+    if (!r->fatal.empty()) {
+        report(fmt::format("Check failed: {}", r->fatal));
+        return 1;
+    }
     qcow2::CheckResult final = *r;
     if (r->corruptions_fixed || r->leaks_fixed) {
         if (output == "human" && !quiet)
