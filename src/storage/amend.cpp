@@ -104,7 +104,7 @@ Status amend(const std::filesystem::path& path, const std::string& format,
     OpenOptions oo;
     oo.writable = true;
     if (!format.empty()) {
-        auto f = parse_format(format);
+        auto f = parse_driver(format);
         if (!f) return fail(f.error().code, "Could not open '{}': {}", path.string(), f.error().message);
         oo.format = *f;
     }
@@ -124,7 +124,7 @@ Status resize(const ResizeOptions& o) {
     OpenOptions oo;
     oo.writable = true;
     if (!o.format.empty()) {
-        auto f = parse_format(o.format);
+        auto f = parse_driver(o.format);
         if (!f) return fail(f.error().code, "Could not open '{}': {}", o.path.string(), f.error().message);
         oo.format = *f;
     }

@@ -303,8 +303,8 @@ Status Qcow2Image::open_backing(const OpenOptions& opts) {
     bo.force_share = opts.force_share;
     bo.no_io = opts.no_io;
     if (!backing_format_.empty()) {
-        auto f = parse_format(backing_format_);
-        if (!f) return std::unexpected(f.error());
+        auto f = parse_driver(backing_format_);
+        if (!f) return fail(f.error().code, "Could not open backing file: {}", f.error().message);
         bo.format = *f;
     }
     auto b = open_image(path, bo);

@@ -363,6 +363,8 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
         return fail(ErrorCode::InvalidArg, "Compression type can be set only with compatibility level 1.1 and above (use compat=1.1 or greater)");
     if (o.extended_l2 && o.cluster_size < 16384)
         return fail(ErrorCode::InvalidArg, "Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
+    if (!o.backing_format.empty() && !is_qemu_driver_name(o.backing_format))
+        return fail(ErrorCode::InvalidArg, "Parameter 'backing-fmt' does not accept value '{}'", o.backing_format);
     if (!o.backing_file.empty() && o.prealloc != Preallocation::Off)
         return fail(ErrorCode::InvalidArg, "Backing file and preallocation can only be used at the same time if extended_l2 is on");
 
@@ -370,7 +372,7 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
     if (size == 0 && !o.backing_file.empty()) {
         OpenOptions bo;
         if (!o.backing_format.empty()) {
-            auto f = parse_format(o.backing_format);
+            auto f = parse_driver(o.backing_format);
             if (!f) return std::unexpected(f.error());
             bo.format = *f;
         }

@@ -177,8 +177,9 @@ std::string info_human(const ImageInfo& i) {
 }  // namespace
 
 int cmd_create(int argc, char** argv) {
-    std::string fmt_name = "raw", backing, backing_fmt, opts;
-    bool quiet = false;
+    std::string fmt_name = "raw", backing_fmt, opts;
+    std::optional<std::string> backing;
+    bool quiet = false, unsafe = false;
     static const std::vector<option> kLong = long_options({}, false);
     optind = 0;
     int c;
@@ -189,7 +190,7 @@ int cmd_create(int argc, char** argv) {
             case 'F': backing_fmt = optarg; break;
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'q': quiet = true; break;
-            case 'u': break;
+            case 'u': unsafe = true; break;
             case kOptObject: case kOptImageOpts: break;
             default: return bad_option(c, argv);
         }
@@ -197,13 +198,15 @@ int cmd_create(int argc, char** argv) {
     if (optind >= argc) return error_exit("Expecting image file name");
     std::string path = argv[optind++];
     auto fmt = parse_format(fmt_name);
-    if (!fmt) { report(fmt.error().message); return 1; }
+    if (!fmt) { report(fmt::format("{}: {}", path, fmt.error().message)); return 1; }
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
     auto co = create_options_from(*fmt, *o);
     if (!co) { report(co.error().message); return 1; }
-    if (!backing.empty()) co->backing_file = backing;
+    if (backing) co->backing_file = *backing;
     if (!backing_fmt.empty()) co->backing_format = backing_fmt;
+    const bool has_backing = backing || o->count("backing_file");
+    bool size_given = o->count("size") > 0;
     if (optind < argc) {
         auto s = parse_size(argv[optind]);
         if (!s) {
@@ -212,29 +215,55 @@ int cmd_create(int argc, char** argv) {
             return 1;
         }
         co->size = *s;
+        size_given = true;
         if (++optind < argc) return error_exit(fmt::format("Unexpected argument: {}", argv[optind]));
-    } else if (co->backing_file.empty() && !o->count("size")) {
-        report("Image creation needs a size parameter");
-        return 1;
     }
-    if (co->size == 0 && !co->backing_file.empty()) {
-        OpenOptions bo;
-        if (!co->backing_format.empty()) {
-            auto bf = parse_format(co->backing_format);
-            if (bf) bo.format = *bf;
-        }
-        bo.locking = false;  // only its size is read: qemu-img forces sharing here
-        auto b = open_image(resolve_backing_path(path, co->backing_file), bo);
-        if (!b) {
-            report(fmt::format("{}: {}", path, b.error().message));
-            report("Could not open backing image.");
+    // The backing file, as QEMU 7.2 checks it: never the image itself, and
+    // its format must be given, not guessed (a guest-written backing file
+    // could pass for another format). Unless -u, it is opened to check it
+    // (and for the size when none is given).
+    if (has_backing) {
+        if (co->backing_file == path) {
+            report(fmt::format("{}: Error: Trying to create an image with the same filename as the backing file", path));
             return 1;
         }
-        co->size = (*b)->size();
+        if (co->backing_file.empty()) {
+            report(fmt::format("{}: Expected backing file name, got empty string", path));
+            return 1;
+        }
     }
-    if (!co->backing_file.empty() && co->backing_format.empty()) {
-        auto p = probe_format(resolve_backing_path(path, co->backing_file));
-        if (p) co->backing_format = std::string(format_name(*p));
+    if (has_backing && !unsafe) {
+        OpenOptions bo;
+        bo.force_share = true;  // only looked at: qemu-img shares everything here
+        bo.open_backing = false;
+        Result<ImagePtr> b = std::unexpected(Error{});
+        if (!co->backing_format.empty()) {
+            auto bf = parse_driver(co->backing_format);
+            if (bf) bo.format = *bf;
+            else b = std::unexpected(bf.error());
+        }
+        if (co->backing_format.empty() || bo.format) b = open_image(resolve_backing_path(path, co->backing_file), bo);
+        if (!b) {
+            report(fmt::format("{}: {}", path, b.error().message));
+            fmt::print(stderr, "Could not open backing image.\n");
+            return 1;
+        }
+        if (co->backing_format.empty()) {
+            report(fmt::format("{}: Backing file specified without backing format", path));
+            fmt::print(stderr, "Detected format of {}.", format_name((*b)->format()));
+            return 1;
+        }
+        if (!size_given) {
+            co->size = (*b)->size();
+            size_given = true;
+        }
+    } else if (has_backing && co->backing_format.empty()) {
+        report(fmt::format("{}: Backing file specified without backing format", path));
+        return 1;
+    }
+    if (!size_given) {
+        report(fmt::format("{}: Image creation needs a size parameter", path));
+        return 1;
     }
     if (!quiet) fmt::print("{}\n", create_summary(path, *co, o->count("preallocation") > 0));
     std::fflush(stdout);
@@ -263,16 +292,31 @@ int cmd_info(int argc, char** argv) {
         }
     }
     if (!valid_output(output)) return 1;
-    // Only the header is read, and the backing files only with
-    // --backing-chain: qemu-img locks no more than that.
-    auto img = open_image_arg(argc, argv, fmt_name, false, chain, force_share, true);
+    // Only headers are read, one image at a time as qemu-img walks the
+    // chain: each layer is opened without its backing file, and the next
+    // by the name and format the layer records (a format vireo cannot read
+    // fails only when that layer is reached).
+    auto img = open_image_arg(argc, argv, fmt_name, false, false, force_share, true);
     if (!img) return 1;
-    std::string path = argv[optind];
     std::vector<ImageInfo> infos;
-    for (Image* l = img.get(); l; l = chain ? l->backing() : nullptr) {
-        auto i = l->info();
+    std::vector<std::string> seen{argv[optind]};
+    for (;;) {
+        auto i = img->info();
         if (!i) { report(i.error().message); return 1; }
         infos.push_back(*i);
+        if (!chain || i->backing_file.empty()) break;
+        const std::string next = i->full_backing_file;
+        if (std::find(seen.begin(), seen.end(), next) != seen.end()) {
+            report(fmt::format("Backing file '{}' creates an infinite loop.", next));
+            return 1;
+        }
+        seen.push_back(next);
+        auto n = open_for(next, i->backing_format, false, CacheMode::Writeback, false, true, force_share, true);
+        if (!n) {
+            report(fmt::format("Could not open '{}': {}", next, n.error().message));
+            return 1;
+        }
+        img = std::move(*n);
     }
     if (output == "json") {
         if (chain) {

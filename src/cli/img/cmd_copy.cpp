@@ -404,7 +404,7 @@ int cmd_dd(int argc, char** argv) {
     uint64_t start = std::min(skip * bs, end);
     uint64_t size = end - start;
     auto ofmt = parse_format(out_fmt);
-    if (!ofmt) { report(ofmt.error().message); return 1; }
+    if (!ofmt) { report("Unknown file format"); return 1; }
     CreateOptions co;
     co.format = *ofmt;
     co.size = size;

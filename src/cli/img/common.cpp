@@ -112,7 +112,7 @@ Result<ImagePtr> open_for(const std::string& path, const std::string& fmt, bool 
                           bool backing, bool check_mode, bool force_share, bool no_io) {
     OpenOptions o;
     if (!fmt.empty()) {
-        auto f = parse_format(fmt);
+        auto f = parse_driver(fmt);
         if (!f) return std::unexpected(f.error());
         o.format = *f;
     }
