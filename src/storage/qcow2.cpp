@@ -19,6 +19,39 @@ Qcow2Image::~Qcow2Image() { (void)close(); }
 
 // ---------------------------------------------------------------- header
 
+namespace {
+
+// QEMU's list of unsupported incompatible features: the names the image's
+// own feature name table gives them (in table order), then one hex mask
+// of the bits it does not name.
+std::string unsupported_features(const std::string& b, uint64_t header_length, uint64_t end, uint64_t mask) {
+    std::string out;
+    for (uint64_t off = header_length; off + 8 <= end;) {
+        uint32_t type = load_be32(b.data() + off);
+        uint32_t len = load_be32(b.data() + off + 4);
+        off += 8;
+        if (type == kExtEnd || len > end - off) break;
+        if (type == kExtFeatureTable) {
+            for (uint64_t e = off; e + 48 <= off + len; e += 48) {
+                std::string name(b.data() + e + 2, 46);
+                name.resize(std::strlen(name.c_str()));
+                if (name.empty()) break;  // the table ends here
+                const auto ftype = static_cast<uint8_t>(b[e]);
+                const auto bit = static_cast<uint8_t>(b[e + 1]);
+                if (ftype != 0 || bit > 63 || !(mask & (1ULL << bit))) continue;
+                out += (out.empty() ? "" : ", ") + name;
+                mask &= ~(1ULL << bit);
+            }
+            break;
+        }
+        off += (uint64_t{len} + 7) & ~7ULL;
+    }
+    if (mask) out += fmt::format("{}Unknown incompatible feature: {:x}", out.empty() ? "" : ", ", mask);
+    return out;
+}
+
+}  // namespace
+
 Status Qcow2Image::parse_header(const std::string& b, uint64_t file_len) {
     if (b.size() < 72 || load_be32(b.data()) != kMagic)
         return fail(ErrorCode::Corrupt, "Image is not in qcow2 format");
@@ -58,12 +91,9 @@ Status Qcow2Image::parse_header(const std::string& b, uint64_t file_len) {
         h_.compression_type = h_.header_length > 104 ? static_cast<uint8_t>(b[104]) : 0;
     }
     if (h_.incompatible & ~kIncompatKnown) {
-        uint64_t unknown = h_.incompatible & ~kIncompatKnown;
-        std::string names;
-        for (int bit = 0; bit < 64; ++bit)
-            if (unknown & (1ULL << bit)) names += fmt::format("{}Unknown incompatible feature: {:x}", names.empty() ? "" : ", ", 1ULL << bit);
-        return fail(ErrorCode::Unsupported, "'{}' uses a qcow2 feature which is not supported by vireo: {}", filename_,
-                    names);
+        uint64_t end = h_.backing_file_offset ? std::min<uint64_t>(h_.backing_file_offset, b.size()) : b.size();
+        return fail(ErrorCode::Unsupported, "Unsupported qcow2 feature(s): {}",
+                    unsupported_features(b, h_.header_length, end, h_.incompatible & ~kIncompatKnown));
     }
     if (h_.crypt_method != 0) return fail(ErrorCode::Unsupported, "qcow2 encryption is not supported");
     if (h_.refcount_order > 6) return fail(ErrorCode::Corrupt, "Reference count entry width too large; may not exceed 64 bits");
@@ -72,9 +102,14 @@ Status Qcow2Image::parse_header(const std::string& b, uint64_t file_len) {
     l2_entry_bytes_ = ext_l2_ ? 16 : 8;
     if (ext_l2_ && cluster_bits_ < 14)
         return fail(ErrorCode::Corrupt, "Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
-    if (h_.compression_type > 1) return fail(ErrorCode::Unsupported, "Unknown compression type {}", h_.compression_type);
+    // The compression type and its incompatible bit go together (as QEMU
+    // checks: a zlib image with the bit set is refused too).
+    if (h_.compression_type > 1)
+        return fail(ErrorCode::Unsupported, "qcow2: unknown compression type: {}", h_.compression_type);
+    if (h_.compression_type == 0 && (h_.incompatible & kIncompatCompression))
+        return fail(ErrorCode::Corrupt, "qcow2: Compression type incompatible feature bit must not be set");
     if (h_.compression_type != 0 && !(h_.incompatible & kIncompatCompression))
-        return fail(ErrorCode::Corrupt, "compression_type field has a non-zero value but the incompatible feature bit is not set");
+        return fail(ErrorCode::Corrupt, "qcow2: Compression type incompatible feature bit must be set");
 
     // Table placement and sizes, all checked against the file before use.
     auto aligned = [&](uint64_t v) { return (v & (cluster_size_ - 1)) == 0; };
@@ -114,13 +149,28 @@ Status Qcow2Image::parse_extensions(const std::string& b, uint64_t file_len) {
             case kExtFeatureTable: break;  // names only; we regenerate it
             case kExtDataFile: data_file_name_ = data.substr(0, data.find('\0')); break;
             case kExtBitmaps:
-                if (len < 24) return fail(ErrorCode::Corrupt, "Invalid bitmaps extension");
+                // Checked as QEMU checks it, with its words; without the
+                // autoclear bit the bitmaps are stale and ignored.
+                if (!(h_.autoclear & kAutoclearBitmaps)) {
+                    bitmaps_ext_ = data;
+                    break;
+                }
+                if (len != 24) return fail(ErrorCode::Corrupt, "bitmaps_ext: Invalid extension length");
+                if (load_be32(data.data() + 4) != 0) return fail(ErrorCode::Corrupt, "bitmaps_ext: Reserved field is not zero");
                 bitmaps_ext_ = data;
                 nb_bitmaps_ = load_be32(data.data());
                 bitmap_dir_size_ = load_be64(data.data() + 8);
                 bitmap_dir_offset_ = load_be64(data.data() + 16);
-                if ((bitmap_dir_offset_ & (cluster_size_ - 1)) || bitmap_dir_offset_ + bitmap_dir_size_ > file_len)
-                    return fail(ErrorCode::Corrupt, "Invalid bitmap directory offset");
+                if (nb_bitmaps_ > 65535)
+                    return fail(ErrorCode::Corrupt, "bitmaps_ext: Image has {} bitmaps, exceeding the QEMU supported maximum of 65535",
+                                nb_bitmaps_);
+                if (nb_bitmaps_ == 0) return fail(ErrorCode::Corrupt, "found bitmaps extension with zero bitmaps");
+                if (bitmap_dir_offset_ & (cluster_size_ - 1))
+                    return fail(ErrorCode::Corrupt, "bitmaps_ext: invalid bitmap directory offset");
+                if (bitmap_dir_size_ > kMaxBitmapDirectory)
+                    return fail(ErrorCode::Corrupt, "bitmaps_ext: bitmap directory size ({}) exceeds the maximum supported size ({})",
+                                bitmap_dir_size_, kMaxBitmapDirectory);
+                (void)file_len;
                 break;
             case kExtCrypto: return fail(ErrorCode::Unsupported, "qcow2 encryption is not supported");
             default: unknown_exts_.push_back({type, data}); break;
@@ -333,6 +383,7 @@ Result<ImagePtr> Qcow2Image::open(const std::filesystem::path& path, const OpenO
     }
     VIREO_TRY(img->parse_header(first, *file_len));
     VIREO_TRY(img->parse_extensions(first, *file_len));
+    VIREO_TRY(img->validate_bitmaps());
     img->corrupt_ = (img->h_.incompatible & kIncompatCorrupt) != 0;
     if (img->corrupt_ && opts.writable && opts.repair_dirty)
         return fail(ErrorCode::Corrupt, "qcow2: Image is corrupt; cannot be opened read/write");

@@ -47,6 +47,7 @@ constexpr uint32_t kExtDataFile = 0x44415441;
 constexpr uint64_t kMaxL1Bytes = 32ULL << 20;
 constexpr uint64_t kMaxRefTableBytes = 8ULL << 20;
 constexpr uint32_t kMaxSnapshots = 65536;
+constexpr uint64_t kMaxBitmapDirectory = 1024ULL * 65535;  // QEMU's QCOW2_MAX_BITMAP_DIRECTORY_SIZE
 
 struct Header {
     uint32_t version = 3;
@@ -222,6 +223,9 @@ private:
     // Persistent bitmaps are not tracked by vireo: the first modification
     // frees them and drops the extension, so they are never left stale.
     Status drop_bitmaps();
+    // The bitmap directory and the tables of consistent bitmaps, checked
+    // at open against the constraints QEMU enforces (its messages).
+    Status validate_bitmaps();
     Status preallocate(uint64_t from, uint64_t to, Preallocation mode);
     // The bitmap directory's entries (empty without bitmaps).
     Result<std::vector<BitmapInfo>> bitmap_list();

@@ -375,3 +375,85 @@ TEST(ImgInterop, InfoShowsImageWithUnknownBackingFormat) {
                                           {"convert", "-O", "raw", "p.qcow2", "x.raw"}})
         expect_same(a, a[0] + " " + a[1]);
 }
+
+// Images QEMU refuses to open are refused by vireo too, with qemu-img's
+// message: the compression-type bit that does not match the header's
+// compression type, persistent bitmaps that break the format's
+// constraints, and incompatible features (named from the image's own
+// feature name table).
+TEST(ImgInterop, RefusesImagesQemuRejects) {
+    NEED_QEMU();
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    const std::string img = "x.qcow2";
+    auto check_both = [&](const std::string& what) {
+        for (const Args& a : std::vector<Args>{{"info", img}, {"check", img}, {"map", img}}) {
+            auto r = both(a);
+            EXPECT_EQ(r.q.exit_code, r.v.exit_code) << what << " " << a[0] << "\n" << r.q.err << r.v.err;
+            EXPECT_EQ(r.q.out, r.v.out) << what << " " << a[0];
+            EXPECT_EQ(r.q.err, as_qemu(r.v.err)) << what << " " << a[0];
+        }
+    };
+    auto fresh = [&] {
+        std::filesystem::remove(img);
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", img, "1M"});
+    };
+    auto set_incompat = [&](uint64_t bits) { write_bytes(img, 72, be(load(read_bytes(img, 72, 8), 0, 8) | bits, 8)); };
+    // zlib header with the compression-type bit, and zstd without it.
+    fresh();
+    set_incompat(8);
+    check_both("zlib with the compression bit");
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "compression_type=zstd", "z.qcow2", "1M"});
+    std::filesystem::rename("z.qcow2", img);
+    write_bytes(img, 72, be(load(read_bytes(img, 72, 8), 0, 8) & ~8ULL, 8));
+    check_both("zstd without the compression bit");
+    // Unknown incompatible features: one named by the image's feature table.
+    fresh();
+    set_incompat((1ULL << 5) | (1ULL << 40));
+    for (const auto& e : extensions(img)) {
+        if (e.type != 0x6803f857) continue;
+        std::string t = read_bytes(img, e.at + 8, e.len);
+        for (size_t k = 0; k + 48 <= t.size(); k += 48)
+            if (t[k] == 0 && t[k + 1] == 4) write_bytes(img, e.at + 8 + k + 1, std::string("\x05my fancy feature", 17));
+    }
+    check_both("unknown features");
+    // Bitmaps: every constraint of the directory and its tables.
+    struct Patch {
+        std::string name;
+        int where;  // 0: extension, 1: directory entry, 2: first bitmap table entry
+        size_t off;
+        std::string bytes;
+    };
+    const std::vector<Patch> patches = {
+        {"granularity below 512", 1, 17, std::string(1, '\x08')},
+        {"reserved flag", 1, 12, be(4, 4)},
+        {"type", 1, 16, std::string(1, '\x02')},
+        {"table size 0", 1, 8, be(0, 4)},
+        {"table offset 0", 1, 0, be(0, 8)},
+        {"table offset unaligned", 1, 0, be(0x10200, 8)},
+        {"table too large for the image", 1, 8, be(5, 4)},
+        {"extra data", 1, 20, be(8, 4)},
+        {"zero bitmaps", 0, 0, be(0, 4)},
+        {"reserved field", 0, 4, be(1, 4)},
+        {"directory unaligned", 0, 16, be(0x10100, 8)},
+        {"directory too large", 0, 8, be(0x7000000, 8)},
+        {"fewer bitmaps than counted", 0, 0, be(2, 4)},
+        {"table entry reserved bits", 2, 0, be(0x100, 8)},
+        {"table entry all-ones with data", 2, 0, be(0x10001, 8)},
+    };
+    for (const auto& pt : patches) {
+        fresh();
+        qemu_io(img, {"write 0 64k"});
+        ok({"qemu-img", "bitmap", "--add", img, "b0"});
+        qemu_io(img, {"write 0 64k"});
+        uint64_t ext = 0;
+        for (const auto& e : extensions(img))
+            if (e.type == 0x23852875) ext = e.at + 8;
+        ASSERT_NE(ext, 0U);
+        const uint64_t dir = load(read_bytes(img, ext + 16, 8), 0, 8);
+        const uint64_t table = load(read_bytes(img, dir, 8), 0, 8);
+        const uint64_t base = pt.where == 0 ? ext : pt.where == 1 ? dir : table;
+        write_bytes(img, base + pt.off, pt.bytes);
+        check_both(pt.name);
+    }
+}
