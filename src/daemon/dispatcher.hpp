@@ -95,7 +95,7 @@ public:
 
     // Run an admitted, decoded call of Op (see the top of this file).
     template <class Op>
-    void submit(const Peer& peer, typename Op::Request request, std::string what, Answer<Op> answer) {
+    void submit(const Peer& peer, typename Op::Request request, const std::string& what, Answer<Op> answer) {
         auto ans = std::make_shared<Answer<Op>>(std::move(answer));
         if (peer.read_only && !Op::info.read_only_allowed) {  // a codec that skipped admit()
             (*ans)(std::unexpected(refusal(what)));

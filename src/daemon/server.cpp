@@ -141,7 +141,7 @@ public:
     EventSession(Server::Impl& server, Socket socket, Peer peer, std::string what)
         : server_(server), count_(server.connections), ws_(std::move(socket)), peer_(peer), what_(std::move(what)) {}
 
-    void start(http::request<http::string_body> req) {
+    void start(const http::request<http::string_body>& req) {
         ws_.async_accept(req, [self = shared_from_this()](const beast::error_code& ec) {
             if (ec) return;
             self->subscribe();
@@ -228,7 +228,7 @@ public:
     ConsoleSession(Server::Impl& server, Socket socket, UniqueFd console)
         : count_(server.connections), ws_(std::move(socket)), console_(server.ioc, console.release()) {}
 
-    void start(http::request<http::string_body> req) {
+    void start(const http::request<http::string_body>& req) {
         ws_.binary(true);
         ws_.async_accept(req, [self = shared_from_this()](const beast::error_code& ec) {
             if (ec) return self->close_all();
@@ -536,7 +536,7 @@ void Server::stop() {
 void Server::post_job(std::function<void()> f) { impl_->dispatcher.post_job(std::move(f)); }
 
 namespace {
-void arm(asio::steady_timer& timer, std::chrono::milliseconds period, std::shared_ptr<std::function<void()>> f) {
+void arm(asio::steady_timer& timer, std::chrono::milliseconds period, const std::shared_ptr<std::function<void()>>& f) {
     timer.expires_after(period);
     timer.async_wait([&timer, period, f](const beast::error_code& ec) {
         if (ec) return;

@@ -185,7 +185,7 @@ Result<VolumeDef> DirBackend::create_volume(const PoolDef& def, const VolumeCrea
             return fail_errno(fmt::format("cannot create '{}'", path.string()));
         }
     }
-    auto cleanup_on_error = [&](Error e) -> Result<VolumeDef> {
+    auto cleanup_on_error = [&](const Error& e) -> Result<VolumeDef> {
         ::unlink(path.c_str());
         return std::unexpected(e.context(fmt::format("failed to create volume '{}'", v.name)));
     };

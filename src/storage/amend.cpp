@@ -146,6 +146,8 @@ Status apply_amend(Qcow2Image& q, const AmendRequest& a) {
     if (a.refcount_bits) VIREO_TRY(q.change_refcount_bits(*a.refcount_bits));
     if (a.data_file) VIREO_TRY(q.set_data_file_name(*a.data_file));
     if (a.data_file_raw && !*a.data_file_raw) VIREO_TRY(q.clear_data_file_raw());
+    // qemu-img rewrites the header here whatever changed, in its own layout.
+    VIREO_TRY(q.rewrite_header());
     if (a.size && *a.size != q.size()) VIREO_TRY(q.resize(*a.size, true, Preallocation::Off));
     if (target == 2 && q.header().version > 2) VIREO_TRY(q.amend(2, std::nullopt));
     return {};
@@ -159,7 +161,7 @@ Status amend(const std::filesystem::path& path, const std::string& format,
     oo.writable = true;
     oo.key_secret = key_secret;
     if (!format.empty()) {
-        auto f = parse_format(format);
+        auto f = parse_driver(format);
         if (!f) return fail(f.error().code, "Could not open '{}': {}", path.string(), f.error().message);
         oo.format = *f;
     }
@@ -192,7 +194,7 @@ Status resize(const ResizeOptions& o) {
     OpenOptions oo;
     oo.writable = true;
     if (!o.format.empty()) {
-        auto f = parse_format(o.format);
+        auto f = parse_driver(o.format);
         if (!f) return fail(f.error().code, "Could not open '{}': {}", o.path.string(), f.error().message);
         oo.format = *f;
     }

@@ -16,7 +16,7 @@ constexpr uint64_t kChunk = 2ULL << 20;  // qemu-img's IO_BUF_SIZE
 
 Result<ImagePtr> open_path(const std::filesystem::path& path, const std::string& fmt, OpenOptions o) {
     if (!fmt.empty()) {
-        auto f = parse_format(fmt);
+        auto f = parse_driver(fmt);
         if (!f) return std::unexpected(f.error());
         o.format = *f;
     }
@@ -100,13 +100,17 @@ Status rebase(const RebaseOptions& o) {
     if (!img) return fail(img.error().code, "Could not open '{}': {}", o.path.string(), img.error().message);
     auto* q = qcow2_cast(img->get());
     if (!q) return fail(ErrorCode::Unsupported, "Could not change the backing file to '{}': Operation not supported", o.backing);
-    std::string backing_fmt = o.backing_format;
-    if (!o.backing.empty() && backing_fmt.empty()) {
-        auto p = probe_format(resolve_backing_path(o.path, o.backing));
-        if (p) backing_fmt = std::string(format_name(*p));
-        else if (!o.unsafe)
-            return fail(p.error().code, "Could not open new backing file '{}': {}", o.backing, p.error().message);
-    }
+    // The new backing format is never guessed for the header (QEMU 7.2
+    // refuses to record a probed one); a safe rebase still probes it to
+    // read the new backing file, copies, and is refused at the end, as
+    // qemu-img is.
+    const std::string& backing_fmt = o.backing_format;
+    const bool format_missing = !o.backing.empty() && backing_fmt.empty();
+    auto refuse_unknown_format = [&] {
+        return fail(ErrorCode::InvalidArg, "Could not change the backing file to '{}': backing format must be specified",
+                    o.backing);
+    };
+    if (format_missing && o.unsafe) return refuse_unknown_format();
     // Onto the backing file it already has: no data changes (qemu-img
     // does no copy steps then either).
     bool same_backing = false;
@@ -157,6 +161,10 @@ Status rebase(const RebaseOptions& o) {
                 return std::unexpected(cancelled_error());
             }
         }
+    }
+    if (format_missing) {
+        VIREO_TRY(q->close());
+        return refuse_unknown_format();
     }
     auto st = q->set_backing(o.backing, backing_fmt);
     if (!st)

@@ -28,7 +28,7 @@ struct RebaseOptions {
     std::filesystem::path path;   // the overlay (qcow2)
     std::string format;           // "" = probe
     std::string backing;          // -b: the new backing file ("" = none)
-    std::string backing_format;   // -F ("" = probe)
+    std::string backing_format;   // -F (required with a backing file: never guessed)
     bool unsafe = false;          // -u: only rewrite the header
     bool force_share = false;     // -U: open the new backing file sharing every permission
     // Progress: called once per step that qemu-img rebase reports: each run

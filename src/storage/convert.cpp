@@ -555,6 +555,9 @@ uint64_t convert_runs() { return g_convert_runs.load(); }
 
 Status convert(const ConvertOptions& o) {
     ++g_convert_runs;
+    // QEMU 7.2 records no guessed backing format.
+    if (!o.backing.empty() && o.backing_format.empty())
+        return fail(ErrorCode::InvalidArg, "Use of backing file requires explicit backing format");
     std::vector<ImagePtr> srcs, snaps;
     std::vector<Image*> views;
     uint64_t total = 0;
@@ -565,7 +568,7 @@ Status convert(const ConvertOptions& o) {
         so.key_secret = src.key_secret;
         Result<ImagePtr> s = std::unexpected(Error{});
         if (!src.format.empty()) {
-            auto f = parse_format(src.format);
+            auto f = parse_driver(src.format);
             if (f) so.format = *f;
             else s = std::unexpected(f.error());
         }
@@ -614,10 +617,6 @@ Status convert(const ConvertOptions& o) {
         if (!o.backing.empty()) {
             co->backing_file = o.backing;
             co->backing_format = o.backing_format;
-            if (o.backing_format.empty()) {
-                auto p = probe_format(resolve_backing_path(o.target, o.backing));
-                if (p) co->backing_format = std::string(format_name(*p));
-            }
         }
         auto st = create_image(o.target, *co);
         if (!st)

@@ -50,7 +50,7 @@ struct ConvertOptions {
     bool no_create = false;       // -n: the target exists
     bool target_is_zero = false;  // --target-is-zero: an existing target reads zero
     std::string backing;          // -B: the new target's backing file
-    std::string backing_format;   // -F ("" = probe)
+    std::string backing_format;   // -F (required with a backing file: never guessed)
     bool compress = false;        // -c
     uint64_t sparse = 4096;       // -S (0: write zeroes out as data)
     unsigned threads = 8;         // -m: at most this many compression threads

@@ -31,6 +31,26 @@ Result<ImageFormat> parse_format(std::string_view name) {
     return fail(ErrorCode::Unsupported, "Unknown file format '{}'", name);
 }
 
+bool is_qemu_driver_name(std::string_view name) {
+    // QEMU 7.2's BlockdevDriver names.
+    static constexpr std::string_view kDrivers[] = {
+        "blkdebug", "blklogwrites", "blkreplay", "blkverify", "bochs", "cloop", "compress", "copy-before-write",
+        "copy-on-read", "dmg", "file", "snapshot-access", "ftp", "ftps", "gluster", "host_cdrom", "host_device",
+        "http", "https", "io_uring", "iscsi", "luks", "nbd", "nfs", "null-aio", "null-co", "nvme", "nvme-io_uring",
+        "parallels", "preallocate", "qcow", "qcow2", "qed", "quorum", "raw", "rbd", "replication", "ssh",
+        "throttle", "vdi", "vhdx", "virtio-blk-vfio-pci", "virtio-blk-vhost-user", "virtio-blk-vhost-vdpa", "vmdk",
+        "vpc", "vvfat"};
+    for (auto d : kDrivers)
+        if (d == name) return true;
+    return false;
+}
+
+Result<ImageFormat> parse_driver(std::string_view name) {
+    auto f = parse_format(name);
+    if (!f) return fail(ErrorCode::Unsupported, "Unknown driver '{}'", name);
+    return f;
+}
+
 Result<Preallocation> parse_preallocation(std::string_view name) {
     if (name == "off") return Preallocation::Off;
     if (name == "metadata") return Preallocation::Metadata;

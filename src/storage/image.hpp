@@ -26,7 +26,15 @@ namespace vireo::storage {
 
 enum class ImageFormat { Raw, Qcow2, Luks, Vmdk, Vpc, Vhdx, Vdi };
 std::string_view format_name(ImageFormat f);
+// Whether QEMU knows a block driver of this name (what a qcow2 header may
+// record as backing format even where vireo cannot open that format).
+bool is_qemu_driver_name(std::string_view name);
+
+// A format named for a new image (-f of create, -O): "Unknown file format".
 Result<ImageFormat> parse_format(std::string_view name);
+// A format named for an image being opened (-f, a recorded backing
+// format): "Unknown driver", as QEMU words it there.
+Result<ImageFormat> parse_driver(std::string_view name);
 
 // Look at the first bytes of a file as QEMU's probe does: the magic of
 // qcow2, LUKS, vmdk (sparse header or descriptor), vpc, vhdx or vdi;

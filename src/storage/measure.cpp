@@ -48,7 +48,7 @@ Result<MeasureResult> measure(const MeasureOptions& m) {
         oo.force_share = m.force_share;
         Result<ImagePtr> img = std::unexpected(Error{});
         if (!m.format.empty()) {
-            auto f = parse_format(m.format);
+            auto f = parse_driver(m.format);
             if (f) oo.format = *f;
             else img = std::unexpected(f.error());
         }

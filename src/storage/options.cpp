@@ -143,7 +143,7 @@ Result<CreateOptions> parse_create_options(ImageFormat fmt, const std::map<std::
             auto p = parse_preallocation(v);
             if (!p) return std::unexpected(p.error());
             c.prealloc = *p;
-        } else if (fmt != ImageFormat::Qcow2) {
+        } else if (fmt != ImageFormat::Qcow2) {  // NOLINT(bugprone-branch-clone): the keys below are qcow2's
             return fail(ErrorCode::InvalidArg, "Invalid parameter '{}'", k);
         } else if (k == "encrypt.format") {
             if (v == "luks") c.encrypt.format = EncryptFormat::Luks;

@@ -20,6 +20,39 @@ Qcow2Image::~Qcow2Image() { (void)close(); }
 
 // ---------------------------------------------------------------- header
 
+namespace {
+
+// QEMU's list of unsupported incompatible features: the names the image's
+// own feature name table gives them (in table order), then one hex mask
+// of the bits it does not name.
+std::string unsupported_features(const std::string& b, uint64_t header_length, uint64_t end, uint64_t mask) {
+    std::string out;
+    for (uint64_t off = header_length; off + 8 <= end;) {
+        uint32_t type = load_be32(b.data() + off);
+        uint32_t len = load_be32(b.data() + off + 4);
+        off += 8;
+        if (type == kExtEnd || len > end - off) break;
+        if (type == kExtFeatureTable) {
+            for (uint64_t e = off; e + 48 <= off + len; e += 48) {
+                std::string name(b.data() + e + 2, 46);
+                name.resize(std::strlen(name.c_str()));
+                if (name.empty()) break;  // the table ends here
+                const auto ftype = static_cast<uint8_t>(b[e]);
+                const auto bit = static_cast<uint8_t>(b[e + 1]);
+                if (ftype != 0 || bit > 63 || !(mask & (1ULL << bit))) continue;
+                out += (out.empty() ? "" : ", ") + name;
+                mask &= ~(1ULL << bit);
+            }
+            break;
+        }
+        off += (uint64_t{len} + 7) & ~7ULL;
+    }
+    if (mask) out += fmt::format("{}Unknown incompatible feature: {:x}", out.empty() ? "" : ", ", mask);
+    return out;
+}
+
+}  // namespace
+
 Status Qcow2Image::parse_header(const std::string& b, uint64_t file_len) {
     if (b.size() < 72 || load_be32(b.data()) != kMagic)
         return fail(ErrorCode::Corrupt, "Image is not in qcow2 format");
@@ -59,12 +92,9 @@ Status Qcow2Image::parse_header(const std::string& b, uint64_t file_len) {
         h_.compression_type = h_.header_length > 104 ? static_cast<uint8_t>(b[104]) : 0;
     }
     if (h_.incompatible & ~kIncompatKnown) {
-        uint64_t unknown = h_.incompatible & ~kIncompatKnown;
-        std::string names;
-        for (int bit = 0; bit < 64; ++bit)
-            if (unknown & (1ULL << bit)) names += fmt::format("{}Unknown incompatible feature: {:x}", names.empty() ? "" : ", ", 1ULL << bit);
-        return fail(ErrorCode::Unsupported, "'{}' uses a qcow2 feature which is not supported by vireo: {}", filename_,
-                    names);
+        uint64_t end = h_.backing_file_offset ? std::min<uint64_t>(h_.backing_file_offset, b.size()) : b.size();
+        return fail(ErrorCode::Unsupported, "Unsupported qcow2 feature(s): {}",
+                    unsupported_features(b, h_.header_length, end, h_.incompatible & ~kIncompatKnown));
     }
     if (h_.crypt_method > kCryptLuks) return fail(ErrorCode::Unsupported, "Unsupported encryption method: {}", h_.crypt_method);
     if (h_.refcount_order > 6) return fail(ErrorCode::Corrupt, "Reference count entry width too large; may not exceed 64 bits");
@@ -73,9 +103,14 @@ Status Qcow2Image::parse_header(const std::string& b, uint64_t file_len) {
     l2_entry_bytes_ = ext_l2_ ? 16 : 8;
     if (ext_l2_ && cluster_bits_ < 14)
         return fail(ErrorCode::Corrupt, "Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
-    if (h_.compression_type > 1) return fail(ErrorCode::Unsupported, "Unknown compression type {}", h_.compression_type);
+    // The compression type and its incompatible bit go together (as QEMU
+    // checks: a zlib image with the bit set is refused too).
+    if (h_.compression_type > 1)
+        return fail(ErrorCode::Unsupported, "qcow2: unknown compression type: {}", h_.compression_type);
+    if (h_.compression_type == 0 && (h_.incompatible & kIncompatCompression))
+        return fail(ErrorCode::Corrupt, "qcow2: Compression type incompatible feature bit must not be set");
     if (h_.compression_type != 0 && !(h_.incompatible & kIncompatCompression))
-        return fail(ErrorCode::Corrupt, "compression_type field has a non-zero value but the incompatible feature bit is not set");
+        return fail(ErrorCode::Corrupt, "qcow2: Compression type incompatible feature bit must be set");
 
     // Table placement and sizes, all checked against the file before use.
     auto aligned = [&](uint64_t v) { return (v & (cluster_size_ - 1)) == 0; };
@@ -115,13 +150,28 @@ Status Qcow2Image::parse_extensions(const std::string& b, uint64_t file_len) {
             case kExtFeatureTable: break;  // names only; we regenerate it
             case kExtDataFile: data_file_name_ = data.substr(0, data.find('\0')); break;
             case kExtBitmaps:
-                if (len < 24) return fail(ErrorCode::Corrupt, "Invalid bitmaps extension");
+                // Checked as QEMU checks it, with its words; without the
+                // autoclear bit the bitmaps are stale and ignored.
+                if (!(h_.autoclear & kAutoclearBitmaps)) {
+                    bitmaps_ext_ = data;
+                    break;
+                }
+                if (len != 24) return fail(ErrorCode::Corrupt, "bitmaps_ext: Invalid extension length");
+                if (load_be32(data.data() + 4) != 0) return fail(ErrorCode::Corrupt, "bitmaps_ext: Reserved field is not zero");
                 bitmaps_ext_ = data;
                 nb_bitmaps_ = load_be32(data.data());
                 bitmap_dir_size_ = load_be64(data.data() + 8);
                 bitmap_dir_offset_ = load_be64(data.data() + 16);
-                if ((bitmap_dir_offset_ & (cluster_size_ - 1)) || bitmap_dir_offset_ + bitmap_dir_size_ > file_len)
-                    return fail(ErrorCode::Corrupt, "Invalid bitmap directory offset");
+                if (nb_bitmaps_ > 65535)
+                    return fail(ErrorCode::Corrupt, "bitmaps_ext: Image has {} bitmaps, exceeding the QEMU supported maximum of 65535",
+                                nb_bitmaps_);
+                if (nb_bitmaps_ == 0) return fail(ErrorCode::Corrupt, "found bitmaps extension with zero bitmaps");
+                if (bitmap_dir_offset_ & (cluster_size_ - 1))
+                    return fail(ErrorCode::Corrupt, "bitmaps_ext: invalid bitmap directory offset");
+                if (bitmap_dir_size_ > kMaxBitmapDirectory)
+                    return fail(ErrorCode::Corrupt, "bitmaps_ext: bitmap directory size ({}) exceeds the maximum supported size ({})",
+                                bitmap_dir_size_, kMaxBitmapDirectory);
+                (void)file_len;
                 break;
             case kExtCrypto:
                 if (h_.crypt_method != kCryptLuks)
@@ -170,7 +220,7 @@ Status Qcow2Image::write_header() {
         if (off + need + 8 > cluster_size_) return fail(ErrorCode::InvalidArg, "header extensions do not fit in the first cluster");
         store_be32(p + off, type);
         store_be32(p + off + 4, static_cast<uint32_t>(data.size()));
-        std::memcpy(p + off + 8, data.data(), data.size());
+        std::copy(data.begin(), data.end(), p + off + 8);
         off += need;
         return {};
     };
@@ -205,8 +255,10 @@ Status Qcow2Image::write_header() {
         if (cluster_size_ > 4096 && off + ext_size(table.size()) + others <= cluster_size_)
             VIREO_TRY(put_ext(kExtFeatureTable, table));
         if (!bitmaps_ext_.empty() && (h_.autoclear & kAutoclearBitmaps)) VIREO_TRY(put_ext(kExtBitmaps, bitmaps_ext_));
-        for (const auto& u : unknown_exts_) VIREO_TRY(put_ext(u.type, u.data));
     }
+    // Extensions vireo does not know are kept, in every version, as QEMU
+    // keeps them.
+    for (const auto& u : unknown_exts_) VIREO_TRY(put_ext(u.type, u.data));
     off += 8;  // end-of-extensions marker (zeroes)
     if (!backing_file_.empty()) {
         if (off + backing_file_.size() > cluster_size_) return fail(ErrorCode::InvalidArg, "Backing file name too long");
@@ -220,7 +272,17 @@ Status Qcow2Image::write_header() {
     }
     store_be64(p + 8, h_.backing_file_offset);
     store_be32(p + 16, h_.backing_file_size);
-    return file_.write(b.data(), off, 0);
+    // The whole first cluster, as QEMU writes it: what an older header left
+    // past the new one's end (a longer extension list, a backing file name
+    // stored further on) does not stay behind.
+    return file_.write(b.data(), b.size(), 0);
+}
+
+Status Qcow2Image::rewrite_header() {
+    if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
+    VIREO_TRY(flush_caches());
+    VIREO_TRY(write_header());
+    return file_.flush();
 }
 
 Status Qcow2Image::set_incompat_bit(uint64_t bit, bool on) {
@@ -231,6 +293,14 @@ Status Qcow2Image::set_incompat_bit(uint64_t bit, bool on) {
     store_be64(buf, v);
     VIREO_TRY(file_.write(buf, 8, 72));
     return file_.flush();
+}
+
+Status Qcow2Image::mark_clean() {
+    if (!(h_.incompatible & (kIncompatDirty | kIncompatCorrupt))) return {};
+    VIREO_TRY(flush());
+    h_.incompatible &= ~(kIncompatDirty | kIncompatCorrupt);
+    corrupt_ = false;
+    return rewrite_header();
 }
 
 Status Qcow2Image::mark_corrupt(const std::string& why) {
@@ -282,7 +352,7 @@ Result<std::vector<uint64_t>> Qcow2Image::read_l1(uint64_t offset, uint32_t size
     if (size == 0) return l1;
     std::string raw(uint64_t{size} * 8, '\0');
     VIREO_TRY(file_.read(raw.data(), raw.size(), offset));
-    for (uint32_t i = 0; i < size; ++i) l1[i] = load_be64(raw.data() + 8 * i);
+    for (uint32_t i = 0; i < size; ++i) l1[i] = load_be64(raw.data() + std::size_t{8} * i);
     return l1;
 }
 
@@ -299,8 +369,8 @@ Status Qcow2Image::open_backing(const OpenOptions& opts) {
     bo.force_share = opts.force_share;
     bo.no_io = opts.no_io;
     if (!backing_format_.empty()) {
-        auto f = parse_format(backing_format_);
-        if (!f) return std::unexpected(f.error());
+        auto f = parse_driver(backing_format_);
+        if (!f) return fail(f.error().code, "Could not open backing file: {}", f.error().message);
         bo.format = *f;
     }
     auto b = open_image(path, bo);
@@ -399,6 +469,7 @@ Result<ImagePtr> Qcow2Image::open(const std::filesystem::path& path, const OpenO
     }
     VIREO_TRY(img->parse_header(first, *file_len));
     VIREO_TRY(img->parse_extensions(first, *file_len));
+    VIREO_TRY(img->validate_bitmaps());
     img->corrupt_ = (img->h_.incompatible & kIncompatCorrupt) != 0;
     if (img->corrupt_ && opts.writable && opts.repair_dirty)
         return fail(ErrorCode::Corrupt, "qcow2: Image is corrupt; cannot be opened read/write");
@@ -567,7 +638,14 @@ Status Qcow2Image::close() {
     auto st = flush_caches();
     if (!st) return st;
     if (data_file_) VIREO_TRY(data_file_->flush());
-    return file_.flush();
+    VIREO_TRY(file_.flush());
+    // Everything is on disk: a dirty bit left from an open that did not
+    // repair (check) goes, as QEMU clears it when it closes an image.
+    if (h_.incompatible & kIncompatDirty) {
+        h_.incompatible &= ~kIncompatDirty;
+        return rewrite_header();
+    }
+    return {};
 }
 
 // ---------------------------------------------------------------- lookup

@@ -52,6 +52,7 @@ constexpr uint32_t kExtDataFile = 0x44415441;
 constexpr uint64_t kMaxL1Bytes = 32ULL << 20;
 constexpr uint64_t kMaxRefTableBytes = 8ULL << 20;
 constexpr uint32_t kMaxSnapshots = 65536;
+constexpr uint64_t kMaxBitmapDirectory = 1024ULL * 65535;  // QEMU's QCOW2_MAX_BITMAP_DIRECTORY_SIZE
 
 struct Header {
     uint32_t version = 3;
@@ -107,6 +108,9 @@ struct CheckResult {
     uint64_t fragmented_clusters = 0;
     uint64_t compressed_clusters = 0;
     std::vector<std::string> messages;  // printed to stderr by qemu-img
+    // Not empty: the check could not finish ("Check failed: <fatal>",
+    // after the messages).
+    std::string fatal;
 };
 
 enum class RepairMode { None, Leaks, All };
@@ -179,6 +183,8 @@ public:
     Status set_backing(const std::string& backing_file, const std::string& backing_format);
     // Replace the open backing image (after set_backing).
     void replace_backing(ImagePtr b) { backing_ = std::move(b); }
+    // Write the header again in QEMU's layout (amend always does).
+    Status rewrite_header();
     // Drop every cluster of the active layer (commit without -d).
     Status make_empty();
     // amend: change compat level / lazy_refcounts in place.
@@ -222,6 +228,9 @@ private:
     Status load_snapshots(uint64_t file_len);
     Status write_header();
     Status set_incompat_bit(uint64_t bit, bool on);
+    // After a successful repair: clear the dirty and corrupt bits (header
+    // rewritten, as QEMU's mark_clean/mark_consistent do).
+    Status mark_clean();
     Status mark_corrupt(const std::string& why);
     Status open_backing(const OpenOptions& opts);
     // Encryption: read the LUKS header / set up the cipher (with a key).
@@ -235,6 +244,9 @@ private:
     // Persistent bitmaps are not tracked by vireo: the first modification
     // frees them and drops the extension, so they are never left stale.
     Status drop_bitmaps();
+    // The bitmap directory and the tables of consistent bitmaps, checked
+    // at open against the constraints QEMU enforces (its messages).
+    Status validate_bitmaps();
     Status preallocate(uint64_t from, uint64_t to, Preallocation mode);
     // The bitmap directory's entries (empty without bitmaps).
     Result<std::vector<BitmapInfo>> bitmap_list();
@@ -243,6 +255,7 @@ private:
 
     // Tables
     [[nodiscard]] uint64_t l2_entries() const { return cluster_size_ / l2_entry_bytes_; }
+    [[nodiscard]] uint64_t subcluster_size() const { return ext_l2_ ? cluster_size_ / 32 : cluster_size_; }
     Result<CacheEntry*> load_l2(uint64_t l2_offset);
     Result<CacheEntry*> load_refblock(uint64_t offset);
     Status write_l2(uint64_t offset, CacheEntry& e);

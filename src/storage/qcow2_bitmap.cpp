@@ -37,7 +37,71 @@ struct DirEntry {
     std::string raw;  // the whole entry, padding included
 };
 
+constexpr uint64_t kMaxBitmapTableEntries = 0x8000000;  // QEMU's BME_MAX_TABLE_SIZE
+constexpr uint64_t kMaxBitmapPhysBytes = 0x20000000;     // BME_MAX_PHYS_SIZE
+
 }  // namespace
+
+Status Qcow2Image::validate_bitmaps() {
+    if (bitmaps_ext_.empty() || !(h_.autoclear & kAutoclearBitmaps)) return {};
+    if (bitmap_dir_size_ == 0) return fail(ErrorCode::Corrupt, "Requested bitmap directory size is zero");
+    std::string dir(bitmap_dir_size_, '\0');
+    auto rd = file_.read(dir.data(), dir.size(), bitmap_dir_offset_);
+    if (!rd) return fail(ErrorCode::Io, "Failed to read bitmap directory: {}", rd.error().message);
+    auto broken = [] { return fail(ErrorCode::Corrupt, "Broken bitmap directory"); };
+    uint64_t off = 0;
+    uint32_t entries = 0;
+    struct Loaded {
+        std::string name;
+        uint64_t table;
+        uint32_t tsize;
+        uint32_t gran_bits;
+    };
+    std::vector<Loaded> consistent;
+    while (off < dir.size()) {
+        if (off + 24 > dir.size()) return broken();
+        if (++entries > nb_bitmaps_)
+            return fail(ErrorCode::Corrupt, "More bitmaps found than specified in header extension");
+        const char* e = dir.data() + off;
+        const uint64_t table = load_be64(e);
+        const uint32_t tsize = load_be32(e + 8);
+        const uint32_t flags = load_be32(e + 12);
+        const auto type = static_cast<uint8_t>(e[16]);
+        const auto gran_bits = static_cast<uint8_t>(e[17]);
+        const uint16_t name_size = load_be16(e + 18);
+        const uint32_t extra = load_be32(e + 20);
+        const uint64_t next = (off + 24 + uint64_t{extra} + name_size + 7) & ~7ULL;
+        if (next > dir.size()) return broken();
+        if (extra != 0) return fail(ErrorCode::Unsupported, "Bitmap extra data is not supported");
+        std::string name = dir.substr(off + 24, name_size);
+        // QEMU's constraints on one entry.
+        const uint64_t phys = uint64_t{tsize} * cluster_size_;
+        const bool bad = tsize == 0 || table == 0 || (table & (cluster_size_ - 1)) || tsize > kMaxBitmapTableEntries ||
+                         gran_bits > 31 || gran_bits < 9 || (flags & ~(kBitmapInUse | kBitmapAuto)) ||
+                         name_size > kMaxBitmapName || type != kBitmapTypeDirty || phys > kMaxBitmapPhysBytes ||
+                         (gran_bits <= 31 && h_.size > ((phys * 8) << gran_bits));
+        if (bad) return fail(ErrorCode::Corrupt, "Bitmap '{}' doesn't satisfy the constraints", name);
+        if (!(flags & kBitmapInUse)) consistent.push_back({std::move(name), table, tsize, gran_bits});
+        off = next;
+    }
+    if (entries != nb_bitmaps_) return fail(ErrorCode::Corrupt, "Less bitmaps found than specified in header extension");
+    // Consistent bitmaps are loaded by QEMU at open: their tables must be
+    // well formed and of the size the image needs.
+    for (const auto& b : consistent) {
+        std::string t(uint64_t{b.tsize} * 8, '\0');
+        VIREO_TRY(file_.read(t.data(), t.size(), b.table));
+        for (uint32_t k = 0; k < b.tsize; ++k) {
+            const uint64_t te = load_be64(t.data() + std::size_t{8} * k);
+            const uint64_t data = te & kBitmapTableOffsetMask;
+            if ((te & kBitmapTableReserved) || (data && (te & kBitmapAllOnes)) || (data & (cluster_size_ - 1)))
+                return fail(ErrorCode::Corrupt, "Could not read bitmap_table table from image for bitmap '{}': Invalid argument",
+                            b.name);
+        }
+        const uint64_t want = (bitmap_bytes(h_.size, b.gran_bits) + cluster_size_ - 1) >> cluster_bits_;
+        if (b.tsize != want) return fail(ErrorCode::Corrupt, "Could not read bitmap '{}' from image: Invalid argument", b.name);
+    }
+    return {};
+}
 
 Result<std::vector<Bitmap>> Qcow2Image::read_bitmaps() {
     std::vector<Bitmap> out;
@@ -82,7 +146,7 @@ Result<std::vector<Bitmap>> Qcow2Image::read_bitmaps() {
         if (tsize) VIREO_TRY(file_.read(t.data(), t.size(), table));
         b.bits.assign(bytes, 0);
         for (uint32_t k = 0; k < tsize; ++k) {
-            uint64_t te = load_be64(t.data() + 8 * k);
+            uint64_t te = load_be64(t.data() + std::size_t{8} * k);
             uint64_t at = uint64_t{k} << cluster_bits_;
             uint64_t n = std::min<uint64_t>(cluster_size_, bytes - at);
             uint64_t data = te & kBitmapTableOffsetMask;

@@ -102,7 +102,17 @@ private:
     // One L2 table, its bytes in `raw` (one cluster).
     Status check_l2(const char* raw, bool active);
     Status check_refblocks();
-    Status compare();
+    // Every reference the metadata makes, counted into refs_ (QEMU's
+    // calculate_refcounts).
+    Status calculate();
+    // Stored refcounts against refs_: mismatches reported, and fixed as
+    // `fix` allows; a cluster in use with refcount 0 asks for a rebuild.
+    Status compare(RepairMode fix);
+    // Write new refcount blocks and table from refs_ (QEMU's
+    // rebuild_refcount_structure): where the stored ones cannot be trusted.
+    Status rebuild();
+    Result<uint64_t> alloc_in_refs(uint64_t count, uint64_t& first_free);
+    Result<bool> write_rebuilt_blocks(uint64_t first, uint64_t end, std::vector<uint64_t>& table, uint64_t& first_free);
     Status check_copied();
 
     Qcow2Image& q_;
@@ -119,6 +129,8 @@ private:
     std::vector<char> l2_buf_;
     std::vector<std::string> copied_messages_;
     int copied_errors_ = 0;
+    bool rebuild_ = false;
+    uint64_t highest_ = 0;  // last cluster in use, found by compare()
 };
 
 // Refcounts of one block into out[0..n); false if one exceeds 32 bits.
@@ -277,25 +289,33 @@ Status Qcow2Checker::check_refblocks() {
         if (off & (q_.cluster_size_ - 1)) {
             r_.messages.push_back(fmt::format("ERROR refcount block {} is not cluster aligned; refcount table entry corrupted", i));
             r_.corruptions++;
+            rebuild_ = true;
             continue;
         }
         if (off >= file_len_) {
             r_.messages.push_back(fmt::format("ERROR refcount block {} is outside image", i));
             r_.corruptions++;
+            rebuild_ = true;
             continue;
         }
         inc(off, q_.cluster_size_);
+        const uint64_t c = off >> q_.cluster_bits_;
+        if (c < refs_.size() && refs_[c] != 1) {
+            r_.messages.push_back(fmt::format("ERROR refcount block {} refcount={}", i, refs_[c]));
+            r_.corruptions++;
+            rebuild_ = true;
+        }
     }
     return {};
 }
 
-Status Qcow2Checker::compare() {
+Status Qcow2Checker::compare(RepairMode fix) {
     uint64_t highest = 0;
     bool any = false;
     const bool rw = q_.file_.writable();
     // Repairs may allocate refcount blocks: keep them clear of everything
     // the metadata references.
-    if (rw && mode_ != RepairMode::None) q_.repair_cursor_ = std::max<uint64_t>(refs_.size(), (file_len_ + q_.cluster_size_ - 1) >> q_.cluster_bits_);
+    if (rw && fix != RepairMode::None) q_.repair_cursor_ = std::max<uint64_t>(refs_.size(), (file_len_ + q_.cluster_size_ - 1) >> q_.cluster_bits_);
     uint64_t n = std::max<uint64_t>(refs_.size(), (file_len_ + q_.cluster_size_ - 1) >> q_.cluster_bits_);
     for (uint64_t c = 0; c < n; ++c) {
         auto stored = this->stored(c);
@@ -311,12 +331,18 @@ Status Qcow2Checker::compare() {
         }
         if (*stored == want) continue;
         int* fixed = nullptr;
-        if (rw && *stored > want && mode_ != RepairMode::None) fixed = &r_.leaks_fixed;
-        else if (rw && *stored < want && mode_ == RepairMode::All) fixed = &r_.corruptions_fixed;
+        // A cluster in use that the refcounts call free cannot be fixed by
+        // a refcount update: the refcount structure is rebuilt instead.
+        if (*stored == 0) rebuild_ = true;
+        else if (rw && *stored > want && fix != RepairMode::None) fixed = &r_.leaks_fixed;
+        else if (rw && *stored < want && fix == RepairMode::All) fixed = &r_.corruptions_fixed;
         r_.messages.push_back(fmt::format("{} cluster {} refcount={} reference={}",
                                           fixed ? "Repairing" : (*stored < want ? "ERROR" : "Leaked"), c, *stored, want));
         if (fixed) {
             auto st = q_.set_refcount(c, want);
+            // A cluster freed by the repair is discarded, as QEMU does (its
+            // old contents do not linger in the file).
+            if (st && want == 0) (void)q_.file_.punch_hole(c << q_.cluster_bits_, q_.cluster_size_);
             if (st) {
                 if (c < stored_.size()) stored_[c] = static_cast<uint32_t>(want);
                 (*fixed)++;
@@ -331,7 +357,101 @@ Status Qcow2Checker::compare() {
         highest = std::max(highest, *q_.repair_cursor_ - 1);
         q_.repair_cursor_.reset();
     }
-    r_.image_end_offset = any ? (highest + 1) << q_.cluster_bits_ : 0;
+    highest_ = any ? highest + 1 : 0;
+    r_.image_end_offset = highest_ << q_.cluster_bits_;
+    return {};
+}
+
+Result<uint64_t> Qcow2Checker::alloc_in_refs(uint64_t count, uint64_t& first_free) {
+    // The first run of `count` clusters that refs_ says are free, from
+    // first_free on; past the end of refs_ when there is none.
+    uint64_t c = first_free, run = 0;
+    bool first_gap = true;
+    for (; c < refs_.size() && run < count; ++c) {
+        if (refs_[c] == 0) {
+            ++run;
+            if (first_gap) {
+                first_free = c;
+                first_gap = false;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    if (run < count) {
+        if (c + count - run > max_cluster_) return fail(ErrorCode::Corrupt, "image too large to rebuild its refcounts");
+        refs_.resize(c + count - run, 0);
+    }
+    c -= run;
+    for (uint64_t k = 0; k < count; ++k) refs_[c + k] = 1;
+    return c << q_.cluster_bits_;
+}
+
+Result<bool> Qcow2Checker::write_rebuilt_blocks(uint64_t first, uint64_t end, std::vector<uint64_t>& table,
+                                                uint64_t& first_free) {
+    const uint64_t per_block = q_.cluster_size_ * 8 / q_.refcount_bits_;
+    const uint64_t per_table_cluster = q_.cluster_size_ / 8;
+    bool grown = false;
+    Qcow2Image::CacheEntry block;
+    for (uint64_t c = first; c < end; ++c) {
+        if (c >= refs_.size() || refs_[c] == 0) continue;
+        const uint64_t bi = c / per_block, start = bi * per_block;
+        uint64_t off = bi < table.size() ? table[bi] : 0;
+        if (!off) {
+            // Never inside a block already written: its contents would go stale.
+            first_free = std::max(first_free, start);
+            auto a = alloc_in_refs(1, first_free);
+            if (!a) return std::unexpected(a.error());
+            off = *a;
+            end = std::max(end, (off >> q_.cluster_bits_) + 1);
+            if (table.size() <= bi) {
+                table.resize((bi + 1 + per_table_cluster - 1) / per_table_cluster * per_table_cluster, 0);
+                grown = true;
+            }
+            table[bi] = off;
+        }
+        block.data.assign(q_.cluster_size_ / 8, 0);
+        for (uint64_t k = 0; k < per_block && start + k < refs_.size(); ++k)
+            if (refs_[start + k]) q_.refblock_set(block, k, refs_[start + k]);
+        VIREO_TRY(q_.write_refblock(off, block));
+        c = start + per_block - 1;
+    }
+    return grown;
+}
+
+Status Qcow2Checker::rebuild() {
+    // Stored blocks are not to be trusted, nor written back from the cache.
+    q_.rb_cache_.clear();
+    std::vector<uint64_t> table;
+    uint64_t first_free = 0;
+    auto grown = write_rebuilt_blocks(0, refs_.size(), table, first_free);
+    if (!grown) return std::unexpected(grown.error());
+    // The table goes in free space too; describing it may need more blocks
+    // and a larger table, until it stops growing.
+    uint64_t table_off = 0, table_clusters = 0;
+    do {
+        table_clusters = (table.size() * 8 + q_.cluster_size_ - 1) >> q_.cluster_bits_;
+        auto a = alloc_in_refs(table_clusters, first_free);
+        if (!a) return std::unexpected(a.error());
+        table_off = *a;
+        const uint64_t tc = table_off >> q_.cluster_bits_;
+        grown = write_rebuilt_blocks(tc, tc + table_clusters, table, first_free);
+        if (!grown) return std::unexpected(grown.error());
+    } while (*grown);
+    std::vector<char> raw(table_clusters << q_.cluster_bits_, 0);
+    for (size_t i = 0; i < table.size(); ++i) store_be64(raw.data() + 8 * i, table[i]);
+    VIREO_TRY(q_.file_.write(raw.data(), raw.size(), table_off));
+    VIREO_TRY(q_.file_.flush());
+    char hdr[12];
+    store_be64(hdr, table_off);
+    store_be32(hdr + 8, static_cast<uint32_t>(table_clusters));
+    VIREO_TRY(q_.file_.write(hdr, sizeof hdr, 48));
+    VIREO_TRY(q_.file_.flush());
+    q_.h_.refcount_table_offset = table_off;
+    q_.h_.refcount_table_clusters = static_cast<uint32_t>(table_clusters);
+    table.resize(table_clusters * q_.cluster_size_ / 8, 0);
+    q_.reftable_ = std::move(table);
+    q_.free_cluster_hint_ = 0;
     return {};
 }
 
@@ -386,10 +506,13 @@ Status Qcow2Checker::check_copied() {
     return {};
 }
 
-Result<CheckResult> Qcow2Checker::run() {
+Status Qcow2Checker::calculate() {
     auto len = q_.file_.length();
     if (!len) return std::unexpected(len.error());
     file_len_ = *len;
+    CountArray().swap(refs_);  // fresh zeroed memory (see ZeroedAlloc)
+    copied_messages_.clear();
+    copied_errors_ = 0;
     // References may legitimately point a little past EOF (preallocation),
     // but not absurdly far: cap memory at 16x the file's cluster count.
     max_cluster_ = std::max<uint64_t>(((file_len_ >> q_.cluster_bits_) + 1) * 16, 1 << 20);
@@ -398,6 +521,8 @@ Result<CheckResult> Qcow2Checker::run() {
 
     inc(0, q_.cluster_size_);
     VIREO_TRY(q_.flush_caches());
+    have_stored_ = false;
+    CountArray().swap(stored_);
     VIREO_TRY(load_stored_refcounts());
     VIREO_TRY(check_l1(q_.h_.l1_table_offset, q_.l1_, true));
     for (const auto& s : q_.snapshots_) {
@@ -427,7 +552,52 @@ Result<CheckResult> Qcow2Checker::run() {
         for (auto [off, l] : *bm) inc(off, l);
     }
     VIREO_TRY(check_refblocks());
-    VIREO_TRY(compare());
+    return {};
+}
+
+Result<CheckResult> Qcow2Checker::run() {
+    VIREO_TRY(calculate());
+    // As QEMU: compare without fixing first (what is wrong is reported as
+    // found), then rebuild or fix.
+    const CheckResult before = r_;
+    VIREO_TRY(compare(RepairMode::None));
+    const bool rw = q_.file_.writable();
+    if (rebuild_ && rw && mode_ == RepairMode::All) {
+        const CheckResult old = r_;
+        r_.messages.push_back("Rebuilding refcount structure");
+        VIREO_TRY(rebuild());
+        r_.corruptions = 0;
+        r_.leaks = 0;
+        rebuild_ = false;
+        VIREO_TRY(calculate());
+        // The old structures are now leaked: freed here. Leaks that the
+        // rebuild itself made and could not fix are still counted.
+        CheckResult saved = r_;
+        r_ = CheckResult{};
+        r_.messages = std::move(saved.messages);
+        VIREO_TRY(compare(RepairMode::Leaks));
+        if (rebuild_) r_.messages.push_back("ERROR rebuilt refcount structure is still broken");
+        const int fresh_leaks = r_.leaks;
+        saved.messages = std::move(r_.messages);
+        saved.image_end_offset = r_.image_end_offset;
+        r_ = std::move(saved);
+        if (r_.corruptions < old.corruptions) r_.corruptions_fixed += old.corruptions - r_.corruptions;
+        if (r_.leaks < old.leaks) r_.leaks_fixed += old.leaks - r_.leaks;
+        r_.leaks += fresh_leaks;
+    } else if (rw && mode_ != RepairMode::None) {
+        if (rebuild_) {
+            r_.messages.push_back("ERROR need to rebuild refcount structures");
+            r_.check_errors++;
+            r_.fatal = "Input/output error";
+            return r_;
+        }
+        if (r_.leaks || r_.corruptions) {
+            auto messages = std::move(r_.messages);
+            r_ = before;
+            r_.messages = std::move(messages);
+            VIREO_TRY(compare(mode_));
+        }
+    }
     if (copied_inline()) {
         r_.messages.insert(r_.messages.end(), copied_messages_.begin(), copied_messages_.end());
         r_.corruptions += copied_errors_;
@@ -435,6 +605,9 @@ Result<CheckResult> Qcow2Checker::run() {
         VIREO_TRY(check_copied());
     }
     if (q_.file_.writable()) VIREO_TRY(q_.flush());
+    // A repair that leaves nothing wrong also marks the image clean and
+    // consistent again (dirty and corrupt bits cleared, as QEMU does).
+    if (rw && mode_ != RepairMode::None && r_.check_errors == 0 && r_.corruptions == 0) VIREO_TRY(q_.mark_clean());
     return r_;
 }
 

@@ -293,7 +293,7 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> Qcow2Image::bitmap_clusters()
             std::string t(uint64_t{tsize} * 8, '\0');
             VIREO_TRY(file_.read(t.data(), t.size(), table));
             for (uint32_t k = 0; k < tsize; ++k) {
-                uint64_t d = load_be64(t.data() + 8 * k) & kL2OffsetMask;
+                uint64_t d = load_be64(t.data() + std::size_t{8} * k) & kL2OffsetMask;
                 if (d) out.emplace_back(d, cluster_size_);
             }
         }
@@ -363,6 +363,8 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
         return fail(ErrorCode::InvalidArg, "Compression type can be set only with compatibility level 1.1 and above (use compat=1.1 or greater)");
     if (o.extended_l2 && o.cluster_size < 16384)
         return fail(ErrorCode::InvalidArg, "Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
+    if (!o.backing_format.empty() && !is_qemu_driver_name(o.backing_format))
+        return fail(ErrorCode::InvalidArg, "Parameter 'backing-fmt' does not accept value '{}'", o.backing_format);
     if (!o.backing_file.empty() && o.prealloc != Preallocation::Off)
         return fail(ErrorCode::InvalidArg, "Backing file and preallocation can only be used at the same time if extended_l2 is on");
     if (o.encrypt.format == EncryptFormat::Aes)
@@ -378,7 +380,7 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
     if (size == 0 && !o.backing_file.empty()) {
         OpenOptions bo;
         if (!o.backing_format.empty()) {
-            auto f = parse_format(o.backing_format);
+            auto f = parse_driver(o.backing_format);
             if (!f) return std::unexpected(f.error());
             bo.format = *f;
         }
@@ -591,8 +593,15 @@ Status Qcow2Image::resize(uint64_t new_size, bool shrink, Preallocation prealloc
         if (sn.extra_len < 16) return fail(ErrorCode::Unsupported, "Can't resize an image which has snapshots");
     if (new_size < h_.size && !shrink)
         return fail(ErrorCode::InvalidArg, "Use the --shrink option to perform a shrink operation.");
-    VIREO_TRY(drop_bitmaps());
     uint64_t old_size = h_.size;
+    // Growing an image whose backing file is longer than it was: the new
+    // area must read as zero, not as the backing file's old bytes (QEMU
+    // zeroes it). Without zero clusters (version 2) that cannot be done.
+    const uint64_t zero_start = std::min(new_size, (old_size + subcluster_size() - 1) / subcluster_size() * subcluster_size());
+    const bool zero_tail = new_size > old_size && backing_ && backing_->size() > old_size;
+    if (zero_tail && h_.version < 3 && new_size > zero_start)
+        return fail(ErrorCode::Unsupported, "Failed to zero out new clusters: Operation not supported");
+    VIREO_TRY(drop_bitmaps());
     if (new_size < old_size) {
         // Free clusters past the new end (whole clusters only).
         uint64_t start = (new_size + cluster_size_ - 1) & ~(cluster_size_ - 1);
@@ -634,6 +643,10 @@ Status Qcow2Image::resize(uint64_t new_size, bool shrink, Preallocation prealloc
         VIREO_TRY(write_header());
     }
     if (new_size > old_size && prealloc != Preallocation::Off) VIREO_TRY(preallocate(old_size, new_size, prealloc));
+    if (zero_tail) {
+        auto st = write_zeroes(old_size, new_size - old_size, false);
+        if (!st) return fail(st.error().code, "Failed to zero out new clusters: {}", st.error().message);
+    }
     return flush();
 }
 
@@ -675,7 +688,6 @@ Status Qcow2Image::amend(std::optional<int> version, std::optional<bool> lazy) {
                 VIREO_TRY(write_cluster(cl, 0, z.data(), z.size()));
             }
             bitmaps_ext_.clear();
-            unknown_exts_.clear();
             h_.compatible = 0;
             h_.autoclear = 0;
             h_.incompatible = 0;

@@ -267,8 +267,9 @@ std::string info_human(const ImageInfo& i) {
 }  // namespace
 
 int cmd_create(int argc, char** argv) {
-    std::string fmt_name = "raw", backing, backing_fmt, opts;
-    bool quiet = false;
+    std::string fmt_name = "raw", backing_fmt, opts;
+    std::optional<std::string> backing;
+    bool quiet = false, unsafe = false;
     static const std::vector<option> kLong = long_options({}, false);
     optind = 0;
     int c;
@@ -279,24 +280,23 @@ int cmd_create(int argc, char** argv) {
             case 'F': backing_fmt = optarg; break;
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'q': quiet = true; break;
-            case 'u': break;
+            case 'u': unsafe = true; break;
             case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
-    if (optind >= argc) {
-        report("Expecting image file name");
-        return 1;
-    }
+    if (optind >= argc) return error_exit("Expecting image file name");
     std::string path = argv[optind++];
     auto fmt = parse_format(fmt_name);
-    if (!fmt) { report(fmt.error().message); return 1; }
+    if (!fmt) { report(fmt::format("{}: {}", path, fmt.error().message)); return 1; }
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
     auto co = storage::parse_create_options(*fmt, *o, secrets());
     if (!co) { report(co.error().message); return 1; }
-    if (!backing.empty()) co->backing_file = backing;
+    if (backing) co->backing_file = *backing;
     if (!backing_fmt.empty()) co->backing_format = backing_fmt;
+    const bool has_backing = backing || o->count("backing_file");
+    bool size_given = o->count("size") > 0;
     if (optind < argc) {
         auto s = parse_size(argv[optind]);
         if (!s) {
@@ -305,28 +305,55 @@ int cmd_create(int argc, char** argv) {
             return 1;
         }
         co->size = *s;
-    } else if (co->backing_file.empty() && !o->count("size")) {
-        report("Image creation needs a size parameter");
-        return 1;
+        size_given = true;
+        if (++optind < argc) return error_exit(fmt::format("Unexpected argument: {}", argv[optind]));
     }
-    if (co->size == 0 && !co->backing_file.empty()) {
-        OpenOptions bo;
-        if (!co->backing_format.empty()) {
-            auto bf = parse_format(co->backing_format);
-            if (bf) bo.format = *bf;
-        }
-        bo.locking = false;  // only its size is read: qemu-img forces sharing here
-        auto b = open_image(resolve_backing_path(path, co->backing_file), bo);
-        if (!b) {
-            report(fmt::format("{}: {}", path, b.error().message));
-            report("Could not open backing image.");
+    // The backing file, as QEMU 7.2 checks it: never the image itself, and
+    // its format must be given, not guessed (a guest-written backing file
+    // could pass for another format). Unless -u, it is opened to check it
+    // (and for the size when none is given).
+    if (has_backing) {
+        if (co->backing_file == path) {
+            report(fmt::format("{}: Error: Trying to create an image with the same filename as the backing file", path));
             return 1;
         }
-        co->size = (*b)->size();
+        if (co->backing_file.empty()) {
+            report(fmt::format("{}: Expected backing file name, got empty string", path));
+            return 1;
+        }
     }
-    if (!co->backing_file.empty() && co->backing_format.empty()) {
-        auto p = probe_format(resolve_backing_path(path, co->backing_file));
-        if (p) co->backing_format = std::string(format_name(*p));
+    if (has_backing && !unsafe) {
+        OpenOptions bo;
+        bo.force_share = true;  // only looked at: qemu-img shares everything here
+        bo.open_backing = false;
+        Result<ImagePtr> b = std::unexpected(Error{});
+        if (!co->backing_format.empty()) {
+            auto bf = parse_driver(co->backing_format);
+            if (bf) bo.format = *bf;
+            else b = std::unexpected(bf.error());
+        }
+        if (co->backing_format.empty() || bo.format) b = open_image(resolve_backing_path(path, co->backing_file), bo);
+        if (!b) {
+            report(fmt::format("{}: {}", path, b.error().message));
+            fmt::print(stderr, "Could not open backing image.\n");
+            return 1;
+        }
+        if (co->backing_format.empty()) {
+            report(fmt::format("{}: Backing file specified without backing format", path));
+            fmt::print(stderr, "Detected format of {}.", format_name((*b)->format()));
+            return 1;
+        }
+        if (!size_given) {
+            co->size = (*b)->size();
+            size_given = true;
+        }
+    } else if (has_backing && co->backing_format.empty()) {
+        report(fmt::format("{}: Backing file specified without backing format", path));
+        return 1;
+    }
+    if (!size_given) {
+        report(fmt::format("{}: Image creation needs a size parameter", path));
+        return 1;
     }
     if (!quiet) fmt::print("{}\n", create_summary(path, *co, *o));
     std::fflush(stdout);
@@ -355,16 +382,31 @@ int cmd_info(int argc, char** argv) {
         }
     }
     if (!valid_output(output)) return 1;
-    // Only the header is read, and the backing files only with
-    // --backing-chain: qemu-img locks no more than that.
-    auto img = open_image_arg(argc, argv, fmt_name, false, chain, force_share, true);
+    // Only headers are read, one image at a time as qemu-img walks the
+    // chain: each layer is opened without its backing file, and the next
+    // by the name and format the layer records (a format vireo cannot read
+    // fails only when that layer is reached).
+    auto img = open_image_arg(argc, argv, fmt_name, false, false, force_share, true);
     if (!img) return 1;
-    std::string path = argv[optind];
     std::vector<ImageInfo> infos;
-    for (Image* l = img.get(); l; l = chain ? l->backing() : nullptr) {
-        auto i = l->info();
+    std::vector<std::string> seen{argv[optind]};
+    for (;;) {
+        auto i = img->info();
         if (!i) { report(i.error().message); return 1; }
         infos.push_back(*i);
+        if (!chain || i->backing_file.empty()) break;
+        const std::string next = i->full_backing_file;
+        if (std::find(seen.begin(), seen.end(), next) != seen.end()) {
+            report(fmt::format("Backing file '{}' creates an infinite loop.", next));
+            return 1;
+        }
+        seen.push_back(next);
+        auto n = open_for(next, i->backing_format, false, CacheMode::Writeback, false, true, force_share, true);
+        if (!n) {
+            report(fmt::format("Could not open '{}': {}", next, n.error().message));
+            return 1;
+        }
+        img = std::move(*n);
     }
     if (output == "json") {
         if (chain) {
@@ -443,8 +485,7 @@ int cmd_check(int argc, char** argv) {
     if (repair == "leaks") mode = qcow2::RepairMode::Leaks;
     else if (repair == "all") mode = qcow2::RepairMode::All;
     else if (!repair.empty()) {
-        report("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
-        return 1;
+        return error_exit("Unknown option value for -r (expecting 'leaks' or 'all'): " + repair);
     }
     auto img = open_image_arg(argc, argv, fmt_name, mode != qcow2::RepairMode::None, false, force_share);
     if (!img) return 1;
@@ -468,6 +509,10 @@ int cmd_check(int argc, char** argv) {
         return 1;
     }
     for (const auto& m : r->messages) fmt::print(stderr, "{}\n", m);
+    if (!r->fatal.empty()) {
+        report(fmt::format("Check failed: {}", r->fatal));
+        return 1;
+    }
     qcow2::CheckResult final = *r;
     if (r->corruptions_fixed || r->leaks_fixed) {
         if (output == "human" && !quiet)
@@ -601,10 +646,7 @@ int cmd_snapshot(int argc, char** argv) {
     }
     (void)quiet;
     if (!action) action = 'l';
-    if (optind >= argc) {
-        report("Expecting one image file name");
-        return 1;
-    }
+    if (optind >= argc) return error_exit("Expecting one image file name");
     std::string path = argv[optind];
     auto img = open_for(path, fmt_name, action != 'l', CacheMode::Writeback, false, false, force_share);
     if (!img) {
@@ -666,12 +708,10 @@ int cmd_resize(int argc, char** argv) {
             default: return bad_option(c, args.data());
         }
     }
-    if (optind >= n) { report("Expecting image file name and size"); return 1; }
+    if (argc < 3) return error_exit("Not enough arguments");
+    if (optind + (size_arg.empty() ? 2 : 1) != n) return error_exit("Expecting image file name and size");
     std::string path = args[optind++];
-    if (size_arg.empty()) {
-        if (optind >= n) { report("Expecting image file name and size"); return 1; }
-        size_arg = args[optind];
-    }
+    if (size_arg.empty()) size_arg = args[optind];
     int sign = 0;
     std::string num = size_arg;
     if (num[0] == '+') { sign = 1; num = num.substr(1); }
@@ -707,7 +747,7 @@ int cmd_amend(int argc, char** argv) {
         }
     }
     (void)quiet;
-    if (opts.empty()) { report("Must specify options (-o)"); return 1; }
+    if (opts.empty()) return error_exit("Must specify options (-o)");
     if (optind >= argc) { report("Expecting one image file name"); return 1; }
     std::string path = argv[optind];
     auto o = parse_options(opts);

@@ -100,7 +100,7 @@ int cmd_convert(int argc, char** argv) {
     prog.add(0);
     int rc = 1;
     if (argc - optind < 2) {
-        report("Expecting image file name");
+        report("Must specify image file name");
     } else {
         ConvertOptions co;
         co.target = argv[argc - 1];
@@ -172,7 +172,7 @@ int cmd_compare(int argc, char** argv) {
         }
     }
     if (quiet) progress = false;
-    if (argc - optind != 2) { report("Expecting two image file names"); return 2; }
+    if (argc - optind != 2) return error_exit("Expecting two image file names");
     if (fmt2.empty()) fmt2 = fmt1;
     auto cache = cache_from(cache_s, CacheMode::Writeback);
     if (!cache) { report(cache.error().message); return 2; }
@@ -294,8 +294,8 @@ int cmd_rebase(int argc, char** argv) {
         prog.end();
         return rc;
     };
-    if (optind >= argc) { report("Expecting one image file name"); return finish(1); }
-    if (!have_b) { report("Must specify backing file (-b) or use unsafe mode (-u)"); return finish(1); }
+    if (optind >= argc) return finish(error_exit("Expecting one image file name"));
+    if (!have_b) return finish(error_exit("Must specify backing file (-b) or use unsafe mode (-u)"));
     RebaseOptions ro;
     ro.path = argv[optind];
     ro.format = fmt_name;
@@ -336,7 +336,7 @@ int cmd_commit(int argc, char** argv) {
         }
     }
     if (quiet) progress = false;
-    if (optind >= argc) { report("Expecting one image file name"); return 1; }
+    if (optind >= argc) return error_exit("Expecting one image file name");
     // qemu-img starts its progress line once the image is open: here at
     // the first step.
     Progress prog(progress, 1.0F);
@@ -410,7 +410,7 @@ int cmd_dd(int argc, char** argv) {
     uint64_t start = std::min(skip * bs, end);
     uint64_t size = end - start;
     auto ofmt = parse_format(out_fmt);
-    if (!ofmt) { report(ofmt.error().message); return 1; }
+    if (!ofmt) { report("Unknown file format"); return 1; }
     CreateOptions co;
     co.format = *ofmt;
     co.size = size;
@@ -480,7 +480,7 @@ int cmd_bench(int argc, char** argv) {
     if (aio != "threads" && aio != "native" && aio != "io_uring") { report("Invalid aio option: " + aio); return 1; }
     if (flush_interval && !write) { report("--flush-interval is only available in write tests"); return 1; }
     if (flush_interval && flush_interval < depth) { report("Flush interval can't be smaller than depth"); return 1; }
-    if (optind >= argc) { report("Expecting one image file name"); return 1; }
+    if (optind >= argc) return error_exit("Expecting one image file name");
     if (step == 0) step = bufsize;
     auto cache = parse_cache_mode(cache_s);
     if (!cache) { report(cache.error().message); return 1; }

@@ -15,7 +15,28 @@ namespace vireo::img {
 
 using namespace storage;
 
-void report(const std::string& msg) { fmt::print(stderr, "vireo-img: {}\n", msg); }
+namespace {
+std::string& program_name_storage() {
+    static std::string name = "vireo-img";
+    return name;
+}
+}  // namespace
+
+void set_program_name(const char* argv0) {
+    if (!argv0 || !*argv0) return;
+    const char* slash = std::strrchr(argv0, '/');
+    program_name_storage() = slash ? slash + 1 : argv0;
+}
+
+const std::string& program_name() { return program_name_storage(); }
+
+void report(const std::string& msg) { fmt::print(stderr, "{}: {}\n", program_name(), msg); }
+
+int error_exit(const std::string& msg, int rc) {
+    report(msg);
+    fmt::print(stderr, "Try '{} --help' for more information\n", program_name());
+    return rc;
+}
 
 namespace {
 Secrets g_secrets;
@@ -157,14 +178,14 @@ int bad_option(int c, char** argv, int rc) {
     const char* opt = optind > 0 ? argv[optind - 1] : "";
     if (c == ':') report(fmt::format("missing argument for option '{}'", opt));
     else report(fmt::format("unrecognized option '{}'", opt));
-    fmt::print(stderr, "Try 'vireo-img --help' for more information\n");
+    fmt::print(stderr, "Try '{} --help' for more information\n", program_name());
     return rc;
 }
 
 ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writable, bool backing, bool force_share,
                         bool no_io) {
     if (optind >= argc) {
-        report("Expecting one image file name");
+        (void)error_exit("Expecting one image file name");
         return nullptr;
     }
     std::string path = argv[optind];
@@ -213,7 +234,7 @@ Result<ImagePtr> open_for(const std::string& arg, const std::string& fmt_name, b
     if (!a) return std::unexpected(a.error());
     OpenOptions o;
     if (!a->format.empty()) {
-        auto f = parse_format(a->format);
+        auto f = parse_driver(a->format);
         if (!f) return std::unexpected(f.error());
         o.format = *f;
     }

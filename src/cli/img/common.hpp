@@ -69,8 +69,17 @@ int bad_option(int c, char** argv, int rc = 1);
 // Whether n bytes at p are all zero.
 bool all_zero(const char* p, size_t n);
 
-// Print "vireo-img: <msg>" on stderr.
+// The program name as invoked (argv[0]'s last component: "qemu-img" when
+// run through a symlink of that name), which starts every message as
+// qemu-img's own name starts its messages; "vireo-img" until set.
+void set_program_name(const char* argv0);
+const std::string& program_name();
+
+// Print "<program>: <msg>" on stderr.
 void report(const std::string& msg);
+// qemu-img's error_exit(): the message and "Try '<program> --help' for more
+// information"; returns `rc` (1, as qemu-img exits).
+int error_exit(const std::string& msg, int rc = 1);
 
 using storage::parse_size;
 

@@ -37,9 +37,9 @@ void usage() {
 
 int main(int argc, char** argv) {
     using namespace vireo::img;
+    set_program_name(argv[0]);
     if (argc < 2) {
-        report("Not enough arguments\nTry 'vireo-img --help' for more information");
-        return 1;
+        return error_exit("Not enough arguments");
     }
     std::string cmd = argv[1];
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
@@ -73,6 +73,5 @@ int main(int argc, char** argv) {
     }
     for (const auto& e : kCommands)
         if (cmd == e.name) return e.fn(argc - 1, argv + 1);
-    report("Command not found: " + cmd);
-    return 1;
+    return error_exit("Command not found: " + cmd);
 }

@@ -198,7 +198,7 @@ constexpr void for_each(List<Ops...>, F&& f) {
 template <class... Ops, class F>
 void visit(List<Ops...>, std::size_t index, F&& f) {
     std::size_t i = 0;
-    ((i++ == index ? (f.template operator()<Ops>(), true) : false) || ...);
+    (void)((i++ == index ? (f.template operator()<Ops>(), true) : false) || ...);
 }
 
 template <class... Ops>

@@ -1,0 +1,459 @@
+// vireo-img against qemu-img 7.2 on the cases where the two used to differ:
+// data and metadata after resize/check/amend, refusals of unsafe guesses
+// and of images QEMU rejects, values and layout (measure, convert -B,
+// rebase, commit, map), and messages. Both tools run on twin images; what
+// they print and what they leave behind is compared (maps byte for byte,
+// headers byte for byte, read-back through qemu-io).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "img_support.hpp"
+
+using vireo::test::run;
+using vireo::test::TempDir;
+using namespace vireo::test::img;
+
+namespace {
+
+using Args = std::vector<std::string>;
+
+// The same command through qemu-img and vireo-img.
+struct Both {
+    vireo::test::CommandResult q, v;
+};
+Both both(const Args& args) {
+    Args q{"qemu-img"}, v{vimg()};
+    q.insert(q.end(), args.begin(), args.end());
+    v.insert(v.end(), args.begin(), args.end());
+    return {run(q), run(v)};
+}
+
+// vireo-img's messages start with the program name as invoked: compare
+// with qemu-img's after swapping the name.
+std::string as_qemu(std::string s) {
+    for (size_t p; (p = s.find("vireo-img")) != std::string::npos;) s.replace(p, 9, "qemu-img");
+    return s;
+}
+
+// Expect the same exit code, stdout and (named alike) stderr.
+void expect_same(const Args& args, const std::string& what = "") {
+    auto r = both(args);
+    std::string label = what.empty() ? args[0] : what;
+    EXPECT_EQ(r.q.exit_code, r.v.exit_code) << label << "\nqemu: " << r.q.err << "\nvireo: " << r.v.err;
+    EXPECT_EQ(r.q.out, r.v.out) << label;
+    EXPECT_EQ(r.q.err, as_qemu(r.v.err)) << label;
+}
+
+[[maybe_unused]] std::string map_json(const std::string& img, const Args& extra = {}) {
+    Args a{"qemu-img", "map", "--output=json"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.push_back(img);
+    auto r = run(a);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+}
+
+std::string read_bytes(const std::string& path, uint64_t off, uint64_t len) {
+    std::ifstream f(path, std::ios::binary);
+    std::string b(len, '\0');
+    f.seekg(static_cast<long>(off));
+    f.read(b.data(), static_cast<long>(len));
+    b.resize(static_cast<size_t>(f.gcount()));
+    return b;
+}
+
+void write_bytes(const std::string& path, uint64_t off, const std::string& bytes) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<long>(off));
+    f.write(bytes.data(), static_cast<long>(bytes.size()));
+}
+
+std::string be(uint64_t v, int n) {
+    std::string s(static_cast<size_t>(n), '\0');
+    for (int i = 0; i < n; ++i) s[static_cast<size_t>(i)] = static_cast<char>(v >> (8 * (n - 1 - i)));
+    return s;
+}
+uint64_t load(const std::string& s, size_t off, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(s[off + static_cast<size_t>(i)]);
+    return v;
+}
+
+// Header extensions of a qcow2 file: (offset of the extension, type, length).
+struct Ext {
+    uint64_t at;
+    uint32_t type, len;
+};
+std::vector<Ext> extensions(const std::string& path) {
+    std::string h = read_bytes(path, 0, 65536);
+    uint64_t off = load(h, 4, 4) >= 3 ? load(h, 100, 4) : 72;
+    std::vector<Ext> out;
+    while (off + 8 <= h.size()) {
+        auto type = static_cast<uint32_t>(load(h, off, 4));
+        auto len = static_cast<uint32_t>(load(h, off + 4, 4));
+        if (type == 0) break;
+        out.push_back({off, type, len});
+        off += 8 + ((len + 7) & ~7U);
+    }
+    return out;
+}
+
+// Insert an extension vireo does not know after the first one, move the
+// backing file name `gap` bytes further, as another writer may have.
+void add_unknown_extension(const std::string& path, uint64_t gap) {
+    std::string h = read_bytes(path, 0, 4096);
+    uint64_t start = load(h, 4, 4) >= 3 ? load(h, 100, 4) : 72;
+    auto exts = extensions(path);
+    std::string name = h.substr(load(h, 8, 8), load(h, 16, 4));
+    std::string out = h.substr(0, start);
+    std::string unknown = be(0x12345678, 4) + be(17, 4) + std::string("hello unknown ext") + std::string(7, '\0');
+    for (size_t i = 0; i < exts.size(); ++i) {
+        out += h.substr(exts[i].at, 8 + ((exts[i].len + 7) & ~7U));
+        if (i == 0) out += unknown;
+    }
+    out += std::string(8 + gap, '\0');
+    uint64_t name_at = out.size();
+    out += name;
+    out.replace(8, 8, be(name_at, 8));
+    out.resize(4096, '\0');
+    write_bytes(path, 0, out);
+}
+
+}  // namespace
+
+// resize --shrink then a grow, on an overlay: the new tail reads as zero
+// (zero clusters, as qemu-img leaves), not as the backing file's old bytes;
+// a version 2 image cannot do that and is refused with qemu-img's message.
+TEST(ImgInterop, ShrinkThenGrowOverBackingZeroesTheTail) {
+    NEED_QEMU();
+    TempDir d;
+    auto p = [&](const std::string& n) { return (d / n).string(); };
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", p("base.qcow2"), "4M"});
+    qemu_io(p("base.qcow2"), {"write -P 0x11 0 4M"});
+    for (const std::string t : {"q", "v"}) {
+        const std::string tool = t == "q" ? "qemu-img" : vimg();
+        for (const std::string compat : {"1.1", "0.10"}) {
+            auto img = p(t + compat + ".qcow2");
+            ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=" + compat, "-b", "base.qcow2", "-F", "qcow2", img});
+            ok({tool, "resize", "--shrink", img, "1M"});
+        }
+    }
+    auto grow = both({"resize", p("q1.1.qcow2"), "4M"});
+    auto growv = run({vimg(), "resize", p("v1.1.qcow2"), "4M"});
+    EXPECT_EQ(grow.q.out, growv.out);
+    EXPECT_EQ(growv.exit_code, 0) << growv.err;
+    qemu_io(p("v1.1.qcow2"), {"read -P 0x11 0 1M", "read -P 0 1M 3M"});
+    EXPECT_EQ(map_json(p("q1.1.qcow2")), map_json(p("v1.1.qcow2")));
+    auto q2 = run({"qemu-img", "resize", p("q0.10.qcow2"), "4M"});
+    auto v2 = run({vimg(), "resize", p("v0.10.qcow2"), "4M"});
+    EXPECT_EQ(q2.exit_code, 1);
+    EXPECT_EQ(v2.exit_code, q2.exit_code);
+    EXPECT_EQ(q2.err, as_qemu(v2.err));
+    auto info = run({"qemu-img", "info", "--output=json", p("v0.10.qcow2")});
+    EXPECT_EQ(nlohmann::json::parse(info.out)["virtual-size"], 1 << 20) << "the failed grow left the size as it was";
+}
+
+// amend rewrites the header in qemu-img's layout whatever it changes:
+// extensions vireo does not know stay (in version 2 too, and across a
+// downgrade), the backing file name goes right after the extensions and
+// nothing of the old header is left behind. Both tools leave the same bytes.
+TEST(ImgInterop, AmendKeepsUnknownExtensionsAndBackingNameLikeQemu) {
+    NEED_QEMU();
+    TempDir d;
+    auto p = [&](const std::string& n) { return (d / n).string(); };
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", p("base.qcow2"), "4M"});
+    struct Case {
+        std::string create_opts;
+        uint64_t gap;
+        std::string amend;
+    };
+    const std::vector<Case> cases = {
+        {"compat=1.1", 0, "compat=1.1"},         {"compat=1.1", 200, "lazy_refcounts=on"},
+        {"compat=0.10", 200, "compat=0.10"},     {"compat=1.1", 0, "compat=0.10"},
+        {"compat=0.10", 0, "compat=1.1"},        {"cluster_size=4096", 64, "lazy_refcounts=on"},
+    };
+    for (const auto& c : cases) {
+        for (const std::string t : {"q", "v"}) {
+            auto img = p(t + ".qcow2");
+            std::filesystem::remove(img);
+            ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", c.create_opts, "-b", "base.qcow2", "-F", "qcow2", img});
+            add_unknown_extension(img, c.gap);
+        }
+        ok({"qemu-img", "amend", "-o", c.amend, p("q.qcow2")});
+        ok({vimg(), "amend", "-o", c.amend, p("v.qcow2")});
+        EXPECT_TRUE(slurp(d / "q.qcow2") == slurp(d / "v.qcow2"))
+            << c.create_opts << " gap " << c.gap << " amend " << c.amend << ": images differ";
+        bool kept = false;
+        for (const auto& e : extensions(p("v.qcow2"))) kept |= e.type == 0x12345678;
+        EXPECT_TRUE(kept) << c.amend;
+        ok({"qemu-img", "check", p("v.qcow2")});
+    }
+}
+
+// Run through a link named qemu-img, vireo-img names itself qemu-img in
+// its messages, as scripts that match on qemu-img's output expect.
+TEST(ImgOptions, MessagesCarryTheProgramNameAsInvoked) {
+    NEED_QEMU();
+    TempDir d;
+    auto link = (d / "qemu-img").string();
+    ASSERT_EQ(::symlink(vimg().c_str(), link.c_str()), 0);
+    for (const Args& a : std::vector<Args>{{"info", (d / "missing.qcow2").string()},
+                                          {"frobnicate"},
+                                          {"check", "-r", "sideways", (d / "x").string()},
+                                          {"info", "--bogus", "x"}}) {
+        Args q{"qemu-img"}, v{link};
+        q.insert(q.end(), a.begin(), a.end());
+        v.insert(v.end(), a.begin(), a.end());
+        auto rq = run(q), rv = run(v);
+        EXPECT_EQ(rq.exit_code, rv.exit_code) << a[0];
+        EXPECT_EQ(rq.err, rv.err) << a[0];
+        EXPECT_EQ(rv.err.rfind("qemu-img: ", 0), 0U) << rv.err;
+    }
+}
+
+// check -r: what is wrong is reported first ("Leaked cluster", "ERROR
+// cluster ... refcount=0"), then repaired ("Repairing", or the refcount
+// structure rebuilt); a repair that leaves nothing wrong clears the corrupt
+// bit, and closing the image the dirty bit (even after -r leaks, which
+// cannot rebuild and fails as qemu-img does). Same messages, exit codes and
+// resulting bytes as qemu-img.
+TEST(ImgInterop, CheckRepairLikeQemu) {
+    NEED_QEMU();
+    TempDir d;
+    auto p = [&](const std::string& n) { return (d / n).string(); };
+    auto dirty = [&](const std::string& img) {
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", img, "4M"});
+        // qemu-io dies before it can write the refcounts back.
+        run({"qemu-io", "-c", "write -P 0x11 0 1M", "-c", "abort", img});
+    };
+    auto leaky = [&](const std::string& img) {
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", img, "16M"});
+        qemu_io(img, {"write -P 1 0 256k"});
+        std::filesystem::resize_file(img, std::filesystem::file_size(img) + 65536);
+        write_bytes(img, 0x20000 + 18, be(1, 2));  // refcount 1 on the unused cluster 9
+    };
+    struct Case {
+        std::string name;
+        std::function<void(const std::string&)> make;
+        Args args;
+    };
+    const std::vector<Case> cases = {
+        {"dirty-all", dirty, {"check", "-r", "all"}},
+        {"dirty-leaks", dirty, {"check", "-r", "leaks"}},
+        {"dirty-all-json", dirty, {"check", "-r", "all", "--output=json"}},
+        {"leak-leaks", leaky, {"check", "-r", "leaks"}},
+        {"leak-all", leaky, {"check", "-r", "all"}},
+    };
+    for (const auto& c : cases) {
+        auto qi = p("q-" + c.name + ".qcow2"), vi = p("v-" + c.name + ".qcow2");
+        c.make(qi);
+        std::filesystem::copy_file(qi, vi);
+        Args q{"qemu-img"}, v{vimg()};
+        q.insert(q.end(), c.args.begin(), c.args.end());
+        v.insert(v.end(), c.args.begin(), c.args.end());
+        q.push_back(qi);
+        v.push_back(vi);
+        auto rq = run(q), rv = run(v);
+        EXPECT_EQ(rq.exit_code, rv.exit_code) << c.name;
+        EXPECT_EQ(rq.err, as_qemu(rv.err)) << c.name;
+        if (c.args.back() == "--output=json") {
+            auto jq = nlohmann::json::parse(rq.out), jv = nlohmann::json::parse(rv.out);
+            jq.erase("filename");
+            jv.erase("filename");
+            EXPECT_EQ(jq, jv) << c.name;
+        } else {
+            EXPECT_EQ(rq.out, rv.out) << c.name;
+        }
+        EXPECT_TRUE(slurp(qi) == slurp(vi)) << c.name << ": repaired images differ";
+        auto info = run({"qemu-img", "info", "--output=json", vi});
+        EXPECT_EQ(nlohmann::json::parse(info.out)["dirty-flag"], false) << c.name;
+    }
+    // A corrupt image repaired without findings is consistent again.
+    auto qc = p("q-corrupt.qcow2"), vc = p("v-corrupt.qcow2");
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", qc, "1M"});
+    write_bytes(qc, 72 + 7, std::string(1, '\x02'));
+    std::filesystem::copy_file(qc, vc);
+    auto rq = run({"qemu-img", "check", "-r", "all", qc}), rv = run({vimg(), "check", "-r", "all", vc});
+    EXPECT_EQ(rq.exit_code, rv.exit_code);
+    EXPECT_EQ(rq.out, rv.out);
+    EXPECT_TRUE(slurp(qc) == slurp(vc)) << "the corrupt bit is cleared as qemu-img clears it";
+}
+
+// A backing format is never guessed (QEMU 7.2 refuses: a guest-written
+// backing file could pass for another format): create -b, rebase -b and
+// convert -B without -F are refused with qemu-img's words, while -u create
+// and the rest of create's backing checks behave as qemu-img's.
+TEST(ImgInterop, BackingFormatIsNeverGuessed) {
+    NEED_QEMU();
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "4M"});
+    const std::vector<Args> creates = {
+        {"-f", "qcow2", "-b", "base.qcow2", "t.qcow2"},
+        {"-f", "qcow2", "-o", "backing_file=base.qcow2", "t.qcow2", "1M"},
+        {"-f", "qcow2", "-u", "-b", "base.qcow2", "t.qcow2", "1M"},
+        {"-f", "qcow2", "-b", "missing.qcow2", "t.qcow2", "1M"},
+        {"-f", "qcow2", "-b", "missing.qcow2", "-F", "qcow2", "t.qcow2"},
+        {"-f", "qcow2", "-u", "-b", "missing.qcow2", "-F", "qcow2", "t.qcow2", "1M"},
+        {"-f", "qcow2", "-b", "base.qcow2", "-F", "nosuchfmt", "t.qcow2"},
+        {"-f", "qcow2", "-u", "-b", "base.qcow2", "-F", "nosuchfmt", "t.qcow2", "1M"},
+        {"-f", "qcow2", "-b", "t.qcow2", "-F", "qcow2", "t.qcow2"},
+        {"-f", "qcow2", "-b", "", "t.qcow2", "1M"},
+        {"-f", "qcow2", "t.qcow2"},
+        {"-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "t.qcow2"},
+    };
+    for (const auto& c : creates) {
+        Args a{"create"};
+        a.insert(a.end(), c.begin(), c.end());
+        std::filesystem::remove("t.qcow2");
+        auto rq = run([&] { Args q{"qemu-img"}; q.insert(q.end(), a.begin(), a.end()); return q; }());
+        auto qbytes = slurp("t.qcow2");
+        std::filesystem::remove("t.qcow2");
+        auto rv = run([&] { Args v{vimg()}; v.insert(v.end(), a.begin(), a.end()); return v; }());
+        std::string what;
+        for (const auto& s : c) what += s + " ";
+        EXPECT_EQ(rq.exit_code, rv.exit_code) << what << rv.err;
+        EXPECT_EQ(rq.out, rv.out) << what;
+        EXPECT_EQ(rq.err, as_qemu(rv.err)) << what;
+        EXPECT_TRUE(qbytes == slurp("t.qcow2")) << what;
+    }
+    // rebase: unsafe is refused at once; safe copies what differs, then is
+    // refused (the image keeps its backing file), both as qemu-img.
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "other.qcow2", "4M"});
+    qemu_io("other.qcow2", {"write -P 7 0 64k"});
+    for (const Args& r : std::vector<Args>{{"-u", "-b", "other.qcow2"}, {"-b", "other.qcow2"}}) {
+        for (const std::string t : {"q", "v"})
+            ok({"qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", t + ".qcow2"});
+        Args q{"qemu-img", "rebase"}, v{vimg(), "rebase"};
+        q.insert(q.end(), r.begin(), r.end());
+        v.insert(v.end(), r.begin(), r.end());
+        q.push_back("q.qcow2");
+        v.push_back("v.qcow2");
+        auto rq = run(q), rv = run(v);
+        EXPECT_EQ(rq.exit_code, 1) << rq.err;
+        EXPECT_EQ(rv.exit_code, 1);
+        EXPECT_EQ(rq.err, as_qemu(rv.err));
+        EXPECT_EQ(map_json("q.qcow2"), map_json("v.qcow2"));
+        auto info = run({"qemu-img", "info", "--output=json", "v.qcow2"});
+        EXPECT_EQ(nlohmann::json::parse(info.out)["backing-filename"], "base.qcow2");
+    }
+    auto cq = run({"qemu-img", "convert", "-O", "qcow2", "-B", "base.qcow2", "other.qcow2", "cq.qcow2"});
+    auto cv = run({vimg(), "convert", "-O", "qcow2", "-B", "base.qcow2", "other.qcow2", "cv.qcow2"});
+    EXPECT_EQ(cq.exit_code, cv.exit_code);
+    EXPECT_EQ(cq.err, as_qemu(cv.err));
+    EXPECT_FALSE(std::filesystem::exists("cv.qcow2"));
+}
+
+// An image whose backing format vireo does not know (here a name no
+// driver has, written into the header) is shown by info; what needs the
+// backing file fails as qemu-img fails, with its words.
+TEST(ImgInterop, InfoShowsImageWithUnknownBackingFormat) {
+    NEED_QEMU();
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    ok({"qemu-img", "create", "-q", "-f", "raw", "base.raw", "1M"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "p.qcow2"});
+    std::string h = read_bytes("p.qcow2", 0, 4096);
+    auto at = h.find(std::string("raw\0", 4));
+    ASSERT_NE(at, std::string::npos);
+    write_bytes("p.qcow2", at, "foo");
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "base.vmdk", "-F", "vmdk", "v.qcow2", "1M"});
+    for (const Args& a : std::vector<Args>{{"info", "p.qcow2"},
+                                          {"info", "--output=json", "p.qcow2"},
+                                          {"info", "-U", "p.qcow2"},
+                                          {"info", "v.qcow2"},
+                                          {"info", "--backing-chain", "p.qcow2"},
+                                          {"map", "p.qcow2"},
+                                          {"compare", "p.qcow2", "base.raw"},
+                                          {"convert", "-O", "raw", "p.qcow2", "x.raw"}})
+        expect_same(a, a[0] + " " + a[1]);
+}
+
+// Images QEMU refuses to open are refused by vireo too, with qemu-img's
+// message: the compression-type bit that does not match the header's
+// compression type, persistent bitmaps that break the format's
+// constraints, and incompatible features (named from the image's own
+// feature name table).
+TEST(ImgInterop, RefusesImagesQemuRejects) {
+    NEED_QEMU();
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    const std::string img = "x.qcow2";
+    auto check_both = [&](const std::string& what) {
+        for (const Args& a : std::vector<Args>{{"info", img}, {"check", img}, {"map", img}}) {
+            auto r = both(a);
+            EXPECT_EQ(r.q.exit_code, r.v.exit_code) << what << " " << a[0] << "\n" << r.q.err << r.v.err;
+            EXPECT_EQ(r.q.out, r.v.out) << what << " " << a[0];
+            EXPECT_EQ(r.q.err, as_qemu(r.v.err)) << what << " " << a[0];
+        }
+    };
+    auto fresh = [&] {
+        std::filesystem::remove(img);
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", img, "1M"});
+    };
+    auto set_incompat = [&](uint64_t bits) { write_bytes(img, 72, be(load(read_bytes(img, 72, 8), 0, 8) | bits, 8)); };
+    // zlib header with the compression-type bit, and zstd without it.
+    fresh();
+    set_incompat(8);
+    check_both("zlib with the compression bit");
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "compression_type=zstd", "z.qcow2", "1M"});
+    std::filesystem::rename("z.qcow2", img);
+    write_bytes(img, 72, be(load(read_bytes(img, 72, 8), 0, 8) & ~8ULL, 8));
+    check_both("zstd without the compression bit");
+    // Unknown incompatible features: one named by the image's feature table.
+    fresh();
+    set_incompat((1ULL << 5) | (1ULL << 40));
+    for (const auto& e : extensions(img)) {
+        if (e.type != 0x6803f857) continue;
+        std::string t = read_bytes(img, e.at + 8, e.len);
+        for (size_t k = 0; k + 48 <= t.size(); k += 48)
+            if (t[k] == 0 && t[k + 1] == 4) write_bytes(img, e.at + 8 + k + 1, std::string("\x05my fancy feature", 17));
+    }
+    check_both("unknown features");
+    // Bitmaps: every constraint of the directory and its tables.
+    struct Patch {
+        std::string name;
+        int where;  // 0: extension, 1: directory entry, 2: first bitmap table entry
+        size_t off;
+        std::string bytes;
+    };
+    const std::vector<Patch> patches = {
+        {"granularity below 512", 1, 17, std::string(1, '\x08')},
+        {"reserved flag", 1, 12, be(4, 4)},
+        {"type", 1, 16, std::string(1, '\x02')},
+        {"table size 0", 1, 8, be(0, 4)},
+        {"table offset 0", 1, 0, be(0, 8)},
+        {"table offset unaligned", 1, 0, be(0x10200, 8)},
+        {"table too large for the image", 1, 8, be(5, 4)},
+        {"extra data", 1, 20, be(8, 4)},
+        {"zero bitmaps", 0, 0, be(0, 4)},
+        {"reserved field", 0, 4, be(1, 4)},
+        {"directory unaligned", 0, 16, be(0x10100, 8)},
+        {"directory too large", 0, 8, be(0x7000000, 8)},
+        {"fewer bitmaps than counted", 0, 0, be(2, 4)},
+        {"table entry reserved bits", 2, 0, be(0x100, 8)},
+        {"table entry all-ones with data", 2, 0, be(0x10001, 8)},
+    };
+    for (const auto& pt : patches) {
+        fresh();
+        qemu_io(img, {"write 0 64k"});
+        ok({"qemu-img", "bitmap", "--add", img, "b0"});
+        qemu_io(img, {"write 0 64k"});
+        uint64_t ext = 0;
+        for (const auto& e : extensions(img))
+            if (e.type == 0x23852875) ext = e.at + 8;
+        ASSERT_NE(ext, 0U);
+        const uint64_t dir = load(read_bytes(img, ext + 16, 8), 0, 8);
+        const uint64_t table = load(read_bytes(img, dir, 8), 0, 8);
+        const uint64_t base = pt.where == 0 ? ext : pt.where == 1 ? dir : table;
+        write_bytes(img, base + pt.off, pt.bytes);
+        check_both(pt.name);
+    }
+}
