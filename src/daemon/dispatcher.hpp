@@ -102,7 +102,7 @@ public:
             return;
         }
         auto req = std::make_shared<typename Op::Request>(std::move(request));
-        run(Op::info, peer, std::move(what),
+        run(Op::info, peer, what,
             Work{[this, req, ans] { return (*ans)(perform<Op>(driver_, *req)); },
                  [ans](const Error& e) { return (*ans)(std::unexpected(e)); }});
     }

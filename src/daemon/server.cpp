@@ -406,10 +406,10 @@ private:
     void open_stream(http::request<http::string_body> req, const wire::http::Match& m, std::string what) {
         if (m.op == ops::index_of<ops::HostEvents>) {
             count_.reset();  // the WebSocket session counts itself from now on
-            std::make_shared<EventSession>(server_, std::move(socket_), peer_, std::move(what))->start(std::move(req));
+            std::make_shared<EventSession>(server_, std::move(socket_), peer_, std::move(what))->start(req);
             return;
         }
-        if (m.op == ops::index_of<ops::DomainConsole>) return open_console(std::move(req), m, std::move(what));
+        if (m.op == ops::index_of<ops::DomainConsole>) return open_console(std::move(req), m, what);
         const bool upload = m.op == ops::index_of<ops::VolumeUpload>;
         VolumeStream stream;
         if (upload) {
@@ -429,7 +429,7 @@ private:
             op, peer_, std::move(what),
             Dispatcher::Work{[self = shared_from_this(), shared_req, stream] {
                                  return serve_volume_stream(self->server_.driver, std::move(self->socket_),
-                                                            std::move(*shared_req), stream,
+                                                            *shared_req, stream,
                                                             fmt::format("client #{} (pid {} uid {})", self->peer_.serial,
                                                                         self->peer_.pid, self->peer_.uid));
                              },
@@ -445,12 +445,12 @@ private:
 
     // Opening a console may block (QEMU pty): domain.console runs on its
     // lane; the WebSocket is accepted once the driver handed out the fd.
-    void open_console(http::request<http::string_body> req, const wire::http::Match& m, std::string what) {
+    void open_console(http::request<http::string_body> req, const wire::http::Match& m, const std::string& what) {
         auto r = wire::http::decode_request<ops::DomainConsole>(m, {});
         if (!r) return write(error_response(r.error()), false);
         auto shared_req = std::make_shared<http::request<http::string_body>>(std::move(req));
         server_.dispatcher.submit<ops::DomainConsole>(
-            peer_, std::move(*r), std::move(what), [self = shared_from_this(), shared_req](Result<UniqueFd> fd) {
+            peer_, std::move(*r), what, [self = shared_from_this(), shared_req](Result<UniqueFd> fd) {
                 std::string logged = fd ? "101" : outcome(error_response(fd.error()));
                 asio::post(self->socket_.get_executor(), [self, shared_req, fd = std::move(fd)]() mutable {
                     if (!fd) return self->write(error_response(fd.error()), false);
@@ -458,7 +458,7 @@ private:
                                  self->peer_.pid, self->peer_.uid, shared_req->target());
                     self->count_.reset();
                     std::make_shared<ConsoleSession>(self->server_, std::move(self->socket_), std::move(*fd))
-                        ->start(std::move(*shared_req));
+                        ->start(*shared_req);
                 });
                 return logged;
             });

@@ -156,7 +156,7 @@ struct Sha1 : ShaAlgo<SHA_CTX, 64, 20, uint32_t> {
     static void transform(SHA_CTX* c, const uint8_t* b) { SHA1_Transform(c, b); }
     static void state(const SHA_CTX& c, uint8_t* o) {
         const uint32_t h[5] = {c.h0, c.h1, c.h2, c.h3, c.h4};
-        for (int i = 0; i < 5; ++i) put_be(o + 4 * i, h[i]);
+        for (std::size_t i = 0; i < 5; ++i) put_be(o + 4 * i, h[i]);
     }
 };
 template <size_t Digest>
@@ -193,7 +193,7 @@ void fast_pbkdf2(const std::string& pw, const uint8_t* salt, size_t salt_len, ui
         A::update(&c, pw.data(), pw.size());
         A::final(key, &c);
     } else {
-        std::memcpy(key, pw.data(), pw.size());
+        std::copy_n(pw.data(), pw.size(), key);
     }
     Ctx ipad, opad;
     uint8_t pad[A::kBlock];

@@ -18,7 +18,7 @@ std::string field(const uint8_t* p, size_t n) {
 }
 
 void put_field(uint8_t* p, size_t n, const std::string& s) {
-    std::memcpy(p, s.data(), std::min(n - 1, s.size()));
+    std::copy_n(s.data(), std::min(n - 1, s.size()), p);
 }
 
 // Offsets inside the 592-byte header.

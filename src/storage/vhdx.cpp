@@ -61,9 +61,9 @@ using Guid = std::array<uint8_t, 16>;
 constexpr Guid guid(uint32_t a, uint16_t b, uint16_t c, uint64_t d) {
     Guid g{};
     for (int i = 0; i < 4; ++i) g[static_cast<size_t>(i)] = static_cast<uint8_t>(a >> (8 * i));
-    for (int i = 0; i < 2; ++i) g[static_cast<size_t>(4 + i)] = static_cast<uint8_t>(b >> (8 * i));
-    for (int i = 0; i < 2; ++i) g[static_cast<size_t>(6 + i)] = static_cast<uint8_t>(c >> (8 * i));
-    for (int i = 0; i < 8; ++i) g[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(d >> (56 - 8 * i));
+    for (size_t i = 0; i < 2; ++i) g[4 + i] = static_cast<uint8_t>(b >> (8 * i));
+    for (size_t i = 0; i < 2; ++i) g[6 + i] = static_cast<uint8_t>(c >> (8 * i));
+    for (size_t i = 0; i < 8; ++i) g[8 + i] = static_cast<uint8_t>(d >> (56 - 8 * i));
     return g;
 }
 constexpr Guid kBatRegion = guid(0x2DC27766, 0xF623, 0x4200, 0x9D64115E9BFD4A08ULL);
@@ -151,7 +151,7 @@ private:
         if (!flen) return std::unexpected(flen.error());
         file_len_ = *flen;
         char sig[8] = {};
-        if (file_len_ < 320 * 1024) return fail(ErrorCode::Corrupt, "Could not open '{}': not a vhdx image", filename_);
+        if (file_len_ < uint64_t{320} * 1024) return fail(ErrorCode::Corrupt, "Could not open '{}': not a vhdx image", filename_);
         VIREO_TRY(file_.read(sig, 8, 0));
         if (std::memcmp(sig, "vhdxfile", 8) != 0) return fail(ErrorCode::Corrupt, "Not a VHDX image");
         // Headers at 64 KiB and 128 KiB: the valid one with the higher sequence.
@@ -176,7 +176,7 @@ private:
                         filename_, filename_);
         if (le16(hdr->data() + 66) != 1) return fail(ErrorCode::Unsupported, "Unsupported VHDX version {}", le16(hdr->data() + 66));
         // Region table (192 KiB; its copy at 256 KiB when damaged).
-        std::string rt(64 * 1024, '\0');
+        std::string rt(size_t{64} * 1024, '\0');
         bool rt_ok = false;
         for (uint64_t at : {192 * 1024ULL, 256 * 1024ULL}) {
             VIREO_TRY(file_.read(rt.data(), rt.size(), at));
@@ -190,7 +190,7 @@ private:
         if (count > 2047) return fail(ErrorCode::Corrupt, "Invalid VHDX region table entry count");
         uint64_t bat_off = 0, bat_len = 0, meta_off = 0, meta_len = 0;
         for (uint32_t i = 0; i < count; ++i) {
-            const char* e = rt.data() + 16 + 32 * i;
+            const char* e = rt.data() + 16 + size_t{32} * i;
             if (same(e, kBatRegion)) {
                 bat_off = le64(e + 16);
                 bat_len = le32(e + 24);
@@ -224,7 +224,7 @@ private:
         uint16_t count = le16(m.data() + 10);
         bool have_size = false, have_params = false;
         for (uint16_t i = 0; i < count && 32 + 32 * (uint64_t{i} + 1) <= m.size(); ++i) {
-            const char* e = m.data() + 32 + 32 * i;
+            const char* e = m.data() + 32 + size_t{32} * static_cast<size_t>(i);
             uint32_t at = le32(e + 16), n = le32(e + 20);
             if (uint64_t{at} + n > m.size()) return fail(ErrorCode::Corrupt, "Invalid VHDX metadata entry");
             const char* v = m.data() + at;

@@ -135,7 +135,7 @@ struct VmdkImage::VExtent {
         VIREO_TRY(file->read(raw.data(), raw.size(), uint64_t{gd[idx]} * kSector));
         Table t;
         t.e.resize(h.gtes);
-        for (uint32_t i = 0; i < h.gtes; ++i) t.e[i] = le32(raw.data() + 4 * i);
+        for (uint32_t i = 0; i < h.gtes; ++i) t.e[i] = le32(raw.data() + size_t{4} * i);
         return &(gts[idx] = std::move(t));
     }
 

@@ -128,7 +128,7 @@ private:
         std::string raw(uint64_t{entries} * 4, '\0');
         VIREO_TRY(file_.read(raw.data(), raw.size(), table));
         bat_.resize(entries);
-        for (uint32_t i = 0; i < entries; ++i) bat_[i] = load_be32(raw.data() + 4 * i);
+        for (uint32_t i = 0; i < entries; ++i) bat_[i] = load_be32(raw.data() + size_t{4} * i);
         bitmap_bytes_ = (block_size_ / kSector / 8 + kSector - 1) / kSector * kSector;
         return {};
     }
@@ -245,7 +245,7 @@ private:
         VIREO_TRY(file_.read(raw.data(), raw.size(), bmap));
         bmap_.resize(blocks);
         for (uint32_t i = 0; i < blocks; ++i) {
-            bmap_[i] = le32(raw.data() + 4 * i);
+            bmap_[i] = le32(raw.data() + size_t{4} * i);
             if (bmap_[i] != kVdiUnallocated && bmap_[i] != kVdiDiscarded && bmap_[i] >= blocks)
                 return fail(ErrorCode::Corrupt, "VDI block map entry {} out of range", i);
         }
