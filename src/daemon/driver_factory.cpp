@@ -64,7 +64,9 @@ pool::PoolManagerConfig pool_config(bool system, const DriverDirs& dirs) {
 
 // One qemu:/// connection: the QEMU driver's host and domain operations and
 // a PoolManager's pool and volume operations, linked through the narrow
-// interfaces of driver/storage_links.hpp.
+// interfaces of driver/storage_links.hpp, and one JobTracker for both, so
+// that job.list and job.abort (installed by the QEMU driver) see the domain
+// jobs and the volume jobs alike.
 Result<std::unique_ptr<driver::Driver>> make_qemu_connection(bool system, const DriverDirs& dirs) {
     auto cfg = qemu::default_qemu_config(system);
     cfg.confdir = dirs.confdir;
@@ -77,9 +79,12 @@ Result<std::unique_ptr<driver::Driver>> make_qemu_connection(bool system, const 
     if (auto conf = qemu::load_qemu_conf(dirs.confdir.parent_path() / "qemu.conf", cfg); !conf)
         return std::unexpected(conf.error().context("cannot start the QEMU driver"));
 
+    auto jobs = std::make_shared<driver::JobTracker>();
+    cfg.jobs = jobs;
     auto link = std::make_shared<DiskUsersLink>();
     auto pc = pool_config(system, dirs);
     pc.disk_users = [link] { return link->disk_users(); };
+    pc.jobs = jobs;
     std::shared_ptr<pool::PoolManager> pools;
     std::optional<Error> no_pools;
     if (auto mgr = pool::PoolManager::open(std::move(pc)); mgr) {

@@ -203,6 +203,9 @@ public:
     [[nodiscard]] std::shared_ptr<AsyncJob> async_job() const;
     // How the last async job ended (domjobinfo --completed); nullopt if none ran.
     [[nodiscard]] std::optional<JobInfo> completed_job() const;
+    // The same, forgotten at once (domjobinfo --completed without
+    // --keep-completed, as libvirt: a record is read once).
+    std::optional<JobInfo> take_completed_job();
 
 private:
     friend class DomainRegistry;
@@ -300,6 +303,20 @@ private:
 Result<AsyncJobGuard> begin_async_job(const std::shared_ptr<DomainObject>& obj, JobTracker& tracker, JobOperation op,
                                       JobMask allowed = kDefaultAsyncMask,
                                       std::chrono::milliseconds timeout = kDefaultJobTimeout);
+
+// virsh domjobinfo, the same for every driver: the async job running
+// (Unbounded, Bounded) or None; with `completed`, how the last one ended
+// (None when no record is kept), the record forgotten unless
+// `keep_completed`. The running job of an inactive domain without one is
+// InvalidState "Requested operation is not valid: domain is not running".
+Result<JobInfo> domain_job_info(const std::shared_ptr<DomainObject>& obj, bool completed, bool keep_completed);
+
+// virsh domjobabort: takes an Abort job (allowed during async jobs, so it
+// never waits behind the job it aborts) and asks the async job to stop; the
+// job's own thread ends it (Cancelled). Without one: InvalidState
+// "Requested operation is not valid: no job is active on the domain"
+// (or "domain is not running").
+Status abort_domain_job(const std::shared_ptr<DomainObject>& obj);
 
 // Outcome of DomainRegistry::define / add_transient.
 struct AddOutcome {

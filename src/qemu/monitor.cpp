@@ -210,7 +210,17 @@ Result<MigrationInfo> Monitor::query_migrate() {
         out.ram_remaining = uint_field(*ram, "remaining");
         out.ram_total = uint_field(*ram, "total");
         if (auto m = ram->find("mbps"); m != ram->end() && m->is_number()) out.mbps = m->get<double>();
+        out.dirty_pages_rate = uint_field(*ram, "dirty-pages-rate");
+        out.page_size = uint_field(*ram, "page-size");
+        out.dirty_sync_count = uint_field(*ram, "dirty-sync-count");
+        out.postcopy_requests = uint_field(*ram, "postcopy-requests");
+        out.duplicate = uint_field(*ram, "duplicate");
+        out.normal = uint_field(*ram, "normal");
+        out.normal_bytes = uint_field(*ram, "normal-bytes");
     }
+    out.expected_downtime = uint_field(*r, "expected-downtime");
+    out.downtime = uint_field(*r, "downtime");
+    out.setup_time = uint_field(*r, "setup-time");
     return out;
 }
 

@@ -86,6 +86,21 @@ struct MigrationInfo {
     std::uint64_t ram_remaining = 0;
     std::uint64_t ram_total = 0;
     double mbps = 0;          // throughput QEMU measured, megabits per second
+    // The rest of "ram" (domjobinfo prints them): pages/s dirtied, bytes
+    // per page, passes over memory, postcopy requests, zero pages, pages
+    // and bytes sent in full.
+    std::uint64_t dirty_pages_rate = 0;
+    std::uint64_t page_size = 0;
+    std::uint64_t dirty_sync_count = 0;
+    std::uint64_t postcopy_requests = 0;
+    std::uint64_t duplicate = 0;
+    std::uint64_t normal = 0;
+    std::uint64_t normal_bytes = 0;
+    // Milliseconds: the downtime QEMU expects (active) or had (completed),
+    // and the setup time.
+    std::uint64_t expected_downtime = 0;
+    std::uint64_t downtime = 0;
+    std::uint64_t setup_time = 0;
     std::string error_desc;   // why it failed (status failed), when QEMU says
 
     // Completed, failed or cancelled: nothing more will happen.

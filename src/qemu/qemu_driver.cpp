@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "driver/job_ops.hpp"
 #include "host/capabilities.hpp"
 #include "qemu/host.hpp"
 #include "qemu/qemu_driver_impl.hpp"
@@ -59,7 +60,10 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
 }
 
 QemuDriverImpl::QemuDriverImpl(QemuDriverConfig c)
-    : cfg(std::move(c)), persistence(cfg.confdir, cfg.rundir), caps(cfg.cachedir) {
+    : cfg(std::move(c)),
+      persistence(cfg.confdir, cfg.rundir),
+      caps(cfg.cachedir),
+      jobs(cfg.jobs ? cfg.jobs : std::make_shared<driver::JobTracker>()) {
     if (cfg.savedir.empty()) cfg.savedir = cfg.confdir / "save";
     worker = std::thread([this] { worker_loop(); });
 }
@@ -158,6 +162,18 @@ public:
         on<ops::DomainSave>([this](const auto& r) { return save_domain(r.ref, r.path); });
         on<ops::DomainManagedSave>([this](const auto& r) { return managed_save(r.ref); });
         on<ops::DomainManagedSaveRemove>([this](const auto& r) { return managed_save_remove(r.ref); });
+        on<ops::DomainJobInfo>([this](const auto& r) -> Result<driver::JobInfo> {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            return driver::domain_job_info(*obj, r.completed, r.keep_completed);
+        });
+        on<ops::DomainAbortJob>([this](const auto& r) -> Status {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            return driver::abort_domain_job(*obj);
+        });
+        // Over the tracker the daemon shares with the pools (volume jobs too).
+        driver::install_job_ops(*this, d_->jobs);
         on<ops::DomainConsole>([this](const auto& r) { return open_console(r.ref, r.device); });
     }
 
@@ -370,7 +386,7 @@ public:
             return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
         }
         // A managed save image: the start is a restore, an async job.
-        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Restore);
+        auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::Restore);
         if (!job) return std::unexpected(job.error());
         Status outcome = [&]() -> Status {
             auto snap = (*obj)->snapshot();
@@ -438,7 +454,7 @@ public:
     Status save_domain(std::string_view ref, std::string_view path) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
-        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
+        auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
         auto target = files::absolute(fs::path(path));
         Status outcome = target ? d_->save(*job, *target) : Status{std::unexpected(target.error())};
@@ -452,7 +468,7 @@ public:
         if (!src) return std::unexpected(src.error());
         auto added = d_->registry.add_transient(saved);
         if (!added) return std::unexpected(added.error());
-        auto job = driver::begin_async_job(added->object, d_->jobs, driver::JobOperation::Restore);
+        auto job = driver::begin_async_job(added->object, *d_->jobs, driver::JobOperation::Restore);
         if (!job) {
             if (added->created) d_->registry.remove(added->object);
             return std::unexpected(job.error());
@@ -476,7 +492,7 @@ public:
     Status managed_save(std::string_view ref) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
-        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
+        auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
         Status outcome = [&]() -> Status {
             if (!(*obj)->with([](DomainFields& f) { return f.persistent(); }))

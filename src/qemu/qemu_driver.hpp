@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "driver/driver.hpp"
+#include "driver/job.hpp"
 #include "driver/storage_links.hpp"
 #include "qemu/save_image.hpp"
 #include "util/error.hpp"
@@ -64,6 +65,10 @@ struct QemuDriverConfig {
     // storage pools (not owned; must outlive the driver). Null: such disks
     // cannot start, and say why.
     driver::VolumeResolver* volumes = nullptr;
+    // Where the async jobs (save, restore, managedsave) are listed: the
+    // connection's one tracker, shared with the pools' volume jobs so that
+    // job.list sees both. Null: the driver keeps its own.
+    std::shared_ptr<driver::JobTracker> jobs;
 };
 
 // The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,

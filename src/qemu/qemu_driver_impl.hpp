@@ -124,7 +124,9 @@ struct QemuDriverImpl {
     driver::EventBus events;
     driver::Persistence persistence;
     CapsCache caps;
-    driver::JobTracker jobs;  // the async jobs (save, restore) in progress
+    // The async jobs (save, restore) in progress: cfg.jobs when given (the
+    // daemon shares one with the pools), else the driver's own.
+    std::shared_ptr<driver::JobTracker> jobs;
     // How QEMU processes are spawned, watched and killed (a fake in unit tests).
     std::shared_ptr<ProcessControl> processes = host_processes();
     std::atomic<std::uint64_t> next_instance{1};

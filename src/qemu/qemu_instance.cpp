@@ -234,7 +234,7 @@ struct Executor {
         return files::sync_dir(fs::path(a.to).parent_path());
     }
     Status operator()(const act::RecordJob& a) {
-        auto job = driver::begin_async_job(obj, d.jobs, a.operation, 0, std::chrono::milliseconds(0));
+        auto job = driver::begin_async_job(obj, *d.jobs, a.operation, 0, std::chrono::milliseconds(0));
         if (!job) return {};
         job->finish(a.ok ? Status{} : Status{std::unexpected(Error{ErrorCode::OperationFailed, a.error})});
         return {};

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "driver/event_bus.hpp"
+#include "driver/job_ops.hpp"
 #include "testdrv/fake_console.hpp"
 #include "driver/registry.hpp"
 #include "testdrv/test_samples.hpp"
@@ -89,6 +90,9 @@ struct TestDriver::Impl {
     std::mutex pools_mutex;
     std::unique_ptr<pool::PoolManager> pools;
     std::optional<Error> pools_error;
+    // The connection's async jobs: the volume jobs of `pools` (the test
+    // driver's domain operations are instant and run none).
+    std::shared_ptr<driver::JobTracker> jobs = std::make_shared<driver::JobTracker>();
     std::filesystem::path pools_dir;
 
     ~Impl() {
@@ -115,6 +119,7 @@ struct TestDriver::Impl {
         cfg.default_pool_name = "default-pool";  // as libvirt's test:///default
         cfg.default_pool_path = pools_dir / "default-pool";
         cfg.disk_users = [this] { return disk_users(); };
+        cfg.jobs = jobs;
         auto mgr = pool::PoolManager::open(std::move(cfg));
         if (!mgr) {
             pools_error = mgr.error().context("the test driver has no storage pools");
@@ -307,6 +312,17 @@ void TestDriver::install() {
     on<ops::DomainManagedSave>([d](const auto& r) { return d->managed_save(r.ref); });
     on<ops::DomainManagedSaveRemove>([d](const auto& r) { return d->managed_save_remove(r.ref); });
     on<ops::DomainConsole>([d](const auto& r) { return d->open_console(r.ref, r.device); });
+    on<ops::DomainJobInfo>([d](const auto& r) -> Result<driver::JobInfo> {
+        auto obj = d->registry.resolve(r.ref);
+        if (!obj) return std::unexpected(obj.error());
+        return driver::domain_job_info(*obj, r.completed, r.keep_completed);
+    });
+    on<ops::DomainAbortJob>([d](const auto& r) -> Status {
+        auto obj = d->registry.resolve(r.ref);
+        if (!obj) return std::unexpected(obj.error());
+        return driver::abort_domain_job(*obj);
+    });
+    driver::install_job_ops(*this, d->jobs);
     pool::install_pool_ops(*this, [d] { return d->storage(); });
 }
 

@@ -171,6 +171,40 @@ constexpr std::string_view kComponents = R"(components:
         capacity: {type: integer, description: guest-visible bytes}
         allocation: {type: integer, description: bytes used on the host}
         physical: {type: integer, description: host file size}
+    Job:
+      type: object
+      description: an async job (virsh domjobinfo's figures); sizes in bytes
+      properties:
+        id: {type: integer, description: "the id job.abort takes; 0 when status is none"}
+        status: {type: string, enum: [none, bounded, unbounded, completed, failed, cancelled]}
+        operation:
+          type: string
+          enum: [unknown, start, save, restore, migration_in, migration_out, snapshot, snapshot_revert, dump,
+                 backup, snapshot_delete, volume_clone, volume_upload, volume_download, volume_wipe, block_job]
+        object: {type: string, example: "domain 'web'"}
+        phase: {type: string, example: writing}
+        elapsed_ms: {type: integer}
+        data_total: {type: integer}
+        data_processed: {type: integer}
+        data_remaining: {type: integer}
+        memory_total: {type: integer}
+        memory_processed: {type: integer}
+        memory_remaining: {type: integer}
+        memory_bps: {type: integer, description: bytes per second; 0 when not known}
+        migration:
+          type: object
+          description: QEMU's migration statistics (save, managedsave); absent for other jobs
+          properties:
+            dirty_rate: {type: integer, description: pages per second}
+            page_size: {type: integer}
+            iteration: {type: integer}
+            postcopy_requests: {type: integer}
+            constant_pages: {type: integer}
+            normal_pages: {type: integer}
+            normal_bytes: {type: integer}
+            downtime_ms: {type: integer, description: expected while running; the total once completed}
+            setup_time_ms: {type: integer}
+        error: {type: string, description: why a failed or cancelled job ended}
 )";
 
 // A YAML scalar: plain when that is unambiguous, else double-quoted. In
@@ -244,6 +278,8 @@ SchemaName schema_name() {
         return {"Disk", "the disk", "disks"};
     else if constexpr (std::is_same_v<T, driver::InterfaceInfo>)
         return {"Interface", "the interface", "interfaces"};
+    else if constexpr (std::is_same_v<T, driver::JobInfo>)
+        return {"Job", "the job", "jobs"};
     else
         static_assert(sizeof(T) == 0, "no openapi schema for this reply type");
 }

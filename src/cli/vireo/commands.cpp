@@ -10,6 +10,7 @@ const std::vector<CommandSpec>& command_table() {
         t.reserve(128);  // every verb (about 80) without reallocation
         add_domain_commands(t);
         add_lifecycle_commands(t);
+        add_job_commands(t);
         add_interactive_commands(t);
         add_pool_commands(t);
         add_volume_commands(t);

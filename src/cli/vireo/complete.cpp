@@ -48,6 +48,17 @@ std::vector<std::string> volume_names(const std::vector<std::string>& args, cons
     return names;
 }
 
+// Ids of the running jobs (for job-abort); silent on failure.
+std::vector<std::string> job_ids(const std::string& uri) {
+    auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
+    if (!conn) return {};
+    auto jobs = (*conn)->call<driver::ops::JobList>({});
+    if (!jobs) return {};
+    std::vector<std::string> ids;
+    for (const auto& j : *jobs) ids.push_back(std::to_string(j.id));
+    return ids;
+}
+
 bool is_pool_option(std::string_view name) { return name == "pool" || name == "inputpool"; }
 
 std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vector<std::string>& args,
@@ -77,6 +88,7 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
     const bool has_positional =
         std::any_of(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
     if (takes_domain && !has_positional) return domain_names(uri);
+    if (spec.name == "job-abort" && !has_positional) return job_ids(uri);
     // Storage verbs: the pool they start with, or a volume of the --pool given
     // (whose name is not a positional word).
     const auto words_given = std::count_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });

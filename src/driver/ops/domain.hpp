@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "driver/job.hpp"
 #include "driver/ops/op.hpp"
 #include "driver/types.hpp"
 #include "util/fd.hpp"
@@ -338,9 +339,31 @@ struct DomainManagedSaveRemove {
     static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
 };
 
+// The domain's async job (save, restore, managedsave): running, or how the
+// last one ended. Answered from memory, so it never waits behind the job it
+// reports on. With `completed` and without `keep_completed` the record of
+// the ended job is read once, as libvirt's (the only change a query makes).
+struct DomainJobInfo {
+    static constexpr OpInfo info{.name = "domain.jobinfo", .method = Method::Get, .path = "/v1/domains/{ref}/job",
+                                 .kind = Kind::Query, .lane = Lane::Inline, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The domain's running job and its progress, or how the last one ended "
+                                            "(virsh domjobinfo)"};
+    struct Request {
+        std::string ref{};
+        bool completed = false;
+        bool keep_completed = false;
+    };
+    using Reply = JobInfo;  // status none when there is no job
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref),
+                   field("completed", &Request::completed, "how the last job ended instead of the running one"),
+                   field("keep_completed", &Request::keep_completed,
+                         "with completed: keep the record (else it is read once)")};
+};
+
 // Urgent: an abort must reach the job it aborts while jobs occupy every job
-// thread. No driver runs async jobs yet, so every connection answers
-// Unsupported for now.
+// thread. It takes the domain's Abort job, which async jobs allow.
 struct DomainAbortJob {
     static constexpr OpInfo info{.name = "domain.abort_job", .method = Method::Post,
                                  .path = "/v1/domains/{ref}/job/abort", .kind = Kind::Job, .lane = Lane::Urgent,
@@ -381,7 +404,7 @@ struct DomainConsole {
 using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, DomainLookup, DomainUndefine, DomainXml,
                        DomainDisks, DomainInterfaces, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
                        DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
-                       DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainAbortJob,
-                       DomainConsole>;
+                       DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
+                       DomainAbortJob, DomainConsole>;
 
 }  // namespace vireo::driver::ops
