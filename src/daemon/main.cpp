@@ -8,10 +8,13 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/daemon.hpp"
+#include "storage/crypto.hpp"
 #include "wire/openapi.hpp"
 
 int main(int argc, char** argv) {
     using vireo::client::DaemonMode;
+    // Volumes may be encrypted images (storage/crypto.hpp).
+    vireo::storage::crypto::enable_openssl();
     vireo::daemon::DaemonOptions o;
     // Hidden test knob, so that tests of the session auto-start (where the
     // client spawns the daemon) can have it serve the test driver.

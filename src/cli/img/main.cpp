@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/img/common.hpp"
+#include "storage/crypto.hpp"
 
 namespace {
 
@@ -37,6 +38,9 @@ void usage() {
 
 int main(int argc, char** argv) {
     using namespace vireo::img;
+    // LUKS and encrypted qcow2 (storage/crypto.hpp: only the programs that
+    // handle encrypted images link libcrypto).
+    vireo::storage::crypto::enable_openssl();
     if (argc < 2) {
         report("Not enough arguments\nTry 'vireo-img --help' for more information");
         return 1;
