@@ -9,12 +9,15 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/daemon.hpp"
+#include "storage/crypto.hpp"
 #include "wire/openapi.hpp"
 
 namespace {
 
 int run(int argc, char** argv) {
     using vireo::client::DaemonMode;
+    // Volumes may be encrypted images (storage/crypto.hpp).
+    vireo::storage::crypto::enable_openssl();
     vireo::daemon::DaemonOptions o;
     // Hidden test knob, so that tests of the session auto-start (where the
     // client spawns the daemon) can have it serve the test driver.

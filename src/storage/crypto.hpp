@@ -2,6 +2,15 @@
 // on OpenSSL's libcrypto: its EVP ciphers take the AES-NI/VAES paths on
 // CPUs that have them, and it provides PBKDF2 and the hashes LUKS names.
 //
+// The OpenSSL code (crypto_openssl.cpp) is reached through enable_openssl(),
+// which the programs that handle encrypted images call once (vireo-img,
+// vireod, the tests): only they link libcrypto. `vireo`, the virsh twin, is
+// linked fully static for its start-up time and reaches the storage code
+// through the test driver's pools; libcrypto's static archive would bring
+// glibc's dlopen/getaddrinfo into it (link-time warnings, and a dependency
+// on the run-time glibc). Without enable_openssl() every operation here
+// fails with "Encryption is not available in this program".
+//
 // Data is encrypted in 512-byte sectors, each with an IV made from its
 // sector number by an IV generator (QEMU's and dm-crypt's names):
 //   plain    - the sector number, 32 bits little-endian, zero padded
@@ -22,6 +31,9 @@
 namespace vireo::storage::crypto {
 
 constexpr uint64_t kSectorSize = 512;
+
+// Install the OpenSSL implementation (idempotent, thread-safe).
+void enable_openssl();
 
 // A cipher as QEMU's encryption options name it.
 struct CipherSpec {
@@ -62,24 +74,34 @@ Result<std::vector<uint8_t>> af_merge(const std::string& hash, const std::vector
 class SectorCipher {
 public:
     static Result<std::unique_ptr<SectorCipher>> create(const CipherSpec& spec, const std::vector<uint8_t>& key);
-    ~SectorCipher();
+    virtual ~SectorCipher() = default;
     SectorCipher(const SectorCipher&) = delete;
     SectorCipher& operator=(const SectorCipher&) = delete;
 
     // In place; `len` a multiple of 16 (the last sector may be short).
     // `sector` numbers the first 512 bytes of buf.
-    Status encrypt(uint64_t sector, void* buf, size_t len) const;
-    Status decrypt(uint64_t sector, void* buf, size_t len) const;
+    virtual Status encrypt(uint64_t sector, void* buf, size_t len) const = 0;
+    virtual Status decrypt(uint64_t sector, void* buf, size_t len) const = 0;
     [[nodiscard]] const CipherSpec& spec() const { return spec_; }
 
-private:
-    SectorCipher() = default;
-    Status run(uint64_t sector, void* buf, size_t len, bool enc) const;
-    void make_iv(uint64_t sector, uint8_t* iv) const;
+protected:
+    explicit SectorCipher(CipherSpec spec) : spec_(std::move(spec)) {}
 
-    struct Impl;
-    std::unique_ptr<Impl> impl_;
+private:
     CipherSpec spec_;
 };
+
+// What enable_openssl() installs: the functions above that need a cipher
+// or hash implementation.
+struct Backend {
+    Status (*check_hash)(const std::string& name);
+    Result<size_t> (*digest_bytes)(const std::string& hash);
+    Result<std::vector<uint8_t>> (*digest)(const std::string& hash, const void* data, size_t len);
+    Status (*pbkdf2)(const std::string& hash, const std::string& password, const uint8_t* salt, size_t salt_len,
+                     uint64_t iterations, uint8_t* out, size_t out_len);
+    Status (*random_bytes)(uint8_t* out, size_t len);
+    Result<std::unique_ptr<SectorCipher>> (*make_cipher)(const CipherSpec& spec, const std::vector<uint8_t>& key);
+};
+void install_backend(const Backend* b);
 
 }  // namespace vireo::storage::crypto

@@ -183,6 +183,11 @@ Result<std::string> need_key(const std::optional<std::string>& key, const std::s
     return *key;
 }
 
+Result<std::string> need_key(const EncryptOptions& e, const std::string& prefix) {
+    if (!e.key && !e.key_secret_id.empty()) return fail(ErrorCode::InvalidArg, "No secret with id '{}'", e.key_secret_id);
+    return need_key(e.key, prefix);
+}
+
 Result<Header> Volume::read_header(const HeaderIo& io) {
     std::vector<uint8_t> b(kHeaderSize);
     VIREO_TRY(io.read(0, b.data(), b.size()));

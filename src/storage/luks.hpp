@@ -125,5 +125,8 @@ CreateSpec create_spec(const EncryptOptions& e);
 // The passphrase of an image to be read or written: QEMU's message
 // ("Parameter '<prefix>key-secret' is required for cipher") without one.
 Result<std::string> need_key(const std::optional<std::string>& key, const std::string& prefix);
+// The same for a new image: also "No secret with id 'x'" when the
+// key-secret named no secret object.
+Result<std::string> need_key(const EncryptOptions& e, const std::string& prefix);
 
 }  // namespace vireo::storage::luks

@@ -102,7 +102,7 @@ Result<ImagePtr> LuksImage::open(const std::filesystem::path& path, const OpenOp
 }
 
 Status LuksImage::create(const std::filesystem::path& path, const CreateOptions& opts) {
-    auto key = luks::need_key(opts.encrypt.key, "");
+    auto key = luks::need_key(opts.encrypt, "");
     if (!key) return std::unexpected(key.error());
     if (opts.prealloc == Preallocation::Metadata)
         return fail(ErrorCode::InvalidArg, "Parameter 'preallocation' does not accept value 'metadata'");

@@ -54,10 +54,11 @@ Result<bool> parse_luks_option(EncryptOptions& e, const std::string& prefix, con
         return fail(ErrorCode::InvalidArg, "Parameter '{}{}' does not accept value '{}'", prefix, k, v);
     };
     if (k == "key-secret") {
-        auto s = lookup_secret(secrets, v);
-        if (!s) return std::unexpected(s.error());
+        // A secret that does not exist is reported when the image is made
+        // (after qemu-img's Formatting line), as qemu-img does.
         e.key_secret_id = v;
-        e.key = *s;
+        auto s = lookup_secret(secrets, v);
+        if (s) e.key = *s;
     } else if (k == "cipher-alg") {
         VIREO_TRY(one_of({"aes-128", "aes-192", "aes-256", "des", "3des", "cast5-128", "serpent-128", "serpent-192",
                           "serpent-256", "twofish-128", "twofish-192", "twofish-256", "sm4"}));

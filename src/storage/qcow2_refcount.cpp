@@ -372,7 +372,7 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
                     "AES-CBC encrypted qcow2 images are not created by vireo-img (QEMU no longer runs guests on "
                     "them): use encrypt.format=luks");
     if (o.encrypt.format == EncryptFormat::Luks) {
-        auto key = luks::need_key(o.encrypt.key, "encrypt.");
+        auto key = luks::need_key(o.encrypt, "encrypt.");
         if (!key) return std::unexpected(key.error());
     }
 
@@ -499,7 +499,7 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
 // as QEMU does, so unused key slots have known content) that the crypto
 // header extension names.
 Status Qcow2Image::setup_luks(const EncryptOptions& e) {
-    auto key = luks::need_key(e.key, "encrypt.");
+    auto key = luks::need_key(e, "encrypt.");
     if (!key) return std::unexpected(key.error());
     std::vector<uint8_t> mem;
     luks::HeaderIo io;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/img/common.hpp"
+#include "storage/crypto.hpp"
 
 namespace {
 
@@ -38,6 +39,9 @@ void usage() {
 int main(int argc, char** argv) {
     using namespace vireo::img;
     set_program_name(argv[0]);
+    // LUKS and encrypted qcow2 (storage/crypto.hpp: only the programs that
+    // handle encrypted images link libcrypto).
+    vireo::storage::crypto::enable_openssl();
     if (argc < 2) {
         return error_exit("Not enough arguments");
     }

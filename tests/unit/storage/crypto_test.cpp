@@ -18,6 +18,12 @@ using vireo::test::TempDir;
 
 namespace {
 
+// This test program handles encrypted images: the OpenSSL implementation.
+const bool kOpenSsl = [] {
+    crypto::enable_openssl();
+    return true;
+}();
+
 std::string hex(const uint8_t* p, size_t n) {
     std::string s;
     for (size_t i = 0; i < n; ++i) s += fmt::format("{:02x}", p[i]);
