@@ -358,7 +358,7 @@ void Builder::controllers() {
                     if (!c.target_port.empty()) args += ",port=" + c.target_port;
                     args += fmt::format(",chassis={}", c.target_chassis.value_or(c.index));
                 } else if (c.model == "pci-bridge") {
-                    args += fmt::format(",chassis_nr={}", c.target_chassis.value_or(c.index));
+                    args += fmt::format(",chassis_nr={}", c.target_chassis_nr.value_or(c.index));
                 }
                 add("-device", args + suffix);
             } else {
@@ -621,6 +621,8 @@ std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, cons
         if (c.protocol_type == "telnet") out += ",telnet=on";
     } else if (c.type == "udp") {
         out = fmt::format("udp,id={},host={},port={}", id, qemu_opt_escape(c.source_host), c.source_service);
+        if (!c.source_bind_host.empty()) out += ",localaddr=" + qemu_opt_escape(c.source_bind_host);
+        if (!c.source_bind_service.empty()) out += ",localport=" + c.source_bind_service;
     } else if (c.type == "null") {
         out = fmt::format("null,id={}", id);
     } else {

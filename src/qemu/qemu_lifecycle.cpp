@@ -108,6 +108,30 @@ Result<fs::path> choose_emulator(const conf::DomainDef& def, const QemuDriverCon
     return emulator;
 }
 
+}  // namespace
+
+conf::DefineHost QemuDriverImpl::define_host() {
+    conf::DefineHost host;
+    host.emulator_for = [this](std::string_view arch) -> std::string {
+        if (arch == "x86_64" && !cfg.qemu_binary.empty()) return cfg.qemu_binary.string();
+        // libvirt's names: i686 guests run in qemu-system-i386
+        auto found = find_qemu_binary(arch == "i686" ? std::string_view("i386") : arch);
+        return found ? found->string() : std::string();
+    };
+    host.canonical_machine = [this](std::string_view emulator, std::string_view machine) -> Result<std::string> {
+        // An emulator that is not there is reported at start, naming it.
+        if (::access(std::string(emulator).c_str(), X_OK) != 0) return std::string(machine);
+        auto qcaps = caps.get(emulator);
+        if (!qcaps) return std::unexpected(qcaps.error());
+        const MachineType* m = (*qcaps)->find_machine(machine);
+        if (!m) return fail(ErrorCode::Unsupported, "unsupported configuration: emulator '{}' does not support machine type '{}'", emulator, machine);
+        return m->name;
+    };
+    return host;
+}
+
+namespace {
+
 // The lifecycle policy of a definition, libvirt's defaults where unset.
 LifecyclePolicy policy_of(const conf::DomainDef& def) {
     LifecyclePolicy p;
@@ -161,7 +185,7 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     // Aliases (and addresses) as the live XML and the command line need them,
     // whether or not the model we were given has them (a definition rebuilt
     // from its inactive XML has none: aliases are live-only). Idempotent.
-    conf::assign_addresses_and_aliases(live);
+    VIREO_TRY(conf::assign_addresses_and_aliases(live));
     const MachineType* machine = (*qcaps)->find_machine(live.os.machine);
     if (!machine)
         return fail(ErrorCode::Unsupported, "machine type '{}' is not supported by {}", live.os.machine,
