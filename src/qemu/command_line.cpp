@@ -604,10 +604,9 @@ void Builder::interfaces() {
 std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial) {
     std::string out;
     if (c.type == "pty") {
-        // A unix socket rather than a pty: the daemon (and any later daemon
-        // after a restart) attaches the console by connecting to it.
-        out = fmt::format("socket,id={},path={},server=on,wait=off", id,
-                          qemu_opt_escape(serial_socket_path(opts_.runtime_prefix, c.info.alias)));
+        // QEMU opens the pty; the driver reads its path with query-chardev
+        // for the live XML, and the console attaches to it.
+        out = fmt::format("pty,id={}", id);
     } else if (c.type == "file") {
         out = fmt::format("file,id={},path={}", id, qemu_opt_escape(c.source_path));
         if (c.source_append == "on") out += ",append=on";

@@ -132,6 +132,33 @@ conf::DefineHost QemuDriverImpl::define_host() {
 
 namespace {
 
+bool has_pty_chardevs(const conf::DomainDef& def) {
+    const auto& d = def.devices;
+    for (const auto* list : {&d.serials, &d.consoles, &d.channels})
+        for (const auto& c : *list)
+            if (c.type == "pty") return true;
+    return false;
+}
+
+// `def` with the pty paths QEMU reports for its pty character devices
+// (chardev id "char" + alias, as the command line names them).
+conf::DomainDef with_pty_paths(conf::DomainDef def, const std::vector<ChardevInfo>& chardevs) {
+    auto path_of = [&](const conf::CharDev& c) -> std::string {
+        for (const auto& info : chardevs)
+            if (info.label == "char" + c.info.alias) return info.pty_path();
+        return "";
+    };
+    auto& d = def.devices;
+    for (auto* list : {&d.serials, &d.consoles, &d.channels})
+        for (auto& c : *list)
+            if (c.type == "pty")
+                if (std::string p = path_of(c); !p.empty()) c.source_path = p;
+    // A serial console is its serial port.
+    for (std::size_t i = 0; i < d.consoles.size() && i < d.serials.size(); ++i)
+        if (d.consoles[i].target_type == "serial" && d.consoles[i].type == "pty") d.consoles[i].source_path = d.serials[i].source_path;
+    return def;
+}
+
 // The lifecycle policy of a definition, libvirt's defaults where unset.
 LifecyclePolicy policy_of(const conf::DomainDef& def) {
     LifecyclePolicy p;
@@ -202,11 +229,9 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     plan.monitor_path = plan.prefix + ".monitor";
     plan.fds = std::move(options.fds);
     const auto& serials = live.devices.serials;
-    if (!serials.empty() && (serials.front().type == "pty" || serials.front().type == "unix") &&
-        serials.front().source_mode != "connect")
-        plan.console_socket = serials.front().type == "unix" && !serials.front().source_path.empty()
-                                  ? serials.front().source_path
-                                  : serial_socket_path(plan.prefix, serials.front().info.alias);
+    if (!serials.empty() && serials.front().type == "unix" && serials.front().source_mode != "connect")
+        plan.console_socket = !serials.front().source_path.empty() ? serials.front().source_path
+                                                                   : serial_socket_path(plan.prefix, serials.front().info.alias);
 
     CommandLineOptions opts;
     opts.emulator = *emulator;
@@ -293,6 +318,14 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     if (!conn) return abort_launch(conn.error());
     auto monitor = attach_monitor(obj, instance, plan->monitor_path, cfg.start_timeout, std::move(*conn));
     if (!monitor) return abort_launch(monitor.error());
+    // The ptys QEMU opened for pty character devices: the live XML shows
+    // them, as libvirt's (<source path='/dev/pts/N'/>, the console with its
+    // serial port's), and the console attaches to them.
+    if (has_pty_chardevs(*plan->live.def)) {
+        auto chardevs = (*monitor)->query_chardev();
+        if (!chardevs) return abort_launch(chardevs.error());
+        plan->live = driver::make_definition(with_pty_paths(*plan->live.def, *chardevs));
+    }
 
     auto priv = std::make_shared<QemuPrivate>();
     priv->instance = instance;
