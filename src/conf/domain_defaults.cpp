@@ -418,6 +418,9 @@ void fill_device_defaults(DomainDef& def) {
     for (auto* list : {&d.serials, &d.parallels, &d.channels, &d.consoles})
         for (auto& c : *list) {
             if (c.type == "tcp" && c.protocol_type.empty()) c.protocol_type = "raw";
+            // A path libvirt made for a channel is made again at start.
+            if (c.type == "unix" && c.source_mode == "bind" && c.source_path.starts_with("/var/lib/libvirt/qemu/channel/target/"))
+                c.source_path.clear();
             // A unix socket without a path is made at start (bind is all it can be).
             if (c.type == "unix" && c.source_path.empty() && c.source_mode == "bind") c.source_mode.clear();
         }

@@ -53,25 +53,25 @@ void format_info(Node& dev, const DeviceInfo& info, const FormatFlags& flags, st
     format_address(dev, info.address);
 }
 
-void format_disk_source(Node& parent, const std::string& type, const DiskSource& s, bool always) {
+void format_disk_source(Node& parent, const std::string& type, const DiskSource& s, bool always, bool live) {
     Node src("source");
     if (type == "file") src.attr("file", s.file);
     else if (type == "block") src.attr("dev", s.dev);
     else if (type == "volume") src.attr("pool", s.pool).attr("volume", s.volume).attr("mode", s.mode);
     else if (type == "network") src.attr("protocol", s.protocol).attr("name", s.name);
     src.attr("startupPolicy", s.startup_policy);
-    src.attr("index", s.index);
+    if (live) src.attr("index", s.index);  // the backing chain numbering is live
     for (const auto& h : s.hosts) src.add("host").attr("name", h.name).attr("port", h.port).attr("transport", h.transport).attr("socket", h.socket);
     if (!src.empty() || always) parent.children.push_back(std::move(src));
 }
 
-void format_backing(Node& parent, const BackingStore& b) {
+void format_backing(Node& parent, const BackingStore& b, bool live) {
     if (!b.present) return;
     Node& n = parent.add("backingStore");
-    n.attr("type", b.type).attr("index", b.index);
+    n.attr("type", b.type).attr("index", live ? b.index : std::string());
     if (!b.format.empty()) n.add("format").attr("type", b.format);
-    format_disk_source(n, b.type, b.source, false);
-    for (const auto& inner : b.chain) format_backing(n, inner);
+    format_disk_source(n, b.type, b.source, false, live);
+    for (const auto& inner : b.chain) format_backing(n, inner, live);
 }
 
 Node format_disk(const Disk& d, const FormatFlags& flags) {
@@ -82,8 +82,8 @@ Node format_disk(const Disk& d, const FormatFlags& flags) {
         .attr("rerror_policy", d.rerror_policy).attr("io", d.io).attr("discard", d.discard).attr("detect_zeroes", d.detect_zeroes)
         .attr("iothread", d.driver_iothread).attr("queues", d.driver_queues);
     n.add_if_nonempty(std::move(drv));
-    format_disk_source(n, d.type, d.source, false);
-    format_backing(n, d.backing);
+    format_disk_source(n, d.type, d.source, false, flags.live);
+    format_backing(n, d.backing, flags.live);
     n.add("target").attr("dev", d.target_dev).attr("bus", d.target_bus).attr("tray", d.target_tray).attr("removable", d.target_removable);
     if (d.readonly) n.add("readonly");
     if (d.shareable) n.add("shareable");
@@ -223,10 +223,10 @@ void format_os(Node& root, const OsDef& os) {
     Node menu("bootmenu");
     menu.attr("enable", os.bootmenu_enable).attr("timeout", os.bootmenu_timeout);
     n.add_if_nonempty(std::move(menu));
-    if (!os.smbios_mode.empty()) n.add("smbios").attr("mode", os.smbios_mode);
     Node bios("bios");
     bios.attr("useserial", os.bios_useserial).attr("rebootTimeout", os.bios_reboot_timeout);
     n.add_if_nonempty(std::move(bios));
+    if (!os.smbios_mode.empty()) n.add("smbios").attr("mode", os.smbios_mode);
 }
 
 void format_cpu(Node& root, const CpuDef& cpu) {
@@ -410,8 +410,11 @@ std::string format_domain_xml(const DomainDef& def, FormatFlags flags) {
     for (const auto& l : def.seclabels) {
         Node& sl = root.add("seclabel");
         sl.attr("type", l.type).attr("model", l.model).attr("relabel", l.relabel);
-        sl.add_text("label", l.label);
-        sl.add_text("imagelabel", l.imagelabel);
+        // a dynamic label is chosen at start: live only
+        if (l.type != "dynamic" || flags.live) {
+            sl.add_text("label", l.label);
+            sl.add_text("imagelabel", l.imagelabel);
+        }
         sl.add_text("baselabel", l.baselabel);
     }
     return root.str();

@@ -34,6 +34,9 @@ std::optional<ValidationProblem> check_memory(const DomainDef& def) {
                                      fmt::format("maximum memory size ({} KiB) must be equal or greater than the memory size ({} KiB)", *def.max_memory_kib, def.memory_kib)};
         if (*def.max_memory_kib > kMaxMemoryKib)
             return ValidationProblem{ErrorCode::XmlError, "/domain/maxMemory", "maximum memory size is too large"};
+        if (def.cpu.numa.empty())
+            return ValidationProblem{ErrorCode::Unsupported, "/domain/maxMemory",
+                                     "memory hotplug (<maxMemory>) needs at least one guest NUMA cell (<cpu><numa><cell .../></numa></cpu>)"};
     }
     if (def.current_memory_kib && *def.current_memory_kib == 0)
         return ValidationProblem{ErrorCode::XmlError, "/domain/currentMemory", "current memory size must be greater than zero"};
@@ -239,6 +242,15 @@ std::optional<ValidationProblem> check_machine(const DomainDef& def) {
     if (os.loader.empty() && (!os.loader_type.empty() || !os.loader_readonly.empty() || !os.loader_secure.empty()) && os.firmware != "efi")
         return ValidationProblem{ErrorCode::XmlError, "/domain/os/loader",
                                  "no loader path is given and firmware autoselection is not asked for (<os firmware='efi'>)"};
+    if (os.firmware == "efi") {
+        // autoselection picks the loader: the document cannot also name it
+        if (!os.loader_readonly.empty())
+            return ValidationProblem{ErrorCode::XmlError, "/domain/os/loader/@readonly",
+                                     "loader attribute 'readonly' cannot be given with firmware autoselection (<os firmware='efi'>)"};
+        if (!os.loader_type.empty() || !os.loader.empty())
+            return ValidationProblem{ErrorCode::XmlError, os.loader_type.empty() ? "/domain/os/loader" : "/domain/os/loader/@type",
+                                     "a loader type or path cannot be given with firmware autoselection (<os firmware='efi'>)"};
+    }
     if (os.loader_secure == "yes") {
         if (fam != MachineFamily::Q35)
             return ValidationProblem{ErrorCode::Unsupported, "/domain/os/loader/@secure", "secure boot is supported with q35 machine types only"};

@@ -277,7 +277,8 @@ TEST(ConfDomain, MemoryUnitsAreConvertedToKib) {
 TEST(ConfDomain, MaxMemoryWithSlots) {
     auto def = parse_domain_xml(
         "<domain type='qemu'><name>m</name><maxMemory slots='16' unit='GiB'>8</maxMemory><memory unit='GiB'>2</memory>"
-        "<currentMemory unit='GiB'>4</currentMemory><os><type>hvm</type></os></domain>");
+        "<currentMemory unit='GiB'>4</currentMemory><os><type>hvm</type></os>"
+        "<cpu><numa><cell id='0' cpus='0' memory='2' unit='GiB'/></numa></cpu></domain>");
     ASSERT_TRUE(def) << def.error().message;
     EXPECT_EQ(*def->max_memory_slots, 16u);
     EXPECT_EQ(*def->max_memory_kib, 8u << 20);
@@ -286,6 +287,11 @@ TEST(ConfDomain, MaxMemoryWithSlots) {
         "<domain type='qemu'><name>m</name><maxMemory unit='GiB'>8</maxMemory><memory unit='GiB'>2</memory><os><type>hvm</type></os></domain>");
     ASSERT_FALSE(no_slots);
     EXPECT_NE(no_slots.error().message.find("slot count"), std::string::npos);
+    // memory hotplug needs guest NUMA (libvirt: "At least one numa node has to be configured")
+    auto no_numa = parse_domain_xml(
+        "<domain type='qemu'><name>m</name><maxMemory slots='16' unit='GiB'>8</maxMemory><memory unit='GiB'>2</memory><os><type>hvm</type></os></domain>");
+    ASSERT_FALSE(no_numa);
+    EXPECT_NE(no_numa.error().message.find("/domain/maxMemory: memory hotplug"), std::string::npos) << no_numa.error().message;
 }
 
 TEST(ConfDomain, ValidateCatchesProgrammaticMistakes) {
