@@ -195,6 +195,23 @@ TEST_F(FakeMonitor, StartWhoseResumeEventArrivesBeforeTheContReply) {
     EXPECT_EQ(runtime_files("vm"), (std::vector<std::string>{"vm.monitor", "vm.pid", "vm.xml"}));
 }
 
+// Define asks the host (the driver's emulators and their machine types): the
+// machine type is canonicalised, and an architecture no emulator here runs
+// is refused at define, naming it.
+TEST_F(FakeMonitor, DefineCanonicalisesTheMachineAndRefusesForeignArchitectures) {
+    define("vm");
+    auto xml = drv_->domain_xml("vm", true);
+    ASSERT_TRUE(xml);
+    EXPECT_NE(xml->find("machine='pc-i440fx-7.2'"), std::string::npos) << *xml;
+    EXPECT_NE(xml->find("<emulator>" + emulator_.string() + "</emulator>"), std::string::npos) << *xml;
+    auto arm = drv_->define_domain(
+        "<domain type='qemu'><name>arm</name><memory unit='MiB'>64</memory><os><type arch='aarch64' machine='virt'>hvm</type></os></domain>", true);
+    ASSERT_FALSE(arm);
+    EXPECT_EQ(arm.error().code, ErrorCode::Unsupported);
+    EXPECT_NE(arm.error().message.find("'aarch64'"), std::string::npos) << arm.error().message;
+    EXPECT_FALSE(drv_->lookup_domain("arm"));
+}
+
 // A pty serial: QEMU opens the pty; its path, from query-chardev, is in the
 // live XML of the serial and of its console (libvirt's tty= too), not in
 // the inactive one.
