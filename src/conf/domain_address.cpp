@@ -28,7 +28,6 @@
 // device on the chipset's addresses, are refused naming the device.
 #include <algorithm>
 #include <array>
-#include <bitset>
 #include <map>
 
 #include <fmt/format.h>
