@@ -4,10 +4,11 @@
 
 namespace vireo::driver {
 
-Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags) {
+Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags, const conf::DefineHost* host) {
     auto def = conf::parse_domain_xml(xml, flags);
     if (!def) return std::unexpected(def.error());
-    conf::assign_addresses_and_aliases(*def);
+    if (host) VIREO_TRY(conf::apply_define_host(*def, *host));
+    VIREO_TRY(conf::assign_addresses_and_aliases(*def));
     def->id.reset();  // an inactive document never carries a runtime id
     return make_definition(std::move(*def));
 }

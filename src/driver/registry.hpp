@@ -83,8 +83,12 @@ struct DomainDefinition {
 // (conf::assign_addresses_and_aliases: controllers, addresses, aliases, MACs)
 // and return it with its canonical inactive XML (what dumpxml --inactive
 // prints). A runtime id in the document (<domain id='5'>) is dropped, as
-// libvirt ignores it on define.
-Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags = {});
+// libvirt ignores it on define. With `host` (a driver defining a new
+// document), the host-dependent checks and defaults come first
+// (conf::apply_define_host: the architecture's emulator, the canonical
+// machine type).
+Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags = {},
+                                         const conf::DefineHost* host = nullptr);
 // Wrap an already parsed definition as it is: inactive XML, or live XML
 // (FormatFlags{live, id}) when def.id is set.
 DomainDefinition make_definition(conf::DomainDef def);

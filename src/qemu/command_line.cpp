@@ -358,7 +358,7 @@ void Builder::controllers() {
                     if (!c.target_port.empty()) args += ",port=" + c.target_port;
                     args += fmt::format(",chassis={}", c.target_chassis.value_or(c.index));
                 } else if (c.model == "pci-bridge") {
-                    args += fmt::format(",chassis_nr={}", c.target_chassis.value_or(c.index));
+                    args += fmt::format(",chassis_nr={}", c.target_chassis_nr.value_or(c.index));
                 }
                 add("-device", args + suffix);
             } else {
@@ -604,10 +604,9 @@ void Builder::interfaces() {
 std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial) {
     std::string out;
     if (c.type == "pty") {
-        // A unix socket rather than a pty: the daemon (and any later daemon
-        // after a restart) attaches the console by connecting to it.
-        out = fmt::format("socket,id={},path={},server=on,wait=off", id,
-                          qemu_opt_escape(serial_socket_path(opts_.runtime_prefix, c.info.alias)));
+        // QEMU opens the pty; the driver reads its path with query-chardev
+        // for the live XML, and the console attaches to it.
+        out = fmt::format("pty,id={}", id);
     } else if (c.type == "file") {
         out = fmt::format("file,id={},path={}", id, qemu_opt_escape(c.source_path));
         if (c.source_append == "on") out += ",append=on";
@@ -621,6 +620,8 @@ std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, cons
         if (c.protocol_type == "telnet") out += ",telnet=on";
     } else if (c.type == "udp") {
         out = fmt::format("udp,id={},host={},port={}", id, qemu_opt_escape(c.source_host), c.source_service);
+        if (!c.source_bind_host.empty()) out += ",localaddr=" + qemu_opt_escape(c.source_bind_host);
+        if (!c.source_bind_service.empty()) out += ",localport=" + c.source_bind_service;
     } else if (c.type == "null") {
         out = fmt::format("null,id={}", id);
     } else {

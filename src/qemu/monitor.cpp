@@ -192,6 +192,22 @@ Result<StatusInfo> Monitor::query_status() {
     return out;
 }
 
+Result<std::vector<ChardevInfo>> Monitor::query_chardev() {
+    auto r = run("query-chardev");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-chardev", "not an array"));
+    std::vector<ChardevInfo> out;
+    for (const auto& c : *r) {
+        if (!c.is_object()) return std::unexpected(malformed("query-chardev", "an entry is not an object"));
+        ChardevInfo info;
+        info.label = string_field(c, "label");
+        info.filename = string_field(c, "filename");
+        info.frontend_open = c.value("frontend-open", false);
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
 Status Monitor::migrate(std::string_view uri) { return done(run("migrate", {{"uri", uri}})); }
 Status Monitor::migrate_cancel() { return done(run("migrate_cancel")); }
 Status Monitor::migrate_incoming(std::string_view uri) { return done(run("migrate-incoming", {{"uri", uri}})); }

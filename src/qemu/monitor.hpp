@@ -125,6 +125,16 @@ struct MachineInfo {
     bool deprecated = false;
 };
 
+// One character device (query-chardev): its id and what it is connected
+// to ("pty:/dev/pts/5", "unix:/run/...,server=on", "file", ...).
+struct ChardevInfo {
+    std::string label;     // "charserial0"
+    std::string filename;  // "pty:/dev/pts/5"
+    bool frontend_open = false;
+    // The pty path of a pty backend ("" for the others).
+    [[nodiscard]] std::string pty_path() const { return filename.starts_with("pty:") ? filename.substr(4) : std::string(); }
+};
+
 // query-qmp-schema, summarised: the names of commands and events, and the
 // schema itself for finer checks.
 struct QmpSchema { // NOLINT(bugprone-exception-escape): clang-tidy 16 counts an implicit member's possible throw (set/json copies) here
@@ -190,6 +200,8 @@ public:
     Status system_powerdown();  // press the ACPI power button
     Status quit();              // QEMU exits
     Result<StatusInfo> query_status();
+    // The character devices and their backends (the ptys QEMU opened).
+    Result<std::vector<ChardevInfo>> query_chardev();
 
     // --- migration (save, restore) ------------------------------------------
     Status migrate(std::string_view uri);           // "fd:<name>", "tcp:host:port", ...

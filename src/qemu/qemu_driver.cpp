@@ -1,6 +1,7 @@
 // QemuDriver: the Driver API on top of QemuDriverImpl.
 #include "qemu/qemu_driver.hpp"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
@@ -258,7 +259,8 @@ public:
     Result<DomainSummary> define_domain(std::string_view xml, bool validate) {
         conf::ParseFlags flags;
         flags.no_validate = !validate;
-        auto def = driver::make_definition(xml, flags);
+        const conf::DefineHost host = d_->define_host();
+        auto def = driver::make_definition(xml, flags, &host);
         if (!def) return std::unexpected(def.error());
         auto existing = d_->registry.check_identity(def->def->name, def->def->uuid);
         if (!existing) return std::unexpected(existing.error());
@@ -295,7 +297,8 @@ public:
     }
 
     Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) {
-        auto def = driver::make_definition(xml);
+        const conf::DefineHost host = d_->define_host();
+        auto def = driver::make_definition(xml, {}, &host);
         if (!def) return std::unexpected(def.error());
         auto added = d_->registry.add_transient(*def);
         if (!added) return std::unexpected(added.error());
@@ -527,21 +530,34 @@ public:
         if (!obj) return std::unexpected(obj.error());
         auto run = d_->running(**obj);
         if (!run) return std::unexpected(run.error());
-        std::string path = run->priv->console_socket;
-        if (!device.empty() && device != "serial0" && device != "console0") {
-            path.clear();
-            for (const auto& s : run->def->devices.serials)
-                if (s.info.alias == device && (s.type == "pty" || s.type == "unix"))
-                    path = s.type == "unix" && !s.source_path.empty()
-                               ? s.source_path
-                               : fmt::format("{}.{}.sock", run->priv->runtime_prefix, s.info.alias);
-            if (path.empty()) return fail(ErrorCode::NotFound, "domain '{}' has no console device '{}'", (*obj)->name(), device);
+        const auto& serials = run->def->devices.serials;
+        const conf::CharDev* chosen = nullptr;
+        if (device.empty() || device == "serial0" || device == "console0") {
+            if (!serials.empty()) chosen = &serials.front();
+        } else {
+            for (const auto& s : serials)
+                if (s.info.alias == device) chosen = &s;
+            if (!chosen) return fail(ErrorCode::NotFound, "domain '{}' has no console device '{}'", (*obj)->name(), device);
         }
-        if (path.empty())
+        if (!chosen || (chosen->type != "pty" && chosen->type != "unix"))
             return fail(ErrorCode::Unsupported, "domain '{}' has no serial console of type 'pty' or 'unix' to attach to",
                         (*obj)->name());
+        auto context = [&](const Error& e) { return e.context(fmt::format("cannot open the console of domain '{}'", (*obj)->name())); };
+        if (chosen->type == "pty") {
+            // the pty QEMU opened (query-chardev at start)
+            if (chosen->source_path.empty())
+                return fail(ErrorCode::OperationFailed, "domain '{}' has no pty for its console", (*obj)->name());
+            UniqueFd fd(::open(chosen->source_path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK));
+            if (!fd) return std::unexpected(context(errno_error(fmt::format("open {}", chosen->source_path), errno)));
+            // back to blocking: the caller decides how it waits
+            ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+            return fd;
+        }
+        std::string path = chosen == &serials.front() && !run->priv->console_socket.empty() ? run->priv->console_socket
+                           : !chosen->source_path.empty() ? chosen->source_path
+                                                          : fmt::format("{}.{}.sock", run->priv->runtime_prefix, chosen->info.alias);
         auto fd = connect_unix(path);
-        if (!fd) return std::unexpected(fd.error().context(fmt::format("cannot open the console of domain '{}'", (*obj)->name())));
+        if (!fd) return std::unexpected(context(fd.error()));
         return fd;
     }
 

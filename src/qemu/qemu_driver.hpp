@@ -6,7 +6,9 @@
 //   <rundir>/<name>.xml        runtime status (pid + start time, paths, live XML)
 //   <rundir>/<name>.pid        pid file
 //   <rundir>/<name>.monitor    QMP socket (QEMU listens; the driver connects)
-//   <rundir>/<name>.serial0.sock   serial console (a 'pty' serial)
+//   <rundir>/<name>.<alias>.sock   a 'unix' serial without a path
+// A 'pty' serial is a pty QEMU opens (query-chardev gives its path to the
+// live XML, as <source path='/dev/pts/N'/>); the console opens it.
 // and in the log dir:
 //   <logdir>/<name>.log          command line + QEMU's stderr, per start
 //   <logdir>/<name>-console.log  everything the guest wrote on its first serial

@@ -233,6 +233,10 @@ struct QemuDriverImpl {
     // before it made: prepare creates nothing; launch creates the runtime
     // files and QEMU; from connect on, the instance is installed and its
     // machine ends it (StartAborted).
+    // What define needs to know about this host (conf::DefineHost): the
+    // emulator of a guest architecture and its canonical machine types.
+    conf::DefineHost define_host();
+
     Result<LaunchPlan> prepare(const std::shared_ptr<DomainObject>& obj, const DomainDefinition& definition,
                                StartOptions& options);
     void reattach_all();

@@ -108,6 +108,57 @@ Result<fs::path> choose_emulator(const conf::DomainDef& def, const QemuDriverCon
     return emulator;
 }
 
+}  // namespace
+
+conf::DefineHost QemuDriverImpl::define_host() {
+    conf::DefineHost host;
+    host.emulator_for = [this](std::string_view arch) -> std::string {
+        if (arch == "x86_64" && !cfg.qemu_binary.empty()) return cfg.qemu_binary.string();
+        // libvirt's names: i686 guests run in qemu-system-i386
+        auto found = find_qemu_binary(arch == "i686" ? std::string_view("i386") : arch);
+        return found ? found->string() : std::string();
+    };
+    host.canonical_machine = [this](std::string_view emulator, std::string_view machine) -> Result<std::string> {
+        // An emulator that is not there is reported at start, naming it.
+        if (::access(std::string(emulator).c_str(), X_OK) != 0) return std::string(machine);
+        auto qcaps = caps.get(emulator);
+        if (!qcaps) return std::unexpected(qcaps.error());
+        const MachineType* m = (*qcaps)->find_machine(machine);
+        if (!m) return fail(ErrorCode::Unsupported, "unsupported configuration: emulator '{}' does not support machine type '{}'", emulator, machine);
+        return m->name;
+    };
+    return host;
+}
+
+namespace {
+
+bool has_pty_chardevs(const conf::DomainDef& def) {
+    const auto& d = def.devices;
+    for (const auto* list : {&d.serials, &d.consoles, &d.channels})
+        for (const auto& c : *list)
+            if (c.type == "pty") return true;
+    return false;
+}
+
+// `def` with the pty paths QEMU reports for its pty character devices
+// (chardev id "char" + alias, as the command line names them).
+conf::DomainDef with_pty_paths(conf::DomainDef def, const std::vector<ChardevInfo>& chardevs) {
+    auto path_of = [&](const conf::CharDev& c) -> std::string {
+        for (const auto& info : chardevs)
+            if (info.label == "char" + c.info.alias) return info.pty_path();
+        return "";
+    };
+    auto& d = def.devices;
+    for (auto* list : {&d.serials, &d.consoles, &d.channels})
+        for (auto& c : *list)
+            if (c.type == "pty")
+                if (std::string p = path_of(c); !p.empty()) c.source_path = p;
+    // A serial console is its serial port.
+    for (std::size_t i = 0; i < d.consoles.size() && i < d.serials.size(); ++i)
+        if (d.consoles[i].target_type == "serial" && d.consoles[i].type == "pty") d.consoles[i].source_path = d.serials[i].source_path;
+    return def;
+}
+
 // The lifecycle policy of a definition, libvirt's defaults where unset.
 LifecyclePolicy policy_of(const conf::DomainDef& def) {
     LifecyclePolicy p;
@@ -161,7 +212,7 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     // Aliases (and addresses) as the live XML and the command line need them,
     // whether or not the model we were given has them (a definition rebuilt
     // from its inactive XML has none: aliases are live-only). Idempotent.
-    conf::assign_addresses_and_aliases(live);
+    VIREO_TRY(conf::assign_addresses_and_aliases(live));
     const MachineType* machine = (*qcaps)->find_machine(live.os.machine);
     if (!machine)
         return fail(ErrorCode::Unsupported, "machine type '{}' is not supported by {}", live.os.machine,
@@ -178,11 +229,9 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     plan.monitor_path = plan.prefix + ".monitor";
     plan.fds = std::move(options.fds);
     const auto& serials = live.devices.serials;
-    if (!serials.empty() && (serials.front().type == "pty" || serials.front().type == "unix") &&
-        serials.front().source_mode != "connect")
-        plan.console_socket = serials.front().type == "unix" && !serials.front().source_path.empty()
-                                  ? serials.front().source_path
-                                  : serial_socket_path(plan.prefix, serials.front().info.alias);
+    if (!serials.empty() && serials.front().type == "unix" && serials.front().source_mode != "connect")
+        plan.console_socket = !serials.front().source_path.empty() ? serials.front().source_path
+                                                                   : serial_socket_path(plan.prefix, serials.front().info.alias);
 
     CommandLineOptions opts;
     opts.emulator = *emulator;
@@ -269,6 +318,14 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     if (!conn) return abort_launch(conn.error());
     auto monitor = attach_monitor(obj, instance, plan->monitor_path, cfg.start_timeout, std::move(*conn));
     if (!monitor) return abort_launch(monitor.error());
+    // The ptys QEMU opened for pty character devices: the live XML shows
+    // them, as libvirt's (<source path='/dev/pts/N'/>, the console with its
+    // serial port's), and the console attaches to them.
+    if (has_pty_chardevs(*plan->live.def)) {
+        auto chardevs = (*monitor)->query_chardev();
+        if (!chardevs) return abort_launch(chardevs.error());
+        plan->live = driver::make_definition(with_pty_paths(*plan->live.def, *chardevs));
+    }
 
     auto priv = std::make_shared<QemuPrivate>();
     priv->instance = instance;

@@ -32,7 +32,7 @@ Result<std::vector<std::string>> argv_of(const std::string& name) {
     if (!xml) return std::unexpected(xml.error());
     auto def = conf::parse_domain_xml(*xml);
     if (!def) return std::unexpected(def.error());
-    conf::assign_addresses_and_aliases(*def);
+    if (auto st = conf::assign_addresses_and_aliases(*def); !st) return std::unexpected(st.error());
     qemu::CommandLineOptions opts;
     opts.emulator = "/usr/bin/qemu-system-x86_64";
     opts.monitor_fd = 3;

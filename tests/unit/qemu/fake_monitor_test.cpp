@@ -195,6 +195,50 @@ TEST_F(FakeMonitor, StartWhoseResumeEventArrivesBeforeTheContReply) {
     EXPECT_EQ(runtime_files("vm"), (std::vector<std::string>{"vm.monitor", "vm.pid", "vm.xml"}));
 }
 
+// Define asks the host (the driver's emulators and their machine types): the
+// machine type is canonicalised, and an architecture no emulator here runs
+// is refused at define, naming it.
+TEST_F(FakeMonitor, DefineCanonicalisesTheMachineAndRefusesForeignArchitectures) {
+    define("vm");
+    auto xml = drv_->domain_xml("vm", true);
+    ASSERT_TRUE(xml);
+    EXPECT_NE(xml->find("machine='pc-i440fx-7.2'"), std::string::npos) << *xml;
+    EXPECT_NE(xml->find("<emulator>" + emulator_.string() + "</emulator>"), std::string::npos) << *xml;
+    auto arm = drv_->define_domain(
+        "<domain type='qemu'><name>arm</name><memory unit='MiB'>64</memory><os><type arch='aarch64' machine='virt'>hvm</type></os></domain>", true);
+    ASSERT_FALSE(arm);
+    EXPECT_EQ(arm.error().code, ErrorCode::Unsupported);
+    EXPECT_NE(arm.error().message.find("'aarch64'"), std::string::npos) << arm.error().message;
+    EXPECT_FALSE(drv_->lookup_domain("arm"));
+}
+
+// A pty serial: QEMU opens the pty; its path, from query-chardev, is in the
+// live XML of the serial and of its console (libvirt's tty= too), not in
+// the inactive one.
+TEST_F(FakeMonitor, LiveXmlHasTheSerialConsolesPtyFromQueryChardev) {
+    auto d = drv_->define_domain(
+        "<domain type='qemu'><name>tty</name><memory unit='MiB'>64</memory><os><type arch='x86_64' machine='pc'>hvm</type></os>"
+        "<devices><serial type='pty'/><console type='pty'/></devices></domain>",
+        true);
+    ASSERT_TRUE(d) << d.error().full_message();
+    auto s = drv_->start_domain("tty", {});
+    ASSERT_TRUE(s) << s.error().full_message();
+    EXPECT_EQ(qemu("tty")->pty_chardevs, std::vector<std::string>{"charserial0"});
+    auto live = drv_->domain_xml("tty", false);
+    ASSERT_TRUE(live);
+    EXPECT_NE(live->find("<serial type='pty'>\n      <source path='/dev/pts/90'/>"), std::string::npos) << *live;
+    EXPECT_NE(live->find("<console type='pty' tty='/dev/pts/90'>\n      <source path='/dev/pts/90'/>"), std::string::npos) << *live;
+    auto inactive = drv_->domain_xml("tty", true);
+    ASSERT_TRUE(inactive);
+    EXPECT_EQ(inactive->find("/dev/pts"), std::string::npos) << *inactive;
+    // after a daemon restart, from the runtime status
+    close();
+    open();
+    auto again = drv_->domain_xml("tty", false);
+    ASSERT_TRUE(again);
+    EXPECT_NE(again->find("<source path='/dev/pts/90'/>"), std::string::npos) << *again;
+}
+
 TEST_F(FakeMonitor, StartWhoseContReplyComesBeforeItsResumeEvent) {
     host_->on_spawn = [](FakeQemu& q) { q.on("cont", FakeQemu::reply_then_event(milliseconds(150))); };
     define_and_start("vm");
