@@ -5,8 +5,14 @@
 namespace vireo::driver {
 
 Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags) {
+    return make_definition(xml, flags, {});
+}
+
+Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags,
+                                         const std::function<bool(std::string_view)>& mac_in_use) {
     auto def = conf::parse_domain_xml(xml, flags);
     if (!def) return std::unexpected(def.error());
+    conf::assign_unique_macs(*def, mac_in_use);
     conf::assign_addresses_and_aliases(*def);
     def->id.reset();  // an inactive document never carries a runtime id
     return make_definition(std::move(*def));

@@ -51,6 +51,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,6 +86,11 @@ struct DomainDefinition {
 // prints). A runtime id in the document (<domain id='5'>) is dropped, as
 // libvirt ignores it on define.
 Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags = {});
+// The same, with the MACs it generates for <interface>s without one chosen
+// outside `mac_in_use` (conf::assign_unique_macs): no two domains of a
+// connection get the same generated MAC.
+Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags,
+                                         const std::function<bool(std::string_view)>& mac_in_use);
 // Wrap an already parsed definition as it is: inactive XML, or live XML
 // (FormatFlags{live, id}) when def.id is set.
 DomainDefinition make_definition(conf::DomainDef def);
