@@ -176,6 +176,10 @@ public:
     Status quit();              // QEMU exits
     Result<StatusInfo> query_status();
 
+    // --- devices ------------------------------------------------------------
+    // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
+    Status set_link(std::string_view device, bool up);
+
     // --- migration (save, restore) ------------------------------------------
     Status migrate(std::string_view uri);           // "fd:<name>", "tcp:host:port", ...
     Status migrate_cancel();

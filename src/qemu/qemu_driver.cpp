@@ -242,7 +242,8 @@ public:
     Result<DomainSummary> define_domain(std::string_view xml, bool validate) {
         conf::ParseFlags flags;
         flags.no_validate = !validate;
-        auto def = driver::make_definition(xml, flags);
+        const auto used = d_->macs_in_use();
+        auto def = driver::make_definition(xml, flags, [&](std::string_view mac) { return used.contains(std::string(mac)); });
         if (!def) return std::unexpected(def.error());
         auto existing = d_->registry.check_identity(def->def->name, def->def->uuid);
         if (!existing) return std::unexpected(existing.error());
@@ -278,7 +279,8 @@ public:
     }
 
     Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) {
-        auto def = driver::make_definition(xml);
+        const auto used = d_->macs_in_use();
+        auto def = driver::make_definition(xml, {}, [&](std::string_view mac) { return used.contains(std::string(mac)); });
         if (!def) return std::unexpected(def.error());
         auto added = d_->registry.add_transient(*def);
         if (!added) return std::unexpected(added.error());

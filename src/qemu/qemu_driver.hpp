@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "driver/driver.hpp"
+#include "driver/network_links.hpp"
 #include "driver/storage_links.hpp"
 #include "qemu/save_image.hpp"
 #include "util/error.hpp"
@@ -64,6 +65,12 @@ struct QemuDriverConfig {
     // storage pools (not owned; must outlive the driver). Null: such disks
     // cannot start, and say why.
     driver::VolumeResolver* volumes = nullptr;
+    // The virtual networks <interface type='network'> joins (not owned; must
+    // outlive the driver). Null (a session daemon, no network driver): such
+    // interfaces cannot start, and say why.
+    driver::NetworkPorts* networks = nullptr;
+    // passt, for <interface type='user'><backend type='passt'/> (empty: from PATH).
+    std::filesystem::path passt_binary;
 };
 
 // The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,
