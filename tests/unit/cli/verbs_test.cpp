@@ -115,8 +115,8 @@ TEST(CliVerbs, BlockAndInterfaceLists) {
     auto details = vireo({"domblklist", "test", "--details"});
     EXPECT_TRUE(details.out.starts_with(" Type   Device   Target   Source\n")) << details.out;
     EXPECT_EQ(nlohmann::json::parse(vireo({"domblklist", "test", "--json"}).out)[0]["target"], "vda");
-    // domif-getlink: by host-side name or MAC, as virsh prints it.
-    EXPECT_EQ(vireo({"domif-getlink", "test", "testnet0"}).out, "testnet0 up\n");
+    // domif-getlink: by MAC (or host-side name, which the test driver's
+    // guest does not have), printed as virsh prints it.
     EXPECT_EQ(vireo({"domif-getlink", "test", "aa:bb:cc:dd:ee:ff"}).out, "aa:bb:cc:dd:ee:ff up\n");
     auto nolink = vireo({"domif-getlink", "test", "vnet9"});
     EXPECT_EQ(nolink.exit_code, 1);
