@@ -43,6 +43,7 @@
 // previous run assigned) are kept, so output is stable across dumpxml/define.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -144,13 +145,17 @@ struct Controller {
     DeviceInfo info;
 };
 
-// <interface type='network|bridge|user|ethernet'>
+// <interface type='network|bridge|user|ethernet|direct'>
 struct Interface {
     std::string type = "user";
     std::string mac;            // aa:bb:cc:dd:ee:ff, generated (52:54:00:...) when absent
     std::string source_network, source_bridge, source_portgroup;
     std::string source_portid;  // live only: the network port's uuid
+    std::string source_dev;     // direct: the host interface the macvtap sits on
+    std::string source_mode;    // direct: vepa (default), bridge, private, passthrough
     std::string target_dev;     // tap name (ethernet / live)
+    std::string target_managed; // ethernet: "no" = an existing tap vireo neither creates nor removes
+    std::string backend_type;   // user: "passt" (<backend type='passt'/>) or "" (QEMU's slirp)
     std::string model;          // virtio, e1000e, e1000, rtl8139
     std::string driver_name, driver_queues;
     std::string link_state;     // up/down
@@ -479,6 +484,14 @@ Status apply_define_host(DomainDef& def, const DefineHost& host);
 // own addresses conflict with each other or with the chipset's devices, and
 // for architectures other than x86_64 and i686.
 Status assign_addresses_and_aliases(DomainDef& def);
+
+// Give every <interface> without a MAC a random 52:54:00:xx:xx:xx one that
+// `in_use` rejects and no other interface of `def` has (libvirt's prefix;
+// unique among the connection's domains when `in_use` knows their MACs).
+// Run before assign_addresses_and_aliases, which would pick one without
+// looking. `random` supplies the three random bytes (tests pass their own).
+void assign_unique_macs(DomainDef& def, const std::function<bool(std::string_view)>& in_use,
+                        const std::function<std::array<std::uint8_t, 3>()>& random = {});
 
 // True when the machine type is a q35 / PCIe machine (q35, pc-q35-*).
 bool is_q35_machine(std::string_view machine);

@@ -191,6 +191,12 @@ std::string random_mac() {
     return fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2]);
 }
 
+std::array<std::uint8_t, 3> random_triplet() {
+    std::array<std::uint8_t, 3> b{};
+    random_bytes(b);
+    return b;
+}
+
 Controller* find_controller(DomainDef& def, std::string_view type, unsigned index) {
     for (auto& c : def.devices.controllers)
         if (c.type == type && c.index == index) return &c;
@@ -659,6 +665,25 @@ Status assign_addresses_and_aliases(DomainDef& def) {
     VIREO_TRY(assign_device_addresses(def));
     assign_aliases(def);
     return {};
+}
+
+void assign_unique_macs(DomainDef& def, const std::function<bool(std::string_view)>& in_use,
+                        const std::function<std::array<std::uint8_t, 3>()>& random) {
+    std::set<std::string> own;
+    for (const auto& nic : def.devices.interfaces)
+        if (!nic.mac.empty()) own.insert(nic.mac);
+    for (auto& nic : def.devices.interfaces) {
+        if (!nic.mac.empty()) continue;
+        // 2^24 candidates: a bounded number of draws always finds a free one
+        // unless the connection has millions of NICs.
+        for (int attempt = 0; attempt < 4096 && nic.mac.empty(); ++attempt) {
+            const auto b = random ? random() : random_triplet();
+            std::string mac = fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2]);
+            if (own.contains(mac) || (in_use && in_use(mac))) continue;
+            nic.mac = std::move(mac);
+        }
+        if (!nic.mac.empty()) own.insert(nic.mac);
+    }
 }
 
 }  // namespace vireo::conf

@@ -117,9 +117,12 @@ Node format_interface(const Interface& i, const FormatFlags& flags) {
     if (i.type == "network") src.attr("network", i.source_network).attr("portgroup", i.source_portgroup)
             .attr("portid", flags.live ? i.source_portid : "").attr("bridge", flags.live ? i.source_bridge : "");
     else if (i.type == "bridge") src.attr("bridge", i.source_bridge);
+    else if (i.type == "direct") src.attr("dev", i.source_dev).attr("mode", i.source_mode);
     n.add_if_nonempty(std::move(src));
-    if (!i.target_dev.empty() && (flags.live || i.type == "ethernet")) n.add("target").attr("dev", i.target_dev);
+    if (!i.target_dev.empty() && (flags.live || i.type == "ethernet"))
+        n.add("target").attr("dev", i.target_dev).attr("managed", i.target_managed);
     if (!i.model.empty()) n.add("model").attr("type", i.model);
+    if (!i.backend_type.empty()) n.add("backend").attr("type", i.backend_type);
     Node drv("driver");
     drv.attr("name", i.driver_name).attr("queues", i.driver_queues);
     n.add_if_nonempty(std::move(drv));

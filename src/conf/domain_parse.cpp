@@ -329,8 +329,8 @@ std::string lower_ascii(std::string s) {
 }
 
 Status parse_interface(XmlElement& e, Interface& nic) {
-    CONF_SET(nic.type, e.attr_enum("type", {"network", "bridge", "user", "ethernet"}, "interface type",
-                                   {"direct", "hostdev", "vhostuser", "server", "client", "mcast", "udp", "vdpa", "null", "vds", "internal"}));
+    CONF_SET(nic.type, e.attr_enum("type", {"network", "bridge", "user", "ethernet", "direct"}, "interface type",
+                                   {"hostdev", "vhostuser", "server", "client", "mcast", "udp", "vdpa", "null", "vds", "internal"}));
     if (nic.type.empty()) return std::unexpected(e.xml_error("@type", "missing interface type"));
     std::optional<XmlElement> c;
     CONF_SET(c, e.child("mac"));
@@ -351,9 +351,14 @@ Status parse_interface(XmlElement& e, Interface& nic) {
             nic.source_bridge = c->attr_or_empty("bridge");
         } else if (nic.type == "bridge") {
             nic.source_bridge = c->attr_or_empty("bridge");
+        } else if (nic.type == "direct") {
+            nic.source_dev = c->attr_or_empty("dev");
+            CONF_SET(nic.source_mode, c->attr_enum("mode", {"vepa", "bridge", "private", "passthrough"}, "macvtap mode"));
         }
         VIREO_TRY(c->finish());
     }
+    if (nic.type == "direct" && nic.source_dev.empty())
+        return std::unexpected(e.xml_error("source/@dev", "an interface of type 'direct' needs <source dev='HOST-INTERFACE'/>"));
     if (nic.type == "network" && nic.source_network.empty())
         return std::unexpected(e.xml_error("source/@network", "an interface of type 'network' needs <source network='NAME'/>"));
     if (nic.type == "bridge" && nic.source_bridge.empty())
@@ -361,6 +366,19 @@ Status parse_interface(XmlElement& e, Interface& nic) {
     CONF_SET(c, e.child("target"));
     if (c) {
         nic.target_dev = c->attr_or_empty("dev");
+        CONF_SET(nic.target_managed, c->attr_enum("managed", {"yes", "no"}, "target managed"));
+        if (nic.target_managed == "no" && nic.type != "ethernet")
+            return std::unexpected(c->xml_error("@managed", "managed='no' is only supported for interfaces of type 'ethernet'"));
+        if (nic.target_managed == "no" && nic.target_dev.empty())
+            return std::unexpected(c->xml_error("@dev", "managed='no' needs the name of the existing tap in <target dev=.../>"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("backend"));
+    if (c) {
+        CONF_SET(nic.backend_type, c->attr_enum("type", {"default", "passt"}, "interface backend"));
+        if (nic.backend_type == "passt" && nic.type != "user")
+            return std::unexpected(c->xml_error("@type", "the passt backend is only supported for interfaces of type 'user'"));
+        if (nic.backend_type == "default") nic.backend_type.clear();
         VIREO_TRY(c->finish());
     }
     CONF_SET(c, e.child("model"));
@@ -372,7 +390,11 @@ Status parse_interface(XmlElement& e, Interface& nic) {
     CONF_SET(c, e.child("driver"));
     if (c) {
         CONF_SET(nic.driver_name, c->attr_enum("name", {"qemu", "vhost"}, "interface driver"));
-        CONF_SET(nic.driver_queues, attr_count(*c, "queues"));
+        std::optional<unsigned> queues;
+        CONF_SET(queues, c->attr_uint("queues"));
+        if (queues && (*queues == 0 || *queues > 256))
+            return std::unexpected(c->xml_error("@queues", fmt::format("invalid number of queues {} (expected 1 to 256)", *queues)));
+        if (queues) nic.driver_queues = std::to_string(*queues);
         VIREO_TRY(c->finish());
     }
     CONF_SET(c, e.child("link"));
@@ -382,7 +404,11 @@ Status parse_interface(XmlElement& e, Interface& nic) {
     }
     CONF_SET(c, e.child("mtu"));
     if (c) {
-        nic.mtu = c->attr_or_empty("size");
+        std::optional<unsigned> mtu;
+        CONF_SET(mtu, c->attr_uint("size"));
+        if (!mtu || *mtu < 68 || *mtu > 65535)
+            return std::unexpected(c->xml_error("@size", "invalid MTU (expected <mtu size='68..65535'/>)"));
+        nic.mtu = std::to_string(*mtu);
         VIREO_TRY(c->finish());
     }
     VIREO_TRY(parse_device_info(e, nic.info, true));

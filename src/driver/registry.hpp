@@ -51,6 +51,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -78,17 +79,26 @@ struct DomainDefinition {
     DefinitionModel def;
 };
 
+// What a driver defining a new document knows beyond it: with `host`, the
+// host-dependent checks and defaults come first (conf::apply_define_host: the
+// architecture's emulator, the canonical machine type); the MACs generated
+// for <interface>s without one are chosen outside `mac_in_use`
+// (conf::assign_unique_macs), so no two domains of a connection get the same
+// generated MAC.
+struct DefineContext {
+    const conf::DefineHost* host = nullptr;
+    std::function<bool(std::string_view)> mac_in_use{};
+};
+
 // Parse an XML document (conf::parse_domain_xml, which validates unless
 // flags.no_validate), apply libvirt's define-time defaults
 // (conf::assign_addresses_and_aliases: controllers, addresses, aliases, MACs)
 // and return it with its canonical inactive XML (what dumpxml --inactive
 // prints). A runtime id in the document (<domain id='5'>) is dropped, as
-// libvirt ignores it on define. With `host` (a driver defining a new
-// document), the host-dependent checks and defaults come first
-// (conf::apply_define_host: the architecture's emulator, the canonical
-// machine type).
+// libvirt ignores it on define. A driver defining a new document passes
+// what it knows beyond the document (DefineContext).
 Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags = {},
-                                         const conf::DefineHost* host = nullptr);
+                                         const DefineContext& ctx = {});
 // Wrap an already parsed definition as it is: inactive XML, or live XML
 // (FormatFlags{live, id}) when def.id is set.
 DomainDefinition make_definition(conf::DomainDef def);

@@ -181,6 +181,7 @@ Status Monitor::cont() { return done(run("cont")); }
 Status Monitor::system_reset() { return done(run("system_reset")); }
 Status Monitor::system_powerdown() { return done(run("system_powerdown")); }
 Status Monitor::quit() { return done(run("quit")); }
+Status Monitor::set_link(std::string_view device, bool up) { return done(run("set_link", {{"name", device}, {"up", up}})); }
 
 Result<StatusInfo> Monitor::query_status() {
     auto r = run("query-status");

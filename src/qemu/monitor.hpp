@@ -203,6 +203,10 @@ public:
     // The character devices and their backends (the ptys QEMU opened).
     Result<std::vector<ChardevInfo>> query_chardev();
 
+    // --- devices ------------------------------------------------------------
+    // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
+    Status set_link(std::string_view device, bool up);
+
     // --- migration (save, restore) ------------------------------------------
     Status migrate(std::string_view uri);           // "fd:<name>", "tcp:host:port", ...
     Status migrate_cancel();

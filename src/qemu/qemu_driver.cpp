@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -15,7 +16,9 @@
 
 #include "driver/job_ops.hpp"
 #include "host/capabilities.hpp"
+#include "network/netlink.hpp"
 #include "qemu/host.hpp"
+#include "qemu/nics.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "util/files.hpp"
 
@@ -141,6 +144,11 @@ public:
         on<ops::DomainXml>([this](const auto& r) { return domain_xml(r.ref, r.inactive); });
         on<ops::DomainDisks>([this](const auto& r) { return domain_disks(r.ref, r.inactive); });
         on<ops::DomainInterfaces>([this](const auto& r) { return domain_interfaces(r.ref, r.inactive); });
+        on<ops::DomainInterfaceStats>([this](const auto& r) { return interface_stats(r.ref, r.device); });
+        on<ops::DomainInterfaceLink>([this](const auto& r) { return interface_link(r.ref, r.device, r.config); });
+        on<ops::DomainSetInterfaceLink>(
+            [this](const auto& r) { return set_interface_link(r.ref, r.device, r.state, r.config); });
+        on<ops::DomainInterfaceAddresses>([this](const auto& r) { return interface_addresses(r.ref, r.source); });
         on<ops::DomainGetMetadata>([this](const auto& r) { return get_metadata(r.ref, r.kind, r.inactive); });
         on<ops::DomainDefine>([this](const auto& r) { return define_domain(r.xml, r.validate); });
         on<ops::DomainCreate>(
@@ -254,13 +262,140 @@ public:
         return driver::interface_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
     }
 
+    // --- interfaces (domifstat, domif-getlink/setlink, domifaddr) ---------------------
+
+    // The NIC virsh means by `device`: its host-side name (vnet0) or its MAC.
+    static const conf::Interface* find_nic(const conf::DomainDef& def, std::string_view device) {
+        const std::string lower = [&] {
+            std::string out(device);
+            for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            return out;
+        }();
+        for (const auto& n : def.devices.interfaces)
+            if ((!n.target_dev.empty() && n.target_dev == device) || n.mac == lower) return &n;
+        return nullptr;
+    }
+
+    static Error unknown_nic(std::string_view device) {
+        return Error{ErrorCode::InvalidArg, fmt::format("invalid argument: invalid path, '{}' is not a known interface", device)};
+    }
+
+    Result<driver::InterfaceStats> interface_stats(std::string_view ref, std::string_view device) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto run = d_->running(**obj);
+        if (!run) return std::unexpected(run.error());
+        const conf::Interface* nic = find_nic(*run->def, device);
+        if (!nic) return std::unexpected(unknown_nic(device));
+        if (nic->target_dev.empty())
+            return fail(ErrorCode::Unsupported,
+                        "interface '{}' (type '{}') has no host-side device to read counters from (domifstat needs "
+                        "type network, bridge, ethernet or direct)",
+                        device, nic->type);
+        auto link = network::find_link(nic->target_dev);
+        if (!link) return std::unexpected(link.error());
+        if (!*link) return fail(ErrorCode::NotFound, "the host-side device '{}' of interface '{}' is gone", nic->target_dev, device);
+        // A tap counts from the host's side; a macvtap from the guest's.
+        const network::LinkStats g = guest_view((*link)->stats, nic->type != "direct");
+        return driver::InterfaceStats{nic->target_dev, g.rx_bytes, g.rx_packets, g.rx_errors, g.rx_dropped,
+                                      g.tx_bytes,      g.tx_packets, g.tx_errors, g.tx_dropped};
+    }
+
+    Result<std::string> interface_link(std::string_view ref, std::string_view device, bool config) {
+        auto snap = snapshot_of(ref);
+        if (!snap) return std::unexpected(snap.error());
+        const auto& def = *(config ? snap->fields.inactive() : snap->fields.current()).def;
+        const conf::Interface* nic = find_nic(def, device);
+        if (!nic) return std::unexpected(unknown_nic(device));
+        return nic->link_state.empty() ? std::string("up") : nic->link_state;
+    }
+
+    Status set_interface_link(std::string_view ref, std::string_view device, driver::LinkState state, bool config) {
+        auto job = begin(ref, "domif-setlink");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        const bool active = obj.snapshot().active();
+        // virsh: --config changes the persistent definition; otherwise the
+        // current one (live while running).
+        const bool live = !config && active;
+        const std::string value = state == driver::LinkState::Up ? "up" : "down";
+        auto edited = [&](const DomainDefinition& d) -> Result<DomainDefinition> {
+            const conf::Interface* nic = find_nic(*d.def, device);
+            if (!nic) return std::unexpected(unknown_nic(device));
+            const auto index = static_cast<std::size_t>(nic - d.def->devices.interfaces.data());
+            conf::DomainDef copy = *d.def;
+            copy.devices.interfaces[index].link_state = value;
+            return driver::make_definition(std::move(copy));
+        };
+        if (live) {
+            auto run = d_->running(obj);
+            if (!run) return std::unexpected(run.error());
+            const conf::Interface* nic = find_nic(*run->def, device);
+            if (!nic) return std::unexpected(unknown_nic(device));
+            auto r = run->priv->monitor->set_link(nic->info.alias, state == driver::LinkState::Up);
+            if (!r) return std::unexpected(d_->command_error(obj, run->priv, r.error()));
+            auto cur = obj.with([](DomainFields& f) { return f.live; });
+            if (!cur) return std::unexpected(driver::not_running_error(obj.name()));
+            auto next = edited(*cur);
+            if (!next) return std::unexpected(next.error());
+            obj.with([&](DomainFields& f) {
+                if (f.live) f.live = *next;
+            });
+            (void)d_->write_status(obj);
+            return {};
+        }
+        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
+        if (!cfg_def) return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
+        auto next = edited(*cfg_def);
+        if (!next) return std::unexpected(next.error());
+        VIREO_TRY(d_->persistence.save_config(obj.name(), next->xml));
+        obj.with([&](DomainFields& f) { f.config = *next; });
+        return {};
+    }
+
+    Result<std::vector<driver::InterfaceAddress>> interface_addresses(std::string_view ref, driver::AddressSource source) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto run = d_->running(**obj);
+        if (!run) return std::unexpected(run.error());
+        const auto& nics = run->def->devices.interfaces;
+        auto name_of = [](const conf::Interface& n) { return n.target_dev.empty() ? n.info.alias : n.target_dev; };
+        std::vector<driver::InterfaceAddress> out;
+        if (source == driver::AddressSource::Agent)
+            return fail(ErrorCode::Unsupported, "the guest agent is not supported yet; use --source lease or --source arp");
+        if (source == driver::AddressSource::Lease) {
+            // DHCP leases exist only for NICs on virtual networks.
+            std::vector<std::string> macs;
+            for (const auto& n : nics)
+                if (n.type == "network") macs.push_back(n.mac);
+            if (macs.empty() || !d_->cfg.networks) return out;
+            const auto leases = d_->cfg.networks->leases_for(macs);
+            for (const auto& n : nics) {
+                if (n.type != "network") continue;
+                for (const auto& l : leases)
+                    if (l.mac == n.mac)
+                        out.push_back({name_of(n), n.mac, l.ip.find(':') == std::string::npos ? "ipv4" : "ipv6", l.ip, l.prefix});
+            }
+            return out;
+        }
+        // The host's neighbour table, as libvirt's ARP source: IPv4 entries
+        // whose MAC is the guest's.
+        auto neigh = network::list_neighbours();
+        if (!neigh) return std::unexpected(neigh.error());
+        for (const auto& n : nics)
+            for (const auto& e : *neigh)
+                if (!e.address.v6 && e.mac.str() == n.mac) out.push_back({name_of(n), n.mac, "ipv4", e.address.str(), 0});
+        return out;
+    }
+
     // --- definitions -------------------------------------------------------------
 
     Result<DomainSummary> define_domain(std::string_view xml, bool validate) {
         conf::ParseFlags flags;
         flags.no_validate = !validate;
         const conf::DefineHost host = d_->define_host();
-        auto def = driver::make_definition(xml, flags, &host);
+        const auto used = d_->macs_in_use();
+        auto def = driver::make_definition(xml, flags, {.host = &host, .mac_in_use = [&](std::string_view mac) { return used.contains(std::string(mac)); }});
         if (!def) return std::unexpected(def.error());
         auto existing = d_->registry.check_identity(def->def->name, def->def->uuid);
         if (!existing) return std::unexpected(existing.error());
@@ -298,7 +433,8 @@ public:
 
     Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) {
         const conf::DefineHost host = d_->define_host();
-        auto def = driver::make_definition(xml, {}, &host);
+        const auto used = d_->macs_in_use();
+        auto def = driver::make_definition(xml, {}, {.host = &host, .mac_in_use = [&](std::string_view mac) { return used.contains(std::string(mac)); }});
         if (!def) return std::unexpected(def.error());
         auto added = d_->registry.add_transient(*def);
         if (!added) return std::unexpected(added.error());

@@ -30,6 +30,7 @@
 
 #include "driver/driver.hpp"
 #include "driver/job.hpp"
+#include "driver/network_links.hpp"
 #include "driver/storage_links.hpp"
 #include "qemu/save_image.hpp"
 #include "util/error.hpp"
@@ -71,6 +72,12 @@ struct QemuDriverConfig {
     // connection's one tracker, shared with the pools' volume jobs so that
     // job.list sees both. Null: the driver keeps its own.
     std::shared_ptr<driver::JobTracker> jobs;
+    // The virtual networks <interface type='network'> joins (not owned; must
+    // outlive the driver). Null (a session daemon, no network driver): such
+    // interfaces cannot start, and say why.
+    driver::NetworkPorts* networks = nullptr;
+    // passt, for <interface type='user'><backend type='passt'/> (empty: from PATH).
+    std::filesystem::path passt_binary;
 };
 
 // The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,

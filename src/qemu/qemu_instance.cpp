@@ -383,8 +383,10 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj,
         priv->finished_cv.notify_all();
     };
     bool transient = false;
+    std::shared_ptr<const conf::DomainDef> live;
     bool ok = obj->with([&](DomainFields& f) {
         if (!owns(f)) return false;
+        live = f.current().def.shared();
         if (!priv->machine.end) priv->machine.end = cause;
         priv->machine = transition(priv->machine, in::Finished{}).state;
         f.set_inactive(std::string(end_report(cause).reason));
@@ -397,6 +399,8 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj,
         return false;
     }
     priv->monitor->close();
+    // What the NICs held outside QEMU (network ports, macvtaps, passt).
+    if (live) unplug_nics(obj->name(), *live, priv->passt);
     const EndReport report = end_report(cause);
     emit(report.event, std::string(report.detail), *obj);
     if (transient) registry.remove(obj);

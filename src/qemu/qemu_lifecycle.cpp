@@ -228,6 +228,7 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     plan.prefix = runtime_prefix(plan.name, obj->uuid());
     plan.monitor_path = plan.prefix + ".monitor";
     plan.fds = std::move(options.fds);
+    VIREO_TRY(prepare_nics(live, plan));
     const auto& serials = live.devices.serials;
     if (!serials.empty() && serials.front().type == "unix" && serials.front().source_mode != "connect")
         plan.console_socket = !serials.front().source_path.empty() ? serials.front().source_path
@@ -281,6 +282,13 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     VIREO_TRY(files::make_dirs(cfg.logdir, 0700));
     auto listener = listen_unix(plan->monitor_path);
     if (!listener) return failed(listener.error());
+    // The NICs' host side (taps, macvtaps, network ports, passt): from here
+    // on a failure before the instance is installed undoes them.
+    if (auto nics = plug_nics(*plan); !nics) {
+        remove_runtime_files(name, plan->prefix);
+        return failed(nics.error());
+    }
+    const DomainDefinition launched = plan->live;
     const fs::path log = log_file(name);
     {
         std::ofstream out(log, std::ios::app);
@@ -299,6 +307,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     listener->reset();
     plan->fds.clear();  // QEMU holds its own copies now
     if (!proc) {
+        unplug_nics(name, *launched.def, plan->passt);
         remove_runtime_files(name, plan->prefix);
         return failed(proc.error());
     }
@@ -310,6 +319,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
         (void)processes->terminate(*proc, std::chrono::milliseconds(0), false);
         // QEMU writes its error before exiting; a dead process has flushed.
         Error e = start_error(why, log, log_offset, false);
+        unplug_nics(name, *launched.def, plan->passt);
         remove_runtime_files(name, plan->prefix);
         return failed(e);
     };
@@ -335,6 +345,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     priv->monitor_path = plan->monitor_path;
     priv->console_socket = plan->console_socket;
     priv->volume_paths = plan->volume_paths;
+    priv->passt = plan->passt;
     priv->machine = starting_state(plan->policy);
     // Active (paused, starting up) before the vCPUs run, so that a QEMU death
     // from now on is seen by the machine.
@@ -354,6 +365,9 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
                                 "Requested operation is not valid: the domain was destroyed while it was starting"});
         return failed(start_error(why, log, log_offset, ours_first));
     };
+
+    // NICs whose link starts down.
+    if (auto r = apply_link_states(*priv->monitor, *launched.def); !r) return abort_start(r.error(), false);
 
     // --- incoming: the saved state of a restore ------------------------------------------
     if (restore) {
@@ -474,15 +488,18 @@ void QemuDriverImpl::reattach_all() {
         max_id = std::max(max_id, id);
         const std::optional<SaveRecord> save = recorded_save(*st);
 
-        if (!processes->alive(proc)) {
-            spdlog::info("domain '{}': QEMU (pid {}) is gone; marking it shut off", name, proc.pid);
-            settle_orphaned_save(save);
-            remove_runtime_files(name, prefix);
-            continue;
-        }
         conf::ParseFlags live_flags;
         live_flags.live = true;
         live_flags.no_validate = true;
+        if (!processes->alive(proc)) {
+            spdlog::info("domain '{}': QEMU (pid {}) is gone; marking it shut off", name, proc.pid);
+            settle_orphaned_save(save);
+            // Its taps went with it; what outlives QEMU (network ports,
+            // macvtaps) goes now.
+            if (auto dead = conf::parse_domain_xml(st->live_xml, live_flags)) unplug_nics(name, *dead, {});
+            remove_runtime_files(name, prefix);
+            continue;
+        }
         auto parsed = driver::make_definition(st->live_xml, live_flags);
         if (!parsed) {
             spdlog::error("domain '{}': runtime status has an unusable live definition ({}); leaving QEMU pid {} alone",
@@ -506,6 +523,7 @@ void QemuDriverImpl::reattach_all() {
                           proc.pid, monitor.error().message);
             (void)processes->terminate(proc, std::chrono::seconds(3), false);
             settle_orphaned_save(save);
+            unplug_nics(name, *live.def, {});
             remove_runtime_files(name, prefix);
             if (obj->with([](DomainFields& f) { return !f.persistent(); })) registry.remove(obj);
             continue;
@@ -526,6 +544,8 @@ void QemuDriverImpl::reattach_all() {
         priv->monitor_path = monitor_path;
         priv->console_socket = st->get("console_socket").value_or("");
         priv->volume_paths = load_volume_paths(name, *st, *live.def);
+        // Its taps are QEMU's and still there; the network ports are told again.
+        replug_nics(name, *live.def);
         priv->machine = starting_state(policy_of(*live.def));
         priv->machine.state = found.state;
         priv->machine.reason = found.reason;

@@ -241,6 +241,7 @@ struct TestDriver::Impl {
     Result<std::string> get_metadata(std::string_view ref, MetadataKind kind, bool inactive);
     Status set_metadata(std::string_view ref, MetadataKind kind, std::string_view text, bool live,
                         bool config);
+    Result<std::string> interface_link(std::string_view ref, std::string_view device, bool config);
     Status start_domain(std::string_view ref, StartFlags flags);
     Status shutdown_domain(std::string_view ref, ShutdownMode mode);
     Status reboot_domain(std::string_view ref, ShutdownMode mode);
@@ -288,6 +289,7 @@ void TestDriver::install() {
     on<ops::DomainXml>([d](const auto& r) { return d->domain_xml(r.ref, r.inactive); });
     on<ops::DomainDisks>([d](const auto& r) { return d->domain_disks(r.ref, r.inactive); });
     on<ops::DomainInterfaces>([d](const auto& r) { return d->domain_interfaces(r.ref, r.inactive); });
+    on<ops::DomainInterfaceLink>([d](const auto& r) { return d->interface_link(r.ref, r.device, r.config); });
     on<ops::DomainGetMetadata>([d](const auto& r) { return d->get_metadata(r.ref, r.kind, r.inactive); });
     on<ops::DomainDefine>([d](const auto& r) { return d->define_domain(r.xml, r.validate); });
     on<ops::DomainCreate>(
@@ -421,6 +423,15 @@ Result<std::vector<InterfaceInfo>> TestDriver::Impl::domain_interfaces(std::stri
     auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
     return interface_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
+}
+
+// domif-getlink: from the definition, as virsh reads it (<link state>, "up" when absent).
+Result<std::string> TestDriver::Impl::interface_link(std::string_view ref, std::string_view device, bool config) {
+    auto snap = snapshot_of(ref);
+    if (!snap) return std::unexpected(snap.error());
+    for (const auto& n : (config ? snap->fields.inactive() : snap->fields.current()).def->devices.interfaces)
+        if (n.target_dev == device || n.mac == device) return n.link_state.empty() ? std::string("up") : n.link_state;
+    return fail(ErrorCode::InvalidArg, "invalid argument: invalid path, '{}' is not a known interface", device);
 }
 
 // --- definitions -----------------------------------------------------------------

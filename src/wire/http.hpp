@@ -263,6 +263,10 @@ Result<T> decode_value(const nlohmann::json& j) {
         return disk_from_json(j);
     else if constexpr (std::is_same_v<T, driver::InterfaceInfo>)
         return interface_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::InterfaceStats>)
+        return interface_stats_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
+        return interface_address_from_json(j);
     else if constexpr (std::is_same_v<T, driver::PoolSummary>)
         return pool_from_json(j);
     else if constexpr (std::is_same_v<T, driver::VolumeSummary>)

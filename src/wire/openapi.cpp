@@ -136,6 +136,27 @@ constexpr std::string_view kComponents = R"(components:
         source: {type: string}
         model: {type: string}
         mac: {type: string}
+    InterfaceStats:
+      type: object
+      description: counters as the guest sees them (rx = received by the guest)
+      properties:
+        name: {type: string, example: vnet0}
+        rx_bytes: {type: integer}
+        rx_packets: {type: integer}
+        rx_errs: {type: integer}
+        rx_drop: {type: integer}
+        tx_bytes: {type: integer}
+        tx_packets: {type: integer}
+        tx_errs: {type: integer}
+        tx_drop: {type: integer}
+    InterfaceAddress:
+      type: object
+      properties:
+        name: {type: string, example: vnet0}
+        mac: {type: string}
+        type: {type: string, enum: [ipv4, ipv6]}
+        address: {type: string, example: 192.168.122.45}
+        prefix: {type: integer}
     Event:
       type: object
       properties:
@@ -280,6 +301,10 @@ SchemaName schema_name() {
         return {"Interface", "the interface", "interfaces"};
     else if constexpr (std::is_same_v<T, driver::JobInfo>)
         return {"Job", "the job", "jobs"};
+    else if constexpr (std::is_same_v<T, driver::InterfaceStats>)
+        return {"InterfaceStats", "the counters", "counters"};
+    else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
+        return {"InterfaceAddress", "the address", "addresses"};
     else
         static_assert(sizeof(T) == 0, "no openapi schema for this reply type");
 }

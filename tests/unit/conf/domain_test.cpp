@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <regex>
+#include <set>
 
 #include "conf/domain.hpp"
 #include "support/support.hpp"
@@ -326,4 +327,34 @@ TEST(ConfDomain, ControllersWithoutIndexGetTheNextFreeOne) {
     std::vector<unsigned> idx;
     for (const auto& c : def->devices.controllers) idx.push_back(c.index);
     EXPECT_EQ(idx, (std::vector<unsigned>{0, 2, 1, 3}));
+}
+
+TEST(ConfDomain, GeneratedMacsAvoidThoseInUseAndEachOther) {
+    auto def = parse_domain_xml(R"(<domain type='qemu'><name>m</name><memory>65536</memory>
+      <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+      <interface type='user'/><interface type='user'/><interface type='user'><mac address='52:54:00:00:00:07'/></interface>
+      </devices></domain>)");
+    ASSERT_TRUE(def) << def.error().message;
+    // A scripted generator: it first offers MACs another domain has, then one
+    // this definition already has, then repeats itself.
+    std::vector<std::array<std::uint8_t, 3>> draws{{0, 0, 1}, {0, 0, 1}, {0, 0, 7}, {0, 0, 2}, {0, 0, 2}, {0, 0, 3}};
+    std::size_t next = 0;
+    auto in_use = [](std::string_view mac) { return mac == "52:54:00:00:00:01"; };
+    assign_unique_macs(*def, in_use, [&] { return draws.at(next++); });
+    const auto& nics = def->devices.interfaces;
+    EXPECT_EQ(nics[0].mac, "52:54:00:00:00:02");
+    EXPECT_EQ(nics[1].mac, "52:54:00:00:00:03");
+    EXPECT_EQ(nics[2].mac, "52:54:00:00:00:07") << "a MAC the user gave is kept";
+    // The real generator: libvirt's prefix, all different.
+    auto many = parse_domain_xml(R"(<domain type='qemu'><name>m</name><memory>65536</memory>
+      <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+      <interface type='user'/><interface type='user'/><interface type='user'/></devices></domain>)");
+    ASSERT_TRUE(many);
+    assign_unique_macs(*many, {});
+    std::set<std::string> seen;
+    for (const auto& n : many->devices.interfaces) {
+        EXPECT_TRUE(n.mac.starts_with("52:54:00:")) << n.mac;
+        seen.insert(n.mac);
+    }
+    EXPECT_EQ(seen.size(), 3u);
 }
