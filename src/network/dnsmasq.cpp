@@ -281,9 +281,22 @@ Result<pid_t> start_dnsmasq(const NetworkDef& def, const DnsmasqFiles& files, co
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, err.get(), 2);
+    // dnsmasq must not inherit the caller's signal state: vireod blocks
+    // SIGTERM for its signal thread and ignores SIGPIPE, and a dnsmasq with
+    // SIGTERM blocked only ends with SIGKILL (net-destroy took 7 s).
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t child = 0;
-    const int rc = posix_spawn(&child, arg0.c_str(), &actions, nullptr, argv, envp.data());
+    const int rc = posix_spawn(&child, arg0.c_str(), &actions, &attr, argv, envp.data());
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
     if (rc != 0) return std::unexpected(errno_error(fmt::format("cannot run {}", arg0), rc));
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {}
