@@ -73,7 +73,8 @@ TEST(OpTable, NamesAreUniqueAndNamedByFamily) {
         auto dot = info->name.find('.');
         ASSERT_NE(dot, std::string_view::npos) << info->name;
         auto family = info->name.substr(0, dot);
-        EXPECT_TRUE(family == "host" || family == "domain" || family == "pool" || family == "volume")
+        EXPECT_TRUE(family == "host" || family == "domain" || family == "pool" || family == "volume" ||
+                    family == "network" || family == "interface")
             << info->name << ": unknown family (add it to this test with its header)";
         EXPECT_FALSE(info->summary.empty()) << info->name << " has no summary";
     }
