@@ -168,8 +168,10 @@ Result<std::unique_ptr<driver::Driver>> make_qemu_connection(bool system, const 
     NetworkParts nets;
     if (system) nets = open_network_parts(dirs);
     // The guests' NICs reach the networks through driver::NetworkPorts
-    // (driver/network_links.hpp), implemented by nets.networks; the QEMU
-    // driver's config takes it with guest NIC support (issue 14).
+    // (driver/network_links.hpp): `driver::NetworkPorts* ports =
+    // nets.networks.get()` (nullptr in a session daemon, whose guests are
+    // then refused <interface type='network'>) goes into the QEMU driver's
+    // config with guest NIC support (issue 14).
 
     auto qemu = qemu::make_qemu_driver(std::move(cfg));
     if (!qemu) return std::unexpected(qemu.error().context("cannot start the QEMU driver"));
