@@ -188,7 +188,7 @@ struct NetworkDriver::Impl {
         return {};
     }
 
-    // Install a new network (or the new state of one) and name the change.
+    // Tell the subscribers (net-event) what happened to `def`.
     void publish(NetworkEventType type, const NetworkDef& def) { bus.publish(type, def.name, def.uuid); }
 
     // dnsmasq's files of a network that is gone for good.
