@@ -133,10 +133,20 @@ private:
 };
 
 // ---------------------------------------------------------------------------
-// WebSocket: the event stream. Events arrive on driver threads, are posted
-// to the loop and written in order; reading only notices the close.
+// WebSocket: an event stream (host.events: domains, network.events:
+// networks). Events arrive on driver threads, are posted to the loop and
+// written in order; reading only notices the close.
 
-class EventSession : public std::enable_shared_from_this<EventSession> {
+// The event type a stream operation's callback takes.
+template <class F>
+struct CallbackEvent;
+template <class E>
+struct CallbackEvent<std::function<void(const E&)>> {
+    using type = E;
+};
+
+template <class Op>
+class EventSession : public std::enable_shared_from_this<EventSession<Op>> {
 public:
     EventSession(Server::Impl& server, Socket socket, Peer peer, std::string what)
         : server_(server), count_(server.connections), ws_(std::move(socket)), peer_(peer), what_(std::move(what)) {}
@@ -149,18 +159,21 @@ public:
     }
 
 private:
-    // The host.events operation, through the dispatcher (an Inline call:
+    using std::enable_shared_from_this<EventSession<Op>>::shared_from_this;
+    using Event = typename CallbackEvent<decltype(typename Op::Request{}.callback)>::type;
+
+    // The stream operation, through the dispatcher (an Inline call:
     // answered here, on the event loop).
     void subscribe() {
         std::weak_ptr<EventSession> weak = shared_from_this();
         auto executor = ws_.get_executor();
-        auto callback = [weak, executor](const driver::DomainEvent& e) {
+        auto callback = [weak, executor](const Event& e) {
             auto text = wire::to_json(e).dump();
             asio::post(executor, [weak, text = std::move(text)]() mutable {
                 if (auto self = weak.lock()) self->enqueue(std::move(text));
             });
         };
-        server_.dispatcher.submit<ops::HostEvents>(
+        server_.dispatcher.template submit<Op>(
             peer_, {std::move(callback)}, what_,
             [self = shared_from_this()](Result<std::unique_ptr<driver::Subscription>> sub) -> std::string {
                 asio::post(self->ws_.get_executor(), [self, sub = std::move(sub)]() mutable { self->subscribed(std::move(sub)); });
@@ -406,7 +419,14 @@ private:
     void open_stream(http::request<http::string_body> req, const wire::http::Match& m, std::string what) {
         if (m.op == ops::index_of<ops::HostEvents>) {
             count_.reset();  // the WebSocket session counts itself from now on
-            std::make_shared<EventSession>(server_, std::move(socket_), peer_, std::move(what))->start(req);
+            std::make_shared<EventSession<ops::HostEvents>>(server_, std::move(socket_), peer_, std::move(what))
+                ->start(req);
+            return;
+        }
+        if (m.op == ops::index_of<ops::NetworkEvents>) {
+            count_.reset();
+            std::make_shared<EventSession<ops::NetworkEvents>>(server_, std::move(socket_), peer_, std::move(what))
+                ->start(req);
             return;
         }
         if (m.op == ops::index_of<ops::DomainConsole>) return open_console(std::move(req), m, what);

@@ -70,6 +70,7 @@ std::string_view kind_noun(ObjectKind kind) {
         case ObjectKind::Domain: return "domain";
         case ObjectKind::Pool: return "storage pool";
         case ObjectKind::Network: return "network";
+        case ObjectKind::Interface: return "interface";
     }
     return "object";
 }

@@ -1,7 +1,8 @@
 // ObjectStore: the one crash-safe on-disk store of every kind of object a
-// driver keeps (domains, storage pools; networks next). It knows files, not
-// formats: the layer above (driver::Persistence for domains, PoolManager for
-// pools) turns documents into objects.
+// driver keeps (domains, storage pools, networks, host interfaces). It knows
+// files, not formats: the layer above (driver::Persistence for domains,
+// PoolManager for pools, the network driver for networks and interfaces)
+// turns documents into objects.
 //
 // Layout (as libvirt's), the same for every kind:
 //   <confdir>/<name>.xml                              persistent definition
@@ -36,9 +37,9 @@
 
 namespace vireo::driver {
 
-enum class ObjectKind { Domain, Pool, Network };
+enum class ObjectKind { Domain, Pool, Network, Interface };
 
-// How messages name an object of this kind: "domain", "storage pool", "network".
+// How messages name an object of this kind: "domain", "storage pool", "network", "interface".
 std::string_view kind_noun(ObjectKind kind);
 
 class ObjectStore {

@@ -49,7 +49,10 @@ static Status write_all(int fd, std::string_view data, const fs::path& path) {
     return {};
 }
 
-Status write_atomic(const fs::path& path, std::string_view content, unsigned mode) {
+namespace {
+
+// Temp file, write, (fsync,) rename over `path`, (fsync the directory).
+Status replace_file(const fs::path& path, std::string_view content, unsigned mode, bool durable) {
     const fs::path dir = path.parent_path();
     thread_local std::mt19937_64 rng{std::random_device{}()};
     // A name nobody uses: the pid tells apart forked children that
@@ -67,7 +70,7 @@ Status write_atomic(const fs::path& path, std::string_view content, unsigned mod
         cleanup();
         return st;
     }
-    if (::fsync(fd.get()) != 0) {
+    if (durable && ::fsync(fd.get()) != 0) {
         auto err = fail_errno(fmt::format("cannot sync '{}'", tmp.string()));
         cleanup();
         return err;
@@ -78,7 +81,17 @@ Status write_atomic(const fs::path& path, std::string_view content, unsigned mod
         cleanup();
         return err;
     }
-    return sync_dir(dir);
+    return durable ? sync_dir(dir) : Status{};
+}
+
+}  // namespace
+
+Status write_atomic(const fs::path& path, std::string_view content, unsigned mode) {
+    return replace_file(path, content, mode, true);
+}
+
+Status write_replace(const fs::path& path, std::string_view content, unsigned mode) {
+    return replace_file(path, content, mode, false);
 }
 
 Status remove_durable(const fs::path& path) {

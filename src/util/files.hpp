@@ -18,6 +18,12 @@ Result<std::string> read(const std::filesystem::path& path);
 // target, then fsync the directory so the rename itself is durable.
 Status write_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
 
+// As write_atomic (readers see the old or the new content, never a mix)
+// without the fsyncs: for files regenerated from durable state every time
+// they are used (dnsmasq's configuration and hosts files), where a crash
+// may lose the new content but nothing reads a lost one before rewriting it.
+Status write_replace(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
+
 // Remove a file and fsync its directory; a missing file is not an error.
 Status remove_durable(const std::filesystem::path& path);
 

@@ -69,6 +69,10 @@ constexpr std::string_view kComponents = R"(components:
       {name: pool, in: path, required: true, description: pool name or UUID (percent-encoded), schema: {type: string}}
     Vol:
       {name: vol, in: path, required: true, description: volume name (percent-encoded), schema: {type: string}}
+    Network:
+      {name: network, in: path, required: true, description: network name or UUID (percent-encoded), schema: {type: string}}
+    Iface:
+      {name: iface, in: path, required: true, description: host interface name or MAC (percent-encoded), schema: {type: string}}
   responses:
     Error:
       description: the operation failed
@@ -226,6 +230,40 @@ constexpr std::string_view kComponents = R"(components:
             downtime_ms: {type: integer, description: expected while running; the total once completed}
             setup_time_ms: {type: integer}
         error: {type: string, description: why a failed or cancelled job ended}
+    Network:
+      type: object
+      properties:
+        name: {type: string}
+        uuid: {type: string}
+        active: {type: boolean}
+        persistent: {type: boolean}
+        autostart: {type: boolean}
+        bridge: {type: string, example: virbr0}
+    NetworkLease:
+      type: object
+      properties:
+        iface: {type: string, description: the network's bridge}
+        expiry_time: {type: integer, description: seconds since the Unix epoch; 0 = never}
+        ipv6: {type: boolean}
+        mac: {type: string}
+        iaid: {type: string}
+        ip: {type: string}
+        prefix: {type: integer}
+        hostname: {type: string}
+        client_id: {type: string}
+    NetworkEvent:
+      type: object
+      properties:
+        type: {type: string, enum: [Defined, Undefined, Started, Stopped]}
+        network: {type: string}
+        uuid: {type: string}
+        time_ms: {type: integer, description: milliseconds since the Unix epoch}
+    HostInterface:
+      type: object
+      properties:
+        name: {type: string}
+        mac: {type: string}
+        active: {type: boolean, description: exists and is up}
 )";
 
 // A YAML scalar: plain when that is unambiguous, else double-quoted. In
@@ -305,6 +343,12 @@ SchemaName schema_name() {
         return {"InterfaceStats", "the counters", "counters"};
     else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
         return {"InterfaceAddress", "the address", "addresses"};
+    else if constexpr (std::is_same_v<T, driver::NetworkSummary>)
+        return {"Network", "the network", "networks"};
+    else if constexpr (std::is_same_v<T, driver::NetworkDhcpLease>)
+        return {"NetworkLease", "the lease", "leases"};
+    else if constexpr (std::is_same_v<T, driver::HostInterface>)
+        return {"HostInterface", "the host interface", "host interfaces"};
     else
         static_assert(sizeof(T) == 0, "no openapi schema for this reply type");
 }
@@ -319,6 +363,8 @@ std::string_view component_parameter(std::string_view name) {
     if (name == "ref") return "Ref";
     if (name == "pool") return "Pool";
     if (name == "vol") return "Vol";
+    if (name == "network") return "Network";
+    if (name == "iface") return "Iface";
     return {};
 }
 

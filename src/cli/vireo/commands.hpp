@@ -30,6 +30,8 @@ void add_console_command(std::vector<CommandSpec>& table);
 void add_pool_commands(std::vector<CommandSpec>& table);
 void add_volume_commands(std::vector<CommandSpec>& table);
 void add_job_commands(std::vector<CommandSpec>& table);
+void add_network_commands(std::vector<CommandSpec>& table);
+void add_interface_commands(std::vector<CommandSpec>& table);
 
 // Shared option specs.
 inline constexpr OptSpec kDomainOpt{"domain", OptType::String, "domain name, id or uuid", true, true};

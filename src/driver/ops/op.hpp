@@ -100,6 +100,7 @@ enum class LibvirtDomain : int {
     Storage = 18,
     Network = 19,
     Domain = 20,
+    Interface = 26,
 };
 
 struct OpInfo {

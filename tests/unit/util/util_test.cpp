@@ -140,6 +140,19 @@ TEST(Files, AtomicWriteReplacesAndLeavesNoTemp) {
     EXPECT_EQ(n, 1);
 }
 
+TEST(Files, ReplaceWithoutSyncAlsoLeavesNoTempAndKeepsTheMode) {
+    test::TempDir dir;
+    auto p = dir / "net.conf";
+    ASSERT_TRUE(files::write_replace(p, "old", 0600));
+    ASSERT_TRUE(files::write_replace(p, "new content", 0640));
+    EXPECT_EQ(*files::read(p), "new content");
+    EXPECT_EQ(std::filesystem::status(p).permissions() & std::filesystem::perms::all, std::filesystem::perms(0640));
+    int n = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
+    EXPECT_EQ(n, 1);
+    EXPECT_FALSE(files::write_replace(dir / "missing-dir/x", "y"));
+}
+
 TEST(Files, ReadMissingIsNotFound) {
     auto r = files::read("/nonexistent/vireo/file");
     ASSERT_FALSE(r);
