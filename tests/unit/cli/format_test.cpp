@@ -1,5 +1,7 @@
 // The CLI's formatting helpers: virsh's table layout, the command-line
 // tokenizer, the option parser, list filtering, dominfo/nodeinfo blocks.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "cli/vireo/app.hpp"
@@ -84,6 +86,16 @@ TEST(CliArgs, EveryVerbHasHelp) {
         EXPECT_NE(help.find(fmt::format("    {} - ", spec.name)), std::string::npos) << spec.name;
         EXPECT_NE(help.find("SYNOPSIS"), std::string::npos) << spec.name;
     }
+}
+
+// Each verb is registered once, and the verbs of every family are there
+// (two files once defined the same add_*_commands function: the linker kept
+// one and the iface-* verbs were lost without a compile error).
+TEST(CliArgs, EveryVerbIsRegisteredOnce) {
+    std::set<std::string_view> seen;
+    for (const auto& spec : command_table()) EXPECT_TRUE(seen.insert(spec.name).second) << spec.name;
+    for (std::string_view verb : {"domifstat", "iface-list", "net-list", "domjobinfo", "job-list", "pool-list"})
+        EXPECT_NE(find_command(verb), nullptr) << verb;
 }
 
 driver::DomainSummary summary(std::string name, int id, driver::DomainState state) {
