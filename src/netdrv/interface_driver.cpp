@@ -15,6 +15,7 @@
 #include "conf/interface.hpp"
 #include "driver/object_store.hpp"
 #include "network/netlink.hpp"
+#include "util/rollback.hpp"
 #include "util/files.hpp"
 
 namespace vireo::netdrv {
@@ -30,24 +31,6 @@ Error invalid(std::string what) { return Error{ErrorCode::InvalidState, "Request
 Error not_found(std::string_view ref) {
     return Error{ErrorCode::NotFound, fmt::format("Interface not found: couldn't find interface named '{}'", ref)};
 }
-
-// Undo actions run in reverse unless dismissed (on success).
-class Rollback {
-public:
-    Rollback() = default;
-    Rollback(const Rollback&) = delete;
-    Rollback& operator=(const Rollback&) = delete;
-    ~Rollback() {
-        if (armed_)
-            for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
-    }
-    void add(std::function<void()> f) { undo_.push_back(std::move(f)); }
-    void dismiss() { armed_ = false; }
-
-private:
-    std::vector<std::function<void()>> undo_;
-    bool armed_ = true;
-};
 
 std::string trimmed(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();

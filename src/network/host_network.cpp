@@ -9,28 +9,11 @@
 
 #include "network/firewall.hpp"
 #include "network/netlink.hpp"
+#include "util/rollback.hpp"
 
 namespace vireo::network {
 
 namespace {
-
-// Undo actions run in reverse unless dismissed (on success).
-class Rollback {
-public:
-    Rollback() = default;
-    Rollback(const Rollback&) = delete;
-    Rollback& operator=(const Rollback&) = delete;
-    ~Rollback() {
-        if (armed_)
-            for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
-    }
-    void add(std::function<void()> f) { undo_.push_back(std::move(f)); }
-    void dismiss() { armed_ = false; }
-
-private:
-    std::vector<std::function<void()>> undo_;
-    bool armed_ = true;
-};
 
 Status create_network_bridge(const conf::NetworkDef& def) {
     BridgeOptions o;

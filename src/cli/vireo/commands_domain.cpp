@@ -217,15 +217,6 @@ int cmd_autostart(Session& s, const Args& a) {
     return 0;
 }
 
-std::optional<std::string> read_xml_file(Session& s, const std::string& path) {
-    auto xml = files::read(path);
-    if (!xml) {
-        s.error(fmt::format("Failed to open file '{}'", path), xml.error());
-        return std::nullopt;
-    }
-    return *xml;
-}
-
 int cmd_define(Session& s, const Args& a) {
     const std::string file = a.get("file");
     auto xml = read_xml_file(s, file);

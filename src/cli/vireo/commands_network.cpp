@@ -38,15 +38,6 @@ std::optional<driver::NetworkSummary> find_network(Session& s, std::string_view 
     return std::nullopt;
 }
 
-std::optional<std::string> read_xml_file(Session& s, const std::string& path) {
-    auto xml = files::read(path);
-    if (!xml) {
-        s.error(fmt::format("Failed to open file '{}'", path), xml.error());
-        return std::nullopt;
-    }
-    return *xml;
-}
-
 // Run one action on a named network and print virsh's message for it.
 template <class Action>
 int on_network(Session& s, const Args& a, std::string_view failed, std::string_view done, Action action) {

@@ -63,15 +63,6 @@ std::optional<driver::PoolBuildFlags> build_flags(Session& s, const Args& a) {
     return flags;
 }
 
-std::optional<std::string> read_xml_file(Session& s, const std::string& path) {
-    auto xml = files::read(path);
-    if (!xml) {
-        s.error(fmt::format("Failed to open file '{}'", path), xml.error());
-        return std::nullopt;
-    }
-    return *xml;
-}
-
 // Run one action on a named pool and print virsh's message for it.
 template <class Action>
 int on_pool(Session& s, const Args& a, std::string_view failed, std::string_view done, Action action) {

@@ -2,6 +2,7 @@
 
 #include "client/connect.hpp"
 #include "client/uri.hpp"
+#include "util/files.hpp"
 
 namespace vireo::cli {
 
@@ -62,6 +63,15 @@ std::optional<driver::DomainSummary> Session::domain(std::string_view ref) {
     else
         error(fmt::format("failed to get domain '{}'", ref), found.error());
     return std::nullopt;
+}
+
+std::optional<std::string> read_xml_file(Session& s, const std::string& path) {
+    auto xml = files::read(path);
+    if (!xml) {
+        s.error(fmt::format("Failed to open file '{}'", path), xml.error());
+        return std::nullopt;
+    }
+    return *xml;
 }
 
 }  // namespace vireo::cli

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -73,5 +74,10 @@ private:
     std::unique_ptr<driver::Driver> driver_;
     std::unique_ptr<driver::Driver> side_;
 };
+
+// The text of an XML file a verb was given (define, net-define, pool-create,
+// ...); on failure prints virsh's "error: Failed to open file 'x'" and
+// returns nullopt.
+std::optional<std::string> read_xml_file(Session& s, const std::string& path);
 
 }  // namespace vireo::cli
