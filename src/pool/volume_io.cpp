@@ -49,6 +49,7 @@ Result<storage::ImagePtr> open_volume(const VolumeDef& vol, bool writable,
     opts.writable = writable;
     opts.cache = cache;
     opts.force_share = force_share;
+    opts.whole_sectors = false;  // a volume is its file, byte for byte
     auto img = storage::open_image(vol.path, opts);
     if (!img) {
         if (!lock_refusal(img.error()).empty()) return std::unexpected(in_use(vol, img.error()));

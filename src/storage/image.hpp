@@ -52,6 +52,10 @@ struct OpenOptions {
     // The permissions to lock instead of the defaults for the open mode
     // (default_lock_perms); backing files always take the defaults.
     std::optional<LockPerms> lock_perms = std::nullopt;
+    // Raw files count in whole 512-byte sectors, as QEMU sees them (a file
+    // of 1000 bytes is a 1024-byte disk whose tail reads zero). false: the
+    // file's exact length (what the pool's volume operations work on).
+    bool whole_sectors = true;
 };
 
 // How one run of guest bytes is stored, for block_status/map.
@@ -66,7 +70,9 @@ struct Extent {
     uint64_t start = 0;
     uint64_t length = 0;
     ExtentKind kind = ExtentKind::Unallocated;
-    std::optional<uint64_t> host_offset;  // for Data in a host file
+    // For Data in a host file; Zero and Unallocated have one when they keep
+    // an allocated host cluster (qcow2 zero clusters, extended L2 subclusters).
+    std::optional<uint64_t> host_offset;
     bool host_zero = false;               // Data whose host range is a hole (reads zero)
     // Data that a guest write may overwrite in place at host_offset (not
     // shared with a snapshot, no metadata update needed).

@@ -606,7 +606,8 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         if (host) VIREO_TRY(check_data_offset(host));
         if (!ext_l2_) {
             out.length = cluster_size_ - o;
-            if (h_.version >= 3 && (e & kOflagZero)) out.kind = ExtentKind::Zero;
+            // A zero cluster may keep its host cluster (QEMU's ZERO_ALLOC).
+            if (h_.version >= 3 && (e & kOflagZero)) { out.kind = ExtentKind::Zero; out.host = host ? host + o : 0; }
             else if (host) { out.kind = ExtentKind::Data; out.host = host + o; out.copied = (e & kOflagCopied) != 0; }
             else out.kind = ExtentKind::Unallocated;
             return {};
@@ -623,10 +624,10 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         while (s < 32 && sc_kind(s) == k) ++s;
         out.kind = k;
         out.length = s * sc_bytes - o;
-        if (k == ExtentKind::Data) {
-            out.host = host + o;
-            out.copied = (e & kOflagCopied) != 0;
-        }
+        // Zero and unallocated subclusters may sit in an allocated host
+        // cluster (QEMU's ZERO_ALLOC, UNALLOCATED_ALLOC): it is kept.
+        if (host) out.host = host + o;
+        if (k == ExtentKind::Data) out.copied = (e & kOflagCopied) != 0;
         return {};
     };
 
@@ -639,7 +640,10 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         while (m.length < max_len && i < n_l2 && (in + m.length) % cluster_size_ == 0) {
             Mapping nx;
             VIREO_TRY(classify(i, 0, nx));
-            if (nx.kind != m.kind || (m.kind == ExtentKind::Data && (nx.host != m.host + m.length || nx.copied != m.copied))) break;
+            // Runs with host clusters continue only where the host run does.
+            if (nx.kind != m.kind || (nx.host == 0) != (m.host == 0) || (m.host && nx.host != m.host + m.length) ||
+                (m.kind == ExtentKind::Data && nx.copied != m.copied))
+                break;
             m.length = std::min(max_len, m.length + nx.length);
             if (nx.length < cluster_size_) break;
             ++i;
@@ -1114,10 +1118,33 @@ Status Qcow2Image::write_compressed_batch(const std::vector<PackedCluster>& clus
 
 // ---------------------------------------------------------------- status
 
+bool Qcow2Image::metadata_preallocated() {
+    if (prealloc_checked_) return prealloc_detected_;
+    prealloc_checked_ = true;
+    // QEMU's test: many more clusters in use by the refcounts than the
+    // host file has blocks allocated means metadata preallocation.
+    auto len = file_.length();
+    auto allocated = file_.allocated_bytes();
+    if (!len || !allocated) return false;
+    const uint64_t real = *allocated / cluster_size_;
+    const uint64_t threshold = std::max(real * 10 / 9, real + 2);
+    const uint64_t end = (*len + cluster_size_ - 1) / cluster_size_;
+    uint64_t used = 0;
+    for (uint64_t c = 0; c < end && used < threshold; ++c) {
+        auto rc = get_refcount(c);
+        if (!rc) return false;
+        used += *rc != 0;
+    }
+    prealloc_detected_ = used >= threshold;
+    return prealloc_detected_;
+}
+
 Result<Extent> Qcow2Image::block_status(uint64_t off, uint64_t len) {
     auto e = map_range(off, len);
     if (!e || e->kind != ExtentKind::Data) return e;
-    // Like QEMU, look through to the host file: a hole there reads zero.
+    // As QEMU does, the host file is looked through only in an image with
+    // metadata preallocation: a hole there reads zero.
+    if (!metadata_preallocated()) return e;
     auto run = data_io().data_run(*e->host_offset, *e->host_offset + e->length);
     if (run) {
         e->host_zero = !run->first;
@@ -1134,6 +1161,7 @@ Result<Extent> Qcow2Image::map_range(uint64_t off, uint64_t len) {
     e.start = off;
     e.length = m->length;
     e.kind = m->kind;
+    if (m->kind != ExtentKind::Data && m->kind != ExtentKind::Compressed && m->host) e.host_offset = m->host;
     if (m->kind == ExtentKind::Data) {
         e.host_offset = m->host;
         e.in_place = m->copied && file_.writable() && !corrupt_ && bitmaps_ext_.empty();

@@ -280,6 +280,10 @@ private:
     Status check_data_offset(uint64_t host);
     Status check_range(uint64_t off, uint64_t len) const;
     FileIo& data_io() { return data_file_ ? *data_file_ : file_; }
+    // Whether the image looks metadata-preallocated (QEMU's detection,
+    // done once): only then does block_status look at host file holes.
+    bool metadata_preallocated();
+    bool prealloc_checked_ = false, prealloc_detected_ = false;
 
     // Snapshot table
     Status write_snapshot_table(const std::vector<qcow2::Snapshot>& snaps);

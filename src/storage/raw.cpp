@@ -12,7 +12,7 @@ Result<ImagePtr> RawImage::open(const std::filesystem::path& path, const OpenOpt
     img->filename_ = path.string();
     auto len = img->file_.length();
     if (!len) return std::unexpected(len.error());
-    img->size_ = *len;
+    img->size_ = opts.whole_sectors ? (*len + 511) / 512 * 512 : *len;
     return ImagePtr(std::move(img));
 }
 

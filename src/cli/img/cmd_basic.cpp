@@ -704,11 +704,11 @@ int cmd_measure(int argc, char** argv) {
         auto d = QValue::dict();
         d->put("required", static_cast<int64_t>(req));
         d->put("fully-allocated", static_cast<int64_t>(fully));
-        if (show_bitmaps) d->put("bitmaps", 0);
+        if (show_bitmaps) d->put("bitmaps", static_cast<int64_t>(m->bitmaps));
         fmt::print("{}\n", d->to_json());
     } else {
         fmt::print("required size: {}\nfully allocated size: {}\n", req, fully);
-        if (show_bitmaps) fmt::print("bitmaps size: 0\n");
+        if (show_bitmaps) fmt::print("bitmaps size: {}\n", m->bitmaps);
     }
     return 0;
 }

@@ -457,3 +457,58 @@ TEST(ImgInterop, RefusesImagesQemuRejects) {
         check_both(pt.name);
     }
 }
+
+// map --output=json (and human) byte for byte as qemu-img: allocated zero
+// clusters keep their offset, extents with and without host clusters stay
+// apart, a data cluster past the end of the file stays data, ranges past a
+// shorter backing file read zero at the overlay's depth, a raw file counts
+// in whole sectors. measure's values too (raw targets: every sector; qcow2:
+// whole clusters, bitmaps only where both sides have them).
+TEST(ImgInterop, MapAndMeasureMatchQemu) {
+    NEED_QEMU();
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    auto q = [](const std::string& img, const std::vector<std::string>& cmds) { qemu_io(img, cmds); };
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "a.qcow2", "4M"});
+    q("a.qcow2", {"write -P 1 0 256k", "write -z 64k 64k", "write -z -u 128k 64k", "write -z 1M 64k"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "preallocation=metadata", "pm.qcow2", "4M"});
+    q("pm.qcow2", {"write -P 1 0 64k"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "eof.qcow2", "4M"});
+    q("eof.qcow2", {"write -P 1 0 256k"});
+    std::filesystem::resize_file("eof.qcow2", 393216);  // the last data clusters are past the end
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "x.qcow2", "4M"});
+    q("x.qcow2", {"write -P 1 0 256k", "write -z 4k 8k", "write -z -u 64k 32k", "write -P 2 1M 4k"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "small.qcow2", "1M"});
+    q("small.qcow2", {"write -P 1 0 1M"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-b", "small.qcow2", "-F", "qcow2", "big.qcow2", "4M"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-b", "big.qcow2", "-F", "qcow2", "big2.qcow2", "8M"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "a.qcow2", "-F", "qcow2", "xe.qcow2"});
+    q("xe.qcow2", {"write -P 1 0 4k", "write -z 8k 4k"});
+    {
+        std::ofstream odd("odd.raw", std::ios::binary);
+        odd << std::string(1000, 'x');
+    }
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "e2t.qcow2", "2T"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "s.qcow2", "64M"});
+    q("s.qcow2", {"write 0 1M", "write -z 4M 1M"});
+    ok({"qemu-img", "bitmap", "--add", "s.qcow2", "bitmap0"});
+    ok({"qemu-img", "bitmap", "--add", "-g", "4096", "s.qcow2", "b2"});
+    for (const char* img : {"a.qcow2", "pm.qcow2", "eof.qcow2", "x.qcow2", "big.qcow2", "big2.qcow2", "xe.qcow2", "odd.raw"}) {
+        expect_same({"map", "--output=json", img}, std::string("map json ") + img);
+        expect_same({"map", img}, std::string("map ") + img);
+    }
+    expect_same({"map", "--output=json", "--start-offset", "64k", "--max-length", "200k", "a.qcow2"}, "map range");
+    expect_same({"info", "odd.raw"}, "info odd.raw");
+    for (const Args& m : std::vector<Args>{
+             {"-O", "raw", "e2t.qcow2"}, {"-O", "qcow2", "e2t.qcow2"}, {"-O", "raw", "odd.raw"},
+             {"-O", "qcow2", "odd.raw"}, {"-O", "raw", "--size", "1000"}, {"-O", "qcow2", "pm.qcow2"},
+             {"-O", "qcow2", "s.qcow2"}, {"-O", "qcow2", "--output=json", "s.qcow2"},
+             {"-O", "qcow2", "-o", "compat=0.10", "s.qcow2"}, {"-O", "qcow2", "-o", "backing_file=x", "s.qcow2"},
+             {"-O", "qcow2", "-o", "preallocation=falloc", "s.qcow2"},
+             {"--size", "1G", "-O", "qcow2", "-o", "preallocation=full"},
+             {"-O", "qcow2", "-o", "cluster_size=512", "s.qcow2"}}) {
+        Args a{"measure"};
+        a.insert(a.end(), m.begin(), m.end());
+        expect_same(a, "measure " + m.back());
+    }
+}
