@@ -321,7 +321,7 @@ int cmd_commit(int argc, char** argv) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 't': cache_s = optarg; break;
-            case 'b': base_name = optarg; break;
+            case 'b': base_name = optarg; drop = true; break;  // -b implies -d (qemu-img)
             case 'd': drop = true; break;
             case 'p': progress = true; break;
             case 'q': quiet = true; break;

@@ -512,3 +512,105 @@ TEST(ImgInterop, MapAndMeasureMatchQemu) {
         expect_same(a, "measure " + m.back());
     }
 }
+
+// What convert -B, rebase and commit leave behind is laid out as qemu-img
+// lays it out (maps compared byte for byte, contents with qemu-img compare):
+// convert -B copies what the source's top layer has, zeroes what reads
+// zero in it (not past the new backing file's end), and leaves the rest to
+// the backing file; rebase writes zero clusters where the old backing file
+// has ended; commit turns zero runs into zero clusters in the base (freed,
+// or holes in a raw base) and copies data as it reads, zeroes included;
+// commit -b leaves the top as it was (-b implies -d).
+TEST(ImgInterop, CopyLayoutsMatchQemu) {
+    NEED_QEMU();
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    auto make = [](const std::string& img, const std::string& fmt, const std::string& size, const std::vector<std::string>& io,
+                   const std::string& backing = "", const std::string& bfmt = "qcow2", const std::string& opts = "") {
+        Args a{"qemu-img", "create", "-q", "-f", fmt};
+        if (!opts.empty()) a.insert(a.end(), {"-o", opts});
+        if (!backing.empty()) a.insert(a.end(), {"-b", backing, "-F", bfmt});
+        a.push_back(img);
+        if (!size.empty()) a.push_back(size);
+        ok(a);
+        if (!io.empty()) {
+            Args q{"qemu-io", "-f", fmt};
+            for (const auto& c : io) q.insert(q.end(), {"-c", c});
+            q.push_back(img);
+            ok(q);
+        }
+    };
+    auto same_layout = [](const std::string& qi, const std::string& vi, const std::string& what) {
+        EXPECT_EQ(map_json(qi), map_json(vi)) << what;
+        auto c = run({"qemu-img", "compare", qi, vi});
+        EXPECT_EQ(c.exit_code, 0) << what << ": " << c.out;
+    };
+    // convert -B
+    make("base.qcow2", "qcow2", "4M", {"write -P 1 0 1M", "write -P 2 2M 1M"});
+    make("src.qcow2", "qcow2", "4M",
+         {"write -P 1 0 512k", "write -P 3 512k 512k", "write -P 2 2M 64k", "write -z 2176k 64k", "write -P 4 3M 64k",
+          "write -P 0 3200k 64k"});
+    make("ov.qcow2", "qcow2", "", {"write -P 1 0 64k", "write -z 2M 64k", "write -P 5 3M 64k", "write -P 0 1M 64k", "write -P 6 1M 4k"}, "base.qcow2");
+    make("small.qcow2", "qcow2", "1M", {});
+    make("ov2.qcow2", "qcow2", "4M", {"write -P 9 1536k 64k"}, "small.qcow2");
+    make("ov3.qcow2", "qcow2", "64M", {"write -P 9 40M 64k"}, "small.qcow2");
+    make("s64.qcow2", "qcow2", "64M", {"write -P 3 10M 64k", "write -z 20M 1M"});
+    make("r.raw", "raw", "4M", {"write -P 1 0 64k", "write -P 0 1M 64k"});
+    int n = 0;
+    for (const Args& c : std::vector<Args>{{"src.qcow2"}, {"ov.qcow2"}, {"ov2.qcow2"}, {"ov3.qcow2"}, {"s64.qcow2"},
+                                          {"-f", "raw", "r.raw"}, {"-c", "ov.qcow2"}}) {
+        const std::string qi = "cq" + std::to_string(n) + ".qcow2", vi = "cv" + std::to_string(n++) + ".qcow2";
+        Args q{"qemu-img", "convert", "-O", "qcow2", "-B", "base.qcow2", "-F", "qcow2"}, v{vimg(), "convert", "-O", "qcow2", "-B", "base.qcow2", "-F", "qcow2"};
+        q.insert(q.end(), c.begin(), c.end());
+        v.insert(v.end(), c.begin(), c.end());
+        q.push_back(qi);
+        v.push_back(vi);
+        ok(q);
+        ok(v);
+        same_layout(qi, vi, "convert -B " + c.back());
+    }
+    // rebase onto a longer backing file, and onto none
+    make("old.qcow2", "qcow2", "1M", {"write -P 1 0 1M"});
+    make("new.qcow2", "qcow2", "4M", {"write -P 1 0 512k", "write -P 2 512k 1M", "write -P 3 3M 64k"});
+    for (const std::string t : {"q", "v"}) {
+        make("rb" + t + ".qcow2", "qcow2", "4M", {"write -P 9 1536k 64k"}, "old.qcow2");
+        make("rn" + t + ".qcow2", "qcow2", "4M", {}, "old.qcow2");
+    }
+    ok({"qemu-img", "rebase", "-b", "new.qcow2", "-F", "qcow2", "rbq.qcow2"});
+    ok({vimg(), "rebase", "-b", "new.qcow2", "-F", "qcow2", "rbv.qcow2"});
+    same_layout("rbq.qcow2", "rbv.qcow2", "rebase onto a longer backing file");
+    ok({"qemu-img", "rebase", "-b", "", "rnq.qcow2"});
+    ok({vimg(), "rebase", "-b", "", "rnv.qcow2"});
+    same_layout("rnq.qcow2", "rnv.qcow2", "rebase onto nothing");
+    // commit of zeroes into qcow2 and raw bases, from a 4 KiB-cluster
+    // overlay, and with -b
+    for (const std::string t : {"q", "v"}) {
+        make("b" + t + ".qcow2", "qcow2", "4M", {"write -P 1 0 2M"});
+        make("t" + t + ".qcow2", "qcow2", "", {"write -z 0 1M", "write -P 0 1M 64k", "write -z 3M 64k", "write -z -u 1536k 64k"}, "b" + t + ".qcow2");
+        make("b" + t + ".raw", "raw", "4M", {"write -P 1 0 2M"});
+        make("r" + t + ".qcow2", "qcow2", "", {"write -z 0 1M", "write -P 0 1M 64k"}, "b" + t + ".raw", "raw");
+        make("c" + t + ".qcow2", "qcow2", "4M", {"write -P 1 0 4M"});
+        make("d" + t + ".qcow2", "qcow2", "", {"write -z 0 8k", "write -z 64k 64k", "write -P 2 200k 4k", "write -z 1M 128k", "write -P 0 2M 64k"},
+             "c" + t + ".qcow2", "qcow2", "cluster_size=4096");
+        make("e" + t + ".qcow2", "qcow2", "4M", {"write -P 1 0 4M"});
+        make("f" + t + ".qcow2", "qcow2", "", {"write -P 3 0 1M"}, "e" + t + ".qcow2");
+        make("g" + t + ".qcow2", "qcow2", "", {"write -z 0 4M"}, "f" + t + ".qcow2");
+    }
+    for (const Args& c : std::vector<Args>{{"t"}, {"r"}, {"d"}, {"-b", "e", "g"}}) {
+        auto name = [&](const std::string& x, const std::string& t) { return x + t + ".qcow2"; };
+        Args q{"qemu-img", "commit", "-q"}, v{vimg(), "commit", "-q"};
+        if (c.size() > 1) {
+            q.insert(q.end(), {"-b", name(c[1], "q")});
+            v.insert(v.end(), {"-b", name(c[1], "v")});
+        }
+        q.push_back(name(c.back(), "q"));
+        v.push_back(name(c.back(), "v"));
+        ok(q);
+        ok(v);
+    }
+    same_layout("bq.qcow2", "bv.qcow2", "commit into qcow2");
+    same_layout("tq.qcow2", "tv.qcow2", "committed overlay");
+    EXPECT_EQ(map_json("bq.raw"), map_json("bv.raw")) << "commit into raw";
+    same_layout("cq.qcow2", "cv.qcow2", "commit from 4 KiB clusters");
+    for (const char* x : {"e", "f", "g"}) same_layout(std::string(x) + "q.qcow2", std::string(x) + "v.qcow2", std::string("commit -b: ") + x);
+}
