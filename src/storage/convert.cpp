@@ -666,6 +666,7 @@ Status convert(const ConvertOptions& o) {
             co->backing_file = o.backing;
             co->backing_format = o.backing_format;
         }
+        co->warn = o.warn;
         auto st = create_image(o.target, *co);
         if (!st)
             return fail(st.error().code, "{}: error while converting {}: {}", o.target.string(), o.target_format,

@@ -146,6 +146,8 @@ Status create_image(const std::filesystem::path& path, const CreateOptions& opts
         if (!l) return std::unexpected(l.error());
         lock = std::move(*l);
     }
+    if (opts.extent_size_hint && *opts.extent_size_hint > UINT32_MAX)
+        return fail(ErrorCode::InvalidArg, "Extent size hint is too large");
     if (opts.format == ImageFormat::Raw) {
         if (!opts.backing_file.empty())
             return fail(ErrorCode::InvalidArg, "Backing file not supported for file format 'raw'");

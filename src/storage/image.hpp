@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,6 +111,11 @@ struct CreateOptions {
     std::string data_file;           // external data file ("" = none)
     bool data_file_raw = false;
     Preallocation prealloc = Preallocation::Off;
+    // The file protocol's options (both formats): see FileIo::apply_create_hints.
+    std::optional<uint64_t> extent_size_hint;
+    std::optional<bool> nocow;
+    // Warnings on the way ("warning: Failed to set extent size hint: ...").
+    std::function<void(const std::string&)> warn;
 };
 
 // Create a new image (truncating an existing file). With a backing file and

@@ -405,6 +405,7 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
 
     auto f = FileIo::create(path);
     if (!f) return std::unexpected(f.error());
+    f->apply_create_hints(o.extent_size_hint, o.nocow.value_or(false), o.warn);
     auto img = std::unique_ptr<Qcow2Image>(new Qcow2Image());
     img->filename_ = path.string();
     img->file_ = std::move(*f);

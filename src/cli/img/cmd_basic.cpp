@@ -21,22 +21,34 @@ using namespace storage;
 
 namespace {
 
-std::string create_summary(const std::string& path, const CreateOptions& c, bool prealloc_given) {
-    if (c.format == ImageFormat::Raw) {
-        std::string s = fmt::format("Formatting '{}', fmt=raw size={}", path, c.size);
-        if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
-        return s;
+// An option value as qemu-img prints it back: commas doubled.
+std::string escaped(const std::string& v) {
+    std::string out;
+    for (char ch : v) {
+        out += ch;
+        if (ch == ',') out += ',';
     }
-    std::string s = fmt::format("Formatting '{}', fmt=qcow2 cluster_size={} extended_l2={}", path, c.cluster_size,
-                                c.extended_l2 ? "on" : "off");
-    if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
-    s += fmt::format(" compression_type={} size={}", c.compression == CompressionType::Zstd ? "zstd" : "zlib", c.size);
-    if (!c.backing_file.empty()) s += " backing_file=" + c.backing_file;
-    if (!c.backing_format.empty()) s += " backing_fmt=" + c.backing_format;
-    if (c.version == 2) s += " compat=0.10";
-    if (!c.data_file.empty()) s += " data_file=" + c.data_file;
-    if (c.data_file_raw) s += " data_file_raw=on";
-    s += fmt::format(" lazy_refcounts={} refcount_bits={}", c.lazy_refcounts ? "on" : "off", c.refcount_bits);
+    return out;
+}
+
+// qemu-img's "Formatting ..." line: every option of the format's list (in
+// its order) that was given or has a default; sizes and numbers as
+// numbers, the rest as given (commas doubled).
+std::string create_summary(const std::string& path, ImageFormat fmt, const std::map<std::string, std::string>& given) {
+    std::string s = fmt::format("Formatting '{}', fmt={}", path, format_name(fmt));
+    for (const auto& d : create_option_order(fmt)) {
+        auto it = given.find(std::string(d.name));
+        if (it == given.end()) {
+            if (!d.default_value.empty()) s += fmt::format(" {}={}", d.name, d.default_value);
+            continue;
+        }
+        switch (d.type) {
+            case OptionType::Size: s += fmt::format(" {}={}", d.name, parse_size(it->second).value_or(0)); break;
+            case OptionType::Number: s += fmt::format(" {}={}", d.name, std::strtoull(it->second.c_str(), nullptr, 0)); break;
+            case OptionType::String: s += fmt::format(" {}={}", d.name, escaped(it->second)); break;
+            case OptionType::Bool: s += fmt::format(" {}={}", d.name, it->second); break;
+        }
+    }
     return s;
 }
 
@@ -195,18 +207,21 @@ int cmd_create(int argc, char** argv) {
             default: return bad_option(c, argv);
         }
     }
+    if (has_help_option(opts))
+        return print_create_help(fmt_name, optind < argc ? std::optional<std::string>(argv[optind]) : std::nullopt);
     if (optind >= argc) return error_exit("Expecting image file name");
     std::string path = argv[optind++];
+    auto failed = [&](const Error& e) {
+        report(fmt::format("{}: {}", path, e.message));
+        return 1;
+    };
     auto fmt = parse_format(fmt_name);
-    if (!fmt) { report(fmt::format("{}: {}", path, fmt.error().message)); return 1; }
-    auto o = parse_options(opts);
-    if (!o) { report(o.error().message); return 1; }
-    auto co = create_options_from(*fmt, *o);
-    if (!co) { report(co.error().message); return 1; }
-    if (backing) co->backing_file = *backing;
-    if (!backing_fmt.empty()) co->backing_format = backing_fmt;
-    const bool has_backing = backing || o->count("backing_file");
-    bool size_given = o->count("size") > 0;
+    if (!fmt) return failed(fmt.error());
+    auto parsed = parse_options(opts);
+    if (!parsed) return failed(parsed.error());
+    auto& o = *parsed;
+    if (backing) o["backing_file"] = *backing;
+    if (!backing_fmt.empty()) o["backing_fmt"] = backing_fmt;
     if (optind < argc) {
         auto s = parse_size(argv[optind]);
         if (!s) {
@@ -214,64 +229,56 @@ int cmd_create(int argc, char** argv) {
             report("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
             return 1;
         }
-        co->size = *s;
-        size_given = true;
+        o["size"] = std::to_string(*s);
         if (++optind < argc) return error_exit(fmt::format("Unexpected argument: {}", argv[optind]));
     }
+    // The values' types first (before anything is printed, as qemu-img).
+    if (auto st = check_create_option_types(*fmt, o); !st) return failed(st.error());
     // The backing file, as QEMU 7.2 checks it: never the image itself, and
     // its format must be given, not guessed (a guest-written backing file
     // could pass for another format). Unless -u, it is opened to check it
     // (and for the size when none is given).
+    const std::string backing_file = o.count("backing_file") ? o["backing_file"] : "";
+    const std::string backing_format = o.count("backing_fmt") ? o["backing_fmt"] : "";
+    const bool has_backing = o.count("backing_file") > 0;
     if (has_backing) {
-        if (co->backing_file == path) {
-            report(fmt::format("{}: Error: Trying to create an image with the same filename as the backing file", path));
-            return 1;
-        }
-        if (co->backing_file.empty()) {
-            report(fmt::format("{}: Expected backing file name, got empty string", path));
-            return 1;
-        }
+        if (backing_file == path) return failed(Error{ErrorCode::InvalidArg, "Error: Trying to create an image with the same filename as the backing file"});
+        if (backing_file.empty()) return failed(Error{ErrorCode::InvalidArg, "Expected backing file name, got empty string"});
     }
     if (has_backing && !unsafe) {
         OpenOptions bo;
         bo.force_share = true;  // only looked at: qemu-img shares everything here
         bo.open_backing = false;
         Result<ImagePtr> b = std::unexpected(Error{});
-        if (!co->backing_format.empty()) {
-            auto bf = parse_driver(co->backing_format);
+        if (!backing_format.empty()) {
+            auto bf = parse_driver(backing_format);
             if (bf) bo.format = *bf;
             else b = std::unexpected(bf.error());
         }
-        if (co->backing_format.empty() || bo.format) b = open_image(resolve_backing_path(path, co->backing_file), bo);
+        if (backing_format.empty() || bo.format) b = open_image(resolve_backing_path(path, backing_file), bo);
         if (!b) {
-            report(fmt::format("{}: {}", path, b.error().message));
+            failed(b.error());
             fmt::print(stderr, "Could not open backing image.\n");
             return 1;
         }
-        if (co->backing_format.empty()) {
-            report(fmt::format("{}: Backing file specified without backing format", path));
+        if (backing_format.empty()) {
+            failed(Error{ErrorCode::InvalidArg, "Backing file specified without backing format"});
             fmt::print(stderr, "Detected format of {}.", format_name((*b)->format()));
             return 1;
         }
-        if (!size_given) {
-            co->size = (*b)->size();
-            size_given = true;
-        }
-    } else if (has_backing && co->backing_format.empty()) {
-        report(fmt::format("{}: Backing file specified without backing format", path));
-        return 1;
+        if (!o.count("size")) o["size"] = std::to_string((*b)->size());
+    } else if (has_backing && backing_format.empty()) {
+        return failed(Error{ErrorCode::InvalidArg, "Backing file specified without backing format"});
     }
-    if (!size_given) {
-        report(fmt::format("{}: Image creation needs a size parameter", path));
-        return 1;
-    }
-    if (!quiet) fmt::print("{}\n", create_summary(path, *co, o->count("preallocation") > 0));
+    if (!o.count("size")) return failed(Error{ErrorCode::InvalidArg, "Image creation needs a size parameter"});
+    if (!quiet) fmt::print("{}\n", create_summary(path, *fmt, o));
     std::fflush(stdout);
+    // The values the format itself checks (after the line, as qemu-img).
+    auto co = create_options_from(*fmt, o);
+    if (!co) return failed(co.error());
+    co->warn = [](const std::string& w) { report(w); };
     auto st = create_image(path, *co);
-    if (!st) {
-        report(fmt::format("{}: {}", path, st.error().message));
-        return 1;
-    }
+    if (!st) return failed(st.error());
     return 0;
 }
 
@@ -649,8 +656,15 @@ int cmd_amend(int argc, char** argv) {
     }
     (void)quiet;
     if (opts.empty()) return error_exit("Must specify options (-o)");
-    if (optind >= argc) { report("Expecting one image file name"); return 1; }
+    if (!fmt_name.empty() && has_help_option(opts)) return print_amend_help(fmt_name);
+    if (optind != argc - 1) { report("Expecting one image file name"); return 1; }
     std::string path = argv[optind];
+    if (has_help_option(opts)) {
+        // The format is the image's own.
+        auto img = open_for(path, "", false, CacheMode::Writeback, false, false, true, true);
+        if (!img) { report(fmt::format("Could not open '{}': {}", path, img.error().message)); return 1; }
+        return print_amend_help(std::string(format_name((*img)->format())));
+    }
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
     auto st = storage::amend(path, fmt_name, *o);

@@ -93,6 +93,8 @@ int cmd_convert(int argc, char** argv) {
         }
     }
     if (quiet) progress = false;
+    if (has_help_option(opts))
+        return print_create_help(out_fmt, argc - optind >= 2 ? std::optional<std::string>(argv[argc - 1]) : std::nullopt);
     // qemu-img prints the first line before anything is opened, and ends
     // the line whatever happens.
     Progress prog(progress, 1.0F);
@@ -167,7 +169,6 @@ int cmd_compare(int argc, char** argv) {
     }
     if (quiet) progress = false;
     if (argc - optind != 2) return error_exit("Expecting two image file names");
-    if (fmt2.empty()) fmt2 = fmt1;
     auto cache = cache_from(cache_s, CacheMode::Writeback);
     if (!cache) { report(cache.error().message); return 2; }
     std::string p1 = argv[optind], p2 = argv[optind + 1];
@@ -238,6 +239,9 @@ int cmd_compare(int argc, char** argv) {
         step(n);
     }
     if (a->size() != b->size()) {
+        // The longer image's tail must read as zero; qemu-img says first
+        // that the sizes differ.
+        say("Warning: Image size mismatch!");
         Image* big = a->size() > b->size() ? a : b;
         for (uint64_t off = common; off < big->size();) {
             uint64_t n = std::min<uint64_t>(kChunk, big->size() - off);

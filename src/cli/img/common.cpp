@@ -77,6 +77,68 @@ ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writ
     return std::move(*img);
 }
 
+namespace {
+// The options of an -o list, ",," unescaped.
+std::vector<std::string> split_options(const std::string& s) {
+    std::vector<std::string> parts;
+    std::string cur;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == ',' && i + 1 < s.size() && s[i + 1] == ',') {
+            cur += ',';
+            ++i;
+        } else if (s[i] == ',') {
+            parts.push_back(cur);
+            cur.clear();
+        } else {
+            cur += s[i];
+        }
+    }
+    parts.push_back(cur);
+    return parts;
+}
+
+void print_option_list(const std::vector<storage::OptionHelp>& list) {
+    for (const auto& o : list)
+        fmt::print("  {:<22} - {}\n", fmt::format("{}=<{}>", o.name, o.type), o.description);
+}
+}  // namespace
+
+bool has_help_option(const std::string& s) {
+    for (const auto& p : split_options(s))
+        if (p == "help") return true;
+    return false;
+}
+
+int print_create_help(const std::string& fmt, const std::optional<std::string>& filename) {
+    auto f = parse_format(fmt);
+    if (!f) {
+        report(f.error().message);
+        return 1;
+    }
+    if (filename) fmt::print("Supported options:\n");
+    else fmt::print("Supported {} options:\n", fmt);
+    print_option_list(storage::create_option_help(*f, filename.has_value()));
+    if (!filename)
+        fmt::print("\nThe protocol level may support further options.\nSpecify the target filename to include those options.\n");
+    return 0;
+}
+
+int print_amend_help(const std::string& fmt) {
+    auto f = parse_format(fmt);
+    if (!f) {
+        report(f.error().message);
+        return 1;
+    }
+    auto list = storage::amend_option_help(*f);
+    if (!list) {
+        report(list.error().message);
+        return 1;
+    }
+    fmt::print("Amend options for '{}':\n", fmt);
+    print_option_list(*list);
+    return 0;
+}
+
 Result<std::map<std::string, std::string>> parse_options(const std::string& s) {
     std::map<std::string, std::string> out;
     std::string cur;
@@ -99,7 +161,7 @@ Result<std::map<std::string, std::string>> parse_options(const std::string& s) {
         if (p.empty()) continue;
         auto eq = p.find('=');
         if (eq == std::string::npos) {
-            if (p == "help" || p == "?") return fail(ErrorCode::InvalidArg, "help");
+            if (p == "help") return fail(ErrorCode::InvalidArg, "help");
             out[p] = "on";
         } else {
             out[p.substr(0, eq)] = p.substr(eq + 1);

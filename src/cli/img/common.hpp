@@ -66,6 +66,15 @@ using storage::parse_size;
 // "-o a=b,c=d" (",," is a literal comma); later -o options add to earlier ones.
 Result<std::map<std::string, std::string>> parse_options(const std::string& s);
 
+// Whether an -o list asks for help ("help" among its options).
+bool has_help_option(const std::string& s);
+// qemu-img's `-o help` for creating `fmt` images: the format's options, or
+// with a file name given those merged with the file protocol's. Returns
+// the exit code.
+int print_create_help(const std::string& fmt, const std::optional<std::string>& filename);
+// amend's `-o help` for a `fmt` image. Returns the exit code.
+int print_amend_help(const std::string& fmt);
+
 // Options for create targets from -o values (see storage/options.hpp).
 inline Result<storage::CreateOptions> create_options_from(storage::ImageFormat fmt,
                                                           const std::map<std::string, std::string>& o) {

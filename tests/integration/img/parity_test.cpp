@@ -614,3 +614,95 @@ TEST(ImgInterop, CopyLayoutsMatchQemu) {
     same_layout("cq.qcow2", "cv.qcow2", "commit from 4 KiB clusters");
     for (const char* x : {"e", "f", "g"}) same_layout(std::string(x) + "q.qcow2", std::string(x) + "v.qcow2", std::string("commit -b: ") + x);
 }
+
+// Messages and option handling as qemu-img's: compare warns of differing
+// sizes, -o help lists each format's options (the file protocol's merged in
+// when a file name is given), ",," stays a comma in values and is printed
+// back doubled, option values are checked in qemu-img's two stages
+// (types before the "Formatting" line, format checks after), and
+// -o extent_size_hint / nocow are taken (an explicit hint the file system
+// refuses is a warning).
+TEST(ImgOptions, MessagesAndOptionHelpLikeQemu) {
+    NEED_QEMU();
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    ok({"qemu-img", "create", "-q", "-f", "raw", "a.raw", "4M"});
+    ok({"qemu-img", "create", "-q", "-f", "raw", "b.raw", "5M"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "c.qcow2", "5M"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "a,b.qcow2", "1M"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "4M"});
+    const std::vector<Args> cases = {
+        {"compare", "a.raw", "b.raw"}, {"compare", "a.raw", "c.qcow2"}, {"compare", "-q", "a.raw", "b.raw"},
+        {"compare", "-f", "raw", "a.raw", "a,b.qcow2"},
+        {"create", "-f", "qcow2", "-o", "help"}, {"create", "-f", "qcow2", "-o", "help", "x.img"},
+        {"create", "-f", "raw", "-o", "help", "x.img"}, {"create", "-o", "help"},
+        {"create", "-f", "qcow2", "-o", "cluster_size=4k,help", "x", "1M"}, {"create", "-f", "nosuch", "-o", "help"},
+        {"convert", "-O", "qcow2", "-o", "help"}, {"convert", "-O", "raw", "-o", "help", "a.raw", "x.img"},
+        {"amend", "-f", "qcow2", "-o", "help"}, {"amend", "-f", "raw", "-o", "help"}, {"amend", "-o", "help", "c.qcow2"},
+        {"amend", "-o", "help", "missing.qcow2"},
+    };
+    for (const auto& c : cases) {
+        std::string what;
+        for (const auto& s : c) what += s + " ";
+        expect_same(c, what);
+    }
+    // create: every line and file as qemu-img's.
+    const std::vector<std::string> creates = {
+        "-f raw -o extent_size_hint=1M e.raw 1M", "-f qcow2 -o extent_size_hint=4M e.qcow2 1M",
+        "-f raw -o extent_size_hint=5G e.raw 1M", "-f raw -o extent_size_hint=abc e.raw 1M",
+        "-f raw -o nocow=off,preallocation=falloc e.raw 1M",
+        "-f qcow2 -o nocow=on,extent_size_hint=2M,preallocation=metadata e.qcow2 1M",
+        "-f qcow2 -o backing_file=a,,b.qcow2,backing_fmt=qcow2 e.qcow2", "-f qcow2 -b a,b.qcow2 -F qcow2 e.qcow2",
+        "-f qcow2 -o data_file=d,,x e.qcow2 1M", "-f qcow2 -o cluster_size=abc e.qcow2 1M", "-f qcow2 -o foo=1 e.qcow2 1M",
+        "-f qcow2 -o compat=9 e.qcow2 1M", "-f qcow2 -o lazy_refcounts=maybe e.qcow2 1M",
+        "-f qcow2 -o preallocation=bogus e.qcow2 1M", "-f qcow2 -o size=abc e.qcow2", "-f qcow2 -o refcount_bits=3 e.qcow2 1M",
+        "-f qcow2 -o compression_type=lz4 e.qcow2 1M", "-f raw -o preallocation=bogus e.raw 1M",
+        "-f raw -o preallocation=metadata e.raw 1M", "-f qcow2 -o compat=v3 e.qcow2 1M",
+        "-f qcow2 -o lazy_refcounts=yes,extended_l2=true,cluster_size=32k e.qcow2 1M", "-f qcow2 -o size=1000 e.qcow2",
+        "-f qcow2 -u -o compat=1.1,cluster_size=4k,extended_l2=on,preallocation=off,compression_type=zstd,backing_file=x,"
+        "backing_fmt=raw,data_file=d,data_file_raw=on,lazy_refcounts=on,refcount_bits=8,nocow=off,extent_size_hint=0 e.qcow2 1M",
+    };
+    for (const auto& line : creates) {
+        Args a{"create"};
+        for (size_t p = 0, q; p < line.size(); p = q + 1) {
+            q = line.find(' ', p);
+            if (q == std::string::npos) q = line.size();
+            a.push_back(line.substr(p, q - p));
+        }
+        auto clean = [] {
+            for (const char* f : {"e.raw", "e.qcow2", "d,x", "d"}) std::filesystem::remove(f);
+        };
+        clean();
+        auto rq = run([&] { Args q{"qemu-img"}; q.insert(q.end(), a.begin(), a.end()); return q; }());
+        const std::string qe = slurp("e.qcow2") + slurp("e.raw");
+        const bool q_made = std::filesystem::exists("e.qcow2") || std::filesystem::exists("e.raw");
+        clean();
+        auto rv = run([&] { Args v{vimg()}; v.insert(v.end(), a.begin(), a.end()); return v; }());
+        const bool v_made = std::filesystem::exists("e.qcow2") || std::filesystem::exists("e.raw");
+        EXPECT_EQ(rq.exit_code, rv.exit_code) << line;
+        EXPECT_EQ(rq.out, rv.out) << line;
+        EXPECT_EQ(rq.err, as_qemu(rv.err)) << line;
+        EXPECT_EQ(q_made, v_made) << line;
+        if (rq.exit_code == 0) {
+            EXPECT_TRUE(qe == slurp("e.qcow2") + slurp("e.raw")) << line << ": created images differ";
+        }
+    }
+    // An explicit extent size hint a file system refuses (tmpfs) is a
+    // warning; the default one is tried silently.
+    if (std::filesystem::is_directory("/dev/shm")) {
+        for (const Args& a : std::vector<Args>{{"-o", "extent_size_hint=4M"}, {}}) {
+            const std::string img = "/dev/shm/vireo-img-esh-" + std::to_string(::getpid()) + ".raw";
+            Args q{"qemu-img", "create", "-q", "-f", "raw"}, v{vimg(), "create", "-q", "-f", "raw"};
+            q.insert(q.end(), a.begin(), a.end());
+            v.insert(v.end(), a.begin(), a.end());
+            q.insert(q.end(), {img, "1M"});
+            v.insert(v.end(), {img, "1M"});
+            auto rq = run(q);
+            std::filesystem::remove(img);
+            auto rv = run(v);
+            std::filesystem::remove(img);
+            EXPECT_EQ(rq.err, as_qemu(rv.err));
+            EXPECT_EQ(rq.exit_code, rv.exit_code);
+        }
+    }
+}
