@@ -170,6 +170,12 @@ public:
     // Store more persistent bitmaps (names must be new; version 3 only).
     // Call after the last guest write: writes drop every bitmap.
     Status add_bitmaps(const std::vector<qcow2::Bitmap>& bitmaps);
+    // Replace the image's bitmaps by `all`, in that order: consistent ones
+    // are written afresh (all-zero data clusters stay unallocated), in-use
+    // ones keep their entry and clusters; the old directory, and the
+    // tables and data no entry keeps, are freed after the header points at
+    // the new directory. An empty list drops the extension.
+    Status store_bitmaps(const std::vector<qcow2::Bitmap>& all);
 
     // Rewrite the backing file name/format in the header (rebase -u, commit).
     Status set_backing(const std::string& backing_file, const std::string& backing_format);
@@ -231,6 +237,8 @@ private:
     Result<std::vector<BitmapInfo>> bitmap_list();
     // Clusters used by the bitmap directory, bitmap tables and bitmap data.
     Result<std::vector<std::pair<uint64_t, uint64_t>>> bitmap_clusters();
+    // (offset, clusters) of the table and data of one directory entry.
+    Result<std::vector<std::pair<uint64_t, uint64_t>>> bitmap_entry_clusters(const std::string& entry);
 
     // Tables
     [[nodiscard]] uint64_t l2_entries() const { return cluster_size_ / l2_entry_bytes_; }

@@ -12,6 +12,7 @@
 #include "cli/img/common.hpp"
 #include "cli/img/qjson.hpp"
 #include "storage/amend.hpp"
+#include "storage/bitmap_ops.hpp"
 #include "storage/measure.hpp"
 #include "storage/qcow2.hpp"
 
@@ -724,6 +725,61 @@ int cmd_measure(int argc, char** argv) {
         fmt::print("required size: {}\nfully allocated size: {}\n", req, fully);
         if (show_bitmaps) fmt::print("bitmaps size: {}\n", m->bitmaps);
     }
+    return 0;
+}
+
+int cmd_bitmap(int argc, char** argv) {
+    BitmapRequest r;
+    std::string src_fmt;
+    std::optional<std::string> src_file;
+    bool add = false, merge = false;
+    static const std::vector<option> kLong = long_options(
+        {{"add", no_argument, nullptr, kOptAdd}, {"remove", no_argument, nullptr, kOptRemove},
+         {"clear", no_argument, nullptr, kOptClear}, {"enable", no_argument, nullptr, kOptEnable},
+         {"disable", no_argument, nullptr, kOptDisable}, {"merge", required_argument, nullptr, kOptMerge}},
+        false);
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":b:f:F:g:h", kLong.data(), nullptr)) != -1) {
+        switch (c) {
+            case 'b': src_file = optarg; break;
+            case 'f': r.format = optarg; break;
+            case 'F': src_fmt = optarg; break;
+            case 'g': {
+                auto g = parse_size(optarg);
+                if (!g) {
+                    report("Invalid granularity specified. You may use k, M, G, T, P or E suffixes for");
+                    report("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+                    return 1;
+                }
+                if (*g) r.granularity = *g;  // 0: the default, as not given
+                break;
+            }
+            case kOptAdd: r.actions.push_back({BitmapOp::Add, ""}); add = true; break;
+            case kOptRemove: r.actions.push_back({BitmapOp::Remove, ""}); break;
+            case kOptClear: r.actions.push_back({BitmapOp::Clear, ""}); break;
+            case kOptEnable: r.actions.push_back({BitmapOp::Enable, ""}); break;
+            case kOptDisable: r.actions.push_back({BitmapOp::Disable, ""}); break;
+            case kOptMerge: r.actions.push_back({BitmapOp::Merge, optarg}); merge = true; break;
+            case kOptObject: case kOptImageOpts: break;
+            default: return bad_option(c, argv);
+        }
+    }
+    // qemu-img's checks, in its order.
+    if (r.actions.empty()) {
+        report("Need at least one of --add, --remove, --clear, --enable, --disable, or --merge");
+        return 1;
+    }
+    if (r.granularity && !add) { report("granularity only supported with --add"); return 1; }
+    if (!src_fmt.empty() && !src_file) { report("-F only supported with -b"); return 1; }
+    if (src_file && !merge) { report("Merge bitmap source file only supported with --merge"); return 1; }
+    if (optind != argc - 2) { report("Expecting filename and bitmap name"); return 1; }
+    r.path = argv[optind];
+    r.bitmap = argv[optind + 1];
+    if (src_file) r.source_path = *src_file;
+    r.source_format = src_fmt;
+    auto st = edit_bitmap(r);
+    if (!st) { report(st.error().message); return 1; }
     return 0;
 }
 

@@ -22,7 +22,7 @@ namespace vireo::img {
 enum LongOpt {
     kOptObject = 256, kOptImageOpts, kOptTargetImageOpts, kOptTargetIsZero, kOptSalvage, kOptBitmaps,
     kOptFlushInterval, kOptNoDrain, kOptPattern, kOptOutput, kOptBackingChain, kOptShrink, kOptPrealloc, kOptSize,
-    kOptSkipBrokenBitmaps,
+    kOptSkipBrokenBitmaps, kOptAdd, kOptRemove, kOptClear, kOptEnable, kOptDisable, kOptMerge,
 };
 
 // getopt_long table: a command's own long options, then the ones qemu-img
@@ -125,5 +125,6 @@ int cmd_amend(int argc, char** argv);
 int cmd_measure(int argc, char** argv);
 int cmd_dd(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_bitmap(int argc, char** argv);
 
 }  // namespace vireo::img

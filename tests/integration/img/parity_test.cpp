@@ -6,6 +6,8 @@
 // headers byte for byte, read-back through qemu-io).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -705,4 +707,105 @@ TEST(ImgOptions, MessagesAndOptionHelpLikeQemu) {
             EXPECT_EQ(rq.exit_code, rv.exit_code);
         }
     }
+}
+
+namespace {
+
+// The dirty areas of a bitmap as QEMU sees them: qemu-nbd exports it and
+// qemu-img map reads it back (dirty runs show as "data": false).
+std::string dirty_map(const std::string& img, const std::string& bitmap) {
+    const std::string sock = img + ".sock";
+    std::filesystem::remove(sock);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::execlp("qemu-nbd", "qemu-nbd", "-r", "-t", "-k", sock.c_str(), "-B", bitmap.c_str(), "-f", "qcow2", img.c_str(),
+                 static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    for (int i = 0; i < 100 && !std::filesystem::exists(sock); ++i) ::usleep(50000);
+    auto r = run({"qemu-img", "map", "--output=json", "--image-opts",
+                  "driver=nbd,server.type=unix,server.path=" + sock + ",x-dirty-bitmap=qemu:dirty-bitmap:" + bitmap});
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+    return r.out;
+}
+
+}  // namespace
+
+// vireo-img bitmap: every operation, their order on one command line, the
+// checks and the messages as qemu-img's; what is left in the image reads the
+// same to QEMU (info lists the same bitmaps, check is clean, the dirty areas
+// exported by qemu-nbd are the same).
+TEST(ImgOptions, BitmapSubcommandLikeQemu) {
+    NEED_QEMU();
+    if (vireo::test::which("qemu-nbd").empty()) VIREO_SKIP("qemu-nbd not installed");
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    for (const std::string t : {"q", "v"}) {
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", t + ".qcow2", "4M"});
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=0.10", "v2" + t + ".qcow2", "4M"});
+    }
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "src.qcow2", "4M"});
+    ok({"qemu-img", "bitmap", "--add", "-g", "4096", "src.qcow2", "sb"});
+    qemu_io("src.qcow2", {"write 64k 64k", "write 2M 4k"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "big.qcow2", "8M"});
+    ok({"qemu-img", "bitmap", "--add", "big.qcow2", "bb"});
+    // X stands for the image of each tool.
+    const std::vector<Args> steps = {
+        {"--add", "X.qcow2", "b0"}, {"--add", "X.qcow2", "b0"}, {"--remove", "X.qcow2", "nope"},
+        {"--enable", "X.qcow2", "nope"}, {"--add", "-g", "4096", "X.qcow2", "b1"}, {"--add", "-g", "1000", "X.qcow2", "b2"},
+        {"--add", "-g", "abc", "X.qcow2", "b2"}, {"--add", "--disable", "X.qcow2", "b3"},
+        {"--merge", "sb", "-b", "src.qcow2", "-F", "qcow2", "X.qcow2", "b1"}, {"--merge", "b1", "X.qcow2", "b0"},
+        {"--merge", "nope", "X.qcow2", "b1"}, {"--merge", "bb", "-b", "big.qcow2", "X.qcow2", "b1"},
+        {"-g", "4096", "X.qcow2", "b4"}, {"--add", "X.qcow2"}, {"--remove", "--add", "X.qcow2", "b6"},
+        {"--add", "-g", "4096", "--remove", "X.qcow2", "b7"}, {"--add", "X.qcow2", "b8", "--remove", "--remove"},
+        {"--disable", "X.qcow2", "b0"}, {"--enable", "X.qcow2", "b3"}, {"--clear", "X.qcow2", "b3"},
+        {"-b", "src.qcow2", "--add", "X.qcow2", "b9"}, {"-F", "qcow2", "--merge", "b0", "X.qcow2", "b1"},
+        {"--add", "X.qcow2", ""}, {"--add", "-g", "0", "X.qcow2", "g0"}, {"--add", "-g", "2G", "X.qcow2", "g2"},
+        {"--add", "missing.qcow2", "x"}, {"--add", "--merge", "b1", "X.qcow2", "b10"},
+    };
+    for (const auto& s : steps) {
+        Args q{"qemu-img", "bitmap"}, v{vimg(), "bitmap"};
+        std::string what;
+        for (const auto& a : s) {
+            q.push_back(a == "X.qcow2" ? "q.qcow2" : a);
+            v.push_back(a == "X.qcow2" ? "v.qcow2" : a);
+            what += a + " ";
+        }
+        auto rq = run(q), rv = run(v);
+        EXPECT_EQ(rq.exit_code, rv.exit_code) << what << rq.err << rv.err;
+        EXPECT_EQ(rq.err, as_qemu(rv.err)) << what;
+    }
+    auto bitmaps = [](const std::string& img) {
+        auto j = nlohmann::json::parse(run({"qemu-img", "info", "--output=json", img}).out);
+        return j["format-specific"]["data"]["bitmaps"];
+    };
+    EXPECT_EQ(bitmaps("q.qcow2"), bitmaps("v.qcow2"));
+    ok({"qemu-img", "check", "v.qcow2"});
+    for (const char* b : {"b0", "b1", "b3", "b10"}) EXPECT_EQ(dirty_map("q.qcow2", b), dirty_map("v.qcow2", b)) << b;
+    // The messages QEMU words with its own node names name the file here.
+    auto v2 = run({vimg(), "bitmap", "--add", "v2v.qcow2", "x"});
+    EXPECT_EQ(v2.exit_code, 1);
+    EXPECT_NE(v2.err.find("Cannot store dirty bitmaps in qcow2 v2 files"), std::string::npos) << v2.err;
+    // An inconsistent (in-use) bitmap can only be removed.
+    for (const std::string t : {"q", "v"}) {
+        uint64_t ext = 0;
+        for (const auto& e : extensions(t + ".qcow2"))
+            if (e.type == 0x23852875) ext = e.at + 8;
+        ASSERT_NE(ext, 0U);
+        const uint64_t dir = load(read_bytes(t + ".qcow2", ext + 16, 8), 0, 8);
+        write_bytes(t + ".qcow2", dir + 12, be(3, 4));  // the first bitmap (b0): in use
+    }
+    for (const Args& s : std::vector<Args>{{"--clear"}, {"--enable"}, {"--disable"}, {"--merge", "b1"}, {"--remove"}}) {
+        Args q{"qemu-img", "bitmap"}, v{vimg(), "bitmap"};
+        q.insert(q.end(), s.begin(), s.end());
+        v.insert(v.end(), s.begin(), s.end());
+        q.insert(q.end(), {"q.qcow2", "b0"});
+        v.insert(v.end(), {"v.qcow2", "b0"});
+        auto rq = run(q), rv = run(v);
+        EXPECT_EQ(rq.exit_code, rv.exit_code) << s[0];
+        EXPECT_EQ(rq.err, as_qemu(rv.err)) << s[0];
+    }
+    EXPECT_EQ(bitmaps("q.qcow2"), bitmaps("v.qcow2"));
+    ok({"qemu-img", "check", "v.qcow2"});
 }
