@@ -147,8 +147,11 @@ struct BitmapInfo {
 struct ImageInfo {
     std::string filename;
     ImageFormat format = ImageFormat::Raw;
+    std::string format_label;  // the format name to show, when not format_name(format) ("nbd")
     uint64_t virtual_size = 0;
     uint64_t actual_size = 0;
+    bool actual_size_known = true;  // false: "disk size: unavailable" (NBD exports)
+    bool has_dirty_flag = true;
     bool dirty = false;
     std::optional<uint32_t> cluster_size;
     std::string backing_file;        // as recorded

@@ -103,9 +103,9 @@ QObjectPtr snapshot_json(const SnapshotInfo& s) {
 QObjectPtr info_json(const ImageInfo& i) {
     auto d = QValue::dict();
     d->put_str("filename", i.filename);
-    d->put_str("format", std::string(format_name(i.format)));
-    d->put_bool("dirty-flag", i.dirty);
-    d->put("actual-size", static_cast<int64_t>(i.actual_size));
+    d->put_str("format", i.format_label.empty() ? std::string(format_name(i.format)) : i.format_label);
+    if (i.has_dirty_flag) d->put_bool("dirty-flag", i.dirty);
+    if (i.actual_size_known) d->put("actual-size", static_cast<int64_t>(i.actual_size));
     d->put("virtual-size", static_cast<int64_t>(i.virtual_size));
     if (i.cluster_size) d->put("cluster-size", *i.cluster_size);
     if (!i.backing_file.empty()) {
@@ -167,8 +167,9 @@ void dump_human(const QValue& v, int level, std::string& o) {
 
 std::string info_human(const ImageInfo& i) {
     std::string o = fmt::format("image: {}\nfile format: {}\nvirtual size: {} ({} bytes)\ndisk size: {}\n", i.filename,
-                                format_name(i.format), human_size(i.virtual_size), i.virtual_size,
-                                human_size(i.actual_size));
+                                i.format_label.empty() ? std::string(format_name(i.format)) : i.format_label,
+                                human_size(i.virtual_size), i.virtual_size,
+                                i.actual_size_known ? human_size(i.actual_size) : std::string("unavailable"));
     if (i.cluster_size) o += fmt::format("cluster_size: {}\n", *i.cluster_size);
     if (!i.backing_file.empty()) {
         o += "backing file: " + i.backing_file;
@@ -218,6 +219,8 @@ int cmd_create(int argc, char** argv) {
     };
     auto fmt = parse_format(fmt_name);
     if (!fmt) return failed(fmt.error());
+    // The protocol is looked up first (json: names cannot be created).
+    if (path.starts_with("json:")) return failed(Error{ErrorCode::Unsupported, "Unknown protocol 'json'"});
     auto parsed = parse_options(opts);
     if (!parsed) return failed(parsed.error());
     auto& o = *parsed;
@@ -628,7 +631,7 @@ int cmd_resize(int argc, char** argv) {
     auto sz = parse_size(num);
     if (!sz) { report("Invalid size specified"); return 1; }
     ResizeOptions ro;
-    ro.path = path;
+    ro.path = image_name(path);
     ro.format = fmt_name;
     ro.sign = sign;
     ro.size = *sz;
@@ -668,7 +671,7 @@ int cmd_amend(int argc, char** argv) {
     }
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
-    auto st = storage::amend(path, fmt_name, *o);
+    auto st = storage::amend(image_name(path), fmt_name, *o);
     if (!st) { report(st.error().message); return 1; }
     return 0;
 }
@@ -704,7 +707,7 @@ int cmd_measure(int argc, char** argv) {
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
     MeasureOptions mo;
-    if (have_file) mo.path = argv[optind];
+    if (have_file) mo.path = image_name(argv[optind]);
     mo.size = size.value_or(0);
     mo.format = fmt_name;
     mo.snapshot = snapshot;
@@ -774,7 +777,7 @@ int cmd_bitmap(int argc, char** argv) {
     if (!src_fmt.empty() && !src_file) { report("-F only supported with -b"); return 1; }
     if (src_file && !merge) { report("Merge bitmap source file only supported with --merge"); return 1; }
     if (optind != argc - 2) { report("Expecting filename and bitmap name"); return 1; }
-    r.path = argv[optind];
+    r.path = image_name(argv[optind]);
     r.bitmap = argv[optind + 1];
     if (src_file) r.source_path = *src_file;
     r.source_format = src_fmt;

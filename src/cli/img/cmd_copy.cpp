@@ -113,7 +113,7 @@ int cmd_convert(int argc, char** argv) {
         } else {
             co.cache = *cache;
             co.src_cache = *src_cache;
-            for (int i = optind; i < argc - 1; ++i) co.sources.push_back(ConvertSource{argv[i], fmt_name, snapshot});
+            for (int i = optind; i < argc - 1; ++i) co.sources.push_back(ConvertSource{image_name(argv[i]), fmt_name, snapshot});
             auto o = parse_options(opts);
             if (!o) { report(o.error().message); prog.end(); return 1; }
             co.create_options = *o;
@@ -295,7 +295,7 @@ int cmd_rebase(int argc, char** argv) {
     if (optind >= argc) return finish(error_exit("Expecting one image file name"));
     if (!have_b) return finish(error_exit("Must specify backing file (-b) or use unsafe mode (-u)"));
     RebaseOptions ro;
-    ro.path = argv[optind];
+    ro.path = image_name(argv[optind]);
     ro.format = fmt_name;
     ro.backing = backing;
     ro.backing_format = backing_fmt;
@@ -344,7 +344,7 @@ int cmd_commit(int argc, char** argv) {
         started = true;
     };
     CommitOptions co;
-    co.path = argv[optind];
+    co.path = image_name(argv[optind]);
     co.format = fmt_name;
     co.base = base_name;
     co.drop = drop;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "storage/chain.hpp"
+#include "storage/location.hpp"
 #include "storage/qcow2.hpp"
 
 namespace vireo::img {
@@ -28,6 +29,19 @@ void set_program_name(const char* argv0) {
 }
 
 const std::string& program_name() { return program_name_storage(); }
+
+namespace {
+bool g_image_opts = false;
+}  // namespace
+
+void set_image_opts(bool on) { g_image_opts = on; }
+bool image_opts() { return g_image_opts; }
+
+std::string image_name(const std::string& arg) {
+    if (!g_image_opts) return arg;
+    auto j = storage::image_opts_to_json(arg);
+    return j ? *j : arg;
+}
 
 void report(const std::string& msg) { fmt::print(stderr, "{}: {}\n", program_name(), msg); }
 
@@ -172,6 +186,7 @@ Result<std::map<std::string, std::string>> parse_options(const std::string& s) {
 
 Result<ImagePtr> open_for(const std::string& path, const std::string& fmt, bool writable, CacheMode cache,
                           bool backing, bool check_mode, bool force_share, bool no_io) {
+    if (g_image_opts && !fmt.empty()) return fail(ErrorCode::InvalidArg, "--image-opts and --format are mutually exclusive");
     OpenOptions o;
     if (!fmt.empty()) {
         auto f = parse_driver(fmt);
@@ -184,7 +199,7 @@ Result<ImagePtr> open_for(const std::string& path, const std::string& fmt, bool 
     o.repair_dirty = !check_mode;
     o.force_share = force_share;
     o.no_io = no_io;
-    return open_image(path, o);
+    return open_image(image_name(path), o);
 }
 
 void Progress::advance(float value) {

@@ -55,6 +55,13 @@ bool all_zero(const char* p, size_t n);
 void set_program_name(const char* argv0);
 const std::string& program_name();
 
+// --image-opts: image file names on the command line are option strings
+// ("driver=qcow2,file.filename=x.qcow2"); image_name() turns one into the
+// name storage opens (its json: form), and passes other names through.
+void set_image_opts(bool on);
+bool image_opts();
+std::string image_name(const std::string& arg);
+
 // Print "<program>: <msg>" on stderr.
 void report(const std::string& msg);
 // qemu-img's error_exit(): the message and "Try '<program> --help' for more

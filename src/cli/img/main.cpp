@@ -66,8 +66,9 @@ int main(int argc, char** argv) {
     // file names.
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--image-opts" || a == "--target-image-opts") {
-            report(a + " is not supported by vireo-img: give image file names");
+        if (a == "--image-opts") set_image_opts(true);
+        if (a == "--target-image-opts") {
+            report(a + " is not supported by vireo-img: give the target's file name");
             return 1;
         }
     }
