@@ -1,6 +1,6 @@
 #include "storage/nbd.hpp"
 
-#include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -216,28 +217,36 @@ Status NbdImage::connect(const NbdAddress& a) {
         fd_ = std::move(fd);
         return {};
     }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    if (int rc = ::getaddrinfo(a.host.c_str(), a.port.c_str(), &hints, &res); rc != 0)
-        return fail(ErrorCode::Connection, "address resolution failed for {}:{}: {}", a.host, a.port, gai_strerror(rc));
-    int last = ECONNREFUSED;
-    for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-        UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
-        if (!fd) {
-            last = errno;
-            continue;
-        }
-        if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0) {
-            int one = 1;
-            (void)::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // latency only
-            fd_ = std::move(fd);
-            break;
-        }
-        last = errno;
+    // Numeric addresses (and localhost) only: name lookups would pull the
+    // resolver (NSS) into the statically linked tools that carry this code.
+    sockaddr_storage ss{};
+    socklen_t ss_len = 0;
+    char* end = nullptr;
+    const unsigned long port = std::strtoul(a.port.c_str(), &end, 10);
+    if (a.port.empty() || *end || port > 65535) return fail(ErrorCode::InvalidArg, "Invalid port '{}'", a.port);
+    const std::string host = a.host == "localhost" ? "127.0.0.1" : a.host;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(static_cast<uint16_t>(port));
+        ss_len = sizeof(sockaddr_in);
+    } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(static_cast<uint16_t>(port));
+        ss_len = sizeof(sockaddr_in6);
+    } else {
+        return fail(ErrorCode::InvalidArg, "address resolution failed for {}:{}: vireo takes numeric addresses (or localhost)",
+                    a.host, a.port);
     }
-    ::freeaddrinfo(res);
+    UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return fail(ErrorCode::System, "Failed to create socket: {}", errno_text(errno));
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), ss_len) == 0) {
+        int one = 1;
+        (void)::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // latency only
+        fd_ = std::move(fd);
+    }
+    const int last = errno;
     if (!fd_) return fail(ErrorCode::Connection, "Failed to connect to '{}:{}': {}", a.host, a.port, errno_text(last));
     return {};
 }
