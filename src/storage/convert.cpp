@@ -692,7 +692,8 @@ Status convert(const ConvertOptions& o) {
         return fail(ErrorCode::Unsupported, "Format driver '{}' does not support bitmaps", o.target_format);
     // Bitmaps go in one by one after the data, and the first whose name the
     // target (convert -n) already has fails the command, as in qemu-img.
-    // The target's names are read now: its data writes drop its bitmaps.
+    // The target's names are read before its data writes (which set bits
+    // in its own enabled bitmaps, as QEMU's do).
     size_t bitmaps_ok = src_bitmaps.size();
     if (!src_bitmaps.empty()) {
         auto have = dst_q->read_bitmaps();
@@ -727,7 +728,8 @@ Status convert(const ConvertOptions& o) {
         }
         return std::unexpected(e);
     }
-    // Bitmaps go in after the data: a guest write drops an image's bitmaps.
+    // Bitmaps go in after the data: the copy's writes must not set bits in
+    // the source's bitmaps.
     if (bitmaps_ok > 0) {
         std::vector<qcow2::Bitmap> add(src_bitmaps.begin(), src_bitmaps.begin() + static_cast<long>(bitmaps_ok));
         auto st = dst_q->add_bitmaps(add);

@@ -552,6 +552,7 @@ Status Qcow2Image::close() {
     if (!st) return st;
     if (data_file_) VIREO_TRY(data_file_->flush());
     VIREO_TRY(file_.flush());
+    VIREO_TRY(store_tracked_bitmaps());
     // Everything is on disk: a dirty bit left from an open that did not
     // repair (check) goes, as QEMU clears it when it closes an image.
     if (h_.incompatible & kIncompatDirty) {
@@ -886,7 +887,7 @@ Status Qcow2Image::write(uint64_t off, const void* vbuf, size_t len) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     VIREO_TRY(check_range(off, len));
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(track_write(off, len));
     const char* buf = static_cast<const char*>(vbuf);
     while (len > 0) {
         uint64_t cluster = off >> cluster_bits_;
@@ -966,7 +967,7 @@ Status Qcow2Image::write_zeroes(uint64_t off, uint64_t len, bool unmap) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     VIREO_TRY(check_range(off, len));
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(track_write(off, len));
     std::vector<char> z;
     while (len > 0) {
         uint64_t in = off & (cluster_size_ - 1);
@@ -993,7 +994,7 @@ Status Qcow2Image::discard(uint64_t off, uint64_t len) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     VIREO_TRY(check_range(off, len));
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(track_write(off, len));
     // Only whole clusters can be discarded; partial ones are left as they are.
     uint64_t start = (off + cluster_size_ - 1) & ~(cluster_size_ - 1);
     uint64_t end = off + len == h_.size ? off + len : (off + len) & ~(cluster_size_ - 1);
@@ -1064,7 +1065,7 @@ Status Qcow2Image::write_precompressed(uint64_t off, const std::vector<char>& pa
     VIREO_TRY(check_compressed_write(off, len));
     if (packed.empty()) return write(off, vbuf, len);  // incompressible: store as is
     if (packed.size() >= cluster_size_) return fail(ErrorCode::InvalidArg, "compressed data larger than a cluster");
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(track_write(off, len));
     // The L2 table first: allocating it must not land inside the range
     // alloc_bytes hands out for the data.
     auto t = l2_for_write(off >> cluster_bits_);
@@ -1099,7 +1100,7 @@ Status Qcow2Image::write_compressed_batch(const std::vector<PackedCluster>& clus
             VIREO_TRY(write(c.off, c.raw, c.raw_len));
             continue;
         }
-        VIREO_TRY(drop_bitmaps());
+        VIREO_TRY(track_write(c.off, c.raw_len));
         auto t = l2_for_write(c.off >> cluster_bits_);
         if (!t) return std::unexpected(t.error());
         auto host = alloc_bytes(c.packed_len);

@@ -226,9 +226,16 @@ private:
     Status mark_clean();
     Status mark_corrupt(const std::string& why);
     Status open_backing(const OpenOptions& opts);
-    // Persistent bitmaps are not tracked by vireo: the first modification
-    // frees them and drops the extension, so they are never left stale.
-    Status drop_bitmaps();
+    // Persistent bitmaps follow guest writes as in QEMU: at the first
+    // modification the bitmaps are loaded and marked in use on disk, every
+    // write sets the bits of the enabled ones, close() stores them again.
+    // A stale extension (autoclear bit clear) is dropped instead.
+    Status track_write(uint64_t off, uint64_t len);
+    Status begin_bitmap_tracking();
+    Status store_tracked_bitmaps();
+    // Resize the tracked bitmaps' bits for a new image size (bits past the
+    // end cleared); refused while an inconsistent bitmap exists.
+    Status resize_tracked_bitmaps(uint64_t new_size);
     // The bitmap directory and the tables of consistent bitmaps, checked
     // at open against the constraints QEMU enforces (its messages).
     Status validate_bitmaps();
@@ -308,6 +315,7 @@ private:
     std::string backing_format_;
     std::string data_file_name_;
     std::string bitmaps_ext_;   // raw bitmaps extension payload, preserved
+    std::optional<std::vector<qcow2::Bitmap>> tracked_;  // loaded at the first write
     uint64_t bitmap_dir_offset_ = 0, bitmap_dir_size_ = 0;
     uint32_t nb_bitmaps_ = 0;
     ImagePtr backing_;

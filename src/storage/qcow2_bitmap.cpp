@@ -105,6 +105,9 @@ Status Qcow2Image::validate_bitmaps() {
 }
 
 Result<std::vector<Bitmap>> Qcow2Image::read_bitmaps() {
+    // Being tracked, the bitmaps in memory are the current ones (those on
+    // disk are marked in use until close() stores them).
+    if (tracked_) return *tracked_;
     std::vector<Bitmap> out;
     if (bitmaps_ext_.empty() || !(h_.autoclear & kAutoclearBitmaps)) return out;
     if (bitmap_dir_size_ > kMaxBitmapDir) return fail(ErrorCode::Corrupt, "'{}': bitmap directory too large", filename_);
@@ -174,6 +177,17 @@ Status Qcow2Image::add_bitmaps(const std::vector<Bitmap>& add) {
     if (!file_.writable()) return fail(ErrorCode::InvalidArg, "'{}' is opened read-only", filename_);
     if (h_.version < 3) return fail(ErrorCode::Unsupported, "Cannot store dirty bitmaps in qcow2 v2 files");
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is corrupt", filename_);
+    if (tracked_) {
+        // Being tracked: they join the bitmaps close() stores.
+        for (const auto& b : add) {
+            for (const auto& t : *tracked_)
+                if (t.name == b.name) return fail(ErrorCode::InvalidArg, "Bitmap already exists: {}", b.name);
+            if (b.bits.size() != bitmap_bytes(h_.size, b.granularity_bits))
+                return fail(ErrorCode::InvalidArg, "bitmap '{}' does not match the image size", b.name);
+            tracked_->push_back(b);
+        }
+        return {};
+    }
 
     // Existing entries stay as they are, byte for byte.
     std::vector<DirEntry> entries;
@@ -298,6 +312,14 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> Qcow2Image::bitmap_entry_clus
 Status Qcow2Image::store_bitmaps(const std::vector<Bitmap>& all) {
     if (!file_.writable()) return fail(ErrorCode::InvalidArg, "'{}' is opened read-only", filename_);
     if (h_.version < 3 && !all.empty()) return fail(ErrorCode::Unsupported, "Cannot store dirty bitmaps in qcow2 v2 files");
+    if (tracked_) {
+        // Being tracked: these replace the bitmaps close() stores.
+        for (const auto& b : all)
+            if (!b.in_use && b.bits.size() != bitmap_bytes(h_.size, b.granularity_bits))
+                return fail(ErrorCode::InvalidArg, "bitmap '{}' does not match the image size", b.name);
+        tracked_ = all;
+        return {};
+    }
     // The entries on disk now, by name.
     std::map<std::string, std::string> old;
     std::vector<std::string> old_order;
@@ -405,6 +427,72 @@ Status Qcow2Image::store_bitmaps(const std::vector<Bitmap>& all) {
     VIREO_TRY(file_.flush());
     for (auto [off, n] : to_free) VIREO_TRY(free_clusters(off, n));
     return flush();
+}
+
+Status Qcow2Image::begin_bitmap_tracking() {
+    auto all = read_bitmaps();
+    if (!all) return std::unexpected(all.error());
+    // Marked in use on disk first: should vireo stop before close(), the
+    // bitmaps read as inconsistent, never as stale.
+    std::string dir(bitmap_dir_size_, '\0');
+    VIREO_TRY(file_.read(dir.data(), dir.size(), bitmap_dir_offset_));
+    for (uint64_t off = 0; off + 24 <= dir.size();) {
+        const uint32_t flags = load_be32(dir.data() + off + 12);
+        if (!(flags & kBitmapInUse)) {
+            char f[4];
+            store_be32(f, flags | kBitmapInUse);
+            VIREO_TRY(file_.write(f, 4, bitmap_dir_offset_ + off + 12));
+        }
+        const uint16_t name_size = load_be16(dir.data() + off + 18);
+        off = (off + 24 + uint64_t{load_be32(dir.data() + off + 20)} + name_size + 7) & ~7ULL;
+    }
+    VIREO_TRY(file_.flush());
+    tracked_ = std::move(*all);
+    return {};
+}
+
+Status Qcow2Image::track_write(uint64_t off, uint64_t len) {
+    if (bitmaps_ext_.empty()) return {};
+    if (!(h_.autoclear & kAutoclearBitmaps)) {
+        // Left by a program without bitmap support: stale, dropped (their
+        // clusters are leaks for check -r, as QEMU leaves them).
+        bitmaps_ext_.clear();
+        nb_bitmaps_ = 0;
+        VIREO_TRY(write_header());
+        return file_.flush();
+    }
+    if (!tracked_) VIREO_TRY(begin_bitmap_tracking());
+    if (len == 0) return {};
+    for (auto& b : *tracked_) {
+        if (b.in_use || !b.auto_enabled) continue;
+        const uint64_t first = off >> b.granularity_bits, last = (off + len - 1) >> b.granularity_bits;
+        for (uint64_t bit = first; bit <= last && bit / 8 < b.bits.size(); ++bit)
+            b.bits[bit / 8] = static_cast<uint8_t>(b.bits[bit / 8] | (1U << (bit % 8)));
+    }
+    return {};
+}
+
+Status Qcow2Image::resize_tracked_bitmaps(uint64_t new_size) {
+    if (bitmaps_ext_.empty() || !(h_.autoclear & kAutoclearBitmaps)) return track_write(0, 0);
+    if (!tracked_) VIREO_TRY(begin_bitmap_tracking());
+    for (const auto& b : *tracked_)
+        if (b.in_use)
+            return fail(ErrorCode::InvalidState,
+                        "Bitmap '{}' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this bitmap from disk",
+                        b.name);
+    for (auto& b : *tracked_) {
+        b.bits.resize(bitmap_bytes(new_size, b.granularity_bits), 0);
+        const uint64_t nbits = (new_size + (1ULL << b.granularity_bits) - 1) >> b.granularity_bits;
+        if (nbits % 8 && !b.bits.empty()) b.bits.back() &= static_cast<uint8_t>((1U << (nbits % 8)) - 1);
+    }
+    return {};
+}
+
+Status Qcow2Image::store_tracked_bitmaps() {
+    if (!tracked_) return {};
+    auto all = std::move(*tracked_);
+    tracked_.reset();
+    return store_bitmaps(all);
 }
 
 }  // namespace vireo::storage

@@ -718,7 +718,7 @@ namespace {
 // The dirty areas of a bitmap as QEMU sees them: qemu-nbd exports it and
 // qemu-img map reads it back (dirty runs show as "data": false).
 std::string dirty_map(const std::string& img, const std::string& bitmap) {
-    const std::string sock = img + ".sock";
+    const std::string sock = std::filesystem::absolute(img + ".sock").string();  // qemu-nbd wants it absolute
     std::filesystem::remove(sock);
     pid_t pid = ::fork();
     if (pid == 0) {
@@ -731,6 +731,7 @@ std::string dirty_map(const std::string& img, const std::string& bitmap) {
                   "driver=nbd,server.type=unix,server.path=" + sock + ",x-dirty-bitmap=qemu:dirty-bitmap:" + bitmap});
     ::kill(pid, SIGTERM);
     ::waitpid(pid, nullptr, 0);
+    EXPECT_EQ(r.exit_code, 0) << img << " " << bitmap << ": " << r.err;
     return r.out;
 }
 
@@ -812,6 +813,113 @@ TEST(ImgOptions, BitmapSubcommandLikeQemu) {
     }
     EXPECT_EQ(bitmaps("q.qcow2"), bitmaps("v.qcow2"));
     ok({"qemu-img", "check", "v.qcow2"});
+}
+
+// Persistent bitmaps follow the writes of every vireo-img subcommand as
+// QEMU's follow qemu-img's: enabled bitmaps gain the written areas, disabled
+// ones stay as they were, a resize resizes them (refused while one is
+// inconsistent), a snapshot cannot be applied under them, and an extension
+// left by a program without bitmap support is dropped at the first write.
+// Twin images written by each tool: info lists the same bitmaps, check is
+// clean, the dirty areas qemu-nbd exports are the same.
+TEST(ImgInterop, BitmapsFollowWritesLikeQemu) {
+    NEED_QEMU();
+    if (vireo::test::which("qemu-nbd").empty()) VIREO_SKIP("qemu-nbd not installed");
+    TempDir d;
+    std::filesystem::current_path(d.path());
+    ok({"qemu-img", "create", "-q", "-f", "raw", "src.raw", "8M"});
+    qemu_io("src.raw", {"write -P 1 128k 128k", "write -P 2 3M 1M", "write -P 3 7M 64k"});
+    ok({"qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "8M"});
+    ok({"qemu-img", "bitmap", "--add", "base.qcow2", "b0"});
+    ok({"qemu-img", "bitmap", "--add", "-g", "128k", "base.qcow2", "b1"});
+    ok({"qemu-img", "bitmap", "--add", "-g", "4k", "base.qcow2", "b2"});
+    qemu_io("base.qcow2", {"write -P 9 6M 64k"});  // b1 keeps these bits only
+    ok({"qemu-img", "bitmap", "--disable", "base.qcow2", "b1"});
+    for (const std::string t : {"q", "v"}) {
+        std::filesystem::copy_file("base.qcow2", t + ".qcow2");
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", "-b", t + ".qcow2", "-F", "qcow2", t + "-ov.qcow2"});
+        qemu_io(t + "-ov.qcow2", {"write -P 4 1M 64k", "write -P 5 5M 192k"});
+    }
+    auto bitmaps = [](const std::string& img) {
+        auto j = nlohmann::json::parse(run({"qemu-img", "info", "--output=json", img}).out);
+        return j["format-specific"]["data"]["bitmaps"];
+    };
+    auto expect_twins = [&](const std::string& step) {
+        EXPECT_EQ(bitmaps("q.qcow2"), bitmaps("v.qcow2")) << step;
+        auto c = run({"qemu-img", "check", "v.qcow2"});
+        EXPECT_EQ(c.exit_code, 0) << step << ": " << c.out << c.err;
+        for (const char* b : {"b0", "b1", "b2"}) {
+            const std::string q = dirty_map("q.qcow2", b);
+            EXPECT_NE(q.find("\"data\": false"), std::string::npos) << step << " " << b << ": no dirty area";
+            EXPECT_EQ(q, dirty_map("v.qcow2", b)) << step << " " << b;
+        }
+        ok({"qemu-img", "compare", "q.qcow2", "v.qcow2"});
+    };
+    // Writes of convert -n (only the data: the target reads as zeroes).
+    for (const std::string t : {"q", "v"}) {
+        Args a{t == "q" ? "qemu-img" : vimg(), "convert", "-n", "--target-is-zero", "-f", "raw", "-O", "qcow2", "src.raw",
+               t + ".qcow2"};
+        ok(a);
+    }
+    expect_twins("convert -n");
+    // Writes of commit into the image.
+    ok({"qemu-img", "commit", "-q", "q-ov.qcow2"});
+    ok({vimg(), "commit", "-q", "v-ov.qcow2"});
+    expect_twins("commit");
+    // A grow: the bitmaps grow with clear bits; then writes in the new tail.
+    ok({"qemu-img", "resize", "-q", "q.qcow2", "12M"});
+    ok({vimg(), "resize", "-q", "v.qcow2", "12M"});
+    expect_twins("resize");
+    ok({"qemu-img", "create", "-q", "-f", "raw", "tail.raw", "12M"});
+    qemu_io("tail.raw", {"write -P 6 10M 64k"});
+    ok({"qemu-img", "convert", "-n", "--target-is-zero", "-f", "raw", "-O", "qcow2", "tail.raw", "q.qcow2"});
+    ok({vimg(), "convert", "-n", "--target-is-zero", "-f", "raw", "-O", "qcow2", "tail.raw", "v.qcow2"});
+    expect_twins("write after resize");
+    // A snapshot cannot be applied under bitmaps.
+    ok({"qemu-img", "snapshot", "-c", "s1", "q.qcow2"});
+    ok({vimg(), "snapshot", "-c", "s1", "v.qcow2"});
+    for (const std::string t : {"q", "v"}) {
+        auto a = run({t == "q" ? "qemu-img" : vimg(), "snapshot", "-a", "s1", t + ".qcow2"});
+        EXPECT_EQ(a.exit_code, 1);
+        EXPECT_EQ(as_qemu(a.err), "qemu-img: Could not apply snapshot 's1': Device has active dirty bitmaps\n");
+    }
+    expect_twins("snapshot");
+
+    // An inconsistent bitmap refuses a resize, and is kept as it is.
+    for (const std::string t : {"q", "v"}) {
+        uint64_t ext = 0;
+        for (const auto& e : extensions(t + ".qcow2"))
+            if (e.type == 0x23852875) ext = e.at + 8;
+        ASSERT_NE(ext, 0U);
+        const uint64_t dir = load(read_bytes(t + ".qcow2", ext + 16, 8), 0, 8);
+        write_bytes(t + ".qcow2", dir + 12, be(3, 4));  // b0: in use
+    }
+    auto rv = run({vimg(), "resize", "v.qcow2", "16M"});
+    auto rq = run({"qemu-img", "resize", "q.qcow2", "16M"});
+    EXPECT_EQ(rq.exit_code, rv.exit_code);
+    EXPECT_EQ(rq.err, as_qemu(rv.err));
+    qemu_io("q.qcow2", {"write -P 7 0 64k"});
+    ok({"qemu-img", "convert", "-n", "--target-is-zero", "-f", "raw", "-O", "qcow2", "tail.raw", "v.qcow2"});
+    ok({"qemu-img", "convert", "-n", "--target-is-zero", "-f", "raw", "-O", "qcow2", "tail.raw", "q.qcow2"});
+    EXPECT_EQ(bitmaps("q.qcow2"), bitmaps("v.qcow2"));
+    ok({"qemu-img", "check", "v.qcow2"});
+
+    // An extension a program without bitmap support left (autoclear bit
+    // clear) goes at the first write; its clusters are leaks, as QEMU's.
+    for (const std::string t : {"q", "v"}) {
+        ok({"qemu-img", "create", "-q", "-f", "qcow2", "s" + t + ".qcow2", "4M"});
+        ok({"qemu-img", "bitmap", "--add", "s" + t + ".qcow2", "b0"});
+        write_bytes("s" + t + ".qcow2", 88, std::string(8, '\0'));
+    }
+    qemu_io("sq.qcow2", {"write -P 1 0 64k"});
+    ok({"qemu-img", "create", "-q", "-f", "raw", "small.raw", "4M"});
+    qemu_io("small.raw", {"write -P 1 0 64k"});
+    ok({vimg(), "convert", "-n", "--target-is-zero", "-f", "raw", "-O", "qcow2", "small.raw", "sv.qcow2"});
+    EXPECT_EQ(read_bytes("sq.qcow2", 0, 65536), read_bytes("sv.qcow2", 0, 65536));
+    auto cq = run({"qemu-img", "check", "--output=json", "sq.qcow2"});
+    auto cv = run({"qemu-img", "check", "--output=json", "sv.qcow2"});
+    EXPECT_EQ(cq.exit_code, cv.exit_code);
+    EXPECT_EQ(nlohmann::json::parse(cq.out)["leaks"], nlohmann::json::parse(cv.out)["leaks"]);
 }
 
 namespace {
