@@ -2,7 +2,8 @@
 # Install: copy to /usr/share/bash-completion/completions/vireo, or
 #   source completion/vireo.bash
 # Candidates come from `vireo _complete <words...>`, which knows the verbs,
-# each verb's options and, for domain, pool and volume arguments, the names on
+# each verb's options and, for domain, pool, volume, network and interface
+# arguments (and net-update's command and section), the names on
 # the connection given with -c/--connect (or the default one).
 _vireo() {
     local cur words cword

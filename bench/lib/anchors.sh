@@ -31,9 +31,12 @@ bench_die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 # Install the Debian packages that are missing (as root, or with sudo).
 bench_apt_install() {
-    local missing=() pkg sudo=""
+    local missing=() pkg status sudo=""
     for pkg in "$@"; do
-        dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$pkg")
+        # Captured, then searched: `dpkg-query | grep -q` can fail with
+        # SIGPIPE under pipefail (the scripts sourcing this set it).
+        status="$(dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null || true)"
+        grep -qx 'install ok installed' <<<"$status" || missing+=("$pkg")
     done
     [[ ${#missing[@]} -eq 0 ]] && return 0
     [[ $(id -u) -ne 0 ]] && sudo="sudo"

@@ -164,7 +164,7 @@ Status handshake(websocket::stream<Socket>& ws, const Transport& transport, std:
 // HttpConnection
 
 // Room kept in a connection's read buffer (see Impl::connect).
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
 struct HttpConnection::Impl {
     std::shared_ptr<Transport> transport;
@@ -281,15 +281,21 @@ public:
     }
     ~EventStream() override {
         state_->stopped = true;
-        asio::post(state_->ioc, [s = state_] {
-            beast::error_code ec;
-            s->ws->next_layer().shutdown(Socket::shutdown_both, ec);
-            s->ws->next_layer().close(ec);
-        });
+        try {
+            asio::post(state_->ioc, [s = state_] {
+                beast::error_code ec;
+                s->ws->next_layer().shutdown(Socket::shutdown_both, ec);
+                s->ws->next_layer().close(ec);
+            });
+        } catch (const std::exception&) {
+            // Out of memory for the posted handler: stop the loop outright
+            // (the socket closes with the state) rather than throw from here.
+            state_->ioc.stop();
+        }
         // Destroyed from inside the callback: the thread ends by itself.
         if (thread_.get_id() == std::this_thread::get_id())
             thread_.detach();
-        else
+        else if (thread_.joinable())
             thread_.join();
     }
 

@@ -1,6 +1,7 @@
 #include "client/remote_driver.hpp"
 
 #include "client/volume_stream.hpp"
+#include "wire/network_wire.hpp"
 #include "wire/wire.hpp"
 
 #ifndef VIREO_VERSION
@@ -60,6 +61,16 @@ void RemoteDriver::install_streams() {
             auto j = wire::parse_json(text);
             if (!j) return;
             auto event = wire::event_from_json(*j);
+            if (event) cb(*event);
+        });
+    });
+    on<ops::NetworkEvents>([this](const ops::NetworkEvents::Request& r) -> Result<std::unique_ptr<driver::Subscription>> {
+        auto req = http::encode_request<ops::NetworkEvents>(r);
+        if (!req) return std::unexpected(req.error());
+        return open_event_stream(transport_, req->target, [cb = r.callback](std::string_view text) {
+            auto j = wire::parse_json(text);
+            if (!j) return;
+            auto event = wire::network_event_from_json(*j);
             if (event) cb(*event);
         });
     });

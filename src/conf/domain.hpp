@@ -43,7 +43,9 @@
 // previous run assigned) are kept, so output is stable across dumpxml/define.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -134,6 +136,7 @@ struct Controller {
     std::string ports, vectors;  // usb ports / virtio-serial ports & vectors
     // <target chassis=.. port=.. busNr=.../> for pcie-root-port etc.
     std::optional<unsigned> target_chassis;
+    std::optional<unsigned> target_chassis_nr;  // pci-bridge <target chassisNr=.../>
     std::string target_port;     // "0x10"
     std::string target_busnr;
     std::string model_name;      // <model name='pcie-root-port'/>
@@ -142,13 +145,17 @@ struct Controller {
     DeviceInfo info;
 };
 
-// <interface type='network|bridge|user|ethernet'>
+// <interface type='network|bridge|user|ethernet|direct'>
 struct Interface {
     std::string type = "user";
     std::string mac;            // aa:bb:cc:dd:ee:ff, generated (52:54:00:...) when absent
     std::string source_network, source_bridge, source_portgroup;
     std::string source_portid;  // live only: the network port's uuid
+    std::string source_dev;     // direct: the host interface the macvtap sits on
+    std::string source_mode;    // direct: vepa (default), bridge, private, passthrough
     std::string target_dev;     // tap name (ethernet / live)
+    std::string target_managed; // ethernet: "no" = an existing tap vireo neither creates nor removes
+    std::string backend_type;   // user: "passt" (<backend type='passt'/>) or "" (QEMU's slirp)
     std::string model;          // virtio, e1000e, e1000, rtl8139
     std::string driver_name, driver_queues;
     std::string link_state;     // up/down
@@ -164,6 +171,9 @@ struct CharDev {
     std::string source_path;    // pty (live), file, unix
     std::string source_mode;    // unix/tcp: bind|connect
     std::string source_host, source_service;
+    // udp: the local end, <source mode='bind' host=.. service=../> beside
+    // the remote <source mode='connect' .../> (source_host/source_service)
+    std::string source_bind_host, source_bind_service;
     std::string source_append;  // file append='on'
     std::string protocol_type;  // tcp: raw|telnet
     // <target .../>
@@ -279,6 +289,14 @@ struct Redirdev {
     std::string bus = "usb";
     std::string type = "spicevmc";  // spicevmc, tcp
     std::string source_host, source_service, source_mode;
+    std::string protocol;  // tcp: <protocol type='raw|telnet'/>
+    DeviceInfo info;
+};
+
+// <hub type='usb'>: a USB hub (libvirt adds one when the USB devices
+// outnumber the controllers' ports).
+struct Hub {
+    std::string type = "usb";
     DeviceInfo info;
 };
 
@@ -296,6 +314,7 @@ struct Devices {
     std::vector<Audio> audios;
     std::vector<Video> videos;
     std::vector<Redirdev> redirdevs;
+    std::vector<Hub> hubs;
     std::vector<Watchdog> watchdogs;
     std::optional<Memballoon> memballoon;
     std::vector<Rng> rngs;
@@ -436,12 +455,43 @@ std::string format_domain_xml(const DomainDef& def, FormatFlags flags = {});
 // devs/aliases/addresses, boot order conflicts, vcpu counts.
 Status validate_domain(const DomainDef& def);
 
-// libvirt's define-time defaults: implicit controllers (pci-root/pcie-root,
-// USB, SATA on q35, virtio-serial for virtio channels/consoles,
-// pcie-root-ports on q35), PCI/drive/virtio-serial addresses for devices
-// without one, device aliases, MAC addresses, a console for the first
-// serial, ps2 inputs with graphics. Idempotent.
-void assign_addresses_and_aliases(DomainDef& def);
+// What the host can run, for the define-time checks and defaults that
+// depend on it. The driver provides it from its emulator probing (src/host,
+// src/qemu/probe): conf itself never looks at the host or runs anything.
+struct DefineHost {
+    // The emulator binary that runs guests of `arch` here, "" when none.
+    std::function<std::string(std::string_view arch)> emulator_for;
+    // `machine` as `emulator` names it: the canonical machine type ("pc" ->
+    // "pc-i440fx-7.2"; "" -> the emulator's default machine), or an error
+    // naming the machine when the emulator does not have it.
+    std::function<Result<std::string>(std::string_view emulator, std::string_view machine)> canonical_machine;
+};
+
+// The host-dependent part of define, before assign_addresses_and_aliases:
+// an architecture is accepted only when an emulator here runs it ("No
+// emulator found for arch 'aarch64'"), <emulator> defaults to that one and
+// the machine type is canonicalised, as libvirt does.
+Status apply_define_host(DomainDef& def, const DefineHost& host);
+
+// libvirt's define-time defaults (QEMU driver, x86): the defaults it fills
+// in and prints (<boot dev='hd'/>, the default <cpu> model, disk drivers,
+// NIC and video models, an <audio> backend, the balloon, PS/2 inputs, ...),
+// its implicit controllers in its order, and PCI (i440fx and q35, with
+// pcie-root-ports and bridges added as needed), USB (hubs added as needed),
+// drive and virtio-serial addresses for the devices without one, then the
+// device aliases. Idempotent: what is assigned is kept by a later call.
+// Fails as libvirt's define does, naming the device, when the document's
+// own addresses conflict with each other or with the chipset's devices, and
+// for architectures other than x86_64 and i686.
+Status assign_addresses_and_aliases(DomainDef& def);
+
+// Give every <interface> without a MAC a random 52:54:00:xx:xx:xx one that
+// `in_use` rejects and no other interface of `def` has (libvirt's prefix;
+// unique among the connection's domains when `in_use` knows their MACs).
+// Run before assign_addresses_and_aliases, which would pick one without
+// looking. `random` supplies the three random bytes (tests pass their own).
+void assign_unique_macs(DomainDef& def, const std::function<bool(std::string_view)>& in_use,
+                        const std::function<std::array<std::uint8_t, 3>()>& random = {});
 
 // True when the machine type is a q35 / PCIe machine (q35, pc-q35-*).
 bool is_q35_machine(std::string_view machine);

@@ -1,38 +1,39 @@
 // assign_addresses_and_aliases: the defaults libvirt's QEMU driver fills in
-// when a domain is defined, so that vireo's dumpxml looks like libvirt's and
-// stays stable across dumpxml / define (everything assigned is kept).
+// when a domain is defined (libvirt 9.0, x86), so that vireo's dumpxml is
+// libvirt's and stays stable across dumpxml / define (everything assigned
+// is kept). Every rule here was measured against libvirtd's own dumpxml; the
+// golden files in tests/data/conf/libvirt are those measurements.
 //
-// What is filled in (x86_64; the rules follow libvirt's documented behaviour):
-// - os: arch x86_64, machine 'pc'; emulator /usr/bin/qemu-system-<arch>
-// - clock offset utc, on_poweroff destroy / on_reboot restart / on_crash destroy
-// - MAC addresses 52:54:00:xx:xx:xx
-// - consoles: a serial gets a console (target serial port 0) and vice versa
-// - implicit controllers: pci-root (pc) / pcie-root (q35), a USB controller
-//   (piix3-uhci on pc, qemu-xhci on q35), the q35 SATA controller, IDE on pc,
-//   virtio-serial when virtio channels/consoles exist, SCSI/SATA/FDC when a
-//   disk needs one
-// - ps2 mouse and keyboard with graphics; a video device with graphics;
-//   a virtio memballoon
-// - addresses: drive addresses for ide/sata/scsi/fdc disks, virtio-serial
-//   ports for channels, USB ports for USB devices, and PCI slots:
-//   pc:  slot 1 = PIIX3 (IDE 1.1, USB 1.2), primary video slot 2, then every
-//        other PCI device from slot 3 in libvirt's order (filesystems, NICs,
-//        sound, controllers, virtio disks, memballoon, rng, watchdog)
-//   q35: primary video 0:1.0, SATA 0:1f.2, ich9 sound 0:1b.0; every PCIe
-//        endpoint gets its own pcie-root-port (added on bus 0 from slot 2,
-//        eight functions per slot) and sits at slot 0 on the port's bus;
-//        conventional-PCI devices go behind a pcie-to-pci-bridge
-// - aliases: virtio-disk0, sata0-0-0, net0, serial0, channel0, input0,
-//   video0, sound0, balloon0, rng0, usb, pci.1, virtio-serial0, ...
+// In libvirt's order (its post-parse callbacks):
+// 1. per-domain: arch x86_64, machine 'pc', emulator, clock utc, lifecycle
+//    actions, <boot dev='hd'/> unless a device has <boot order>, the default
+//    CPU (custom qemu64 / qemu32, check='none'), the check/migratable/
+//    fallback values of the CPU modes, topology dies='1', NUMA cells getting
+//    the vCPUs no cell names (into cell 0);
+// 2. per-device: disk bus from the target name, <driver name='qemu'
+//    type='raw'/>, drive addresses; NIC model rtl8139; video model cirrus
+//    and its memory sizes, the primary video first; serial target types and
+//    models; tcp chardevs' raw protocol; USB/SCSI controller models and USB2
+//    companions' start ports; graphics ports and listens; watchdog action
+//    reset; rng /dev/random;
+// 3. default devices: a USB controller, the q35 SATA controller, the PCI
+//    root, the memballoon, an <audio> backend, PS/2 mouse and keyboard;
+// 4. implicit devices: the console of the first serial (and the serial of a
+//    console), the controllers disks and virtio chardevs need, a video card
+//    for graphics;
+// 5. addresses (domain_address.cpp): virtio-serial ports, PCI slots (adding
+//    pcie-root-ports and bridges), USB ports (adding hubs);
+// 6. aliases: virtio-disk0, sata0-0-0, net0, serial0, channel0, input0,
+//    video0, sound0, balloon0, rng0, usb, pci.1, virtio-serial0, hub0, ...
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "conf/domain.hpp"
+#include "conf/domain_internal.hpp"
 #include "util/random.hpp"
 
 namespace vireo::conf {
@@ -41,19 +42,21 @@ bool is_q35_machine(std::string_view machine) {
     return machine == "q35" || machine.starts_with("pc-q35");
 }
 
+MachineFamily machine_family(std::string_view machine) {
+    if (is_q35_machine(machine)) return MachineFamily::Q35;
+    if (machine == "pc" || machine.starts_with("pc-i440fx") || machine.starts_with("pc-0.") || machine.starts_with("pc-1."))
+        return MachineFamily::I440fx;
+    if (machine == "microvm") return MachineFamily::Microvm;
+    return MachineFamily::Other;
+}
+
 const Disk* find_disk_by_target(const DomainDef& def, std::string_view target_dev) {
     for (const auto& d : def.devices.disks)
         if (d.target_dev == target_dev) return &d;
     return nullptr;
 }
 
-namespace {
-
-// "vda" -> 0, "sdb" -> 1, "hdaa" -> 26 (libvirt's virDiskNameToIndex).
-int disk_index(std::string_view dev) {
-    std::size_t i = 0;
-    while (i < dev.size() && i < 2 && !(dev[i] >= 'a' && dev[i] <= 'z' && i == 2)) ++i;
-    // prefixes: vd, sd, hd, fd, xvd, ubd
+int disk_name_index(std::string_view dev) {
     static constexpr std::string_view prefixes[] = {"xvd", "ubd", "vd", "sd", "hd", "fd"};
     std::string_view rest;
     for (auto p : prefixes)
@@ -66,15 +69,132 @@ int disk_index(std::string_view dev) {
     for (char c : rest) {
         if (c < 'a' || c > 'z') return -1;
         idx = (idx + 1) * 26 + (c - 'a');
-        if (idx > 100000) return -1;
+        if (idx > 1000000) return -1;
     }
     return idx - 26;
 }
+
+// ---- libvirt's device order ----------------------------------------------
+
+namespace {
+
+// A parsed controller goes before the first one of its type with a higher
+// index, else just past the last one of its type, else at the end (libvirt's
+// virDomainControllerInsertPreAlloced).
+void insert_controller(std::vector<Controller>& v, Controller c) {
+    std::optional<std::size_t> at;
+    for (std::size_t k = v.size(); k-- > 0;) {
+        const Controller& cur = v[k];
+        if (cur.type != c.type) continue;
+        if (c.index == kAutoIndex) {
+            at = k + 1;
+            break;
+        }
+        if (cur.index != kAutoIndex && cur.index > c.index) at = k;
+        else if (!at) at = k + 1;
+    }
+    v.insert(at ? v.begin() + static_cast<std::ptrdiff_t>(*at) : v.end(), std::move(c));
+}
+
+void insert_disk(std::vector<Disk>& v, Disk d) {
+    const int idx = disk_name_index(d.target_dev);
+    std::optional<std::size_t> at;
+    for (std::size_t k = v.size(); k-- > 0;) {
+        if (v[k].target_bus != d.target_bus) continue;
+        if (disk_name_index(v[k].target_dev) > idx) at = k;
+        else if (!at) at = k + 1;
+    }
+    v.insert(at ? v.begin() + static_cast<std::ptrdiff_t>(*at) : v.end(), std::move(d));
+}
+
+unsigned smallest_free_index(const std::vector<Controller>& ctls, std::string_view type) {
+    unsigned idx = 0;
+    while (std::any_of(ctls.begin(), ctls.end(), [&](const Controller& c) { return c.type == type && c.index == idx; })) ++idx;
+    return idx;
+}
+
+}  // namespace
+
+bool is_usb_companion(const Controller& c) {
+    return c.type == "usb" && (c.model == "ich9-uhci1" || c.model == "ich9-uhci2" || c.model == "ich9-uhci3");
+}
+
+void order_devices_like_libvirt(Devices& d) {
+    std::vector<Controller> ctls;
+    ctls.reserve(d.controllers.size());
+    for (auto& c : d.controllers) insert_controller(ctls, std::move(c));
+    for (std::size_t i = 0; i < ctls.size(); ++i) {
+        Controller& c = ctls[i];
+        if (c.index != kAutoIndex) continue;
+        // A USB1 companion belongs to the USB2 controller before it.
+        if (is_usb_companion(c) && i > 0 && ctls[i - 1].type == "usb" && ctls[i - 1].index != kAutoIndex) c.index = ctls[i - 1].index;
+        else c.index = smallest_free_index(ctls, c.type);
+    }
+    d.controllers = std::move(ctls);
+    std::vector<Disk> disks;
+    disks.reserve(d.disks.size());
+    for (auto& disk : d.disks) insert_disk(disks, std::move(disk));
+    d.disks = std::move(disks);
+}
+
+// ---- CPU lists ----------------------------------------------------------------
+
+std::optional<std::vector<unsigned>> parse_cpu_list(std::string_view text) {
+    std::set<unsigned> cpus;
+    auto number = [](std::string_view s) -> std::optional<unsigned> {
+        if (s.empty() || s.size() > 5) return std::nullopt;
+        unsigned v = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return std::nullopt;
+            v = v * 10 + static_cast<unsigned>(c - '0');
+        }
+        return v;
+    };
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        std::size_t comma = text.find(',', pos);
+        std::string_view item = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+        const bool negate = item.starts_with('^');
+        if (negate) item.remove_prefix(1);
+        const std::size_t dash = item.find('-');
+        auto lo = number(item.substr(0, dash));
+        auto hi = dash == std::string_view::npos ? lo : number(item.substr(dash + 1));
+        if (!lo || !hi || *hi < *lo) return std::nullopt;
+        for (unsigned c = *lo; c <= *hi; ++c) {
+            if (negate) cpus.erase(c);
+            else cpus.insert(c);
+        }
+        if (comma == std::string_view::npos) break;
+        pos = comma + 1;
+    }
+    return std::vector<unsigned>(cpus.begin(), cpus.end());
+}
+
+std::string format_cpu_list(const std::vector<unsigned>& cpus) {
+    std::string out;
+    for (std::size_t i = 0; i < cpus.size();) {
+        std::size_t j = i;
+        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+        if (!out.empty()) out += ',';
+        out += std::to_string(cpus[i]);
+        if (j > i) out += fmt::format("-{}", cpus[j]);
+        i = j + 1;
+    }
+    return out;
+}
+
+namespace {
 
 std::string random_mac() {
     std::array<std::uint8_t, 3> b{};
     random_bytes(b);
     return fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2]);
+}
+
+std::array<std::uint8_t, 3> random_triplet() {
+    std::array<std::uint8_t, 3> b{};
+    random_bytes(b);
+    return b;
 }
 
 Controller* find_controller(DomainDef& def, std::string_view type, unsigned index) {
@@ -83,113 +203,190 @@ Controller* find_controller(DomainDef& def, std::string_view type, unsigned inde
     return nullptr;
 }
 
-Controller& ensure_controller(DomainDef& def, std::string_view type, unsigned index, std::string_view model) {
-    if (Controller* c = find_controller(def, type, index)) return *c;
+// libvirt's virDomainDefMaybeAddController: a controller of this type and
+// index unless there is one, appended (implicit controllers come last).
+void maybe_add_controller(DomainDef& def, std::string_view type, unsigned index, std::string_view model) {
+    if (find_controller(def, type, index)) return;
     Controller c;
     c.type = std::string(type);
     c.index = index;
     c.model = std::string(model);
     def.devices.controllers.push_back(std::move(c));
-    return def.devices.controllers.back();
+}
+
+bool any_device_boot_order(const DomainDef& def) {
+    const auto& d = def.devices;
+    auto has = [](const auto& vec) { return std::any_of(vec.begin(), vec.end(), [](const auto& x) { return x.info.boot_order.has_value(); }); };
+    return has(d.disks) || has(d.interfaces) || has(d.redirdevs);
+}
+
+// ---- 1. per-domain defaults ------------------------------------------------
+
+void fill_cpu_defaults(DomainDef& def) {
+    CpuDef& cpu = def.cpu;
+    if (cpu.mode.empty() && (cpu.present || !cpu.model.empty())) cpu.mode = "custom";
+    if (!cpu.present || (cpu.mode == "custom" && cpu.model.empty())) {
+        // The emulator's default CPU, spelled out (qemuDomainDefSetDefaultCPU).
+        cpu.present = true;
+        cpu.mode = "custom";
+        if (cpu.match.empty()) cpu.match = "exact";
+        if (cpu.check.empty()) cpu.check = "none";
+        cpu.model = def.os.arch == "i686" ? "qemu32" : "qemu64";
+        if (cpu.model_fallback.empty()) cpu.model_fallback = "forbid";
+    }
+    if (cpu.mode == "custom") {
+        if (cpu.match.empty()) cpu.match = "exact";
+        if (cpu.check.empty()) cpu.check = def.type == "qemu" ? "none" : "partial";
+        if (cpu.model_fallback.empty()) cpu.model_fallback = "allow";
+    } else if (cpu.mode == "host-passthrough") {
+        if (cpu.check.empty()) cpu.check = "none";
+        if (cpu.migratable.empty()) cpu.migratable = "on";
+    } else if (cpu.mode == "host-model") {
+        if (cpu.check.empty()) cpu.check = "partial";
+    } else if (cpu.mode == "maximum") {
+        if (cpu.check.empty()) cpu.check = "none";
+    }
+    if ((cpu.sockets || cpu.cores || cpu.threads) && !cpu.dies) cpu.dies = 1;
+    // vCPUs no cell names go to the first cell.
+    if (!cpu.numa.empty()) {
+        std::set<unsigned> named;
+        for (const auto& cell : cpu.numa)
+            if (auto l = parse_cpu_list(cell.cpus)) named.insert(l->begin(), l->end());
+        std::vector<unsigned> rest;
+        for (unsigned v = 0; v < def.vcpus; ++v)
+            if (!named.contains(v)) rest.push_back(v);
+        if (!rest.empty()) {
+            auto first = parse_cpu_list(cpu.numa[0].cpus).value_or(std::vector<unsigned>{});
+            first.insert(first.end(), rest.begin(), rest.end());
+            std::sort(first.begin(), first.end());
+            cpu.numa[0].cpus = format_cpu_list(first);
+        }
+    }
 }
 
 void fill_basic_defaults(DomainDef& def) {
     if (def.os.arch.empty()) def.os.arch = "x86_64";
     if (def.os.machine.empty()) def.os.machine = "pc";
-    if (def.devices.emulator.empty()) def.devices.emulator = "/usr/bin/qemu-system-" + def.os.arch;
+    if (def.devices.emulator.empty())
+        def.devices.emulator = def.os.arch == "i686" ? "/usr/bin/qemu-system-i386" : "/usr/bin/qemu-system-" + def.os.arch;
     if (def.clock.offset.empty()) def.clock.offset = "utc";
     if (def.on_poweroff.empty()) def.on_poweroff = "destroy";
     if (def.on_reboot.empty()) def.on_reboot = "restart";
     if (def.on_crash.empty()) def.on_crash = "destroy";
     if (def.vcpu_placement.empty()) def.vcpu_placement = "static";
-    if (def.os.firmware == "efi" && def.os.loader.empty() && def.os.loader_type.empty()) {
-        // Resolved at start from the firmware descriptors; nothing to store.
-    }
+    if (def.os.boot_devs.empty() && !any_device_boot_order(def)) def.os.boot_devs.push_back("hd");
     if (!def.os.loader.empty() && def.os.loader_type == "pflash" && def.os.nvram.empty() && def.os.nvram_template.empty()) {
         // libvirt derives the per-domain NVRAM file name.
         def.os.nvram = fmt::format("/var/lib/libvirt/qemu/nvram/{}_VARS.fd", def.name);
     }
+    fill_cpu_defaults(def);
 }
 
-void fill_device_defaults(DomainDef& def) {
-    auto& d = def.devices;
-    for (auto& nic : d.interfaces)
-        if (nic.mac.empty()) nic.mac = random_mac();
-    for (auto& disk : d.disks) {
-        if (disk.target_bus.empty()) {
-            if (disk.target_dev.starts_with("vd")) disk.target_bus = "virtio";
-            else if (disk.target_dev.starts_with("sd")) disk.target_bus = is_q35_machine(def.os.machine) ? "sata" : "scsi";
-            else if (disk.target_dev.starts_with("hd")) disk.target_bus = "ide";
-            else if (disk.target_dev.starts_with("fd")) disk.target_bus = "fdc";
-        }
-        if (disk.driver_name.empty() && !disk.driver_type.empty()) disk.driver_name = "qemu";
-        if (disk.device == "cdrom" || disk.device == "floppy") disk.readonly = disk.readonly || disk.device == "cdrom";
+// ---- 2. per-device defaults ------------------------------------------------
+
+std::string default_disk_bus(std::string_view dev) {
+    if (dev.starts_with("hd")) return "ide";
+    if (dev.starts_with("fd")) return "fdc";
+    if (dev.starts_with("vd")) return "virtio";
+    if (dev.starts_with("ub")) return "usb";
+    return "scsi";
+}
+
+// virDomainDiskDefAssignAddress: the drive address a target name implies.
+void assign_drive_address(Disk& disk) {
+    if (!disk.info.address.empty()) return;
+    const int idx = disk_name_index(disk.target_dev);
+    if (idx < 0) return;
+    const auto u = static_cast<unsigned>(idx);
+    DeviceAddress a;
+    a.type = "drive";
+    if (disk.target_bus == "ide") {
+        a.controller = u / 4;
+        a.bus = (u % 4) / 2;
+        a.unit = u % 2;
+    } else if (disk.target_bus == "sata") {
+        a.controller = u / 6;
+        a.unit = u % 6;
+    } else if (disk.target_bus == "scsi") {
+        // wide SCSI: 15 units per controller, unit 7 is the controller
+        a.controller = u / 15;
+        a.unit = u % 15;
+        if (a.unit >= 7) ++a.unit;
+    } else if (disk.target_bus == "fdc") {
+        a.controller = u / 2;
+        a.unit = u % 2;
+    } else {
+        return;
     }
-    // serial <-> console pairing
-    for (std::size_t i = 0; i < d.serials.size(); ++i) {
-        auto& s = d.serials[i];
-        if (!s.target_port) s.target_port = static_cast<unsigned>(i);
+    disk.info.address = a;
+}
+
+void fill_disk_defaults(Disk& disk) {
+    if (disk.target_bus.empty()) disk.target_bus = default_disk_bus(disk.target_dev);
+    if (disk.type != "volume") {
+        if (disk.driver_name.empty()) disk.driver_name = "qemu";
+        if (disk.driver_type.empty()) disk.driver_type = "raw";
+    } else if (disk.driver_name.empty() && !disk.driver_type.empty()) {
+        disk.driver_name = "qemu";
+    }
+    if (disk.device == "cdrom") disk.readonly = true;
+    assign_drive_address(disk);
+}
+
+void fill_serial_defaults(Devices& d) {
+    std::set<unsigned> ports;
+    for (const auto& s : d.serials)
+        if (s.target_port) ports.insert(*s.target_port);
+    for (auto& s : d.serials) {
         if (s.target_type.empty()) s.target_type = "isa-serial";
-        if (s.target_model.empty() && s.target_type == "isa-serial") s.target_model = "isa-serial";
-    }
-    if (!d.consoles.empty()) {
-        auto& con = d.consoles[0];
-        if (con.target_type.empty()) con.target_type = "serial";
-        if (con.target_type == "serial") {
-            if (d.serials.empty()) {
-                CharDev s = con;
-                s.kind = "serial";
-                s.target_type = "isa-serial";
-                s.target_model = "isa-serial";
-                s.target_port = 0;
-                s.info = {};
-                d.serials.push_back(std::move(s));
-            }
-            if (!con.target_port) con.target_port = 0;
-        }
-    } else if (!d.serials.empty()) {
-        CharDev con = d.serials[0];
-        con.kind = "console";
-        con.target_type = "serial";
-        con.target_model.clear();
-        con.target_port = 0;
-        con.info = {};
-        d.consoles.push_back(std::move(con));
-    }
-    for (std::size_t i = 1; i < d.consoles.size(); ++i) {
-        if (d.consoles[i].target_type.empty()) d.consoles[i].target_type = "virtio";
-        if (!d.consoles[i].target_port) d.consoles[i].target_port = static_cast<unsigned>(i);
-    }
-    for (auto& ch : d.channels)
-        if (ch.type == "unix" && ch.source_path.empty() && ch.source_mode.empty()) ch.source_mode = "bind";
-    // inputs
-    for (auto& in : d.inputs)
-        if (in.bus.empty()) in.bus = in.type == "tablet" ? "usb" : "ps2";
-    if (!d.graphics.empty()) {
-        auto has_input = [&](std::string_view type, std::string_view bus) {
-            return std::any_of(d.inputs.begin(), d.inputs.end(), [&](const Input& in) { return in.type == type && in.bus == bus; });
-        };
-        if (!has_input("mouse", "ps2")) d.inputs.push_back(Input{"mouse", "ps2", "", {}});
-        if (!has_input("keyboard", "ps2")) d.inputs.push_back(Input{"keyboard", "ps2", "", {}});
-        if (d.videos.empty()) {
-            Video v;
-            v.model_type = d.graphics[0].type == "spice" ? "qxl" : "vga";
-            d.videos.push_back(std::move(v));
+        if (s.target_model.empty() && (s.target_type == "isa-serial" || s.target_type == "pci-serial" || s.target_type == "usb-serial"))
+            s.target_model = s.target_type;
+        if (!s.target_port) {
+            unsigned p = 0;
+            while (ports.contains(p)) ++p;
+            s.target_port = p;
+            ports.insert(p);
         }
     }
-    for (auto& g : d.graphics) {
-        if (g.port.empty() || g.port == "-1") {
-            if (g.autoport.empty()) g.autoport = "yes";
-            g.port = "-1";
-        } else if (g.autoport.empty()) {
-            g.autoport = "no";
-        }
-        if (g.type == "spice" && g.autoport == "yes" && g.tls_port.empty()) g.tls_port = "-1";
+}
+
+// Graphics ports and listens as libvirt stores them (inactive XML).
+void fill_graphics_defaults(Graphics& g) {
+    if (g.type == "vnc") {
+        if (g.autoport.empty()) g.autoport = (g.port.empty() || g.port == "-1") ? "yes" : "no";
+        if (g.autoport == "yes") g.port = "-1";
+        else if (g.port == "-1") g.port.clear();
         if (g.listens.empty()) g.listens.push_back(Graphics::Listen{"address", g.listen, "", ""});
+        if (g.listens[0].type == "address" && !g.listens[0].address.empty()) g.listen = g.listens[0].address;
+        return;
     }
+    // spice
+    if (g.autoport == "yes") {
+        g.port.clear();
+        g.tls_port.clear();
+    } else if (g.autoport.empty() && (!g.port.empty() || !g.tls_port.empty())) {
+        g.autoport = "no";
+    }
+    if (g.autoport != "yes" && g.port.empty() && g.tls_port.empty() && g.listens.empty()) {
+        // No port to listen on: libvirt says so (and drops a listen='...').
+        g.listens.push_back(Graphics::Listen{"none", "", "", ""});
+        g.listen.clear();
+    }
+    if (g.listens.empty()) g.listens.push_back(Graphics::Listen{"address", g.listen, "", ""});
+    // listen='...' mirrors the first listen address
+    if (g.listens[0].type == "address" && !g.listens[0].address.empty()) g.listen = g.listens[0].address;
+}
+
+void fill_video_defaults(Devices& d) {
+    // The primary video comes first.
+    for (std::size_t i = 1; i < d.videos.size(); ++i)
+        if (d.videos[i].primary == "yes") {
+            std::rotate(d.videos.begin(), d.videos.begin() + static_cast<std::ptrdiff_t>(i), d.videos.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+            break;
+        }
     for (std::size_t i = 0; i < d.videos.size(); ++i) {
         auto& v = d.videos[i];
-        if (v.model_type.empty()) v.model_type = "vga";
+        if (v.model_type.empty()) v.model_type = "cirrus";
         if (v.model_type == "none") continue;
         if (v.heads.empty()) v.heads = "1";
         if (i == 0 && v.primary.empty()) v.primary = "yes";
@@ -200,399 +397,191 @@ void fill_device_defaults(DomainDef& def) {
             if (v.vgamem.empty()) v.vgamem = "16384";
         }
     }
-    if (!d.memballoon) d.memballoon = Memballoon{};
+}
+
+void fill_controller_defaults(DomainDef& def) {
+    const MachineFamily fam = machine_family(def.os.machine);
+    for (auto& c : def.devices.controllers) {
+        if (c.type == "usb" && c.model.empty()) c.model = fam == MachineFamily::Q35 ? "qemu-xhci" : "piix3-uhci";
+        if (c.type == "usb" && c.master_startport.empty()) {
+            if (c.model == "ich9-uhci1") c.master_startport = "0";
+            else if (c.model == "ich9-uhci2") c.master_startport = "2";
+            else if (c.model == "ich9-uhci3") c.master_startport = "4";
+        }
+        if (c.type == "scsi" && c.model.empty()) c.model = "lsilogic";
+    }
+}
+
+void fill_device_defaults(DomainDef& def) {
+    auto& d = def.devices;
+    const MachineFamily fam = machine_family(def.os.machine);
+    for (auto& disk : d.disks) fill_disk_defaults(disk);
+    for (auto& nic : d.interfaces) {
+        if (nic.mac.empty()) nic.mac = random_mac();
+        if (nic.model.empty() && fam != MachineFamily::Microvm) nic.model = "rtl8139";
+    }
+    fill_serial_defaults(d);
+    for (auto* list : {&d.serials, &d.parallels, &d.channels, &d.consoles})
+        for (auto& c : *list) {
+            if (c.type == "tcp" && c.protocol_type.empty()) c.protocol_type = "raw";
+            // A path libvirt made for a channel is made again at start.
+            if (c.type == "unix" && c.source_mode == "bind" && c.source_path.starts_with("/var/lib/libvirt/qemu/channel/target/"))
+                c.source_path.clear();
+            // A unix socket without a path is made at start (bind is all it can be).
+            if (c.type == "unix" && c.source_path.empty() && c.source_mode == "bind") c.source_mode.clear();
+        }
+    for (auto& r : d.redirdevs)
+        if (r.type == "tcp" && r.protocol.empty()) r.protocol = "raw";
+    for (auto& in : d.inputs)
+        if (in.bus.empty()) in.bus = in.type == "tablet" ? "usb" : "ps2";
+    for (auto& g : d.graphics) fill_graphics_defaults(g);
+    fill_video_defaults(d);
+    fill_controller_defaults(def);
     for (auto& r : d.rngs)
-        if (r.backend_model == "random" && r.backend_path.empty()) r.backend_path = "/dev/urandom";
+        if (r.backend_model == "random" && r.backend_path.empty()) r.backend_path = "/dev/random";
     for (auto& w : d.watchdogs)
         if (w.action.empty()) w.action = "reset";
     for (auto& t : d.tpms)
         if (t.backend_type == "emulator" && t.backend_version.empty()) t.backend_version = "2.0";
 }
 
-void add_implicit_controllers(DomainDef& def) {
-    const bool q35 = is_q35_machine(def.os.machine);
+// ---- 3. default devices (qemuDomainDefAddDefaultDevices) ---------------------------
+
+void add_default_devices(DomainDef& def) {
     auto& d = def.devices;
-    if (!find_controller(def, "pci", 0)) {
-        Controller root;
-        root.type = "pci";
-        root.index = 0;
-        root.model = q35 ? "pcie-root" : "pci-root";
-        d.controllers.insert(d.controllers.begin(), std::move(root));
+    const MachineFamily fam = machine_family(def.os.machine);
+    const bool pc_like = fam == MachineFamily::I440fx || fam == MachineFamily::Q35;
+    if (pc_like) maybe_add_controller(def, "usb", 0, fam == MachineFamily::Q35 ? "qemu-xhci" : "piix3-uhci");
+    if (fam == MachineFamily::Q35) maybe_add_controller(def, "sata", 0, "");
+    if (pc_like) maybe_add_controller(def, "pci", 0, fam == MachineFamily::Q35 ? "pcie-root" : "pci-root");
+    if (!d.memballoon) d.memballoon = Memballoon{};
+    if (d.audios.empty()) {
+        // The last graphics decides: SPICE carries audio, VNC does not.
+        Audio a{"1", "none"};
+        for (const auto& g : d.graphics) a.type = g.type == "spice" ? "spice" : "none";
+        d.audios.push_back(std::move(a));
     }
-    if (!find_controller(def, "usb", 0)) ensure_controller(def, "usb", 0, q35 ? "qemu-xhci" : "piix3-uhci");
-    if (Controller* usb = find_controller(def, "usb", 0); usb && usb->model == "qemu-xhci" && usb->ports.empty()) usb->ports = "15";
-    if (q35) ensure_controller(def, "sata", 0, "");
-    else ensure_controller(def, "ide", 0, "");
-    for (const auto& disk : d.disks) {
-        if (disk.target_bus == "scsi") ensure_controller(def, "scsi", 0, "virtio-scsi");
-        if (disk.target_bus == "sata") ensure_controller(def, "sata", 0, "");
-        if (disk.target_bus == "fdc") ensure_controller(def, "fdc", 0, "");
-    }
-    const bool needs_vserial =
-        std::any_of(d.channels.begin(), d.channels.end(), [](const CharDev& c) { return c.target_type == "virtio"; }) ||
-        std::any_of(d.consoles.begin(), d.consoles.end(), [](const CharDev& c) { return c.target_type == "virtio"; });
-    if (needs_vserial) ensure_controller(def, "virtio-serial", 0, "");
-}
-
-void assign_drive_addresses(DomainDef& def) {
-    for (auto& disk : def.devices.disks) {
-        if (!disk.info.address.empty()) continue;
-        const int idx = disk_index(disk.target_dev);
-        if (idx < 0) continue;
-        DeviceAddress a;
-        a.type = "drive";
-        const auto u = static_cast<unsigned>(idx);
-        if (disk.target_bus == "ide") {
-            a.controller = u / 4;
-            a.bus = (u % 4) / 2;
-            a.unit = u % 2;
-        } else if (disk.target_bus == "sata") {
-            a.controller = u / 6;
-            a.unit = u % 6;
-        } else if (disk.target_bus == "scsi") {
-            a.controller = u / 7;
-            a.unit = u % 7;
-        } else if (disk.target_bus == "fdc") {
-            a.unit = u % 2;
-        } else {
-            continue;
-        }
-        disk.info.address = a;
-    }
-}
-
-void assign_virtio_serial_ports(DomainDef& def) {
-    std::set<unsigned> used;
-    std::vector<CharDev*> devs;
-    for (auto& c : def.devices.channels)
-        if (c.target_type == "virtio") devs.push_back(&c);
-    for (std::size_t i = 0; i < def.devices.consoles.size(); ++i)
-        if (def.devices.consoles[i].target_type == "virtio" && i > 0) devs.push_back(&def.devices.consoles[i]);
-    for (auto* c : devs)
-        if (c->info.address.type == "virtio-serial" && !c->info.address.port.empty()) used.insert(static_cast<unsigned>(std::stoul(c->info.address.port)));
-    unsigned next = 1;
-    for (auto* c : devs) {
-        if (c->kind == "console") continue;  // virtio consoles take virtconsole ports, no address in libvirt
-        if (!c->info.address.empty()) continue;
-        while (used.contains(next)) ++next;
-        c->info.address.type = "virtio-serial";
-        c->info.address.port = std::to_string(next);
-        used.insert(next);
-    }
-}
-
-void assign_usb_ports(DomainDef& def) {
-    std::set<std::string> used;
-    std::vector<DeviceInfo*> devs;
-    for (auto& in : def.devices.inputs)
-        if (in.bus == "usb") devs.push_back(&in.info);
-    for (auto& disk : def.devices.disks)
-        if (disk.target_bus == "usb") devs.push_back(&disk.info);
-    for (auto& s : def.devices.sounds)
-        if (s.model == "usb") devs.push_back(&s.info);
-    for (auto& r : def.devices.redirdevs) devs.push_back(&r.info);
-    for (auto* i : devs)
-        if (i->address.type == "usb") used.insert(i->address.port);
-    const Controller* usb = find_controller(def, "usb", 0);
-    if (!usb || usb->model == "none") return;
-    unsigned next = 1;
-    for (auto* i : devs) {
-        if (!i->address.empty()) continue;
-        while (used.contains(std::to_string(next))) ++next;
-        i->address.type = "usb";
-        i->address.bus = 0;
-        i->address.port = std::to_string(next);
-        used.insert(i->address.port);
-    }
-}
-
-// ---- PCI ----
-
-// A device that needs a PCI address, and whether it is a PCI Express
-// endpoint (goes on a root port on q35) or conventional PCI. The device is
-// reached through a getter because placing devices on q35 appends root
-// ports to the controller vector, which would invalidate pointers.
-struct PciDevice {
-    std::function<DeviceInfo&()> info;
-    bool pcie;
-};
-
-bool is_conventional_pci_model(std::string_view model) {
-    static constexpr std::string_view conventional[] = {"e1000", "rtl8139", "ich6", "ich7", "ac97", "es1370", "i6300esb",
-                                                        "lsilogic", "lsisas1068", "lsisas1078", "piix3-uhci", "piix4-uhci",
-                                                        "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3", "pci-ohci",
-                                                        "cirrus", "qxl-secondary"};
-    return std::find(std::begin(conventional), std::end(conventional), model) != std::end(conventional);
-}
-
-// In libvirt's order: filesystems, NICs, sound, controllers, virtio disks,
-// non-primary video, memballoon, rng, watchdog, virtio input.
-std::vector<PciDevice> devices_needing_pci(DomainDef& def, bool q35) {
-    std::vector<PciDevice> out;
-    auto& d = def.devices;
-    auto add_vec = [&](auto member, std::size_t i, bool pcie) {
-        DeviceInfo& info = (d.*member)[i].info;
-        if (!info.address.empty()) return;
-        out.push_back({[&d, member, i]() -> DeviceInfo& { return (d.*member)[i].info; }, pcie});
-    };
-    for (std::size_t i = 0; i < d.filesystems.size(); ++i) add_vec(&Devices::filesystems, i, true);
-    for (std::size_t i = 0; i < d.interfaces.size(); ++i) {
-        const auto& n = d.interfaces[i];
-        add_vec(&Devices::interfaces, i, !is_conventional_pci_model(n.model.empty() ? (q35 ? "e1000e" : "rtl8139") : n.model));
-    }
-    for (std::size_t i = 0; i < d.sounds.size(); ++i) {
-        const auto& s = d.sounds[i];
-        if (s.model == "usb" || s.model == "pcspk" || s.model == "sb16") continue;
-        if (q35 && s.model == "ich9") continue;  // integrated at 0:1b.0, handled separately
-        add_vec(&Devices::sounds, i, !is_conventional_pci_model(s.model));
-    }
-    for (std::size_t i = 0; i < d.controllers.size(); ++i) {
-        const auto& c = d.controllers[i];
-        if (c.type == "pci" || c.type == "ide" || c.type == "fdc") continue;
-        if (c.type == "sata" && q35 && c.index == 0) continue;
-        if (c.type == "usb" && c.model == "none") continue;
-        add_vec(&Devices::controllers, i, !is_conventional_pci_model(c.model));
-    }
-    for (std::size_t i = 0; i < d.disks.size(); ++i)
-        if (d.disks[i].target_bus == "virtio") add_vec(&Devices::disks, i, true);
-    for (std::size_t i = 1; i < d.videos.size(); ++i)
-        if (d.videos[i].model_type != "none") add_vec(&Devices::videos, i, d.videos[i].model_type == "virtio");
-    if (d.memballoon && d.memballoon->model == "virtio" && d.memballoon->info.address.empty())
-        out.push_back({[&d]() -> DeviceInfo& { return d.memballoon->info; }, true});
-    for (std::size_t i = 0; i < d.rngs.size(); ++i) add_vec(&Devices::rngs, i, true);
-    for (std::size_t i = 0; i < d.watchdogs.size(); ++i)
-        if (d.watchdogs[i].model == "i6300esb") add_vec(&Devices::watchdogs, i, false);
-    for (std::size_t i = 0; i < d.inputs.size(); ++i)
-        if (d.inputs[i].bus == "virtio") add_vec(&Devices::inputs, i, true);
-    return out;
-}
-
-class PciAllocator {
-public:
-    explicit PciAllocator(DomainDef& def) : def_(def) {
-        for (const auto& ref : all_infos())
-            if (ref->address.type == "pci") mark(ref->address);
-    }
-
-    void mark(const DeviceAddress& a) { used_.insert(key(a.bus, a.slot, a.function)); }
-    bool is_used(unsigned bus, unsigned slot, unsigned fn) const { return used_.contains(key(bus, slot, fn)); }
-
-    // A whole free slot on `bus` from `first_slot`.
-    std::optional<unsigned> free_slot(unsigned bus, unsigned first_slot, unsigned last_slot = 31) const {
-        for (unsigned s = first_slot; s <= last_slot; ++s) {
-            bool any = false;
-            for (unsigned f = 0; f < 8; ++f) any = any || is_used(bus, s, f);
-            if (!any) return s;
-        }
-        return std::nullopt;
-    }
-
-    std::vector<DeviceInfo*> all_infos() {
-        std::vector<DeviceInfo*> out;
-        auto& d = def_.devices;
-        auto add = [&](auto& vec) {
-            for (auto& x : vec) out.push_back(&x.info);
+    if (pc_like) {
+        auto has_input = [&](std::string_view type) {
+            return std::any_of(d.inputs.begin(), d.inputs.end(), [&](const Input& in) { return in.type == type && in.bus == "ps2"; });
         };
-        add(d.disks), add(d.controllers), add(d.filesystems), add(d.interfaces), add(d.serials), add(d.parallels), add(d.consoles),
-            add(d.channels), add(d.inputs), add(d.tpms), add(d.graphics), add(d.sounds), add(d.videos), add(d.redirdevs), add(d.watchdogs), add(d.rngs), add(d.panics);
-        if (d.memballoon) out.push_back(&d.memballoon->info);
-        return out;
-    }
-
-    static DeviceAddress pci(unsigned bus, unsigned slot, unsigned fn) {
-        DeviceAddress a;
-        a.type = "pci";
-        a.bus = bus;
-        a.slot = slot;
-        a.function = fn;
-        return a;
-    }
-
-    void place(DeviceInfo& info, unsigned bus, unsigned slot, unsigned fn) {
-        info.address = pci(bus, slot, fn);
-        mark(info.address);
-    }
-
-private:
-    static unsigned key(unsigned bus, unsigned slot, unsigned fn) { return (bus << 8) | (slot << 3) | fn; }
-    DomainDef& def_;
-    std::set<unsigned> used_;
-};
-
-void place_primary_video(DomainDef& def, PciAllocator& pci, bool q35) {
-    if (def.devices.videos.empty()) return;
-    auto& v = def.devices.videos[0];
-    if (v.model_type == "none" || v.model_type == "ramfb" || !v.info.address.empty()) return;
-    const unsigned slot = q35 ? 1 : 2;
-    if (!pci.is_used(0, slot, 0)) pci.place(v.info, 0, slot, 0);
-}
-
-void assign_pci_pc(DomainDef& def, PciAllocator& pci) {
-    // PIIX3 at slot 1: ISA bridge 1.0, IDE 1.1, USB 1.2, PM 1.3 (unless the
-    // user put something else there).
-    if (Controller* ide = find_controller(def, "ide", 0); ide && ide->info.address.empty() && !pci.is_used(0, 1, 1))
-        pci.place(ide->info, 0, 1, 1);
-    if (Controller* usb = find_controller(def, "usb", 0); usb && usb->model == "piix3-uhci" && usb->info.address.empty() && !pci.is_used(0, 1, 2))
-        pci.place(usb->info, 0, 1, 2);
-    for (unsigned f = 0; f < 4; ++f) pci.mark(PciAllocator::pci(0, 1, f));
-    place_primary_video(def, pci, false);
-    if (!def.devices.videos.empty() && def.devices.videos[0].info.address.empty()) pci.mark(PciAllocator::pci(0, 2, 0));
-    for (auto& dev : devices_needing_pci(def, false)) {
-        auto slot = pci.free_slot(0, 3);
-        if (!slot) return;  // bus full: left unassigned; QEMU will report it
-        pci.place(dev.info(), 0, *slot, 0);
+        if (!has_input("mouse")) d.inputs.push_back(Input{"mouse", "ps2", "", {}});
+        if (!has_input("keyboard")) d.inputs.push_back(Input{"keyboard", "ps2", "", {}});
     }
 }
 
-// q35: a new pcie-root-port for each PCIe endpoint; ports are packed eight
-// functions per slot on bus 0 starting at slot 2, as libvirt does.
-class RootPortAllocator {
-public:
-    RootPortAllocator(DomainDef& def, PciAllocator& pci) : def_(def), pci_(pci) {}
+// ---- 4. implicit devices (virDomainDefAddImplicitDevices) -----------------------
 
-    // Bus number of a root port with nothing behind it (existing or new).
-    std::optional<unsigned> free_port_bus(std::set<unsigned>& taken_buses) {
-        for (const auto& c : def_.devices.controllers)
-            if (c.type == "pci" && c.model == "pcie-root-port" && !taken_buses.contains(c.index) && !bus_has_device(c.index)) return c.index;
-        return add_root_port();
+// The console of the first serial port and the serial port of a serial
+// console (libvirt's console compatibility).
+void add_console_compat(Devices& d) {
+    if (!d.consoles.empty() && d.consoles[0].target_type.empty()) d.consoles[0].target_type = "serial";
+    if (d.consoles.empty()) {
+        if (d.serials.empty()) return;
+        const auto& s = d.serials[0];
+        if (s.target_type != "isa-serial") return;
+        CharDev con = s;
+        con.kind = "console";
+        con.target_type = "serial";
+        con.target_model.clear();
+        con.info = {};
+        d.consoles.push_back(std::move(con));
+        return;
     }
+    auto& con = d.consoles[0];
+    if (con.target_type != "serial") return;
+    if (d.serials.empty()) {
+        CharDev s = con;
+        s.kind = "serial";
+        s.target_type = "isa-serial";
+        s.target_model = "isa-serial";
+        s.target_port = 0;
+        s.info = {};
+        d.serials.push_back(std::move(s));
+    }
+    // The console is the first serial port (libvirt formats it from it).
+    const auto& s = d.serials[0];
+    const auto info = con.info;
+    con = s;
+    con.kind = "console";
+    con.target_type = "serial";
+    con.target_model.clear();
+    con.info = info;
+}
 
-    std::optional<unsigned> add_root_port() {
-        unsigned index = next_pci_index();
-        Controller c;
-        c.type = "pci";
-        c.index = index;
-        c.model = "pcie-root-port";
-        c.model_name = "pcie-root-port";
-        c.target_chassis = index;
-        // Place it: find a free function on bus 0 starting at slot 2.
-        for (unsigned s = 2; s < 32; ++s) {
-            if (s == 0x1f || s == 0x1b || s == 1) continue;
-            for (unsigned f = 0; f < 8; ++f) {
-                if (pci_.is_used(0, s, f)) continue;
-                if (f > 0 && !slot_is_root_ports(s)) break;
-                c.target_port = fmt::format("0x{:x}", 0x10 + (s - 2) * 8 + f);
-                c.info.address = PciAllocator::pci(0, s, f);
-                pci_.mark(c.info.address);
-                if (f > 0) set_multifunction(s);
-                def_.devices.controllers.push_back(std::move(c));
-                return index;
-            }
-        }
-        return std::nullopt;
-    }
+void add_disk_controllers(DomainDef& def, std::string_view type, std::string_view bus) {
+    std::optional<unsigned> max;
+    for (const auto& disk : def.devices.disks)
+        if (disk.target_bus == bus && disk.info.address.type == "drive") max = std::max(max.value_or(0), disk.info.address.controller);
+    if (!max) return;
+    for (unsigned i = 0; i <= *max; ++i) maybe_add_controller(def, type, i, type == "scsi" ? "lsilogic" : "");
+}
 
-    bool bus_has_device(unsigned bus) {
-        for (auto* info : pci_.all_infos())
-            if (info->address.type == "pci" && info->address.bus == bus) return true;
-        return false;
-    }
-
-private:
-    unsigned next_pci_index() const {
-        unsigned max = 0;
-        for (const auto& c : def_.devices.controllers)
-            if (c.type == "pci") max = std::max(max, c.index);
-        return max + 1;
-    }
-    bool slot_is_root_ports(unsigned slot) const {
-        for (const auto& c : def_.devices.controllers)
-            if (c.model == "pcie-root-port" && c.info.address.type == "pci" && c.info.address.bus == 0 && c.info.address.slot == slot) return true;
-        return false;
-    }
-    void set_multifunction(unsigned slot) {
-        for (auto& c : def_.devices.controllers)
-            if (c.model == "pcie-root-port" && c.info.address.type == "pci" && c.info.address.bus == 0 && c.info.address.slot == slot &&
-                c.info.address.function == 0 && c.info.address.multifunction.empty())
-                c.info.address.multifunction = "on";
-    }
-    DomainDef& def_;
-    PciAllocator& pci_;
-};
-
-void assign_pci_q35(DomainDef& def, PciAllocator& pci) {
-    pci.mark(PciAllocator::pci(0, 0x1f, 0));  // LPC
-    pci.mark(PciAllocator::pci(0, 0x1f, 3));  // SMBus
-    if (Controller* sata = find_controller(def, "sata", 0); sata && sata->info.address.empty() && !pci.is_used(0, 0x1f, 2))
-        pci.place(sata->info, 0, 0x1f, 2);
-    pci.mark(PciAllocator::pci(0, 0x1f, 2));
-    place_primary_video(def, pci, true);
-    pci.mark(PciAllocator::pci(0, 1, 0));
-    for (auto& s : def.devices.sounds)
-        if (s.model == "ich9" && s.info.address.empty() && !pci.is_used(0, 0x1b, 0)) pci.place(s.info, 0, 0x1b, 0);
-    // Existing root ports and bridges without an address first.
-    RootPortAllocator ports(def, pci);
-    for (std::size_t i = 0; i < def.devices.controllers.size(); ++i) {
-        auto& c = def.devices.controllers[i];
-        if (c.type != "pci" || c.model != "pcie-root-port" || !c.info.address.empty()) continue;
-        if (c.model_name.empty()) c.model_name = "pcie-root-port";
-        if (!c.target_chassis) c.target_chassis = c.index;
-        Controller copy = c;
-        def.devices.controllers.erase(def.devices.controllers.begin() + static_cast<std::ptrdiff_t>(i));
-        // Re-place through the allocator (appends at the end), then restore order.
-        const auto before = def.devices.controllers.size();
-        auto idx = ports.add_root_port();
-        if (idx && def.devices.controllers.size() > before) {
-            Controller placed = std::move(def.devices.controllers.back());
-            def.devices.controllers.pop_back();
-            copy.info.address = placed.info.address;
-            if (copy.target_port.empty()) copy.target_port = placed.target_port;
-        }
-        def.devices.controllers.insert(def.devices.controllers.begin() + static_cast<std::ptrdiff_t>(i), std::move(copy));
-    }
-    std::set<unsigned> taken;
-    std::optional<unsigned> bridge_bus;
-    unsigned bridge_slot = 1;
-    for (auto& dev : devices_needing_pci(def, true)) {
-        if (dev.pcie) {
-            auto bus = ports.free_port_bus(taken);
-            if (!bus) return;
-            taken.insert(*bus);
-            pci.place(dev.info(), *bus, 0, 0);
-        } else {
-            if (!bridge_bus) {
-                auto port = ports.free_port_bus(taken);
-                if (!port) return;
-                taken.insert(*port);
-                Controller bridge;
-                bridge.type = "pci";
-                unsigned max = 0;
-                for (const auto& c : def.devices.controllers)
-                    if (c.type == "pci") max = std::max(max, c.index);
-                bridge.index = max + 1;
-                bridge.model = "pcie-to-pci-bridge";
-                bridge.model_name = "pcie-pci-bridge";
-                pci.place(bridge.info, *port, 0, 0);
-                bridge_bus = bridge.index;
-                def.devices.controllers.push_back(std::move(bridge));
-            }
-            while (bridge_slot < 32 && pci.is_used(*bridge_bus, bridge_slot, 0)) ++bridge_slot;
-            if (bridge_slot >= 32) return;
-            pci.place(dev.info(), *bridge_bus, bridge_slot, 0);
-        }
+void add_implicit_devices(DomainDef& def) {
+    auto& d = def.devices;
+    for (std::size_t i = 1; i < d.consoles.size(); ++i)
+        if (d.consoles[i].target_type.empty()) d.consoles[i].target_type = "virtio";
+    add_console_compat(d);
+    for (std::size_t i = 0; i < d.consoles.size(); ++i)
+        if (!d.consoles[i].target_port) d.consoles[i].target_port = static_cast<unsigned>(i);
+    add_disk_controllers(def, "scsi", "scsi");
+    add_disk_controllers(def, "fdc", "fdc");
+    add_disk_controllers(def, "ide", "ide");
+    add_disk_controllers(def, "sata", "sata");
+    // virtio-serial controllers the virtio channels and consoles name
+    for (const auto& ch : d.channels)
+        if (ch.target_type == "virtio")
+            maybe_add_controller(def, "virtio-serial", ch.info.address.type == "virtio-serial" ? ch.info.address.controller : 0, "");
+    for (const auto& con : d.consoles)
+        if (con.target_type == "virtio")
+            maybe_add_controller(def, "virtio-serial", con.info.address.type == "virtio-serial" ? con.info.address.controller : 0, "");
+    if (!d.graphics.empty() && d.videos.empty()) {
+        Video v;
+        v.model_type = "cirrus";
+        v.vram = "16384";
+        v.heads = "1";
+        v.primary = "yes";
+        d.videos.push_back(std::move(v));
     }
 }
 
-void sort_controllers(DomainDef& def) {
-    // libvirt lists controllers grouped by type in a fixed order, by index.
-    static constexpr std::string_view order[] = {"ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "usb", "pci"};
-    auto rank = [](const Controller& c) {
-        auto it = std::find(std::begin(order), std::end(order), c.type);
-        return static_cast<int>(it - std::begin(order));
+// The PCI root a machine has at index 0.
+Status check_pci_root(const DomainDef& def) {
+    const MachineFamily fam = machine_family(def.os.machine);
+    if (fam != MachineFamily::I440fx && fam != MachineFamily::Q35) return {};
+    const std::string_view want = fam == MachineFamily::Q35 ? "pcie-root" : "pci-root";
+    for (const auto& c : def.devices.controllers) {
+        if (c.type != "pci") continue;
+        if (c.index == 0 && c.model != want)
+            return fail(ErrorCode::XmlError,
+                        "XML error: controller type='pci' index='0': the PCI controller with index='0' must be model='{}' for this machine type, but model='{}' was found instead",
+                        want, c.model);
+        if (c.index != 0 && (c.model == "pci-root" || c.model == "pcie-root"))
+            return fail(ErrorCode::XmlError, "XML error: controller type='pci' index='{}': a PCI controller of model '{}' must have index 0", c.index, c.model);
+    }
+    return {};
+}
+
+// ---- 6. aliases ----------------------------------------------------------------
+
+template <class F>
+void for_each_info(Devices& d, F&& f) {
+    auto each = [&](auto& vec) {
+        for (auto& x : vec) f(x.info);
     };
-    std::stable_sort(def.devices.controllers.begin(), def.devices.controllers.end(),
-                     [&](const Controller& a, const Controller& b) { return std::pair(rank(a), a.index) < std::pair(rank(b), b.index); });
+    each(d.disks), each(d.controllers), each(d.filesystems), each(d.interfaces), each(d.serials), each(d.parallels), each(d.consoles),
+        each(d.channels), each(d.inputs), each(d.tpms), each(d.graphics), each(d.sounds), each(d.videos), each(d.redirdevs), each(d.hubs),
+        each(d.watchdogs), each(d.rngs), each(d.panics);
+    if (d.memballoon) f(d.memballoon->info);
 }
-
-// ---- aliases ----
 
 void assign_aliases(DomainDef& def) {
     auto& d = def.devices;
     // Aliases already present (user or live documents) are never reused.
     std::set<std::string> taken;
-    PciAllocator all(def);
-    for (auto* info : all.all_infos())
-        if (!info->alias.empty()) taken.insert(info->alias);
+    for_each_info(d, [&](DeviceInfo& info) {
+        if (!info.alias.empty()) taken.insert(info.alias);
+    });
     auto set = [&taken](DeviceInfo& info, std::string alias) {
         if (!info.alias.empty() || taken.contains(alias)) return;
         info.alias = alias;
@@ -601,11 +590,11 @@ void assign_aliases(DomainDef& def) {
     unsigned virtio_disk = 0;
     for (auto& disk : d.disks) {
         const auto& a = disk.info.address;
-        const int idx = disk_index(disk.target_dev);
+        const int idx = disk_name_index(disk.target_dev);
         if (disk.target_bus == "virtio") set(disk.info, fmt::format("virtio-disk{}", idx >= 0 ? static_cast<unsigned>(idx) : virtio_disk));
         else if (disk.target_bus == "sata" || disk.target_bus == "ide") set(disk.info, fmt::format("{}{}-{}-{}", disk.target_bus, a.controller, a.bus, a.unit));
         else if (disk.target_bus == "scsi") set(disk.info, fmt::format("scsi{}-{}-{}-{}", a.controller, a.bus, a.target, a.unit));
-        else if (disk.target_bus == "fdc") set(disk.info, fmt::format("fdc0-0-{}", a.unit));
+        else if (disk.target_bus == "fdc") set(disk.info, fmt::format("fdc{}-{}-{}", a.controller, a.bus, a.unit));
         else if (disk.target_bus == "usb") set(disk.info, fmt::format("usb-disk{}", idx >= 0 ? static_cast<unsigned>(idx) : 0));
         ++virtio_disk;
     }
@@ -622,10 +611,12 @@ void assign_aliases(DomainDef& def) {
     for (std::size_t i = 0; i < d.serials.size(); ++i) set(d.serials[i].info, fmt::format("serial{}", i));
     for (std::size_t i = 0; i < d.parallels.size(); ++i) set(d.parallels[i].info, fmt::format("parallel{}", i));
     for (std::size_t i = 0; i < d.consoles.size(); ++i) {
-        if (i == 0 && d.consoles[0].target_type == "serial" && !d.serials.empty()) {
-            if (d.consoles[0].info.alias.empty()) d.consoles[0].info.alias = d.serials[0].info.alias;
+        if (d.consoles[i].target_type == "serial" && i < d.serials.size()) {
+            // The console is its serial port, alias included.
+            if (d.consoles[i].info.alias.empty()) d.consoles[i].info.alias = d.serials[i].info.alias;
+        } else {
+            set(d.consoles[i].info, fmt::format("console{}", i));
         }
-        else set(d.consoles[i].info, fmt::format("console{}", i));
     }
     for (std::size_t i = 0; i < d.channels.size(); ++i) set(d.channels[i].info, fmt::format("channel{}", i));
     for (std::size_t i = 0; i < d.inputs.size(); ++i) set(d.inputs[i].info, fmt::format("input{}", i));
@@ -634,24 +625,65 @@ void assign_aliases(DomainDef& def) {
     for (std::size_t i = 0; i < d.videos.size(); ++i) set(d.videos[i].info, fmt::format("video{}", i));
     for (std::size_t i = 0; i < d.watchdogs.size(); ++i) set(d.watchdogs[i].info, fmt::format("watchdog{}", i));
     for (std::size_t i = 0; i < d.redirdevs.size(); ++i) set(d.redirdevs[i].info, fmt::format("redir{}", i));
+    for (std::size_t i = 0; i < d.hubs.size(); ++i) set(d.hubs[i].info, fmt::format("hub{}", i));
     if (d.memballoon && d.memballoon->model != "none") set(d.memballoon->info, "balloon0");
     for (std::size_t i = 0; i < d.rngs.size(); ++i) set(d.rngs[i].info, fmt::format("rng{}", i));
 }
 
+Status check_architecture(const DomainDef& def) {
+    if (def.os.arch.empty() || def.os.arch == "x86_64" || def.os.arch == "i686") return {};
+    return fail(ErrorCode::Unsupported, "unsupported configuration: guest architecture '{}' is not supported by vireo (only x86_64 and i686)", def.os.arch);
+}
+
 }  // namespace
 
-void assign_addresses_and_aliases(DomainDef& def) {
+Status apply_define_host(DomainDef& def, const DefineHost& host) {
+    const std::string arch = def.os.arch.empty() ? std::string("x86_64") : def.os.arch;
+    if (def.devices.emulator.empty()) {
+        std::string emulator = host.emulator_for ? host.emulator_for(arch) : std::string();
+        if (emulator.empty()) return fail(ErrorCode::Unsupported, "unsupported configuration: No emulator found for arch '{}'", arch);
+        def.devices.emulator = std::move(emulator);
+    }
+    VIREO_TRY(check_architecture(def));
+    def.os.arch = arch;
+    if (host.canonical_machine) {
+        auto machine = host.canonical_machine(def.devices.emulator, def.os.machine);
+        if (!machine) return std::unexpected(machine.error());
+        def.os.machine = std::move(*machine);
+    }
+    return {};
+}
+
+Status assign_addresses_and_aliases(DomainDef& def) {
+    VIREO_TRY(check_architecture(def));
     fill_basic_defaults(def);
     fill_device_defaults(def);
-    add_implicit_controllers(def);
-    assign_drive_addresses(def);
-    assign_virtio_serial_ports(def);
-    assign_usb_ports(def);
-    PciAllocator pci(def);
-    if (is_q35_machine(def.os.machine)) assign_pci_q35(def, pci);
-    else assign_pci_pc(def, pci);
-    sort_controllers(def);
+    add_default_devices(def);
+    add_implicit_devices(def);
+    fill_controller_defaults(def);
+    VIREO_TRY(check_pci_root(def));
+    VIREO_TRY(assign_device_addresses(def));
     assign_aliases(def);
+    return {};
+}
+
+void assign_unique_macs(DomainDef& def, const std::function<bool(std::string_view)>& in_use,
+                        const std::function<std::array<std::uint8_t, 3>()>& random) {
+    std::set<std::string> own;
+    for (const auto& nic : def.devices.interfaces)
+        if (!nic.mac.empty()) own.insert(nic.mac);
+    for (auto& nic : def.devices.interfaces) {
+        if (!nic.mac.empty()) continue;
+        // 2^24 candidates: a bounded number of draws always finds a free one
+        // unless the connection has millions of NICs.
+        for (int attempt = 0; attempt < 4096 && nic.mac.empty(); ++attempt) {
+            const auto b = random ? random() : random_triplet();
+            std::string mac = fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2]);
+            if (own.contains(mac) || (in_use && in_use(mac))) continue;
+            nic.mac = std::move(mac);
+        }
+        if (!nic.mac.empty()) own.insert(nic.mac);
+    }
 }
 
 }  // namespace vireo::conf

@@ -47,30 +47,31 @@ void format_address(Node& dev, const DeviceAddress& a) {
 void format_boot(Node& dev, const DeviceInfo& info) {
     if (info.boot_order) dev.add("boot").attr("order", num(*info.boot_order));
 }
-void format_info(Node& dev, const DeviceInfo& info, const FormatFlags& flags) {
+void format_info(Node& dev, const DeviceInfo& info, const FormatFlags& flags, std::string_view master_startport = {}) {
     if (!info.alias.empty() && (flags.live || info.alias.starts_with("ua-"))) dev.add("alias").attr("name", info.alias);
+    if (!master_startport.empty()) dev.add("master").attr("startport", master_startport);
     format_address(dev, info.address);
 }
 
-void format_disk_source(Node& parent, const std::string& type, const DiskSource& s, bool always) {
+void format_disk_source(Node& parent, const std::string& type, const DiskSource& s, bool always, bool live) {
     Node src("source");
     if (type == "file") src.attr("file", s.file);
     else if (type == "block") src.attr("dev", s.dev);
     else if (type == "volume") src.attr("pool", s.pool).attr("volume", s.volume).attr("mode", s.mode);
     else if (type == "network") src.attr("protocol", s.protocol).attr("name", s.name);
     src.attr("startupPolicy", s.startup_policy);
-    src.attr("index", s.index);
+    if (live) src.attr("index", s.index);  // the backing chain numbering is live
     for (const auto& h : s.hosts) src.add("host").attr("name", h.name).attr("port", h.port).attr("transport", h.transport).attr("socket", h.socket);
     if (!src.empty() || always) parent.children.push_back(std::move(src));
 }
 
-void format_backing(Node& parent, const BackingStore& b) {
+void format_backing(Node& parent, const BackingStore& b, bool live) {
     if (!b.present) return;
     Node& n = parent.add("backingStore");
-    n.attr("type", b.type).attr("index", b.index);
+    n.attr("type", b.type).attr("index", live ? b.index : std::string());
     if (!b.format.empty()) n.add("format").attr("type", b.format);
-    format_disk_source(n, b.type, b.source, false);
-    for (const auto& inner : b.chain) format_backing(n, inner);
+    format_disk_source(n, b.type, b.source, false, live);
+    for (const auto& inner : b.chain) format_backing(n, inner, live);
 }
 
 Node format_disk(const Disk& d, const FormatFlags& flags) {
@@ -81,8 +82,8 @@ Node format_disk(const Disk& d, const FormatFlags& flags) {
         .attr("rerror_policy", d.rerror_policy).attr("io", d.io).attr("discard", d.discard).attr("detect_zeroes", d.detect_zeroes)
         .attr("iothread", d.driver_iothread).attr("queues", d.driver_queues);
     n.add_if_nonempty(std::move(drv));
-    format_disk_source(n, d.type, d.source, false);
-    format_backing(n, d.backing);
+    format_disk_source(n, d.type, d.source, false, flags.live);
+    format_backing(n, d.backing, flags.live);
     n.add("target").attr("dev", d.target_dev).attr("bus", d.target_bus).attr("tray", d.target_tray).attr("removable", d.target_removable);
     if (d.readonly) n.add("readonly");
     if (d.shareable) n.add("shareable");
@@ -99,13 +100,12 @@ Node format_controller(const Controller& c, const FormatFlags& flags) {
     n.attr("type", c.type).attr("index", num(c.index)).attr("model", c.model).attr("ports", c.ports).attr("vectors", c.vectors);
     if (!c.model_name.empty()) n.add("model").attr("name", c.model_name);
     Node tgt("target");
-    tgt.attr("chassis", opt_num(c.target_chassis)).attr("port", c.target_port).attr("busNr", c.target_busnr);
+    tgt.attr("chassisNr", opt_num(c.target_chassis_nr)).attr("chassis", opt_num(c.target_chassis)).attr("port", c.target_port).attr("busNr", c.target_busnr);
     n.add_if_nonempty(std::move(tgt));
     Node drv("driver");
     drv.attr("queues", c.driver_queues).attr("iothread", c.driver_iothread);
     n.add_if_nonempty(std::move(drv));
-    format_info(n, c.info, flags);
-    if (!c.master_startport.empty()) n.add("master").attr("startport", c.master_startport);
+    format_info(n, c.info, flags, c.master_startport);
     return n;
 }
 
@@ -117,9 +117,12 @@ Node format_interface(const Interface& i, const FormatFlags& flags) {
     if (i.type == "network") src.attr("network", i.source_network).attr("portgroup", i.source_portgroup)
             .attr("portid", flags.live ? i.source_portid : "").attr("bridge", flags.live ? i.source_bridge : "");
     else if (i.type == "bridge") src.attr("bridge", i.source_bridge);
+    else if (i.type == "direct") src.attr("dev", i.source_dev).attr("mode", i.source_mode);
     n.add_if_nonempty(std::move(src));
-    if (!i.target_dev.empty() && (flags.live || i.type == "ethernet")) n.add("target").attr("dev", i.target_dev);
+    if (!i.target_dev.empty() && (flags.live || i.type == "ethernet"))
+        n.add("target").attr("dev", i.target_dev).attr("managed", i.target_managed);
     if (!i.model.empty()) n.add("model").attr("type", i.model);
+    if (!i.backend_type.empty()) n.add("backend").attr("type", i.backend_type);
     Node drv("driver");
     drv.attr("name", i.driver_name).attr("queues", i.driver_queues);
     n.add_if_nonempty(std::move(drv));
@@ -134,11 +137,20 @@ Node format_chardev(const CharDev& c, const FormatFlags& flags) {
     Node n(c.kind);
     n.attr("type", c.type);
     if (c.kind == "console" && c.type == "pty" && flags.live) n.attr("tty", c.source_path);
-    Node src("source");
-    // A pty's path only exists while running.
-    if (c.type != "pty" || flags.live) src.attr("path", c.source_path);
-    src.attr("mode", c.source_mode).attr("host", c.source_host).attr("service", c.source_service).attr("append", c.source_append);
-    n.add_if_nonempty(std::move(src));
+    if (c.type == "udp") {
+        // libvirt writes the local end first, then the remote one.
+        if (!c.source_bind_host.empty() || !c.source_bind_service.empty())
+            n.add("source").attr("mode", "bind").attr("host", c.source_bind_host).attr("service", c.source_bind_service);
+        if (!c.source_host.empty() || !c.source_service.empty())
+            n.add("source").attr("mode", "connect").attr("host", c.source_host).attr("service", c.source_service);
+    } else {
+        Node src("source");
+        // A pty's path only exists while running.
+        src.attr("mode", c.source_mode);
+        if (c.type != "pty" || flags.live) src.attr("path", c.source_path);
+        src.attr("host", c.source_host).attr("service", c.source_service).attr("append", c.source_append);
+        n.add_if_nonempty(std::move(src));
+    }
     if (!c.protocol_type.empty()) n.add("protocol").attr("type", c.protocol_type);
     if (!c.log_file.empty()) n.add("log").attr("file", c.log_file).attr("append", c.log_append);
     Node tgt("target");
@@ -154,11 +166,18 @@ Node format_chardev(const CharDev& c, const FormatFlags& flags) {
 Node format_graphics(const Graphics& g, const FormatFlags& flags) {
     Node n("graphics");
     n.attr("type", g.type);
-    // Inactive XML keeps port only when fixed; autoport picks one at start.
+    // Inactive XML keeps ports only when fixed; autoport picks them at start
+    // (libvirt writes port='-1' for VNC, nothing for SPICE).
     const bool auto_port = g.autoport == "yes";
-    n.attr("port", (auto_port && !flags.live) ? std::string("-1") : g.port);
-    if (g.type == "spice") n.attr("tlsPort", (auto_port && !flags.live && !g.tls_port.empty()) ? std::string("-1") : g.tls_port);
-    n.attr("autoport", g.autoport).attr("websocket", g.websocket).attr("listen", g.listen).attr("passwd", g.passwd)
+    if (g.type == "vnc") {
+        n.attr("port", (auto_port && !flags.live) ? std::string("-1") : g.port);
+    } else {
+        n.attr("port", (auto_port && !flags.live) ? std::string() : g.port);
+        n.attr("tlsPort", (auto_port && !flags.live) ? std::string() : g.tls_port);
+    }
+    // SPICE says autoport='no' only beside a port
+    if (g.type == "vnc" || g.autoport == "yes" || !g.port.empty() || !g.tls_port.empty()) n.attr("autoport", g.autoport);
+    n.attr("websocket", g.websocket).attr("listen", g.listen).attr("passwd", g.passwd)
         .attr("passwdValidTo", g.passwd_valid_to).attr("keymap", g.keymap).attr("sharePolicy", g.share_policy)
         .attr("connected", g.connected).attr("defaultMode", g.default_mode);
     for (const auto& l : g.listens) n.add("listen").attr("type", l.type).attr("address", l.address).attr("network", l.network).attr("socket", l.socket);
@@ -195,7 +214,7 @@ void format_os(Node& root, const OsDef& os) {
         Node& fw = n.add("firmware");
         for (const auto& [name, enabled] : os.firmware_features) fw.add("feature").attr("enabled", enabled).attr("name", name);
     }
-    if (!os.loader.empty() || !os.loader_type.empty()) {
+    if (!os.loader.empty() || !os.loader_type.empty() || !os.loader_readonly.empty() || !os.loader_secure.empty()) {
         n.add("loader").attr("readonly", os.loader_readonly).attr("secure", os.loader_secure).attr("type", os.loader_type).set_text(os.loader);
     }
     if (!os.nvram.empty() || !os.nvram_template.empty()) n.add("nvram").attr("template", os.nvram_template).set_text(os.nvram);
@@ -207,10 +226,10 @@ void format_os(Node& root, const OsDef& os) {
     Node menu("bootmenu");
     menu.attr("enable", os.bootmenu_enable).attr("timeout", os.bootmenu_timeout);
     n.add_if_nonempty(std::move(menu));
-    if (!os.smbios_mode.empty()) n.add("smbios").attr("mode", os.smbios_mode);
     Node bios("bios");
     bios.attr("useserial", os.bios_useserial).attr("rebootTimeout", os.bios_reboot_timeout);
     n.add_if_nonempty(std::move(bios));
+    if (!os.smbios_mode.empty()) n.add("smbios").attr("mode", os.smbios_mode);
 }
 
 void format_cpu(Node& root, const CpuDef& cpu) {
@@ -252,7 +271,22 @@ void format_devices(Node& root, const Devices& d, const FormatFlags& flags) {
     for (const auto& x : d.interfaces) n.children.push_back(format_interface(x, flags));
     for (const auto& x : d.serials) n.children.push_back(format_chardev(x, flags));
     for (const auto& x : d.parallels) n.children.push_back(format_chardev(x, flags));
-    for (const auto& x : d.consoles) n.children.push_back(format_chardev(x, flags));
+    for (std::size_t i = 0; i < d.consoles.size(); ++i) {
+        const CharDev& con = d.consoles[i];
+        if ((con.target_type.empty() || con.target_type == "serial") && i < d.serials.size()) {
+            // A serial console is its serial port (libvirt writes it from it,
+            // so that the live pty path shows in both).
+            CharDev mirror = d.serials[i];
+            mirror.kind = "console";
+            mirror.target_type = "serial";
+            mirror.target_model.clear();
+            mirror.info.address = {};
+            if (!con.info.alias.empty()) mirror.info.alias = con.info.alias;
+            n.children.push_back(format_chardev(mirror, flags));
+        } else {
+            n.children.push_back(format_chardev(con, flags));
+        }
+    }
     for (const auto& x : d.channels) n.children.push_back(format_chardev(x, flags));
     for (const auto& in : d.inputs) {
         Node& i = n.add("input");
@@ -282,8 +316,14 @@ void format_devices(Node& root, const Devices& d, const FormatFlags& flags) {
         Node src("source");
         src.attr("mode", r.source_mode).attr("host", r.source_host).attr("service", r.source_service);
         rn.add_if_nonempty(std::move(src));
+        if (!r.protocol.empty()) rn.add("protocol").attr("type", r.protocol);
         format_boot(rn, r.info);
         format_info(rn, r.info, flags);
+    }
+    for (const auto& h : d.hubs) {
+        Node& hn = n.add("hub");
+        hn.attr("type", h.type);
+        format_info(hn, h.info, flags);
     }
     for (const auto& w : d.watchdogs) {
         Node& wn = n.add("watchdog");
@@ -373,8 +413,11 @@ std::string format_domain_xml(const DomainDef& def, FormatFlags flags) {
     for (const auto& l : def.seclabels) {
         Node& sl = root.add("seclabel");
         sl.attr("type", l.type).attr("model", l.model).attr("relabel", l.relabel);
-        sl.add_text("label", l.label);
-        sl.add_text("imagelabel", l.imagelabel);
+        // a dynamic label is chosen at start: live only
+        if (l.type != "dynamic" || flags.live) {
+            sl.add_text("label", l.label);
+            sl.add_text("imagelabel", l.imagelabel);
+        }
         sl.add_text("baselabel", l.baselabel);
     }
     return root.str();

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "conf/domain.hpp"
 
@@ -21,5 +22,34 @@ std::optional<ValidationProblem> find_validation_problem(const DomainDef& def);
 
 // Decimal TCP port text -> number (nullopt if not a number).
 std::optional<unsigned> xml_port(std::string_view text);
+
+// Controller::index while a controller written without index='N' waits for
+// one (parse_domain_xml gives it the smallest free index, as libvirt does).
+inline constexpr unsigned kAutoIndex = ~0u;
+
+// libvirt's drive index of a target name: "vda" -> 0, "sdb" -> 1,
+// "hdaa" -> 26; -1 for a name that is not one.
+int disk_name_index(std::string_view dev);
+
+// The device order libvirt's parser gives: each controller inserted before
+// the first one of its type with a higher index (else at the end), each
+// disk among the disks of its written bus by drive index; then controllers
+// without an index get the smallest free one. Run by parse_domain_xml after
+// validation (whose paths name elements in document order).
+void order_devices_like_libvirt(Devices& d);
+
+// A CPU list ("0-3,^2,5") as a sorted set; nullopt when malformed.
+std::optional<std::vector<unsigned>> parse_cpu_list(std::string_view text);
+// The reverse, libvirt's spelling: "0-1,3".
+std::string format_cpu_list(const std::vector<unsigned>& cpus);
+
+// The address assignment part of assign_addresses_and_aliases
+// (domain_address.cpp): virtio-serial ports, PCI slots (adding PCI
+// controllers), USB ports (adding hubs), in libvirt's order.
+Status assign_device_addresses(DomainDef& def);
+
+// Machine families the defaults distinguish.
+enum class MachineFamily { I440fx, Q35, Microvm, Other };
+MachineFamily machine_family(std::string_view machine);
 
 }  // namespace vireo::conf

@@ -6,7 +6,6 @@
 // never silently dropped.
 #include <algorithm>
 #include <cctype>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <pugixml.hpp>
@@ -25,7 +24,7 @@ using xml::XmlElement;
     do {                                                     \
         auto conf_r_ = (expr);                               \
         if (!conf_r_) return std::unexpected(conf_r_.error()); \
-        lhs = std::move(*conf_r_);                           \
+        (lhs) = std::move(*conf_r_);                         \
     } while (0)
 
 namespace {
@@ -48,6 +47,14 @@ Result<std::string> parse_text_child(XmlElement& parent, std::string_view name) 
     std::string t = c->text();
     VIREO_TRY(c->finish());
     return t;
+}
+
+// A count attribute (queues='4', iothread='1'): kept as written, but only
+// when it is a non-negative integer ("" when absent).
+Result<std::string> attr_count(XmlElement& e, std::string_view name) {
+    std::optional<unsigned> v;
+    CONF_SET(v, e.attr_uint(name));
+    return v ? std::to_string(*v) : std::string();
 }
 
 // Memory-like element: <memory unit='GiB'>4</memory> -> KiB.
@@ -82,6 +89,9 @@ Status parse_address(XmlElement& e, DeviceAddress& a) {
         VIREO_TRY(get("slot", a.slot, 0x1f));
         VIREO_TRY(get("function", a.function, 7));
         CONF_SET(a.multifunction, e.attr_onoff("multifunction"));
+        // <address type='pci'/> (or all zeros: the host bridge's address)
+        // asks for an address to be assigned, as in libvirt.
+        if (a.domain == 0 && a.bus == 0 && a.slot == 0 && a.function == 0) a = DeviceAddress{};
     } else if (a.type == "drive") {
         VIREO_TRY(get("controller", a.controller, 0xffff));
         VIREO_TRY(get("bus", a.bus, 0xffff));
@@ -200,8 +210,8 @@ Status parse_disk(XmlElement& e, Disk& d) {
         CONF_SET(d.detect_zeroes, c->attr_enum("detect_zeroes", {"off", "on", "unmap"}, "detect_zeroes mode"));
         CONF_SET(d.error_policy, c->attr_enum("error_policy", {"stop", "report", "ignore", "enospace"}, "error policy"));
         CONF_SET(d.rerror_policy, c->attr_enum("rerror_policy", {"stop", "report", "ignore"}, "read error policy"));
-        d.driver_iothread = c->attr_or_empty("iothread");
-        d.driver_queues = c->attr_or_empty("queues");
+        CONF_SET(d.driver_iothread, attr_count(*c, "iothread"));
+        CONF_SET(d.driver_queues, attr_count(*c, "queues"));
         VIREO_TRY(c->finish());
     }
     CONF_SET(c, e.child("source"));
@@ -225,8 +235,6 @@ Status parse_disk(XmlElement& e, Disk& d) {
     return e.finish();
 }
 
-constexpr unsigned kNoIndex = ~0u;
-
 Status parse_redirdev(XmlElement& e, Redirdev& r) {
     CONF_SET(r.bus, e.attr_enum("bus", {"usb"}, "redirdev bus"));
     if (r.bus.empty()) r.bus = "usb";
@@ -240,27 +248,13 @@ Status parse_redirdev(XmlElement& e, Redirdev& r) {
         r.source_service = c->attr_or_empty("service");
         VIREO_TRY(c->finish());
     }
+    CONF_SET(c, e.child("protocol"));
+    if (c) {
+        CONF_SET(r.protocol, c->attr_enum("type", {"raw", "telnet", "telnets", "tls"}, "protocol"));
+        VIREO_TRY(c->finish());
+    }
     VIREO_TRY(parse_device_info(e, r.info, true));
     return e.finish();
-}
-
-// Controllers written without index='N' get the smallest index not used by
-// another controller of the same type, in document order (as libvirt does).
-void resolve_controller_indexes(std::vector<Controller>& ctls) {
-    for (auto& c : ctls) {
-        if (c.index != kNoIndex) continue;
-        unsigned candidate = 0;
-        for (bool clash = true; clash;) {
-            clash = false;
-            for (const auto& o : ctls)
-                if (&o != &c && o.type == c.type && o.index == candidate) {
-                    clash = true;
-                    ++candidate;
-                    break;
-                }
-        }
-        c.index = candidate;
-    }
 }
 
 Status parse_controller(XmlElement& e, Controller& ctl) {
@@ -268,7 +262,7 @@ Status parse_controller(XmlElement& e, Controller& ctl) {
     if (ctl.type.empty()) return std::unexpected(e.xml_error("@type", "missing controller type"));
     std::optional<unsigned> index;
     CONF_SET(index, e.attr_uint("index"));
-    ctl.index = index.value_or(kNoIndex);
+    ctl.index = index.value_or(kAutoIndex);
     if (ctl.type == "pci") {
         CONF_SET(ctl.model, e.attr_enum("model", {"pci-root", "pcie-root", "pcie-root-port", "pci-bridge", "dmi-to-pci-bridge", "pcie-to-pci-bridge",
                                                   "pcie-switch-upstream-port", "pcie-switch-downstream-port"},
@@ -295,6 +289,7 @@ Status parse_controller(XmlElement& e, Controller& ctl) {
     }
     CONF_SET(c, e.child("target"));
     if (c) {
+        CONF_SET(ctl.target_chassis_nr, c->attr_uint("chassisNr"));
         CONF_SET(ctl.target_chassis, c->attr_uint("chassis"));
         ctl.target_port = c->attr_or_empty("port");
         ctl.target_busnr = c->attr_or_empty("busNr");
@@ -302,8 +297,8 @@ Status parse_controller(XmlElement& e, Controller& ctl) {
     }
     CONF_SET(c, e.child("driver"));
     if (c) {
-        ctl.driver_queues = c->attr_or_empty("queues");
-        ctl.driver_iothread = c->attr_or_empty("iothread");
+        CONF_SET(ctl.driver_queues, attr_count(*c, "queues"));
+        CONF_SET(ctl.driver_iothread, attr_count(*c, "iothread"));
         VIREO_TRY(c->finish());
     }
     CONF_SET(c, e.child("master"));
@@ -334,8 +329,8 @@ std::string lower_ascii(std::string s) {
 }
 
 Status parse_interface(XmlElement& e, Interface& nic) {
-    CONF_SET(nic.type, e.attr_enum("type", {"network", "bridge", "user", "ethernet"}, "interface type",
-                                   {"direct", "hostdev", "vhostuser", "server", "client", "mcast", "udp", "vdpa", "null", "vds", "internal"}));
+    CONF_SET(nic.type, e.attr_enum("type", {"network", "bridge", "user", "ethernet", "direct"}, "interface type",
+                                   {"hostdev", "vhostuser", "server", "client", "mcast", "udp", "vdpa", "null", "vds", "internal"}));
     if (nic.type.empty()) return std::unexpected(e.xml_error("@type", "missing interface type"));
     std::optional<XmlElement> c;
     CONF_SET(c, e.child("mac"));
@@ -356,9 +351,14 @@ Status parse_interface(XmlElement& e, Interface& nic) {
             nic.source_bridge = c->attr_or_empty("bridge");
         } else if (nic.type == "bridge") {
             nic.source_bridge = c->attr_or_empty("bridge");
+        } else if (nic.type == "direct") {
+            nic.source_dev = c->attr_or_empty("dev");
+            CONF_SET(nic.source_mode, c->attr_enum("mode", {"vepa", "bridge", "private", "passthrough"}, "macvtap mode"));
         }
         VIREO_TRY(c->finish());
     }
+    if (nic.type == "direct" && nic.source_dev.empty())
+        return std::unexpected(e.xml_error("source/@dev", "an interface of type 'direct' needs <source dev='HOST-INTERFACE'/>"));
     if (nic.type == "network" && nic.source_network.empty())
         return std::unexpected(e.xml_error("source/@network", "an interface of type 'network' needs <source network='NAME'/>"));
     if (nic.type == "bridge" && nic.source_bridge.empty())
@@ -366,6 +366,19 @@ Status parse_interface(XmlElement& e, Interface& nic) {
     CONF_SET(c, e.child("target"));
     if (c) {
         nic.target_dev = c->attr_or_empty("dev");
+        CONF_SET(nic.target_managed, c->attr_enum("managed", {"yes", "no"}, "target managed"));
+        if (nic.target_managed == "no" && nic.type != "ethernet")
+            return std::unexpected(c->xml_error("@managed", "managed='no' is only supported for interfaces of type 'ethernet'"));
+        if (nic.target_managed == "no" && nic.target_dev.empty())
+            return std::unexpected(c->xml_error("@dev", "managed='no' needs the name of the existing tap in <target dev=.../>"));
+        VIREO_TRY(c->finish());
+    }
+    CONF_SET(c, e.child("backend"));
+    if (c) {
+        CONF_SET(nic.backend_type, c->attr_enum("type", {"default", "passt"}, "interface backend"));
+        if (nic.backend_type == "passt" && nic.type != "user")
+            return std::unexpected(c->xml_error("@type", "the passt backend is only supported for interfaces of type 'user'"));
+        if (nic.backend_type == "default") nic.backend_type.clear();
         VIREO_TRY(c->finish());
     }
     CONF_SET(c, e.child("model"));
@@ -377,7 +390,11 @@ Status parse_interface(XmlElement& e, Interface& nic) {
     CONF_SET(c, e.child("driver"));
     if (c) {
         CONF_SET(nic.driver_name, c->attr_enum("name", {"qemu", "vhost"}, "interface driver"));
-        nic.driver_queues = c->attr_or_empty("queues");
+        std::optional<unsigned> queues;
+        CONF_SET(queues, c->attr_uint("queues"));
+        if (queues && (*queues == 0 || *queues > 256))
+            return std::unexpected(c->xml_error("@queues", fmt::format("invalid number of queues {} (expected 1 to 256)", *queues)));
+        if (queues) nic.driver_queues = std::to_string(*queues);
         VIREO_TRY(c->finish());
     }
     CONF_SET(c, e.child("link"));
@@ -387,7 +404,11 @@ Status parse_interface(XmlElement& e, Interface& nic) {
     }
     CONF_SET(c, e.child("mtu"));
     if (c) {
-        nic.mtu = c->attr_or_empty("size");
+        std::optional<unsigned> mtu;
+        CONF_SET(mtu, c->attr_uint("size"));
+        if (!mtu || *mtu < 68 || *mtu > 65535)
+            return std::unexpected(c->xml_error("@size", "invalid MTU (expected <mtu size='68..65535'/>)"));
+        nic.mtu = std::to_string(*mtu);
         VIREO_TRY(c->finish());
     }
     VIREO_TRY(parse_device_info(e, nic.info, true));
@@ -401,7 +422,23 @@ Status parse_chardev(XmlElement& e, CharDev& ch) {
     if (ch.type.empty()) ch.type = "pty";
     auto tty = e.attr("tty");  // live <console tty='/dev/pts/N'>
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("source"));
+    if (ch.type == "udp") {
+        // Two sources: the remote end (mode='connect', the default) and
+        // optionally the local one (mode='bind').
+        for (auto& src : e.children("source")) {
+            std::string mode;
+            CONF_SET(mode, src.attr_enum("mode", {"bind", "connect"}, "source mode"));
+            auto& host = mode == "bind" ? ch.source_bind_host : ch.source_host;
+            auto& service = mode == "bind" ? ch.source_bind_service : ch.source_service;
+            if (!host.empty() || !service.empty())
+                return std::unexpected(src.xml_error("@mode", fmt::format("a second <source mode='{}'> for a udp character device", mode.empty() ? "connect" : mode)));
+            host = src.attr_or_empty("host");
+            service = src.attr_or_empty("service");
+            VIREO_TRY(src.finish());
+        }
+    } else {
+        CONF_SET(c, e.child("source"));
+    }
     if (c) {
         ch.source_path = c->attr_or_empty("path");
         CONF_SET(ch.source_mode, c->attr_enum("mode", {"bind", "connect"}, "source mode"));
@@ -697,6 +734,12 @@ Status parse_devices(XmlElement& e, Devices& d) {
             VIREO_TRY(parse_audio(c, d.audios.emplace_back()));
         } else if (n == "redirdev") {
             VIREO_TRY(parse_redirdev(c, d.redirdevs.emplace_back()));
+        } else if (n == "hub") {
+            Hub& h = d.hubs.emplace_back();
+            CONF_SET(h.type, c.attr_enum("type", {"usb"}, "hub type"));
+            if (h.type.empty()) return std::unexpected(c.xml_error("@type", "missing hub type"));
+            VIREO_TRY(parse_device_info(c, h.info, false));
+            VIREO_TRY(c.finish());
         } else if (n == "watchdog") {
             VIREO_TRY(parse_watchdog(c, d.watchdogs.emplace_back()));
         } else if (n == "panic") {
@@ -709,7 +752,6 @@ Status parse_devices(XmlElement& e, Devices& d) {
             return std::unexpected(c.unsupported("", fmt::format("device <{}> is not supported by vireo", n)));
         }
     }
-    resolve_controller_indexes(d.controllers);
     return e.finish();
 }
 
@@ -757,7 +799,11 @@ Status parse_os(XmlElement& e, OsDef& os) {
     CONF_SET(c, e.child("bootmenu"));
     if (c) {
         CONF_SET(os.bootmenu_enable, c->attr_yesno("enable"));
-        os.bootmenu_timeout = c->attr_or_empty("timeout");
+        std::optional<unsigned> timeout;
+        CONF_SET(timeout, c->attr_uint("timeout"));
+        if (timeout && *timeout > 65535)
+            return std::unexpected(c->xml_error("@timeout", fmt::format("invalid boot menu timeout {} (expected 0 to 65535 milliseconds)", *timeout)));
+        if (timeout) os.bootmenu_timeout = std::to_string(*timeout);
         VIREO_TRY(c->finish());
     }
     CONF_SET(os.kernel, parse_text_child(e, "kernel"));
@@ -929,15 +975,51 @@ Status parse_memory_backing(XmlElement& e, DomainDef& def) {
     return e.finish();
 }
 
-// Inner XML of <metadata>, re-indented as libvirt writes it (children at
-// depth 2), so that formatting is a fixed point.
-std::string metadata_inner_xml(pugi::xml_node node) {
-    std::ostringstream os;
-    for (auto c : node.children()) {
-        if (c.type() != pugi::node_element) continue;
-        c.print(os, "  ", pugi::format_indent | pugi::format_attribute_single_quote, pugi::encoding_utf8, 2);
+// Inner XML of <metadata> as libvirt writes it back (libxml2's
+// serialisation, re-indented: children at depth 2, double-quoted
+// attributes, '>' escaped too), so that formatting is a fixed point and
+// matches libvirt's dumpxml.
+std::string metadata_escape(std::string_view s, bool attribute) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += attribute ? "&quot;" : "\""; break;
+            default: out += c;
+        }
     }
-    return os.str();
+    return out;
+}
+
+void write_metadata_element(std::string& out, pugi::xml_node n, int depth) {
+    const std::string indent(static_cast<std::size_t>(depth) * 2, ' ');
+    out += indent + "<" + n.name();
+    for (auto a : n.attributes()) out += fmt::format(" {}=\"{}\"", a.name(), metadata_escape(a.value(), true));
+    bool elements = false;
+    std::string text;
+    for (auto c : n.children()) {
+        if (c.type() == pugi::node_element) elements = true;
+        else if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) text += c.value();
+    }
+    if (elements) {
+        out += ">\n";
+        for (auto c : n.children())
+            if (c.type() == pugi::node_element) write_metadata_element(out, c, depth + 1);
+        out += indent + "</" + n.name() + ">\n";
+    } else if (!text.empty()) {
+        out += ">" + metadata_escape(text, false) + "</" + n.name() + ">\n";
+    } else {
+        out += "/>\n";
+    }
+}
+
+std::string metadata_inner_xml(pugi::xml_node node) {
+    std::string out;
+    for (auto c : node.children())
+        if (c.type() == pugi::node_element) write_metadata_element(out, c, 2);
+    return out;
 }
 
 Result<std::string> parse_lifecycle_action(XmlElement& parent, std::string_view name, bool crash) {
@@ -1122,6 +1204,7 @@ Result<DomainDef> parse_domain_xml(std::string_view text, ParseFlags flags) {
     if (!flags.no_validate) {
         if (auto problem = find_validation_problem(def)) return std::unexpected(located_problem(*problem, doc, src));
     }
+    order_devices_like_libvirt(def.devices);
     return def;
 }
 

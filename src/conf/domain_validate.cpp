@@ -1,6 +1,7 @@
 // validate_domain: semantic checks on a parsed DomainDef. Problems are
 // reported with the XPath-like path of the offending node; parse_domain_xml
 // adds the line number from the document.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -33,6 +34,9 @@ std::optional<ValidationProblem> check_memory(const DomainDef& def) {
                                      fmt::format("maximum memory size ({} KiB) must be equal or greater than the memory size ({} KiB)", *def.max_memory_kib, def.memory_kib)};
         if (*def.max_memory_kib > kMaxMemoryKib)
             return ValidationProblem{ErrorCode::XmlError, "/domain/maxMemory", "maximum memory size is too large"};
+        if (def.cpu.numa.empty())
+            return ValidationProblem{ErrorCode::Unsupported, "/domain/maxMemory",
+                                     "memory hotplug (<maxMemory>) needs at least one guest NUMA cell (<cpu><numa><cell .../></numa></cpu>)"};
     }
     if (def.current_memory_kib && *def.current_memory_kib == 0)
         return ValidationProblem{ErrorCode::XmlError, "/domain/currentMemory", "current memory size must be greater than zero"};
@@ -126,6 +130,7 @@ std::vector<InfoRef> all_device_infos(const DomainDef& def) {
     collect(out, d.sounds, "sound");
     collect(out, d.videos, "video");
     collect(out, d.redirdevs, "redirdev");
+    collect(out, d.hubs, "hub");
     collect(out, d.watchdogs, "watchdog");
     if (d.memballoon) out.push_back({"/domain/devices/memballoon", &d.memballoon->info});
     collect(out, d.rngs, "rng");
@@ -163,12 +168,23 @@ std::optional<ValidationProblem> check_device_infos(const DomainDef& def) {
             if (!ok) return ValidationProblem{ErrorCode::XmlError, ref.path + "/address", fmt::format("address {} is already used by {}", key, it->second)};
         }
     }
+    // One controller per type and index, except a USB2 set (ich9-ehci1 and
+    // its ich9-uhci companions), which shares its index, one of each model.
     const auto& ctls = def.devices.controllers;
-    std::set<std::pair<std::string, unsigned>> seen;
-    for (std::size_t i = 0; i < ctls.size(); ++i)
-        if (!seen.emplace(ctls[i].type, ctls[i].index).second)
-            return ValidationProblem{ErrorCode::XmlError, fmt::format("/domain/devices/{}/@index", indexed("controller", i, ctls.size())),
-                                     fmt::format("duplicate controller type '{}' index {}", ctls[i].type, ctls[i].index)};
+    auto usb2 = [](const Controller& c) {
+        return c.type == "usb" && (c.model == "ich9-ehci1" || c.model == "ich9-uhci1" || c.model == "ich9-uhci2" || c.model == "ich9-uhci3");
+    };
+    std::map<std::pair<std::string, unsigned>, std::size_t> seen;
+    std::set<std::pair<unsigned, std::string>> usb2_models;
+    for (std::size_t i = 0; i < ctls.size(); ++i) {
+        const Controller& c = ctls[i];
+        if (c.index == kAutoIndex) continue;
+        const bool set_member = usb2(c) && usb2_models.emplace(c.index, c.model).second;
+        auto [it, first] = seen.emplace(std::pair{c.type, c.index}, i);
+        if (first || (set_member && usb2(ctls[it->second]))) continue;
+        return ValidationProblem{ErrorCode::XmlError, fmt::format("/domain/devices/{}/@index", indexed("controller", i, ctls.size())),
+                                 fmt::format("duplicate controller type '{}' index {}", c.type, c.index)};
+    }
     return std::nullopt;
 }
 
@@ -194,6 +210,73 @@ std::optional<ValidationProblem> check_interfaces(const DomainDef& def) {
         if (!ok)
             return ValidationProblem{ErrorCode::XmlError, fmt::format("/domain/devices/{}/mac/@address", indexed("interface", i, nics.size())),
                                      fmt::format("MAC address {} is already used by {}", nics[i].mac, indexed("interface", it->second, nics.size()))};
+    }
+    return std::nullopt;
+}
+
+// One primary video at most; the ones that can only be primary (bochs,
+// ramfb) are not secondary.
+std::optional<ValidationProblem> check_videos(const DomainDef& def) {
+    const auto& vs = def.devices.videos;
+    std::optional<std::size_t> primary;
+    for (std::size_t i = 0; i < vs.size(); ++i) {
+        if (vs[i].primary != "yes") continue;
+        if (primary)
+            return ValidationProblem{ErrorCode::XmlError, fmt::format("/domain/devices/{}/model/@primary", indexed("video", i, vs.size())),
+                                     fmt::format("only one primary video device is supported ({} is primary already)", indexed("video", *primary, vs.size()))};
+        primary = i;
+    }
+    for (std::size_t i = 0; i < vs.size(); ++i) {
+        if (i == primary.value_or(0)) continue;
+        if (vs[i].model_type == "bochs" || vs[i].model_type == "ramfb")
+            return ValidationProblem{ErrorCode::XmlError, fmt::format("/domain/devices/{}/model/@type", indexed("video", i, vs.size())),
+                                     fmt::format("video type '{}' is only valid as the primary video device", vs[i].model_type)};
+    }
+    return std::nullopt;
+}
+
+// What the machine type and the firmware allow (libvirt's checks).
+std::optional<ValidationProblem> check_machine(const DomainDef& def) {
+    const MachineFamily fam = machine_family(def.os.machine.empty() ? "pc" : def.os.machine);
+    const auto& os = def.os;
+    if (os.loader.empty() && (!os.loader_type.empty() || !os.loader_readonly.empty() || !os.loader_secure.empty()) && os.firmware != "efi")
+        return ValidationProblem{ErrorCode::XmlError, "/domain/os/loader",
+                                 "no loader path is given and firmware autoselection is not asked for (<os firmware='efi'>)"};
+    if (os.firmware == "efi") {
+        // autoselection picks the loader: the document cannot also name it
+        if (!os.loader_readonly.empty())
+            return ValidationProblem{ErrorCode::XmlError, "/domain/os/loader/@readonly",
+                                     "loader attribute 'readonly' cannot be given with firmware autoselection (<os firmware='efi'>)"};
+        if (!os.loader_type.empty() || !os.loader.empty())
+            return ValidationProblem{ErrorCode::XmlError, os.loader_type.empty() ? "/domain/os/loader" : "/domain/os/loader/@type",
+                                     "a loader type or path cannot be given with firmware autoselection (<os firmware='efi'>)"};
+    }
+    if (os.loader_secure == "yes") {
+        if (fam != MachineFamily::Q35)
+            return ValidationProblem{ErrorCode::Unsupported, "/domain/os/loader/@secure", "secure boot is supported with q35 machine types only"};
+        const bool smm = std::any_of(def.features.begin(), def.features.end(), [](const Feature& f) {
+            if (f.name != "smm") return false;
+            for (const auto& [k, v] : f.attrs)
+                if (k == "state") return v == "on";
+            return true;
+        });
+        if (!smm)
+            return ValidationProblem{ErrorCode::Unsupported, "/domain/os/loader/@secure",
+                                     "secure boot requires the SMM feature to be enabled (<features><smm state='on'/></features>)"};
+    }
+    if (fam == MachineFamily::Q35) {
+        const auto& disks = def.devices.disks;
+        for (std::size_t i = 0; i < disks.size(); ++i) {
+            const std::string& bus = disks[i].target_bus;
+            if (bus == "ide" || (bus.empty() && disks[i].target_dev.starts_with("hd")))
+                return ValidationProblem{ErrorCode::Unsupported, fmt::format("/domain/devices/{}/target/@bus", indexed("disk", i, disks.size())),
+                                         "IDE controllers are unsupported for the q35 machine type (use bus='sata')"};
+        }
+        const auto& ctls = def.devices.controllers;
+        for (std::size_t i = 0; i < ctls.size(); ++i)
+            if (ctls[i].type == "ide")
+                return ValidationProblem{ErrorCode::Unsupported, fmt::format("/domain/devices/{}/@type", indexed("controller", i, ctls.size())),
+                                         "IDE controllers are unsupported for the q35 machine type"};
     }
     return std::nullopt;
 }
@@ -233,7 +316,7 @@ std::optional<ValidationProblem> find_validation_problem(const DomainDef& def) {
     if (def.type != "kvm" && def.type != "qemu")
         return ValidationProblem{ErrorCode::Unsupported, "/domain/@type", fmt::format("domain type '{}' is not supported (expected kvm or qemu)", def.type)};
     if (def.uuid.is_null()) return ValidationProblem{ErrorCode::XmlError, "/domain/uuid", "the domain UUID must not be all zeros"};
-    for (auto check : {check_memory, check_vcpus, check_disks, check_device_infos, check_graphics, check_interfaces, check_audio})
+    for (auto check : {check_memory, check_vcpus, check_disks, check_device_infos, check_graphics, check_interfaces, check_videos, check_machine, check_audio})
         if (auto p = check(def)) return p;
     if (!def.os.loader.empty() && !def.os.kernel.empty() && def.os.loader_type == "rom")
         return ValidationProblem{ErrorCode::XmlError, "/domain/os/loader", "a ROM loader cannot be combined with direct kernel boot"};

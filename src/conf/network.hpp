@@ -19,9 +19,10 @@
 //      (overlapping subnets, bridge name in use)
 //   -> assign_network_defaults(def, names in use) (virbrN, MAC)
 //   -> store format_network_xml(def).
-// parse fills what libvirt's parser fills (a uuid when absent, the nat port
-// range 1024-65535); assign_network_defaults does what libvirt's network
-// driver does at define time.
+// parse fills what libvirt's parser fills (a uuid when absent; no nat port
+// range: like libvirt it prints <forward mode='nat'/> and the firewall
+// masquerades to 1024-65535); assign_network_defaults does what libvirt's
+// network driver does at define time.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +44,7 @@ std::string_view to_string(ForwardMode m);
 
 struct NetworkNat {
     std::optional<IpAddr> address_start, address_end;  // <address start end/> (IPv4)
-    unsigned port_start = 0, port_end = 0;             // <port start end/>; 0 = absent
+    unsigned port_start = 0, port_end = 0;             // <port start end/>; 0 = absent (1024-65535 applies)
     std::string ipv6;                                  // <nat ipv6='yes|no'>, "" = absent
 };
 

@@ -1,7 +1,8 @@
 // format_network_xml: NetworkDef -> libvirt's net-dumpxml document, with
 // libvirt's element order and the values its parser/driver fill in
-// (stp and delay on bridges vireo creates, the nat port range, the forward
-// interface list, lease units).
+// (stp and delay on bridges vireo creates, the forward interface list,
+// lease units). A nat port range is written only when the user gave one, as
+// libvirt does (<forward mode='nat'/>); the firewall applies 1024-65535.
 #include <fmt/format.h>
 
 #include "conf/network.hpp"
@@ -89,6 +90,7 @@ void format_lease(Node& parent, const std::optional<DhcpLease>& l) {
 
 void format_ip(Node& root, const NetworkIp& ip) {
     Node& n = root.add("ip");
+    n.keep_open = true;  // libvirt writes a childless <ip> as "<ip ...>\n  </ip>"
     n.attr("family", ip.family);
     n.attr("address", ip.address.str());
     if (ip.netmask) n.attr("netmask", ip.netmask->str());

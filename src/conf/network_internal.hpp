@@ -19,7 +19,7 @@ using xml::XmlElement;
     do {                                                     \
         auto net_r_ = (expr);                                \
         if (!net_r_) return std::unexpected(net_r_.error()); \
-        lhs = std::move(*net_r_);                            \
+        (lhs) = std::move(*net_r_);                          \
     } while (0)
 
 // A parsed document and its root element, which must be <root_name>.

@@ -79,11 +79,6 @@ Status parse_forward(XmlElement& e, NetworkForward& fwd) {
             return std::unexpected(nat->xml_error("", fmt::format("<nat> is only allowed with forward mode='nat', not '{}'", mode)));
         VIREO_TRY(parse_nat(*nat, fwd.nat));
     }
-    // libvirt's default source port range for masquerading
-    if (fwd.mode == ForwardMode::Nat && fwd.nat.port_start == 0 && fwd.nat.port_end == 0) {
-        fwd.nat.port_start = 1024;
-        fwd.nat.port_end = 65535;
-    }
     return e.finish();
 }
 

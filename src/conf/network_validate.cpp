@@ -79,7 +79,7 @@ std::optional<Problem> check_forward(const NetworkDef& def) {
     if (nat.address_start && nat.address_end && *nat.address_end < *nat.address_start)
         return Problem{ErrorCode::XmlError, "/network/forward/nat/address/@end",
                        fmt::format("NAT address range end {} is before its start {}", nat.address_end->str(), nat.address_start->str())};
-    if (f.mode == ForwardMode::Nat) {
+    if (f.mode == ForwardMode::Nat && (nat.port_start != 0 || nat.port_end != 0)) {  // 0-0: no <port>
         if (nat.port_start == 0 || nat.port_end == 0)
             return Problem{ErrorCode::XmlError, "/network/forward/nat/port/@start", "NAT ports must be between 1 and 65535"};
         if (nat.port_end < nat.port_start)

@@ -45,7 +45,8 @@ std::string Node::str(int indent) const {
     const std::string pad(static_cast<std::size_t>(indent), ' ');
     std::string out = pad + "<" + name;
     for (const auto& [k, v] : attrs) out += " " + k + "='" + escape(v) + "'";
-    if (children.empty() && text.empty() && raw.empty()) return out + "/>\n";
+    if (children.empty() && text.empty() && raw.empty())
+        return keep_open ? out + ">\n" + pad + "</" + name + ">\n" : out + "/>\n";
     out += ">";
     if (!text.empty() && children.empty() && raw.empty()) return out + escape(text) + "</" + name + ">\n";
     out += "\n";

@@ -1,5 +1,6 @@
 // A small XML tree for writing libvirt-style documents: two-space indent,
-// single-quoted attributes, empty elements self-closed (<target dev='vda'/>).
+// single-quoted attributes, empty elements self-closed (<target dev='vda'/>)
+// unless marked keep_open.
 #pragma once
 
 #include <string>
@@ -15,6 +16,9 @@ struct Node {
     std::string text;
     std::string raw;  // pre-formatted inner XML (metadata), written as is
     std::vector<Node> children;
+    // Written as an open and a close tag even without content
+    // (libvirt's <ip ...>\n  </ip>), never self-closed.
+    bool keep_open = false;
 
     explicit Node(std::string n) : name(std::move(n)) {}
     // Add an attribute unless value is empty.

@@ -43,7 +43,8 @@ RouteInfo classify(std::string_view method, std::string_view target) {
         case ops::Lane::Urgent: info.kind = RouteKind::Job; break;
     }
     const std::size_t index = (*m)->op;
-    if (index == ops::index_of<ops::HostEvents>) info.kind = RouteKind::EventStream;
+    if (index == ops::index_of<ops::HostEvents> || index == ops::index_of<ops::NetworkEvents>)
+        info.kind = RouteKind::EventStream;
     if (index == ops::index_of<ops::VolumeDownload> || index == ops::index_of<ops::VolumeUpload>)
         info.kind = RouteKind::VolumeStream;
     if (index == ops::index_of<ops::DomainConsole>) {

@@ -95,14 +95,14 @@ public:
 
     // Run an admitted, decoded call of Op (see the top of this file).
     template <class Op>
-    void submit(const Peer& peer, typename Op::Request request, std::string what, Answer<Op> answer) {
+    void submit(const Peer& peer, typename Op::Request request, const std::string& what, Answer<Op> answer) {
         auto ans = std::make_shared<Answer<Op>>(std::move(answer));
         if (peer.read_only && !Op::info.read_only_allowed) {  // a codec that skipped admit()
             (*ans)(std::unexpected(refusal(what)));
             return;
         }
         auto req = std::make_shared<typename Op::Request>(std::move(request));
-        run(Op::info, peer, std::move(what),
+        run(Op::info, peer, what,
             Work{[this, req, ans] { return (*ans)(perform<Op>(driver_, *req)); },
                  [ans](const Error& e) { return (*ans)(std::unexpected(e)); }});
     }

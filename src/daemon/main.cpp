@@ -4,14 +4,20 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 
 #include <CLI/CLI.hpp>
 
 #include "daemon/daemon.hpp"
+#include "storage/crypto.hpp"
 #include "wire/openapi.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
     using vireo::client::DaemonMode;
+    // Volumes may be encrypted images (storage/crypto.hpp).
+    vireo::storage::crypto::enable_openssl();
     vireo::daemon::DaemonOptions o;
     // Hidden test knob, so that tests of the session auto-start (where the
     // client spawns the daemon) can have it serve the test driver.
@@ -59,3 +65,20 @@ int main(int argc, char** argv) {
     o.log_file = log_file;
     return vireo::daemon::run_daemon(o);
 }
+
+}  // namespace
+
+// Errors are values inside the daemon; this catch is the last line of
+// defence (an allocation failure while parsing arguments, a bug), so that the
+// process says why it stopped instead of calling std::terminate.
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "vireod: internal error: %s\n", e.what());
+    } catch (...) {
+        std::fputs("vireod: internal error: unknown exception\n", stderr);
+    }
+    return 1;
+}
+

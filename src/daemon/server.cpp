@@ -133,15 +133,25 @@ private:
 };
 
 // ---------------------------------------------------------------------------
-// WebSocket: the event stream. Events arrive on driver threads, are posted
-// to the loop and written in order; reading only notices the close.
+// WebSocket: an event stream (host.events: domains, network.events:
+// networks). Events arrive on driver threads, are posted to the loop and
+// written in order; reading only notices the close.
 
-class EventSession : public std::enable_shared_from_this<EventSession> {
+// The event type a stream operation's callback takes.
+template <class F>
+struct CallbackEvent;
+template <class E>
+struct CallbackEvent<std::function<void(const E&)>> {
+    using type = E;
+};
+
+template <class Op>
+class EventSession : public std::enable_shared_from_this<EventSession<Op>> {
 public:
     EventSession(Server::Impl& server, Socket socket, Peer peer, std::string what)
         : server_(server), count_(server.connections), ws_(std::move(socket)), peer_(peer), what_(std::move(what)) {}
 
-    void start(http::request<http::string_body> req) {
+    void start(const http::request<http::string_body>& req) {
         ws_.async_accept(req, [self = shared_from_this()](const beast::error_code& ec) {
             if (ec) return;
             self->subscribe();
@@ -149,18 +159,21 @@ public:
     }
 
 private:
-    // The host.events operation, through the dispatcher (an Inline call:
+    using std::enable_shared_from_this<EventSession<Op>>::shared_from_this;
+    using Event = typename CallbackEvent<decltype(typename Op::Request{}.callback)>::type;
+
+    // The stream operation, through the dispatcher (an Inline call:
     // answered here, on the event loop).
     void subscribe() {
         std::weak_ptr<EventSession> weak = shared_from_this();
         auto executor = ws_.get_executor();
-        auto callback = [weak, executor](const driver::DomainEvent& e) {
+        auto callback = [weak, executor](const Event& e) {
             auto text = wire::to_json(e).dump();
             asio::post(executor, [weak, text = std::move(text)]() mutable {
                 if (auto self = weak.lock()) self->enqueue(std::move(text));
             });
         };
-        server_.dispatcher.submit<ops::HostEvents>(
+        server_.dispatcher.template submit<Op>(
             peer_, {std::move(callback)}, what_,
             [self = shared_from_this()](Result<std::unique_ptr<driver::Subscription>> sub) -> std::string {
                 asio::post(self->ws_.get_executor(), [self, sub = std::move(sub)]() mutable { self->subscribed(std::move(sub)); });
@@ -228,7 +241,7 @@ public:
     ConsoleSession(Server::Impl& server, Socket socket, UniqueFd console)
         : count_(server.connections), ws_(std::move(socket)), console_(server.ioc, console.release()) {}
 
-    void start(http::request<http::string_body> req) {
+    void start(const http::request<http::string_body>& req) {
         ws_.binary(true);
         ws_.async_accept(req, [self = shared_from_this()](const beast::error_code& ec) {
             if (ec) return self->close_all();
@@ -406,10 +419,17 @@ private:
     void open_stream(http::request<http::string_body> req, const wire::http::Match& m, std::string what) {
         if (m.op == ops::index_of<ops::HostEvents>) {
             count_.reset();  // the WebSocket session counts itself from now on
-            std::make_shared<EventSession>(server_, std::move(socket_), peer_, std::move(what))->start(std::move(req));
+            std::make_shared<EventSession<ops::HostEvents>>(server_, std::move(socket_), peer_, std::move(what))
+                ->start(req);
             return;
         }
-        if (m.op == ops::index_of<ops::DomainConsole>) return open_console(std::move(req), m, std::move(what));
+        if (m.op == ops::index_of<ops::NetworkEvents>) {
+            count_.reset();
+            std::make_shared<EventSession<ops::NetworkEvents>>(server_, std::move(socket_), peer_, std::move(what))
+                ->start(req);
+            return;
+        }
+        if (m.op == ops::index_of<ops::DomainConsole>) return open_console(std::move(req), m, what);
         const bool upload = m.op == ops::index_of<ops::VolumeUpload>;
         VolumeStream stream;
         if (upload) {
@@ -429,7 +449,7 @@ private:
             op, peer_, std::move(what),
             Dispatcher::Work{[self = shared_from_this(), shared_req, stream] {
                                  return serve_volume_stream(self->server_.driver, std::move(self->socket_),
-                                                            std::move(*shared_req), stream,
+                                                            *shared_req, stream,
                                                             fmt::format("client #{} (pid {} uid {})", self->peer_.serial,
                                                                         self->peer_.pid, self->peer_.uid));
                              },
@@ -445,12 +465,12 @@ private:
 
     // Opening a console may block (QEMU pty): domain.console runs on its
     // lane; the WebSocket is accepted once the driver handed out the fd.
-    void open_console(http::request<http::string_body> req, const wire::http::Match& m, std::string what) {
+    void open_console(http::request<http::string_body> req, const wire::http::Match& m, const std::string& what) {
         auto r = wire::http::decode_request<ops::DomainConsole>(m, {});
         if (!r) return write(error_response(r.error()), false);
         auto shared_req = std::make_shared<http::request<http::string_body>>(std::move(req));
         server_.dispatcher.submit<ops::DomainConsole>(
-            peer_, std::move(*r), std::move(what), [self = shared_from_this(), shared_req](Result<UniqueFd> fd) {
+            peer_, std::move(*r), what, [self = shared_from_this(), shared_req](Result<UniqueFd> fd) {
                 std::string logged = fd ? "101" : outcome(error_response(fd.error()));
                 asio::post(self->socket_.get_executor(), [self, shared_req, fd = std::move(fd)]() mutable {
                     if (!fd) return self->write(error_response(fd.error()), false);
@@ -458,7 +478,7 @@ private:
                                  self->peer_.pid, self->peer_.uid, shared_req->target());
                     self->count_.reset();
                     std::make_shared<ConsoleSession>(self->server_, std::move(self->socket_), std::move(*fd))
-                        ->start(std::move(*shared_req));
+                        ->start(*shared_req);
                 });
                 return logged;
             });
@@ -536,7 +556,7 @@ void Server::stop() {
 void Server::post_job(std::function<void()> f) { impl_->dispatcher.post_job(std::move(f)); }
 
 namespace {
-void arm(asio::steady_timer& timer, std::chrono::milliseconds period, std::shared_ptr<std::function<void()>> f) {
+void arm(asio::steady_timer& timer, std::chrono::milliseconds period, const std::shared_ptr<std::function<void()>>& f) {
     timer.expires_after(period);
     timer.async_wait([&timer, period, f](const beast::error_code& ec) {
         if (ec) return;

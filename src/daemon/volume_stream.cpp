@@ -126,7 +126,7 @@ Status run_upload(Ws& ws, driver::Driver& driver, const VolumeStream& t) {
 
 }  // namespace
 
-std::string serve_volume_stream(driver::Driver& driver, Socket socket, http::request<http::string_body> req,
+std::string serve_volume_stream(driver::Driver& driver, Socket socket, const http::request<http::string_body>& req,
                                 const VolumeStream& t, const std::string& peer) {
     // The common mistakes (no such pool or volume) get a plain HTTP error.
     if (auto v = driver.pools().lookup_volume(t.pool, t.volume); !v) {

@@ -26,7 +26,7 @@ struct VolumeStream {
 // operation and close the socket. `peer` names the client in the log.
 // Returns the outcome for the log.
 std::string serve_volume_stream(driver::Driver& driver, boost::asio::local::stream_protocol::socket socket,
-                                boost::beast::http::request<boost::beast::http::string_body> req,
+                                const boost::beast::http::request<boost::beast::http::string_body>& req,
                                 const VolumeStream& stream, const std::string& peer);
 
 }  // namespace vireo::daemon

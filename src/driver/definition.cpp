@@ -4,10 +4,12 @@
 
 namespace vireo::driver {
 
-Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags) {
+Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags, const DefineContext& ctx) {
     auto def = conf::parse_domain_xml(xml, flags);
     if (!def) return std::unexpected(def.error());
-    conf::assign_addresses_and_aliases(*def);
+    if (ctx.host) VIREO_TRY(conf::apply_define_host(*def, *ctx.host));
+    conf::assign_unique_macs(*def, ctx.mac_in_use);
+    VIREO_TRY(conf::assign_addresses_and_aliases(*def));
     def->id.reset();  // an inactive document never carries a runtime id
     return make_definition(std::move(*def));
 }

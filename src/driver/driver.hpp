@@ -11,7 +11,9 @@
 //                           one HTTP stub per operation, derived from the table
 //                           daemon side: the QEMU driver (src/qemu) installs host
 //                           + domain ops, a pool::PoolManager (src/pool) pool +
-//                           volume ops, on the same connection (daemon/driver_factory)
+//                           volume ops, the network driver (src/netdrv) network
+//                           + interface ops (system daemon), on the same
+//                           connection (daemon/driver_factory)
 //
 // so the CLI is written once against this class, and errors raised inside
 // the daemon reach the client unchanged (code + message).
@@ -38,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "driver/network_types.hpp"
 #include "driver/ops/all.hpp"
 #include "driver/pool_api.hpp"
 #include "driver/pool_types.hpp"

@@ -5,9 +5,12 @@
 #include <mutex>
 #include <vector>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace vireo::driver {
+
+namespace detail {
 
 namespace {
 
@@ -17,12 +20,12 @@ namespace {
 struct Entry {
     std::recursive_mutex call_mutex;
     bool active = true;
-    EventBus::Callback callback;
+    EventFanout::Erased callback;
 };
 
 }  // namespace
 
-struct EventBus::State {
+struct EventFanout::State {
     mutable std::mutex mutex;
     std::vector<std::shared_ptr<Entry>> entries;
 };
@@ -31,7 +34,7 @@ namespace {
 
 class BusSubscription final : public Subscription {
 public:
-    BusSubscription(std::weak_ptr<EventBus::State> state, std::shared_ptr<Entry> entry)
+    BusSubscription(std::weak_ptr<EventFanout::State> state, std::shared_ptr<Entry> entry)
         : state_(std::move(state)), entry_(std::move(entry)) {}
     ~BusSubscription() override {
         if (auto state = state_.lock()) {
@@ -43,16 +46,16 @@ public:
     }
 
 private:
-    std::weak_ptr<EventBus::State> state_;
+    std::weak_ptr<EventFanout::State> state_;
     std::shared_ptr<Entry> entry_;
 };
 
 }  // namespace
 
-EventBus::EventBus() : state_(std::make_shared<State>()) {}
-EventBus::~EventBus() = default;
+EventFanout::EventFanout() : state_(std::make_shared<State>()) {}
+EventFanout::~EventFanout() = default;
 
-std::unique_ptr<Subscription> EventBus::subscribe(Callback callback) {
+std::unique_ptr<Subscription> EventFanout::subscribe(Erased callback) {
     auto entry = std::make_shared<Entry>();
     entry->callback = std::move(callback);
     {
@@ -62,7 +65,7 @@ std::unique_ptr<Subscription> EventBus::subscribe(Callback callback) {
     return std::make_unique<BusSubscription>(state_, std::move(entry));
 }
 
-void EventBus::publish(const DomainEvent& event) {
+void EventFanout::publish(const void* event, const std::function<std::string()>& describe) {
     std::vector<std::shared_ptr<Entry>> targets;
     {
         std::lock_guard lk(state_->mutex);
@@ -75,11 +78,25 @@ void EventBus::publish(const DomainEvent& event) {
             entry->callback(event);
         } catch (const std::exception& e) {
             // A subscriber's bug must not break the driver that publishes.
-            spdlog::warn("event subscriber failed on {} event for domain '{}': {}", event_name(event.type),
-                         event.domain, e.what());
+            spdlog::warn("event subscriber failed on {}: {}", describe(), e.what());
         }
     }
 }
+
+std::size_t EventFanout::subscriber_count() const {
+    std::lock_guard lk(state_->mutex);
+    return state_->entries.size();
+}
+
+std::string describe(const DomainEvent& e) {
+    return fmt::format("{} event for domain '{}'", event_name(e.type), e.domain);
+}
+
+std::string describe(const NetworkEvent& e) {
+    return fmt::format("{} event for network '{}'", network_event_name(e.type), e.network);
+}
+
+}  // namespace detail
 
 void EventBus::publish(EventType type, std::string detail, std::string domain, const Uuid& uuid) {
     DomainEvent ev;
@@ -91,9 +108,13 @@ void EventBus::publish(EventType type, std::string detail, std::string domain, c
     publish(ev);
 }
 
-std::size_t EventBus::subscriber_count() const {
-    std::lock_guard lk(state_->mutex);
-    return state_->entries.size();
+void NetworkEventBus::publish(NetworkEventType type, std::string network, const Uuid& uuid) {
+    NetworkEvent ev;
+    ev.type = type;
+    ev.network = std::move(network);
+    ev.uuid = uuid;
+    ev.when = std::chrono::system_clock::now();
+    publish(ev);
 }
 
 }  // namespace vireo::driver

@@ -1,5 +1,11 @@
 #include "driver/job.hpp"
 
+#include <array>
+#include <charconv>
+#include <utility>
+
+#include <fmt/format.h>
+
 namespace vireo::driver {
 
 std::string_view job_status_name(JobStatus s) {
@@ -36,6 +42,97 @@ std::string_view job_operation_name(JobOperation op) {
     return "Unknown";
 }
 
+namespace {
+
+constexpr std::array<std::pair<JobStatus, std::string_view>, 6> kStatusKeys{{
+    {JobStatus::None, "none"},
+    {JobStatus::Bounded, "bounded"},
+    {JobStatus::Unbounded, "unbounded"},
+    {JobStatus::Completed, "completed"},
+    {JobStatus::Failed, "failed"},
+    {JobStatus::Cancelled, "cancelled"},
+}};
+
+constexpr std::array<std::pair<JobOperation, std::string_view>, 16> kOperationKeys{{
+    {JobOperation::Unknown, "unknown"},
+    {JobOperation::Start, "start"},
+    {JobOperation::Save, "save"},
+    {JobOperation::Restore, "restore"},
+    {JobOperation::MigrationIn, "migration_in"},
+    {JobOperation::MigrationOut, "migration_out"},
+    {JobOperation::Snapshot, "snapshot"},
+    {JobOperation::SnapshotRevert, "snapshot_revert"},
+    {JobOperation::Dump, "dump"},
+    {JobOperation::Backup, "backup"},
+    {JobOperation::SnapshotDelete, "snapshot_delete"},
+    {JobOperation::VolumeClone, "volume_clone"},
+    {JobOperation::VolumeUpload, "volume_upload"},
+    {JobOperation::VolumeDownload, "volume_download"},
+    {JobOperation::VolumeWipe, "volume_wipe"},
+    {JobOperation::BlockJob, "block_job"},
+}};
+
+template <class E, std::size_t N>
+std::string_view key_of(const std::array<std::pair<E, std::string_view>, N>& table, E value) {
+    for (const auto& [v, k] : table)
+        if (v == value) return k;
+    return table.front().second;
+}
+
+template <class E, std::size_t N>
+std::optional<E> value_of(const std::array<std::pair<E, std::string_view>, N>& table, std::string_view key) {
+    for (const auto& [v, k] : table)
+        if (k == key) return v;
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view job_status_key(JobStatus s) { return key_of(kStatusKeys, s); }
+std::optional<JobStatus> job_status_from_key(std::string_view key) { return value_of(kStatusKeys, key); }
+std::string_view job_operation_key(JobOperation op) { return key_of(kOperationKeys, op); }
+std::optional<JobOperation> job_operation_from_key(std::string_view key) { return value_of(kOperationKeys, key); }
+
+std::string_view job_abort_name(JobOperation op) {
+    switch (op) {
+        case JobOperation::Unknown: return "undefined";
+        case JobOperation::Start:
+        case JobOperation::Restore: return "start";
+        case JobOperation::Save: return "domain save";
+        case JobOperation::MigrationIn: return "migration in";
+        case JobOperation::MigrationOut: return "migration out";
+        case JobOperation::Snapshot:
+        case JobOperation::SnapshotRevert:
+        case JobOperation::SnapshotDelete: return "snapshot";
+        case JobOperation::Dump: return "domain core dump";
+        case JobOperation::Backup: return "backup";
+        case JobOperation::VolumeClone: return "volume clone";
+        case JobOperation::VolumeUpload: return "volume upload";
+        case JobOperation::VolumeDownload: return "volume download";
+        case JobOperation::VolumeWipe: return "volume wipe";
+        case JobOperation::BlockJob: return "block job";
+    }
+    return "undefined";
+}
+
+bool is_volume_operation(JobOperation op) {
+    return op == JobOperation::VolumeClone || op == JobOperation::VolumeUpload ||
+           op == JobOperation::VolumeDownload || op == JobOperation::VolumeWipe;
+}
+
+Error job_aborted_error(JobOperation op) {
+    return Error{ErrorCode::OperationFailed,
+                 fmt::format("operation aborted: job '{}' canceled by client", job_abort_name(op))};
+}
+
+Result<std::uint64_t> parse_job_id(std::string_view text) {
+    std::uint64_t id = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || id == 0)
+        return fail(ErrorCode::InvalidArg, "invalid job id '{}' (job-list shows the ids of running jobs)", text);
+    return id;
+}
+
 AsyncJob::AsyncJob(std::uint64_t id, JobOperation op, std::string object)
     : id_(id), operation_(op), object_(std::move(object)), started_(std::chrono::steady_clock::now()) {}
 
@@ -49,6 +146,13 @@ void AsyncJob::set_data(std::uint64_t processed, std::uint64_t total) {
     progress_.data_processed = processed;
     progress_.data_total = total;
     progress_.data_remaining = total > processed ? total - processed : 0;
+}
+
+void AsyncJob::set_data(std::uint64_t processed, std::uint64_t remaining, std::uint64_t total) {
+    std::lock_guard lk(mutex_);
+    progress_.data_processed = processed;
+    progress_.data_remaining = remaining;
+    progress_.data_total = total;
 }
 
 void AsyncJob::set_memory(std::uint64_t processed, std::uint64_t remaining, std::uint64_t total, std::uint64_t bps) {
@@ -81,7 +185,7 @@ void AsyncJob::finish(const Status& outcome) {
     ended_after_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
     if (abort_) {
         ended_ = JobStatus::Cancelled;
-        progress_.error = outcome ? "the job was aborted" : outcome.error().full_message();
+        progress_.error = job_aborted_error(operation_).message;
     } else if (outcome) {
         ended_ = JobStatus::Completed;
     } else {
@@ -125,7 +229,8 @@ JobInfo AsyncJob::info() const {
         out.status = *ended_;
         out.elapsed = ended_after_;
     } else {
-        out.status = progress_.data_total > 0 || progress_.mem_total > 0 ? JobStatus::Bounded : JobStatus::Unbounded;
+        out.status = is_volume_operation(operation_) && progress_.data_total > 0 ? JobStatus::Bounded
+                                                                                   : JobStatus::Unbounded;
         out.elapsed =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
     }
@@ -159,6 +264,15 @@ Result<std::shared_ptr<AsyncJob>> JobTracker::find(std::uint64_t id) const {
     if (it != jobs_.end())
         if (auto j = it->second.lock(); j && !j->finished()) return j;
     return fail(ErrorCode::NotFound, "no job with id {} is running", id);
+}
+
+Status JobTracker::abort(std::uint64_t id) {
+    auto job = find(id);
+    if (!job) return std::unexpected(job.error());
+    auto st = (*job)->request_abort();
+    // It ended between the two: it is no longer running.
+    if (!st) return fail(ErrorCode::NotFound, "no job with id {} is running", id);
+    return {};
 }
 
 }  // namespace vireo::driver

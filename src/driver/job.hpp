@@ -70,6 +70,23 @@ enum class JobOperation {
 // virsh domjobinfo's "Operation:" words: "Save", "Incoming migration", ...
 std::string_view job_operation_name(JobOperation op);
 
+// Stable machine names (the API's JSON, vireo's --json): "none", "bounded",
+// "unbounded", "completed", "failed", "cancelled" / "unknown", "start",
+// "save", "restore", "migration_in", ..., "volume_clone", "block_job".
+// nullopt for a name that is none of them.
+std::string_view job_status_key(JobStatus s);
+std::optional<JobStatus> job_status_from_key(std::string_view key);
+std::string_view job_operation_key(JobOperation op);
+std::optional<JobOperation> job_operation_from_key(std::string_view key);
+// The job's name in libvirt's abort message: "domain save", "start" (a
+// restore is a start), "migration out", ...; vireo's: "volume clone", ...
+std::string_view job_abort_name(JobOperation op);
+// vireo's own operations on volumes (clone, upload, download, wipe).
+bool is_volume_operation(JobOperation op);
+// What an aborted job's work fails with, libvirt's words:
+// "operation aborted: job 'domain save' canceled by client".
+Error job_aborted_error(JobOperation op);
+
 // QEMU's migration statistics beyond the byte counts (save, migration), as
 // domjobinfo prints them.
 struct MigrationStats {
@@ -80,7 +97,9 @@ struct MigrationStats {
     std::uint64_t constant_pages = 0;     // duplicate (zero) pages
     std::uint64_t normal_pages = 0;
     std::uint64_t normal_bytes = 0;
-    std::uint64_t expected_downtime_ms = 0;
+    // Expected downtime while the job runs; the real (total) downtime once
+    // it completed (domjobinfo's "Expected downtime" / "Total downtime").
+    std::uint64_t downtime_ms = 0;
     std::uint64_t setup_time_ms = 0;
 };
 
@@ -117,15 +136,19 @@ public:
 
     // --- the worker -----------------------------------------------------------
     void set_phase(std::string phase);
-    // Bytes done of `total` (total 0: not known yet; the job is Unbounded).
+    // Bytes done of `total` (0: not known yet), remaining = total - done.
     void set_data(std::uint64_t processed, std::uint64_t total);
+    // The same with the remaining bytes as the worker counts them (QEMU's
+    // migration: what is left to send is not total - sent).
+    void set_data(std::uint64_t processed, std::uint64_t remaining, std::uint64_t total);
     void set_memory(std::uint64_t processed, std::uint64_t remaining, std::uint64_t total, std::uint64_t bps);
     void set_migration(const MigrationStats& stats);
     // Called once, on the aborting thread, when an abort is requested (at
     // once if one already was). Must not block; replaces an earlier hook.
     void set_abort_hook(std::function<void()> hook);
     // End the job: Completed on success; Cancelled when an abort was
-    // requested (whatever the outcome says); else Failed with the error.
+    // requested (whatever the outcome says; its error is then
+    // job_aborted_error's); else Failed with the error.
     // Idempotent: the first call counts.
     void finish(const Status& outcome);
 
@@ -134,6 +157,8 @@ public:
     // Ask the job to stop. InvalidState "no job is active" after it ended.
     Status request_abort();
     [[nodiscard]] bool finished() const;
+    // Running jobs are Unbounded, as libvirt reports its domain jobs; a
+    // volume job whose total is known is Bounded.
     [[nodiscard]] JobInfo info() const;
 
 private:
@@ -156,13 +181,18 @@ public:
     std::shared_ptr<AsyncJob> begin(JobOperation op, std::string object);
     // The running jobs, oldest first.
     [[nodiscard]] std::vector<JobInfo> list() const;
-    // A running job by id; NotFound "no job with id N" otherwise.
+    // A running job by id; NotFound "no job with id N is running" otherwise.
     Result<std::shared_ptr<AsyncJob>> find(std::uint64_t id) const;
+    // Ask the running job `id` to stop (find + request_abort).
+    Status abort(std::uint64_t id);
 
 private:
     mutable std::mutex mutex_;
     std::uint64_t next_id_ = 1;
     std::map<std::uint64_t, std::weak_ptr<AsyncJob>> jobs_;
 };
+
+// A job id as users type it ("3"); InvalidArg "invalid job id 'x'" otherwise.
+Result<std::uint64_t> parse_job_id(std::string_view text);
 
 }  // namespace vireo::driver

@@ -1,7 +1,8 @@
-// On-disk state of a driver: persistent definitions, autostart links and
-// runtime status files. Every write is crash-safe (files::write_atomic:
-// temp file + fsync + rename + directory fsync), so a kill -9 at any moment
-// leaves the old or the new document, never a torn one.
+// On-disk state of the domains of a driver: persistent definitions,
+// autostart links and runtime status files. A thin layer over the
+// ObjectStore every object kind shares (object_store.hpp: layout, crash
+// safety, name checks); this one knows the domain formats: definitions
+// parse into DomainDefinition, status documents are <domstatus>.
 //
 // Layout (as libvirt's):
 //   <confdir>/<name>.xml                      persistent definition
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "driver/object_store.hpp"
 #include "driver/registry.hpp"
 #include "util/error.hpp"
 
@@ -66,11 +68,15 @@ class Persistence {
 public:
     Persistence(std::filesystem::path confdir, std::filesystem::path rundir);
 
-    [[nodiscard]] const std::filesystem::path& config_dir() const { return confdir_; }
-    [[nodiscard]] const std::filesystem::path& run_dir() const { return rundir_; }
-    [[nodiscard]] std::filesystem::path config_path(std::string_view name) const;
-    [[nodiscard]] std::filesystem::path autostart_path(std::string_view name) const;
-    [[nodiscard]] std::filesystem::path status_path(std::string_view name) const;
+    [[nodiscard]] const std::filesystem::path& config_dir() const { return store_.config_dir(); }
+    [[nodiscard]] const std::filesystem::path& run_dir() const { return store_.run_dir(); }
+    [[nodiscard]] std::filesystem::path config_path(std::string_view name) const { return store_.config_path(name); }
+    [[nodiscard]] std::filesystem::path autostart_path(std::string_view name) const {
+        return store_.autostart_path(name);
+    }
+    [[nodiscard]] std::filesystem::path status_path(std::string_view name) const { return store_.status_path(name); }
+    // The store underneath (files, no formats).
+    [[nodiscard]] const ObjectStore& store() const { return store_; }
 
     // Create confdir, confdir/autostart and rundir (0755 / 0700 for rundir).
     Status prepare() const;
@@ -101,10 +107,7 @@ public:
     [[nodiscard]] std::vector<std::string> status_names() const;
 
 private:
-    Status check_name(std::string_view name) const;
-
-    std::filesystem::path confdir_;
-    std::filesystem::path rundir_;
+    ObjectStore store_;
 };
 
 }  // namespace vireo::driver

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <utility>
 
 #include "util/files.hpp"
 
@@ -15,6 +16,11 @@ std::string to_lower_name(std::string_view name) {
     std::string out(name);
     for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
+}
+
+// libvirt's words for a job query or abort on an inactive domain (no name).
+Error not_running_error_plain() {
+    return Error{ErrorCode::InvalidState, "Requested operation is not valid: domain is not running"};
 }
 
 }  // namespace
@@ -79,6 +85,11 @@ std::shared_ptr<AsyncJob> DomainObject::async_job() const {
 std::optional<JobInfo> DomainObject::completed_job() const {
     std::lock_guard lk(mutex_);
     return completed_job_;
+}
+
+std::optional<JobInfo> DomainObject::take_completed_job() {
+    std::lock_guard lk(mutex_);
+    return std::exchange(completed_job_, std::nullopt);
 }
 
 std::string DomainObject::holder_locked() const {
@@ -198,6 +209,31 @@ Result<AsyncJobGuard> begin_async_job(const std::shared_ptr<DomainObject>& obj, 
     obj->async_job_ = job;
     obj->async_mask_ = allowed;
     return AsyncJobGuard(obj, std::move(job));
+}
+
+Result<JobInfo> domain_job_info(const std::shared_ptr<DomainObject>& obj, bool completed, bool keep_completed) {
+    if (completed) {
+        auto done = keep_completed ? obj->completed_job() : obj->take_completed_job();
+        return done.value_or(JobInfo{});
+    }
+    if (auto job = obj->async_job()) return job->info();
+    if (!obj->with([](const DomainFields& f) { return f.active(); }))
+        return std::unexpected(not_running_error_plain());
+    return JobInfo{};
+}
+
+Status abort_domain_job(const std::shared_ptr<DomainObject>& obj) {
+    auto guard = acquire_job(obj, JobType::Abort, "abort");
+    if (!guard) return std::unexpected(guard.error());
+    const Error no_job{ErrorCode::InvalidState, "Requested operation is not valid: no job is active on the domain"};
+    if (auto job = obj->async_job()) {
+        // It may end between the two: then there is nothing to abort.
+        if (!job->request_abort()) return std::unexpected(no_job);
+        return {};
+    }
+    if (!obj->with([](const DomainFields& f) { return f.active(); }))
+        return std::unexpected(not_running_error_plain());
+    return std::unexpected(no_job);
 }
 
 // ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -78,13 +79,26 @@ struct DomainDefinition {
     DefinitionModel def;
 };
 
+// What a driver defining a new document knows beyond it: with `host`, the
+// host-dependent checks and defaults come first (conf::apply_define_host: the
+// architecture's emulator, the canonical machine type); the MACs generated
+// for <interface>s without one are chosen outside `mac_in_use`
+// (conf::assign_unique_macs), so no two domains of a connection get the same
+// generated MAC.
+struct DefineContext {
+    const conf::DefineHost* host = nullptr;
+    std::function<bool(std::string_view)> mac_in_use{};
+};
+
 // Parse an XML document (conf::parse_domain_xml, which validates unless
 // flags.no_validate), apply libvirt's define-time defaults
 // (conf::assign_addresses_and_aliases: controllers, addresses, aliases, MACs)
 // and return it with its canonical inactive XML (what dumpxml --inactive
 // prints). A runtime id in the document (<domain id='5'>) is dropped, as
-// libvirt ignores it on define.
-Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags = {});
+// libvirt ignores it on define. A driver defining a new document passes
+// what it knows beyond the document (DefineContext).
+Result<DomainDefinition> make_definition(std::string_view xml, conf::ParseFlags flags = {},
+                                         const DefineContext& ctx = {});
 // Wrap an already parsed definition as it is: inactive XML, or live XML
 // (FormatFlags{live, id}) when def.id is set.
 DomainDefinition make_definition(conf::DomainDef def);
@@ -203,6 +217,9 @@ public:
     [[nodiscard]] std::shared_ptr<AsyncJob> async_job() const;
     // How the last async job ended (domjobinfo --completed); nullopt if none ran.
     [[nodiscard]] std::optional<JobInfo> completed_job() const;
+    // The same, forgotten at once (domjobinfo --completed without
+    // --keep-completed, as libvirt: a record is read once).
+    std::optional<JobInfo> take_completed_job();
 
 private:
     friend class DomainRegistry;
@@ -300,6 +317,20 @@ private:
 Result<AsyncJobGuard> begin_async_job(const std::shared_ptr<DomainObject>& obj, JobTracker& tracker, JobOperation op,
                                       JobMask allowed = kDefaultAsyncMask,
                                       std::chrono::milliseconds timeout = kDefaultJobTimeout);
+
+// virsh domjobinfo, the same for every driver: the async job running
+// (Unbounded, Bounded) or None; with `completed`, how the last one ended
+// (None when no record is kept), the record forgotten unless
+// `keep_completed`. The running job of an inactive domain without one is
+// InvalidState "Requested operation is not valid: domain is not running".
+Result<JobInfo> domain_job_info(const std::shared_ptr<DomainObject>& obj, bool completed, bool keep_completed);
+
+// virsh domjobabort: takes an Abort job (allowed during async jobs, so it
+// never waits behind the job it aborts) and asks the async job to stop; the
+// job's own thread ends it (Cancelled). Without one: InvalidState
+// "Requested operation is not valid: no job is active on the domain"
+// (or "domain is not running").
+Status abort_domain_job(const std::shared_ptr<DomainObject>& obj);
 
 // Outcome of DomainRegistry::define / add_transient.
 struct AddOutcome {

@@ -66,7 +66,8 @@ std::shared_ptr<const conf::DomainDef> DefinitionModel::shared() const {
         if (parsed) {
             // Aliases are not part of an inactive document: give the model
             // the ones make_definition() gave it when it was defined.
-            conf::assign_addresses_and_aliases(*parsed);
+            if (auto st = conf::assign_addresses_and_aliases(*parsed); !st)
+                spdlog::error("internal error: the stored definition no longer takes its defaults: {}", st.error().full_message());
             l.def = std::make_shared<const conf::DomainDef>(std::move(*parsed));
             return;
         }

@@ -115,6 +115,32 @@ struct InterfaceInfo {  // one row of virsh domiflist
     std::string mac;
 };
 
+// virsh domifstat: an interface's counters as the guest sees them (what the
+// guest received is rx), from the host side of its tap or macvtap.
+struct InterfaceStats {
+    std::string name;  // the host-side device, e.g. vnet0
+    std::uint64_t rx_bytes = 0, rx_packets = 0, rx_errs = 0, rx_drop = 0;
+    std::uint64_t tx_bytes = 0, tx_packets = 0, tx_errs = 0, tx_drop = 0;
+};
+
+enum class LinkState { Up, Down };
+
+// Where domifaddr finds a guest's addresses.
+enum class AddressSource {
+    Lease,  // the DHCP leases of the virtual networks (type='network' NICs)
+    Arp,    // the host's neighbour table (any NIC whose MAC the host has seen)
+    Agent,  // the guest agent (not supported yet)
+};
+
+// One row of virsh domifaddr: one address of one interface.
+struct InterfaceAddress {
+    std::string name;     // the host-side device (vnet0)
+    std::string mac;      // the guest's MAC
+    std::string type;     // ipv4 / ipv6
+    std::string address;  // without prefix
+    std::uint64_t prefix = 0;
+};
+
 // Handle returned by subscribe(); the subscription ends when it is destroyed.
 class Subscription {
 public:

@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -26,10 +27,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string trim(std::string s) {
+std::string trim(std::string_view s) {
     auto b = s.find_first_not_of(" \t\n");
     auto e = s.find_last_not_of(" \t\n");
-    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+    return b == std::string_view::npos ? std::string() : std::string(s.substr(b, e - b + 1));
 }
 
 std::string read_trimmed(const fs::path& p) {

@@ -2,16 +2,19 @@
 #include "network/dnsmasq.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -145,9 +148,29 @@ bool process_alive(pid_t pid) {
     return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
 }
 
+// Wait until `pid` has exited (a zombie counts): on its pidfd when there
+// is one, else by looking at /proc every few milliseconds.
+bool wait_exit(pid_t pid, const UniqueFd& pidfd, std::chrono::milliseconds timeout) {
+    if (pidfd) {
+        pollfd p{pidfd.get(), POLLIN, 0};
+        int rc = 0;
+        do rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+        while (rc < 0 && errno == EINTR);
+        if (rc > 0) return true;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (process_alive(pid)) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+}
+
 Status write_hosts_files(const NetworkDef& def, const DnsmasqFiles& files) {
-    VIREO_TRY(files::write_atomic(files.hostsfile, dnsmasq_hostsfile(def)));
-    return files::write_atomic(files.addnhosts, dnsmasq_addnhosts(def));
+    // Regenerated from the network's definition at every start and update:
+    // atomic for dnsmasq's readers, not worth an fsync each (6 per start).
+    VIREO_TRY(files::write_replace(files.hostsfile, dnsmasq_hostsfile(def)));
+    return files::write_replace(files.addnhosts, dnsmasq_addnhosts(def));
 }
 
 }  // namespace
@@ -254,8 +277,9 @@ Result<pid_t> start_dnsmasq(const NetworkDef& def, const DnsmasqFiles& files, co
         return fail(ErrorCode::PermissionDenied, "dnsmasq for network '{}' cannot read its files: {} must be readable and searchable by all (mode 0755)",
                     def.name, files.config.parent_path().string());
     VIREO_TRY(write_hosts_files(def, files));
-    VIREO_TRY(files::write_atomic(files.config, dnsmasq_config(def, files, options.lease_helper)));
-    (void)files::remove_durable(files.pid);
+    VIREO_TRY(files::write_replace(files.config, dnsmasq_config(def, files, options.lease_helper)));
+    std::error_code ignored;
+    std::filesystem::remove(files.pid, ignored);  // a stale one; find_dnsmasq never trusts it alone
 
     // The helper learns where to write from the environment dnsmasq passes on.
     std::vector<std::string> env_storage;
@@ -281,9 +305,22 @@ Result<pid_t> start_dnsmasq(const NetworkDef& def, const DnsmasqFiles& files, co
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, err.get(), 2);
+    // dnsmasq must not inherit the caller's signal state: vireod blocks
+    // SIGTERM for its signal thread and ignores SIGPIPE, and a dnsmasq with
+    // SIGTERM blocked only ends with SIGKILL (net-destroy took 7 s).
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t child = 0;
-    const int rc = posix_spawn(&child, arg0.c_str(), &actions, nullptr, argv, envp.data());
+    const int rc = posix_spawn(&child, arg0.c_str(), &actions, &attr, argv, envp.data());
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
     if (rc != 0) return std::unexpected(errno_error(fmt::format("cannot run {}", arg0), rc));
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {}
@@ -305,20 +342,49 @@ Result<pid_t> start_dnsmasq(const NetworkDef& def, const DnsmasqFiles& files, co
     return fail(ErrorCode::OperationFailed, "dnsmasq for network '{}' started but wrote no pid file {}", def.name, files.pid.string());
 }
 
-Status stop_dnsmasq(const DnsmasqFiles& files) {
+DnsmasqStopping::DnsmasqStopping(DnsmasqStopping&& o) noexcept
+    : pid(std::exchange(o.pid, -1)), pidfd(std::exchange(o.pidfd, -1)), pid_file(std::move(o.pid_file)) {}
+
+DnsmasqStopping::~DnsmasqStopping() {
+    if (pidfd >= 0) ::close(pidfd);
+}
+
+Result<DnsmasqStopping> begin_stop_dnsmasq(const DnsmasqFiles& files) {
     auto running = find_dnsmasq(files);
     if (!running) return std::unexpected(running.error());
-    if (*running) {
-        const pid_t pid = **running;
-        ::kill(pid, SIGTERM);
-        for (int i = 0; i < 250 && process_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (process_alive(pid)) {
-            ::kill(pid, SIGKILL);
-            for (int i = 0; i < 100 && process_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            if (process_alive(pid)) return fail(ErrorCode::OperationFailed, "dnsmasq (pid {}) did not exit after SIGKILL", pid);
+    DnsmasqStopping s;
+    s.pid_file = files.pid;
+    if (!*running) return s;
+    s.pid = **running;
+    // Opened before the signal, the pidfd is this process even if the pid
+    // is reused, and becomes readable the moment it exits (dnsmasq is not
+    // our child: there is nothing to wait for).
+    s.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, s.pid, 0));
+    ::kill(s.pid, SIGTERM);
+    return s;
+}
+
+Status finish_stop_dnsmasq(DnsmasqStopping& s) {
+    if (s.pid > 0) {
+        const UniqueFd pidfd(std::exchange(s.pidfd, -1));
+        if (!wait_exit(s.pid, pidfd, std::chrono::seconds(5))) {
+            ::kill(s.pid, SIGKILL);
+            if (!wait_exit(s.pid, pidfd, std::chrono::seconds(2)))
+                return fail(ErrorCode::OperationFailed, "dnsmasq (pid {}) did not exit after SIGKILL", s.pid);
         }
     }
-    return files::remove_durable(files.pid);
+    // No fsync: a pid file that comes back after a crash names no live
+    // dnsmasq of this network, which find_dnsmasq checks.
+    std::error_code ec;
+    std::filesystem::remove(s.pid_file, ec);
+    if (ec) return fail(ErrorCode::System, "cannot remove '{}': {}", s.pid_file.string(), ec.message());
+    return {};
+}
+
+Status stop_dnsmasq(const DnsmasqFiles& files) {
+    auto stopping = begin_stop_dnsmasq(files);
+    if (!stopping) return std::unexpected(stopping.error());
+    return finish_stop_dnsmasq(*stopping);
 }
 
 Status reload_dnsmasq(const NetworkDef& def, const DnsmasqFiles& files) {

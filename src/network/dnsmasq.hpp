@@ -59,6 +59,23 @@ Result<std::optional<pid_t>> find_dnsmasq(const DnsmasqFiles& files);
 // Stop the running instance (SIGTERM, then SIGKILL after 5 s) and remove its
 // pid file; nothing running is not an error.
 Status stop_dnsmasq(const DnsmasqFiles& files);
+// stop_dnsmasq in two halves, for a caller with other work to do while
+// dnsmasq exits (the kernel releasing its sockets takes tens of ms):
+// begin sends SIGTERM, finish waits for the exit (SIGKILL after 5 s) and
+// removes the pid file.
+struct DnsmasqStopping {
+    pid_t pid = -1;  // -1: nothing was running
+    int pidfd = -1;  // owned; -1 when the kernel has no pidfd_open
+    std::filesystem::path pid_file;
+    DnsmasqStopping() = default;
+    DnsmasqStopping(const DnsmasqStopping&) = delete;
+    DnsmasqStopping& operator=(const DnsmasqStopping&) = delete;
+    DnsmasqStopping(DnsmasqStopping&& o) noexcept;
+    DnsmasqStopping& operator=(DnsmasqStopping&&) = delete;
+    ~DnsmasqStopping();
+};
+Result<DnsmasqStopping> begin_stop_dnsmasq(const DnsmasqFiles& files);
+Status finish_stop_dnsmasq(DnsmasqStopping& stopping);
 // Rewrite the hosts files and make dnsmasq re-read them (SIGHUP).
 Status reload_dnsmasq(const conf::NetworkDef& def, const DnsmasqFiles& files);
 

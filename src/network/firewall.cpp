@@ -57,7 +57,9 @@ void forward_rules(std::ostringstream& out, const NetworkDef& def) {
 void nat_rules(std::ostringstream& out, const NetworkDef& def) {
     const auto& nat = def.forward.nat;
     const std::string via = def.forward.dev.empty() ? "" : fmt::format("oifname {} ", quoted(def.forward.dev));
-    const std::string ports = fmt::format(":{}-{}", nat.port_start, nat.port_end);
+    // libvirt's source port range when the definition names none
+    const bool given = nat.port_start != 0 || nat.port_end != 0;
+    const std::string ports = fmt::format(":{}-{}", given ? nat.port_start : 1024u, given ? nat.port_end : 65535u);
     std::string to;
     if (nat.address_start) {
         const auto end = nat.address_end.value_or(*nat.address_start);

@@ -98,13 +98,19 @@ Status stop_host_network(const conf::NetworkDef& def, const HostNetworkOptions& 
     auto keep = [&](Status st) {
         if (!st && first) first = std::unexpected(st.error().context(what));
     };
-    keep(stop_dnsmasq(DnsmasqFiles::in(options.state_dir, def.name)));
-    keep(remove_firewall(def.name));
+    // dnsmasq is told first: its exit (the kernel releasing its sockets)
+    // overlaps the removal of the rules and of the bridge (another wait of
+    // the kernel's), and is waited for last.
+    auto dnsmasq = begin_stop_dnsmasq(DnsmasqFiles::in(options.state_dir, def.name));
+    if (!dnsmasq) keep(std::unexpected(dnsmasq.error()));
+    // Modes without rules made no table (start_host_network).
+    if (!firewall_ruleset(def).empty()) keep(remove_firewall(def.name));
     if (def.has_own_bridge()) {
         auto link = find_link(def.bridge.name);
         if (!link) keep(std::unexpected(link.error()));
         else if (*link) keep(delete_link(def.bridge.name));
     }
+    if (dnsmasq) keep(finish_stop_dnsmasq(*dnsmasq));
     return first;
 }
 

@@ -7,7 +7,8 @@
 // the steps done are undone in reverse order, so a refused start leaves
 // nothing behind (IP forwarding, a host-wide setting others may rely on,
 // is left on). mode='bridge' only checks that the host bridge exists.
-// stop_host_network undoes everything start created, exactly.
+// stop_host_network undoes everything start created, exactly (dnsmasq is
+// signalled first and waited for last, so that its exit overlaps the rest).
 // find_host_network reports what of a network is running, for a restarted
 // daemon that must adopt, never duplicate.
 #pragma once

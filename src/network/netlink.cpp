@@ -6,6 +6,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sys/socket.h>
@@ -245,6 +246,37 @@ Result<std::vector<AddressInfo>> list_addresses(std::string_view name) {
             out.push_back(info);
         },
         "cannot list addresses"));
+    return out;
+}
+
+Result<std::vector<NeighbourInfo>> list_neighbours() {
+    Socket s;
+    VIREO_TRY(s.open());
+    Message m(RTM_GETNEIGH);
+    auto* nd = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(m.nlh, sizeof(ndmsg)));
+    nd->ndm_family = AF_UNSPEC;
+    std::vector<NeighbourInfo> out;
+    VIREO_TRY(s.dump(
+        m.nlh,
+        [&](const nlmsghdr* nlh) {
+            const auto* n = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(nlh));
+            if (n->ndm_family != AF_INET && n->ndm_family != AF_INET6) return;
+            if (n->ndm_state & (NUD_FAILED | NUD_INCOMPLETE | NUD_NOARP)) return;
+            Attrs at(NDA_MAX);
+            mnl_attr_parse(nlh, sizeof(ndmsg), Attrs::collect, &at);
+            const nlattr* dst = at.get(NDA_DST);
+            const nlattr* ll = at.get(NDA_LLADDR);
+            if (!dst || !ll || mnl_attr_get_payload_len(ll) != 6) return;
+            NeighbourInfo info;
+            info.index = n->ndm_ifindex;
+            info.address.v6 = n->ndm_family == AF_INET6;
+            const std::size_t len = info.address.v6 ? 16 : 4;
+            if (mnl_attr_get_payload_len(dst) < len) return;
+            std::memcpy(info.address.bytes.data(), mnl_attr_get_payload(dst), len);
+            std::memcpy(info.mac.bytes.data(), mnl_attr_get_payload(ll), 6);
+            out.push_back(info);
+        },
+        "cannot list the neighbour table"));
     return out;
 }
 

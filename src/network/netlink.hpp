@@ -51,6 +51,13 @@ struct AddressInfo {
     unsigned prefix = 0;
 };
 
+// One entry of the neighbour (ARP / NDP) table.
+struct NeighbourInfo {
+    int index = 0;  // the interface it was seen on
+    IpAddr address;
+    MacAddr mac;
+};
+
 struct BridgeOptions {
     bool stp = true;
     unsigned long delay_seconds = 0;
@@ -66,6 +73,10 @@ Result<std::vector<LinkInfo>> list_links();
 // nullopt when no such interface.
 Result<std::optional<LinkInfo>> find_link(std::string_view name);
 Result<std::vector<AddressInfo>> list_addresses(std::string_view name = {});  // all interfaces when empty
+// The neighbour table's entries that have a link-layer address and are not
+// failed (what `ip neigh` shows as REACHABLE, STALE, DELAY, PROBE or
+// PERMANENT): domifaddr --source arp.
+Result<std::vector<NeighbourInfo>> list_neighbours();
 
 // Devices
 Status create_bridge(std::string_view name, const BridgeOptions& options);

@@ -26,7 +26,7 @@ namespace vireo::pool {
 namespace {
 
 constexpr std::uint64_t kAlign = 1u << 20;  // partitions start and end on 1 MiB boundaries
-constexpr std::uint64_t kGptTail = 34 * 512; // the backup GPT at the end of the disk
+constexpr std::uint64_t kGptTail = 34ULL * 512;// the backup GPT at the end of the disk
 
 struct Partition {
     unsigned number = 0;

@@ -3,7 +3,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -102,9 +105,33 @@ Result<VolumeDef> probe_volume_file(const fs::path& path, const std::string& nam
     return v;
 }
 
+namespace {
+
+// <features><cow state=.../>: the btrfs no-copy-on-write flag of the target
+// directory (new files inherit it); any other file system cannot have it
+// controlled, which is an error as in libvirt.
+Status set_copy_on_write(const std::string& path, const std::string& state) {
+    if (state.empty()) return {};
+    struct statfs sfs{};
+    if (::statfs(path.c_str(), &sfs) != 0) return fail_errno(fmt::format("cannot statfs '{}'", path));
+    constexpr long kBtrfsMagic = 0x9123683E;
+    if (static_cast<long>(sfs.f_type) != kBtrfsMagic)
+        return fail(ErrorCode::Unsupported, "unable to control the COW flag of '{}': it is not on a btrfs file system", path);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail_errno(fmt::format("cannot open '{}'", path));
+    int flags = 0;
+    if (::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) != 0) return fail_errno(fmt::format("cannot read the flags of '{}'", path));
+    flags = state == "no" ? (flags | FS_NOCOW_FL) : (flags & ~FS_NOCOW_FL);
+    if (::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags) != 0) return fail_errno(fmt::format("cannot set the COW flag of '{}'", path));
+    return {};
+}
+
+}  // namespace
+
 Status DirBackend::make_target_dir(const PoolDef& def) {
     const unsigned mode = def.target_perms.mode.value_or(0755);
     VIREO_TRY(files::make_dirs(def.target_path, mode));
+    VIREO_TRY(set_copy_on_write(def.target_path, def.features_cow));
     if (::chmod(def.target_path.c_str(), mode) != 0) return fail_errno(fmt::format("cannot set mode of '{}'", def.target_path));
     long uid = def.target_perms.owner.value_or(-1), gid = def.target_perms.group.value_or(-1);
     if ((uid != -1 || gid != -1) &&
@@ -185,7 +212,7 @@ Result<VolumeDef> DirBackend::create_volume(const PoolDef& def, const VolumeCrea
             return fail_errno(fmt::format("cannot create '{}'", path.string()));
         }
     }
-    auto cleanup_on_error = [&](Error e) -> Result<VolumeDef> {
+    auto cleanup_on_error = [&](const Error& e) -> Result<VolumeDef> {
         ::unlink(path.c_str());
         return std::unexpected(e.context(fmt::format("failed to create volume '{}'", v.name)));
     };

@@ -45,47 +45,37 @@ Result<PoolPtr> PoolManager::Impl::add_definition(PoolDef def, bool persistent) 
     return p;
 }
 
+namespace {
+
+// A pool document from the store: it parses and names the pool its file is
+// named after (anything else is reported and left in place by the store).
+Result<PoolDef> parse_document(const driver::ObjectStore::Document& doc) {
+    auto def = parse_pool_xml(doc.text);
+    if (!def) return std::unexpected(def.error());
+    if (def->name != doc.name) return fail(ErrorCode::XmlError, "it defines pool '{}', not '{}'", def->name, doc.name);
+    return def;
+}
+
+}  // namespace
+
 // Definitions from confdir, active pools from rundir, then autostart.
 Status PoolManager::Impl::load() {
-    auto read_dir = [](const fs::path& dir) {
-        std::vector<fs::path> out;
-        std::error_code ec;
-        for (const auto& e : fs::directory_iterator(dir, ec))
-            if (e.path().extension() == ".xml" && e.is_regular_file()) out.push_back(e.path());
-        std::sort(out.begin(), out.end());
-        return out;
-    };
-    auto parse_file = [](const fs::path& path) -> Result<PoolDef> {
-        auto text = files::read(path);
-        if (!text) return std::unexpected(text.error());
-        auto def = parse_pool_xml(*text);
-        if (!def) return std::unexpected(def.error().context(fmt::format("ignoring '{}'", path.string())));
-        if (def->name != path.stem().string())
-            return fail(ErrorCode::XmlError, "ignoring '{}': it defines pool '{}'", path.string(), def->name);
-        return def;
-    };
     if (persisting()) {
-        for (const auto& path : read_dir(cfg.confdir)) {
-            auto def = parse_file(path);
-            if (!def) {  // a bad file is left in place for the operator to fix
-                spdlog::warn("storage pool definition skipped: {}", def.error().full_message());
-                continue;
-            }
+        store.load_configs([&](driver::ObjectStore::Document& doc) -> Status {
+            auto def = parse_document(doc);
+            if (!def) return std::unexpected(def.error());
             auto p = add_definition(std::move(*def), false);
-            if (!p) {
-                spdlog::warn("storage pool definition '{}' skipped: {}", path.string(), p.error().full_message());
-                continue;
-            }
+            if (!p) return std::unexpected(p.error());
             std::lock_guard lk((*p)->mu);
             (*p)->persistent = true;
-            std::error_code ec;
-            (*p)->autostart = fs::exists(autostart_path((*p)->def.name), ec);
-        }
+            (*p)->autostart = store.autostart(doc.name);
+            return {};
+        });
     }
-    if (!cfg.rundir.empty()) {
-        for (const auto& path : read_dir(cfg.rundir)) {
-            auto def = parse_file(path);
-            if (!def) continue;
+    if (keeping_state()) {
+        store.load_statuses([&](driver::ObjectStore::Document& doc) -> Status {
+            auto def = parse_document(doc);
+            if (!def) return std::unexpected(def.error());
             PoolPtr p;
             {
                 std::lock_guard lk(mu);
@@ -93,7 +83,7 @@ Status PoolManager::Impl::load() {
             }
             if (!p) {
                 auto added = add_definition(*def, false);  // a transient pool that was running
-                if (!added) continue;
+                if (!added) return std::unexpected(added.error());
                 p = *added;
             } else {
                 std::lock_guard lk(p->mu);
@@ -120,7 +110,8 @@ Status PoolManager::Impl::load() {
                 std::lock_guard lk(p->mu);
                 if (!p->persistent) p->gone = true;
             }
-        }
+            return {};
+        });
         std::lock_guard lk(mu);
         std::erase_if(pools, [](const PoolPtr& p) { return p->gone; });
     }
@@ -163,8 +154,7 @@ Status PoolManager::Impl::create_default_pool() {
 }
 
 Result<std::unique_ptr<PoolManager>> PoolManager::open(PoolManagerConfig config) {
-    auto impl = std::make_unique<Impl>();
-    impl->cfg = std::move(config);
+    auto impl = std::make_unique<Impl>(std::move(config));
     if (!impl->cfg.jobs) impl->cfg.jobs = std::make_shared<driver::JobTracker>();
     VIREO_TRY(impl->load());
     if (!impl->cfg.default_pool_path.empty() && !impl->find(impl->cfg.default_pool_name)) {

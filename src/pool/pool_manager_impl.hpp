@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "driver/object_store.hpp"
 #include "pool/backend.hpp"
 #include "pool/pool_manager.hpp"
 #include "pool/pool_xml.hpp"
@@ -104,7 +105,11 @@ inline Error no_volume(std::string_view vol, std::string_view pool) {
 
 
 struct PoolManager::Impl {
+    explicit Impl(PoolManagerConfig config)
+        : cfg(std::move(config)), store(driver::ObjectKind::Pool, cfg.confdir, cfg.rundir) {}
+
     PoolManagerConfig cfg;
+    driver::ObjectStore store;
     std::mutex mu;
     std::vector<PoolPtr> pools;  // definition order does not matter; lists sort by name
 
@@ -132,41 +137,32 @@ struct PoolManager::Impl {
     }
 
     // ---- persistence -------------------------------------------------------
+    // Definitions, autostart links and the state of active pools go through
+    // the store every object kind shares (driver/object_store.hpp): atomic
+    // writes and autostart changes, name checks, loading that skips bad files.
     [[nodiscard]] bool persisting() const { return !cfg.confdir.empty(); }
-    fs::path config_path(const std::string& name) const { return cfg.confdir / (name + ".xml"); }
-    fs::path autostart_path(const std::string& name) const { return cfg.confdir / "autostart" / (name + ".xml"); }
-    fs::path state_path(const std::string& name) const { return cfg.rundir / (name + ".xml"); }
+    [[nodiscard]] bool keeping_state() const { return !cfg.rundir.empty(); }
 
     Status save_config(const PoolDef& def) {
         if (!persisting()) return {};
-        VIREO_TRY(files::make_dirs(cfg.confdir));
-        return files::write_atomic(config_path(def.name), format_pool_xml(def, std::nullopt), 0600);
+        return store.save_config(def.name, format_pool_xml(def, std::nullopt));
     }
     Status remove_config(const std::string& name) {
         if (!persisting()) return {};
-        VIREO_TRY(files::remove_durable(autostart_path(name)));
-        return files::remove_durable(config_path(name));
+        return store.remove_config(name);
     }
     Status save_autostart(const std::string& name, bool enabled) {
         if (!persisting()) return {};
-        const fs::path link = autostart_path(name);
-        if (!enabled) return files::remove_durable(link);
-        VIREO_TRY(files::make_dirs(link.parent_path()));
-        std::error_code ec;
-        fs::remove(link, ec);
-        fs::create_symlink(fs::path("..") / (name + ".xml"), link, ec);
-        if (ec) return fail(ErrorCode::System, "cannot create autostart link '{}': {}", link.string(), ec.message());
-        return files::sync_dir(link.parent_path());
+        return store.set_autostart(name, enabled);
     }
     // The live definition of an active pool, so a restarted daemon finds it.
     Status save_state(const PoolDef& def) {
-        if (cfg.rundir.empty()) return {};
-        VIREO_TRY(files::make_dirs(cfg.rundir, 0700));
-        return files::write_atomic(state_path(def.name), format_pool_xml(def, std::nullopt), 0600);
+        if (!keeping_state()) return {};
+        return store.save_status(def.name, format_pool_xml(def, std::nullopt));
     }
     Status remove_state(const std::string& name) {
-        if (cfg.rundir.empty()) return {};
-        return files::remove_durable(state_path(name));
+        if (!keeping_state()) return {};
+        return store.remove_status(name);
     }
 
     // ---- disk users ----------------------------------------------------------

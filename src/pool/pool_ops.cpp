@@ -20,7 +20,7 @@ driver::TransferRange range_of(const auto& r) { return {.offset = r.offset, .len
 
 }  // namespace
 
-void install_pool_ops(driver::Driver& c, PoolManagerSource s) {
+void install_pool_ops(driver::Driver& c, const PoolManagerSource& s) {
     // pools
     serve<ops::PoolList>(c, s, [](PoolManager& m, const auto&) { return m.list_pools(); });
     serve<ops::PoolLookup>(c, s, [](PoolManager& m, const auto& r) { return m.lookup_pool(r.pool); });

@@ -19,6 +19,6 @@ using PoolManagerSource = std::function<Result<PoolManager*>()>;
 // Install a handler for every pool and volume operation on `connection`.
 // What `source` hands out must outlive the connection's calls (keep it in
 // the connection with Driver::keep when nothing else owns it).
-void install_pool_ops(driver::Driver& connection, PoolManagerSource source);
+void install_pool_ops(driver::Driver& connection, const PoolManagerSource& source);
 
 }  // namespace vireo::pool

@@ -24,6 +24,14 @@ std::pair<std::shared_ptr<driver::AsyncJob>, storage::ProgressFn> volume_job(dri
     return {job, progress};
 }
 
+// Volume work as its caller sees it: the work of an aborted job fails in
+// libvirt's words ("operation aborted: job 'volume clone' canceled by
+// client"), whatever step noticed the abort.
+Status job_outcome(const driver::AsyncJob& job, Status st) {
+    if (!st && job.abort_requested()) return std::unexpected(driver::job_aborted_error(job.operation()));
+    return st;
+}
+
 }  // namespace
 
 driver::JobTracker& PoolManager::jobs() { return *impl_->cfg.jobs; }
@@ -113,7 +121,7 @@ Result<VolumeSummary> PoolManager::Impl::create_in(std::string_view pool, Volume
     if (source) {
         // One async job: abort stops the copy, and the half-made volume goes.
         auto [job, progress] = volume_job(*cfg.jobs, driver::JobOperation::VolumeClone, made->name, pdef.name, "copying");
-        auto copied = copy_volume_contents(*source, *made, progress);
+        auto copied = job_outcome(*job, copy_volume_contents(*source, *made, progress));
         if (!copied) {
             job->set_phase("removing the incomplete copy");
             {
@@ -245,7 +253,7 @@ Status PoolManager::wipe_volume(std::string_view pool, std::string_view vol, dri
     auto r = impl_->acquire(pool, vol, Impl::Use::Write, "wipe", &users);
     if (!r) return std::unexpected(r.error());
     auto [job, progress] = volume_job(*impl_->cfg.jobs, driver::JobOperation::VolumeWipe, r->vol.name, r->def.name, "wiping");
-    auto st = wipe_volume_contents(r->vol, algorithm, progress);
+    auto st = job_outcome(*job, wipe_volume_contents(r->vol, algorithm, progress));
     job->finish(st);
     impl_->release(*r, true);
     if (!st) return std::unexpected(st.error().context(fmt::format("failed to wipe volume '{}'", r->vol.name)));
@@ -293,7 +301,7 @@ Status PoolManager::download_volume(std::string_view pool, std::string_view vol,
     auto r = impl_->acquire(pool, vol, Impl::Use::Read, "download", nullptr);
     if (!r) return std::unexpected(r.error());
     auto [job, progress] = volume_job(*impl_->cfg.jobs, driver::JobOperation::VolumeDownload, r->vol.name, r->def.name, "downloading");
-    auto st = download_volume_contents(r->vol, range, sink, progress);
+    auto st = job_outcome(*job, download_volume_contents(r->vol, range, sink, progress));
     job->finish(st);
     impl_->release(*r, false);
     if (!st) return std::unexpected(st.error().context(fmt::format("failed to download volume '{}'", r->vol.name)));
@@ -306,7 +314,7 @@ Status PoolManager::upload_volume(std::string_view pool, std::string_view vol, d
     auto r = impl_->acquire(pool, vol, Impl::Use::Write, "upload to", &users);
     if (!r) return std::unexpected(r.error());
     auto [job, progress] = volume_job(*impl_->cfg.jobs, driver::JobOperation::VolumeUpload, r->vol.name, r->def.name, "uploading");
-    auto st = upload_volume_contents(r->vol, range, source, progress);
+    auto st = job_outcome(*job, upload_volume_contents(r->vol, range, source, progress));
     job->finish(st);
     impl_->release(*r, true);
     if (!st) return std::unexpected(st.error().context(fmt::format("failed to upload to volume '{}'", r->vol.name)));

@@ -17,11 +17,13 @@ Status parse_source(XmlElement& src, PoolDef& def) {
     for (auto& dev : src.children("device")) {
         auto path = dev.attr("path");
         if (!path || path->empty()) return std::unexpected(dev.xml_error("@path", "missing device path"));
-        dev.attr("part_separator");  // accepted; partition names are read from the kernel
+        std::string part_separator;
+        POOL_SET(part_separator, dev.attr_enum("part_separator", {"yes", "no"}, "part_separator value"));
         // Live free ranges of a dumped disk pool are ignored, as libvirt does.
         for (auto& extent : dev.children("freeExtent")) extent.consume_all();
         VIREO_TRY(dev.finish());
         def.devices.push_back(*path);
+        def.device_part_separators.push_back(std::move(part_separator));
     }
     std::optional<XmlElement> fmt_el;
     POOL_SET(fmt_el, src.child("format"));
@@ -128,7 +130,16 @@ Result<PoolDef> parse_pool_xml(std::string_view text) {
     }
     std::optional<XmlElement> features;
     POOL_SET(features, root.child("features"));
-    if (features) features->consume_all();
+    if (features) {
+        std::optional<XmlElement> cow;
+        POOL_SET(cow, features->child("cow"));
+        if (cow) {
+            POOL_SET(def.features_cow, cow->attr_enum("state", {"yes", "no"}, "cow state"));
+            if (def.features_cow.empty()) return std::unexpected(cow->xml_error("@state", "missing cow state (yes or no)"));
+            VIREO_TRY(cow->finish());
+        }
+        VIREO_TRY(features->finish());
+    }
 
     std::optional<XmlElement> source;
     POOL_SET(source, root.child("source"));
@@ -154,11 +165,14 @@ std::string format_pool_xml(const PoolDef& def, const std::optional<PoolSizes>& 
     xmlc::add_bytes(root, "capacity", cap);
     xmlc::add_bytes(root, "allocation", alloc);
     xmlc::add_bytes(root, "available", avail);
+    if (!def.features_cow.empty()) root.add("features").add("cow").attr("state", def.features_cow);
     auto& src = root.add("source");
     if (!def.source_host.empty()) src.add("host").attr("name", def.source_host);
-    for (const auto& dev : def.devices) {
+    for (std::size_t i = 0; i < def.devices.size(); ++i) {
+        const auto& dev = def.devices[i];
         auto& device = src.add("device");
         device.attr("path", dev);
+        if (i < def.device_part_separators.size()) device.attr("part_separator", def.device_part_separators[i]);
         // Only a disk pool has extents, and it has one device.
         if (sizes && def.devices.size() == 1)
             for (const auto& extent : sizes->free_extents)

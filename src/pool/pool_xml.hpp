@@ -37,8 +37,14 @@ struct PoolDef {
     std::string type;   // dir, fs, disk (logical, netfs, iscsi parse but are refused later)
     std::string name;
     Uuid uuid;
+    // <features><cow state='yes|no'/></features>: a btrfs target directory's
+    // copy-on-write flag, set at pool build ("" = left as it is)
+    std::string features_cow;
     // <source>
     std::vector<std::string> devices;  // <device path=.../> (fs, disk)
+    // <device part_separator='yes|no'>, one per device ("" when absent);
+    // vireo reads partition names from the kernel, so it is only kept.
+    std::vector<std::string> device_part_separators;
     std::string source_format;         // fs: ext4, ...; disk: gpt, dos, ...
     std::string source_dir;            // netfs: <dir path=.../>
     std::string source_host;           // netfs/iscsi: <host name=.../>

@@ -23,7 +23,7 @@ using conf::xml::XmlElement;
     do {                                                        \
         auto pool_r_ = (expr);                                  \
         if (!pool_r_) return std::unexpected(pool_r_.error());  \
-        lhs = std::move(*pool_r_);                              \
+        (lhs) = std::move(*pool_r_);                            \
     } while (0)
 
 // A parsed document and its root element, which must be <root_name>.

@@ -1,6 +1,7 @@
 #include "qemu/command_line.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <optional>
 
@@ -24,6 +25,26 @@ std::string qemu_opt_escape(std::string_view value) {
 
 std::string serial_socket_path(const std::string& runtime_prefix, const std::string& alias) {
     return fmt::format("{}.{}.sock", runtime_prefix, alias);
+}
+
+bool nic_uses_tap(const conf::Interface& nic) {
+    return nic.type == "network" || nic.type == "bridge" || nic.type == "ethernet" || nic.type == "direct";
+}
+
+unsigned nic_queues(const conf::Interface& nic) {
+    if (nic.driver_queues.empty()) return 1;
+    const unsigned long n = std::strtoul(nic.driver_queues.c_str(), nullptr, 10);
+    return n == 0 ? 1 : static_cast<unsigned>(n);
+}
+
+std::string nic_tap_fd_name(const std::string& alias, unsigned queue) { return fmt::format("{}-tap{}", alias, queue); }
+
+std::string nic_vhost_fd_name(const std::string& alias, unsigned queue) {
+    return fmt::format("{}-vhost{}", alias, queue);
+}
+
+std::string passt_socket_path(const std::string& runtime_prefix, const std::string& alias) {
+    return fmt::format("{}.passt-{}.sock", runtime_prefix, alias);
 }
 
 Result<std::string> accelerator_for(const conf::DomainDef& def) {
@@ -83,6 +104,7 @@ private:
     std::string blockdev_layer(const std::string& type, const std::string& format, const conf::DiskSource& src,
                                const conf::BackingStore* backing, bool readonly, const conf::Disk& disk);
     void disk_device(const conf::Disk& disk, const std::string& format_node);
+    std::string netdev(const conf::Interface& nic, const std::string& alias, const std::string& id);
     void interfaces();
     std::optional<std::string> chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial);
     void chardevs();
@@ -358,7 +380,7 @@ void Builder::controllers() {
                     if (!c.target_port.empty()) args += ",port=" + c.target_port;
                     args += fmt::format(",chassis={}", c.target_chassis.value_or(c.index));
                 } else if (c.model == "pci-bridge") {
-                    args += fmt::format(",chassis_nr={}", c.target_chassis.value_or(c.index));
+                    args += fmt::format(",chassis_nr={}", c.target_chassis_nr.value_or(c.index));
                 }
                 add("-device", args + suffix);
             } else {
@@ -565,23 +587,54 @@ void Builder::disks() {
     }
 }
 
+// The -netdev of one NIC (see nic_uses_tap in command_line.hpp); empty after
+// an error.
+std::string Builder::netdev(const conf::Interface& nic, const std::string& alias, const std::string& id) {
+    if (nic.type == "user") {
+        if (nic.backend_type != "passt") return "user,id=" + id;
+        return fmt::format("stream,id={},server=off,addr.type=unix,addr.path={}", id,
+                           qemu_opt_escape(passt_socket_path(opts_.runtime_prefix, alias)));
+    }
+    if (!nic_uses_tap(nic)) {
+        unsupported("interface '{}': type '{}' is not supported by the QEMU driver", nic.mac, nic.type);
+        return "";
+    }
+    // Descriptor numbers by name; every queue must have one.
+    auto numbers = [&](auto name_of) -> std::optional<std::vector<int>> {
+        std::vector<int> out;
+        for (unsigned q = 0; q < nic_queues(nic); ++q) {
+            auto it = opts_.passed_fds.find(name_of(alias, q));
+            if (it == opts_.passed_fds.end()) return std::nullopt;
+            out.push_back(it->second);
+        }
+        return out;
+    };
+    auto taps = numbers(nic_tap_fd_name);
+    if (!taps) {
+        unsupported("interface '{}' (type '{}'): no tap descriptor was prepared for it", nic.mac, nic.type);
+        return "";
+    }
+    const bool multi = taps->size() > 1;
+    std::string out = fmt::format("tap,id={},{}={}", id, multi ? "fds" : "fd", fmt::join(*taps, ":"));
+    if (opts_.passed_fds.contains(nic_vhost_fd_name(alias, 0))) {
+        if (!nic.model.empty() && nic.model != "virtio") {
+            unsupported("interface '{}': vhost-net is only supported for model 'virtio'", nic.mac);
+            return "";
+        }
+        auto vhost = numbers(nic_vhost_fd_name);
+        if (!vhost) {
+            unsupported("interface '{}': a vhost-net descriptor is missing for one of its queues", nic.mac);
+            return "";
+        }
+        out += fmt::format(",vhost=on,{}={}", multi ? "vhostfds" : "vhostfd", fmt::join(*vhost, ":"));
+    }
+    return out;
+}
+
 void Builder::interfaces() {
     for (const auto& nic : def_.devices.interfaces) {
         std::string alias = nic.info.alias.empty() ? "net0" : nic.info.alias;
         std::string netdev_id = "host" + alias;
-        if (nic.type == "user") {
-            add("-netdev", "user,id=" + netdev_id);
-        } else if (nic.type == "ethernet") {
-            if (nic.target_dev.empty()) {
-                unsupported("interface '{}' of type 'ethernet' needs <target dev=.../>", nic.mac);
-                continue;
-            }
-            add("-netdev", fmt::format("tap,id={},ifname={},script=no,downscript=no", netdev_id,
-                                       qemu_opt_escape(nic.target_dev)));
-        } else {
-            unsupported("interface type '{}' is not supported by the QEMU driver yet (use type='user')", nic.type);
-            continue;
-        }
         std::string model = nic.model.empty() ? "virtio" : nic.model;
         std::string drv;
         if (model == "virtio") drv = kind_ == MachineKind::Microvm ? "virtio-net-device" : "virtio-net-pci";
@@ -590,13 +643,31 @@ void Builder::interfaces() {
             unsupported("interface model '{}' is not supported", model);
             continue;
         }
+        const unsigned queues = nic_queues(nic);
+        if (queues > 1 && model != "virtio") {
+            unsupported("interface '{}': multiqueue (<driver queues='{}'>) needs model 'virtio'", nic.mac, queues);
+            continue;
+        }
+        if (queues > 1 && !nic_uses_tap(nic)) {
+            unsupported("interface '{}': multiqueue needs a tap (type network, bridge, ethernet or direct), not type '{}'",
+                        nic.mac, nic.type);
+            continue;
+        }
+        if (!nic.mtu.empty() && model != "virtio") {
+            unsupported("interface '{}': setting the MTU is only supported with model 'virtio'", nic.mac);
+            continue;
+        }
+        std::string backend = netdev(nic, alias, netdev_id);
+        if (backend.empty()) continue;
+        add("-netdev", backend);
         if (!device_known(drv)) continue;
         std::string args = fmt::format("{},netdev={}", drv, netdev_id);
+        // virtio-net: one vector per rx and tx queue, plus config and control.
+        if (queues > 1) args += fmt::format(",mq=on,vectors={}", 2 * queues + 2);
         if (!nic.mac.empty()) args += ",mac=" + nic.mac;
-        if (!nic.mtu.empty() && model == "virtio") args += ",host_mtu=" + nic.mtu;
-        if (!nic.link_state.empty() && nic.link_state != "up")
-            unsupported("interface link state '{}' is not supported at start", nic.link_state);
-        if (!nic.driver_queues.empty()) unsupported("multiqueue interfaces are not supported");
+        if (!nic.mtu.empty()) args += ",host_mtu=" + nic.mtu;
+        // <link state='down'>: QEMU has no option for it; the driver sends
+        // set_link before the vCPUs run.
         add("-device", args + device_suffix(nic.info));
     }
 }
@@ -604,10 +675,9 @@ void Builder::interfaces() {
 std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial) {
     std::string out;
     if (c.type == "pty") {
-        // A unix socket rather than a pty: the daemon (and any later daemon
-        // after a restart) attaches the console by connecting to it.
-        out = fmt::format("socket,id={},path={},server=on,wait=off", id,
-                          qemu_opt_escape(serial_socket_path(opts_.runtime_prefix, c.info.alias)));
+        // QEMU opens the pty; the driver reads its path with query-chardev
+        // for the live XML, and the console attaches to it.
+        out = fmt::format("pty,id={}", id);
     } else if (c.type == "file") {
         out = fmt::format("file,id={},path={}", id, qemu_opt_escape(c.source_path));
         if (c.source_append == "on") out += ",append=on";
@@ -621,6 +691,8 @@ std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, cons
         if (c.protocol_type == "telnet") out += ",telnet=on";
     } else if (c.type == "udp") {
         out = fmt::format("udp,id={},host={},port={}", id, qemu_opt_escape(c.source_host), c.source_service);
+        if (!c.source_bind_host.empty()) out += ",localaddr=" + qemu_opt_escape(c.source_bind_host);
+        if (!c.source_bind_service.empty()) out += ",localport=" + c.source_bind_service;
     } else if (c.type == "null") {
         out = fmt::format("null,id={}", id);
     } else {

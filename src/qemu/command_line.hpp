@@ -47,6 +47,22 @@ struct CommandLineOptions {
 // Socket path of a serial/console chardev for `alias` ("serial0").
 std::string serial_socket_path(const std::string& runtime_prefix, const std::string& alias);
 
+// Guest NICs. The driver makes the host side (taps, macvtaps, passt) at
+// launch; the command line only refers to it:
+//   - network, bridge, ethernet, direct: one tap descriptor per queue in
+//     passed_fds under nic_tap_fd_name(alias, q) (-netdev tap,fd= / fds=),
+//     and vhost-net descriptors under nic_vhost_fd_name(alias, q) when the
+//     driver opened /dev/vhost-net (vhost=on,vhostfd= / vhostfds=);
+//   - user with <backend type='passt'/>: the passt socket at
+//     passt_socket_path(runtime_prefix, alias) (-netdev stream, QEMU 7.2+);
+//   - user: QEMU's slirp (-netdev user).
+// A tap NIC whose descriptors are missing is an error, never a QEMU-opened tap.
+bool nic_uses_tap(const conf::Interface& nic);
+unsigned nic_queues(const conf::Interface& nic);  // <driver queues>, 1 by default
+std::string nic_tap_fd_name(const std::string& alias, unsigned queue);
+std::string nic_vhost_fd_name(const std::string& alias, unsigned queue);
+std::string passt_socket_path(const std::string& runtime_prefix, const std::string& alias);
+
 // The accelerator a domain type asks for: "kvm" for type='kvm', "tcg" for
 // type='qemu'; Unsupported otherwise.
 Result<std::string> accelerator_for(const conf::DomainDef& def);

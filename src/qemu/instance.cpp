@@ -201,8 +201,6 @@ void on_event(Builder& b, const MonitorEvent& ev) {
             // The save job stopped the vCPUs and owns them until it ends.
             // A guest event still in flight from before the stop has no
             // effect now; someone else's SIGTERM does.
-            if (ev.kind == EventKind::Shutdown && !ev.guest) b.end(EndCause::Shutdown);
-            return;
         case Phase::PoweredOff:
         case Phase::Crashed:
             // The guest is stopped and kept; only QEMU's own exit changes that.

@@ -181,6 +181,7 @@ Status Monitor::cont() { return done(run("cont")); }
 Status Monitor::system_reset() { return done(run("system_reset")); }
 Status Monitor::system_powerdown() { return done(run("system_powerdown")); }
 Status Monitor::quit() { return done(run("quit")); }
+Status Monitor::set_link(std::string_view device, bool up) { return done(run("set_link", {{"name", device}, {"up", up}})); }
 
 Result<StatusInfo> Monitor::query_status() {
     auto r = run("query-status");
@@ -189,6 +190,22 @@ Result<StatusInfo> Monitor::query_status() {
     StatusInfo out;
     out.state = parse_run_state(string_field(*r, "status"));
     out.running = r->value("running", false);
+    return out;
+}
+
+Result<std::vector<ChardevInfo>> Monitor::query_chardev() {
+    auto r = run("query-chardev");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-chardev", "not an array"));
+    std::vector<ChardevInfo> out;
+    for (const auto& c : *r) {
+        if (!c.is_object()) return std::unexpected(malformed("query-chardev", "an entry is not an object"));
+        ChardevInfo info;
+        info.label = string_field(c, "label");
+        info.filename = string_field(c, "filename");
+        info.frontend_open = c.value("frontend-open", false);
+        out.push_back(std::move(info));
+    }
     return out;
 }
 
@@ -210,7 +227,17 @@ Result<MigrationInfo> Monitor::query_migrate() {
         out.ram_remaining = uint_field(*ram, "remaining");
         out.ram_total = uint_field(*ram, "total");
         if (auto m = ram->find("mbps"); m != ram->end() && m->is_number()) out.mbps = m->get<double>();
+        out.dirty_pages_rate = uint_field(*ram, "dirty-pages-rate");
+        out.page_size = uint_field(*ram, "page-size");
+        out.dirty_sync_count = uint_field(*ram, "dirty-sync-count");
+        out.postcopy_requests = uint_field(*ram, "postcopy-requests");
+        out.duplicate = uint_field(*ram, "duplicate");
+        out.normal = uint_field(*ram, "normal");
+        out.normal_bytes = uint_field(*ram, "normal-bytes");
     }
+    out.expected_downtime = uint_field(*r, "expected-downtime");
+    out.downtime = uint_field(*r, "downtime");
+    out.setup_time = uint_field(*r, "setup-time");
     return out;
 }
 

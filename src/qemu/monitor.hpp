@@ -86,6 +86,21 @@ struct MigrationInfo {
     std::uint64_t ram_remaining = 0;
     std::uint64_t ram_total = 0;
     double mbps = 0;          // throughput QEMU measured, megabits per second
+    // The rest of "ram" (domjobinfo prints them): pages/s dirtied, bytes
+    // per page, passes over memory, postcopy requests, zero pages, pages
+    // and bytes sent in full.
+    std::uint64_t dirty_pages_rate = 0;
+    std::uint64_t page_size = 0;
+    std::uint64_t dirty_sync_count = 0;
+    std::uint64_t postcopy_requests = 0;
+    std::uint64_t duplicate = 0;
+    std::uint64_t normal = 0;
+    std::uint64_t normal_bytes = 0;
+    // Milliseconds: the downtime QEMU expects (active) or had (completed),
+    // and the setup time.
+    std::uint64_t expected_downtime = 0;
+    std::uint64_t downtime = 0;
+    std::uint64_t setup_time = 0;
     std::string error_desc;   // why it failed (status failed), when QEMU says
 
     // Completed, failed or cancelled: nothing more will happen.
@@ -110,9 +125,19 @@ struct MachineInfo {
     bool deprecated = false;
 };
 
+// One character device (query-chardev): its id and what it is connected
+// to ("pty:/dev/pts/5", "unix:/run/...,server=on", "file", ...).
+struct ChardevInfo {
+    std::string label;     // "charserial0"
+    std::string filename;  // "pty:/dev/pts/5"
+    bool frontend_open = false;
+    // The pty path of a pty backend ("" for the others).
+    [[nodiscard]] std::string pty_path() const { return filename.starts_with("pty:") ? filename.substr(4) : std::string(); }
+};
+
 // query-qmp-schema, summarised: the names of commands and events, and the
 // schema itself for finer checks.
-struct QmpSchema {
+struct QmpSchema { // NOLINT(bugprone-exception-escape): clang-tidy 16 counts an implicit member's possible throw (set/json copies) here
     std::set<std::string> commands;
     std::set<std::string> events;
     nlohmann::json entries;
@@ -175,6 +200,12 @@ public:
     Status system_powerdown();  // press the ACPI power button
     Status quit();              // QEMU exits
     Result<StatusInfo> query_status();
+    // The character devices and their backends (the ptys QEMU opened).
+    Result<std::vector<ChardevInfo>> query_chardev();
+
+    // --- devices ------------------------------------------------------------
+    // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
+    Status set_link(std::string_view device, bool up);
 
     // --- migration (save, restore) ------------------------------------------
     Status migrate(std::string_view uri);           // "fd:<name>", "tcp:host:port", ...

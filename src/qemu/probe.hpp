@@ -44,7 +44,7 @@ struct BinaryIdentity {
 };
 Result<BinaryIdentity> identify_binary(const std::filesystem::path& path);
 
-struct QemuCaps {
+struct QemuCaps { // NOLINT(bugprone-exception-escape): clang-tidy 16 counts an implicit member's possible throw (set/json copies) here
     BinaryIdentity binary;
     std::string arch;  // "x86_64" (from the binary name qemu-system-<arch>)
     int major = 0, minor = 0, micro = 0;

@@ -1,10 +1,12 @@
 // QemuDriver: the Driver API on top of QemuDriverImpl.
 #include "qemu/qemu_driver.hpp"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -12,8 +14,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "driver/job_ops.hpp"
 #include "host/capabilities.hpp"
+#include "network/netlink.hpp"
 #include "qemu/host.hpp"
+#include "qemu/nics.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "util/files.hpp"
 
@@ -59,7 +64,10 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
 }
 
 QemuDriverImpl::QemuDriverImpl(QemuDriverConfig c)
-    : cfg(std::move(c)), persistence(cfg.confdir, cfg.rundir), caps(cfg.cachedir) {
+    : cfg(std::move(c)),
+      persistence(cfg.confdir, cfg.rundir),
+      caps(cfg.cachedir),
+      jobs(cfg.jobs ? cfg.jobs : std::make_shared<driver::JobTracker>()) {
     if (cfg.savedir.empty()) cfg.savedir = cfg.confdir / "save";
     worker = std::thread([this] { worker_loop(); });
 }
@@ -136,6 +144,11 @@ public:
         on<ops::DomainXml>([this](const auto& r) { return domain_xml(r.ref, r.inactive); });
         on<ops::DomainDisks>([this](const auto& r) { return domain_disks(r.ref, r.inactive); });
         on<ops::DomainInterfaces>([this](const auto& r) { return domain_interfaces(r.ref, r.inactive); });
+        on<ops::DomainInterfaceStats>([this](const auto& r) { return interface_stats(r.ref, r.device); });
+        on<ops::DomainInterfaceLink>([this](const auto& r) { return interface_link(r.ref, r.device, r.config); });
+        on<ops::DomainSetInterfaceLink>(
+            [this](const auto& r) { return set_interface_link(r.ref, r.device, r.state, r.config); });
+        on<ops::DomainInterfaceAddresses>([this](const auto& r) { return interface_addresses(r.ref, r.source); });
         on<ops::DomainGetMetadata>([this](const auto& r) { return get_metadata(r.ref, r.kind, r.inactive); });
         on<ops::DomainDefine>([this](const auto& r) { return define_domain(r.xml, r.validate); });
         on<ops::DomainCreate>(
@@ -158,6 +171,18 @@ public:
         on<ops::DomainSave>([this](const auto& r) { return save_domain(r.ref, r.path); });
         on<ops::DomainManagedSave>([this](const auto& r) { return managed_save(r.ref); });
         on<ops::DomainManagedSaveRemove>([this](const auto& r) { return managed_save_remove(r.ref); });
+        on<ops::DomainJobInfo>([this](const auto& r) -> Result<driver::JobInfo> {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            return driver::domain_job_info(*obj, r.completed, r.keep_completed);
+        });
+        on<ops::DomainAbortJob>([this](const auto& r) -> Status {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            return driver::abort_domain_job(*obj);
+        });
+        // Over the tracker the daemon shares with the pools (volume jobs too).
+        driver::install_job_ops(*this, d_->jobs);
         on<ops::DomainConsole>([this](const auto& r) { return open_console(r.ref, r.device); });
     }
 
@@ -237,12 +262,140 @@ public:
         return driver::interface_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
     }
 
+    // --- interfaces (domifstat, domif-getlink/setlink, domifaddr) ---------------------
+
+    // The NIC virsh means by `device`: its host-side name (vnet0) or its MAC.
+    static const conf::Interface* find_nic(const conf::DomainDef& def, std::string_view device) {
+        const std::string lower = [&] {
+            std::string out(device);
+            for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            return out;
+        }();
+        for (const auto& n : def.devices.interfaces)
+            if ((!n.target_dev.empty() && n.target_dev == device) || n.mac == lower) return &n;
+        return nullptr;
+    }
+
+    static Error unknown_nic(std::string_view device) {
+        return Error{ErrorCode::InvalidArg, fmt::format("invalid argument: invalid path, '{}' is not a known interface", device)};
+    }
+
+    Result<driver::InterfaceStats> interface_stats(std::string_view ref, std::string_view device) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto run = d_->running(**obj);
+        if (!run) return std::unexpected(run.error());
+        const conf::Interface* nic = find_nic(*run->def, device);
+        if (!nic) return std::unexpected(unknown_nic(device));
+        if (nic->target_dev.empty())
+            return fail(ErrorCode::Unsupported,
+                        "interface '{}' (type '{}') has no host-side device to read counters from (domifstat needs "
+                        "type network, bridge, ethernet or direct)",
+                        device, nic->type);
+        auto link = network::find_link(nic->target_dev);
+        if (!link) return std::unexpected(link.error());
+        if (!*link) return fail(ErrorCode::NotFound, "the host-side device '{}' of interface '{}' is gone", nic->target_dev, device);
+        // A tap counts from the host's side; a macvtap from the guest's.
+        const network::LinkStats g = guest_view((*link)->stats, nic->type != "direct");
+        return driver::InterfaceStats{nic->target_dev, g.rx_bytes, g.rx_packets, g.rx_errors, g.rx_dropped,
+                                      g.tx_bytes,      g.tx_packets, g.tx_errors, g.tx_dropped};
+    }
+
+    Result<std::string> interface_link(std::string_view ref, std::string_view device, bool config) {
+        auto snap = snapshot_of(ref);
+        if (!snap) return std::unexpected(snap.error());
+        const auto& def = *(config ? snap->fields.inactive() : snap->fields.current()).def;
+        const conf::Interface* nic = find_nic(def, device);
+        if (!nic) return std::unexpected(unknown_nic(device));
+        return nic->link_state.empty() ? std::string("up") : nic->link_state;
+    }
+
+    Status set_interface_link(std::string_view ref, std::string_view device, driver::LinkState state, bool config) {
+        auto job = begin(ref, "domif-setlink");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        const bool active = obj.snapshot().active();
+        // virsh: --config changes the persistent definition; otherwise the
+        // current one (live while running).
+        const bool live = !config && active;
+        const std::string value = state == driver::LinkState::Up ? "up" : "down";
+        auto edited = [&](const DomainDefinition& d) -> Result<DomainDefinition> {
+            const conf::Interface* nic = find_nic(*d.def, device);
+            if (!nic) return std::unexpected(unknown_nic(device));
+            const auto index = static_cast<std::size_t>(nic - d.def->devices.interfaces.data());
+            conf::DomainDef copy = *d.def;
+            copy.devices.interfaces[index].link_state = value;
+            return driver::make_definition(std::move(copy));
+        };
+        if (live) {
+            auto run = d_->running(obj);
+            if (!run) return std::unexpected(run.error());
+            const conf::Interface* nic = find_nic(*run->def, device);
+            if (!nic) return std::unexpected(unknown_nic(device));
+            auto r = run->priv->monitor->set_link(nic->info.alias, state == driver::LinkState::Up);
+            if (!r) return std::unexpected(d_->command_error(obj, run->priv, r.error()));
+            auto cur = obj.with([](DomainFields& f) { return f.live; });
+            if (!cur) return std::unexpected(driver::not_running_error(obj.name()));
+            auto next = edited(*cur);
+            if (!next) return std::unexpected(next.error());
+            obj.with([&](DomainFields& f) {
+                if (f.live) f.live = *next;
+            });
+            (void)d_->write_status(obj);
+            return {};
+        }
+        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
+        if (!cfg_def) return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
+        auto next = edited(*cfg_def);
+        if (!next) return std::unexpected(next.error());
+        VIREO_TRY(d_->persistence.save_config(obj.name(), next->xml));
+        obj.with([&](DomainFields& f) { f.config = *next; });
+        return {};
+    }
+
+    Result<std::vector<driver::InterfaceAddress>> interface_addresses(std::string_view ref, driver::AddressSource source) {
+        auto obj = d_->registry.resolve(ref);
+        if (!obj) return std::unexpected(obj.error());
+        auto run = d_->running(**obj);
+        if (!run) return std::unexpected(run.error());
+        const auto& nics = run->def->devices.interfaces;
+        auto name_of = [](const conf::Interface& n) { return n.target_dev.empty() ? n.info.alias : n.target_dev; };
+        std::vector<driver::InterfaceAddress> out;
+        if (source == driver::AddressSource::Agent)
+            return fail(ErrorCode::Unsupported, "the guest agent is not supported yet; use --source lease or --source arp");
+        if (source == driver::AddressSource::Lease) {
+            // DHCP leases exist only for NICs on virtual networks.
+            std::vector<std::string> macs;
+            for (const auto& n : nics)
+                if (n.type == "network") macs.push_back(n.mac);
+            if (macs.empty() || !d_->cfg.networks) return out;
+            const auto leases = d_->cfg.networks->leases_for(macs);
+            for (const auto& n : nics) {
+                if (n.type != "network") continue;
+                for (const auto& l : leases)
+                    if (l.mac == n.mac)
+                        out.push_back({name_of(n), n.mac, l.ip.find(':') == std::string::npos ? "ipv4" : "ipv6", l.ip, l.prefix});
+            }
+            return out;
+        }
+        // The host's neighbour table, as libvirt's ARP source: IPv4 entries
+        // whose MAC is the guest's.
+        auto neigh = network::list_neighbours();
+        if (!neigh) return std::unexpected(neigh.error());
+        for (const auto& n : nics)
+            for (const auto& e : *neigh)
+                if (!e.address.v6 && e.mac.str() == n.mac) out.push_back({name_of(n), n.mac, "ipv4", e.address.str(), 0});
+        return out;
+    }
+
     // --- definitions -------------------------------------------------------------
 
     Result<DomainSummary> define_domain(std::string_view xml, bool validate) {
         conf::ParseFlags flags;
         flags.no_validate = !validate;
-        auto def = driver::make_definition(xml, flags);
+        const conf::DefineHost host = d_->define_host();
+        const auto used = d_->macs_in_use();
+        auto def = driver::make_definition(xml, flags, {.host = &host, .mac_in_use = [&](std::string_view mac) { return used.contains(std::string(mac)); }});
         if (!def) return std::unexpected(def.error());
         auto existing = d_->registry.check_identity(def->def->name, def->def->uuid);
         if (!existing) return std::unexpected(existing.error());
@@ -256,8 +409,9 @@ public:
         VIREO_TRY(d_->persistence.save_config(def->def->name, def->xml));
         auto added = d_->registry.define(std::move(*def));
         if (!added) return std::unexpected(added.error());
-        bool has_save = fs::exists(d_->managed_save_path(added->object->name()));
-        added->object->with([&](DomainFields& f) { f.managed_save = has_save; });
+        auto has_save = files::exists(d_->managed_save_path(added->object->name()));
+        if (!has_save) return std::unexpected(has_save.error());
+        added->object->with([&](DomainFields& f) { f.managed_save = *has_save; });
         d_->emit(EventType::Defined, added->created ? "Added" : "Updated", *added->object);
         return driver::summarize(added->object->snapshot());
     }
@@ -278,7 +432,9 @@ public:
     }
 
     Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) {
-        auto def = driver::make_definition(xml);
+        const conf::DefineHost host = d_->define_host();
+        const auto used = d_->macs_in_use();
+        auto def = driver::make_definition(xml, {}, {.host = &host, .mac_in_use = [&](std::string_view mac) { return used.contains(std::string(mac)); }});
         if (!def) return std::unexpected(def.error());
         auto added = d_->registry.add_transient(*def);
         if (!added) return std::unexpected(added.error());
@@ -351,7 +507,11 @@ public:
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
         const fs::path image = d_->managed_save_path((*obj)->name());
-        auto has_image = [&] { return (*obj)->with([](DomainFields& f) { return f.managed_save; }) || fs::exists(image); };
+        // An image we cannot even stat counts as there: the start then fails
+        // reading it, with the reason, instead of booting past a saved state.
+        auto has_image = [&] {
+            return (*obj)->with([](DomainFields& f) { return f.managed_save; }) || files::exists(image).value_or(true);
+        };
         if (flags.force_boot || !has_image()) {
             auto job = driver::acquire_job(*obj, "start");
             if (!job) return std::unexpected(job.error());
@@ -365,13 +525,15 @@ public:
             return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
         }
         // A managed save image: the start is a restore, an async job.
-        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Restore);
+        auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::Restore);
         if (!job) return std::unexpected(job.error());
         Status outcome = [&]() -> Status {
             auto snap = (*obj)->snapshot();
             if (snap.active()) return std::unexpected(driver::already_running_error((*obj)->name()));
             if (!snap.fields.config) return std::unexpected(invalid_state("domain is not persistent"));
-            if (!fs::exists(image)) return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
+            auto present = files::exists(image);
+            if (!present) return std::unexpected(present.error());
+            if (!*present) return d_->start(*obj, *snap.fields.config, StartOptions{flags.paused});
             DomainDefinition saved;
             auto src = d_->open_restore(image, saved);
             if (!src)
@@ -431,9 +593,10 @@ public:
     Status save_domain(std::string_view ref, std::string_view path) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
-        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
+        auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
-        Status outcome = d_->save(*job, fs::absolute(fs::path(path)));
+        auto target = files::absolute(fs::path(path));
+        Status outcome = target ? d_->save(*job, *target) : Status{std::unexpected(target.error())};
         job->finish(outcome);
         return outcome;
     }
@@ -444,7 +607,7 @@ public:
         if (!src) return std::unexpected(src.error());
         auto added = d_->registry.add_transient(saved);
         if (!added) return std::unexpected(added.error());
-        auto job = driver::begin_async_job(added->object, d_->jobs, driver::JobOperation::Restore);
+        auto job = driver::begin_async_job(added->object, *d_->jobs, driver::JobOperation::Restore);
         if (!job) {
             if (added->created) d_->registry.remove(added->object);
             return std::unexpected(job.error());
@@ -468,7 +631,7 @@ public:
     Status managed_save(std::string_view ref) {
         auto obj = d_->registry.resolve(ref);
         if (!obj) return std::unexpected(obj.error());
-        auto job = driver::begin_async_job(*obj, d_->jobs, driver::JobOperation::Save);
+        auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::Save);
         if (!job) return std::unexpected(job.error());
         Status outcome = [&]() -> Status {
             if (!(*obj)->with([](DomainFields& f) { return f.persistent(); }))
@@ -487,7 +650,9 @@ public:
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
         const fs::path image = d_->managed_save_path(obj.name());
-        if (!fs::exists(image))
+        auto present = files::exists(image);
+        if (!present) return std::unexpected(present.error());
+        if (!*present)
             return fail(ErrorCode::InvalidArg, "domain '{}' has no managed save image", obj.name());
         VIREO_TRY(files::remove_durable(image));
         obj.with([](DomainFields& f) { f.managed_save = false; });
@@ -501,21 +666,34 @@ public:
         if (!obj) return std::unexpected(obj.error());
         auto run = d_->running(**obj);
         if (!run) return std::unexpected(run.error());
-        std::string path = run->priv->console_socket;
-        if (!device.empty() && device != "serial0" && device != "console0") {
-            path.clear();
-            for (const auto& s : run->def->devices.serials)
-                if (s.info.alias == device && (s.type == "pty" || s.type == "unix"))
-                    path = s.type == "unix" && !s.source_path.empty()
-                               ? s.source_path
-                               : fmt::format("{}.{}.sock", run->priv->runtime_prefix, s.info.alias);
-            if (path.empty()) return fail(ErrorCode::NotFound, "domain '{}' has no console device '{}'", (*obj)->name(), device);
+        const auto& serials = run->def->devices.serials;
+        const conf::CharDev* chosen = nullptr;
+        if (device.empty() || device == "serial0" || device == "console0") {
+            if (!serials.empty()) chosen = &serials.front();
+        } else {
+            for (const auto& s : serials)
+                if (s.info.alias == device) chosen = &s;
+            if (!chosen) return fail(ErrorCode::NotFound, "domain '{}' has no console device '{}'", (*obj)->name(), device);
         }
-        if (path.empty())
+        if (!chosen || (chosen->type != "pty" && chosen->type != "unix"))
             return fail(ErrorCode::Unsupported, "domain '{}' has no serial console of type 'pty' or 'unix' to attach to",
                         (*obj)->name());
+        auto context = [&](const Error& e) { return e.context(fmt::format("cannot open the console of domain '{}'", (*obj)->name())); };
+        if (chosen->type == "pty") {
+            // the pty QEMU opened (query-chardev at start)
+            if (chosen->source_path.empty())
+                return fail(ErrorCode::OperationFailed, "domain '{}' has no pty for its console", (*obj)->name());
+            UniqueFd fd(::open(chosen->source_path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK));
+            if (!fd) return std::unexpected(context(errno_error(fmt::format("open {}", chosen->source_path), errno)));
+            // back to blocking: the caller decides how it waits
+            ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+            return fd;
+        }
+        std::string path = chosen == &serials.front() && !run->priv->console_socket.empty() ? run->priv->console_socket
+                           : !chosen->source_path.empty() ? chosen->source_path
+                                                          : fmt::format("{}.{}.sock", run->priv->runtime_prefix, chosen->info.alias);
         auto fd = connect_unix(path);
-        if (!fd) return std::unexpected(fd.error().context(fmt::format("cannot open the console of domain '{}'", (*obj)->name())));
+        if (!fd) return std::unexpected(context(fd.error()));
         return fd;
     }
 
@@ -627,8 +805,9 @@ Result<std::unique_ptr<QemuDriver>> make_qemu_driver(std::unique_ptr<QemuDriverI
     VIREO_TRY(files::make_dirs(impl->cfg.logdir, 0700));
     auto report = impl->persistence.load_into(impl->registry);
     for (const auto& obj : impl->registry.list()) {
-        bool has_save = fs::exists(impl->managed_save_path(obj->name()));
-        obj->with([&](DomainFields& f) { f.managed_save = has_save; });
+        auto has_save = files::exists(impl->managed_save_path(obj->name()));
+        if (!has_save) return std::unexpected(has_save.error().context(fmt::format("cannot load domain '{}'", obj->name())));
+        obj->with([&](DomainFields& f) { f.managed_save = *has_save; });
     }
     impl->reattach_all();
     if (impl->cfg.autostart) impl->autostart_all();

@@ -6,7 +6,9 @@
 //   <rundir>/<name>.xml        runtime status (pid + start time, paths, live XML)
 //   <rundir>/<name>.pid        pid file
 //   <rundir>/<name>.monitor    QMP socket (QEMU listens; the driver connects)
-//   <rundir>/<name>.serial0.sock   serial console (a 'pty' serial)
+//   <rundir>/<name>.<alias>.sock   a 'unix' serial without a path
+// A 'pty' serial is a pty QEMU opens (query-chardev gives its path to the
+// live XML, as <source path='/dev/pts/N'/>); the console opens it.
 // and in the log dir:
 //   <logdir>/<name>.log          command line + QEMU's stderr, per start
 //   <logdir>/<name>-console.log  everything the guest wrote on its first serial
@@ -27,6 +29,8 @@
 #include <string_view>
 
 #include "driver/driver.hpp"
+#include "driver/job.hpp"
+#include "driver/network_links.hpp"
 #include "driver/storage_links.hpp"
 #include "qemu/save_image.hpp"
 #include "util/error.hpp"
@@ -64,6 +68,16 @@ struct QemuDriverConfig {
     // storage pools (not owned; must outlive the driver). Null: such disks
     // cannot start, and say why.
     driver::VolumeResolver* volumes = nullptr;
+    // Where the async jobs (save, restore, managedsave) are listed: the
+    // connection's one tracker, shared with the pools' volume jobs so that
+    // job.list sees both. Null: the driver keeps its own.
+    std::shared_ptr<driver::JobTracker> jobs;
+    // The virtual networks <interface type='network'> joins (not owned; must
+    // outlive the driver). Null (a session daemon, no network driver): such
+    // interfaces cannot start, and say why.
+    driver::NetworkPorts* networks = nullptr;
+    // passt, for <interface type='user'><backend type='passt'/> (empty: from PATH).
+    std::filesystem::path passt_binary;
 };
 
 // The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,

@@ -54,6 +54,8 @@ struct QemuPrivate final : driver::DomainPrivate {
     // Paths of the <disk type='volume'> disks as resolved at start (the live
     // XML keeps pool/volume), reported as disk users to the pools.
     std::vector<std::string> volume_paths;
+    // The passt processes of the NICs with <backend type='passt'/>.
+    std::vector<ProcessId> passt;
 
     InstanceState machine;
 
@@ -78,7 +80,7 @@ struct RestoreSource {
     std::uint64_t size = 0;         // the file's size (progress)
 };
 
-// A descriptor to hand to QEMU at exec under a name (a tap, next).
+// A descriptor to hand to QEMU at exec under a name (a tap, vhost-net).
 struct LaunchFd {
     std::string name;
     UniqueFd fd;
@@ -112,6 +114,8 @@ struct LaunchPlan {
     std::vector<std::string> volume_paths;
     std::vector<LaunchFd> fds;  // QEMU numbers kMonitorFd + 1, + 2, ... in this order
     LifecyclePolicy policy;
+    // The NICs' host side made at launch (plug_nics), undone by unplug_nics.
+    std::vector<ProcessId> passt;
 
     // The number QEMU knows the descriptor `name` by (-1 when none).
     [[nodiscard]] int fd_number(std::string_view name) const;
@@ -124,7 +128,9 @@ struct QemuDriverImpl {
     driver::EventBus events;
     driver::Persistence persistence;
     CapsCache caps;
-    driver::JobTracker jobs;  // the async jobs (save, restore) in progress
+    // The async jobs (save, restore) in progress: cfg.jobs when given (the
+    // daemon shares one with the pools), else the driver's own.
+    std::shared_ptr<driver::JobTracker> jobs;
     // How QEMU processes are spawned, watched and killed (a fake in unit tests).
     std::shared_ptr<ProcessControl> processes = host_processes();
     std::atomic<std::uint64_t> next_instance{1};
@@ -231,12 +237,40 @@ struct QemuDriverImpl {
     // before it made: prepare creates nothing; launch creates the runtime
     // files and QEMU; from connect on, the instance is installed and its
     // machine ends it (StartAborted).
+    // What define needs to know about this host (conf::DefineHost): the
+    // emulator of a guest architecture and its canonical machine types.
+    conf::DefineHost define_host();
+
     Result<LaunchPlan> prepare(const std::shared_ptr<DomainObject>& obj, const DomainDefinition& definition,
                                StartOptions& options);
     void reattach_all();
     // Kill QEMUs left paused by a daemon that died mid-start (pid file, no status).
     void reap_unfinished_starts(const std::set<std::string>& known_prefixes);
     void autostart_all();
+
+    // --- guest NICs (qemu_nics.cpp) ------------------------------------------------
+    // prepare: every NIC's host side can be made here (networks configured,
+    // privileges, the bridge or host interface exists, vhost-net) -- nothing
+    // is created. Names the descriptors each tap NIC will pass in plan.fds
+    // (empty until launch) and notes in `live` what the host gives (vhost or
+    // not).
+    Status prepare_nics(conf::DomainDef& live, LaunchPlan& plan);
+    // launch: plug network ports, make the taps / macvtaps / passt, fill
+    // plan.fds and the live definition's <target dev>. A failure undoes
+    // what it made, and the error names the interface.
+    Status plug_nics(LaunchPlan& plan);
+    // The end of an instance (or a failed launch): network ports unplugged,
+    // macvtaps deleted, passt stopped. Taps go with QEMU's descriptors.
+    void unplug_nics(const std::string& domain, const conf::DomainDef& live, const std::vector<ProcessId>& passt);
+    // After a daemon restart, for a QEMU still running: the network ports
+    // again (plug is idempotent), so that a restarted network driver knows them.
+    void replug_nics(const std::string& domain, const conf::DomainDef& live);
+    // <link state='down'> NICs: QEMU has no option for it, so set_link
+    // before the vCPUs run.
+    Status apply_link_states(Monitor& monitor, const conf::DomainDef& live);
+    // MACs of every domain's current and persistent definitions (for MACs
+    // generated at define), except the domain `except`.
+    std::set<std::string> macs_in_use(std::string_view except = {});
 
     // --- storage pools (qemu_pools.cpp) ----------------------------------------
     // File and block disks of the running domains, plus the volumes their

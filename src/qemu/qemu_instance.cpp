@@ -234,7 +234,7 @@ struct Executor {
         return files::sync_dir(fs::path(a.to).parent_path());
     }
     Status operator()(const act::RecordJob& a) {
-        auto job = driver::begin_async_job(obj, d.jobs, a.operation, 0, std::chrono::milliseconds(0));
+        auto job = driver::begin_async_job(obj, *d.jobs, a.operation, 0, std::chrono::milliseconds(0));
         if (!job) return {};
         job->finish(a.ok ? Status{} : Status{std::unexpected(Error{ErrorCode::OperationFailed, a.error})});
         return {};
@@ -383,8 +383,10 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj,
         priv->finished_cv.notify_all();
     };
     bool transient = false;
+    std::shared_ptr<const conf::DomainDef> live;
     bool ok = obj->with([&](DomainFields& f) {
         if (!owns(f)) return false;
+        live = f.current().def.shared();
         if (!priv->machine.end) priv->machine.end = cause;
         priv->machine = transition(priv->machine, in::Finished{}).state;
         f.set_inactive(std::string(end_report(cause).reason));
@@ -397,6 +399,8 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj,
         return false;
     }
     priv->monitor->close();
+    // What the NICs held outside QEMU (network ports, macvtaps, passt).
+    if (live) unplug_nics(obj->name(), *live, priv->passt);
     const EndReport report = end_report(cause);
     emit(report.event, std::string(report.detail), *obj);
     if (transient) registry.remove(obj);

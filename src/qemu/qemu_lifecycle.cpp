@@ -108,6 +108,57 @@ Result<fs::path> choose_emulator(const conf::DomainDef& def, const QemuDriverCon
     return emulator;
 }
 
+}  // namespace
+
+conf::DefineHost QemuDriverImpl::define_host() {
+    conf::DefineHost host;
+    host.emulator_for = [this](std::string_view arch) -> std::string {
+        if (arch == "x86_64" && !cfg.qemu_binary.empty()) return cfg.qemu_binary.string();
+        // libvirt's names: i686 guests run in qemu-system-i386
+        auto found = find_qemu_binary(arch == "i686" ? std::string_view("i386") : arch);
+        return found ? found->string() : std::string();
+    };
+    host.canonical_machine = [this](std::string_view emulator, std::string_view machine) -> Result<std::string> {
+        // An emulator that is not there is reported at start, naming it.
+        if (::access(std::string(emulator).c_str(), X_OK) != 0) return std::string(machine);
+        auto qcaps = caps.get(emulator);
+        if (!qcaps) return std::unexpected(qcaps.error());
+        const MachineType* m = (*qcaps)->find_machine(machine);
+        if (!m) return fail(ErrorCode::Unsupported, "unsupported configuration: emulator '{}' does not support machine type '{}'", emulator, machine);
+        return m->name;
+    };
+    return host;
+}
+
+namespace {
+
+bool has_pty_chardevs(const conf::DomainDef& def) {
+    const auto& d = def.devices;
+    for (const auto* list : {&d.serials, &d.consoles, &d.channels})
+        for (const auto& c : *list)
+            if (c.type == "pty") return true;
+    return false;
+}
+
+// `def` with the pty paths QEMU reports for its pty character devices
+// (chardev id "char" + alias, as the command line names them).
+conf::DomainDef with_pty_paths(conf::DomainDef def, const std::vector<ChardevInfo>& chardevs) {
+    auto path_of = [&](const conf::CharDev& c) -> std::string {
+        for (const auto& info : chardevs)
+            if (info.label == "char" + c.info.alias) return info.pty_path();
+        return "";
+    };
+    auto& d = def.devices;
+    for (auto* list : {&d.serials, &d.consoles, &d.channels})
+        for (auto& c : *list)
+            if (c.type == "pty")
+                if (std::string p = path_of(c); !p.empty()) c.source_path = p;
+    // A serial console is its serial port.
+    for (std::size_t i = 0; i < d.consoles.size() && i < d.serials.size(); ++i)
+        if (d.consoles[i].target_type == "serial" && d.consoles[i].type == "pty") d.consoles[i].source_path = d.serials[i].source_path;
+    return def;
+}
+
 // The lifecycle policy of a definition, libvirt's defaults where unset.
 LifecyclePolicy policy_of(const conf::DomainDef& def) {
     LifecyclePolicy p;
@@ -161,7 +212,7 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     // Aliases (and addresses) as the live XML and the command line need them,
     // whether or not the model we were given has them (a definition rebuilt
     // from its inactive XML has none: aliases are live-only). Idempotent.
-    conf::assign_addresses_and_aliases(live);
+    VIREO_TRY(conf::assign_addresses_and_aliases(live));
     const MachineType* machine = (*qcaps)->find_machine(live.os.machine);
     if (!machine)
         return fail(ErrorCode::Unsupported, "machine type '{}' is not supported by {}", live.os.machine,
@@ -177,12 +228,11 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     plan.prefix = runtime_prefix(plan.name, obj->uuid());
     plan.monitor_path = plan.prefix + ".monitor";
     plan.fds = std::move(options.fds);
+    VIREO_TRY(prepare_nics(live, plan));
     const auto& serials = live.devices.serials;
-    if (!serials.empty() && (serials.front().type == "pty" || serials.front().type == "unix") &&
-        serials.front().source_mode != "connect")
-        plan.console_socket = serials.front().type == "unix" && !serials.front().source_path.empty()
-                                  ? serials.front().source_path
-                                  : serial_socket_path(plan.prefix, serials.front().info.alias);
+    if (!serials.empty() && serials.front().type == "unix" && serials.front().source_mode != "connect")
+        plan.console_socket = !serials.front().source_path.empty() ? serials.front().source_path
+                                                                   : serial_socket_path(plan.prefix, serials.front().info.alias);
 
     CommandLineOptions opts;
     opts.emulator = *emulator;
@@ -232,6 +282,13 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     VIREO_TRY(files::make_dirs(cfg.logdir, 0700));
     auto listener = listen_unix(plan->monitor_path);
     if (!listener) return failed(listener.error());
+    // The NICs' host side (taps, macvtaps, network ports, passt): from here
+    // on a failure before the instance is installed undoes them.
+    if (auto nics = plug_nics(*plan); !nics) {
+        remove_runtime_files(name, plan->prefix);
+        return failed(nics.error());
+    }
+    const DomainDefinition launched = plan->live;
     const fs::path log = log_file(name);
     {
         std::ofstream out(log, std::ios::app);
@@ -250,6 +307,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     listener->reset();
     plan->fds.clear();  // QEMU holds its own copies now
     if (!proc) {
+        unplug_nics(name, *launched.def, plan->passt);
         remove_runtime_files(name, plan->prefix);
         return failed(proc.error());
     }
@@ -261,6 +319,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
         (void)processes->terminate(*proc, std::chrono::milliseconds(0), false);
         // QEMU writes its error before exiting; a dead process has flushed.
         Error e = start_error(why, log, log_offset, false);
+        unplug_nics(name, *launched.def, plan->passt);
         remove_runtime_files(name, plan->prefix);
         return failed(e);
     };
@@ -269,6 +328,14 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     if (!conn) return abort_launch(conn.error());
     auto monitor = attach_monitor(obj, instance, plan->monitor_path, cfg.start_timeout, std::move(*conn));
     if (!monitor) return abort_launch(monitor.error());
+    // The ptys QEMU opened for pty character devices: the live XML shows
+    // them, as libvirt's (<source path='/dev/pts/N'/>, the console with its
+    // serial port's), and the console attaches to them.
+    if (has_pty_chardevs(*plan->live.def)) {
+        auto chardevs = (*monitor)->query_chardev();
+        if (!chardevs) return abort_launch(chardevs.error());
+        plan->live = driver::make_definition(with_pty_paths(*plan->live.def, *chardevs));
+    }
 
     auto priv = std::make_shared<QemuPrivate>();
     priv->instance = instance;
@@ -278,6 +345,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     priv->monitor_path = plan->monitor_path;
     priv->console_socket = plan->console_socket;
     priv->volume_paths = plan->volume_paths;
+    priv->passt = plan->passt;
     priv->machine = starting_state(plan->policy);
     // Active (paused, starting up) before the vCPUs run, so that a QEMU death
     // from now on is seen by the machine.
@@ -297,6 +365,9 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
                                 "Requested operation is not valid: the domain was destroyed while it was starting"});
         return failed(start_error(why, log, log_offset, ours_first));
     };
+
+    // NICs whose link starts down.
+    if (auto r = apply_link_states(*priv->monitor, *launched.def); !r) return abort_start(r.error(), false);
 
     // --- incoming: the saved state of a restore ------------------------------------------
     if (restore) {
@@ -417,15 +488,18 @@ void QemuDriverImpl::reattach_all() {
         max_id = std::max(max_id, id);
         const std::optional<SaveRecord> save = recorded_save(*st);
 
-        if (!processes->alive(proc)) {
-            spdlog::info("domain '{}': QEMU (pid {}) is gone; marking it shut off", name, proc.pid);
-            settle_orphaned_save(save);
-            remove_runtime_files(name, prefix);
-            continue;
-        }
         conf::ParseFlags live_flags;
         live_flags.live = true;
         live_flags.no_validate = true;
+        if (!processes->alive(proc)) {
+            spdlog::info("domain '{}': QEMU (pid {}) is gone; marking it shut off", name, proc.pid);
+            settle_orphaned_save(save);
+            // Its taps went with it; what outlives QEMU (network ports,
+            // macvtaps) goes now.
+            if (auto dead = conf::parse_domain_xml(st->live_xml, live_flags)) unplug_nics(name, *dead, {});
+            remove_runtime_files(name, prefix);
+            continue;
+        }
         auto parsed = driver::make_definition(st->live_xml, live_flags);
         if (!parsed) {
             spdlog::error("domain '{}': runtime status has an unusable live definition ({}); leaving QEMU pid {} alone",
@@ -449,6 +523,7 @@ void QemuDriverImpl::reattach_all() {
                           proc.pid, monitor.error().message);
             (void)processes->terminate(proc, std::chrono::seconds(3), false);
             settle_orphaned_save(save);
+            unplug_nics(name, *live.def, {});
             remove_runtime_files(name, prefix);
             if (obj->with([](DomainFields& f) { return !f.persistent(); })) registry.remove(obj);
             continue;
@@ -469,6 +544,8 @@ void QemuDriverImpl::reattach_all() {
         priv->monitor_path = monitor_path;
         priv->console_socket = st->get("console_socket").value_or("");
         priv->volume_paths = load_volume_paths(name, *st, *live.def);
+        // Its taps are QEMU's and still there; the network ports are told again.
+        replug_nics(name, *live.def);
         priv->machine = starting_state(policy_of(*live.def));
         priv->machine.state = found.state;
         priv->machine.reason = found.reason;

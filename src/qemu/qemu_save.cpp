@@ -70,11 +70,29 @@ private:
     std::shared_ptr<Waker> waker_;  // shared: the hook may run while we return
 };
 
-Error aborted_error() { return Error{ErrorCode::OperationFailed, "operation aborted: canceled by client"}; }
+// libvirt's words for an aborted job, told as they are (without the
+// "failed to save domain" context): virsh prints its own headline above.
+Error aborted_error(const driver::AsyncJob* job) {
+    return driver::job_aborted_error(job ? job->operation() : driver::JobOperation::Unknown);
+}
 
+// What query-migrate says, as libvirt's job statistics: the data is the
+// guest's memory (a save has no disks to copy); QEMU's Mbit/s in bytes/s.
 void report_memory(driver::AsyncJob& job, const MigrationInfo& info) {
     const auto bps = static_cast<std::uint64_t>(info.mbps * 1e6 / 8);
     job.set_memory(info.ram_transferred, info.ram_remaining, info.ram_total, bps);
+    job.set_data(info.ram_transferred, info.ram_remaining, info.ram_total);
+    driver::MigrationStats stats;
+    stats.dirty_rate = info.dirty_pages_rate;
+    stats.page_size = info.page_size;
+    stats.iteration = info.dirty_sync_count;
+    stats.postcopy_requests = info.postcopy_requests;
+    stats.constant_pages = info.duplicate;
+    stats.normal_pages = info.normal;
+    stats.normal_bytes = info.normal_bytes;
+    stats.downtime_ms = info.status == MigrationStatus::Completed ? info.downtime : info.expected_downtime;
+    stats.setup_time_ms = info.setup_time;
+    job.set_migration(stats);
 }
 
 // Follow the outgoing migration until it ends. An abort cancels it (and
@@ -91,7 +109,7 @@ Status wait_outgoing(Monitor& monitor, driver::AsyncJob& job) {
         auto info = monitor.query_migrate();
         if (!info) return std::unexpected(info.error());
         report_memory(job, *info);
-        if (info->ended() && wakeup.aborted()) return std::unexpected(aborted_error());
+        if (info->ended() && wakeup.aborted()) return std::unexpected(aborted_error(&job));
         if (info->status == MigrationStatus::Completed) return {};
         if (info->status == MigrationStatus::Failed || info->status == MigrationStatus::Cancelled)
             return fail(ErrorCode::Hypervisor, "QEMU could not write the saved state: {}",
@@ -125,7 +143,7 @@ Status wait_incoming(Monitor& monitor, FilterProcess* decompressor, const Restor
     AbortWakeup wakeup(job);
     std::optional<Clock::time_point> source_ended;
     for (;;) {
-        if (wakeup.aborted()) return std::unexpected(aborted_error());
+        if (wakeup.aborted()) return std::unexpected(aborted_error(job));
         auto info = monitor.query_migrate();
         if (!info) return std::unexpected(info.error());
         if (job && restore.size > restore.data_offset) {
@@ -205,10 +223,12 @@ Status QemuDriverImpl::save(driver::AsyncJobGuard& guard, const fs::path& target
     if (auto r = apply(obj, priv, in::SaveBegin{record}); !r) return failed(r.error());
     const bool was_running = obj->with([&](DomainFields&) { return priv->machine.save && priv->machine.save->was_running; });
 
-    // Every failure from here: no file, and the guest as it was.
+    // Every failure from here: no file, and the guest as it was. An abort
+    // is told in libvirt's words alone.
     auto give_up = [&](const Error& why) -> Status {
         discard(temp);
         (void)apply(obj, priv, in::SaveFailed{});
+        if (job.abort_requested()) return std::unexpected(aborted_error(&job));
         return failed(why);
     };
 
@@ -247,11 +267,8 @@ Status QemuDriverImpl::save(driver::AsyncJobGuard& guard, const fs::path& target
         return {};
     }();
     fd->reset();
-    if (!migrated) {
-        if (job.abort_requested()) return give_up(aborted_error());
-        return give_up(command_error(*obj, priv, migrated.error()));
-    }
-    if (job.abort_requested()) return give_up(aborted_error());
+    if (!migrated) return give_up(command_error(*obj, priv, migrated.error()));
+    if (job.abort_requested()) return give_up(aborted_error(&job));
 
     // Complete and synced: recorded as such, then it gets its name.
     job.set_phase("finishing");

@@ -35,7 +35,7 @@
 
 namespace vireo::qemu {
 
-struct QmpEvent {
+struct QmpEvent { // NOLINT(bugprone-exception-escape): clang-tidy 16 counts an implicit member's possible throw (set/json copies) here
     std::string name;       // "SHUTDOWN", "STOP", ...
     nlohmann::json data;    // the event's "data" (null when absent)
     double timestamp = 0;   // seconds since the epoch, as QEMU stamped it

@@ -5,12 +5,67 @@
 
 #include <fmt/format.h>
 
+#include "storage/luks_image.hpp"
 #include "storage/options.hpp"
 #include "storage/qcow2.hpp"
 
 namespace vireo::storage {
 
 namespace {
+// A key slot change (amend of LUKS options).
+struct KeyAmend {
+    std::optional<std::string> state;  // "active" / "inactive"
+    std::optional<std::string> new_secret, old_secret;
+    std::optional<int> keyslot;
+    uint64_t iter_time = 2000;
+    bool any = false;
+};
+
+// Take the LUKS amend options (`prefix` "" for luks, "encrypt." for
+// qcow2) out of `o`.
+Result<KeyAmend> take_key_options(std::map<std::string, std::string>& o, const std::string& prefix,
+                                  const Secrets& secrets) {
+    KeyAmend k;
+    for (auto it = o.begin(); it != o.end();) {
+        if (!it->first.starts_with(prefix)) {
+            ++it;
+            continue;
+        }
+        std::string name = it->first.substr(prefix.size());
+        const std::string& v = it->second;
+        if (name == "state") {
+            if (v != "active" && v != "inactive")
+                return fail(ErrorCode::InvalidArg, "Parameter '{}state' does not accept value '{}'", prefix, v);
+            k.state = v;
+        } else if (name == "new-secret" || name == "old-secret") {
+            auto s = lookup_secret(secrets, v);
+            if (!s) return std::unexpected(s.error());
+            (name == "new-secret" ? k.new_secret : k.old_secret) = *s;
+        } else if (name == "keyslot" || name == "iter-time") {
+            char* end = nullptr;
+            long long n = std::strtoll(v.c_str(), &end, 10);
+            if (v.empty() || *end) return fail(ErrorCode::InvalidArg, "Parameter '{}{}' expects a number", prefix, name);
+            if (name == "keyslot") k.keyslot = static_cast<int>(n);
+            else k.iter_time = static_cast<uint64_t>(n);
+        } else {
+            ++it;
+            continue;
+        }
+        k.any = true;
+        it = o.erase(it);
+    }
+    if (k.any && !k.state) return fail(ErrorCode::InvalidArg, "Parameter '{}state' is missing", prefix);
+    return k;
+}
+
+Status apply_key_amend(luks::Volume& v, const luks::HeaderIo& io, const KeyAmend& k, bool force) {
+    if (*k.state == "active") {
+        if (!k.new_secret) return fail(ErrorCode::InvalidArg, "'new-secret' is required to activate a keyslot");
+        return v.add_key(k.keyslot, *k.new_secret, k.iter_time, io);
+    }
+    return v.erase_keys(k.keyslot, k.old_secret, force, io);
+}
+
 // What `amend -o` asks for, validated before anything changes.
 struct AmendRequest {
     std::optional<int> version;
@@ -100,9 +155,11 @@ Status apply_amend(Qcow2Image& q, const AmendRequest& a) {
 }  // namespace
 
 Status amend(const std::filesystem::path& path, const std::string& format,
-             const std::map<std::string, std::string>& options) {
+             const std::map<std::string, std::string>& options, const Secrets& secrets,
+             const std::optional<std::string>& key_secret, bool force) {
     OpenOptions oo;
     oo.writable = true;
+    oo.key_secret = key_secret;
     if (!format.empty()) {
         auto f = parse_driver(format);
         if (!f) return fail(f.error().code, "Could not open '{}': {}", path.string(), f.error().message);
@@ -110,13 +167,26 @@ Status amend(const std::filesystem::path& path, const std::string& format,
     }
     auto img = open_image(path, oo);
     if (!img) return fail(img.error().code, "Could not open '{}': {}", path.string(), img.error().message);
+    std::map<std::string, std::string> rest = options;
+    if (auto* l = luks_cast(img->get())) {
+        auto k = take_key_options(rest, "", secrets);
+        if (!k) return std::unexpected(k.error());
+        if (!rest.empty()) return fail(ErrorCode::InvalidArg, "Invalid parameter '{}'", rest.begin()->first);
+        if (!k->any) return fail(ErrorCode::InvalidArg, "Parameter 'state' is missing");
+        return apply_key_amend(*l->volume(), l->header_io(), *k, force);
+    }
     auto* q = qcow2_cast(img->get());
     if (!q)
         return fail(ErrorCode::Unsupported, "Format driver '{}' does not support option amendment",
                     format_name((*img)->format()));
-    auto req = parse_amend(options);
+    auto k = take_key_options(rest, "encrypt.", secrets);
+    if (!k) return std::unexpected(k.error());
+    auto req = parse_amend(rest);
     if (!req) return std::unexpected(req.error());
+    if (k->any && !q->luks_volume())
+        return fail(ErrorCode::Unsupported, "Amending encryption options is only supported for LUKS encryption");
     VIREO_TRY(apply_amend(*q, *req));
+    if (k->any) VIREO_TRY(apply_key_amend(*q->luks_volume(), q->luks_header_io(), *k, force));
     return q->close();
 }
 

@@ -33,8 +33,10 @@ Result<ChainExtent> chain_status(Image* top, uint64_t off, uint64_t len) {
         switch (e->kind) {
             case ExtentKind::Data:
                 c.present = true;
-                // raw: a hole is not data; qcow2: allocated is data, maybe zero
-                c.data = layer->format() == ImageFormat::Qcow2 || !e->host_zero;
+                // raw: a hole is not data; other formats: allocated is
+                // data, maybe zero
+                c.data = layer->format() != ImageFormat::Raw || !e->host_zero;
+                if (!e->host_file.empty()) c.file = e->host_file;
                 c.zero = e->host_zero;
                 c.offset = e->host_offset;
                 c.length = len;

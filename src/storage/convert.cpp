@@ -619,6 +619,7 @@ Status convert(const ConvertOptions& o) {
         OpenOptions so;
         so.cache = o.src_cache;
         so.force_share = o.force_share;
+        so.key_secret = src.key_secret;
         Result<ImagePtr> s = std::unexpected(Error{});
         if (!src.format.empty()) {
             auto f = parse_driver(src.format);
@@ -626,7 +627,9 @@ Status convert(const ConvertOptions& o) {
             else s = std::unexpected(f.error());
         }
         if (src.format.empty() || so.format) s = open_image(src.path, so);
-        if (!s) return fail(s.error().code, "Could not open '{}': {}", src.path.string(), s.error().message);
+        if (!s)
+            return fail(s.error().code, "Could not open '{}': {}", src.name.empty() ? src.path.string() : src.name,
+                        s.error().message);
         Image* v = s->get();
         if (!src.snapshot.empty()) {
             auto* q = qcow2_cast(v);
@@ -658,9 +661,12 @@ Status convert(const ConvertOptions& o) {
     }
 
     bool created = false;
+    auto target_opts = parse_create_options(*ofmt, o.create_options, o.secrets);
+    if (!target_opts) return std::unexpected(target_opts.error());
+    if (o.compress && target_opts->encrypt.format != EncryptFormat::None)
+        return fail(ErrorCode::Unsupported, "Compression and encryption not supported at the same time");
     if (!o.no_create) {
-        auto co = parse_create_options(*ofmt, o.create_options);
-        if (!co) return std::unexpected(co.error());
+        auto co = target_opts;
         co->size = total;
         if (!o.backing.empty()) {
             co->backing_file = o.backing;
@@ -677,6 +683,7 @@ Status convert(const ConvertOptions& o) {
     to.format = *ofmt;
     to.writable = true;
     to.cache = o.cache;
+    to.key_secret = target_opts->encrypt.key;
     // qemu-img's raw target: write (and resize when it made the file),
     // sharing the rest; a qcow2 target is an ordinary writer.
     if (*ofmt == ImageFormat::Raw)
@@ -708,7 +715,7 @@ Status convert(const ConvertOptions& o) {
     CopySettings cs;
     cs.compress = o.compress;
     // Regions the target may not already read as zero must be zeroed.
-    cs.target_fresh = (!o.no_create || o.target_is_zero) && o.backing.empty();
+    cs.target_fresh = (!o.no_create || o.target_is_zero) && o.backing.empty() && dst->zero_init();
     cs.top_layer_only = !o.backing.empty();
     if (created && dst->backing()) cs.zero_from = dst->backing()->size();
     cs.salvage = o.salvage;

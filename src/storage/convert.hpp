@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "storage/image.hpp"
+#include "storage/options.hpp"
 #include "storage/progress.hpp"
 
 namespace vireo::storage {
@@ -34,6 +35,8 @@ struct ConvertSource {
     std::filesystem::path path;
     std::string format;    // "" = probe
     std::string snapshot;  // -l: "name", "snapshot.name=name" or "snapshot.id=id"; "" = the active layer
+    std::optional<std::string> key_secret = std::nullopt;  // passphrase of an encrypted source
+    std::string name = {};  // as the user gave it (--image-opts string), for messages; "" = path
 };
 
 struct ConvertOptions {
@@ -43,6 +46,7 @@ struct ConvertOptions {
     // Creation options of the target (-o name=value); the size is the
     // sources' total.
     std::map<std::string, std::string> create_options;
+    Secrets secrets;              // what key-secret / encrypt.key-secret in create_options name
     bool no_create = false;       // -n: the target exists
     bool target_is_zero = false;  // --target-is-zero: an existing target reads zero
     std::string backing;          // -B: the new target's backing file

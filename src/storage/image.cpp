@@ -7,16 +7,29 @@
 #include "storage/endian.hpp"
 #include "storage/location.hpp"
 #include "storage/nbd.hpp"
+#include "storage/formats.hpp"
+#include "storage/luks_image.hpp"
 #include "storage/qcow2.hpp"
 #include "storage/raw.hpp"
 
 namespace vireo::storage {
 
-std::string_view format_name(ImageFormat f) { return f == ImageFormat::Raw ? "raw" : "qcow2"; }
+namespace {
+constexpr std::pair<ImageFormat, std::string_view> kFormatNames[] = {
+    {ImageFormat::Raw, "raw"},   {ImageFormat::Qcow2, "qcow2"}, {ImageFormat::Luks, "luks"}, {ImageFormat::Vmdk, "vmdk"},
+    {ImageFormat::Vpc, "vpc"},   {ImageFormat::Vhdx, "vhdx"},   {ImageFormat::Vdi, "vdi"},
+};
+}  // namespace
+
+std::string_view format_name(ImageFormat f) {
+    for (const auto& [fmt, name] : kFormatNames)
+        if (fmt == f) return name;
+    return "raw";
+}
 
 Result<ImageFormat> parse_format(std::string_view name) {
-    if (name == "raw") return ImageFormat::Raw;
-    if (name == "qcow2") return ImageFormat::Qcow2;
+    for (const auto& [fmt, n] : kFormatNames)
+        if (n == name) return fmt;
     return fail(ErrorCode::Unsupported, "Unknown file format '{}'", name);
 }
 
@@ -92,12 +105,14 @@ Status Image::write_precompressed(uint64_t, const std::vector<char>&, const void
 Result<ImageFormat> probe_format(const std::filesystem::path& path) {
     auto f = FileIo::open(path, false);
     if (!f) return std::unexpected(f.error());
-    char magic[4] = {};
     auto len = f->length();
     if (!len) return std::unexpected(len.error());
-    if (*len < 4) return ImageFormat::Raw;
-    VIREO_TRY(f->read(magic, 4, 0));
-    if (load_be32(magic) == qcow2::kMagic) return ImageFormat::Qcow2;
+    std::string head(static_cast<size_t>(std::min<uint64_t>(*len, 2048)), '\0');
+    VIREO_TRY(f->read(head.data(), head.size(), 0));
+    if (head.size() >= 4 && load_be32(head.data()) == qcow2::kMagic) return ImageFormat::Qcow2;
+    if (head.size() >= 8 && head.compare(0, 6, "LUKS\xba\xbe") == 0 && load_be16(head.data() + 6) == 1)
+        return ImageFormat::Luks;
+    if (auto other = probe_other_format(head)) return *other;
     return ImageFormat::Raw;
 }
 
@@ -112,8 +127,12 @@ Result<ImagePtr> open_unlocked(const std::filesystem::path& path, const OpenOpti
         if (!p) return std::unexpected(p.error());
         fmt = *p;
     }
-    if (fmt == ImageFormat::Raw) return RawImage::open(path, opts);
-    return Qcow2Image::open(path, opts);
+    switch (fmt) {
+        case ImageFormat::Raw: return RawImage::open(path, opts);
+        case ImageFormat::Qcow2: return Qcow2Image::open(path, opts);
+        case ImageFormat::Luks: return LuksImage::open(path, opts);
+        default: return open_other_format(fmt, path, opts);
+    }
 }
 
 }  // namespace
@@ -174,7 +193,7 @@ Status create_image(const std::filesystem::path& path, const CreateOptions& opts
     // qemu-img's create takes write and resize on the file (and shares all
     // but resize); a qcow2 target is then opened as a writer.
     LockPerms perms{kPermWrite | kPermResize, kPermAll & ~kPermResize};
-    if (opts.format == ImageFormat::Qcow2) perms = default_lock_perms(true, false);
+    if (opts.format != ImageFormat::Raw) perms = default_lock_perms(true, false);
     // A file that is not there yet has no users to respect.
     ImageLock lock;
     std::error_code ec;
@@ -190,7 +209,13 @@ Status create_image(const std::filesystem::path& path, const CreateOptions& opts
             return fail(ErrorCode::InvalidArg, "Backing file not supported for file format 'raw'");
         return RawImage::create(path, opts);
     }
-    return Qcow2Image::create(path, opts);
+    if (opts.format != ImageFormat::Qcow2 && !opts.backing_file.empty() && opts.format != ImageFormat::Vmdk)
+        return fail(ErrorCode::InvalidArg, "Backing file not supported for file format '{}'", format_name(opts.format));
+    switch (opts.format) {
+        case ImageFormat::Qcow2: return Qcow2Image::create(path, opts);
+        case ImageFormat::Luks: return LuksImage::create(path, opts);
+        default: return create_other_format(path, opts);
+    }
 }
 
 std::filesystem::path resolve_backing_path(const std::filesystem::path& overlay, const std::string& backing) {

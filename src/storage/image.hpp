@@ -1,5 +1,6 @@
-// vireo's disk-image engine: raw and qcow2 images, opened by path, read and
-// written at byte offsets. Used in-process by the daemon and by vireo-img.
+// vireo's disk-image engine: raw, qcow2 (optionally LUKS-encrypted), LUKS
+// and vmdk images, and vpc, vhdx and vdi read for conversion; opened by
+// path, read and written at byte offsets. Used in-process by the daemon and by vireo-img.
 //
 //   auto img = storage::open_image("/var/lib/vireo/images/web.qcow2", {.writable = true});
 //   if (!img) return std::unexpected(img.error());
@@ -24,7 +25,7 @@
 
 namespace vireo::storage {
 
-enum class ImageFormat { Raw, Qcow2 };
+enum class ImageFormat { Raw, Qcow2, Luks, Vmdk, Vpc, Vhdx, Vdi };
 std::string_view format_name(ImageFormat f);
 // Whether QEMU knows a block driver of this name (what a qcow2 header may
 // record as backing format even where vireo cannot open that format).
@@ -36,7 +37,9 @@ Result<ImageFormat> parse_format(std::string_view name);
 // format): "Unknown driver", as QEMU words it there.
 Result<ImageFormat> parse_driver(std::string_view name);
 
-// Look at the first bytes of a file: qcow2 magic -> Qcow2, anything else Raw.
+// Look at the first bytes of a file as QEMU's probe does: the magic of
+// qcow2, LUKS, vmdk (sparse header or descriptor), vpc, vhdx or vdi;
+// anything else is Raw (a fixed vpc, whose footer is at the end, too).
 Result<ImageFormat> probe_format(const std::filesystem::path& path);
 
 struct OpenOptions {
@@ -57,6 +60,10 @@ struct OpenOptions {
     // of 1000 bytes is a 1024-byte disk whose tail reads zero). false: the
     // file's exact length (what the pool's volume operations work on).
     bool whole_sectors = true;
+    // The passphrase of an encrypted image (LUKS; qcow2 with encryption):
+    // the value of the secret that key-secret / encrypt.key-secret names.
+    // Not needed for no_io opens (info reads only the header).
+    std::optional<std::string> key_secret = std::nullopt;
 };
 
 // How one run of guest bytes is stored, for block_status/map.
@@ -74,6 +81,7 @@ struct Extent {
     // For Data in a host file; Zero and Unallocated have one when they keep
     // an allocated host cluster (qcow2 zero clusters, extended L2 subclusters).
     std::optional<uint64_t> host_offset;
+    std::string host_file;  // that file when not the image's own (vmdk extents)
     bool host_zero = false;               // Data whose host range is a hole (reads zero)
     // Data that a guest write may overwrite in place at host_offset (not
     // shared with a snapshot, no metadata update needed).
@@ -96,6 +104,24 @@ std::string_view preallocation_name(Preallocation p);
 
 enum class CompressionType { Zlib, Zstd };
 
+// Encryption of a new image: the LUKS format's options, or qcow2's
+// encrypt.* (format luks; aes only to name it in refusals).
+enum class EncryptFormat { None, Luks, Aes };
+struct EncryptOptions {
+    EncryptFormat format = EncryptFormat::None;
+    std::string key_secret_id;        // the secret object named
+    std::optional<std::string> key;   // its value (the passphrase)
+    std::string cipher_alg = "aes-256";
+    std::string cipher_mode = "xts";
+    std::string ivgen_alg = "plain64";
+    std::string ivgen_hash_alg;       // "" = none (sha256 for essiv)
+    std::string hash_alg = "sha256";
+    uint64_t iter_time = 2000;        // ms of PBKDF2 per key slot
+};
+
+// vmdk subformats (create: which files are made, and how).
+enum class VmdkSubformat { MonolithicSparse, MonolithicFlat, StreamOptimized, TwoGbSparse, TwoGbFlat };
+
 struct CreateOptions {
     ImageFormat format = ImageFormat::Qcow2;
     uint64_t size = 0;  // 0 with a backing file: the backing file's size
@@ -116,6 +142,15 @@ struct CreateOptions {
     std::optional<bool> nocow;
     // Warnings on the way ("warning: Failed to set extent size hint: ...").
     std::function<void(const std::string&)> warn;
+    // LUKS format, and qcow2's encrypt.*:
+    EncryptOptions encrypt;
+    // vmdk only:
+    VmdkSubformat vmdk_subformat = VmdkSubformat::MonolithicSparse;
+    std::string vmdk_adapter_type = "ide";
+    std::string vmdk_hwversion;       // "" = 4 (virtualHWVersion)
+    std::string vmdk_toolsversion;    // "" = none recorded
+    bool vmdk_zeroed_grain = false;
+    // vpc / vhdx / vdi are read-only formats for vireo: not created.
 };
 
 // Create a new image (truncating an existing file). With a backing file and
@@ -144,6 +179,34 @@ struct BitmapInfo {
     bool auto_enabled = false; // QEMU tracks writes in it when opened
 };
 
+// The LUKS header as info shows it (LUKS files, qcow2 encrypt.format=luks).
+struct LuksSlotInfo {
+    bool active = false;
+    uint32_t iters = 0;
+    uint32_t stripes = 0;
+    uint64_t key_offset = 0;  // bytes
+};
+struct LuksInfo {
+    std::string cipher_alg, cipher_mode, ivgen_alg, ivgen_hash_alg, hash_alg, uuid;
+    uint64_t payload_offset = 0;  // bytes
+    uint32_t master_key_iters = 0;
+    std::vector<LuksSlotInfo> slots;
+};
+
+// A vmdk's descriptor and extents as info shows them.
+struct VmdkExtentInfo {
+    std::string filename;
+    std::string format;            // "SPARSE", "FLAT", "" (monolithic)
+    uint64_t virtual_size = 0;
+    std::optional<uint64_t> cluster_size;
+    bool compressed = false;
+};
+struct VmdkInfo {
+    uint32_t cid = 0, parent_cid = 0;
+    std::string create_type;
+    std::vector<VmdkExtentInfo> extents;
+};
+
 struct ImageInfo {
     std::string filename;
     ImageFormat format = ImageFormat::Raw;
@@ -169,6 +232,11 @@ struct ImageInfo {
     bool data_file_raw = false;
     bool has_bitmaps = false;
     std::vector<BitmapInfo> bitmaps;
+    // Encryption (LUKS; qcow2 encrypt.format luks or aes)
+    bool encrypted = false;
+    std::string encrypt_format;     // qcow2: "luks", "aes"
+    std::optional<LuksInfo> luks;
+    std::optional<VmdkInfo> vmdk;
 };
 
 class Image {
@@ -225,6 +293,9 @@ public:
     [[nodiscard]] virtual int data_fd() const { return -1; }
     // Cluster size for alignment decisions (raw: 512... 64 KiB hint).
     [[nodiscard]] virtual uint32_t cluster_size() const { return 65536; }
+    // Whether ranges nothing was written to read as zero (false for LUKS:
+    // a hole in its file decrypts to noise, so copies write zeroes out).
+    [[nodiscard]] virtual bool zero_init() const { return true; }
     virtual Result<ImageInfo> info() = 0;
 
     // The lock this image holds on its file (open_image takes it); released

@@ -29,12 +29,24 @@ std::vector<CreateOptionDesc> create_option_order(ImageFormat fmt);
 // ("Parameter 'x' expects ..."); values a format checks at creation
 // (compat, compression_type, preallocation) pass here.
 Status check_create_option_types(ImageFormat fmt, const std::map<std::string, std::string>& o);
+// Secret objects by id (qemu's --object secret,id=...,data=|file=): the
+// values that key-secret, encrypt.key-secret, new-secret and old-secret
+// name.
+using Secrets = std::map<std::string, std::string>;
+
+// The value of secret `id`, or QEMU's "No secret with id 'x'".
+Result<std::string> lookup_secret(const Secrets& secrets, const std::string& id);
 
 // Creation options for a `fmt` image from -o values (size, preallocation,
 // compat, cluster_size, refcount_bits, lazy_refcounts, extended_l2,
-// compression_type, backing_file, backing_fmt, data_file, data_file_raw),
-// with qemu-img's messages ("Invalid parameter 'x'").
-Result<CreateOptions> parse_create_options(ImageFormat fmt, const std::map<std::string, std::string>& o);
+// compression_type, backing_file, backing_fmt, data_file, data_file_raw;
+// LUKS's key-secret, cipher-alg, cipher-mode, ivgen-alg, ivgen-hash-alg,
+// hash-alg, iter-time, and the same under encrypt. for qcow2 with
+// encrypt.format; vmdk's subformat, adapter_type, hwversion,
+// toolsversion, zeroed_grain), with qemu-img's messages ("Invalid
+// parameter 'x'"). Secrets named are looked up in `secrets`.
+Result<CreateOptions> parse_create_options(ImageFormat fmt, const std::map<std::string, std::string>& o,
+                                           const Secrets& secrets = {});
 
 // One option as `-o help` lists it: name, value type, description.
 struct OptionHelp {

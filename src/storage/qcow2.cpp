@@ -6,6 +6,7 @@
 
 #include "storage/compress.hpp"
 #include "storage/endian.hpp"
+#include "storage/luks_image.hpp"
 
 namespace vireo::storage {
 
@@ -95,7 +96,7 @@ Status Qcow2Image::parse_header(const std::string& b, uint64_t file_len) {
         return fail(ErrorCode::Unsupported, "Unsupported qcow2 feature(s): {}",
                     unsupported_features(b, h_.header_length, end, h_.incompatible & ~kIncompatKnown));
     }
-    if (h_.crypt_method != 0) return fail(ErrorCode::Unsupported, "qcow2 encryption is not supported");
+    if (h_.crypt_method > kCryptLuks) return fail(ErrorCode::Unsupported, "Unsupported encryption method: {}", h_.crypt_method);
     if (h_.refcount_order > 6) return fail(ErrorCode::Corrupt, "Reference count entry width too large; may not exceed 64 bits");
     refcount_bits_ = 1U << h_.refcount_order;
     ext_l2_ = (h_.incompatible & kIncompatExtL2) != 0;
@@ -172,7 +173,16 @@ Status Qcow2Image::parse_extensions(const std::string& b, uint64_t file_len) {
                                 bitmap_dir_size_, kMaxBitmapDirectory);
                 (void)file_len;
                 break;
-            case kExtCrypto: return fail(ErrorCode::Unsupported, "qcow2 encryption is not supported");
+            case kExtCrypto:
+                if (h_.crypt_method != kCryptLuks)
+                    return fail(ErrorCode::Corrupt, "crypto header extension only expected with LUKS encryption method");
+                if (len != 16) return fail(ErrorCode::Corrupt, "Invalid encryption header extension");
+                crypto_hdr_off_ = load_be64(data.data());
+                crypto_hdr_len_ = load_be64(data.data() + 8);
+                if ((crypto_hdr_off_ & (cluster_size_ - 1)) || crypto_hdr_off_ == 0 ||
+                    crypto_hdr_off_ + crypto_hdr_len_ > file_len || crypto_hdr_len_ < luks::kHeaderSize)
+                    return fail(ErrorCode::Corrupt, "Invalid encryption header offset or length");
+                break;
             default: unknown_exts_.push_back({type, data}); break;
         }
         off += (len + 7) & ~7ULL;
@@ -210,12 +220,18 @@ Status Qcow2Image::write_header() {
         if (off + need + 8 > cluster_size_) return fail(ErrorCode::InvalidArg, "header extensions do not fit in the first cluster");
         store_be32(p + off, type);
         store_be32(p + off + 4, static_cast<uint32_t>(data.size()));
-        std::memcpy(p + off + 8, data.data(), data.size());
+        std::copy(data.begin(), data.end(), p + off + 8);
         off += need;
         return {};
     };
     if (!backing_format_.empty()) VIREO_TRY(put_ext(kExtBackingFormat, backing_format_));
     if (!data_file_name_.empty()) VIREO_TRY(put_ext(kExtDataFile, data_file_name_));
+    if (h_.crypt_method == kCryptLuks) {
+        std::string c(16, '\0');
+        store_be64(c.data(), crypto_hdr_off_);
+        store_be64(c.data() + 8, crypto_hdr_len_);
+        VIREO_TRY(put_ext(kExtCrypto, c));
+    }
     if (h_.version >= 3) {
         static const struct { uint8_t type, bit; const char* name; } kFeatures[] = {
             {0, 0, "dirty bit"}, {0, 1, "corrupt bit"}, {0, 2, "external data file"},
@@ -336,7 +352,7 @@ Result<std::vector<uint64_t>> Qcow2Image::read_l1(uint64_t offset, uint32_t size
     if (size == 0) return l1;
     std::string raw(uint64_t{size} * 8, '\0');
     VIREO_TRY(file_.read(raw.data(), raw.size(), offset));
-    for (uint32_t i = 0; i < size; ++i) l1[i] = load_be64(raw.data() + 8 * i);
+    for (uint32_t i = 0; i < size; ++i) l1[i] = load_be64(raw.data() + std::size_t{8} * i);
     return l1;
 }
 
@@ -362,6 +378,76 @@ Status Qcow2Image::open_backing(const OpenOptions& opts) {
     if (!b) return std::unexpected(Error{b.error().code, "Could not open backing file: " + b.error().message});
     backing_ = std::move(*b);
     return {};
+}
+
+luks::HeaderIo Qcow2Image::luks_header_io() {
+    luks::HeaderIo io;
+    auto in_range = [this](uint64_t off, size_t len) -> Status {
+        if (off > crypto_hdr_len_ || len > crypto_hdr_len_ - off)
+            return fail(ErrorCode::Corrupt, "LUKS header access [{}, +{}) outside its {} bytes", off, len, crypto_hdr_len_);
+        return {};
+    };
+    io.read = [this, in_range](uint64_t off, void* buf, size_t len) -> Status {
+        VIREO_TRY(in_range(off, len));
+        return file_.read(buf, len, crypto_hdr_off_ + off);
+    };
+    io.write = [this, in_range](uint64_t off, const void* buf, size_t len) -> Status {
+        VIREO_TRY(in_range(off, len));
+        return file_.write(buf, len, crypto_hdr_off_ + off);
+    };
+    return io;
+}
+
+Status Qcow2Image::open_encryption(const OpenOptions& opts) {
+    if (!encrypted()) return {};
+    if (h_.crypt_method == kCryptLuks) {
+        if (!crypto_hdr_len_) return fail(ErrorCode::Corrupt, "Missing LUKS header extension");
+        auto io = luks_header_io();
+        if (opts.no_io) {
+            auto h = luks::Volume::read_header(io);
+            if (!h) return std::unexpected(h.error());
+            return {};
+        }
+        auto key = luks::need_key(opts.key_secret, "encrypt.");
+        if (!key) return std::unexpected(key.error());
+        auto v = luks::Volume::open(io, *key);
+        if (!v) return std::unexpected(v.error());
+        luks_ = std::move(*v);
+        cipher_ = &luks_->cipher();
+        key_ = opts.key_secret;
+        return {};
+    }
+    // Legacy AES: the passphrase's first 16 bytes (zero padded) are the
+    // AES-128-CBC key; IVs are the guest sector numbers. Read only: QEMU
+    // itself no longer runs guests on such images.
+    if (opts.writable)
+        return fail(ErrorCode::Unsupported,
+                    "AES-CBC encrypted qcow2 images can only be read by vireo-img; convert them to "
+                    "encrypt.format=luks");
+    if (opts.no_io) return {};
+    auto key = luks::need_key(opts.key_secret, "encrypt.");
+    if (!key) return std::unexpected(key.error());
+    std::vector<uint8_t> k(16, 0);
+    std::memcpy(k.data(), key->data(), std::min<size_t>(16, key->size()));
+    auto c = crypto::SectorCipher::create({"aes-128", "cbc", "plain64", ""}, k);
+    if (!c) return std::unexpected(c.error());
+    aes_ = std::move(*c);
+    cipher_ = aes_.get();
+    key_ = opts.key_secret;
+    return {};
+}
+
+Status Qcow2Image::read_data(uint64_t host, uint64_t guest, char* buf, size_t len) {
+    if (!encrypted()) return data_io().read(buf, len, host);
+    if (!cipher_) return fail(ErrorCode::InvalidArg, "Parameter 'encrypt.key-secret' is required for cipher");
+    // LUKS in qcow2 numbers sectors by host offset, legacy AES by guest offset.
+    return encrypted_read(data_io(), *cipher_, host, h_.crypt_method == kCryptLuks ? host : guest, buf, len);
+}
+
+Status Qcow2Image::write_data(uint64_t host, uint64_t guest, const char* buf, size_t len) {
+    if (!encrypted()) return data_io().write(buf, len, host);
+    if (!cipher_) return fail(ErrorCode::InvalidArg, "Parameter 'encrypt.key-secret' is required for cipher");
+    return encrypted_write(data_io(), *cipher_, host, h_.crypt_method == kCryptLuks ? host : guest, buf, len);
 }
 
 Result<ImagePtr> Qcow2Image::open(const std::filesystem::path& path, const OpenOptions& opts) {
@@ -414,6 +500,7 @@ Result<ImagePtr> Qcow2Image::open(const std::filesystem::path& path, const OpenO
         if (!df) return std::unexpected(df.error().context("Could not open data file"));
         img->data_file_ = std::move(*df);
     }
+    VIREO_TRY(img->open_encryption(opts));
     VIREO_TRY(img->open_backing(opts));
 
     if (opts.writable && opts.repair_dirty) {
@@ -704,7 +791,7 @@ Status Qcow2Image::read(uint64_t off, void* vbuf, size_t len) {
         switch (m->kind) {
             case ExtentKind::Unallocated: VIREO_TRY(read_backing(off, buf, n)); break;
             case ExtentKind::Zero: std::memset(buf, 0, n); break;
-            case ExtentKind::Data: VIREO_TRY(data_io().read(buf, n, m->host)); break;
+            case ExtentKind::Data: VIREO_TRY(read_data(m->host, off, buf, n)); break;
             case ExtentKind::Compressed:
                 cbuf.resize(cluster_size_);
                 VIREO_TRY(read_compressed(m->l2_entry, cbuf.data()));
@@ -812,7 +899,7 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
                     if (bm & (1ULL << (32 + s))) std::memset(tmp.data(), 0, sc);
                     else VIREO_TRY(read_backing(g, tmp.data(), sc));
                     if (!data_file_) VIREO_TRY(overlap_check(host + s_start, sc));
-                    VIREO_TRY(data_io().write(tmp.data(), sc, host + s_start));
+                    VIREO_TRY(write_data(host + s_start, g, tmp.data(), sc));
                 }
                 bm |= 1ULL << s;
                 bm &= ~(1ULL << (32 + s));
@@ -820,10 +907,10 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
         } else if (zero_flag && len < cluster_size_) {
             std::vector<char> z(cluster_size_, 0);
             if (!data_file_) VIREO_TRY(overlap_check(host, cluster_size_));
-            VIREO_TRY(data_io().write(z.data(), z.size(), host));
+            VIREO_TRY(write_data(host, cluster << cluster_bits_, z.data(), z.size()));
         }
         if (!data_file_) VIREO_TRY(overlap_check(host + in_off, len));
-        VIREO_TRY(data_io().write(buf, len, host + in_off));
+        VIREO_TRY(write_data(host + in_off, (cluster << cluster_bits_) + in_off, buf, len));
         if (zero_flag || ext_l2_) {
             auto t2 = load_l2(l2_off);
             if (!t2) return std::unexpected(t2.error());
@@ -848,7 +935,7 @@ Status Qcow2Image::write_cluster(uint64_t cluster, uint32_t in_off, const char* 
     Result<uint64_t> nh = data_file_ ? Result<uint64_t>(cluster << cluster_bits_) : alloc_clusters(1);
     if (!nh) return std::unexpected(nh.error());
     if (!data_file_) VIREO_TRY(overlap_check(*nh, cluster_size_));
-    VIREO_TRY(data_io().write(src, cluster_size_, *nh));
+    VIREO_TRY(write_data(*nh, cluster << cluster_bits_, src, cluster_size_));
     auto t2 = load_l2(l2_off);
     if (!t2) return std::unexpected(t2.error());
     (*t2)->data[idx * stride] = *nh | kOflagCopied;
@@ -874,7 +961,7 @@ Result<uint64_t> Qcow2Image::write_fresh_clusters(uint64_t cluster, const char* 
     auto host = alloc_clusters(n);
     if (!host) return std::unexpected(host.error());
     VIREO_TRY(overlap_check(*host, n << cluster_bits_));
-    VIREO_TRY(file_.write(buf, n << cluster_bits_, *host));
+    VIREO_TRY(write_data(*host, cluster << cluster_bits_, buf, n << cluster_bits_));
     // Allocation may have evicted the table from the cache: look it up again.
     auto t2 = load_l2(l2_off);
     if (!t2) return std::unexpected(t2.error());
@@ -1038,6 +1125,7 @@ Status Qcow2Image::check_compressed_write(uint64_t off, size_t len) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     if (data_file_) return fail(ErrorCode::Unsupported, "Compression is not supported with an external data file");
+    if (encrypted()) return fail(ErrorCode::Unsupported, "Compression and encryption not supported at the same time");
     if (off & (cluster_size_ - 1)) return fail(ErrorCode::InvalidArg, "compressed writes must be cluster aligned");
     if (len != cluster_size_ && off + len != h_.size)
         return fail(ErrorCode::InvalidArg, "compressed writes must cover one whole cluster");
@@ -1142,7 +1230,7 @@ bool Qcow2Image::metadata_preallocated() {
 
 Result<Extent> Qcow2Image::block_status(uint64_t off, uint64_t len) {
     auto e = map_range(off, len);
-    if (!e || e->kind != ExtentKind::Data) return e;
+    if (!e || e->kind != ExtentKind::Data || !e->host_offset) return e;
     // As QEMU does, the host file is looked through only in an image with
     // metadata preallocation: a hole there reads zero.
     if (!metadata_preallocated()) return e;
@@ -1162,8 +1250,10 @@ Result<Extent> Qcow2Image::map_range(uint64_t off, uint64_t len) {
     e.start = off;
     e.length = m->length;
     e.kind = m->kind;
-    if (m->kind != ExtentKind::Data && m->kind != ExtentKind::Compressed && m->host) e.host_offset = m->host;
-    if (m->kind == ExtentKind::Data) {
+    // Encrypted data has no host offset to show or to do I/O at directly
+    // (nor have zero clusters that keep one, as in QEMU).
+    if (m->kind != ExtentKind::Data && m->kind != ExtentKind::Compressed && m->host && !encrypted()) e.host_offset = m->host;
+    if (m->kind == ExtentKind::Data && !encrypted()) {
         e.host_offset = m->host;
         e.in_place = m->copied && file_.writable() && !corrupt_ && bitmaps_ext_.empty();
     }
@@ -1203,6 +1293,19 @@ Result<ImageInfo> Qcow2Image::info() {
     i.data_file = data_file_name_;
     i.data_file_raw = (h_.autoclear & kAutoclearDataFileRaw) != 0;
     i.has_bitmaps = !bitmaps_ext_.empty() && (h_.autoclear & kAutoclearBitmaps);
+    if (encrypted()) {
+        i.encrypted = true;
+        i.encrypt_format = h_.crypt_method == kCryptLuks ? "luks" : "aes";
+        if (h_.crypt_method == kCryptLuks) {
+            if (luks_) {
+                i.luks = luks::info_of(luks_->header());
+            } else {
+                auto h = luks::Volume::read_header(luks_header_io());
+                if (!h) return std::unexpected(h.error());
+                i.luks = luks::info_of(*h);
+            }
+        }
+    }
     if (i.has_bitmaps) {
         auto b = bitmap_list();
         if (!b) return std::unexpected(b.error().context(fmt::format("'{}': cannot read the bitmap directory", filename_)));

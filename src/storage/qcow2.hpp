@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "storage/image.hpp"
+#include "storage/luks.hpp"
 
 namespace vireo::storage {
 
@@ -34,6 +35,10 @@ constexpr uint64_t kIncompatKnown = 31;
 constexpr uint64_t kCompatLazyRefcounts = 1;
 constexpr uint64_t kAutoclearBitmaps = 1;
 constexpr uint64_t kAutoclearDataFileRaw = 2;
+
+constexpr uint32_t kCryptNone = 0;
+constexpr uint32_t kCryptAes = 1;   // legacy AES-128-CBC, key = passphrase (read only)
+constexpr uint32_t kCryptLuks = 2;  // LUKS header in clusters named by kExtCrypto
 
 constexpr uint32_t kExtEnd = 0;
 constexpr uint32_t kExtBackingFormat = 0xe2792aca;
@@ -150,7 +155,10 @@ public:
     Result<Extent> map_range(uint64_t off, uint64_t len) override;
     Image* backing() const override { return backing_.get(); }
     uint32_t cluster_size() const override { return cluster_size_; }
-    int data_fd() const override { return data_file_ ? data_file_->fd() : file_.fd(); }
+    int data_fd() const override {
+        if (h_.crypt_method != qcow2::kCryptNone) return -1;  // ciphertext: no direct I/O
+        return data_file_ ? data_file_->fd() : file_.fd();
+    }
     Result<ImageInfo> info() override;
 
     // check / repair (qcow2_check.cpp)
@@ -200,6 +208,11 @@ public:
 
     [[nodiscard]] const qcow2::Header& header() const { return h_; }
 
+    // Encryption (encrypt.format=luks): the LUKS volume, for amend's key
+    // slot changes (nullptr without encryption or without a key).
+    luks::Volume* luks_volume() { return luks_.get(); }
+    luks::HeaderIo luks_header_io();
+
 private:
     friend class Qcow2Checker;
     friend class Qcow2SnapshotView;
@@ -236,6 +249,14 @@ private:
     // Resize the tracked bitmaps' bits for a new image size (bits past the
     // end cleared); refused while an inconsistent bitmap exists.
     Status resize_tracked_bitmaps(uint64_t new_size);
+    // Encryption: read the LUKS header / set up the cipher (with a key).
+    Status open_encryption(const OpenOptions& opts);
+    Status setup_luks(const EncryptOptions& e);
+    // Guest data in a host cluster, decrypted/encrypted when the image is
+    // encrypted (`guest` is the guest offset of the first byte).
+    Status read_data(uint64_t host, uint64_t guest, char* buf, size_t len);
+    Status write_data(uint64_t host, uint64_t guest, const char* buf, size_t len);
+    [[nodiscard]] bool encrypted() const { return h_.crypt_method != qcow2::kCryptNone; }
     // The bitmap directory and the tables of consistent bitmaps, checked
     // at open against the constraints QEMU enforces (its messages).
     Status validate_bitmaps();
@@ -346,6 +367,14 @@ private:
     std::vector<char> zcache_;
     // Staging buffer of write_compressed_batch.
     std::vector<char> compress_stage_;
+    // Encryption: the LUKS header's clusters, the unlocked volume (LUKS) or
+    // the legacy AES cipher, and the key they were opened with.
+    uint64_t crypto_hdr_off_ = 0, crypto_hdr_len_ = 0;
+    std::unique_ptr<luks::Volume> luks_;
+    std::unique_ptr<crypto::SectorCipher> aes_;
+    const crypto::SectorCipher* cipher_ = nullptr;
+    std::optional<std::string> key_;
+    std::vector<char> crypt_buf_;
 };
 
 // The Qcow2Image behind an Image, or nullptr for other formats.

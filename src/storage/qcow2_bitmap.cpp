@@ -92,7 +92,7 @@ Status Qcow2Image::validate_bitmaps() {
         std::string t(uint64_t{b.tsize} * 8, '\0');
         VIREO_TRY(file_.read(t.data(), t.size(), b.table));
         for (uint32_t k = 0; k < b.tsize; ++k) {
-            const uint64_t te = load_be64(t.data() + 8 * k);
+            const uint64_t te = load_be64(t.data() + std::size_t{8} * k);
             const uint64_t data = te & kBitmapTableOffsetMask;
             if ((te & kBitmapTableReserved) || (data && (te & kBitmapAllOnes)) || (data & (cluster_size_ - 1)))
                 return fail(ErrorCode::Corrupt, "Could not read bitmap_table table from image for bitmap '{}': Invalid argument",
@@ -150,7 +150,7 @@ Result<std::vector<Bitmap>> Qcow2Image::read_bitmaps() {
         if (tsize) VIREO_TRY(file_.read(t.data(), t.size(), table));
         b.bits.assign(bytes, 0);
         for (uint32_t k = 0; k < tsize; ++k) {
-            uint64_t te = load_be64(t.data() + 8 * k);
+            uint64_t te = load_be64(t.data() + std::size_t{8} * k);
             uint64_t at = uint64_t{k} << cluster_bits_;
             uint64_t n = std::min<uint64_t>(cluster_size_, bytes - at);
             uint64_t data = te & kBitmapTableOffsetMask;

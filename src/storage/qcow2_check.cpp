@@ -543,6 +543,7 @@ Status Qcow2Checker::calculate() {
         inc(q_.h_.snapshots_offset, size);
     }
     inc(q_.h_.refcount_table_offset, uint64_t{q_.h_.refcount_table_clusters} * q_.cluster_size_);
+    if (q_.crypto_hdr_len_) inc(q_.crypto_hdr_off_, q_.crypto_hdr_len_);
     auto bm = q_.bitmap_clusters();
     if (!bm) {
         r_.messages.push_back(fmt::format("ERROR bitmaps: {}", bm.error().message));

@@ -293,7 +293,7 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> Qcow2Image::bitmap_clusters()
             std::string t(uint64_t{tsize} * 8, '\0');
             VIREO_TRY(file_.read(t.data(), t.size(), table));
             for (uint32_t k = 0; k < tsize; ++k) {
-                uint64_t d = load_be64(t.data() + 8 * k) & kL2OffsetMask;
+                uint64_t d = load_be64(t.data() + std::size_t{8} * k) & kL2OffsetMask;
                 if (d) out.emplace_back(d, cluster_size_);
             }
         }
@@ -350,6 +350,14 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
         return fail(ErrorCode::InvalidArg, "Parameter 'backing-fmt' does not accept value '{}'", o.backing_format);
     if (!o.backing_file.empty() && o.prealloc != Preallocation::Off)
         return fail(ErrorCode::InvalidArg, "Backing file and preallocation can only be used at the same time if extended_l2 is on");
+    if (o.encrypt.format == EncryptFormat::Aes)
+        return fail(ErrorCode::Unsupported,
+                    "AES-CBC encrypted qcow2 images are not created by vireo-img (QEMU no longer runs guests on "
+                    "them): use encrypt.format=luks");
+    if (o.encrypt.format == EncryptFormat::Luks) {
+        auto key = luks::need_key(o.encrypt, "encrypt.");
+        if (!key) return std::unexpected(key.error());
+    }
 
     uint64_t size = o.size;
     if (size == 0 && !o.backing_file.empty()) {
@@ -446,10 +454,21 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
     VIREO_TRY(img->file_.flush());
     img->file_ = FileIo();
 
+    if (o.encrypt.format == EncryptFormat::Luks) {
+        OpenOptions oo;
+        oo.format = ImageFormat::Qcow2;
+        oo.writable = true;
+        auto im = open(path, oo);
+        if (!im) return std::unexpected(im.error());
+        auto* q = static_cast<Qcow2Image*>(im->get());
+        VIREO_TRY(q->setup_luks(o.encrypt));
+        VIREO_TRY(q->close());
+    }
     if (o.prealloc != Preallocation::Off && size > 0) {
         OpenOptions oo;
         oo.format = ImageFormat::Qcow2;
         oo.writable = true;
+        oo.key_secret = o.encrypt.key;
         auto im = open(path, oo);
         if (!im) return std::unexpected(im.error());
         auto* q = static_cast<Qcow2Image*>(im->get());
@@ -457,6 +476,44 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
         VIREO_TRY(q->close());
     }
     return {};
+}
+
+// encrypt.format=luks on a new image: the LUKS header and key material
+// are made in memory, then stored in clusters of their own (zero filled,
+// as QEMU does, so unused key slots have known content) that the crypto
+// header extension names.
+Status Qcow2Image::setup_luks(const EncryptOptions& e) {
+    auto key = luks::need_key(e, "encrypt.");
+    if (!key) return std::unexpected(key.error());
+    std::vector<uint8_t> mem;
+    luks::HeaderIo io;
+    io.read = [&mem](uint64_t off, void* buf, size_t len) -> Status {
+        if (off + len > mem.size()) return fail(ErrorCode::Internal, "LUKS header read past its end");
+        std::memcpy(buf, mem.data() + off, len);
+        return {};
+    };
+    io.write = [&mem](uint64_t off, const void* buf, size_t len) -> Status {
+        if (off + len > mem.size()) mem.resize(off + len, 0);
+        std::memcpy(mem.data() + off, buf, len);
+        return {};
+    };
+    auto v = luks::Volume::create(luks::create_spec(e), *key, io);
+    if (!v) return std::unexpected(v.error());
+    const uint64_t len = (*v)->payload_offset();
+    const uint64_t clusters = (len + cluster_size_ - 1) >> cluster_bits_;
+    auto host = alloc_clusters(clusters);
+    if (!host) return std::unexpected(host.error());
+    mem.resize(clusters << cluster_bits_, 0);
+    VIREO_TRY(file_.write(mem.data(), mem.size(), *host));
+    crypto_hdr_off_ = *host;
+    crypto_hdr_len_ = len;
+    h_.crypt_method = kCryptLuks;
+    VIREO_TRY(flush_caches());
+    VIREO_TRY(write_header());
+    luks_ = std::move(*v);
+    cipher_ = &luks_->cipher();
+    key_ = e.key;
+    return file_.flush();
 }
 
 // Allocate every cluster of [from, to) (metadata preallocation), then

@@ -246,6 +246,7 @@ Result<ImagePtr> Qcow2Image::open_snapshot(const std::string& key) {
     if (!s) return fail(ErrorCode::NotFound, "Can't find the snapshot '{}'", key);
     OpenOptions o;
     o.format = ImageFormat::Qcow2;
+    o.key_secret = key_;
     auto img = open(filename_, o);
     if (!img) return std::unexpected(img.error());
     auto* q = static_cast<Qcow2Image*>(img->get());

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "driver/event_bus.hpp"
+#include "driver/job_ops.hpp"
 #include "testdrv/fake_console.hpp"
 #include "driver/registry.hpp"
 #include "testdrv/test_samples.hpp"
@@ -89,6 +90,9 @@ struct TestDriver::Impl {
     std::mutex pools_mutex;
     std::unique_ptr<pool::PoolManager> pools;
     std::optional<Error> pools_error;
+    // The connection's async jobs: the volume jobs of `pools` (the test
+    // driver's domain operations are instant and run none).
+    std::shared_ptr<driver::JobTracker> jobs = std::make_shared<driver::JobTracker>();
     std::filesystem::path pools_dir;
 
     ~Impl() {
@@ -115,6 +119,7 @@ struct TestDriver::Impl {
         cfg.default_pool_name = "default-pool";  // as libvirt's test:///default
         cfg.default_pool_path = pools_dir / "default-pool";
         cfg.disk_users = [this] { return disk_users(); };
+        cfg.jobs = jobs;
         auto mgr = pool::PoolManager::open(std::move(cfg));
         if (!mgr) {
             pools_error = mgr.error().context("the test driver has no storage pools");
@@ -236,6 +241,7 @@ struct TestDriver::Impl {
     Result<std::string> get_metadata(std::string_view ref, MetadataKind kind, bool inactive);
     Status set_metadata(std::string_view ref, MetadataKind kind, std::string_view text, bool live,
                         bool config);
+    Result<std::string> interface_link(std::string_view ref, std::string_view device, bool config);
     Status start_domain(std::string_view ref, StartFlags flags);
     Status shutdown_domain(std::string_view ref, ShutdownMode mode);
     Status reboot_domain(std::string_view ref, ShutdownMode mode);
@@ -283,6 +289,7 @@ void TestDriver::install() {
     on<ops::DomainXml>([d](const auto& r) { return d->domain_xml(r.ref, r.inactive); });
     on<ops::DomainDisks>([d](const auto& r) { return d->domain_disks(r.ref, r.inactive); });
     on<ops::DomainInterfaces>([d](const auto& r) { return d->domain_interfaces(r.ref, r.inactive); });
+    on<ops::DomainInterfaceLink>([d](const auto& r) { return d->interface_link(r.ref, r.device, r.config); });
     on<ops::DomainGetMetadata>([d](const auto& r) { return d->get_metadata(r.ref, r.kind, r.inactive); });
     on<ops::DomainDefine>([d](const auto& r) { return d->define_domain(r.xml, r.validate); });
     on<ops::DomainCreate>(
@@ -307,6 +314,17 @@ void TestDriver::install() {
     on<ops::DomainManagedSave>([d](const auto& r) { return d->managed_save(r.ref); });
     on<ops::DomainManagedSaveRemove>([d](const auto& r) { return d->managed_save_remove(r.ref); });
     on<ops::DomainConsole>([d](const auto& r) { return d->open_console(r.ref, r.device); });
+    on<ops::DomainJobInfo>([d](const auto& r) -> Result<driver::JobInfo> {
+        auto obj = d->registry.resolve(r.ref);
+        if (!obj) return std::unexpected(obj.error());
+        return driver::domain_job_info(*obj, r.completed, r.keep_completed);
+    });
+    on<ops::DomainAbortJob>([d](const auto& r) -> Status {
+        auto obj = d->registry.resolve(r.ref);
+        if (!obj) return std::unexpected(obj.error());
+        return driver::abort_domain_job(*obj);
+    });
+    driver::install_job_ops(*this, d->jobs);
     pool::install_pool_ops(*this, [d] { return d->storage(); });
 }
 
@@ -405,6 +423,15 @@ Result<std::vector<InterfaceInfo>> TestDriver::Impl::domain_interfaces(std::stri
     auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
     return interface_rows(*(inactive ? snap->fields.inactive() : snap->fields.current()).def);
+}
+
+// domif-getlink: from the definition, as virsh reads it (<link state>, "up" when absent).
+Result<std::string> TestDriver::Impl::interface_link(std::string_view ref, std::string_view device, bool config) {
+    auto snap = snapshot_of(ref);
+    if (!snap) return std::unexpected(snap.error());
+    for (const auto& n : (config ? snap->fields.inactive() : snap->fields.current()).def->devices.interfaces)
+        if (n.target_dev == device || n.mac == device) return n.link_state.empty() ? std::string("up") : n.link_state;
+    return fail(ErrorCode::InvalidArg, "invalid argument: invalid path, '{}' is not a known interface", device);
 }
 
 // --- definitions -----------------------------------------------------------------

@@ -55,7 +55,14 @@ bool is_retryable(ErrorCode code) {
 Error Error::context(std::string prefix) const {
     Error wrapped{code, std::move(prefix)};
     wrapped.cause = std::make_shared<const Error>(*this);
+    wrapped.sys_errno = system_errno();
     return wrapped;
+}
+
+int Error::system_errno() const {
+    for (const Error* e = this; e != nullptr; e = e->cause.get())
+        if (e->sys_errno != 0) return e->sys_errno;
+    return 0;
 }
 
 std::string Error::full_message() const {
@@ -73,11 +80,14 @@ Error errno_error(std::string_view what, int err) {
     else if (err == ENOENT) code = ErrorCode::NotFound;
     else if (err == EEXIST) code = ErrorCode::Exists;
     else if (err == EIO) code = ErrorCode::Io;
-    return Error{code, fmt::format("{}: {}", what, std::strerror(err))};
+    Error e{code, fmt::format("{}: {}", what, std::strerror(err))};
+    e.sys_errno = err;
+    return e;
 }
 
 std::unexpected<Error> fail_errno(std::string_view what) {
-    return std::unexpected(errno_error(what, errno));
+    const int err = errno;  // before anything below can change it
+    return std::unexpected(errno_error(what, err));
 }
 
 }  // namespace vireo

@@ -52,6 +52,10 @@ struct Error {
     ErrorCode code = ErrorCode::Internal;
     std::string message;
     std::shared_ptr<const Error> cause;
+    // The errno of the failed system call (errno_error, fail_errno), 0 when
+    // the error does not come from one. Lets a caller tell ENOSPC from EROFS
+    // without parsing the message. Local to the process: not on the wire.
+    int sys_errno = 0;
 
     Error() = default;
     Error(ErrorCode c, std::string msg) : code(c), message(std::move(msg)) {}
@@ -59,7 +63,12 @@ struct Error {
     // Wrap this error in a new one that adds context in front:
     // err.context("failed to start domain 'web'") ->
     // "failed to start domain 'web': disk '/x.qcow2' not found".
+    // The wrapper keeps the code and the errno of this error.
     [[nodiscard]] Error context(std::string prefix) const;
+
+    // The errno behind this error: its own sys_errno, else the nearest one
+    // in its chain of causes; 0 when no system call failed.
+    [[nodiscard]] int system_errno() const;
 
     // The message including the chain of causes.
     [[nodiscard]] std::string full_message() const;
@@ -87,7 +96,8 @@ template <class... Args>
 }
 
 // An Error for the current errno, "<what>: <strerror>"; EACCES/EPERM map to
-// PermissionDenied and ENOENT to NotFound so callers can tell them apart.
+// PermissionDenied and ENOENT to NotFound so callers can tell them apart, and
+// the errno itself is kept in Error::sys_errno.
 [[nodiscard]] Error errno_error(std::string_view what, int err);
 [[nodiscard]] std::unexpected<Error> fail_errno(std::string_view what);
 

@@ -49,18 +49,28 @@ static Status write_all(int fd, std::string_view data, const fs::path& path) {
     return {};
 }
 
-Status write_atomic(const fs::path& path, std::string_view content, unsigned mode) {
+namespace {
+
+// Temp file, write, (fsync,) rename over `path`, (fsync the directory).
+Status replace_file(const fs::path& path, std::string_view content, unsigned mode, bool durable) {
     const fs::path dir = path.parent_path();
     thread_local std::mt19937_64 rng{std::random_device{}()};
-    const fs::path tmp = dir / fmt::format(".{}.tmp{:x}", path.filename().string(), rng());
-    UniqueFd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)};
-    if (!fd) return fail_errno(fmt::format("cannot create '{}'", tmp.string()));
+    // A name nobody uses: the pid tells apart forked children that
+    // inherited this thread's generator; a clash that remains (a temp file
+    // left by a kill -9 of a process that had this pid) tries the next name.
+    fs::path tmp;
+    UniqueFd fd;
+    for (int attempt = 0; !fd; ++attempt) {
+        tmp = dir / fmt::format(".{}.tmp{:x}-{:x}", path.filename().string(), ::getpid(), rng());
+        fd = UniqueFd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)};
+        if (!fd && (errno != EEXIST || attempt == 8)) return fail_errno(fmt::format("cannot create '{}'", tmp.string()));
+    }
     auto cleanup = [&] { ::unlink(tmp.c_str()); };
     if (auto st = write_all(fd.get(), content, tmp); !st) {
         cleanup();
         return st;
     }
-    if (::fsync(fd.get()) != 0) {
+    if (durable && ::fsync(fd.get()) != 0) {
         auto err = fail_errno(fmt::format("cannot sync '{}'", tmp.string()));
         cleanup();
         return err;
@@ -71,7 +81,17 @@ Status write_atomic(const fs::path& path, std::string_view content, unsigned mod
         cleanup();
         return err;
     }
-    return sync_dir(dir);
+    return durable ? sync_dir(dir) : Status{};
+}
+
+}  // namespace
+
+Status write_atomic(const fs::path& path, std::string_view content, unsigned mode) {
+    return replace_file(path, content, mode, true);
+}
+
+Status write_replace(const fs::path& path, std::string_view content, unsigned mode) {
+    return replace_file(path, content, mode, false);
 }
 
 Status remove_durable(const fs::path& path) {
@@ -100,6 +120,20 @@ bool is_safe_name(std::string_view name) {
     for (unsigned char c : name)
         if (c == '/' || c < 0x20 || c == 0x7f) return false;
     return true;
+}
+
+Result<bool> exists(const std::filesystem::path& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) return true;
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    return fail_errno(fmt::format("cannot check '{}'", path.string()));
+}
+
+Result<std::filesystem::path> absolute(const std::filesystem::path& path) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(path, ec);
+    if (ec) return std::unexpected(Error{ErrorCode::Internal, fmt::format("cannot resolve '{}': {}", path.string(), ec.message())});
+    return abs;
 }
 
 }  // namespace vireo::files

@@ -18,6 +18,12 @@ Result<std::string> read(const std::filesystem::path& path);
 // target, then fsync the directory so the rename itself is durable.
 Status write_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
 
+// As write_atomic (readers see the old or the new content, never a mix)
+// without the fsyncs: for files regenerated from durable state every time
+// they are used (dnsmasq's configuration and hosts files), where a crash
+// may lose the new content but nothing reads a lost one before rewriting it.
+Status write_replace(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
+
 // Remove a file and fsync its directory; a missing file is not an error.
 Status remove_durable(const std::filesystem::path& path);
 
@@ -26,6 +32,15 @@ Status make_dirs(const std::filesystem::path& path, unsigned mode = 0755);
 
 // fsync a directory (after creating/renaming/removing entries in it).
 Status sync_dir(const std::filesystem::path& dir);
+
+// Whether something is at `path` (lstat succeeds, a dangling link counts),
+// without std::filesystem's throwing overloads: an error other than "no such
+// file" (EACCES on a parent, ELOOP, ...) is returned as an Error, so a caller
+// inside a driver job never gets an exception.
+Result<bool> exists(const std::filesystem::path& path);
+
+// `path` made absolute against the working directory, without throwing.
+Result<std::filesystem::path> absolute(const std::filesystem::path& path);
 
 // True when `name` can be used as one path component of an object's file:
 // not empty, not "." or "..", no '/', no control characters, at most 255 bytes.

@@ -19,7 +19,7 @@
 // reply is an XML document (application/xml), or {"<reply_field>": "..."}
 // when the operation names one; the domain list is written and read without
 // a JSON tree (summary_list.hpp); everything else is the JSON of wire.hpp /
-// pool_wire.hpp. Errors: wire::http_status_for(code) + {"code","message"}.
+// pool_wire.hpp / job_wire.hpp / network_wire.hpp. Errors: wire::http_status_for(code) + {"code","message"}.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +37,8 @@
 
 #include "driver/ops/all.hpp"
 #include "util/error.hpp"
+#include "wire/job_wire.hpp"
+#include "wire/network_wire.hpp"
 #include "wire/pool_wire.hpp"
 #include "wire/summary_list.hpp"
 #include "wire/wire.hpp"
@@ -262,12 +264,24 @@ Result<T> decode_value(const nlohmann::json& j) {
         return disk_from_json(j);
     else if constexpr (std::is_same_v<T, driver::InterfaceInfo>)
         return interface_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::InterfaceStats>)
+        return interface_stats_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
+        return interface_address_from_json(j);
     else if constexpr (std::is_same_v<T, driver::PoolSummary>)
         return pool_from_json(j);
     else if constexpr (std::is_same_v<T, driver::VolumeSummary>)
         return volume_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::JobInfo>)
+        return job_info_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::NetworkSummary>)
+        return network_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::NetworkDhcpLease>)
+        return network_lease_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::HostInterface>)
+        return host_interface_from_json(j);
     else
-        static_assert(sizeof(T) == 0, "no JSON decoder for this reply type (wire.hpp / pool_wire.hpp)");
+        static_assert(sizeof(T) == 0, "no JSON decoder for this reply type (wire.hpp / pool_wire.hpp / job_wire.hpp / network_wire.hpp)");
 }
 
 template <class T>
@@ -279,7 +293,8 @@ Error malformed_reply(std::string_view op, std::string_view field);
 
 // The reply of a 2xx answer.
 template <class Op>
-Result<typename Op::Reply> decode_reply(std::string body) {
+// (By value: a string reply is moved out of it.)
+Result<typename Op::Reply> decode_reply(std::string body) {  // NOLINT(performance-unnecessary-value-param)
     using Reply = typename Op::Reply;
     if constexpr (std::is_void_v<Reply>) {
         return {};

@@ -69,6 +69,10 @@ constexpr std::string_view kComponents = R"(components:
       {name: pool, in: path, required: true, description: pool name or UUID (percent-encoded), schema: {type: string}}
     Vol:
       {name: vol, in: path, required: true, description: volume name (percent-encoded), schema: {type: string}}
+    Network:
+      {name: network, in: path, required: true, description: network name or UUID (percent-encoded), schema: {type: string}}
+    Iface:
+      {name: iface, in: path, required: true, description: host interface name or MAC (percent-encoded), schema: {type: string}}
   responses:
     Error:
       description: the operation failed
@@ -136,6 +140,27 @@ constexpr std::string_view kComponents = R"(components:
         source: {type: string}
         model: {type: string}
         mac: {type: string}
+    InterfaceStats:
+      type: object
+      description: counters as the guest sees them (rx = received by the guest)
+      properties:
+        name: {type: string, example: vnet0}
+        rx_bytes: {type: integer}
+        rx_packets: {type: integer}
+        rx_errs: {type: integer}
+        rx_drop: {type: integer}
+        tx_bytes: {type: integer}
+        tx_packets: {type: integer}
+        tx_errs: {type: integer}
+        tx_drop: {type: integer}
+    InterfaceAddress:
+      type: object
+      properties:
+        name: {type: string, example: vnet0}
+        mac: {type: string}
+        type: {type: string, enum: [ipv4, ipv6]}
+        address: {type: string, example: 192.168.122.45}
+        prefix: {type: integer}
     Event:
       type: object
       properties:
@@ -171,6 +196,74 @@ constexpr std::string_view kComponents = R"(components:
         capacity: {type: integer, description: guest-visible bytes}
         allocation: {type: integer, description: bytes used on the host}
         physical: {type: integer, description: host file size}
+    Job:
+      type: object
+      description: an async job (virsh domjobinfo's figures); sizes in bytes
+      properties:
+        id: {type: integer, description: "the id job.abort takes; 0 when status is none"}
+        status: {type: string, enum: [none, bounded, unbounded, completed, failed, cancelled]}
+        operation:
+          type: string
+          enum: [unknown, start, save, restore, migration_in, migration_out, snapshot, snapshot_revert, dump,
+                 backup, snapshot_delete, volume_clone, volume_upload, volume_download, volume_wipe, block_job]
+        object: {type: string, example: "domain 'web'"}
+        phase: {type: string, example: writing}
+        elapsed_ms: {type: integer}
+        data_total: {type: integer}
+        data_processed: {type: integer}
+        data_remaining: {type: integer}
+        memory_total: {type: integer}
+        memory_processed: {type: integer}
+        memory_remaining: {type: integer}
+        memory_bps: {type: integer, description: bytes per second; 0 when not known}
+        migration:
+          type: object
+          description: QEMU's migration statistics (save, managedsave); absent for other jobs
+          properties:
+            dirty_rate: {type: integer, description: pages per second}
+            page_size: {type: integer}
+            iteration: {type: integer}
+            postcopy_requests: {type: integer}
+            constant_pages: {type: integer}
+            normal_pages: {type: integer}
+            normal_bytes: {type: integer}
+            downtime_ms: {type: integer, description: expected while running; the total once completed}
+            setup_time_ms: {type: integer}
+        error: {type: string, description: why a failed or cancelled job ended}
+    Network:
+      type: object
+      properties:
+        name: {type: string}
+        uuid: {type: string}
+        active: {type: boolean}
+        persistent: {type: boolean}
+        autostart: {type: boolean}
+        bridge: {type: string, example: virbr0}
+    NetworkLease:
+      type: object
+      properties:
+        iface: {type: string, description: the network's bridge}
+        expiry_time: {type: integer, description: seconds since the Unix epoch; 0 = never}
+        ipv6: {type: boolean}
+        mac: {type: string}
+        iaid: {type: string}
+        ip: {type: string}
+        prefix: {type: integer}
+        hostname: {type: string}
+        client_id: {type: string}
+    NetworkEvent:
+      type: object
+      properties:
+        type: {type: string, enum: [Defined, Undefined, Started, Stopped]}
+        network: {type: string}
+        uuid: {type: string}
+        time_ms: {type: integer, description: milliseconds since the Unix epoch}
+    HostInterface:
+      type: object
+      properties:
+        name: {type: string}
+        mac: {type: string}
+        active: {type: boolean, description: exists and is up}
 )";
 
 // A YAML scalar: plain when that is unambiguous, else double-quoted. In
@@ -244,6 +337,18 @@ SchemaName schema_name() {
         return {"Disk", "the disk", "disks"};
     else if constexpr (std::is_same_v<T, driver::InterfaceInfo>)
         return {"Interface", "the interface", "interfaces"};
+    else if constexpr (std::is_same_v<T, driver::JobInfo>)
+        return {"Job", "the job", "jobs"};
+    else if constexpr (std::is_same_v<T, driver::InterfaceStats>)
+        return {"InterfaceStats", "the counters", "counters"};
+    else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
+        return {"InterfaceAddress", "the address", "addresses"};
+    else if constexpr (std::is_same_v<T, driver::NetworkSummary>)
+        return {"Network", "the network", "networks"};
+    else if constexpr (std::is_same_v<T, driver::NetworkDhcpLease>)
+        return {"NetworkLease", "the lease", "leases"};
+    else if constexpr (std::is_same_v<T, driver::HostInterface>)
+        return {"HostInterface", "the host interface", "host interfaces"};
     else
         static_assert(sizeof(T) == 0, "no openapi schema for this reply type");
 }
@@ -258,6 +363,8 @@ std::string_view component_parameter(std::string_view name) {
     if (name == "ref") return "Ref";
     if (name == "pool") return "Pool";
     if (name == "vol") return "Vol";
+    if (name == "network") return "Network";
+    if (name == "iface") return "Iface";
     return {};
 }
 

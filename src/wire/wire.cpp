@@ -61,6 +61,19 @@ const auto kInterfaceFields = std::make_tuple(
     optional("type", &InterfaceInfo::type), optional("source", &InterfaceInfo::source),
     optional("model", &InterfaceInfo::model));
 
+using driver::InterfaceAddress;
+using driver::InterfaceStats;
+const auto kStatsFields = std::make_tuple(
+    required("name", &InterfaceStats::name), optional("rx_bytes", &InterfaceStats::rx_bytes),
+    optional("rx_packets", &InterfaceStats::rx_packets), optional("rx_errs", &InterfaceStats::rx_errs),
+    optional("rx_drop", &InterfaceStats::rx_drop), optional("tx_bytes", &InterfaceStats::tx_bytes),
+    optional("tx_packets", &InterfaceStats::tx_packets), optional("tx_errs", &InterfaceStats::tx_errs),
+    optional("tx_drop", &InterfaceStats::tx_drop));
+const auto kAddressFields = std::make_tuple(
+    required("address", &InterfaceAddress::address), optional("name", &InterfaceAddress::name),
+    optional("mac", &InterfaceAddress::mac), optional("type", &InterfaceAddress::type),
+    optional("prefix", &InterfaceAddress::prefix));
+
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -93,6 +106,10 @@ json to_json(const driver::DomainEvent& e) {
 json to_json(const driver::DiskInfo& d) { return fields::to_json(d, kDiskFields); }
 
 json to_json(const driver::InterfaceInfo& i) { return fields::to_json(i, kInterfaceFields); }
+
+json to_json(const driver::InterfaceStats& s) { return fields::to_json(s, kStatsFields); }
+
+json to_json(const driver::InterfaceAddress& a) { return fields::to_json(a, kAddressFields); }
 
 json to_json(const Error& e) { return json{{"code", to_string(e.code)}, {"message", e.full_message()}}; }
 
@@ -144,6 +161,14 @@ Result<driver::DiskInfo> disk_from_json(const json& j) {
 
 Result<driver::InterfaceInfo> interface_from_json(const json& j) {
     return plain_from_json<driver::InterfaceInfo>(j, "interface", kInterfaceFields);
+}
+
+Result<driver::InterfaceStats> interface_stats_from_json(const json& j) {
+    return plain_from_json<driver::InterfaceStats>(j, "interface statistics", kStatsFields);
+}
+
+Result<driver::InterfaceAddress> interface_address_from_json(const json& j) {
+    return plain_from_json<driver::InterfaceAddress>(j, "interface address", kAddressFields);
 }
 
 Error error_from_body(unsigned http_status, std::string_view body) {

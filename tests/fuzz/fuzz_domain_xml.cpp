@@ -28,7 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::fprintf(stderr, "format(parse(x)) is not a fixed point for:\n%s\n", once.c_str());
         std::abort();
     }
-    vireo::conf::assign_addresses_and_aliases(*def);
+    // Defaults may refuse a document (its addresses conflict, no slot left),
+    // as libvirt's define does; what they accept must format and parse again.
+    if (!vireo::conf::assign_addresses_and_aliases(*def)) return 0;
     const std::string defined = vireo::conf::format_domain_xml(*def);
     auto redefined = vireo::conf::parse_domain_xml(defined);
     if (!redefined) {

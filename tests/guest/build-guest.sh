@@ -85,19 +85,28 @@ up_to_date && exit 0
 for tool in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip; do
     command -v "$tool" >/dev/null || die "'$tool' not found (install the packages in scripts/deps/test-guest.txt)"
 done
-[[ -x /bin/busybox ]] && /bin/busybox --list | grep -qx acpid ||
+# Output is captured before it is searched: under pipefail, `busybox --list |
+# grep -q acpid` fails whenever grep exits at the match before busybox has
+# written everything (SIGPIPE, status 141), so a present busybox looked absent.
+applets="$( [[ -x /bin/busybox ]] && /bin/busybox --list 2>/dev/null || true)"
+grep -qx acpid <<<"$applets" ||
     die "/bin/busybox with acpid not found (apt-get install busybox-static)"
 # The initramfs has no libc: /bin/busybox must be the static build (the
 # package busybox installs a dynamically linked one at the same path).
-dpkg -S /bin/busybox 2>/dev/null | grep -q '^busybox-static:' ||
+owner="$(dpkg -S /bin/busybox 2>/dev/null || true)"
+grep -q '^busybox-static:' <<<"$owner" ||
     die "/bin/busybox does not come from busybox-static (apt-get install busybox-static)"
 # Leftovers of an interrupted run (we hold the lock, so none is in use).
 rm -rf "$OUTDIR"/.unpack.* "$OUTDIR"/.initramfs.* "$OUTDIR"/cache/.download.*
 
 # The versioned package the meta package depends on, e.g. linux-image-6.1.0-56-cloud-amd64.
+# apt-cache's answer is captured first: awk stops at the first match, which
+# in a pipeline could kill apt-cache with SIGPIPE (a failure under pipefail);
+# an unknown package is an empty answer, which the caller reports.
 resolve_kernel_package() {
-    apt-cache depends "$KERNEL_META" 2>/dev/null |
-        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+    local deps
+    deps="$(apt-cache depends "$KERNEL_META" 2>/dev/null || true)"
+    awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }' <<<"$deps"
 }
 
 # The kernel version to use: the one OUTDIR already has, unless --refresh.
@@ -135,11 +144,23 @@ apt_download() {
     return 1
 }
 
+# The first of its arguments that exists (a glob's first match, sorted as ls
+# sorts), or nothing; no `ls | head` pipeline to die of SIGPIPE under pipefail.
+first_existing() {
+    local f
+    for f in "$@"; do
+        if [[ -e "$f" ]]; then
+            echo "$f"
+            return 0
+        fi
+    done
+}
+
 # Path of the downloaded .deb of linux-image-<kver>, fetching it if needed.
 fetch_kernel_deb() {
     local kver=$1 pkg="linux-image-$1" cache="$OUTDIR/cache" deb
     mkdir -p "$cache"
-    deb="$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n1 || true)"
+    deb="$(first_existing "$cache/${pkg}_"*.deb)"
     if [[ -z "$deb" ]]; then
         note "downloading $pkg"
         if ! apt_download "$cache" "$pkg"; then
@@ -148,7 +169,7 @@ fetch_kernel_deb() {
             apt-get update -q >&2 || die "apt-get update failed"
             apt_download "$cache" "$pkg" || die "cannot download $pkg with apt-get download"
         fi
-        deb="$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n1 || true)"
+        deb="$(first_existing "$cache/${pkg}_"*.deb)"
         [[ -n "$deb" ]] || die "apt-get download left no ${pkg}_*.deb in $cache"
     fi
     echo "$deb"

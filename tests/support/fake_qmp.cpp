@@ -181,7 +181,11 @@ void FakeQmpServer::write_loop() {
             return a.due != b.due ? a.due < b.due : a.seq < b.seq;
         });
         if (next->due > std::chrono::steady_clock::now()) {
-            cv_.wait_until(lk, next->due);
+            // A copy: wait_until takes the deadline by reference and reads it
+            // again after the lock is dropped, when enqueue() may have moved
+            // the vector's elements.
+            const auto due = next->due;
+            cv_.wait_until(lk, due);
             continue;
         }
         Outgoing item = std::move(*next);

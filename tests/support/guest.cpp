@@ -233,6 +233,7 @@ std::optional<GuestReady> parse_guest_ready(const std::string& text) {
     ready.cpus = std::stoi(m[2].str());
     ready.disks = split_commas(m[3].str());
     ready.nics = split_commas(m[4].str());
+    if (m[5].matched) ready.addrs = split_commas(m[5].str());
     return ready;
 }
 

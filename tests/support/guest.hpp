@@ -49,11 +49,12 @@ namespace vireo::test {
 // Kernel command line every test boot starts from: console on the first
 // serial port, no kernel chatter, reboot (= QEMU exit with -no-reboot) on panic.
 inline constexpr const char* kGuestCmdline = "console=ttyS0 quiet panic=-1";
-// The marker line; groups: 1 uptime (s), 2 cpus, 3 disks, 4 nics (comma lists,
-// possibly empty). It ends with the line break, so that a line still
-// arriving on the console never matches half-way.
+// The marker line; groups: 1 uptime (s), 2 cpus, 3 disks, 4 nics, 5 addrs
+// (comma lists, possibly empty; addrs is name=address/prefix, absent from
+// guests built before it). It ends with the line break, so that a line
+// still arriving on the console never matches half-way.
 inline constexpr const char* kGuestReadyPattern =
-    R"(VIREO-GUEST-READY uptime=([0-9.]+) cpus=([0-9]+) disks=([^ \r\n]*) nics=([^ \r\n]*)\r?\n)";
+    R"(VIREO-GUEST-READY uptime=([0-9.]+) cpus=([0-9]+) disks=([^ \r\n]*) nics=([^ \r\n]*)(?: addrs=([^ \r\n]*))?\r?\n)";
 // Printed by the guest just before a clean poweroff.
 inline constexpr const char* kGuestPoweroffMarker = "VIREO-GUEST-POWEROFF";
 // The guest shell's prompt on ttyS0.
@@ -161,6 +162,7 @@ struct GuestReady {
     int cpus = 0;
     std::vector<std::string> disks;  // e.g. {"vda", "vdb"}
     std::vector<std::string> nics;   // e.g. {"eth0"}
+    std::vector<std::string> addrs;  // e.g. {"eth0=10.9.0.2/24"}: IPv4 addresses (vireo.ip=, vireo.dhcp=1)
 };
 
 // Wait for the marker line on `qemu`'s output and parse it; nullopt on

@@ -15,6 +15,7 @@
 #include "storage/bitmap_ops.hpp"
 #include "storage/measure.hpp"
 #include "storage/qcow2.hpp"
+#include "storage/vmdk.hpp"
 
 namespace vireo::img {
 
@@ -53,7 +54,60 @@ std::string create_summary(const std::string& path, ImageFormat fmt, const std::
     return s;
 }
 
+QObjectPtr luks_json(const LuksInfo& l) {
+    auto d = QValue::dict();
+    d->put_str("ivgen-alg", l.ivgen_alg);
+    if (!l.ivgen_hash_alg.empty()) d->put_str("ivgen-hash-alg", l.ivgen_hash_alg);
+    d->put_str("hash-alg", l.hash_alg);
+    d->put_str("cipher-alg", l.cipher_alg);
+    d->put_str("uuid", l.uuid);
+    d->put_str("cipher-mode", l.cipher_mode);
+    auto slots = QValue::list();
+    for (const auto& s : l.slots) {
+        auto sd = QValue::dict();
+        sd->put_bool("active", s.active);
+        if (s.active) sd->put("iters", static_cast<int64_t>(s.iters));
+        sd->put("key-offset", static_cast<int64_t>(s.key_offset));
+        if (s.active) sd->put("stripes", static_cast<int64_t>(s.stripes));
+        slots->append(sd);
+    }
+    d->put("slots", slots);
+    d->put("payload-offset", static_cast<int64_t>(l.payload_offset));
+    d->put("master-key-iters", static_cast<int64_t>(l.master_key_iters));
+    return d;
+}
+
+QObjectPtr vmdk_json(const VmdkInfo& v) {
+    auto d = QValue::dict();
+    d->put("cid", static_cast<int64_t>(v.cid));
+    d->put("parent-cid", static_cast<int64_t>(v.parent_cid));
+    d->put_str("create-type", v.create_type);
+    auto list = QValue::list();
+    for (const auto& e : v.extents) {
+        auto ed = QValue::dict();
+        if (e.compressed) ed->put_bool("compressed", true);
+        ed->put("virtual-size", static_cast<int64_t>(e.virtual_size));
+        ed->put_str("filename", e.filename);
+        if (e.cluster_size) ed->put("cluster-size", static_cast<int64_t>(*e.cluster_size));
+        ed->put_str("format", e.format);
+        list->append(ed);
+    }
+    d->put("extents", list);
+    return d;
+}
+
+// The "format-specific" object, or nullptr for formats without one.
 QObjectPtr format_specific(const ImageInfo& i) {
+    QObjectPtr other;
+    if (i.format == ImageFormat::Luks && i.luks) other = luks_json(*i.luks);
+    else if (i.format == ImageFormat::Vmdk && i.vmdk) other = vmdk_json(*i.vmdk);
+    if (other) {
+        auto fs = QValue::dict();
+        fs->put_str("type", std::string(format_name(i.format)));
+        fs->put("data", other);
+        return fs;
+    }
+    if (i.format != ImageFormat::Qcow2) return nullptr;
     auto data = QValue::dict();
     data->put_str("compat", i.version >= 3 ? "1.1" : "0.10");
     data->put_str("compression-type", i.compression_type);
@@ -81,6 +135,11 @@ QObjectPtr format_specific(const ImageInfo& i) {
         }
     }
     data->put("refcount-bits", i.refcount_bits);
+    if (i.encrypted) {
+        auto enc = i.luks ? luks_json(*i.luks) : QValue::dict();
+        enc->put_str("format", i.encrypt_format);
+        data->put("encrypt", enc);
+    }
     auto fs = QValue::dict();
     fs->put_str("type", "qcow2");
     fs->put("data", data);
@@ -118,7 +177,8 @@ QObjectPtr info_json(const ImageInfo& i) {
         for (const auto& s : i.snapshots) l->append(snapshot_json(s));
         d->put("snapshots", l);
     }
-    if (i.format == ImageFormat::Qcow2) d->put("format-specific", format_specific(i));
+    if (auto fs = format_specific(i)) d->put("format-specific", fs);
+    if (i.encrypted) d->put_bool("encrypted", true);
     return d;
 }
 
@@ -170,6 +230,7 @@ std::string info_human(const ImageInfo& i) {
                                 i.format_label.empty() ? std::string(format_name(i.format)) : i.format_label,
                                 human_size(i.virtual_size), i.virtual_size,
                                 i.actual_size_known ? human_size(i.actual_size) : std::string("unavailable"));
+    if (i.encrypted) o += "encrypted: yes\n";
     if (i.cluster_size) o += fmt::format("cluster_size: {}\n", *i.cluster_size);
     if (!i.backing_file.empty()) {
         o += "backing file: " + i.backing_file;
@@ -179,9 +240,8 @@ std::string info_human(const ImageInfo& i) {
     }
     if (i.dirty) o += "cleanly shut down: no\n";
     if (!i.snapshots.empty()) o += "Snapshot list:\n" + snapshot_table(i.snapshots);
-    if (i.format == ImageFormat::Qcow2) {
+    if (auto fs = format_specific(i)) {
         o += "Format specific information:\n";
-        auto fs = format_specific(i);
         for (auto& [k, v] : fs->ordered())
             if (k == "data") dump_human(*v, 1, o);
     }
@@ -205,7 +265,7 @@ int cmd_create(int argc, char** argv) {
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'q': quiet = true; break;
             case 'u': unsafe = true; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -298,7 +358,7 @@ int cmd_info(int argc, char** argv) {
             case 'U': force_share = true; break;
             case kOptOutput: output = optarg; break;
             case kOptBackingChain: chain = true; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -344,11 +404,12 @@ int cmd_info(int argc, char** argv) {
 }
 
 namespace {
-void print_check(const qcow2::CheckResult& r, const std::string& filename, const std::string& output) {
+void print_check(const qcow2::CheckResult& r, const std::string& filename, const std::string& format,
+                 const std::string& output) {
     if (output == "json") {
         auto d = QValue::dict();
         d->put_str("filename", filename);
-        d->put_str("format", "qcow2");
+        d->put_str("format", format);
         d->put("check-errors", r.check_errors);
         if (r.image_end_offset) d->put("image-end-offset", static_cast<int64_t>(r.image_end_offset));
         if (r.corruptions) d->put("corruptions", r.corruptions);
@@ -396,7 +457,7 @@ int cmd_check(int argc, char** argv) {
             case 'T': break;
             case 'U': force_share = true; break;
             case kOptOutput: output = optarg; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -411,6 +472,14 @@ int cmd_check(int argc, char** argv) {
     if (!img) return 1;
     std::string path = argv[optind];
     auto* q = qcow2_cast(img.get());
+    if (auto* v = vmdk_cast(img.get())) {
+        // vmdk: grains past the end of their file; nothing to repair.
+        auto r = v->check();
+        if (!r) { report(fmt::format("Check failed: {}", r.error().message)); return 1; }
+        for (const auto& m : r->messages) fmt::print(stderr, "{}\n", m);
+        if (!quiet || output == "json") print_check(*r, path, "vmdk", output);
+        return r->corruptions ? 2 : 0;
+    }
     if (!q) {
         report("This image format does not support checks");
         return 63;
@@ -440,7 +509,7 @@ int cmd_check(int argc, char** argv) {
         final.leaks_fixed = r->leaks_fixed;
         final.corruptions_fixed = r->corruptions_fixed;
     }
-    if (!quiet || output == "json") print_check(final, path, output);
+    if (!quiet || output == "json") print_check(final, path, "qcow2", output);
     if (final.check_errors) return 1;
     if (final.corruptions) return 2;
     if (final.leaks) return 3;
@@ -461,7 +530,7 @@ int cmd_map(int argc, char** argv) {
             case 's': { auto v = parse_size(optarg); if (!v) { report("Invalid start offset specified! You may use k, M, G, T, P or E suffixes for "); return 1; } start = *v; break; }
             case 'l': { auto v = parse_size(optarg); if (!v) { report("Invalid length specified! You may use k, M, G, T, P or E suffixes for "); return 1; } max_len = *v; break; }
             case kOptOutput: output = optarg; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -552,7 +621,7 @@ int cmd_snapshot(int argc, char** argv) {
             case 'f': fmt_name = optarg; break;
             case 'q': quiet = true; break;
             case 'U': force_share = true; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -616,7 +685,7 @@ int cmd_resize(int argc, char** argv) {
                 prealloc = *p;
                 break;
             }
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, args.data());
         }
     }
@@ -645,7 +714,7 @@ int cmd_resize(int argc, char** argv) {
 
 int cmd_amend(int argc, char** argv) {
     std::string fmt_name, opts;
-    bool quiet = false;
+    bool quiet = false, force = false;
     static const std::vector<option> kLong = long_options({{"force", no_argument, nullptr, 'F'}}, false);
     optind = 0;
     int c;
@@ -654,7 +723,7 @@ int cmd_amend(int argc, char** argv) {
             case 'o': opts += std::string(opts.empty() ? "" : ",") + optarg; break;
             case 'f': fmt_name = optarg; break;
             case 'q': quiet = true; break;
-            case 't': case 'p': case 'F': case kOptObject: case kOptImageOpts: break;
+            case 't': case 'p': case 'F': case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -671,7 +740,9 @@ int cmd_amend(int argc, char** argv) {
     }
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
-    auto st = storage::amend(image_name(path), fmt_name, *o);
+    auto a = image_arg(path, fmt_name);
+    if (!a) { report(fmt::format("Could not open '{}': {}", path, a.error().message)); return 1; }
+    auto st = storage::amend(a->path, a->format, *o, secrets(), a->key_secret, force);
     if (!st) { report(st.error().message); return 1; }
     return 0;
 }
@@ -697,7 +768,7 @@ int cmd_measure(int argc, char** argv) {
                 size = *s;
                 break;
             }
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }

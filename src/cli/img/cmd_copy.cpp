@@ -86,9 +86,10 @@ int cmd_convert(int argc, char** argv) {
             case kOptBitmaps: bitmaps = true; break;
             case kOptSkipBrokenBitmaps: skip_broken = true; break;
             case 'U': force_share = true; break;
-            case 'C': case kOptObject: break;
+            case 'C': break;
+            case kOptObject: if (!global_option(c)) return 1; break;
             case kOptTargetIsZero: target_is_zero = true; break;
-            case kOptImageOpts: break;
+            case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -113,10 +114,15 @@ int cmd_convert(int argc, char** argv) {
         } else {
             co.cache = *cache;
             co.src_cache = *src_cache;
-            for (int i = optind; i < argc - 1; ++i) co.sources.push_back(ConvertSource{image_name(argv[i]), fmt_name, snapshot});
+            for (int i = optind; i < argc - 1; ++i) {
+                auto a = image_arg(argv[i], fmt_name);
+                if (!a) { report(fmt::format("Could not open '{}': {}", argv[i], a.error().message)); prog.end(); return 1; }
+                co.sources.push_back(ConvertSource{a->path, a->format, snapshot, a->key_secret, argv[i]});
+            }
             auto o = parse_options(opts);
             if (!o) { report(o.error().message); prog.end(); return 1; }
             co.create_options = *o;
+            co.secrets = secrets();
             co.no_create = no_create;
             co.target_is_zero = target_is_zero;
             co.backing = backing;
@@ -163,7 +169,7 @@ int cmd_compare(int argc, char** argv) {
             case 'q': quiet = true; break;
             case 's': strict = true; break;
             case 'U': force_share = true; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv, 2);
         }
     }
@@ -279,7 +285,7 @@ int cmd_rebase(int argc, char** argv) {
             case 't': cache_s = optarg; break;
             case 'T': src_cache_s = optarg; break;
             case 'U': force_share = true; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -329,7 +335,7 @@ int cmd_commit(int argc, char** argv) {
             case 'd': drop = true; break;
             case 'p': progress = true; break;
             case 'q': quiet = true; break;
-            case 'r': case kOptObject: case kOptImageOpts: break;
+            case 'r': case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -379,7 +385,7 @@ int cmd_dd(int argc, char** argv) {
             case 'f': fmt_name = optarg; break;
             case 'O': out_fmt = optarg; break;
             case 'U': force_share = true; break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }
@@ -471,7 +477,7 @@ int cmd_bench(int argc, char** argv) {
             case kOptFlushInterval: if (!num(optarg, flush_interval)) { report("Invalid flush interval specified"); return 1; } break;
             case kOptNoDrain: drain = false; break;
             case kOptPattern: pattern = std::atoi(optarg); break;
-            case kOptObject: case kOptImageOpts: break;
+            case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }
     }

@@ -10,6 +10,7 @@
 #include "storage/chain.hpp"
 #include "storage/location.hpp"
 #include "storage/qcow2.hpp"
+#include "util/files.hpp"
 
 namespace vireo::img {
 
@@ -38,9 +39,8 @@ void set_image_opts(bool on) { g_image_opts = on; }
 bool image_opts() { return g_image_opts; }
 
 std::string image_name(const std::string& arg) {
-    if (!g_image_opts) return arg;
-    auto j = storage::image_opts_to_json(arg);
-    return j ? *j : arg;
+    auto a = image_arg(arg, "");
+    return a ? a->path : arg;
 }
 
 void report(const std::string& msg) { fmt::print(stderr, "{}: {}\n", program_name(), msg); }
@@ -49,6 +49,143 @@ int error_exit(const std::string& msg, int rc) {
     report(msg);
     fmt::print(stderr, "Try '{} --help' for more information\n", program_name());
     return rc;
+}
+
+namespace {
+Secrets g_secrets;
+
+// RFC 4648 base64 (format=base64 secrets).
+Result<std::string> base64_decode(const std::string& in) {
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char ch : in) {
+        int v;
+        if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
+        else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
+        else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
+        else if (ch == '+') v = 62;
+        else if (ch == '/') v = 63;
+        else if (ch == '=' || ch == '\n') continue;
+        else return fail(ErrorCode::InvalidArg, "Invalid base64 data");
+        acc = (acc << 6) | static_cast<uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((acc >> bits) & 0xff));
+        }
+    }
+    return out;
+}
+
+Status add_secret(const std::map<std::string, std::string>& o) {
+    auto get = [&](const char* k) -> std::optional<std::string> {
+        auto it = o.find(k);
+        if (it == o.end()) return std::nullopt;
+        return it->second;
+    };
+    auto id = get("id");
+    if (!id) return fail(ErrorCode::InvalidArg, "Parameter 'id' is missing");
+    auto data = get("data"), file = get("file"), format = get("format");
+    for (const auto& [k, v] : o)
+        if (k != "qom-type" && k != "id" && k != "data" && k != "file" && k != "format")
+            return fail(ErrorCode::InvalidArg, "Property 'secret.{}' not supported by vireo-img", k);
+    if (data && file) return fail(ErrorCode::InvalidArg, "'data' and 'file' are mutually exclusive");
+    if (!data && !file) return fail(ErrorCode::InvalidArg, "Either 'data' or 'file' must be provided");
+    std::string value;
+    if (data) {
+        value = *data;
+    } else {
+        auto r = files::read(*file);
+        if (!r) return fail(ErrorCode::InvalidArg, "Unable to read {}: {}", *file, r.error().message);
+        value = *r;
+    }
+    if (format && *format == "base64") {
+        auto d = base64_decode(value);
+        if (!d) return std::unexpected(d.error());
+        value = *d;
+    } else if (format && *format != "raw") {
+        return fail(ErrorCode::InvalidArg, "Parameter 'format' does not accept value '{}'", *format);
+    }
+    if (g_secrets.count(*id)) return fail(ErrorCode::Exists, "attempt to add duplicate property '{}' to object (type 'container')", *id);
+    g_secrets[*id] = value;
+    return {};
+}
+}  // namespace
+
+const Secrets& secrets() { return g_secrets; }
+
+bool global_option(int c) {
+    if (c == kOptImageOpts) {
+        g_image_opts = true;
+        return true;
+    }
+    // "secret,id=..." (the type first, as qemu's --object takes it).
+    std::string spec = optarg ? optarg : "";
+    auto comma = spec.find(',');
+    std::string type = spec.substr(0, comma);
+    if (type.starts_with("qom-type=")) type = type.substr(9);
+    if (type != "secret") {
+        report(fmt::format("Object type '{}' is not supported by vireo-img (only 'secret')", type));
+        return false;
+    }
+    auto o = parse_options(comma == std::string::npos ? "" : spec.substr(comma + 1));
+    if (!o) {
+        report(o.error().message);
+        return false;
+    }
+    auto st = add_secret(*o);
+    if (!st) {
+        report(st.error().message);
+        return false;
+    }
+    return true;
+}
+
+Result<ImageArg> image_arg(const std::string& arg, const std::string& fmt) {
+    ImageArg a;
+    a.format = fmt;
+    if (!g_image_opts) {
+        a.path = arg;
+        return a;
+    }
+    if (!fmt.empty()) return fail(ErrorCode::InvalidArg, "--image-opts and --format are mutually exclusive");
+    // The secret an encrypted image names is looked up here; the rest is
+    // the json: name open_image() takes (",," stays a literal comma).
+    std::string rest, cur;
+    std::optional<std::string> secret_id;
+    auto item = [&](const std::string& raw, const std::string& text) {
+        for (const char* k : {"key-secret=", "encrypt.key-secret="})
+            if (text.starts_with(k)) {
+                secret_id = text.substr(std::strlen(k));
+                return;
+            }
+        rest += (rest.empty() ? "" : ",") + raw;
+    };
+    std::string raw;
+    for (size_t i = 0; i <= arg.size(); ++i) {
+        if (i < arg.size() && arg[i] == ',' && i + 1 < arg.size() && arg[i + 1] == ',') {
+            cur += ',';
+            raw += ",,";
+            ++i;
+        } else if (i == arg.size() || arg[i] == ',') {
+            item(raw, cur);
+            cur.clear();
+            raw.clear();
+        } else {
+            cur += arg[i];
+            raw += arg[i];
+        }
+    }
+    auto j = storage::image_opts_to_json(rest);
+    if (!j) return std::unexpected(j.error());
+    a.path = *j;
+    if (secret_id) {
+        auto s = lookup_secret(g_secrets, *secret_id);
+        if (!s) return std::unexpected(s.error());
+        a.key_secret = *s;
+    }
+    return a;
 }
 
 std::vector<option> long_options(std::initializer_list<option> own, bool force_share) {
@@ -184,22 +321,25 @@ Result<std::map<std::string, std::string>> parse_options(const std::string& s) {
     return out;
 }
 
-Result<ImagePtr> open_for(const std::string& path, const std::string& fmt, bool writable, CacheMode cache,
+Result<ImagePtr> open_for(const std::string& arg, const std::string& fmt_name, bool writable, CacheMode cache,
                           bool backing, bool check_mode, bool force_share, bool no_io) {
-    if (g_image_opts && !fmt.empty()) return fail(ErrorCode::InvalidArg, "--image-opts and --format are mutually exclusive");
+    auto a = image_arg(arg, fmt_name);
+    if (!a) return std::unexpected(a.error());
     OpenOptions o;
-    if (!fmt.empty()) {
-        auto f = parse_driver(fmt);
+    if (!a->format.empty()) {
+        auto f = parse_driver(a->format);
         if (!f) return std::unexpected(f.error());
         o.format = *f;
     }
+    o.key_secret = a->key_secret;
+    const std::string& path = a->path;
     o.writable = writable;
     o.cache = cache;
     o.open_backing = backing;
     o.repair_dirty = !check_mode;
     o.force_share = force_share;
     o.no_io = no_io;
-    return open_image(image_name(path), o);
+    return open_image(path, o);
 }
 
 void Progress::advance(float value) {

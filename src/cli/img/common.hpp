@@ -30,6 +30,26 @@ enum LongOpt {
 // unless `force_share` is false, --force-share = -U), then the terminator.
 std::vector<option> long_options(std::initializer_list<option> own, bool force_share = true);
 
+// --object and --image-opts, the options every subcommand takes (c is
+// kOptObject with optarg, or kOptImageOpts). --object secret,id=ID,
+// data=VALUE | file=PATH [,format=raw|base64] keeps a secret for the
+// key-secret options (file= keeps the secret off the command line that
+// the process list shows: use it, or file=/dev/fd/N); other object types
+// are refused. False (after reporting) when the option is wrong.
+bool global_option(int c);
+const storage::Secrets& secrets();
+
+// An image argument: a file name, or with --image-opts a QEMU option
+// string. Of the latter vireo-img takes driver=, file.filename= (or
+// filename=), file.driver=file, and the key secret of encrypted images:
+// key-secret= (driver=luks) or encrypt.key-secret= (driver=qcow2).
+struct ImageArg {
+    std::string path;
+    std::string format;                     // "" = probe
+    std::optional<std::string> key_secret;  // the secret's value
+};
+Result<ImageArg> image_arg(const std::string& arg, const std::string& fmt);
+
 // The --output value (human or json), with qemu-img's message when wrong.
 bool valid_output(const std::string& output);
 
@@ -85,7 +105,7 @@ int print_amend_help(const std::string& fmt);
 // Options for create targets from -o values (see storage/options.hpp).
 inline Result<storage::CreateOptions> create_options_from(storage::ImageFormat fmt,
                                                           const std::map<std::string, std::string>& o) {
-    return storage::parse_create_options(fmt, o);
+    return storage::parse_create_options(fmt, o, secrets());
 }
 
 using storage::ChainExtent;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/img/common.hpp"
+#include "storage/crypto.hpp"
 
 namespace {
 
@@ -40,6 +41,9 @@ void usage() {
 int main(int argc, char** argv) {
     using namespace vireo::img;
     set_program_name(argv[0]);
+    // LUKS and encrypted qcow2 (storage/crypto.hpp: only the programs that
+    // handle encrypted images link libcrypto).
+    vireo::storage::crypto::enable_openssl();
     if (argc < 2) {
         return error_exit("Not enough arguments");
     }
@@ -62,8 +66,8 @@ int main(int argc, char** argv) {
         {"resize", cmd_resize},   {"rebase", cmd_rebase},     {"commit", cmd_commit}, {"amend", cmd_amend},
         {"measure", cmd_measure}, {"dd", cmd_dd},             {"bench", cmd_bench},   {"bitmap", cmd_bitmap},
     };
-    // Option strings instead of file names: refused rather than read as
-    // file names.
+    // --image-opts holds for every image name of the command; the target's
+    // option string is refused rather than read as a file name.
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--image-opts") set_image_opts(true);

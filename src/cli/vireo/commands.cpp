@@ -7,12 +7,16 @@ namespace vireo::cli {
 const std::vector<CommandSpec>& command_table() {
     static const std::vector<CommandSpec> table = [] {
         std::vector<CommandSpec> t;
-        t.reserve(128);  // every verb (about 80) without reallocation
+        t.reserve(160);  // every verb (about 110) without reallocation
         add_domain_commands(t);
+        add_interface_commands(t);
         add_lifecycle_commands(t);
+        add_job_commands(t);
         add_interactive_commands(t);
         add_pool_commands(t);
         add_volume_commands(t);
+        add_network_commands(t);
+        add_interface_commands(t);
         add_host_commands(t);
         add_shell_commands(t);
         return t;

@@ -22,12 +22,16 @@ int run_command(Session& session, const CommandWords& words);
 // Each file adds its verbs to the table.
 void add_host_commands(std::vector<CommandSpec>& table);
 void add_domain_commands(std::vector<CommandSpec>& table);
+void add_interface_commands(std::vector<CommandSpec>& table);
 void add_lifecycle_commands(std::vector<CommandSpec>& table);
 void add_interactive_commands(std::vector<CommandSpec>& table);
 void add_shell_commands(std::vector<CommandSpec>& table);
 void add_console_command(std::vector<CommandSpec>& table);
 void add_pool_commands(std::vector<CommandSpec>& table);
 void add_volume_commands(std::vector<CommandSpec>& table);
+void add_job_commands(std::vector<CommandSpec>& table);
+void add_network_commands(std::vector<CommandSpec>& table);
+void add_interface_commands(std::vector<CommandSpec>& table);
 
 // Shared option specs.
 inline constexpr OptSpec kDomainOpt{"domain", OptType::String, "domain name, id or uuid", true, true};

@@ -1,11 +1,15 @@
 // Domain lifecycle verbs: start, shutdown, reboot, reset, destroy, suspend,
-// resume, save, restore, managedsave, managedsave-remove.
+// resume, save, restore, managedsave (with --verbose progress),
+// managedsave-remove.
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
+#include <optional>
 
 #include "cli/vireo/commands.hpp"
+#include "cli/vireo/job_watch.hpp"
 #include "cli/vireo/session.hpp"
 
 namespace vireo::cli {
@@ -191,29 +195,58 @@ static std::string absolute_path(const std::string& file) {
     return ec ? file : abs.lexically_normal().string();
 }
 
-int cmd_save(Session& s, const Args& a) {
-    const std::string file = a.get("file");
-    // virsh prints a blank line before the message (where --verbose shows progress).
-    return domain_op(s, a, "save", "\nDomain '{}' saved to " + file,
-                     [&](driver::Driver& d, const std::string& n) { return d.save_domain(n, absolute_path(file)); });
+// save and managedsave: the async job on the domain, its progress with
+// --verbose (job_watch.hpp), and virsh's words for the end.
+using NameText = std::function<std::string(const std::string&)>;
+int save_job(Session& s, const Args& a, std::string_view label,
+             const std::function<Status(driver::Driver&, const std::string&)>& op, const NameText& failed,
+             const NameText& done) {
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    std::optional<JobWatch> watch;
+    if (a.has("verbose")) watch.emplace(s, std::string(label), domain_job_query(dom->name));
+    Status st = op(*s.conn(), dom->name);
+    if (watch) watch->finish(st.has_value());
+    if (!st) {
+        s.error(failed(dom->name), st.error());
+        return 1;
+    }
+    // virsh starts with a line end (which ends the --verbose line).
+    s.info("\n{}\n\n", done(dom->name));
+    return 0;
 }
 
+int cmd_save(Session& s, const Args& a) {
+    const std::string file = a.get("file");
+    return save_job(
+        s, a, "Save", [&](driver::Driver& d, const std::string& n) { return d.save_domain(n, absolute_path(file)); },
+        [&](const std::string& n) { return fmt::format("Failed to save domain '{}' to {}", n, file); },
+        [&](const std::string& n) { return fmt::format("Domain '{}' saved to {}", n, file); });
+}
+
+int cmd_managedsave(Session& s, const Args& a) {
+    return save_job(
+        s, a, "Managedsave", [](driver::Driver& d, const std::string& n) { return d.managed_save(n); },
+        [](const std::string& n) { return fmt::format("Failed to save domain '{}' state", n); },
+        [](const std::string& n) { return fmt::format("Domain '{}' state saved by vireo", n); });
+}
+
+// restore --verbose (vireo's; virsh's restore has no progress): the domain
+// is not known before the call, so the watch looks for the new restore job.
 int cmd_restore(Session& s, const Args& a) {
     auto* d = s.conn();
     if (!d) return 1;
     const std::string file = a.get("file");
+    std::optional<JobWatch> watch;
+    if (a.has("verbose")) watch.emplace(s, "Restore", new_job_query(*d, driver::JobOperation::Restore));
     auto dom = d->restore_domain(absolute_path(file), a.has("paused"));
+    if (watch) watch->finish(dom.has_value());
     if (!dom) {
         s.error(fmt::format("Failed to restore domain from {}", file), dom.error());
         return 1;
     }
-    s.info("Domain restored from {}\n\n", file);
+    s.info("{}Domain restored from {}\n\n", watch ? "\n" : "", file);
     return 0;
-}
-
-int cmd_managedsave(Session& s, const Args& a) {
-    return domain_op(s, a, "save", "\nDomain '{}' state saved by vireo",
-                     [](driver::Driver& d, const std::string& n) { return d.managed_save(n); });
 }
 
 int cmd_managedsave_remove(Session& s, const Args& a) {
@@ -261,14 +294,19 @@ void add_lifecycle_commands(std::vector<CommandSpec>& t) {
     t.push_back({"resume", g, "resume a domain", "Resume a previously suspended domain.", {kDomainOpt}, cmd_resume,
                  true, true});
     t.push_back({"save", g, "save a domain state to a file", "Save the RAM state of a running domain.",
-                 {kDomainOpt, {"file", OptType::String, "where to save the data", true, true}}, cmd_save, true, true});
+                 {kDomainOpt,
+                  {"file", OptType::String, "where to save the data", true, true},
+                  {"verbose", OptType::Bool, "display the progress of save"}},
+                 cmd_save, true, true});
     t.push_back({"restore", g, "restore a domain from a saved state in a file", "Restore a domain.",
                  {{"file", OptType::String, "the state to restore", true, true},
-                  {"paused", OptType::Bool, "restore domain into paused state"}},
+                  {"paused", OptType::Bool, "restore domain into paused state"},
+                  {"verbose", OptType::Bool, "display the progress of restore"}},
                  cmd_restore, true, true});
     t.push_back({"managedsave", g, "managed save of a domain state",
                  "Save and destroy a running domain, so it can be restarted from\nthe same state at a later time.",
-                 {kDomainOpt}, cmd_managedsave, true, true});
+                 {kDomainOpt, {"verbose", OptType::Bool, "display the progress of save"}}, cmd_managedsave, true,
+                 true});
     t.push_back({"managedsave-remove", g, "Remove managed save of a domain", "Remove an existing managed save state file from a domain",
                  {kDomainOpt}, cmd_managedsave_remove, true, true});
 }

@@ -48,6 +48,50 @@ std::vector<std::string> volume_names(const std::vector<std::string>& args, cons
     return names;
 }
 
+// Ids of the running jobs (for job-abort); silent on failure.
+std::vector<std::string> job_ids(const std::string& uri) {
+    auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
+    if (!conn) return {};
+    auto jobs = (*conn)->call<driver::ops::JobList>({});
+    if (!jobs) return {};
+    std::vector<std::string> ids;
+    for (const auto& j : *jobs) ids.push_back(std::to_string(j.id));
+    return ids;
+}
+
+// Names of the networks / host interfaces on the connection; silent on failure.
+std::vector<std::string> network_names(const std::string& uri) {
+    auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
+    if (!conn) return {};
+    auto all = (*conn)->call<driver::ops::NetworkList>({});
+    if (!all) return {};
+    std::vector<std::string> names;
+    for (const auto& n : *all) names.push_back(n.name);
+    return names;
+}
+
+std::vector<std::string> interface_names(const std::string& uri) {
+    auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
+    if (!conn) return {};
+    auto all = (*conn)->call<driver::ops::InterfaceList>({});
+    if (!all) return {};
+    std::vector<std::string> names;
+    for (const auto& i : *all) names.push_back(i.name);
+    return names;
+}
+
+// The words net-update takes as its command and section.
+std::vector<std::string> update_words(std::string_view option) {
+    std::vector<std::string> out;
+    if (option == "command") {
+        out.emplace_back("add");
+        for (const auto& [v, name] : driver::ops::EnumNames<driver::NetworkUpdateCommand>::values) out.emplace_back(name);
+    } else {
+        for (const auto& [v, name] : driver::ops::EnumNames<driver::NetworkUpdateSection>::values) out.emplace_back(name);
+    }
+    return out;
+}
+
 bool is_pool_option(std::string_view name) { return name == "pool" || name == "inputpool"; }
 
 std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vector<std::string>& args,
@@ -68,6 +112,10 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
             if (opt.name == prev && opt.type != OptType::Bool) {
                 if (opt.name == "domain") return domain_names(uri);
                 if (is_pool_option(opt.name)) return pool_names(uri);
+                if (opt.name == "network") return network_names(uri);
+                if (opt.name == "interface" || (opt.name == "bridge" && spec.name == "iface-unbridge"))
+                    return interface_names(uri);
+                if (spec.name == "net-update" && (opt.name == "command" || opt.name == "section")) return update_words(opt.name);
                 return {};
             }
     }
@@ -77,6 +125,7 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
     const bool has_positional =
         std::any_of(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
     if (takes_domain && !has_positional) return domain_names(uri);
+    if (spec.name == "job-abort" && !has_positional) return job_ids(uri);
     // Storage verbs: the pool they start with, or a volume of the --pool given
     // (whose name is not a positional word).
     const auto words_given = std::count_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
@@ -84,6 +133,16 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
     if (words_given == pool_values && !spec.options.empty() && spec.options.front().positional) {
         if (spec.options.front().name == "pool") return pool_names(uri);
         if (spec.options.front().name == "vol") return volume_names(args, uri);
+    }
+    // Network verbs: the network first, then net-update's command and section;
+    // interface verbs: the interface (iface-unbridge: the bridge).
+    if (!spec.options.empty() && spec.options.front().positional) {
+        const auto& first = spec.options.front().name;
+        if (first == "network" && words_given == 0) return network_names(uri);
+        if (spec.name == "net-update" && words_given == 1) return update_words("command");
+        if (spec.name == "net-update" && words_given == 2) return update_words("section");
+        if ((first == "interface" || (first == "bridge" && spec.name == "iface-unbridge")) && words_given == 0)
+            return interface_names(uri);
     }
     if (spec.name == "help" && !has_positional) {
         for (const auto& s : command_table())
@@ -96,7 +155,7 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
 
 std::vector<std::string> complete_words(const std::vector<std::string>& words) {
     if (words.empty()) return {};
-    const std::string current = words.back();
+    const std::string& current = words.back();
     std::string uri;
     std::size_t i = 0;
     // Skip the global options (and -c's argument).

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/vireo/text.hpp"
+
 namespace vireo::cli {
 
 namespace {
@@ -59,11 +61,94 @@ std::string format_job_info(const driver::JobInfo& info) {
         number(out, "Constant pages:", m->constant_pages);
         number(out, "Normal pages:", m->normal_pages);
         size(out, "Normal data:", m->normal_bytes);
-        number(out, "Expected downtime:", m->expected_downtime_ms, "ms");
+        number(out, info.status == driver::JobStatus::Completed ? "Total downtime:" : "Expected downtime:",
+               m->downtime_ms, "ms");
         number(out, "Setup time:", m->setup_time_ms, "ms");
     }
     if (!info.error.empty()) out += fmt::format("{:<17} {}\n", "Error message:", info.error);
     return out + "\n";
+}
+
+std::string format_job_info(const driver::JobInfo& info, bool completed_asked, bool anystats) {
+    using driver::JobStatus;
+    const bool running = info.status == JobStatus::Bounded || info.status == JobStatus::Unbounded;
+    const bool done = completed_asked && info.status == JobStatus::Completed;
+    if (anystats || running || done) return format_job_info(info);
+    std::string out;
+    line(out, "Job type:", driver::job_status_name(info.status));
+    return out + "\n";
+}
+
+std::string format_job_raw(const driver::JobInfo& info) {
+    std::string out = fmt::format("Job type: {}\n\n", static_cast<int>(info.status));
+    auto put = [&](std::string_view name, auto value) { out += fmt::format("{}: {}\n", name, value); };
+    if (info.status != driver::JobStatus::None) {
+        put("operation", static_cast<int>(info.operation));
+        put("time_elapsed", info.elapsed.count());
+        if (const auto& m = info.migration) {
+            put("downtime", m->downtime_ms);
+            put("setup_time", m->setup_time_ms);
+        }
+        if (info.data_total || info.data_processed || info.data_remaining) {
+            put("data_total", info.data_total);
+            put("data_processed", info.data_processed);
+            put("data_remaining", info.data_remaining);
+        }
+        if (info.mem_total || info.mem_processed || info.mem_remaining) {
+            put("memory_total", info.mem_total);
+            put("memory_processed", info.mem_processed);
+            put("memory_remaining", info.mem_remaining);
+            put("memory_bps", info.mem_bps);
+        }
+        if (const auto& m = info.migration) {
+            put("memory_constant", m->constant_pages);
+            put("memory_normal", m->normal_pages);
+            put("memory_normal_bytes", m->normal_bytes);
+            put("memory_dirty_rate", m->dirty_rate);
+            put("memory_iteration", m->iteration);
+            put("memory_postcopy_requests", m->postcopy_requests);
+            put("memory_page_size", m->page_size);
+        }
+        if (!info.error.empty()) put("errmsg", info.error);
+    }
+    return out + "\n";
+}
+
+std::string format_job_list(const std::vector<driver::JobInfo>& jobs, bool with_header) {
+    Table table({"Id", "Operation", "Progress", "Elapsed", "Object"});
+    for (const auto& j : jobs) {
+        const bool known = j.data_total > 0 || j.mem_total > 0;
+        table.add_row({std::to_string(j.id), std::string(driver::job_operation_name(j.operation)),
+                       known ? fmt::format("{} %", job_percent(j)) : "-",
+                       fmt::format("{:.1f} s", static_cast<double>(j.elapsed.count()) / 1000.0), j.object});
+    }
+    return table.render(with_header);
+}
+
+nlohmann::json job_json(const driver::JobInfo& info) {
+    nlohmann::json j = {
+        {"id", info.id},
+        {"status", driver::job_status_key(info.status)},
+        {"operation", driver::job_operation_key(info.operation)},
+        {"object", info.object},
+        {"phase", info.phase},
+        {"elapsed_ms", static_cast<std::uint64_t>(info.elapsed.count())},
+        {"data_total", info.data_total},
+        {"data_processed", info.data_processed},
+        {"data_remaining", info.data_remaining},
+        {"memory_total", info.mem_total},
+        {"memory_processed", info.mem_processed},
+        {"memory_remaining", info.mem_remaining},
+        {"memory_bps", info.mem_bps},
+        {"error", info.error},
+    };
+    if (const auto& m = info.migration)
+        j["migration"] = {{"dirty_rate", m->dirty_rate},         {"page_size", m->page_size},
+                          {"iteration", m->iteration},           {"postcopy_requests", m->postcopy_requests},
+                          {"constant_pages", m->constant_pages}, {"normal_pages", m->normal_pages},
+                          {"normal_bytes", m->normal_bytes},     {"downtime_ms", m->downtime_ms},
+                          {"setup_time_ms", m->setup_time_ms}};
+    return j;
 }
 
 int job_percent(const driver::JobInfo& info) {

@@ -1,6 +1,7 @@
 #include "cli/vireo/session.hpp"
 
 #include "client/connect.hpp"
+#include "client/uri.hpp"
 
 namespace vireo::cli {
 
@@ -29,6 +30,16 @@ driver::Driver* Session::conn() {
     }
     driver_ = std::move(*opened);
     return driver_.get();
+}
+
+driver::Driver* Session::side_conn() {
+    if (side_) return side_.get();
+    auto parsed = client::parse_uri(uri());
+    if (parsed && parsed->driver == "test") return conn();
+    auto opened = open_connection(uri(), options_.readonly);
+    if (!opened) return nullptr;
+    side_ = std::move(*opened);
+    return side_.get();
 }
 
 void Session::error(std::string_view line) {

@@ -39,6 +39,12 @@ public:
     // The connection, opened on first use; on failure prints virsh's
     // "error: failed to connect to the hypervisor" and returns nullptr.
     driver::Driver* conn();
+    // A connection for calls made while conn() is busy with a long one
+    // (save --verbose polls the job's progress): a daemon connection
+    // answers one call at a time, so this is a second one to the same URI;
+    // the in-process test driver is shared instead (a second one would be
+    // another host). nullptr, silently, when it cannot be opened.
+    driver::Driver* side_conn();
 
     // Results go to stdout.
     template <class... A>
@@ -65,6 +71,7 @@ public:
 private:
     GlobalOptions options_;
     std::unique_ptr<driver::Driver> driver_;
+    std::unique_ptr<driver::Driver> side_;
 };
 
 }  // namespace vireo::cli

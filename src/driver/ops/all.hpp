@@ -8,13 +8,16 @@
 
 #include "driver/ops/domain.hpp"
 #include "driver/ops/host.hpp"
+#include "driver/ops/interface.hpp"
+#include "driver/ops/job.hpp"
+#include "driver/ops/network.hpp"
 #include "driver/ops/op.hpp"
 #include "driver/ops/pool.hpp"
 #include "driver/ops/volume.hpp"
 
 namespace vireo::driver::ops {
 
-using All = Concat<HostOps, DomainOps, PoolOps, VolumeOps>::type;
+using All = Concat<HostOps, JobOps, DomainOps, PoolOps, VolumeOps, NetworkOps, InterfaceOps>::type;
 
 inline constexpr std::size_t kCount = All::size;
 

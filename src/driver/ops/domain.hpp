@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "driver/job.hpp"
 #include "driver/ops/op.hpp"
 #include "driver/types.hpp"
 #include "util/fd.hpp"
@@ -91,6 +92,68 @@ struct DomainInterfaces {
     };
     using Reply = std::vector<InterfaceInfo>;
     static constexpr auto fields = std::tuple{field("ref", &Request::ref), field("inactive", &Request::inactive)};
+};
+
+template <>
+struct EnumNames<LinkState> {
+    static constexpr std::string_view what = "link state";
+    static constexpr std::array<std::pair<LinkState, std::string_view>, 2> values{
+        {{LinkState::Up, "up"}, {LinkState::Down, "down"}}};
+};
+
+template <>
+struct EnumNames<AddressSource> {
+    static constexpr std::string_view what = "address source";
+    static constexpr std::array<std::pair<AddressSource, std::string_view>, 3> values{
+        {{AddressSource::Lease, "lease"}, {AddressSource::Arp, "arp"}, {AddressSource::Agent, "agent"}}};
+};
+
+// {device}: the host-side name (vnet0) or the MAC, as virsh takes them.
+struct DomainInterfaceStats {
+    static constexpr OpInfo info{.name = "domain.interface_stats", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/interfaces/{device}/stats", .kind = Kind::Query,
+                                 .lane = Lane::Query, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Traffic counters of a running domain's interface (virsh domifstat)"};
+    struct Request {
+        std::string ref{};
+        std::string device{};
+    };
+    using Reply = InterfaceStats;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref), field("device", &Request::device)};
+};
+
+struct DomainInterfaceLink {
+    static constexpr OpInfo info{.name = "domain.interface_link", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/interfaces/{device}/link", .kind = Kind::Query,
+                                 .lane = Lane::Inline, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Link state of an interface (virsh domif-getlink)"};
+    struct Request {
+        std::string ref{};
+        std::string device{};
+        bool config = false;
+    };
+    using Reply = std::string;  // "up" / "down"
+    static constexpr std::string_view reply_field = "state";
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), field("device", &Request::device),
+                   field("config", &Request::config, "the persistent definition instead of the live one")};
+};
+
+struct DomainInterfaceAddresses {
+    static constexpr OpInfo info{.name = "domain.interface_addresses", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/interface-addresses", .kind = Kind::Query,
+                                 .lane = Lane::Query, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Addresses of a running domain's interfaces (virsh domifaddr)"};
+    struct Request {
+        std::string ref{};
+        AddressSource source = AddressSource::Lease;
+    };
+    using Reply = std::vector<InterfaceAddress>;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref),
+                                              field("source", &Request::source, "lease (default), arp or agent")};
 };
 
 struct DomainGetMetadata {
@@ -338,9 +401,49 @@ struct DomainManagedSaveRemove {
     static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
 };
 
+// The domain's async job (save, restore, managedsave): running, or how the
+// last one ended. Answered from memory, so it never waits behind the job it
+// reports on. With `completed` and without `keep_completed` the record of
+// the ended job is read once, as libvirt's (the only change a query makes).
+struct DomainJobInfo {
+    static constexpr OpInfo info{.name = "domain.jobinfo", .method = Method::Get, .path = "/v1/domains/{ref}/job",
+                                 .kind = Kind::Query, .lane = Lane::Inline, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The domain's running job and its progress, or how the last one ended "
+                                            "(virsh domjobinfo)"};
+    struct Request {
+        std::string ref{};
+        bool completed = false;
+        bool keep_completed = false;
+    };
+    using Reply = JobInfo;  // status none when there is no job
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref),
+                   field("completed", &Request::completed, "how the last job ended instead of the running one"),
+                   field("keep_completed", &Request::keep_completed,
+                         "with completed: keep the record (else it is read once)")};
+};
+
+struct DomainSetInterfaceLink {
+    static constexpr OpInfo info{.name = "domain.set_interface_link", .method = Method::Put,
+                                 .path = "/v1/domains/{ref}/interfaces/{device}/link", .kind = Kind::Job,
+                                 .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Set an interface's link up or down (virsh domif-setlink)"};
+    struct Request {
+        std::string ref{};
+        std::string device{};
+        LinkState state = LinkState::Up;
+        bool config = false;  // also (or, when not running, only) the persistent definition
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), field("device", &Request::device), required("state", &Request::state),
+                   field("config", &Request::config, "change the persistent definition (of a running domain: only it)")};
+};
+
 // Urgent: an abort must reach the job it aborts while jobs occupy every job
-// thread. No driver runs async jobs yet, so every connection answers
-// Unsupported for now.
+// thread. It takes the domain's Abort job, which async jobs allow.
 struct DomainAbortJob {
     static constexpr OpInfo info{.name = "domain.abort_job", .method = Method::Post,
                                  .path = "/v1/domains/{ref}/job/abort", .kind = Kind::Job, .lane = Lane::Urgent,
@@ -379,9 +482,10 @@ struct DomainConsole {
 };
 
 using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, DomainLookup, DomainUndefine, DomainXml,
-                       DomainDisks, DomainInterfaces, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
+                       DomainDisks, DomainInterfaces, DomainInterfaceStats, DomainInterfaceLink,
+                       DomainInterfaceAddresses, DomainSetInterfaceLink, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
                        DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
-                       DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainAbortJob,
-                       DomainConsole>;
+                       DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
+                       DomainAbortJob, DomainConsole>;
 
 }  // namespace vireo::driver::ops

@@ -100,6 +100,7 @@ enum class LibvirtDomain : int {
     Storage = 18,
     Network = 19,
     Domain = 20,
+    Interface = 26,
 };
 
 struct OpInfo {
@@ -198,7 +199,7 @@ constexpr void for_each(List<Ops...>, F&& f) {
 template <class... Ops, class F>
 void visit(List<Ops...>, std::size_t index, F&& f) {
     std::size_t i = 0;
-    ((i++ == index ? (f.template operator()<Ops>(), true) : false) || ...);
+    (void)((i++ == index ? (f.template operator()<Ops>(), true) : false) || ...);
 }
 
 template <class... Ops>

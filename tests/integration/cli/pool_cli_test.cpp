@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <regex>
 #include <thread>
 
@@ -458,6 +459,57 @@ TEST_F(PoolCli, VolumeInUseStaysProtectedAcrossDaemonRestart) {
     ok({"destroy", "web"});
     EXPECT_EQ(ok({"vol-delete", "disk.qcow2", "--pool", "guests"}), "Vol disk.qcow2 deleted\n\n");
     ok({"undefine", "web"});
+}
+
+}  // namespace
+}  // namespace vireo::test
+
+namespace vireo::test {
+namespace {
+
+// A volume job stopped from another client: vol-clone of a volume with
+// 1 GiB of data runs in one vireo while a second one finds it with job-list
+// and aborts it with job-abort. The first fails with libvirt's words for an
+// aborted job and no half-made copy is left; the pool clones it afterwards.
+TEST_F(PoolCli, VolCloneAbortedFromAnotherClient) {
+    if (which("qemu-io").empty()) VIREO_SKIP("qemu-io is not installed");
+    const std::string target = (dir_ / "vols").string();
+    ok({"pool-create-as", "vols", "dir", "--target", target, "--build"});
+    ok({"vol-create-as", "vols", "src.qcow2", "2G", "--format", "qcow2"});
+    for (const char* cmd : {"write -P 0x11 0 512M", "write -P 0x22 1G 512M"}) {
+        auto w = run({"qemu-io", "-f", "qcow2", "-c", cmd, target + "/src.qcow2"});
+        ASSERT_EQ(w.exit_code, 0) << w.err << w.out;
+    }
+    ok({"pool-refresh", "vols"});
+
+    auto clone = std::async(std::launch::async,
+                            [&] { return vireo({"vol-clone", "src.qcow2", "copy.qcow2", "--pool", "vols"}); });
+    std::string id;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (id.empty() && std::chrono::steady_clock::now() < deadline) {
+        auto jobs = nlohmann::json::parse(ok({"job-list", "--json"}));
+        for (const auto& j : jobs)
+            if (j["operation"] == "volume_clone") {
+                EXPECT_EQ(j["object"], "volume 'copy.qcow2' in pool 'vols'");
+                id = std::to_string(j["id"].get<std::uint64_t>());
+            }
+    }
+    ASSERT_FALSE(id.empty()) << "no clone job seen";
+    auto table = ok({"job-list"});
+    EXPECT_TRUE(contains(table, " Volume clone ")) << table;
+    EXPECT_EQ(ok({"job-abort", id}), "Job " + id + " aborted\n\n");
+
+    auto cloned = clone.get();
+    EXPECT_EQ(cloned.exit_code, 1) << "the clone ended before the abort reached it:\n" << cloned.out;
+    EXPECT_TRUE(contains(cloned.err, "operation aborted: job 'volume clone' canceled by client")) << cloned.err;
+    EXPECT_FALSE(std::filesystem::exists(target + "/copy.qcow2"));
+    EXPECT_FALSE(contains(ok({"vol-list", "vols"}), "copy.qcow2"));
+    EXPECT_EQ(ok({"job-list", "--json"}), "[]\n");
+    EXPECT_TRUE(contains(refused({"job-abort", id}), "no job with id " + id + " is running"));
+
+    ok({"vol-clone", "src.qcow2", "copy.qcow2", "--pool", "vols"});
+    auto cmp = run({"qemu-img", "compare", target + "/src.qcow2", target + "/copy.qcow2"});
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
 }
 
 }  // namespace

@@ -73,12 +73,12 @@ protected:
         ASSERT_TRUE(again) << again.error().message;
         EXPECT_EQ(conf::format_domain_xml(*again), inactive);
         EXPECT_EQ(schema_errors(dir_, inactive, "domain"), "") << inactive;
-        conf::assign_addresses_and_aliases(*def);
+        ASSERT_TRUE(conf::assign_addresses_and_aliases(*def));
         const std::string defined = conf::format_domain_xml(*def);
         EXPECT_EQ(schema_errors(dir_, defined, "domain"), "") << defined;
         auto redefined = conf::parse_domain_xml(defined);
         ASSERT_TRUE(redefined) << redefined.error().message;
-        conf::assign_addresses_and_aliases(*redefined);
+        ASSERT_TRUE(conf::assign_addresses_and_aliases(*redefined));
         EXPECT_EQ(conf::format_domain_xml(*redefined), defined) << "define is not stable";
         const std::string live = conf::format_domain_xml(*def, {.live = true, .id = 1});
         EXPECT_EQ(schema_errors(dir_, live, "domain"), "") << live;
@@ -138,7 +138,7 @@ TEST_F(VirtInstall, HandWrittenDocumentsFormatToSchemaValidXml) {
         auto def = conf::parse_domain_xml(*text);
         ASSERT_TRUE(def) << e.path() << ": " << def.error().message;
         EXPECT_EQ(schema_errors(dir_, conf::format_domain_xml(*def), "domain"), "") << e.path();
-        conf::assign_addresses_and_aliases(*def);
+        ASSERT_TRUE(conf::assign_addresses_and_aliases(*def));
         EXPECT_EQ(schema_errors(dir_, conf::format_domain_xml(*def), "domain"), "") << e.path();
         EXPECT_EQ(schema_errors(dir_, conf::format_domain_xml(*def, {.live = true, .id = 5}), "domain"), "") << e.path();
     }

@@ -3,6 +3,8 @@
 // and reattach after a driver restart.
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include <signal.h>
 
 #include <thread>
@@ -60,6 +62,14 @@ TEST(QemuLifecycle, StartToBootMarkerThenDestroy) {
     ASSERT_TRUE(live);
     EXPECT_NE(live->find("id='"), std::string::npos);
     EXPECT_NE(live->find("pc-i440fx"), std::string::npos) << "machine type canonicalised in the live XML";
+    // The serial console's pty (QEMU's, from query-chardev), in the serial
+    // and in its console, as libvirt shows them.
+    const std::regex pty("<serial type='pty'>\\s*<source path='(/dev/pts/[0-9]+)'/>[\\s\\S]*<console type='pty' tty='(/dev/pts/[0-9]+)'>\\s*<source path='(/dev/pts/[0-9]+)'/>");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*live, m, pty)) << *live;
+    EXPECT_EQ(m[1], m[2]);
+    EXPECT_EQ(m[1], m[3]);
+    EXPECT_TRUE(fs::exists(m[1].str())) << m[1];
 
     ASSERT_TRUE(f.drv->destroy_domain("boot", {}));
     d = f.info("boot");

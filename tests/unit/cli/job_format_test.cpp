@@ -82,3 +82,150 @@ TEST(JobFormat, ProgressIsVirshsPercentOfWhatIsDone) {
     info.status = JobStatus::Completed;
     EXPECT_EQ(job_percent(info), 100);
 }
+
+// A completed save as virsh 9.0 printed it (domjobinfo --completed against
+// libvirtd): the downtime is the total one, remaining bytes show as 0.
+TEST(JobFormat, CompletedSaveSaysTotalDowntime) {
+    JobInfo info;
+    info.status = JobStatus::Completed;
+    info.operation = JobOperation::Save;
+    info.elapsed = std::chrono::milliseconds(183);
+    info.data_processed = info.mem_processed = 103141963;
+    info.data_total = info.mem_total = 537264128;
+    info.mem_bps = 641175043;
+    info.migration = driver::MigrationStats{0, 4096, 3, 0, 106269, 24899, 101986304, 173, 1};
+    EXPECT_EQ(format_job_info(info, true, false),
+              "Job type:         Completed   \n"
+              "Operation:        Save        \n"
+              "Time elapsed:     183          ms\n"
+              "Data processed:   98.364 MiB\n"
+              "Data remaining:   0.000 B\n"
+              "Data total:       512.375 MiB\n"
+              "Memory processed: 98.364 MiB\n"
+              "Memory remaining: 0.000 B\n"
+              "Memory total:     512.375 MiB\n"
+              "Memory bandwidth: 611.472 MiB/s\n"
+              "Dirty rate:       0            pages/s\n"
+              "Page size:        4096         bytes\n"
+              "Iteration:        3           \n"
+              "Postcopy requests: 0           \n"
+              "Constant pages:   106269      \n"
+              "Normal pages:     24899       \n"
+              "Normal data:      97.262 MiB\n"
+              "Total downtime:   173          ms\n"
+              "Setup time:       1            ms\n"
+              "\n");
+}
+
+// Without --anystats virsh shows the figures of running jobs, and of a
+// completed one asked for with --completed; of anything else the type only.
+TEST(JobFormat, WithoutAnystatsEndedJobsShowTheirTypeOnly) {
+    JobInfo cancelled;
+    cancelled.status = JobStatus::Cancelled;
+    cancelled.operation = JobOperation::Save;
+    cancelled.elapsed = std::chrono::milliseconds(2500);
+    cancelled.error = "operation aborted: job 'domain save' canceled by client";
+    EXPECT_EQ(format_job_info(cancelled, true, false), "Job type:         Cancelled   \n\n");
+    EXPECT_EQ(format_job_info(cancelled, true, true),
+              "Job type:         Cancelled   \n"
+              "Operation:        Save        \n"
+              "Time elapsed:     2500         ms\n"
+              "Error message:    operation aborted: job 'domain save' canceled by client\n"
+              "\n");
+    JobInfo done;
+    done.status = JobStatus::Completed;
+    done.operation = JobOperation::Save;
+    EXPECT_EQ(format_job_info(done, false, false), "Job type:         Completed   \n\n");
+    JobInfo running;
+    running.status = JobStatus::Unbounded;
+    running.operation = JobOperation::Restore;
+    EXPECT_EQ(format_job_info(running, false, false),
+              "Job type:         Unbounded   \nOperation:        Restore     \nTime elapsed:     0            ms\n\n");
+    EXPECT_EQ(format_job_info(JobInfo{}, false, false), "Job type:         None        \n\n");
+}
+
+// --rawstats as virsh 9.0 printed a running save (names and order of
+// libvirt's statistics), and no job.
+TEST(JobFormat, RawStatsAreLibvirtsNamesInItsOrder) {
+    JobInfo info;
+    info.status = JobStatus::Unbounded;
+    info.operation = JobOperation::Save;
+    info.elapsed = std::chrono::milliseconds(150);
+    info.data_processed = info.mem_processed = 77566846;
+    info.data_remaining = info.mem_remaining = 146194432;
+    info.data_total = info.mem_total = 537264128;
+    info.mem_bps = 528626571;
+    info.migration = driver::MigrationStats{0, 4096, 1, 0, 76743, 18732, 76726272, 300, 1};
+    EXPECT_EQ(format_job_raw(info),
+              "Job type: 2\n"
+              "\n"
+              "operation: 2\n"
+              "time_elapsed: 150\n"
+              "downtime: 300\n"
+              "setup_time: 1\n"
+              "data_total: 537264128\n"
+              "data_processed: 77566846\n"
+              "data_remaining: 146194432\n"
+              "memory_total: 537264128\n"
+              "memory_processed: 77566846\n"
+              "memory_remaining: 146194432\n"
+              "memory_bps: 528626571\n"
+              "memory_constant: 76743\n"
+              "memory_normal: 18732\n"
+              "memory_normal_bytes: 76726272\n"
+              "memory_dirty_rate: 0\n"
+              "memory_iteration: 1\n"
+              "memory_postcopy_requests: 0\n"
+              "memory_page_size: 4096\n"
+              "\n");
+    EXPECT_EQ(format_job_raw(JobInfo{}), "Job type: 0\n\n\n");
+    JobInfo failed;
+    failed.status = JobStatus::Failed;
+    failed.operation = JobOperation::VolumeWipe;
+    failed.elapsed = std::chrono::milliseconds(7);
+    failed.error = "no space";
+    EXPECT_EQ(format_job_raw(failed), "Job type: 4\n\noperation: 103\ntime_elapsed: 7\nerrmsg: no space\n\n");
+}
+
+TEST(JobFormat, JobListIsAVirshTable) {
+    JobInfo save;
+    save.id = 3;
+    save.status = JobStatus::Unbounded;
+    save.operation = JobOperation::Save;
+    save.object = "domain 'web'";
+    save.elapsed = std::chrono::milliseconds(1234);
+    save.data_total = 200;
+    save.data_remaining = 50;
+    JobInfo clone;
+    clone.id = 12;
+    clone.status = JobStatus::Unbounded;
+    clone.operation = JobOperation::VolumeClone;
+    clone.object = "volume 'b.qcow2' in pool 'default'";
+    EXPECT_EQ(format_job_list({save, clone}, true),
+              " Id   Operation      Progress   Elapsed   Object\n"
+              "------------------------------------------------------------------------------\n"
+              " 3    Save           75 %       1.2 s     domain 'web'\n"
+              " 12   Volume clone   -          0.0 s     volume 'b.qcow2' in pool 'default'\n");
+    EXPECT_EQ(format_job_list({}, true), " Id   Operation   Progress   Elapsed   Object\n"
+                                         "-----------------------------------------------\n");
+}
+
+TEST(JobFormat, JsonIsTheApisJobShape) {
+    JobInfo info;
+    info.id = 7;
+    info.status = JobStatus::Cancelled;
+    info.operation = JobOperation::VolumeClone;
+    info.object = "volume 'a' in pool 'p'";
+    info.elapsed = std::chrono::milliseconds(42);
+    info.data_total = 10;
+    auto j = job_json(info);
+    EXPECT_EQ(j["id"], 7);
+    EXPECT_EQ(j["status"], "cancelled");
+    EXPECT_EQ(j["operation"], "volume_clone");
+    EXPECT_EQ(j["elapsed_ms"], 42);
+    EXPECT_EQ(j["data_total"], 10);
+    EXPECT_FALSE(j.contains("migration"));
+    info.migration = driver::MigrationStats{};
+    info.migration->page_size = 4096;
+    EXPECT_EQ(job_json(info)["migration"]["page_size"], 4096);
+}

@@ -115,6 +115,12 @@ TEST(CliVerbs, BlockAndInterfaceLists) {
     auto details = vireo({"domblklist", "test", "--details"});
     EXPECT_TRUE(details.out.starts_with(" Type   Device   Target   Source\n")) << details.out;
     EXPECT_EQ(nlohmann::json::parse(vireo({"domblklist", "test", "--json"}).out)[0]["target"], "vda");
+    // domif-getlink: by MAC (or host-side name, which the test driver's
+    // guest does not have), printed as virsh prints it.
+    EXPECT_EQ(vireo({"domif-getlink", "test", "aa:bb:cc:dd:ee:ff"}).out, "aa:bb:cc:dd:ee:ff up\n");
+    auto nolink = vireo({"domif-getlink", "test", "vnet9"});
+    EXPECT_EQ(nolink.exit_code, 1);
+    EXPECT_NE(nolink.err.find("invalid path, 'vnet9' is not a known interface"), std::string::npos) << nolink.err;
     auto ifl = vireo({"domiflist", "test"});
     EXPECT_TRUE(ifl.out.starts_with(" Interface   Type      Source    Model    MAC\n") ||
                 ifl.out.starts_with(" Interface   Type"))
@@ -244,7 +250,8 @@ TEST(CliVerbs, HelpForEveryVerb) {
                              "define", "undefine", "create", "start", "shutdown", "reboot", "reset", "destroy",
                              "suspend", "resume", "save", "restore", "managedsave", "managedsave-remove", "dominfo",
                              "domstate", "domid", "domname", "domuuid", "dumpxml", "edit", "autostart", "console",
-                             "desc", "event", "domblklist", "domiflist"}) {
+                             "desc", "event", "domblklist", "domiflist", "domifstat", "domif-getlink",
+                             "domif-setlink", "domifaddr"}) {
         EXPECT_NE(all.out.find(fmt::format("    {} ", verb)), std::string::npos) << verb;
         auto h = vireo({verb, "--help"});
         EXPECT_EQ(h.exit_code, 0) << verb;

@@ -3,7 +3,11 @@
 // refusal names the field (and line) it is about.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "conf/network.hpp"
+#include "support/support.hpp"
+#include "util/files.hpp"
 
 using namespace vireo;
 using namespace vireo::conf;
@@ -40,11 +44,7 @@ TEST(NetworkXml, DefaultNetworkAsLibvirtDumpsIt) {
     EXPECT_EQ(format_network_xml(def), fmt::format(R"(<network>
   <name>default</name>
   <uuid>{}</uuid>
-  <forward mode='nat'>
-    <nat>
-      <port start='1024' end='65535'/>
-    </nat>
-  </forward>
+  <forward mode='nat'/>
   <bridge name='virbr0' stp='on' delay='0'/>
   <mac address='{}'/>
   <ip address='192.168.122.1' netmask='255.255.255.0'>
@@ -55,6 +55,29 @@ TEST(NetworkXml, DefaultNetworkAsLibvirtDumpsIt) {
 </network>
 )", def.uuid.str(), def.mac->str()));
     expect_fixed_point(def);
+}
+
+// libvirt's own net-dumpxml output (tests/data/conf/network-libvirt) comes
+// back byte for byte: every forward mode, <forward mode='nat'/> without a
+// port range, a childless <ip> as two tags.
+TEST(NetworkXml, LibvirtDumpsAreReproducedByteForByte) {
+    std::size_t seen = 0;
+    for (const auto& e : std::filesystem::directory_iterator(test::source_dir() / "tests/data/conf/network-libvirt")) {
+        if (e.path().extension() != ".xml") continue;
+        ++seen;
+        auto text = files::read(e.path());
+        ASSERT_TRUE(text) << e.path();
+        NetworkDef def = parse_ok(*text);
+        EXPECT_EQ(format_network_xml(def) + "\n", *text) << e.path();  // virsh adds a blank line
+    }
+    EXPECT_EQ(seen, 6u);
+}
+
+TEST(NetworkXml, NatWithoutPortRangeMasqueradesToLibvirtsDefault) {
+    NetworkDef def = parse_ok("<network><name>n</name><forward mode='nat'/><ip address='10.4.0.1' prefix='24'/></network>");
+    EXPECT_EQ(def.forward.nat.port_start, 0u);
+    EXPECT_NE(format_network_xml(def).find("<forward mode='nat'/>\n"), std::string::npos);
+    EXPECT_NE(format_network_xml(def).find("<ip address='10.4.0.1' prefix='24'>\n  </ip>\n"), std::string::npos);
 }
 
 TEST(NetworkXml, BridgeNameAndMacAreGeneratedAvoidingNamesInUse) {
@@ -100,7 +123,8 @@ TEST(NetworkXml, RoutedWithDevListsTheInterface) {
   <bridge name='virbr9' stp='off' delay='2'/>
   <mtu size='9000'/>
   <mac address='52:54:00:aa:bb:cc'/>
-  <ip address='192.168.10.1' prefix='24'/>
+  <ip address='192.168.10.1' prefix='24'>
+  </ip>
   <route address='192.168.20.0' prefix='24' gateway='192.168.10.2' metric='5'/>
 </network>
 )");

@@ -73,7 +73,8 @@ TEST(OpTable, NamesAreUniqueAndNamedByFamily) {
         auto dot = info->name.find('.');
         ASSERT_NE(dot, std::string_view::npos) << info->name;
         auto family = info->name.substr(0, dot);
-        EXPECT_TRUE(family == "host" || family == "domain" || family == "pool" || family == "volume")
+        EXPECT_TRUE(family == "host" || family == "job" || family == "domain" || family == "pool" ||
+                    family == "volume" || family == "network" || family == "interface")
             << info->name << ": unknown family (add it to this test with its header)";
         EXPECT_FALSE(info->summary.empty()) << info->name << " has no summary";
     }
@@ -137,6 +138,7 @@ TEST(OpTable, ReadOnlyAllowedOperationsAreQueries) {
 TEST(OpTable, DestroyAndJobAbortNeverWaitBehindJobs) {
     EXPECT_EQ(DomainDestroy::info.lane, Lane::Urgent);
     EXPECT_EQ(DomainAbortJob::info.lane, Lane::Urgent);
+    EXPECT_EQ(JobAbort::info.lane, Lane::Urgent);
     for (const auto* info : kInfos) {
         if (info->kind == Kind::Query) {
             EXPECT_TRUE(info->lane == Lane::Inline || info->lane == Lane::Query) << info->name;

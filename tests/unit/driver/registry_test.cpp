@@ -317,3 +317,56 @@ TEST(AsyncJobs, ADroppedGuardEndsTheJobAsFailedAndAbortEndsItCancelled) {
     job->finish(std::unexpected(vireo::Error{ErrorCode::OperationFailed, "migration cancelled"}));
     EXPECT_EQ(obj->completed_job()->status, JobStatus::Cancelled);
 }
+
+// domjobinfo and domjobabort as every driver answers them.
+TEST(DomainJobs, InfoIsTheRunningJobOrHowTheLastOneEnded) {
+    DomainRegistry reg;
+    JobTracker tracker;
+    auto obj = reg.define(def_of("web", kUuidA))->object;
+    auto off = domain_job_info(obj, false, false);
+    ASSERT_FALSE(off);
+    EXPECT_EQ(off.error().message, "Requested operation is not valid: domain is not running");
+    EXPECT_EQ(domain_job_info(obj, true, false)->status, JobStatus::None);
+    obj->with([](DomainFields& f) { f.set_active(*f.config, 1, DomainState::Running, "booted"); });
+    EXPECT_EQ(domain_job_info(obj, false, false)->status, JobStatus::None);
+
+    auto save = begin_async_job(obj, tracker, JobOperation::Save);
+    ASSERT_TRUE(save);
+    save->job().set_memory(10, 30, 40, 0);
+    auto running = domain_job_info(obj, false, false);
+    ASSERT_TRUE(running);
+    EXPECT_EQ(running->status, JobStatus::Unbounded);
+    EXPECT_EQ(running->mem_processed, 10u);
+    save->finish({});
+    EXPECT_EQ(domain_job_info(obj, false, false)->status, JobStatus::None);
+    // --keep-completed reads the record and leaves it; without, it is read once.
+    EXPECT_EQ(domain_job_info(obj, true, true)->status, JobStatus::Completed);
+    EXPECT_EQ(domain_job_info(obj, true, false)->status, JobStatus::Completed);
+    EXPECT_EQ(domain_job_info(obj, true, false)->status, JobStatus::None);
+}
+
+TEST(DomainJobs, AbortStopsTheAsyncJobAndNeverWaitsBehindIt) {
+    DomainRegistry reg;
+    JobTracker tracker;
+    auto obj = reg.define(def_of("web", kUuidA))->object;
+    auto off = abort_domain_job(obj);
+    ASSERT_FALSE(off);
+    EXPECT_EQ(off.error().message, "Requested operation is not valid: domain is not running");
+    obj->with([](DomainFields& f) { f.set_active(*f.config, 1, DomainState::Running, "booted"); });
+    auto none = abort_domain_job(obj);
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, ErrorCode::InvalidState);
+    EXPECT_EQ(none.error().message, "Requested operation is not valid: no job is active on the domain");
+
+    auto save = begin_async_job(obj, tracker, JobOperation::Save);
+    ASSERT_TRUE(save);
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(abort_domain_job(obj));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    EXPECT_TRUE(save->job().abort_requested());
+    save->finish(std::unexpected(job_aborted_error(JobOperation::Save)));
+    auto done = domain_job_info(obj, true, true);
+    EXPECT_EQ(done->status, JobStatus::Cancelled);
+    EXPECT_EQ(done->error, "operation aborted: job 'domain save' canceled by client");
+    EXPECT_FALSE(abort_domain_job(obj)) << "nothing runs any more";
+}

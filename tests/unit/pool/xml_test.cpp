@@ -44,6 +44,35 @@ TEST(PoolXml, DirRoundTripIsSchemaValid) {
     EXPECT_EQ(format_pool_xml(*again, PoolSizes{100, 40, 60, {}}), out);
 }
 
+// <features><cow/> and part_separator are kept, as libvirt 9.0's
+// pool-dumpxml prints them (measured), not dropped.
+TEST(PoolXml, CowFeatureAndPartSeparatorAreKept) {
+    auto dir = parse_pool_xml(std::string("<pool type='dir'><name>p1</name><uuid>") + kUuid +
+                              "</uuid><features><cow state='no'/></features><target><path>/tmp/p1</path></target></pool>");
+    ASSERT_TRUE(dir) << dir.error().full_message();
+    EXPECT_EQ(dir->features_cow, "no");
+    EXPECT_EQ(format_pool_xml(*dir, PoolSizes{}), std::string("<pool type='dir'>\n  <name>p1</name>\n  <uuid>") + kUuid +
+                                                       "</uuid>\n  <capacity unit='bytes'>0</capacity>\n"
+                                                       "  <allocation unit='bytes'>0</allocation>\n  <available unit='bytes'>0</available>\n"
+                                                       "  <features>\n    <cow state='no'/>\n  </features>\n  <source/>\n"
+                                                       "  <target>\n    <path>/tmp/p1</path>\n  </target>\n</pool>\n");
+    auto disk = parse_pool_xml("<pool type='disk'><name>p2</name><source><device path='/dev/sdz' part_separator='no'/>"
+                               "<format type='gpt'/></source><target><path>/dev</path></target></pool>");
+    ASSERT_TRUE(disk) << disk.error().full_message();
+    const std::string out = format_pool_xml(*disk, PoolSizes{});
+    EXPECT_NE(out.find("<device path='/dev/sdz' part_separator='no'/>"), std::string::npos) << out;
+    if (have_validator()) {
+        EXPECT_EQ(schema_problem(format_pool_xml(*dir, PoolSizes{}), "storagepool"), "");
+        EXPECT_EQ(schema_problem(out, "storagepool"), "") << out;
+    }
+    auto bad = parse_pool_xml("<pool type='dir'><name>p3</name><features><cow state='maybe'/></features><target><path>/tmp/p3</path></target></pool>");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("/pool/features/cow/@state"), std::string::npos) << bad.error().message;
+    auto unknown = parse_pool_xml("<pool type='dir'><name>p4</name><features><zap/></features><target><path>/tmp/p4</path></target></pool>");
+    ASSERT_FALSE(unknown);
+    EXPECT_NE(unknown.error().message.find("zap"), std::string::npos) << unknown.error().message;
+}
+
 TEST(PoolXml, DiskFreeExtentsAreFormattedAndIgnoredOnParse) {
     auto def = parse_pool_xml("<pool type='disk'><name>d</name><source><device path='/dev/sdz'/><format type='gpt'/>"
                               "</source><target><path>/dev</path></target></pool>");

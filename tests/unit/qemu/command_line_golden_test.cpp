@@ -32,12 +32,23 @@ Result<std::vector<std::string>> argv_of(const std::string& name) {
     if (!xml) return std::unexpected(xml.error());
     auto def = conf::parse_domain_xml(*xml);
     if (!def) return std::unexpected(def.error());
-    conf::assign_addresses_and_aliases(*def);
+    if (auto st = conf::assign_addresses_and_aliases(*def); !st) return std::unexpected(st.error());
     qemu::CommandLineOptions opts;
     opts.emulator = "/usr/bin/qemu-system-x86_64";
     opts.monitor_fd = 3;
     opts.runtime_prefix = "/run/vireo/qemu/" + def->name;
     opts.console_log = "/var/log/vireo/qemu/" + def->name + "-console.log";
+    // The descriptors the driver would hand over for tap NICs, numbered as
+    // its launch plan numbers them (after the monitor's 3): one tap per
+    // queue, and vhost-net ones where the case asks for <driver name='vhost'>.
+    int next = 4;
+    for (const auto& nic : def->devices.interfaces) {
+        if (!qemu::nic_uses_tap(nic)) continue;
+        for (unsigned q = 0; q < qemu::nic_queues(nic); ++q) opts.passed_fds[qemu::nic_tap_fd_name(nic.info.alias, q)] = next++;
+        if (nic.driver_name == "vhost")
+            for (unsigned q = 0; q < qemu::nic_queues(nic); ++q)
+                opts.passed_fds[qemu::nic_vhost_fd_name(nic.info.alias, q)] = next++;
+    }
     return qemu::build_command_line(*def, opts);
 }
 

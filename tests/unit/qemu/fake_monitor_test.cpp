@@ -195,6 +195,50 @@ TEST_F(FakeMonitor, StartWhoseResumeEventArrivesBeforeTheContReply) {
     EXPECT_EQ(runtime_files("vm"), (std::vector<std::string>{"vm.monitor", "vm.pid", "vm.xml"}));
 }
 
+// Define asks the host (the driver's emulators and their machine types): the
+// machine type is canonicalised, and an architecture no emulator here runs
+// is refused at define, naming it.
+TEST_F(FakeMonitor, DefineCanonicalisesTheMachineAndRefusesForeignArchitectures) {
+    define("vm");
+    auto xml = drv_->domain_xml("vm", true);
+    ASSERT_TRUE(xml);
+    EXPECT_NE(xml->find("machine='pc-i440fx-7.2'"), std::string::npos) << *xml;
+    EXPECT_NE(xml->find("<emulator>" + emulator_.string() + "</emulator>"), std::string::npos) << *xml;
+    auto arm = drv_->define_domain(
+        "<domain type='qemu'><name>arm</name><memory unit='MiB'>64</memory><os><type arch='aarch64' machine='virt'>hvm</type></os></domain>", true);
+    ASSERT_FALSE(arm);
+    EXPECT_EQ(arm.error().code, ErrorCode::Unsupported);
+    EXPECT_NE(arm.error().message.find("'aarch64'"), std::string::npos) << arm.error().message;
+    EXPECT_FALSE(drv_->lookup_domain("arm"));
+}
+
+// A pty serial: QEMU opens the pty; its path, from query-chardev, is in the
+// live XML of the serial and of its console (libvirt's tty= too), not in
+// the inactive one.
+TEST_F(FakeMonitor, LiveXmlHasTheSerialConsolesPtyFromQueryChardev) {
+    auto d = drv_->define_domain(
+        "<domain type='qemu'><name>tty</name><memory unit='MiB'>64</memory><os><type arch='x86_64' machine='pc'>hvm</type></os>"
+        "<devices><serial type='pty'/><console type='pty'/></devices></domain>",
+        true);
+    ASSERT_TRUE(d) << d.error().full_message();
+    auto s = drv_->start_domain("tty", {});
+    ASSERT_TRUE(s) << s.error().full_message();
+    EXPECT_EQ(qemu("tty")->pty_chardevs, std::vector<std::string>{"charserial0"});
+    auto live = drv_->domain_xml("tty", false);
+    ASSERT_TRUE(live);
+    EXPECT_NE(live->find("<serial type='pty'>\n      <source path='/dev/pts/90'/>"), std::string::npos) << *live;
+    EXPECT_NE(live->find("<console type='pty' tty='/dev/pts/90'>\n      <source path='/dev/pts/90'/>"), std::string::npos) << *live;
+    auto inactive = drv_->domain_xml("tty", true);
+    ASSERT_TRUE(inactive);
+    EXPECT_EQ(inactive->find("/dev/pts"), std::string::npos) << *inactive;
+    // after a daemon restart, from the runtime status
+    close();
+    open();
+    auto again = drv_->domain_xml("tty", false);
+    ASSERT_TRUE(again);
+    EXPECT_NE(again->find("<source path='/dev/pts/90'/>"), std::string::npos) << *again;
+}
+
 TEST_F(FakeMonitor, StartWhoseContReplyComesBeforeItsResumeEvent) {
     host_->on_spawn = [](FakeQemu& q) { q.on("cont", FakeQemu::reply_then_event(milliseconds(150))); };
     define_and_start("vm");
@@ -450,7 +494,8 @@ TEST_F(FakeMonitor, SaveShowsPausedSavingWithProgressThenShutOffSaved) {
     EXPECT_EQ(ji.operation, driver::JobOperation::Save);
     EXPECT_EQ(ji.phase, "writing");
     EXPECT_EQ(ji.mem_total, 1u << 20);
-    EXPECT_EQ(ji.status, JobStatus::Bounded);
+    EXPECT_EQ(ji.data_total, 1u << 20) << "a save's data is the guest's memory, as libvirt's";
+    EXPECT_EQ(ji.status, JobStatus::Unbounded) << "as libvirt reports a save";
     EXPECT_FALSE(fs::exists(image)) << "never a partial image under the final name";
     auto s = save.get();
     ASSERT_TRUE(s) << s.error().full_message();
@@ -526,7 +571,7 @@ TEST_F(FakeMonitor, AbortDuringSaveCancelsTheMigrationAndTheGuestRunsAgain) {
     ASSERT_TRUE(job->request_abort());
     auto s = save.get();
     ASSERT_FALSE(s);
-    EXPECT_EQ(s.error().full_message(), "failed to save domain 'vm': operation aborted: canceled by client");
+    EXPECT_EQ(s.error().full_message(), "operation aborted: job 'domain save' canceled by client");
     EXPECT_TRUE(q->wait_for_command("migrate_cancel", milliseconds(0)));
     EXPECT_EQ(q->migration_status(), "cancelled");
     EXPECT_EQ(info("vm").state, DomainState::Running);
@@ -536,6 +581,44 @@ TEST_F(FakeMonitor, AbortDuringSaveCancelsTheMigrationAndTheGuestRunsAgain) {
     EXPECT_EQ(object("vm")->completed_job()->status, JobStatus::Cancelled);
     const std::vector<std::string> want{"Defined/Added", "Started/Booted", "Suspended/Paused", "Resumed/Unpaused"};
     EXPECT_EQ(events_.of("vm"), want);
+}
+
+// The same through the connection's operations, as vireod serves them:
+// domain.jobinfo reports the save while it runs, job.list lists it,
+// domain.abort_job stops it, job.abort finds nothing left to stop.
+TEST_F(FakeMonitor, JobOperationsReportAndAbortTheSave) {
+    namespace ops = driver::ops;
+    host_->on_spawn = [](FakeQemu& q) { q.migration_stall_at = 64 * 1024; };
+    define_and_start("vm");
+    EXPECT_EQ(drv_->call<ops::DomainJobInfo>({.ref = "vm"})->status, JobStatus::None);
+    auto save = std::async(std::launch::async,
+                           [&] { return drv_->save_domain("vm", (tmp_ / "images" / "vm.save").string()); });
+    ASSERT_TRUE(qemu("vm")->wait_for_command("query-migrate", seconds(2)));
+    auto running = drv_->call<ops::DomainJobInfo>({.ref = "vm"});
+    ASSERT_TRUE(running) << running.error().full_message();
+    EXPECT_EQ(running->status, JobStatus::Unbounded);
+    EXPECT_EQ(running->operation, driver::JobOperation::Save);
+    EXPECT_EQ(running->object, "domain 'vm'");
+    auto jobs = drv_->call<ops::JobList>({});
+    ASSERT_TRUE(jobs);
+    ASSERT_EQ(jobs->size(), 1u);
+    EXPECT_EQ((*jobs)[0].id, running->id);
+
+    ASSERT_TRUE(drv_->call<ops::DomainAbortJob>({.ref = "vm"}));
+    auto s = save.get();
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().message, "operation aborted: job 'domain save' canceled by client");
+    EXPECT_EQ(info("vm").reason, "save canceled");
+    auto done = drv_->call<ops::DomainJobInfo>({.ref = "vm", .completed = true});
+    EXPECT_EQ(done->status, JobStatus::Cancelled);
+    EXPECT_EQ(done->error, "operation aborted: job 'domain save' canceled by client");
+    EXPECT_TRUE(drv_->call<ops::JobList>({})->empty());
+    auto again = drv_->call<ops::JobAbort>({.id = std::to_string(done->id)});
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, ErrorCode::NotFound);
+    auto none = drv_->call<ops::DomainAbortJob>({.ref = "vm"});
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().message, "Requested operation is not valid: no job is active on the domain");
 }
 
 TEST_F(FakeMonitor, SaveOfAQemuThatStopsAnsweringEndsAtTheDeadline) {

@@ -111,6 +111,12 @@ void FakeQemu::default_behaviour(Command& c, Ms reply_after, Ms event_after) {
         srv.reply(c, json::object(), reply_after);
         srv.event("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}}, reply_after);
         die(reply_after);
+    } else if (c.name == "query-chardev") {
+        json out = json::array();
+        for (std::size_t i = 0; i < pty_chardevs.size(); ++i)
+            out.push_back({{"label", pty_chardevs[i]}, {"filename", fmt::format("pty:/dev/pts/{}", 90 + i)}, {"frontend-open", true}});
+        lk.unlock();
+        srv.reply(c, out, reply_after);
     } else if (c.name == "query-status") {
         json st = {{"status", runstate_}, {"running", runstate_ == "running"}};
         lk.unlock();
@@ -342,6 +348,9 @@ Result<ProcessId> FakeQemuHost::spawn(const SpawnSpec& spec) {
     ProcessId id{static_cast<pid_t>(2'000'000'000 + static_cast<int>(fakes_.size())), 1};
     if (!spec.pid_path.empty()) (void)files::write_atomic(spec.pid_path, std::to_string(id.pid) + "\n");
     auto fake = std::make_shared<FakeQemu>(domain, id, std::move(listener), incoming);
+    for (std::size_t i = 0; i + 1 < spec.argv.size(); ++i)
+        if (spec.argv[i] == "-chardev" && spec.argv[i + 1].starts_with("pty,id="))
+            fake->pty_chardevs.push_back(spec.argv[i + 1].substr(7, spec.argv[i + 1].find(',', 7) - 7));
     if (on_spawn) on_spawn(*fake);
     fakes_.push_back(fake);
     return id;

@@ -68,6 +68,9 @@ public:
     // Stop writing after this many bytes (the migration then stays active
     // until cancelled): a save that takes forever.
     std::optional<std::size_t> migration_stall_at;
+    // The ids of the command line's pty chardevs: query-chardev reports them
+    // as /dev/pts/90, /dev/pts/91, ...
+    std::vector<std::string> pty_chardevs;
 
     // --- the guest and the process ------------------------------------------------
     void guest_powers_off(Ms after = Ms(0));  // SHUTDOWN (guest) then STOP, as with -no-shutdown

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -31,6 +32,48 @@ TEST(Error, CodeNamesRoundTrip) {
     EXPECT_EQ(error_code_from_string("nonsense"), ErrorCode::Internal);
     EXPECT_TRUE(is_retryable(ErrorCode::Busy));
     EXPECT_FALSE(is_retryable(ErrorCode::NoDomain));
+}
+
+TEST(Error, ErrnoErrorKeepsTheErrno) {
+    Error e = errno_error("cannot open '/x'", ENOSPC);
+    EXPECT_EQ(e.sys_errno, ENOSPC);
+    EXPECT_EQ(e.system_errno(), ENOSPC);
+    EXPECT_EQ(e.code, ErrorCode::System);
+    EXPECT_EQ(errno_error("x", ENOENT).code, ErrorCode::NotFound);
+    EXPECT_EQ(errno_error("x", ENOENT).sys_errno, ENOENT);
+    // An error that does not come from a system call has none.
+    EXPECT_EQ(Error(ErrorCode::InvalidArg, "bad").system_errno(), 0);
+}
+
+TEST(Error, FailErrnoReadsErrno) {
+    errno = EROFS;
+    auto r = fail_errno("cannot write '/x'");
+    EXPECT_EQ(r.error().sys_errno, EROFS);
+    EXPECT_NE(r.error().message.find("cannot write '/x': "), std::string::npos);
+}
+
+TEST(Error, ContextKeepsTheErrnoOfTheCause) {
+    Error inner = errno_error("cannot rename '/a' to '/b'", EXDEV);
+    Error outer = inner.context("cannot save the definition of domain 'web'").context("define failed");
+    EXPECT_EQ(outer.sys_errno, EXDEV);
+    EXPECT_EQ(outer.system_errno(), EXDEV);
+    EXPECT_EQ(outer.cause->sys_errno, EXDEV);
+    // A wrapper built by hand (no copy of the errno) still reports its cause's.
+    Error by_hand{ErrorCode::Io, "copy failed"};
+    by_hand.cause = std::make_shared<const Error>(inner);
+    EXPECT_EQ(by_hand.sys_errno, 0);
+    EXPECT_EQ(by_hand.system_errno(), EXDEV);
+    // A wrapper with an errno of its own keeps it.
+    Error own = errno_error("cannot close", EIO);
+    own.cause = std::make_shared<const Error>(inner);
+    EXPECT_EQ(own.system_errno(), EIO);
+}
+
+TEST(Error, FilesErrorsCarryTheErrno) {
+    auto r = files::read("/nonexistent-vireo-test/x.xml");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::NotFound);
+    EXPECT_EQ(r.error().system_errno(), ENOENT);
 }
 
 TEST(Uuid, ParseFormatsBothForms) {
@@ -95,6 +138,19 @@ TEST(Files, AtomicWriteReplacesAndLeavesNoTemp) {
     int n = 0;
     for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
     EXPECT_EQ(n, 1);
+}
+
+TEST(Files, ReplaceWithoutSyncAlsoLeavesNoTempAndKeepsTheMode) {
+    test::TempDir dir;
+    auto p = dir / "net.conf";
+    ASSERT_TRUE(files::write_replace(p, "old", 0600));
+    ASSERT_TRUE(files::write_replace(p, "new content", 0640));
+    EXPECT_EQ(*files::read(p), "new content");
+    EXPECT_EQ(std::filesystem::status(p).permissions() & std::filesystem::perms::all, std::filesystem::perms(0640));
+    int n = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
+    EXPECT_EQ(n, 1);
+    EXPECT_FALSE(files::write_replace(dir / "missing-dir/x", "y"));
 }
 
 TEST(Files, ReadMissingIsNotFound) {
