@@ -333,6 +333,29 @@ constexpr OptionHelp kQcow2Create[] = {
     {"size", "size", "Virtual disk size"},
 };
 constexpr OptionHelp kRawCreate[] = {{"size", "size", "Virtual disk size"}};
+constexpr OptionHelp kLuksCreate[] = {
+    {"cipher-alg", "str", "Name of encryption cipher algorithm"},
+    {"cipher-mode", "str", "Name of encryption cipher mode"},
+    {"hash-alg", "str", "Name of encryption hash algorithm"},
+    {"iter-time", "num", "Time to spend in PBKDF in milliseconds"},
+    {"ivgen-alg", "str", "Name of IV generator algorithm"},
+    {"ivgen-hash-alg", "str", "Name of IV generator hash algorithm"},
+    {"key-secret", "str", "ID of the secret that provides the keyslot passphrase"},
+    {"size", "size", "Virtual disk size"},
+};
+constexpr OptionHelp kVmdkCreate[] = {
+    {"adapter_type", "str", "Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX"},
+    {"backing_file", "str", "File name of a base image"},
+    {"backing_fmt", "str", "Must be 'vmdk' if present"},
+    {"compat6", "bool (on/off)", "VMDK version 6 image"},
+    {"hwversion", "str", "VMDK hardware version"},
+    {"size", "size", "Virtual disk size"},
+    {"subformat", "str",
+     "VMDK flat extent format, can be one of {monolithicSparse (default) | monolithicFlat | twoGbMaxExtentSparse | "
+     "twoGbMaxExtentFlat | streamOptimized} "},
+    {"toolsversion", "str", "VMware guest tools version"},
+    {"zeroed_grain", "bool (on/off)", "Enable efficient zero writes using the zeroed-grain GTE feature"},
+};
 // The file protocol's own (merged after the format's; a name the format
 // already has keeps the format's text).
 constexpr OptionHelp kFileCreate[] = {
@@ -362,6 +385,8 @@ constexpr OptionHelp kQcow2Amend[] = {
 std::vector<OptionHelp> create_option_help(ImageFormat fmt, bool with_file) {
     std::vector<OptionHelp> out;
     if (fmt == ImageFormat::Qcow2) out.assign(std::begin(kQcow2Create), std::end(kQcow2Create));
+    else if (fmt == ImageFormat::Luks) out.assign(std::begin(kLuksCreate), std::end(kLuksCreate));
+    else if (fmt == ImageFormat::Vmdk) out.assign(std::begin(kVmdkCreate), std::end(kVmdkCreate));
     else out.assign(std::begin(kRawCreate), std::end(kRawCreate));
     if (with_file) {
         for (const auto& f : kFileCreate) {

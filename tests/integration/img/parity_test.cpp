@@ -645,7 +645,9 @@ TEST(ImgOptions, MessagesAndOptionHelpLikeQemu) {
         {"create", "-f", "qcow2", "-o", "cluster_size=4k,help", "x", "1M"}, {"create", "-f", "nosuch", "-o", "help"},
         {"convert", "-O", "qcow2", "-o", "help"}, {"convert", "-O", "raw", "-o", "help", "a.raw", "x.img"},
         {"amend", "-f", "qcow2", "-o", "help"}, {"amend", "-f", "raw", "-o", "help"}, {"amend", "-o", "help", "c.qcow2"},
-        {"amend", "-o", "help", "missing.qcow2"},
+        {"amend", "-o", "help", "missing.qcow2"}, {"create", "-f", "luks", "-o", "help"},
+        {"create", "-f", "vmdk", "-o", "help"}, {"create", "-f", "vmdk", "-o", "help", "x.vmdk"},
+        {"create", "-f", "luks", "-o", "help", "x.luks"},
     };
     for (const auto& c : cases) {
         std::string what;
