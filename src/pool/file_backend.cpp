@@ -262,7 +262,7 @@ Status DirBackend::resize_volume(const PoolDef&, const VolumeDef& vol, std::uint
     if (vol.type != driver::VolumeType::File) return fail(ErrorCode::Unsupported, "volume '{}' is not a file and cannot be resized", vol.name);
     auto fmt_r = storage::parse_format(vol.format);
     if (!fmt_r) return std::unexpected(fmt_r.error());
-    auto img = storage::open_image(vol.path, {.format = *fmt_r, .writable = true, .open_backing = false});
+    auto img = storage::open_image(vol.path, {.format = *fmt_r, .writable = true, .open_backing = false, .whole_sectors = false});
     if (!img) return std::unexpected(img.error());
     VIREO_TRY((*img)->resize(capacity, flags.shrink,
                              flags.allocate ? storage::Preallocation::Falloc : storage::Preallocation::Off));

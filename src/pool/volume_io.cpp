@@ -36,7 +36,14 @@ Error in_use(const VolumeDef& vol, const Error& e) {
                  fmt::format("volume '{}' is in use by another process ({}): '{}'", vol.name, why, vol.path)};
 }
 
-std::string engine_format(const VolumeDef& vol) { return vol.format == "qcow2" ? "qcow2" : "raw"; }  // partitions are raw
+// The image format the copy engine reads and writes a volume as: the
+// volume's own where the engine knows it (a vmdk's guest data is not its
+// file's bytes), raw for the rest (raw files, partitions, iso, ...).
+std::string engine_format(const VolumeDef& vol) {
+    for (const char* f : {"qcow2", "vmdk", "vpc", "vhdx", "vdi"})
+        if (vol.format == f) return vol.format;
+    return "raw";
+}
 
 Result<storage::ImagePtr> open_volume(const VolumeDef& vol, bool writable,
                                       storage::CacheMode cache = storage::CacheMode::Writeback, bool force_share = false) {
@@ -49,6 +56,7 @@ Result<storage::ImagePtr> open_volume(const VolumeDef& vol, bool writable,
     opts.writable = writable;
     opts.cache = cache;
     opts.force_share = force_share;
+    opts.whole_sectors = false;  // a volume is its file, byte for byte
     auto img = storage::open_image(vol.path, opts);
     if (!img) {
         if (!lock_refusal(img.error()).empty()) return std::unexpected(in_use(vol, img.error()));

@@ -47,11 +47,15 @@ Result<ChainExtent> chain_status(Image* top, uint64_t off, uint64_t len) {
                 return c;
             case ExtentKind::Zero:
                 c.present = c.zero = true;
+                c.offset = e->host_offset;
                 c.length = len;
                 return c;
             case ExtentKind::Unallocated:
-                if (!layer->backing()) {
+                // Without a backing file, or past the end of a shorter one,
+                // the range reads as zero at this layer (QEMU's depth).
+                if (!layer->backing() || off >= layer->backing()->size()) {
                     c.zero = true;
+                    c.offset = e->host_offset;
                     c.length = len;
                     return c;
                 }

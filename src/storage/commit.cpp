@@ -1,5 +1,6 @@
 #include "storage/commit.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -13,6 +14,14 @@ namespace vireo::storage {
 namespace {
 
 constexpr uint64_t kChunk = 2ULL << 20;  // qemu-img's IO_BUF_SIZE
+
+// The granularity of QEMU's default dirty bitmap on `img`, which its
+// commit copies in: the cluster size within [4 KiB, 64 KiB]; 64 KiB for
+// raw images.
+uint64_t commit_granularity(Image& img) {
+    if (img.format() != ImageFormat::Qcow2) return 64ULL << 10;
+    return std::clamp<uint64_t>(img.cluster_size(), 4096, 64ULL << 10);
+}
 
 Result<ImagePtr> open_path(const std::filesystem::path& path, const std::string& fmt, OpenOptions o) {
     if (!fmt.empty()) {
@@ -57,26 +66,65 @@ Status commit(const CommitOptions& o) {
     std::vector<char> buf(kChunk);
     const uint64_t size = t->size();
     if ((*base)->size() < size) VIREO_TRY((*base)->resize(size, false, Preallocation::Off));
-    for (uint64_t off = 0; off < size;) {
-        uint64_t n = std::min<uint64_t>(kChunk, size - off);
-        // Allocated anywhere above the base?
-        Image* l = t;
-        bool above = false;
-        uint64_t len = n;
-        while (l && l != base_view) {
-            auto e = l->block_status(off, std::min<uint64_t>(len, l->size() > off ? l->size() - off : len));
+    // As qemu-img's commit (a mirror of the top onto the base): what is
+    // allocated above the base is copied in chunks of the base's bitmap
+    // granularity; a run that reads as zero in the whole chain and covers
+    // whole base clusters becomes zero there (clusters freed), the rest is
+    // copied as data as it reads, zeroes included.
+    const uint64_t g = commit_granularity(**base);
+    const uint64_t base_cluster = (*base)->format() == ImageFormat::Qcow2 ? (*base)->cluster_size() : 1;
+    auto allocated_above = [&](uint64_t off, uint64_t len) -> Result<std::pair<bool, uint64_t>> {
+        for (Image* l = t; l && l != base_view; l = l->backing()) {
+            if (off >= l->size()) continue;
+            auto e = l->block_status(off, std::min(len, l->size() - off));
             if (!e) return std::unexpected(e.error());
             len = std::min(len, e->length);
-            if (e->kind != ExtentKind::Unallocated) {
-                above = true;
-                break;
-            }
-            l = l->backing();
+            if (e->kind != ExtentKind::Unallocated) return std::pair{true, len};
         }
+        return std::pair{false, len};
+    };
+    auto copy = [&](uint64_t off, uint64_t len) -> Status {
+        for (uint64_t done = 0; done < len;) {
+            uint64_t n = std::min<uint64_t>(kChunk, len - done);
+            VIREO_TRY(t->read(off + done, buf.data(), n));
+            VIREO_TRY((*base)->write(off + done, buf.data(), n));
+            done += n;
+        }
+        return {};
+    };
+    // One run of dirty chunks [start, end): status of the whole chain
+    // decides how each part goes.
+    auto mirror = [&](uint64_t start, uint64_t end) -> Status {
+        for (uint64_t pos = start; pos < end;) {
+            auto st = chain_status(t, pos, end - pos);
+            if (!st) return std::unexpected(st.error());
+            uint64_t io = st->length - st->length % g;
+            bool zero = !st->data && st->zero;
+            if (io < g) {
+                io = g;
+                zero = false;
+            }
+            io = std::min(io, end - pos);
+            const bool aligned = pos % base_cluster == 0 && (io % base_cluster == 0 || pos + io == size);
+            if (zero && aligned) VIREO_TRY((*base)->write_zeroes(pos, io, true));
+            else VIREO_TRY(copy(pos, io));
+            pos += io;
+        }
+        return {};
+    };
+    uint64_t dirty_start = 0, dirty_end = 0;  // the run of dirty chunks being gathered
+    for (uint64_t off = 0; off < size;) {
+        auto a = allocated_above(off, std::min<uint64_t>(kChunk, size - off));
+        if (!a) return std::unexpected(a.error());
+        auto [above, len] = *a;
         if (above) {
-            VIREO_TRY(t->read(off, buf.data(), len));
-            if (buffer_is_zero(buf.data(), len)) VIREO_TRY((*base)->write_zeroes(off, len, false));
-            else VIREO_TRY((*base)->write(off, buf.data(), len));
+            const uint64_t cs = off / g * g, ce = std::min(size, (off + len + g - 1) / g * g);
+            if (dirty_end && cs > dirty_end) {
+                VIREO_TRY(mirror(dirty_start, dirty_end));
+                dirty_end = 0;
+            }
+            if (!dirty_end) dirty_start = cs;
+            dirty_end = std::max(dirty_end, ce);
         }
         off += len;
         if (o.progress && !o.progress(off, size)) {
@@ -84,6 +132,7 @@ Status commit(const CommitOptions& o) {
             return std::unexpected(cancelled_error());
         }
     }
+    if (dirty_end) VIREO_TRY(mirror(dirty_start, dirty_end));
     VIREO_TRY((*base)->close());
     if (!o.drop) {
         if (auto* q = qcow2_cast(t)) VIREO_TRY(q->make_empty());
@@ -131,6 +180,7 @@ Status rebase(const RebaseOptions& o) {
         }
         const uint64_t size = q->size();
         const uint64_t cs = q->cluster_size();
+        const uint64_t old_size = q->backing() ? q->backing()->size() : 0;
         std::vector<char> old_buf(kChunk), new_buf(kChunk);
         for (uint64_t off = 0; off < size;) {
             uint64_t n = std::min<uint64_t>(kChunk, size - off);
@@ -141,18 +191,24 @@ Status rebase(const RebaseOptions& o) {
                 off += n;
                 continue;
             }
+            // Chunks end where either backing file ends, as qemu-img's do
+            // (its progress steps follow them).
+            if (off < old_size) n = std::min(n, old_size - off);
+            const uint64_t new_size = new_backing ? new_backing->size() : 0;
+            if (off < new_size) n = std::min(n, new_size - off);
+            // Past the old backing file's end the image reads zero: what
+            // differs there is written as zero clusters, not zero data.
+            const bool old_is_zero = off >= old_size;
             VIREO_TRY(q->read(off, old_buf.data(), n));
-            uint64_t have = 0;
-            if (new_backing && off < new_backing->size()) {
-                have = std::min<uint64_t>(n, new_backing->size() - off);
-                VIREO_TRY(new_backing->read(off, new_buf.data(), have));
-            }
-            std::memset(new_buf.data() + have, 0, n - have);
+            if (off < new_size) VIREO_TRY(new_backing->read(off, new_buf.data(), n));
+            else std::memset(new_buf.data(), 0, n);
             // Copy only the clusters whose content would change.
             for (uint64_t p = 0; p < n;) {
                 uint64_t step = std::min<uint64_t>(n - p, cs - (off + p) % cs);
-                if (std::memcmp(old_buf.data() + p, new_buf.data() + p, step) != 0)
-                    VIREO_TRY(q->write(off + p, old_buf.data() + p, step));
+                if (std::memcmp(old_buf.data() + p, new_buf.data() + p, step) != 0) {
+                    if (old_is_zero) VIREO_TRY(q->write_zeroes(off + p, step, false));
+                    else VIREO_TRY(q->write(off + p, old_buf.data() + p, step));
+                }
                 p += step;
             }
             off += n;

@@ -141,7 +141,11 @@ struct Batch {
 struct CopySettings {
     bool compress = false;
     bool target_fresh = true;           // target reads zero everywhere already
-    bool skip_same_as_backing = false;  // -B: skip clusters the target's backing has
+    // -B: only the sources' top layers are copied; what they leave to
+    // their backing files is left to the target's backing file (qemu-img
+    // convert -B: "allocated in the source above its backing").
+    bool top_layer_only = false;
+    std::optional<uint64_t> zero_from;  // a new target reads zero from here on
     bool salvage = false;
     uint64_t sparse = 4096;
     unsigned threads = 8;
@@ -179,6 +183,16 @@ public:
 
 private:
     Batch& cur() { return batches_[cur_]; }
+    // How a source run is copied: as data, as zero, or (-B) not at all.
+    struct Status_ {
+        uint64_t length = 0;
+        bool data = false;
+        bool backing = false;
+    };
+    Result<Status_> status(Image* src, uint64_t off, uint64_t len);
+    Image* run_src_ = nullptr;  // the run status() last looked up
+    uint64_t run_start_ = 0, run_end_ = 0;
+    Status_ run_;
     bool add_zero_run(uint64_t dst_off, uint64_t len);
     bool read_into_batch(Image* src, uint64_t src_off, uint64_t len, uint64_t dst_off);
     Status salvage_read(Image* src, uint64_t off, char* buf, uint64_t len);
@@ -209,7 +223,6 @@ private:
     std::unique_ptr<WorkerPool> pool_;
     uint64_t written_ = 0;
     std::chrono::steady_clock::time_point t0_;
-    std::vector<char> backing_buf_;
     // Progress: the counted runs in target order, and how far reporting got.
     struct CountedRun {
         uint64_t start = 0, len = 0, chunk = 0;
@@ -219,6 +232,43 @@ private:
     uint64_t run_pos_ = 0;  // bytes of runs_[run_idx_] reported
     uint64_t counted_total_ = 0, counted_done_ = 0;
 };
+
+Result<Copier::Status_> Copier::status(Image* src, uint64_t off, uint64_t len) {
+    Status_ s;
+    if (!s_.top_layer_only) {
+        auto e = chain_status(src, off, len);
+        if (!e) return std::unexpected(e.error());
+        s.length = e->length;
+        s.data = e->data;
+        return s;
+    }
+    // The top layer only: unallocated there is the backing file's, or reads
+    // zero without one, or from a start past a shorter one (the run is not
+    // split at the backing file's end: QEMU judges it by where it starts,
+    // so a run is looked up whole, once, and remembered).
+    if (src == run_src_ && off >= run_start_ && off < run_end_) {
+        s = run_;
+        s.length = std::min(len, run_end_ - off);
+        return s;
+    }
+    constexpr uint64_t kMaxRequest = (uint64_t{0x7fffffff} >> 9) << 9;
+    auto e = src->block_status(off, std::min(src->size() - off, kMaxRequest));
+    if (!e) return std::unexpected(e.error());
+    s.length = e->length;
+    Image* b = src->backing();
+    switch (e->kind) {
+        case ExtentKind::Unallocated: s.backing = b && off < b->size(); break;
+        case ExtentKind::Zero: break;
+        case ExtentKind::Data: s.data = !(e->host_zero && src->format() == ImageFormat::Raw); break;
+        case ExtentKind::Compressed: s.data = true; break;
+    }
+    run_src_ = src;
+    run_start_ = off;
+    run_end_ = off + s.length;
+    run_ = s;
+    s.length = std::min(len, s.length);
+    return s;
+}
 
 bool Copier::add_zero_run(uint64_t dst_off, uint64_t len) {
     auto& p = cur().pieces;
@@ -334,18 +384,16 @@ bool Copier::write_batch(Batch& b) {
         bool skip = false;
         if (!p.in_buffer || (p.zero && s_.sparse > 0)) {
             if (!flush_all()) return false;
-            if (!s_.target_fresh) {
-                auto z = dst_->write_zeroes(p.dst_off, p.len, true);
+            // A new target reads zero past its backing file's end already
+            // (qemu-img writes no zeroes there either).
+            const uint64_t zero_len = s_.zero_from ? std::min(p.len, *s_.zero_from > p.dst_off ? *s_.zero_from - p.dst_off : 0) : p.len;
+            if (!s_.target_fresh && zero_len) {
+                auto z = dst_->write_zeroes(p.dst_off, zero_len, true);
                 if (!z) return fail_write(p.dst_off, z.error());
             }
             skip = true;
         }
         const char* d = p.in_buffer ? b.raw.get() + p.buf_off : nullptr;
-        if (!skip && s_.skip_same_as_backing && dst_->backing() && p.dst_off + p.len <= dst_->backing()->size()) {
-            backing_buf_.resize(p.len);
-            auto r = dst_->backing()->read(p.dst_off, backing_buf_.data(), p.len);
-            if (r && std::memcmp(backing_buf_.data(), d, p.len) == 0) skip = true;
-        }
         if (skip) {
             if (!flush_all()) return false;
             continue;
@@ -399,8 +447,14 @@ bool Copier::run() {
                 if (!cycle()) return false;
             }
             uint64_t room = capacity_ - cur().used;
-            auto e = chain_status(src, off, std::min<uint64_t>(room, size - off));
+            auto e = status(src, off, std::min<uint64_t>(room, size - off));
             if (!e) return failed(Error{e.error().code, fmt::format("error while reading at byte {}: {}", off, e.error().message)});
+            if (e->backing) {
+                // Left to the target's backing file: nothing is written.
+                cur().end = base + off + e->length;
+                off += e->length;
+                continue;
+            }
             if (!e->data) {
                 add_zero_run(base + off, e->length);
                 off += e->length;
@@ -465,7 +519,7 @@ bool Copier::plan_progress() {
             if (status_end <= pos) {
                 const uint64_t want = std::min(size - pos, kMaxRequest);
                 uint64_t len = 0;
-                if (s_.skip_same_as_backing) {
+                if (s_.top_layer_only) {
                     auto e = src->block_status(pos, want);
                     if (!e) return failed(Error{e.error().code, fmt::format("error while reading at byte {}: {}", pos, e.error().message)});
                     len = e->length;
@@ -618,6 +672,7 @@ Status convert(const ConvertOptions& o) {
             co->backing_file = o.backing;
             co->backing_format = o.backing_format;
         }
+        co->warn = o.warn;
         auto st = create_image(o.target, *co);
         if (!st)
             return fail(st.error().code, "{}: error while converting {}: {}", o.target.string(), o.target_format,
@@ -644,7 +699,8 @@ Status convert(const ConvertOptions& o) {
         return fail(ErrorCode::Unsupported, "Format driver '{}' does not support bitmaps", o.target_format);
     // Bitmaps go in one by one after the data, and the first whose name the
     // target (convert -n) already has fails the command, as in qemu-img.
-    // The target's names are read now: its data writes drop its bitmaps.
+    // The target's names are read before its data writes (which set bits
+    // in its own enabled bitmaps, as QEMU's do).
     size_t bitmaps_ok = src_bitmaps.size();
     if (!src_bitmaps.empty()) {
         auto have = dst_q->read_bitmaps();
@@ -660,7 +716,8 @@ Status convert(const ConvertOptions& o) {
     cs.compress = o.compress;
     // Regions the target may not already read as zero must be zeroed.
     cs.target_fresh = (!o.no_create || o.target_is_zero) && o.backing.empty() && dst->zero_init();
-    cs.skip_same_as_backing = !o.backing.empty();
+    cs.top_layer_only = !o.backing.empty();
+    if (created && dst->backing()) cs.zero_from = dst->backing()->size();
     cs.salvage = o.salvage;
     cs.sparse = o.sparse;
     cs.threads = o.threads;
@@ -678,7 +735,8 @@ Status convert(const ConvertOptions& o) {
         }
         return std::unexpected(e);
     }
-    // Bitmaps go in after the data: a guest write drops an image's bitmaps.
+    // Bitmaps go in after the data: the copy's writes must not set bits in
+    // the source's bitmaps.
     if (bitmaps_ok > 0) {
         std::vector<qcow2::Bitmap> add(src_bitmaps.begin(), src_bitmaps.begin() + static_cast<long>(bitmaps_ok));
         auto st = dst_q->add_bitmaps(add);

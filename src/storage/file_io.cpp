@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +64,28 @@ Result<FileIo> FileIo::create(const std::filesystem::path& path, CacheMode cache
     if (fd < 0) return std::unexpected(errno_error(fmt::format("Could not create '{}'", path.string()), errno));
     ::close(fd);
     return open(path, true, cache);
+}
+
+void FileIo::apply_create_hints(std::optional<uint64_t> extent_size_hint, bool nocow,
+                                const std::function<void(const std::string&)>& warn) {
+    if (nocow) {
+        int attr = 0;
+        if (::ioctl(fd_.get(), FS_IOC_GETFLAGS, &attr) == 0) {
+            attr |= FS_NOCOW_FL;
+            (void)::ioctl(fd_.get(), FS_IOC_SETFLAGS, &attr);  // an optimisation only, as in QEMU
+        }
+    }
+    const uint64_t hint = extent_size_hint.value_or(1ULL << 20);
+    if (hint == 0) return;
+    struct fsxattr attr {};
+    int r = ::ioctl(fd_.get(), FS_IOC_FSGETXATTR, &attr);
+    if (r == 0) {
+        attr.fsx_xflags |= FS_XFLAG_EXTSIZE;
+        attr.fsx_extsize = static_cast<uint32_t>(hint);
+        r = ::ioctl(fd_.get(), FS_IOC_FSSETXATTR, &attr);
+    }
+    if (r < 0 && extent_size_hint && warn)
+        warn(fmt::format("warning: Failed to set extent size hint: {}", std::strerror(errno)));
 }
 
 Status FileIo::bounce_read(void* buf, size_t len, uint64_t off) const {

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "util/error.hpp"
@@ -46,6 +48,12 @@ public:
     Status preallocate(uint64_t off, uint64_t len, bool full);
     // Bytes actually allocated on the host (st_blocks * 512).
     Result<uint64_t> allocated_bytes() const;
+    // What QEMU's file protocol does to a file it has just created: the
+    // copy-on-write flag off (`nocow`, btrfs; failures ignored) and the
+    // extent size hint set (XFS; 1 MiB unless given, 0: none). A hint that
+    // was given and cannot be set is a warning, as in QEMU.
+    void apply_create_hints(std::optional<uint64_t> extent_size_hint, bool nocow,
+                            const std::function<void(const std::string&)>& warn);
     // SEEK_DATA/SEEK_HOLE probe: is `off` in data, and where does that run end
     // (bounded by `end`).
     Result<std::pair<bool, uint64_t>> data_run(uint64_t off, uint64_t end) const;

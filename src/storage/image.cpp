@@ -5,6 +5,8 @@
 #include <fmt/printf.h>
 
 #include "storage/endian.hpp"
+#include "storage/location.hpp"
+#include "storage/nbd.hpp"
 #include "storage/formats.hpp"
 #include "storage/luks_image.hpp"
 #include "storage/qcow2.hpp"
@@ -138,6 +140,22 @@ Result<ImagePtr> open_unlocked(const std::filesystem::path& path, const OpenOpti
 Result<ImagePtr> open_image(const std::filesystem::path& path, const OpenOptions& opts) {
     if (opts.force_share && opts.writable)
         return fail(ErrorCode::InvalidArg, "force-share=on can only be used with read-only images");
+    // json:, file: and nbd names: the location they give (an NBD export
+    // has no file to lock).
+    if (is_location_name(path.native())) {
+        auto loc = parse_location(path.native());
+        if (!loc) return std::unexpected(loc.error());
+        if (loc->read_only && opts.writable) return fail(ErrorCode::PermissionDenied, "Block node is read-only");
+        OpenOptions o = opts;
+        if (loc->format) o.format = *loc->format;
+        if (loc->nbd) {
+            if (o.format && *o.format != ImageFormat::Raw)
+                return fail(ErrorCode::Unsupported, "the {} format over the nbd protocol is not supported by vireo",
+                            format_name(*o.format));
+            return NbdImage::open(*loc->nbd, o, loc->label.empty() ? "raw" : loc->label);
+        }
+        return open_image(*loc->path, o);
+    }
     // Locked before anything is read or written, as QEMU does at open.
     ImageLock lock;
     if (opts.locking) {
@@ -153,6 +171,25 @@ Result<ImagePtr> open_image(const std::filesystem::path& path, const OpenOptions
 }
 
 Status create_image(const std::filesystem::path& path, const CreateOptions& opts) {
+    // Protocol names: a file: name is its path; an NBD export exists
+    // already and is only checked (QEMU's "simple" creation); json: names
+    // cannot be created.
+    const std::string& name = path.native();
+    if (name.starts_with("json:")) return fail(ErrorCode::Unsupported, "Unknown protocol 'json'");
+    if (name.starts_with("file:")) return create_image(name.substr(5), opts);
+    if (is_nbd_name(name)) {
+        if (opts.format != ImageFormat::Raw)
+            return fail(ErrorCode::Unsupported, "the {} format over the nbd protocol is not supported by vireo",
+                        format_name(opts.format));
+        auto a = parse_nbd_uri(name);
+        if (!a) return std::unexpected(a.error());
+        auto img = NbdImage::open(*a, OpenOptions{.writable = true});
+        if (!img) return std::unexpected(img.error());
+        if ((*img)->size() < opts.size)
+            return fail(ErrorCode::InvalidArg, "Image size must be less than or equal to the size of the export ({} bytes)",
+                        (*img)->size());
+        return (*img)->close();
+    }
     // qemu-img's create takes write and resize on the file (and shares all
     // but resize); a qcow2 target is then opened as a writer.
     LockPerms perms{kPermWrite | kPermResize, kPermAll & ~kPermResize};
@@ -165,6 +202,8 @@ Status create_image(const std::filesystem::path& path, const CreateOptions& opts
         if (!l) return std::unexpected(l.error());
         lock = std::move(*l);
     }
+    if (opts.extent_size_hint && *opts.extent_size_hint > UINT32_MAX)
+        return fail(ErrorCode::InvalidArg, "Extent size hint is too large");
     if (opts.format == ImageFormat::Raw) {
         if (!opts.backing_file.empty())
             return fail(ErrorCode::InvalidArg, "Backing file not supported for file format 'raw'");
@@ -180,6 +219,8 @@ Status create_image(const std::filesystem::path& path, const CreateOptions& opts
 }
 
 std::filesystem::path resolve_backing_path(const std::filesystem::path& overlay, const std::string& backing) {
+    // Protocol and json: names are not relative to anything.
+    if (is_location_name(backing)) return backing;
     std::filesystem::path b(backing);
     if (b.is_absolute()) return b;
     auto dir = overlay.parent_path();

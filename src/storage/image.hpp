@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ struct OpenOptions {
     // The permissions to lock instead of the defaults for the open mode
     // (default_lock_perms); backing files always take the defaults.
     std::optional<LockPerms> lock_perms = std::nullopt;
+    // Raw files count in whole 512-byte sectors, as QEMU sees them (a file
+    // of 1000 bytes is a 1024-byte disk whose tail reads zero). false: the
+    // file's exact length (what the pool's volume operations work on).
+    bool whole_sectors = true;
     // The passphrase of an encrypted image (LUKS; qcow2 with encryption):
     // the value of the secret that key-secret / encrypt.key-secret names.
     // Not needed for no_io opens (info reads only the header).
@@ -73,8 +78,10 @@ struct Extent {
     uint64_t start = 0;
     uint64_t length = 0;
     ExtentKind kind = ExtentKind::Unallocated;
-    std::optional<uint64_t> host_offset;  // for Data in a host file
-    std::string host_file;                // that file when not the image's own (vmdk extents)
+    // For Data in a host file; Zero and Unallocated have one when they keep
+    // an allocated host cluster (qcow2 zero clusters, extended L2 subclusters).
+    std::optional<uint64_t> host_offset;
+    std::string host_file;  // that file when not the image's own (vmdk extents)
     bool host_zero = false;               // Data whose host range is a hole (reads zero)
     // Data that a guest write may overwrite in place at host_offset (not
     // shared with a snapshot, no metadata update needed).
@@ -130,6 +137,11 @@ struct CreateOptions {
     std::string data_file;           // external data file ("" = none)
     bool data_file_raw = false;
     Preallocation prealloc = Preallocation::Off;
+    // The file protocol's options (both formats): see FileIo::apply_create_hints.
+    std::optional<uint64_t> extent_size_hint;
+    std::optional<bool> nocow;
+    // Warnings on the way ("warning: Failed to set extent size hint: ...").
+    std::function<void(const std::string&)> warn;
     // LUKS format, and qcow2's encrypt.*:
     EncryptOptions encrypt;
     // vmdk only:
@@ -198,8 +210,11 @@ struct VmdkInfo {
 struct ImageInfo {
     std::string filename;
     ImageFormat format = ImageFormat::Raw;
+    std::string format_label;  // the format name to show, when not format_name(format) ("nbd")
     uint64_t virtual_size = 0;
     uint64_t actual_size = 0;
+    bool actual_size_known = true;  // false: "disk size: unavailable" (NBD exports)
+    bool has_dirty_flag = true;
     bool dirty = false;
     std::optional<uint32_t> cluster_size;
     std::string backing_file;        // as recorded

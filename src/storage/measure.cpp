@@ -34,6 +34,25 @@ uint64_t qcow2_prealloc_size(uint64_t total, uint64_t cs, int refcount_bits, boo
     meta += refcount_metadata_size((meta + aligned) / cs, cs, refcount_bits);
     return meta + aligned;
 }
+
+// What persistent bitmaps of `src` would take in a qcow2 target with
+// `cs`-byte clusters: data and table clusters as if fully allocated, and
+// the directory (QEMU's qcow2_get_persistent_dirty_bitmap_size).
+Result<uint64_t> bitmaps_size(Image* src, uint64_t cs) {
+    auto* q = qcow2_cast(src);
+    if (!q) return uint64_t{0};
+    auto info = q->info();
+    if (!info) return std::unexpected(info.error());
+    uint64_t size = 0, dir = 0;
+    for (const auto& b : info->bitmaps) {
+        const uint64_t bits = (src->size() + b.granularity - 1) / b.granularity;
+        const uint64_t clusters = ((bits + 7) / 8 + cs - 1) / cs;
+        size += clusters * cs + (clusters * 8 + cs - 1) / cs * cs;
+        dir += (24 + b.name.size() + 7) & ~7ULL;
+    }
+    return size + (dir + cs - 1) / cs * cs;
+}
+
 }  // namespace
 
 Result<MeasureResult> measure(const MeasureOptions& m) {
@@ -41,21 +60,20 @@ Result<MeasureResult> measure(const MeasureOptions& m) {
     if (!ofmt) return std::unexpected(ofmt.error());
     auto co = parse_create_options(*ofmt, m.create_options);
     if (!co) return std::unexpected(co.error());
-    uint64_t virtual_size = m.path ? 0 : m.size, required = 0;
-    const uint64_t cs = *ofmt == ImageFormat::Qcow2 ? co->cluster_size : 512;
+    ImagePtr img, snap;
+    Image* src = nullptr;
     if (m.path) {
         OpenOptions oo;
         oo.force_share = m.force_share;
-        Result<ImagePtr> img = std::unexpected(Error{});
         if (!m.format.empty()) {
             auto f = parse_driver(m.format);
-            if (f) oo.format = *f;
-            else img = std::unexpected(f.error());
+            if (!f) return fail(f.error().code, "Could not open '{}': {}", m.path->string(), f.error().message);
+            oo.format = *f;
         }
-        if (m.format.empty() || oo.format) img = open_image(*m.path, oo);
-        if (!img) return fail(img.error().code, "Could not open '{}': {}", m.path->string(), img.error().message);
-        ImagePtr snap;
-        Image* src = img->get();
+        auto o = open_image(*m.path, oo);
+        if (!o) return fail(o.error().code, "Could not open '{}': {}", m.path->string(), o.error().message);
+        img = std::move(*o);
+        src = img.get();
         if (!m.snapshot.empty()) {
             auto* q = qcow2_cast(src);
             std::string key = m.snapshot.starts_with("snapshot.name=") ? m.snapshot.substr(14) : m.snapshot;
@@ -64,28 +82,48 @@ Result<MeasureResult> measure(const MeasureOptions& m) {
             snap = std::move(*s);
             src = snap.get();
         }
-        virtual_size = src->size();
-        for (uint64_t off = 0; off < virtual_size;) {
-            auto e = chain_status(src, off, virtual_size - off);
-            if (!e) return std::unexpected(e.error());
-            uint64_t next = off + e->length;
-            if (*ofmt == ImageFormat::Qcow2) next = std::min(virtual_size, (next + cs - 1) / cs * cs);
-            if (e->data) required += next - off;
-            off = next;
-        }
-        if (*ofmt == ImageFormat::Qcow2) virtual_size = (virtual_size + cs - 1) / cs * cs;
-    } else {
-        // Nothing allocated yet: qcow2 needs only metadata, raw the whole size.
-        required = *ofmt == ImageFormat::Raw ? virtual_size : 0;
     }
     MeasureResult r;
-    r.has_bitmaps_size = m.path && *ofmt == ImageFormat::Qcow2;
-    if (*ofmt == ImageFormat::Qcow2) {
-        r.fully_allocated = qcow2_prealloc_size(virtual_size, cs, co->refcount_bits, co->extended_l2);
-        r.required = r.fully_allocated - ((virtual_size + cs - 1) / cs * cs) + required;
+    if (*ofmt == ImageFormat::Raw) {
+        // Unallocated sectors take space in a raw file too.
+        r.required = r.fully_allocated = src ? src->size() : (m.size + 511) / 512 * 512;
+        return r;
+    }
+    const uint64_t cs = co->cluster_size;
+    uint64_t virtual_size = 0, required = 0;
+    if (src) {
+        const uint64_t ssize = src->size();
+        virtual_size = (ssize + cs - 1) / cs * cs;
+        if (!co->backing_file.empty()) {
+            // Nothing known of what the new backing file shares: every
+            // cluster may need writing (as qemu-img assumes).
+            required = virtual_size;
+        } else {
+            for (uint64_t off = 0; off < ssize;) {
+                auto e = chain_status(src, off, ssize - off);
+                if (!e) return std::unexpected(e.error());
+                uint64_t n = e->length;
+                if (!e->zero && e->data && e->present) {
+                    // Whole clusters, from the start of the first one.
+                    n = (off + n + cs - 1) / cs * cs - off;
+                    required += off % cs + n;
+                }
+                off += n;
+            }
+        }
     } else {
-        r.fully_allocated = virtual_size;
-        r.required = co->prealloc != Preallocation::Off ? virtual_size : required;
+        virtual_size = (m.size + cs - 1) / cs * cs;
+    }
+    if (co->prealloc == Preallocation::Full || co->prealloc == Preallocation::Falloc) required = virtual_size;
+    r.fully_allocated = qcow2_prealloc_size(virtual_size, cs, co->refcount_bits, co->extended_l2);
+    r.required = r.fully_allocated - virtual_size + required;
+    // Bitmaps only where both sides can hold them.
+    auto* sq = qcow2_cast(src);
+    r.has_bitmaps_size = co->version >= 3 && sq && sq->header().version >= 3;
+    if (r.has_bitmaps_size) {
+        auto b = bitmaps_size(src, cs);
+        if (!b) return std::unexpected(b.error());
+        r.bitmaps = *b;
     }
     return r;
 }

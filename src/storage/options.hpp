@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "storage/image.hpp"
 
@@ -13,6 +15,20 @@ namespace vireo::storage {
 // qemu_strtosz: "10G", "512", "1.5M", "4k" (binary units).
 Result<uint64_t> parse_size(const std::string& s);
 
+// The value types of -o options, as QEMU parses them before anything else.
+enum class OptionType { String, Size, Number, Bool };
+struct CreateOptionDesc {
+    std::string_view name;
+    OptionType type;
+    std::string_view default_value;  // printed when not given ("" = not printed)
+};
+// The creation options of a `fmt` image in the order qemu-img prints them
+// in its "Formatting ..." line (the format's, then the file protocol's).
+std::vector<CreateOptionDesc> create_option_order(ImageFormat fmt);
+// The first check of -o values: known names, and values of their type
+// ("Parameter 'x' expects ..."); values a format checks at creation
+// (compat, compression_type, preallocation) pass here.
+Status check_create_option_types(ImageFormat fmt, const std::map<std::string, std::string>& o);
 // Secret objects by id (qemu's --object secret,id=...,data=|file=): the
 // values that key-secret, encrypt.key-secret, new-secret and old-secret
 // name.
@@ -31,5 +47,19 @@ Result<std::string> lookup_secret(const Secrets& secrets, const std::string& id)
 // parameter 'x'"). Secrets named are looked up in `secrets`.
 Result<CreateOptions> parse_create_options(ImageFormat fmt, const std::map<std::string, std::string>& o,
                                            const Secrets& secrets = {});
+
+// One option as `-o help` lists it: name, value type, description.
+struct OptionHelp {
+    std::string_view name, type, description;
+};
+
+// The -o options of creating a `fmt` image, sorted by name, as qemu-img
+// lists them; `with_file`: with the file protocol's options merged in (what
+// qemu-img lists when the image's file name is given).
+std::vector<OptionHelp> create_option_help(ImageFormat fmt, bool with_file);
+
+// The options amend takes for a `fmt` image (Unsupported for raw:
+// "Format driver 'raw' does not support option amendment").
+Result<std::vector<OptionHelp>> amend_option_help(ImageFormat fmt);
 
 }  // namespace vireo::storage

@@ -639,6 +639,7 @@ Status Qcow2Image::close() {
     if (!st) return st;
     if (data_file_) VIREO_TRY(data_file_->flush());
     VIREO_TRY(file_.flush());
+    VIREO_TRY(store_tracked_bitmaps());
     // Everything is on disk: a dirty bit left from an open that did not
     // repair (check) goes, as QEMU clears it when it closes an image.
     if (h_.incompatible & kIncompatDirty) {
@@ -693,7 +694,8 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         if (host) VIREO_TRY(check_data_offset(host));
         if (!ext_l2_) {
             out.length = cluster_size_ - o;
-            if (h_.version >= 3 && (e & kOflagZero)) out.kind = ExtentKind::Zero;
+            // A zero cluster may keep its host cluster (QEMU's ZERO_ALLOC).
+            if (h_.version >= 3 && (e & kOflagZero)) { out.kind = ExtentKind::Zero; out.host = host ? host + o : 0; }
             else if (host) { out.kind = ExtentKind::Data; out.host = host + o; out.copied = (e & kOflagCopied) != 0; }
             else out.kind = ExtentKind::Unallocated;
             return {};
@@ -710,10 +712,10 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         while (s < 32 && sc_kind(s) == k) ++s;
         out.kind = k;
         out.length = s * sc_bytes - o;
-        if (k == ExtentKind::Data) {
-            out.host = host + o;
-            out.copied = (e & kOflagCopied) != 0;
-        }
+        // Zero and unallocated subclusters may sit in an allocated host
+        // cluster (QEMU's ZERO_ALLOC, UNALLOCATED_ALLOC): it is kept.
+        if (host) out.host = host + o;
+        if (k == ExtentKind::Data) out.copied = (e & kOflagCopied) != 0;
         return {};
     };
 
@@ -726,7 +728,10 @@ Result<Qcow2Image::Mapping> Qcow2Image::lookup(uint64_t off, uint64_t max_len) {
         while (m.length < max_len && i < n_l2 && (in + m.length) % cluster_size_ == 0) {
             Mapping nx;
             VIREO_TRY(classify(i, 0, nx));
-            if (nx.kind != m.kind || (m.kind == ExtentKind::Data && (nx.host != m.host + m.length || nx.copied != m.copied))) break;
+            // Runs with host clusters continue only where the host run does.
+            if (nx.kind != m.kind || (nx.host == 0) != (m.host == 0) || (m.host && nx.host != m.host + m.length) ||
+                (m.kind == ExtentKind::Data && nx.copied != m.copied))
+                break;
             m.length = std::min(max_len, m.length + nx.length);
             if (nx.length < cluster_size_) break;
             ++i;
@@ -969,7 +974,7 @@ Status Qcow2Image::write(uint64_t off, const void* vbuf, size_t len) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     VIREO_TRY(check_range(off, len));
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(track_write(off, len));
     const char* buf = static_cast<const char*>(vbuf);
     while (len > 0) {
         uint64_t cluster = off >> cluster_bits_;
@@ -1049,7 +1054,7 @@ Status Qcow2Image::write_zeroes(uint64_t off, uint64_t len, bool unmap) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     VIREO_TRY(check_range(off, len));
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(track_write(off, len));
     std::vector<char> z;
     while (len > 0) {
         uint64_t in = off & (cluster_size_ - 1);
@@ -1076,7 +1081,7 @@ Status Qcow2Image::discard(uint64_t off, uint64_t len) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt; writes refused", filename_);
     VIREO_TRY(check_range(off, len));
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(track_write(off, len));
     // Only whole clusters can be discarded; partial ones are left as they are.
     uint64_t start = (off + cluster_size_ - 1) & ~(cluster_size_ - 1);
     uint64_t end = off + len == h_.size ? off + len : (off + len) & ~(cluster_size_ - 1);
@@ -1148,7 +1153,7 @@ Status Qcow2Image::write_precompressed(uint64_t off, const std::vector<char>& pa
     VIREO_TRY(check_compressed_write(off, len));
     if (packed.empty()) return write(off, vbuf, len);  // incompressible: store as is
     if (packed.size() >= cluster_size_) return fail(ErrorCode::InvalidArg, "compressed data larger than a cluster");
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(track_write(off, len));
     // The L2 table first: allocating it must not land inside the range
     // alloc_bytes hands out for the data.
     auto t = l2_for_write(off >> cluster_bits_);
@@ -1183,7 +1188,7 @@ Status Qcow2Image::write_compressed_batch(const std::vector<PackedCluster>& clus
             VIREO_TRY(write(c.off, c.raw, c.raw_len));
             continue;
         }
-        VIREO_TRY(drop_bitmaps());
+        VIREO_TRY(track_write(c.off, c.raw_len));
         auto t = l2_for_write(c.off >> cluster_bits_);
         if (!t) return std::unexpected(t.error());
         auto host = alloc_bytes(c.packed_len);
@@ -1202,10 +1207,33 @@ Status Qcow2Image::write_compressed_batch(const std::vector<PackedCluster>& clus
 
 // ---------------------------------------------------------------- status
 
+bool Qcow2Image::metadata_preallocated() {
+    if (prealloc_checked_) return prealloc_detected_;
+    prealloc_checked_ = true;
+    // QEMU's test: many more clusters in use by the refcounts than the
+    // host file has blocks allocated means metadata preallocation.
+    auto len = file_.length();
+    auto allocated = file_.allocated_bytes();
+    if (!len || !allocated) return false;
+    const uint64_t real = *allocated / cluster_size_;
+    const uint64_t threshold = std::max(real * 10 / 9, real + 2);
+    const uint64_t end = (*len + cluster_size_ - 1) / cluster_size_;
+    uint64_t used = 0;
+    for (uint64_t c = 0; c < end && used < threshold; ++c) {
+        auto rc = get_refcount(c);
+        if (!rc) return false;
+        used += *rc != 0;
+    }
+    prealloc_detected_ = used >= threshold;
+    return prealloc_detected_;
+}
+
 Result<Extent> Qcow2Image::block_status(uint64_t off, uint64_t len) {
     auto e = map_range(off, len);
     if (!e || e->kind != ExtentKind::Data || !e->host_offset) return e;
-    // Like QEMU, look through to the host file: a hole there reads zero.
+    // As QEMU does, the host file is looked through only in an image with
+    // metadata preallocation: a hole there reads zero.
+    if (!metadata_preallocated()) return e;
     auto run = data_io().data_run(*e->host_offset, *e->host_offset + e->length);
     if (run) {
         e->host_zero = !run->first;
@@ -1222,7 +1250,9 @@ Result<Extent> Qcow2Image::map_range(uint64_t off, uint64_t len) {
     e.start = off;
     e.length = m->length;
     e.kind = m->kind;
-    // Encrypted data has no host offset to show or to do I/O at directly.
+    // Encrypted data has no host offset to show or to do I/O at directly
+    // (nor have zero clusters that keep one, as in QEMU).
+    if (m->kind != ExtentKind::Data && m->kind != ExtentKind::Compressed && m->host && !encrypted()) e.host_offset = m->host;
     if (m->kind == ExtentKind::Data && !encrypted()) {
         e.host_offset = m->host;
         e.in_place = m->copied && file_.writable() && !corrupt_ && bitmaps_ext_.empty();

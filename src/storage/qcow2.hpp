@@ -178,6 +178,12 @@ public:
     // Store more persistent bitmaps (names must be new; version 3 only).
     // Call after the last guest write: writes drop every bitmap.
     Status add_bitmaps(const std::vector<qcow2::Bitmap>& bitmaps);
+    // Replace the image's bitmaps by `all`, in that order: consistent ones
+    // are written afresh (all-zero data clusters stay unallocated), in-use
+    // ones keep their entry and clusters; the old directory, and the
+    // tables and data no entry keeps, are freed after the header points at
+    // the new directory. An empty list drops the extension.
+    Status store_bitmaps(const std::vector<qcow2::Bitmap>& all);
 
     // Rewrite the backing file name/format in the header (rebase -u, commit).
     Status set_backing(const std::string& backing_file, const std::string& backing_format);
@@ -233,6 +239,16 @@ private:
     Status mark_clean();
     Status mark_corrupt(const std::string& why);
     Status open_backing(const OpenOptions& opts);
+    // Persistent bitmaps follow guest writes as in QEMU: at the first
+    // modification the bitmaps are loaded and marked in use on disk, every
+    // write sets the bits of the enabled ones, close() stores them again.
+    // A stale extension (autoclear bit clear) is dropped instead.
+    Status track_write(uint64_t off, uint64_t len);
+    Status begin_bitmap_tracking();
+    Status store_tracked_bitmaps();
+    // Resize the tracked bitmaps' bits for a new image size (bits past the
+    // end cleared); refused while an inconsistent bitmap exists.
+    Status resize_tracked_bitmaps(uint64_t new_size);
     // Encryption: read the LUKS header / set up the cipher (with a key).
     Status open_encryption(const OpenOptions& opts);
     Status setup_luks(const EncryptOptions& e);
@@ -241,9 +257,6 @@ private:
     Status read_data(uint64_t host, uint64_t guest, char* buf, size_t len);
     Status write_data(uint64_t host, uint64_t guest, const char* buf, size_t len);
     [[nodiscard]] bool encrypted() const { return h_.crypt_method != qcow2::kCryptNone; }
-    // Persistent bitmaps are not tracked by vireo: the first modification
-    // frees them and drops the extension, so they are never left stale.
-    Status drop_bitmaps();
     // The bitmap directory and the tables of consistent bitmaps, checked
     // at open against the constraints QEMU enforces (its messages).
     Status validate_bitmaps();
@@ -252,6 +265,8 @@ private:
     Result<std::vector<BitmapInfo>> bitmap_list();
     // Clusters used by the bitmap directory, bitmap tables and bitmap data.
     Result<std::vector<std::pair<uint64_t, uint64_t>>> bitmap_clusters();
+    // (offset, clusters) of the table and data of one directory entry.
+    Result<std::vector<std::pair<uint64_t, uint64_t>>> bitmap_entry_clusters(const std::string& entry);
 
     // Tables
     [[nodiscard]] uint64_t l2_entries() const { return cluster_size_ / l2_entry_bytes_; }
@@ -301,6 +316,10 @@ private:
     Status check_data_offset(uint64_t host);
     Status check_range(uint64_t off, uint64_t len) const;
     FileIo& data_io() { return data_file_ ? *data_file_ : file_; }
+    // Whether the image looks metadata-preallocated (QEMU's detection,
+    // done once): only then does block_status look at host file holes.
+    bool metadata_preallocated();
+    bool prealloc_checked_ = false, prealloc_detected_ = false;
 
     // Snapshot table
     Status write_snapshot_table(const std::vector<qcow2::Snapshot>& snaps);
@@ -317,6 +336,7 @@ private:
     std::string backing_format_;
     std::string data_file_name_;
     std::string bitmaps_ext_;   // raw bitmaps extension payload, preserved
+    std::optional<std::vector<qcow2::Bitmap>> tracked_;  // loaded at the first write
     uint64_t bitmap_dir_offset_ = 0, bitmap_dir_size_ = 0;
     uint32_t nb_bitmaps_ = 0;
     ImagePtr backing_;

@@ -329,23 +329,6 @@ Result<std::vector<BitmapInfo>> Qcow2Image::bitmap_list() {
     return out;
 }
 
-Status Qcow2Image::drop_bitmaps() {
-    if (bitmaps_ext_.empty()) return {};
-    auto clusters = bitmap_clusters();
-    std::string saved = std::move(bitmaps_ext_);
-    bitmaps_ext_.clear();
-    h_.autoclear &= ~kAutoclearBitmaps;
-    VIREO_TRY(write_header());
-    VIREO_TRY(file_.flush());
-    if (clusters) {
-        for (auto [off, len] : *clusters)
-            for (uint64_t c = off >> cluster_bits_; c <= (off + std::max<uint64_t>(len, 1) - 1) >> cluster_bits_; ++c)
-                VIREO_TRY(update_refcount(c, -1));
-    }
-    nb_bitmaps_ = 0;
-    return {};
-}
-
 // ---------------------------------------------------------------- create
 
 Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions& o) {
@@ -413,6 +396,7 @@ Status Qcow2Image::create(const std::filesystem::path& path, const CreateOptions
 
     auto f = FileIo::create(path);
     if (!f) return std::unexpected(f.error());
+    f->apply_create_hints(o.extent_size_hint, o.nocow.value_or(false), o.warn);
     auto img = std::unique_ptr<Qcow2Image>(new Qcow2Image());
     img->filename_ = path.string();
     img->file_ = std::move(*f);
@@ -601,7 +585,7 @@ Status Qcow2Image::resize(uint64_t new_size, bool shrink, Preallocation prealloc
     const bool zero_tail = new_size > old_size && backing_ && backing_->size() > old_size;
     if (zero_tail && h_.version < 3 && new_size > zero_start)
         return fail(ErrorCode::Unsupported, "Failed to zero out new clusters: Operation not supported");
-    VIREO_TRY(drop_bitmaps());
+    VIREO_TRY(resize_tracked_bitmaps(new_size));
     if (new_size < old_size) {
         // Free clusters past the new end (whole clusters only).
         uint64_t start = (new_size + cluster_size_ - 1) & ~(cluster_size_ - 1);

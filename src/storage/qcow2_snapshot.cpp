@@ -135,7 +135,6 @@ Status Qcow2Image::snapshot_create(const std::string& name) {
     if (corrupt_) return fail(ErrorCode::Corrupt, "qcow2 image '{}' is marked corrupt", filename_);
     for (const auto& s : snapshots_)
         if (s.name == name) return fail(ErrorCode::Exists, "Snapshot with name '{}' already exists", name);
-    VIREO_TRY(drop_bitmaps());
     VIREO_TRY(flush_caches());
     Snapshot s;
     uint64_t max_id = 0;
@@ -175,7 +174,6 @@ Status Qcow2Image::snapshot_delete(const std::string& key) {
     std::vector<Snapshot> snaps;
     for (const auto& x : snapshots_)
         if (x.id != victim.id) snaps.push_back(x);
-    VIREO_TRY(drop_bitmaps());
     VIREO_TRY(write_snapshot_table(snaps));
     auto l1 = read_l1(victim.l1_table_offset, victim.l1_size);
     if (!l1) return std::unexpected(l1.error());
@@ -188,11 +186,13 @@ Status Qcow2Image::snapshot_delete(const std::string& key) {
 
 Status Qcow2Image::snapshot_apply(const std::string& key) {
     if (!file_.writable()) return fail(ErrorCode::PermissionDenied, "'{}' is opened read-only", filename_);
+    // Bitmaps cannot follow a jump to a snapshot: QEMU refuses it.
+    if (!bitmaps_ext_.empty() && (h_.autoclear & kAutoclearBitmaps))
+        return fail(ErrorCode::Busy, "Device has active dirty bitmaps");
     const Snapshot* s = find_snapshot(snapshots_, key);
     if (!s) return fail(ErrorCode::NotFound, "Can't find the snapshot");
     auto sl1 = read_l1(s->l1_table_offset, s->l1_size);
     if (!sl1) return std::unexpected(sl1.error());
-    VIREO_TRY(drop_bitmaps());
     VIREO_TRY(update_l1_refcounts(*sl1, +1));
     VIREO_TRY(update_l1_refcounts(l1_, -1));
     std::vector<uint64_t> nl1 = *sl1;

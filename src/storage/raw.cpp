@@ -12,13 +12,16 @@ Result<ImagePtr> RawImage::open(const std::filesystem::path& path, const OpenOpt
     img->filename_ = path.string();
     auto len = img->file_.length();
     if (!len) return std::unexpected(len.error());
-    img->size_ = *len;
+    img->size_ = opts.whole_sectors ? (*len + 511) / 512 * 512 : *len;
     return ImagePtr(std::move(img));
 }
 
 Status RawImage::create(const std::filesystem::path& path, const CreateOptions& opts) {
     auto f = FileIo::create(path);
     if (!f) return std::unexpected(f.error());
+    f->apply_create_hints(opts.extent_size_hint, opts.nocow.value_or(false), opts.warn);
+    // The file exists by now, as QEMU's does when it refuses this.
+    if (opts.prealloc == Preallocation::Metadata) return fail(ErrorCode::InvalidArg, "Unsupported preallocation mode: metadata");
     VIREO_TRY(f->truncate(opts.size));
     if (opts.prealloc == Preallocation::Falloc || opts.prealloc == Preallocation::Full)
         VIREO_TRY(f->preallocate(0, opts.size, opts.prealloc == Preallocation::Full));

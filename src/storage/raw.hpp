@@ -22,7 +22,8 @@ public:
     Status close() override { return {}; }
     Status resize(uint64_t new_size, bool shrink, Preallocation prealloc) override;
     Result<Extent> block_status(uint64_t off, uint64_t len) override;
-    uint32_t cluster_size() const override { return 65536; }
+    // qemu-img convert finds zeroes in 4 KiB blocks of a raw target.
+    uint32_t cluster_size() const override { return 4096; }
     int data_fd() const override { return file_.fd(); }
     Result<Extent> map_range(uint64_t off, uint64_t len) override {
         VIREO_TRY(check_range(off, len));

@@ -77,7 +77,7 @@ bool same(const char* p, const Guid& g) { return std::memcmp(p, g.data(), 16) ==
 // Payload block states (BAT entry bits 0-2).
 constexpr uint64_t kFullyPresent = 6, kPartiallyPresent = 7;
 
-class VhdxImage final : public ReadOnlyImage {
+class VhdxImage final : public BlockMappedImage {
 public:
     static Result<ImagePtr> open(const std::filesystem::path& path, const OpenOptions& opts) {
         auto img = std::unique_ptr<VhdxImage>(new VhdxImage());
@@ -88,42 +88,6 @@ public:
     ImageFormat format() const override { return ImageFormat::Vhdx; }
     uint32_t cluster_size() const override { return block_size_; }
 
-    Status read(uint64_t off, void* vbuf, size_t len) override {
-        VIREO_TRY(check_range(off, len));
-        char* buf = static_cast<char*>(vbuf);
-        while (len > 0) {
-            uint64_t in = off % block_size_;
-            size_t n = static_cast<size_t>(std::min<uint64_t>(len, block_size_ - in));
-            auto h = host(off);
-            if (!h) return std::unexpected(h.error());
-            if (*h) VIREO_TRY(file_.read(buf, n, **h));
-            else std::memset(buf, 0, n);
-            off += n;
-            buf += n;
-            len -= n;
-        }
-        return {};
-    }
-
-    Result<Extent> block_status(uint64_t off, uint64_t len) override {
-        VIREO_TRY(check_range(off, len));
-        auto h0 = host(off);
-        if (!h0) return std::unexpected(h0.error());
-        uint64_t n = std::min<uint64_t>(len, block_size_ - off % block_size_);
-        while (n < len) {
-            auto h = host(off + n);
-            if (!h) return std::unexpected(h.error());
-            if (h->has_value() != h0->has_value() || (*h0 && **h != **h0 + n)) break;
-            n = std::min<uint64_t>(len, n + block_size_);
-        }
-        Extent e;
-        e.start = off;
-        e.length = n;
-        e.kind = *h0 ? ExtentKind::Data : ExtentKind::Zero;
-        e.host_offset = *h0;
-        return e;
-    }
-
     Result<ImageInfo> info() override {
         ImageInfo i = base_info();
         i.cluster_size = block_size_;
@@ -131,8 +95,7 @@ public:
     }
 
 private:
-    // Host offset of guest byte `off` (nullopt: the block reads zero).
-    Result<std::optional<uint64_t>> host(uint64_t off) const {
+    Result<std::optional<uint64_t>> block_host(uint64_t off) const override {
         uint64_t block = off / block_size_;
         uint64_t idx = block + block / chunk_ratio_;  // a sector bitmap entry after each chunk
         if (idx >= bat_.size()) return fail(ErrorCode::Corrupt, "'{}': BAT too short for offset {}", filename_, off);
@@ -249,7 +212,6 @@ private:
     }
 
     uint64_t file_len_ = 0;
-    uint32_t block_size_ = 0;
     uint32_t logical_sector_ = 512;
     uint64_t chunk_ratio_ = 1;
     std::vector<uint64_t> bat_;

@@ -18,7 +18,7 @@ constexpr uint64_t kSector = 512;
 
 // The VHD footer (512 bytes, big-endian): a copy at offset 0 in dynamic
 // disks, the only one at the end in fixed disks.
-class VpcImage final : public ReadOnlyImage {
+class VpcImage final : public BlockMappedImage {
 public:
     static Result<ImagePtr> open(const std::filesystem::path& path, const OpenOptions& opts) {
         auto img = std::unique_ptr<VpcImage>(new VpcImage());
@@ -30,51 +30,22 @@ public:
     uint32_t cluster_size() const override { return block_size_ ? block_size_ : 65536; }
 
     Status read(uint64_t off, void* vbuf, size_t len) override {
+        if (!fixed_) return BlockMappedImage::read(off, vbuf, len);
         VIREO_TRY(check_range(off, len));
-        char* buf = static_cast<char*>(vbuf);
-        if (fixed_) return file_.read(buf, len, off);
-        while (len > 0) {
-            uint64_t in = off % block_size_;
-            size_t n = static_cast<size_t>(std::min<uint64_t>(len, block_size_ - in));
-            uint32_t e = bat_[off / block_size_];
-            if (e == 0xffffffff) std::memset(buf, 0, n);
-            else VIREO_TRY(file_.read(buf, n, uint64_t{e} * kSector + bitmap_bytes_ + in));
-            off += n;
-            buf += n;
-            len -= n;
-        }
-        return {};
+        return file_.read(static_cast<char*>(vbuf), len, off);
     }
 
     Result<Extent> block_status(uint64_t off, uint64_t len) override {
+        if (!fixed_) return BlockMappedImage::block_status(off, len);
         VIREO_TRY(check_range(off, len));
         Extent e;
         e.start = off;
-        if (fixed_) {
-            auto run = file_.data_run(off, off + len);
-            if (!run) return std::unexpected(run.error());
-            e.kind = ExtentKind::Data;
-            e.host_offset = off;
-            e.host_zero = !run->first;
-            e.length = run->second - off;
-            return e;
-        }
-        // Whole blocks of one kind: allocated (data) or not (reads zero).
-        auto host = [&](uint64_t o) -> std::optional<uint64_t> {
-            uint32_t b = bat_[o / block_size_];
-            if (b == 0xffffffff) return std::nullopt;
-            return uint64_t{b} * kSector + bitmap_bytes_ + o % block_size_;
-        };
-        auto h0 = host(off);
-        uint64_t n = std::min<uint64_t>(len, block_size_ - off % block_size_);
-        while (n < len) {
-            auto h = host(off + n);
-            if (h.has_value() != h0.has_value() || (h0 && *h != *h0 + n)) break;
-            n = std::min<uint64_t>(len, n + block_size_);
-        }
-        e.length = n;
-        e.kind = h0 ? ExtentKind::Data : ExtentKind::Zero;
-        e.host_offset = h0;
+        auto run = file_.data_run(off, off + len);
+        if (!run) return std::unexpected(run.error());
+        e.kind = ExtentKind::Data;
+        e.host_offset = off;
+        e.host_zero = !run->first;
+        e.length = run->second - off;
         return e;
     }
 
@@ -85,6 +56,12 @@ public:
     }
 
 private:
+    Result<std::optional<uint64_t>> block_host(uint64_t o) const override {
+        const uint32_t b = bat_[o / block_size_];
+        if (b == 0xffffffff) return std::optional<uint64_t>{};
+        return std::optional<uint64_t>{uint64_t{b} * kSector + bitmap_bytes_ + o % block_size_};
+    }
+
     Status load() {
         auto flen = file_.length();
         if (!flen) return std::unexpected(flen.error());
@@ -134,7 +111,6 @@ private:
     }
 
     bool fixed_ = false;
-    uint32_t block_size_ = 0;
     uint64_t bitmap_bytes_ = 0;
     std::vector<uint32_t> bat_;
 };
@@ -156,7 +132,7 @@ constexpr uint32_t kVdiSignature = 0xbeda107f;
 constexpr uint32_t kVdiUnallocated = 0xffffffff;
 constexpr uint32_t kVdiDiscarded = 0xfffffffe;
 
-class VdiImage final : public ReadOnlyImage {
+class VdiImage final : public BlockMappedImage {
 public:
     static Result<ImagePtr> open(const std::filesystem::path& path, const OpenOptions& opts) {
         auto img = std::unique_ptr<VdiImage>(new VdiImage());
@@ -167,44 +143,6 @@ public:
     ImageFormat format() const override { return ImageFormat::Vdi; }
     uint32_t cluster_size() const override { return block_size_; }
 
-    Status read(uint64_t off, void* vbuf, size_t len) override {
-        VIREO_TRY(check_range(off, len));
-        char* buf = static_cast<char*>(vbuf);
-        while (len > 0) {
-            uint64_t in = off % block_size_;
-            size_t n = static_cast<size_t>(std::min<uint64_t>(len, block_size_ - in));
-            uint32_t b = bmap_[off / block_size_];
-            if (b == kVdiUnallocated || b == kVdiDiscarded) std::memset(buf, 0, n);
-            else VIREO_TRY(file_.read(buf, n, data_offset_ + uint64_t{b} * block_size_ + in));
-            off += n;
-            buf += n;
-            len -= n;
-        }
-        return {};
-    }
-
-    Result<Extent> block_status(uint64_t off, uint64_t len) override {
-        VIREO_TRY(check_range(off, len));
-        auto host = [&](uint64_t o) -> std::optional<uint64_t> {
-            uint32_t b = bmap_[o / block_size_];
-            if (b == kVdiUnallocated || b == kVdiDiscarded) return std::nullopt;
-            return data_offset_ + uint64_t{b} * block_size_ + o % block_size_;
-        };
-        auto h0 = host(off);
-        uint64_t n = std::min<uint64_t>(len, block_size_ - off % block_size_);
-        while (n < len) {
-            auto h = host(off + n);
-            if (h.has_value() != h0.has_value() || (h0 && *h != *h0 + n)) break;
-            n = std::min<uint64_t>(len, n + block_size_);
-        }
-        Extent e;
-        e.start = off;
-        e.length = n;
-        e.kind = h0 ? ExtentKind::Data : ExtentKind::Zero;
-        e.host_offset = h0;
-        return e;
-    }
-
     Result<ImageInfo> info() override {
         ImageInfo i = base_info();
         i.cluster_size = block_size_;
@@ -212,6 +150,14 @@ public:
     }
 
 private:
+    VdiImage() { block_size_ = 1U << 20; }
+
+    Result<std::optional<uint64_t>> block_host(uint64_t o) const override {
+        const uint32_t b = bmap_[o / block_size_];
+        if (b == kVdiUnallocated || b == kVdiDiscarded) return std::optional<uint64_t>{};
+        return std::optional<uint64_t>{data_offset_ + uint64_t{b} * block_size_ + o % block_size_};
+    }
+
     Status load() {
         char h[512] = {};
         auto flen = file_.length();
@@ -253,7 +199,6 @@ private:
     }
 
     uint64_t data_offset_ = 0;
-    uint32_t block_size_ = 1U << 20;
     std::vector<uint32_t> bmap_;
 };
 

@@ -12,6 +12,7 @@
 #include "cli/img/common.hpp"
 #include "cli/img/qjson.hpp"
 #include "storage/amend.hpp"
+#include "storage/bitmap_ops.hpp"
 #include "storage/measure.hpp"
 #include "storage/qcow2.hpp"
 #include "storage/vmdk.hpp"
@@ -22,52 +23,34 @@ using namespace storage;
 
 namespace {
 
-// The -o values given among `keys`, as " key=value" in that order.
-std::string given_options(const std::map<std::string, std::string>& o, std::initializer_list<const char*> keys) {
-    std::string s;
-    for (const char* k : keys) {
-        auto it = o.find(k);
-        if (it != o.end()) s += fmt::format(" {}={}", k, it->second);
+// An option value as qemu-img prints it back: commas doubled.
+std::string escaped(const std::string& v) {
+    std::string out;
+    for (char ch : v) {
+        out += ch;
+        if (ch == ',') out += ',';
     }
-    return s;
+    return out;
 }
 
-std::string create_summary(const std::string& path, const CreateOptions& c, const std::map<std::string, std::string>& o) {
-    const bool prealloc_given = o.count("preallocation") > 0;
-    if (c.format == ImageFormat::Luks)
-        return fmt::format("Formatting '{}', fmt=luks size={}{}", path, c.size,
-                           given_options(o, {"key-secret", "cipher-alg", "cipher-mode", "ivgen-alg", "ivgen-hash-alg",
-                                             "hash-alg", "iter-time", "preallocation"}));
-    if (c.format == ImageFormat::Vmdk) {
-        // qemu-img's order; compat6 and hwversion have defaults it prints.
-        std::string s = fmt::format("Formatting '{}', fmt=vmdk size={}", path, c.size) + given_options(o, {"adapter_type"});
-        if (!c.backing_file.empty()) s += " backing_file=" + c.backing_file;
-        auto compat6 = o.find("compat6");
-        auto hw = o.find("hwversion");
-        s += fmt::format(" compat6={} hwversion={}", compat6 != o.end() ? compat6->second : "off",
-                         hw != o.end() ? hw->second : "undefined");
-        return s + given_options(o, {"toolsversion", "subformat", "zeroed_grain"});
+// qemu-img's "Formatting ..." line: every option of the format's list (in
+// its order) that was given or has a default; sizes and numbers as
+// numbers, the rest as given (commas doubled).
+std::string create_summary(const std::string& path, ImageFormat fmt, const std::map<std::string, std::string>& given) {
+    std::string s = fmt::format("Formatting '{}', fmt={}", path, format_name(fmt));
+    for (const auto& d : create_option_order(fmt)) {
+        auto it = given.find(std::string(d.name));
+        if (it == given.end()) {
+            if (!d.default_value.empty()) s += fmt::format(" {}={}", d.name, d.default_value);
+            continue;
+        }
+        switch (d.type) {
+            case OptionType::Size: s += fmt::format(" {}={}", d.name, parse_size(it->second).value_or(0)); break;
+            case OptionType::Number: s += fmt::format(" {}={}", d.name, std::strtoull(it->second.c_str(), nullptr, 0)); break;
+            case OptionType::String: s += fmt::format(" {}={}", d.name, escaped(it->second)); break;
+            case OptionType::Bool: s += fmt::format(" {}={}", d.name, it->second); break;
+        }
     }
-    if (c.format != ImageFormat::Raw && c.format != ImageFormat::Qcow2)  // read-only formats: refused next
-        return fmt::format("Formatting '{}', fmt={} size={}", path, format_name(c.format), c.size);
-    if (c.format == ImageFormat::Raw) {
-        std::string s = fmt::format("Formatting '{}', fmt=raw size={}", path, c.size);
-        if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
-        return s;
-    }
-    std::string s = fmt::format("Formatting '{}', fmt=qcow2{} cluster_size={} extended_l2={}", path,
-                                given_options(o, {"encryption", "encrypt.format", "encrypt.key-secret",
-                                                  "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg",
-                                                  "encrypt.ivgen-hash-alg", "encrypt.hash-alg", "encrypt.iter-time"}),
-                                c.cluster_size, c.extended_l2 ? "on" : "off");
-    if (prealloc_given) s += fmt::format(" preallocation={}", preallocation_name(c.prealloc));
-    s += fmt::format(" compression_type={} size={}", c.compression == CompressionType::Zstd ? "zstd" : "zlib", c.size);
-    if (!c.backing_file.empty()) s += " backing_file=" + c.backing_file;
-    if (!c.backing_format.empty()) s += " backing_fmt=" + c.backing_format;
-    if (c.version == 2) s += " compat=0.10";
-    if (!c.data_file.empty()) s += " data_file=" + c.data_file;
-    if (c.data_file_raw) s += " data_file_raw=on";
-    s += fmt::format(" lazy_refcounts={} refcount_bits={}", c.lazy_refcounts ? "on" : "off", c.refcount_bits);
     return s;
 }
 
@@ -179,9 +162,9 @@ QObjectPtr snapshot_json(const SnapshotInfo& s) {
 QObjectPtr info_json(const ImageInfo& i) {
     auto d = QValue::dict();
     d->put_str("filename", i.filename);
-    d->put_str("format", std::string(format_name(i.format)));
-    d->put_bool("dirty-flag", i.dirty);
-    d->put("actual-size", static_cast<int64_t>(i.actual_size));
+    d->put_str("format", i.format_label.empty() ? std::string(format_name(i.format)) : i.format_label);
+    if (i.has_dirty_flag) d->put_bool("dirty-flag", i.dirty);
+    if (i.actual_size_known) d->put("actual-size", static_cast<int64_t>(i.actual_size));
     d->put("virtual-size", static_cast<int64_t>(i.virtual_size));
     if (i.cluster_size) d->put("cluster-size", *i.cluster_size);
     if (!i.backing_file.empty()) {
@@ -244,8 +227,9 @@ void dump_human(const QValue& v, int level, std::string& o) {
 
 std::string info_human(const ImageInfo& i) {
     std::string o = fmt::format("image: {}\nfile format: {}\nvirtual size: {} ({} bytes)\ndisk size: {}\n", i.filename,
-                                format_name(i.format), human_size(i.virtual_size), i.virtual_size,
-                                human_size(i.actual_size));
+                                i.format_label.empty() ? std::string(format_name(i.format)) : i.format_label,
+                                human_size(i.virtual_size), i.virtual_size,
+                                i.actual_size_known ? human_size(i.actual_size) : std::string("unavailable"));
     if (i.encrypted) o += "encrypted: yes\n";
     if (i.cluster_size) o += fmt::format("cluster_size: {}\n", *i.cluster_size);
     if (!i.backing_file.empty()) {
@@ -285,18 +269,23 @@ int cmd_create(int argc, char** argv) {
             default: return bad_option(c, argv);
         }
     }
+    if (has_help_option(opts))
+        return print_create_help(fmt_name, optind < argc ? std::optional<std::string>(argv[optind]) : std::nullopt);
     if (optind >= argc) return error_exit("Expecting image file name");
     std::string path = argv[optind++];
+    auto failed = [&](const Error& e) {
+        report(fmt::format("{}: {}", path, e.message));
+        return 1;
+    };
     auto fmt = parse_format(fmt_name);
-    if (!fmt) { report(fmt::format("{}: {}", path, fmt.error().message)); return 1; }
-    auto o = parse_options(opts);
-    if (!o) { report(o.error().message); return 1; }
-    auto co = storage::parse_create_options(*fmt, *o, secrets());
-    if (!co) { report(co.error().message); return 1; }
-    if (backing) co->backing_file = *backing;
-    if (!backing_fmt.empty()) co->backing_format = backing_fmt;
-    const bool has_backing = backing || o->count("backing_file");
-    bool size_given = o->count("size") > 0;
+    if (!fmt) return failed(fmt.error());
+    // The protocol is looked up first (json: names cannot be created).
+    if (path.starts_with("json:")) return failed(Error{ErrorCode::Unsupported, "Unknown protocol 'json'"});
+    auto parsed = parse_options(opts);
+    if (!parsed) return failed(parsed.error());
+    auto& o = *parsed;
+    if (backing) o["backing_file"] = *backing;
+    if (!backing_fmt.empty()) o["backing_fmt"] = backing_fmt;
     if (optind < argc) {
         auto s = parse_size(argv[optind]);
         if (!s) {
@@ -304,64 +293,56 @@ int cmd_create(int argc, char** argv) {
             report("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
             return 1;
         }
-        co->size = *s;
-        size_given = true;
+        o["size"] = std::to_string(*s);
         if (++optind < argc) return error_exit(fmt::format("Unexpected argument: {}", argv[optind]));
     }
+    // The values' types first (before anything is printed, as qemu-img).
+    if (auto st = check_create_option_types(*fmt, o); !st) return failed(st.error());
     // The backing file, as QEMU 7.2 checks it: never the image itself, and
     // its format must be given, not guessed (a guest-written backing file
     // could pass for another format). Unless -u, it is opened to check it
     // (and for the size when none is given).
+    const std::string backing_file = o.count("backing_file") ? o["backing_file"] : "";
+    const std::string backing_format = o.count("backing_fmt") ? o["backing_fmt"] : "";
+    const bool has_backing = o.count("backing_file") > 0;
     if (has_backing) {
-        if (co->backing_file == path) {
-            report(fmt::format("{}: Error: Trying to create an image with the same filename as the backing file", path));
-            return 1;
-        }
-        if (co->backing_file.empty()) {
-            report(fmt::format("{}: Expected backing file name, got empty string", path));
-            return 1;
-        }
+        if (backing_file == path) return failed(Error{ErrorCode::InvalidArg, "Error: Trying to create an image with the same filename as the backing file"});
+        if (backing_file.empty()) return failed(Error{ErrorCode::InvalidArg, "Expected backing file name, got empty string"});
     }
     if (has_backing && !unsafe) {
         OpenOptions bo;
         bo.force_share = true;  // only looked at: qemu-img shares everything here
         bo.open_backing = false;
         Result<ImagePtr> b = std::unexpected(Error{});
-        if (!co->backing_format.empty()) {
-            auto bf = parse_driver(co->backing_format);
+        if (!backing_format.empty()) {
+            auto bf = parse_driver(backing_format);
             if (bf) bo.format = *bf;
             else b = std::unexpected(bf.error());
         }
-        if (co->backing_format.empty() || bo.format) b = open_image(resolve_backing_path(path, co->backing_file), bo);
+        if (backing_format.empty() || bo.format) b = open_image(resolve_backing_path(path, backing_file), bo);
         if (!b) {
-            report(fmt::format("{}: {}", path, b.error().message));
+            failed(b.error());
             fmt::print(stderr, "Could not open backing image.\n");
             return 1;
         }
-        if (co->backing_format.empty()) {
-            report(fmt::format("{}: Backing file specified without backing format", path));
+        if (backing_format.empty()) {
+            failed(Error{ErrorCode::InvalidArg, "Backing file specified without backing format"});
             fmt::print(stderr, "Detected format of {}.", format_name((*b)->format()));
             return 1;
         }
-        if (!size_given) {
-            co->size = (*b)->size();
-            size_given = true;
-        }
-    } else if (has_backing && co->backing_format.empty()) {
-        report(fmt::format("{}: Backing file specified without backing format", path));
-        return 1;
+        if (!o.count("size")) o["size"] = std::to_string((*b)->size());
+    } else if (has_backing && backing_format.empty()) {
+        return failed(Error{ErrorCode::InvalidArg, "Backing file specified without backing format"});
     }
-    if (!size_given) {
-        report(fmt::format("{}: Image creation needs a size parameter", path));
-        return 1;
-    }
-    if (!quiet) fmt::print("{}\n", create_summary(path, *co, *o));
+    if (!o.count("size")) return failed(Error{ErrorCode::InvalidArg, "Image creation needs a size parameter"});
+    if (!quiet) fmt::print("{}\n", create_summary(path, *fmt, o));
     std::fflush(stdout);
+    // The values the format itself checks (after the line, as qemu-img).
+    auto co = create_options_from(*fmt, o);
+    if (!co) return failed(co.error());
+    co->warn = [](const std::string& w) { report(w); };
     auto st = create_image(path, *co);
-    if (!st) {
-        report(fmt::format("{}: {}", path, st.error().message));
-        return 1;
-    }
+    if (!st) return failed(st.error());
     return 0;
 }
 
@@ -719,7 +700,7 @@ int cmd_resize(int argc, char** argv) {
     auto sz = parse_size(num);
     if (!sz) { report("Invalid size specified"); return 1; }
     ResizeOptions ro;
-    ro.path = path;
+    ro.path = image_name(path);
     ro.format = fmt_name;
     ro.sign = sign;
     ro.size = *sz;
@@ -748,8 +729,15 @@ int cmd_amend(int argc, char** argv) {
     }
     (void)quiet;
     if (opts.empty()) return error_exit("Must specify options (-o)");
-    if (optind >= argc) { report("Expecting one image file name"); return 1; }
+    if (!fmt_name.empty() && has_help_option(opts)) return print_amend_help(fmt_name);
+    if (optind != argc - 1) { report("Expecting one image file name"); return 1; }
     std::string path = argv[optind];
+    if (has_help_option(opts)) {
+        // The format is the image's own.
+        auto img = open_for(path, "", false, CacheMode::Writeback, false, false, true, true);
+        if (!img) { report(fmt::format("Could not open '{}': {}", path, img.error().message)); return 1; }
+        return print_amend_help(std::string(format_name((*img)->format())));
+    }
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
     auto a = image_arg(path, fmt_name);
@@ -790,7 +778,7 @@ int cmd_measure(int argc, char** argv) {
     auto o = parse_options(opts);
     if (!o) { report(o.error().message); return 1; }
     MeasureOptions mo;
-    if (have_file) mo.path = argv[optind];
+    if (have_file) mo.path = image_name(argv[optind]);
     mo.size = size.value_or(0);
     mo.format = fmt_name;
     mo.snapshot = snapshot;
@@ -805,12 +793,67 @@ int cmd_measure(int argc, char** argv) {
         auto d = QValue::dict();
         d->put("required", static_cast<int64_t>(req));
         d->put("fully-allocated", static_cast<int64_t>(fully));
-        if (show_bitmaps) d->put("bitmaps", 0);
+        if (show_bitmaps) d->put("bitmaps", static_cast<int64_t>(m->bitmaps));
         fmt::print("{}\n", d->to_json());
     } else {
         fmt::print("required size: {}\nfully allocated size: {}\n", req, fully);
-        if (show_bitmaps) fmt::print("bitmaps size: 0\n");
+        if (show_bitmaps) fmt::print("bitmaps size: {}\n", m->bitmaps);
     }
+    return 0;
+}
+
+int cmd_bitmap(int argc, char** argv) {
+    BitmapRequest r;
+    std::string src_fmt;
+    std::optional<std::string> src_file;
+    bool add = false, merge = false;
+    static const std::vector<option> kLong = long_options(
+        {{"add", no_argument, nullptr, kOptAdd}, {"remove", no_argument, nullptr, kOptRemove},
+         {"clear", no_argument, nullptr, kOptClear}, {"enable", no_argument, nullptr, kOptEnable},
+         {"disable", no_argument, nullptr, kOptDisable}, {"merge", required_argument, nullptr, kOptMerge}},
+        false);
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":b:f:F:g:h", kLong.data(), nullptr)) != -1) {
+        switch (c) {
+            case 'b': src_file = optarg; break;
+            case 'f': r.format = optarg; break;
+            case 'F': src_fmt = optarg; break;
+            case 'g': {
+                auto g = parse_size(optarg);
+                if (!g) {
+                    report("Invalid granularity specified. You may use k, M, G, T, P or E suffixes for");
+                    report("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+                    return 1;
+                }
+                if (*g) r.granularity = *g;  // 0: the default, as not given
+                break;
+            }
+            case kOptAdd: r.actions.push_back({BitmapOp::Add, ""}); add = true; break;
+            case kOptRemove: r.actions.push_back({BitmapOp::Remove, ""}); break;
+            case kOptClear: r.actions.push_back({BitmapOp::Clear, ""}); break;
+            case kOptEnable: r.actions.push_back({BitmapOp::Enable, ""}); break;
+            case kOptDisable: r.actions.push_back({BitmapOp::Disable, ""}); break;
+            case kOptMerge: r.actions.push_back({BitmapOp::Merge, optarg}); merge = true; break;
+            case kOptObject: case kOptImageOpts: break;
+            default: return bad_option(c, argv);
+        }
+    }
+    // qemu-img's checks, in its order.
+    if (r.actions.empty()) {
+        report("Need at least one of --add, --remove, --clear, --enable, --disable, or --merge");
+        return 1;
+    }
+    if (r.granularity && !add) { report("granularity only supported with --add"); return 1; }
+    if (!src_fmt.empty() && !src_file) { report("-F only supported with -b"); return 1; }
+    if (src_file && !merge) { report("Merge bitmap source file only supported with --merge"); return 1; }
+    if (optind != argc - 2) { report("Expecting filename and bitmap name"); return 1; }
+    r.path = image_name(argv[optind]);
+    r.bitmap = argv[optind + 1];
+    if (src_file) r.source_path = *src_file;
+    r.source_format = src_fmt;
+    auto st = edit_bitmap(r);
+    if (!st) { report(st.error().message); return 1; }
     return 0;
 }
 

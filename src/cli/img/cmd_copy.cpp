@@ -94,6 +94,8 @@ int cmd_convert(int argc, char** argv) {
         }
     }
     if (quiet) progress = false;
+    if (has_help_option(opts))
+        return print_create_help(out_fmt, argc - optind >= 2 ? std::optional<std::string>(argv[argc - 1]) : std::nullopt);
     // qemu-img prints the first line before anything is opened, and ends
     // the line whatever happens.
     Progress prog(progress, 1.0F);
@@ -173,7 +175,6 @@ int cmd_compare(int argc, char** argv) {
     }
     if (quiet) progress = false;
     if (argc - optind != 2) return error_exit("Expecting two image file names");
-    if (fmt2.empty()) fmt2 = fmt1;
     auto cache = cache_from(cache_s, CacheMode::Writeback);
     if (!cache) { report(cache.error().message); return 2; }
     std::string p1 = argv[optind], p2 = argv[optind + 1];
@@ -244,6 +245,9 @@ int cmd_compare(int argc, char** argv) {
         step(n);
     }
     if (a->size() != b->size()) {
+        // The longer image's tail must read as zero; qemu-img says first
+        // that the sizes differ.
+        say("Warning: Image size mismatch!");
         Image* big = a->size() > b->size() ? a : b;
         for (uint64_t off = common; off < big->size();) {
             uint64_t n = std::min<uint64_t>(kChunk, big->size() - off);
@@ -297,7 +301,7 @@ int cmd_rebase(int argc, char** argv) {
     if (optind >= argc) return finish(error_exit("Expecting one image file name"));
     if (!have_b) return finish(error_exit("Must specify backing file (-b) or use unsafe mode (-u)"));
     RebaseOptions ro;
-    ro.path = argv[optind];
+    ro.path = image_name(argv[optind]);
     ro.format = fmt_name;
     ro.backing = backing;
     ro.backing_format = backing_fmt;
@@ -327,7 +331,7 @@ int cmd_commit(int argc, char** argv) {
         switch (c) {
             case 'f': fmt_name = optarg; break;
             case 't': cache_s = optarg; break;
-            case 'b': base_name = optarg; break;
+            case 'b': base_name = optarg; drop = true; break;  // -b implies -d (qemu-img)
             case 'd': drop = true; break;
             case 'p': progress = true; break;
             case 'q': quiet = true; break;
@@ -346,7 +350,7 @@ int cmd_commit(int argc, char** argv) {
         started = true;
     };
     CommitOptions co;
-    co.path = argv[optind];
+    co.path = image_name(argv[optind]);
     co.format = fmt_name;
     co.base = base_name;
     co.drop = drop;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "storage/chain.hpp"
+#include "storage/location.hpp"
 #include "storage/qcow2.hpp"
 #include "util/files.hpp"
 
@@ -30,6 +31,18 @@ void set_program_name(const char* argv0) {
 
 const std::string& program_name() { return program_name_storage(); }
 
+namespace {
+bool g_image_opts = false;
+}  // namespace
+
+void set_image_opts(bool on) { g_image_opts = on; }
+bool image_opts() { return g_image_opts; }
+
+std::string image_name(const std::string& arg) {
+    auto a = image_arg(arg, "");
+    return a ? a->path : arg;
+}
+
 void report(const std::string& msg) { fmt::print(stderr, "{}: {}\n", program_name(), msg); }
 
 int error_exit(const std::string& msg, int rc) {
@@ -40,7 +53,6 @@ int error_exit(const std::string& msg, int rc) {
 
 namespace {
 Secrets g_secrets;
-bool g_image_opts = false;
 
 // RFC 4648 base64 (format=base64 secrets).
 Result<std::string> base64_decode(const std::string& in) {
@@ -137,18 +149,37 @@ Result<ImageArg> image_arg(const std::string& arg, const std::string& fmt) {
         a.path = arg;
         return a;
     }
-    auto o = parse_options(arg);
-    if (!o) return std::unexpected(o.error());
+    if (!fmt.empty()) return fail(ErrorCode::InvalidArg, "--image-opts and --format are mutually exclusive");
+    // The secret an encrypted image names is looked up here; the rest is
+    // the json: name open_image() takes (",," stays a literal comma).
+    std::string rest, cur;
     std::optional<std::string> secret_id;
-    for (const auto& [k, v] : *o) {
-        if (k == "driver") a.format = v;
-        else if (k == "file.filename" || k == "filename") a.path = v;
-        else if (k == "file.driver" && v == "file") continue;
-        else if (k == "key-secret" || k == "encrypt.key-secret") secret_id = v;
-        else return fail(ErrorCode::InvalidArg, "--image-opts: option '{}' is not supported by vireo-img", k);
+    auto item = [&](const std::string& raw, const std::string& text) {
+        for (const char* k : {"key-secret=", "encrypt.key-secret="})
+            if (text.starts_with(k)) {
+                secret_id = text.substr(std::strlen(k));
+                return;
+            }
+        rest += (rest.empty() ? "" : ",") + raw;
+    };
+    std::string raw;
+    for (size_t i = 0; i <= arg.size(); ++i) {
+        if (i < arg.size() && arg[i] == ',' && i + 1 < arg.size() && arg[i + 1] == ',') {
+            cur += ',';
+            raw += ",,";
+            ++i;
+        } else if (i == arg.size() || arg[i] == ',') {
+            item(raw, cur);
+            cur.clear();
+            raw.clear();
+        } else {
+            cur += arg[i];
+            raw += arg[i];
+        }
     }
-    if (a.path.empty()) return fail(ErrorCode::InvalidArg, "A block device must be specified for \"file\"");
-    if (a.format.empty()) return fail(ErrorCode::InvalidArg, "Parameter 'driver' is missing");
+    auto j = storage::image_opts_to_json(rest);
+    if (!j) return std::unexpected(j.error());
+    a.path = *j;
     if (secret_id) {
         auto s = lookup_secret(g_secrets, *secret_id);
         if (!s) return std::unexpected(s.error());
@@ -197,6 +228,68 @@ ImagePtr open_image_arg(int argc, char** argv, const std::string& fmt, bool writ
     return std::move(*img);
 }
 
+namespace {
+// The options of an -o list, ",," unescaped.
+std::vector<std::string> split_options(const std::string& s) {
+    std::vector<std::string> parts;
+    std::string cur;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == ',' && i + 1 < s.size() && s[i + 1] == ',') {
+            cur += ',';
+            ++i;
+        } else if (s[i] == ',') {
+            parts.push_back(cur);
+            cur.clear();
+        } else {
+            cur += s[i];
+        }
+    }
+    parts.push_back(cur);
+    return parts;
+}
+
+void print_option_list(const std::vector<storage::OptionHelp>& list) {
+    for (const auto& o : list)
+        fmt::print("  {:<22} - {}\n", fmt::format("{}=<{}>", o.name, o.type), o.description);
+}
+}  // namespace
+
+bool has_help_option(const std::string& s) {
+    for (const auto& p : split_options(s))
+        if (p == "help") return true;
+    return false;
+}
+
+int print_create_help(const std::string& fmt, const std::optional<std::string>& filename) {
+    auto f = parse_format(fmt);
+    if (!f) {
+        report(f.error().message);
+        return 1;
+    }
+    if (filename) fmt::print("Supported options:\n");
+    else fmt::print("Supported {} options:\n", fmt);
+    print_option_list(storage::create_option_help(*f, filename.has_value()));
+    if (!filename)
+        fmt::print("\nThe protocol level may support further options.\nSpecify the target filename to include those options.\n");
+    return 0;
+}
+
+int print_amend_help(const std::string& fmt) {
+    auto f = parse_format(fmt);
+    if (!f) {
+        report(f.error().message);
+        return 1;
+    }
+    auto list = storage::amend_option_help(*f);
+    if (!list) {
+        report(list.error().message);
+        return 1;
+    }
+    fmt::print("Amend options for '{}':\n", fmt);
+    print_option_list(*list);
+    return 0;
+}
+
 Result<std::map<std::string, std::string>> parse_options(const std::string& s) {
     std::map<std::string, std::string> out;
     std::string cur;
@@ -219,7 +312,7 @@ Result<std::map<std::string, std::string>> parse_options(const std::string& s) {
         if (p.empty()) continue;
         auto eq = p.find('=');
         if (eq == std::string::npos) {
-            if (p == "help" || p == "?") return fail(ErrorCode::InvalidArg, "help");
+            if (p == "help") return fail(ErrorCode::InvalidArg, "help");
             out[p] = "on";
         } else {
             out[p.substr(0, eq)] = p.substr(eq + 1);

@@ -22,7 +22,7 @@ namespace vireo::img {
 enum LongOpt {
     kOptObject = 256, kOptImageOpts, kOptTargetImageOpts, kOptTargetIsZero, kOptSalvage, kOptBitmaps,
     kOptFlushInterval, kOptNoDrain, kOptPattern, kOptOutput, kOptBackingChain, kOptShrink, kOptPrealloc, kOptSize,
-    kOptSkipBrokenBitmaps,
+    kOptSkipBrokenBitmaps, kOptAdd, kOptRemove, kOptClear, kOptEnable, kOptDisable, kOptMerge,
 };
 
 // getopt_long table: a command's own long options, then the ones qemu-img
@@ -75,6 +75,13 @@ bool all_zero(const char* p, size_t n);
 void set_program_name(const char* argv0);
 const std::string& program_name();
 
+// --image-opts: image file names on the command line are option strings
+// ("driver=qcow2,file.filename=x.qcow2"); image_name() turns one into the
+// name storage opens (its json: form), and passes other names through.
+void set_image_opts(bool on);
+bool image_opts();
+std::string image_name(const std::string& arg);
+
 // Print "<program>: <msg>" on stderr.
 void report(const std::string& msg);
 // qemu-img's error_exit(): the message and "Try '<program> --help' for more
@@ -86,10 +93,19 @@ using storage::parse_size;
 // "-o a=b,c=d" (",," is a literal comma); later -o options add to earlier ones.
 Result<std::map<std::string, std::string>> parse_options(const std::string& s);
 
+// Whether an -o list asks for help ("help" among its options).
+bool has_help_option(const std::string& s);
+// qemu-img's `-o help` for creating `fmt` images: the format's options, or
+// with a file name given those merged with the file protocol's. Returns
+// the exit code.
+int print_create_help(const std::string& fmt, const std::optional<std::string>& filename);
+// amend's `-o help` for a `fmt` image. Returns the exit code.
+int print_amend_help(const std::string& fmt);
+
 // Options for create targets from -o values (see storage/options.hpp).
 inline Result<storage::CreateOptions> create_options_from(storage::ImageFormat fmt,
                                                           const std::map<std::string, std::string>& o) {
-    return storage::parse_create_options(fmt, o);
+    return storage::parse_create_options(fmt, o, secrets());
 }
 
 using storage::ChainExtent;
@@ -136,5 +152,6 @@ int cmd_amend(int argc, char** argv);
 int cmd_measure(int argc, char** argv);
 int cmd_dd(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_bitmap(int argc, char** argv);
 
 }  // namespace vireo::img

@@ -16,6 +16,8 @@ void usage() {
         "\n"
         "Command syntax:\n"
         "  amend [-f fmt] -o options filename\n"
+        "  bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... [-b source_file [-F "
+        "source_fmt]] [-g granularity] [--object objectdef] [--image-opts | -f fmt] filename bitmap\n"
         "  bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-n] [-o offset] "
         "[--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] filename\n"
         "  check [--output=ofmt] [-r [leaks | all]] [-f fmt] filename\n"
@@ -62,16 +64,15 @@ int main(int argc, char** argv) {
         {"create", cmd_create},   {"info", cmd_info},         {"check", cmd_check},   {"convert", cmd_convert},
         {"compare", cmd_compare}, {"map", cmd_map},           {"snapshot", cmd_snapshot},
         {"resize", cmd_resize},   {"rebase", cmd_rebase},     {"commit", cmd_commit}, {"amend", cmd_amend},
-        {"measure", cmd_measure}, {"dd", cmd_dd},             {"bench", cmd_bench},
+        {"measure", cmd_measure}, {"dd", cmd_dd},             {"bench", cmd_bench},   {"bitmap", cmd_bitmap},
     };
-    // Option strings instead of file names: refused rather than read as
-    // file names (--image-opts is taken by the subcommands that open
-    // images through common.cpp's image_arg).
-    const bool takes_image_opts = cmd != "resize" && cmd != "commit" && cmd != "rebase" && cmd != "measure";
+    // --image-opts holds for every image name of the command; the target's
+    // option string is refused rather than read as a file name.
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--target-image-opts" || (a == "--image-opts" && !takes_image_opts)) {
-            report(a + " is not supported by vireo-img: give image file names");
+        if (a == "--image-opts") set_image_opts(true);
+        if (a == "--target-image-opts") {
+            report(a + " is not supported by vireo-img: give the target's file name");
             return 1;
         }
     }

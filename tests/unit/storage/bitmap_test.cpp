@@ -95,6 +95,72 @@ TEST(Qcow2Bitmaps, StoredBitmapsReadBackAndCheckClean) {
     for (const auto& m : chk->messages) ADD_FAILURE() << m;
 }
 
+// Writes, zeroes and discards set the bits of enabled bitmaps only; while
+// the image is open they read as in use on disk (a crash leaves them
+// inconsistent, never stale); close() stores them consistent again, and
+// the refcounts stay exact.
+TEST(Qcow2Bitmaps, EnabledBitmapsFollowWrites) {
+    TempDir d;
+    auto path = d / "track.qcow2";
+    const uint64_t size = 4ULL << 20;
+    auto clean = [&](const std::string& name, uint32_t gran_bits, bool enabled) {
+        qcow2::Bitmap b;
+        b.name = name;
+        b.granularity_bits = gran_bits;
+        b.auto_enabled = enabled;
+        b.bits.assign(((size >> gran_bits) + 7) / 8, 0);
+        return b;
+    };
+    {
+        auto img = make_qcow2(path, size, 65536);
+        ASSERT_TRUE(img);
+        ASSERT_TRUE(qcow2_cast(img.get())->add_bitmaps({clean("on", 16, true), clean("off", 16, false), clean("fine", 12, true)}));
+        ASSERT_TRUE(img->close());
+    }
+    {
+        OpenOptions oo;
+        oo.writable = true;
+        auto img = open_image(path, oo);
+        ASSERT_TRUE(img);
+        std::vector<char> data(4096, 'x');
+        ASSERT_TRUE((*img)->write(70000, data.data(), data.size()));  // granules 1 (64k), 17..18 (4k)
+        ASSERT_TRUE((*img)->write_zeroes(1 << 20, 65536, false));      // 16 / 256..271
+        ASSERT_TRUE((*img)->discard(3 << 20, 131072));                  // 48..49 / 768..799
+        OpenOptions ro;
+        auto peek = open_image(path, ro);
+        ASSERT_TRUE(peek);
+        auto during = (*peek)->info();
+        ASSERT_TRUE(during);
+        for (const auto& b : during->bitmaps) EXPECT_TRUE(b.in_use) << b.name;
+        ASSERT_TRUE((*img)->close());
+    }
+    OpenOptions oo;
+    auto img = open_image(path, oo);
+    ASSERT_TRUE(img);
+    auto* q = qcow2_cast(img->get());
+    auto got = q->read_bitmaps();
+    ASSERT_TRUE(got) << got.error().message;
+    ASSERT_EQ(got->size(), 3U);
+    auto set = [](const qcow2::Bitmap& b) {
+        std::vector<uint64_t> out;
+        for (uint64_t i = 0; i < b.bits.size() * 8; ++i)
+            if (b.bits[i / 8] & (1U << (i % 8))) out.push_back(i);
+        return out;
+    };
+    EXPECT_FALSE((*got)[0].in_use);
+    EXPECT_EQ(set((*got)[0]), (std::vector<uint64_t>{1, 16, 48, 49}));
+    EXPECT_TRUE(set((*got)[1]).empty());
+    std::vector<uint64_t> fine{17, 18};
+    for (uint64_t i = 256; i < 272; ++i) fine.push_back(i);
+    for (uint64_t i = 768; i < 800; ++i) fine.push_back(i);
+    EXPECT_EQ(set((*got)[2]), fine);
+    auto chk = q->check(qcow2::RepairMode::None);
+    ASSERT_TRUE(chk) << chk.error().message;
+    EXPECT_EQ(chk->corruptions, 0);
+    EXPECT_EQ(chk->leaks, 0);
+    for (const auto& m : chk->messages) ADD_FAILURE() << m;
+}
+
 // Version 2 images have no room for bitmaps; bad input is refused.
 TEST(Qcow2Bitmaps, RefusedWhereTheyCannotBeStored) {
     TempDir d;
