@@ -326,7 +326,10 @@ protected:
             world_.reset();
         }
     }
-    static void TearDownTestSuite() { world_.reset(); }
+    static void TearDownTestSuite() {
+        shells_.clear();  // the consoles first, while their daemon still runs
+        world_.reset();
+    }
 
     void SetUp() override {
         if (!skip_.empty()) VIREO_SKIP(skip_);
