@@ -115,7 +115,7 @@ int cmd_domifaddr(Session& s, const Args& a) {
 
 }  // namespace
 
-void add_interface_commands(std::vector<CommandSpec>& t) {
+void add_domain_interface_commands(std::vector<CommandSpec>& t) {
     const std::string_view mgmt = "Domain Management", mon = "Domain Monitoring";
     const OptSpec iface{"interface", OptType::String, "interface device (MAC Address)", true, true};
     t.push_back({"domifstat", mon, "get network interface stats for a domain",
