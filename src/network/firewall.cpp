@@ -194,7 +194,8 @@ Result<std::vector<std::string>> list_firewalls() {
 }
 
 bool needs_ip_forwarding(const NetworkDef& def, bool v6) {
-    if (def.forward.mode != ForwardMode::Nat && def.forward.mode != ForwardMode::Route) return false;
+    const auto m = def.forward.mode;
+    if (m != ForwardMode::Nat && m != ForwardMode::Route && m != ForwardMode::Open) return false;
     for (const auto& ip : def.ips)
         if (ip.is_v6() == v6) return true;
     return false;

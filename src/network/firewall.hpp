@@ -54,8 +54,9 @@ Status remove_firewall(std::string_view network_name);
 // Names of the networks that have a vireo table (found again after a restart).
 Result<std::vector<std::string>> list_firewalls();
 
-// Whether the mode needs the kernel to forward IPv4 / IPv6 (nat and route,
-// for the families the network has addresses of).
+// Whether the mode needs the kernel to forward IPv4 / IPv6: nat, route and
+// open (routed without rules), for the families the network has addresses
+// of; as libvirt, which turns forwarding on for every mode that forwards.
 bool needs_ip_forwarding(const conf::NetworkDef& def, bool v6);
 
 // Run nft commands in-process (one batch); returns nft's output.

@@ -22,7 +22,7 @@ int run_command(Session& session, const CommandWords& words);
 // Each file adds its verbs to the table.
 void add_host_commands(std::vector<CommandSpec>& table);
 void add_domain_commands(std::vector<CommandSpec>& table);
-void add_domain_interface_commands(std::vector<CommandSpec>& table);  // domif*
+void add_domain_interface_commands(std::vector<CommandSpec>& table);  // domif* (commands_domif.cpp)
 void add_lifecycle_commands(std::vector<CommandSpec>& table);
 void add_interactive_commands(std::vector<CommandSpec>& table);
 void add_shell_commands(std::vector<CommandSpec>& table);
@@ -31,7 +31,7 @@ void add_pool_commands(std::vector<CommandSpec>& table);
 void add_volume_commands(std::vector<CommandSpec>& table);
 void add_job_commands(std::vector<CommandSpec>& table);
 void add_network_commands(std::vector<CommandSpec>& table);
-void add_interface_commands(std::vector<CommandSpec>& table);  // iface-*
+void add_interface_commands(std::vector<CommandSpec>& table);  // iface-* (commands_interface.cpp)
 
 // Shared option specs.
 inline constexpr OptSpec kDomainOpt{"domain", OptType::String, "domain name, id or uuid", true, true};

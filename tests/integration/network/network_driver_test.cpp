@@ -143,6 +143,20 @@ TEST_F(NetworkDriverHost, StartAndDestroyLeaveExactlyWhatWasThere) {
     EXPECT_EQ(ruleset(), before);
 }
 
+// mode='open' is routed without rules: forwarding on (as libvirt does),
+// and no firewall table.
+TEST_F(NetworkDriverHost, AnOpenNetworkForwardsWithoutRules) {
+    open();
+    ASSERT_TRUE(network::set_ip_forwarding(false, false));  // the namespace's baseline (it may inherit the host's)
+    const std::string before = ruleset();
+    ASSERT_TRUE(driver_->define("<network><name>opennet</name><forward mode='open'/><bridge name='vtobr0'/>"
+                                "<ip address='10.211.9.1' prefix='24'/></network>"));
+    ASSERT_TRUE(driver_->start("opennet")) << error_of(driver_->start("opennet"));
+    EXPECT_TRUE(network::ip_forwarding(false).value_or(false));
+    EXPECT_EQ(ruleset(), before);
+    ASSERT_TRUE(driver_->destroy("opennet"));
+}
+
 TEST_F(NetworkDriverHost, ARestartedDriverAdoptsWithoutDuplicates) {
     open();
     ASSERT_TRUE(driver_->define(kNat));

@@ -202,19 +202,42 @@ TEST_F(NetworkNetlink, TapsAndMacvtap) {
     ASSERT_TRUE(delete_link("vmvtap0"));
 }
 
+// The forwarding sysctls are those of the calling thread's namespace: a
+// change in one namespace is seen neither in another nor on the machine.
+// A new namespace's IPv4 value is not assumed: the kernel copies it from the
+// machine's (net.core.devconf_inherit_init_net=0, the default), so on a
+// host with ip_forward=1 it starts on. Each namespace sets its own baseline.
 TEST_F(NetworkNetlink, IpForwardingIsPerNamespace) {
     auto host_value = ip_forwarding(false);
     ASSERT_TRUE(host_value);
-    {
-        test::EnterNs in(*host_);
-        ASSERT_TRUE(in.ok());
-        EXPECT_FALSE(*ip_forwarding(false)) << "a new namespace starts without forwarding";
-        ASSERT_TRUE(set_ip_forwarding(false, true));
-        ASSERT_TRUE(set_ip_forwarding(true, true));
-        EXPECT_TRUE(*ip_forwarding(false));
-        EXPECT_TRUE(*ip_forwarding(true));
+    auto host_value6 = ip_forwarding(true);
+    ASSERT_TRUE(host_value6);
+    test::NetNs other("fwd");
+    ASSERT_TRUE(other.ok());
+    for (bool v6 : {false, true}) {
+        SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+        {
+            test::EnterNs in(*host_);
+            ASSERT_TRUE(in.ok());
+            ASSERT_TRUE(set_ip_forwarding(v6, false));
+            EXPECT_FALSE(*ip_forwarding(v6));
+        }
+        {
+            test::EnterNs in(other);
+            ASSERT_TRUE(in.ok());
+            ASSERT_TRUE(set_ip_forwarding(v6, true));
+            EXPECT_TRUE(*ip_forwarding(v6));
+        }
+        {
+            test::EnterNs in(*host_);
+            ASSERT_TRUE(in.ok());
+            EXPECT_FALSE(*ip_forwarding(v6)) << "another namespace's change is not seen here";
+            ASSERT_TRUE(set_ip_forwarding(v6, true));
+            EXPECT_TRUE(*ip_forwarding(v6));
+        }
     }
     EXPECT_EQ(*ip_forwarding(false), *host_value) << "the machine's own setting is untouched";
+    EXPECT_EQ(*ip_forwarding(true), *host_value6) << "the machine's own setting is untouched";
 }
 
 TEST_F(NetworkDhcp, LeaseDnsAndAdoptionAfterRestart) {

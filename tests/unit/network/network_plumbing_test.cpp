@@ -69,7 +69,10 @@ TEST(Firewall, RouteIsolatedOpenBridge) {
     EXPECT_EQ(r.find("saddr"), std::string::npos) << r;
     EXPECT_NE(r.find("iifname \"vbr3\" reject"), std::string::npos) << r;
     EXPECT_FALSE(needs_ip_forwarding(iso, false));
-    EXPECT_EQ(firewall_ruleset(net("<network><name>o</name><forward mode='open'/><bridge name='vbr4'/><ip address='10.4.0.1' prefix='24'/></network>")), "");
+    auto open = net("<network><name>o</name><forward mode='open'/><bridge name='vbr4'/><ip address='10.4.0.1' prefix='24'/></network>");
+    EXPECT_EQ(firewall_ruleset(open), "");
+    EXPECT_TRUE(needs_ip_forwarding(open, false)) << "open is routed (without rules): libvirt turns forwarding on for it too";
+    EXPECT_FALSE(needs_ip_forwarding(open, true)) << "no IPv6 address";
     EXPECT_EQ(firewall_ruleset(net("<network><name>b</name><forward mode='bridge'/><bridge name='br0'/></network>")), "");
 }
 
