@@ -823,6 +823,15 @@ std::string Builder::usb_bus_opts(const conf::DeviceInfo& info) const {
 }
 
 void Builder::inputs_graphics_video() {
+    // USB hubs first (libvirt adds them when the USB devices outnumber the
+    // controller's ports): the devices behind them name ports like 1.2.
+    for (const auto& h : def_.devices.hubs) {
+        if (h.type != "usb") {
+            unsupported("hub type '{}' is not supported", h.type);
+            continue;
+        }
+        if (device_known("usb-hub")) add("-device", fmt::format("usb-hub,id={}", h.info.alias) + usb_bus_opts(h.info));
+    }
     for (const auto& in : def_.devices.inputs) {
         if (in.bus == "ps2" || (in.bus.empty() && in.type != "tablet")) continue;  // built into pc/q35
         std::string drv;
