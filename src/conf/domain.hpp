@@ -24,7 +24,7 @@
 // nvram, boot, bootmenu, kernel, initrd, cmdline, dtb, smbios, bios),
 // features (acpi, apic, pae, hap, vmport, smm, pmu, ioapic, hyperv/kvm
 // sub-features, ...), cpu (modes, model, vendor, topology, features, numa
-// cells, cache), clock + timers, on_*, pm, seclabel, and the devices
+// cells, cache), clock + timers, on_*, pm, seclabel, sysinfo (smbios), and the devices
 // emulator, disk, controller, filesystem, interface, serial, parallel,
 // console, channel, input, tpm, graphics, sound, audio, video, redirdev,
 // watchdog, memballoon, rng, panic. Values newer than libvirt 9.0's schema
@@ -166,7 +166,7 @@ struct Interface {
 // Character devices: <serial>, <console>, <channel>, <parallel>.
 struct CharDev {
     std::string kind;           // element name: serial, console, channel
-    std::string type = "pty";   // pty, file, unix, tcp, udp, spicevmc, null, stdio, vc
+    std::string type = "pty";   // pty, file, unix, tcp, udp, spicevmc, qemu-vdagent, null, stdio, vc
     // <source .../>
     std::string source_path;    // pty (live), file, unix
     std::string source_mode;    // unix/tcp: bind|connect
@@ -185,6 +185,9 @@ struct CharDev {
     std::string target_model;   // <target><model name='isa-serial'/></target>
     std::string target_address, target_guestfwd_port;  // guestfwd
     std::string log_file, log_append;
+    // qemu-vdagent: <source><clipboard copypaste='yes'/><mouse mode='client'/></source>
+    std::string vdagent_copypaste;  // yes/no
+    std::string vdagent_mouse;      // client/server
     DeviceInfo info;
 };
 
@@ -380,6 +383,22 @@ struct ClockDef {
     std::vector<Timer> timers;
 };
 
+// <sysinfo type='smbios'>: the SMBIOS tables the guest sees (with
+// <os><smbios mode='sysinfo'/>). Entries keep the document's order.
+struct SysinfoEntry {
+    std::string name, value;
+    friend bool operator==(const SysinfoEntry&, const SysinfoEntry&) = default;
+};
+struct Sysinfo {
+    bool present = false;
+    std::string type = "smbios";  // smbios (fwcfg: unsupported)
+    std::vector<SysinfoEntry> bios;     // vendor, version, date, release
+    std::vector<SysinfoEntry> system;   // manufacturer, product, version, serial, uuid, sku, family
+    std::vector<std::vector<SysinfoEntry>> base_boards;  // manufacturer, product, version, serial, asset, location
+    std::vector<SysinfoEntry> chassis;  // manufacturer, version, serial, asset, sku
+    std::vector<std::string> oem_strings;
+};
+
 struct PmDef {
     std::string suspend_to_mem, suspend_to_disk;  // enabled='yes|no'
 };
@@ -413,6 +432,7 @@ struct DomainDef {
     unsigned iothreads = 0;
     std::string resource_partition;  // <resource><partition>/machine</partition></resource>
 
+    Sysinfo sysinfo;
     OsDef os;
     std::vector<Feature> features;
     bool features_present = false;

@@ -350,20 +350,38 @@ void fill_serial_defaults(Devices& d) {
     }
 }
 
+// A unix channel's path as libvirt's and vireo's drivers make them at start
+// (.../channel/target/domain-<id>-<name>/<target name>), not the user's.
+bool is_generated_channel_path(const CharDev& c) {
+    const std::string& p = c.source_path;
+    if (c.target_name.empty() || !p.ends_with("/" + c.target_name)) return false;
+    const std::string dir = p.substr(0, p.size() - c.target_name.size() - 1);
+    const auto slash = dir.rfind('/');
+    if (slash == std::string::npos || dir.compare(slash + 1, 7, "domain-") != 0) return false;
+    return std::string_view(dir).substr(0, slash).ends_with("/channel/target");
+}
+
+// A port a running display listens on (not -1, 0 or absent).
+bool is_display_port(const std::string& port) {
+    return !port.empty() && port != "-1" && port != "0" && port.find_first_not_of("0123456789") == std::string::npos;
+}
+
 // Graphics ports and listens as libvirt stores them (inactive XML).
 void fill_graphics_defaults(Graphics& g) {
     if (g.type == "vnc") {
         if (g.autoport.empty()) g.autoport = (g.port.empty() || g.port == "-1") ? "yes" : "no";
-        if (g.autoport == "yes") g.port = "-1";
-        else if (g.port == "-1") g.port.clear();
+        // autoport: the port is chosen at start; a live document keeps the
+        // chosen one (the inactive XML writes port='-1' for it).
+        if (g.autoport == "yes" && !is_display_port(g.port)) g.port = "-1";
+        else if (g.autoport != "yes" && g.port == "-1") g.port.clear();
         if (g.listens.empty()) g.listens.push_back(Graphics::Listen{"address", g.listen, "", ""});
         if (g.listens[0].type == "address" && !g.listens[0].address.empty()) g.listen = g.listens[0].address;
         return;
     }
     // spice
     if (g.autoport == "yes") {
-        g.port.clear();
-        g.tls_port.clear();
+        if (!is_display_port(g.port)) g.port.clear();
+        if (!is_display_port(g.tls_port)) g.tls_port.clear();
     } else if (g.autoport.empty() && (!g.port.empty() || !g.tls_port.empty())) {
         g.autoport = "no";
     }
@@ -424,12 +442,17 @@ void fill_device_defaults(DomainDef& def) {
     for (auto* list : {&d.serials, &d.parallels, &d.channels, &d.consoles})
         for (auto& c : *list) {
             if (c.type == "tcp" && c.protocol_type.empty()) c.protocol_type = "raw";
-            // A path libvirt made for a channel is made again at start.
-            if (c.type == "unix" && c.source_mode == "bind" && c.source_path.starts_with("/var/lib/libvirt/qemu/channel/target/"))
-                c.source_path.clear();
+            // A path libvirt (or vireo) made for a channel is made again at
+            // start: <channel target dir>/domain-<id>-<name>/<target name>.
+            // (A live document, <domain id=...>, keeps the one its run uses.)
+            if (c.type == "unix" && c.source_mode == "bind" && !def.id && is_generated_channel_path(c)) c.source_path.clear();
             // A unix socket without a path is made at start (bind is all it can be).
             if (c.type == "unix" && c.source_path.empty() && c.source_mode == "bind") c.source_mode.clear();
         }
+    // The SPICE agent's port (spicevmc, qemu-vdagent) has a fixed name.
+    for (auto& ch : d.channels)
+        if ((ch.type == "spicevmc" || ch.type == "qemu-vdagent") && ch.target_type == "virtio" && ch.target_name.empty())
+            ch.target_name = "com.redhat.spice.0";
     for (auto& r : d.redirdevs)
         if (r.type == "tcp" && r.protocol.empty()) r.protocol = "raw";
     for (auto& in : d.inputs)

@@ -148,6 +148,8 @@ Node format_chardev(const CharDev& c, const FormatFlags& flags) {
         // A pty's path only exists while running.
         src.attr("mode", c.source_mode);
         if (c.type != "pty" || flags.live) src.attr("path", c.source_path);
+        if (!c.vdagent_copypaste.empty()) src.add("clipboard").attr("copypaste", c.vdagent_copypaste);
+        if (!c.vdagent_mouse.empty()) src.add("mouse").attr("mode", c.vdagent_mouse);
         src.attr("host", c.source_host).attr("service", c.source_service).attr("append", c.source_append);
         n.add_if_nonempty(std::move(src));
     }
@@ -204,6 +206,25 @@ void format_feature(Node& parent, const Feature& f) {
     Node& n = parent.add(f.name);
     for (const auto& [k, v] : f.attrs) n.attrs.emplace_back(k, v);
     for (const auto& c : f.children) format_feature(n, c);
+}
+
+void format_sysinfo(Node& root, const Sysinfo& si) {
+    if (!si.present) return;
+    Node& n = root.add("sysinfo");
+    n.attr("type", si.type);
+    auto block = [&](std::string_view name, const std::vector<SysinfoEntry>& entries) {
+        if (entries.empty()) return;
+        Node& b = n.add(std::string(name));
+        for (const auto& e : entries) b.add("entry").attr("name", e.name).set_text(e.value);
+    };
+    block("bios", si.bios);
+    block("system", si.system);
+    for (const auto& bb : si.base_boards) block("baseBoard", bb);
+    block("chassis", si.chassis);
+    if (!si.oem_strings.empty()) {
+        Node& o = n.add("oemStrings");
+        for (const auto& s : si.oem_strings) o.add("entry").set_text(s);
+    }
 }
 
 void format_os(Node& root, const OsDef& os) {
@@ -388,6 +409,7 @@ std::string format_domain_xml(const DomainDef& def, FormatFlags flags) {
     vcpu.set_text(std::to_string(def.vcpus));
     if (def.iothreads) root.add_text("iothreads", std::to_string(def.iothreads));
     if (!def.resource_partition.empty()) root.add("resource").add("partition").set_text(def.resource_partition);
+    format_sysinfo(root, def.sysinfo);
     format_os(root, def.os);
     if (def.features_present) {
         Node& f = root.add("features");

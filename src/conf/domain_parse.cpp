@@ -417,8 +417,8 @@ Status parse_interface(XmlElement& e, Interface& nic) {
 
 Status parse_chardev(XmlElement& e, CharDev& ch) {
     ch.kind = std::string(e.name());
-    CONF_SET(ch.type, e.attr_enum("type", {"pty", "file", "unix", "tcp", "udp", "spicevmc", "null", "stdio", "vc"}, "character device type",
-                                  {"dev", "pipe", "spiceport", "nmdm", "qemu-vdagent", "dbus"}));
+    CONF_SET(ch.type, e.attr_enum("type", {"pty", "file", "unix", "tcp", "udp", "spicevmc", "qemu-vdagent", "null", "stdio", "vc"},
+                                  "character device type", {"dev", "pipe", "spiceport", "nmdm", "dbus"}));
     if (ch.type.empty()) ch.type = "pty";
     auto tty = e.attr("tty");  // live <console tty='/dev/pts/N'>
     std::optional<XmlElement> c;
@@ -438,6 +438,22 @@ Status parse_chardev(XmlElement& e, CharDev& ch) {
         }
     } else {
         CONF_SET(c, e.child("source"));
+    }
+    if (c && ch.type == "qemu-vdagent") {
+        // <source><clipboard copypaste='yes'/><mouse mode='client'/></source>
+        std::optional<XmlElement> opt;
+        CONF_SET(opt, c->child("clipboard"));
+        if (opt) {
+            CONF_SET(ch.vdagent_copypaste, opt->attr_yesno("copypaste"));
+            VIREO_TRY(opt->finish());
+        }
+        CONF_SET(opt, c->child("mouse"));
+        if (opt) {
+            CONF_SET(ch.vdagent_mouse, opt->attr_enum("mode", {"client", "server"}, "mouse mode"));
+            VIREO_TRY(opt->finish());
+        }
+        VIREO_TRY(c->finish());
+        c.reset();
     }
     if (c) {
         ch.source_path = c->attr_or_empty("path");
@@ -696,6 +712,44 @@ Status parse_filesystem(XmlElement& e, Filesystem& f) {
     return e.finish();
 }
 
+// The <entry name='...'>value</entry> children of one <sysinfo> block,
+// each name one of `names` (libvirt's schema).
+Status parse_sysinfo_entries(XmlElement& block, std::initializer_list<std::string_view> names, std::vector<SysinfoEntry>& out) {
+    for (auto& en : block.children("entry")) {
+        SysinfoEntry entry;
+        CONF_SET(entry.name, en.attr_enum("name", names, "sysinfo entry"));
+        if (entry.name.empty()) return std::unexpected(en.xml_error("@name", "missing sysinfo entry name"));
+        entry.value = en.text();
+        VIREO_TRY(en.finish());
+        out.push_back(std::move(entry));
+    }
+    return block.finish();
+}
+
+Status parse_sysinfo(XmlElement& e, Sysinfo& si) {
+    CONF_SET(si.type, e.attr_enum("type", {"smbios"}, "sysinfo type", {"fwcfg"}));
+    if (si.type.empty()) return std::unexpected(e.xml_error("@type", "missing sysinfo type"));
+    si.present = true;
+    std::optional<XmlElement> c;
+    CONF_SET(c, e.child("bios"));
+    if (c) VIREO_TRY(parse_sysinfo_entries(*c, {"vendor", "version", "date", "release"}, si.bios));
+    CONF_SET(c, e.child("system"));
+    if (c) VIREO_TRY(parse_sysinfo_entries(*c, {"manufacturer", "product", "version", "serial", "uuid", "sku", "family"}, si.system));
+    for (auto& b : e.children("baseBoard"))
+        VIREO_TRY(parse_sysinfo_entries(b, {"manufacturer", "product", "version", "serial", "asset", "location"}, si.base_boards.emplace_back()));
+    CONF_SET(c, e.child("chassis"));
+    if (c) VIREO_TRY(parse_sysinfo_entries(*c, {"manufacturer", "version", "serial", "asset", "sku"}, si.chassis));
+    CONF_SET(c, e.child("oemStrings"));
+    if (c) {
+        for (auto& en : c->children("entry")) {
+            si.oem_strings.push_back(en.text());
+            VIREO_TRY(en.finish());
+        }
+        VIREO_TRY(c->finish());
+    }
+    return e.finish();  // <processor>, <memory>: refused by name
+}
+
 Status parse_devices(XmlElement& e, Devices& d) {
     for (auto& c : e.all_children()) {
         const std::string_view n = c.name();
@@ -812,7 +866,7 @@ Status parse_os(XmlElement& e, OsDef& os) {
     CONF_SET(os.dtb, parse_text_child(e, "dtb"));
     CONF_SET(c, e.child("smbios"));
     if (c) {
-        CONF_SET(os.smbios_mode, c->attr_enum("mode", {"emulate", "host"}, "smbios mode", {"sysinfo"}));
+        CONF_SET(os.smbios_mode, c->attr_enum("mode", {"emulate", "host", "sysinfo"}, "smbios mode"));
         VIREO_TRY(c->finish());
     }
     CONF_SET(c, e.child("bios"));
@@ -1070,9 +1124,9 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
         if (!uuid) return std::unexpected(c->xml_error("", fmt::format("malformed uuid '{}'", text)));
         def.uuid = *uuid;
         VIREO_TRY(c->finish());
-    } else {
-        def.uuid = Uuid::generate();
     }
+    const bool uuid_given = c.has_value();
+    if (!uuid_given) def.uuid = Uuid::generate();
     CONF_SET(c, e.child("genid"));
     if (c) {
         const std::string text = c->text();
@@ -1136,6 +1190,18 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
     if (c) {
         CONF_SET(def.resource_partition, parse_text_child(*c, "partition"));
         VIREO_TRY(c->finish());
+    }
+    for (auto& si : e.children("sysinfo")) {
+        if (def.sysinfo.present) return std::unexpected(si.unsupported("", "a second <sysinfo> is not supported by vireo"));
+        VIREO_TRY(parse_sysinfo(si, def.sysinfo));
+        // The system UUID is the domain's (taken from it when <uuid> is absent).
+        for (const auto& entry : def.sysinfo.system) {
+            if (entry.name != "uuid") continue;
+            auto u = Uuid::parse(entry.value);
+            if (!u) return std::unexpected(si.xml_error("system/entry", fmt::format("malformed uuid '{}'", entry.value)));
+            if (!uuid_given) def.uuid = *u;
+            else if (!(*u == def.uuid)) return std::unexpected(si.xml_error("system/entry", "UUID mismatch between <uuid> and <sysinfo>"));
+        }
     }
     CONF_SET(c, e.child("os"));
     if (!c) return std::unexpected(e.xml_error("", "missing <os> (e.g. <os><type arch='x86_64' machine='q35'>hvm</type></os>)"));

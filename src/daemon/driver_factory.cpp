@@ -146,7 +146,10 @@ Result<std::unique_ptr<driver::Driver>> make_qemu_connection(bool system, const 
     cfg.rundir = dirs.rundir;
     cfg.cachedir = dirs.cachedir;
     cfg.logdir = dirs.logdir;
-    if (dirs.isolated) cfg.savedir.clear();  // <confdir>/save
+    if (dirs.isolated) {
+        cfg.savedir.clear();     // <confdir>/save
+        cfg.channeldir.clear();  // <rundir>/channel/target
+    }
     // qemu.conf beside the definitions' directory: $XDG_CONFIG_HOME/vireo or
     // /etc/vireo (or the tests' config dir). A bad setting stops the daemon.
     if (auto conf = qemu::load_qemu_conf(dirs.confdir.parent_path() / "qemu.conf", cfg); !conf)

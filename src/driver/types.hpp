@@ -125,6 +125,12 @@ struct InterfaceStats {
 
 enum class LinkState { Up, Down };
 
+// virsh screenshot: an image of a running domain's screen.
+struct Screenshot {
+    std::string mime;  // "image/png"
+    std::string data;  // the image's bytes
+};
+
 // Where domifaddr finds a guest's addresses.
 enum class AddressSource {
     Lease,  // the DHCP leases of the virtual networks (type='network' NICs)

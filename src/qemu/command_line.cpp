@@ -47,6 +47,15 @@ std::string passt_socket_path(const std::string& runtime_prefix, const std::stri
     return fmt::format("{}.passt-{}.sock", runtime_prefix, alias);
 }
 
+bool graphics_needs_port(const conf::Graphics& g) {
+    if (g.autoport != "yes") return false;
+    for (const auto& l : g.listens)
+        if (l.type == "socket" || l.type == "none") return false;
+    return true;
+}
+
+std::string graphics_secret_fd_name(std::size_t index) { return fmt::format("graphics{}-secret", index); }
+
 Result<std::string> accelerator_for(const conf::DomainDef& def) {
     if (def.type == "kvm") return std::string("kvm");
     if (def.type == "qemu") return std::string("tcg");
@@ -83,6 +92,9 @@ private:
     void unsupported(fmt::format_string<Args...> f, Args&&... args) {
         if (!error_) error_ = Error{ErrorCode::Unsupported, fmt::format(f, std::forward<Args>(args)...)};
     }
+    bool has_spice() const {
+        return std::ranges::any_of(def_.devices.graphics, [](const conf::Graphics& g) { return g.type == "spice"; });
+    }
     bool device_known(std::string_view driver) {
         if (!opts_.caps || opts_.caps->has_device(driver)) return true;
         unsupported("this QEMU binary has no device '{}'", driver);
@@ -109,7 +121,16 @@ private:
     std::optional<std::string> chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial);
     void chardevs();
     void inputs_graphics_video();
+    std::string usb_bus_opts(const conf::DeviceInfo& info) const;
+    std::string graphics_password(const conf::Graphics& g, std::size_t index);
+    void vnc(const conf::Graphics& g, std::size_t index);
+    void spice(const conf::Graphics& g, std::size_t index);
+    void audio_backends();
+    void videos();
+    void sounds();
+    void redirdevs();
     void misc_devices();
+    void smbios();
     void sandbox();
 
     const conf::DomainDef& def_;
@@ -333,6 +354,7 @@ void Builder::boot() {
     bool any_bootindex = false;
     for (const auto& d : def_.devices.disks) any_bootindex |= d.info.boot_order.has_value();
     for (const auto& n : def_.devices.interfaces) any_bootindex |= n.info.boot_order.has_value();
+    for (const auto& r : def_.devices.redirdevs) any_bootindex |= r.info.boot_order.has_value();
     std::string boot;
     if (!any_bootindex && !os.boot_devs.empty() && os.kernel.empty()) {
         std::string order;
@@ -695,6 +717,18 @@ std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, cons
         if (!c.source_bind_service.empty()) out += ",localport=" + c.source_bind_service;
     } else if (c.type == "null") {
         out = fmt::format("null,id={}", id);
+    } else if (c.type == "spicevmc" && c.kind == "channel") {
+        // The SPICE agent's channel (the target name is checked by chardevs()).
+        if (!has_spice()) {
+            unsupported("a spicevmc channel needs SPICE graphics (<graphics type='spice'>)");
+            return std::nullopt;
+        }
+        out = fmt::format("spicevmc,id={},name=vdagent", id);
+    } else if (c.type == "qemu-vdagent" && c.kind == "channel") {
+        // QEMU's own agent: clipboard and absolute mouse for VNC clients.
+        out = fmt::format("qemu-vdagent,id={},name=vdagent", id);
+        if (!c.vdagent_copypaste.empty()) out += fmt::format(",clipboard={}", c.vdagent_copypaste == "yes" ? "on" : "off");
+        if (!c.vdagent_mouse.empty()) out += fmt::format(",mouse={}", c.vdagent_mouse == "client" ? "on" : "off");
     } else {
         unsupported("character device type '{}' is not supported by the QEMU driver", c.type);
         return std::nullopt;
@@ -756,6 +790,10 @@ void Builder::chardevs() {
             unsupported("channel target type '{}' is not supported", ch.target_type);
             continue;
         }
+        if ((ch.type == "spicevmc" || ch.type == "qemu-vdagent") && ch.target_name != "com.redhat.spice.0") {
+            unsupported("a {} channel must be named 'com.redhat.spice.0' (found '{}')", ch.type, ch.target_name);
+            continue;
+        }
         std::string id = "char" + ch.info.alias;
         auto backend = chardev_backend(ch, id, false);
         if (!backend) continue;
@@ -771,7 +809,29 @@ void Builder::chardevs() {
     if (!def_.devices.parallels.empty()) unsupported("parallel ports are not supported");
 }
 
+// ",bus=usb.0,port=N" of a USB device: the controller by its alias (libvirt's
+// usb, usb1, ...) and the port the address gives.
+std::string Builder::usb_bus_opts(const conf::DeviceInfo& info) const {
+    std::string bus = "usb.0";
+    if (info.address.type == "usb") {
+        for (const auto& c : def_.devices.controllers)
+            if (c.type == "usb" && c.index == info.address.bus && !c.info.alias.empty()) bus = c.info.alias + ".0";
+    }
+    std::string out = ",bus=" + bus;
+    if (info.address.type == "usb" && !info.address.port.empty()) out += ",port=" + info.address.port;
+    return out;
+}
+
 void Builder::inputs_graphics_video() {
+    // USB hubs first (libvirt adds them when the USB devices outnumber the
+    // controller's ports): the devices behind them name ports like 1.2.
+    for (const auto& h : def_.devices.hubs) {
+        if (h.type != "usb") {
+            unsupported("hub type '{}' is not supported", h.type);
+            continue;
+        }
+        if (device_known("usb-hub")) add("-device", fmt::format("usb-hub,id={}", h.info.alias) + usb_bus_opts(h.info));
+    }
     for (const auto& in : def_.devices.inputs) {
         if (in.bus == "ps2" || (in.bus.empty() && in.type != "tablet")) continue;  // built into pc/q35
         std::string drv;
@@ -783,37 +843,148 @@ void Builder::inputs_graphics_video() {
             continue;
         }
         std::string args = drv + device_suffix(in.info);
-        if (in.bus == "usb") args += ",bus=usb.0";
-        if (in.bus == "usb" && !in.info.address.port.empty()) args += ",port=" + in.info.address.port;
+        if (in.bus == "usb") args += usb_bus_opts(in.info);
         add("-device", args);
     }
-    bool graphics = false;
-    for (const auto& g : def_.devices.graphics) {
-        if (g.type != "vnc") {
-            unsupported("graphics type '{}' is not supported (only vnc)", g.type);
+    audio_backends();
+    const auto& gs = def_.devices.graphics;
+    for (std::size_t i = 0; i < gs.size(); ++i) {
+        if (gs[i].type == "vnc") vnc(gs[i], i);
+        else if (gs[i].type == "spice") spice(gs[i], i);
+        else unsupported("graphics type '{}' is not supported (only vnc and spice)", gs[i].type);
+    }
+    if (gs.empty()) add("-display", "none");
+    videos();
+    sounds();
+    redirdevs();
+}
+
+// The secret object holding a graphics password (read by QEMU from the
+// descriptor the driver passes); its id, "" when there is no password.
+std::string Builder::graphics_password(const conf::Graphics& g, std::size_t index) {
+    if (g.passwd.empty()) return "";
+    if (!g.passwd_valid_to.empty()) {
+        unsupported("graphics passwdValidTo is not supported");
+        return "";
+    }
+    auto fd = opts_.passed_fds.find(graphics_secret_fd_name(index));
+    if (fd == opts_.passed_fds.end()) {
+        unsupported("{} graphics: no descriptor was prepared for its password", g.type);
+        return "";
+    }
+    std::string id = fmt::format("graphics{}-secret", index);
+    ojson o = {{"qom-type", "secret"}, {"id", id}, {"format", "raw"}, {"file", fmt::format("/dev/fd/{}", fd->second)}};
+    add("-object", o.dump());
+    return id;
+}
+
+// Listen address of a graphics device (libvirt's default: 127.0.0.1), in
+// QEMU's spelling ([::1] for IPv6).
+std::string listen_host(const conf::Graphics& g, bool brackets) {
+    std::string listen = g.listen.empty() ? "127.0.0.1" : g.listen;
+    for (const auto& l : g.listens)
+        if (l.type == "address" && !l.address.empty()) listen = l.address;
+    if (brackets && listen.find(':') != std::string::npos) return "[" + listen + "]";
+    return listen;
+}
+
+// What neither VNC nor SPICE implement here, refused by name.
+std::optional<std::string> unsupported_graphics_setting(const conf::Graphics& g) {
+    if (!g.gl_enable.empty() || !g.gl_rendernode.empty()) return "<gl>";
+    if (!g.websocket.empty()) return "websocket";
+    for (const auto& l : g.listens)
+        if (l.type == "network") return "<listen type='network'>";
+    return std::nullopt;
+}
+
+void Builder::vnc(const conf::Graphics& g, std::size_t index) {
+    if (auto what = unsupported_graphics_setting(g)) {
+        unsupported("VNC graphics: {} is not supported", *what);
+        return;
+    }
+    const std::string secret = graphics_password(g, index);
+    if (!g.passwd.empty() && secret.empty()) return;
+    std::string args;
+    const bool socket = !g.listens.empty() && g.listens.front().type == "socket";
+    const bool none = !g.listens.empty() && g.listens.front().type == "none";
+    if (socket) {
+        args = "unix:" + qemu_opt_escape(g.listens.front().socket);
+    } else if (none) {
+        args = "none";
+    } else if (g.autoport == "yes" && std::atoi(g.port.c_str()) < 5900) {
+        args = fmt::format("{}:0,to=100", listen_host(g, true));  // no port chosen: QEMU picks a free display
+    } else {
+        int port = std::atoi(g.port.c_str());
+        if (port < 5900) {
+            unsupported("VNC port {} is below 5900", g.port);
+            return;
+        }
+        args = fmt::format("{}:{}", listen_host(g, true), port - 5900);
+    }
+    if (!g.share_policy.empty()) args += ",share=" + g.share_policy;
+    if (!secret.empty()) args += ",password-secret=" + secret;
+    add("-vnc", args);
+    if (!g.keymap.empty()) add("-k", g.keymap);
+}
+
+void Builder::spice(const conf::Graphics& g, std::size_t index) {
+    if (auto what = unsupported_graphics_setting(g)) {
+        unsupported("SPICE graphics: {} is not supported", *what);
+        return;
+    }
+    if (!g.tls_port.empty() && g.tls_port != "-1") {
+        unsupported("spice TLS port set in XML configuration, but TLS is disabled in qemu.conf");
+        return;
+    }
+    if (g.default_mode == "secure") {
+        unsupported("spice defaultMode secure requested in XML configuration, but TLS connection is not available");
+        return;
+    }
+    if (!g.listens.empty() && (g.listens.front().type == "socket" || g.listens.front().type == "none")) {
+        unsupported("SPICE graphics: <listen type='{}'> is not supported (give it a port or autoport='yes')", g.listens.front().type);
+        return;
+    }
+    if (!g.share_policy.empty()) {
+        unsupported("SPICE graphics: sharePolicy is not supported");
+        return;
+    }
+    const int port = std::atoi(g.port.c_str());
+    if (port <= 0) {
+        unsupported("SPICE graphics: no port was chosen for it (autoport)");
+        return;
+    }
+    const std::string secret = graphics_password(g, index);
+    if (!g.passwd.empty() && secret.empty()) return;
+    std::string args = fmt::format("port={},addr={}", port, listen_host(g, false));
+    args += secret.empty() ? ",disable-ticketing=on" : ",password-secret=" + secret;
+    if (!g.image_compression.empty()) args += ",image-compression=" + g.image_compression;
+    args += ",seamless-migration=on";
+    add("-spice", args);
+    if (!g.keymap.empty()) add("-k", g.keymap);
+}
+
+// The <audio> backends (-audiodev, id audio<N>), when something plays on
+// them: a sound device, or SPICE (it carries the guest's audio).
+void Builder::audio_backends() {
+    const auto& d = def_.devices;
+    if (d.sounds.empty() && !has_spice()) return;
+    for (const auto& a : d.audios) {
+        if (a.type != "none" && a.type != "spice") {
+            unsupported("audio backend type '{}' is not supported (only none and spice)", a.type);
             continue;
         }
-        graphics = true;
-        std::string listen = g.listen.empty() ? "127.0.0.1" : g.listen;
-        for (const auto& l : g.listens)
-            if (l.type == "address" && !l.address.empty()) listen = l.address;
-        bool socket = !g.listens.empty() && g.listens.front().type == "socket";
-        if (socket) {
-            add("-vnc", "unix:" + qemu_opt_escape(g.listens.front().socket));
-        } else if (g.autoport == "yes" || g.port.empty() || g.port == "-1") {
-            add("-vnc", fmt::format("{}:0,to=100", listen.find(':') != std::string::npos ? "[" + listen + "]" : listen));
-        } else {
-            int port = std::atoi(g.port.c_str());
-            if (port < 5900) {
-                unsupported("VNC port {} is below 5900", g.port);
-                continue;
-            }
-            add("-vnc", fmt::format("{}:{}", listen.find(':') != std::string::npos ? "[" + listen + "]" : listen, port - 5900));
+        if (a.type == "spice" && !has_spice()) {
+            unsupported("Spice audio is not supported without spice graphics");
+            continue;
         }
+        add("-audiodev", ojson{{"id", "audio" + a.id}, {"driver", a.type}}.dump());
     }
-    if (!graphics) add("-display", "none");
-    for (std::size_t i = 0; i < def_.devices.videos.size(); ++i) {
-        const auto& v = def_.devices.videos[i];
+}
+
+void Builder::videos() {
+    const auto& vs = def_.devices.videos;
+    for (std::size_t i = 0; i < vs.size(); ++i) {
+        const auto& v = vs[i];
         std::string drv;
         if (v.model_type == "none") continue;
         if (v.model_type == "vga") drv = "VGA";
@@ -826,12 +997,112 @@ void Builder::inputs_graphics_video() {
             unsupported("video model '{}' is not supported", v.model_type);
             continue;
         }
+        if (v.accel3d == "yes") {
+            unsupported("video model '{}': 3D acceleration is not supported", v.model_type);
+            continue;
+        }
         if (!device_known(drv)) continue;
+        auto kib = [](const std::string& s) { return std::strtoull(s.c_str(), nullptr, 10); };
         std::string args = drv + device_suffix(v.info);
-        if (!v.vgamem.empty() && (drv == "VGA" || drv == "qxl-vga"))
-            args += fmt::format(",vgamem_mb={}", std::strtoull(v.vgamem.c_str(), nullptr, 10) / 1024);
+        if (v.model_type == "qxl") {
+            // Sizes in bytes (ram, vram), MiB (vram64, vgamem), as libvirt gives them.
+            if (!v.heads.empty()) args += ",max_outputs=" + v.heads;
+            if (!v.ram.empty()) args += fmt::format(",ram_size={}", kib(v.ram) * 1024);
+            if (!v.vram.empty()) args += fmt::format(",vram_size={}", kib(v.vram) * 1024);
+            args += fmt::format(",vram64_size_mb={}", kib(v.vram64) / 1024);
+            if (!v.vgamem.empty() && i == 0) args += fmt::format(",vgamem_mb={}", kib(v.vgamem) / 1024);
+        } else if (v.model_type == "vga" && !v.vram.empty()) {
+            args += fmt::format(",vgamem_mb={}", kib(v.vram) / 1024);
+        } else if (v.model_type == "bochs" && !v.vram.empty()) {
+            args += fmt::format(",vgamem={}", kib(v.vram) * 1024);
+        } else if (v.model_type == "virtio" && !v.heads.empty() && v.heads != "1") {
+            args += ",max_outputs=" + v.heads;
+        }
         add("-device", args);
     }
+}
+
+// Sound cards; HDA controllers get one duplex codec, as libvirt's. Each
+// plays on its <audio> backend (the first one when it names none).
+void Builder::sounds() {
+    const auto& d = def_.devices;
+    for (const auto& s : d.sounds) {
+        std::string audio = s.audio_id.empty() ? (d.audios.empty() ? "" : d.audios.front().id) : s.audio_id;
+        if (audio.empty() || std::ranges::none_of(d.audios, [&](const conf::Audio& a) { return a.id == audio; })) {
+            unsupported("sound model '{}': no audio backend with id '{}'", s.model, audio);
+            continue;
+        }
+        const std::string audiodev = "audio" + audio;
+        if (s.model == "ich9" || s.model == "ich6") {
+            const std::string drv = s.model == "ich9" ? "ich9-intel-hda" : "intel-hda";
+            if (!device_known(drv) || !device_known("hda-duplex")) continue;
+            add("-device", drv + device_suffix(s.info));
+            add("-device", fmt::format("hda-duplex,id={}-codec0,bus={}.0,cad=0,audiodev={}", s.info.alias, s.info.alias, audiodev));
+        } else if (s.model == "ac97" || s.model == "es1370") {
+            const std::string drv = s.model == "ac97" ? "AC97" : "ES1370";
+            if (!device_known(drv)) continue;
+            add("-device", fmt::format("{},audiodev={}", drv, audiodev) + device_suffix(s.info));
+        } else {
+            unsupported("sound model '{}' is not supported (ich9, ich6, ac97 and es1370 are)", s.model);
+        }
+    }
+}
+
+// USB redirection: a spicevmc channel of the SPICE session, or a tcp socket.
+void Builder::redirdevs() {
+    for (const auto& r : def_.devices.redirdevs) {
+        const std::string id = "char" + r.info.alias;
+        if (r.type == "spicevmc") {
+            if (!has_spice()) {
+                unsupported("USB redirection over spicevmc needs SPICE graphics (<graphics type='spice'>)");
+                continue;
+            }
+            add("-chardev", fmt::format("spicevmc,id={},name=usbredir", id));
+        } else if (r.type == "tcp") {
+            if (r.protocol == "telnets" || r.protocol == "tls") {
+                unsupported("redirdev protocol '{}' is not supported", r.protocol);
+                continue;
+            }
+            std::string args = fmt::format("socket,id={},host={},port={}", id, qemu_opt_escape(r.source_host), r.source_service);
+            if (r.source_mode == "bind") args += ",server=on,wait=off";
+            if (r.protocol == "telnet") args += ",telnet=on";
+            add("-chardev", args);
+        } else {
+            unsupported("redirdev type '{}' is not supported", r.type);
+            continue;
+        }
+        if (!device_known("usb-redir")) continue;
+        std::string args = fmt::format("usb-redir,chardev={},id={}", id, r.info.alias) + usb_bus_opts(r.info);
+        if (r.info.boot_order) args += fmt::format(",bootindex={}", *r.info.boot_order);
+        add("-device", args);
+    }
+}
+
+// SMBIOS tables from <sysinfo> (with <smbios mode='sysinfo'/>), as -smbios
+// type=0 (BIOS), 1 (system), 2 (base boards), 3 (chassis), 11 (OEM strings).
+void Builder::smbios() {
+    const std::string& mode = def_.os.smbios_mode;
+    if (mode.empty() || mode == "emulate") return;
+    if (mode == "host") {
+        unsupported("smbios mode 'host' is not supported");
+        return;
+    }
+    const auto& si = def_.sysinfo;
+    if (!si.present) {
+        unsupported("Domain '{}' sysinfo are not available", def_.name);
+        return;
+    }
+    auto table = [&](int type, const std::vector<conf::SysinfoEntry>& entries) {
+        if (entries.empty()) return;
+        std::string args = fmt::format("type={}", type);
+        for (const auto& e : entries) args += fmt::format(",{}={}", e.name, qemu_opt_escape(e.value));
+        add("-smbios", args);
+    };
+    table(0, si.bios);
+    table(1, si.system);
+    for (const auto& bb : si.base_boards) table(2, bb);
+    table(3, si.chassis);
+    for (const auto& s : si.oem_strings) add("-smbios", "type=11,value=" + qemu_opt_escape(s));
 }
 
 void Builder::misc_devices() {
@@ -867,7 +1138,10 @@ void Builder::misc_devices() {
     }
     for (const auto& p : d.panics) {
         if (p.model.empty() || p.model == "isa") {
-            if (device_known("pvpanic")) add("-device", "pvpanic" + device_suffix(p.info));
+            std::string args = "pvpanic" + device_suffix(p.info);
+            if (p.info.address.type == "isa" && !p.info.address.iobase.empty())
+                args += fmt::format(",ioport={}", std::strtoul(p.info.address.iobase.c_str(), nullptr, 0));
+            if (device_known("pvpanic")) add("-device", args);
         } else if (p.model == "pvpanic") {
             if (device_known("pvpanic-pci")) add("-device", "pvpanic-pci" + device_suffix(p.info));
         } else {
@@ -886,7 +1160,6 @@ void Builder::misc_devices() {
     }
     if (!d.tpms.empty()) unsupported("TPM devices are not supported yet");
     if (!d.filesystems.empty()) unsupported("filesystem passthrough is not supported yet");
-    if (!d.sounds.empty()) unsupported("sound devices are not supported");
 }
 
 void Builder::sandbox() {
@@ -908,6 +1181,7 @@ Result<std::vector<std::string>> Builder::build() {
     chardevs();
     inputs_graphics_video();
     misc_devices();
+    smbios();
     sandbox();
     if (error_) return std::unexpected(*error_);
     return std::move(argv_);

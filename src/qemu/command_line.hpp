@@ -8,7 +8,8 @@
 // direct kernel boot, controllers, disks (-blockdev storage node + format
 // node per layer of the backing chain, then -device), NICs (-netdev +
 // -device with the defined MAC), serials/consoles/channels (-chardev +
-// -device), input, graphics, video, balloon, RNG, panic, watchdog, sandbox.
+// -device), input, audio backends, graphics, video, sound, USB redirection,
+// balloon, RNG, panic, watchdog, SMBIOS tables, sandbox.
 //
 // The definition must have been through conf::assign_addresses_and_aliases
 // (aliases name the QEMU device ids, addresses place PCI devices).
@@ -62,6 +63,17 @@ unsigned nic_queues(const conf::Interface& nic);  // <driver queues>, 1 by defau
 std::string nic_tap_fd_name(const std::string& alias, unsigned queue);
 std::string nic_vhost_fd_name(const std::string& alias, unsigned queue);
 std::string passt_socket_path(const std::string& runtime_prefix, const std::string& alias);
+
+// Graphics (-vnc, -spice). Ports: a fixed port is used as given; with
+// autoport the driver chooses a free one before the command line is built
+// and writes it into the live definition (graphics_needs_port() says which
+// need one), as libvirt does; a VNC display left at port -1 lets QEMU pick
+// (to=100). TLS is off (a tlsPort or defaultMode='secure' is refused). A
+// password never appears on the command line: it is a secret object read
+// from a descriptor the driver passes under graphics_secret_fd_name(i)
+// (password-secret=, QEMU 7.0+).
+bool graphics_needs_port(const conf::Graphics& g);
+std::string graphics_secret_fd_name(std::size_t index);
 
 // The accelerator a domain type asks for: "kvm" for type='kvm', "tcg" for
 // type='qemu'; Unsupported otherwise.

@@ -183,6 +183,21 @@ Status Monitor::system_powerdown() { return done(run("system_powerdown")); }
 Status Monitor::quit() { return done(run("quit")); }
 Status Monitor::set_link(std::string_view device, bool up) { return done(run("set_link", {{"name", device}, {"up", up}})); }
 
+Status Monitor::screendump_png(const std::filesystem::path& path, std::string_view device, std::optional<unsigned> head) {
+    nlohmann::json args = {{"filename", path.string()}, {"format", "png"}};
+    if (!device.empty()) args["device"] = device;
+    if (head) args["head"] = *head;
+    return done(run("screendump", args));
+}
+
+Status Monitor::send_key(const std::vector<unsigned>& qnums, unsigned hold_ms) {
+    nlohmann::json keys = nlohmann::json::array();
+    for (unsigned k : qnums) keys.push_back({{"type", "number"}, {"data", k}});
+    nlohmann::json args = {{"keys", keys}};
+    if (hold_ms) args["hold-time"] = hold_ms;
+    return done(run("send-key", args));
+}
+
 Result<StatusInfo> Monitor::query_status() {
     auto r = run("query-status");
     if (!r) return std::unexpected(r.error());

@@ -207,6 +207,14 @@ public:
     // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
     Status set_link(std::string_view device, bool up);
 
+    // --- the display ------------------------------------------------------------
+    // Write the screen to `path` as PNG (screendump format=png); `device`
+    // and `head` pick a display other than the primary one ("" = primary).
+    Status screendump_png(const std::filesystem::path& path, std::string_view device = {}, std::optional<unsigned> head = {});
+    // Press and release keys, given as QEMU key numbers (qnum: XT scancodes,
+    // 0x80 | code for the 0xe0-prefixed ones), held `hold_ms` (0: QEMU's default).
+    Status send_key(const std::vector<unsigned>& qnums, unsigned hold_ms);
+
     // --- migration (save, restore) ------------------------------------------
     Status migrate(std::string_view uri);           // "fd:<name>", "tcp:host:port", ...
     Status migrate_cancel();

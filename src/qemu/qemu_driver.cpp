@@ -40,6 +40,7 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
         c.cachedir = "/var/cache/vireo";
         c.logdir = "/var/log/vireo/qemu";
         c.savedir = "/var/lib/vireo/qemu/save";
+        c.channeldir = "/var/lib/vireo/qemu/channel/target";
         return c;
     }
     auto env = [](const char* name) -> std::string {
@@ -60,6 +61,7 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
     c.cachedir = xdg("XDG_CACHE_HOME", ".cache") / "vireo";
     c.logdir = xdg("XDG_CACHE_HOME", ".cache") / "vireo" / "qemu" / "log";
     c.savedir = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "qemu" / "save";
+    c.channeldir = xdg("XDG_CONFIG_HOME", ".config") / "vireo" / "qemu" / "lib" / "channel" / "target";
     return c;
 }
 
@@ -184,6 +186,8 @@ public:
         // Over the tracker the daemon shares with the pools (volume jobs too).
         driver::install_job_ops(*this, d_->jobs);
         on<ops::DomainConsole>([this](const auto& r) { return open_console(r.ref, r.device); });
+        on<ops::DomainScreenshot>([this](const auto& r) { return screenshot(r.ref, r.screen); });
+        on<ops::DomainSendKey>([this](const auto& r) { return send_key(r.ref, r.codeset, r.holdtime, r.keys); });
     }
 
     Result<driver::VersionInfo> version() {
@@ -557,6 +561,26 @@ public:
 
     Status reboot_domain(std::string_view ref, driver::ShutdownMode mode) {
         return power_button(ref, mode, true);
+    }
+
+    Result<driver::Screenshot> screenshot(std::string_view ref, std::uint64_t screen) {
+        auto job = begin(ref, "screenshot");
+        if (!job) return std::unexpected(job.error());
+        auto run = d_->running(job->object());
+        if (!run) return std::unexpected(run.error());
+        if (screen > UINT_MAX) return fail(ErrorCode::InvalidArg, "invalid argument: no screen with ID '{}'", screen);
+        return d_->screenshot(job->object(), *run, static_cast<unsigned>(screen));
+    }
+
+    Status send_key(std::string_view ref, driver::KeyCodeset codeset, std::uint64_t holdtime, const std::string& keys) {
+        auto codes = driver::split_keycodes(keys);
+        if (!codes) return std::unexpected(codes.error());
+        if (holdtime > UINT_MAX) return fail(ErrorCode::InvalidArg, "invalid argument: holdtime {} is too long", holdtime);
+        auto job = begin(ref, "send-key");
+        if (!job) return std::unexpected(job.error());
+        auto run = d_->running(job->object());
+        if (!run) return std::unexpected(run.error());
+        return d_->send_key(job->object(), *run, codeset, static_cast<unsigned>(holdtime), *codes);
     }
 
     Status reset_domain(std::string_view ref) {

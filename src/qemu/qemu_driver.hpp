@@ -43,6 +43,9 @@ struct QemuDriverConfig {
     std::filesystem::path cachedir;  // QEMU capabilities cache
     std::filesystem::path logdir;    // per-domain QEMU and console logs
     std::filesystem::path savedir;   // managed save images (empty: <confdir>/save)
+    // Sockets of unix channels without a path, as libvirt's channel target
+    // dir (empty: <rundir>/channel/target).
+    std::filesystem::path channeldir;
     bool system_mode = false;        // qemu:///system (else qemu:///session)
     // QEMU binary for domains whose definition names no <emulator>
     // (empty: qemu-system-<arch> from PATH).

@@ -21,6 +21,7 @@
 
 #include "driver/event_bus.hpp"
 #include "driver/job.hpp"
+#include "driver/keycodes.hpp"
 #include "driver/persistence.hpp"
 #include "driver/registry.hpp"
 #include "driver/storage_links.hpp"
@@ -271,6 +272,32 @@ struct QemuDriverImpl {
     // MACs of every domain's current and persistent definitions (for MACs
     // generated at define), except the domain `except`.
     std::set<std::string> macs_in_use(std::string_view except = {});
+
+    // --- graphics and channels (qemu_devices.cpp) --------------------------------
+    // prepare: a free port for each autoport graphics (written into `live`,
+    // reserved until release_devices), a descriptor with each graphics
+    // password for its secret object (plan.fds).
+    Status prepare_graphics(conf::DomainDef& live, LaunchPlan& plan);
+    // prepare, once the id is known: the sockets of unix channels without a
+    // path, where libvirt puts them (<channeldir>/domain-<id>-<name>/<target
+    // name>), and the state of named virtio channels (disconnected).
+    Status prepare_channels(conf::DomainDef& live, int id);
+    // launch: the channel directories of prepare_channels.
+    Status make_channel_dirs(const conf::DomainDef& live);
+    // The end of an instance (or a failed start): its graphics ports free
+    // again, its channel sockets and directory removed.
+    void release_devices(const conf::DomainDef& live);
+    // After a daemon restart: the running domain's graphics ports reserved.
+    void reserve_devices(const conf::DomainDef& live);
+    std::filesystem::path channel_dir() const;
+    // virsh screenshot of a running instance: PNG of `screen` (libvirt's
+    // numbering: the heads of the videos in order, 0 = the primary's first).
+    Result<driver::Screenshot> screenshot(DomainObject& obj, const Running& run, unsigned screen);
+    // virsh send-key: `keys` of `codeset`, held `hold_ms`.
+    Status send_key(DomainObject& obj, const Running& run, driver::KeyCodeset codeset, unsigned hold_ms,
+                    const std::vector<unsigned>& keys);
+    std::mutex ports_mutex;
+    std::set<int> graphics_ports;  // autoport ports of this driver's running domains
 
     // --- storage pools (qemu_pools.cpp) ----------------------------------------
     // File and block disks of the running domains, plus the volumes their

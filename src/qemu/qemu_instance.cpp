@@ -400,7 +400,10 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj,
     }
     priv->monitor->close();
     // What the NICs held outside QEMU (network ports, macvtaps, passt).
-    if (live) unplug_nics(obj->name(), *live, priv->passt);
+    if (live) {
+        unplug_nics(obj->name(), *live, priv->passt);
+        release_devices(*live);
+    }
     const EndReport report = end_report(cause);
     emit(report.event, std::string(report.detail), *obj);
     if (transient) registry.remove(obj);

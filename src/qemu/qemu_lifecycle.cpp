@@ -229,6 +229,11 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     plan.monitor_path = plan.prefix + ".monitor";
     plan.fds = std::move(options.fds);
     VIREO_TRY(prepare_nics(live, plan));
+    // The id first: the guest agent's socket path names it (as libvirt's).
+    plan.id = registry.allocate_id();
+    live.id = plan.id;
+    VIREO_TRY(prepare_channels(live, plan.id));
+    VIREO_TRY(prepare_graphics(live, plan));
     const auto& serials = live.devices.serials;
     if (!serials.empty() && serials.front().type == "unix" && serials.front().source_mode != "connect")
         plan.console_socket = !serials.front().source_path.empty() ? serials.front().source_path
@@ -252,11 +257,11 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
         disks[i].driver_type = resolved.devices.disks[i].driver_type;
     }
     auto argv = build_command_line(for_qemu, opts);
-    if (!argv) return std::unexpected(argv.error());
+    if (!argv) {
+        release_devices(live);
+        return std::unexpected(argv.error());
+    }
     plan.argv = std::move(*argv);
-
-    plan.id = registry.allocate_id();
-    live.id = plan.id;
     plan.live = driver::make_definition(std::move(live));
     return plan;
 }
@@ -284,7 +289,13 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     if (!listener) return failed(listener.error());
     // The NICs' host side (taps, macvtaps, network ports, passt): from here
     // on a failure before the instance is installed undoes them.
+    if (auto made = make_channel_dirs(*plan->live.def); !made) {
+        release_devices(*plan->live.def);
+        remove_runtime_files(name, plan->prefix);
+        return failed(made.error());
+    }
     if (auto nics = plug_nics(*plan); !nics) {
+        release_devices(*plan->live.def);
         remove_runtime_files(name, plan->prefix);
         return failed(nics.error());
     }
@@ -308,6 +319,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     plan->fds.clear();  // QEMU holds its own copies now
     if (!proc) {
         unplug_nics(name, *launched.def, plan->passt);
+        release_devices(*launched.def);
         remove_runtime_files(name, plan->prefix);
         return failed(proc.error());
     }
@@ -320,6 +332,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
         // QEMU writes its error before exiting; a dead process has flushed.
         Error e = start_error(why, log, log_offset, false);
         unplug_nics(name, *launched.def, plan->passt);
+        release_devices(*launched.def);
         remove_runtime_files(name, plan->prefix);
         return failed(e);
     };
@@ -496,7 +509,10 @@ void QemuDriverImpl::reattach_all() {
             settle_orphaned_save(save);
             // Its taps went with it; what outlives QEMU (network ports,
             // macvtaps) goes now.
-            if (auto dead = conf::parse_domain_xml(st->live_xml, live_flags)) unplug_nics(name, *dead, {});
+            if (auto dead = conf::parse_domain_xml(st->live_xml, live_flags)) {
+                unplug_nics(name, *dead, {});
+                release_devices(*dead);
+            }
             remove_runtime_files(name, prefix);
             continue;
         }
@@ -524,6 +540,7 @@ void QemuDriverImpl::reattach_all() {
             (void)processes->terminate(proc, std::chrono::seconds(3), false);
             settle_orphaned_save(save);
             unplug_nics(name, *live.def, {});
+            release_devices(*live.def);
             remove_runtime_files(name, prefix);
             if (obj->with([](DomainFields& f) { return !f.persistent(); })) registry.remove(obj);
             continue;
@@ -546,6 +563,7 @@ void QemuDriverImpl::reattach_all() {
         priv->volume_paths = load_volume_paths(name, *st, *live.def);
         // Its taps are QEMU's and still there; the network ports are told again.
         replug_nics(name, *live.def);
+        reserve_devices(*live.def);
         priv->machine = starting_state(policy_of(*live.def));
         priv->machine.state = found.state;
         priv->machine.reason = found.reason;

@@ -246,6 +246,8 @@ struct TestDriver::Impl {
     Status shutdown_domain(std::string_view ref, ShutdownMode mode);
     Status reboot_domain(std::string_view ref, ShutdownMode mode);
     Status reset_domain(std::string_view ref);
+    Result<driver::Screenshot> screenshot(std::string_view ref);
+    Status send_key(std::string_view ref, std::string_view keys);
     Status destroy_domain(std::string_view ref, DestroyFlags flags);
     Status suspend_domain(std::string_view ref);
     Status resume_domain(std::string_view ref);
@@ -314,6 +316,8 @@ void TestDriver::install() {
     on<ops::DomainManagedSave>([d](const auto& r) { return d->managed_save(r.ref); });
     on<ops::DomainManagedSaveRemove>([d](const auto& r) { return d->managed_save_remove(r.ref); });
     on<ops::DomainConsole>([d](const auto& r) { return d->open_console(r.ref, r.device); });
+    on<ops::DomainScreenshot>([d](const auto& r) { return d->screenshot(r.ref); });
+    on<ops::DomainSendKey>([d](const auto& r) { return d->send_key(r.ref, r.keys); });
     on<ops::DomainJobInfo>([d](const auto& r) -> Result<driver::JobInfo> {
         auto obj = d->registry.resolve(r.ref);
         if (!obj) return std::unexpected(obj.error());
@@ -577,6 +581,30 @@ Status TestDriver::Impl::reboot_domain(std::string_view ref, ShutdownMode mode) 
 
 Status TestDriver::Impl::reset_domain(std::string_view ref) {
     auto job = begin(ref, "reset");
+    if (!job) return std::unexpected(job.error());
+    if (auto snap = active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
+    return {};
+}
+
+// screenshot: a fixed image, of any domain (as libvirt's test driver, which
+// sends its test-screenshot.png): a 4x4 PNG of grey stripes.
+Result<driver::Screenshot> TestDriver::Impl::screenshot(std::string_view ref) {
+    auto snap = snapshot_of(ref);
+    if (!snap) return std::unexpected(snap.error());
+    static constexpr unsigned char kPng[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+        0x00, 0x04, 0x00, 0x00, 0x00, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00, 0x8c, 0x9a, 0xc1, 0xa2, 0x00, 0x00, 0x00,
+        0x10, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x68, 0x70, 0x38, 0xa0, 0xc0, 0x80, 0x4a, 0x00, 0x00, 0x42,
+        0x54, 0x06, 0x81, 0x27, 0x68, 0x43, 0x59, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60,
+        0x82};
+    return driver::Screenshot{"image/png", std::string(reinterpret_cast<const char*>(kPng), sizeof(kPng))};
+}
+
+// send-key: checked (a running domain, 1 to 16 codes), then nothing happens.
+Status TestDriver::Impl::send_key(std::string_view ref, std::string_view keys) {
+    auto codes = driver::split_keycodes(keys);
+    if (!codes) return std::unexpected(codes.error());
+    auto job = begin(ref, "send-key");
     if (!job) return std::unexpected(job.error());
     if (auto snap = active_snapshot(job->object()); !snap) return std::unexpected(snap.error());
     return {};

@@ -70,6 +70,13 @@ Error malformed_reply(std::string_view op, std::string_view field) {
                  fmt::format("malformed {} answer from vireod: field '{}' missing or of the wrong type", op, field)};
 }
 
+driver::Screenshot screenshot_from_body(std::string body) {
+    driver::Screenshot out;
+    out.mime = body.starts_with("\x89PNG\r\n\x1a\n") ? "image/png" : "application/octet-stream";
+    out.data = std::move(body);
+    return out;
+}
+
 Error missing_field(std::string_view op, std::string_view field, Place place) {
     if (place == Place::Query)
         return Error{ErrorCode::InvalidArg, fmt::format("{} needs ?{}= in the query", op, field)};

@@ -291,6 +291,9 @@ struct IsVector<std::vector<T>> : std::true_type {};
 
 Error malformed_reply(std::string_view op, std::string_view field);
 
+// A screenshot answer: the image's bytes, its type known by its signature.
+driver::Screenshot screenshot_from_body(std::string body);
+
 // The reply of a 2xx answer.
 template <class Op>
 // (By value: a string reply is moved out of it.)
@@ -308,6 +311,8 @@ Result<typename Op::Reply> decode_reply(std::string body) {  // NOLINT(performan
         return body;
     } else if constexpr (std::is_same_v<Reply, std::vector<driver::DomainSummary>>) {
         return summaries_from_json(body);  // no JSON tree (summary_list.hpp)
+    } else if constexpr (std::is_same_v<Reply, driver::Screenshot>) {
+        return screenshot_from_body(std::move(body));  // the image itself
     } else {
         auto j = parse_json(body);
         if (!j) return std::unexpected(j.error());
@@ -420,6 +425,8 @@ Answer encode_reply(const Result<typename Op::Reply>& r) {
         return Answer{status, std::string(kXml), *r};
     } else if constexpr (std::is_same_v<Reply, std::vector<driver::DomainSummary>>) {
         return Answer{status, std::string(kJson), summaries_to_json(*r)};  // no JSON tree for 1000 domains
+    } else if constexpr (std::is_same_v<Reply, driver::Screenshot>) {
+        return Answer{status, r->mime, r->data};  // the image itself (image/png)
     } else if constexpr (IsVector<Reply>::value) {
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& item : *r) arr.push_back(to_json(item));

@@ -436,6 +436,10 @@ std::string responses() {
         out += fmt::format("        \"{}\": {{description: XML document, content: {{application/xml: {{schema: "
                            "{{type: string}}}}}}}}\n",
                            status);
+    } else if constexpr (std::is_same_v<Reply, driver::Screenshot>) {
+        out += fmt::format("        \"{}\": {{description: the image, content: {{image/png: {{schema: "
+                           "{{type: string, format: binary}}}}}}}}\n",
+                           status);
     } else if constexpr (http::IsVector<Reply>::value) {
         const auto schema = schema_name<typename Reply::value_type>();
         out += fmt::format("        \"{}\":\n          description: {}\n          content:\n"

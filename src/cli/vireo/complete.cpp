@@ -5,6 +5,7 @@
 #include "cli/vireo/app.hpp"
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/session.hpp"
+#include "driver/keycodes.hpp"
 
 namespace vireo::cli {
 
@@ -116,6 +117,8 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
                 if (opt.name == "interface" || (opt.name == "bridge" && spec.name == "iface-unbridge"))
                     return interface_names(uri);
                 if (spec.name == "net-update" && (opt.name == "command" || opt.name == "section")) return update_words(opt.name);
+                if (spec.name == "send-key" && opt.name == "codeset") return driver::keycodeset_names();
+                if (spec.name == "domdisplay" && opt.name == "type") return {"vnc", "spice"};
                 return {};
             }
     }
@@ -126,6 +129,12 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
         std::any_of(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
     if (takes_domain && !has_positional) return domain_names(uri);
     if (spec.name == "job-abort" && !has_positional) return job_ids(uri);
+    // send-key: the keys after the domain (names of the codeset given, linux by default).
+    if (spec.name == "send-key" && has_positional) {
+        auto at = std::find(args.begin(), args.end(), "--codeset");
+        auto set = driver::keycodeset_from_name(at != args.end() && at + 1 != args.end() ? *(at + 1) : "linux");
+        return set ? driver::keycode_names(*set) : std::vector<std::string>{};
+    }
     // Storage verbs: the pool they start with, or a volume of the --pool given
     // (whose name is not a positional word).
     const auto words_given = std::count_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });

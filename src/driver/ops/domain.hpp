@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "driver/job.hpp"
+#include "driver/keycodes.hpp"
 #include "driver/ops/op.hpp"
 #include "driver/types.hpp"
 #include "util/fd.hpp"
@@ -442,6 +443,49 @@ struct DomainSetInterfaceLink {
                    field("config", &Request::config, "change the persistent definition (of a running domain: only it)")};
 };
 
+template <>
+struct EnumNames<KeyCodeset> {
+    static constexpr std::string_view what = "codeset";
+    static constexpr std::array<std::pair<KeyCodeset, std::string_view>, 5> values{
+        {{KeyCodeset::Linux, "linux"}, {KeyCodeset::Xt, "xt"}, {KeyCodeset::Atset1, "atset1"},
+         {KeyCodeset::XtKbd, "xt_kbd"}, {KeyCodeset::Qnum, "qnum"}}};
+};
+
+// Screen 0 is the primary video's first head; the heads of each video
+// follow in order (libvirt's numbering).
+struct DomainScreenshot {
+    static constexpr OpInfo info{.name = "domain.screenshot", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/screenshot", .kind = Kind::Query,
+                                 .lane = Lane::Query, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "An image of a running domain's screen (virsh screenshot)"};
+    struct Request {
+        std::string ref{};
+        std::uint64_t screen = 0;
+    };
+    using Reply = Screenshot;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), field("screen", &Request::screen, "screen number (0 = the primary)")};
+};
+
+struct DomainSendKey {
+    static constexpr OpInfo info{.name = "domain.send_key", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/send-key", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Press keys in a running domain (virsh send-key)"};
+    struct Request {
+        std::string ref{};
+        KeyCodeset codeset = KeyCodeset::Linux;
+        std::uint64_t holdtime = 0;  // milliseconds; 0: QEMU's default
+        std::string keys{};          // key codes of the codeset, comma-separated ("29,56,111")
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), field("codeset", &Request::codeset, "linux (default), xt, atset1, xt_kbd or qnum"),
+                   field("holdtime", &Request::holdtime, "milliseconds each key is held"),
+                   required("keys", &Request::keys, "key codes of the codeset, comma-separated, at most 16")};
+};
+
 // Urgent: an abort must reach the job it aborts while jobs occupy every job
 // thread. It takes the domain's Abort job, which async jobs allow.
 struct DomainAbortJob {
@@ -486,6 +530,6 @@ using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, Do
                        DomainInterfaceAddresses, DomainSetInterfaceLink, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
                        DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
                        DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
-                       DomainAbortJob, DomainConsole>;
+                       DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey>;
 
 }  // namespace vireo::driver::ops

@@ -49,6 +49,18 @@ Result<std::vector<std::string>> argv_of(const std::string& name) {
             for (unsigned q = 0; q < qemu::nic_queues(nic); ++q)
                 opts.passed_fds[qemu::nic_vhost_fd_name(nic.info.alias, q)] = next++;
     }
+    // Unix channels without a path where the system driver puts them.
+    for (auto& ch : def->devices.channels)
+        if (ch.type == "unix" && ch.source_path.empty() && !ch.target_name.empty())
+            ch.source_path = fmt::format("/var/lib/vireo/qemu/channel/target/domain-1-{}/{}", def->name, ch.target_name);
+    // Graphics as the driver prepares them: autoport ports chosen from 5900
+    // on, a descriptor for each password's secret.
+    int port = 5900;
+    for (std::size_t i = 0; i < def->devices.graphics.size(); ++i) {
+        auto& g = def->devices.graphics[i];
+        if (qemu::graphics_needs_port(g)) g.port = std::to_string(port++);
+        if (!g.passwd.empty()) opts.passed_fds[qemu::graphics_secret_fd_name(i)] = next++;
+    }
     return qemu::build_command_line(*def, opts);
 }
 
