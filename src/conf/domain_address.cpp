@@ -195,10 +195,7 @@ void set_bus_model(PciBus& b, std::string_view model) {
     b.model = std::string(model);
     b.min_slot = 0;
     b.max_slot = 31;
-    if (model == "pci-root") {
-        b.flags = kAutoassign | kPciDevice | kPciBridge | kHotplug;
-        b.min_slot = 1;
-    } else if (model == "pci-bridge" || model == "pcie-to-pci-bridge") {
+    if (model == "pci-root" || model == "pci-bridge" || model == "pcie-to-pci-bridge") {
         b.flags = kAutoassign | kPciDevice | kPciBridge | kHotplug;
         b.min_slot = 1;
     } else if (model == "pcie-root") {

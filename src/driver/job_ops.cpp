@@ -2,7 +2,7 @@
 
 namespace vireo::driver {
 
-void install_job_ops(Driver& connection, std::shared_ptr<JobTracker> jobs) {
+void install_job_ops(Driver& connection, const std::shared_ptr<JobTracker>& jobs) {
     connection.on<ops::JobList>([jobs](const ops::JobList::Request&) -> Result<std::vector<JobInfo>> {
         return jobs->list();
     });

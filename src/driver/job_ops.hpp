@@ -11,6 +11,6 @@
 
 namespace vireo::driver {
 
-void install_job_ops(Driver& connection, std::shared_ptr<JobTracker> jobs);
+void install_job_ops(Driver& connection, const std::shared_ptr<JobTracker>& jobs);
 
 }  // namespace vireo::driver

@@ -19,7 +19,7 @@ void serve(driver::Driver& conn, const Source& source, F fn) {
 
 }  // namespace
 
-void install_network_ops(driver::Driver& c, NetworkDriverSource s) {
+void install_network_ops(driver::Driver& c, const NetworkDriverSource& s) {
     using N = NetworkDriver;
     serve<ops::NetworkList>(c, s, [](N& d, const auto&) { return d.list(); });
     serve<ops::NetworkDefine>(c, s, [](N& d, const auto& r) { return d.define(r.xml); });
@@ -44,7 +44,7 @@ void install_network_ops(driver::Driver& c, NetworkDriverSource s) {
     });
 }
 
-void install_interface_ops(driver::Driver& c, InterfaceDriverSource s) {
+void install_interface_ops(driver::Driver& c, const InterfaceDriverSource& s) {
     using I = InterfaceDriver;
     serve<ops::InterfaceList>(c, s, [](I& d, const auto&) { return d.list(); });
     serve<ops::InterfaceDefine>(c, s, [](I& d, const auto& r) { return d.define(r.xml); });

@@ -20,8 +20,8 @@ using InterfaceDriverSource = std::function<Result<InterfaceDriver*>()>;
 // Install a handler for every network / interface operation on `connection`.
 // What the sources hand out must outlive the connection's calls (keep it in
 // the connection with Driver::keep).
-void install_network_ops(driver::Driver& connection, NetworkDriverSource source);
-void install_interface_ops(driver::Driver& connection, InterfaceDriverSource source);
+void install_network_ops(driver::Driver& connection, const NetworkDriverSource& source);
+void install_interface_ops(driver::Driver& connection, const InterfaceDriverSource& source);
 
 // A connection without networks or host interfaces (the session daemon):
 // net-list lists none and net-event waits for nothing, as libvirt's session

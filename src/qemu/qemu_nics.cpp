@@ -145,8 +145,12 @@ Status QemuDriverImpl::plug_nics(LaunchPlan& plan) {
         for (const auto& p : made.passt) (void)processes->terminate(p, std::chrono::seconds(1), false);
     };
     auto set_fd = [&](const std::string& name, UniqueFd fd) {
+        // Names are unique in the plan: the first match takes the fd.
         for (auto& f : plan.fds)
-            if (f.name == name) f.fd = std::move(fd);
+            if (f.name == name) {
+                f.fd = std::move(fd);
+                return;
+            }
     };
     // Names in use: the host's links and the taps of running domains (a
     // stopped guest's tap may linger until its QEMU has exited).

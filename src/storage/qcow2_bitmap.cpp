@@ -303,7 +303,7 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> Qcow2Image::bitmap_entry_clus
     std::string t(uint64_t{tsize} * 8, '\0');
     VIREO_TRY(file_.read(t.data(), t.size(), table));
     for (uint32_t k = 0; k < tsize; ++k) {
-        const uint64_t d = load_be64(t.data() + 8 * k) & kBitmapTableOffsetMask;
+        const uint64_t d = load_be64(t.data() + size_t{8} * k) & kBitmapTableOffsetMask;
         if (d) out.emplace_back(d, 1);
     }
     return out;
