@@ -223,8 +223,16 @@ Status QemuDriverImpl::plug_nics(LaunchPlan& plan) {
             fds = std::move(*opened);
         } else if (nic.type == "ethernet" && nic.target_managed == "no") {
             // An existing tap, attached to as it is (libvirt's managed='no').
-            auto tap = network::create_tap({.name = nic.target_dev, .queues = queues, .vnet_hdr = is_virtio(nic),
-                                            .persistent = false, .exclusive = false});
+            // EBUSY: still attached to a QEMU that has just died (the kernel
+            // releases its descriptors shortly after the process is gone), so
+            // a start right after a destroy or crash waits up to 2 s for it.
+            const network::TapOptions existing{.name = nic.target_dev, .queues = queues, .vnet_hdr = is_virtio(nic),
+                                               .persistent = false, .exclusive = false};
+            auto tap = network::create_tap(existing);
+            for (int wait = 0; wait < 40 && !tap && tap.error().sys_errno == EBUSY; ++wait) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                tap = network::create_tap(existing);
+            }
             if (!tap) return std::unexpected(tap.error());
             fds = std::move(tap->fds);
         } else {

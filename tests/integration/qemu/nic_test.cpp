@@ -341,15 +341,26 @@ TEST(QemuNics, MacvtapAndEthernetTapsAreCleanedUpExactly) {
     ASSERT_GT(pid, 0);
     f.close();
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
-    for (int i = 0; i < 100 && !qemu_pids_for("dir").empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Its command line empties when its memory goes, before its descriptors
+    // are closed: wait until it is a zombie or gone.
+    auto exited = [pid] {
+        auto stat = files::read(fmt::format("/proc/{}/stat", pid));
+        if (!stat) return true;
+        const auto paren = stat->rfind(')');
+        return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] == 'Z';
+    };
+    for (int i = 0; i < 200 && !exited(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(exited());
     f.open();
     EXPECT_EQ(f.info("dir").state, driver::DomainState::Shutoff);
     EXPECT_FALSE(link_exists("macvtap0")) << "the macvtap of a guest found dead is removed";
     EXPECT_FALSE(link_exists("madetap0")) << "a tap vireo made goes with QEMU";
     EXPECT_TRUE(link_exists("usertap0")) << "managed='no': the user's tap stays";
 
-    // And at a plain destroy.
-    ASSERT_TRUE(f.drv->start_domain("dir", {}));
+    // And at a plain destroy (right away: the kernel may still be releasing
+    // the user's tap from the dead QEMU; the start waits for it).
+    auto restarted = f.drv->start_domain("dir", {});
+    ASSERT_TRUE(restarted) << restarted.error().full_message();
     EXPECT_TRUE(link_exists("macvtap0"));
     ASSERT_TRUE(f.drv->destroy_domain("dir", {}));
     EXPECT_FALSE(link_exists("macvtap0"));
