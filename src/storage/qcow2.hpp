@@ -176,7 +176,7 @@ public:
     // Inconsistent (in-use) bitmaps are listed without contents.
     Result<std::vector<qcow2::Bitmap>> read_bitmaps();
     // Store more persistent bitmaps (names must be new; version 3 only).
-    // Call after the last guest write: writes drop every bitmap.
+    // Later writes set the bits of the enabled ones (track_write).
     Status add_bitmaps(const std::vector<qcow2::Bitmap>& bitmaps);
     // Replace the image's bitmaps by `all`, in that order: consistent ones
     // are written afresh (all-zero data clusters stay unallocated), in-use
@@ -260,6 +260,8 @@ private:
     // The bitmap directory and the tables of consistent bitmaps, checked
     // at open against the constraints QEMU enforces (its messages).
     Status validate_bitmaps();
+    // One bitmap's data clusters and table written; its directory entry returned.
+    Result<std::string> write_bitmap(const qcow2::Bitmap& b);
     Status preallocate(uint64_t from, uint64_t to, Preallocation mode);
     // The bitmap directory's entries (empty without bitmaps).
     Result<std::vector<BitmapInfo>> bitmap_list();

@@ -172,6 +172,45 @@ Result<std::vector<Bitmap>> Qcow2Image::read_bitmaps() {
     return out;
 }
 
+// Write one bitmap's data clusters (all-zero ones stay unallocated) and its
+// table; return its directory entry, padded to 8 bytes.
+Result<std::string> Qcow2Image::write_bitmap(const Bitmap& b) {
+    std::vector<char> cluster(cluster_size_);
+    const uint64_t tsize = (b.bits.size() + cluster_size_ - 1) >> cluster_bits_;
+    std::string table(tsize * 8, '\0');
+    for (uint64_t k = 0; k < tsize; ++k) {
+        const uint64_t at = k << cluster_bits_;
+        const uint64_t n = std::min<uint64_t>(cluster_size_, b.bits.size() - at);
+        const auto* src = reinterpret_cast<const char*>(b.bits.data() + at);
+        if (std::all_of(src, src + n, [](char c) { return c == 0; })) continue;
+        auto host = alloc_clusters(1);
+        if (!host) return std::unexpected(host.error());
+        std::memcpy(cluster.data(), src, n);
+        std::memset(cluster.data() + n, 0, cluster_size_ - n);
+        VIREO_TRY(file_.write(cluster.data(), cluster_size_, *host));
+        store_be64(table.data() + 8 * k, *host);
+    }
+    uint64_t table_off = 0;
+    if (tsize) {
+        const uint64_t clusters = (table.size() + cluster_size_ - 1) >> cluster_bits_;
+        auto host = alloc_clusters(clusters);
+        if (!host) return std::unexpected(host.error());
+        table_off = *host;
+        table.resize(clusters << cluster_bits_, '\0');
+        VIREO_TRY(file_.write(table.data(), table.size(), table_off));
+    }
+    std::string e(24, '\0');
+    store_be64(e.data(), table_off);
+    store_be32(e.data() + 8, static_cast<uint32_t>(tsize));
+    store_be32(e.data() + 12, b.auto_enabled ? kBitmapAuto : 0);
+    e[16] = static_cast<char>(kBitmapTypeDirty);
+    e[17] = static_cast<char>(b.granularity_bits);
+    store_be16(e.data() + 18, static_cast<uint16_t>(b.name.size()));
+    e += b.name;
+    e.resize((e.size() + 7) & ~7ULL, '\0');
+    return e;
+}
+
 Status Qcow2Image::add_bitmaps(const std::vector<Bitmap>& add) {
     if (add.empty()) return {};
     if (!file_.writable()) return fail(ErrorCode::InvalidArg, "'{}' is opened read-only", filename_);
@@ -221,41 +260,10 @@ Status Qcow2Image::add_bitmaps(const std::vector<Bitmap>& add) {
     }
 
     // Data clusters (all-zero ones stay unallocated), then each table.
-    std::vector<char> cluster(cluster_size_);
     for (const auto& b : add) {
-        const uint64_t tsize = (b.bits.size() + cluster_size_ - 1) >> cluster_bits_;
-        std::string table(tsize * 8, '\0');
-        for (uint64_t k = 0; k < tsize; ++k) {
-            uint64_t at = k << cluster_bits_;
-            uint64_t n = std::min<uint64_t>(cluster_size_, b.bits.size() - at);
-            const auto* src = reinterpret_cast<const char*>(b.bits.data() + at);
-            if (std::all_of(src, src + n, [](char c) { return c == 0; })) continue;
-            auto host = alloc_clusters(1);
-            if (!host) return std::unexpected(host.error());
-            std::memcpy(cluster.data(), src, n);
-            std::memset(cluster.data() + n, 0, cluster_size_ - n);
-            VIREO_TRY(file_.write(cluster.data(), cluster_size_, *host));
-            store_be64(table.data() + 8 * k, *host);
-        }
-        uint64_t table_off = 0;
-        if (tsize) {
-            uint64_t clusters = (table.size() + cluster_size_ - 1) >> cluster_bits_;
-            auto host = alloc_clusters(clusters);
-            if (!host) return std::unexpected(host.error());
-            table_off = *host;
-            table.resize(clusters << cluster_bits_, '\0');
-            VIREO_TRY(file_.write(table.data(), table.size(), table_off));
-        }
-        std::string e(24, '\0');
-        store_be64(e.data(), table_off);
-        store_be32(e.data() + 8, static_cast<uint32_t>(tsize));
-        store_be32(e.data() + 12, b.auto_enabled ? kBitmapAuto : 0);
-        e[16] = static_cast<char>(kBitmapTypeDirty);
-        e[17] = static_cast<char>(b.granularity_bits);
-        store_be16(e.data() + 18, static_cast<uint16_t>(b.name.size()));
-        e += b.name;
-        e.resize((e.size() + 7) & ~7ULL, '\0');
-        entries.push_back({b.name, std::move(e)});
+        auto e = write_bitmap(b);
+        if (!e) return std::unexpected(e.error());
+        entries.push_back({b.name, std::move(*e)});
     }
 
     std::string dir;
@@ -353,7 +361,6 @@ Status Qcow2Image::store_bitmaps(const std::vector<Bitmap>& all) {
     }
     // The new entries, data and tables written first.
     std::string dir;
-    std::vector<char> cluster(cluster_size_);
     for (const auto& b : all) {
         if (kept.count(b.name)) {
             dir += old[b.name];
@@ -362,39 +369,9 @@ Status Qcow2Image::store_bitmaps(const std::vector<Bitmap>& all) {
         if (b.in_use) return fail(ErrorCode::InvalidArg, "bitmap '{}' is inconsistent and has no contents to store", b.name);
         if (b.bits.size() != bitmap_bytes(h_.size, b.granularity_bits))
             return fail(ErrorCode::InvalidArg, "bitmap '{}' does not match the image size", b.name);
-        const uint64_t tsize = (b.bits.size() + cluster_size_ - 1) >> cluster_bits_;
-        std::string table(tsize * 8, '\0');
-        for (uint64_t k = 0; k < tsize; ++k) {
-            const uint64_t at = k << cluster_bits_;
-            const uint64_t n = std::min<uint64_t>(cluster_size_, b.bits.size() - at);
-            const auto* src = reinterpret_cast<const char*>(b.bits.data() + at);
-            if (std::all_of(src, src + n, [](char c) { return c == 0; })) continue;
-            auto host = alloc_clusters(1);
-            if (!host) return std::unexpected(host.error());
-            std::memcpy(cluster.data(), src, n);
-            std::memset(cluster.data() + n, 0, cluster_size_ - n);
-            VIREO_TRY(file_.write(cluster.data(), cluster_size_, *host));
-            store_be64(table.data() + 8 * k, *host);
-        }
-        uint64_t table_off = 0;
-        if (tsize) {
-            const uint64_t clusters = (table.size() + cluster_size_ - 1) >> cluster_bits_;
-            auto host = alloc_clusters(clusters);
-            if (!host) return std::unexpected(host.error());
-            table_off = *host;
-            table.resize(clusters << cluster_bits_, '\0');
-            VIREO_TRY(file_.write(table.data(), table.size(), table_off));
-        }
-        std::string e(24, '\0');
-        store_be64(e.data(), table_off);
-        store_be32(e.data() + 8, static_cast<uint32_t>(tsize));
-        store_be32(e.data() + 12, b.auto_enabled ? kBitmapAuto : 0);
-        e[16] = static_cast<char>(kBitmapTypeDirty);
-        e[17] = static_cast<char>(b.granularity_bits);
-        store_be16(e.data() + 18, static_cast<uint16_t>(b.name.size()));
-        e += b.name;
-        e.resize((e.size() + 7) & ~7ULL, '\0');
-        dir += e;
+        auto e = write_bitmap(b);
+        if (!e) return std::unexpected(e.error());
+        dir += *e;
     }
     if (dir.size() > kMaxBitmapDir) return fail(ErrorCode::InvalidArg, "Not enough space in the bitmap directory");
     if (all.empty()) {
