@@ -40,6 +40,8 @@ DefinitionFacts DefinitionFacts::of(const conf::DomainDef& def) {
     f.memory_kib = def.current_memory_kib.value_or(def.memory_kib);
     f.vcpus = def.vcpus_current.value_or(def.vcpus);
     f.os_type = def.os.type;
+    for (const auto& nic : def.devices.interfaces)
+        if (!nic.mac.empty()) f.macs.push_back(nic.mac);
     return f;
 }
 

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -69,6 +70,10 @@ struct DefinitionFacts {
     std::uint64_t memory_kib = 0;  // currentMemory, else memory
     unsigned vcpus = 0;            // current vCPUs, else the maximum
     std::string os_type;
+    // The MACs of its <interface>s: a define that generates a MAC must avoid
+    // every MAC of the connection, and reading them here keeps that from
+    // parsing (and then keeping) every stored model.
+    std::vector<std::string> macs;
 
     static DefinitionFacts of(const conf::DomainDef& def);
 };

@@ -1,5 +1,7 @@
 #include "qemu/probe.hpp"
 
+#include <malloc.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -64,7 +66,6 @@ json QemuCaps::to_json() const {
         {"devices", devices},
         {"commands", commands},
         {"events", events},
-        {"schema", schema},
     };
 }
 
@@ -93,7 +94,6 @@ Result<QemuCaps> QemuCaps::from_json(const json& j) {
         c.devices = j.at("devices").get<std::set<std::string>>();
         c.commands = j.at("commands").get<std::set<std::string>>();
         c.events = j.at("events").get<std::set<std::string>>();
-        c.schema = j.at("schema");
         return c;
     } catch (const json::exception& e) {
         return fail(ErrorCode::Corrupt, "capabilities cache entry is malformed: {}", e.what());
@@ -211,7 +211,6 @@ Status ask_everything(Monitor& mon, QemuCaps& caps) {
     if (!schema) return std::unexpected(schema.error());
     caps.commands = std::move(schema->commands);
     caps.events = std::move(schema->events);
-    caps.schema = std::move(schema->entries);
     return {};
 }
 
@@ -296,6 +295,16 @@ void CapsCache::remember(std::shared_ptr<const QemuCaps> caps) {
     memory_[caps->binary.path] = std::move(caps);
 }
 
+namespace {
+
+// Loading an entry or probing parses a large JSON document (a probe's QMP
+// schema is megabytes as a DOM) and frees it at once; glibc keeps freed
+// pages that lie below memory allocated later, so without this the daemon
+// would carry the parse's peak for its whole life. Give them back now.
+void return_freed_memory() { ::malloc_trim(0); }
+
+}  // namespace
+
 Result<std::shared_ptr<const QemuCaps>> CapsCache::get(const std::filesystem::path& binary) {
     auto ident = identify_binary(binary);
     if (!ident) return std::unexpected(ident.error());
@@ -309,6 +318,7 @@ Result<std::shared_ptr<const QemuCaps>> CapsCache::get(const std::filesystem::pa
                 if (auto caps = QemuCaps::from_json(j); caps && caps->binary == *ident) {
                     auto shared = std::make_shared<const QemuCaps>(std::move(*caps));
                     memory_[ident->path] = shared;
+                    return_freed_memory();
                     return shared;
                 }
             }
@@ -324,6 +334,7 @@ Result<std::shared_ptr<const QemuCaps>> CapsCache::get(const std::filesystem::pa
         if (files::make_dirs(dir_ / "capabilities"))
             (void)files::write_atomic(entry_path(binary), shared->to_json().dump());
     }
+    return_freed_memory();
     return shared;
 }
 

@@ -55,9 +55,9 @@ struct QemuCaps { // NOLINT(bugprone-exception-escape): clang-tidy 16 counts an 
     std::set<std::string> devices;        // non-abstract device types
     std::set<std::string> commands;       // QMP commands (from the schema)
     std::set<std::string> events;         // QMP events (from the schema)
-    // Option names each QMP command argument / enum accepts are in the full
-    // schema; kept for callers that need finer feature checks.
-    nlohmann::json schema;
+    // The full QMP schema is not kept: as JSON in memory it is megabytes,
+    // held for the daemon's life from its first define, and no check needs
+    // more than the names above. A finer check adds the fact it needs here.
 
     [[nodiscard]] std::string version_string() const;  // "7.2.22"
     [[nodiscard]] unsigned version_number() const;     // 7002022
@@ -94,7 +94,7 @@ public:
     // binary's identity) without probing: for tests that run a fake QEMU.
     void remember(std::shared_ptr<const QemuCaps> caps);
 
-    static constexpr int kFormatVersion = 1;
+    static constexpr int kFormatVersion = 2;  // 2: no "schema"
 
 private:
     std::filesystem::path entry_path(const std::filesystem::path& binary) const;

@@ -398,8 +398,7 @@ public:
         conf::ParseFlags flags;
         flags.no_validate = !validate;
         const conf::DefineHost host = d_->define_host();
-        const auto used = d_->macs_in_use();
-        auto def = driver::make_definition(xml, flags, {.host = &host, .mac_in_use = [&](std::string_view mac) { return used.contains(std::string(mac)); }});
+        auto def = driver::make_definition(xml, flags, {.host = &host, .mac_in_use = d_->mac_in_use_check()});
         if (!def) return std::unexpected(def.error());
         auto existing = d_->registry.check_identity(def->def->name, def->def->uuid);
         if (!existing) return std::unexpected(existing.error());
@@ -437,8 +436,7 @@ public:
 
     Result<DomainSummary> create_domain(std::string_view xml, driver::StartFlags flags) {
         const conf::DefineHost host = d_->define_host();
-        const auto used = d_->macs_in_use();
-        auto def = driver::make_definition(xml, {}, {.host = &host, .mac_in_use = [&](std::string_view mac) { return used.contains(std::string(mac)); }});
+        auto def = driver::make_definition(xml, {}, {.host = &host, .mac_in_use = d_->mac_in_use_check()});
         if (!def) return std::unexpected(def.error());
         auto added = d_->registry.add_transient(*def);
         if (!added) return std::unexpected(added.error());

@@ -272,6 +272,9 @@ struct QemuDriverImpl {
     // MACs of every domain's current and persistent definitions (for MACs
     // generated at define), except the domain `except`.
     std::set<std::string> macs_in_use(std::string_view except = {});
+    // make_definition's mac_in_use: the connection's MACs, collected on the
+    // first question only (a definition whose NICs carry MACs never asks).
+    std::function<bool(std::string_view)> mac_in_use_check();
 
     // --- graphics and channels (qemu_devices.cpp) --------------------------------
     // prepare: a free port for each autoport graphics (written into `live`,

@@ -319,9 +319,17 @@ std::set<std::string> QemuDriverImpl::macs_in_use(std::string_view except) {
         if (snap.name == except) continue;
         for (const auto* d : {snap.fields.live ? &*snap.fields.live : nullptr, snap.fields.config ? &*snap.fields.config : nullptr})
             if (d && d->def)
-                for (const auto& n : d->def->devices.interfaces) out.insert(n.mac);
+                for (auto& mac : d->def.facts().macs) out.insert(std::move(mac));
     }
     return out;
+}
+
+std::function<bool(std::string_view)> QemuDriverImpl::mac_in_use_check() {
+    auto used = std::make_shared<std::optional<std::set<std::string>>>();
+    return [this, used](std::string_view mac) {
+        if (!*used) *used = macs_in_use();
+        return (*used)->contains(std::string(mac));
+    };
 }
 
 }  // namespace vireo::qemu

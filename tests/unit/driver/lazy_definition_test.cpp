@@ -56,6 +56,24 @@ TEST(LazyDefinition, RegistryKeepsConfigLazyWithItsFacts) {
     EXPECT_EQ(shared.get(), &model);
 }
 
+// A define that generates a MAC must avoid every MAC of the connection: the
+// facts carry them, so asking does not parse (and keep) every stored model.
+TEST(LazyDefinition, FactsCarryTheInterfaceMacsWithoutParsing) {
+    auto def = make_definition(R"(<domain type='qemu'><name>nics</name><memory unit='MiB'>64</memory>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <interface type='user'><mac address='52:54:00:aa:bb:01'/></interface>
+    <interface type='user'><mac address='52:54:00:aa:bb:02'/></interface>
+  </devices></domain>)");
+    ASSERT_TRUE(def) << def.error().message;
+    DomainRegistry reg;
+    ASSERT_TRUE(reg.define(std::move(*def)));
+    auto snap = reg.find_by_name("nics")->snapshot();
+    ASSERT_TRUE(snap.fields.config->def.is_lazy());
+    EXPECT_EQ(snap.fields.config->def.facts().macs, (std::vector<std::string>{"52:54:00:aa:bb:01", "52:54:00:aa:bb:02"}));
+    EXPECT_TRUE(reg.find_by_name("nics")->snapshot().fields.config->def.is_lazy());
+}
+
 TEST(LazyDefinition, SharedXmlBehavesLikeAString) {
     SharedXml x(std::string("<domain/>"));
     SharedXml copy = x;
