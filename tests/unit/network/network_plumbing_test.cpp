@@ -90,6 +90,7 @@ TEST(Dnsmasq, ConfigurationOfTheDefaultNetwork) {
                     "dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0\n"
                     "dhcp-no-override\n"
                     "dhcp-authoritative\n"
+                    "no-ping\n"
                     "dhcp-lease-max=253\n"
                     "dhcp-hostsfile=/run/vireo/network/default.hostsfile\n"
                     "dhcp-leasefile=/run/vireo/network/default.leases\n"
