@@ -53,7 +53,19 @@ public:
 
     // Send a dump request and call `each` for every message of the answer.
     Status dump(nlmsghdr* nlh, const std::function<void(const nlmsghdr*)>& each, std::string_view what) {
-        nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_DUMP;
+        return answered(nlh, NLM_F_DUMP, each, what);
+    }
+
+    // Send a request for one object (a GET without NLM_F_DUMP): `each` sees
+    // its answer, then the kernel's ACK ends the exchange.
+    Status get(nlmsghdr* nlh, const std::function<void(const nlmsghdr*)>& each, std::string_view what) {
+        return answered(nlh, NLM_F_ACK, each, what);
+    }
+
+private:
+    Status answered(nlmsghdr* nlh, std::uint16_t flags, const std::function<void(const nlmsghdr*)>& each,
+                    std::string_view what) {
+        nlh->nlmsg_flags |= NLM_F_REQUEST | flags;
         nlh->nlmsg_seq = ++seq_;
         return exchange(
             nlh,
@@ -64,7 +76,6 @@ public:
             const_cast<std::function<void(const nlmsghdr*)>*>(&each), what);
     }
 
-private:
     Status exchange(nlmsghdr* nlh, mnl_cb_t cb, void* data, std::string_view what) {
         if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) return std::unexpected(errno_error(what, errno));
         std::vector<char> buf(kBufferSize);
@@ -205,12 +216,24 @@ Result<std::vector<LinkInfo>> list_links() {
     return out;
 }
 
+// One RTM_GETLINK by name, not a dump of every link: a host with a
+// hundred networks and their guests' taps answers in the same time.
 Result<std::optional<LinkInfo>> find_link(std::string_view name) {
-    auto links = list_links();
-    if (!links) return std::unexpected(links.error());
-    for (auto& l : *links)
-        if (l.name == name) return std::optional<LinkInfo>(std::move(l));
-    return std::optional<LinkInfo>();
+    if (!check_name(name)) return std::optional<LinkInfo>();  // no link has such a name
+    Socket s;
+    VIREO_TRY(s.open());
+    Message m(RTM_GETLINK);
+    m.link_header();
+    m.put_name(name);
+    std::optional<LinkInfo> out;
+    auto st = s.get(m.nlh, [&](const nlmsghdr* nlh) {
+        if (nlh->nlmsg_type == RTM_NEWLINK) out = parse_link(nlh);
+    }, fmt::format("cannot look up network interface '{}'", name));
+    if (!st) {
+        if (st.error().system_errno() == ENODEV) return std::optional<LinkInfo>();
+        return std::unexpected(st.error());
+    }
+    return out;
 }
 
 Result<std::vector<AddressInfo>> list_addresses(std::string_view name) {
