@@ -200,7 +200,7 @@ bool ObjectStore::autostart(std::string_view name) const {
 Status ObjectStore::save_status(std::string_view name, std::string_view text) const {
     VIREO_TRY(check_name(name));
     auto st = files::make_dirs(rundir_, 0700);
-    if (st) st = files::write_atomic(status_path(name), text, 0600);
+    if (st) st = files::write_replace(status_path(name), text, 0600);
     if (!st)
         return std::unexpected(st.error().context(fmt::format("cannot write status of {} '{}'", kind_noun(kind_), name)));
     return {};
@@ -213,7 +213,7 @@ Result<std::string> ObjectStore::read_status(std::string_view name) const {
 
 Status ObjectStore::remove_status(std::string_view name) const {
     VIREO_TRY(check_name(name));
-    if (auto st = files::remove_durable(status_path(name)); !st)
+    if (auto st = files::remove_file(status_path(name)); !st)
         return std::unexpected(
             st.error().context(fmt::format("cannot remove status of {} '{}'", kind_noun(kind_), name)));
     return {};

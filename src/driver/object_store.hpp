@@ -10,9 +10,14 @@
 //   <rundir>/<name>.xml                               runtime status
 //
 // Crash safety by construction:
-//  - every document is written with files::write_atomic (temp file, fsync,
-//    rename, directory fsync): a kill -9 at any moment leaves the old or the
-//    new document, never a torn one;
+//  - every document is written under a temporary name and renamed over the
+//    old one: a kill -9 at any moment leaves the old or the new document,
+//    never a torn one. Definitions and autostart links are also fsynced
+//    (files::write_atomic, remove_durable), so they survive a power loss;
+//    runtime status is not (files::write_replace, remove_file): it lives in
+//    the run directory (tmpfs: /run, $XDG_RUNTIME_DIR) and describes
+//    processes a power loss ends anyway, and a restart reconciles a stale
+//    or missing status with what runs (the pid, the bridge, dnsmasq);
 //  - an autostart link is made under a temporary name and renamed over the
 //    final one, so enabling (even re-enabling an enabled one) never has a
 //    moment without the link; disabling is one unlink;

@@ -94,9 +94,14 @@ Status write_replace(const fs::path& path, std::string_view content, unsigned mo
     return replace_file(path, content, mode, false);
 }
 
+Status remove_file(const fs::path& path) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fail_errno(fmt::format("cannot remove '{}'", path.string()));
+    return {};
+}
+
 Status remove_durable(const fs::path& path) {
     if (::unlink(path.c_str()) != 0) {
-        if (errno == ENOENT) return {};
+        if (errno == ENOENT) return {};  // nothing removed: nothing to sync
         return fail_errno(fmt::format("cannot remove '{}'", path.string()));
     }
     return sync_dir(path.parent_path());

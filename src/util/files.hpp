@@ -26,6 +26,9 @@ Status write_replace(const std::filesystem::path& path, std::string_view content
 
 // Remove a file and fsync its directory; a missing file is not an error.
 Status remove_durable(const std::filesystem::path& path);
+// Remove a file without the fsync (the counterpart of write_replace); a
+// missing file is not an error.
+Status remove_file(const std::filesystem::path& path);
 
 // mkdir -p with the given mode for directories it creates.
 Status make_dirs(const std::filesystem::path& path, unsigned mode = 0755);
