@@ -63,7 +63,7 @@ put_le() {
     for ((i = 0; i < bytes; i++)); do
         hex+=$(printf '\\x%02x' $(( (value >> (8 * i)) & 255 )))
     done
-    printf "$hex" | dd of="$file" bs=1 seek="$offset" conv=notrunc status=none
+    printf '%b' "$hex" | dd of="$file" bs=1 seek="$offset" conv=notrunc status=none
 }
 
 # Copy FILE into the image at sector SECTOR.
