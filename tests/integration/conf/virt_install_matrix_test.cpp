@@ -246,8 +246,9 @@ protected:
         return r.exit_code == 0 ? std::string() : r.out + r.err;
     }
 
-    // Wait for the marker on the domain's console log; "" or why not.
-    static std::string wait_marker(const std::string& name, std::chrono::seconds timeout) {
+    // Wait for the marker on the domain's console log; "" or why not. The
+    // marker's content in *ready.
+    static std::string wait_marker(const std::string& name, std::chrono::seconds timeout, test::GuestReady* ready) {
         const fs::path log = world_->daemon->root() / "run/qemu/log" / (name + "-console.log");
         const auto deadline = Clock::now() + timeout;
         auto next_state = Clock::now() + 2s;
@@ -255,7 +256,10 @@ protected:
         for (;;) {
             auto t = files::read(log);
             text = t ? *t : "";
-            if (test::parse_guest_ready(text)) return {};
+            if (auto r = test::parse_guest_ready(text)) {
+                *ready = *r;
+                return {};
+            }
             if (Clock::now() > deadline) return fmt::format("no boot marker within {} s; console:\n{}", timeout.count(), text);
             if (Clock::now() > next_state) {
                 // A guest that died (QEMU exited) will never print it.
@@ -312,8 +316,13 @@ TEST_P(VirtInstallMatrix, DefinesStartsBootsAndValidates) {
         clean(name, overlay);
         FAIL() << start.err << "\n" << xml.out << needs;
     }
-    const std::string why = wait_marker(name, row.uefi ? 240s : 150s);
+    test::GuestReady ready;
+    const std::string why = wait_marker(name, row.uefi ? 240s : 150s, &ready);
     EXPECT_EQ(why, "") << xml.out << needs;
+    // Every row has one NIC, which the guest sees.
+    if (why.empty()) {
+        EXPECT_EQ(ready.nics, std::vector<std::string>{"eth0"}) << xml.out;
+    }
 
     auto live = vireo({"dumpxml", name});
     EXPECT_EQ(live.exit_code, 0) << live.err;
