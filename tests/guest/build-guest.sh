@@ -5,7 +5,10 @@
 #
 # Result (what tests use, see docs/dev.md):
 #   OUTDIR/vmlinuz, OUTDIR/initrd.img   symlinks to the current kernel version
-#   OUTDIR/<kver>/{vmlinuz,initrd.img,config,modules/,load-order}
+#   OUTDIR/disk.qcow2                    the same kernel and initramfs on a GPT
+#                                        disk booted by GRUB from SeaBIOS or
+#                                        OVMF (tests/guest/build-disk.sh)
+#   OUTDIR/<kver>/{vmlinuz,initrd.img,disk.qcow2,config,modules/,load-order}
 #   OUTDIR/cache/*.deb                   the downloaded kernel package
 #
 # The kernel is the package linux-image-cloud-amd64 depends on (resolved with
@@ -13,8 +16,8 @@
 # is installed on the host). The initramfs holds busybox-static, the virtio /
 # ACPI / SCSI / IDE modules and tests/guest/rootfs (/init, acpid handler).
 #
-# Once built, a run only checks that neither this script nor tests/guest/rootfs
-# changed since OUTDIR/.stamp (by time, then by a sha256 fingerprint) and
+# Once built, a run only checks that neither this script, build-disk.sh nor
+# tests/guest/rootfs changed since OUTDIR/.stamp (by time, then by a sha256 fingerprint) and
 # exits: no apt, well under a second. --refresh resolves the kernel version again (a newer kernel gets a
 # new OUTDIR/<kver>). Parallel runs serialise on OUTDIR/.lock.
 set -euo pipefail
@@ -37,7 +40,7 @@ GUEST_MODULES=(
 # Module parameters: SCSI scanning synchronous, so disks exist at the marker.
 declare -A MODULE_ARGS=([scsi_mod]="scan=sync")
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "build-guest: error: $*" >&2; exit 1; }
 note() { echo "build-guest: $*" >&2; }
 
@@ -55,22 +58,25 @@ done
 mkdir -p "$OUTDIR"
 OUTDIR="$(cd "$OUTDIR" && pwd)"
 
-# What the initramfs is made of, besides the kernel: this script and rootfs/.
+# What the initramfs and the disk are made of, besides the kernel: these
+# scripts and rootfs/.
 fingerprint() {
-    (cd "$HERE" && find build-guest.sh rootfs -type f -print0 | LC_ALL=C sort -z |
+    (cd "$HERE" && find build-guest.sh build-disk.sh rootfs -type f -print0 | LC_ALL=C sort -z |
         xargs -0 sha256sum; find rootfs -printf '%p %m\n' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1
 }
 
 up_to_date() {
-    [[ $REFRESH -eq 0 && -s "$OUTDIR/vmlinuz" && -s "$OUTDIR/initrd.img" && -f "$OUTDIR/.stamp" ]] &&
+    [[ $REFRESH -eq 0 && -s "$OUTDIR/vmlinuz" && -s "$OUTDIR/initrd.img" && -s "$OUTDIR/disk.qcow2" &&
+        -f "$OUTDIR/.stamp" ]] &&
         [[ "$(cat "$OUTDIR/.stamp")" == "$(fingerprint) $(readlink "$OUTDIR/vmlinuz")" ]]
 }
 
 # Cheapest check first (no fingerprint, one process): nothing changed since
 # the stamp was written.
 unchanged_since_stamp() {
-    [[ $REFRESH -eq 0 && -s "$OUTDIR/vmlinuz" && -s "$OUTDIR/initrd.img" && -f "$OUTDIR/.stamp" &&
-        "$OUTDIR/.stamp" -nt "$HERE/build-guest.sh" ]] &&
+    [[ $REFRESH -eq 0 && -s "$OUTDIR/vmlinuz" && -s "$OUTDIR/initrd.img" && -s "$OUTDIR/disk.qcow2" &&
+        -f "$OUTDIR/.stamp" && "$OUTDIR/.stamp" -nt "$HERE/build-guest.sh" &&
+        "$OUTDIR/.stamp" -nt "$HERE/build-disk.sh" ]] &&
         [[ -z "$(find "$HERE/rootfs" -newer "$OUTDIR/.stamp" -print -quit)" ]]
 }
 
@@ -82,7 +88,7 @@ flock 9
 # Another run may have finished the build while we waited for the lock.
 up_to_date && exit 0
 
-for tool in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip; do
+for tool in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip sgdisk mkfs.fat mcopy mkfs.ext4 grub-mkimage qemu-img; do
     command -v "$tool" >/dev/null || die "'$tool' not found (install the packages in scripts/deps/test-guest.txt)"
 done
 # Output is captured before it is searched: under pipefail, `busybox --list |
@@ -97,7 +103,7 @@ owner="$(dpkg -S /bin/busybox 2>/dev/null || true)"
 grep -q '^busybox-static:' <<<"$owner" ||
     die "/bin/busybox does not come from busybox-static (apt-get install busybox-static)"
 # Leftovers of an interrupted run (we hold the lock, so none is in use).
-rm -rf "$OUTDIR"/.unpack.* "$OUTDIR"/.initramfs.* "$OUTDIR"/cache/.download.*
+rm -rf "$OUTDIR"/.unpack.* "$OUTDIR"/.initramfs.* "$OUTDIR"/cache/.download.* "$OUTDIR"/*/.disk.*
 
 # The versioned package the meta package depends on, e.g. linux-image-6.1.0-56-cloud-amd64.
 # apt-cache's answer is captured first: awk stops at the first match, which
@@ -239,7 +245,7 @@ build() {
     kver="$(current_kver)"
     vdir="$OUTDIR/$kver"
     mkdir -p "$vdir"
-    if [[ ! -s "$vdir/vmlinuz" || ! -s "$vdir/load-order" || ! -f "$vdir/.fingerprint" ||
+    if [[ ! -s "$vdir/vmlinuz" || ! -s "$vdir/load-order" || ! -s "$vdir/disk.qcow2" || ! -f "$vdir/.fingerprint" ||
           "$(cat "$vdir/.fingerprint")" != "$(fingerprint)" ]]; then
         deb="$(fetch_kernel_deb "$kver")"
         tree="$(mktemp -d "$OUTDIR/.unpack.XXXXXX")"
@@ -257,10 +263,12 @@ build() {
         make_initramfs "$vdir" "$vdir/initrd.img"
         rm -rf "$tree"
         trap - EXIT
+        "$HERE/build-disk.sh" "$vdir"
         fingerprint >"$vdir/.fingerprint"
     fi
     ln -sfn "$kver/vmlinuz" "$OUTDIR/vmlinuz.new" && mv -Tf "$OUTDIR/vmlinuz.new" "$OUTDIR/vmlinuz"
     ln -sfn "$kver/initrd.img" "$OUTDIR/initrd.img.new" && mv -Tf "$OUTDIR/initrd.img.new" "$OUTDIR/initrd.img"
+    ln -sfn "$kver/disk.qcow2" "$OUTDIR/disk.qcow2.new" && mv -Tf "$OUTDIR/disk.qcow2.new" "$OUTDIR/disk.qcow2"
     echo "$(fingerprint) $kver/vmlinuz" >"$OUTDIR/.stamp"
     note "guest ready: $OUTDIR/vmlinuz -> $kver/vmlinuz"
 }

@@ -50,6 +50,27 @@ std::string guest_unavailable_reason() {
     return {};
 }
 
+fs::path disk_guest_image() { return guest_dir() / "disk.qcow2"; }
+
+std::string disk_guest_unavailable_reason() {
+    if (auto why = guest_unavailable_reason(); !why.empty()) return why;
+    if (!fs::exists(disk_guest_image()))
+        return "disk test guest not built: " + disk_guest_image().string() +
+               " is missing (run the guest_build test or tests/guest/build-guest.sh " + guest_dir().string() + ")";
+    if (which("qemu-img").empty()) return "qemu-img is not installed";
+    return {};
+}
+
+std::string disk_guest_overlay(const fs::path& overlay) {
+    // The backing file by its resolved path: the symlink moves to a new
+    // kernel's image on --refresh, an overlay must keep its own.
+    std::error_code ec;
+    const fs::path base = fs::canonical(disk_guest_image(), ec);
+    if (ec) return "cannot resolve " + disk_guest_image().string() + ": " + ec.message();
+    auto r = run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", base.string(), "-F", "qcow2", overlay.string()});
+    return r.exit_code == 0 ? std::string() : "qemu-img create " + overlay.string() + ": " + r.out + r.err;
+}
+
 std::vector<std::string> guest_qemu_argv(const GuestOptions& options) {
     std::string cmdline = kGuestCmdline;
     if (!options.cmdline_extra.empty()) cmdline += " " + options.cmdline_extra;
@@ -94,6 +115,34 @@ std::string guest_domain_xml(const std::string& name, const std::string& extra_d
 )",
                        name, (g / "vmlinuz").string(), (g / "initrd.img").string(), kGuestCmdline,
                        cmdline_extra.empty() ? "" : " ", cmdline_extra, extra_top, extra_devices);
+}
+
+std::string disk_guest_domain_xml(const std::string& name, const std::string& machine, const fs::path& disk,
+                                  const std::string& os_extra, const std::string& extra_devices) {
+    return fmt::format(R"(<domain type='qemu'>
+  <name>{}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='{}'>hvm</type>
+    {}
+    <boot dev='hd'/>
+  </os>
+  <features><acpi/><apic/></features>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <memballoon model='none'/>
+    {}
+  </devices>
+</domain>
+)",
+                       name, machine, os_extra, disk.string(), extra_devices);
 }
 
 std::vector<std::string> virtio_disk_args(const fs::path& image, const std::string& format) {

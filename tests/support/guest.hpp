@@ -72,6 +72,30 @@ std::string guest_unavailable_reason();
             VIREO_SKIP(vireo_guest_reason_);                                    \
     } while (0)
 
+// The disk-booted test guest (tests/guest/build-disk.sh, built with the
+// direct-boot one): a GPT qcow2 image whose GRUB boots the same kernel and
+// initramfs, so the same marker, from SeaBIOS (any disk bus) or OVMF (with or
+// without secure boot: Debian's signed shim and GRUB as EFI/BOOT/BOOTX64.EFI).
+// Boot it through a fresh overlay (disk_guest_overlay), never directly: the
+// image is shared by every test of the build tree.
+std::filesystem::path disk_guest_image();
+// Why the disk guest cannot be booted here, or "" when it can.
+std::string disk_guest_unavailable_reason();
+// Create `overlay`, a qcow2 overlay of disk_guest_image(); "" or the error.
+std::string disk_guest_overlay(const std::filesystem::path& overlay);
+
+// The disk guest as a domain definition (type qemu, `machine`, 256 MiB, one
+// vCPU, `disk` as a virtio disk vda, serial console on a pty, boot from hd).
+// `os_extra` goes into <os> (e.g. <loader>/<nvram>), `extra_devices` into
+// <devices>.
+std::string disk_guest_domain_xml(const std::string& name, const std::string& machine,
+                                  const std::filesystem::path& disk, const std::string& os_extra = "",
+                                  const std::string& extra_devices = "");
+
+// OVMF as Debian installs it (package ovmf), for explicit <loader>/<nvram>.
+inline constexpr const char* kOvmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+inline constexpr const char* kOvmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
 // How to boot the test guest straight under QEMU/TCG (no vireo involved).
 struct GuestOptions {
     std::string machine = "pc";  // pc or q35
