@@ -174,6 +174,8 @@ std::uint64_t cell_kib(const conf::CpuDef::NumaCell& c) {
 
 }  // namespace
 
+std::vector<unsigned> id_list(std::string_view text) { return node_list(text); }
+
 std::string iothread_object_id(unsigned id) { return fmt::format("iothread{}", id); }
 
 std::vector<HugetlbfsMount> parse_hugetlbfs_mounts(std::string_view mounts, std::uint64_t default_kib) {

@@ -69,6 +69,10 @@ Result<MemoryArgs> memory_args(const conf::DomainDef& def, const MemoryHost& hos
 // binds to.
 Status check_memory_host(const conf::DomainDef& def, const MemoryHost& host);
 
+// The members of a node or CPU list ("0-3,^2,5" -> 0,1,3,5), sorted;
+// empty when malformed.
+std::vector<unsigned> id_list(std::string_view text);
+
 // iothread object id of iothread `id` ("iothread1").
 std::string iothread_object_id(unsigned id);
 
