@@ -224,6 +224,31 @@ Result<std::vector<ChardevInfo>> Monitor::query_chardev() {
     return out;
 }
 
+Result<Monitor::MediumInfo> Monitor::query_medium(std::string_view device) {
+    auto r = run("query-block");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-block", "not an array"));
+    MediumInfo out;
+    for (const auto& b : *r) {
+        if (!b.is_object() || string_field(b, "qdev") != device) continue;
+        out.found = true;
+        out.tray_open = b.value("tray_open", false);
+        if (b.contains("inserted") && b["inserted"].is_object()) out.node = string_field(b["inserted"], "node-name");
+    }
+    return out;
+}
+
+Status Monitor::blockdev_open_tray(std::string_view device, bool force) {
+    return done(run("blockdev-open-tray", {{"id", device}, {"force", force}}));
+}
+Status Monitor::blockdev_close_tray(std::string_view device) { return done(run("blockdev-close-tray", {{"id", device}})); }
+Status Monitor::blockdev_remove_medium(std::string_view device) { return done(run("blockdev-remove-medium", {{"id", device}})); }
+Status Monitor::blockdev_insert_medium(std::string_view device, std::string_view node) {
+    return done(run("blockdev-insert-medium", {{"id", device}, {"node-name", node}}));
+}
+Status Monitor::blockdev_add(const nlohmann::json& args) { return done(run("blockdev-add", args)); }
+Status Monitor::blockdev_del(std::string_view node) { return done(run("blockdev-del", {{"node-name", node}})); }
+
 Result<std::vector<GuestThread>> Monitor::query_cpus_fast() {
     auto r = run("query-cpus-fast");
     if (!r) return std::unexpected(r.error());

@@ -223,6 +223,20 @@ public:
     // The vCPU and iothread host threads (thread affinity, <cputune>).
     Result<std::vector<GuestThread>> query_cpus_fast();
     Result<std::vector<GuestThread>> query_iothreads();
+    // Removable media (change-media) of the device with qdev id `device`:
+    // the node inserted ("" = none) and whether its tray is open (query-block).
+    struct MediumInfo {
+        bool found = false;
+        std::string node;
+        bool tray_open = false;
+    };
+    Result<MediumInfo> query_medium(std::string_view device);
+    Status blockdev_open_tray(std::string_view device, bool force);
+    Status blockdev_close_tray(std::string_view device);
+    Status blockdev_remove_medium(std::string_view device);
+    Status blockdev_insert_medium(std::string_view device, std::string_view node);
+    Status blockdev_add(const nlohmann::json& args);
+    Status blockdev_del(std::string_view node);
     // The memory modules and where the guest sees them.
     Result<std::vector<MemoryDeviceInfo>> query_memory_devices();
     // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
