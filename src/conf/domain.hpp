@@ -19,15 +19,17 @@
 //
 // Modelled (everything else is "unsupported configuration"): name, uuid,
 // genid, title, description, metadata, maxMemory/memory/currentMemory (all
-// units), memoryBacking (hugepages, nosharepages, locked, discard, source,
-// access), vcpu, iothreads, resource/partition, os (type, firmware, loader,
+// units), memoryBacking (hugepages with pages, nosharepages, locked, discard,
+// source, access, allocation), vcpu, iothreads, iothreadids, cputune
+// (shares, period, quota, vcpupin, emulatorpin, iothreadpin), numatune
+// (memory, memnode), resource/partition, os (type, firmware, loader,
 // nvram, boot, bootmenu, kernel, initrd, cmdline, dtb, smbios, bios),
 // features (acpi, apic, pae, hap, vmport, smm, pmu, ioapic, hyperv/kvm
 // sub-features, ...), cpu (modes, model, vendor, topology, features, numa
 // cells, cache), clock + timers, on_*, pm, seclabel, sysinfo (smbios), and the devices
 // emulator, disk, controller, filesystem, interface, serial, parallel,
 // console, channel, input, tpm, graphics, sound, audio, video, redirdev,
-// watchdog, memballoon, rng, panic. Values newer than libvirt 9.0's schema
+// watchdog, memballoon, rng, panic, memory (dimm). Values newer than libvirt 9.0's schema
 // (Debian 12) are refused so that output always passes virt-xml-validate.
 //
 // Errors name the line and the XPath-like path of the offending node:
@@ -69,6 +71,8 @@ struct DeviceAddress {
     std::string port;  // usb "1" / "1.2", virtio-serial "1"
     // isa
     std::string iobase, irq;
+    // dimm: slot in `slot`, base address ("0x100000000", "" = not known)
+    std::string base;
     [[nodiscard]] bool empty() const { return type.empty(); }
     friend bool operator==(const DeviceAddress&, const DeviceAddress&) = default;
 };
@@ -303,6 +307,16 @@ struct Hub {
     DeviceInfo info;
 };
 
+// <memory model='dimm'>: a pc-dimm memory module (memory hotplug, with
+// <maxMemory>). Sizes in KiB. address type='dimm' (slot, base).
+struct MemoryDevice {
+    std::string model = "dimm";   // dimm (nvdimm, virtio-pmem, virtio-mem: unsupported)
+    std::string access, discard;  // shared/private, yes/no
+    std::uint64_t target_size_kib = 0;
+    std::optional<unsigned> target_node;
+    DeviceInfo info;              // address.type "dimm": slot (address.slot), base (address.base)
+};
+
 struct Devices {
     std::string emulator;
     std::vector<Disk> disks;
@@ -322,6 +336,7 @@ struct Devices {
     std::optional<Memballoon> memballoon;
     std::vector<Rng> rngs;
     std::vector<Panic> panics;
+    std::vector<MemoryDevice> memories;
 };
 
 struct OsDef {
@@ -364,6 +379,7 @@ struct CpuDef {
     std::optional<unsigned> sockets, dies, clusters, cores, threads;
     struct NumaCell {
         std::string id, cpus, memory_kib, memAccess;
+        std::string discard;  // yes/no
     };
     std::vector<NumaCell> numa;
     std::string cache_mode, cache_level;
@@ -403,6 +419,51 @@ struct PmDef {
     std::string suspend_to_mem, suspend_to_disk;  // enabled='yes|no'
 };
 
+// <memoryBacking>: how guest RAM is allocated on the host.
+struct HugePage {
+    std::uint64_t size_kib = 0;  // 0 = the host's default huge page size
+    std::string nodeset;         // guest NUMA cells it applies to ("" = all)
+};
+struct MemoryBacking {
+    bool present = false;
+    bool hugepages = false;
+    std::vector<HugePage> pages;
+    bool nosharepages = false, locked = false, discard = false;
+    std::string source_type;         // file, anonymous, memfd
+    std::string access_mode;         // shared, private
+    std::string allocation_mode;     // immediate, ondemand
+    std::optional<unsigned> allocation_threads;
+};
+
+// <cputune>: host CPU affinity of the vCPU, emulator and iothread threads
+// (applied after start), and the cgroup CPU controls (shares, period,
+// quota; refused at start until cgroups exist).
+struct CpuTune {
+    bool present = false;
+    std::optional<std::uint64_t> shares, period;
+    std::optional<std::int64_t> quota;
+    struct Pin {
+        unsigned id = 0;      // vcpu / iothread id
+        std::string cpuset;   // libvirt's spelling ("0-1,3")
+    };
+    std::vector<Pin> vcpupins;
+    std::string emulatorpin;  // cpuset, "" = none
+    std::vector<Pin> iothreadpins;
+};
+
+// <numatune>: host NUMA binding of guest memory.
+struct NumaTune {
+    bool present = false;
+    std::string memory_mode;       // strict, preferred, interleave, restrictive ("" = no <memory>)
+    std::string memory_nodeset;    // host nodes, libvirt's spelling
+    std::string memory_placement;  // static, auto
+    struct MemNode {
+        unsigned cellid = 0;
+        std::string mode, nodeset;
+    };
+    std::vector<MemNode> memnodes;
+};
+
 struct DomainDef {
     std::string type = "kvm";     // kvm, qemu
     std::optional<int> id;        // runtime id (live XML only)
@@ -421,15 +482,16 @@ struct DomainDef {
     std::optional<std::uint64_t> current_memory_kib;  // <currentMemory>
     std::optional<std::uint64_t> max_memory_kib;      // <maxMemory>
     std::optional<unsigned> max_memory_slots;
-    bool memory_backing_present = false;
-    std::vector<std::string> memory_backing;  // empty child names: nosharepages, locked, ...
-    std::string memory_backing_source_type, memory_backing_access_mode;
+    MemoryBacking memory_backing;
 
     unsigned vcpus = 1;                   // <vcpu>N</vcpu> (maximum)
     std::optional<unsigned> vcpus_current;
     std::string vcpu_placement;           // static, auto
     std::string vcpu_cpuset;
     unsigned iothreads = 0;
+    std::vector<unsigned> iothread_ids;  // <iothreadids><iothread id=N/> (filled to `iothreads` at define)
+    CpuTune cputune;
+    NumaTune numatune;
     std::string resource_partition;  // <resource><partition>/machine</partition></resource>
 
     Sysinfo sysinfo;
@@ -512,6 +574,10 @@ Status assign_addresses_and_aliases(DomainDef& def);
 // looking. `random` supplies the three random bytes (tests pass their own).
 void assign_unique_macs(DomainDef& def, const std::function<bool(std::string_view)>& in_use,
                         const std::function<std::array<std::uint8_t, 3>()>& random = {});
+
+// The ids of the domain's iothreads: <iothreadids> and then the lowest
+// unused ids up to <iothreads> (libvirt's numbering, 1-based).
+std::vector<unsigned> domain_iothread_ids(const DomainDef& def);
 
 // True when the machine type is a q35 / PCIe machine (q35, pc-q35-*).
 bool is_q35_machine(std::string_view machine);

@@ -680,6 +680,7 @@ Status apply_define_host(DomainDef& def, const DefineHost& host) {
 Status assign_addresses_and_aliases(DomainDef& def) {
     VIREO_TRY(check_architecture(def));
     fill_basic_defaults(def);
+    fill_tuning_defaults(def);
     fill_device_defaults(def);
     add_default_devices(def);
     add_implicit_devices(def);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "conf/domain.hpp"
+#include "conf/domain_internal.hpp"
 #include "conf/xml_writer.hpp"
 
 namespace vireo::conf {
@@ -39,6 +40,9 @@ void format_address(Node& dev, const DeviceAddress& a) {
     } else if (a.type == "isa") {
         n.attr("iobase", a.iobase);
         n.attr("irq", a.irq);
+    } else if (a.type == "dimm") {
+        n.attr("slot", num(a.slot));
+        n.attr("base", a.base);
     }
 }
 
@@ -268,7 +272,8 @@ void format_cpu(Node& root, const CpuDef& cpu) {
     if (!cpu.numa.empty()) {
         Node& numa = n.add("numa");
         for (const auto& c : cpu.numa)
-            numa.add("cell").attr("id", c.id).attr("cpus", c.cpus).attr("memory", c.memory_kib).attr("unit", "KiB").attr("memAccess", c.memAccess);
+            numa.add("cell").attr("id", c.id).attr("cpus", c.cpus).attr("memory", c.memory_kib).attr("unit", "KiB").attr("memAccess", c.memAccess)
+                .attr("discard", c.discard);
     }
 }
 
@@ -372,6 +377,8 @@ void format_devices(Node& root, const Devices& d, const FormatFlags& flags) {
         pn.attr("model", p.model);
         format_info(pn, p.info, flags);
     }
+    for (const auto& m : d.memories)
+        format_memory_device(n, m, [&flags](Node& dev, const DeviceInfo& info) { format_info(dev, info, flags); });
 }
 
 }  // namespace
@@ -397,17 +404,14 @@ std::string format_domain_xml(const DomainDef& def, FormatFlags flags) {
         root.add("maxMemory").attr("slots", opt_num(def.max_memory_slots)).attr("unit", "KiB").set_text(std::to_string(*def.max_memory_kib));
     root.add("memory").attr("unit", "KiB").set_text(std::to_string(def.memory_kib));
     root.add("currentMemory").attr("unit", "KiB").set_text(std::to_string(def.current_memory_kib.value_or(def.memory_kib)));
-    if (def.memory_backing_present) {
-        Node& mb = root.add("memoryBacking");
-        for (const auto& f : def.memory_backing) mb.add(f);
-        if (!def.memory_backing_source_type.empty()) mb.add("source").attr("type", def.memory_backing_source_type);
-        if (!def.memory_backing_access_mode.empty()) mb.add("access").attr("mode", def.memory_backing_access_mode);
-    }
+    format_memory_backing(root, def.memory_backing);
     Node& vcpu = root.add("vcpu");
     vcpu.attr("placement", def.vcpu_placement.empty() ? std::string("static") : def.vcpu_placement).attr("cpuset", def.vcpu_cpuset);
     if (def.vcpus_current && *def.vcpus_current != def.vcpus) vcpu.attr("current", std::to_string(*def.vcpus_current));
     vcpu.set_text(std::to_string(def.vcpus));
-    if (def.iothreads) root.add_text("iothreads", std::to_string(def.iothreads));
+    format_iothreads(root, def, true);
+    format_cputune(root, def.cputune);
+    format_numatune(root, def.numatune);
     if (!def.resource_partition.empty()) root.add("resource").add("partition").set_text(def.resource_partition);
     format_sysinfo(root, def.sysinfo);
     format_os(root, def.os);

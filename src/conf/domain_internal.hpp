@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "conf/domain.hpp"
+#include "conf/xml_reader.hpp"
+#include "conf/xml_writer.hpp"
 
 namespace vireo::conf {
 
@@ -51,5 +53,23 @@ Status assign_device_addresses(DomainDef& def);
 // Machine families the defaults distinguish.
 enum class MachineFamily { I440fx, Q35, Microvm, Other };
 MachineFamily machine_family(std::string_view machine);
+
+// The resource parts (domain_tuning.cpp): <memoryBacking>, <iothreadids>,
+// <cputune>, <numatune>, <memory model='dimm'> devices.
+Status parse_memory_backing(xml::XmlElement& e, MemoryBacking& mb);
+Status parse_iothreadids(xml::XmlElement& e, std::vector<unsigned>& ids);
+Status parse_cputune(xml::XmlElement& e, CpuTune& ct);
+Status parse_numatune(xml::XmlElement& e, NumaTune& nt, std::string_view vcpu_placement);
+Status parse_memory_device(xml::XmlElement& e, MemoryDevice& m,
+                           const std::function<Status(xml::XmlElement&, DeviceInfo&)>& parse_info);
+void format_memory_backing(xml::Node& root, const MemoryBacking& mb);
+void format_iothreads(xml::Node& root, const DomainDef& def, bool with_ids);
+void format_cputune(xml::Node& root, const CpuTune& ct);
+void format_numatune(xml::Node& root, const NumaTune& nt);
+void format_memory_device(xml::Node& devices, const MemoryDevice& m,
+                          const std::function<void(xml::Node&, const DeviceInfo&)>& format_info);
+std::optional<ValidationProblem> find_tuning_problem(const DomainDef& def);
+// iothread ids filled in, a NUMA guest's memory total, dimm slots and aliases.
+void fill_tuning_defaults(DomainDef& def);
 
 }  // namespace vireo::conf

@@ -71,8 +71,8 @@ Result<std::uint64_t> parse_memory_value(XmlElement& e) {
 }
 
 Status parse_address(XmlElement& e, DeviceAddress& a) {
-    CONF_SET(a.type, e.attr_enum("type", {"pci", "drive", "virtio-serial", "usb", "isa"}, "address type",
-                                 {"ccw", "virtio-mmio", "spapr-vio", "ccid", "dimm", "unassigned", "virtio-s390"}));
+    CONF_SET(a.type, e.attr_enum("type", {"pci", "drive", "virtio-serial", "usb", "isa", "dimm"}, "address type",
+                                 {"ccw", "virtio-mmio", "spapr-vio", "ccid", "unassigned", "virtio-s390"}));
     if (a.type.empty()) return std::unexpected(e.xml_error("@type", "missing address type"));
     auto get = [&](std::string_view name, unsigned& out, unsigned max) -> Status {
         std::optional<unsigned> v;
@@ -115,6 +115,13 @@ Status parse_address(XmlElement& e, DeviceAddress& a) {
     } else if (a.type == "isa") {
         a.iobase = e.attr_or_empty("iobase");
         a.irq = e.attr_or_empty("irq");
+    } else if (a.type == "dimm") {
+        VIREO_TRY(get("slot", a.slot, 0xffff));
+        if (auto base = e.attr("base")) {
+            auto v = xml::parse_uint(*base);
+            if (!v) return std::unexpected(e.xml_error("@base", fmt::format("invalid dimm base address '{}'", *base)));
+            a.base = fmt::format("{:#x}", *v);
+        }
     }
     return e.finish();
 }
@@ -798,6 +805,9 @@ Status parse_devices(XmlElement& e, Devices& d) {
             VIREO_TRY(parse_watchdog(c, d.watchdogs.emplace_back()));
         } else if (n == "panic") {
             VIREO_TRY(parse_panic(c, d.panics.emplace_back()));
+        } else if (n == "memory") {
+            VIREO_TRY(parse_memory_device(c, d.memories.emplace_back(),
+                                          [](XmlElement& dev, DeviceInfo& info) { return parse_device_info(dev, info, false); }));
         } else if (n == "tpm") {
             VIREO_TRY(parse_tpm(c, d.tpms.emplace_back()));
         } else if (n == "filesystem") {
@@ -964,6 +974,7 @@ Status parse_cpu(XmlElement& e, CpuDef& cpu) {
             kib = *scaled;
             nc.memory_kib = std::to_string(kib);
             CONF_SET(nc.memAccess, cell.attr_enum("memAccess", {"shared", "private"}, "memory access"));
+            CONF_SET(nc.discard, cell.attr_yesno("discard"));
             VIREO_TRY(cell.finish());
             cpu.numa.push_back(std::move(nc));
         }
@@ -1003,27 +1014,6 @@ Status parse_pm(XmlElement& e, PmDef& pm) {
     CONF_SET(c, e.child("suspend-to-disk"));
     if (c) {
         CONF_SET(pm.suspend_to_disk, c->attr_yesno("enabled"));
-        VIREO_TRY(c->finish());
-    }
-    return e.finish();
-}
-
-Status parse_memory_backing(XmlElement& e, DomainDef& def) {
-    def.memory_backing_present = true;
-    for (std::string_view flag : {"hugepages", "nosharepages", "locked", "discard"}) {
-        bool present = false;
-        CONF_SET(present, parse_flag_element(e, flag));
-        if (present) def.memory_backing.emplace_back(flag);
-    }
-    std::optional<XmlElement> c;
-    CONF_SET(c, e.child("source"));
-    if (c) {
-        CONF_SET(def.memory_backing_source_type, c->attr_enum("type", {"file", "anonymous", "memfd"}, "memory source"));
-        VIREO_TRY(c->finish());
-    }
-    CONF_SET(c, e.child("access"));
-    if (c) {
-        CONF_SET(def.memory_backing_access_mode, c->attr_enum("mode", {"shared", "private"}, "memory access mode"));
         VIREO_TRY(c->finish());
     }
     return e.finish();
@@ -1165,7 +1155,7 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
         VIREO_TRY(c->finish());
     }
     CONF_SET(c, e.child("memoryBacking"));
-    if (c) VIREO_TRY(parse_memory_backing(*c, def));
+    if (c) VIREO_TRY(parse_memory_backing(*c, def.memory_backing));
 
     CONF_SET(c, e.child("vcpu"));
     if (c) {
@@ -1186,6 +1176,12 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
         def.iothreads = static_cast<unsigned>(*n);
         VIREO_TRY(c->finish());
     }
+    CONF_SET(c, e.child("iothreadids"));
+    if (c) VIREO_TRY(parse_iothreadids(*c, def.iothread_ids));
+    CONF_SET(c, e.child("cputune"));
+    if (c) VIREO_TRY(parse_cputune(*c, def.cputune));
+    CONF_SET(c, e.child("numatune"));
+    if (c) VIREO_TRY(parse_numatune(*c, def.numatune, def.vcpu_placement));
     CONF_SET(c, e.child("resource"));
     if (c) {
         CONF_SET(def.resource_partition, parse_text_child(*c, "partition"));

@@ -316,7 +316,7 @@ std::optional<ValidationProblem> find_validation_problem(const DomainDef& def) {
     if (def.type != "kvm" && def.type != "qemu")
         return ValidationProblem{ErrorCode::Unsupported, "/domain/@type", fmt::format("domain type '{}' is not supported (expected kvm or qemu)", def.type)};
     if (def.uuid.is_null()) return ValidationProblem{ErrorCode::XmlError, "/domain/uuid", "the domain UUID must not be all zeros"};
-    for (auto check : {check_memory, check_vcpus, check_disks, check_device_infos, check_graphics, check_interfaces, check_videos, check_machine, check_audio})
+    for (auto check : {check_memory, check_vcpus, check_disks, check_device_infos, check_graphics, check_interfaces, check_videos, check_machine, check_audio, find_tuning_problem})
         if (auto p = check(def)) return p;
     if (!def.os.loader.empty() && !def.os.kernel.empty() && def.os.loader_type == "rom")
         return ValidationProblem{ErrorCode::XmlError, "/domain/os/loader", "a ROM loader cannot be combined with direct kernel boot"};

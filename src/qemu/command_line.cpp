@@ -101,6 +101,7 @@ private:
         return false;
     }
 
+    std::string iothread_option(const std::string& iothread, const std::string& what);
     std::string pci_bus_name(unsigned bus) const;
     std::string address_opts(const conf::DeviceInfo& info) const;
     std::string device_suffix(const conf::DeviceInfo& info) const;
@@ -136,10 +137,23 @@ private:
     const conf::DomainDef& def_;
     const CommandLineOptions& opts_;
     MachineKind kind_;
+    std::optional<MemoryArgs> memory_;  // memory backends, NUMA, dimms, iothreads
     std::vector<std::string> argv_;
     std::optional<Error> error_;
     int next_node_ = 1;
 };
+
+// ",iothread=iothreadN" of a virtio disk or controller's <driver iothread='N'>,
+// which must name one of the domain's iothreads.
+std::string Builder::iothread_option(const std::string& iothread, const std::string& what) {
+    if (iothread.empty()) return "";
+    const unsigned id = static_cast<unsigned>(std::strtoul(iothread.c_str(), nullptr, 10));
+    if (std::ranges::count(conf::domain_iothread_ids(def_), id) == 0) {
+        unsupported("{}: iothread '{}' not defined in iothreadid", what, iothread);
+        return "";
+    }
+    return ",iothread=" + iothread_object_id(id);
+}
 
 std::string Builder::pci_bus_name(unsigned bus) const {
     for (const auto& c : def_.devices.controllers) {
@@ -221,12 +235,8 @@ void Builder::machine() {
             unsupported("feature '{}' is not supported by the QEMU driver", f.name);
         }
     }
-    for (const auto& b : def_.memory_backing) {
-        if (b == "nosharepages") opts += ",mem-merge=off";
-        else if (b != "locked") unsupported("memory backing '{}' is not supported", b);
-    }
-    if (!def_.memory_backing_source_type.empty() || !def_.memory_backing_access_mode.empty())
-        unsupported("memory backing source/access is not supported");
+    if (def_.memory_backing.nosharepages) opts += ",mem-merge=off";
+    if (memory_ && !memory_->machine_backend.empty()) opts += ",memory-backend=" + memory_->machine_backend;
     for (const auto& t : def_.clock.timers)
         if (t.name == "hpet" && t.present == "no" && kind_ != MachineKind::Microvm) opts += ",hpet=off";
     if (!def_.os.loader.empty() && def_.os.loader_type == "pflash") {
@@ -269,14 +279,14 @@ void Builder::cpu_memory() {
     if (has_feature(def_, "pmu", &pmu)) features += fmt::format(",pmu={}", feature_attr(*pmu, "state") == "off" ? "off" : "on");
     if (!model.empty()) add("-cpu", model + features);
     else if (!features.empty()) add("-cpu", (tcg ? "qemu64" : "host") + features);
-    if (!cpu.numa.empty()) unsupported("guest NUMA topology is not supported yet");
 
-    std::string mem = fmt::format("size={}k", def_.memory_kib);
+    std::string mem = fmt::format("size={}k", memory_ ? memory_->initial_kib : def_.memory_kib);
     if (def_.max_memory_kib)
         mem += fmt::format(",slots={},maxmem={}k", def_.max_memory_slots.value_or(1), *def_.max_memory_kib);
     add("-m", mem);
-    bool locked = std::ranges::find(def_.memory_backing, "locked") != def_.memory_backing.end();
-    add("-overcommit", locked ? "mem-lock=on" : "mem-lock=off");
+    if (memory_)
+        for (const auto& a : memory_->ram) add(a);
+    add("-overcommit", def_.memory_backing.locked ? "mem-lock=on" : "mem-lock=off");
 
     unsigned maxcpus = def_.vcpus;
     unsigned current = def_.vcpus_current.value_or(maxcpus);
@@ -287,6 +297,11 @@ void Builder::cpu_memory() {
     if (cpu.dies) smp += fmt::format(",dies={}", dies);
     smp += fmt::format(",cores={},threads={}", cores, threads);
     add("-smp", smp);
+    // iothreads, guest NUMA cells and memory modules follow -smp, as in libvirt.
+    if (memory_) {
+        for (const auto* part : {&memory_->iothreads, &memory_->numa, &memory_->dimms})
+            for (const auto& a : *part) add(a);
+    }
 }
 
 void Builder::monitor() {
@@ -436,7 +451,7 @@ void Builder::controllers() {
             std::string model = c.model.empty() ? "virtio-scsi" : c.model;
             if (model == "virtio-scsi") {
                 std::string drv = kind_ == MachineKind::Microvm ? "virtio-scsi-device" : "virtio-scsi-pci";
-                if (device_known(drv)) add("-device", drv + suffix);
+                if (device_known(drv)) add("-device", drv + iothread_option(c.driver_iothread, "controller") + suffix);
             } else if (model == "lsilogic") {
                 if (device_known("lsi")) add("-device", "lsi" + suffix);
             } else {
@@ -553,7 +568,7 @@ void Builder::disk_device(const conf::Disk& disk, const std::string& format_node
         }
         std::string drv = kind_ == MachineKind::Microvm ? "virtio-blk-device" : "virtio-blk-pci";
         if (!device_known(drv)) return;
-        args = drv;
+        args = drv + iothread_option(disk.driver_iothread, "disk '" + disk.target_dev + "'");
     } else if (bus == "sata" || bus == "ide") {
         if (kind_ == MachineKind::Microvm) {
             unsupported("disk '{}': the microvm machine has no {} bus", disk.target_dev, bus);
@@ -575,6 +590,8 @@ void Builder::disk_device(const conf::Disk& disk, const std::string& format_node
         unsupported("disk '{}': bus '{}' is not supported", disk.target_dev, bus);
         return;
     }
+    if (bus != "virtio" && !disk.driver_iothread.empty())
+        unsupported("disk '{}': IOThreads only available for virtio pci and virtio ccw disk", disk.target_dev);
     if (!format_node.empty()) args += ",drive=" + format_node;
     if (!disk.serial.empty()) args += ",serial=" + qemu_opt_escape(disk.serial);
     if (disk.shareable) args += ",share-rw=on";
@@ -1169,6 +1186,8 @@ void Builder::sandbox() {
 
 Result<std::vector<std::string>> Builder::build() {
     add(opts_.emulator.string());
+    if (auto m = memory_args(def_, opts_.memory_host)) memory_ = std::move(*m);
+    else error_ = m.error();
     identity();
     machine();
     cpu_memory();

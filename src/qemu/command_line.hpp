@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "conf/domain.hpp"
+#include "qemu/memory_backends.hpp"
 #include "util/error.hpp"
 
 namespace vireo::qemu {
@@ -43,6 +44,9 @@ struct CommandLineOptions {
     std::filesystem::path console_log;
     // Start waiting for an incoming migration (restore from a save image).
     bool incoming_defer = false;
+    // The host's hugetlbfs mounts and memory backing directory (guest
+    // memory backends, memory_backends.hpp).
+    MemoryHost memory_host;
 };
 
 // Socket path of a serial/console chardev for `alias` ("serial0").

@@ -224,6 +224,75 @@ Result<std::vector<ChardevInfo>> Monitor::query_chardev() {
     return out;
 }
 
+Result<Monitor::MediumInfo> Monitor::query_medium(std::string_view device) {
+    auto r = run("query-block");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-block", "not an array"));
+    MediumInfo out;
+    for (const auto& b : *r) {
+        if (!b.is_object() || string_field(b, "qdev") != device) continue;
+        out.found = true;
+        out.tray_open = b.value("tray_open", false);
+        if (b.contains("inserted") && b["inserted"].is_object()) out.node = string_field(b["inserted"], "node-name");
+    }
+    return out;
+}
+
+Status Monitor::blockdev_open_tray(std::string_view device, bool force) {
+    return done(run("blockdev-open-tray", {{"id", device}, {"force", force}}));
+}
+Status Monitor::blockdev_close_tray(std::string_view device) { return done(run("blockdev-close-tray", {{"id", device}})); }
+Status Monitor::blockdev_remove_medium(std::string_view device) { return done(run("blockdev-remove-medium", {{"id", device}})); }
+Status Monitor::blockdev_insert_medium(std::string_view device, std::string_view node) {
+    return done(run("blockdev-insert-medium", {{"id", device}, {"node-name", node}}));
+}
+Status Monitor::blockdev_add(const nlohmann::json& args) { return done(run("blockdev-add", args)); }
+Status Monitor::blockdev_del(std::string_view node) { return done(run("blockdev-del", {{"node-name", node}})); }
+
+Result<std::vector<GuestThread>> Monitor::query_cpus_fast() {
+    auto r = run("query-cpus-fast");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-cpus-fast", "not an array"));
+    std::vector<GuestThread> out;
+    for (const auto& c : *r) {
+        if (!c.is_object() || !c.contains("cpu-index") || !c.contains("thread-id"))
+            return std::unexpected(malformed("query-cpus-fast", "an entry has no cpu-index or thread-id"));
+        out.push_back({c["cpu-index"].get<unsigned>(), "", c["thread-id"].get<int>()});
+    }
+    return out;
+}
+
+Result<std::vector<GuestThread>> Monitor::query_iothreads() {
+    auto r = run("query-iothreads");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-iothreads", "not an array"));
+    std::vector<GuestThread> out;
+    for (const auto& c : *r) {
+        if (!c.is_object() || !c.contains("thread-id"))
+            return std::unexpected(malformed("query-iothreads", "an entry has no thread-id"));
+        out.push_back({0, string_field(c, "id"), c["thread-id"].get<int>()});
+    }
+    return out;
+}
+
+Result<std::vector<MemoryDeviceInfo>> Monitor::query_memory_devices() {
+    auto r = run("query-memory-devices");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-memory-devices", "not an array"));
+    std::vector<MemoryDeviceInfo> out;
+    for (const auto& m : *r) {
+        if (!m.is_object() || string_field(m, "type") != "dimm" || !m.contains("data") || !m["data"].is_object()) continue;
+        const auto& d = m["data"];
+        MemoryDeviceInfo info;
+        info.id = string_field(d, "id");
+        info.addr = d.value("addr", std::uint64_t{0});
+        info.slot = d.value("slot", 0u);
+        info.size = d.value("size", std::uint64_t{0});
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
 Status Monitor::migrate(std::string_view uri) { return done(run("migrate", {{"uri", uri}})); }
 Status Monitor::migrate_cancel() { return done(run("migrate_cancel")); }
 Status Monitor::migrate_incoming(std::string_view uri) { return done(run("migrate-incoming", {{"uri", uri}})); }

@@ -170,6 +170,22 @@ struct MonitorEvent {
 };
 MonitorEvent parse_event(const QmpEvent& raw);
 
+// A thread of the guest (query-cpus-fast / query-iothreads): the vCPU
+// index or the iothread's id, and its host thread id.
+struct GuestThread {
+    unsigned index = 0;    // vCPU index (query-cpus-fast "cpu-index")
+    std::string id;        // iothread object id ("iothread1")
+    int thread_id = 0;     // host TID
+};
+
+// A memory module (query-memory-devices, type dimm).
+struct MemoryDeviceInfo {
+    std::string id;        // "dimm0"
+    std::uint64_t addr = 0;
+    unsigned slot = 0;
+    std::uint64_t size = 0;
+};
+
 class Monitor {
 public:
     using EventHandler = std::function<void(const MonitorEvent&)>;
@@ -204,6 +220,25 @@ public:
     Result<std::vector<ChardevInfo>> query_chardev();
 
     // --- devices ------------------------------------------------------------
+    // The vCPU and iothread host threads (thread affinity, <cputune>).
+    Result<std::vector<GuestThread>> query_cpus_fast();
+    Result<std::vector<GuestThread>> query_iothreads();
+    // Removable media (change-media) of the device with qdev id `device`:
+    // the node inserted ("" = none) and whether its tray is open (query-block).
+    struct MediumInfo {
+        bool found = false;
+        std::string node;
+        bool tray_open = false;
+    };
+    Result<MediumInfo> query_medium(std::string_view device);
+    Status blockdev_open_tray(std::string_view device, bool force);
+    Status blockdev_close_tray(std::string_view device);
+    Status blockdev_remove_medium(std::string_view device);
+    Status blockdev_insert_medium(std::string_view device, std::string_view node);
+    Status blockdev_add(const nlohmann::json& args);
+    Status blockdev_del(std::string_view node);
+    // The memory modules and where the guest sees them.
+    Result<std::vector<MemoryDeviceInfo>> query_memory_devices();
     // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
     Status set_link(std::string_view device, bool up);
 

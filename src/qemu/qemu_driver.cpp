@@ -18,6 +18,7 @@
 #include "host/capabilities.hpp"
 #include "network/netlink.hpp"
 #include "qemu/host.hpp"
+#include "qemu/media.hpp"
 #include "qemu/nics.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "util/files.hpp"
@@ -188,6 +189,7 @@ public:
         on<ops::DomainConsole>([this](const auto& r) { return open_console(r.ref, r.device); });
         on<ops::DomainScreenshot>([this](const auto& r) { return screenshot(r.ref, r.screen); });
         on<ops::DomainSendKey>([this](const auto& r) { return send_key(r.ref, r.codeset, r.holdtime, r.keys); });
+        on<ops::DomainChangeMedia>([this](const auto& r) { return change_media(r); });
     }
 
     Result<driver::VersionInfo> version() {
@@ -354,6 +356,62 @@ public:
         if (!next) return std::unexpected(next.error());
         VIREO_TRY(d_->persistence.save_config(obj.name(), next->xml));
         obj.with([&](DomainFields& f) { f.config = *next; });
+        return {};
+    }
+
+    // virsh change-media: the running domain through QMP (its live XML
+    // follows), the persistent definition, or both; current = live when
+    // running.
+    Status change_media(const driver::ops::DomainChangeMedia::Request& r) {
+        auto action = parse_media_action(r.action);
+        if (!action) return std::unexpected(action.error());
+        auto job = begin(r.ref, "change-media");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        const bool active = obj.snapshot().active();
+        const bool live = r.live || (!r.config && active);
+        const bool config = r.config || (!r.live && !active);
+        if (live && !active) return std::unexpected(invalid_state("domain is not running"));
+        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
+        if (config && !cfg_def) return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
+        // Both checked before either is changed.
+        std::optional<conf::DomainDef> next_live, next_cfg;
+        if (live) {
+            auto cur = obj.with([](DomainFields& f) { return f.live; });
+            if (!cur) return std::unexpected(driver::not_running_error(obj.name()));
+            auto n = with_media(*cur->def, r.path, *action, r.source);
+            if (!n) return std::unexpected(n.error());
+            next_live = std::move(*n);
+        }
+        if (config) {
+            auto n = with_media(*cfg_def->def, r.path, *action, r.source);
+            if (!n) return std::unexpected(n.error());
+            next_cfg = std::move(*n);
+        }
+        if (!r.source.empty() && *action != MediaAction::Eject) {
+            std::error_code ec;
+            if (!std::filesystem::exists(r.source, ec))
+                return fail(ErrorCode::NotFound, "Cannot access storage file '{}': No such file or directory", r.source);
+        }
+        if (next_live) {
+            auto run = d_->running(obj);
+            if (!run) return std::unexpected(run.error());
+            auto index = find_media_disk(*next_live, r.path);
+            if (!index) return std::unexpected(index.error());
+            const conf::Disk& disk = next_live->devices.disks[*index];
+            if (auto st = change_media_live(*run->priv->monitor, disk, r.force); !st)
+                return std::unexpected(d_->command_error(obj, run->priv, st.error()));
+            auto made = driver::make_definition(std::move(*next_live));
+            obj.with([&](DomainFields& f) {
+                if (f.live) f.live = made;
+            });
+            (void)d_->write_status(obj);
+        }
+        if (next_cfg) {
+            auto made = driver::make_definition(std::move(*next_cfg));
+            VIREO_TRY(d_->persistence.save_config(obj.name(), made.xml));
+            obj.with([&](DomainFields& f) { f.config = made; });
+        }
         return {};
     }
 

@@ -19,6 +19,7 @@
 #include "qemu/host.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "qemu/save_compressor.hpp"
+#include "qemu/tuning.hpp"
 #include "util/files.hpp"
 
 #ifndef VIREO_VERSION
@@ -239,7 +240,13 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
         plan.console_socket = !serials.front().source_path.empty() ? serials.front().source_path
                                                                    : serial_socket_path(plan.prefix, serials.front().info.alias);
 
+    // What this host cannot give the guest's memory and threads, refused now.
+    VIREO_TRY(check_cpusets(live, host_online_cpus()));
+    MemoryHost memory_host = read_memory_host();
+    VIREO_TRY(check_memory_host(live, memory_host));
+
     CommandLineOptions opts;
+    opts.memory_host = std::move(memory_host);
     opts.emulator = *emulator;
     opts.caps = plan.caps.get();
     opts.monitor_fd = LaunchPlan::kMonitorFd;
@@ -349,6 +356,14 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
         if (!chardevs) return abort_launch(chardevs.error());
         plan->live = driver::make_definition(with_pty_paths(*plan->live.def, *chardevs));
     }
+    // Where the guest sees its memory modules (live <address type='dimm' base>),
+    // and the threads' affinity (<cputune>), before the vCPUs run.
+    if (!plan->live.def->devices.memories.empty()) {
+        conf::DomainDef with_bases = *plan->live.def;
+        if (auto r = refresh_memory_devices(**monitor, with_bases); !r) return abort_launch(r.error());
+        plan->live = driver::make_definition(std::move(with_bases));
+    }
+    if (auto r = apply_thread_affinity(**monitor, *plan->live.def, proc->pid); !r) return abort_launch(r.error());
 
     auto priv = std::make_shared<QemuPrivate>();
     priv->instance = instance;

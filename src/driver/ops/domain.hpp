@@ -443,6 +443,31 @@ struct DomainSetInterfaceLink {
                    field("config", &Request::config, "change the persistent definition (of a running domain: only it)")};
 };
 
+// virsh change-media: a cdrom or floppy's medium ejected, inserted or
+// replaced, in the running domain (live), its persistent definition
+// (config), or both.
+struct DomainChangeMedia {
+    static constexpr OpInfo info{.name = "domain.change_media", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/change-media", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Eject, insert or update a cdrom or floppy medium (virsh change-media)"};
+    struct Request {
+        std::string ref{};
+        std::string path{};    // the disk's target (hdc) or its current source path
+        std::string action{};  // eject, insert, update
+        std::string source{};  // the new medium's path (insert, update)
+        bool live = false;
+        bool config = false;   // neither: the current state (live when running)
+        bool force = false;    // open a tray the guest locked
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("path", &Request::path, "the disk's target or source path"),
+        required("action", &Request::action, "eject, insert or update"), field("source", &Request::source, "the new medium"),
+        field("live", &Request::live, "change the running domain"), field("config", &Request::config, "change the persistent definition"),
+        field("force", &Request::force, "force the tray open")};
+};
+
 template <>
 struct EnumNames<KeyCodeset> {
     static constexpr std::string_view what = "codeset";
@@ -530,6 +555,6 @@ using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, Do
                        DomainInterfaceAddresses, DomainSetInterfaceLink, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
                        DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
                        DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
-                       DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey>;
+                       DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey, DomainChangeMedia>;
 
 }  // namespace vireo::driver::ops

@@ -251,7 +251,7 @@ TEST(CliVerbs, HelpForEveryVerb) {
                              "suspend", "resume", "save", "restore", "managedsave", "managedsave-remove", "dominfo",
                              "domstate", "domid", "domname", "domuuid", "dumpxml", "edit", "autostart", "console",
                              "desc", "event", "domblklist", "domiflist", "domifstat", "domif-getlink",
-                             "domif-setlink", "domifaddr"}) {
+                             "domif-setlink", "domifaddr", "change-media"}) {
         EXPECT_NE(all.out.find(fmt::format("    {} ", verb)), std::string::npos) << verb;
         auto h = vireo({verb, "--help"});
         EXPECT_EQ(h.exit_code, 0) << verb;
@@ -259,6 +259,15 @@ TEST(CliVerbs, HelpForEveryVerb) {
         EXPECT_EQ(vireo({"help", verb}).out, h.out) << verb;
     }
     EXPECT_EQ(vireo({"help", "nosuch"}).err, "error: command or command group 'nosuch' doesn't exist\n");
+}
+
+TEST(CliVerbs, ChangeMediaRefusesConflictingOptions) {
+    auto r = vireo({"change-media", "test", "hdc", "--eject", "--insert"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "error: Options --eject, --insert and --update are mutually exclusive\n");
+    r = vireo({"change-media", "test", "hdc", "/tmp/x.iso", "--current", "--live"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "error: Options --current and --live/--config are mutually exclusive\n");
 }
 
 TEST(CliVerbs, GlobalOptions) {

@@ -38,6 +38,9 @@ Result<std::vector<std::string>> argv_of(const std::string& name) {
     opts.monitor_fd = 3;
     opts.runtime_prefix = "/run/vireo/qemu/" + def->name;
     opts.console_log = "/var/log/vireo/qemu/" + def->name + "-console.log";
+    // A host with 2 MiB and 1 GiB hugetlbfs mounts (memory backends).
+    opts.memory_host.hugetlbfs = {{"/dev/hugepages", 2048}, {"/dev/hugepages1G", 1048576}};
+    opts.memory_host.memory_backing_dir = "/var/lib/vireo/qemu/ram";
     // The descriptors the driver would hand over for tap NICs, numbered as
     // its launch plan numbers them (after the monitor's 3): one tap per
     // queue, and vhost-net ones where the case asks for <driver name='vhost'>.
