@@ -251,6 +251,11 @@ std::optional<ValidationProblem> check_machine(const DomainDef& def) {
             return ValidationProblem{ErrorCode::XmlError, os.loader_type.empty() ? "/domain/os/loader" : "/domain/os/loader/@type",
                                      "a loader type or path cannot be given with firmware autoselection (<os firmware='efi'>)"};
     }
+    const bool x86 = os.arch.empty() || os.arch == "x86_64" || os.arch == "i686";
+    if (x86 && (os.firmware == "efi" || os.loader_type == "pflash") &&
+        std::none_of(def.features.begin(), def.features.end(), [](const Feature& f) { return f.name == "acpi"; }))
+        return ValidationProblem{ErrorCode::Unsupported, "/domain/features/acpi",
+                                 "UEFI requires ACPI on this architecture (<features><acpi/></features>)"};
     if (os.loader_secure == "yes") {
         if (fam != MachineFamily::Q35)
             return ValidationProblem{ErrorCode::Unsupported, "/domain/os/loader/@secure", "secure boot is supported with q35 machine types only"};

@@ -149,6 +149,8 @@ Result<std::unique_ptr<driver::Driver>> make_qemu_connection(bool system, const 
     if (dirs.isolated) {
         cfg.savedir.clear();     // <confdir>/save
         cfg.channeldir.clear();  // <rundir>/channel/target
+        cfg.nvramdir.clear();    // <confdir>/nvram
+        cfg.swtpmdir.clear();    // <confdir>/swtpm
     }
     // qemu.conf beside the definitions' directory: $XDG_CONFIG_HOME/vireo or
     // /etc/vireo (or the tests' config dir). A bad setting stops the daemon.

@@ -32,6 +32,22 @@ DomainDefinition make_live_definition(const DomainDefinition& inactive, int id) 
     return make_definition(std::move(def));
 }
 
+std::string domain_xml_of(const DomainDefinition& d, bool security_info) {
+    if (security_info) return d.xml.str();
+    const conf::DomainDef& model = *d.def;
+    bool secret = false;
+    for (const auto& g : model.devices.graphics) secret |= !g.passwd.empty();
+    if (!secret) return d.xml.str();
+    conf::DomainDef copy = model;
+    for (auto& g : copy.devices.graphics) g.passwd.clear();
+    conf::FormatFlags flags;
+    if (copy.id) {
+        flags.live = true;
+        flags.id = copy.id;
+    }
+    return conf::format_domain_xml(copy, flags);
+}
+
 DomainSummary summarize(const DomainSnapshot& snap) {
     const DomainFields& f = snap.fields;
     // The facts, not the model: a list must not parse every stored definition.

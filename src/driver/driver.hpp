@@ -111,8 +111,8 @@ public:
     // --- domains: queries (never wait behind a running job) ------------------------
     Result<std::vector<DomainSummary>> list_domains() { return call<ops::DomainList>({}); }
     Result<DomainSummary> lookup_domain(std::string_view ref) { return call<ops::DomainLookup>({std::string(ref)}); }
-    Result<std::string> domain_xml(std::string_view ref, bool inactive) {
-        return call<ops::DomainXml>({std::string(ref), inactive});
+    Result<std::string> domain_xml(std::string_view ref, bool inactive, bool security_info = false) {
+        return call<ops::DomainXml>({std::string(ref), inactive, security_info});
     }
     Result<std::vector<DiskInfo>> domain_disks(std::string_view ref, bool inactive) {
         return call<ops::DomainDisks>({std::string(ref), inactive});
@@ -126,7 +126,8 @@ public:
         return call<ops::DomainDefine>({std::string(xml), validate});
     }
     Status undefine_domain(std::string_view ref, UndefineFlags f) {
-        return call<ops::DomainUndefine>({std::string(ref), f.managed_save, f.nvram, f.remove_all_storage});
+        return call<ops::DomainUndefine>(
+            {std::string(ref), f.managed_save, f.nvram, f.remove_all_storage, f.keep_nvram, f.tpm, f.keep_tpm});
     }
     Result<DomainSummary> create_domain(std::string_view xml, StartFlags f) {
         return call<ops::DomainCreate>({std::string(xml), f.paused, f.force_boot});

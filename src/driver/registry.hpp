@@ -106,6 +106,10 @@ DomainDefinition make_definition(conf::DomainDef def);
 // same model with def.id set, XML formatted with FormatFlags{live, id}.
 DomainDefinition make_live_definition(const DomainDefinition& inactive, int id);
 
+// The XML dumpxml prints of `d`: without the graphics passwords unless
+// `security_info` (libvirt's VIR_DOMAIN_XML_SECURE, virsh --security-info).
+std::string domain_xml_of(const DomainDefinition& d, bool security_info);
+
 // Extra per-domain state a driver attaches (QEMU: pid, monitor, paths).
 // Guarded by the domain's mutex like the other fields; drivers downcast.
 class DomainPrivate {

@@ -92,6 +92,9 @@ struct UndefineFlags {
     bool managed_save = false;        // also remove a managed save image (else refuse)
     bool nvram = false;               // also remove the UEFI NVRAM file
     bool remove_all_storage = false;  // also remove the disk images
+    bool keep_nvram = false;          // keep the UEFI NVRAM file (else an existing one refuses)
+    bool tpm = false;                 // remove the emulated TPM's state (libvirt 9.0's default too)
+    bool keep_tpm = false;            // keep the emulated TPM's state
 };
 
 struct DestroyFlags {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qemu/probe.hpp"
+#include "qemu/swtpm.hpp"
 
 namespace vireo::qemu {
 
@@ -121,6 +122,7 @@ private:
     void interfaces();
     std::optional<std::string> chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial);
     void chardevs();
+    void tpms();
     void inputs_graphics_video();
     std::string usb_bus_opts(const conf::DeviceInfo& info) const;
     std::string graphics_password(const conf::Graphics& g, std::size_t index);
@@ -279,6 +281,9 @@ void Builder::cpu_memory() {
     if (has_feature(def_, "pmu", &pmu)) features += fmt::format(",pmu={}", feature_attr(*pmu, "state") == "off" ? "off" : "on");
     if (!model.empty()) add("-cpu", model + features);
     else if (!features.empty()) add("-cpu", (tcg ? "qemu64" : "host") + features);
+    // A secure-boot firmware keeps its variable store writable only from SMM.
+    if (def_.os.loader_type == "pflash" && def_.os.loader_secure == "yes")
+        add("-global", "driver=cfi.pflash01,property=secure,value=on");
 
     std::string mem = fmt::format("size={}k", memory_ ? memory_->initial_kib : def_.memory_kib);
     if (def_.max_memory_kib)
@@ -363,7 +368,9 @@ void Builder::boot() {
             add("-bios", os.loader);
         }
     } else if (os.firmware == "efi") {
-        unsupported("firmware autoselection (firmware='efi') is not supported yet; give <loader> explicitly");
+        // The driver resolves it at start (qemu/firmware.hpp); a definition
+        // that reaches here unresolved is a bug in the caller.
+        unsupported("firmware autoselection (firmware='efi') was not resolved before building the command line");
     }
 
     bool any_bootindex = false;
@@ -1175,8 +1182,20 @@ void Builder::misc_devices() {
         if (action == "dump") unsupported("watchdog action 'dump' is not supported");
         else add("-action", "watchdog=" + action);
     }
-    if (!d.tpms.empty()) unsupported("TPM devices are not supported yet");
     if (!d.filesystems.empty()) unsupported("filesystem passthrough is not supported yet");
+}
+
+// An emulated TPM: swtpm (started by the driver, qemu/swtpm.hpp) listens on
+// its control socket beside the other runtime sockets.
+void Builder::tpms() {
+    for (const auto& t : def_.devices.tpms) {
+        if (t.backend_type != "emulator") {
+            unsupported("TPM backend type '{}' is not supported (use <backend type='emulator'/>)", t.backend_type);
+            continue;
+        }
+        const std::string alias = t.info.alias.empty() ? "tpm0" : t.info.alias;
+        for (auto& a : tpm_arguments(t, swtpm_socket_path(opts_.runtime_prefix, alias))) add(std::move(a));
+    }
 }
 
 void Builder::sandbox() {
@@ -1198,6 +1217,7 @@ Result<std::vector<std::string>> Builder::build() {
     disks();
     interfaces();
     chardevs();
+    tpms();
     inputs_graphics_video();
     misc_devices();
     smbios();

@@ -20,6 +20,7 @@
 #include "qemu/host.hpp"
 #include "qemu/media.hpp"
 #include "qemu/nics.hpp"
+#include "qemu/firmware.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "util/files.hpp"
 
@@ -42,6 +43,8 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
         c.logdir = "/var/log/vireo/qemu";
         c.savedir = "/var/lib/vireo/qemu/save";
         c.channeldir = "/var/lib/vireo/qemu/channel/target";
+        c.nvramdir = "/var/lib/vireo/qemu/nvram";
+        c.swtpmdir = "/var/lib/vireo/swtpm";
         return c;
     }
     auto env = [](const char* name) -> std::string {
@@ -63,6 +66,8 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
     c.logdir = xdg("XDG_CACHE_HOME", ".cache") / "vireo" / "qemu" / "log";
     c.savedir = xdg("XDG_DATA_HOME", ".local/share") / "vireo" / "qemu" / "save";
     c.channeldir = xdg("XDG_CONFIG_HOME", ".config") / "vireo" / "qemu" / "lib" / "channel" / "target";
+    c.nvramdir = xdg("XDG_CONFIG_HOME", ".config") / "vireo" / "qemu" / "nvram";
+    c.swtpmdir = xdg("XDG_CONFIG_HOME", ".config") / "vireo" / "qemu" / "swtpm";
     return c;
 }
 
@@ -72,6 +77,8 @@ QemuDriverImpl::QemuDriverImpl(QemuDriverConfig c)
       caps(cfg.cachedir),
       jobs(cfg.jobs ? cfg.jobs : std::make_shared<driver::JobTracker>()) {
     if (cfg.savedir.empty()) cfg.savedir = cfg.confdir / "save";
+    if (cfg.nvramdir.empty()) cfg.nvramdir = cfg.confdir / "nvram";
+    if (cfg.swtpmdir.empty()) cfg.swtpmdir = cfg.confdir / "swtpm";
     worker = std::thread([this] { worker_loop(); });
 }
 
@@ -144,7 +151,7 @@ public:
         on<ops::HostEvents>([this](const auto& r) { return subscribe(r.callback); });
         on<ops::DomainList>([this](const auto&) { return list_domains(); });
         on<ops::DomainLookup>([this](const auto& r) { return lookup_domain(r.ref); });
-        on<ops::DomainXml>([this](const auto& r) { return domain_xml(r.ref, r.inactive); });
+        on<ops::DomainXml>([this](const auto& r) { return domain_xml(r.ref, r.inactive, r.security_info); });
         on<ops::DomainDisks>([this](const auto& r) { return domain_disks(r.ref, r.inactive); });
         on<ops::DomainInterfaces>([this](const auto& r) { return domain_interfaces(r.ref, r.inactive); });
         on<ops::DomainInterfaceStats>([this](const auto& r) { return interface_stats(r.ref, r.device); });
@@ -159,7 +166,7 @@ public:
         on<ops::DomainRestore>([this](const auto& r) { return restore_domain(r.path, r.paused); });
         on<ops::DomainUndefine>([this](const auto& r) {
             return undefine_domain(r.ref, {.managed_save = r.managed_save, .nvram = r.nvram,
-                                           .remove_all_storage = r.remove_all_storage});
+                                           .remove_all_storage = r.remove_all_storage, .keep_nvram = r.keep_nvram, .tpm = r.tpm, .keep_tpm = r.keep_tpm});
         });
         on<ops::DomainSetMetadata>([this](const auto& r) { return set_metadata(r.ref, r.kind, r.text, r.live, r.config); });
         on<ops::DomainSetAutostart>([this](const auto& r) { return set_autostart(r.ref, r.enabled); });
@@ -250,10 +257,10 @@ public:
         return summary_of(*snap);
     }
 
-    Result<std::string> domain_xml(std::string_view ref, bool inactive) {
+    Result<std::string> domain_xml(std::string_view ref, bool inactive, bool security_info) {
         auto snap = snapshot_of(ref);
         if (!snap) return std::unexpected(snap.error());
-        return inactive ? snap->fields.inactive().xml : snap->fields.current().xml;
+        return driver::domain_xml_of(inactive ? snap->fields.inactive() : snap->fields.current(), security_info);
     }
 
     Result<std::vector<driver::DiskInfo>> domain_disks(std::string_view ref, bool inactive) {
@@ -481,6 +488,18 @@ public:
         auto job = begin(ref, "undefine");
         if (!job) return std::unexpected(job.error());
         const std::string name = job->object().name();
+        // The UEFI variable store and the TPM state of the persistent definition.
+        const auto [nvram, has_tpm] = job->object().with([&](DomainFields& f) {
+            if (!f.persistent()) return std::pair{fs::path(), false};
+            const conf::DomainDef& def = *f.config->def;
+            bool tpm = false;
+            for (const auto& t : def.devices.tpms) tpm |= t.backend_type == "emulator";
+            return std::pair{domain_nvram_path(def, d_->cfg.nvramdir), tpm};
+        });
+        std::error_code ec;
+        const bool nvram_exists = !nvram.empty() && fs::exists(nvram, ec);
+        if (nvram_exists && !flags.nvram && !flags.keep_nvram)
+            return fail(ErrorCode::InvalidState, "Requested operation is not valid: cannot undefine domain with nvram");
         auto out = d_->registry.undefine(job->ptr(), flags);
         if (!out) return std::unexpected(out.error());
         VIREO_TRY(d_->persistence.remove_config(name));
@@ -488,6 +507,10 @@ public:
             VIREO_TRY(files::remove_durable(d_->managed_save_path(name)));
             job->object().with([](DomainFields& f) { f.managed_save = false; });
         }
+        if (nvram_exists && flags.nvram) VIREO_TRY(files::remove_durable(nvram));
+        // libvirt 9.0 removes the TPM state unless told to keep it; a running
+        // domain's swtpm still uses it, so it goes only with an inactive one.
+        if (has_tpm && !flags.keep_tpm && out->removed) VIREO_TRY(d_->remove_tpm_state(job->object().uuid()));
         d_->emit(EventType::Undefined, "Removed", job->object());
         return {};
     }

@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "driver/driver.hpp"
 #include "driver/job.hpp"
@@ -46,6 +47,15 @@ struct QemuDriverConfig {
     // Sockets of unix channels without a path, as libvirt's channel target
     // dir (empty: <rundir>/channel/target).
     std::filesystem::path channeldir;
+    // Per-domain UEFI variable stores (<name>_VARS.fd) of <os firmware='efi'>
+    // domains, as libvirt's /var/lib/libvirt/qemu/nvram (empty: <confdir>/nvram).
+    std::filesystem::path nvramdir;
+    // Per-domain swtpm state (<uuid>/tpm2), as libvirt's /var/lib/libvirt/swtpm
+    // (empty: <confdir>/swtpm).
+    std::filesystem::path swtpmdir;
+    // QEMU firmware descriptor directories, in rising priority (empty:
+    // firmware_search_dirs() of qemu/firmware.hpp).
+    std::vector<std::filesystem::path> firmware_dirs;
     bool system_mode = false;        // qemu:///system (else qemu:///session)
     // QEMU binary for domains whose definition names no <emulator>
     // (empty: qemu-system-<arch> from PATH).
@@ -84,8 +94,8 @@ struct QemuDriverConfig {
 };
 
 // The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,
-// /var/cache/vireo, /var/log/vireo/qemu, /var/lib/vireo/qemu/save; session
-// mode the XDG directories of the user.
+// /var/cache/vireo, /var/log/vireo/qemu, /var/lib/vireo/qemu/save (nvram,
+// channel), /var/lib/vireo/swtpm; session mode the XDG directories of the user.
 QemuDriverConfig default_qemu_config(bool system_mode);
 
 // The QEMU sub-driver as a connection: it installs the host and domain

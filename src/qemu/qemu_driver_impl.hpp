@@ -31,6 +31,7 @@
 #include "qemu/process.hpp"
 #include "qemu/qemu_driver.hpp"
 #include "qemu/save_image.hpp"
+#include "qemu/swtpm.hpp"
 
 namespace vireo::qemu {
 
@@ -57,6 +58,8 @@ struct QemuPrivate final : driver::DomainPrivate {
     std::vector<std::string> volume_paths;
     // The passt processes of the NICs with <backend type='passt'/>.
     std::vector<ProcessId> passt;
+    // The swtpm of an emulated TPM (it also ends by itself with QEMU).
+    std::vector<ProcessId> swtpm;
 
     InstanceState machine;
 
@@ -117,6 +120,9 @@ struct LaunchPlan {
     LifecyclePolicy policy;
     // The NICs' host side made at launch (plug_nics), undone by unplug_nics.
     std::vector<ProcessId> passt;
+    // swtpm of an emulated TPM: the programs (prepare), the process (launch).
+    SwtpmPrograms swtpm_programs;
+    std::vector<ProcessId> swtpm;
 
     // The number QEMU knows the descriptor `name` by (-1 when none).
     [[nodiscard]] int fd_number(std::string_view name) const;
@@ -275,6 +281,19 @@ struct QemuDriverImpl {
     // make_definition's mac_in_use: the connection's MACs, collected on the
     // first question only (a definition whose NICs carry MACs never asks).
     std::function<bool(std::string_view)> mac_in_use_check();
+
+    // --- emulated TPM (qemu_swtpm.cpp) ---------------------------------------------
+    // launch, before QEMU: the TPM state made by swtpm_setup the first time,
+    // swtpm started on its control socket (plan.swtpm) and waited for. A
+    // failure stops what it started.
+    Status start_swtpm(LaunchPlan& plan, const Uuid& uuid);
+    // The end of an instance (or a failed start): swtpm stopped.
+    void stop_swtpm(const std::vector<ProcessId>& swtpm);
+    // undefine: the domain's TPM state removed (nothing when it has none).
+    Status remove_tpm_state(const Uuid& uuid);
+    std::filesystem::path swtpm_log(std::string_view name) const {
+        return cfg.logdir / (std::string(name) + "-swtpm.log");
+    }
 
     // --- graphics and channels (qemu_devices.cpp) --------------------------------
     // prepare: a free port for each autoport graphics (written into `live`,

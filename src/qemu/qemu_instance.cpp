@@ -400,6 +400,7 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj,
     }
     priv->monitor->close();
     // What the NICs held outside QEMU (network ports, macvtaps, passt).
+    stop_swtpm(priv->swtpm);
     if (live) {
         unplug_nics(obj->name(), *live, priv->passt);
         release_devices(*live);

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "qemu/command_line.hpp"
+#include "qemu/firmware.hpp"
 #include "qemu/host.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "qemu/save_compressor.hpp"
@@ -221,6 +222,16 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     live.os.machine = machine->name;
     if (live.os.arch.empty()) live.os.arch = (*qcaps)->arch;
     live.devices.emulator = emulator->string();
+    // <os firmware='efi'>: the firmware is chosen now, from QEMU's
+    // descriptors, as libvirt 9.0 does at start (the inactive XML keeps
+    // the request); an explicit loader learns its NVRAM template.
+    if (live.os.firmware == "efi" || live.os.loader_type == "pflash") {
+        auto descriptors = load_firmware_descriptors(cfg.firmware_dirs.empty() ? firmware_search_dirs() : cfg.firmware_dirs);
+        if (!descriptors) return std::unexpected(descriptors.error());
+        VIREO_TRY(apply_firmware(live, *descriptors, domain_nvram_path(live, cfg.nvramdir).string()));
+    }
+    auto swtpm = check_tpms(live);
+    if (!swtpm) return std::unexpected(swtpm.error());
 
     plan.name = obj->name();
     plan.emulator = *emulator;
@@ -229,6 +240,7 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     plan.prefix = runtime_prefix(plan.name, obj->uuid());
     plan.monitor_path = plan.prefix + ".monitor";
     plan.fds = std::move(options.fds);
+    plan.swtpm_programs = std::move(*swtpm);
     VIREO_TRY(prepare_nics(live, plan));
     // The id first: the guest agent's socket path names it (as libvirt's).
     plan.id = registry.allocate_id();
@@ -292,6 +304,10 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     phase("launching");
     VIREO_TRY(files::make_dirs(cfg.rundir, 0700));
     VIREO_TRY(files::make_dirs(cfg.logdir, 0700));
+    // The per-domain UEFI variable store, from its template the first time;
+    // it is kept across starts (undefine --nvram removes it).
+    if (const auto& os = plan->live.def->os; os.loader_type == "pflash" && !os.nvram.empty())
+        if (auto made = ensure_nvram(os.nvram, os.nvram_template); !made) return failed(made.error());
     auto listener = listen_unix(plan->monitor_path);
     if (!listener) return failed(listener.error());
     // The NICs' host side (taps, macvtaps, network ports, passt): from here
@@ -305,6 +321,13 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
         release_devices(*plan->live.def);
         remove_runtime_files(name, plan->prefix);
         return failed(nics.error());
+    }
+    // An emulated TPM's swtpm listens before QEMU connects to it.
+    if (auto tpm = start_swtpm(*plan, obj->uuid()); !tpm) {
+        unplug_nics(name, *plan->live.def, plan->passt);
+        release_devices(*plan->live.def);
+        remove_runtime_files(name, plan->prefix);
+        return failed(tpm.error());
     }
     const DomainDefinition launched = plan->live;
     const fs::path log = log_file(name);
@@ -325,6 +348,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     listener->reset();
     plan->fds.clear();  // QEMU holds its own copies now
     if (!proc) {
+        stop_swtpm(plan->swtpm);
         unplug_nics(name, *launched.def, plan->passt);
         release_devices(*launched.def);
         remove_runtime_files(name, plan->prefix);
@@ -338,6 +362,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
         (void)processes->terminate(*proc, std::chrono::milliseconds(0), false);
         // QEMU writes its error before exiting; a dead process has flushed.
         Error e = start_error(why, log, log_offset, false);
+        stop_swtpm(plan->swtpm);
         unplug_nics(name, *launched.def, plan->passt);
         release_devices(*launched.def);
         remove_runtime_files(name, plan->prefix);
@@ -374,6 +399,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     priv->console_socket = plan->console_socket;
     priv->volume_paths = plan->volume_paths;
     priv->passt = plan->passt;
+    priv->swtpm = plan->swtpm;
     priv->machine = starting_state(plan->policy);
     // Active (paused, starting up) before the vCPUs run, so that a QEMU death
     // from now on is seen by the machine.

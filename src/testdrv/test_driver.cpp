@@ -231,7 +231,7 @@ struct TestDriver::Impl {
                                                 std::string_view machine, std::string_view virttype);
     Result<std::vector<DomainSummary>> list_domains();
     Result<DomainSummary> lookup_domain(std::string_view ref);
-    Result<std::string> domain_xml(std::string_view ref, bool inactive);
+    Result<std::string> domain_xml(std::string_view ref, bool inactive, bool security_info);
     Result<std::vector<DiskInfo>> domain_disks(std::string_view ref, bool inactive);
     Result<std::vector<InterfaceInfo>> domain_interfaces(std::string_view ref, bool inactive);
     Result<DomainSummary> define_domain(std::string_view xml, bool validate);
@@ -288,7 +288,7 @@ void TestDriver::install() {
     on<ops::HostEvents>([d](const auto& r) { return d->subscribe(r.callback); });
     on<ops::DomainList>([d](const auto&) { return d->list_domains(); });
     on<ops::DomainLookup>([d](const auto& r) { return d->lookup_domain(r.ref); });
-    on<ops::DomainXml>([d](const auto& r) { return d->domain_xml(r.ref, r.inactive); });
+    on<ops::DomainXml>([d](const auto& r) { return d->domain_xml(r.ref, r.inactive, r.security_info); });
     on<ops::DomainDisks>([d](const auto& r) { return d->domain_disks(r.ref, r.inactive); });
     on<ops::DomainInterfaces>([d](const auto& r) { return d->domain_interfaces(r.ref, r.inactive); });
     on<ops::DomainInterfaceLink>([d](const auto& r) { return d->interface_link(r.ref, r.device, r.config); });
@@ -299,7 +299,7 @@ void TestDriver::install() {
     on<ops::DomainRestore>([d](const auto& r) { return d->restore_domain(r.path, r.paused); });
     on<ops::DomainUndefine>([d](const auto& r) {
         return d->undefine_domain(r.ref, {.managed_save = r.managed_save, .nvram = r.nvram,
-                                          .remove_all_storage = r.remove_all_storage});
+                                          .remove_all_storage = r.remove_all_storage, .keep_nvram = r.keep_nvram, .tpm = r.tpm, .keep_tpm = r.keep_tpm});
     });
     on<ops::DomainSetMetadata>(
         [d](const auto& r) { return d->set_metadata(r.ref, r.kind, r.text, r.live, r.config); });
@@ -411,10 +411,10 @@ Result<DomainSummary> TestDriver::Impl::lookup_domain(std::string_view ref) {
     return summarize(*snap);
 }
 
-Result<std::string> TestDriver::Impl::domain_xml(std::string_view ref, bool inactive) {
+Result<std::string> TestDriver::Impl::domain_xml(std::string_view ref, bool inactive, bool security_info) {
     auto snap = snapshot_of(ref);
     if (!snap) return std::unexpected(snap.error());
-    return inactive ? snap->fields.inactive().xml : snap->fields.current().xml;
+    return domain_xml_of(inactive ? snap->fields.inactive() : snap->fields.current(), security_info);
 }
 
 Result<std::vector<DiskInfo>> TestDriver::Impl::domain_disks(std::string_view ref, bool inactive) {

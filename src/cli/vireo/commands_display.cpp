@@ -27,7 +27,7 @@ std::optional<conf::DomainDef> running_definition(Session& s, const driver::Doma
         s.error("Domain is not running");
         return std::nullopt;
     }
-    auto xml = s.conn()->domain_xml(dom.name, false);
+    auto xml = s.conn()->domain_xml(dom.name, false, true);  // passwords for --include-password
     if (!xml) {
         s.error(fmt::format("failed to get the XML of domain '{}'", dom.name), xml.error());
         return std::nullopt;

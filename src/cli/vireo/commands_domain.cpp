@@ -119,7 +119,7 @@ int cmd_domuuid(Session& s, const Args& a) {
 int cmd_dumpxml(Session& s, const Args& a) {
     auto dom = s.domain(a.get("domain"));
     if (!dom) return 1;
-    auto xml = s.conn()->domain_xml(dom->name, a.has("inactive"));
+    auto xml = s.conn()->domain_xml(dom->name, a.has("inactive"), a.has("security-info"));
     if (!xml) {
         s.error(fmt::format("failed to get the XML of domain '{}'", dom->name), xml.error());
         return 1;
@@ -252,7 +252,16 @@ int cmd_undefine(Session& s, const Args& a) {
     driver::UndefineFlags flags;
     flags.managed_save = a.has("managed-save");
     flags.nvram = a.has("nvram");
+    flags.keep_nvram = a.has("keep-nvram");
+    flags.tpm = a.has("tpm");
+    flags.keep_tpm = a.has("keep-tpm");
     flags.remove_all_storage = a.has("remove-all-storage");
+    for (const auto& [one, other] : {std::pair{"nvram", "keep-nvram"}, std::pair{"tpm", "keep-tpm"}}) {
+        if (a.has(one) && a.has(other)) {
+            s.error(fmt::format("Options --{} and --{} are mutually exclusive", one, other));
+            return 1;
+        }
+    }
     auto st = s.conn()->undefine_domain(dom->name, flags);
     if (!st) {
         s.error(fmt::format("Failed to undefine domain '{}'", dom->name), st.error());
@@ -295,7 +304,9 @@ void add_domain_commands(std::vector<CommandSpec>& t) {
     t.push_back({"domname", mgmt, "convert a domain id or UUID to domain name", "", {kDomainOpt}, cmd_domname});
     t.push_back({"domuuid", mgmt, "convert a domain name or id to domain UUID", "", {kDomainOpt}, cmd_domuuid});
     t.push_back({"dumpxml", mgmt, "domain information in XML", "Output the domain information as an XML dump to stdout.",
-                 {kDomainOpt, {"inactive", OptType::Bool, "show inactive defined XML"}}, cmd_dumpxml});
+                 {kDomainOpt, {"inactive", OptType::Bool, "show inactive defined XML"},
+                  {"security-info", OptType::Bool, "include security sensitive information in XML dump"}},
+                 cmd_dumpxml});
     t.push_back({"domblklist", mon, "list all domain blocks", "Get the summary of block devices for a domain.",
                  {kDomainOpt, {"inactive", OptType::Bool, "get inactive rather than running configuration"},
                   {"details", OptType::Bool, "additionally display the type and device value"}, kJsonOpt},
@@ -332,7 +343,10 @@ void add_domain_commands(std::vector<CommandSpec>& t) {
                  {kDomainOpt,
                   {"managed-save", OptType::Bool, "remove domain managed state file"},
                   {"remove-all-storage", OptType::Bool, "remove all associated storage volumes (use with caution)"},
-                  {"nvram", OptType::Bool, "remove nvram file"}},
+                  {"nvram", OptType::Bool, "remove nvram file"},
+                  {"keep-nvram", OptType::Bool, "keep nvram file"},
+                  {"tpm", OptType::Bool, "remove TPM state"},
+                  {"keep-tpm", OptType::Bool, "keep TPM state"}},
                  cmd_undefine, true, true});
 }
 

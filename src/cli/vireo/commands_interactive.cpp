@@ -149,7 +149,7 @@ namespace {
 int cmd_edit(Session& s, const Args& a) {
     auto dom = s.domain(a.get("domain"));
     if (!dom) return 1;
-    auto original = s.conn()->domain_xml(dom->name, true);
+    auto original = s.conn()->domain_xml(dom->name, true, true);  // virsh edit keeps the passwords
     if (!original) {
         s.error(fmt::format("failed to get the XML of domain '{}'", dom->name), original.error());
         return 1;

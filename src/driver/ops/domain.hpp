@@ -63,11 +63,14 @@ struct DomainXml {
     struct Request {
         std::string ref{};
         bool inactive = false;
+        bool security_info = false;
     };
     using Reply = std::string;  // domain XML
     static constexpr auto fields =
         std::tuple{field("ref", &Request::ref),
-                   field("inactive", &Request::inactive, "the persistent definition instead of the live one")};
+                   field("inactive", &Request::inactive, "the persistent definition instead of the live one"),
+                   field("security_info", &Request::security_info,
+                         "include security sensitive information (graphics passwords), as virsh dumpxml --security-info")};
 };
 
 struct DomainDisks {
@@ -230,13 +233,19 @@ struct DomainUndefine {
         bool managed_save = false;
         bool nvram = false;
         bool remove_all_storage = false;
+        bool keep_nvram = false;
+        bool tpm = false;
+        bool keep_tpm = false;
     };
     using Reply = void;
     static constexpr auto fields =
         std::tuple{field("ref", &Request::ref),
                    field("managed_save", &Request::managed_save, "also remove the managed save image"),
                    field("nvram", &Request::nvram, "also remove the UEFI NVRAM file"),
-                   field("remove_all_storage", &Request::remove_all_storage, "also remove the disk images")};
+                   field("remove_all_storage", &Request::remove_all_storage, "also remove the disk images"),
+                   field("keep_nvram", &Request::keep_nvram, "keep the UEFI NVRAM file"),
+                   field("tpm", &Request::tpm, "remove the emulated TPM's state (also the default)"),
+                   field("keep_tpm", &Request::keep_tpm, "keep the emulated TPM's state")};
 };
 
 struct DomainSetMetadata {

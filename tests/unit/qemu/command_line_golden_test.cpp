@@ -9,6 +9,7 @@
 
 #include "conf/domain.hpp"
 #include "qemu/command_line.hpp"
+#include "qemu/firmware.hpp"
 #include "support/support.hpp"
 #include "util/files.hpp"
 
@@ -63,6 +64,14 @@ Result<std::vector<std::string>> argv_of(const std::string& name) {
         auto& g = def->devices.graphics[i];
         if (qemu::graphics_needs_port(g)) g.port = std::to_string(port++);
         if (!g.passwd.empty()) opts.passed_fds[qemu::graphics_secret_fd_name(i)] = next++;
+    }
+    // UEFI as the driver resolves it at start, from the test descriptors
+    // (tests/data/qemu/firmware: Debian's, as installed by the ovmf package).
+    if (def->os.firmware == "efi" || def->os.loader_type == "pflash") {
+        auto descriptors = qemu::load_firmware_descriptors({test::source_dir() / "tests" / "data" / "qemu" / "firmware"});
+        if (!descriptors) return std::unexpected(descriptors.error());
+        auto fw = qemu::apply_firmware(*def, *descriptors, "/var/lib/vireo/qemu/nvram/" + def->name + "_VARS.fd");
+        if (!fw) return std::unexpected(fw.error());
     }
     return qemu::build_command_line(*def, opts);
 }

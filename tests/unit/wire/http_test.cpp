@@ -82,13 +82,13 @@ TEST(HttpBinding, TargetsAndBodiesAreTheDocumentedOnes) {
     auto xml = encode_request<ops::DomainXml>({.ref = "my vm", .inactive = true});
     ASSERT_TRUE(xml);
     EXPECT_EQ(xml->method, "GET");
-    EXPECT_EQ(xml->target, "/v1/domains/my%20vm/xml?inactive=1");
+    EXPECT_EQ(xml->target, "/v1/domains/my%20vm/xml?inactive=1&security_info=0");
     EXPECT_TRUE(xml->body.empty());
     EXPECT_TRUE(xml->content_type.empty());
 
     auto undefine = encode_request<ops::DomainUndefine>({.ref = "x", .managed_save = true});
     EXPECT_EQ(undefine->method, "DELETE");
-    EXPECT_EQ(undefine->target, "/v1/domains/x?managed_save=1&nvram=0&remove_all_storage=0");
+    EXPECT_EQ(undefine->target, "/v1/domains/x?managed_save=1&nvram=0&remove_all_storage=0&keep_nvram=0&tpm=0&keep_tpm=0");
 
     EXPECT_EQ(encode_request<ops::HostDomainCapabilities>({})->target,
               "/v1/host/domcapabilities?emulator=&arch=&machine=&virttype=");
