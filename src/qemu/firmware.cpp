@@ -200,6 +200,7 @@ Status apply_firmware(conf::DomainDef& live, const std::vector<FirmwareDescripto
         return {};
     }
     if (os.firmware == "bios" && os.loader.empty()) return {};  // SeaBIOS, QEMU's default
+    if (os.loader_type == "pflash" && os.nvram.empty()) os.nvram = nvram_path;
     if (os.loader_type == "pflash" && !os.nvram.empty() && os.nvram_template.empty()) {
         // An explicit loader: the template of its descriptor, if there is one
         // (needed only when the NVRAM file does not exist yet).
@@ -214,7 +215,12 @@ Status apply_firmware(conf::DomainDef& live, const std::vector<FirmwareDescripto
 
 fs::path domain_nvram_path(const conf::DomainDef& def, const fs::path& nvramdir) {
     if (!def.os.nvram.empty()) return def.os.nvram;
-    if (def.os.firmware == "efi" && def.os.loader.empty()) return nvramdir / (def.name + "_VARS.fd");
+    // Autoselected firmware, or an explicit pflash loader with only an NVRAM
+    // template (virt-install --boot loader=...,nvram.template=...): the
+    // per-domain store lives in vireo's nvram directory.
+    const bool autoselected = def.os.firmware == "efi" && def.os.loader.empty();
+    const bool explicit_pflash = !def.os.loader.empty() && def.os.loader_type == "pflash";
+    if (autoselected || explicit_pflash) return nvramdir / (def.name + "_VARS.fd");
     return {};
 }
 

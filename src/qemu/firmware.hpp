@@ -73,8 +73,8 @@ Status apply_firmware(conf::DomainDef& live, const std::vector<FirmwareDescripto
                       const std::string& nvram_path);
 
 // The per-domain NVRAM file of a persistent definition: its <nvram> when
-// given, else `<nvramdir>/<name>_VARS.fd` for `<os firmware='efi'>`, else
-// empty (no NVRAM).
+// given, else `<nvramdir>/<name>_VARS.fd` for `<os firmware='efi'>` and for
+// a pflash `<loader>` with at most a template, else empty (no NVRAM).
 std::filesystem::path domain_nvram_path(const conf::DomainDef& def, const std::filesystem::path& nvramdir);
 
 // Create `nvram` from `template_path` when it does not exist yet (a copy

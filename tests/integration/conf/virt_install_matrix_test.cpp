@@ -61,10 +61,10 @@ const std::string kSecureBoot =
     "uefi,firmware.feature0.name=secure-boot,firmware.feature0.enabled=yes,"
     "firmware.feature1.name=enrolled-keys,firmware.feature1.enabled=yes";
 // virt-install gives UEFI guests a TPM (swtpm) by default: those rows need both.
-const std::string kFw15 = "fw15 (<os firmware='efi'> autoselection from /usr/share/qemu/firmware, NVRAM from its template; the TPM virt-install adds)";
-const std::string kNvram = "fw15 (the per-domain NVRAM file made from its template)";
-const std::string kTpm = "fw15 (TPM 2.0 through swtpm)";
-const std::string kNuma = "mem15 (guest NUMA cells)";
+const std::string kFw15 = "<os firmware='efi'> autoselection from the firmware descriptors, the NVRAM made from its template, the TPM virt-install adds";
+const std::string kNvram = "the per-domain NVRAM file made from its template";
+const std::string kTpm = "TPM 2.0 through swtpm";
+const std::string kNuma = "guest NUMA cells";
 
 std::vector<Row> rows() {
     const std::string net = fmt::format("network={}", kNetwork), bridge = fmt::format("bridge={}", kBridge);
@@ -95,9 +95,9 @@ std::vector<Row> rows() {
         {"uefi_q35_tpm", "q35", {"--boot", "uefi", "--graphics", "vnc", "--network", "user", "--tpm", "emulator,model=tpm-crb,version=2.0"},
          kTpm.c_str(), true},
         // OVMF named by path (no autoselection): loader and NVRAM template;
-        // no TPM (virt-install adds one to UEFI guests by default). Boots on
-        // main, but without a per-domain NVRAM (<nvram template=...> names
-        // no file: libvirt derives one and copies the template into it).
+        // no TPM (virt-install adds one to UEFI guests by default).
+        // <nvram template=...> names no file: the start derives the
+        // per-domain one and copies the template into it.
         {"uefi_q35_explicit_loader", "q35",
          {"--boot",
           fmt::format("loader={},loader.readonly=yes,loader.type=pflash,nvram.template={}", test::kOvmfCode, test::kOvmfVars),
@@ -210,7 +210,7 @@ protected:
         for (const auto& o : outcomes_) {
             total += o.seconds;
             table += fmt::format("  {:<30} {:<4} {:6.1f} s{}\n", o.name, o.passed ? "ok" : "FAIL", o.seconds,
-                                 o.passed || o.needs.empty() ? "" : "  (needs " + o.needs + ")");
+                                 o.passed || o.needs.empty() ? "" : "  (exercises " + o.needs + ")");
         }
         table += fmt::format("  {} rows, {:.1f} s in the rows\n", outcomes_.size(), total);
         std::fputs(table.c_str(), stdout);
@@ -289,7 +289,7 @@ protected:
 TEST_P(VirtInstallMatrix, DefinesStartsBootsAndValidates) {
     const Row& row = GetParam();
     const std::string name = fmt::format("mx-{}", row.name);
-    const std::string needs = *row.needs ? fmt::format("\n[this row needs branch {}]", row.needs) : "";
+    const std::string needs = *row.needs ? fmt::format("\n[this row exercises {}]", row.needs) : "";
     const fs::path overlay = world_->dir / (name + ".qcow2");
     const auto t0 = Clock::now();
     outcomes_.push_back({row.name, row.needs});

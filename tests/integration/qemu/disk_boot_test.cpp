@@ -60,14 +60,12 @@ TEST_F(DiskGuest, BootsUnderOvmfOnQ35) {
 }
 
 // As virt-install and libvirt users write it: the NVRAM file does not exist
-// yet, start makes it from the template. Not on main when written (QEMU
-// fails to open the missing file): the NVRAM copy is branch fw15's.
+// yet, start makes it from the template.
 TEST_F(DiskGuest, BootsUnderOvmfWithNvramFromItsTemplate) {
     if (!fs::exists(vireo::test::kOvmfCode)) VIREO_SKIP("OVMF is not installed (Debian package ovmf)");
     const fs::path vars = g_.tmp / "nvram" / "disk-uefi-tmpl_VARS.fd";
     boot("disk-uefi-tmpl", "q35",
          fmt::format("<loader readonly='yes' type='pflash'>{}</loader><nvram template='{}'>{}</nvram>",
-                     vireo::test::kOvmfCode, vireo::test::kOvmfVars, vars.string()),
-         "\n[needs branch fw15: the per-domain NVRAM copied from its template at start]");
+                     vireo::test::kOvmfCode, vireo::test::kOvmfVars, vars.string()));
     EXPECT_TRUE(fs::exists(vars));
 }
