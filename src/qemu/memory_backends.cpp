@@ -194,7 +194,7 @@ std::vector<HugetlbfsMount> parse_hugetlbfs_mounts(std::string_view mounts, std:
                 std::string v = opt.substr(9);
                 std::uint64_t n = std::strtoull(v.c_str(), nullptr, 10);
                 if (v.ends_with('M')) n *= 1024;
-                else if (v.ends_with('G')) n *= 1024 * 1024;
+                else if (v.ends_with('G')) n *= std::uint64_t{1024} * 1024;
                 else if (!v.ends_with('K') && !v.ends_with('k')) n /= 1024;  // bytes
                 m.page_kib = n;
             }
