@@ -28,11 +28,11 @@ namespace vireo::conf {
 
 // <disk name='vda' snapshot='...' type='file'><driver type='qcow2'/><source file='...'/></disk>
 struct SnapshotDisk {
-    std::string name;         // the disk's target dev (vda) or its source path
-    std::string snapshot;     // "", no, internal, external, manual
-    std::string type;         // external only: "" (file), file, block
-    std::string source;       // external only: <source file=> / <source dev=>
-    std::string driver_type;  // external only: <driver type='qcow2'/>
+    std::string name{};         // the disk's target dev (vda) or its source path
+    std::string snapshot{};     // "", no, internal, external, manual
+    std::string type{};         // external only: "" (file), file, block
+    std::string source{};       // external only: <source file=> / <source dev=>
+    std::string driver_type{};  // external only: <driver type='qcow2'/>
 };
 
 struct SnapshotDef {

@@ -42,9 +42,10 @@
 
 namespace vireo::driver {
 
-enum class ObjectKind { Domain, Pool, Network, Interface };
+enum class ObjectKind { Domain, Pool, Network, Interface, Snapshot };
 
-// How messages name an object of this kind: "domain", "storage pool", "network", "interface".
+// How messages name an object of this kind: "domain", "storage pool", "network", "interface",
+// "domain snapshot".
 std::string_view kind_noun(ObjectKind kind);
 
 class ObjectStore {
