@@ -71,7 +71,6 @@ std::string_view kind_noun(ObjectKind kind) {
         case ObjectKind::Pool: return "storage pool";
         case ObjectKind::Network: return "network";
         case ObjectKind::Interface: return "interface";
-        case ObjectKind::Snapshot: return "domain snapshot";
     }
     return "object";
 }

@@ -42,10 +42,9 @@
 
 namespace vireo::driver {
 
-enum class ObjectKind { Domain, Pool, Network, Interface, Snapshot };
+enum class ObjectKind { Domain, Pool, Network, Interface };
 
-// How messages name an object of this kind: "domain", "storage pool", "network", "interface",
-// "domain snapshot".
+// How messages name an object of this kind: "domain", "storage pool", "network", "interface".
 std::string_view kind_noun(ObjectKind kind);
 
 class ObjectStore {

@@ -9,9 +9,10 @@
 //   <root>/<domain>/current          the current snapshot's name ("" or no
 //                                    file: none)
 //
-// Each document goes through the ObjectStore of its domain's directory (kind
-// Snapshot): written under a temporary name, fsynced, renamed, so a kill at
-// any moment leaves the old or the new document. The tree is not stored:
+// Each document is written as the ObjectStore writes definitions
+// (files::write_atomic: a temporary name, fsync, rename, fsync of the
+// directory), so a kill at any moment leaves the old or the new document;
+// temporary names start with '.', which no snapshot name may. The tree is not stored:
 // each snapshot names its parent, and SnapshotTree derives the rest. The
 // order of the writes keeps the metadata consistent at every step: a child
 // is written after its parent, reparented children before their parent is
@@ -25,7 +26,6 @@
 #include <vector>
 
 #include "conf/snapshot.hpp"
-#include "driver/object_store.hpp"
 #include "util/error.hpp"
 
 namespace vireo::driver {
@@ -68,7 +68,8 @@ public:
     Status remove_all(std::string_view domain) const;
 
 private:
-    [[nodiscard]] ObjectStore store(std::string_view domain) const;
+    // InvalidArg unless `domain` and `snapshot` can each be one file name.
+    Status check_names(std::string_view domain, std::string_view snapshot) const;
     std::filesystem::path root_;
 };
 
