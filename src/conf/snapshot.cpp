@@ -239,7 +239,7 @@ std::string format_snapshot_xml(const SnapshotDef& def) {
     return out;
 }
 
-SnapshotTree::SnapshotTree(std::map<std::string, std::string> parents) {
+SnapshotTree::SnapshotTree(const std::map<std::string, std::string>& parents) {
     for (auto& [name, parent] : parents) parents_.emplace(name, parent);
     for (auto& [name, parent] : parents_)
         if (!parent.empty() && !parents_.contains(parent)) parent.clear();

@@ -79,7 +79,7 @@ public:
     SnapshotTree() = default;
     // name -> parent name ("" for a root); a parent not in the map makes
     // its child a root (metadata of a deleted parent, as libvirt reparents).
-    explicit SnapshotTree(std::map<std::string, std::string> parents);
+    explicit SnapshotTree(const std::map<std::string, std::string>& parents);
 
     [[nodiscard]] bool contains(std::string_view name) const;
     [[nodiscard]] std::string parent(std::string_view name) const;

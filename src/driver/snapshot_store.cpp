@@ -23,7 +23,7 @@ constexpr std::string_view kCurrentFile = "current";
 conf::SnapshotTree DomainSnapshots::tree() const {
     std::map<std::string, std::string> parents;
     for (const auto& [name, def] : snapshots) parents.emplace(name, def.parent);
-    return conf::SnapshotTree(std::move(parents));
+    return conf::SnapshotTree(parents);
 }
 
 Result<const conf::SnapshotDef*> DomainSnapshots::find(std::string_view name) const {
