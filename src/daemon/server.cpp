@@ -546,8 +546,14 @@ private:
         queue_.clear();
     }
 
+    // A client that stops reading while events or replies pile up is
+    // dropped rather than let the daemon's memory grow without bound.
+    static constexpr std::size_t kMaxQueued = 64u << 20;
+
     void enqueue(std::string packet) {
         if (done_) return;
+        queued_ += packet.size();
+        if (queued_ > kMaxQueued) return finish("the client stopped reading (64 MiB of answers queued)");
         queue_.push_back(std::move(packet));
         if (queue_.size() == 1) write();
     }
@@ -557,6 +563,7 @@ private:
                           [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
                               if (ec) return self->finish(ec.message());
                               if (self->queue_.empty()) return;
+                              self->queued_ -= self->queue_.front().size();
                               self->queue_.pop_front();
                               if (!self->queue_.empty()) self->write();
                           });
@@ -569,6 +576,7 @@ private:
     std::shared_ptr<rpc::Connection> conn_;
     std::array<char, 64 * 1024> buffer_{};
     std::deque<std::string> queue_;
+    std::size_t queued_ = 0;
     bool done_ = false;
 };
 

@@ -124,12 +124,34 @@ Status is_secure(Connection& c, Call& call) {
     return {};
 }
 
+// A variable array of XDR chars (one word each), with the C string's NUL
+// counted as libvirt's servers send it.
+void put_char_array(XdrWriter& w, std::string_view s) {
+    w.u32(static_cast<std::uint32_t>(s.size() + 1));
+    for (char ch : s) w.i32(static_cast<unsigned char>(ch));
+    w.i32(0);
+}
+
+// vireod confines guests with no security driver: model "none", DOI "0"
+// (what libvirt's QEMU driver answers without one).
 Status security_model(Connection& c, Call& call) {
     XdrWriter w;
-    w.u32(0);  // model<>: none
-    w.u32(0);  // doi<>
+    put_char_array(w, "none");
+    put_char_array(w, "0");
     c.reply(call.header, w.take());
     return {};
+}
+
+// No security label (model none); not enforcing.
+Status security_label(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    return run<ops::DomainLookup>(c, call, [ref = dom.ref()](driver::Driver& d) -> Result<std::string> {
+        VIREO_TRY(lookup(d, ref));
+        XdrWriter w;
+        w.u32(0);  // label<>
+        w.i32(0);  // enforcing
+        return w.take();
+    });
 }
 
 Status event_register(Connection& c, Call& call) {
@@ -608,6 +630,7 @@ const std::array kProcedures = std::to_array<ProcDef>({
     {Proc::ConnectGetUri, "connect_get_uri", nullptr, get_uri},
     {Proc::ConnectIsSecure, "connect_is_secure", nullptr, is_secure},
     {Proc::NodeGetSecurityModel, "node_get_security_model", nullptr, security_model},
+    {Proc::DomainGetSecurityLabel, "domain_get_security_label", VIREO_OP(DomainLookup), security_label},
     {Proc::ConnectDomainEventCallbackRegisterAny, "connect_domain_event_callback_register_any", nullptr,
      event_register},
     {Proc::ConnectDomainEventCallbackDeregisterAny, "connect_domain_event_callback_deregister_any", nullptr,

@@ -56,6 +56,7 @@ enum class Proc : int {
     ConnectSupportsFeature = 60,
     AuthList = 66,
     ConnectGetUri = 110,
+    DomainGetSecurityLabel = 121,
     NodeGetSecurityModel = 122,
     ConnectIsSecure = 149,
     DomainIsActive = 150,
