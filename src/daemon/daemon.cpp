@@ -215,8 +215,10 @@ std::vector<LibvirtSocket> libvirt_sockets(const DaemonOptions& o, const Layout&
 }
 
 // Listen on libvirt's sockets; a socket a live libvirtd answers on is left
-// to it (logged). Only configured sockets are fatal when they fail.
-Status listen_libvirt(Server& server, const DaemonOptions& o, const Layout& l, std::optional<gid_t> gid) {
+// to it (logged). Only configured sockets are fatal when they fail. Adds
+// the sockets listened on to `bound` (removed at exit).
+Status listen_libvirt(Server& server, const DaemonOptions& o, const Layout& l, std::optional<gid_t> gid,
+                      std::vector<fs::path>& bound) {
     const bool system = o.mode == client::DaemonMode::System;
     for (const auto& s : libvirt_sockets(o, l)) {
         if (socket_is_live(s.path)) {
@@ -235,7 +237,9 @@ Status listen_libvirt(Server& server, const DaemonOptions& o, const Layout& l, s
         if (!r) {
             if (s.configured) return r;
             spdlog::warn("no libvirt socket {}: {}", s.path.native(), r.error().message);
+            continue;
         }
+        bound.push_back(s.path);
     }
     return {};
 }
@@ -273,7 +277,8 @@ Status serve(const DaemonOptions& o, const Layout& l, Readiness& ready) {
                              .group = gid}));
     if (system && !l.paths.ro_socket.empty())
         VIREO_TRY(server.listen({.path = l.paths.ro_socket, .read_only = true, .mode = 0666, .group = {}}));
-    VIREO_TRY(listen_libvirt(server, o, l, gid));
+    std::vector<fs::path> libvirt_bound;
+    VIREO_TRY(listen_libvirt(server, o, l, gid, libvirt_bound));
 
     unsigned timeout = o.timeout_s.value_or(system ? 0 : 120);
     if (timeout > 0) {
@@ -313,6 +318,7 @@ Status serve(const DaemonOptions& o, const Layout& l, Readiness& ready) {
     std::error_code ec;
     fs::remove(l.paths.socket, ec);
     if (!l.paths.ro_socket.empty() && system) fs::remove(l.paths.ro_socket, ec);
+    for (const auto& p : libvirt_bound) fs::remove(p, ec);
     spdlog::info("vireod stopped");
     return {};
 }
