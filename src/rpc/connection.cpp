@@ -126,7 +126,7 @@ void Connection::handle(Packet p) {
                                     h.procedure)});
         return;
     }
-    dispatch(*this, *def, Call{h, XdrReader(p.body)}, read_only_);
+    dispatch(*this, *def, Call{h, XdrReader(p.body)});
     // The reader points into p.body: dispatch decodes before it returns.
 }
 

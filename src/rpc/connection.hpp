@@ -76,6 +76,9 @@ public:
     };
     [[nodiscard]] driver::Driver& driver() const { return driver_; }
     [[nodiscard]] bool opened() const { return opened_; }
+    [[nodiscard]] bool read_only() const { return read_only_; }
+    // A client may open a read-write socket read-only (VIR_CONNECT_RO), never the reverse.
+    void make_read_only() { read_only_ = true; }
     void set_opened(bool o) { opened_ = o; }
     void reply(const Header& call, std::string body);
     void reply_error(const Header& call, const RemoteError& e);
@@ -105,6 +108,6 @@ private:
 struct ProcDef;
 const ProcDef* find_procedure(int number);
 // Decode and run one call (the header says program, version and type are right).
-void dispatch(Connection& c, const ProcDef& def, Connection::Call call, bool read_only);
+void dispatch(Connection& c, const ProcDef& def, Connection::Call call);
 
 }  // namespace vireo::rpc

@@ -87,6 +87,8 @@ Status connect_open(Connection& c, Call& call) {
     VIREO_RPC_GET(name, call.args.optional_string());
     VIREO_RPC_GET(flags, call.args.u32());
     spdlog::debug("libvirt client opens {} (flags {:#x})", name.value_or("(default)"), flags);
+    constexpr std::uint32_t kConnectReadOnly = 1;  // VIR_CONNECT_RO
+    if (flags & kConnectReadOnly) c.make_read_only();
     c.set_opened(true);
     c.reply(call.header, empty());
     return {};
@@ -691,13 +693,13 @@ const ProcDef* find_procedure(int number) {
     return nullptr;
 }
 
-void dispatch(Connection& c, const ProcDef& def, Call call, bool read_only) {
+void dispatch(Connection& c, const ProcDef& def, Call call) {
     if (!def.before_open && !c.opened()) {
         c.reply_error(call.header, {static_cast<int>(ErrNum::Rpc), kFromRpc,
                                     fmt::format("connection not open: {} needs REMOTE_PROC_CONNECT_OPEN first", def.name)});
         return;
     }
-    if (read_only && def.op && !def.op->read_only_allowed) {
+    if (c.read_only() && def.op && !def.op->read_only_allowed) {
         spdlog::info("libvirt client on a read-only socket: refused {}", def.name);
         c.reply_error(call.header, {static_cast<int>(ErrNum::OperationDenied), kFromRemote,
                                     fmt::format("operation forbidden: read only access prevents {}", def.name)});

@@ -27,8 +27,7 @@
 //   - the daemon (src/daemon/dispatcher.hpp): the read-only check, the lane
 //     (worker pool) and the logging of every call;
 //   - docs/api/openapi.yaml (src/wire/openapi.hpp, `vireod --print-openapi`);
-//   - the libvirt RPC codec (src/rpc): libvirt_domain (its procedure table,
-//     rpc/procedures.cpp, names the operation each procedure runs).
+//   - a future libvirt RPC codec: OpInfo::libvirt_proc and libvirt_domain.
 //
 // Request fields are listed once in `fields`, each as (name, member). Where a
 // field travels over HTTP is derived, never declared:
@@ -111,7 +110,7 @@ struct OpInfo {
     Kind kind = Kind::Query;
     Lane lane = Lane::Query;
     bool read_only_allowed = false;  // served on the read-only socket
-    int libvirt_proc = 0;            // unused: src/rpc/procedures.cpp maps procedures (many to one)
+    int libvirt_proc = 0;            // remote_procedure number; 0 = none yet
     LibvirtDomain libvirt_domain = LibvirtDomain::None;
     std::string_view summary;  // one line, for the docs
 };

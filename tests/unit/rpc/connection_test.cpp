@@ -156,6 +156,17 @@ TEST_F(RpcConnection, TheReadOnlySocketRefusesChangesWithOperationDenied) {
     EXPECT_EQ(call(Proc::DomainLookupByName, by_name("test"))[0].header.status, MessageStatus::Ok);
 }
 
+TEST_F(RpcConnection, AClientMayOpenReadOnly) {
+    XdrWriter o;
+    o.optional_string(std::nullopt);
+    o.u32(1);  // VIR_CONNECT_RO
+    ASSERT_EQ(call(Proc::ConnectOpen, o.data())[0].header.status, MessageStatus::Ok);
+    XdrWriter dom;
+    put_domain(dom, "test", *Uuid::parse("6695eb01-f6a4-8304-79aa-97f2502e193f"), 1);
+    EXPECT_EQ(std::get<0>(error_of(call(Proc::DomainSuspend, dom.data())[0])),
+              static_cast<int>(ErrNum::OperationDenied));
+}
+
 TEST_F(RpcConnection, KeepaliveIsAnsweredWhileCallsRunAndRepliesGoOutOfOrder) {
     open();
     defer = true;
