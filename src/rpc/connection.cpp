@@ -72,7 +72,7 @@ bool Connection::feed(std::string_view bytes) {
         last_error_ = packets.error().message;
         return false;
     }
-    for (auto& p : *packets) handle(std::move(p));
+    for (const auto& p : *packets) handle(p);
     return true;
 }
 
@@ -80,7 +80,7 @@ void Connection::send(const Header& h, std::string_view body) {
     if (auto t = transport_.lock()) t->send(encode_packet(h, body));
 }
 
-void Connection::reply(const Header& call, std::string body) {
+void Connection::reply(const Header& call, const std::string& body) {
     Header h = call;
     h.type = MessageType::Reply;
     h.status = MessageStatus::Ok;
@@ -94,7 +94,7 @@ void Connection::reply_error(const Header& call, const RemoteError& e) {
     send(h, encode_error(e));
 }
 
-void Connection::handle(Packet p) {
+void Connection::handle(const Packet& p) {
     const Header& h = p.header;
     if (h.program == kKeepaliveProgram) {
         // PING -> PONG at once; a PONG (answer to nobody's ping) is ignored.
@@ -146,7 +146,7 @@ void Connection::submit(const Header& call, const driver::ops::OpInfo& op, std::
             [answer](const Error& e) { return answer(std::unexpected(e)); });
 }
 
-Result<int> Connection::register_lifecycle(std::optional<std::string> uuid) {
+Result<int> Connection::register_lifecycle(const std::optional<std::string>& uuid) {
     std::lock_guard lock(events_mutex_);
     const int id = next_callback_++;
     auto tx = transport_;

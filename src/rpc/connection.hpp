@@ -80,16 +80,16 @@ public:
     // A client may open a read-write socket read-only (VIR_CONNECT_RO), never the reverse.
     void make_read_only() { read_only_ = true; }
     void set_opened(bool o) { opened_ = o; }
-    void reply(const Header& call, std::string body);
+    void reply(const Header& call, const std::string& body);
     void reply_error(const Header& call, const RemoteError& e);
     // Run `work` on the lane of `op` and answer with what it returns.
     void submit(const Header& call, const driver::ops::OpInfo& op, std::function<Result<std::string>()> work);
     // Event callbacks (lifecycle only).
-    Result<int> register_lifecycle(std::optional<std::string> uuid);
+    Result<int> register_lifecycle(const std::optional<std::string>& uuid);
     bool deregister(int id);
 
 private:
-    void handle(Packet p);
+    void handle(const Packet& p);
     void send(const Header& h, std::string_view body);
 
     driver::Driver& driver_;

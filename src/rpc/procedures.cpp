@@ -171,7 +171,7 @@ Status event_register(Connection& c, Call& call) {
                                                 event_id)});
         return {};
     }
-    auto id = c.register_lifecycle(std::move(uuid));
+    auto id = c.register_lifecycle(uuid);
     if (!id) c.reply_error(call.header, to_remote_error(id.error(), kFromRemote));
     else c.reply(call.header, one_int(*id));
     return {};
@@ -500,7 +500,7 @@ Status domain_void(Connection& c, Call& call, bool has_flags, Make make) {
 
 auto ref_only = [](auto tag) {
     using Req = typename decltype(tag)::type;
-    return [](std::string ref, std::uint32_t) { return Req{.ref = std::move(ref)}; };
+    return [](const std::string& ref, std::uint32_t) { return Req{.ref = ref}; };
 };
 template <class T>
 struct Tag {
@@ -571,7 +571,7 @@ Status set_autostart(Connection& c, Call& call) {
     });
 }
 
-Status save_to(Connection& c, Call& call, DomainRef dom, std::string to) {
+Status save_to(Connection& c, Call& call, const DomainRef& dom, std::string to) {
     ops::DomainSave::Request req{.ref = dom.ref(), .path = std::move(to)};
     return run<ops::DomainSave>(c, call, [req](driver::Driver& d) -> Result<std::string> {
         VIREO_TRY(d.call<ops::DomainSave>(req));
@@ -582,7 +582,7 @@ Status save_to(Connection& c, Call& call, DomainRef dom, std::string to) {
 Status save(Connection& c, Call& call) {
     VIREO_RPC_GET(dom, get_domain(call.args));
     VIREO_RPC_GET(to, call.args.string());
-    return save_to(c, call, std::move(dom), std::move(to));
+    return save_to(c, call, dom, std::move(to));
 }
 
 Status save_flags(Connection& c, Call& call) {
@@ -592,7 +592,7 @@ Status save_flags(Connection& c, Call& call) {
     VIREO_RPC_GET(flags, call.args.u32());
     if (dxml || flags != 0)
         return fail(ErrorCode::Unsupported, "save with an alternative XML or flags is not supported yet");
-    return save_to(c, call, std::move(dom), std::move(to));
+    return save_to(c, call, dom, std::move(to));
 }
 
 Status restore_from(Connection& c, Call& call, std::string from, bool paused) {

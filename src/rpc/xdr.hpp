@@ -16,11 +16,14 @@
 
 #include "util/error.hpp"
 
-// Bind `var` to the value of a Result, or return its error.
+// Bind `var` to the value of a Result, or return its error. (`var` names a
+// variable: it cannot be parenthesized.)
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define VIREO_RPC_GET(var, expr)                                  \
     auto var##_result_ = (expr);                                  \
     if (!var##_result_) return std::unexpected(var##_result_.error()); \
     auto var = std::move(*var##_result_)
+// NOLINTEND(bugprone-macro-parentheses)
 
 namespace vireo::rpc {
 
