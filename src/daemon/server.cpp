@@ -574,7 +574,7 @@ private:
     Socket socket_;
     Peer peer_;
     std::shared_ptr<rpc::Connection> conn_;
-    std::array<char, 64 * 1024> buffer_{};
+    std::array<char, std::size_t{64} * 1024> buffer_{};
     std::deque<std::string> queue_;
     std::size_t queued_ = 0;
     bool done_ = false;
