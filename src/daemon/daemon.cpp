@@ -4,13 +4,16 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <pthread.h>
 
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -174,6 +177,73 @@ Result<gid_t> socket_group(const std::string& name) {
     return fail(ErrorCode::NotFound, "group '{}' still missing after groupadd", name);
 }
 
+// Does a live server (a libvirtd) answer on this unix socket?
+bool socket_is_live(const fs::path& path) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return false;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.native().size() >= sizeof addr.sun_path) return false;
+    std::memcpy(addr.sun_path, path.c_str(), path.native().size());
+    return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+// The sockets where vireod speaks libvirt's remote protocol: the configured
+// ones, else libvirt's paths for the mode unless the daemon runs on
+// overridden directories (tests, several daemons at once).
+struct LibvirtSocket {
+    fs::path path;
+    bool read_only = false;
+    bool configured = false;  // given by the user: failing to listen is fatal
+};
+
+std::vector<LibvirtSocket> libvirt_sockets(const DaemonOptions& o, const Layout& l) {
+    std::vector<LibvirtSocket> out;
+    if (o.no_libvirt_sockets) return out;
+    if (!o.libvirt_socket.empty()) out.push_back({o.libvirt_socket, false, true});
+    if (!o.libvirt_ro_socket.empty()) out.push_back({o.libvirt_ro_socket, true, true});
+    if (!out.empty() || l.driver.isolated) return out;
+    if (o.mode == client::DaemonMode::System) {
+        out.push_back({"/run/libvirt/libvirt-sock", false, false});
+        out.push_back({"/run/libvirt/libvirt-sock-ro", true, false});
+    } else if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) {
+        out.push_back({fs::path(xdg) / "libvirt" / "libvirt-sock", false, false});
+    } else {
+        spdlog::info("XDG_RUNTIME_DIR is not set: no libvirt session socket");
+    }
+    return out;
+}
+
+// Listen on libvirt's sockets; a socket a live libvirtd answers on is left
+// to it (logged). Only configured sockets are fatal when they fail. Adds
+// the sockets listened on to `bound` (removed at exit).
+Status listen_libvirt(Server& server, const DaemonOptions& o, const Layout& l, std::optional<gid_t> gid,
+                      std::vector<fs::path>& bound) {
+    const bool system = o.mode == client::DaemonMode::System;
+    for (const auto& s : libvirt_sockets(o, l)) {
+        if (socket_is_live(s.path)) {
+            spdlog::warn("{}: another server (libvirtd?) listens there; libvirt clients reach it, not vireod",
+                         s.path.native());
+            continue;
+        }
+        if (auto d = files::make_dirs(s.path.parent_path(), system ? 0755 : 0700); !d) {
+            if (s.configured) return d;
+            spdlog::warn("no libvirt socket {}: {}", s.path.native(), d.error().message);
+            continue;
+        }
+        const unsigned mode = s.read_only ? 0666u : (system ? 0660u : 0600u);
+        auto r = server.listen({.path = s.path, .protocol = Protocol::Libvirt, .read_only = s.read_only,
+                                .mode = mode, .group = s.read_only ? std::nullopt : gid});
+        if (!r) {
+            if (s.configured) return r;
+            spdlog::warn("no libvirt socket {}: {}", s.path.native(), r.error().message);
+            continue;
+        }
+        bound.push_back(s.path);
+    }
+    return {};
+}
+
 bool has_running_guest(driver::Driver& d) {
     auto list = d.list_domains();
     if (!list) return true;  // when in doubt, stay
@@ -207,6 +277,8 @@ Status serve(const DaemonOptions& o, const Layout& l, Readiness& ready) {
                              .group = gid}));
     if (system && !l.paths.ro_socket.empty())
         VIREO_TRY(server.listen({.path = l.paths.ro_socket, .read_only = true, .mode = 0666, .group = {}}));
+    std::vector<fs::path> libvirt_bound;
+    VIREO_TRY(listen_libvirt(server, o, l, gid, libvirt_bound));
 
     unsigned timeout = o.timeout_s.value_or(system ? 0 : 120);
     if (timeout > 0) {
@@ -246,6 +318,7 @@ Status serve(const DaemonOptions& o, const Layout& l, Readiness& ready) {
     std::error_code ec;
     fs::remove(l.paths.socket, ec);
     if (!l.paths.ro_socket.empty() && system) fs::remove(l.paths.ro_socket, ec);
+    for (const auto& p : libvirt_bound) fs::remove(p, ec);
     spdlog::info("vireod stopped");
     return {};
 }

@@ -23,6 +23,13 @@ struct DaemonOptions {
     std::filesystem::path config_dir;
     std::filesystem::path run_dir;
     std::filesystem::path log_file;
+    // libvirt's remote protocol (docs/libvirt-protocol.md): extra sockets
+    // given here, read-write and read-only; without them, and when the
+    // daemon's directories are not overridden, libvirt's own paths for the
+    // mode (when no libvirtd owns them). no_libvirt_sockets: none at all.
+    std::filesystem::path libvirt_socket;
+    std::filesystem::path libvirt_ro_socket;
+    bool no_libvirt_sockets = false;
     bool verbose = false;
     // Which driver to serve: "qemu" (production) or "test" (the in-memory
     // test driver, for the daemon's own tests; hidden option).

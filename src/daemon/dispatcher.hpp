@@ -19,13 +19,15 @@
 // own worker pool, so a query never waits behind a job, and destroy and job
 // abort never wait behind jobs, even when jobs occupy every job thread.
 //
-// The HTTP server (server.hpp) is the first codec. A libvirt RPC codec plugs
-// in the same way: its listener reads a message, maps the procedure number
-// to an operation through OpInfo::libvirt_proc (an index built from
-// driver::ops::kInfos), decodes the XDR arguments into Op::Request, and
-// submits with an answer that encodes Op::Reply as XDR (errors with
+// The HTTP server (server.hpp) is the first codec. libvirt's remote
+// protocol (src/rpc) is the second: its procedure table maps each procedure
+// number to the operation it runs (several procedures may run one operation,
+// so the map lives there rather than in OpInfo::libvirt_proc), decodes the
+// XDR arguments into Op::Request and runs the driver's call through run() on
+// the operation's lane, encoding Op::Reply as XDR (errors with
 // OpInfo::libvirt_domain and the libvirt error number of the code). Peers,
-// lanes, the read-only check, the catch-all and logging come for free.
+// lanes, the catch-all and logging come for free; the read-only check is the
+// table's read_only_allowed, applied by the rpc codec.
 #pragma once
 
 #include <sys/types.h>

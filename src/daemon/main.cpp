@@ -25,7 +25,7 @@ int run(int argc, char** argv) {
     CLI::App app{"vireod: the vireo virtualization daemon"};
     bool session = false, system = false;
     unsigned timeout = 0;
-    std::string socket, ro_socket, config_dir, run_dir, log_file;
+    std::string socket, ro_socket, config_dir, run_dir, log_file, libvirt_socket, libvirt_ro_socket;
     app.add_flag("--session", session, "run as the per-user session daemon (default)");
     app.add_flag("--system", system, "run as the system daemon (root)");
     app.add_flag("-d,--daemonize", o.daemonize, "detach and run in the background");
@@ -34,6 +34,10 @@ int run(int argc, char** argv) {
                                        "(0 = never; default 120 in session mode, never in system mode)");
     app.add_option("--socket", socket, "path of the read-write API socket");
     app.add_option("--ro-socket", ro_socket, "path of the read-only API socket (system mode)");
+    app.add_option("--libvirt-socket", libvirt_socket,
+                   "also serve libvirt's remote protocol (virsh -c 'qemu+unix:///session?socket=PATH') here");
+    app.add_option("--libvirt-ro-socket", libvirt_ro_socket, "a read-only socket for libvirt's remote protocol");
+    app.add_flag("--no-libvirt-sockets", o.no_libvirt_sockets, "do not serve libvirt's remote protocol at all");
     app.add_option("--config-dir", config_dir, "directory of the persistent domain definitions");
     app.add_option("--run-dir", run_dir, "directory of the runtime state of running domains");
     app.add_option("--log-file", log_file, "log file");
@@ -63,6 +67,8 @@ int run(int argc, char** argv) {
     o.config_dir = config_dir;
     o.run_dir = run_dir;
     o.log_file = log_file;
+    o.libvirt_socket = libvirt_socket;
+    o.libvirt_ro_socket = libvirt_ro_socket;
     return vireo::daemon::run_daemon(o);
 }
 

@@ -28,6 +28,7 @@
 #include "daemon/dispatcher.hpp"
 #include "daemon/heap.hpp"
 #include "daemon/volume_stream.hpp"
+#include "rpc/connection.hpp"
 #include "wire/http.hpp"
 #include "wire/wire.hpp"
 
@@ -89,7 +90,7 @@ struct Server::Impl {
     Impl(driver::Driver& d, unsigned job_threads)
         : driver(d), dispatcher(d, job_threads), work(asio::make_work_guard(ioc)), trim_timer(ioc) {}
 
-    void accept(Acceptor& acceptor, bool read_only);
+    void accept(Acceptor& acceptor, bool read_only, Protocol protocol);
     // An answer has been written: (re)start the idle countdown to a trim.
     void answered();
 
@@ -492,21 +493,110 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
 };
 
+
+// ---------------------------------------------------------------------------
+// libvirt's remote protocol: an rpc::Connection per client. Bytes read here
+// are fed to it on the event loop; its packets (replies from worker threads,
+// events from driver threads, keepalive answers) are posted to the loop and
+// written in order. Calls run through the dispatcher's lanes like HTTP's.
+
+class RpcSession : public rpc::Transport, public std::enable_shared_from_this<RpcSession> {
+public:
+    static void start(Server::Impl& server, Socket socket, Peer peer) {
+        auto self = std::make_shared<RpcSession>(server, std::move(socket), peer);
+        auto* impl = &server;
+        auto runner = [impl, peer](const ops::OpInfo& op, std::string what, std::function<std::string()> work,
+                                   std::function<std::string(const Error&)> fail) {
+            impl->dispatcher.run(op, peer, std::move(what), Dispatcher::Work{std::move(work), std::move(fail)});
+        };
+        self->conn_ = std::make_shared<rpc::Connection>(server.driver, peer.read_only,
+                                                        std::weak_ptr<rpc::Transport>(self), std::move(runner));
+        self->read();
+    }
+
+    RpcSession(Server::Impl& server, Socket socket, Peer peer)
+        : server_(server), count_(server.connections), socket_(std::move(socket)), peer_(peer) {}
+
+    void send(std::string packet) override {
+        asio::post(socket_.get_executor(), [weak = weak_from_this(), packet = std::move(packet)]() mutable {
+            if (auto self = weak.lock()) self->enqueue(std::move(packet));
+        });
+    }
+
+private:
+    void read() {
+        socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](const beast::error_code& ec,
+                                                                                  std::size_t n) {
+            if (ec) return self->finish(ec == asio::error::eof ? "" : ec.message());
+            if (!self->conn_->feed(std::string_view(self->buffer_.data(), n)))
+                return self->finish(self->conn_->last_error());
+            self->server_.answered();
+            self->read();
+        });
+    }
+
+    void finish(const std::string& why) {
+        if (done_) return;
+        done_ = true;
+        if (!why.empty()) spdlog::info("client #{}: libvirt connection closed: {}", peer_.serial, why);
+        conn_->closed();
+        beast::error_code ec;
+        socket_.shutdown(Socket::shutdown_both, ec);
+        socket_.close(ec);
+        queue_.clear();
+    }
+
+    // A client that stops reading while events or replies pile up is
+    // dropped rather than let the daemon's memory grow without bound.
+    static constexpr std::size_t kMaxQueued = 64u << 20;
+
+    void enqueue(std::string packet) {
+        if (done_) return;
+        queued_ += packet.size();
+        if (queued_ > kMaxQueued) return finish("the client stopped reading (64 MiB of answers queued)");
+        queue_.push_back(std::move(packet));
+        if (queue_.size() == 1) write();
+    }
+
+    void write() {
+        asio::async_write(socket_, asio::buffer(queue_.front()),
+                          [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                              if (ec) return self->finish(ec.message());
+                              if (self->queue_.empty()) return;
+                              self->queued_ -= self->queue_.front().size();
+                              self->queue_.pop_front();
+                              if (!self->queue_.empty()) self->write();
+                          });
+    }
+
+    Server::Impl& server_;
+    ConnectionCount count_;
+    Socket socket_;
+    Peer peer_;
+    std::shared_ptr<rpc::Connection> conn_;
+    std::array<char, std::size_t{64} * 1024> buffer_{};
+    std::deque<std::string> queue_;
+    std::size_t queued_ = 0;
+    bool done_ = false;
+};
+
 }  // namespace
 
-void Server::Impl::accept(Acceptor& acceptor, bool read_only) {
-    acceptor.async_accept([this, &acceptor, read_only](const beast::error_code& ec, Socket socket) {
+void Server::Impl::accept(Acceptor& acceptor, bool read_only, Protocol protocol) {
+    acceptor.async_accept([this, &acceptor, read_only, protocol](const beast::error_code& ec, Socket socket) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec) {
             set_cloexec(socket.native_handle());
             Peer peer = peer_of(socket, read_only, next_serial++);
-            spdlog::info("client #{} connected: pid {} uid {} gid {}{}", peer.serial, peer.pid, peer.uid, peer.gid,
-                         read_only ? " (read-only socket)" : "");
-            std::make_shared<HttpSession>(*this, std::move(socket), peer)->start();
+            spdlog::info("client #{} connected: pid {} uid {} gid {}{}{}", peer.serial, peer.pid, peer.uid, peer.gid,
+                         read_only ? " (read-only socket)" : "",
+                         protocol == Protocol::Libvirt ? " (libvirt remote protocol)" : "");
+            if (protocol == Protocol::Libvirt) RpcSession::start(*this, std::move(socket), peer);
+            else std::make_shared<HttpSession>(*this, std::move(socket), peer)->start();
         } else {
             spdlog::warn("accept failed: {}", ec.message());
         }
-        accept(acceptor, read_only);
+        accept(acceptor, read_only, protocol);
     });
 }
 
@@ -535,9 +625,10 @@ Status Server::listen(const ListenOptions& o) {
         return fail_errno(fmt::format("cannot set the permissions of socket {}", o.path.native()));
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return fail(ErrorCode::System, "cannot listen on {}: {}", o.path.native(), ec.message());
-    spdlog::info("listening on {} ({}, mode {:04o})", o.path.native(), o.read_only ? "read-only" : "read-write",
-                 o.mode);
-    impl_->accept(acceptor, o.read_only);
+    spdlog::info("listening on {} ({}, {}, mode {:04o})", o.path.native(),
+                 o.protocol == Protocol::Libvirt ? "libvirt remote protocol" : "HTTP API",
+                 o.read_only ? "read-only" : "read-write", o.mode);
+    impl_->accept(acceptor, o.read_only, o.protocol);
     return {};
 }
 

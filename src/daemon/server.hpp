@@ -4,7 +4,8 @@
 // route (wire/http.hpp), has the dispatcher admit it, decodes it, and
 // submits it; the dispatcher runs it on its lane and the answer is written
 // back here. A second wire protocol (libvirt's remote protocol) would be a
-// second listener and codec in front of the same dispatcher.
+// second listener and codec in front of the same dispatcher: sockets
+// listened on with Protocol::Libvirt get an rpc::Connection per client.
 //
 // Threads: one event-loop thread does all socket I/O (and answers the
 // memory-only queries of the Inline lane); the dispatcher's worker pools run
@@ -28,8 +29,15 @@
 
 namespace vireo::daemon {
 
+// Which wire protocol a listening socket speaks.
+enum class Protocol {
+    Http,     // vireo's own API (wire/http.hpp)
+    Libvirt,  // libvirt's remote protocol (rpc/connection.hpp), for virsh & co.
+};
+
 struct ListenOptions {
     std::filesystem::path path;
+    Protocol protocol = Protocol::Http;
     bool read_only = false;
     unsigned mode = 0600;           // permissions of the socket file
     std::optional<gid_t> group;     // chown the socket to this group

@@ -35,12 +35,13 @@ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPIL
   -DCMAKE_CXX_FLAGS="-Wno-unknown-warning-option -Wno-builtin-macro-redefined -U__cpp_concepts -D__cpp_concepts=202002L -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >"$build/cmake-configure.log" 2>&1 || { cat "$build/cmake-configure.log" >&2; exit 1; }
 
-targets="fuzz_domain_xml fuzz_network_xml"
+targets="fuzz_domain_xml fuzz_network_xml fuzz_rpc_packet"
 ninja -C "$build" -j2 $targets
 
-mkdir -p "$build/fuzz-corpus/domain_xml" "$build/fuzz-corpus/network_xml" "$build/fuzz-artifacts"
+mkdir -p "$build/fuzz-corpus/domain_xml" "$build/fuzz-corpus/network_xml" "$build/fuzz-corpus/rpc_packet" "$build/fuzz-artifacts"
 find "$src/tests/data/conf" -name '*.xml' -exec cp {} "$build/fuzz-corpus/domain_xml/" \;
 find "$src/tests/fuzz/corpus/network_xml" -name '*.xml' -exec cp {} "$build/fuzz-corpus/network_xml/" \;
+cp "$src"/tests/fuzz/corpus/rpc_packet/* "$build/fuzz-corpus/rpc_packet/"
 
 status=0
 for t in $targets; do

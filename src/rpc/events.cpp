@@ -1,0 +1,112 @@
+#include "rpc/events.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace vireo::rpc {
+
+namespace {
+
+bool same(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// Index of `name` in `names` (libvirt's numbering is the order), else 0 (unknown).
+template <std::size_t N>
+int index_in(const std::array<std::string_view, N>& names, std::string_view name) {
+    for (std::size_t i = 0; i < N; ++i)
+        if (same(names[i], name)) return static_cast<int>(i);
+    return 0;
+}
+
+// Reasons per state, in libvirt's order (virDomainRunningReason, ...).
+constexpr std::array<std::string_view, 11> kRunning{"unknown", "booted", "migrated", "restored", "from snapshot",
+                                                    "unpaused", "migration canceled", "save canceled", "event wakeup",
+                                                    "crashed", "post-copy"};
+constexpr std::array<std::string_view, 14> kPaused{"unknown", "user", "migrating", "saving", "dumping", "I/O error",
+                                                   "watchdog", "from snapshot", "shutting down", "creating snapshot",
+                                                   "crashed", "starting up", "post-copy", "post-copy failed"};
+constexpr std::array<std::string_view, 9> kShutoff{"unknown", "shutdown", "destroyed", "crashed", "migrated",
+                                                   "saved", "failed", "from snapshot", "daemon"};
+constexpr std::array<std::string_view, 2> kShutdown{"unknown", "user"};
+constexpr std::array<std::string_view, 2> kCrashed{"unknown", "panicked"};
+
+// Event details per event type, in libvirt's order.
+constexpr std::array<std::string_view, 4> kDefined{"Added", "Updated", "Renamed", "Snapshot"};
+constexpr std::array<std::string_view, 2> kUndefined{"Removed", "Renamed"};
+constexpr std::array<std::string_view, 5> kStarted{"Booted", "Migrated", "Restored", "Snapshot", "Wakeup"};
+constexpr std::array<std::string_view, 9> kSuspended{"Paused", "Migrated", "I/O Error", "Watchdog", "Restored",
+                                                     "Snapshot", "API error", "Post-copy", "Post-copy Error"};
+constexpr std::array<std::string_view, 4> kResumed{"Unpaused", "Migrated", "Snapshot", "Post-copy"};
+constexpr std::array<std::string_view, 7> kStopped{"Shutdown", "Destroyed", "Crashed", "Migrated", "Saved",
+                                                   "Failed", "Snapshot"};
+constexpr std::array<std::string_view, 3> kShutdownDetail{"Finished", "Guest", "Host"};
+constexpr std::array<std::string_view, 1> kCrashedDetail{"Panicked"};
+
+}  // namespace
+
+void put_domain(XdrWriter& w, const std::string& name, const Uuid& uuid, int id) {
+    w.string(name);
+    w.fixed_opaque(uuid.bytes);
+    w.i32(id);
+}
+
+Result<DomainRef> get_domain(XdrReader& r) {
+    DomainRef d;
+    VIREO_RPC_GET(name, r.string());
+    VIREO_RPC_GET(uuid, r.fixed_opaque(16));
+    VIREO_RPC_GET(id, r.i32());
+    d.name = std::move(name);
+    std::copy(uuid.begin(), uuid.end(), d.uuid.bytes.begin());
+    d.id = id;
+    return d;
+}
+
+std::pair<int, int> state_and_reason(driver::DomainState state, std::string_view reason) {
+    using S = driver::DomainState;
+    int r = 0;
+    switch (state) {
+        case S::Running: r = index_in(kRunning, reason); break;
+        case S::Paused: r = index_in(kPaused, reason); break;
+        case S::Shutoff: r = index_in(kShutoff, reason); break;
+        case S::Shutdown: r = index_in(kShutdown, reason); break;
+        case S::Crashed: r = index_in(kCrashed, reason); break;
+        case S::NoState:
+        case S::Blocked:
+        case S::PmSuspended: break;
+    }
+    return {static_cast<int>(state), r};
+}
+
+std::pair<int, int> event_numbers(const driver::DomainEvent& ev) {
+    using E = driver::EventType;
+    int d = 0;
+    switch (ev.type) {
+        case E::Defined: d = index_in(kDefined, ev.detail); break;
+        case E::Undefined: d = index_in(kUndefined, ev.detail); break;
+        case E::Started: d = index_in(kStarted, ev.detail); break;
+        case E::Suspended: d = index_in(kSuspended, ev.detail); break;
+        case E::Resumed: d = index_in(kResumed, ev.detail); break;
+        case E::Stopped: d = index_in(kStopped, ev.detail); break;
+        case E::Shutdown: d = index_in(kShutdownDetail, ev.detail); break;
+        case E::Crashed: d = index_in(kCrashedDetail, ev.detail); break;
+        case E::PmSuspended: break;
+    }
+    // virDomainEventType has the same order as vireo's EventType.
+    return {static_cast<int>(ev.type), d};
+}
+
+std::string encode_lifecycle_event(int callback_id, const driver::DomainEvent& ev) {
+    XdrWriter w;
+    w.i32(callback_id);
+    put_domain(w, ev.domain, ev.uuid, -1);
+    auto [event, detail] = event_numbers(ev);
+    w.i32(event);
+    w.i32(detail);
+    return w.take();
+}
+
+}  // namespace vireo::rpc
