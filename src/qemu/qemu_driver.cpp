@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "driver/impact.hpp"
 #include "driver/job_ops.hpp"
 #include "host/capabilities.hpp"
 #include "network/netlink.hpp"
@@ -375,12 +376,11 @@ public:
         auto job = begin(r.ref, "change-media");
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
-        const bool active = obj.snapshot().active();
-        const bool live = r.live || (!r.config && active);
-        const bool config = r.config || (!r.live && !active);
-        if (live && !active) return std::unexpected(invalid_state("domain is not running"));
         auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
-        if (config && !cfg_def) return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
+        auto impact = driver::resolve_impact({.live = r.live, .config = r.config},
+                                             obj.snapshot().active(), cfg_def.has_value());
+        if (!impact) return std::unexpected(impact.error());
+        const bool live = impact->live, config = impact->config;
         // Both checked before either is changed.
         std::optional<conf::DomainDef> next_live, next_cfg;
         if (live) {
@@ -563,16 +563,13 @@ public:
             (kind == driver::MetadataKind::Title ? copy.title : copy.description) = std::string(text);
             return driver::make_definition(std::move(copy));
         };
-        bool active = obj.snapshot().active();
-        if (!live && !config) {
-            live = active;
-            config = !active;
-        }
-        if (live && !active) return std::unexpected(invalid_state("domain is not running"));
+        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
+        auto impact = driver::resolve_impact({.live = live, .config = config}, obj.snapshot().active(), cfg_def.has_value());
+        if (!impact) return std::unexpected(impact.error());
+        live = impact->live;
+        config = impact->config;
         std::optional<DomainDefinition> new_config;
         if (config) {
-            auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
-            if (!cfg_def) return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
             new_config = edit(*cfg_def);
             VIREO_TRY(d_->persistence.save_config(obj.name(), new_config->xml));
         }
