@@ -530,6 +530,29 @@ struct FormatFlags {
 // for valid libvirt configuration vireo does not implement.
 Result<DomainDef> parse_domain_xml(std::string_view xml, ParseFlags flags = {});
 
+// One device document (attach-device / detach-device --file): its root
+// element's name ("disk", "interface", ...), for the verbs to say which
+// kinds they take; XmlError for a malformed document.
+Result<std::string> device_xml_kind(std::string_view xml);
+
+// One <disk> document, parsed by the domain parser's own disk parser (what
+// it does not model is refused the same way). Not validated against a
+// domain: with_disk_attached does that.
+Result<Disk> parse_disk_xml(std::string_view xml);
+
+// `def` with `disk` added exactly as a cold define of a document holding it
+// would: placed in libvirt's disk order, then assign_addresses_and_aliases
+// (defaults, drive/PCI address, alias), validated before and after. A target
+// the domain has ("target vdb already exists"), an address another device
+// uses, or an alias taken is refused, `def` untouched.
+Result<DomainDef> with_disk_attached(const DomainDef& def, Disk disk);
+
+// The index of the disk whose target is `target` (detach-device,
+// detach-disk also by source path), or the device alias `alias`
+// (detach-device-alias). NotFound naming it otherwise.
+Result<std::size_t> find_disk_for_detach(const DomainDef& def, std::string_view target_or_source);
+Result<std::size_t> find_disk_by_alias(const DomainDef& def, std::string_view alias);
+
 // The libvirt-format document for `def`.
 std::string format_domain_xml(const DomainDef& def, FormatFlags flags = {});
 

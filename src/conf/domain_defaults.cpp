@@ -691,6 +691,39 @@ Status assign_addresses_and_aliases(DomainDef& def) {
     return {};
 }
 
+// ---- 7. one device attached (attach-device, attach-disk) -------------------------
+
+Result<DomainDef> with_disk_attached(const DomainDef& def, Disk disk) {
+    if (find_disk_by_target(def, disk.target_dev))
+        return fail(ErrorCode::InvalidArg, "Requested operation is not valid: target {} already exists", disk.target_dev);
+    DomainDef out = def;
+    insert_disk(out.devices.disks, std::move(disk));
+    // Before: the document's own address and alias against the domain's;
+    // after: what assignment gave it (a drive address from the target name).
+    VIREO_TRY(validate_domain(out));
+    VIREO_TRY(assign_addresses_and_aliases(out));
+    VIREO_TRY(validate_domain(out));
+    return out;
+}
+
+Result<std::size_t> find_disk_for_detach(const DomainDef& def, std::string_view target_or_source) {
+    const auto& disks = def.devices.disks;
+    for (std::size_t i = 0; i < disks.size(); ++i)
+        if (disks[i].target_dev == target_or_source) return i;
+    for (std::size_t i = 0; i < disks.size(); ++i) {
+        const auto& s = disks[i].source;
+        if (!target_or_source.empty() && (s.file == target_or_source || s.dev == target_or_source)) return i;
+    }
+    return fail(ErrorCode::NotFound, "No disk found whose source path or target is {}", target_or_source);
+}
+
+Result<std::size_t> find_disk_by_alias(const DomainDef& def, std::string_view alias) {
+    const auto& disks = def.devices.disks;
+    for (std::size_t i = 0; i < disks.size(); ++i)
+        if (!alias.empty() && disks[i].info.alias == alias) return i;
+    return fail(ErrorCode::NotFound, "Device not found: no device found with alias {}", alias);
+}
+
 void assign_unique_macs(DomainDef& def, const std::function<bool(std::string_view)>& in_use,
                         const std::function<std::array<std::uint8_t, 3>()>& random) {
     std::set<std::string> own;

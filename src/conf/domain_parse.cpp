@@ -1248,6 +1248,42 @@ Error located_problem(const ValidationProblem& p, const pugi::xml_document& doc,
 
 }  // namespace
 
+namespace {
+
+// The root element of a one-device document, loaded in `doc`.
+Result<pugi::xml_node> device_root(pugi::xml_document& doc, std::string_view text, const xml::SourceText& src) {
+    auto res = doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
+    if (!res)
+        return fail(ErrorCode::XmlError, "XML error: line {}: malformed document: {}", src.line_of(res.offset), res.description());
+    pugi::xml_node root = doc.document_element();
+    if (!root) return fail(ErrorCode::XmlError, "XML error: line 1: empty device document");
+    return root;
+}
+
+}  // namespace
+
+Result<std::string> device_xml_kind(std::string_view text) {
+    pugi::xml_document doc;
+    xml::SourceText src(text);
+    auto root = device_root(doc, text, src);
+    if (!root) return std::unexpected(root.error());
+    return std::string(root->name());
+}
+
+Result<Disk> parse_disk_xml(std::string_view text) {
+    pugi::xml_document doc;
+    xml::SourceText src(text);
+    auto root = device_root(doc, text, src);
+    if (!root) return std::unexpected(root.error());
+    if (std::string_view(root->name()) != "disk")
+        return fail(ErrorCode::XmlError, "XML error: line {}: expected root element <disk>, found <{}>",
+                    src.line_of(root->offset_debug()), root->name());
+    XmlElement el(src, *root, "/disk");
+    Disk d;
+    VIREO_TRY(parse_disk(el, d));
+    return d;
+}
+
 Result<DomainDef> parse_domain_xml(std::string_view text, ParseFlags flags) {
     pugi::xml_document doc;
     auto res = doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);

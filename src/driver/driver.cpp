@@ -18,7 +18,7 @@ constexpr std::array<std::pair<DomainState, std::string_view>, 8> kStateNames{{
     {DomainState::PmSuspended, "pmsuspended"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 9> kEventNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 11> kEventNames{{
     {EventType::Defined, "Defined"},
     {EventType::Undefined, "Undefined"},
     {EventType::Started, "Started"},
@@ -28,6 +28,8 @@ constexpr std::array<std::pair<EventType, std::string_view>, 9> kEventNames{{
     {EventType::Shutdown, "Shutdown"},
     {EventType::PmSuspended, "PMSuspended"},
     {EventType::Crashed, "Crashed"},
+    {EventType::DeviceRemoved, "DeviceRemoved"},
+    {EventType::DeviceRemovalFailed, "DeviceRemovalFailed"},
 }};
 
 }  // namespace

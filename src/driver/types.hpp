@@ -69,8 +69,22 @@ struct VersionInfo {
     std::string hypervisor;  // "QEMU 7.2.22" / "Test 1.0"
 };
 
-// Lifecycle events (virsh event --event lifecycle names them the same).
-enum class EventType { Defined, Undefined, Started, Suspended, Resumed, Stopped, Shutdown, PmSuspended, Crashed };
+// Lifecycle events (virsh event --event lifecycle names them the same),
+// and the device events of a detach (virsh's device-removed and
+// device-removal-failed; detail = the device's alias).
+enum class EventType {
+    Defined,
+    Undefined,
+    Started,
+    Suspended,
+    Resumed,
+    Stopped,
+    Shutdown,
+    PmSuspended,
+    Crashed,
+    DeviceRemoved,
+    DeviceRemovalFailed
+};
 std::string_view event_name(EventType t);
 
 struct DomainEvent {

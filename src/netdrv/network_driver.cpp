@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "conf/network.hpp"
+#include "driver/impact.hpp"
 #include "driver/object_store.hpp"
 #include "netdrv/host_checks.hpp"
 #include "netdrv/network_update.hpp"
@@ -528,14 +529,10 @@ Status NetworkDriver::update(std::string_view ref, const Update& u) {
     if (!found) return std::unexpected(found.error());
     NetPtr n = *found;
     const std::string name = n->current().name;
-    bool live = u.live, config = u.config;
-    if (!live && !config) {  // --current
-        live = n->live.has_value();
-        config = !live;
-    }
-    if (live && !n->live) return std::unexpected(invalid(fmt::format("network '{}' is not active", name)));
-    if (config && !n->config)
-        return std::unexpected(invalid("cannot change persistent config of a transient network"));
+    auto impact = driver::resolve_impact({.live = u.live, .config = u.config}, n->live.has_value(), n->config.has_value(),
+                                         "network");
+    if (!impact) return std::unexpected(impact.error());
+    const bool live = impact->live, config = impact->config;
     const NetworkUpdateRequest request{u.command, u.section, u.xml, u.parent_index};
     std::optional<NetworkDef> new_config, new_live;
     UpdateEffect effect = UpdateEffect::HostsFiles;

@@ -82,6 +82,9 @@ public:
         : def_(def), opts_(opts), kind_(machine_kind(def.os.machine)) {}
 
     Result<std::vector<std::string>> build();
+    // Only the -blockdev and -device arguments of one disk (hotplug), its
+    // nodes named "<node_prefix><n>-storage|format".
+    Result<std::vector<std::string>> build_disk(const conf::Disk& disk, std::string node_prefix);
 
 private:
     void add(std::string a) { argv_.push_back(std::move(a)); }
@@ -115,6 +118,7 @@ private:
     void boot();
     void controllers();
     void disks();
+    void one_disk(const conf::Disk& disk);
     std::string blockdev_layer(const std::string& type, const std::string& format, const conf::DiskSource& src,
                                const conf::BackingStore* backing, bool readonly, const conf::Disk& disk);
     void disk_device(const conf::Disk& disk, const std::string& format_node);
@@ -143,6 +147,7 @@ private:
     std::vector<std::string> argv_;
     std::optional<Error> error_;
     int next_node_ = 1;
+    std::string node_prefix_ = "vireo-";
 };
 
 // ",iothread=iothreadN" of a virtio disk or controller's <driver iothread='N'>,
@@ -509,8 +514,8 @@ std::string Builder::blockdev_layer(const std::string& type, const std::string& 
         }
     }
     int n = next_node_++;
-    std::string storage = fmt::format("vireo-{}-storage", n);
-    std::string format_node = fmt::format("vireo-{}-format", n);
+    std::string storage = fmt::format("{}{}-storage", node_prefix_, n);
+    std::string format_node = fmt::format("{}{}-format", node_prefix_, n);
     auto cache = cache_mode(disk.cache).value_or(CacheMode{false, false, true});
 
     ojson s;
@@ -611,26 +616,35 @@ void Builder::disk_device(const conf::Disk& disk, const std::string& format_node
 }
 
 void Builder::disks() {
-    for (const auto& disk : def_.devices.disks) {
-        if (disk.transient) unsupported("disk '{}': transient disks are not supported", disk.target_dev);
-        if (disk.type == "volume") {
-            unsupported("disk '{}': storage pool volumes must be resolved to a path before start", disk.target_dev);
-            continue;
-        }
-        if (disk.device == "lun" || disk.device == "floppy") {
-            unsupported("disk '{}': device '{}' is not supported", disk.target_dev, disk.device);
-            continue;
-        }
-        std::string format_node;
-        if (!disk.source.empty()) {
-            bool readonly = disk.readonly || disk.device == "cdrom";
-            format_node = blockdev_layer(disk.type, disk.driver_type, disk.source, &disk.backing, readonly, disk);
-        } else if (disk.device != "cdrom") {
-            unsupported("disk '{}' has no source", disk.target_dev);
-            continue;
-        }
-        disk_device(disk, format_node);
+    for (const auto& disk : def_.devices.disks) one_disk(disk);
+}
+
+void Builder::one_disk(const conf::Disk& disk) {
+    if (disk.transient) unsupported("disk '{}': transient disks are not supported", disk.target_dev);
+    if (disk.type == "volume") {
+        unsupported("disk '{}': storage pool volumes must be resolved to a path before start", disk.target_dev);
+        return;
     }
+    if (disk.device == "lun" || disk.device == "floppy") {
+        unsupported("disk '{}': device '{}' is not supported", disk.target_dev, disk.device);
+        return;
+    }
+    std::string format_node;
+    if (!disk.source.empty()) {
+        bool readonly = disk.readonly || disk.device == "cdrom";
+        format_node = blockdev_layer(disk.type, disk.driver_type, disk.source, &disk.backing, readonly, disk);
+    } else if (disk.device != "cdrom") {
+        unsupported("disk '{}' has no source", disk.target_dev);
+        return;
+    }
+    disk_device(disk, format_node);
+}
+
+Result<std::vector<std::string>> Builder::build_disk(const conf::Disk& disk, std::string node_prefix) {
+    node_prefix_ = std::move(node_prefix);
+    one_disk(disk);
+    if (error_) return std::unexpected(*error_);
+    return std::move(argv_);
 }
 
 // The -netdev of one NIC (see nic_uses_tap in command_line.hpp); empty after
@@ -1231,6 +1245,62 @@ Result<std::vector<std::string>> Builder::build() {
 Result<std::vector<std::string>> build_command_line(const conf::DomainDef& def, const CommandLineOptions& opts) {
     Builder b(def, opts);
     return b.build();
+}
+
+namespace {
+
+// QMP wants typed properties where the command line has text: the integer
+// and boolean properties of the disk devices disk_device writes.
+nlohmann::json device_property(std::string_view key, const std::string& value) {
+    static constexpr std::array<std::string_view, 5> ints{"bootindex", "scsi-id", "lun", "channel", "unit"};
+    static constexpr std::array<std::string_view, 2> bools{"share-rw", "multifunction"};
+    if (std::ranges::find(ints, key) != ints.end()) return std::strtoll(value.c_str(), nullptr, 10);
+    if (std::ranges::find(bools, key) != bools.end()) return value == "on";
+    return value;
+}
+
+}  // namespace
+
+Result<nlohmann::json> device_json(std::string_view opts) {
+    // Split at single commas; ",," is an escaped comma.
+    std::vector<std::string> parts(1);
+    for (std::size_t i = 0; i < opts.size(); ++i) {
+        if (opts[i] != ',') parts.back() += opts[i];
+        else if (i + 1 < opts.size() && opts[i + 1] == ',') parts.back() += opts[i++];
+        else parts.emplace_back();
+    }
+    nlohmann::json out = nlohmann::json::object();
+    out["driver"] = parts.front();
+    for (std::size_t i = 1; i < parts.size(); ++i) {
+        const auto eq = parts[i].find('=');
+        if (eq == std::string::npos) return fail(ErrorCode::Internal, "device option '{}' has no value", parts[i]);
+        const std::string key = parts[i].substr(0, eq);
+        out[key] = device_property(key, parts[i].substr(eq + 1));
+    }
+    return out;
+}
+
+Result<DiskHotplug> disk_hotplug_args(const conf::DomainDef& def, const conf::Disk& disk, const CommandLineOptions& opts,
+                                      std::string node_prefix) {
+    Builder b(def, opts);
+    auto argv = b.build_disk(disk, std::move(node_prefix));
+    if (!argv) return std::unexpected(argv.error());
+    DiskHotplug out;
+    for (std::size_t i = 0; i + 1 < argv->size(); i += 2) {
+        const std::string& flag = (*argv)[i];
+        const std::string& value = (*argv)[i + 1];
+        if (flag == "-blockdev") {
+            auto j = nlohmann::json::parse(value, nullptr, false);
+            if (j.is_discarded()) return fail(ErrorCode::Internal, "blockdev arguments are not JSON: {}", value);
+            out.nodes.push_back(std::move(j));
+        } else if (flag == "-device") {
+            auto j = device_json(value);
+            if (!j) return std::unexpected(j.error());
+            out.device = std::move(*j);
+        }
+    }
+    if (out.device.is_null()) return fail(ErrorCode::Internal, "disk '{}' made no device", disk.target_dev);
+    return out;
 }
 
 std::vector<std::pair<std::string, std::string>> qemu_environment(bool malloc_hugepages,

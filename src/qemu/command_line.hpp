@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "conf/domain.hpp"
 #include "qemu/memory_backends.hpp"
 #include "util/error.hpp"
@@ -48,6 +50,22 @@ struct CommandLineOptions {
     // memory backends, memory_backends.hpp).
     MemoryHost memory_host;
 };
+
+// One disk's part of the command line as QMP arguments, for hotplug: the
+// blockdev-add arguments of its node chain, bottom-up, exactly as the start
+// path's -blockdev (node names "<node_prefix><n>-storage|format", n from 1),
+// and the device_add arguments of its -device. `def` is the definition with
+// the disk in it (addresses, aliases assigned).
+struct DiskHotplug {
+    std::vector<nlohmann::json> nodes;
+    nlohmann::json device;
+};
+Result<DiskHotplug> disk_hotplug_args(const conf::DomainDef& def, const conf::Disk& disk, const CommandLineOptions& opts,
+                                      std::string node_prefix);
+
+// A -device option string ("virtio-blk-pci,drive=x,id=y,bus=pci.0,addr=0x4")
+// as device_add arguments, the integer and boolean properties typed.
+Result<nlohmann::json> device_json(std::string_view opts);
 
 // Socket path of a serial/console chardev for `alias` ("serial0").
 std::string serial_socket_path(const std::string& runtime_prefix, const std::string& alias);

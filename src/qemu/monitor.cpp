@@ -96,7 +96,7 @@ MonitorEvent MonitorEvent::shutdown(bool guest, std::string reason) {
 }
 
 MonitorEvent MonitorEvent::of(EventKind kind) {
-    static constexpr std::array<std::pair<EventKind, std::string_view>, 7> names{{
+    static constexpr std::array<std::pair<EventKind, std::string_view>, 8> names{{
         {EventKind::Shutdown, "SHUTDOWN"},
         {EventKind::Powerdown, "POWERDOWN"},
         {EventKind::Reset, "RESET"},
@@ -104,6 +104,7 @@ MonitorEvent MonitorEvent::of(EventKind kind) {
         {EventKind::Resume, "RESUME"},
         {EventKind::GuestPanicked, "GUEST_PANICKED"},
         {EventKind::Migration, "MIGRATION"},
+        {EventKind::DeviceDeleted, "DEVICE_DELETED"},
     }};
     MonitorEvent ev;
     ev.kind = kind;
@@ -140,6 +141,9 @@ MonitorEvent parse_event(const QmpEvent& raw) {
     } else if (raw.name == "MIGRATION") {
         ev.kind = EventKind::Migration;
         ev.migration = parse_migration_status(string_field(d, "status"));
+    } else if (raw.name == "DEVICE_DELETED") {
+        ev.kind = EventKind::DeviceDeleted;
+        ev.device = string_field(d, "device");
     }
     return ev;
 }
@@ -147,11 +151,19 @@ MonitorEvent parse_event(const QmpEvent& raw) {
 Result<std::shared_ptr<Monitor>> Monitor::open(UniqueFd fd, std::chrono::milliseconds greeting_timeout,
                                                EventHandler on_event, CloseHandler on_close,
                                                std::chrono::milliseconds command_timeout) {
-    QmpClient::EventHandler raw_handler;
-    if (on_event) raw_handler = [h = std::move(on_event)](const QmpEvent& raw) { h(parse_event(raw)); };
+    auto deleted = std::make_shared<DeletedDevices>();
+    QmpClient::EventHandler raw_handler = [h = std::move(on_event), deleted](const QmpEvent& raw) {
+        MonitorEvent ev = parse_event(raw);
+        if (ev.kind == EventKind::DeviceDeleted && !ev.device.empty()) {
+            std::lock_guard lk(deleted->mutex);
+            deleted->ids.insert(ev.device);
+            deleted->cv.notify_all();
+        }
+        if (h) h(ev);
+    };
     auto client = QmpClient::open(std::move(fd), greeting_timeout, std::move(raw_handler), std::move(on_close));
     if (!client) return std::unexpected(client.error());
-    return std::make_shared<Monitor>(std::move(*client), command_timeout);
+    return std::make_shared<Monitor>(std::move(*client), command_timeout, std::move(deleted));
 }
 
 Result<std::shared_ptr<Monitor>> Monitor::connect(const std::filesystem::path& path,
@@ -162,8 +174,10 @@ Result<std::shared_ptr<Monitor>> Monitor::connect(const std::filesystem::path& p
     return open(std::move(*fd), greeting_timeout, std::move(on_event), std::move(on_close), command_timeout);
 }
 
-Monitor::Monitor(std::unique_ptr<QmpClient> transport, std::chrono::milliseconds command_timeout)
-    : qmp_(std::move(transport)), timeout_(command_timeout) {}
+Monitor::Monitor(std::unique_ptr<QmpClient> transport, std::chrono::milliseconds command_timeout,
+                 std::shared_ptr<DeletedDevices> deleted)
+    : qmp_(std::move(transport)), timeout_(command_timeout),
+      deleted_(deleted ? std::move(deleted) : std::make_shared<DeletedDevices>()) {}
 
 Result<json> Monitor::run(std::string_view command, const json& arguments, int fd) {
     return fd >= 0 ? qmp_->execute_with_fd(command, arguments, fd, timeout_) : qmp_->execute(command, arguments, timeout_);
@@ -230,7 +244,9 @@ Result<Monitor::MediumInfo> Monitor::query_medium(std::string_view device) {
     if (!r->is_array()) return std::unexpected(malformed("query-block", "not an array"));
     MediumInfo out;
     for (const auto& b : *r) {
-        if (!b.is_object() || string_field(b, "qdev") != device) continue;
+        // virtio devices answer with their backend's QOM path.
+        const std::string qdev = string_field(b, "qdev");
+        if (!b.is_object() || (qdev != device && qdev != fmt::format("/machine/peripheral/{}/virtio-backend", device))) continue;
         out.found = true;
         out.tray_open = b.value("tray_open", false);
         if (b.contains("inserted") && b["inserted"].is_object()) out.node = string_field(b["inserted"], "node-name");
@@ -248,6 +264,23 @@ Status Monitor::blockdev_insert_medium(std::string_view device, std::string_view
 }
 Status Monitor::blockdev_add(const nlohmann::json& args) { return done(run("blockdev-add", args)); }
 Status Monitor::blockdev_del(std::string_view node) { return done(run("blockdev-del", {{"node-name", node}})); }
+
+Status Monitor::device_add(const nlohmann::json& args) { return done(run("device_add", args)); }
+
+Status Monitor::device_del(std::string_view id) { return done(run("device_del", {{"id", id}})); }
+
+bool Monitor::wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout) {
+    std::unique_lock lk(deleted_->mutex);
+    const bool seen = deleted_->cv.wait_for(lk, timeout, [&] { return deleted_->ids.contains(id) || closed(); });
+    if (!seen || !deleted_->ids.contains(id)) return false;
+    deleted_->ids.erase(deleted_->ids.find(id));
+    return true;
+}
+
+void Monitor::forget_device_deleted(std::string_view id) {
+    std::lock_guard lk(deleted_->mutex);
+    if (auto it = deleted_->ids.find(id); it != deleted_->ids.end()) deleted_->ids.erase(it);
+}
 
 Result<std::vector<GuestThread>> Monitor::query_cpus_fast() {
     auto r = run("query-cpus-fast");

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -154,6 +156,7 @@ enum class EventKind {
     Resume,         // RESUME: the vCPUs run again
     GuestPanicked,  // GUEST_PANICKED: action
     Migration,      // MIGRATION: status
+    DeviceDeleted,  // DEVICE_DELETED: device (the qdev id; empty for a device without one)
 };
 
 struct MonitorEvent {
@@ -163,6 +166,7 @@ struct MonitorEvent {
     std::string reason;   // Shutdown/Reset: "guest-shutdown", "host-signal", "guest-reset", ...
     std::string action;   // GuestPanicked: "pause", "poweroff", "run"
     MigrationStatus migration = MigrationStatus::Unknown;  // Migration
+    std::string device;   // DeviceDeleted: the device's id
     double timestamp = 0;  // seconds since the epoch, as QEMU stamped it
 
     static MonitorEvent shutdown(bool guest, std::string reason);
@@ -205,7 +209,16 @@ public:
                                                     EventHandler on_event = {}, CloseHandler on_close = {},
                                                     std::chrono::milliseconds command_timeout = kDefaultTimeout);
 
-    Monitor(std::unique_ptr<QmpClient> transport, std::chrono::milliseconds command_timeout);
+    // Where the transport's reader records DEVICE_DELETED for
+    // wait_device_deleted.
+    struct DeletedDevices {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::set<std::string, std::less<>> ids;
+    };
+
+    Monitor(std::unique_ptr<QmpClient> transport, std::chrono::milliseconds command_timeout,
+            std::shared_ptr<DeletedDevices> deleted = nullptr);
     Monitor(const Monitor&) = delete;
     Monitor& operator=(const Monitor&) = delete;
 
@@ -237,6 +250,16 @@ public:
     Status blockdev_insert_medium(std::string_view device, std::string_view node);
     Status blockdev_add(const nlohmann::json& args);
     Status blockdev_del(std::string_view node);
+    // Hotplug: add a device (QMP device_add; `args` holds "driver", "id"
+    // and the properties, typed as QMP wants them), ask the guest to release
+    // one (device_del: it is gone only once QEMU sends DEVICE_DELETED).
+    Status device_add(const nlohmann::json& args);
+    Status device_del(std::string_view id);
+    // Wait at most `timeout` for DEVICE_DELETED of the device `id`; true when
+    // it came (also when it came before the call, after forget_device_deleted).
+    bool wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout);
+    // Drop a DEVICE_DELETED already seen for `id` (before a device_del).
+    void forget_device_deleted(std::string_view id);
     // The memory modules and where the guest sees them.
     Result<std::vector<MemoryDeviceInfo>> query_memory_devices();
     // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
@@ -276,6 +299,7 @@ private:
     Result<nlohmann::json> run(std::string_view command, const nlohmann::json& arguments = nullptr, int fd = -1);
     std::unique_ptr<QmpClient> qmp_;
     std::chrono::milliseconds timeout_;
+    std::shared_ptr<DeletedDevices> deleted_;
 };
 
 }  // namespace vireo::qemu

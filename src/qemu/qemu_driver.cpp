@@ -14,10 +14,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "driver/impact.hpp"
 #include "driver/job_ops.hpp"
 #include "host/capabilities.hpp"
 #include "network/netlink.hpp"
 #include "qemu/host.hpp"
+#include "qemu/hotplug.hpp"
 #include "qemu/media.hpp"
 #include "qemu/nics.hpp"
 #include "qemu/firmware.hpp"
@@ -197,6 +199,16 @@ public:
         on<ops::DomainScreenshot>([this](const auto& r) { return screenshot(r.ref, r.screen); });
         on<ops::DomainSendKey>([this](const auto& r) { return send_key(r.ref, r.codeset, r.holdtime, r.keys); });
         on<ops::DomainChangeMedia>([this](const auto& r) { return change_media(r); });
+        on<ops::DomainAttachDevice>([this](const auto& r) { return attach_device(r); });
+        on<ops::DomainDetachDevice>([this](const auto& r) -> Status {
+            auto disk = disk_document(r.xml, "detaching");
+            if (!disk) return std::unexpected(disk.error());
+            return detach_disk(r.ref, {.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent},
+                               disk->target_dev, false, r.timeout_ms);
+        });
+        on<ops::DomainDetachDeviceAlias>([this](const auto& r) {
+            return detach_disk(r.ref, {.live = r.live, .config = r.config, .current = r.current}, r.alias, true, r.timeout_ms);
+        });
     }
 
     Result<driver::VersionInfo> version() {
@@ -375,12 +387,11 @@ public:
         auto job = begin(r.ref, "change-media");
         if (!job) return std::unexpected(job.error());
         auto& obj = job->object();
-        const bool active = obj.snapshot().active();
-        const bool live = r.live || (!r.config && active);
-        const bool config = r.config || (!r.live && !active);
-        if (live && !active) return std::unexpected(invalid_state("domain is not running"));
         auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
-        if (config && !cfg_def) return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
+        auto impact = driver::resolve_impact({.live = r.live, .config = r.config},
+                                             obj.snapshot().active(), cfg_def.has_value());
+        if (!impact) return std::unexpected(impact.error());
+        const bool live = impact->live, config = impact->config;
         // Both checked before either is changed.
         std::optional<conf::DomainDef> next_live, next_cfg;
         if (live) {
@@ -413,6 +424,143 @@ public:
                 if (f.live) f.live = made;
             });
             (void)d_->write_status(obj);
+        }
+        if (next_cfg) {
+            auto made = driver::make_definition(std::move(*next_cfg));
+            VIREO_TRY(d_->persistence.save_config(obj.name(), made.xml));
+            obj.with([&](DomainFields& f) { f.config = made; });
+        }
+        return {};
+    }
+
+    // --- devices (attach-device, detach-device, detach-device-alias) -------------------
+
+    // The one device document of attach/detach: a <disk> (other kinds are
+    // not supported yet).
+    static Result<conf::Disk> disk_document(std::string_view xml, std::string_view doing) {
+        auto kind = conf::device_xml_kind(xml);
+        if (!kind) return std::unexpected(kind.error());
+        if (*kind != "disk")
+            return fail(ErrorCode::Unsupported, "{} a <{}> device is not supported yet (only <disk>)", doing, *kind);
+        return conf::parse_disk_xml(xml);
+    }
+
+    // Both definitions checked (and the live disk's command line built)
+    // before either changes; the live one through the monitor first.
+    Status attach_device(const driver::ops::DomainAttachDevice::Request& r) {
+        auto disk = disk_document(r.xml, "attaching");
+        if (!disk) return std::unexpected(disk.error());
+        auto job = begin(r.ref, "attach-device");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
+        auto impact = driver::resolve_impact({.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent},
+                                             obj.snapshot().active(), cfg_def.has_value());
+        if (!impact) return std::unexpected(impact.error());
+        std::optional<conf::DomainDef> next_live, next_cfg;
+        std::optional<DiskHotplug> hotplug;
+        std::optional<QemuDriverImpl::Running> run;
+        if (impact->live) {
+            if (disk->type == "volume" || disk->type == "network")
+                return fail(ErrorCode::Unsupported, "hotplug of a disk of type '{}' is not supported yet", disk->type);
+            VIREO_TRY(check_disk_source_exists(*disk));
+            auto r_run = d_->running(obj);
+            if (!r_run) return std::unexpected(r_run.error());
+            run = *r_run;
+            auto n = conf::with_disk_attached(*run->def, *disk);
+            if (!n) return std::unexpected(n.error());
+            if (n->devices.controllers.size() != run->def->devices.controllers.size())
+                return fail(ErrorCode::OperationFailed,
+                            "no free PCI slot for disk '{}' in the running domain (a new controller cannot be hotplugged)",
+                            disk->target_dev);
+            const conf::Disk* placed = conf::find_disk_by_target(*n, disk->target_dev);
+            if (!placed) return fail(ErrorCode::Internal, "attached disk '{}' is missing", disk->target_dev);
+            if (placed->device != "disk" || placed->target_bus != "virtio")
+                return fail(ErrorCode::Unsupported, "hotplug of a {} on bus '{}' is not supported yet (only virtio disks)",
+                            placed->device, placed->target_bus);
+            auto qcaps = d_->caps.get(n->devices.emulator);
+            if (!qcaps) return std::unexpected(qcaps.error());
+            CommandLineOptions opts;
+            opts.emulator = n->devices.emulator;
+            opts.caps = qcaps->get();
+            auto args = disk_hotplug_args(*n, *placed, opts, hotplug_node_prefix(placed->info.alias));
+            if (!args) return std::unexpected(args.error());
+            hotplug = std::move(*args);
+            next_live = std::move(*n);
+        }
+        if (impact->config) {
+            auto n = conf::with_disk_attached(*cfg_def->def, *disk);
+            if (!n) return std::unexpected(n.error());
+            next_cfg = std::move(*n);
+        }
+        if (next_live) {
+            if (auto st = attach_disk_live(*run->priv->monitor, *hotplug); !st)
+                return std::unexpected(d_->command_error(obj, run->priv, st.error()));
+            auto made = driver::make_definition(std::move(*next_live));
+            obj.with([&](DomainFields& f) {
+                if (f.live) f.live = made;
+            });
+            (void)d_->write_status(obj);
+        }
+        if (next_cfg) {
+            auto made = driver::make_definition(std::move(*next_cfg));
+            VIREO_TRY(d_->persistence.save_config(obj.name(), made.xml));
+            obj.with([&](DomainFields& f) { f.config = made; });
+        }
+        return {};
+    }
+
+    // detach-device (a disk by target), detach-device-alias (by alias).
+    Status detach_disk(std::string_view ref, driver::ImpactFlags flags, std::string_view name, bool by_alias,
+                       std::uint64_t timeout_ms) {
+        auto job = begin(ref, "detach-device");
+        if (!job) return std::unexpected(job.error());
+        auto& obj = job->object();
+        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
+        auto impact = driver::resolve_impact(flags, obj.snapshot().active(), cfg_def.has_value());
+        if (!impact) return std::unexpected(impact.error());
+        auto find = [&](const conf::DomainDef& def) -> Result<std::size_t> {
+            if (by_alias) return conf::find_disk_by_alias(def, name);
+            for (std::size_t i = 0; i < def.devices.disks.size(); ++i)
+                if (def.devices.disks[i].target_dev == name) return i;
+            return fail(ErrorCode::NotFound, "operation failed: disk {} not found", name);
+        };
+        std::optional<conf::DomainDef> next_live, next_cfg;
+        std::optional<conf::Disk> live_disk;
+        std::optional<QemuDriverImpl::Running> run;
+        if (impact->live) {
+            auto r_run = d_->running(obj);
+            if (!r_run) return std::unexpected(r_run.error());
+            run = *r_run;
+            auto i = find(*run->def);
+            if (!i) return std::unexpected(i.error());
+            live_disk = run->def->devices.disks[*i];
+            next_live = *run->def;
+            next_live->devices.disks.erase(next_live->devices.disks.begin() + static_cast<std::ptrdiff_t>(*i));
+        }
+        if (impact->config) {
+            auto i = find(*cfg_def->def);
+            if (!i && by_alias && live_disk) i = find_disk_for_detach(*cfg_def->def, live_disk->target_dev);
+            if (!i) return std::unexpected(i.error());
+            next_cfg = *cfg_def->def;
+            next_cfg->devices.disks.erase(next_cfg->devices.disks.begin() + static_cast<std::ptrdiff_t>(*i));
+        }
+        if (next_live) {
+            const auto timeout = timeout_ms ? std::chrono::milliseconds(timeout_ms) : kDetachTimeout;
+            auto removed = detach_disk_live(*run->priv->monitor, *live_disk, timeout);
+            if (!removed) return std::unexpected(d_->command_error(obj, run->priv, removed.error()));
+            if (!*removed) {
+                d_->emit(EventType::DeviceRemovalFailed, live_disk->info.alias, obj);
+                return fail(ErrorCode::OperationFailed,
+                            "operation failed: the guest did not release device '{}' (disk {}) within {} ms; it stays attached",
+                            live_disk->info.alias, live_disk->target_dev, timeout.count());
+            }
+            auto made = driver::make_definition(std::move(*next_live));
+            obj.with([&](DomainFields& f) {
+                if (f.live) f.live = made;
+            });
+            (void)d_->write_status(obj);
+            d_->emit(EventType::DeviceRemoved, live_disk->info.alias, obj);
         }
         if (next_cfg) {
             auto made = driver::make_definition(std::move(*next_cfg));
@@ -563,16 +711,13 @@ public:
             (kind == driver::MetadataKind::Title ? copy.title : copy.description) = std::string(text);
             return driver::make_definition(std::move(copy));
         };
-        bool active = obj.snapshot().active();
-        if (!live && !config) {
-            live = active;
-            config = !active;
-        }
-        if (live && !active) return std::unexpected(invalid_state("domain is not running"));
+        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
+        auto impact = driver::resolve_impact({.live = live, .config = config}, obj.snapshot().active(), cfg_def.has_value());
+        if (!impact) return std::unexpected(impact.error());
+        live = impact->live;
+        config = impact->config;
         std::optional<DomainDefinition> new_config;
         if (config) {
-            auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
-            if (!cfg_def) return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
             new_config = edit(*cfg_def);
             VIREO_TRY(d_->persistence.save_config(obj.name(), new_config->xml));
         }

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "driver/event_bus.hpp"
+#include "driver/impact.hpp"
 #include "driver/job_ops.hpp"
 #include "testdrv/fake_console.hpp"
 #include "driver/registry.hpp"
@@ -508,13 +509,10 @@ Status TestDriver::Impl::set_metadata(std::string_view ref, MetadataKind kind, s
     auto job = begin(ref, "metadata");
     if (!job) return std::unexpected(job.error());
     auto snap = job->object().snapshot();
-    if (!live && !config) {
-        live = snap.active();
-        config = !snap.active();
-    }
-    if (live && !snap.active()) return std::unexpected(not_running_error(snap.name));
-    if (config && !snap.fields.persistent())
-        return std::unexpected(invalid_state("cannot change persistent config of a transient domain"));
+    auto impact = resolve_impact({.live = live, .config = config}, snap.active(), snap.fields.persistent());
+    if (!impact) return std::unexpected(impact.error());
+    live = impact->live;
+    config = impact->config;
     auto edited = [&](const DomainDefinition& d) {
         conf::DomainDef copy = *d.def;
         (kind == MetadataKind::Title ? copy.title : copy.description) = std::string(text);

@@ -12,7 +12,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<driver::EventType, std::string_view>, 9> kEvents{{
+constexpr std::array<std::pair<driver::EventType, std::string_view>, 11> kEvents{{
     {driver::EventType::Defined, "Defined"},
     {driver::EventType::Undefined, "Undefined"},
     {driver::EventType::Started, "Started"},
@@ -22,6 +22,8 @@ constexpr std::array<std::pair<driver::EventType, std::string_view>, 9> kEvents{
     {driver::EventType::Shutdown, "Shutdown"},
     {driver::EventType::PmSuspended, "PMSuspended"},
     {driver::EventType::Crashed, "Crashed"},
+    {driver::EventType::DeviceRemoved, "DeviceRemoved"},
+    {driver::EventType::DeviceRemovalFailed, "DeviceRemovalFailed"},
 }};
 
 using fields::get;

@@ -11,6 +11,7 @@ const std::vector<CommandSpec>& command_table() {
         add_domain_commands(t);
         add_domain_interface_commands(t);
         add_media_commands(t);
+        add_device_commands(t);
         add_display_commands(t);
         add_lifecycle_commands(t);
         add_job_commands(t);

@@ -24,6 +24,7 @@ void add_host_commands(std::vector<CommandSpec>& table);
 void add_domain_commands(std::vector<CommandSpec>& table);
 void add_domain_interface_commands(std::vector<CommandSpec>& table);  // domif* (commands_domif.cpp)
 void add_media_commands(std::vector<CommandSpec>& table);             // change-media (commands_media.cpp)
+void add_device_commands(std::vector<CommandSpec>& table);            // attach-/detach-device, -disk (commands_devices.cpp)
 void add_display_commands(std::vector<CommandSpec>& table);
 void add_lifecycle_commands(std::vector<CommandSpec>& table);
 void add_interactive_commands(std::vector<CommandSpec>& table);

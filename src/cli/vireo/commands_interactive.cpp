@@ -199,13 +199,20 @@ struct EventQueue {
 
 int cmd_event(Session& s, const Args& a) {
     if (a.has("list")) {
-        s.out("lifecycle\n");
+        s.out("lifecycle\ndevice-removed\ndevice-removal-failed\n");
         return 0;
     }
-    if (a.has("event") && a.get("event") != "lifecycle") {
-        s.error(fmt::format("unknown event type {} (vireo reports 'lifecycle' events)", a.get("event")));
+    const std::string kind = a.has("event") ? a.get("event") : "";
+    if (!kind.empty() && kind != "lifecycle" && kind != "device-removed" && kind != "device-removal-failed") {
+        s.error(fmt::format("unknown event type {} (vireo reports 'lifecycle', 'device-removed' and 'device-removal-failed' events)",
+                            kind));
         return 1;
     }
+    auto kind_of = [](driver::EventType t) -> std::string_view {
+        if (t == driver::EventType::DeviceRemoved) return "device-removed";
+        if (t == driver::EventType::DeviceRemovalFailed) return "device-removal-failed";
+        return "lifecycle";
+    };
     auto* d = s.conn();
     if (!d) return 1;
     std::optional<Uuid> only;
@@ -239,6 +246,7 @@ int cmd_event(Session& s, const Args& a) {
             auto e = std::move(queue->events.front());
             queue->events.pop_front();
             if (only && !(e.uuid == *only)) continue;
+            if (!kind.empty() && kind_of(e.type) != kind) continue;
             s.out("{}\n", format_event(e, a.has("timestamp")));
             std::fflush(stdout);
             ++count;
@@ -274,7 +282,7 @@ void add_interactive_commands(std::vector<CommandSpec>& t) {
                  cmd_edit, true, true});
     t.push_back({"event", "Domain Events", "Domain Events", "List event types, or wait for domain events to occur",
                  {{"domain", OptType::String, "filter by domain name, id or uuid"},
-                  {"event", OptType::String, "which event type to wait for (lifecycle)"},
+                  {"event", OptType::String, "which event type to wait for (lifecycle, device-removed, device-removal-failed)"},
                   {"all", OptType::Bool, "wait for all events instead of just one type"},
                   {"loop", OptType::Bool, "loop until timeout or interrupt, rather than one-shot"},
                   {"timeout", OptType::Number, "timeout seconds"},

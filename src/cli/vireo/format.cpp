@@ -123,7 +123,12 @@ std::string format_event(const driver::DomainEvent& e, bool timestamp) {
         std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
         out += fmt::format("{}.{:03}+0000: ", buf, millis);
     }
-    out += fmt::format("event 'lifecycle' for domain '{}': {} {}", e.domain, driver::event_name(e.type), e.detail);
+    if (e.type == driver::EventType::DeviceRemoved || e.type == driver::EventType::DeviceRemovalFailed)
+        out += fmt::format("event '{}' for domain '{}': {}",
+                           e.type == driver::EventType::DeviceRemoved ? "device-removed" : "device-removal-failed", e.domain,
+                           e.detail);
+    else
+        out += fmt::format("event 'lifecycle' for domain '{}': {} {}", e.domain, driver::event_name(e.type), e.detail);
     return out;
 }
 

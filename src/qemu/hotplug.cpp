@@ -1,0 +1,108 @@
+#include "qemu/hotplug.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <charconv>
+#include <functional>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace vireo::qemu {
+
+std::string hotplug_node_prefix(const std::string& alias) {
+    // "<prefix><n>-storage" must stay within 31 characters.
+    if (alias.size() <= 14) return fmt::format("vireo-{}-", alias);
+    return fmt::format("vireo-h{:08x}-", static_cast<std::uint32_t>(std::hash<std::string>{}(alias)));
+}
+
+Status check_disk_source_exists(const conf::Disk& disk) {
+    auto check = [&](const std::string& type, const conf::DiskSource& src) -> Status {
+        const std::string path = type == "file" ? src.file : type == "block" ? src.dev : "";
+        if (path.empty()) return {};
+        struct stat st{};
+        if (::stat(path.c_str(), &st) == 0) return {};
+        const int err = errno;
+        if (err == ENOENT)
+            return fail(ErrorCode::NotFound, "Cannot access storage file '{}' of disk '{}': No such file or directory", path,
+                        disk.target_dev);
+        return std::unexpected(errno_error(fmt::format("disk '{}': source '{}'", disk.target_dev, path), err));
+    };
+    if (disk.source.startup_policy == "optional") return {};
+    VIREO_TRY(check(disk.type, disk.source));
+    for (const conf::BackingStore* b = &disk.backing; b && b->present && !b->type.empty();
+         b = b->chain.empty() ? nullptr : &b->chain.front())
+        VIREO_TRY(check(b->type, b->source));
+    return {};
+}
+
+Status attach_disk_live(Monitor& mon, const DiskHotplug& args) {
+    std::vector<std::string> added;
+    auto undo = [&] {
+        for (auto it = added.rbegin(); it != added.rend(); ++it)
+            if (auto st = mon.blockdev_del(*it); !st) spdlog::warn("hotplug rollback: blockdev-del {}: {}", *it, st.error().message);
+    };
+    for (const auto& node : args.nodes) {
+        if (auto st = mon.blockdev_add(node); !st) {
+            undo();
+            return st;
+        }
+        added.push_back(node.value("node-name", ""));
+    }
+    if (auto st = mon.device_add(args.device); !st) {
+        undo();
+        return st;
+    }
+    return {};
+}
+
+namespace {
+
+// The explicit backing layers of a disk (nodes vireo named; those QEMU
+// opened from the image header go with their parent).
+unsigned explicit_backing_layers(const conf::Disk& disk) {
+    unsigned n = 0;
+    for (const conf::BackingStore* b = &disk.backing; b && b->present && !b->type.empty();
+         b = b->chain.empty() ? nullptr : &b->chain.front())
+        ++n;
+    return n;
+}
+
+// Delete the nodes of a disk whose top format node is `top`: named
+// "<prefix><n>-format" by the command line (start or hotplug), the backing
+// layers below at n-1, n-2, ... Errors are logged: the device is gone.
+void delete_disk_nodes(Monitor& mon, const std::string& top, unsigned backing_layers) {
+    auto del = [&](const std::string& node) {
+        if (auto st = mon.blockdev_del(node); !st) spdlog::warn("blockdev-del {}: {}", node, st.error().message);
+    };
+    constexpr std::string_view suffix = "-format";
+    const auto dash = top.size() > suffix.size() ? top.rfind('-', top.size() - suffix.size() - 1) : std::string::npos;
+    unsigned n = 0;
+    if (!top.ends_with(suffix) || dash == std::string::npos ||
+        std::from_chars(top.data() + dash + 1, top.data() + top.size() - suffix.size(), n).ec != std::errc{}) {
+        del(top);  // not a name vireo gave: QEMU drops its implicit children
+        return;
+    }
+    const std::string prefix = top.substr(0, dash + 1);
+    for (unsigned layer = 0; layer <= backing_layers && layer < n; ++layer) {
+        del(fmt::format("{}{}-format", prefix, n - layer));
+        del(fmt::format("{}{}-storage", prefix, n - layer));
+    }
+}
+
+}  // namespace
+
+Result<bool> detach_disk_live(Monitor& mon, const conf::Disk& disk, std::chrono::milliseconds timeout) {
+    const std::string& id = disk.info.alias;
+    if (id.empty()) return fail(ErrorCode::Internal, "disk '{}' has no alias in the live definition", disk.target_dev);
+    auto medium = mon.query_medium(id);
+    if (!medium) return std::unexpected(medium.error());
+    mon.forget_device_deleted(id);
+    VIREO_TRY(mon.device_del(id));
+    if (!mon.wait_device_deleted(id, timeout)) return false;
+    if (!medium->node.empty()) delete_disk_nodes(mon, medium->node, explicit_backing_layers(disk));
+    return true;
+}
+
+}  // namespace vireo::qemu

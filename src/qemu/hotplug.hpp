@@ -1,0 +1,39 @@
+// Disk hotplug through the typed monitor, as libvirt does with -blockdev:
+// attach = blockdev-add of the disk's node chain (the start path's own
+// -blockdev arguments, command_line.hpp disk_hotplug_args) then device_add;
+// detach = device_del, wait for the guest to release the device
+// (DEVICE_DELETED), then blockdev-del of its nodes.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "conf/domain.hpp"
+#include "qemu/command_line.hpp"
+#include "qemu/monitor.hpp"
+#include "util/error.hpp"
+
+namespace vireo::qemu {
+
+// virsh's detach timeout: how long the guest has to release a device.
+inline constexpr std::chrono::milliseconds kDetachTimeout{5000};
+
+// The node name prefix of a disk hotplugged under `alias`: unique while the
+// alias is (the start path's nodes are "vireo-<n>-..."), short enough for
+// QEMU's 31-character node names.
+std::string hotplug_node_prefix(const std::string& alias);
+
+// The source files the disk reads (its own and its explicit backing
+// chain's): each must exist, as at start. NotFound naming the first missing.
+Status check_disk_source_exists(const conf::Disk& disk);
+
+// Add the nodes then the device; on any failure, what was added is removed
+// again and the error returned.
+Status attach_disk_live(Monitor& mon, const DiskHotplug& args);
+
+// Ask the guest to release the disk `disk` (its alias is its device id) and
+// wait at most `timeout`. True: the device is gone and its nodes deleted.
+// False: the guest did not release it in time; nothing else was changed.
+Result<bool> detach_disk_live(Monitor& mon, const conf::Disk& disk, std::chrono::milliseconds timeout);
+
+}  // namespace vireo::qemu

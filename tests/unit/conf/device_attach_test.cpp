@@ -1,0 +1,137 @@
+// One device documents (attach-device): the <disk> parse, and the address
+// and alias a disk gets, which must be what a cold define gives.
+#include <gtest/gtest.h>
+
+#include "conf/domain.hpp"
+
+using namespace vireo;
+using namespace vireo::conf;
+
+namespace {
+
+std::string domain_with(const std::string& disks) {
+    return R"(<domain type='qemu'>
+  <name>hp</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+)" + disks + R"(  </devices>
+</domain>)";
+}
+
+const char* kVda = "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                   "<source file='/img/a.qcow2'/><target dev='vda' bus='virtio'/></disk>\n";
+const char* kVdb = "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                   "<source file='/img/b.raw'/><target dev='vdb' bus='virtio'/></disk>\n";
+
+DomainDef defined(const std::string& xml) {
+    auto def = parse_domain_xml(xml);
+    EXPECT_TRUE(def) << (def ? "" : def.error().message);
+    if (!def) return {};
+    auto st = assign_addresses_and_aliases(*def);
+    EXPECT_TRUE(st) << (st ? "" : st.error().message);
+    return *def;
+}
+
+FormatFlags live_flags() {
+    FormatFlags f;
+    f.live = true;
+    return f;
+}
+
+}  // namespace
+
+TEST(DeviceAttach, DiskXmlUsesTheDomainDiskParser) {
+    auto d = parse_disk_xml(kVdb);
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->target_dev, "vdb");
+    EXPECT_EQ(d->source.file, "/img/b.raw");
+    // What the disk parser refuses, the one-device parse refuses.
+    auto bad = parse_disk_xml("<disk type='file'><source file='/x'/><target dev='vdb'/><bogus/></disk>");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("bogus"), std::string::npos) << bad.error().message;
+    EXPECT_FALSE(parse_disk_xml("<interface type='user'/>"));
+    EXPECT_FALSE(parse_disk_xml("<disk"));
+    auto kind = device_xml_kind("<interface type='user'/>");
+    ASSERT_TRUE(kind);
+    EXPECT_EQ(*kind, "interface");
+}
+
+TEST(DeviceAttach, AddressAndAliasAsAColdDefine) {
+    const DomainDef base = defined(domain_with(kVda));
+    auto disk = parse_disk_xml(kVdb);
+    ASSERT_TRUE(disk);
+    auto hot = with_disk_attached(base, *disk);
+    ASSERT_TRUE(hot) << hot.error().message;
+    // The existing devices keep their addresses (the balloon at 0x03); the
+    // new disk takes the first free slot and libvirt's alias.
+    const Disk* vdb = find_disk_by_target(*hot, "vdb");
+    ASSERT_NE(vdb, nullptr);
+    EXPECT_EQ(vdb->info.alias, "virtio-disk1");
+    EXPECT_EQ(vdb->info.address.type, "pci");
+    EXPECT_EQ(vdb->info.address.slot, 4u);
+    EXPECT_EQ(vdb->driver_name, "qemu");
+    ASSERT_TRUE(hot->devices.memballoon);
+    EXPECT_EQ(hot->devices.memballoon->info.address.slot, base.devices.memballoon->info.address.slot);
+    // Defining the result again changes nothing: the attach assigned what
+    // the define's own assignment assigns.
+    DomainDef again = defined(format_domain_xml(*hot, live_flags()));
+    EXPECT_EQ(format_domain_xml(again, live_flags()), format_domain_xml(*hot, live_flags()));
+    // The disk without an address in a cold define of the same document
+    // lands where the attach put it when the other devices hold theirs.
+    const DomainDef cold = defined(domain_with(
+        std::string(kVda) + "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                            "<source file='/img/b.raw'/><target dev='vdb' bus='virtio'/></disk>\n"
+                            "<memballoon model='virtio'><address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/></memballoon>\n"));
+    const Disk* cold_vdb = find_disk_by_target(cold, "vdb");
+    ASSERT_NE(cold_vdb, nullptr);
+    EXPECT_EQ(cold_vdb->info.address.slot, vdb->info.address.slot);
+    EXPECT_EQ(cold_vdb->info.alias, vdb->info.alias);
+}
+
+TEST(DeviceAttach, TakenTargetAddressOrAliasRefused) {
+    const DomainDef base = defined(domain_with(kVda));
+    auto same = parse_disk_xml("<disk type='file'><source file='/img/c'/><target dev='vda' bus='virtio'/></disk>");
+    ASSERT_TRUE(same);
+    auto r = with_disk_attached(base, *same);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("target vda already exists"), std::string::npos) << r.error().message;
+
+    const Disk* vda = find_disk_by_target(base, "vda");
+    ASSERT_NE(vda, nullptr);
+    const auto& a = vda->info.address;
+    auto clash = parse_disk_xml(fmt::format("<disk type='file'><source file='/img/c'/><target dev='vdc' bus='virtio'/>"
+                                            "<address type='pci' domain='0x0000' bus='0x{:02x}' slot='0x{:02x}' function='0x0'/></disk>",
+                                            a.bus, a.slot));
+    ASSERT_TRUE(clash) << clash.error().message;
+    auto r2 = with_disk_attached(base, *clash);
+    ASSERT_FALSE(r2);
+
+    auto alias = parse_disk_xml("<disk type='file'><source file='/img/c'/><target dev='vdc' bus='virtio'/>"
+                                "<alias name='ua-x'/></disk>");
+    ASSERT_TRUE(alias) << alias.error().message;
+    auto with_alias = with_disk_attached(base, *alias);
+    ASSERT_TRUE(with_alias) << with_alias.error().message;
+    auto alias2 = parse_disk_xml("<disk type='file'><source file='/img/d'/><target dev='vdd' bus='virtio'/>"
+                                 "<alias name='ua-x'/></disk>");
+    ASSERT_TRUE(alias2);
+    EXPECT_FALSE(with_disk_attached(*with_alias, *alias2));
+}
+
+TEST(DeviceAttach, FindForDetach) {
+    const DomainDef base = defined(domain_with(std::string(kVda) + kVdb));
+    auto byt = find_disk_for_detach(base, "vdb");
+    ASSERT_TRUE(byt);
+    EXPECT_EQ(base.devices.disks[*byt].target_dev, "vdb");
+    auto bys = find_disk_for_detach(base, "/img/a.qcow2");
+    ASSERT_TRUE(bys);
+    EXPECT_EQ(base.devices.disks[*bys].target_dev, "vda");
+    auto none = find_disk_for_detach(base, "vdz");
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, ErrorCode::NotFound);
+    auto bya = find_disk_by_alias(base, "virtio-disk1");
+    ASSERT_TRUE(bya);
+    EXPECT_EQ(base.devices.disks[*bya].target_dev, "vdb");
+    EXPECT_FALSE(find_disk_by_alias(base, "virtio-disk7"));
+}
