@@ -151,6 +151,7 @@ Result<int> Connection::register_lifecycle(const std::optional<std::string>& uui
     const int id = next_callback_++;
     auto tx = transport_;
     auto sub = driver_.call<driver::ops::HostEvents>({.callback = [tx, id, uuid](const driver::DomainEvent& ev) {
+        if (!is_lifecycle_event(ev.type)) return;
         if (uuid && *uuid != std::string(reinterpret_cast<const char*>(ev.uuid.bytes.data()), ev.uuid.bytes.size()))
             return;
         if (auto t = tx.lock())

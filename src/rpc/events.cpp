@@ -94,9 +94,15 @@ std::pair<int, int> event_numbers(const driver::DomainEvent& ev) {
         case E::Shutdown: d = index_in(kShutdownDetail, ev.detail); break;
         case E::Crashed: d = index_in(kCrashedDetail, ev.detail); break;
         case E::PmSuspended: break;
+        case E::DeviceRemoved:
+        case E::DeviceRemovalFailed: break;  // not lifecycle events: callers skip them
     }
     // virDomainEventType has the same order as vireo's EventType.
     return {static_cast<int>(ev.type), d};
+}
+
+bool is_lifecycle_event(driver::EventType type) {
+    return type != driver::EventType::DeviceRemoved && type != driver::EventType::DeviceRemovalFailed;
 }
 
 std::string encode_lifecycle_event(int callback_id, const driver::DomainEvent& ev) {

@@ -33,6 +33,10 @@ std::pair<int, int> state_and_reason(driver::DomainState state, std::string_view
 // virDomainEventType and its detail number.
 std::pair<int, int> event_numbers(const driver::DomainEvent& ev);
 
+// Device removal events have their own libvirt callbacks (not served yet):
+// the lifecycle callback never carries them.
+bool is_lifecycle_event(driver::EventType type);
+
 // The body of REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE.
 std::string encode_lifecycle_event(int callback_id, const driver::DomainEvent& ev);
 
