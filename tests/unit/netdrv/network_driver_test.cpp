@@ -125,7 +125,9 @@ TEST_F(NetworkDefinitions, StateErrorsAreLibvirts) {
                                                .section = driver::NetworkUpdateSection::IpDhcpHost,
                                                .xml = "<host mac='52:54:00:00:00:01' ip='10.213.7.5'/>",
                                                .live = true})),
-              "Requested operation is not valid: network 'lab' is not active");
+              // libvirt's own words for --live on an inactive object (the one
+              // --live/--config rule, driver/impact.hpp, says them for both).
+              "Requested operation is not valid: network is not running");
     EXPECT_EQ(error_of(driver_->start("nosuch")), "Network not found: no network with matching name 'nosuch'");
     // The guests' side: a missing and an inactive network are refused by name.
     EXPECT_EQ(error_of(driver_->plug({.network = "nosuch", .domain = "vm", .mac = "52:54:00:00:00:01"})),
