@@ -32,10 +32,12 @@ fs::path make_image(const fs::path& dir, const std::string& name) {
 }
 
 // The guest's name (vda, ...) of the virtio disk with `serial`, waiting up
-// to `wait_s` seconds for it to appear; "" when it does not.
+// to `wait_s` seconds for it to appear; "" when it does not. The command is
+// longer than the console's line, so its echo wraps past the line run()
+// drops: FOU''ND keeps the echo from looking like the answer.
 std::string guest_disk(Console& c, const std::string& serial, int wait_s = 60) {
     auto out = c.run(fmt::format("for i in $(seq 1 {}); do for d in /sys/block/vd*; do "
-                                 "[ \"$(cat $d/serial 2>/dev/null)\" = {} ] && echo FOUND=${{d##*/}} && break 2; done; sleep 1; done",
+                                 "[ \"$(cat $d/serial 2>/dev/null)\" = {} ] && echo FOU''ND=${{d##*/}} && break 2; done; sleep 1; done",
                                  wait_s, serial),
                      seconds(wait_s + 30));
     if (!out) return "";
