@@ -293,10 +293,22 @@ public:
             state_->ioc.stop();
         }
         // Destroyed from inside the callback: the thread ends by itself.
-        if (thread_.get_id() == std::this_thread::get_id())
+        if (thread_.get_id() == std::this_thread::get_id()) {
             thread_.detach();
-        else if (thread_.joinable())
-            thread_.join();
+            return;
+        }
+        if (thread_.joinable()) thread_.join();
+        // When the daemon ended the stream, the loop had already run out of
+        // work before the close above was posted: run it here, or the posted
+        // handler (which holds the state) stays queued in the state's own
+        // io_context and the two keep each other alive.
+        try {
+            state_->ioc.restart();
+            state_->ioc.run();
+        } catch (const std::exception&) {
+            // A handler threw: nothing is left to close that the state's
+            // destruction does not close anyway.
+        }
     }
 
     [[nodiscard]] std::optional<Error> lost() const override {
