@@ -14,18 +14,11 @@
 #include "conf/domain_internal.hpp"
 #include "conf/units.hpp"
 #include "conf/xml_reader.hpp"
+#include "util/assign.hpp"
 
 namespace vireo::conf {
 
 using xml::XmlElement;
-
-// Assign the value of a Result-returning expression or propagate its error.
-#define CONF_SET(lhs, expr)                                  \
-    do {                                                     \
-        auto conf_r_ = (expr);                               \
-        if (!conf_r_) return std::unexpected(conf_r_.error()); \
-        (lhs) = std::move(*conf_r_);                         \
-    } while (0)
 
 namespace {
 
@@ -33,7 +26,7 @@ namespace {
 // (<readonly/>, <acpi/>): checks it and reports presence.
 Result<bool> parse_flag_element(XmlElement& parent, std::string_view name) {
     std::optional<XmlElement> c;
-    CONF_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return false;
     VIREO_TRY(c->finish());
     return true;
@@ -42,7 +35,7 @@ Result<bool> parse_flag_element(XmlElement& parent, std::string_view name) {
 // Text of an optional single child (<name>web</name>).
 Result<std::string> parse_text_child(XmlElement& parent, std::string_view name) {
     std::optional<XmlElement> c;
-    CONF_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return std::string();
     std::string t = c->text();
     VIREO_TRY(c->finish());
@@ -53,7 +46,7 @@ Result<std::string> parse_text_child(XmlElement& parent, std::string_view name) 
 // when it is a non-negative integer ("" when absent).
 Result<std::string> attr_count(XmlElement& e, std::string_view name) {
     std::optional<unsigned> v;
-    CONF_SET(v, e.attr_uint(name));
+    VIREO_ASSIGN(v, e.attr_uint(name));
     return v ? std::to_string(*v) : std::string();
 }
 
@@ -71,12 +64,12 @@ Result<std::uint64_t> parse_memory_value(XmlElement& e) {
 }
 
 Status parse_address(XmlElement& e, DeviceAddress& a) {
-    CONF_SET(a.type, e.attr_enum("type", {"pci", "drive", "virtio-serial", "usb", "isa", "dimm"}, "address type",
+    VIREO_ASSIGN(a.type, e.attr_enum("type", {"pci", "drive", "virtio-serial", "usb", "isa", "dimm"}, "address type",
                                  {"ccw", "virtio-mmio", "spapr-vio", "ccid", "unassigned", "virtio-s390"}));
     if (a.type.empty()) return std::unexpected(e.xml_error("@type", "missing address type"));
     auto get = [&](std::string_view name, unsigned& out, unsigned max) -> Status {
         std::optional<unsigned> v;
-        CONF_SET(v, e.attr_uint(name));
+        VIREO_ASSIGN(v, e.attr_uint(name));
         if (v) {
             if (*v > max) return std::unexpected(e.xml_error(fmt::format("@{}", name), fmt::format("value {} out of range (max {})", *v, max)));
             out = *v;
@@ -88,7 +81,7 @@ Status parse_address(XmlElement& e, DeviceAddress& a) {
         VIREO_TRY(get("bus", a.bus, 0xff));
         VIREO_TRY(get("slot", a.slot, 0x1f));
         VIREO_TRY(get("function", a.function, 7));
-        CONF_SET(a.multifunction, e.attr_onoff("multifunction"));
+        VIREO_ASSIGN(a.multifunction, e.attr_onoff("multifunction"));
         // <address type='pci'/> (or all zeros: the host bridge's address)
         // asks for an address to be assigned, as in libvirt.
         if (a.domain == 0 && a.bus == 0 && a.slot == 0 && a.function == 0) a = DeviceAddress{};
@@ -129,19 +122,19 @@ Status parse_address(XmlElement& e, DeviceAddress& a) {
 // <alias>, <address>, and (when allowed) <boot order=.../> of any device.
 Status parse_device_info(XmlElement& dev, DeviceInfo& info, bool allow_boot) {
     std::optional<XmlElement> c;
-    CONF_SET(c, dev.child("alias"));
+    VIREO_ASSIGN(c, dev.child("alias"));
     if (c) {
         info.alias = c->attr_or_empty("name");
         if (info.alias.empty()) return std::unexpected(c->xml_error("@name", "missing alias name"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, dev.child("address"));
+    VIREO_ASSIGN(c, dev.child("address"));
     if (c) VIREO_TRY(parse_address(*c, info.address));
     if (allow_boot) {
-        CONF_SET(c, dev.child("boot"));
+        VIREO_ASSIGN(c, dev.child("boot"));
         if (c) {
             std::optional<unsigned> order;
-            CONF_SET(order, c->attr_uint("order"));
+            VIREO_ASSIGN(order, c->attr_uint("order"));
             if (!order || *order == 0) return std::unexpected(c->xml_error("@order", "boot order must be a positive integer"));
             info.boot_order = order;
             VIREO_TRY(c->finish());
@@ -158,39 +151,39 @@ Status parse_disk_source(XmlElement& e, const std::string& disk_type, DiskSource
     } else if (disk_type == "volume") {
         s.pool = e.attr_or_empty("pool");
         s.volume = e.attr_or_empty("volume");
-        CONF_SET(s.mode, e.attr_enum("mode", {"host", "direct"}, "volume mode"));
+        VIREO_ASSIGN(s.mode, e.attr_enum("mode", {"host", "direct"}, "volume mode"));
     } else if (disk_type == "network") {
-        CONF_SET(s.protocol, e.attr_enum("protocol", {"nbd", "iscsi", "rbd", "http", "https", "ftp", "ftps", "tftp", "ssh", "gluster", "sheepdog", "vxhs", "nfs"}, "network protocol"));
+        VIREO_ASSIGN(s.protocol, e.attr_enum("protocol", {"nbd", "iscsi", "rbd", "http", "https", "ftp", "ftps", "tftp", "ssh", "gluster", "sheepdog", "vxhs", "nfs"}, "network protocol"));
         if (s.protocol.empty()) return std::unexpected(e.xml_error("@protocol", "missing network disk protocol"));
         s.name = e.attr_or_empty("name");
         for (auto& h : e.children("host")) {
             DiskSource::Host host;
             host.name = h.attr_or_empty("name");
             host.port = h.attr_or_empty("port");
-            CONF_SET(host.transport, h.attr_enum("transport", {"tcp", "unix", "rdma"}, "transport"));
+            VIREO_ASSIGN(host.transport, h.attr_enum("transport", {"tcp", "unix", "rdma"}, "transport"));
             host.socket = h.attr_or_empty("socket");
             VIREO_TRY(h.finish());
             s.hosts.push_back(std::move(host));
         }
     }
-    CONF_SET(s.startup_policy, e.attr_enum("startupPolicy", {"mandatory", "requisite", "optional"}, "startup policy"));
+    VIREO_ASSIGN(s.startup_policy, e.attr_enum("startupPolicy", {"mandatory", "requisite", "optional"}, "startup policy"));
     s.index = e.attr_or_empty("index");
     return e.finish();
 }
 
 Status parse_backing_store(XmlElement& e, BackingStore& b) {
     b.present = true;
-    CONF_SET(b.type, e.attr_enum("type", {"file", "block", "network", "volume"}, "backing store type"));
+    VIREO_ASSIGN(b.type, e.attr_enum("type", {"file", "block", "network", "volume"}, "backing store type"));
     b.index = e.attr_or_empty("index");
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("format"));
+    VIREO_ASSIGN(c, e.child("format"));
     if (c) {
         b.format = c->attr_or_empty("type");
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("source"));
+    VIREO_ASSIGN(c, e.child("source"));
     if (c) VIREO_TRY(parse_disk_source(*c, b.type, b.source));
-    CONF_SET(c, e.child("backingStore"));
+    VIREO_ASSIGN(c, e.child("backingStore"));
     if (c) {
         BackingStore inner;
         VIREO_TRY(parse_backing_store(*c, inner));
@@ -200,64 +193,64 @@ Status parse_backing_store(XmlElement& e, BackingStore& b) {
 }
 
 Status parse_disk(XmlElement& e, Disk& d) {
-    CONF_SET(d.type, e.attr_enum("type", {"file", "block", "volume", "network"}, "disk type", {"dir", "nvme", "vhostuser"}));
+    VIREO_ASSIGN(d.type, e.attr_enum("type", {"file", "block", "volume", "network"}, "disk type", {"dir", "nvme", "vhostuser"}));
     if (d.type.empty()) d.type = "file";
-    CONF_SET(d.device, e.attr_enum("device", {"disk", "cdrom", "floppy", "lun"}, "disk device"));
+    VIREO_ASSIGN(d.device, e.attr_enum("device", {"disk", "cdrom", "floppy", "lun"}, "disk device"));
     if (d.device.empty()) d.device = "disk";
-    CONF_SET(d.snapshot, e.attr_enum("snapshot", {"internal", "external", "no", "manual"}, "snapshot mode"));
+    VIREO_ASSIGN(d.snapshot, e.attr_enum("snapshot", {"internal", "external", "no", "manual"}, "snapshot mode"));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("driver"));
+    VIREO_ASSIGN(c, e.child("driver"));
     if (c) {
-        CONF_SET(d.driver_name, c->attr_enum("name", {"qemu"}, "driver name"));
-        CONF_SET(d.driver_type, c->attr_enum("type", {"raw", "qcow2", "vmdk", "qcow", "vdi", "vpc", "qed"}, "disk format",
+        VIREO_ASSIGN(d.driver_name, c->attr_enum("name", {"qemu"}, "driver name"));
+        VIREO_ASSIGN(d.driver_type, c->attr_enum("type", {"raw", "qcow2", "vmdk", "qcow", "vdi", "vpc", "qed"}, "disk format",
                                              {"iso", "luks", "bochs", "cloop", "dmg", "fat", "vhd", "ploop", "cow", "dir"}));
-        CONF_SET(d.cache, c->attr_enum("cache", {"default", "none", "writethrough", "writeback", "directsync", "unsafe"}, "cache mode"));
-        CONF_SET(d.io, c->attr_enum("io", {"threads", "native", "io_uring"}, "io mode"));
-        CONF_SET(d.discard, c->attr_enum("discard", {"unmap", "ignore"}, "discard mode"));
-        CONF_SET(d.detect_zeroes, c->attr_enum("detect_zeroes", {"off", "on", "unmap"}, "detect_zeroes mode"));
-        CONF_SET(d.error_policy, c->attr_enum("error_policy", {"stop", "report", "ignore", "enospace"}, "error policy"));
-        CONF_SET(d.rerror_policy, c->attr_enum("rerror_policy", {"stop", "report", "ignore"}, "read error policy"));
-        CONF_SET(d.driver_iothread, attr_count(*c, "iothread"));
-        CONF_SET(d.driver_queues, attr_count(*c, "queues"));
+        VIREO_ASSIGN(d.cache, c->attr_enum("cache", {"default", "none", "writethrough", "writeback", "directsync", "unsafe"}, "cache mode"));
+        VIREO_ASSIGN(d.io, c->attr_enum("io", {"threads", "native", "io_uring"}, "io mode"));
+        VIREO_ASSIGN(d.discard, c->attr_enum("discard", {"unmap", "ignore"}, "discard mode"));
+        VIREO_ASSIGN(d.detect_zeroes, c->attr_enum("detect_zeroes", {"off", "on", "unmap"}, "detect_zeroes mode"));
+        VIREO_ASSIGN(d.error_policy, c->attr_enum("error_policy", {"stop", "report", "ignore", "enospace"}, "error policy"));
+        VIREO_ASSIGN(d.rerror_policy, c->attr_enum("rerror_policy", {"stop", "report", "ignore"}, "read error policy"));
+        VIREO_ASSIGN(d.driver_iothread, attr_count(*c, "iothread"));
+        VIREO_ASSIGN(d.driver_queues, attr_count(*c, "queues"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("source"));
+    VIREO_ASSIGN(c, e.child("source"));
     if (c) VIREO_TRY(parse_disk_source(*c, d.type, d.source));
-    CONF_SET(c, e.child("backingStore"));
+    VIREO_ASSIGN(c, e.child("backingStore"));
     if (c) VIREO_TRY(parse_backing_store(*c, d.backing));
-    CONF_SET(c, e.child("target"));
+    VIREO_ASSIGN(c, e.child("target"));
     if (!c) return std::unexpected(e.xml_error("", "missing <target> (e.g. <target dev='vda' bus='virtio'/>)"));
     d.target_dev = c->attr_or_empty("dev");
     if (d.target_dev.empty()) return std::unexpected(c->xml_error("@dev", "missing target device name"));
-    CONF_SET(d.target_bus, c->attr_enum("bus", {"virtio", "sata", "scsi", "ide", "usb", "fdc"}, "bus", {"xen", "sd", "uml"}));
-    CONF_SET(d.target_tray, c->attr_enum("tray", {"open", "closed"}, "tray state"));
-    CONF_SET(d.target_removable, c->attr_onoff("removable"));
+    VIREO_ASSIGN(d.target_bus, c->attr_enum("bus", {"virtio", "sata", "scsi", "ide", "usb", "fdc"}, "bus", {"xen", "sd", "uml"}));
+    VIREO_ASSIGN(d.target_tray, c->attr_enum("tray", {"open", "closed"}, "tray state"));
+    VIREO_ASSIGN(d.target_removable, c->attr_onoff("removable"));
     VIREO_TRY(c->finish());
-    CONF_SET(d.readonly, parse_flag_element(e, "readonly"));
-    CONF_SET(d.shareable, parse_flag_element(e, "shareable"));
-    CONF_SET(d.transient, parse_flag_element(e, "transient"));
-    CONF_SET(d.serial, parse_text_child(e, "serial"));
-    CONF_SET(d.wwn, parse_text_child(e, "wwn"));
+    VIREO_ASSIGN(d.readonly, parse_flag_element(e, "readonly"));
+    VIREO_ASSIGN(d.shareable, parse_flag_element(e, "shareable"));
+    VIREO_ASSIGN(d.transient, parse_flag_element(e, "transient"));
+    VIREO_ASSIGN(d.serial, parse_text_child(e, "serial"));
+    VIREO_ASSIGN(d.wwn, parse_text_child(e, "wwn"));
     VIREO_TRY(parse_device_info(e, d.info, true));
     return e.finish();
 }
 
 Status parse_redirdev(XmlElement& e, Redirdev& r) {
-    CONF_SET(r.bus, e.attr_enum("bus", {"usb"}, "redirdev bus"));
+    VIREO_ASSIGN(r.bus, e.attr_enum("bus", {"usb"}, "redirdev bus"));
     if (r.bus.empty()) r.bus = "usb";
-    CONF_SET(r.type, e.attr_enum("type", {"spicevmc", "tcp"}, "redirdev type"));
+    VIREO_ASSIGN(r.type, e.attr_enum("type", {"spicevmc", "tcp"}, "redirdev type"));
     if (r.type.empty()) return std::unexpected(e.xml_error("@type", "missing redirdev type"));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("source"));
+    VIREO_ASSIGN(c, e.child("source"));
     if (c) {
-        CONF_SET(r.source_mode, c->attr_enum("mode", {"bind", "connect"}, "source mode"));
+        VIREO_ASSIGN(r.source_mode, c->attr_enum("mode", {"bind", "connect"}, "source mode"));
         r.source_host = c->attr_or_empty("host");
         r.source_service = c->attr_or_empty("service");
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("protocol"));
+    VIREO_ASSIGN(c, e.child("protocol"));
     if (c) {
-        CONF_SET(r.protocol, c->attr_enum("type", {"raw", "telnet", "telnets", "tls"}, "protocol"));
+        VIREO_ASSIGN(r.protocol, c->attr_enum("type", {"raw", "telnet", "telnets", "tls"}, "protocol"));
         VIREO_TRY(c->finish());
     }
     VIREO_TRY(parse_device_info(e, r.info, true));
@@ -265,50 +258,50 @@ Status parse_redirdev(XmlElement& e, Redirdev& r) {
 }
 
 Status parse_controller(XmlElement& e, Controller& ctl) {
-    CONF_SET(ctl.type, e.attr_enum("type", {"pci", "usb", "sata", "scsi", "ide", "virtio-serial", "fdc"}, "controller type", {"ccid", "xenbus", "isa"}));
+    VIREO_ASSIGN(ctl.type, e.attr_enum("type", {"pci", "usb", "sata", "scsi", "ide", "virtio-serial", "fdc"}, "controller type", {"ccid", "xenbus", "isa"}));
     if (ctl.type.empty()) return std::unexpected(e.xml_error("@type", "missing controller type"));
     std::optional<unsigned> index;
-    CONF_SET(index, e.attr_uint("index"));
+    VIREO_ASSIGN(index, e.attr_uint("index"));
     ctl.index = index.value_or(kAutoIndex);
     if (ctl.type == "pci") {
-        CONF_SET(ctl.model, e.attr_enum("model", {"pci-root", "pcie-root", "pcie-root-port", "pci-bridge", "dmi-to-pci-bridge", "pcie-to-pci-bridge",
+        VIREO_ASSIGN(ctl.model, e.attr_enum("model", {"pci-root", "pcie-root", "pcie-root-port", "pci-bridge", "dmi-to-pci-bridge", "pcie-to-pci-bridge",
                                                   "pcie-switch-upstream-port", "pcie-switch-downstream-port"},
                                         "PCI controller model", {"pci-expander-bus", "pcie-expander-bus"}));
         if (ctl.model.empty()) return std::unexpected(e.xml_error("@model", "a PCI controller needs a model (pci-root, pcie-root, pcie-root-port, ...)"));
     } else if (ctl.type == "usb") {
-        CONF_SET(ctl.model, e.attr_enum("model", {"piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3",
+        VIREO_ASSIGN(ctl.model, e.attr_enum("model", {"piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3",
                                                   "pci-ohci", "nec-xhci", "qemu-xhci", "none"},
                                         "USB controller model", {"vt82c686b-uhci", "qusb1", "qusb2"}));
         ctl.ports = e.attr_or_empty("ports");
     } else if (ctl.type == "scsi") {
-        CONF_SET(ctl.model, e.attr_enum("model", {"virtio-scsi", "lsilogic", "lsisas1068", "lsisas1078", "virtio-transitional", "virtio-non-transitional"},
+        VIREO_ASSIGN(ctl.model, e.attr_enum("model", {"virtio-scsi", "lsilogic", "lsisas1068", "lsisas1078", "virtio-transitional", "virtio-non-transitional"},
                                         "SCSI controller model", {"vmpvscsi", "ibmvscsi", "buslogic", "ncr53c90", "am53c974", "dc390"}));
     } else if (ctl.type == "virtio-serial") {
-        CONF_SET(ctl.model, e.attr_enum("model", {"virtio", "virtio-transitional", "virtio-non-transitional"}, "virtio-serial model"));
+        VIREO_ASSIGN(ctl.model, e.attr_enum("model", {"virtio", "virtio-transitional", "virtio-non-transitional"}, "virtio-serial model"));
         ctl.ports = e.attr_or_empty("ports");
         ctl.vectors = e.attr_or_empty("vectors");
     }
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("model"));
+    VIREO_ASSIGN(c, e.child("model"));
     if (c) {
         ctl.model_name = c->attr_or_empty("name");
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("target"));
+    VIREO_ASSIGN(c, e.child("target"));
     if (c) {
-        CONF_SET(ctl.target_chassis_nr, c->attr_uint("chassisNr"));
-        CONF_SET(ctl.target_chassis, c->attr_uint("chassis"));
+        VIREO_ASSIGN(ctl.target_chassis_nr, c->attr_uint("chassisNr"));
+        VIREO_ASSIGN(ctl.target_chassis, c->attr_uint("chassis"));
         ctl.target_port = c->attr_or_empty("port");
         ctl.target_busnr = c->attr_or_empty("busNr");
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("driver"));
+    VIREO_ASSIGN(c, e.child("driver"));
     if (c) {
-        CONF_SET(ctl.driver_queues, attr_count(*c, "queues"));
-        CONF_SET(ctl.driver_iothread, attr_count(*c, "iothread"));
+        VIREO_ASSIGN(ctl.driver_queues, attr_count(*c, "queues"));
+        VIREO_ASSIGN(ctl.driver_iothread, attr_count(*c, "iothread"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("master"));
+    VIREO_ASSIGN(c, e.child("master"));
     if (c) {
         ctl.master_startport = c->attr_or_empty("startport");
         VIREO_TRY(c->finish());
@@ -336,11 +329,11 @@ std::string lower_ascii(std::string s) {
 }
 
 Status parse_interface(XmlElement& e, Interface& nic) {
-    CONF_SET(nic.type, e.attr_enum("type", {"network", "bridge", "user", "ethernet", "direct"}, "interface type",
+    VIREO_ASSIGN(nic.type, e.attr_enum("type", {"network", "bridge", "user", "ethernet", "direct"}, "interface type",
                                    {"hostdev", "vhostuser", "server", "client", "mcast", "udp", "vdpa", "null", "vds", "internal"}));
     if (nic.type.empty()) return std::unexpected(e.xml_error("@type", "missing interface type"));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("mac"));
+    VIREO_ASSIGN(c, e.child("mac"));
     if (c) {
         nic.mac = lower_ascii(c->attr_or_empty("address"));
         if (!is_valid_mac(nic.mac)) return std::unexpected(c->xml_error("@address", fmt::format("invalid MAC address '{}' (expected aa:bb:cc:dd:ee:ff)", nic.mac)));
@@ -348,7 +341,7 @@ Status parse_interface(XmlElement& e, Interface& nic) {
         if (first & 1) return std::unexpected(c->xml_error("@address", fmt::format("expected unicast MAC address, found multicast '{}'", nic.mac)));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("source"));
+    VIREO_ASSIGN(c, e.child("source"));
     if (c) {
         if (nic.type == "network") {
             nic.source_network = c->attr_or_empty("network");
@@ -360,7 +353,7 @@ Status parse_interface(XmlElement& e, Interface& nic) {
             nic.source_bridge = c->attr_or_empty("bridge");
         } else if (nic.type == "direct") {
             nic.source_dev = c->attr_or_empty("dev");
-            CONF_SET(nic.source_mode, c->attr_enum("mode", {"vepa", "bridge", "private", "passthrough"}, "macvtap mode"));
+            VIREO_ASSIGN(nic.source_mode, c->attr_enum("mode", {"vepa", "bridge", "private", "passthrough"}, "macvtap mode"));
         }
         VIREO_TRY(c->finish());
     }
@@ -370,49 +363,49 @@ Status parse_interface(XmlElement& e, Interface& nic) {
         return std::unexpected(e.xml_error("source/@network", "an interface of type 'network' needs <source network='NAME'/>"));
     if (nic.type == "bridge" && nic.source_bridge.empty())
         return std::unexpected(e.xml_error("source/@bridge", "an interface of type 'bridge' needs <source bridge='NAME'/>"));
-    CONF_SET(c, e.child("target"));
+    VIREO_ASSIGN(c, e.child("target"));
     if (c) {
         nic.target_dev = c->attr_or_empty("dev");
-        CONF_SET(nic.target_managed, c->attr_enum("managed", {"yes", "no"}, "target managed"));
+        VIREO_ASSIGN(nic.target_managed, c->attr_enum("managed", {"yes", "no"}, "target managed"));
         if (nic.target_managed == "no" && nic.type != "ethernet")
             return std::unexpected(c->xml_error("@managed", "managed='no' is only supported for interfaces of type 'ethernet'"));
         if (nic.target_managed == "no" && nic.target_dev.empty())
             return std::unexpected(c->xml_error("@dev", "managed='no' needs the name of the existing tap in <target dev=.../>"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("backend"));
+    VIREO_ASSIGN(c, e.child("backend"));
     if (c) {
-        CONF_SET(nic.backend_type, c->attr_enum("type", {"default", "passt"}, "interface backend"));
+        VIREO_ASSIGN(nic.backend_type, c->attr_enum("type", {"default", "passt"}, "interface backend"));
         if (nic.backend_type == "passt" && nic.type != "user")
             return std::unexpected(c->xml_error("@type", "the passt backend is only supported for interfaces of type 'user'"));
         if (nic.backend_type == "default") nic.backend_type.clear();
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("model"));
+    VIREO_ASSIGN(c, e.child("model"));
     if (c) {
-        CONF_SET(nic.model, c->attr_enum("type", {"virtio", "e1000e", "e1000", "rtl8139"}, "NIC model",
+        VIREO_ASSIGN(nic.model, c->attr_enum("type", {"virtio", "e1000e", "e1000", "rtl8139"}, "NIC model",
                                          {"ne2k_pci", "pcnet", "i82559er", "virtio-transitional", "virtio-non-transitional", "vmxnet3", "usb-net"}));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("driver"));
+    VIREO_ASSIGN(c, e.child("driver"));
     if (c) {
-        CONF_SET(nic.driver_name, c->attr_enum("name", {"qemu", "vhost"}, "interface driver"));
+        VIREO_ASSIGN(nic.driver_name, c->attr_enum("name", {"qemu", "vhost"}, "interface driver"));
         std::optional<unsigned> queues;
-        CONF_SET(queues, c->attr_uint("queues"));
+        VIREO_ASSIGN(queues, c->attr_uint("queues"));
         if (queues && (*queues == 0 || *queues > 256))
             return std::unexpected(c->xml_error("@queues", fmt::format("invalid number of queues {} (expected 1 to 256)", *queues)));
         if (queues) nic.driver_queues = std::to_string(*queues);
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("link"));
+    VIREO_ASSIGN(c, e.child("link"));
     if (c) {
-        CONF_SET(nic.link_state, c->attr_enum("state", {"up", "down"}, "link state"));
+        VIREO_ASSIGN(nic.link_state, c->attr_enum("state", {"up", "down"}, "link state"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("mtu"));
+    VIREO_ASSIGN(c, e.child("mtu"));
     if (c) {
         std::optional<unsigned> mtu;
-        CONF_SET(mtu, c->attr_uint("size"));
+        VIREO_ASSIGN(mtu, c->attr_uint("size"));
         if (!mtu || *mtu < 68 || *mtu > 65535)
             return std::unexpected(c->xml_error("@size", "invalid MTU (expected <mtu size='68..65535'/>)"));
         nic.mtu = std::to_string(*mtu);
@@ -424,7 +417,7 @@ Status parse_interface(XmlElement& e, Interface& nic) {
 
 Status parse_chardev(XmlElement& e, CharDev& ch) {
     ch.kind = std::string(e.name());
-    CONF_SET(ch.type, e.attr_enum("type", {"pty", "file", "unix", "tcp", "udp", "spicevmc", "qemu-vdagent", "null", "stdio", "vc"},
+    VIREO_ASSIGN(ch.type, e.attr_enum("type", {"pty", "file", "unix", "tcp", "udp", "spicevmc", "qemu-vdagent", "null", "stdio", "vc"},
                                   "character device type", {"dev", "pipe", "spiceport", "nmdm", "dbus"}));
     if (ch.type.empty()) ch.type = "pty";
     auto tty = e.attr("tty");  // live <console tty='/dev/pts/N'>
@@ -434,7 +427,7 @@ Status parse_chardev(XmlElement& e, CharDev& ch) {
         // optionally the local one (mode='bind').
         for (auto& src : e.children("source")) {
             std::string mode;
-            CONF_SET(mode, src.attr_enum("mode", {"bind", "connect"}, "source mode"));
+            VIREO_ASSIGN(mode, src.attr_enum("mode", {"bind", "connect"}, "source mode"));
             auto& host = mode == "bind" ? ch.source_bind_host : ch.source_host;
             auto& service = mode == "bind" ? ch.source_bind_service : ch.source_service;
             if (!host.empty() || !service.empty())
@@ -444,19 +437,19 @@ Status parse_chardev(XmlElement& e, CharDev& ch) {
             VIREO_TRY(src.finish());
         }
     } else {
-        CONF_SET(c, e.child("source"));
+        VIREO_ASSIGN(c, e.child("source"));
     }
     if (c && ch.type == "qemu-vdagent") {
         // <source><clipboard copypaste='yes'/><mouse mode='client'/></source>
         std::optional<XmlElement> opt;
-        CONF_SET(opt, c->child("clipboard"));
+        VIREO_ASSIGN(opt, c->child("clipboard"));
         if (opt) {
-            CONF_SET(ch.vdagent_copypaste, opt->attr_yesno("copypaste"));
+            VIREO_ASSIGN(ch.vdagent_copypaste, opt->attr_yesno("copypaste"));
             VIREO_TRY(opt->finish());
         }
-        CONF_SET(opt, c->child("mouse"));
+        VIREO_ASSIGN(opt, c->child("mouse"));
         if (opt) {
-            CONF_SET(ch.vdagent_mouse, opt->attr_enum("mode", {"client", "server"}, "mouse mode"));
+            VIREO_ASSIGN(ch.vdagent_mouse, opt->attr_enum("mode", {"client", "server"}, "mouse mode"));
             VIREO_TRY(opt->finish());
         }
         VIREO_TRY(c->finish());
@@ -464,39 +457,39 @@ Status parse_chardev(XmlElement& e, CharDev& ch) {
     }
     if (c) {
         ch.source_path = c->attr_or_empty("path");
-        CONF_SET(ch.source_mode, c->attr_enum("mode", {"bind", "connect"}, "source mode"));
+        VIREO_ASSIGN(ch.source_mode, c->attr_enum("mode", {"bind", "connect"}, "source mode"));
         ch.source_host = c->attr_or_empty("host");
         ch.source_service = c->attr_or_empty("service");
-        CONF_SET(ch.source_append, c->attr_onoff("append"));
+        VIREO_ASSIGN(ch.source_append, c->attr_onoff("append"));
         VIREO_TRY(c->finish());
     }
     if (tty && ch.source_path.empty()) ch.source_path = *tty;
-    CONF_SET(c, e.child("protocol"));
+    VIREO_ASSIGN(c, e.child("protocol"));
     if (c) {
-        CONF_SET(ch.protocol_type, c->attr_enum("type", {"raw", "telnet", "telnets", "tls"}, "protocol"));
+        VIREO_ASSIGN(ch.protocol_type, c->attr_enum("type", {"raw", "telnet", "telnets", "tls"}, "protocol"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("target"));
+    VIREO_ASSIGN(c, e.child("target"));
     if (c) {
         if (ch.kind == "serial")
-            CONF_SET(ch.target_type, c->attr_enum("type", {"isa-serial", "usb-serial", "pci-serial", "system-serial"}, "serial target type",
+            VIREO_ASSIGN(ch.target_type, c->attr_enum("type", {"isa-serial", "usb-serial", "pci-serial", "system-serial"}, "serial target type",
                                                   {"spapr-vio-serial", "sclp-serial", "isa-debug"}));
         else if (ch.kind == "console")
-            CONF_SET(ch.target_type, c->attr_enum("type", {"serial", "virtio"}, "console target type", {"xen", "uml", "lxc", "openvz", "sclp", "sclplm"}));
+            VIREO_ASSIGN(ch.target_type, c->attr_enum("type", {"serial", "virtio"}, "console target type", {"xen", "uml", "lxc", "openvz", "sclp", "sclplm"}));
         else if (ch.kind == "channel")
-            CONF_SET(ch.target_type, c->attr_enum("type", {"virtio", "guestfwd"}, "channel target type", {"xen"}));
+            VIREO_ASSIGN(ch.target_type, c->attr_enum("type", {"virtio", "guestfwd"}, "channel target type", {"xen"}));
         if (ch.kind == "channel" && ch.target_type == "guestfwd") {
             ch.target_address = c->attr_or_empty("address");
             ch.target_guestfwd_port = c->attr_or_empty("port");
         } else {
-            CONF_SET(ch.target_port, c->attr_uint("port"));
+            VIREO_ASSIGN(ch.target_port, c->attr_uint("port"));
         }
         ch.target_name = c->attr_or_empty("name");
-        CONF_SET(ch.target_state, c->attr_enum("state", {"connected", "disconnected"}, "channel state"));
+        VIREO_ASSIGN(ch.target_state, c->attr_enum("state", {"connected", "disconnected"}, "channel state"));
         std::optional<XmlElement> m;
-        CONF_SET(m, c->child("model"));
+        VIREO_ASSIGN(m, c->child("model"));
         if (m) {
-            CONF_SET(ch.target_model, m->attr_enum("name", {"isa-serial", "usb-serial", "pci-serial", "16550a"}, "serial model",
+            VIREO_ASSIGN(ch.target_model, m->attr_enum("name", {"isa-serial", "usb-serial", "pci-serial", "16550a"}, "serial model",
                                                    {"spapr-vty", "pl011", "sclpconsole", "sclplmconsole"}));
             VIREO_TRY(m->finish());
         }
@@ -504,10 +497,10 @@ Status parse_chardev(XmlElement& e, CharDev& ch) {
     }
     if (ch.kind == "channel" && ch.target_type.empty())
         return std::unexpected(e.xml_error("target/@type", "a channel needs <target type='virtio' name='...'/>"));
-    CONF_SET(c, e.child("log"));
+    VIREO_ASSIGN(c, e.child("log"));
     if (c) {
         ch.log_file = c->attr_or_empty("file");
-        CONF_SET(ch.log_append, c->attr_onoff("append"));
+        VIREO_ASSIGN(ch.log_append, c->attr_onoff("append"));
         VIREO_TRY(c->finish());
     }
     VIREO_TRY(parse_device_info(e, ch.info, false));
@@ -515,33 +508,33 @@ Status parse_chardev(XmlElement& e, CharDev& ch) {
 }
 
 Status parse_input(XmlElement& e, Input& in) {
-    CONF_SET(in.type, e.attr_enum("type", {"tablet", "mouse", "keyboard"}, "input type", {"evdev", "passthrough"}));
+    VIREO_ASSIGN(in.type, e.attr_enum("type", {"tablet", "mouse", "keyboard"}, "input type", {"evdev", "passthrough"}));
     if (in.type.empty()) return std::unexpected(e.xml_error("@type", "missing input type"));
-    CONF_SET(in.bus, e.attr_enum("bus", {"usb", "ps2", "virtio"}, "input bus", {"xen", "parallels", "none"}));
+    VIREO_ASSIGN(in.bus, e.attr_enum("bus", {"usb", "ps2", "virtio"}, "input bus", {"xen", "parallels", "none"}));
     in.model = e.attr_or_empty("model");
     VIREO_TRY(parse_device_info(e, in.info, false));
     return e.finish();
 }
 
 Status parse_graphics(XmlElement& e, Graphics& g) {
-    CONF_SET(g.type, e.attr_enum("type", {"vnc", "spice"}, "graphics type", {"sdl", "rdp", "desktop", "egl-headless", "dbus"}));
+    VIREO_ASSIGN(g.type, e.attr_enum("type", {"vnc", "spice"}, "graphics type", {"sdl", "rdp", "desktop", "egl-headless", "dbus"}));
     if (g.type.empty()) return std::unexpected(e.xml_error("@type", "missing graphics type"));
     g.port = e.attr_or_empty("port");
     if (g.type == "spice") g.tls_port = e.attr_or_empty("tlsPort");
-    CONF_SET(g.autoport, e.attr_yesno("autoport"));
+    VIREO_ASSIGN(g.autoport, e.attr_yesno("autoport"));
     g.listen = e.attr_or_empty("listen");
     g.passwd = e.attr_or_empty("passwd");
     g.passwd_valid_to = e.attr_or_empty("passwdValidTo");
     g.keymap = e.attr_or_empty("keymap");
-    CONF_SET(g.connected, e.attr_enum("connected", {"keep", "disconnect", "fail"}, "connected policy"));
-    if (g.type == "spice") CONF_SET(g.default_mode, e.attr_enum("defaultMode", {"any", "secure", "insecure"}, "default mode"));
+    VIREO_ASSIGN(g.connected, e.attr_enum("connected", {"keep", "disconnect", "fail"}, "connected policy"));
+    if (g.type == "spice") VIREO_ASSIGN(g.default_mode, e.attr_enum("defaultMode", {"any", "secure", "insecure"}, "default mode"));
     if (g.type == "vnc") {
         g.websocket = e.attr_or_empty("websocket");
-        CONF_SET(g.share_policy, e.attr_enum("sharePolicy", {"allow-exclusive", "force-shared", "ignore"}, "share policy"));
+        VIREO_ASSIGN(g.share_policy, e.attr_enum("sharePolicy", {"allow-exclusive", "force-shared", "ignore"}, "share policy"));
     }
     for (auto& l : e.children("listen")) {
         Graphics::Listen li;
-        CONF_SET(li.type, l.attr_enum("type", {"address", "network", "none", "socket"}, "listen type"));
+        VIREO_ASSIGN(li.type, l.attr_enum("type", {"address", "network", "none", "socket"}, "listen type"));
         li.address = l.attr_or_empty("address");
         li.network = l.attr_or_empty("network");
         li.socket = l.attr_or_empty("socket");
@@ -550,15 +543,15 @@ Status parse_graphics(XmlElement& e, Graphics& g) {
     }
     std::optional<XmlElement> c;
     if (g.type == "spice") {
-        CONF_SET(c, e.child("image"));
+        VIREO_ASSIGN(c, e.child("image"));
         if (c) {
-            CONF_SET(g.image_compression, c->attr_enum("compression", {"auto_glz", "auto_lz", "quic", "glz", "lz", "off"}, "image compression"));
+            VIREO_ASSIGN(g.image_compression, c->attr_enum("compression", {"auto_glz", "auto_lz", "quic", "glz", "lz", "off"}, "image compression"));
             VIREO_TRY(c->finish());
         }
     }
-    CONF_SET(c, e.child("gl"));
+    VIREO_ASSIGN(c, e.child("gl"));
     if (c) {
-        CONF_SET(g.gl_enable, c->attr_yesno("enable"));
+        VIREO_ASSIGN(g.gl_enable, c->attr_yesno("enable"));
         g.gl_rendernode = c->attr_or_empty("rendernode");
         VIREO_TRY(c->finish());
     }
@@ -568,20 +561,20 @@ Status parse_graphics(XmlElement& e, Graphics& g) {
 
 Status parse_video(XmlElement& e, Video& v) {
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("model"));
+    VIREO_ASSIGN(c, e.child("model"));
     if (c) {
-        CONF_SET(v.model_type, c->attr_enum("type", {"virtio", "qxl", "vga", "bochs", "cirrus", "ramfb", "none"}, "video model",
+        VIREO_ASSIGN(v.model_type, c->attr_enum("type", {"virtio", "qxl", "vga", "bochs", "cirrus", "ramfb", "none"}, "video model",
                                             {"vmvga", "xen", "vbox", "gop", "parallels"}));
         v.vram = c->attr_or_empty("vram");
         v.ram = c->attr_or_empty("ram");
         v.vgamem = c->attr_or_empty("vgamem");
         v.vram64 = c->attr_or_empty("vram64");
         v.heads = c->attr_or_empty("heads");
-        CONF_SET(v.primary, c->attr_yesno("primary"));
+        VIREO_ASSIGN(v.primary, c->attr_yesno("primary"));
         std::optional<XmlElement> acc;
-        CONF_SET(acc, c->child("acceleration"));
+        VIREO_ASSIGN(acc, c->child("acceleration"));
         if (acc) {
-            CONF_SET(v.accel3d, acc->attr_yesno("accel3d"));
+            VIREO_ASSIGN(v.accel3d, acc->attr_yesno("accel3d"));
             VIREO_TRY(acc->finish());
         }
         VIREO_TRY(c->finish());
@@ -591,10 +584,10 @@ Status parse_video(XmlElement& e, Video& v) {
 }
 
 Status parse_sound(XmlElement& e, Sound& s) {
-    CONF_SET(s.model, e.attr_enum("model", {"ich9", "ich6", "ich7", "ac97", "es1370", "sb16", "usb", "pcspk"}, "sound model"));
+    VIREO_ASSIGN(s.model, e.attr_enum("model", {"ich9", "ich6", "ich7", "ac97", "es1370", "sb16", "usb", "pcspk"}, "sound model"));
     if (s.model.empty()) return std::unexpected(e.xml_error("@model", "missing sound model"));
     std::optional<XmlElement> audio;
-    CONF_SET(audio, e.child("audio"));
+    VIREO_ASSIGN(audio, e.child("audio"));
     if (audio) {
         s.audio_id = audio->attr_or_empty("id");
         VIREO_TRY(audio->finish());
@@ -606,28 +599,28 @@ Status parse_sound(XmlElement& e, Sound& s) {
 Status parse_audio(XmlElement& e, Audio& a) {
     a.id = e.attr_or_empty("id");
     if (!xml::parse_uint(a.id) || a.id == "0") return std::unexpected(e.xml_error("@id", fmt::format("invalid audio id '{}' (expected 1, 2, ...)", a.id)));
-    CONF_SET(a.type, e.attr_enum("type", {"none", "spice", "pulseaudio", "alsa", "sdl", "oss", "file", "jack", "coreaudio", "dbus"}, "audio type"));
+    VIREO_ASSIGN(a.type, e.attr_enum("type", {"none", "spice", "pulseaudio", "alsa", "sdl", "oss", "file", "jack", "coreaudio", "dbus"}, "audio type"));
     if (a.type.empty()) return std::unexpected(e.xml_error("@type", "missing audio type"));
     return e.finish();
 }
 
 Status parse_seclabel(XmlElement& e, SecLabel& l) {
-    CONF_SET(l.type, e.attr_enum("type", {"dynamic", "static", "none"}, "seclabel type"));
+    VIREO_ASSIGN(l.type, e.attr_enum("type", {"dynamic", "static", "none"}, "seclabel type"));
     l.model = e.attr_or_empty("model");
-    CONF_SET(l.relabel, e.attr_yesno("relabel"));
-    CONF_SET(l.label, parse_text_child(e, "label"));
-    CONF_SET(l.imagelabel, parse_text_child(e, "imagelabel"));
-    CONF_SET(l.baselabel, parse_text_child(e, "baselabel"));
+    VIREO_ASSIGN(l.relabel, e.attr_yesno("relabel"));
+    VIREO_ASSIGN(l.label, parse_text_child(e, "label"));
+    VIREO_ASSIGN(l.imagelabel, parse_text_child(e, "imagelabel"));
+    VIREO_ASSIGN(l.baselabel, parse_text_child(e, "baselabel"));
     return e.finish();
 }
 
 Status parse_memballoon(XmlElement& e, Memballoon& m) {
-    CONF_SET(m.model, e.attr_enum("model", {"virtio", "none"}, "memballoon model", {"xen", "virtio-transitional", "virtio-non-transitional"}));
+    VIREO_ASSIGN(m.model, e.attr_enum("model", {"virtio", "none"}, "memballoon model", {"xen", "virtio-transitional", "virtio-non-transitional"}));
     if (m.model.empty()) return std::unexpected(e.xml_error("@model", "missing memballoon model"));
-    CONF_SET(m.autodeflate, e.attr_onoff("autodeflate"));
-    CONF_SET(m.free_page_reporting, e.attr_onoff("freePageReporting"));
+    VIREO_ASSIGN(m.autodeflate, e.attr_onoff("autodeflate"));
+    VIREO_ASSIGN(m.free_page_reporting, e.attr_onoff("freePageReporting"));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("stats"));
+    VIREO_ASSIGN(c, e.child("stats"));
     if (c) {
         m.stats_period = c->attr_or_empty("period");
         VIREO_TRY(c->finish());
@@ -637,18 +630,18 @@ Status parse_memballoon(XmlElement& e, Memballoon& m) {
 }
 
 Status parse_rng(XmlElement& e, Rng& r) {
-    CONF_SET(r.model, e.attr_enum("model", {"virtio"}, "rng model", {"virtio-transitional", "virtio-non-transitional"}));
+    VIREO_ASSIGN(r.model, e.attr_enum("model", {"virtio"}, "rng model", {"virtio-transitional", "virtio-non-transitional"}));
     if (r.model.empty()) return std::unexpected(e.xml_error("@model", "missing rng model"));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("rate"));
+    VIREO_ASSIGN(c, e.child("rate"));
     if (c) {
         r.rate_bytes = c->attr_or_empty("bytes");
         r.rate_period = c->attr_or_empty("period");
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("backend"));
+    VIREO_ASSIGN(c, e.child("backend"));
     if (!c) return std::unexpected(e.xml_error("", "missing <backend model='random'>/dev/urandom</backend>"));
-    CONF_SET(r.backend_model, c->attr_enum("model", {"random", "builtin"}, "rng backend", {"egd"}));
+    VIREO_ASSIGN(r.backend_model, c->attr_enum("model", {"random", "builtin"}, "rng backend", {"egd"}));
     if (r.backend_model == "random") r.backend_path = c->text();
     VIREO_TRY(c->finish());
     VIREO_TRY(parse_device_info(e, r.info, false));
@@ -656,29 +649,29 @@ Status parse_rng(XmlElement& e, Rng& r) {
 }
 
 Status parse_watchdog(XmlElement& e, Watchdog& w) {
-    CONF_SET(w.model, e.attr_enum("model", {"i6300esb", "ib700"}, "watchdog model", {"diag288"}));
+    VIREO_ASSIGN(w.model, e.attr_enum("model", {"i6300esb", "ib700"}, "watchdog model", {"diag288"}));
     if (w.model.empty()) return std::unexpected(e.xml_error("@model", "missing watchdog model"));
-    CONF_SET(w.action, e.attr_enum("action", {"reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi"}, "watchdog action"));
+    VIREO_ASSIGN(w.action, e.attr_enum("action", {"reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi"}, "watchdog action"));
     VIREO_TRY(parse_device_info(e, w.info, false));
     return e.finish();
 }
 
 Status parse_panic(XmlElement& e, Panic& p) {
-    CONF_SET(p.model, e.attr_enum("model", {"isa", "hyperv"}, "panic model", {"pseries", "s390"}));
+    VIREO_ASSIGN(p.model, e.attr_enum("model", {"isa", "hyperv"}, "panic model", {"pseries", "s390"}));
     VIREO_TRY(parse_device_info(e, p.info, false));
     return e.finish();
 }
 
 Status parse_tpm(XmlElement& e, Tpm& t) {
-    CONF_SET(t.model, e.attr_enum("model", {"tpm-tis", "tpm-crb"}, "TPM model", {"tpm-spapr", "spapr-tpm-proxy"}));
+    VIREO_ASSIGN(t.model, e.attr_enum("model", {"tpm-tis", "tpm-crb"}, "TPM model", {"tpm-spapr", "spapr-tpm-proxy"}));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("backend"));
+    VIREO_ASSIGN(c, e.child("backend"));
     if (!c) return std::unexpected(e.xml_error("", "missing <backend type='emulator' version='2.0'/>"));
-    CONF_SET(t.backend_type, c->attr_enum("type", {"emulator", "passthrough"}, "TPM backend", {"external"}));
-    CONF_SET(t.backend_version, c->attr_enum("version", {"1.2", "2.0"}, "TPM version"));
+    VIREO_ASSIGN(t.backend_type, c->attr_enum("type", {"emulator", "passthrough"}, "TPM backend", {"external"}));
+    VIREO_ASSIGN(t.backend_version, c->attr_enum("version", {"1.2", "2.0"}, "TPM version"));
     if (t.backend_type == "passthrough") {
         std::optional<XmlElement> dev;
-        CONF_SET(dev, c->child("device"));
+        VIREO_ASSIGN(dev, c->child("device"));
         if (dev) {
             t.backend_device = dev->attr_or_empty("path");
             VIREO_TRY(dev->finish());
@@ -690,31 +683,31 @@ Status parse_tpm(XmlElement& e, Tpm& t) {
 }
 
 Status parse_filesystem(XmlElement& e, Filesystem& f) {
-    CONF_SET(f.type, e.attr_enum("type", {"mount"}, "filesystem type", {"template", "file", "block", "ram", "bind", "volume"}));
+    VIREO_ASSIGN(f.type, e.attr_enum("type", {"mount"}, "filesystem type", {"template", "file", "block", "ram", "bind", "volume"}));
     if (f.type.empty()) f.type = "mount";
-    CONF_SET(f.accessmode, e.attr_enum("accessmode", {"passthrough", "mapped", "squash"}, "access mode"));
+    VIREO_ASSIGN(f.accessmode, e.attr_enum("accessmode", {"passthrough", "mapped", "squash"}, "access mode"));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("driver"));
+    VIREO_ASSIGN(c, e.child("driver"));
     if (c) {
-        CONF_SET(f.driver_type, c->attr_enum("type", {"virtiofs", "path", "handle"}, "filesystem driver", {"loop", "nbd", "ploop"}));
+        VIREO_ASSIGN(f.driver_type, c->attr_enum("type", {"virtiofs", "path", "handle"}, "filesystem driver", {"loop", "nbd", "ploop"}));
         f.driver_queue = c->attr_or_empty("queue");
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("binary"));
+    VIREO_ASSIGN(c, e.child("binary"));
     if (c) {
         f.binary_path = c->attr_or_empty("path");
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("source"));
+    VIREO_ASSIGN(c, e.child("source"));
     if (c) {
         f.source_dir = c->attr_or_empty("dir");
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("target"));
+    VIREO_ASSIGN(c, e.child("target"));
     if (!c) return std::unexpected(e.xml_error("", "missing <target dir='TAG'/>"));
     f.target_dir = c->attr_or_empty("dir");
     VIREO_TRY(c->finish());
-    CONF_SET(f.readonly, parse_flag_element(e, "readonly"));
+    VIREO_ASSIGN(f.readonly, parse_flag_element(e, "readonly"));
     VIREO_TRY(parse_device_info(e, f.info, false));
     return e.finish();
 }
@@ -724,7 +717,7 @@ Status parse_filesystem(XmlElement& e, Filesystem& f) {
 Status parse_sysinfo_entries(XmlElement& block, std::initializer_list<std::string_view> names, std::vector<SysinfoEntry>& out) {
     for (auto& en : block.children("entry")) {
         SysinfoEntry entry;
-        CONF_SET(entry.name, en.attr_enum("name", names, "sysinfo entry"));
+        VIREO_ASSIGN(entry.name, en.attr_enum("name", names, "sysinfo entry"));
         if (entry.name.empty()) return std::unexpected(en.xml_error("@name", "missing sysinfo entry name"));
         entry.value = en.text();
         VIREO_TRY(en.finish());
@@ -734,19 +727,19 @@ Status parse_sysinfo_entries(XmlElement& block, std::initializer_list<std::strin
 }
 
 Status parse_sysinfo(XmlElement& e, Sysinfo& si) {
-    CONF_SET(si.type, e.attr_enum("type", {"smbios"}, "sysinfo type", {"fwcfg"}));
+    VIREO_ASSIGN(si.type, e.attr_enum("type", {"smbios"}, "sysinfo type", {"fwcfg"}));
     if (si.type.empty()) return std::unexpected(e.xml_error("@type", "missing sysinfo type"));
     si.present = true;
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("bios"));
+    VIREO_ASSIGN(c, e.child("bios"));
     if (c) VIREO_TRY(parse_sysinfo_entries(*c, {"vendor", "version", "date", "release"}, si.bios));
-    CONF_SET(c, e.child("system"));
+    VIREO_ASSIGN(c, e.child("system"));
     if (c) VIREO_TRY(parse_sysinfo_entries(*c, {"manufacturer", "product", "version", "serial", "uuid", "sku", "family"}, si.system));
     for (auto& b : e.children("baseBoard"))
         VIREO_TRY(parse_sysinfo_entries(b, {"manufacturer", "product", "version", "serial", "asset", "location"}, si.base_boards.emplace_back()));
-    CONF_SET(c, e.child("chassis"));
+    VIREO_ASSIGN(c, e.child("chassis"));
     if (c) VIREO_TRY(parse_sysinfo_entries(*c, {"manufacturer", "version", "serial", "asset", "sku"}, si.chassis));
-    CONF_SET(c, e.child("oemStrings"));
+    VIREO_ASSIGN(c, e.child("oemStrings"));
     if (c) {
         for (auto& en : c->children("entry")) {
             si.oem_strings.push_back(en.text());
@@ -797,7 +790,7 @@ Status parse_devices(XmlElement& e, Devices& d) {
             VIREO_TRY(parse_redirdev(c, d.redirdevs.emplace_back()));
         } else if (n == "hub") {
             Hub& h = d.hubs.emplace_back();
-            CONF_SET(h.type, c.attr_enum("type", {"usb"}, "hub type"));
+            VIREO_ASSIGN(h.type, c.attr_enum("type", {"usb"}, "hub type"));
             if (h.type.empty()) return std::unexpected(c.xml_error("@type", "missing hub type"));
             VIREO_TRY(parse_device_info(c, h.info, false));
             VIREO_TRY(c.finish());
@@ -820,34 +813,34 @@ Status parse_devices(XmlElement& e, Devices& d) {
 }
 
 Status parse_os(XmlElement& e, OsDef& os) {
-    CONF_SET(os.firmware, e.attr_enum("firmware", {"efi", "bios"}, "firmware"));
+    VIREO_ASSIGN(os.firmware, e.attr_enum("firmware", {"efi", "bios"}, "firmware"));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("type"));
+    VIREO_ASSIGN(c, e.child("type"));
     if (!c) return std::unexpected(e.xml_error("", "missing <type>hvm</type>"));
     os.arch = c->attr_or_empty("arch");
     os.machine = c->attr_or_empty("machine");
     os.type = c->text();
     if (os.type != "hvm") return std::unexpected(c->unsupported("", fmt::format("OS type '{}' is not supported by vireo (only 'hvm')", os.type)));
     VIREO_TRY(c->finish());
-    CONF_SET(c, e.child("firmware"));
+    VIREO_ASSIGN(c, e.child("firmware"));
     if (c) {
         for (auto& f : c->children("feature")) {
             std::string enabled;
-            CONF_SET(enabled, f.attr_yesno("enabled"));
+            VIREO_ASSIGN(enabled, f.attr_yesno("enabled"));
             os.firmware_features.emplace_back(f.attr_or_empty("name"), enabled);
             VIREO_TRY(f.finish());
         }
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("loader"));
+    VIREO_ASSIGN(c, e.child("loader"));
     if (c) {
-        CONF_SET(os.loader_readonly, c->attr_yesno("readonly"));
-        CONF_SET(os.loader_type, c->attr_enum("type", {"rom", "pflash"}, "loader type"));
-        CONF_SET(os.loader_secure, c->attr_yesno("secure"));
+        VIREO_ASSIGN(os.loader_readonly, c->attr_yesno("readonly"));
+        VIREO_ASSIGN(os.loader_type, c->attr_enum("type", {"rom", "pflash"}, "loader type"));
+        VIREO_ASSIGN(os.loader_secure, c->attr_yesno("secure"));
         os.loader = c->text();
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("nvram"));
+    VIREO_ASSIGN(c, e.child("nvram"));
     if (c) {
         os.nvram_template = c->attr_or_empty("template");
         os.nvram = c->text();
@@ -855,33 +848,33 @@ Status parse_os(XmlElement& e, OsDef& os) {
     }
     for (auto& b : e.children("boot")) {
         std::string dev;
-        CONF_SET(dev, b.attr_enum("dev", {"hd", "cdrom", "network", "fd"}, "boot device"));
+        VIREO_ASSIGN(dev, b.attr_enum("dev", {"hd", "cdrom", "network", "fd"}, "boot device"));
         if (dev.empty()) return std::unexpected(b.xml_error("@dev", "missing boot device"));
         os.boot_devs.push_back(dev);
         VIREO_TRY(b.finish());
     }
-    CONF_SET(c, e.child("bootmenu"));
+    VIREO_ASSIGN(c, e.child("bootmenu"));
     if (c) {
-        CONF_SET(os.bootmenu_enable, c->attr_yesno("enable"));
+        VIREO_ASSIGN(os.bootmenu_enable, c->attr_yesno("enable"));
         std::optional<unsigned> timeout;
-        CONF_SET(timeout, c->attr_uint("timeout"));
+        VIREO_ASSIGN(timeout, c->attr_uint("timeout"));
         if (timeout && *timeout > 65535)
             return std::unexpected(c->xml_error("@timeout", fmt::format("invalid boot menu timeout {} (expected 0 to 65535 milliseconds)", *timeout)));
         if (timeout) os.bootmenu_timeout = std::to_string(*timeout);
         VIREO_TRY(c->finish());
     }
-    CONF_SET(os.kernel, parse_text_child(e, "kernel"));
-    CONF_SET(os.initrd, parse_text_child(e, "initrd"));
-    CONF_SET(os.cmdline, parse_text_child(e, "cmdline"));
-    CONF_SET(os.dtb, parse_text_child(e, "dtb"));
-    CONF_SET(c, e.child("smbios"));
+    VIREO_ASSIGN(os.kernel, parse_text_child(e, "kernel"));
+    VIREO_ASSIGN(os.initrd, parse_text_child(e, "initrd"));
+    VIREO_ASSIGN(os.cmdline, parse_text_child(e, "cmdline"));
+    VIREO_ASSIGN(os.dtb, parse_text_child(e, "dtb"));
+    VIREO_ASSIGN(c, e.child("smbios"));
     if (c) {
-        CONF_SET(os.smbios_mode, c->attr_enum("mode", {"emulate", "host", "sysinfo"}, "smbios mode"));
+        VIREO_ASSIGN(os.smbios_mode, c->attr_enum("mode", {"emulate", "host", "sysinfo"}, "smbios mode"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("bios"));
+    VIREO_ASSIGN(c, e.child("bios"));
     if (c) {
-        CONF_SET(os.bios_useserial, c->attr_yesno("useserial"));
+        VIREO_ASSIGN(os.bios_useserial, c->attr_yesno("useserial"));
         os.bios_reboot_timeout = c->attr_or_empty("rebootTimeout");
         VIREO_TRY(c->finish());
     }
@@ -921,43 +914,43 @@ Status parse_feature(XmlElement& e, std::string_view parent, Feature& f) {
 
 Status parse_cpu(XmlElement& e, CpuDef& cpu) {
     cpu.present = true;
-    CONF_SET(cpu.mode, e.attr_enum("mode", {"host-passthrough", "host-model", "custom", "maximum"}, "CPU mode"));
-    CONF_SET(cpu.match, e.attr_enum("match", {"exact", "minimum", "strict"}, "CPU match"));
-    CONF_SET(cpu.check, e.attr_enum("check", {"none", "partial", "full"}, "CPU check"));
-    CONF_SET(cpu.migratable, e.attr_onoff("migratable"));
+    VIREO_ASSIGN(cpu.mode, e.attr_enum("mode", {"host-passthrough", "host-model", "custom", "maximum"}, "CPU mode"));
+    VIREO_ASSIGN(cpu.match, e.attr_enum("match", {"exact", "minimum", "strict"}, "CPU match"));
+    VIREO_ASSIGN(cpu.check, e.attr_enum("check", {"none", "partial", "full"}, "CPU check"));
+    VIREO_ASSIGN(cpu.migratable, e.attr_onoff("migratable"));
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("model"));
+    VIREO_ASSIGN(c, e.child("model"));
     if (c) {
-        CONF_SET(cpu.model_fallback, c->attr_enum("fallback", {"allow", "forbid"}, "model fallback"));
+        VIREO_ASSIGN(cpu.model_fallback, c->attr_enum("fallback", {"allow", "forbid"}, "model fallback"));
         cpu.model = c->text();
         VIREO_TRY(c->finish());
     }
-    CONF_SET(cpu.vendor, parse_text_child(e, "vendor"));
-    CONF_SET(c, e.child("topology"));
+    VIREO_ASSIGN(cpu.vendor, parse_text_child(e, "vendor"));
+    VIREO_ASSIGN(c, e.child("topology"));
     if (c) {
-        CONF_SET(cpu.sockets, c->attr_uint("sockets"));
-        CONF_SET(cpu.dies, c->attr_uint("dies"));
-        CONF_SET(cpu.cores, c->attr_uint("cores"));
-        CONF_SET(cpu.threads, c->attr_uint("threads"));
+        VIREO_ASSIGN(cpu.sockets, c->attr_uint("sockets"));
+        VIREO_ASSIGN(cpu.dies, c->attr_uint("dies"));
+        VIREO_ASSIGN(cpu.cores, c->attr_uint("cores"));
+        VIREO_ASSIGN(cpu.threads, c->attr_uint("threads"));
         for (auto v : {cpu.sockets, cpu.dies, cpu.clusters, cpu.cores, cpu.threads})
             if (v && *v == 0) return std::unexpected(c->xml_error("", "CPU topology values must be at least 1"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("cache"));
+    VIREO_ASSIGN(c, e.child("cache"));
     if (c) {
-        CONF_SET(cpu.cache_mode, c->attr_enum("mode", {"emulate", "passthrough", "disable"}, "cache mode"));
+        VIREO_ASSIGN(cpu.cache_mode, c->attr_enum("mode", {"emulate", "passthrough", "disable"}, "cache mode"));
         cpu.cache_level = c->attr_or_empty("level");
         VIREO_TRY(c->finish());
     }
     for (auto& f : e.children("feature")) {
         CpuDef::Feature feat;
-        CONF_SET(feat.policy, f.attr_enum("policy", {"force", "require", "optional", "disable", "forbid"}, "feature policy"));
+        VIREO_ASSIGN(feat.policy, f.attr_enum("policy", {"force", "require", "optional", "disable", "forbid"}, "feature policy"));
         feat.name = f.attr_or_empty("name");
         if (feat.name.empty()) return std::unexpected(f.xml_error("@name", "missing CPU feature name"));
         VIREO_TRY(f.finish());
         cpu.features.push_back(std::move(feat));
     }
-    CONF_SET(c, e.child("numa"));
+    VIREO_ASSIGN(c, e.child("numa"));
     if (c) {
         for (auto& cell : c->children("cell")) {
             CpuDef::NumaCell nc;
@@ -973,8 +966,8 @@ Status parse_cpu(XmlElement& e, CpuDef& cpu) {
             if (!scaled) return std::unexpected(cell.xml_error("@unit", scaled.error().message));
             kib = *scaled;
             nc.memory_kib = std::to_string(kib);
-            CONF_SET(nc.memAccess, cell.attr_enum("memAccess", {"shared", "private"}, "memory access"));
-            CONF_SET(nc.discard, cell.attr_yesno("discard"));
+            VIREO_ASSIGN(nc.memAccess, cell.attr_enum("memAccess", {"shared", "private"}, "memory access"));
+            VIREO_ASSIGN(nc.discard, cell.attr_yesno("discard"));
             VIREO_TRY(cell.finish());
             cpu.numa.push_back(std::move(nc));
         }
@@ -984,20 +977,20 @@ Status parse_cpu(XmlElement& e, CpuDef& cpu) {
 }
 
 Status parse_clock(XmlElement& e, ClockDef& clk) {
-    CONF_SET(clk.offset, e.attr_enum("offset", {"utc", "localtime", "timezone", "variable", "absolute"}, "clock offset"));
+    VIREO_ASSIGN(clk.offset, e.attr_enum("offset", {"utc", "localtime", "timezone", "variable", "absolute"}, "clock offset"));
     if (clk.offset.empty()) clk.offset = "utc";
     clk.timezone = e.attr_or_empty("timezone");
     clk.adjustment = e.attr_or_empty("adjustment");
-    CONF_SET(clk.basis, e.attr_enum("basis", {"utc", "localtime"}, "clock basis"));
+    VIREO_ASSIGN(clk.basis, e.attr_enum("basis", {"utc", "localtime"}, "clock basis"));
     for (auto& t : e.children("timer")) {
         Timer tm;
-        CONF_SET(tm.name, t.attr_enum("name", {"platform", "rtc", "pit", "hpet", "kvmclock", "hypervclock", "tsc"}, "timer", {"armvtimer"}));
+        VIREO_ASSIGN(tm.name, t.attr_enum("name", {"platform", "rtc", "pit", "hpet", "kvmclock", "hypervclock", "tsc"}, "timer", {"armvtimer"}));
         if (tm.name.empty()) return std::unexpected(t.xml_error("@name", "missing timer name"));
-        CONF_SET(tm.present, t.attr_yesno("present"));
-        CONF_SET(tm.tickpolicy, t.attr_enum("tickpolicy", {"delay", "catchup", "merge", "discard"}, "tick policy"));
-        CONF_SET(tm.track, t.attr_enum("track", {"boot", "guest", "wall", "realtime"}, "timer track"));
+        VIREO_ASSIGN(tm.present, t.attr_yesno("present"));
+        VIREO_ASSIGN(tm.tickpolicy, t.attr_enum("tickpolicy", {"delay", "catchup", "merge", "discard"}, "tick policy"));
+        VIREO_ASSIGN(tm.track, t.attr_enum("track", {"boot", "guest", "wall", "realtime"}, "timer track"));
         tm.frequency = t.attr_or_empty("frequency");
-        CONF_SET(tm.mode, t.attr_enum("mode", {"auto", "native", "emulate", "paravirt", "smpsafe"}, "timer mode"));
+        VIREO_ASSIGN(tm.mode, t.attr_enum("mode", {"auto", "native", "emulate", "paravirt", "smpsafe"}, "timer mode"));
         VIREO_TRY(t.finish());
         clk.timers.push_back(std::move(tm));
     }
@@ -1006,14 +999,14 @@ Status parse_clock(XmlElement& e, ClockDef& clk) {
 
 Status parse_pm(XmlElement& e, PmDef& pm) {
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("suspend-to-mem"));
+    VIREO_ASSIGN(c, e.child("suspend-to-mem"));
     if (c) {
-        CONF_SET(pm.suspend_to_mem, c->attr_yesno("enabled"));
+        VIREO_ASSIGN(pm.suspend_to_mem, c->attr_yesno("enabled"));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("suspend-to-disk"));
+    VIREO_ASSIGN(c, e.child("suspend-to-disk"));
     if (c) {
-        CONF_SET(pm.suspend_to_disk, c->attr_yesno("enabled"));
+        VIREO_ASSIGN(pm.suspend_to_disk, c->attr_yesno("enabled"));
         VIREO_TRY(c->finish());
     }
     return e.finish();
@@ -1068,7 +1061,7 @@ std::string metadata_inner_xml(pugi::xml_node node) {
 
 Result<std::string> parse_lifecycle_action(XmlElement& parent, std::string_view name, bool crash) {
     std::optional<XmlElement> c;
-    CONF_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return std::string();
     const std::string v = c->text();
     VIREO_TRY(c->finish());
@@ -1080,7 +1073,7 @@ Result<std::string> parse_lifecycle_action(XmlElement& parent, std::string_view 
 }
 
 Status parse_domain_element(XmlElement& e, DomainDef& def) {
-    CONF_SET(def.type, e.attr_enum("type", {"kvm", "qemu"}, "domain type",
+    VIREO_ASSIGN(def.type, e.attr_enum("type", {"kvm", "qemu"}, "domain type",
                                    {"kqemu", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv", "vbox", "phyp", "vz", "bhyve", "ch", "hvf"}));
     if (def.type.empty()) return std::unexpected(e.xml_error("@type", "missing domain type (expected 'kvm' or 'qemu')"));
     auto id = e.attr("id");
@@ -1102,12 +1095,12 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
     }
 
     std::optional<XmlElement> c;
-    CONF_SET(c, e.child("name"));
+    VIREO_ASSIGN(c, e.child("name"));
     if (!c) return std::unexpected(e.xml_error("", "missing <name>: a domain needs a name"));
     def.name = c->text();
     VIREO_TRY(c->finish());
 
-    CONF_SET(c, e.child("uuid"));
+    VIREO_ASSIGN(c, e.child("uuid"));
     if (c) {
         const std::string text = c->text();
         auto uuid = Uuid::parse(text);
@@ -1117,7 +1110,7 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
     }
     const bool uuid_given = c.has_value();
     if (!uuid_given) def.uuid = Uuid::generate();
-    CONF_SET(c, e.child("genid"));
+    VIREO_ASSIGN(c, e.child("genid"));
     if (c) {
         const std::string text = c->text();
         if (text.empty()) {
@@ -1129,46 +1122,46 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
         }
         VIREO_TRY(c->finish());
     }
-    CONF_SET(def.title, parse_text_child(e, "title"));
+    VIREO_ASSIGN(def.title, parse_text_child(e, "title"));
     if (def.title.find('\n') != std::string::npos) return std::unexpected(e.xml_error("title", "the title must be a single line"));
-    CONF_SET(def.description, parse_text_child(e, "description"));
-    CONF_SET(c, e.child("metadata"));
+    VIREO_ASSIGN(def.description, parse_text_child(e, "description"));
+    VIREO_ASSIGN(c, e.child("metadata"));
     if (c) {
         def.metadata_present = true;
         def.metadata_xml = metadata_inner_xml(c->node());
         c->consume_all();
     }
 
-    CONF_SET(c, e.child("memory"));
+    VIREO_ASSIGN(c, e.child("memory"));
     if (!c) return std::unexpected(e.xml_error("", "missing <memory>: a domain needs a memory size"));
-    CONF_SET(def.memory_kib, parse_memory_value(*c));
+    VIREO_ASSIGN(def.memory_kib, parse_memory_value(*c));
     VIREO_TRY(c->finish());
-    CONF_SET(c, e.child("currentMemory"));
+    VIREO_ASSIGN(c, e.child("currentMemory"));
     if (c) {
-        CONF_SET(def.current_memory_kib, parse_memory_value(*c));
+        VIREO_ASSIGN(def.current_memory_kib, parse_memory_value(*c));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("maxMemory"));
+    VIREO_ASSIGN(c, e.child("maxMemory"));
     if (c) {
-        CONF_SET(def.max_memory_slots, c->attr_uint("slots"));
-        CONF_SET(def.max_memory_kib, parse_memory_value(*c));
+        VIREO_ASSIGN(def.max_memory_slots, c->attr_uint("slots"));
+        VIREO_ASSIGN(def.max_memory_kib, parse_memory_value(*c));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("memoryBacking"));
+    VIREO_ASSIGN(c, e.child("memoryBacking"));
     if (c) VIREO_TRY(parse_memory_backing(*c, def.memory_backing));
 
-    CONF_SET(c, e.child("vcpu"));
+    VIREO_ASSIGN(c, e.child("vcpu"));
     if (c) {
-        CONF_SET(def.vcpu_placement, c->attr_enum("placement", {"static", "auto"}, "vcpu placement"));
+        VIREO_ASSIGN(def.vcpu_placement, c->attr_enum("placement", {"static", "auto"}, "vcpu placement"));
         def.vcpu_cpuset = c->attr_or_empty("cpuset");
-        CONF_SET(def.vcpus_current, c->attr_uint("current"));
+        VIREO_ASSIGN(def.vcpus_current, c->attr_uint("current"));
         const std::string text = c->text();
         auto n = xml::parse_uint(text);
         if (!n || *n == 0 || *n > 4096) return std::unexpected(c->xml_error("", fmt::format("invalid vcpu count '{}' (expected 1 to 4096)", text)));
         def.vcpus = static_cast<unsigned>(*n);
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("iothreads"));
+    VIREO_ASSIGN(c, e.child("iothreads"));
     if (c) {
         const std::string text = c->text();
         auto n = xml::parse_uint(text);
@@ -1176,15 +1169,15 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
         def.iothreads = static_cast<unsigned>(*n);
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("iothreadids"));
+    VIREO_ASSIGN(c, e.child("iothreadids"));
     if (c) VIREO_TRY(parse_iothreadids(*c, def.iothread_ids));
-    CONF_SET(c, e.child("cputune"));
+    VIREO_ASSIGN(c, e.child("cputune"));
     if (c) VIREO_TRY(parse_cputune(*c, def.cputune));
-    CONF_SET(c, e.child("numatune"));
+    VIREO_ASSIGN(c, e.child("numatune"));
     if (c) VIREO_TRY(parse_numatune(*c, def.numatune, def.vcpu_placement));
-    CONF_SET(c, e.child("resource"));
+    VIREO_ASSIGN(c, e.child("resource"));
     if (c) {
-        CONF_SET(def.resource_partition, parse_text_child(*c, "partition"));
+        VIREO_ASSIGN(def.resource_partition, parse_text_child(*c, "partition"));
         VIREO_TRY(c->finish());
     }
     for (auto& si : e.children("sysinfo")) {
@@ -1199,25 +1192,25 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
             else if (!(*u == def.uuid)) return std::unexpected(si.xml_error("system/entry", "UUID mismatch between <uuid> and <sysinfo>"));
         }
     }
-    CONF_SET(c, e.child("os"));
+    VIREO_ASSIGN(c, e.child("os"));
     if (!c) return std::unexpected(e.xml_error("", "missing <os> (e.g. <os><type arch='x86_64' machine='q35'>hvm</type></os>)"));
     VIREO_TRY(parse_os(*c, def.os));
-    CONF_SET(c, e.child("features"));
+    VIREO_ASSIGN(c, e.child("features"));
     if (c) {
         def.features_present = true;
         for (auto& f : c->all_children()) VIREO_TRY(parse_feature(f, "features", def.features.emplace_back()));
         VIREO_TRY(c->finish());
     }
-    CONF_SET(c, e.child("cpu"));
+    VIREO_ASSIGN(c, e.child("cpu"));
     if (c) VIREO_TRY(parse_cpu(*c, def.cpu));
-    CONF_SET(c, e.child("clock"));
+    VIREO_ASSIGN(c, e.child("clock"));
     if (c) VIREO_TRY(parse_clock(*c, def.clock));
-    CONF_SET(def.on_poweroff, parse_lifecycle_action(e, "on_poweroff", false));
-    CONF_SET(def.on_reboot, parse_lifecycle_action(e, "on_reboot", false));
-    CONF_SET(def.on_crash, parse_lifecycle_action(e, "on_crash", true));
-    CONF_SET(c, e.child("pm"));
+    VIREO_ASSIGN(def.on_poweroff, parse_lifecycle_action(e, "on_poweroff", false));
+    VIREO_ASSIGN(def.on_reboot, parse_lifecycle_action(e, "on_reboot", false));
+    VIREO_ASSIGN(def.on_crash, parse_lifecycle_action(e, "on_crash", true));
+    VIREO_ASSIGN(c, e.child("pm"));
     if (c) VIREO_TRY(parse_pm(*c, def.pm));
-    CONF_SET(c, e.child("devices"));
+    VIREO_ASSIGN(c, e.child("devices"));
     if (c) VIREO_TRY(parse_devices(*c, def.devices));
     for (auto& l : e.children("seclabel")) VIREO_TRY(parse_seclabel(l, def.seclabels.emplace_back()));
     return e.finish();

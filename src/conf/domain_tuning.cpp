@@ -17,19 +17,13 @@
 #include "conf/units.hpp"
 #include "conf/xml_reader.hpp"
 #include "conf/xml_writer.hpp"
+#include "util/assign.hpp"
 
 namespace vireo::conf {
 
 using xml::XmlElement;
 
 namespace {
-
-#define TUNING_SET(lhs, expr)                                  \
-    do {                                                       \
-        auto tuning_r_ = (expr);                               \
-        if (!tuning_r_) return std::unexpected(tuning_r_.error()); \
-        (lhs) = std::move(*tuning_r_);                         \
-    } while (0)
 
 // A host/guest node or CPU set attribute, normalised to libvirt's spelling
 // ("1-2,5-7,^6" -> "1-2,5,7"); `what` names it in the error.
@@ -44,7 +38,7 @@ Result<std::string> parse_set_attr(XmlElement& e, std::string_view name, std::st
 
 Result<bool> flag_child(XmlElement& parent, std::string_view name) {
     std::optional<XmlElement> c;
-    TUNING_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return false;
     VIREO_TRY(c->finish());
     return true;
@@ -66,7 +60,7 @@ Result<std::uint64_t> memory_text_kib(XmlElement& e) {
 Status parse_memory_backing(XmlElement& e, MemoryBacking& mb) {
     mb.present = true;
     std::optional<XmlElement> c;
-    TUNING_SET(c, e.child("hugepages"));
+    VIREO_ASSIGN(c, e.child("hugepages"));
     if (c) {
         mb.hugepages = true;
         for (auto& p : c->children("page")) {
@@ -78,29 +72,29 @@ Status parse_memory_backing(XmlElement& e, MemoryBacking& mb) {
             auto kib = scale_to_kib(*value, p.attr_or_empty("unit"), "KiB");
             if (!kib) return std::unexpected(p.xml_error("@unit", kib.error().message));
             page.size_kib = *kib;
-            TUNING_SET(page.nodeset, parse_set_attr(p, "nodeset", "hugepage nodeset"));
+            VIREO_ASSIGN(page.nodeset, parse_set_attr(p, "nodeset", "hugepage nodeset"));
             VIREO_TRY(p.finish());
             mb.pages.push_back(std::move(page));
         }
         VIREO_TRY(c->finish());
     }
-    TUNING_SET(mb.nosharepages, flag_child(e, "nosharepages"));
-    TUNING_SET(mb.locked, flag_child(e, "locked"));
-    TUNING_SET(mb.discard, flag_child(e, "discard"));
-    TUNING_SET(c, e.child("source"));
+    VIREO_ASSIGN(mb.nosharepages, flag_child(e, "nosharepages"));
+    VIREO_ASSIGN(mb.locked, flag_child(e, "locked"));
+    VIREO_ASSIGN(mb.discard, flag_child(e, "discard"));
+    VIREO_ASSIGN(c, e.child("source"));
     if (c) {
-        TUNING_SET(mb.source_type, c->attr_enum("type", {"file", "anonymous", "memfd"}, "memory source"));
+        VIREO_ASSIGN(mb.source_type, c->attr_enum("type", {"file", "anonymous", "memfd"}, "memory source"));
         VIREO_TRY(c->finish());
     }
-    TUNING_SET(c, e.child("access"));
+    VIREO_ASSIGN(c, e.child("access"));
     if (c) {
-        TUNING_SET(mb.access_mode, c->attr_enum("mode", {"shared", "private"}, "memory access mode"));
+        VIREO_ASSIGN(mb.access_mode, c->attr_enum("mode", {"shared", "private"}, "memory access mode"));
         VIREO_TRY(c->finish());
     }
-    TUNING_SET(c, e.child("allocation"));
+    VIREO_ASSIGN(c, e.child("allocation"));
     if (c) {
-        TUNING_SET(mb.allocation_mode, c->attr_enum("mode", {"immediate", "ondemand"}, "memory allocation mode"));
-        TUNING_SET(mb.allocation_threads, c->attr_uint("threads"));
+        VIREO_ASSIGN(mb.allocation_mode, c->attr_enum("mode", {"immediate", "ondemand"}, "memory allocation mode"));
+        VIREO_ASSIGN(mb.allocation_threads, c->attr_uint("threads"));
         VIREO_TRY(c->finish());
     }
     return e.finish();
@@ -109,7 +103,7 @@ Status parse_memory_backing(XmlElement& e, MemoryBacking& mb) {
 Status parse_iothreadids(XmlElement& e, std::vector<unsigned>& ids) {
     for (auto& t : e.children("iothread")) {
         std::optional<unsigned> id;
-        TUNING_SET(id, t.attr_uint("id"));
+        VIREO_ASSIGN(id, t.attr_uint("id"));
         if (!id) return std::unexpected(t.xml_error("@id", "Missing 'id' attribute in <iothread> element"));
         if (*id == 0) return std::unexpected(t.xml_error("@id", "invalid iothread 'id' value '0'"));
         if (std::ranges::find(ids, *id) != ids.end())
@@ -123,14 +117,14 @@ Status parse_iothreadids(XmlElement& e, std::vector<unsigned>& ids) {
 Status parse_cputune(XmlElement& e, CpuTune& ct) {
     ct.present = true;
     std::optional<XmlElement> c;
-    TUNING_SET(c, e.child("shares"));
+    VIREO_ASSIGN(c, e.child("shares"));
     if (c) {
         auto v = xml::parse_uint(c->text());
         if (!v) return std::unexpected(c->xml_error("", "invalid value for cputune shares"));
         ct.shares = *v;
         VIREO_TRY(c->finish());
     }
-    TUNING_SET(c, e.child("period"));
+    VIREO_ASSIGN(c, e.child("period"));
     if (c) {
         auto v = xml::parse_uint(c->text());
         if (!v || (*v != 0 && (*v < 1000 || *v > 1000000)))
@@ -138,7 +132,7 @@ Status parse_cputune(XmlElement& e, CpuTune& ct) {
         ct.period = *v;
         VIREO_TRY(c->finish());
     }
-    TUNING_SET(c, e.child("quota"));
+    VIREO_ASSIGN(c, e.child("quota"));
     if (c) {
         const std::string text = c->text();
         std::int64_t q = 0;
@@ -154,10 +148,10 @@ Status parse_cputune(XmlElement& e, CpuTune& ct) {
     for (auto& p : e.children("vcpupin")) {
         CpuTune::Pin pin;
         std::optional<unsigned> id;
-        TUNING_SET(id, p.attr_uint("vcpu"));
+        VIREO_ASSIGN(id, p.attr_uint("vcpu"));
         if (!id) return std::unexpected(p.xml_error("@vcpu", "missing vcpu id in vcpupin"));
         pin.id = *id;
-        TUNING_SET(pin.cpuset, parse_set_attr(p, "cpuset", "vcpupin cpuset"));
+        VIREO_ASSIGN(pin.cpuset, parse_set_attr(p, "cpuset", "vcpupin cpuset"));
         if (pin.cpuset.empty()) return std::unexpected(p.xml_error("@cpuset", "missing cpuset for vcpupin"));
         if (std::ranges::any_of(ct.vcpupins, [&](const CpuTune::Pin& o) { return o.id == pin.id; }))
             return std::unexpected(p.xml_error("@vcpu", fmt::format("duplicate vcpupin for vcpu '{}'", pin.id)));
@@ -165,20 +159,20 @@ Status parse_cputune(XmlElement& e, CpuTune& ct) {
         ct.vcpupins.push_back(std::move(pin));
     }
     std::ranges::stable_sort(ct.vcpupins, {}, &CpuTune::Pin::id);
-    TUNING_SET(c, e.child("emulatorpin"));
+    VIREO_ASSIGN(c, e.child("emulatorpin"));
     if (c) {
-        TUNING_SET(ct.emulatorpin, parse_set_attr(*c, "cpuset", "emulatorpin cpuset"));
+        VIREO_ASSIGN(ct.emulatorpin, parse_set_attr(*c, "cpuset", "emulatorpin cpuset"));
         if (ct.emulatorpin.empty()) return std::unexpected(c->xml_error("@cpuset", "missing cpuset for emulatorpin"));
         VIREO_TRY(c->finish());
     }
     for (auto& p : e.children("iothreadpin")) {
         CpuTune::Pin pin;
         std::optional<unsigned> id;
-        TUNING_SET(id, p.attr_uint("iothread"));
+        VIREO_ASSIGN(id, p.attr_uint("iothread"));
         if (!id) return std::unexpected(p.xml_error("@iothread", "missing iothread id in iothreadpin"));
         if (*id == 0) return std::unexpected(p.xml_error("@iothread", "invalid setting for iothread, must be a positive integer"));
         pin.id = *id;
-        TUNING_SET(pin.cpuset, parse_set_attr(p, "cpuset", "iothreadpin cpuset"));
+        VIREO_ASSIGN(pin.cpuset, parse_set_attr(p, "cpuset", "iothreadpin cpuset"));
         if (pin.cpuset.empty()) return std::unexpected(p.xml_error("@cpuset", "missing cpuset for iothreadpin"));
         if (std::ranges::any_of(ct.iothreadpins, [&](const CpuTune::Pin& o) { return o.id == pin.id; }))
             return std::unexpected(p.xml_error("@iothread", fmt::format("Duplicate iothreadpin for same iothread '{}'", pin.id)));
@@ -191,12 +185,12 @@ Status parse_cputune(XmlElement& e, CpuTune& ct) {
 Status parse_numatune(XmlElement& e, NumaTune& nt, std::string_view vcpu_placement) {
     nt.present = true;
     std::optional<XmlElement> c;
-    TUNING_SET(c, e.child("memory"));
+    VIREO_ASSIGN(c, e.child("memory"));
     if (c) {
-        TUNING_SET(nt.memory_mode, c->attr_enum("mode", {"strict", "preferred", "interleave", "restrictive"}, "numatune memory mode"));
+        VIREO_ASSIGN(nt.memory_mode, c->attr_enum("mode", {"strict", "preferred", "interleave", "restrictive"}, "numatune memory mode"));
         if (nt.memory_mode.empty()) nt.memory_mode = "strict";
-        TUNING_SET(nt.memory_placement, c->attr_enum("placement", {"static", "auto"}, "numatune placement"));
-        TUNING_SET(nt.memory_nodeset, parse_set_attr(*c, "nodeset", "numatune nodeset"));
+        VIREO_ASSIGN(nt.memory_placement, c->attr_enum("placement", {"static", "auto"}, "numatune placement"));
+        VIREO_ASSIGN(nt.memory_nodeset, parse_set_attr(*c, "nodeset", "numatune nodeset"));
         if (nt.memory_placement.empty())
             nt.memory_placement = !nt.memory_nodeset.empty() ? "static" : (vcpu_placement == "auto" ? "auto" : "static");
         if (nt.memory_placement == "static" && nt.memory_nodeset.empty())
@@ -208,14 +202,14 @@ Status parse_numatune(XmlElement& e, NumaTune& nt, std::string_view vcpu_placeme
     for (auto& m : e.children("memnode")) {
         NumaTune::MemNode mn;
         std::optional<unsigned> id;
-        TUNING_SET(id, m.attr_uint("cellid"));
+        VIREO_ASSIGN(id, m.attr_uint("cellid"));
         if (!id) return std::unexpected(m.xml_error("@cellid", "Missing required cellid attribute in memnode element"));
         mn.cellid = *id;
         if (std::ranges::any_of(nt.memnodes, [&](const NumaTune::MemNode& o) { return o.cellid == mn.cellid; }))
             return std::unexpected(m.xml_error("@cellid", fmt::format("Multiple memnode elements with cellid {}", mn.cellid)));
-        TUNING_SET(mn.mode, m.attr_enum("mode", {"strict", "preferred", "interleave", "restrictive"}, "memnode mode"));
+        VIREO_ASSIGN(mn.mode, m.attr_enum("mode", {"strict", "preferred", "interleave", "restrictive"}, "memnode mode"));
         if (mn.mode.empty()) mn.mode = "strict";
-        TUNING_SET(mn.nodeset, parse_set_attr(m, "nodeset", "memnode nodeset"));
+        VIREO_ASSIGN(mn.nodeset, parse_set_attr(m, "nodeset", "memnode nodeset"));
         if (mn.nodeset.empty()) return std::unexpected(m.xml_error("@nodeset", "Missing required nodeset attribute in memnode element"));
         VIREO_TRY(m.finish());
         nt.memnodes.push_back(std::move(mn));
@@ -224,20 +218,20 @@ Status parse_numatune(XmlElement& e, NumaTune& nt, std::string_view vcpu_placeme
 }
 
 Status parse_memory_device(XmlElement& e, MemoryDevice& m, const std::function<Status(XmlElement&, DeviceInfo&)>& parse_info) {
-    TUNING_SET(m.model, e.attr_enum("model", {"dimm"}, "memory model", {"nvdimm", "virtio-pmem", "virtio-mem", "sgx-epc"}));
+    VIREO_ASSIGN(m.model, e.attr_enum("model", {"dimm"}, "memory model", {"nvdimm", "virtio-pmem", "virtio-mem", "sgx-epc"}));
     if (m.model.empty()) return std::unexpected(e.xml_error("@model", "missing memory model"));
-    TUNING_SET(m.access, e.attr_enum("access", {"shared", "private"}, "memory access"));
-    TUNING_SET(m.discard, e.attr_yesno("discard"));
+    VIREO_ASSIGN(m.access, e.attr_enum("access", {"shared", "private"}, "memory access"));
+    VIREO_ASSIGN(m.discard, e.attr_yesno("discard"));
     std::optional<XmlElement> c;
-    TUNING_SET(c, e.child("target"));
+    VIREO_ASSIGN(c, e.child("target"));
     if (!c) return std::unexpected(e.xml_error("target", "missing <target> for memory device"));
     std::optional<XmlElement> s;
-    TUNING_SET(s, c->child("size"));
+    VIREO_ASSIGN(s, c->child("size"));
     if (!s) return std::unexpected(c->xml_error("size", "missing memory device target size"));
-    TUNING_SET(m.target_size_kib, memory_text_kib(*s));
+    VIREO_ASSIGN(m.target_size_kib, memory_text_kib(*s));
     if (m.target_size_kib == 0) return std::unexpected(s->xml_error("", "memory device size must be greater than zero"));
     VIREO_TRY(s->finish());
-    TUNING_SET(s, c->child("node"));
+    VIREO_ASSIGN(s, c->child("node"));
     if (s) {
         auto n = xml::parse_uint(s->text());
         if (!n || *n > 0xffffu) return std::unexpected(s->xml_error("", "invalid value of memory device node"));

@@ -22,17 +22,17 @@ namespace {
 
 Result<InterfaceProtocol> parse_protocol(XmlElement& e) {
     InterfaceProtocol p;
-    NET_SET(p.family, e.attr_enum("family", {"ipv4", "ipv6"}, "protocol family"));
+    VIREO_ASSIGN(p.family, e.attr_enum("family", {"ipv4", "ipv6"}, "protocol family"));
     if (p.family.empty()) return std::unexpected(e.xml_error("@family", "missing protocol family (ipv4 or ipv6)"));
     std::optional<XmlElement> c;
-    NET_SET(c, e.child("dhcp"));
+    VIREO_ASSIGN(c, e.child("dhcp"));
     if (c) {
         p.dhcp = true;
-        NET_SET(p.dhcp_peerdns, c->attr_yesno("peerdns"));
+        VIREO_ASSIGN(p.dhcp_peerdns, c->attr_yesno("peerdns"));
         VIREO_TRY(c->finish());
     }
     if (p.family == "ipv6") {
-        NET_SET(c, e.child("autoconf"));
+        VIREO_ASSIGN(c, e.child("autoconf"));
         if (c) {
             p.autoconf = true;
             VIREO_TRY(c->finish());
@@ -41,18 +41,18 @@ Result<InterfaceProtocol> parse_protocol(XmlElement& e) {
     const unsigned max_prefix = p.family == "ipv6" ? 128 : 32;
     for (auto& ip : e.children("ip")) {
         std::optional<IpAddr> a;
-        NET_SET(a, netxml::attr_ip(ip, "address", p.family));
+        VIREO_ASSIGN(a, netxml::attr_ip(ip, "address", p.family));
         if (!a) return std::unexpected(ip.xml_error("@address", "missing address"));
         InterfaceAddress addr{*a, std::nullopt};
-        NET_SET(addr.prefix, ip.attr_uint("prefix"));
+        VIREO_ASSIGN(addr.prefix, ip.attr_uint("prefix"));
         if (addr.prefix && *addr.prefix > max_prefix)
             return std::unexpected(ip.xml_error("@prefix", fmt::format("prefix {} is too long (maximum {})", *addr.prefix, max_prefix)));
         VIREO_TRY(ip.finish());
         p.ips.push_back(addr);
     }
-    NET_SET(c, e.child("route"));
+    VIREO_ASSIGN(c, e.child("route"));
     if (c) {
-        NET_SET(p.gateway, netxml::attr_ip(*c, "gateway", p.family));
+        VIREO_ASSIGN(p.gateway, netxml::attr_ip(*c, "gateway", p.family));
         if (!p.gateway) return std::unexpected(c->xml_error("@gateway", "missing gateway"));
         VIREO_TRY(c->finish());
     }
@@ -63,35 +63,35 @@ Result<InterfaceProtocol> parse_protocol(XmlElement& e) {
 Status parse_interface(XmlElement& e, InterfaceDef& def, bool bare);
 
 Status parse_bond(XmlElement& e, InterfaceDef& def) {
-    NET_SET(def.bond_mode, e.attr_enum("mode", {"balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"},
+    VIREO_ASSIGN(def.bond_mode, e.attr_enum("mode", {"balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"},
                                        "bond mode"));
     std::optional<XmlElement> c;
-    NET_SET(c, e.child("miimon"));
+    VIREO_ASSIGN(c, e.child("miimon"));
     if (c) {
         InterfaceDef::Miimon m;
         std::optional<unsigned> freq;
-        NET_SET(freq, c->attr_uint("freq"));
+        VIREO_ASSIGN(freq, c->attr_uint("freq"));
         if (!freq) return std::unexpected(c->xml_error("@freq", "missing miimon frequency"));
         m.freq = *freq;
-        NET_SET(m.downdelay, c->attr_uint("downdelay"));
-        NET_SET(m.updelay, c->attr_uint("updelay"));
-        NET_SET(m.carrier, c->attr_enum("carrier", {"ioctl", "netif"}, "carrier"));
+        VIREO_ASSIGN(m.downdelay, c->attr_uint("downdelay"));
+        VIREO_ASSIGN(m.updelay, c->attr_uint("updelay"));
+        VIREO_ASSIGN(m.carrier, c->attr_enum("carrier", {"ioctl", "netif"}, "carrier"));
         VIREO_TRY(c->finish());
         def.miimon = m;
     }
-    NET_SET(c, e.child("arpmon"));
+    VIREO_ASSIGN(c, e.child("arpmon"));
     if (c) {
         if (def.miimon) return std::unexpected(c->xml_error("", "a bond has either <miimon> or <arpmon>, not both"));
         InterfaceDef::Arpmon a;
         std::optional<unsigned> interval;
-        NET_SET(interval, c->attr_uint("interval"));
+        VIREO_ASSIGN(interval, c->attr_uint("interval"));
         if (!interval) return std::unexpected(c->xml_error("@interval", "missing arpmon interval"));
         a.interval = *interval;
         std::optional<IpAddr> target;
-        NET_SET(target, netxml::attr_ip(*c, "target", "ipv4"));
+        VIREO_ASSIGN(target, netxml::attr_ip(*c, "target", "ipv4"));
         if (!target) return std::unexpected(c->xml_error("@target", "missing arpmon target"));
         a.target = *target;
-        NET_SET(a.validate, c->attr_enum("validate", {"none", "active", "backup", "all"}, "arpmon validate"));
+        VIREO_ASSIGN(a.validate, c->attr_enum("validate", {"none", "active", "backup", "all"}, "arpmon validate"));
         VIREO_TRY(c->finish());
         def.arpmon = a;
     }
@@ -106,7 +106,7 @@ Status parse_bond(XmlElement& e, InterfaceDef& def) {
 }
 
 Status parse_bridge(XmlElement& e, InterfaceDef& def) {
-    NET_SET(def.bridge_stp, e.attr_onoff("stp"));
+    VIREO_ASSIGN(def.bridge_stp, e.attr_onoff("stp"));
     if (auto d = e.attr("delay")) {
         double v = -1;
         auto [ptr, ec] = std::from_chars(d->data(), d->data() + d->size(), v);
@@ -125,45 +125,45 @@ Status parse_bridge(XmlElement& e, InterfaceDef& def) {
 
 Status parse_vlan(XmlElement& e, InterfaceDef& def) {
     std::optional<unsigned> tag;
-    NET_SET(tag, e.attr_uint("tag"));
+    VIREO_ASSIGN(tag, e.attr_uint("tag"));
     if (!tag || *tag > 4095) return std::unexpected(e.xml_error("@tag", "missing or invalid VLAN tag (0 to 4095)"));
     def.vlan_tag = *tag;
     std::optional<XmlElement> dev;
-    NET_SET(dev, e.child("interface"));
+    VIREO_ASSIGN(dev, e.child("interface"));
     if (!dev) return std::unexpected(e.xml_error("", "missing <interface name='...'/>: the device the VLAN is on"));
-    NET_SET(def.vlan_device, netxml::attr_ifname(*dev, "name"));
+    VIREO_ASSIGN(def.vlan_device, netxml::attr_ifname(*dev, "name"));
     if (def.vlan_device.empty()) return std::unexpected(dev->xml_error("@name", "missing name of the VLAN's device"));
     VIREO_TRY(dev->finish());
     return e.finish();
 }
 
 Status parse_interface(XmlElement& e, InterfaceDef& def, bool bare) {
-    NET_SET(def.type, e.attr_enum("type", {"ethernet", "bridge", "bond", "vlan"}, "interface type"));
+    VIREO_ASSIGN(def.type, e.attr_enum("type", {"ethernet", "bridge", "bond", "vlan"}, "interface type"));
     if (def.type.empty()) return std::unexpected(e.xml_error("@type", "missing interface type (ethernet, bridge, bond or vlan)"));
-    NET_SET(def.name, netxml::attr_ifname(e, "name"));
+    VIREO_ASSIGN(def.name, netxml::attr_ifname(e, "name"));
     std::optional<XmlElement> c;
     if (!bare) {
-        NET_SET(c, e.child("start"));
+        VIREO_ASSIGN(c, e.child("start"));
         if (c) {
-            NET_SET(def.start_mode, c->attr_enum("mode", {"onboot", "none", "hotplug"}, "start mode"));
+            VIREO_ASSIGN(def.start_mode, c->attr_enum("mode", {"onboot", "none", "hotplug"}, "start mode"));
             VIREO_TRY(c->finish());
         }
-        NET_SET(c, e.child("mtu"));
+        VIREO_ASSIGN(c, e.child("mtu"));
         if (c) {
-            NET_SET(def.mtu, c->attr_uint("size"));
+            VIREO_ASSIGN(def.mtu, c->attr_uint("size"));
             if (!def.mtu || *def.mtu < 68) return std::unexpected(c->xml_error("@size", "missing or invalid MTU (at least 68)"));
             VIREO_TRY(c->finish());
         }
         for (auto& p : e.children("protocol")) {
             InterfaceProtocol proto;
-            NET_SET(proto, parse_protocol(p));
+            VIREO_ASSIGN(proto, parse_protocol(p));
             if (def.protocol(proto.family))
                 return std::unexpected(p.xml_error("@family", fmt::format("only one <protocol family='{}'> per interface", proto.family)));
             def.protocols.push_back(std::move(proto));
         }
     }
     if (def.type == "ethernet" || def.type == "vlan") {
-        NET_SET(c, e.child("mac"));
+        VIREO_ASSIGN(c, e.child("mac"));
         if (c) {
             const std::string a = c->attr_or_empty("address");
             def.mac = MacAddr::parse(a);
@@ -171,23 +171,23 @@ Status parse_interface(XmlElement& e, InterfaceDef& def, bool bare) {
             VIREO_TRY(c->finish());
         }
     }
-    NET_SET(c, e.child("link"));
+    VIREO_ASSIGN(c, e.child("link"));
     if (c) {
-        NET_SET(def.link_speed, c->attr_uint("speed"));
-        NET_SET(def.link_state, c->attr_enum("state", {"unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"}, "link state"));
+        VIREO_ASSIGN(def.link_speed, c->attr_uint("speed"));
+        VIREO_ASSIGN(def.link_state, c->attr_enum("state", {"unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"}, "link state"));
         VIREO_TRY(c->finish());
     }
     if (def.type == "bridge") {
         if (bare) return std::unexpected(e.xml_error("@type", "a bridge cannot be nested in another interface"));
-        NET_SET(c, e.child("bridge"));
+        VIREO_ASSIGN(c, e.child("bridge"));
         if (!c) return std::unexpected(e.xml_error("", "missing <bridge> element of a bridge interface"));
         VIREO_TRY(parse_bridge(*c, def));
     } else if (def.type == "bond") {
-        NET_SET(c, e.child("bond"));
+        VIREO_ASSIGN(c, e.child("bond"));
         if (!c) return std::unexpected(e.xml_error("", "missing <bond> element of a bond interface"));
         VIREO_TRY(parse_bond(*c, def));
     } else if (def.type == "vlan") {
-        NET_SET(c, e.child("vlan"));
+        VIREO_ASSIGN(c, e.child("vlan"));
         if (!c) return std::unexpected(e.xml_error("", "missing <vlan tag='...'> element of a vlan interface"));
         VIREO_TRY(parse_vlan(*c, def));
         if (def.name.empty()) def.name = fmt::format("{}.{}", def.vlan_device, def.vlan_tag);

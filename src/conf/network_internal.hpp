@@ -9,18 +9,11 @@
 
 #include "conf/network.hpp"
 #include "conf/xml_reader.hpp"
+#include "util/assign.hpp"
 
 namespace vireo::conf::netxml {
 
 using xml::XmlElement;
-
-// Assign the value of a Result-returning expression or propagate its error.
-#define NET_SET(lhs, expr)                                   \
-    do {                                                     \
-        auto net_r_ = (expr);                                \
-        if (!net_r_) return std::unexpected(net_r_.error()); \
-        (lhs) = std::move(*net_r_);                          \
-    } while (0)
 
 // A parsed document and its root element, which must be <root_name>.
 struct Document {

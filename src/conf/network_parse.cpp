@@ -17,28 +17,28 @@ namespace {
 
 Result<std::optional<unsigned>> attr_uint_max(XmlElement& e, std::string_view name, unsigned max) {
     std::optional<unsigned> v;
-    NET_SET(v, e.attr_uint(name));
+    VIREO_ASSIGN(v, e.attr_uint(name));
     if (v && *v > max)
         return std::unexpected(e.xml_error(fmt::format("@{}", name), fmt::format("value {} out of range (maximum {})", *v, max)));
     return v;
 }
 
 Status parse_nat(XmlElement& e, NetworkNat& nat) {
-    NET_SET(nat.ipv6, e.attr_yesno("ipv6"));
+    VIREO_ASSIGN(nat.ipv6, e.attr_yesno("ipv6"));
     std::optional<XmlElement> c;
-    NET_SET(c, e.child("address"));
+    VIREO_ASSIGN(c, e.child("address"));
     if (c) {
-        NET_SET(nat.address_start, netxml::attr_ip(*c, "start", "ipv4"));
-        NET_SET(nat.address_end, netxml::attr_ip(*c, "end", "ipv4"));
+        VIREO_ASSIGN(nat.address_start, netxml::attr_ip(*c, "start", "ipv4"));
+        VIREO_ASSIGN(nat.address_end, netxml::attr_ip(*c, "end", "ipv4"));
         if (!nat.address_start) return std::unexpected(c->xml_error("@start", "missing start of the NAT address range"));
         if (!nat.address_end) return std::unexpected(c->xml_error("@end", "missing end of the NAT address range"));
         VIREO_TRY(c->finish());
     }
-    NET_SET(c, e.child("port"));
+    VIREO_ASSIGN(c, e.child("port"));
     if (c) {
         std::optional<unsigned> start, end;
-        NET_SET(start, attr_uint_max(*c, "start", 65535));
-        NET_SET(end, attr_uint_max(*c, "end", 65535));
+        VIREO_ASSIGN(start, attr_uint_max(*c, "start", 65535));
+        VIREO_ASSIGN(end, attr_uint_max(*c, "end", 65535));
         if (!start || !end) return std::unexpected(c->xml_error(start ? "@end" : "@start", "a NAT port range needs both start and end"));
         nat.port_start = *start;
         nat.port_end = *end;
@@ -49,16 +49,16 @@ Status parse_nat(XmlElement& e, NetworkNat& nat) {
 
 Status parse_forward(XmlElement& e, NetworkForward& fwd) {
     std::string mode;
-    NET_SET(mode, e.attr_enum("mode", {"nat", "route", "open", "bridge"}, "forward mode",
+    VIREO_ASSIGN(mode, e.attr_enum("mode", {"nat", "route", "open", "bridge"}, "forward mode",
                               {"passthrough", "private", "vepa", "hostdev"}));
     if (mode.empty() || mode == "nat") fwd.mode = ForwardMode::Nat;
     else if (mode == "route") fwd.mode = ForwardMode::Route;
     else if (mode == "open") fwd.mode = ForwardMode::Open;
     else fwd.mode = ForwardMode::Bridge;
-    NET_SET(fwd.dev, netxml::attr_ifname(e, "dev"));
+    VIREO_ASSIGN(fwd.dev, netxml::attr_ifname(e, "dev"));
     for (auto& i : e.children("interface")) {
         std::string dev;
-        NET_SET(dev, netxml::attr_ifname(i, "dev"));
+        VIREO_ASSIGN(dev, netxml::attr_ifname(i, "dev"));
         if (dev.empty()) return std::unexpected(i.xml_error("@dev", "missing interface name"));
         i.attr("connections");  // live usage count in dumped documents; recomputed by the driver
         VIREO_TRY(i.finish());
@@ -73,7 +73,7 @@ Status parse_forward(XmlElement& e, NetworkForward& fwd) {
         fwd.dev = fwd.interfaces.front();
     }
     std::optional<XmlElement> nat;
-    NET_SET(nat, e.child("nat"));
+    VIREO_ASSIGN(nat, e.child("nat"));
     if (nat) {
         if (fwd.mode != ForwardMode::Nat)
             return std::unexpected(nat->xml_error("", fmt::format("<nat> is only allowed with forward mode='nat', not '{}'", mode)));
@@ -83,9 +83,9 @@ Status parse_forward(XmlElement& e, NetworkForward& fwd) {
 }
 
 Status parse_bridge(XmlElement& e, NetworkBridge& br, ForwardMode mode) {
-    NET_SET(br.name, netxml::attr_ifname(e, "name"));
+    VIREO_ASSIGN(br.name, netxml::attr_ifname(e, "name"));
     std::string stp;
-    NET_SET(stp, e.attr_onoff("stp"));
+    VIREO_ASSIGN(stp, e.attr_onoff("stp"));
     br.stp = stp != "off";
     const bool has_delay = e.node().attribute("delay");
     if (mode == ForwardMode::Bridge && (!stp.empty() || has_delay))
@@ -96,7 +96,7 @@ Status parse_bridge(XmlElement& e, NetworkBridge& br, ForwardMode mode) {
         if (!v) return std::unexpected(e.xml_error("@delay", fmt::format("invalid delay '{}': expected seconds as a non-negative integer", *d)));
         br.delay = static_cast<unsigned long>(*v);
     }
-    NET_SET(br.mac_table_manager, e.attr_enum("macTableManager", {"kernel", "libvirt"}, "macTableManager"));
+    VIREO_ASSIGN(br.mac_table_manager, e.attr_enum("macTableManager", {"kernel", "libvirt"}, "macTableManager"));
     br.zone = e.attr_or_empty("zone");
     return e.finish();
 }
@@ -108,7 +108,7 @@ Result<DhcpLease> parse_lease(XmlElement& e) {
     auto v = xml::parse_uint(*expiry);
     if (!v) return std::unexpected(e.xml_error("@expiry", fmt::format("invalid lease expiry '{}'", *expiry)));
     l.expiry = *v;
-    NET_SET(l.unit, e.attr_enum("unit", {"seconds", "minutes", "hours"}, "lease unit"));
+    VIREO_ASSIGN(l.unit, e.attr_enum("unit", {"seconds", "minutes", "hours"}, "lease unit"));
     if (l.unit.empty()) l.unit = "minutes";
     VIREO_TRY(e.finish());
     return l;
@@ -116,10 +116,10 @@ Result<DhcpLease> parse_lease(XmlElement& e) {
 
 Result<std::optional<DhcpLease>> parse_lease_child(XmlElement& parent) {
     std::optional<XmlElement> c;
-    NET_SET(c, parent.child("lease"));
+    VIREO_ASSIGN(c, parent.child("lease"));
     if (!c) return std::optional<DhcpLease>();
     DhcpLease l;
-    NET_SET(l, parse_lease(*c));
+    VIREO_ASSIGN(l, parse_lease(*c));
     return std::optional<DhcpLease>(l);
 }
 
@@ -128,13 +128,13 @@ Status parse_dhcp(XmlElement& e, NetworkIp& ip) {
     for (auto& r : e.children("range")) {
         DhcpRange range;
         std::optional<IpAddr> start, end;
-        NET_SET(start, netxml::attr_ip(r, "start"));
-        NET_SET(end, netxml::attr_ip(r, "end"));
+        VIREO_ASSIGN(start, netxml::attr_ip(r, "start"));
+        VIREO_ASSIGN(end, netxml::attr_ip(r, "end"));
         if (!start) return std::unexpected(r.xml_error("@start", "missing start address of the DHCP range"));
         if (!end) return std::unexpected(r.xml_error("@end", "missing end address of the DHCP range"));
         range.start = *start;
         range.end = *end;
-        NET_SET(range.lease, parse_lease_child(r));
+        VIREO_ASSIGN(range.lease, parse_lease_child(r));
         VIREO_TRY(r.finish());
         ip.ranges.push_back(range);
     }
@@ -148,13 +148,13 @@ Status parse_dhcp(XmlElement& e, NetworkIp& ip) {
         }
         host.id = h.attr_or_empty("id");
         host.name = h.attr_or_empty("name");
-        NET_SET(host.ip, netxml::attr_ip(h, "ip"));
-        NET_SET(host.lease, parse_lease_child(h));
+        VIREO_ASSIGN(host.ip, netxml::attr_ip(h, "ip"));
+        VIREO_ASSIGN(host.lease, parse_lease_child(h));
         VIREO_TRY(h.finish());
         ip.hosts.push_back(std::move(host));
     }
     std::optional<XmlElement> bootp;
-    NET_SET(bootp, e.child("bootp"));
+    VIREO_ASSIGN(bootp, e.child("bootp"));
     if (bootp) {
         ip.bootp_file = bootp->attr_or_empty("file");
         ip.bootp_server = bootp->attr_or_empty("server");
@@ -166,40 +166,40 @@ Status parse_dhcp(XmlElement& e, NetworkIp& ip) {
 
 Result<NetworkIp> parse_ip(XmlElement& e) {
     NetworkIp ip;
-    NET_SET(ip.family, e.attr_enum("family", {"ipv4", "ipv6"}, "address family"));
+    VIREO_ASSIGN(ip.family, e.attr_enum("family", {"ipv4", "ipv6"}, "address family"));
     std::optional<IpAddr> address;
-    NET_SET(address, netxml::attr_ip(e, "address", ip.family));
+    VIREO_ASSIGN(address, netxml::attr_ip(e, "address", ip.family));
     if (!address) return std::unexpected(e.xml_error("@address", "missing IP address of the network"));
     ip.address = *address;
-    NET_SET(ip.netmask, netxml::attr_ip(e, "netmask", "ipv4"));
+    VIREO_ASSIGN(ip.netmask, netxml::attr_ip(e, "netmask", "ipv4"));
     if (ip.netmask && ip.address.v6)
         return std::unexpected(e.xml_error("@netmask", "netmask is only for IPv4 addresses; use prefix for IPv6"));
     if (ip.netmask && !netmask_prefix(*ip.netmask))
         return std::unexpected(e.xml_error("@netmask", fmt::format("netmask '{}' is not contiguous", ip.netmask->str())));
-    NET_SET(ip.prefix, e.attr_uint("prefix"));
+    VIREO_ASSIGN(ip.prefix, e.attr_uint("prefix"));
     if (ip.prefix && ip.netmask) return std::unexpected(e.xml_error("@prefix", "give either netmask or prefix, not both"));
     if (ip.prefix && *ip.prefix > ip.address.bits())
         return std::unexpected(e.xml_error("@prefix", fmt::format("prefix {} is too long for an {} address", *ip.prefix, ip.address.v6 ? "IPv6" : "IPv4")));
-    NET_SET(ip.local_ptr, e.attr_yesno("localPtr"));
+    VIREO_ASSIGN(ip.local_ptr, e.attr_yesno("localPtr"));
     std::optional<XmlElement> c;
-    NET_SET(c, e.child("tftp"));
+    VIREO_ASSIGN(c, e.child("tftp"));
     if (c) {
         ip.tftp_root = c->attr_or_empty("root");
         if (ip.tftp_root.empty()) return std::unexpected(c->xml_error("@root", "missing TFTP root directory"));
         VIREO_TRY(c->finish());
     }
-    NET_SET(c, e.child("dhcp"));
+    VIREO_ASSIGN(c, e.child("dhcp"));
     if (c) VIREO_TRY(parse_dhcp(*c, ip));
     VIREO_TRY(e.finish());
     return ip;
 }
 
 Status parse_dns(XmlElement& e, NetworkDns& dns) {
-    NET_SET(dns.enable, e.attr_yesno("enable"));
-    NET_SET(dns.forward_plain_names, e.attr_yesno("forwardPlainNames"));
+    VIREO_ASSIGN(dns.enable, e.attr_yesno("enable"));
+    VIREO_ASSIGN(dns.forward_plain_names, e.attr_yesno("forwardPlainNames"));
     for (auto& f : e.children("forwarder")) {
         DnsForwarder fw;
-        NET_SET(fw.addr, netxml::attr_ip(f, "addr"));
+        VIREO_ASSIGN(fw.addr, netxml::attr_ip(f, "addr"));
         fw.domain = f.attr_or_empty("domain");
         VIREO_TRY(f.finish());
         dns.forwarders.push_back(std::move(fw));
@@ -215,15 +215,15 @@ Status parse_dns(XmlElement& e, NetworkDns& dns) {
         srv.protocol = s.attr_or_empty("protocol");
         srv.domain = s.attr_or_empty("domain");
         srv.target = s.attr_or_empty("target");
-        NET_SET(srv.port, attr_uint_max(s, "port", 65535));
-        NET_SET(srv.priority, attr_uint_max(s, "priority", 65535));
-        NET_SET(srv.weight, attr_uint_max(s, "weight", 65535));
+        VIREO_ASSIGN(srv.port, attr_uint_max(s, "port", 65535));
+        VIREO_ASSIGN(srv.priority, attr_uint_max(s, "priority", 65535));
+        VIREO_ASSIGN(srv.weight, attr_uint_max(s, "weight", 65535));
         VIREO_TRY(s.finish());
         dns.srvs.push_back(std::move(srv));
     }
     for (auto& h : e.children("host")) {
         std::optional<IpAddr> ip;
-        NET_SET(ip, netxml::attr_ip(h, "ip"));
+        VIREO_ASSIGN(ip, netxml::attr_ip(h, "ip"));
         if (!ip) return std::unexpected(h.xml_error("@ip", "missing IP address of the DNS host"));
         DnsHost host{*ip, {}};
         for (auto& n : h.children("hostname")) {
@@ -238,54 +238,54 @@ Status parse_dns(XmlElement& e, NetworkDns& dns) {
 
 Result<BandwidthRate> parse_rate(XmlElement& e) {
     BandwidthRate r;
-    NET_SET(r.average, e.attr_uint("average"));
-    NET_SET(r.peak, e.attr_uint("peak"));
-    NET_SET(r.burst, e.attr_uint("burst"));
-    NET_SET(r.floor, e.attr_uint("floor"));
+    VIREO_ASSIGN(r.average, e.attr_uint("average"));
+    VIREO_ASSIGN(r.peak, e.attr_uint("peak"));
+    VIREO_ASSIGN(r.burst, e.attr_uint("burst"));
+    VIREO_ASSIGN(r.floor, e.attr_uint("floor"));
     VIREO_TRY(e.finish());
     return r;
 }
 
 Status parse_bandwidth(XmlElement& e, Bandwidth& bw) {
     std::optional<XmlElement> c;
-    NET_SET(c, e.child("inbound"));
-    if (c) NET_SET(bw.inbound, parse_rate(*c));
-    NET_SET(c, e.child("outbound"));
-    if (c) NET_SET(bw.outbound, parse_rate(*c));
+    VIREO_ASSIGN(c, e.child("inbound"));
+    if (c) VIREO_ASSIGN(bw.inbound, parse_rate(*c));
+    VIREO_ASSIGN(c, e.child("outbound"));
+    if (c) VIREO_ASSIGN(bw.outbound, parse_rate(*c));
     return e.finish();
 }
 
 Result<NetworkRoute> parse_route(XmlElement& e) {
     NetworkRoute r;
-    NET_SET(r.family, e.attr_enum("family", {"ipv4", "ipv6"}, "address family"));
+    VIREO_ASSIGN(r.family, e.attr_enum("family", {"ipv4", "ipv6"}, "address family"));
     std::optional<IpAddr> a;
-    NET_SET(a, netxml::attr_ip(e, "address", r.family));
+    VIREO_ASSIGN(a, netxml::attr_ip(e, "address", r.family));
     if (!a) return std::unexpected(e.xml_error("@address", "missing destination address of the route"));
     r.address = *a;
-    NET_SET(r.netmask, netxml::attr_ip(e, "netmask", "ipv4"));
-    NET_SET(r.prefix, e.attr_uint("prefix"));
+    VIREO_ASSIGN(r.netmask, netxml::attr_ip(e, "netmask", "ipv4"));
+    VIREO_ASSIGN(r.prefix, e.attr_uint("prefix"));
     if (r.prefix && r.netmask) return std::unexpected(e.xml_error("@prefix", "give either netmask or prefix, not both"));
     if (r.netmask && (r.address.v6 || !netmask_prefix(*r.netmask)))
         return std::unexpected(e.xml_error("@netmask", "netmask must be a contiguous IPv4 mask for an IPv4 route"));
     if (r.prefix && *r.prefix > r.address.bits()) return std::unexpected(e.xml_error("@prefix", fmt::format("prefix {} is too long", *r.prefix)));
-    NET_SET(a, netxml::attr_ip(e, "gateway", r.address.v6 ? "ipv6" : "ipv4"));
+    VIREO_ASSIGN(a, netxml::attr_ip(e, "gateway", r.address.v6 ? "ipv6" : "ipv4"));
     if (!a) return std::unexpected(e.xml_error("@gateway", "missing gateway of the route"));
     r.gateway = *a;
-    NET_SET(r.metric, e.attr_uint("metric"));
+    VIREO_ASSIGN(r.metric, e.attr_uint("metric"));
     VIREO_TRY(e.finish());
     return r;
 }
 
 Status parse_identity(XmlElement& root, NetworkDef& def) {
     std::optional<std::string> name;
-    NET_SET(name, netxml::text_child(root, "name"));
+    VIREO_ASSIGN(name, netxml::text_child(root, "name"));
     if (!name) return std::unexpected(root.xml_error("", "missing <name>"));
     def.name = *name;
     if (!files::is_safe_name(def.name) || def.name.find('\n') != std::string::npos)
         return std::unexpected(root.xml_error("name", fmt::format("invalid network name '{}': it must be a single path component "
                                                                   "(no '/', not '.' or '..', not empty)", def.name)));
     std::optional<std::string> uuid;
-    NET_SET(uuid, netxml::text_child(root, "uuid"));
+    VIREO_ASSIGN(uuid, netxml::text_child(root, "uuid"));
     if (uuid) {
         auto u = Uuid::parse(*uuid);
         if (!u) return std::unexpected(root.xml_error("uuid", fmt::format("malformed uuid '{}'", *uuid)));
@@ -297,24 +297,24 @@ Status parse_identity(XmlElement& root, NetworkDef& def) {
 }
 
 Status parse_network_element(XmlElement& root, NetworkDef& def) {
-    NET_SET(def.ipv6, root.attr_yesno("ipv6"));
-    NET_SET(def.trust_guest_rx_filters, root.attr_yesno("trustGuestRxFilters"));
+    VIREO_ASSIGN(def.ipv6, root.attr_yesno("ipv6"));
+    VIREO_ASSIGN(def.trust_guest_rx_filters, root.attr_yesno("trustGuestRxFilters"));
     root.attr("connections");  // live count in a dumped document; recomputed by the driver
     VIREO_TRY(parse_identity(root, def));
     std::optional<XmlElement> c;
-    NET_SET(c, root.child("forward"));
+    VIREO_ASSIGN(c, root.child("forward"));
     if (c) VIREO_TRY(parse_forward(*c, def.forward));
-    NET_SET(c, root.child("bridge"));
+    VIREO_ASSIGN(c, root.child("bridge"));
     if (c) VIREO_TRY(parse_bridge(*c, def.bridge, def.forward.mode));
-    NET_SET(c, root.child("mtu"));
+    VIREO_ASSIGN(c, root.child("mtu"));
     if (c) {
         std::optional<unsigned> size;
-        NET_SET(size, attr_uint_max(*c, "size", 65535));
+        VIREO_ASSIGN(size, attr_uint_max(*c, "size", 65535));
         if (!size) return std::unexpected(c->xml_error("@size", "missing MTU size"));
         def.mtu = size;
         VIREO_TRY(c->finish());
     }
-    NET_SET(c, root.child("mac"));
+    VIREO_ASSIGN(c, root.child("mac"));
     if (c) {
         const std::string a = c->attr_or_empty("address");
         auto m = MacAddr::parse(a);
@@ -323,15 +323,15 @@ Status parse_network_element(XmlElement& root, NetworkDef& def) {
         def.mac = m;
         VIREO_TRY(c->finish());
     }
-    NET_SET(c, root.child("domain"));
+    VIREO_ASSIGN(c, root.child("domain"));
     if (c) {
         def.domain_name = c->attr_or_empty("name");
-        NET_SET(def.domain_local_only, c->attr_yesno("localOnly"));
+        VIREO_ASSIGN(def.domain_local_only, c->attr_yesno("localOnly"));
         VIREO_TRY(c->finish());
     }
-    NET_SET(c, root.child("dns"));
+    VIREO_ASSIGN(c, root.child("dns"));
     if (c) VIREO_TRY(parse_dns(*c, def.dns));
-    NET_SET(c, root.child("bandwidth"));
+    VIREO_ASSIGN(c, root.child("bandwidth"));
     if (c) {
         Bandwidth bw;
         VIREO_TRY(parse_bandwidth(*c, bw));
@@ -339,12 +339,12 @@ Status parse_network_element(XmlElement& root, NetworkDef& def) {
     }
     for (auto& e : root.children("ip")) {
         NetworkIp ip;
-        NET_SET(ip, parse_ip(e));
+        VIREO_ASSIGN(ip, parse_ip(e));
         def.ips.push_back(std::move(ip));
     }
     for (auto& e : root.children("route")) {
         NetworkRoute r;
-        NET_SET(r, parse_route(e));
+        VIREO_ASSIGN(r, parse_route(e));
         def.routes.push_back(std::move(r));
     }
     return root.finish();

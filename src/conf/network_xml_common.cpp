@@ -48,7 +48,7 @@ std::string indexed(std::string_view name, std::size_t i, std::size_t count) {
 
 Result<std::optional<std::string>> text_child(XmlElement& parent, std::string_view name) {
     std::optional<XmlElement> c;
-    NET_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return std::optional<std::string>();
     std::string t = c->text();
     VIREO_TRY(c->finish());

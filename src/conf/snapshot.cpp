@@ -9,24 +9,18 @@
 
 #include "conf/xml_reader.hpp"
 #include "conf/xml_writer.hpp"
+#include "util/assign.hpp"
 
 namespace vireo::conf {
 
 using xml::XmlElement;
-
-#define SNAP_SET(lhs, expr)                                    \
-    do {                                                       \
-        auto snap_r_ = (expr);                                 \
-        if (!snap_r_) return std::unexpected(snap_r_.error()); \
-        (lhs) = std::move(*snap_r_);                           \
-    } while (0)
 
 namespace {
 
 // Text of an optional single child; `present` says whether it was there.
 Result<std::optional<std::string>> text_child(XmlElement& parent, std::string_view name) {
     std::optional<XmlElement> c;
-    SNAP_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return std::optional<std::string>();
     std::string t = c->text();
     if (c->has_element_children()) return std::unexpected(c->xml_error("", "expected text only"));
@@ -37,7 +31,7 @@ Result<std::optional<std::string>> text_child(XmlElement& parent, std::string_vi
 bool is_abs_path(std::string_view p) { return !p.empty() && p.front() == '/'; }
 
 Status parse_memory(XmlElement& e, SnapshotDef& def) {
-    SNAP_SET(def.memory, e.attr_enum("snapshot", {"no", "internal", "external"}, "memory snapshot mode"));
+    VIREO_ASSIGN(def.memory, e.attr_enum("snapshot", {"no", "internal", "external"}, "memory snapshot mode"));
     def.memory_file = e.attr_or_empty("file");
     if (!def.memory_file.empty()) {
         if (def.memory.empty()) def.memory = "external";
@@ -54,10 +48,10 @@ Status parse_memory(XmlElement& e, SnapshotDef& def) {
 Status parse_disk(XmlElement& e, SnapshotDisk& d) {
     d.name = e.attr_or_empty("name");
     if (d.name.empty()) return std::unexpected(e.xml_error("@name", "missing disk name"));
-    SNAP_SET(d.snapshot, e.attr_enum("snapshot", {"no", "internal", "external", "manual"}, "disk snapshot mode"));
-    SNAP_SET(d.type, e.attr_enum("type", {"file", "block"}, "disk snapshot type", {"network"}));
+    VIREO_ASSIGN(d.snapshot, e.attr_enum("snapshot", {"no", "internal", "external", "manual"}, "disk snapshot mode"));
+    VIREO_ASSIGN(d.type, e.attr_enum("type", {"file", "block"}, "disk snapshot type", {"network"}));
     std::optional<XmlElement> c;
-    SNAP_SET(c, e.child("source"));
+    VIREO_ASSIGN(c, e.child("source"));
     if (c) {
         const std::string attr = d.type == "block" ? "dev" : "file";
         d.source = c->attr_or_empty(attr);
@@ -65,9 +59,9 @@ Status parse_disk(XmlElement& e, SnapshotDisk& d) {
             return std::unexpected(c->xml_error("@" + attr, fmt::format("snapshot source '{}' must be an absolute path", d.source)));
         VIREO_TRY(c->finish());
     }
-    SNAP_SET(c, e.child("driver"));
+    VIREO_ASSIGN(c, e.child("driver"));
     if (c) {
-        SNAP_SET(d.driver_type, c->attr_enum("type", {"qcow2", "raw", "qed", "vmdk", "vpc", "vdi", "vhdx", "luks"}, "snapshot driver type"));
+        VIREO_ASSIGN(d.driver_type, c->attr_enum("type", {"qcow2", "raw", "qed", "vmdk", "vpc", "vdi", "vhdx", "luks"}, "snapshot driver type"));
         VIREO_TRY(c->finish());
     }
     // An external target (source, driver or type) makes the mode external,
@@ -83,18 +77,18 @@ Status parse_disk(XmlElement& e, SnapshotDisk& d) {
 
 Status parse_root(XmlElement& root, SnapshotDef& def, SnapshotParseFlags flags) {
     std::optional<std::string> t;
-    SNAP_SET(t, text_child(root, "name"));
+    VIREO_ASSIGN(t, text_child(root, "name"));
     if (t) {
         def.name = *t;
         VIREO_TRY(validate_snapshot_name(def.name));
     }
-    SNAP_SET(t, text_child(root, "description"));
+    VIREO_ASSIGN(t, text_child(root, "description"));
     if (t) def.description = *t;
 
     // What the snapshot records rather than what it is asked to be.
     auto only_redefine = [&](std::string_view element) -> Status {
         std::optional<XmlElement> c;
-        SNAP_SET(c, root.child(element));
+        VIREO_ASSIGN(c, root.child(element));
         if (c && !flags.redefine)
             return std::unexpected(c->xml_error("", fmt::format("<{}> is recorded by the snapshot and allowed only with --redefine", element)));
         return {};
@@ -102,13 +96,13 @@ Status parse_root(XmlElement& root, SnapshotDef& def, SnapshotParseFlags flags) 
     for (std::string_view e : {"state", "creationTime", "parent", "domain"}) VIREO_TRY(only_redefine(e));
 
     if (flags.redefine) {
-        SNAP_SET(t, text_child(root, "state"));
+        VIREO_ASSIGN(t, text_child(root, "state"));
         if (!t) return std::unexpected(root.xml_error("", "missing <state> of a redefined snapshot"));
         static constexpr std::string_view kStates[] = {"running", "blocked", "paused", "shutdown", "shutoff", "crashed", "disk-snapshot"};
         if (std::find(std::begin(kStates), std::end(kStates), *t) == std::end(kStates))
             return std::unexpected(root.xml_error("", fmt::format("invalid snapshot state '{}'", *t)));
         def.state = *t;
-        SNAP_SET(t, text_child(root, "creationTime"));
+        VIREO_ASSIGN(t, text_child(root, "creationTime"));
         if (t) {
             std::int64_t v = 0;
             auto [p, ec] = std::from_chars(t->data(), t->data() + t->size(), v);
@@ -117,14 +111,14 @@ Status parse_root(XmlElement& root, SnapshotDef& def, SnapshotParseFlags flags) 
             def.creation_time = v;
         }
         std::optional<XmlElement> c;
-        SNAP_SET(c, root.child("parent"));
+        VIREO_ASSIGN(c, root.child("parent"));
         if (c) {
-            SNAP_SET(t, text_child(*c, "name"));
+            VIREO_ASSIGN(t, text_child(*c, "name"));
             if (!t || t->empty()) return std::unexpected(c->xml_error("", "missing parent <name>"));
             def.parent = *t;
             VIREO_TRY(c->finish());
         }
-        SNAP_SET(c, root.child("domain"));
+        VIREO_ASSIGN(c, root.child("domain"));
         if (c) {
             c->consume_all();
             pugi::xml_document copy;
@@ -141,9 +135,9 @@ Status parse_root(XmlElement& root, SnapshotDef& def, SnapshotParseFlags flags) 
     }
 
     std::optional<XmlElement> c;
-    SNAP_SET(c, root.child("memory"));
+    VIREO_ASSIGN(c, root.child("memory"));
     if (c) VIREO_TRY(parse_memory(*c, def));
-    SNAP_SET(c, root.child("disks"));
+    VIREO_ASSIGN(c, root.child("disks"));
     if (c) {
         def.disks_present = true;
         for (auto& d : c->children("disk")) {

@@ -18,7 +18,7 @@ Status parse_source(XmlElement& src, PoolDef& def) {
         auto path = dev.attr("path");
         if (!path || path->empty()) return std::unexpected(dev.xml_error("@path", "missing device path"));
         std::string part_separator;
-        POOL_SET(part_separator, dev.attr_enum("part_separator", {"yes", "no"}, "part_separator value"));
+        VIREO_ASSIGN(part_separator, dev.attr_enum("part_separator", {"yes", "no"}, "part_separator value"));
         // Live free ranges of a dumped disk pool are ignored, as libvirt does.
         for (auto& extent : dev.children("freeExtent")) extent.consume_all();
         VIREO_TRY(dev.finish());
@@ -26,14 +26,14 @@ Status parse_source(XmlElement& src, PoolDef& def) {
         def.device_part_separators.push_back(std::move(part_separator));
     }
     std::optional<XmlElement> fmt_el;
-    POOL_SET(fmt_el, src.child("format"));
+    VIREO_ASSIGN(fmt_el, src.child("format"));
     if (fmt_el) {
         if (def.type == "fs") {
-            POOL_SET(def.source_format,
+            VIREO_ASSIGN(def.source_format,
                      fmt_el->attr_enum("type", {"auto", "ext2", "ext3", "ext4", "xfs", "vfat"}, "filesystem format",
                                        {"ufs", "iso9660", "udf", "gfs", "gfs2", "hfs+", "ocfs2", "vmfs"}));
         } else if (def.type == "disk") {
-            POOL_SET(def.source_format, fmt_el->attr_enum("type", {"unknown", "dos", "gpt"}, "partition table format",
+            VIREO_ASSIGN(def.source_format, fmt_el->attr_enum("type", {"unknown", "dos", "gpt"}, "partition table format",
                                                           {"dvh", "mac", "bsd", "pc98", "sun", "lvm2"}));
         } else {
             def.source_format = fmt_el->attr("type").value_or("");
@@ -41,25 +41,25 @@ Status parse_source(XmlElement& src, PoolDef& def) {
         VIREO_TRY(fmt_el->finish());
     }
     std::optional<XmlElement> dir;
-    POOL_SET(dir, src.child("dir"));
+    VIREO_ASSIGN(dir, src.child("dir"));
     if (dir) {
         def.source_dir = dir->attr_or_empty("path");
         VIREO_TRY(dir->finish());
     }
     std::optional<XmlElement> host;
-    POOL_SET(host, src.child("host"));
+    VIREO_ASSIGN(host, src.child("host"));
     if (host) {
         def.source_host = host->attr_or_empty("name");
         host->attr("port");
         VIREO_TRY(host->finish());
     }
-    POOL_SET(def.source_name, xmlc::parse_text_child(src, "name"));
+    VIREO_ASSIGN(def.source_name, xmlc::parse_text_child(src, "name"));
     return src.finish();
 }
 
 Status parse_target(XmlElement& t, PoolDef& def) {
     std::optional<XmlElement> path;
-    POOL_SET(path, t.child("path"));
+    VIREO_ASSIGN(path, t.child("path"));
     if (!path) return std::unexpected(t.xml_error("", "missing <path>: the directory that holds the pool's volumes"));
     def.target_path = path->text();
     VIREO_TRY(path->finish());
@@ -68,8 +68,8 @@ Status parse_target(XmlElement& t, PoolDef& def) {
     // libvirt stores the path without a trailing slash
     while (def.target_path.size() > 1 && def.target_path.back() == '/') def.target_path.pop_back();
     std::optional<XmlElement> perms;
-    POOL_SET(perms, t.child("permissions"));
-    if (perms) POOL_SET(def.target_perms, xmlc::parse_permissions(*perms));
+    VIREO_ASSIGN(perms, t.child("permissions"));
+    if (perms) VIREO_ASSIGN(def.target_perms, xmlc::parse_permissions(*perms));
     return t.finish();
 }
 
@@ -99,12 +99,12 @@ Result<PoolDef> parse_pool_xml(std::string_view text) {
     if (!opened) return std::unexpected(opened.error());
     XmlElement& root = *opened;
     PoolDef def;
-    POOL_SET(def.type, root.attr_enum("type", {"dir", "fs", "disk", "logical", "netfs", "iscsi"}, "pool type",
+    VIREO_ASSIGN(def.type, root.attr_enum("type", {"dir", "fs", "disk", "logical", "netfs", "iscsi"}, "pool type",
                                       {"iscsi-direct", "scsi", "mpath", "rbd", "sheepdog", "gluster", "zfs", "vstorage"}));
     if (def.type.empty()) return std::unexpected(root.xml_error("@type", "missing pool type (dir, fs or disk)"));
 
     std::optional<XmlElement> name;
-    POOL_SET(name, root.child("name"));
+    VIREO_ASSIGN(name, root.child("name"));
     if (!name) return std::unexpected(root.xml_error("", "missing <name>"));
     def.name = name->text();
     VIREO_TRY(name->finish());
@@ -113,7 +113,7 @@ Result<PoolDef> parse_pool_xml(std::string_view text) {
                                                                "(no '/', not '.' or '..', not empty)", def.name)));
 
     std::optional<XmlElement> uuid;
-    POOL_SET(uuid, root.child("uuid"));
+    VIREO_ASSIGN(uuid, root.child("uuid"));
     if (uuid) {
         std::string t = uuid->text();
         VIREO_TRY(uuid->finish());
@@ -126,15 +126,15 @@ Result<PoolDef> parse_pool_xml(std::string_view text) {
     // Live figures from a dumped document are ignored, as libvirt does.
     for (auto n : {"capacity", "allocation", "available"}) {
         std::optional<std::uint64_t> ignored;
-        POOL_SET(ignored, xmlc::parse_scaled_child(root, n));
+        VIREO_ASSIGN(ignored, xmlc::parse_scaled_child(root, n));
     }
     std::optional<XmlElement> features;
-    POOL_SET(features, root.child("features"));
+    VIREO_ASSIGN(features, root.child("features"));
     if (features) {
         std::optional<XmlElement> cow;
-        POOL_SET(cow, features->child("cow"));
+        VIREO_ASSIGN(cow, features->child("cow"));
         if (cow) {
-            POOL_SET(def.features_cow, cow->attr_enum("state", {"yes", "no"}, "cow state"));
+            VIREO_ASSIGN(def.features_cow, cow->attr_enum("state", {"yes", "no"}, "cow state"));
             if (def.features_cow.empty()) return std::unexpected(cow->xml_error("@state", "missing cow state (yes or no)"));
             VIREO_TRY(cow->finish());
         }
@@ -142,11 +142,11 @@ Result<PoolDef> parse_pool_xml(std::string_view text) {
     }
 
     std::optional<XmlElement> source;
-    POOL_SET(source, root.child("source"));
+    VIREO_ASSIGN(source, root.child("source"));
     if (source) VIREO_TRY(parse_source(*source, def));
 
     std::optional<XmlElement> target;
-    POOL_SET(target, root.child("target"));
+    VIREO_ASSIGN(target, root.child("target"));
     if (!target) return std::unexpected(root.xml_error("", "missing <target> with the pool's <path>"));
     VIREO_TRY(parse_target(*target, def));
 

@@ -16,22 +16,22 @@ namespace {
 
 Status parse_features(XmlElement& e, VolumeDef& def) {
     std::optional<XmlElement> lazy;
-    POOL_SET(lazy, e.child("lazy_refcounts"));
+    VIREO_ASSIGN(lazy, e.child("lazy_refcounts"));
     if (lazy) {
         VIREO_TRY(lazy->finish());
         def.lazy_refcounts = true;
     }
     std::optional<XmlElement> ext;
-    POOL_SET(ext, e.child("extended_l2"));
+    VIREO_ASSIGN(ext, e.child("extended_l2"));
     if (ext) return std::unexpected(ext->unsupported("", "extended_l2 volumes are not supported by vireo's storage driver"));
     return e.finish();
 }
 
 Status parse_format_child(XmlElement& parent, std::string& out) {
     std::optional<XmlElement> f;
-    POOL_SET(f, parent.child("format"));
+    VIREO_ASSIGN(f, parent.child("format"));
     if (!f) return {};
-    POOL_SET(out, f->attr_enum("type",
+    VIREO_ASSIGN(out, f->attr_enum("type",
                                {"raw", "qcow2", "none", "linux", "fat16", "fat32", "linux-swap", "linux-lvm", "linux-raid", "extended"},
                                "volume format",
                                {"bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd", "ploop", "cow", "qcow", "qed", "vmdk",
@@ -41,50 +41,50 @@ Status parse_format_child(XmlElement& parent, std::string& out) {
 }
 
 Status parse_target(XmlElement& t, VolumeDef& def) {
-    POOL_SET(def.path, xmlc::parse_text_child(t, "path"));  // ignored on create, as libvirt
+    VIREO_ASSIGN(def.path, xmlc::parse_text_child(t, "path"));  // ignored on create, as libvirt
     VIREO_TRY(parse_format_child(t, def.format));
     std::optional<XmlElement> perms;
-    POOL_SET(perms, t.child("permissions"));
-    if (perms) POOL_SET(def.perms, xmlc::parse_permissions(*perms));
+    VIREO_ASSIGN(perms, t.child("permissions"));
+    if (perms) VIREO_ASSIGN(def.perms, xmlc::parse_permissions(*perms));
     std::optional<XmlElement> ts;
-    POOL_SET(ts, t.child("timestamps"));
+    VIREO_ASSIGN(ts, t.child("timestamps"));
     if (ts) ts->consume_all();  // output only
     std::optional<XmlElement> enc;
-    POOL_SET(enc, t.child("encryption"));
+    VIREO_ASSIGN(enc, t.child("encryption"));
     if (enc) return std::unexpected(enc->unsupported("", "encrypted volumes are not supported by vireo"));
-    POOL_SET(def.compat, xmlc::parse_text_child(t, "compat"));
+    VIREO_ASSIGN(def.compat, xmlc::parse_text_child(t, "compat"));
     if (!def.compat.empty() && def.compat != "0.10" && def.compat != "1.1")
         return std::unexpected(t.xml_error("compat", fmt::format("unsupported qcow2 compat '{}' (expected 0.10 or 1.1)", def.compat)));
     std::optional<XmlElement> nocow;
-    POOL_SET(nocow, t.child("nocow"));
+    VIREO_ASSIGN(nocow, t.child("nocow"));
     if (nocow) {
         VIREO_TRY(nocow->finish());
         def.nocow = true;
     }
     std::optional<XmlElement> cs;
-    POOL_SET(cs, t.child("clusterSize"));
+    VIREO_ASSIGN(cs, t.child("clusterSize"));
     if (cs) {
         std::uint64_t v = 0;
-        POOL_SET(v, xmlc::parse_scaled(*cs));
+        VIREO_ASSIGN(v, xmlc::parse_scaled(*cs));
         if (v < 512 || v > (2u << 20) || (v & (v - 1)) != 0)
             return std::unexpected(cs->xml_error("", fmt::format("invalid cluster size {}: expected a power of two between 512 and 2 MiB", v)));
         def.cluster_size = static_cast<std::uint32_t>(v);
     }
     std::optional<XmlElement> features;
-    POOL_SET(features, t.child("features"));
+    VIREO_ASSIGN(features, t.child("features"));
     if (features) VIREO_TRY(parse_features(*features, def));
     return t.finish();
 }
 
 Status parse_backing(XmlElement& b, VolumeDef& def) {
-    POOL_SET(def.backing_path, xmlc::parse_text_child(b, "path"));
+    VIREO_ASSIGN(def.backing_path, xmlc::parse_text_child(b, "path"));
     if (def.backing_path.empty()) return std::unexpected(b.xml_error("", "missing <path> of the backing volume"));
     VIREO_TRY(parse_format_child(b, def.backing_format));
     std::optional<XmlElement> perms;
-    POOL_SET(perms, b.child("permissions"));
+    VIREO_ASSIGN(perms, b.child("permissions"));
     if (perms) perms->consume_all();
     std::optional<XmlElement> ts;
-    POOL_SET(ts, b.child("timestamps"));
+    VIREO_ASSIGN(ts, b.child("timestamps"));
     if (ts) ts->consume_all();
     return b.finish();
 }
@@ -98,32 +98,32 @@ Result<VolumeDef> parse_volume_xml(std::string_view text) {
     XmlElement& root = *opened;
     VolumeDef def;
     std::string type;
-    POOL_SET(type, root.attr_enum("type", {"file", "block"}, "volume type", {"dir", "network", "netdir", "ploop"}));
+    VIREO_ASSIGN(type, root.attr_enum("type", {"file", "block"}, "volume type", {"dir", "network", "netdir", "ploop"}));
     if (type == "block") def.type = driver::VolumeType::Block;
 
     std::optional<XmlElement> name;
-    POOL_SET(name, root.child("name"));
+    VIREO_ASSIGN(name, root.child("name"));
     if (!name) return std::unexpected(root.xml_error("", "missing <name>"));
     def.name = name->text();
     VIREO_TRY(name->finish());
     if (!files::is_safe_name(def.name))
         return std::unexpected(name->xml_error("", fmt::format("invalid volume name '{}': it must be a single file name "
                                                                "(no '/', not '.' or '..', not empty)", def.name)));
-    POOL_SET(def.key, xmlc::parse_text_child(root, "key"));
+    VIREO_ASSIGN(def.key, xmlc::parse_text_child(root, "key"));
     std::optional<XmlElement> source;
-    POOL_SET(source, root.child("source"));
+    VIREO_ASSIGN(source, root.child("source"));
     if (source) source->consume_all();  // output only (partition extents)
 
-    POOL_SET(def.capacity, xmlc::parse_scaled_child(root, "capacity"));
-    POOL_SET(def.allocation, xmlc::parse_scaled_child(root, "allocation"));
+    VIREO_ASSIGN(def.capacity, xmlc::parse_scaled_child(root, "capacity"));
+    VIREO_ASSIGN(def.allocation, xmlc::parse_scaled_child(root, "allocation"));
     std::optional<std::uint64_t> physical;
-    POOL_SET(physical, xmlc::parse_scaled_child(root, "physical"));
+    VIREO_ASSIGN(physical, xmlc::parse_scaled_child(root, "physical"));
 
     std::optional<XmlElement> target;
-    POOL_SET(target, root.child("target"));
+    VIREO_ASSIGN(target, root.child("target"));
     if (target) VIREO_TRY(parse_target(*target, def));
     std::optional<XmlElement> backing;
-    POOL_SET(backing, root.child("backingStore"));
+    VIREO_ASSIGN(backing, root.child("backingStore"));
     if (backing) VIREO_TRY(parse_backing(*backing, def));
     VIREO_TRY(root.finish());
 

@@ -33,16 +33,16 @@ Result<std::uint64_t> parse_scaled(XmlElement& e) {
 
 Result<std::optional<std::uint64_t>> parse_scaled_child(XmlElement& parent, std::string_view name) {
     std::optional<XmlElement> c;
-    POOL_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return std::optional<std::uint64_t>();
     std::uint64_t v = 0;
-    POOL_SET(v, parse_scaled(*c));
+    VIREO_ASSIGN(v, parse_scaled(*c));
     return std::optional<std::uint64_t>(v);
 }
 
 Result<std::string> parse_text_child(XmlElement& parent, std::string_view name) {
     std::optional<XmlElement> c;
-    POOL_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return std::string();
     std::string t = c->text();
     VIREO_TRY(c->finish());
@@ -54,7 +54,7 @@ namespace {
 // <owner>/<group>: a number, -1 meaning "leave as it is".
 Result<std::optional<long>> parse_id_child(XmlElement& parent, std::string_view name) {
     std::optional<XmlElement> c;
-    POOL_SET(c, parent.child(name));
+    VIREO_ASSIGN(c, parent.child(name));
     if (!c) return std::optional<long>();
     std::string t = c->text();
     VIREO_TRY(c->finish());
@@ -70,7 +70,7 @@ Result<std::optional<long>> parse_id_child(XmlElement& parent, std::string_view 
 Result<Permissions> parse_permissions(XmlElement& e) {
     Permissions p;
     std::optional<XmlElement> mode;
-    POOL_SET(mode, e.child("mode"));
+    VIREO_ASSIGN(mode, e.child("mode"));
     if (mode) {
         std::string t = mode->text();
         VIREO_TRY(mode->finish());
@@ -83,9 +83,9 @@ Result<Permissions> parse_permissions(XmlElement& e) {
         if (!ok) return std::unexpected(mode->xml_error("", fmt::format("invalid mode '{}': expected an octal mode like 0755", t)));
         p.mode = v;
     }
-    POOL_SET(p.owner, parse_id_child(e, "owner"));
-    POOL_SET(p.group, parse_id_child(e, "group"));
-    POOL_SET(p.label, parse_text_child(e, "label"));
+    VIREO_ASSIGN(p.owner, parse_id_child(e, "owner"));
+    VIREO_ASSIGN(p.group, parse_id_child(e, "group"));
+    VIREO_ASSIGN(p.label, parse_text_child(e, "label"));
     VIREO_TRY(e.finish());
     return p;
 }

@@ -13,18 +13,11 @@
 #include "conf/xml_writer.hpp"
 #include "pool/pool_xml.hpp"
 #include "util/error.hpp"
+#include "util/assign.hpp"
 
 namespace vireo::pool::xmlc {
 
 using conf::xml::XmlElement;
-
-// Assign the value of a Result-returning expression or propagate its error.
-#define POOL_SET(lhs, expr)                                     \
-    do {                                                        \
-        auto pool_r_ = (expr);                                  \
-        if (!pool_r_) return std::unexpected(pool_r_.error());  \
-        (lhs) = std::move(*pool_r_);                            \
-    } while (0)
 
 // A parsed document and its root element, which must be <root_name>.
 struct Document {
