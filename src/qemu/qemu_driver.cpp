@@ -378,6 +378,24 @@ public:
         return {};
     }
 
+    // The last step of a verb that changed a domain (change-media, device
+    // attach/detach) after its live part succeeded: the new live definition
+    // becomes the domain's (and its status file's), the new persistent one is
+    // written before it is published.
+    void publish_live(driver::DomainObject& obj, conf::DomainDef next) {
+        auto made = driver::make_definition(std::move(next));
+        obj.with([&](DomainFields& f) {
+            if (f.live) f.live = made;
+        });
+        (void)d_->write_status(obj);
+    }
+    Status save_config(driver::DomainObject& obj, conf::DomainDef next) {
+        auto made = driver::make_definition(std::move(next));
+        VIREO_TRY(d_->persistence.save_config(obj.name(), made.xml));
+        obj.with([&](DomainFields& f) { f.config = made; });
+        return {};
+    }
+
     // virsh change-media: the running domain through QMP (its live XML
     // follows), the persistent definition, or both; current = live when
     // running.
@@ -419,17 +437,9 @@ public:
             const conf::Disk& disk = next_live->devices.disks[*index];
             if (auto st = change_media_live(*run->priv->monitor, disk, r.force); !st)
                 return std::unexpected(d_->command_error(obj, run->priv, st.error()));
-            auto made = driver::make_definition(std::move(*next_live));
-            obj.with([&](DomainFields& f) {
-                if (f.live) f.live = made;
-            });
-            (void)d_->write_status(obj);
+            publish_live(obj, std::move(*next_live));
         }
-        if (next_cfg) {
-            auto made = driver::make_definition(std::move(*next_cfg));
-            VIREO_TRY(d_->persistence.save_config(obj.name(), made.xml));
-            obj.with([&](DomainFields& f) { f.config = made; });
-        }
+        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
         return {};
     }
 
@@ -496,17 +506,9 @@ public:
         if (next_live) {
             if (auto st = attach_disk_live(*run->priv->monitor, *hotplug); !st)
                 return std::unexpected(d_->command_error(obj, run->priv, st.error()));
-            auto made = driver::make_definition(std::move(*next_live));
-            obj.with([&](DomainFields& f) {
-                if (f.live) f.live = made;
-            });
-            (void)d_->write_status(obj);
+            publish_live(obj, std::move(*next_live));
         }
-        if (next_cfg) {
-            auto made = driver::make_definition(std::move(*next_cfg));
-            VIREO_TRY(d_->persistence.save_config(obj.name(), made.xml));
-            obj.with([&](DomainFields& f) { f.config = made; });
-        }
+        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
         return {};
     }
 
@@ -555,18 +557,10 @@ public:
                             "operation failed: the guest did not release device '{}' (disk {}) within {} ms; it stays attached",
                             live_disk->info.alias, live_disk->target_dev, timeout.count());
             }
-            auto made = driver::make_definition(std::move(*next_live));
-            obj.with([&](DomainFields& f) {
-                if (f.live) f.live = made;
-            });
-            (void)d_->write_status(obj);
+            publish_live(obj, std::move(*next_live));
             d_->emit(EventType::DeviceRemoved, live_disk->info.alias, obj);
         }
-        if (next_cfg) {
-            auto made = driver::make_definition(std::move(*next_cfg));
-            VIREO_TRY(d_->persistence.save_config(obj.name(), made.xml));
-            obj.with([&](DomainFields& f) { f.config = made; });
-        }
+        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
         return {};
     }
 
