@@ -13,27 +13,12 @@ build=$1
 seconds=$2
 src=$(cd "$(dirname "$0")/../.." && pwd)
 
-# libstdc++ 12's std::expected needs clang >= 16 (P0848); prefer clang-16.
-cc=""; cxx=""
-for v in 19 18 17 16; do
-  if command -v "clang++-$v" >/dev/null 2>&1; then cc="clang-$v"; cxx="clang++-$v"; break; fi
-done
-if [ -z "$cxx" ]; then
-  major=$(clang++ -dumpversion 2>/dev/null | cut -d. -f1 || echo 0)
-  if [ "${major:-0}" -ge 16 ]; then cc=clang; cxx=clang++; else
-    echo "run-fuzzers: need clang >= 16 (apt-get install clang-16 libclang-rt-16-dev)" >&2
-    exit 1
-  fi
-fi
-
-# -Wno-unknown-warning-option: the shared warning set has GCC-only spellings.
-# __cpp_concepts: clang 16 implements what libstdc++ 12's <expected> needs
-# but still advertises concepts as 201907, which hides std::expected.
+# clang >= 16 (libstdc++ 12's std::expected, libFuzzer) comes from the
+# toolchain file the sanitizer build of scripts/test uses too.
 mkdir -p "$build"
-cmake -S "$src" -B "$build" -G Ninja -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
+cmake -S "$src" -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$src/cmake/clang.cmake" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_BUILD_FUZZ=ON -DVIREO_BUILD_BENCH=OFF \
-  -DCMAKE_CXX_FLAGS="-Wno-unknown-warning-option -Wno-builtin-macro-redefined -U__cpp_concepts -D__cpp_concepts=202002L -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >"$build/cmake-configure.log" 2>&1 || { cat "$build/cmake-configure.log" >&2; exit 1; }
+  -DVIREO_SANITIZE=fuzzer-no-link,address,undefined >"$build/cmake-configure.log" 2>&1 || { cat "$build/cmake-configure.log" >&2; exit 1; }
 
 targets="fuzz_domain_xml fuzz_network_xml fuzz_rpc_packet"
 ninja -C "$build" -j2 $targets

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # A dropped Result/Status does not compile (issue 13, "errors enforced"):
 # compile kept.cpp (must succeed) and dropped.cpp twice (a dropped Status,
-# a dropped Result<int>: each must fail with GCC's nodiscard diagnostic),
+# a dropped Result<int>: each must fail with the compiler's nodiscard diagnostic),
 # with the project's language level and -Werror as the real build has.
-#   check.sh <c++ compiler> <repo src dir>
+#   check.sh <c++ compiler> <repo src dir> [the build tree's compiler flags...]
 set -uo pipefail
-cxx="$1"; src="$2"; here="$(cd "$(dirname "$0")" && pwd)"
-flags=(-std=c++2b -Wall -Wextra -Werror -fsyntax-only -I"$src")
+cxx="$1"; src="$2"; shift 2; here="$(cd "$(dirname "$0")" && pwd)"
+flags=("$@" -std=c++2b -Wall -Wextra -Werror -fsyntax-only -I"$src")
 
 if ! out="$("$cxx" "${flags[@]}" "$here/kept.cpp" 2>&1)"; then
     echo "FAIL: the control kept.cpp does not compile:"; echo "$out"; exit 1
