@@ -93,9 +93,9 @@ std::pair<int, int> event_numbers(const driver::DomainEvent& ev) {
         case E::Stopped: d = index_in(kStopped, ev.detail); break;
         case E::Shutdown: d = index_in(kShutdownDetail, ev.detail); break;
         case E::Crashed: d = index_in(kCrashedDetail, ev.detail); break;
-        case E::PmSuspended: break;
-        case E::DeviceRemoved:
-        case E::DeviceRemovalFailed: break;  // not lifecycle events: callers skip them
+        case E::PmSuspended:
+        case E::DeviceRemoved:  // device events are not lifecycle events: callers skip them
+        case E::DeviceRemovalFailed: break;
     }
     // virDomainEventType has the same order as vireo's EventType.
     return {static_cast<int>(ev.type), d};
