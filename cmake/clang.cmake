@@ -2,8 +2,9 @@
 #   cmake -DCMAKE_TOOLCHAIN_FILE=cmake/clang.cmake ...
 # Used by the sanitizer tree of scripts/test and by the fuzz build
 # (tests/fuzz/run-fuzzers.sh). GCC 12 stays the compiler of build/, the one
-# users run; clang compiles the -O0 sanitizer build in about half GCC's time
-# (ASan instruments less of what GCC expands at -O0) and libFuzzer needs it.
+# users run; clang compiles the -O0 sanitizer build in under half GCC's time
+# (measured: qemu_lifecycle.cpp 10.9 s against 24.6 s of CPU) and libFuzzer
+# needs it.
 foreach(_v 19 18 17 16)
   find_program(VIREO_CLANGXX clang++-${_v})
   if(VIREO_CLANGXX)

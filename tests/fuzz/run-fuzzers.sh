@@ -14,7 +14,11 @@ seconds=$2
 src=$(cd "$(dirname "$0")/../.." && pwd)
 
 # clang >= 16 (libstdc++ 12's std::expected, libFuzzer) comes from the
-# toolchain file the sanitizer build of scripts/test uses too.
+# toolchain file the sanitizer build of scripts/test uses too. A tree an
+# older version of this script configured without it is configured afresh.
+if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^VIREO_CLANGXX:' "$build/CMakeCache.txt"; then
+  rm -rf "$build"
+fi
 mkdir -p "$build"
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$src/cmake/clang.cmake" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_BUILD_FUZZ=ON -DVIREO_BUILD_BENCH=OFF \
