@@ -306,7 +306,7 @@ public:
             state_->ioc.restart();
             state_->ioc.run();
         } catch (const std::exception&) {
-            // A handler threw: nothing is left to close that the state's
+            // Ignored: a handler threw: nothing is left to close that the state's
             // destruction does not close anyway.
         }
     }

@@ -1063,7 +1063,7 @@ Result<std::string> parse_lifecycle_action(XmlElement& parent, std::string_view 
     std::optional<XmlElement> c;
     VIREO_ASSIGN(c, parent.child(name));
     if (!c) return std::string();
-    const std::string v = c->text();
+    std::string v = c->text();
     VIREO_TRY(c->finish());
     static constexpr std::string_view common[] = {"destroy", "restart", "preserve", "rename-restart"};
     if (std::find(std::begin(common), std::end(common), v) != std::end(common)) return v;
@@ -1241,59 +1241,32 @@ Error located_problem(const ValidationProblem& p, const pugi::xml_document& doc,
 
 }  // namespace
 
-namespace {
-
-// The root element of a one-device document, loaded in `doc`.
-Result<pugi::xml_node> device_root(pugi::xml_document& doc, std::string_view text, const xml::SourceText& src) {
-    auto res = doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
-    if (!res)
-        return fail(ErrorCode::XmlError, "XML error: line {}: malformed document: {}", src.line_of(res.offset), res.description());
-    pugi::xml_node root = doc.document_element();
-    if (!root) return fail(ErrorCode::XmlError, "XML error: line 1: empty device document");
-    return root;
-}
-
-}  // namespace
-
 Result<std::string> device_xml_kind(std::string_view text) {
-    pugi::xml_document doc;
-    xml::SourceText src(text);
-    auto root = device_root(doc, text, src);
+    xml::Document d;
+    auto root = xml::open_document(d, text, {});
     if (!root) return std::unexpected(root.error());
     return std::string(root->name());
 }
 
 Result<Disk> parse_disk_xml(std::string_view text) {
-    pugi::xml_document doc;
-    xml::SourceText src(text);
-    auto root = device_root(doc, text, src);
-    if (!root) return std::unexpected(root.error());
-    if (std::string_view(root->name()) != "disk")
-        return fail(ErrorCode::XmlError, "XML error: line {}: expected root element <disk>, found <{}>",
-                    src.line_of(root->offset_debug()), root->name());
-    XmlElement el(src, *root, "/disk");
-    Disk d;
-    VIREO_TRY(parse_disk(el, d));
-    return d;
+    xml::Document d;
+    auto el = xml::open_document(d, text, "disk");
+    if (!el) return std::unexpected(el.error());
+    Disk disk;
+    VIREO_TRY(parse_disk(*el, disk));
+    return disk;
 }
 
 Result<DomainDef> parse_domain_xml(std::string_view text, ParseFlags flags) {
-    pugi::xml_document doc;
-    auto res = doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
-    xml::SourceText src(text);
-    if (!res)
-        return fail(ErrorCode::XmlError, "XML error: line {}: malformed document: {}", src.line_of(res.offset), res.description());
-    pugi::xml_node root = doc.document_element();
-    if (!root || std::string_view(root.name()) != "domain")
-        return fail(ErrorCode::XmlError, "XML error: line {}: expected root element <domain>, found <{}>",
-                    root ? src.line_of(root.offset_debug()) : 1, root ? root.name() : "");
-    XmlElement el(src, root, "/domain");
+    xml::Document d;
+    auto el = xml::open_document(d, text, "domain");
+    if (!el) return std::unexpected(el.error());
     DomainDef def;
-    VIREO_TRY(parse_domain_element(el, def));
+    VIREO_TRY(parse_domain_element(*el, def));
     // libvirt clamps currentMemory to memory
     if (def.current_memory_kib && *def.current_memory_kib > def.memory_kib) def.current_memory_kib = def.memory_kib;
     if (!flags.no_validate) {
-        if (auto problem = find_validation_problem(def)) return std::unexpected(located_problem(*problem, doc, src));
+        if (auto problem = find_validation_problem(def)) return std::unexpected(located_problem(*problem, d.doc, *d.src));
     }
     order_devices_like_libvirt(def.devices);
     return def;

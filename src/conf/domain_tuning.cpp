@@ -121,7 +121,7 @@ Status parse_cputune(XmlElement& e, CpuTune& ct) {
     if (c) {
         auto v = xml::parse_uint(c->text());
         if (!v) return std::unexpected(c->xml_error("", "invalid value for cputune shares"));
-        ct.shares = *v;
+        ct.shares = v;
         VIREO_TRY(c->finish());
     }
     VIREO_ASSIGN(c, e.child("period"));
@@ -129,7 +129,7 @@ Status parse_cputune(XmlElement& e, CpuTune& ct) {
         auto v = xml::parse_uint(c->text());
         if (!v || (*v != 0 && (*v < 1000 || *v > 1000000)))
             return std::unexpected(c->xml_error("", "Value of cputune 'period' must be in range [1000, 1000000]"));
-        ct.period = *v;
+        ct.period = v;
         VIREO_TRY(c->finish());
     }
     VIREO_ASSIGN(c, e.child("quota"));

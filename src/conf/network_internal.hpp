@@ -15,12 +15,8 @@ namespace vireo::conf::netxml {
 
 using xml::XmlElement;
 
-// A parsed document and its root element, which must be <root_name>.
-struct Document {
-    pugi::xml_document doc;
-    std::optional<xml::SourceText> src;
-};
-Result<XmlElement> open_document(Document& d, std::string_view text, std::string_view root_name);
+using xml::Document;
+using xml::open_document;
 
 // A semantic problem with the path of the offending node
 // ("/network/ip[2]/dhcp/range/@end"); `located` adds the line from the document.

@@ -6,19 +6,6 @@
 
 namespace vireo::conf::netxml {
 
-Result<XmlElement> open_document(Document& d, std::string_view text, std::string_view root_name) {
-    auto res = d.doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
-    d.src.emplace(text);
-    if (!res)
-        return fail(ErrorCode::XmlError, "XML error: line {}: malformed document: {}", d.src->line_of(res.offset),
-                    res.description());
-    pugi::xml_node root = d.doc.document_element();
-    if (!root || std::string_view(root.name()) != root_name)
-        return fail(ErrorCode::XmlError, "XML error: line {}: expected root element <{}>, found <{}>",
-                    root ? d.src->line_of(root.offset_debug()) : 1, root_name, root ? root.name() : "");
-    return XmlElement(*d.src, root, fmt::format("/{}", root_name));
-}
-
 Error located(const Problem& p, const Document* d) {
     const char* prefix = p.code == ErrorCode::Unsupported ? "unsupported configuration" : "XML error";
     pugi::xml_node node;
@@ -65,7 +52,7 @@ Result<std::optional<IpAddr>> attr_ip(XmlElement& e, std::string_view name, std:
         return std::unexpected(e.xml_error(at, fmt::format("'{}' is not an IPv4 address", *v)));
     if (family == "ipv6" && !a->v6)
         return std::unexpected(e.xml_error(at, fmt::format("'{}' is not an IPv6 address", *v)));
-    return std::optional<IpAddr>(*a);
+    return a;
 }
 
 bool valid_ifname(std::string_view name) {

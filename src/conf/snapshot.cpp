@@ -177,18 +177,11 @@ Status validate_snapshot_name(std::string_view name) {
 }
 
 Result<SnapshotDef> parse_snapshot_xml(std::string_view text, SnapshotParseFlags flags) {
-    pugi::xml_document doc;
-    auto res = doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
-    xml::SourceText src(text);
-    if (!res)
-        return fail(ErrorCode::XmlError, "XML error: line {}: malformed document: {}", src.line_of(res.offset), res.description());
-    pugi::xml_node root = doc.document_element();
-    if (!root || std::string_view(root.name()) != "domainsnapshot")
-        return fail(ErrorCode::XmlError, "XML error: line {}: expected root element <domainsnapshot>, found <{}>",
-                    root ? src.line_of(root.offset_debug()) : 1, root ? root.name() : "");
-    XmlElement el(src, root, "/domainsnapshot");
+    xml::Document d;
+    auto el = xml::open_document(d, text, "domainsnapshot");
+    if (!el) return std::unexpected(el.error());
     SnapshotDef def;
-    VIREO_TRY(parse_root(el, def, flags));
+    VIREO_TRY(parse_root(*el, def, flags));
     return def;
 }
 

@@ -179,4 +179,18 @@ Status XmlElement::finish() const {
 
 void XmlElement::consume_all() { all_used_ = true; }
 
+Result<XmlElement> open_document(Document& d, std::string_view text, std::string_view root_name) {
+    auto res = d.doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
+    const SourceText& src = d.src.emplace(text);
+    if (!res)
+        return fail(ErrorCode::XmlError, "XML error: line {}: malformed document: {}", src.line_of(res.offset),
+                    res.description());
+    pugi::xml_node root = d.doc.document_element();
+    if (!root && root_name.empty()) return fail(ErrorCode::XmlError, "XML error: line 1: empty document");
+    if (!root_name.empty() && (!root || std::string_view(root.name()) != root_name))
+        return fail(ErrorCode::XmlError, "XML error: line {}: expected root element <{}>, found <{}>",
+                    root ? src.line_of(root.offset_debug()) : 1, root_name, root ? root.name() : "");
+    return XmlElement(src, root, fmt::format("/{}", root.name()));
+}
+
 }  // namespace vireo::conf::xml

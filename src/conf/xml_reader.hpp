@@ -30,6 +30,20 @@ private:
     std::vector<std::size_t> newlines_;
 };
 
+class XmlElement;
+
+// A parsed document: pugixml's tree and its source text (for line numbers).
+// Kept together, since every XmlElement of the document points into both.
+struct Document {
+    pugi::xml_document doc;
+    std::optional<SourceText> src;
+};
+
+// Parses `text` into `d` and returns its root element, which must be
+// <root_name> (any element when root_name is empty): "XML error: line N:
+// malformed document: ..." or "... expected root element <x>, found <y>".
+Result<XmlElement> open_document(Document& d, std::string_view text, std::string_view root_name);
+
 class XmlElement {
 public:
     XmlElement(const SourceText& src, pugi::xml_node node, std::string path);

@@ -110,7 +110,7 @@ void Api::submit(Dispatcher& dispatcher, const Peer& peer, const http::Match& m,
                 return;
             }
             dispatcher.submit<Op>(peer, std::move(*decoded), fmt::format("{} {}", req.method, req.target),
-                                  [reply = std::move(reply)](Result<typename Op::Reply> r) {
+                                  [reply = std::move(reply)](const Result<typename Op::Reply>& r) {
                                       return reply(answer<Op>(r));
                                   });
         }

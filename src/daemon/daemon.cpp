@@ -26,6 +26,7 @@
 #include "daemon/server.hpp"
 #include "util/fd.hpp"
 #include "util/files.hpp"
+#include "util/number.hpp"
 
 namespace vireo::daemon {
 
@@ -132,7 +133,7 @@ void setup_logging(const DaemonOptions& o, const fs::path& log_file, bool foregr
     try {
         sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.native()));
     } catch (const spdlog::spdlog_ex&) {
-        // No log file (read-only home, ...): stderr only; said below.
+        // Ignored: no log file (read-only home, ...): stderr only; said below.
     }
     if (foreground) sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
     auto logger = std::make_shared<spdlog::logger>("vireod", sinks.begin(), sinks.end());
@@ -150,8 +151,11 @@ Result<UniqueFd> lock_pid_file(const fs::path& path) {
     if (!fd) return fail_errno(fmt::format("cannot open pid file {}", path.native()));
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         char buf[32] = {};
-        [[maybe_unused]] auto n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
-        return fail(ErrorCode::Busy, "another vireod (pid {}) already runs with {}", std::atoi(buf), path.native());
+        const auto n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+        std::string_view text(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+        const std::string pid = util::parse_number<long>(text) ? std::string(text) : std::string("unknown");
+        return fail(ErrorCode::Busy, "another vireod (pid {}) already runs with {}", pid, path.native());
     }
     auto text = fmt::format("{}\n", ::getpid());
     if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), text.data(), text.size(), 0) < 0)

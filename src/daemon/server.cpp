@@ -9,9 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <deque>
 #include <list>
+#include <mutex>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -518,8 +521,27 @@ public:
         : server_(server), count_(server.connections), socket_(std::move(socket)), peer_(peer) {}
 
     void send(std::string packet) override {
+        pending_add(packet.size());
         asio::post(socket_.get_executor(), [weak = weak_from_this(), packet = std::move(packet)]() mutable {
             if (auto self = weak.lock()) self->enqueue(std::move(packet));
+        });
+    }
+
+    // Stream downloads (job threads) wait here while the client is behind.
+    bool wait_writable(std::size_t limit) override {
+        std::unique_lock lock(pending_mutex_);
+        pending_cv_.wait(lock, [&] { return gone_ || pending_ <= limit; });
+        return !gone_;
+    }
+
+    // An upload's queue drained below its window: read the client again.
+    void resume_reading() override {
+        asio::post(socket_.get_executor(), [weak = weak_from_this()] {
+            auto self = weak.lock();
+            if (!self || !self->paused_ || self->done_ || self->conn_->backlogged()) return;
+            self->paused_ = false;
+            self->read();
+            self->paused_self_.reset();
         });
     }
 
@@ -531,6 +553,13 @@ private:
             if (!self->conn_->feed(std::string_view(self->buffer_.data(), n)))
                 return self->finish(self->conn_->last_error());
             self->server_.answered();
+            // An upload's bytes wait for its job: read on once they are written.
+            // (No read is pending then: `paused_self_` keeps the session alive.)
+            if (self->conn_->backlogged()) {
+                self->paused_ = true;
+                self->paused_self_ = self;
+                return;
+            }
             self->read();
         });
     }
@@ -538,7 +567,13 @@ private:
     void finish(const std::string& why) {
         if (done_) return;
         done_ = true;
+        auto keep = std::move(paused_self_);  // released when this returns (callers hold the session too)
         if (!why.empty()) spdlog::info("client #{}: libvirt connection closed: {}", peer_.serial, why);
+        {
+            std::lock_guard lock(pending_mutex_);
+            gone_ = true;
+        }
+        pending_cv_.notify_all();
         conn_->closed();
         beast::error_code ec;
         socket_.shutdown(Socket::shutdown_both, ec);
@@ -546,12 +581,25 @@ private:
         queue_.clear();
     }
 
+    // Bytes handed to send() and not yet written (or dropped).
+    void pending_add(std::size_t n) {
+        std::lock_guard lock(pending_mutex_);
+        pending_ += n;
+    }
+    void pending_done(std::size_t n) {
+        {
+            std::lock_guard lock(pending_mutex_);
+            pending_ -= std::min(n, pending_);
+        }
+        pending_cv_.notify_all();
+    }
+
     // A client that stops reading while events or replies pile up is
     // dropped rather than let the daemon's memory grow without bound.
     static constexpr std::size_t kMaxQueued = 64u << 20;
 
     void enqueue(std::string packet) {
-        if (done_) return;
+        if (done_) return pending_done(packet.size());
         queued_ += packet.size();
         if (queued_ > kMaxQueued) return finish("the client stopped reading (64 MiB of answers queued)");
         queue_.push_back(std::move(packet));
@@ -564,6 +612,7 @@ private:
                               if (ec) return self->finish(ec.message());
                               if (self->queue_.empty()) return;
                               self->queued_ -= self->queue_.front().size();
+                              self->pending_done(self->queue_.front().size());
                               self->queue_.pop_front();
                               if (!self->queue_.empty()) self->write();
                           });
@@ -578,6 +627,12 @@ private:
     std::deque<std::string> queue_;
     std::size_t queued_ = 0;
     bool done_ = false;
+    bool paused_ = false;  // not reading: an upload is backlogged
+    std::shared_ptr<RpcSession> paused_self_;  // what keeps the session while nothing is pending
+    std::mutex pending_mutex_;
+    std::condition_variable pending_cv_;
+    std::size_t pending_ = 0;
+    bool gone_ = false;
 };
 
 }  // namespace

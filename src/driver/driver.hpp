@@ -127,7 +127,8 @@ public:
     }
     Status undefine_domain(std::string_view ref, UndefineFlags f) {
         return call<ops::DomainUndefine>(
-            {std::string(ref), f.managed_save, f.nvram, f.remove_all_storage, f.keep_nvram, f.tpm, f.keep_tpm});
+            {std::string(ref), f.managed_save, f.nvram, f.remove_all_storage, f.keep_nvram, f.tpm, f.keep_tpm,
+             f.snapshots_metadata});
     }
     Result<DomainSummary> create_domain(std::string_view xml, StartFlags f) {
         return call<ops::DomainCreate>({std::string(xml), f.paused, f.force_boot});

@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kCurrentFile = "current";
+constexpr std::string_view kPendingSuffix = ".pending";
 
 }  // namespace
 
@@ -123,11 +124,59 @@ Status SnapshotStore::remove_all(std::string_view domain) const {
                     fmt::join(loaded.skipped, "; "));
     VIREO_TRY(set_current(domain, ""));
     for (const auto& [name, def] : loaded.snapshots) VIREO_TRY(remove(domain, name));
+    for (const auto& def : pending(domain)) VIREO_TRY(remove_pending(domain, def.name));
     std::error_code ec;
     fs::remove(domain_dir(domain), ec);
     if (ec && ec != std::errc::no_such_file_or_directory)
         spdlog::warn("cannot remove the snapshot directory of domain '{}': {}", domain, ec.message());
     (void)files::sync_dir(root_);
+    return {};
+}
+
+Status SnapshotStore::save_pending(std::string_view domain, const conf::SnapshotDef& def) const {
+    VIREO_TRY(check_names(domain, def.name));
+    VIREO_TRY(conf::validate_snapshot_name(def.name));
+    Status st = files::make_dirs(domain_dir(domain), 0755);
+    if (st) st = files::write_atomic(domain_dir(domain) / (def.name + std::string(kPendingSuffix)), conf::format_snapshot_xml(def), 0600);
+    if (!st)
+        return std::unexpected(st.error().context(fmt::format("cannot record snapshot '{}' of domain '{}' as being taken", def.name, domain)));
+    return {};
+}
+
+std::vector<conf::SnapshotDef> SnapshotStore::pending(std::string_view domain) const {
+    std::vector<conf::SnapshotDef> out;
+    if (!files::is_safe_name(domain)) return out;
+    std::error_code ec;
+    std::vector<fs::path> paths;
+    for (fs::directory_iterator it(domain_dir(domain), ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string file = it->path().filename().string();
+        if (!file.starts_with('.') && file.ends_with(kPendingSuffix) && file.size() > kPendingSuffix.size())
+            paths.push_back(it->path());
+    }
+    std::sort(paths.begin(), paths.end());
+    for (const auto& path : paths) {
+        auto text = files::read(path);
+        auto def = text ? conf::parse_snapshot_xml(*text, {.redefine = true}) : Result<conf::SnapshotDef>(std::unexpected(text.error()));
+        if (!def || def->name != path.stem().string()) {
+            spdlog::warn("domain '{}': unusable record of a snapshot being taken {}: {}", domain, path.string(),
+                         def ? "its name differs from the file's" : def.error().full_message());
+            continue;
+        }
+        out.push_back(std::move(*def));
+    }
+    return out;
+}
+
+Status SnapshotStore::commit_pending(std::string_view domain, const conf::SnapshotDef& def) const {
+    VIREO_TRY(save(domain, def));
+    VIREO_TRY(set_current(domain, def.name));
+    return remove_pending(domain, def.name);
+}
+
+Status SnapshotStore::remove_pending(std::string_view domain, std::string_view name) const {
+    VIREO_TRY(check_names(domain, name));
+    if (auto st = files::remove_durable(domain_dir(domain) / (std::string(name) + std::string(kPendingSuffix))); !st)
+        return std::unexpected(st.error().context(fmt::format("cannot remove the record of snapshot '{}' of domain '{}'", name, domain)));
     return {};
 }
 

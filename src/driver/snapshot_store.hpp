@@ -17,6 +17,14 @@
 // order of the writes keeps the metadata consistent at every step: a child
 // is written after its parent, reparented children before their parent is
 // removed, and the current marker moved before the snapshot it names goes.
+//
+// A snapshot being taken is first recorded as pending (<snapshot>.pending,
+// the document it will have): a daemon killed between the data step (QEMU's
+// snapshot-save, the image engine) and the metadata write leaves that
+// record, and the next start settles it by looking at the images: every
+// disk has the tag -> commit_pending() (the snapshot exists, as if the
+// create had ended), else the partial tags are removed and the record
+// dropped. load() never lists a pending snapshot.
 #pragma once
 
 #include <filesystem>
@@ -66,6 +74,16 @@ public:
     // Remove every snapshot of `domain` and its directory (undefine
     // --snapshots-metadata).
     Status remove_all(std::string_view domain) const;
+
+    // --- snapshots being taken (see above) ---------------------------------
+    // Record `def` (complete: name, parent, state, domain) as being taken.
+    Status save_pending(std::string_view domain, const conf::SnapshotDef& def) const;
+    // The pending records of `domain` (unreadable ones are skipped with a warning).
+    [[nodiscard]] std::vector<conf::SnapshotDef> pending(std::string_view domain) const;
+    // The snapshot exists: its metadata written, made current, the record gone.
+    Status commit_pending(std::string_view domain, const conf::SnapshotDef& def) const;
+    // Forget the record (a missing one is fine).
+    Status remove_pending(std::string_view domain, std::string_view name) const;
 
 private:
     // InvalidArg unless `domain` and `snapshot` can each be one file name.

@@ -109,6 +109,7 @@ struct UndefineFlags {
     bool keep_nvram = false;          // keep the UEFI NVRAM file (else an existing one refuses)
     bool tpm = false;                 // remove the emulated TPM's state (libvirt 9.0's default too)
     bool keep_tpm = false;            // keep the emulated TPM's state
+    bool snapshots_metadata = false;  // also remove snapshot metadata (else a domain with snapshots refuses)
 };
 
 struct DestroyFlags {
@@ -122,6 +123,16 @@ struct DiskInfo {  // one row of virsh domblklist
     std::string device;  // disk, cdrom, floppy
     std::string target;  // vda
     std::string source;  // path or "-"
+};
+
+// One domain snapshot (virsh snapshot-list / snapshot-info).
+struct SnapshotSummary {
+    std::string name;
+    std::string parent;              // "" for a root
+    std::string state;               // running, paused, shutoff, disk-snapshot, ...
+    std::uint64_t creation_time = 0;  // seconds since the epoch
+    std::string location;            // internal, external or none (virsh snapshot-info)
+    bool current = false;            // the domain's current snapshot
 };
 
 struct InterfaceInfo {  // one row of virsh domiflist

@@ -230,8 +230,10 @@ std::string capabilities_xml(const HostFacts& f) {
     transports.add_text("uri_transport", "tcp");
     add_cells(host, f);
     Node& sec = host.add("secmodel");
-    sec.add_text("model", "none");
+    sec.add_text("model", f.secmodel);
     sec.add_text("doi", "0");
+    if (!f.secmodel_baselabel.empty())
+        for (const char* type : {"kvm", "qemu"}) sec.add("baselabel").attr("type", type).set_text(f.secmodel_baselabel);
     for (const auto& g : f.guests) {
         Node& guest = root.add("guest");
         guest.add_text("os_type", "hvm");

@@ -49,6 +49,11 @@ struct HostFacts {
     std::vector<std::string> uefi_loaders;
     std::string host_uuid;  // from /etc/machine-id
     bool iommu = false;
+    // <secmodel>: the security model the driver applies to guests ("dac" for
+    // the system daemon, "none" otherwise; this host has no SELinux or
+    // AppArmor driver), and the base label when every guest has one.
+    std::string secmodel = "none";
+    std::string secmodel_baselabel;
 };
 
 // Gather everything from the real host (runs the KVM probe when safe).

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "util/files.hpp"
+#include "util/number.hpp"
 
 namespace vireo::host {
 
@@ -46,13 +47,14 @@ std::vector<unsigned> parse_cpu_list(const std::string& text) {
     while (std::getline(ss, part, ',')) {
         part = trim(part);
         if (part.empty()) continue;
-        auto dash = part.find('-');
-        try {
-            unsigned a = static_cast<unsigned>(std::stoul(part.substr(0, dash)));
-            unsigned b = dash == std::string::npos ? a : static_cast<unsigned>(std::stoul(part.substr(dash + 1)));
-            for (unsigned i = a; i <= b && i - a < 65536; ++i) out.push_back(i);
-        } catch (const std::exception&) {
-        }
+        // A part that is no number or range ("0-3", "5") is skipped: the
+        // kernel writes none, and a host fact is best effort.
+        const auto dash = part.find('-');
+        const std::string_view whole(part);
+        auto a = util::parse_number<unsigned>(whole.substr(0, dash));
+        auto b = dash == std::string::npos ? a : util::parse_number<unsigned>(whole.substr(dash + 1));
+        if (!a || !b) continue;
+        for (unsigned i = *a; i <= *b && i - *a < 65536; ++i) out.push_back(i);
     }
     return out;
 }
@@ -78,12 +80,12 @@ Result<CpuInfo> read_cpu_info(const HostPaths& paths) {
         if (key == "processor") ++info.cpus;
         else if (key == "vendor_id" && info.vendor.empty()) info.vendor = value == "GenuineIntel" ? "Intel" : value == "AuthenticAMD" ? "AMD" : value;
         else if (key == "model name" && info.model_name.empty()) info.model_name = value;
-        else if (key == "cpu family" && info.family == 0) info.family = static_cast<unsigned>(std::atoi(value.c_str()));
-        else if (key == "model" && info.model == 0) info.model = static_cast<unsigned>(std::atoi(value.c_str()));
-        else if (key == "cpu MHz" && info.mhz == 0) info.mhz = static_cast<unsigned>(std::atof(value.c_str()));
+        else if (key == "cpu family" && info.family == 0) info.family = util::parse_number<unsigned>(value).value_or(0);
+        else if (key == "model" && info.model == 0) info.model = util::parse_number<unsigned>(value).value_or(0);
+        else if (key == "cpu MHz" && info.mhz == 0) info.mhz = static_cast<unsigned>(util::parse_number<double>(value).value_or(0));
         else if (key == "physical id") sockets.insert(value);
-        else if (key == "siblings" && siblings == 0) siblings = static_cast<unsigned>(std::atoi(value.c_str()));
-        else if (key == "cpu cores" && cpu_cores == 0) cpu_cores = static_cast<unsigned>(std::atoi(value.c_str()));
+        else if (key == "siblings" && siblings == 0) siblings = util::parse_number<unsigned>(value).value_or(0);
+        else if (key == "cpu cores" && cpu_cores == 0) cpu_cores = util::parse_number<unsigned>(value).value_or(0);
         else if (key == "flags" && info.flags.empty()) {
             std::istringstream fl(value);
             std::string f;
@@ -124,7 +126,7 @@ std::vector<NumaCell> read_numa_cells(const HostPaths& paths) {
         const std::string name = e.path().filename().string();
         if (!name.starts_with("node") || name.size() < 5 || !std::isdigit(static_cast<unsigned char>(name[4]))) continue;
         NumaCell cell;
-        cell.id = static_cast<unsigned>(std::atoi(name.c_str() + 4));
+        cell.id = util::parse_number<unsigned>(std::string_view(name).substr(4)).value_or(0);
         cell.cpus = parse_cpu_list(read_trimmed(e.path() / "cpulist"));
         auto meminfo = files::read(e.path() / "meminfo");
         if (meminfo) {

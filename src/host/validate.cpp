@@ -8,7 +8,10 @@
 #include <set>
 #include <sstream>
 
+#include <fstream>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "util/fd.hpp"
 #include "util/files.hpp"
@@ -99,6 +102,28 @@ HostCheck check_daemon_access(const fs::path& socket_path) {
     return pass(name);
 }
 
+// SELinux or AppArmor: vireo has no driver for either yet, so the check
+// says what confines guests instead (qemu:///system: a user per guest, a
+// mount namespace, seccomp; capabilities' <secmodel> says dac).
+HostCheck check_mac(const HostPaths& paths) {
+    const std::string name = "Checking for a MAC security module (SELinux or AppArmor)";
+    std::ifstream lsm_file(paths.sys / "kernel/security/lsm");
+    std::string lsms;
+    std::getline(lsm_file, lsms);
+    std::ifstream aa_file(paths.sys / "module/apparmor/parameters/enabled");
+    std::string aa;
+    std::getline(aa_file, aa);
+    std::vector<std::string> active;
+    if (lsms.find("selinux") != std::string::npos || path_exists(paths.sys / "fs/selinux/enforce")) active.emplace_back("SELinux");
+    if (lsms.find("apparmor") != std::string::npos || aa.starts_with("Y")) active.emplace_back("AppArmor");
+    if (active.empty())
+        return warn(name, "none is active on this host: guests are confined by DAC (a user per guest), a mount namespace "
+                          "each and QEMU's seccomp sandbox");
+    return warn(name, fmt::format("{} is active, but vireo does not label guests for it yet: they are confined by DAC, "
+                                  "a mount namespace each and QEMU's seccomp sandbox",
+                                  fmt::join(active, " and ")));
+}
+
 }  // namespace
 
 std::vector<HostCheck> run_host_checks(const ValidateOptions& opts) {
@@ -143,6 +168,7 @@ std::vector<HostCheck> run_host_checks(const ValidateOptions& opts) {
         else out.push_back(warn(name, fmt::format("Enable '{}' in kernel Kconfig file or mount/enable cgroup controller in your system", c)));
     }
     out.push_back(check_iommu(paths, cpu ? &*cpu : nullptr));
+    out.push_back(check_mac(paths));
     out.push_back(check_daemon_access(opts.system_socket));
     return out;
 }

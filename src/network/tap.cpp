@@ -16,6 +16,7 @@
 
 #include "network/netlink.hpp"
 #include "util/files.hpp"
+#include "util/number.hpp"
 
 namespace vireo::network {
 
@@ -78,9 +79,15 @@ Result<std::vector<UniqueFd>> open_macvtap(std::string_view name, unsigned queue
     const std::string sys = fmt::format("/sys/class/net/{}/macvtap/tap{}/dev", name, (*link)->index);
     auto numbers = files::read(sys);
     if (numbers) {
-        unsigned major = 0, minor = 0;
-        if (std::sscanf(numbers->c_str(), "%u:%u", &major, &minor) != 2)
+        // "<major>:<minor>\n"
+        std::string_view text(*numbers);
+        while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+        const auto colon = text.find(':');
+        auto major_number = util::parse_number<unsigned>(text.substr(0, colon));
+        auto minor_number = colon == std::string_view::npos ? std::nullopt : util::parse_number<unsigned>(text.substr(colon + 1));
+        if (!major_number || !minor_number)
             return fail(ErrorCode::System, "cannot read the device number of macvtap '{}' from {}", name, sys);
+        const unsigned major = *major_number, minor = *minor_number;
         struct stat st{};
         const bool exists = ::stat(dev.c_str(), &st) == 0;
         if (exists && (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(major, minor))) ::unlink(dev.c_str());

@@ -6,19 +6,6 @@
 
 namespace vireo::pool::xmlc {
 
-Result<XmlElement> open_document(Document& d, std::string_view text, std::string_view root_name) {
-    auto res = d.doc.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
-    d.src.emplace(text);
-    if (!res)
-        return fail(ErrorCode::XmlError, "XML error: line {}: malformed document: {}", d.src->line_of(res.offset),
-                    res.description());
-    pugi::xml_node root = d.doc.document_element();
-    if (!root || std::string_view(root.name()) != root_name)
-        return fail(ErrorCode::XmlError, "XML error: line {}: expected root element <{}>, found <{}>",
-                    root ? d.src->line_of(root.offset_debug()) : 1, root_name, root ? root.name() : "");
-    return XmlElement(*d.src, root, fmt::format("/{}", root_name));
-}
-
 Result<std::uint64_t> parse_scaled(XmlElement& e) {
     const std::string unit = e.attr_or_empty("unit");
     const std::string text = e.text();

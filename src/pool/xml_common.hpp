@@ -19,12 +19,8 @@ namespace vireo::pool::xmlc {
 
 using conf::xml::XmlElement;
 
-// A parsed document and its root element, which must be <root_name>.
-struct Document {
-    pugi::xml_document doc;
-    std::optional<conf::xml::SourceText> src;
-};
-Result<XmlElement> open_document(Document& d, std::string_view text, std::string_view root_name);
+using conf::xml::Document;
+using conf::xml::open_document;
 
 // <capacity unit='G'>10</capacity> in bytes (libvirt's scaledInteger; bytes default).
 Result<std::uint64_t> parse_scaled(XmlElement& e);

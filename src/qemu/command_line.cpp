@@ -9,6 +9,7 @@
 
 #include "qemu/probe.hpp"
 #include "qemu/swtpm.hpp"
+#include "util/number.hpp"
 
 namespace vireo::qemu {
 
@@ -949,10 +950,10 @@ void Builder::vnc(const conf::Graphics& g, std::size_t index) {
         args = "unix:" + qemu_opt_escape(g.listens.front().socket);
     } else if (none) {
         args = "none";
-    } else if (g.autoport == "yes" && std::atoi(g.port.c_str()) < 5900) {
+    } else if (g.autoport == "yes" && util::parse_number<int>(g.port).value_or(0) < 5900) {
         args = fmt::format("{}:0,to=100", listen_host(g, true));  // no port chosen: QEMU picks a free display
     } else {
-        int port = std::atoi(g.port.c_str());
+        const int port = util::parse_number<int>(g.port).value_or(0);
         if (port < 5900) {
             unsupported("VNC port {} is below 5900", g.port);
             return;
@@ -986,7 +987,7 @@ void Builder::spice(const conf::Graphics& g, std::size_t index) {
         unsupported("SPICE graphics: sharePolicy is not supported");
         return;
     }
-    const int port = std::atoi(g.port.c_str());
+    const int port = util::parse_number<int>(g.port).value_or(0);
     if (port <= 0) {
         unsupported("SPICE graphics: no port was chosen for it (autoport)");
         return;

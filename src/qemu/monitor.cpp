@@ -326,6 +326,58 @@ Result<std::vector<MemoryDeviceInfo>> Monitor::query_memory_devices() {
     return out;
 }
 
+Result<std::vector<BlockDeviceInfo>> Monitor::query_block() {
+    auto r = run("query-block");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-block", "not an array"));
+    std::vector<BlockDeviceInfo> out;
+    for (const auto& b : *r) {
+        if (!b.is_object()) continue;
+        BlockDeviceInfo info;
+        info.qdev = string_field(b, "qdev");
+        if (auto in = b.find("inserted"); in != b.end() && in->is_object()) {
+            info.node = string_field(*in, "node-name");
+            info.file = string_field(*in, "file");
+            info.format = string_field(*in, "drv");
+            info.read_only = in->value("ro", false);
+            if (auto img = in->find("image"); img != in->end() && img->is_object())
+                if (auto snaps = img->find("snapshots"); snaps != img->end() && snaps->is_array())
+                    for (const auto& sn : *snaps)
+                        if (sn.is_object()) info.snapshots.push_back(string_field(sn, "name"));
+        }
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+Status Monitor::snapshot_save(std::string_view job_id, std::string_view tag, std::string_view vmstate,
+                              const std::vector<std::string>& devices) {
+    return done(run("snapshot-save", {{"job-id", job_id}, {"tag", tag}, {"vmstate", vmstate}, {"devices", devices}}));
+}
+
+Status Monitor::snapshot_load(std::string_view job_id, std::string_view tag, std::string_view vmstate,
+                              const std::vector<std::string>& devices) {
+    return done(run("snapshot-load", {{"job-id", job_id}, {"tag", tag}, {"vmstate", vmstate}, {"devices", devices}}));
+}
+
+Status Monitor::snapshot_delete(std::string_view job_id, std::string_view tag, const std::vector<std::string>& devices) {
+    return done(run("snapshot-delete", {{"job-id", job_id}, {"tag", tag}, {"devices", devices}}));
+}
+
+Result<std::vector<QemuJobInfo>> Monitor::query_jobs() {
+    auto r = run("query-jobs");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-jobs", "not an array"));
+    std::vector<QemuJobInfo> out;
+    for (const auto& j : *r) {
+        if (!j.is_object()) continue;
+        out.push_back({string_field(j, "id"), string_field(j, "type"), string_field(j, "status"), string_field(j, "error")});
+    }
+    return out;
+}
+
+Status Monitor::job_dismiss(std::string_view job_id) { return done(run("job-dismiss", {{"id", job_id}})); }
+
 Status Monitor::migrate(std::string_view uri) { return done(run("migrate", {{"uri", uri}})); }
 Status Monitor::migrate_cancel() { return done(run("migrate_cancel")); }
 Status Monitor::migrate_incoming(std::string_view uri) { return done(run("migrate-incoming", {{"uri", uri}})); }

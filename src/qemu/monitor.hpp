@@ -190,6 +190,25 @@ struct MemoryDeviceInfo {
     std::uint64_t size = 0;
 };
 
+// A block backend of a device (query-block): the qdev path of the device
+// ("/machine/peripheral/virtio-disk0/virtio-backend") and its top node.
+struct BlockDeviceInfo {
+    std::string qdev;
+    std::string node;    // the top (format) node's name; "" when no medium
+    std::string file;    // the top image's file name
+    std::string format;  // its driver: qcow2, raw, ...
+    bool read_only = false;
+    std::vector<std::string> snapshots;  // the names of the top image's internal snapshots
+};
+
+// One job of QEMU's job API (query-jobs): snapshot-save, -load, -delete.
+struct QemuJobInfo {
+    std::string id;
+    std::string type;    // "snapshot-save", ...
+    std::string status;  // created, running, ..., concluded, null
+    std::string error;   // set when it failed
+};
+
 class Monitor {
 public:
     using EventHandler = std::function<void(const MonitorEvent&)>;
@@ -264,6 +283,21 @@ public:
     Result<std::vector<MemoryDeviceInfo>> query_memory_devices();
     // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
     Status set_link(std::string_view device, bool up);
+
+    // Every block device with its top node (query-block).
+    Result<std::vector<BlockDeviceInfo>> query_block();
+
+    // --- internal snapshots (QEMU 7.2's snapshot jobs) -------------------------
+    // Each starts job `job_id` on the format nodes `devices`; the memory
+    // state goes into (comes from) the node `vmstate`. The job runs in QEMU:
+    // follow it with query_jobs(), then job_dismiss() it.
+    Status snapshot_save(std::string_view job_id, std::string_view tag, std::string_view vmstate,
+                         const std::vector<std::string>& devices);
+    Status snapshot_load(std::string_view job_id, std::string_view tag, std::string_view vmstate,
+                         const std::vector<std::string>& devices);
+    Status snapshot_delete(std::string_view job_id, std::string_view tag, const std::vector<std::string>& devices);
+    Result<std::vector<QemuJobInfo>> query_jobs();
+    Status job_dismiss(std::string_view job_id);
 
     // --- the display ------------------------------------------------------------
     // Write the screen to `path` as PNG (screendump format=png); `device`

@@ -1,7 +1,9 @@
 #include "qemu/process.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,8 @@
 #include <utility>
 #include <thread>
 
+#include "security/dac.hpp"
+#include "security/mount_ns.hpp"
 #include "util/fd.hpp"
 #include "util/files.hpp"
 
@@ -49,17 +53,6 @@ std::optional<StatFields> read_stat(pid_t pid) {
     return out;
 }
 
-bool write_full(int fd, const void* data, std::size_t len) {
-    const char* p = static_cast<const char*>(data);
-    while (len > 0) {
-        ssize_t n = ::write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        p += n;
-        len -= static_cast<std::size_t>(n);
-    }
-    return true;
-}
 
 // Read exactly len bytes; returns bytes read (less at EOF).
 std::size_t read_full(int fd, void* data, std::size_t len) {
@@ -74,9 +67,40 @@ std::size_t read_full(int fd, void* data, std::size_t len) {
     return got;
 }
 
+// What the grandchild reports on the exec-error pipe when it fails: the
+// errno, the stage, and for a namespace failure the step's text (a string
+// of the caller's MountSetup: the same address in the parent).
+struct ChildFailure {
+    enum Stage : int { Exec = 0, Namespace = 1, Credentials = 2 };
+    int err = 0;
+    int stage = Exec;
+    const char* step = nullptr;
+};
+
+// The isolation of the child (its mount namespace, its credentials), in
+// this order (making the namespace needs root). Async-signal-safe.
+bool isolate_child(const SpawnSpec& spec, ChildFailure& failure) {
+    if (spec.mounts) {
+        const char* step = "";
+        if (int err = spec.mounts->enter(&step); err != 0) {
+            failure = {err, ChildFailure::Namespace, step};
+            return false;
+        }
+    }
+    if (spec.run_as) {
+        const security::Identity& id = *spec.run_as;
+        if (::setgroups(id.groups.size(), id.groups.data()) != 0 || ::setgid(id.gid) != 0 || ::setuid(id.uid) != 0 ||
+            ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::chdir("/") != 0) {
+            failure = {errno, ChildFailure::Credentials, nullptr};
+            return false;
+        }
+    }
+    return true;
+}
+
 // Runs in the grandchild between fork and exec: async-signal-safe calls only.
-[[noreturn]] void exec_child(char* const* argv, char* const* envp, int devnull, int logfd, const std::vector<int>& pass,
-                             const std::vector<InheritedFd>& remap, int report) {
+[[noreturn]] void exec_child(const SpawnSpec& spec, char* const* argv, char* const* envp, int devnull, int logfd,
+                             const std::vector<int>& pass, const std::vector<InheritedFd>& remap, int report) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -105,9 +129,12 @@ std::size_t read_full(int fd, void* data, std::size_t len) {
     for (std::size_t i = 0; i < n; ++i)
         if (moved[i] >= 0) dup2(moved[i], remap[i].number);
     fcntl(report, F_SETFD, FD_CLOEXEC);
-    execve(argv[0], argv, envp);
-    int err = errno;
-    write_full(report, &err, sizeof(err));
+    ChildFailure failure;
+    if (isolate_child(spec, failure)) {
+        execve(argv[0], argv, envp);
+        failure = {errno, ChildFailure::Exec, nullptr};
+    }
+    write_fully(report, &failure, sizeof(failure));
     _exit(127);
 }
 
@@ -125,7 +152,7 @@ int write_pid_file_in_child(pid_t pid, const char* path, const char* tmp_path, c
     } while (pid > 0);
     int fd = ::open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return errno;
-    bool ok = write_full(fd, p, static_cast<std::size_t>(end - p)) && ::fsync(fd) == 0;
+    bool ok = write_fully(fd, p, static_cast<std::size_t>(end - p)) && ::fsync(fd) == 0;
     int err = ok ? 0 : errno;
     ::close(fd);
     if (ok && ::rename(tmp_path, path) != 0) err = errno;
@@ -215,8 +242,13 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail_errno("pipe");
     UniqueFd rd(pipefd[0]), wr(pipefd[1]);
+    // The grandchild's own pipe for what failed before or at exec, so that
+    // a failure reported early never mixes with the launcher's pid.
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail_errno("pipe");
+    UniqueFd exec_rd(pipefd[0]), exec_wr(pipefd[1]);
 
-    std::vector<int> keep = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, devnull.get(), logfd.get(), wr.get()};
+    std::vector<int> keep = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, devnull.get(), logfd.get(), wr.get(),
+                             exec_wr.get()};
     keep.insert(keep.end(), spec.pass_fds.begin(), spec.pass_fds.end());
     for (const auto& r : spec.fds) keep.push_back(r.fd);
     std::sort(keep.begin(), keep.end());
@@ -228,7 +260,10 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
         close_all_except(keep);
         ::setsid();
         pid_t grandchild = ::fork();
-        if (grandchild == 0) exec_child(argv.data(), envp.data(), devnull.get(), logfd.get(), spec.pass_fds, spec.fds, wr.get());
+        if (grandchild == 0)
+            exec_child(spec, argv.data(), envp.data(), devnull.get(), logfd.get(), spec.pass_fds, spec.fds,
+                       exec_wr.get());
+        ::close(exec_wr.get());
         int pid_or_err = grandchild < 0 ? -errno : grandchild;
         if (grandchild > 0 && !pid_path.empty()) {
             if (int err = write_pid_file_in_child(grandchild, pid_path.c_str(), pid_tmp.c_str(), pid_dir.c_str())) {
@@ -236,10 +271,11 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
                 pid_or_err = -err;
             }
         }
-        write_full(wr.get(), &pid_or_err, sizeof(pid_or_err));
+        write_fully(wr.get(), &pid_or_err, sizeof(pid_or_err));
         _exit(0);
     }
     wr.reset();
+    exec_wr.reset();
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
@@ -248,10 +284,20 @@ Result<ProcessId> spawn_detached(const SpawnSpec& spec) {
         return fail(ErrorCode::System, "failed to start '{}': the launcher process died", spec.argv[0]);
     if (pid_or_err < 0)
         return std::unexpected(errno_error(fmt::format("failed to start '{}': fork or write pid file '{}'", spec.argv[0], pid_path), -pid_or_err));
-    int exec_err = 0;
-    if (read_full(rd.get(), &exec_err, sizeof(exec_err)) == sizeof(exec_err)) {
-        Error e = errno_error(fmt::format("cannot execute '{}'", spec.argv[0]), exec_err);
-        return std::unexpected(e);
+    ChildFailure failure;
+    if (read_full(exec_rd.get(), &failure, sizeof(failure)) == sizeof(failure)) {
+        switch (failure.stage) {
+        case ChildFailure::Namespace:
+            return std::unexpected(errno_error(
+                fmt::format("cannot make the mount namespace of '{}': {}", spec.argv[0], failure.step ? failure.step : "?"),
+                failure.err));
+        case ChildFailure::Credentials:
+            return std::unexpected(errno_error(
+                fmt::format("cannot run '{}' as {}", spec.argv[0], spec.run_as ? security::label_text(*spec.run_as) : "?"),
+                failure.err));
+        default:
+            return std::unexpected(errno_error(fmt::format("cannot execute '{}'", spec.argv[0]), failure.err));
+        }
     }
     ProcessId id{pid_or_err, 0};
     auto start = process_start_time(id.pid);

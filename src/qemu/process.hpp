@@ -20,6 +20,11 @@
 
 #include "util/error.hpp"
 
+namespace vireo::security {
+struct Identity;
+class MountSetup;
+}  // namespace vireo::security
+
 namespace vireo::qemu {
 
 struct ProcessId {
@@ -64,6 +69,13 @@ struct SpawnSpec {
     // Environment variables set (or replaced) for the process; the rest of
     // its environment is the caller's.
     std::vector<std::pair<std::string, std::string>> set_env;
+    // The process's own mount namespace (private /dev and /tmp), made in
+    // the child before exec; null: the caller's.
+    const security::MountSetup* mounts = nullptr;
+    // Credentials the process runs as (setgroups, setgid, setuid before
+    // exec, then no_new_privs: no capability is left and none can be
+    // regained through a setuid program); null: the caller's.
+    const security::Identity* run_as = nullptr;
 };
 
 // Start a process fully detached from the caller (double fork + setsid):

@@ -14,7 +14,7 @@ namespace vireo::qemu {
 
 namespace {
 
-using Value = std::variant<std::string, long long>;
+using Value = std::variant<std::string, long long, std::vector<std::string>>;
 
 struct Setting {
     std::string key;
@@ -67,7 +67,22 @@ Result<std::optional<Setting>> parse_line(std::string_view line) {
         if (!text) return std::unexpected(text.error());
         st.value = std::move(*text);
     } else if (rest.front() == '[') {
-        return fail(ErrorCode::InvalidArg, "'{}': lists are not accepted by any vireo setting", st.key);
+        // A list of quoted strings on this line: [ "a", "b" ] or [].
+        rest = trim(rest.substr(1));
+        std::vector<std::string> items;
+        while (!rest.empty() && rest.front() != ']') {
+            if (rest.front() != '"')
+                return fail(ErrorCode::InvalidArg, "'{}': a list holds quoted strings, not '{}'", st.key, rest);
+            rest.remove_prefix(1);
+            auto text = take_string(rest);
+            if (!text) return std::unexpected(text.error());
+            items.push_back(std::move(*text));
+            rest = trim(rest);
+            if (!rest.empty() && rest.front() == ',') rest = trim(rest.substr(1));
+        }
+        if (rest.empty()) return fail(ErrorCode::InvalidArg, "'{}': the list has no closing ']'", st.key);
+        rest.remove_prefix(1);
+        st.value = std::move(items);
     } else {
         std::size_t n = 0;
         if (rest.front() == '-') ++n;
@@ -105,7 +120,41 @@ Status apply(const Setting& st, QemuDriverConfig& cfg) {
         cfg.malloc_hugepages = *number == 1;
         return {};
     }
-    return fail(ErrorCode::InvalidArg, "unknown setting '{}' (known: save_image_format, malloc_hugepages)", st.key);
+    if (st.key == "user" || st.key == "group") {
+        const auto* text = std::get_if<std::string>(&st.value);
+        if (!text || text->empty() || text->find(':') != std::string::npos)
+            return fail(ErrorCode::InvalidArg, "{} must be a quoted account name or \"+N\"", st.key);
+        (st.key == "user" ? cfg.dac_user : cfg.dac_group) = *text;
+        return {};
+    }
+    if (st.key == "guest_id_range") {
+        const auto* text = std::get_if<std::string>(&st.value);
+        if (!text) return fail(ErrorCode::InvalidArg, "guest_id_range must be a quoted \"FIRST-LAST\"");
+        auto range = security::parse_id_range(*text);
+        if (!range) return std::unexpected(range.error());
+        cfg.guest_id_range = *range;
+        return {};
+    }
+    if (st.key == "dynamic_ownership") {
+        const auto* number = std::get_if<long long>(&st.value);
+        if (!number || (*number != 0 && *number != 1))
+            return fail(ErrorCode::InvalidArg, "dynamic_ownership must be 0 or 1");
+        cfg.dynamic_ownership = *number == 1;
+        return {};
+    }
+    if (st.key == "namespaces") {
+        const auto* list = std::get_if<std::vector<std::string>>(&st.value);
+        if (!list) return fail(ErrorCode::InvalidArg, "namespaces must be a list: [ \"mount\" ] or []");
+        for (const auto& ns : *list)
+            if (ns != "mount")
+                return fail(ErrorCode::InvalidArg, "namespaces: '{}' is not a namespace vireo makes (only \"mount\")", ns);
+        cfg.mount_namespace = !list->empty();
+        return {};
+    }
+    return fail(ErrorCode::InvalidArg,
+                "unknown setting '{}' (known: save_image_format, malloc_hugepages, user, group, guest_id_range, "
+                "dynamic_ownership, namespaces)",
+                st.key);
 }
 
 }  // namespace

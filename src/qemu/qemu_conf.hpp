@@ -15,6 +15,14 @@
 //                       how save and managedsave compress the image.
 //   malloc_hugepages    1 (default) | 0: QEMU's heap on transparent huge
 //                       pages (faster QEMU start).
+//   user, group         system mode: the one account every QEMU runs as
+//                       (default: none, each guest its own uid/gid).
+//   guest_id_range      system mode: "FIRST-LAST" the per-guest ids come
+//                       from (default "65536-98303").
+//   dynamic_ownership   1 (default) | 0: give the guest's files to its
+//                       identity for the run.
+//   namespaces          [ "mount" ] (default) | []: each system-mode QEMU
+//                       in its own mount namespace (private /dev, /tmp).
 // An unknown key, a value of the wrong kind or a bad value is an error that
 // names the file and the line: vireod refuses to start rather than run with
 // a setting silently ignored.

@@ -15,6 +15,7 @@
 #include "qemu/command_line.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "util/files.hpp"
+#include "util/number.hpp"
 
 namespace vireo::qemu {
 
@@ -129,10 +130,11 @@ Status QemuDriverImpl::make_channel_dirs(const conf::DomainDef& live) {
 }
 
 void QemuDriverImpl::release_devices(const conf::DomainDef& live) {
+    release_identity(live.name, live);
     {
         std::lock_guard lk(ports_mutex);
         for (const auto& g : live.devices.graphics)
-            if (g.autoport == "yes") graphics_ports.erase(std::atoi(g.port.c_str()));
+            if (g.autoport == "yes") graphics_ports.erase(util::parse_number<int>(g.port).value_or(0));
     }
     const std::string base = channel_dir().string() + "/";
     for (const auto& ch : live.devices.channels) {
@@ -144,9 +146,12 @@ void QemuDriverImpl::release_devices(const conf::DomainDef& live) {
 }
 
 void QemuDriverImpl::reserve_devices(const conf::DomainDef& live) {
+    reserve_identity(live.name, live);
     std::lock_guard lk(ports_mutex);
-    for (const auto& g : live.devices.graphics)
-        if (g.autoport == "yes" && std::atoi(g.port.c_str()) >= kFirstPort) graphics_ports.insert(std::atoi(g.port.c_str()));
+    for (const auto& g : live.devices.graphics) {
+        const int port = util::parse_number<int>(g.port).value_or(0);
+        if (g.autoport == "yes" && port >= kFirstPort) graphics_ports.insert(port);
+    }
 }
 
 Result<driver::Screenshot> QemuDriverImpl::screenshot(DomainObject& obj, const Running& run, unsigned screen) {

@@ -76,8 +76,10 @@ QemuDriverConfig default_qemu_config(bool system_mode) {
 QemuDriverImpl::QemuDriverImpl(QemuDriverConfig c)
     : cfg(std::move(c)),
       persistence(cfg.confdir, cfg.rundir),
+      snapshots(cfg.confdir / "snapshot"),
       caps(cfg.cachedir),
-      jobs(cfg.jobs ? cfg.jobs : std::make_shared<driver::JobTracker>()) {
+      jobs(cfg.jobs ? cfg.jobs : std::make_shared<driver::JobTracker>()),
+      guest_ids(cfg.guest_id_range) {
     if (cfg.savedir.empty()) cfg.savedir = cfg.confdir / "save";
     if (cfg.nvramdir.empty()) cfg.nvramdir = cfg.confdir / "nvram";
     if (cfg.swtpmdir.empty()) cfg.swtpmdir = cfg.confdir / "swtpm";
@@ -168,7 +170,8 @@ public:
         on<ops::DomainRestore>([this](const auto& r) { return restore_domain(r.path, r.paused); });
         on<ops::DomainUndefine>([this](const auto& r) {
             return undefine_domain(r.ref, {.managed_save = r.managed_save, .nvram = r.nvram,
-                                           .remove_all_storage = r.remove_all_storage, .keep_nvram = r.keep_nvram, .tpm = r.tpm, .keep_tpm = r.keep_tpm});
+                                           .remove_all_storage = r.remove_all_storage, .keep_nvram = r.keep_nvram, .tpm = r.tpm, .keep_tpm = r.keep_tpm,
+                                           .snapshots_metadata = r.snapshots_metadata});
         });
         on<ops::DomainSetMetadata>([this](const auto& r) { return set_metadata(r.ref, r.kind, r.text, r.live, r.config); });
         on<ops::DomainSetAutostart>([this](const auto& r) { return set_autostart(r.ref, r.enabled); });
@@ -209,6 +212,51 @@ public:
         on<ops::DomainDetachDeviceAlias>([this](const auto& r) {
             return detach_disk(r.ref, {.live = r.live, .config = r.config, .current = r.current}, r.alias, true, r.timeout_ms);
         });
+        install_snapshot_ops();
+    }
+
+    // Snapshot create, revert and delete are async jobs of the domain
+    // (libvirt's "snapshot", "snapshot revert", "snapshot delete").
+    void install_snapshot_ops() {
+        namespace ops = driver::ops;
+        on<ops::SnapshotCreate>([this](const auto& r) -> Result<std::string> {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::Snapshot);
+            if (!job) return std::unexpected(job.error());
+            auto out = d_->snapshot_create(*job, r);
+            job->finish(out ? Status{} : Status{std::unexpected(out.error())});
+            if (out && r.halt) VIREO_TRY(destroy_domain((*obj)->name(), {}));
+            return out;
+        });
+        on<ops::SnapshotList>([this](const auto& r) -> Result<std::vector<driver::SnapshotSummary>> {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            return d_->snapshot_list(**obj);
+        });
+        on<ops::SnapshotXml>([this](const auto& r) -> Result<std::string> {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            return d_->snapshot_xml(**obj, r.name);
+        });
+        on<ops::SnapshotRevert>([this](const auto& r) -> Status {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::SnapshotRevert);
+            if (!job) return std::unexpected(job.error());
+            Status out = d_->snapshot_revert(*job, r);
+            job->finish(out);
+            return out;
+        });
+        on<ops::SnapshotDelete>([this](const auto& r) -> Status {
+            auto obj = d_->registry.resolve(r.ref);
+            if (!obj) return std::unexpected(obj.error());
+            auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::SnapshotDelete);
+            if (!job) return std::unexpected(job.error());
+            Status out = d_->snapshot_delete(*job, r);
+            job->finish(out);
+            return out;
+        });
     }
 
     Result<driver::VersionInfo> version() {
@@ -233,7 +281,14 @@ public:
     Result<std::string> capabilities_xml() {
         auto facts = host_facts();
         if (!facts) return std::unexpected(facts.error());
-        return host::capabilities_xml(*facts);
+        // The system daemon's guests run under DAC (qemu_security.cpp); no
+        // SELinux or AppArmor driver exists here, so dac is the only model.
+        host::HostFacts with_secmodel = *facts;
+        if (d_->cfg.system_mode) {
+            with_secmodel.secmodel = "dac";
+            if (d_->shared_identity) with_secmodel.secmodel_baselabel = security::label_text(*d_->shared_identity);
+        }
+        return host::capabilities_xml(with_secmodel);
     }
 
     Result<std::string> domain_capabilities_xml(std::string_view emulator, std::string_view arch,
@@ -435,6 +490,7 @@ public:
             auto index = find_media_disk(*next_live, r.path);
             if (!index) return std::unexpected(index.error());
             const conf::Disk& disk = next_live->devices.disks[*index];
+            VIREO_TRY(d_->admit_disk(*run->def, disk, run->priv->runtime_prefix));
             if (auto st = change_media_live(*run->priv->monitor, disk, r.force); !st)
                 return std::unexpected(d_->command_error(obj, run->priv, st.error()));
             publish_live(obj, std::move(*next_live));
@@ -504,6 +560,9 @@ public:
             next_cfg = std::move(*n);
         }
         if (next_live) {
+            // Its file for the guest's QEMU user, as at start.
+            VIREO_TRY(d_->admit_disk(*run->def, *conf::find_disk_by_target(*next_live, disk->target_dev),
+                                     run->priv->runtime_prefix));
             if (auto st = attach_disk_live(*run->priv->monitor, *hotplug); !st)
                 return std::unexpected(d_->command_error(obj, run->priv, st.error()));
             publish_live(obj, std::move(*next_live));
@@ -642,9 +701,14 @@ public:
         const bool nvram_exists = !nvram.empty() && fs::exists(nvram, ec);
         if (nvram_exists && !flags.nvram && !flags.keep_nvram)
             return fail(ErrorCode::InvalidState, "Requested operation is not valid: cannot undefine domain with nvram");
+        const auto snaps = d_->snapshots.load(name).snapshots.size();
+        if (snaps > 0 && !flags.snapshots_metadata)
+            return fail(ErrorCode::InvalidState, "Requested operation is not valid: cannot delete inactive domain with {} snapshots",
+                        snaps);
         auto out = d_->registry.undefine(job->ptr(), flags);
         if (!out) return std::unexpected(out.error());
         VIREO_TRY(d_->persistence.remove_config(name));
+        if (snaps > 0) VIREO_TRY(d_->snapshots.remove_all(name));
         if (out->had_managed_save) {
             VIREO_TRY(files::remove_durable(d_->managed_save_path(name)));
             job->object().with([](DomainFields& f) { f.managed_save = false; });
@@ -1045,6 +1109,12 @@ private:
 Result<std::unique_ptr<QemuDriver>> make_qemu_driver(std::unique_ptr<QemuDriverImpl> impl) {
     VIREO_TRY(impl->persistence.prepare());
     VIREO_TRY(files::make_dirs(impl->cfg.logdir, 0700));
+    // qemu.conf's user/group: the one account QEMU runs as (made when missing).
+    if (impl->cfg.system_mode && (!impl->cfg.dac_user.empty() || !impl->cfg.dac_group.empty())) {
+        auto id = security::ensure_account(impl->cfg.dac_user, impl->cfg.dac_group);
+        if (!id) return std::unexpected(id.error().context("qemu.conf user/group"));
+        impl->shared_identity = *id;
+    }
     auto report = impl->persistence.load_into(impl->registry);
     for (const auto& obj : impl->registry.list()) {
         auto has_save = files::exists(impl->managed_save_path(obj->name()));
@@ -1052,6 +1122,7 @@ Result<std::unique_ptr<QemuDriver>> make_qemu_driver(std::unique_ptr<QemuDriverI
         obj->with([&](DomainFields& f) { f.managed_save = *has_save; });
     }
     impl->reattach_all();
+    impl->settle_all_pending_snapshots();
     if (impl->cfg.autostart) impl->autostart_all();
     return std::unique_ptr<QemuDriver>(new QemuDriverImplWrapper(std::move(impl)));
 }

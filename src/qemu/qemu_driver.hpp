@@ -34,6 +34,7 @@
 #include "driver/network_links.hpp"
 #include "driver/storage_links.hpp"
 #include "qemu/save_image.hpp"
+#include "security/dac.hpp"
 #include "util/error.hpp"
 
 namespace vireo::qemu {
@@ -91,6 +92,21 @@ struct QemuDriverConfig {
     driver::NetworkPorts* networks = nullptr;
     // passt, for <interface type='user'><backend type='passt'/> (empty: from PATH).
     std::filesystem::path passt_binary;
+
+    // Guest isolation (system mode only; a session daemon's QEMU runs as
+    // its user, in its namespaces). docs/qemu-conf.md has the keys.
+    // user/group of qemu.conf: every QEMU runs as this one account (made by
+    // the daemon when a named one does not exist); empty: each guest gets
+    // its own uid and gid from guest_id_range.
+    std::string dac_user;
+    std::string dac_group;
+    security::IdRange guest_id_range;
+    // dynamic_ownership: give the guest's files to its identity at start
+    // and back at stop (else only check that it can open them).
+    bool dynamic_ownership = true;
+    // namespaces = [ "mount" ] (the default) | []: each QEMU in its own
+    // mount namespace with a private /dev and /tmp.
+    bool mount_namespace = true;
 };
 
 // The standard directories: system mode /etc/vireo/qemu, /run/vireo/qemu,

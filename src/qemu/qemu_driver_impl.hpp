@@ -22,8 +22,10 @@
 #include "driver/event_bus.hpp"
 #include "driver/job.hpp"
 #include "driver/keycodes.hpp"
+#include "driver/ops/snapshot.hpp"
 #include "driver/persistence.hpp"
 #include "driver/registry.hpp"
+#include "driver/snapshot_store.hpp"
 #include "driver/storage_links.hpp"
 #include "qemu/instance.hpp"
 #include "qemu/monitor.hpp"
@@ -32,6 +34,8 @@
 #include "qemu/qemu_driver.hpp"
 #include "qemu/save_image.hpp"
 #include "qemu/swtpm.hpp"
+#include "security/dac.hpp"
+#include "security/mount_ns.hpp"
 
 namespace vireo::qemu {
 
@@ -123,6 +127,17 @@ struct LaunchPlan {
     // swtpm of an emulated TPM: the programs (prepare), the process (launch).
     SwtpmPrograms swtpm_programs;
     std::vector<ProcessId> swtpm;
+    // Guest isolation (system mode, qemu_security.cpp): the identity QEMU
+    // runs as (none: the daemon's), whether its files are given to it, and
+    // whether the id was allocated for this start (freed with the devices).
+    std::optional<security::Identity> identity;
+    bool relabel = false;
+    bool dynamic_id = false;
+    bool kvm = false;
+    // <disk type='volume'> disks: target dev -> the resolved path.
+    std::vector<std::pair<std::string, std::string>> for_qemu_disks;
+    // QEMU's private /dev and /tmp (null: the daemon's mounts).
+    std::shared_ptr<const security::MountSetup> mounts;
 
     // The number QEMU knows the descriptor `name` by (-1 when none).
     [[nodiscard]] int fd_number(std::string_view name) const;
@@ -134,6 +149,8 @@ struct QemuDriverImpl {
     driver::DomainRegistry registry;
     driver::EventBus events;
     driver::Persistence persistence;
+    // Snapshot metadata: <confdir>/snapshot/<domain>/ (qemu_snapshot.cpp).
+    driver::SnapshotStore snapshots;
     CapsCache caps;
     // The async jobs (save, restore) in progress: cfg.jobs when given (the
     // daemon shares one with the pools), else the driver's own.
@@ -321,6 +338,33 @@ struct QemuDriverImpl {
     std::mutex ports_mutex;
     std::set<int> graphics_ports;  // autoport ports of this driver's running domains
 
+    // --- guest isolation (qemu_security.cpp) -------------------------------------
+    // prepare: the DAC identity of the guest's QEMU (system mode) in `plan`
+    // and as the live <seclabel model='dac'>; selinux/apparmor models, a
+    // static label naming a missing user, what a non-root QEMU could not do
+    // are refused. Nothing is created (a per-guest id is reserved; freed by
+    // release_devices).
+    Status prepare_security(const std::string& name, conf::DomainDef& live, LaunchPlan& plan);
+    // launch, before QEMU: the guest's files given to its identity (owner
+    // journal first), the check that it can open everything QEMU will, the
+    // mount namespace plan. A failure gives back what it gave.
+    Status apply_security(LaunchPlan& plan, const Uuid& uuid);
+    // attach-device, change-media of a running instance (live definition
+    // `live`): the disk's file given to its QEMU user (writable) or checked
+    // readable by it (read-only, shareable), as at start; a block device
+    // into a private /dev is refused (not supported yet). What is given is
+    // given back when the instance ends.
+    Status admit_disk(const conf::DomainDef& live, const conf::Disk& disk, const std::string& prefix);
+    // The files of the instance with runtime prefix `prefix` given back.
+    void restore_labels(const std::string& prefix);
+    static std::string owner_journal(const std::string& prefix) { return prefix + ".owners"; }
+    // The per-guest id of a live definition freed / held again (reattach).
+    void release_identity(const std::string& name, const conf::DomainDef& live);
+    void reserve_identity(const std::string& name, const conf::DomainDef& live);
+    // qemu.conf's user/group resolved (none: per-guest ids).
+    std::optional<security::Identity> shared_identity;
+    security::IdAllocator guest_ids;
+
     // --- storage pools (qemu_pools.cpp) ----------------------------------------
     // File and block disks of the running domains, plus the volumes their
     // runs resolved (what the pools ask before deleting or destroying).
@@ -349,6 +393,31 @@ struct QemuDriverImpl {
     // A migration QEMU still runs (a save cut short by a daemon crash): cancel
     // it and wait until QEMU says it ended.
     void cancel_migration(Monitor& monitor);
+
+    // --- snapshots (qemu_snapshot.cpp) ------------------------------------------
+    // Each runs under the domain's async job held by the caller.
+    Result<std::string> snapshot_create(driver::AsyncJobGuard& job, const driver::ops::SnapshotCreate::Request& r);
+    Status snapshot_revert(driver::AsyncJobGuard& job, const driver::ops::SnapshotRevert::Request& r);
+    Status snapshot_delete(driver::AsyncJobGuard& job, const driver::ops::SnapshotDelete::Request& r);
+    Result<std::vector<driver::SnapshotSummary>> snapshot_list(DomainObject& obj);
+    Result<std::string> snapshot_xml(DomainObject& obj, std::string_view name);
+    static driver::SnapshotSummary snapshot_summary(const conf::SnapshotDef& s, const std::string& current);
+    // A running domain stopped (destroyed) for a revert.
+    Status stop_for_revert(const std::shared_ptr<DomainObject>& obj);
+    // One disk an internal snapshot covers: its target, image, alias in QEMU.
+    struct SnapDisk {
+        std::string target;
+        std::string path;
+        std::string alias;
+    };
+    Status delete_live_tag(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
+                           std::string_view tag, const std::vector<SnapDisk>& disks);
+    // Crash safety (snapshot_store.hpp): settle the records of snapshots a
+    // stopped daemon was taking: under the domain's job (every snapshot
+    // operation starts with it), and for every domain at start-up.
+    Status settle_pending(const std::shared_ptr<DomainObject>& obj, const conf::SnapshotDef& pending);
+    void settle_pending_snapshots(const std::shared_ptr<DomainObject>& obj);
+    void settle_all_pending_snapshots();
 };
 
 // Wrap an impl configured by the caller (tests replace `processes` first):

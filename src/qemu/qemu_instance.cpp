@@ -375,6 +375,9 @@ bool QemuDriverImpl::finish_instance(const std::shared_ptr<DomainObject>& obj,
             return false;
         }
         priv->status_closed = true;
+        // The guest's files back to their owners (QEMU is gone or going:
+        // its open descriptors do not need the ownership).
+        restore_labels(priv->runtime_prefix);
         remove_runtime_files(obj->name(), priv->runtime_prefix);
     }
     auto done = [&] {

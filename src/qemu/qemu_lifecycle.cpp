@@ -232,6 +232,11 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
     }
     auto swtpm = check_tpms(live);
     if (!swtpm) return std::unexpected(swtpm.error());
+    // What this host cannot give the guest's memory and threads, refused
+    // now, before anything (ports, taps, an identity) is taken for it.
+    VIREO_TRY(check_cpusets(live, host_online_cpus()));
+    MemoryHost memory_host = read_memory_host();
+    VIREO_TRY(check_memory_host(live, memory_host));
 
     plan.name = obj->name();
     plan.emulator = *emulator;
@@ -252,11 +257,6 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
         plan.console_socket = !serials.front().source_path.empty() ? serials.front().source_path
                                                                    : serial_socket_path(plan.prefix, serials.front().info.alias);
 
-    // What this host cannot give the guest's memory and threads, refused now.
-    VIREO_TRY(check_cpusets(live, host_online_cpus()));
-    MemoryHost memory_host = read_memory_host();
-    VIREO_TRY(check_memory_host(live, memory_host));
-
     CommandLineOptions opts;
     opts.memory_host = std::move(memory_host);
     opts.emulator = *emulator;
@@ -274,6 +274,15 @@ Result<LaunchPlan> QemuDriverImpl::prepare(const std::shared_ptr<DomainObject>& 
         disks[i].type = resolved.devices.disks[i].type;
         disks[i].source = resolved.devices.disks[i].source;
         disks[i].driver_type = resolved.devices.disks[i].driver_type;
+    }
+    for (std::size_t i = 0; i < disks.size(); ++i)
+        if (live.devices.disks[i].type == "volume")
+            plan.for_qemu_disks.emplace_back(disks[i].target_dev, disks[i].type == "block" ? disks[i].source.dev : disks[i].source.file);
+    plan.kvm = *accel == "kvm";
+    // Who QEMU runs as (the live <seclabel>); a failure frees what it took.
+    if (auto sec = prepare_security(plan.name, live, plan); !sec) {
+        release_devices(live);
+        return std::unexpected(sec.error());
     }
     auto argv = build_command_line(for_qemu, opts);
     if (!argv) {
@@ -329,6 +338,14 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
         remove_runtime_files(name, plan->prefix);
         return failed(tpm.error());
     }
+    // The guest's files to its QEMU user, the access check, the namespace.
+    if (auto sec = apply_security(*plan, obj->uuid()); !sec) {
+        stop_swtpm(plan->swtpm);
+        unplug_nics(name, *plan->live.def, plan->passt);
+        release_devices(*plan->live.def);
+        remove_runtime_files(name, plan->prefix);
+        return failed(sec.error());
+    }
     const DomainDefinition launched = plan->live;
     const fs::path log = log_file(name);
     {
@@ -344,10 +361,13 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
     for (const auto& fd : plan->fds) spec.fds.push_back({fd.fd.get(), plan->fd_number(fd.name), fd.name});
     spec.pid_path = plan->prefix + ".pid";
     spec.set_env = qemu_environment(cfg.malloc_hugepages, std::getenv("GLIBC_TUNABLES"));
+    if (plan->identity && plan->identity->uid != 0) spec.run_as = &*plan->identity;
+    spec.mounts = plan->mounts.get();
     auto proc = processes->spawn(spec);
     listener->reset();
     plan->fds.clear();  // QEMU holds its own copies now
     if (!proc) {
+        restore_labels(plan->prefix);
         stop_swtpm(plan->swtpm);
         unplug_nics(name, *launched.def, plan->passt);
         release_devices(*launched.def);
@@ -362,6 +382,7 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
         (void)processes->terminate(*proc, std::chrono::milliseconds(0), false);
         // QEMU writes its error before exiting; a dead process has flushed.
         Error e = start_error(why, log, log_offset, false);
+        restore_labels(plan->prefix);
         stop_swtpm(plan->swtpm);
         unplug_nics(name, *launched.def, plan->passt);
         release_devices(*launched.def);
@@ -475,6 +496,13 @@ void QemuDriverImpl::reap_unfinished_starts(const std::set<std::string>& known_p
     // killing QEMU and removing its files (libvirt does the same).
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(cfg.rundir, ec)) {
+        // An owner journal without a running instance (the daemon died
+        // before its QEMU ran): the files go back to their owners.
+        if (e.path().extension() == ".owners" && !known_prefixes.contains((cfg.rundir / e.path().stem()).string()) &&
+            !fs::exists(cfg.rundir / (e.path().stem().string() + ".pid"), ec)) {
+            restore_labels((cfg.rundir / e.path().stem()).string());
+            continue;
+        }
         if (e.path().extension() != ".pid") continue;
         const std::string prefix = (cfg.rundir / e.path().stem()).string();
         if (known_prefixes.contains(prefix)) continue;
@@ -487,6 +515,7 @@ void QemuDriverImpl::reap_unfinished_starts(const std::set<std::string>& known_p
             ProcessId proc{static_cast<pid_t>(pid), process_start_time(static_cast<pid_t>(pid)).value_or(0)};
             (void)terminate_process(proc, std::chrono::seconds(1), false);
         }
+        restore_labels(prefix);
         ::unlink(e.path().c_str());
         ::unlink((prefix + ".monitor").c_str());
     }
@@ -554,6 +583,7 @@ void QemuDriverImpl::reattach_all() {
                 unplug_nics(name, *dead, {});
                 release_devices(*dead);
             }
+            restore_labels(prefix);
             remove_runtime_files(name, prefix);
             continue;
         }
@@ -582,6 +612,7 @@ void QemuDriverImpl::reattach_all() {
             settle_orphaned_save(save);
             unplug_nics(name, *live.def, {});
             release_devices(*live.def);
+            restore_labels(prefix);
             remove_runtime_files(name, prefix);
             if (obj->with([](DomainFields& f) { return !f.persistent(); })) registry.remove(obj);
             continue;

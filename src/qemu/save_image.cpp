@@ -29,12 +29,7 @@ std::uint64_t get_le(std::string_view in, std::size_t at, int bytes) {
 }
 
 Status write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno("write save image header");
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
+    if (!write_fully(fd, data.data(), data.size())) return fail_errno("write save image header");
     return {};
 }
 

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "qemu/memory_backends.hpp"
+#include "util/number.hpp"
 
 namespace vireo::qemu {
 
@@ -86,7 +87,7 @@ Status apply_thread_affinity(Monitor& mon, const conf::DomainDef& def, pid_t qem
     if (emulator.empty()) return {};
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path("/proc") / std::to_string(qemu_pid) / "task", ec)) {
-        const int tid = std::atoi(e.path().filename().c_str());
+        const int tid = util::parse_number<int>(e.path().filename().native()).value_or(0);
         if (tid <= 0 || guest_threads.contains(tid)) continue;
         // A thread may end meanwhile (QEMU's short-lived workers): ESRCH is no failure.
         VIREO_TRY(set_affinity(tid, emulator, "the emulator", true));

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "rpc/events.hpp"
+#include "rpc/streams.hpp"
 
 namespace vireo::rpc {
 
@@ -64,6 +65,12 @@ void Connection::closed() {
         std::lock_guard lock(events_mutex_);
         gone.swap(events_);
     }
+    std::map<std::uint32_t, std::shared_ptr<Stream>> streams;
+    {
+        std::lock_guard lock(streams_mutex_);
+        streams.swap(streams_);
+    }
+    for (auto& [serial, s] : streams) s->cancel();
 }
 
 bool Connection::feed(std::string_view bytes) {
@@ -104,8 +111,12 @@ void Connection::handle(const Packet& p) {
                  {});
         return;
     }
+    if (h.program == kRemoteProgram && (h.type == MessageType::Stream || h.type == MessageType::StreamHole)) {
+        handle_stream(p);
+        return;
+    }
     if (h.type != MessageType::Call) {
-        // Streams are not served yet; replies and messages have no meaning here.
+        // Replies and messages from a client have no meaning here.
         spdlog::debug("libvirt client: ignored a packet of type {} for procedure {}", static_cast<unsigned>(h.type),
                       h.procedure);
         return;
@@ -130,6 +141,54 @@ void Connection::handle(const Packet& p) {
     // The reader points into p.body: dispatch decodes before it returns.
 }
 
+void Connection::handle_stream(const Packet& p) {
+    std::shared_ptr<Stream> s;
+    {
+        std::lock_guard lock(streams_mutex_);
+        if (auto it = streams_.find(p.header.serial); it != streams_.end()) s = it->second;
+    }
+    if (!s) {
+        // Late data of a stream that ended is dropped; a final word (finish or
+        // abort) waits for an answer, so it gets one.
+        spdlog::debug("libvirt client: stream packet for no stream (serial {})", p.header.serial);
+        if (p.header.status != MessageStatus::Continue) {
+            Header h = p.header;
+            h.type = MessageType::Stream;
+            h.status = MessageStatus::Error;
+            send(h, encode_error({static_cast<int>(ErrNum::Rpc), kFromRpc,
+                                  fmt::format("no stream with serial {}", p.header.serial)}));
+        }
+        return;
+    }
+    if (s->on_packet(p)) forget_stream(p.header.serial);
+}
+
+Result<std::shared_ptr<Stream>> Connection::open_stream(const Header& call, bool upload, bool sparse) {
+    std::lock_guard lock(streams_mutex_);
+    if (streams_.contains(call.serial))
+        return fail(ErrorCode::Protocol, "a stream with serial {} is already open", call.serial);
+    auto s = std::make_shared<Stream>(call, upload, sparse, transport_);
+    streams_[call.serial] = s;
+    return s;
+}
+
+void Connection::forget_stream(std::uint32_t serial) {
+    std::lock_guard lock(streams_mutex_);
+    streams_.erase(serial);
+}
+
+bool Connection::backlogged() const {
+    std::lock_guard lock(streams_mutex_);
+    for (const auto& [serial, s] : streams_)
+        if (s->upload() && s->backlogged()) return true;
+    return false;
+}
+
+void Connection::submit_raw(const driver::ops::OpInfo& op, std::string what, std::function<std::string()> work,
+                            std::function<std::string(const Error&)> fail) {
+    runner_(op, std::move(what), std::move(work), std::move(fail));
+}
+
 void Connection::submit(const Header& call, const driver::ops::OpInfo& op, std::function<Result<std::string>()> work) {
     auto tx = transport_;
     const int from = static_cast<int>(op.libvirt_domain);
@@ -146,20 +205,29 @@ void Connection::submit(const Header& call, const driver::ops::OpInfo& op, std::
             [answer](const Error& e) { return answer(std::unexpected(e)); });
 }
 
-Result<int> Connection::register_lifecycle(const std::optional<std::string>& uuid) {
+Result<int> Connection::register_event(int event_id, const std::optional<std::string>& uuid) {
     std::lock_guard lock(events_mutex_);
     const int id = next_callback_++;
     auto tx = transport_;
-    auto sub = driver_.call<driver::ops::HostEvents>({.callback = [tx, id, uuid](const driver::DomainEvent& ev) {
-        if (!is_lifecycle_event(ev.type)) return;
+    auto sub = driver_.call<driver::ops::HostEvents>({.callback = [tx, id, event_id, uuid](const driver::DomainEvent& ev) {
         if (uuid && *uuid != std::string(reinterpret_cast<const char*>(ev.uuid.bytes.data()), ev.uuid.bytes.size()))
             return;
+        auto message = encode_event(event_id, id, ev);
+        if (!message) return;  // another family's event
         if (auto t = tx.lock())
-            t->send(encode_packet(Header{kRemoteProgram, kProtocolVersion,
-                                         static_cast<int>(Proc::DomainEventCallbackLifecycle), MessageType::Message, 0,
+            t->send(encode_packet(Header{kRemoteProgram, kProtocolVersion, message->first, MessageType::Message, 0,
                                          MessageStatus::Ok},
-                                  encode_lifecycle_event(id, ev)));
+                                  message->second));
     }});
+    if (!sub) return std::unexpected(sub.error());
+    events_[id] = std::move(*sub);
+    return id;
+}
+
+Result<int> Connection::register_callback(const Subscribe& subscribe) {
+    std::lock_guard lock(events_mutex_);
+    const int id = next_callback_++;
+    auto sub = subscribe(id, transport_);
     if (!sub) return std::unexpected(sub.error());
     events_[id] = std::move(*sub);
     return id;

@@ -35,7 +35,17 @@ class Transport {
 public:
     virtual ~Transport() = default;
     virtual void send(std::string packet) = 0;
+    // Block (a job thread, never the connection's own) until at most `limit`
+    // bytes wait to be written to the client; false once it is gone.
+    virtual bool wait_writable(std::size_t limit) {
+        (void)limit;
+        return true;
+    }
+    // Reading was paused because Connection::backlogged(): read again.
+    virtual void resume_reading() {}
 };
+
+class Stream;
 
 // Runs `work` for `op` on the op's lane; `fail` answers instead when work threw.
 using Runner = std::function<void(const driver::ops::OpInfo& op, std::string what, std::function<std::string()> work,
@@ -84,12 +94,29 @@ public:
     void reply_error(const Header& call, const RemoteError& e);
     // Run `work` on the lane of `op` and answer with what it returns.
     void submit(const Header& call, const driver::ops::OpInfo& op, std::function<Result<std::string>()> work);
-    // Event callbacks (lifecycle only).
-    Result<int> register_lifecycle(const std::optional<std::string>& uuid);
+    // Like submit(), for work that answers the call itself (streams).
+    void submit_raw(const driver::ops::OpInfo& op, std::string what, std::function<std::string()> work,
+                    std::function<std::string(const Error&)> fail);
+    // Domain event callbacks of virDomainEventID `event_id` (lifecycle and
+    // the device removal events), of one domain or all.
+    Result<int> register_event(int event_id, const std::optional<std::string>& uuid);
+    // A callback of another event family (network events): `subscribe`
+    // makes the driver's subscription for callback `id`, whose messages it
+    // sends on `transport`. Deregistered with deregister().
+    using Subscribe =
+        std::function<Result<std::unique_ptr<driver::Subscription>>(int id, const std::weak_ptr<Transport>& transport)>;
+    Result<int> register_callback(const Subscribe& subscribe);
     bool deregister(int id);
+
+    // Streams (streams.hpp), by the serial of the call that opened them.
+    Result<std::shared_ptr<Stream>> open_stream(const Header& call, bool upload, bool sparse);
+    void forget_stream(std::uint32_t serial);
+    // An upload has more bytes queued than it may: stop reading the client.
+    [[nodiscard]] bool backlogged() const;
 
 private:
     void handle(const Packet& p);
+    void handle_stream(const Packet& p);
     void send(const Header& h, std::string_view body);
 
     driver::Driver& driver_;
@@ -102,6 +129,8 @@ private:
     std::mutex events_mutex_;
     std::map<int, std::unique_ptr<driver::Subscription>> events_;
     int next_callback_ = 1;
+    mutable std::mutex streams_mutex_;
+    std::map<std::uint32_t, std::shared_ptr<Stream>> streams_;
 };
 
 // Procedure table lookups (procedures.cpp).

@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "rpc/protocol.hpp"
+
 namespace vireo::rpc {
 
 namespace {
@@ -113,6 +115,29 @@ std::string encode_lifecycle_event(int callback_id, const driver::DomainEvent& e
     w.i32(event);
     w.i32(detail);
     return w.take();
+}
+
+bool event_id_served(int event_id) {
+    return event_id == kEventIdLifecycle || event_id == kEventIdDeviceRemoved || event_id == kEventIdDeviceRemovalFailed;
+}
+
+std::optional<std::pair<int, std::string>> encode_event(int event_id, int callback_id, const driver::DomainEvent& ev) {
+    using E = driver::EventType;
+    if (event_id == kEventIdLifecycle) {
+        if (!is_lifecycle_event(ev.type)) return std::nullopt;
+        return std::pair{static_cast<int>(Proc::DomainEventCallbackLifecycle), encode_lifecycle_event(callback_id, ev)};
+    }
+    // The device events carry the device's alias (vireo's event detail).
+    const bool removed = event_id == kEventIdDeviceRemoved && ev.type == E::DeviceRemoved;
+    const bool failed = event_id == kEventIdDeviceRemovalFailed && ev.type == E::DeviceRemovalFailed;
+    if (!removed && !failed) return std::nullopt;
+    XdrWriter w;
+    w.i32(callback_id);
+    put_domain(w, ev.domain, ev.uuid, -1);
+    w.string(ev.detail);
+    return std::pair{static_cast<int>(removed ? Proc::DomainEventCallbackDeviceRemoved
+                                              : Proc::DomainEventCallbackDeviceRemovalFailed),
+                     w.take()};
 }
 
 }  // namespace vireo::rpc

@@ -3,6 +3,7 @@
 // lifecycle events with their details (virDomainEventType, *DetailType).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,5 +40,11 @@ bool is_lifecycle_event(driver::EventType type);
 
 // The body of REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE.
 std::string encode_lifecycle_event(int callback_id, const driver::DomainEvent& ev);
+
+// Whether vireod serves callbacks of virDomainEventID `event_id`.
+bool event_id_served(int event_id);
+// The message (procedure, body) of `ev` for a callback of family
+// `event_id`; nullopt when the event is not of that family.
+std::optional<std::pair<int, std::string>> encode_event(int event_id, int callback_id, const driver::DomainEvent& ev);
 
 }  // namespace vireo::rpc

@@ -9,8 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include "driver/ops/all.hpp"
+#include "driver/security_info.hpp"
 #include "rpc/connection.hpp"
 #include "rpc/events.hpp"
+#include "rpc/handlers.hpp"
+#include "rpc/streams.hpp"
 
 namespace vireo::rpc {
 
@@ -18,35 +21,9 @@ namespace ops = driver::ops;
 using driver::DomainSummary;
 using Call = Connection::Call;
 
-// One served procedure. `op` is the operation it runs (its read-only rule
-// applies), nullptr for the connection's own procedures. `before_open`:
-// allowed before REMOTE_PROC_CONNECT_OPEN.
-struct ProcDef {
-    Proc proc;
-    std::string_view name;
-    const ops::OpInfo* op;
-    Status (*handler)(Connection&, Call&);
-    bool before_open = false;
-};
-
 namespace {
 
-using Work = std::function<Result<std::string>(driver::Driver&)>;
-
-// Run `f` as operation Op (its lane, logging, catch-all) and answer with its result.
-template <class Op>
-Status run(Connection& c, const Call& call, Work f) {
-    c.submit(call.header, Op::info, [&d = c.driver(), f = std::move(f)] { return f(d); });
-    return {};
-}
-
-std::string empty() { return {}; }
-
-std::string one_int(std::int32_t v) {
-    XdrWriter w;
-    w.i32(v);
-    return w.take();
-}
+using namespace handlers;
 
 std::string domain_body(const DomainSummary& s) {
     XdrWriter w;
@@ -103,7 +80,8 @@ Status connect_close(Connection& c, Call& call) {
 
 Status supports_feature(Connection& c, Call& call) {
     VIREO_RPC_GET(feature, call.args.i32());
-    c.reply(call.header, one_int(feature == kFeatureProgramKeepalive || feature == kFeatureRemoteEventCallback));
+    c.reply(call.header, one_int(feature == kFeatureProgramKeepalive || feature == kFeatureRemoteEventCallback ||
+                                 feature == kFeatureRemoteCloseCallback));
     return {};
 }
 
@@ -134,24 +112,32 @@ void put_char_array(XdrWriter& w, std::string_view s) {
     w.i32(0);
 }
 
-// vireod confines guests with no security driver: model "none", DOI "0"
-// (what libvirt's QEMU driver answers without one).
+// The host's security model as capabilities says it ("dac" for the system
+// daemon, "none" for a session one), DOI "0".
 Status security_model(Connection& c, Call& call) {
-    XdrWriter w;
-    put_char_array(w, "none");
-    put_char_array(w, "0");
-    c.reply(call.header, w.take());
-    return {};
+    return run<ops::HostCapabilities>(c, call, [](driver::Driver& d) -> Result<std::string> {
+        VIREO_RPC_GET(caps, d.call<ops::HostCapabilities>({}));
+        XdrWriter w;
+        put_char_array(w, driver::secmodel_of_capabilities(caps));
+        put_char_array(w, "0");
+        return w.take();
+    });
 }
 
-// No security label (model none); not enforcing.
+// A running domain's DAC label (+UID:+GID), enforcing; none when it has none.
 Status security_label(Connection& c, Call& call) {
     VIREO_RPC_GET(dom, get_domain(call.args));
-    return run<ops::DomainLookup>(c, call, [ref = dom.ref()](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(lookup(d, ref));
+    return run<ops::DomainXml>(c, call, [ref = dom.ref()](driver::Driver& d) -> Result<std::string> {
+        VIREO_RPC_GET(xml, d.call<ops::DomainXml>({.ref = ref}));
+        const std::string label = driver::dac_label_of_domain(xml);
         XdrWriter w;
-        w.u32(0);  // label<>
-        w.i32(0);  // enforcing
+        if (label.empty()) {
+            w.u32(0);  // label<>
+            w.i32(0);
+        } else {
+            put_char_array(w, label);
+            w.i32(1);  // enforcing
+        }
         return w.take();
     });
 }
@@ -164,16 +150,26 @@ Status event_register(Connection& c, Call& call) {
         VIREO_RPC_GET(dom, get_domain(call.args));
         uuid = std::string(reinterpret_cast<const char*>(dom.uuid.bytes.data()), dom.uuid.bytes.size());
     }
-    if (event_id != kEventIdLifecycle) {
+    if (!event_id_served(event_id)) {
         c.reply_error(call.header, {static_cast<int>(ErrNum::NoSupport), kFromRemote,
                                     fmt::format("this function is not supported by the connection driver: "
-                                                "domain event {} (only lifecycle events are served)",
+                                                "domain event {} (lifecycle and device removal events are served)",
                                                 event_id)});
         return {};
     }
-    auto id = c.register_lifecycle(uuid);
+    auto id = c.register_event(event_id, uuid);
     if (!id) c.reply_error(call.header, to_remote_error(id.error(), kFromRemote));
     else c.reply(call.header, one_int(*id));
+    return {};
+}
+
+// Close callbacks: the client's callback runs when its connection closes,
+// which the client sees itself on a unix socket. The daemon would send
+// REMOTE_PROC_CONNECT_EVENT_CONNECTION_CLOSED only when the hypervisor
+// connection behind it closed, which vireod's driver never does while the
+// daemon serves: registering is all there is to do.
+Status close_callback_register(Connection& c, Call& call) {
+    c.reply(call.header, empty());
     return {};
 }
 
@@ -224,6 +220,25 @@ Status get_capabilities(Connection& c, Call& call) {
     });
 }
 
+// virConnectGetDomainCapabilities: emulator, arch, machine and virt type
+// (each optional), flags (none served).
+Status get_domain_capabilities(Connection& c, Call& call) {
+    VIREO_RPC_GET(emulator, call.args.optional_string());
+    VIREO_RPC_GET(arch, call.args.optional_string());
+    VIREO_RPC_GET(machine, call.args.optional_string());
+    VIREO_RPC_GET(virttype, call.args.optional_string());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if (flags != 0) return fail(ErrorCode::Unsupported, "domain capabilities: flags {:#x} are not supported", flags);
+    ops::HostDomainCapabilities::Request req{.emulator = emulator.value_or(""), .arch = arch.value_or(""),
+                                             .machine = machine.value_or(""), .virttype = virttype.value_or("")};
+    return run<ops::HostDomainCapabilities>(c, call, [req](driver::Driver& d) -> Result<std::string> {
+        VIREO_RPC_GET(caps, d.call<ops::HostDomainCapabilities>(req));
+        XdrWriter w;
+        w.string(caps);
+        return w.take();
+    });
+}
+
 Status node_info(Connection& c, Call& call) {
     return run<ops::HostNodeInfo>(c, call, [](driver::Driver& d) -> Result<std::string> {
         VIREO_RPC_GET(n, d.call<ops::HostNodeInfo>({}));
@@ -248,14 +263,10 @@ bool active(const DomainSummary& s) { return s.id >= 0 && s.state != driver::Dom
 
 bool matches(const DomainSummary& s, std::uint32_t f) {
     using namespace list_flags;
-    auto pair = [f](std::uint32_t yes, std::uint32_t no, bool v) {
-        if ((f & (yes | no)) == 0 || (f & (yes | no)) == (yes | no)) return true;
-        return (f & yes) ? v : !v;
-    };
-    if (!pair(Active, Inactive, active(s))) return false;
-    if (!pair(Persistent, Transient, s.persistent)) return false;
-    if (!pair(ManagedSave, NoManagedSave, s.managed_save)) return false;
-    if (!pair(Autostart, NoAutostart, s.autostart)) return false;
+    if (!keeps(f, Active, Inactive, active(s))) return false;
+    if (!keeps(f, Persistent, Transient, s.persistent)) return false;
+    if (!keeps(f, ManagedSave, NoManagedSave, s.managed_save)) return false;
+    if (!keeps(f, Autostart, NoAutostart, s.autostart)) return false;
     if (f & (Running | Paused | Shutoff | Other)) {
         using S = driver::DomainState;
         const bool ok = ((f & Running) && s.state == S::Running) || ((f & Paused) && s.state == S::Paused) ||
@@ -274,15 +285,7 @@ Status list_all_domains(Connection& c, Call& call) {
         std::vector<const DomainSummary*> hit;
         for (const auto& s : all)
             if (matches(s, flags)) hit.push_back(&s);
-        XdrWriter w;
-        if (need_results) {
-            w.u32(static_cast<std::uint32_t>(hit.size()));
-            for (const auto* s : hit) put_domain(w, *s);
-        } else {
-            w.u32(0);
-        }
-        w.u32(static_cast<std::uint32_t>(hit.size()));
-        return w.take();
+        return list_all_reply(need_results != 0, hit, [](XdrWriter& w, const DomainSummary& s) { put_domain(w, s); });
     });
 }
 
@@ -321,11 +324,8 @@ Status list_defined(Connection& c, Call& call) {
         VIREO_RPC_GET(all, d.call<ops::DomainList>({}));
         std::vector<std::string> names;
         for (const auto& s : all)
-            if (!active(s) && static_cast<int>(names.size()) < max) names.push_back(s.name);
-        XdrWriter w;
-        w.u32(static_cast<std::uint32_t>(names.size()));
-        for (const auto& n : names) w.string(n);
-        return w.take();
+            if (!active(s)) names.push_back(s.name);
+        return names_reply(std::move(names), false, max);
     });
 }
 
@@ -351,9 +351,7 @@ Status lookup_by_id(Connection& c, Call& call) {
 }
 
 Status lookup_by_uuid(Connection& c, Call& call) {
-    VIREO_RPC_GET(raw, call.args.fixed_opaque(16));
-    Uuid u;
-    std::copy(raw.begin(), raw.end(), u.bytes.begin());
+    VIREO_RPC_GET(u, read_uuid(call.args));
     return run<ops::DomainLookup>(c, call, [u](driver::Driver& d) -> Result<std::string> {
         auto s = lookup(d, u.str());
         if (!s || s->uuid != u)
@@ -502,10 +500,6 @@ auto ref_only = [](auto tag) {
     using Req = typename decltype(tag)::type;
     return [](const std::string& ref, std::uint32_t) { return Req{.ref = ref}; };
 };
-template <class T>
-struct Tag {
-    using type = T;
-};
 
 driver::ShutdownMode mode_of(std::uint32_t flags) {
     if (flags & kShutdownAgent) return driver::ShutdownMode::Agent;
@@ -620,7 +614,6 @@ Status restore_flags(Connection& c, Call& call) {
 
 // --- the table ------------------------------------------------------------------------------
 
-constexpr const ops::OpInfo* op_of(auto tag) { return &decltype(tag)::type::info; }
 #define VIREO_OP(T) op_of(Tag<ops::T>{})
 
 const std::array kProcedures = std::to_array<ProcDef>({
@@ -631,16 +624,21 @@ const std::array kProcedures = std::to_array<ProcDef>({
     {Proc::ConnectGetType, "connect_get_type", nullptr, get_type},
     {Proc::ConnectGetUri, "connect_get_uri", nullptr, get_uri},
     {Proc::ConnectIsSecure, "connect_is_secure", nullptr, is_secure},
-    {Proc::NodeGetSecurityModel, "node_get_security_model", nullptr, security_model},
-    {Proc::DomainGetSecurityLabel, "domain_get_security_label", VIREO_OP(DomainLookup), security_label},
+    {Proc::NodeGetSecurityModel, "node_get_security_model", VIREO_OP(HostCapabilities), security_model},
+    {Proc::DomainGetSecurityLabel, "domain_get_security_label", VIREO_OP(DomainXml), security_label},
     {Proc::ConnectDomainEventCallbackRegisterAny, "connect_domain_event_callback_register_any", nullptr,
      event_register},
     {Proc::ConnectDomainEventCallbackDeregisterAny, "connect_domain_event_callback_deregister_any", nullptr,
      event_deregister},
+    {Proc::ConnectRegisterCloseCallback, "connect_register_close_callback", nullptr, close_callback_register},
+    {Proc::ConnectUnregisterCloseCallback, "connect_unregister_close_callback", nullptr, close_callback_register},
+    {Proc::DomainOpenConsole, "domain_open_console", VIREO_OP(DomainConsole), open_console},
     {Proc::ConnectGetVersion, "connect_get_version", VIREO_OP(HostVersion), get_version},
     {Proc::ConnectGetLibVersion, "connect_get_lib_version", VIREO_OP(HostVersion), get_lib_version},
     {Proc::ConnectGetHostname, "connect_get_hostname", VIREO_OP(HostHostname), get_hostname},
     {Proc::ConnectGetCapabilities, "connect_get_capabilities", VIREO_OP(HostCapabilities), get_capabilities},
+    {Proc::ConnectGetDomainCapabilities, "connect_get_domain_capabilities", VIREO_OP(HostDomainCapabilities),
+     get_domain_capabilities},
     {Proc::NodeGetInfo, "node_get_info", VIREO_OP(HostNodeInfo), node_info},
     {Proc::ConnectListAllDomains, "connect_list_all_domains", VIREO_OP(DomainList), list_all_domains},
     {Proc::ConnectNumOfDomains, "connect_num_of_domains", VIREO_OP(DomainList), num_of_domains},
@@ -689,6 +687,10 @@ const std::array kProcedures = std::to_array<ProcDef>({
 
 const ProcDef* find_procedure(int number) {
     for (const auto& d : kProcedures)
+        if (static_cast<int>(d.proc) == number) return &d;
+    for (const auto& d : storage_procedures())
+        if (static_cast<int>(d.proc) == number) return &d;
+    for (const auto& d : network_procedures())
         if (static_cast<int>(d.proc) == number) return &d;
     return nullptr;
 }

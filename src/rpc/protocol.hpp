@@ -4,6 +4,7 @@
 // the stable ABI of the protocol; message layouts are in procedures.cpp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace vireo::rpc {
@@ -78,6 +79,88 @@ enum class Proc : int {
     ConnectDomainEventCallbackDeregisterAny = 317,
     DomainEventCallbackLifecycle = 318,  // a message from the daemon
     DomainDefineXmlFlags = 350,
+
+    // Close callbacks and the connection-closed message.
+    ConnectRegisterCloseCallback = 360,
+    ConnectUnregisterCloseCallback = 361,
+    // Device events (callback family; messages from the daemon).
+    DomainEventCallbackDeviceRemoved = 333,
+    DomainEventCallbackDeviceRemovalFailed = 367,
+    // The serial console (a stream), refused until it is served.
+    DomainOpenConsole = 201,
+
+    // Storage pools.
+    ConnectNumOfStoragePools = 71,
+    ConnectListStoragePools = 72,
+    ConnectNumOfDefinedStoragePools = 73,
+    ConnectListDefinedStoragePools = 74,
+    StoragePoolCreateXml = 76,
+    StoragePoolDefineXml = 77,
+    StoragePoolCreate = 78,
+    StoragePoolBuild = 79,
+    StoragePoolDestroy = 80,
+    StoragePoolDelete = 81,
+    StoragePoolUndefine = 82,
+    StoragePoolRefresh = 83,
+    StoragePoolLookupByName = 84,
+    StoragePoolLookupByUuid = 85,
+    StoragePoolLookupByVolume = 86,
+    StoragePoolGetInfo = 87,
+    StoragePoolGetXmlDesc = 88,
+    StoragePoolGetAutostart = 89,
+    StoragePoolSetAutostart = 90,
+    StoragePoolNumOfVolumes = 91,
+    StoragePoolListVolumes = 92,
+    StoragePoolIsActive = 154,
+    StoragePoolIsPersistent = 155,
+    ConnectListAllStoragePools = 281,
+    StoragePoolListAllVolumes = 282,
+    StoragePoolLookupByTargetPath = 391,
+
+    // Storage volumes.
+    StorageVolCreateXml = 93,
+    StorageVolDelete = 94,
+    StorageVolLookupByName = 95,
+    StorageVolLookupByKey = 96,
+    StorageVolLookupByPath = 97,
+    StorageVolGetInfo = 98,
+    StorageVolGetXmlDesc = 99,
+    StorageVolGetPath = 100,
+    StorageVolCreateXmlFrom = 125,
+    StorageVolWipe = 165,
+    StorageVolUpload = 208,    // a stream: client -> daemon
+    StorageVolDownload = 209,  // a stream: daemon -> client
+    StorageVolWipePattern = 259,
+    StorageVolResize = 260,
+    StorageVolGetInfoFlags = 378,
+
+    // Virtual networks (network.cpp).
+    ConnectListDefinedNetworks = 36,
+    ConnectListNetworks = 38,
+    NetworkCreate = 39,
+    NetworkCreateXml = 40,
+    NetworkDefineXml = 41,
+    NetworkDestroy = 42,
+    NetworkGetXmlDesc = 43,
+    NetworkGetAutostart = 44,
+    NetworkGetBridgeName = 45,
+    NetworkLookupByName = 46,
+    NetworkLookupByUuid = 47,
+    NetworkSetAutostart = 48,
+    NetworkUndefine = 49,
+    ConnectNumOfDefinedNetworks = 50,
+    ConnectNumOfNetworks = 52,
+    NetworkIsActive = 152,
+    NetworkIsPersistent = 153,
+    ConnectListAllNetworks = 283,
+    NetworkUpdate = 291,
+    ConnectNetworkEventRegisterAny = 313,
+    ConnectNetworkEventDeregisterAny = 314,
+    NetworkEventLifecycle = 315,  // a message from the daemon
+    NetworkGetDhcpLeases = 341,
+
+    // Domain capabilities (virsh domcapabilities, virt-install).
+    ConnectGetDomainCapabilities = 342,
 };
 
 // virErrorNumber values vireod answers with.
@@ -110,8 +193,10 @@ inline constexpr int kFeatureProgramKeepalive = 10;
 inline constexpr int kFeatureRemoteEventCallback = 14;
 inline constexpr int kFeatureRemoteCloseCallback = 15;
 
-// virDomainEventID: the only one served so far.
+// virDomainEventID values served (the others are answered "not supported").
 inline constexpr int kEventIdLifecycle = 0;
+inline constexpr int kEventIdDeviceRemoved = 15;
+inline constexpr int kEventIdDeviceRemovalFailed = 22;
 
 // virConnectListAllDomains flags.
 namespace list_flags {
@@ -129,8 +214,48 @@ inline constexpr std::uint32_t kShutdownAcpi = 1, kShutdownAgent = 2;
 inline constexpr std::uint32_t kUndefineManagedSave = 1, kUndefineNvram = 4, kUndefineKeepNvram = 8, kUndefineTpm = 32,
                                kUndefineKeepTpm = 64;
 
+// virConnectListAllStoragePools flags: state pairs, then one bit per pool type.
+namespace pool_flags {
+inline constexpr std::uint32_t Inactive = 1, Active = 2, Persistent = 4, Transient = 8, Autostart = 16,
+                               NoAutostart = 32;
+// The type bits from 64 up, in libvirt's order.
+inline constexpr const char* kTypes[] = {"dir",  "fs",       "netfs",   "logical", "disk",     "iscsi",
+                                         "scsi", "mpath",    "rbd",     "sheepdog", "gluster", "zfs",
+                                         "vstorage", "iscsi-direct"};
+inline constexpr std::uint32_t kFirstType = 64;
+}  // namespace pool_flags
+
+// virConnectListAllNetworks flags: the same state pairs as the pools'.
+namespace net_flags {
+inline constexpr std::uint32_t Inactive = 1, Active = 2, Persistent = 4, Transient = 8, Autostart = 16,
+                               NoAutostart = 32;
+}
+inline constexpr std::uint32_t kNetXmlInactive = 1;  // VIR_NETWORK_XML_INACTIVE
+inline constexpr std::uint32_t kNetUpdateLive = 1, kNetUpdateConfig = 2;
+inline constexpr int kNetworkEventIdLifecycle = 0;  // VIR_NETWORK_EVENT_ID_LIFECYCLE
+inline constexpr std::uint32_t kNetworkListMax = 16384;
+inline constexpr std::uint32_t kDhcpLeasesMax = 65536;
+
+// Flags of pool and volume calls.
+inline constexpr std::uint32_t kPoolXmlInactive = 1;                  // VIR_STORAGE_XML_INACTIVE
+inline constexpr std::uint32_t kPoolCreateWithBuild = 1, kPoolCreateOverwrite = 2, kPoolCreateNoOverwrite = 4;
+inline constexpr std::uint32_t kPoolBuildRepair = 1, kPoolBuildResize = 2, kPoolBuildNoOverwrite = 4,
+                               kPoolBuildOverwrite = 8;
+inline constexpr std::uint32_t kVolCreatePreallocMetadata = 1, kVolCreateReflink = 2;
+inline constexpr std::uint32_t kVolGetPhysical = 1;
+inline constexpr std::uint32_t kVolResizeAllocate = 1, kVolResizeDelta = 2, kVolResizeShrink = 4;
+inline constexpr std::uint32_t kVolStreamSparse = 1;  // VIR_STORAGE_VOL_{UP,DOWN}LOAD_SPARSE_STREAM
+// virStorageVolWipeAlgorithm values vireo serves.
+inline constexpr std::uint32_t kWipeZero = 0, kWipeRandom = 8, kWipeTrim = 9;
+
 // Bounds of lists (REMOTE_DOMAIN_LIST_MAX, auth types).
 inline constexpr std::uint32_t kDomainListMax = 16384;
+inline constexpr std::uint32_t kPoolListMax = 16384;
+inline constexpr std::uint32_t kVolListMax = 16384;
+
+// Stream data packets vireod sends carry at most this many bytes (libvirt's
+// VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX, what its own daemon sends).
+inline constexpr std::size_t kStreamChunk = 262120;
 
 // The largest packet either side accepts, and the smallest (length + header).
 inline constexpr std::uint32_t kMaxPacket = 32u << 20;

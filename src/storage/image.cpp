@@ -147,7 +147,7 @@ Result<ImagePtr> open_image(const std::filesystem::path& path, const OpenOptions
         if (!loc) return std::unexpected(loc.error());
         if (loc->read_only && opts.writable) return fail(ErrorCode::PermissionDenied, "Block node is read-only");
         OpenOptions o = opts;
-        if (loc->format) o.format = *loc->format;
+        if (loc->format) o.format = loc->format;
         if (loc->nbd) {
             if (o.format && *o.format != ImageFormat::Raw)
                 return fail(ErrorCode::Unsupported, "the {} format over the nbd protocol is not supported by vireo",

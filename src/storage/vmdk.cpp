@@ -1,4 +1,5 @@
 #include "storage/vmdk.hpp"
+#include "util/number.hpp"
 
 #include <sys/random.h>
 #include <zlib.h>
@@ -218,6 +219,19 @@ VmdkImage* vmdk_cast(Image* img) {
 
 namespace {
 
+// The next blank-separated word of `text`, which then starts after it and the
+// blanks that follow ("" at the end).
+std::string_view next_word(std::string_view& text) {
+    const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+    while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+    std::size_t n = 0;
+    while (n < text.size() && !blank(text[n])) ++n;
+    const std::string_view word = text.substr(0, n);
+    text.remove_prefix(n);
+    while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+    return word;
+}
+
 // Open a hosted sparse extent file (header, grain directory).
 Result<std::unique_ptr<VmdkImage::VExtent>> open_sparse(std::shared_ptr<FileIo> f, const std::string& path) {
     char b[kSector];
@@ -377,12 +391,13 @@ Status VmdkImage::parse_descriptor(const std::string& text, bool embedded, const
     std::map<std::string, std::shared_ptr<FileIo>> files;
     for (const auto& line : extent_lines) {
         // <access> <sectors> <type> "<file name>" [<offset>]
-        char access[16] = {}, type[16] = {};
-        unsigned long long sectors = 0;
-        int consumed = 0;
-        if (std::sscanf(line.c_str(), "%15s %llu %15s %n", access, &sectors, type, &consumed) < 3)
-            return fail(ErrorCode::Corrupt, "Invalid extent line: {}", line);
-        std::string rest = line.substr(static_cast<size_t>(consumed));
+        std::string_view words(line);
+        const std::string access(next_word(words));
+        const auto sector_count = util::parse_number<std::uint64_t>(next_word(words));
+        const std::string type(next_word(words));
+        if (access.empty() || !sector_count || type.empty()) return fail(ErrorCode::Corrupt, "Invalid extent line: {}", line);
+        const std::uint64_t sectors = *sector_count;
+        std::string rest(words);
         auto x = std::make_unique<VExtent>();
         x->type = type;
         x->start = start;

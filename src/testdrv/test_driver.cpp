@@ -300,7 +300,8 @@ void TestDriver::install() {
     on<ops::DomainRestore>([d](const auto& r) { return d->restore_domain(r.path, r.paused); });
     on<ops::DomainUndefine>([d](const auto& r) {
         return d->undefine_domain(r.ref, {.managed_save = r.managed_save, .nvram = r.nvram,
-                                          .remove_all_storage = r.remove_all_storage, .keep_nvram = r.keep_nvram, .tpm = r.tpm, .keep_tpm = r.keep_tpm});
+                                          .remove_all_storage = r.remove_all_storage, .keep_nvram = r.keep_nvram, .tpm = r.tpm, .keep_tpm = r.keep_tpm,
+                                           .snapshots_metadata = r.snapshots_metadata});
     });
     on<ops::DomainSetMetadata>(
         [d](const auto& r) { return d->set_metadata(r.ref, r.kind, r.text, r.live, r.config); });

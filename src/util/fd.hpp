@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <utility>
 
 namespace vireo {
@@ -31,5 +33,24 @@ public:
 private:
     int fd_ = -1;
 };
+
+// Writes all `len` bytes, through short writes and EINTR. False with errno
+// set when it cannot (EIO for a write that wrote nothing). Async-signal-safe:
+// a forked child uses it before exec.
+inline bool write_fully(int fd, const void* data, std::size_t len) noexcept {
+    const char* p = static_cast<const char*>(data);
+    while (len > 0) {
+        const ssize_t n = ::write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return false;
+        if (n == 0) {
+            errno = EIO;
+            return false;
+        }
+        p += n;
+        len -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
 
 }  // namespace vireo

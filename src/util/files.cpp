@@ -38,14 +38,7 @@ Status sync_dir(const fs::path& dir) {
 }
 
 static Status write_all(int fd, std::string_view data, const fs::path& path) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno(fmt::format("cannot write '{}'", path.string()));
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
+    if (!write_fully(fd, data.data(), data.size())) return fail_errno(fmt::format("cannot write '{}'", path.string()));
     return {};
 }
 

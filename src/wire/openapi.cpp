@@ -161,6 +161,15 @@ constexpr std::string_view kComponents = R"(components:
         type: {type: string, enum: [ipv4, ipv6]}
         address: {type: string, example: 192.168.122.45}
         prefix: {type: integer}
+    Snapshot:
+      type: object
+      properties:
+        name: {type: string}
+        parent: {type: string, description: the parent snapshot; empty for a root}
+        state: {type: string, enum: [running, blocked, paused, shutdown, shutoff, crashed, disk-snapshot]}
+        creation_time: {type: integer, description: seconds since the Unix epoch}
+        location: {type: string, enum: [internal, external, none]}
+        current: {type: boolean}
     Event:
       type: object
       properties:
@@ -343,6 +352,8 @@ SchemaName schema_name() {
         return {"InterfaceStats", "the counters", "counters"};
     else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
         return {"InterfaceAddress", "the address", "addresses"};
+    else if constexpr (std::is_same_v<T, driver::SnapshotSummary>)
+        return {"Snapshot", "the snapshot", "snapshots"};
     else if constexpr (std::is_same_v<T, driver::NetworkSummary>)
         return {"Network", "the network", "networks"};
     else if constexpr (std::is_same_v<T, driver::NetworkDhcpLease>)

@@ -75,6 +75,11 @@ const auto kAddressFields = std::make_tuple(
     required("address", &InterfaceAddress::address), optional("name", &InterfaceAddress::name),
     optional("mac", &InterfaceAddress::mac), optional("type", &InterfaceAddress::type),
     optional("prefix", &InterfaceAddress::prefix));
+using driver::SnapshotSummary;
+const auto kSnapshotFields = std::make_tuple(
+    required("name", &SnapshotSummary::name), optional("parent", &SnapshotSummary::parent),
+    optional("state", &SnapshotSummary::state), optional("creation_time", &SnapshotSummary::creation_time),
+    optional("location", &SnapshotSummary::location), optional("current", &SnapshotSummary::current));
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -112,6 +117,8 @@ json to_json(const driver::InterfaceInfo& i) { return fields::to_json(i, kInterf
 json to_json(const driver::InterfaceStats& s) { return fields::to_json(s, kStatsFields); }
 
 json to_json(const driver::InterfaceAddress& a) { return fields::to_json(a, kAddressFields); }
+
+json to_json(const driver::SnapshotSummary& s) { return fields::to_json(s, kSnapshotFields); }
 
 json to_json(const Error& e) { return json{{"code", to_string(e.code)}, {"message", e.full_message()}}; }
 
@@ -171,6 +178,10 @@ Result<driver::InterfaceStats> interface_stats_from_json(const json& j) {
 
 Result<driver::InterfaceAddress> interface_address_from_json(const json& j) {
     return plain_from_json<driver::InterfaceAddress>(j, "interface address", kAddressFields);
+}
+
+Result<driver::SnapshotSummary> snapshot_from_json(const json& j) {
+    return plain_from_json<driver::SnapshotSummary>(j, "domain snapshot", kSnapshotFields);
 }
 
 Error error_from_body(unsigned http_status, std::string_view body) {

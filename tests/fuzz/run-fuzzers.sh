@@ -13,16 +13,9 @@ build=$1
 seconds=$2
 src=$(cd "$(dirname "$0")/../.." && pwd)
 
-# clang >= 16 (libstdc++ 12's std::expected, libFuzzer) comes from the
-# toolchain file the sanitizer build of scripts/test uses too. A tree an
-# older version of this script configured without it is configured afresh.
-if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^VIREO_CLANGXX:' "$build/CMakeCache.txt"; then
-  rm -rf "$build"
-fi
-mkdir -p "$build"
-cmake -S "$src" -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$src/cmake/clang.cmake" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_BUILD_FUZZ=ON -DVIREO_BUILD_BENCH=OFF \
-  -DVIREO_SANITIZE=fuzzer-no-link,address,undefined >"$build/cmake-configure.log" 2>&1 || { cat "$build/cmake-configure.log" >&2; exit 1; }
+# The sanitizer tree scripts/test builds its unit tests in (clang, ASan +
+# UBSan, libFuzzer's instrumentation): the targets reuse its objects.
+"$src/scripts/sanitizer-tree" "$build"
 
 targets="fuzz_domain_xml fuzz_network_xml fuzz_rpc_packet"
 ninja -C "$build" -j2 $targets

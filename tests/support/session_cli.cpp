@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <regex>
 #include <thread>
 
+#include "support/guest.hpp"
 #include "util/files.hpp"
 
 namespace vireo::test {
@@ -53,6 +55,33 @@ std::vector<std::string> split_lines(const std::string& text) {
     for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
         out.push_back(text.substr(start, nl - start));
     return out;
+}
+
+bool SessionCli::on_console(const std::string& name, const std::string& command, const std::string& expect,
+                            std::chrono::seconds timeout, std::string* output) const {
+    using namespace std::chrono_literals;
+    auto console = QemuProcess::start(argv({"console", name}));
+    if (!console) return false;
+    struct KeepOutput {
+        QemuProcess& p;
+        std::string* out;
+        ~KeepOutput() {
+            if (out) *out = p.output();
+        }
+    } keep{*console, output};
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool typed = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+        // Typed once the shell answers: a shell still starting may eat it.
+        if (!typed) {
+            console->send("\n");
+            if (!console->wait_for(std::regex("vireo-guest# "), 5s)) continue;
+            console->send(command + "\n");
+            typed = true;
+        }
+        if (console->wait_for(std::regex(expect), 5s)) return true;
+    }
+    return false;
 }
 
 }  // namespace vireo::test

@@ -4,6 +4,7 @@
 // it is for a user.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -22,6 +23,13 @@ public:
     [[nodiscard]] std::vector<std::string> argv(const std::vector<std::string>& args,
                                                 const std::string& extra_env = {}) const;
     CommandResult operator()(const std::vector<std::string>& args, const std::string& input = {}) const;
+
+    // Type `command` on domain `name`'s serial console (`vireo console`)
+    // once the test guest's shell prompt answers, and wait until `expect` (a
+    // regex) shows or `timeout` passes. `output`, when given, receives what
+    // the console printed (for a failure's message).
+    bool on_console(const std::string& name, const std::string& command, const std::string& expect,
+                    std::chrono::seconds timeout = std::chrono::seconds(180), std::string* output = nullptr) const;
 
     // Destroy every running domain.
     void destroy_guests() const;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,6 +24,9 @@ TempDir::TempDir() {
     const char* base = std::getenv("TMPDIR");
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/vireo-test.XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    // Search permission for others, as /var/lib has: a system-mode daemon's
+    // guests run QEMU as their own users and must reach their files below.
+    if (::chmod(tmpl.c_str(), 0711) != 0) throw std::runtime_error("chmod of the test directory failed");
     path_ = tmpl;
 }
 

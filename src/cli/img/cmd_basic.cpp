@@ -537,7 +537,6 @@ int cmd_map(int argc, char** argv) {
     if (!valid_output(output)) return 1;
     auto img = open_image_arg(argc, argv, fmt_name, false, true, force_share);
     if (!img) return 1;
-    std::string path = argv[optind];
     Image* top = img.get();
     uint64_t end = std::min<uint64_t>(top->size(), max_len == UINT64_MAX ? UINT64_MAX : start + max_len);
     struct Run {

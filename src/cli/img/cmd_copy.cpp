@@ -16,6 +16,7 @@
 #include "storage/commit.hpp"
 #include "storage/convert.hpp"
 #include "storage/qcow2.hpp"
+#include "util/number.hpp"
 
 namespace vireo::img {
 
@@ -476,7 +477,12 @@ int cmd_bench(int argc, char** argv) {
             case 'w': write = true; break;
             case kOptFlushInterval: if (!num(optarg, flush_interval)) { report("Invalid flush interval specified"); return 1; } break;
             case kOptNoDrain: drain = false; break;
-            case kOptPattern: pattern = std::atoi(optarg); break;
+            case kOptPattern: {
+                auto byte = util::parse_number<int>(optarg);
+                if (!byte || *byte > 0xff) { report("Invalid pattern byte specified"); return 1; }
+                pattern = *byte;
+                break;
+            }
             case kOptObject: case kOptImageOpts: if (!global_option(c)) return 1; break;
             default: return bad_option(c, argv);
         }

@@ -15,6 +15,7 @@ const std::vector<CommandSpec>& command_table() {
         add_display_commands(t);
         add_lifecycle_commands(t);
         add_job_commands(t);
+        add_snapshot_commands(t);
         add_interactive_commands(t);
         add_pool_commands(t);
         add_volume_commands(t);

@@ -35,6 +35,7 @@ void add_volume_commands(std::vector<CommandSpec>& table);
 void add_job_commands(std::vector<CommandSpec>& table);
 void add_network_commands(std::vector<CommandSpec>& table);
 void add_interface_commands(std::vector<CommandSpec>& table);  // iface-* (commands_interface.cpp)
+void add_snapshot_commands(std::vector<CommandSpec>& table);   // snapshot-* (commands_snapshot.cpp)
 
 // Shared option specs.
 inline constexpr OptSpec kDomainOpt{"domain", OptType::String, "domain name, id or uuid", true, true};

@@ -14,6 +14,7 @@
 #include "driver/keycodes.hpp"
 #include "driver/ops/domain.hpp"
 #include "util/fd.hpp"
+#include "util/number.hpp"
 
 namespace vireo::cli {
 
@@ -49,7 +50,7 @@ std::string listen_address(const conf::Graphics& g) {
     return "";
 }
 
-int port_of(const std::string& port) { return port.empty() ? 0 : std::atoi(port.c_str()); }
+int port_of(const std::string& port) { return util::parse_number<int>(port).value_or(0); }
 
 // The URI of one display, "" when it has nowhere to connect to.
 std::string display_uri(const conf::Graphics& g, bool include_password) {

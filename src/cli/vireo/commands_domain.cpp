@@ -5,6 +5,7 @@
 
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/format.hpp"
+#include "driver/security_info.hpp"
 #include "cli/vireo/session.hpp"
 #include "util/files.hpp"
 
@@ -81,10 +82,16 @@ int cmd_list(Session& s, const Args& a) {
 int cmd_dominfo(Session& s, const Args& a) {
     auto dom = s.domain(a.get("domain"));
     if (!dom) return 1;
-    if (a.has("json"))
+    if (a.has("json")) {
         s.out("{}\n", domain_json(*dom).dump(2));
-    else
-        s.out("{}\n", format_dominfo(*dom));
+        return 0;
+    }
+    // virsh: the host's security model, and the running domain's label.
+    SecurityInfo security;
+    if (auto caps = s.conn()->capabilities_xml()) security.model = driver::secmodel_of_capabilities(*caps);
+    if (dom->id >= 0 && security.model != "none")
+        if (auto xml = s.conn()->domain_xml(dom->name, false, true)) security.label = driver::dac_label_of_domain(*xml);
+    s.out("{}\n", format_dominfo(*dom, security));
     return 0;
 }
 
@@ -255,6 +262,7 @@ int cmd_undefine(Session& s, const Args& a) {
     flags.keep_nvram = a.has("keep-nvram");
     flags.tpm = a.has("tpm");
     flags.keep_tpm = a.has("keep-tpm");
+    flags.snapshots_metadata = a.has("snapshots-metadata");
     flags.remove_all_storage = a.has("remove-all-storage");
     for (const auto& [one, other] : {std::pair{"nvram", "keep-nvram"}, std::pair{"tpm", "keep-tpm"}}) {
         if (a.has(one) && a.has(other)) {
@@ -342,6 +350,7 @@ void add_domain_commands(std::vector<CommandSpec>& t) {
                  "Undefine an inactive domain, or convert persistent to transient.",
                  {kDomainOpt,
                   {"managed-save", OptType::Bool, "remove domain managed state file"},
+                  {"snapshots-metadata", OptType::Bool, "remove all domain snapshot metadata (vm must be inactive)"},
                   {"remove-all-storage", OptType::Bool, "remove all associated storage volumes (use with caution)"},
                   {"nvram", OptType::Bool, "remove nvram file"},
                   {"keep-nvram", OptType::Bool, "keep nvram file"},

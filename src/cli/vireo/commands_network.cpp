@@ -269,7 +269,7 @@ int cmd_net_update(Session& s, const Args& a) {
         s.error(fmt::format("Failed to update network {}", net->name), st.error());
         return 1;
     }
-    s.info("{}\n\n", network_update_outcome(net->name, r.live, r.config, net->active));
+    s.info("{}\n", network_update_outcome(net->name, r.live, r.config, net->active));
     return 0;
 }
 

@@ -12,7 +12,8 @@ namespace {
 constexpr std::pair<std::string_view, std::string_view> kGroups[] = {
     {"Domain Management", "domain"},      {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
     {"Host and Hypervisor", "host"},      {"Interface", "interface"},       {"Networking", "network"},
-    {"Storage Pool", "pool"},             {"Storage Volume", "volume"},     {"Vireo itself", "vireo"},
+    {"Snapshot", "snapshot"},             {"Storage Pool", "pool"},         {"Storage Volume", "volume"},
+    {"Vireo itself", "vireo"},
 };
 
 std::string group_listing(std::string_view group, std::string_view keyword) {

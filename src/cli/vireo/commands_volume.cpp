@@ -67,7 +67,7 @@ int cmd_vol_create_as(Session& s, const Args& a) {
     if (a.has("allocation")) {
         auto allocation = size_option(s, a, "allocation");
         if (!allocation) return 1;
-        spec.allocation = *allocation;
+        spec.allocation = allocation;
     }
     spec.format = a.get("format");
     if (a.has("backing-vol")) {

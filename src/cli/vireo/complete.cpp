@@ -25,6 +25,17 @@ std::vector<std::string> domain_names(const std::string& uri) {
     return names;
 }
 
+// Names of the snapshots of `domain`; silent on failure.
+std::vector<std::string> snapshot_names(const std::string& uri, const std::string& domain) {
+    auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
+    if (!conn) return {};
+    auto all = (*conn)->call<driver::ops::SnapshotList>({.ref = domain});
+    if (!all) return {};
+    std::vector<std::string> names;
+    for (const auto& s : *all) names.push_back(s.name);
+    return names;
+}
+
 // Names of the storage pools on the connection (for <pool> arguments); silent on failure.
 std::vector<std::string> pool_names(const std::string& uri) {
     auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
@@ -112,6 +123,10 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
         for (const auto& opt : spec.options)
             if (opt.name == prev && opt.type != OptType::Bool) {
                 if (opt.name == "domain") return domain_names(uri);
+                if (opt.name == "from" && spec.name == "snapshot-list") {
+                    auto dom = std::find_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
+                    return dom != args.end() ? snapshot_names(uri, *dom) : std::vector<std::string>{};
+                }
                 if (is_pool_option(opt.name)) return pool_names(uri);
                 if (opt.name == "network") return network_names(uri);
                 if (opt.name == "interface" || (opt.name == "bridge" && spec.name == "iface-unbridge"))
@@ -128,6 +143,14 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
     const bool has_positional =
         std::any_of(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
     if (takes_domain && !has_positional) return domain_names(uri);
+    // snapshot-* verbs: a snapshot of the domain given first.
+    if (spec.name.starts_with("snapshot-")) {
+        const bool takes_snapshot = std::any_of(spec.options.begin(), spec.options.end(),
+                                                [](const OptSpec& o) { return o.name == "snapshotname" && o.positional; });
+        auto first = std::find_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
+        const auto words = std::count_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
+        if (first != args.end() && takes_snapshot && words == 1) return snapshot_names(uri, *first);
+    }
     if (spec.name == "job-abort" && !has_positional) return job_ids(uri);
     // send-key: the keys after the domain (names of the codeset given, linux by default).
     if (spec.name == "send-key" && has_positional) {

@@ -59,7 +59,7 @@ std::string format_state(const DomainSummary& d, bool with_reason) {
     return out;
 }
 
-std::string format_dominfo(const DomainSummary& d) {
+std::string format_dominfo(const DomainSummary& d, const SecurityInfo& security) {
     std::string out;
     auto field = [&](std::string_view label, const std::string& value) {
         out += fmt::format("{:<16}{}\n", fmt::format("{}:", label), value);
@@ -76,9 +76,9 @@ std::string format_dominfo(const DomainSummary& d) {
     field("Persistent", yes_no(d.persistent));
     field("Autostart", d.autostart ? "enable" : "disable");
     field("Managed save", yes_no(d.managed_save));
-    // vireo has no security driver (SELinux/AppArmor labelling) yet; say so as virsh does.
-    field("Security model", "none");
-    field("Security DOI", "0");
+    field("Security model", security.model);
+    field("Security DOI", security.doi);
+    if (!security.label.empty()) field("Security label", security.label + " (enforcing)");
     return out;
 }
 

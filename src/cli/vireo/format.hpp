@@ -29,7 +29,14 @@ std::vector<driver::DomainSummary> select_domains(std::vector<driver::DomainSumm
 std::string format_state(const driver::DomainSummary& d, bool with_reason);
 
 // virsh dominfo's block ("Id:             1\nName: ...") without the trailing blank line.
-std::string format_dominfo(const driver::DomainSummary& d);
+// The security part of dominfo, as virsh prints it: the host's model
+// (capabilities' <secmodel>) and the running domain's label.
+struct SecurityInfo {
+    std::string model = "none";
+    std::string doi = "0";
+    std::string label;  // "+UID:+GID" while running under DAC, else empty
+};
+std::string format_dominfo(const driver::DomainSummary& d, const SecurityInfo& security = {});
 // virsh nodeinfo's block without the trailing blank line.
 std::string format_nodeinfo(const driver::NodeInfo& n);
 // virsh version's block without the trailing blank line.

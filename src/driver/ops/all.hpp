@@ -13,11 +13,12 @@
 #include "driver/ops/network.hpp"
 #include "driver/ops/op.hpp"
 #include "driver/ops/pool.hpp"
+#include "driver/ops/snapshot.hpp"
 #include "driver/ops/volume.hpp"
 
 namespace vireo::driver::ops {
 
-using All = Concat<HostOps, JobOps, DomainOps, PoolOps, VolumeOps, NetworkOps, InterfaceOps>::type;
+using All = Concat<HostOps, JobOps, DomainOps, PoolOps, VolumeOps, NetworkOps, InterfaceOps, SnapshotOps>::type;
 
 inline constexpr std::size_t kCount = All::size;
 

@@ -236,6 +236,7 @@ struct DomainUndefine {
         bool keep_nvram = false;
         bool tpm = false;
         bool keep_tpm = false;
+        bool snapshots_metadata = false;
     };
     using Reply = void;
     static constexpr auto fields =
@@ -245,7 +246,9 @@ struct DomainUndefine {
                    field("remove_all_storage", &Request::remove_all_storage, "also remove the disk images"),
                    field("keep_nvram", &Request::keep_nvram, "keep the UEFI NVRAM file"),
                    field("tpm", &Request::tpm, "remove the emulated TPM's state (also the default)"),
-                   field("keep_tpm", &Request::keep_tpm, "keep the emulated TPM's state")};
+                   field("keep_tpm", &Request::keep_tpm, "keep the emulated TPM's state"),
+                   field("snapshots_metadata", &Request::snapshots_metadata,
+                         "also remove the snapshot metadata (else a domain with snapshots is refused)")};
 };
 
 struct DomainSetMetadata {

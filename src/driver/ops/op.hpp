@@ -101,6 +101,7 @@ enum class LibvirtDomain : int {
     Network = 19,
     Domain = 20,
     Interface = 26,
+    DomainSnapshot = 35,
 };
 
 struct OpInfo {

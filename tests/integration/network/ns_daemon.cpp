@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -69,11 +70,16 @@ bool NsDaemon::start(std::string* why, bool session) {
                                   "--log-file",
                                   (root_ / "vireod.log").native(),
                                   "--socket-group",
-                                  "root"};
+                                  "root",
+                                  "--libvirt-socket",
+                                  (root_ / "libvirt-sock").native(),
+                                  "--libvirt-ro-socket",
+                                  (root_ / "libvirt-sock-ro").native()};
     if (session) {
         full[5] = "--session";
         full.erase(full.begin() + 8, full.begin() + 10);  // --ro-socket
-        full.erase(full.end() - 2, full.end());           // --socket-group
+        const auto group = std::find(full.begin(), full.end(), "--socket-group");
+        full.erase(group, group + 2);
     }
     std::vector<char*> argv;
     for (auto& a : full) argv.push_back(a.data());
@@ -129,6 +135,13 @@ void NsDaemon::kill() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
+}
+
+void NsDaemon::kill_dnsmasq(const std::filesystem::path& root) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(root / "run/dnsmasq", ec))
+        if (e.path().extension() == ".pid")
+            if (auto pid = files::read(e.path())) run({"kill", "-9", pid->substr(0, pid->find('\n'))});
 }
 
 CommandResult NsDaemon::vireo(const std::vector<std::string>& args) const {

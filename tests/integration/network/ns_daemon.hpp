@@ -1,7 +1,7 @@
 // vireod (system mode, every path under one test directory) running inside
 // a network namespace the test made, started with `ip netns exec` so that
 // it also sees that namespace's /sys; and the vireo CLI talking to it over
-// its socket from outside.
+// its socket from outside (libvirt's clients on its libvirt sockets).
 #pragma once
 
 #include <sys/types.h>
@@ -37,8 +37,15 @@ public:
     // `vireo -c <uri> args...`
     CommandResult vireo(const std::vector<std::string>& args) const;
     [[nodiscard]] std::string uri() const;
+    // libvirt's clients: the remote protocol's sockets (libvirt-sock, libvirt-sock-ro).
+    [[nodiscard]] std::string libvirt_uri(bool read_only = false) const {
+        return "qemu+unix:///system?socket=" + (root_ / (read_only ? "libvirt-sock-ro" : "libvirt-sock")).native();
+    }
     [[nodiscard]] const std::filesystem::path& root() const { return root_; }
     [[nodiscard]] std::filesystem::path dnsmasq_dir() const { return root_ / "run/dnsmasq"; }
+    // dnsmasq outlives the daemon by design: a test's teardown stops what
+    // the daemon under `root` left running, so nothing keeps its namespace alive.
+    static void kill_dnsmasq(const std::filesystem::path& root);
     [[nodiscard]] std::string log() const;
 
 private:

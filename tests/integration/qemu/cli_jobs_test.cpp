@@ -65,14 +65,7 @@ protected:
 
     // Run `command` on the guest's console until `expect` (a regex) shows.
     bool on_console(const std::string& name, const std::string& command, const std::string& expect) {
-        auto console = QemuProcess::start(cli_.argv({"console", name}));
-        if (!console) return false;
-        const auto deadline = std::chrono::steady_clock::now() + 180s;
-        while (std::chrono::steady_clock::now() < deadline) {
-            console->send(command + "\n");
-            if (console->wait_for(std::regex(expect), 5s)) return true;
-        }
-        return false;
+        return cli_.on_console(name, command, expect);
     }
 
     // domjobinfo --rawstats' value of `name`, nullopt while no job runs.

@@ -38,26 +38,7 @@ protected:
     // Run `command` on the guest's console until `expect` (a regex) shows.
     bool on_console(const std::string& name, const std::string& command, const std::string& expect,
                     std::chrono::seconds timeout = 180s) {
-        auto console = QemuProcess::start(cli_.argv({"console", name}));
-        if (!console) return false;
-        struct Keep {
-            QemuProcess& p;
-            std::string& out;
-            ~Keep() { out = p.output(); }
-        } keep{*console, console_output_};
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        bool typed = false;
-        while (std::chrono::steady_clock::now() < deadline) {
-            // Typed once the shell answers (it may eat what comes before).
-            if (!typed) {
-                console->send("\n");
-                if (!console->wait_for(std::regex("vireo-guest# "), 5s)) continue;
-                console->send(command + "\n");
-                typed = true;
-            }
-            if (console->wait_for(std::regex(expect), 5s)) return true;
-        }
-        return false;
+        return cli_.on_console(name, command, expect, timeout, &console_output_);
     }
 
     int daemon_pid() const {

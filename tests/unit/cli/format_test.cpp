@@ -8,6 +8,7 @@
 #include "cli/vireo/command.hpp"
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/format.hpp"
+#include "driver/security_info.hpp"
 #include "cli/vireo/text.hpp"
 
 namespace vireo::cli {
@@ -140,6 +141,24 @@ TEST(CliFormat, DominfoBlock) {
     EXPECT_EQ(text.find("CPU time:"), std::string::npos);  // not running
     EXPECT_NE(text.find("Max memory:     262144 KiB\n"), std::string::npos);
     EXPECT_NE(text.find("Autostart:      disable\n"), std::string::npos);
+}
+
+TEST(CliFormat, DominfoSecurityAsVirshPrintsIt) {
+    auto d = summary("demo", 3, driver::DomainState::Running);
+    EXPECT_NE(format_dominfo(d).find("Security model: none\nSecurity DOI:   0\n"), std::string::npos);
+    EXPECT_EQ(format_dominfo(d).find("Security label"), std::string::npos);
+    SecurityInfo dac{"dac", "0", "+65536:+65536"};
+    EXPECT_NE(format_dominfo(d, dac).find("Security model: dac\nSecurity DOI:   0\nSecurity label: +65536:+65536 "
+                                          "(enforcing)\n"),
+              std::string::npos)
+        << format_dominfo(d, dac);
+    EXPECT_EQ(driver::secmodel_of_capabilities("<capabilities><host><secmodel>\n<model>dac</model>\n<doi>0</doi></secmodel>"),
+              "dac");
+    EXPECT_EQ(driver::secmodel_of_capabilities("<capabilities/>"), "none");
+    EXPECT_EQ(driver::dac_label_of_domain("<domain><seclabel type='none' model='selinux'/><seclabel type='dynamic' "
+                                  "model='dac' relabel='yes'>\n<label>+70000:+70000</label></seclabel></domain>"),
+              "+70000:+70000");
+    EXPECT_EQ(driver::dac_label_of_domain("<domain><seclabel type='dynamic' model='selinux'><label>x</label></seclabel>"), "");
 }
 
 TEST(CliFormat, NodeinfoBlock) {

@@ -251,7 +251,9 @@ TEST(CliVerbs, HelpForEveryVerb) {
                              "suspend", "resume", "save", "restore", "managedsave", "managedsave-remove", "dominfo",
                              "domstate", "domid", "domname", "domuuid", "dumpxml", "edit", "autostart", "console",
                              "desc", "event", "domblklist", "domiflist", "domifstat", "domif-getlink",
-                             "domif-setlink", "domifaddr", "change-media"}) {
+                             "domif-setlink", "domifaddr", "change-media", "snapshot-create", "snapshot-create-as",
+                             "snapshot-list", "snapshot-info", "snapshot-dumpxml", "snapshot-current",
+                             "snapshot-parent", "snapshot-revert", "snapshot-delete"}) {
         EXPECT_NE(all.out.find(fmt::format("    {} ", verb)), std::string::npos) << verb;
         auto h = vireo({verb, "--help"});
         EXPECT_EQ(h.exit_code, 0) << verb;
@@ -259,6 +261,20 @@ TEST(CliVerbs, HelpForEveryVerb) {
         EXPECT_EQ(vireo({"help", verb}).out, h.out) << verb;
     }
     EXPECT_EQ(vireo({"help", "nosuch"}).err, "error: command or command group 'nosuch' doesn't exist\n");
+}
+
+// snapshot-create-as --print-xml needs no snapshot support; what is not
+// supported yet is refused before any call.
+TEST(CliVerbs, SnapshotCreateAsPrintsItsDocumentAndRefusesExternalSpecs) {
+    auto r = vireo({"snapshot-create-as", "test", "s1", "first & best", "--print-xml"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "<domainsnapshot>\n  <name>s1</name>\n  <description>first &amp; best</description>\n</domainsnapshot>\n");
+    r = vireo({"snapshot-create-as", "test", "s1", "--memspec", "file=/tmp/m"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "error: unsupported configuration: --memspec (external snapshots) is not supported yet\n");
+    r = vireo({"snapshot-info", "test"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "error: --snapshotname or --current is required\n");
 }
 
 TEST(CliVerbs, ChangeMediaRefusesConflictingOptions) {

@@ -74,7 +74,7 @@ TEST(OpTable, NamesAreUniqueAndNamedByFamily) {
         ASSERT_NE(dot, std::string_view::npos) << info->name;
         auto family = info->name.substr(0, dot);
         EXPECT_TRUE(family == "host" || family == "job" || family == "domain" || family == "pool" ||
-                    family == "volume" || family == "network" || family == "interface")
+                    family == "volume" || family == "network" || family == "interface" || family == "snapshot")
             << info->name << ": unknown family (add it to this test with its header)";
         EXPECT_FALSE(info->summary.empty()) << info->name << " has no summary";
     }

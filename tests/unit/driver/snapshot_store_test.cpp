@@ -103,3 +103,47 @@ TEST(SnapshotStore, NamesThatAreNotOneFileAreRefused) {
     EXPECT_FALSE(store.save("web", snap(".hidden", "")));
     EXPECT_TRUE(store.load("../etc").snapshots.empty());
 }
+
+// The record of a snapshot being taken: invisible to load() until
+// committed, found again by a restarted daemon, gone with remove_all.
+TEST(SnapshotStore, PendingRecordIsListedOnlyOnceCommitted) {
+    test::TempDir dir;
+    SnapshotStore store(dir.path());
+    ASSERT_TRUE(store.save("web", snap("a", "")));
+    ASSERT_TRUE(store.set_current("web", "a"));
+    ASSERT_TRUE(store.save_pending("web", snap("b", "a", "running")));
+    ASSERT_TRUE(store.save_pending("web", snap("c", "a")));
+
+    SnapshotStore again(dir.path());
+    auto loaded = again.load("web");
+    EXPECT_EQ(loaded.snapshots.size(), 1u) << "a pending snapshot is not a snapshot yet";
+    EXPECT_EQ(loaded.current, "a");
+    auto pending = again.pending("web");
+    ASSERT_EQ(pending.size(), 2u);
+    EXPECT_EQ(pending[0].name, "b");
+    EXPECT_EQ(pending[0].parent, "a");
+    EXPECT_EQ(pending[0].state, "running");
+    EXPECT_EQ(pending[1].name, "c");
+
+    ASSERT_TRUE(again.commit_pending("web", pending[0]));
+    ASSERT_TRUE(again.remove_pending("web", "c"));
+    EXPECT_TRUE(again.pending("web").empty());
+    loaded = again.load("web");
+    EXPECT_EQ(loaded.snapshots.size(), 2u);
+    EXPECT_EQ(loaded.current, "b");
+    EXPECT_EQ(loaded.tree().parent("b"), "a");
+    EXPECT_TRUE(again.remove_pending("web", "c")) << "a missing record is fine";
+
+    ASSERT_TRUE(again.save_pending("web", snap("d", "b")));
+    ASSERT_TRUE(again.remove_all("web"));
+    EXPECT_FALSE(fs::exists(dir.path() / "web"));
+}
+
+TEST(SnapshotStore, UnreadablePendingRecordIsSkipped) {
+    test::TempDir dir;
+    SnapshotStore store(dir.path());
+    fs::create_directories(dir.path() / "web");
+    std::ofstream(dir.path() / "web" / "x.pending") << "<domainsnapshot><name>y</name></domainsnapshot>";
+    std::ofstream(dir.path() / "web" / "z.pending") << "not xml";
+    EXPECT_TRUE(store.pending("web").empty());
+}

@@ -44,7 +44,8 @@ TEST(QemuConf, ErrorsNameTheFileTheLineAndWhatIsWrong) {
               "/etc/vireo/qemu.conf:2: save_image_format 'lz4' is not a save image format "
               "(one of: raw, gzip, bzip2, xz, lzop, zstd)");
     EXPECT_EQ(error_of("\n\nsave_image_fromat = \"gzip\"\n"),
-              "/etc/vireo/qemu.conf:3: unknown setting 'save_image_fromat' (known: save_image_format, malloc_hugepages)");
+              "/etc/vireo/qemu.conf:3: unknown setting 'save_image_fromat' (known: save_image_format, malloc_hugepages, "
+              "user, group, guest_id_range, dynamic_ownership, namespaces)");
     EXPECT_NE(error_of("save_image_format = 3").find(":1: save_image_format must be a quoted string"),
               std::string::npos);
     EXPECT_NE(error_of("save_image_format = \"gzip").find(":1: unterminated string"), std::string::npos);
@@ -60,6 +61,30 @@ TEST(QemuConf, MallocHugepagesIsOnByDefaultAndTakesZeroOrOne) {
     EXPECT_TRUE(parse("malloc_hugepages = 1 # default\n")->malloc_hugepages);
     EXPECT_EQ(error_of("malloc_hugepages = 2"), "/etc/vireo/qemu.conf:1: malloc_hugepages must be 0 or 1");
     EXPECT_EQ(error_of("malloc_hugepages = \"yes\""), "/etc/vireo/qemu.conf:1: malloc_hugepages must be 0 or 1");
+}
+
+TEST(QemuConf, IsolationSettings) {
+    auto def = parse("");
+    ASSERT_TRUE(def);
+    EXPECT_TRUE(def->dac_user.empty()) << "default: a uid/gid per guest";
+    EXPECT_EQ(def->guest_id_range.first, 65536u);
+    EXPECT_EQ(def->guest_id_range.last, 98303u);
+    EXPECT_TRUE(def->dynamic_ownership);
+    EXPECT_TRUE(def->mount_namespace);
+    auto cfg = parse("user = \"vireo-qemu\"\ngroup = \"kvm\"\nguest_id_range = \"70000-70999\"\n"
+                     "dynamic_ownership = 0\nnamespaces = []\n");
+    ASSERT_TRUE(cfg) << cfg.error().message;
+    EXPECT_EQ(cfg->dac_user, "vireo-qemu");
+    EXPECT_EQ(cfg->dac_group, "kvm");
+    EXPECT_EQ(cfg->guest_id_range.first, 70000u);
+    EXPECT_FALSE(cfg->dynamic_ownership);
+    EXPECT_FALSE(cfg->mount_namespace);
+    EXPECT_TRUE(parse("namespaces = [ \"mount\" ]")->mount_namespace);
+    EXPECT_NE(error_of("namespaces = [ \"net\" ]").find("'net' is not a namespace vireo makes"), std::string::npos);
+    EXPECT_NE(error_of("namespaces = [ \"mount\"").find("no closing ']'"), std::string::npos);
+    EXPECT_NE(error_of("namespaces = \"mount\"").find("must be a list"), std::string::npos);
+    EXPECT_NE(error_of("guest_id_range = \"0-5\"").find("not an id range"), std::string::npos);
+    EXPECT_NE(error_of("user = \"a:b\"").find("user must be"), std::string::npos);
 }
 
 TEST(QemuConf, MissingFileMeansDefaultsAndAFileIsRead) {

@@ -88,7 +88,7 @@ TEST(HttpBinding, TargetsAndBodiesAreTheDocumentedOnes) {
 
     auto undefine = encode_request<ops::DomainUndefine>({.ref = "x", .managed_save = true});
     EXPECT_EQ(undefine->method, "DELETE");
-    EXPECT_EQ(undefine->target, "/v1/domains/x?managed_save=1&nvram=0&remove_all_storage=0&keep_nvram=0&tpm=0&keep_tpm=0");
+    EXPECT_EQ(undefine->target, "/v1/domains/x?managed_save=1&nvram=0&remove_all_storage=0&keep_nvram=0&tpm=0&keep_tpm=0&snapshots_metadata=0");
 
     EXPECT_EQ(encode_request<ops::HostDomainCapabilities>({})->target,
               "/v1/host/domcapabilities?emulator=&arch=&machine=&virttype=");

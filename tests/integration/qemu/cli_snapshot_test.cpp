@@ -1,0 +1,245 @@
+// Domain snapshots as a user meets them: the vireo CLI against a session
+// daemon, one real TCG guest with a qcow2 data disk (vda) its shell writes
+// to, and real qemu-img as the oracle of what the image holds.
+//
+// One guest serves every step (CI time): a shut-off snapshot (image engine),
+// undefine refused, snapshots of the running guest with memory (QEMU's
+// snapshot jobs), a revert that brings back the disk and the shell's state
+// without a reboot, a snapshot deleted in the middle of the tree whose child
+// keeps the right parent and stays revertable, what is not supported yet
+// refused with nothing changed, and a record left by a killed daemon
+// settled by the next one.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "helpers.hpp"
+#include "support/guest.hpp"
+#include "support/session_cli.hpp"
+#include "util/files.hpp"
+
+namespace vireo::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+class QemuCliSnapshot : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!fs::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
+        if (which("qemu-img").empty()) VIREO_SKIP("qemu-img is not installed");
+        in_use_ = true;
+    }
+    void TearDown() override {
+        if (!in_use_) return;
+        cli_.destroy_guests();
+        cli_.stop_daemon();
+    }
+
+    // Run `command` on the guest's console until `expect` (a regex) shows.
+    bool on_console(const std::string& command, const std::string& expect, std::chrono::seconds timeout = 180s) {
+        return cli_.on_console("snap", command, expect, timeout, &console_output_);
+    }
+
+    // What the guest reads from its disk (page cache dropped, so the
+    // image's bytes) and its in-memory shell state (/tmp is RAM).
+    bool guest_sees(const std::string& data, const std::string& state) {
+        return on_console("sync; echo 3 > /proc/sys/vm/drop_caches; echo \"disk=$(head -c 12 /dev/vda) mem=$(cat /tmp/mark)\"",
+                          "disk=" + data + " mem=" + state + "\r?\n");
+    }
+    bool guest_writes(const std::string& data, const std::string& state) {
+        return on_console("printf " + data + " > /dev/vda; sync; echo " + state + " > /tmp/mark; echo wrote-$((40+2))",
+                          "wrote-42\r?\n");
+    }
+
+    // The snapshot names qemu-img lists in the image (-U: QEMU may hold it).
+    std::vector<std::string> image_tags() {
+        auto r = run({"qemu-img", "snapshot", "-U", "-l", image_.string()});
+        std::vector<std::string> tags;
+        for (const auto& line : split_lines(r.out)) {
+            std::smatch m;
+            static const std::regex row(R"(^\d+\s+(\S+)\s)");
+            if (std::regex_search(line, m, row)) tags.push_back(m[1]);
+        }
+        std::sort(tags.begin(), tags.end());
+        return tags;
+    }
+
+    CommandResult ok(const std::vector<std::string>& args) {
+        auto r = cli_(args);
+        EXPECT_EQ(r.exit_code, 0) << "vireo " << fmt::format("{}", fmt::join(args, " ")) << ": " << r.err;
+        return r;
+    }
+
+    TempDir dir_;
+    SessionCli cli_{dir_.path()};
+    fs::path image_ = dir_.path() / "data.qcow2";
+    bool in_use_ = false;
+    std::string console_output_;
+};
+
+using Names = std::vector<std::string>;
+
+TEST_F(QemuCliSnapshot, InternalSnapshotsOfOneGuestThroughTheirWholeLife) {
+    VIREO_REQUIRE_GUEST();
+    ASSERT_EQ(run({"qemu-img", "create", "-q", "-f", "qcow2", image_.string(), "16M"}).exit_code, 0);
+    const std::string disk = fmt::format(
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/>"
+        "<target dev='vda' bus='virtio'/></disk>",
+        image_.string());
+    const fs::path xml_file = dir_.path() / "snap.xml";
+    std::ofstream(xml_file) << qemu::test::guest_xml("snap", disk);
+    ASSERT_EQ(cli_({"define", xml_file.string()}).exit_code, 0);
+
+    // Shut off: the image engine takes it; qemu-img sees it in the image.
+    auto r = ok({"snapshot-create-as", "snap", "off1", "before the first boot"});
+    EXPECT_EQ(r.out, "Domain snapshot off1 created\n");
+    EXPECT_EQ(image_tags(), (Names{"off1"}));
+    r = ok({"snapshot-info", "snap", "off1"});
+    EXPECT_NE(r.out.find("State:          shutoff\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Location:       internal\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Current:        yes\n"), std::string::npos) << r.out;
+    fs::path meta_dir;  // the daemon's metadata of the domain's snapshots
+    for (const auto& e : fs::recursive_directory_iterator(dir_.path() / "config"))
+        if (e.path().filename() == "off1.xml") meta_dir = e.path().parent_path();
+    ASSERT_FALSE(meta_dir.empty());
+    r = ok({"snapshot-dumpxml", "snap", "off1"});
+    EXPECT_NE(r.out.find("<description>before the first boot</description>"), std::string::npos) << r.out;
+
+    // undefine refuses a domain with snapshots, as virsh.
+    r = cli_({"undefine", "snap"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "error: Failed to undefine domain 'snap'\n"
+                     "error: Requested operation is not valid: cannot delete inactive domain with 1 snapshots\n");
+
+    // Running, with memory: write A, snapshot, write B, snapshot.
+    ASSERT_EQ(cli_({"start", "snap"}).exit_code, 0);
+    const auto pids = qemu::test::qemu_pids_for("snap");
+    ASSERT_EQ(pids.size(), 1u);
+    ASSERT_TRUE(guest_writes("vireo-data-A", "state-A")) << console_output_;
+    ok({"snapshot-create-as", "--domain", "snap", "--name", "run1"});
+    ASSERT_TRUE(guest_writes("vireo-data-B", "state-B")) << console_output_;
+    ok({"snapshot-create-as", "snap", "run2"});
+    EXPECT_EQ(image_tags(), (Names{"off1", "run1", "run2"}));
+    EXPECT_EQ(ok({"snapshot-parent", "snap", "run2"}).out, "run1\n");
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--tree"}).out, "off1\n  |\n  +- run1\n      |\n      +- run2\n        \n");
+    EXPECT_EQ(ok({"domstate", "snap"}).out, "running\n\n");
+
+    // Revert to run1: disk and shell state A, the same QEMU, no reboot.
+    ok({"snapshot-revert", "snap", "run1"});
+    EXPECT_EQ(ok({"domstate", "snap"}).out, "running\n\n");
+    EXPECT_EQ(qemu::test::qemu_pids_for("snap"), pids);
+    EXPECT_TRUE(guest_sees("vireo-data-A", "state-A")) << console_output_;
+    EXPECT_EQ(ok({"snapshot-current", "snap", "--name"}).out, "run1\n");
+    r = ok({"snapshot-info", "snap", "--current"});
+    EXPECT_NE(r.out.find("Children:       1\n"), std::string::npos) << r.out;
+
+    // Delete run1 in the middle: run2's parent is off1, and it reverts.
+    EXPECT_EQ(ok({"snapshot-delete", "snap", "run1"}).out, "Domain snapshot run1 deleted\n");
+    EXPECT_EQ(image_tags(), (Names{"off1", "run2"}));
+    EXPECT_EQ(ok({"snapshot-parent", "snap", "run2"}).out, "off1\n");
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--roots", "--name"}).out, "off1\n");
+    EXPECT_EQ(ok({"snapshot-current", "snap", "--name"}).out, "off1\n") << "the current marker moved up";
+    ok({"snapshot-revert", "snap", "run2"});
+    EXPECT_TRUE(guest_sees("vireo-data-B", "state-B")) << console_output_;
+
+    // Not supported yet: refused, nothing changed.
+    for (const auto& args : {Names{"snapshot-create-as", "snap", "ext", "--disk-only"},
+                             Names{"snapshot-create-as", "snap", "q", "--quiesce"},
+                             Names{"snapshot-create-as", "snap", "m", "--memspec", "file=/tmp/x"}}) {
+        r = cli_(args);
+        EXPECT_EQ(r.exit_code, 1) << args[2];
+        EXPECT_NE(r.err.find("not supported yet"), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\nrun2\n");
+    EXPECT_EQ(image_tags(), (Names{"off1", "run2"}));
+
+    // The daemon SIGKILLed while it snapshots the running guest: the next
+    // one either finds the snapshot in the image and lists it, or finds
+    // nothing and lists nothing; the guest runs on either way.
+    const auto daemon = files::read(cli_.runtime_dir() / "vireod.pid");
+    ASSERT_TRUE(daemon);
+    const int pid = std::atoi(daemon->c_str());
+    ASSERT_GT(pid, 1);
+    auto create = QemuProcess::start(cli_.argv({"snapshot-create-as", "snap", "killed"}));
+    ASSERT_TRUE(create) << create.error().message;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!fs::exists(meta_dir / "killed.pending") && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    (void)create->wait_exit(30s);
+    for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(50ms);
+    const bool kept = ok({"snapshot-list", "snap", "--name"}).out == "killed\noff1\nrun2\n";
+    std::fprintf(stderr, "the snapshot cut short by the kill was %s\n", kept ? "kept" : "discarded");
+    const auto tags = image_tags();
+    EXPECT_EQ(kept, std::find(tags.begin(), tags.end(), "killed") != tags.end()) << "metadata and image agree";
+    EXPECT_FALSE(fs::exists(meta_dir / "killed.pending"));
+    EXPECT_EQ(ok({"domstate", "snap"}).out, "running\n\n");
+    EXPECT_TRUE(guest_sees("vireo-data-B", "state-B")) << console_output_;
+    if (kept) ok({"snapshot-delete", "snap", "killed"});
+    EXPECT_EQ(image_tags(), (Names{"off1", "run2"}));
+
+    // Back to the shut-off snapshot: the domain stops, the image reverts.
+    ok({"snapshot-revert", "snap", "off1"});
+    EXPECT_EQ(ok({"domstate", "snap"}).out, "shut off\n\n");
+    EXPECT_EQ(ok({"snapshot-current", "snap", "--name"}).out, "off1\n");
+    if (!which("qemu-io").empty()) {
+        auto bytes = run({"qemu-io", "-f", "qcow2", "-r", "-c", "read -P 0 0 4096", image_.string()});
+        EXPECT_EQ(bytes.exit_code, 0) << "off1 held zeros: " << bytes.out << bytes.err;
+        EXPECT_EQ(bytes.out.find("Pattern verification failed"), std::string::npos) << bytes.out;
+    }
+
+    // --no-metadata: the image has it, the metadata not. delete --metadata
+    // and create --redefine: the metadata goes and comes back, the image
+    // untouched.
+    ok({"snapshot-create-as", "snap", "nometa", "--no-metadata"});
+    EXPECT_EQ(image_tags(), (Names{"nometa", "off1", "run2"}));
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\nrun2\n");
+    const fs::path run2_xml = dir_.path() / "run2.xml";
+    std::ofstream(run2_xml) << ok({"snapshot-dumpxml", "snap", "run2"}).out;
+    ok({"snapshot-delete", "snap", "run2", "--metadata"});
+    EXPECT_EQ(image_tags(), (Names{"nometa", "off1", "run2"}));
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\n");
+    EXPECT_EQ(ok({"snapshot-create", "snap", run2_xml.string(), "--redefine"}).out,
+              fmt::format("Domain snapshot run2 created from '{}'\n", run2_xml.string()));
+    EXPECT_EQ(ok({"snapshot-parent", "snap", "run2"}).out, "off1\n");
+    EXPECT_EQ(ok({"snapshot-current", "snap", "--name"}).out, "off1\n");
+    ASSERT_EQ(run({"qemu-img", "snapshot", "-d", "nometa", image_.string()}).exit_code, 0);
+    // A name in use is refused, nothing changed.
+    r = cli_({"snapshot-create-as", "snap", "off1"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("'off1' already exists"), std::string::npos) << r.err;
+    EXPECT_EQ(image_tags(), (Names{"off1", "run2"}));
+
+    // A record a killed daemon left (a snapshot being taken: the image got
+    // the tag, the metadata was not written yet) and one whose data step
+    // never happened: the next daemon commits the first, drops the second.
+    cli_.stop_daemon();
+    auto text = files::read(meta_dir / "off1.xml");
+    ASSERT_TRUE(text);
+    auto renamed = [&](const std::string& name) {
+        std::string t = *text;
+        t.replace(t.find("<name>off1</name>"), 17, "<name>" + name + "</name>");
+        return t;
+    };
+    ASSERT_EQ(run({"qemu-img", "snapshot", "-c", "taken", image_.string()}).exit_code, 0);
+    std::ofstream(meta_dir / "taken.pending") << renamed("taken");
+    std::ofstream(meta_dir / "never.pending") << renamed("never");
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\nrun2\ntaken\n");
+    EXPECT_EQ(ok({"snapshot-current", "snap", "--name"}).out, "taken\n");
+    EXPECT_FALSE(fs::exists(meta_dir / "taken.pending"));
+    EXPECT_FALSE(fs::exists(meta_dir / "never.pending"));
+    EXPECT_EQ(image_tags(), (Names{"off1", "run2", "taken"}));
+
+    // undefine --snapshots-metadata: the domain and its metadata go.
+    EXPECT_EQ(ok({"undefine", "snap", "--snapshots-metadata"}).out, "Domain 'snap' has been undefined\n\n");
+    EXPECT_FALSE(fs::exists(meta_dir));
+}
+
+}  // namespace
+}  // namespace vireo::test
