@@ -51,6 +51,14 @@ struct XmlEdit {
     bool validate = true;
     std::function<std::string(std::string_view name)> label;  // "Domain 'web'", "Pool p1"
     std::function<Result<std::string>(std::string_view xml, bool validate)> redefine;
+    // Where a verb words its outcome otherwise (snapshot-edit): the lines
+    // printed for an unchanged text and for a redefined one (from the names
+    // before and after; an empty line prints nothing). Default:
+    // "<label> XML configuration not changed./edited."
+    std::function<std::string(std::string_view name)> not_changed_message;
+    std::function<std::string(std::string_view before, std::string_view after)> edited_message;
+    // Redefine an unchanged text too (snapshot-edit --current makes it current).
+    bool redefine_unchanged = false;
 };
 int edit_xml(Session& session, const XmlEdit& edit);
 

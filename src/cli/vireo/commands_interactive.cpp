@@ -123,13 +123,15 @@ int edit_xml(Session& s, const XmlEdit& edit) {
             s.error(edited.error().full_message());
             return 1;
         }
-        if (*edited == edit.original) {
-            s.info("{} XML configuration not changed.\n\n", edit.label(edit.name));
+        if (*edited == edit.original && !edit.redefine_unchanged) {
+            if (edit.not_changed_message) s.info("{}", edit.not_changed_message(edit.name));
+            else s.info("{} XML configuration not changed.\n\n", edit.label(edit.name));
             return 0;
         }
         auto defined = edit.redefine(*edited, validate);
         if (defined) {
-            s.info("{} XML configuration edited.\n\n", edit.label(*defined));
+            if (edit.edited_message) s.info("{}", edit.edited_message(edit.name, *defined));
+            else s.info("{} XML configuration edited.\n\n", edit.label(*defined));
             return 0;
         }
         s.error(defined.error().full_message());

@@ -1,8 +1,8 @@
 // Domain snapshot verbs, as virsh's: snapshot-create, snapshot-create-as,
 // snapshot-list, snapshot-info, snapshot-dumpxml, snapshot-current,
-// snapshot-parent, snapshot-revert, snapshot-delete. The tree questions
-// (--roots, --leaves, --parent, info's counts) are answered here from
-// snapshot.list; the daemon refuses what is not supported yet (external
+// snapshot-edit, snapshot-parent, snapshot-revert, snapshot-delete. The tree
+// questions (--roots, --leaves, --parent, info's counts) are answered here
+// from snapshot.list; the daemon refuses what is not supported yet (external
 // snapshots, --disk-only, --quiesce, --live) before changing anything.
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/session.hpp"
@@ -241,6 +241,58 @@ int cmd_snapshot_current(Session& s, const Args& a) {
     return 0;
 }
 
+// virsh snapshot-edit: the snapshot's XML (secrets included) in $EDITOR,
+// redefined from the edited text. A name with --current also makes it the
+// current snapshot (redefined even when the text is unchanged). A changed
+// name needs --clone (both stay) or --rename (the old metadata goes);
+// without either the new copy is removed again and the edit refused. Only
+// metadata changes: an internal snapshot's data keeps its tag in the images.
+int cmd_snapshot_edit(Session& s, const Args& a) {
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    const bool rename = a.has("rename");
+    const bool clone = a.has("clone");
+    if (rename && clone) {
+        s.error("Options --rename and --clone are mutually exclusive");
+        return 1;
+    }
+    std::string name = a.get("snapshotname");
+    if (name.empty()) {
+        auto current = pick_snapshot(s, a, dom->name, false);
+        if (!current) return 1;
+        name = *current;
+    }
+    const bool make_current = a.has("snapshotname") && a.has("current");
+    auto xml = s.conn()->call<ops::SnapshotXml>({.ref = dom->name, .name = name, .security_info = true});
+    if (!xml) {
+        s.error(xml.error().full_message());
+        return 1;
+    }
+    XmlEdit edit;
+    edit.original = std::move(*xml);
+    edit.name = name;
+    edit.redefine_unchanged = make_current;
+    edit.label = [](std::string_view n) { return fmt::format("Snapshot {}", n); };
+    edit.not_changed_message = [](std::string_view n) { return fmt::format("Snapshot {} XML configuration not changed.\n", n); };
+    edit.edited_message = [clone](std::string_view before, std::string_view after) -> std::string {
+        if (before == after) return fmt::format("Snapshot {} edited.\n", before);
+        return clone ? fmt::format("Snapshot {} cloned to {}.\n", before, after) : std::string();
+    };
+    const std::string domain = dom->name;
+    edit.redefine = [&s, domain, name, rename, clone, make_current](std::string_view text, bool) -> Result<std::string> {
+        auto defined = s.conn()->call<ops::SnapshotCreate>(
+            {.ref = domain, .xml = std::string(text), .redefine = true, .current = make_current});
+        if (!defined) return std::unexpected(defined.error());
+        if (*defined == name || clone) return *defined;
+        const std::string& gone = rename ? name : *defined;
+        if (auto removed = s.conn()->call<ops::SnapshotDelete>({.ref = domain, .name = gone, .metadata = true}); !removed)
+            return std::unexpected(removed.error().context(fmt::format("Failed to clean up {}", gone)));
+        if (!rename) return fail(ErrorCode::InvalidArg, "Must use --rename or --clone to change {} to {}", name, *defined);
+        return *defined;
+    };
+    return edit_xml(s, edit);
+}
+
 int cmd_snapshot_parent(Session& s, const Args& a) {
     auto found = chosen_snapshot(s, a);
     if (!found) return 1;
@@ -349,6 +401,12 @@ void add_snapshot_commands(std::vector<CommandSpec>& t) {
                   {"security-info", OptType::Bool, "include security sensitive information in XML dump"},
                   {"snapshotname", OptType::String, "name of existing snapshot to make current", false, true}},
                  cmd_snapshot_current, true, false});
+    t.push_back({"snapshot-edit", g, "edit XML for a snapshot", "Edit the domain snapshot XML for a named snapshot",
+                 {kDomainOpt, kSnapName,
+                  {"current", OptType::Bool, "also set edited snapshot as current"},
+                  {"rename", OptType::Bool, "allow renaming an existing snapshot"},
+                  {"clone", OptType::Bool, "allow cloning to new name"}},
+                 cmd_snapshot_edit, true, true});
     t.push_back({"snapshot-parent", g, "Get the name of the parent of a snapshot",
                  "Extract the snapshot's parent, if any", {kDomainOpt, kSnapName, kCurrentSnap}, cmd_snapshot_parent,
                  true, false});

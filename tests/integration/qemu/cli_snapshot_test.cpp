@@ -216,6 +216,41 @@ TEST_F(QemuCliSnapshot, InternalSnapshotsOfOneGuestThroughTheirWholeLife) {
     EXPECT_NE(r.err.find("'off1' already exists"), std::string::npos) << r.err;
     EXPECT_EQ(image_tags(), (Names{"off1", "run2"}));
 
+    // snapshot-edit changes metadata only (the images keep their tags): an
+    // unchanged text says so; an edit is redefined; a new name needs
+    // --clone (both stay) or --rename (the old one goes), and without either
+    // nothing changes; a name with --current makes it current.
+    auto edit = [&](std::vector<std::string> args, const std::string& sed) {
+        args.insert(args.begin(), "snapshot-edit");
+        return run(cli_.argv(args, "EDITOR=sed -i '" + sed + "'"), "n\n");
+    };
+    r = edit({"snap", "run2"}, "s|</domainsnapshot>|</domainsnapshot>|");
+    EXPECT_EQ(r.out, "Snapshot run2 XML configuration not changed.\n") << r.err;
+    r = edit({"snap", "run2"}, "s|<name>run2</name>|<name>run2</name><description>edited</description>|");
+    EXPECT_EQ(r.out, "Snapshot run2 edited.\n") << r.err;
+    EXPECT_NE(ok({"snapshot-dumpxml", "snap", "run2"}).out.find("<description>edited</description>"), std::string::npos);
+    r = edit({"snap", "run2"}, "s|<name>run2</name>|<name>run3</name>|");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("Must use --rename or --clone to change run2 to run3"), std::string::npos) << r.err;
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\nrun2\n");
+    r = edit({"snap", "run2", "--clone"}, "s|<name>run2</name>|<name>run2b</name>|");
+    EXPECT_EQ(r.out, "Snapshot run2 cloned to run2b.\n") << r.err;
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\nrun2\nrun2b\n");
+    ok({"snapshot-delete", "snap", "run2b", "--metadata"});
+    r = edit({"snap", "run2", "--rename"}, "s|<name>run2</name>|<name>run3</name>|");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\nrun3\n");
+    EXPECT_EQ(ok({"snapshot-parent", "snap", "run3"}).out, "off1\n");
+    r = edit({"snap", "run3", "--rename", "--current"}, "s|<name>run3</name>|<name>run2</name>|");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\nrun2\n");
+    EXPECT_EQ(ok({"snapshot-current", "snap", "--name"}).out, "run2\n");
+    r = edit({"snap", "--rename", "--clone"}, "s|x|x|");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("--rename and --clone are mutually exclusive"), std::string::npos) << r.err;
+    EXPECT_EQ(image_tags(), (Names{"off1", "run2"}));
+    ok({"snapshot-current", "snap", "off1"});
+
     // A record a killed daemon left (a snapshot being taken: the image got
     // the tag, the metadata was not written yet) and one whose data step
     // never happened: the next daemon commits the first, drops the second.
