@@ -54,7 +54,8 @@ struct XmlEdit {
     // Where a verb words its outcome otherwise (snapshot-edit): the lines
     // printed for an unchanged text and for a redefined one (from the names
     // before and after; an empty line prints nothing). Default:
-    // "<label> XML configuration not changed./edited."
+    // "<label> XML configuration not changed./edited." (label is only
+    // used there, so a verb giving both lines leaves it unset).
     std::function<std::string(std::string_view name)> not_changed_message;
     std::function<std::string(std::string_view before, std::string_view after)> edited_message;
     // Redefine an unchanged text too (snapshot-edit --current makes it current).

@@ -272,7 +272,6 @@ int cmd_snapshot_edit(Session& s, const Args& a) {
     edit.original = std::move(*xml);
     edit.name = name;
     edit.redefine_unchanged = make_current;
-    edit.label = [](std::string_view n) { return fmt::format("Snapshot {}", n); };
     edit.not_changed_message = [](std::string_view n) { return fmt::format("Snapshot {} XML configuration not changed.\n", n); };
     edit.edited_message = [clone](std::string_view before, std::string_view after) -> std::string {
         if (before == after) return fmt::format("Snapshot {} edited.\n", before);
