@@ -553,6 +553,31 @@ Result<DomainDef> with_disk_attached(const DomainDef& def, Disk disk);
 Result<std::size_t> find_disk_for_detach(const DomainDef& def, std::string_view target_or_source);
 Result<std::size_t> find_disk_by_alias(const DomainDef& def, std::string_view alias);
 
+// One <interface> document, parsed by the domain parser's own interface
+// parser (attach-device, attach-interface, detach-device).
+Result<Interface> parse_domain_interface_xml(std::string_view xml);
+
+// `def` with `nic` added as a cold define of a document holding it would
+// place it: after the domain's NICs, then assign_addresses_and_aliases
+// (PCI address, alias netN), validated before and after. Its MAC must be
+// set (assign_unique_macs); a MAC another NIC of the domain has is refused,
+// `def` untouched.
+Result<DomainDef> with_interface_attached(const DomainDef& def, Interface nic);
+
+// The NIC detach-device / detach-interface means: the one with `mac`, or,
+// with no MAC, the only one of `type` ("" = any type). NotFound when none
+// matches; InvalidArg when several do and no MAC tells them apart.
+Result<std::size_t> find_interface_for_detach(const DomainDef& def, std::string_view mac, std::string_view type);
+
+// What an <interface> document of detach-device / detach-interface selects
+// by: its type and its <mac address> (either may be empty). The rest of the
+// document (a whole NIC as dumpxml shows it, or only these two) is not read.
+struct InterfaceSelector {
+    std::string type, mac;
+};
+Result<InterfaceSelector> parse_interface_selector_xml(std::string_view xml);
+Result<std::size_t> find_interface_by_alias(const DomainDef& def, std::string_view alias);
+
 // The libvirt-format document for `def`.
 std::string format_domain_xml(const DomainDef& def, FormatFlags flags = {});
 

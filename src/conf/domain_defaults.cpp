@@ -724,6 +724,46 @@ Result<std::size_t> find_disk_by_alias(const DomainDef& def, std::string_view al
     return fail(ErrorCode::NotFound, "Device not found: no device found with alias {}", alias);
 }
 
+Result<DomainDef> with_interface_attached(const DomainDef& def, Interface nic) {
+    if (nic.mac.empty()) return fail(ErrorCode::Internal, "the interface to attach has no MAC address");
+    for (const auto& other : def.devices.interfaces)
+        if (other.mac == nic.mac)
+            return fail(ErrorCode::InvalidArg, "Requested operation is not valid: the domain already has an interface with MAC address {}",
+                        nic.mac);
+    DomainDef out = def;
+    out.devices.interfaces.push_back(std::move(nic));
+    VIREO_TRY(validate_domain(out));
+    VIREO_TRY(assign_addresses_and_aliases(out));
+    VIREO_TRY(validate_domain(out));
+    return out;
+}
+
+Result<std::size_t> find_interface_for_detach(const DomainDef& def, std::string_view mac, std::string_view type) {
+    const auto& nics = def.devices.interfaces;
+    std::optional<std::size_t> found;
+    std::size_t matches = 0;
+    for (std::size_t i = 0; i < nics.size(); ++i) {
+        if (!mac.empty() && nics[i].mac != mac) continue;
+        if (!type.empty() && nics[i].type != type) continue;
+        if (!found) found = i;
+        ++matches;
+    }
+    if (!found) {
+        if (!mac.empty()) return fail(ErrorCode::NotFound, "operation failed: no interface found with MAC address {}", mac);
+        return fail(ErrorCode::NotFound, "operation failed: no interface{}{} found", type.empty() ? "" : " of type ", type);
+    }
+    if (matches > 1)
+        return fail(ErrorCode::InvalidArg, "Domain has {} interfaces. Please specify which one to detach using --mac", matches);
+    return *found;
+}
+
+Result<std::size_t> find_interface_by_alias(const DomainDef& def, std::string_view alias) {
+    const auto& nics = def.devices.interfaces;
+    for (std::size_t i = 0; i < nics.size(); ++i)
+        if (!alias.empty() && nics[i].info.alias == alias) return i;
+    return fail(ErrorCode::NotFound, "Device not found: no device found with alias {}", alias);
+}
+
 void assign_unique_macs(DomainDef& def, const std::function<bool(std::string_view)>& in_use,
                         const std::function<std::array<std::uint8_t, 3>()>& random) {
     std::set<std::string> own;

@@ -12,6 +12,7 @@
 
 #include "conf/domain.hpp"
 #include "conf/domain_internal.hpp"
+#include "conf/network_addr.hpp"
 #include "conf/units.hpp"
 #include "conf/xml_reader.hpp"
 #include "util/assign.hpp"
@@ -1255,6 +1256,31 @@ Result<Disk> parse_disk_xml(std::string_view text) {
     Disk disk;
     VIREO_TRY(parse_disk(*el, disk));
     return disk;
+}
+
+Result<Interface> parse_domain_interface_xml(std::string_view text) {
+    xml::Document d;
+    auto el = xml::open_document(d, text, "interface");
+    if (!el) return std::unexpected(el.error());
+    Interface nic;
+    VIREO_TRY(parse_interface(*el, nic));
+    return nic;
+}
+
+Result<InterfaceSelector> parse_interface_selector_xml(std::string_view text) {
+    xml::Document d;
+    auto el = xml::open_document(d, text, "interface");
+    if (!el) return std::unexpected(el.error());
+    InterfaceSelector out;
+    out.type = el->attr_or_empty("type");
+    auto mac = el->child("mac");
+    if (!mac) return std::unexpected(mac.error());
+    if (*mac) {
+        auto parsed = MacAddr::parse((*mac)->attr_or_empty("address"));
+        if (!parsed) return std::unexpected((*mac)->xml_error("@address", "invalid MAC address"));
+        out.mac = parsed->str();
+    }
+    return out;
 }
 
 Result<DomainDef> parse_domain_xml(std::string_view text, ParseFlags flags) {

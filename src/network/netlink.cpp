@@ -9,15 +9,23 @@
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <future>
+#include <memory>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "util/fd.hpp"
 #include "util/files.hpp"
 
 namespace vireo::network {
@@ -36,13 +44,17 @@ public:
         if (nl_) mnl_socket_close(nl_);
     }
 
-    Status open() {
+    // `groups`: the multicast groups to hear (RTMGRP_LINK for link
+    // notifications), none for requests.
+    Status open(unsigned groups = 0) {
         nl_ = mnl_socket_open(NETLINK_ROUTE);
         if (!nl_) return fail_errno("cannot open a netlink socket");
-        if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) return fail_errno("cannot bind a netlink socket");
+        if (mnl_socket_bind(nl_, groups, MNL_SOCKET_AUTOPID) < 0) return fail_errno("cannot bind a netlink socket");
         portid_ = mnl_socket_get_portid(nl_);
         return {};
     }
+
+    [[nodiscard]] int fd() const { return mnl_socket_get_fd(nl_); }
 
     // Send and wait for the kernel's ACK; an error carries the kernel's errno.
     Status request(nlmsghdr* nlh, std::string_view what) {
@@ -376,12 +388,89 @@ Status create_bond(std::string_view name, std::string_view mode, std::optional<u
         fmt::format("cannot create bond '{}'", name));
 }
 
+namespace {
+
+// Reads the link notifications waiting on `watcher`: true once one says
+// interface `index` is gone. RTM_DELLINK of family AF_BRIDGE only says a
+// bridge port was released, so only AF_UNSPEC ones count. An error (ENOBUFS
+// when notifications were dropped) means the watcher can no longer tell.
+Result<bool> saw_deletion(const Socket& watcher, int index) {
+    std::vector<char> buf(kBufferSize);
+    for (;;) {
+        const ssize_t n = ::recv(watcher.fd(), buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+        if (n < 0) return std::unexpected(errno_error("cannot read link notifications", errno));
+        int left = static_cast<int>(n);
+        for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(nlh, left);
+             nlh = mnl_nlmsg_next(nlh, &left)) {
+            if (nlh->nlmsg_type != RTM_DELLINK) continue;
+            const auto* ifm = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+            if (ifm->ifi_family == AF_UNSPEC && ifm->ifi_index == index) return true;
+        }
+    }
+}
+
+// What delete_link's requesting thread and delete_link share; whichever
+// lets go last frees it.
+struct Deletion {
+    UniqueFd answered{::eventfd(0, EFD_CLOEXEC)};  // readable once `answer` is set
+    std::promise<Status> answer;
+};
+
+// Sends RTM_DELLINK for `index` on `requester` from a thread of its own:
+// the kernel holds the sending thread in the request until the device is
+// freed, long after it was unlisted.
+Result<std::future<Status>> request_deletion(const std::shared_ptr<Deletion>& deletion,
+                                             std::unique_ptr<Socket> requester, int index, std::string what) {
+    auto future = deletion->answer.get_future();
+    try {
+        std::thread([deletion, requester = std::move(requester), index, what = std::move(what)] {
+            Message m(RTM_DELLINK);
+            m.link_header(index);
+            deletion->answer.set_value(requester->request(m.nlh, what));
+            const std::uint64_t one = 1;
+            (void)write_fully(deletion->answered.get(), &one, sizeof one);
+        }).detach();
+    } catch (const std::system_error& e) {
+        return fail(ErrorCode::System, "{}: cannot start a thread: {}", what, e.what());
+    }
+    return future;
+}
+
+}  // namespace
+
+// Returns once the kernel has unlisted the interface (its RTM_DELLINK
+// notification: the name is free and `ip link` no longer shows it), not when
+// the request itself returns: for a bridge the kernel then spends as long
+// again waiting for RCU grace periods before it frees the device (~20 ms
+// here), which nothing of ours waits for. The request's ACK is still read,
+// on its own thread: a refused deletion returns its error.
 Status delete_link(std::string_view name) {
+    const std::string what = fmt::format("cannot delete interface '{}'", name);
     auto idx = index_of(name);
-    if (!idx) return std::unexpected(idx.error().context(fmt::format("cannot delete interface '{}'", name)));
-    Message m(RTM_DELLINK);
-    m.link_header(*idx);
-    return run(m, fmt::format("cannot delete interface '{}'", name));
+    if (!idx) return std::unexpected(idx.error().context(what));
+    // The watcher listens before the request goes out: its notification cannot be missed.
+    Socket watcher;
+    VIREO_TRY(watcher.open(RTMGRP_LINK));
+    auto requester = std::make_unique<Socket>();
+    VIREO_TRY(requester->open());  // here: the socket belongs to this thread's network namespace
+    auto deletion = std::make_shared<Deletion>();
+    if (!deletion->answered) return std::unexpected(errno_error(what, errno));
+    auto answer = request_deletion(deletion, std::move(requester), *idx, what);
+    if (!answer) return std::unexpected(answer.error());
+    std::array<pollfd, 2> fds{{{deletion->answered.get(), POLLIN, 0}, {watcher.fd(), POLLIN, 0}}};
+    nfds_t watched = fds.size();
+    for (;;) {
+        const int n = ::poll(fds.data(), watched, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 || fds[0].revents != 0) break;
+        if (fds[1].revents == 0) continue;
+        auto gone = saw_deletion(watcher, *idx);
+        if (gone && *gone) return {};
+        if (!gone) watched = 1;  // the answer decides
+    }
+    return answer->get();
 }
 
 Status set_link_up(std::string_view name, bool up) {

@@ -41,6 +41,8 @@ unsigned nic_queues(const conf::Interface& nic) {
 
 std::string nic_tap_fd_name(const std::string& alias, unsigned queue) { return fmt::format("{}-tap{}", alias, queue); }
 
+std::string nic_netdev_id(const std::string& alias) { return "host" + alias; }
+
 std::string nic_vhost_fd_name(const std::string& alias, unsigned queue) {
     return fmt::format("{}-vhost{}", alias, queue);
 }
@@ -86,6 +88,8 @@ public:
     // Only the -blockdev and -device arguments of one disk (hotplug), its
     // nodes named "<node_prefix><n>-storage|format".
     Result<std::vector<std::string>> build_disk(const conf::Disk& disk, std::string node_prefix);
+    // Only the -netdev and -device arguments of one NIC (hotplug).
+    Result<std::vector<std::string>> build_nic(const conf::Interface& nic);
 
 private:
     void add(std::string a) { argv_.push_back(std::move(a)); }
@@ -125,6 +129,7 @@ private:
     void disk_device(const conf::Disk& disk, const std::string& format_node);
     std::string netdev(const conf::Interface& nic, const std::string& alias, const std::string& id);
     void interfaces();
+    void one_nic(const conf::Interface& nic);
     std::optional<std::string> chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial);
     void chardevs();
     void tpms();
@@ -661,12 +666,12 @@ std::string Builder::netdev(const conf::Interface& nic, const std::string& alias
         return "";
     }
     // Descriptor numbers by name; every queue must have one.
-    auto numbers = [&](auto name_of) -> std::optional<std::vector<int>> {
-        std::vector<int> out;
+    auto numbers = [&](auto name_of) -> std::optional<std::vector<std::string>> {
+        std::vector<std::string> out;
         for (unsigned q = 0; q < nic_queues(nic); ++q) {
             auto it = opts_.passed_fds.find(name_of(alias, q));
             if (it == opts_.passed_fds.end()) return std::nullopt;
-            out.push_back(it->second);
+            out.push_back(opts_.fds_by_name ? it->first : std::to_string(it->second));
         }
         return out;
     };
@@ -693,44 +698,52 @@ std::string Builder::netdev(const conf::Interface& nic, const std::string& alias
 }
 
 void Builder::interfaces() {
-    for (const auto& nic : def_.devices.interfaces) {
-        std::string alias = nic.info.alias.empty() ? "net0" : nic.info.alias;
-        std::string netdev_id = "host" + alias;
-        std::string model = nic.model.empty() ? "virtio" : nic.model;
-        std::string drv;
-        if (model == "virtio") drv = kind_ == MachineKind::Microvm ? "virtio-net-device" : "virtio-net-pci";
-        else if (model == "e1000" || model == "e1000e" || model == "rtl8139") drv = model;
-        else {
-            unsupported("interface model '{}' is not supported", model);
-            continue;
-        }
-        const unsigned queues = nic_queues(nic);
-        if (queues > 1 && model != "virtio") {
-            unsupported("interface '{}': multiqueue (<driver queues='{}'>) needs model 'virtio'", nic.mac, queues);
-            continue;
-        }
-        if (queues > 1 && !nic_uses_tap(nic)) {
-            unsupported("interface '{}': multiqueue needs a tap (type network, bridge, ethernet or direct), not type '{}'",
-                        nic.mac, nic.type);
-            continue;
-        }
-        if (!nic.mtu.empty() && model != "virtio") {
-            unsupported("interface '{}': setting the MTU is only supported with model 'virtio'", nic.mac);
-            continue;
-        }
-        std::string backend = netdev(nic, alias, netdev_id);
-        if (backend.empty()) continue;
-        add("-netdev", backend);
-        if (!device_known(drv)) continue;
-        std::string args = fmt::format("{},netdev={}", drv, netdev_id);
-        // virtio-net: one vector per rx and tx queue, plus config and control.
-        if (queues > 1) args += fmt::format(",mq=on,vectors={}", 2 * queues + 2);
-        if (!nic.mac.empty()) args += ",mac=" + nic.mac;
-        if (!nic.mtu.empty()) args += ",host_mtu=" + nic.mtu;
-        // <link state='down'>: QEMU has no option for it; the driver sends
-        // set_link before the vCPUs run.
-        add("-device", args + device_suffix(nic.info));
+    for (const auto& nic : def_.devices.interfaces) one_nic(nic);
+}
+
+Result<std::vector<std::string>> Builder::build_nic(const conf::Interface& nic) {
+    one_nic(nic);
+    if (error_) return std::unexpected(*error_);
+    return std::move(argv_);
+}
+
+void Builder::one_nic(const conf::Interface& nic) {
+    std::string alias = nic.info.alias.empty() ? "net0" : nic.info.alias;
+    std::string netdev_id = nic_netdev_id(alias);
+    std::string model = nic.model.empty() ? "virtio" : nic.model;
+    std::string drv;
+    if (model == "virtio") drv = kind_ == MachineKind::Microvm ? "virtio-net-device" : "virtio-net-pci";
+    else if (model == "e1000" || model == "e1000e" || model == "rtl8139") drv = model;
+    else {
+        unsupported("interface model '{}' is not supported", model);
+        return;
     }
+    const unsigned queues = nic_queues(nic);
+    if (queues > 1 && model != "virtio") {
+        unsupported("interface '{}': multiqueue (<driver queues='{}'>) needs model 'virtio'", nic.mac, queues);
+        return;
+    }
+    if (queues > 1 && !nic_uses_tap(nic)) {
+        unsupported("interface '{}': multiqueue needs a tap (type network, bridge, ethernet or direct), not type '{}'",
+                    nic.mac, nic.type);
+        return;
+    }
+    if (!nic.mtu.empty() && model != "virtio") {
+        unsupported("interface '{}': setting the MTU is only supported with model 'virtio'", nic.mac);
+        return;
+    }
+    std::string backend = netdev(nic, alias, netdev_id);
+    if (backend.empty()) return;
+    add("-netdev", backend);
+    if (!device_known(drv)) return;
+    std::string args = fmt::format("{},netdev={}", drv, netdev_id);
+    // virtio-net: one vector per rx and tx queue, plus config and control.
+    if (queues > 1) args += fmt::format(",mq=on,vectors={}", 2 * queues + 2);
+    if (!nic.mac.empty()) args += ",mac=" + nic.mac;
+    if (!nic.mtu.empty()) args += ",host_mtu=" + nic.mtu;
+    // <link state='down'>: QEMU has no option for it; the driver sends
+    // set_link before the vCPUs run.
+    add("-device", args + device_suffix(nic.info));
 }
 
 std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial) {
@@ -1251,10 +1264,11 @@ Result<std::vector<std::string>> build_command_line(const conf::DomainDef& def, 
 namespace {
 
 // QMP wants typed properties where the command line has text: the integer
-// and boolean properties of the disk devices disk_device writes.
+// and boolean properties of the disk devices disk_device writes and of the
+// NIC devices one_nic writes.
 nlohmann::json device_property(std::string_view key, const std::string& value) {
-    static constexpr std::array<std::string_view, 5> ints{"bootindex", "scsi-id", "lun", "channel", "unit"};
-    static constexpr std::array<std::string_view, 2> bools{"share-rw", "multifunction"};
+    static constexpr std::array<std::string_view, 7> ints{"bootindex", "scsi-id", "lun", "channel", "unit", "vectors", "host_mtu"};
+    static constexpr std::array<std::string_view, 3> bools{"share-rw", "multifunction", "mq"};
     if (std::ranges::find(ints, key) != ints.end()) return std::strtoll(value.c_str(), nullptr, 10);
     if (std::ranges::find(bools, key) != bools.end()) return value == "on";
     return value;
@@ -1301,6 +1315,66 @@ Result<DiskHotplug> disk_hotplug_args(const conf::DomainDef& def, const conf::Di
         }
     }
     if (out.device.is_null()) return fail(ErrorCode::Internal, "disk '{}' made no device", disk.target_dev);
+    return out;
+}
+
+namespace {
+
+// A -netdev option string of a tap or user NIC ("tap,id=hostnet1,fd=net1-tap0,
+// vhost=on,vhostfd=...") as netdev_add arguments: "type", then each
+// property; vhost is QMP's only boolean among them.
+nlohmann::json netdev_json(std::string_view opts) {
+    nlohmann::json out = nlohmann::json::object();
+    std::size_t pos = 0;
+    bool first = true;
+    while (pos <= opts.size()) {
+        const std::size_t comma = std::min(opts.find(',', pos), opts.size());
+        const std::string_view item = opts.substr(pos, comma - pos);
+        pos = comma + 1;
+        if (first) {
+            out["type"] = std::string(item);
+            first = false;
+            continue;
+        }
+        const std::size_t eq = item.find('=');
+        const std::string key(item.substr(0, eq));
+        const std::string value(eq == std::string_view::npos ? "" : item.substr(eq + 1));
+        if (key == "vhost") out[key] = value == "on";
+        else out[key] = value;
+    }
+    return out;
+}
+
+}  // namespace
+
+Status nic_hotpluggable(const conf::Interface& nic) {
+    if (nic.type == "user" && nic.backend_type == "passt")
+        return fail(ErrorCode::Unsupported,
+                    "interface '{}': the passt backend cannot be hotplugged (QEMU connects to passt only at start)", nic.mac);
+    return {};
+}
+
+Result<NicHotplug> nic_hotplug_args(const conf::DomainDef& def, const conf::Interface& nic, CommandLineOptions opts) {
+    VIREO_TRY(nic_hotpluggable(nic));
+    opts.fds_by_name = true;
+    Builder b(def, opts);
+    auto argv = b.build_nic(nic);
+    if (!argv) return std::unexpected(argv.error());
+    NicHotplug out;
+    for (const auto& [name, fd] : opts.passed_fds) out.fd_names.push_back(name);
+    for (std::size_t i = 0; i + 1 < argv->size(); i += 2) {
+        const std::string& flag = (*argv)[i];
+        const std::string& value = (*argv)[i + 1];
+        if (flag == "-netdev") {
+            out.netdev = netdev_json(value);
+        } else if (flag == "-device") {
+            auto j = device_json(value);
+            if (!j) return std::unexpected(j.error());
+            out.device = std::move(*j);
+        }
+    }
+    if (out.netdev.is_null() || out.device.is_null())
+        return fail(ErrorCode::Internal, "interface '{}' made no netdev or device", nic.mac);
     return out;
 }
 

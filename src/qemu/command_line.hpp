@@ -38,6 +38,10 @@ struct CommandLineOptions {
     // Other descriptors QEMU inherits, by name ("tap0" -> 4): what the
     // command line refers to as fd=<number> (the launch plan assigns them).
     std::map<std::string, int> passed_fds;
+    // Hotplug (nic_hotplug_args): -netdev names its descriptors by their
+    // passed_fds names, the names they are given to QEMU with getfd, not
+    // by number.
+    bool fds_by_name = false;
     // Prefix for the domain's runtime sockets: a serial of type 'pty' becomes
     // a unix socket server "<prefix>.<alias>.sock" that the console attaches to.
     std::string runtime_prefix;
@@ -66,6 +70,23 @@ struct DiskHotplug {  // NOLINT(bugprone-exception-escape)
 Result<DiskHotplug> disk_hotplug_args(const conf::DomainDef& def, const conf::Disk& disk, const CommandLineOptions& opts,
                                       std::string node_prefix);
 
+// One NIC's part of the command line as QMP arguments, for hotplug: the
+// netdev_add arguments of its -netdev, the descriptors it names (tap and
+// vhost-net ones, by their nic_tap_fd_name / nic_vhost_fd_name names, to be
+// handed over with getfd first) and the device_add arguments of its -device.
+// `def` is the definition with the NIC in it (address and alias assigned);
+// opts.passed_fds holds its descriptors' names. The passt backend cannot be
+// hotplugged (QEMU connects its socket once, at start).
+struct NicHotplug {  // NOLINT(bugprone-exception-escape): as DiskHotplug
+    nlohmann::json netdev;
+    std::vector<std::string> fd_names;
+    nlohmann::json device;
+};
+// Whether `nic` can be hotplugged at all (not the passt backend), before
+// anything is made for it.
+Status nic_hotpluggable(const conf::Interface& nic);
+Result<NicHotplug> nic_hotplug_args(const conf::DomainDef& def, const conf::Interface& nic, CommandLineOptions opts);
+
 // A -device option string ("virtio-blk-pci,drive=x,id=y,bus=pci.0,addr=0x4")
 // as device_add arguments, the integer and boolean properties typed.
 Result<nlohmann::json> device_json(std::string_view opts);
@@ -87,6 +108,7 @@ bool nic_uses_tap(const conf::Interface& nic);
 unsigned nic_queues(const conf::Interface& nic);  // <driver queues>, 1 by default
 std::string nic_tap_fd_name(const std::string& alias, unsigned queue);
 std::string nic_vhost_fd_name(const std::string& alias, unsigned queue);
+std::string nic_netdev_id(const std::string& alias);  // "host<alias>", QEMU's id of its -netdev
 std::string passt_socket_path(const std::string& runtime_prefix, const std::string& alias);
 
 // Graphics (-vnc, -spice). Ports: a fixed port is used as given; with

@@ -105,4 +105,44 @@ Result<bool> detach_disk_live(Monitor& mon, const conf::Disk& disk, std::chrono:
     return true;
 }
 
+Status attach_nic_live(Monitor& mon, const NicHotplug& args, const std::vector<std::pair<std::string, int>>& fds,
+                       const conf::Interface& nic) {
+    std::vector<std::string> given;
+    // netdev_add takes the descriptors it names; the others are closed.
+    auto close_given = [&] {
+        for (const auto& name : given)
+            if (auto st = mon.closefd(name); !st) spdlog::debug("hotplug rollback: closefd {}: {}", name, st.error().message);
+    };
+    for (const auto& [name, fd] : fds) {
+        if (auto st = mon.getfd(name, fd); !st) {
+            close_given();
+            return st;
+        }
+        given.push_back(name);
+    }
+    if (auto st = mon.netdev_add(args.netdev); !st) {
+        close_given();
+        return st;
+    }
+    const std::string netdev_id = args.netdev.value("id", "");
+    if (auto st = mon.device_add(args.device); !st) {
+        if (auto del = mon.netdev_del(netdev_id); !del)
+            spdlog::warn("hotplug rollback: netdev_del {}: {}", netdev_id, del.error().message);
+        return st;
+    }
+    if (nic.link_state == "down") VIREO_TRY(mon.set_link(nic.info.alias, false));
+    return {};
+}
+
+Result<bool> detach_nic_live(Monitor& mon, const conf::Interface& nic, std::chrono::milliseconds timeout) {
+    const std::string& id = nic.info.alias;
+    if (id.empty()) return fail(ErrorCode::Internal, "interface '{}' has no alias in the live definition", nic.mac);
+    mon.forget_device_deleted(id);
+    VIREO_TRY(mon.device_del(id));
+    if (!mon.wait_device_deleted(id, timeout)) return false;
+    const std::string netdev = nic_netdev_id(id);
+    if (auto st = mon.netdev_del(netdev); !st) spdlog::warn("netdev_del {}: {}", netdev, st.error().message);
+    return true;
+}
+
 }  // namespace vireo::qemu

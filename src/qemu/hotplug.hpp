@@ -36,4 +36,16 @@ Status attach_disk_live(Monitor& mon, const DiskHotplug& args);
 // False: the guest did not release it in time; nothing else was changed.
 Result<bool> detach_disk_live(Monitor& mon, const conf::Disk& disk, std::chrono::milliseconds timeout);
 
+// NIC hotplug: the tap (and vhost-net) descriptors handed over with getfd
+// under their names, netdev_add, device_add, then the link state; on any
+// failure what was added is removed again (descriptors QEMU did not take
+// closed) and the error returned.
+Status attach_nic_live(Monitor& mon, const NicHotplug& args, const std::vector<std::pair<std::string, int>>& fds,
+                       const conf::Interface& nic);
+
+// Ask the guest to release the NIC (device_del of its alias) and wait at
+// most `timeout`; then its netdev goes. False: the guest kept it, nothing
+// else was changed.
+Result<bool> detach_nic_live(Monitor& mon, const conf::Interface& nic, std::chrono::milliseconds timeout);
+
 }  // namespace vireo::qemu

@@ -269,6 +269,10 @@ Status Monitor::device_add(const nlohmann::json& args) { return done(run("device
 
 Status Monitor::device_del(std::string_view id) { return done(run("device_del", {{"id", id}})); }
 
+Status Monitor::netdev_add(const nlohmann::json& args) { return done(run("netdev_add", args)); }
+
+Status Monitor::netdev_del(std::string_view id) { return done(run("netdev_del", {{"id", id}})); }
+
 bool Monitor::wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout) {
     std::unique_lock lk(deleted_->mutex);
     const bool seen = deleted_->cv.wait_for(lk, timeout, [&] { return deleted_->ids.contains(id) || closed(); });
@@ -411,6 +415,8 @@ Result<MigrationInfo> Monitor::query_migrate() {
 }
 
 Status Monitor::getfd(std::string_view name, int fd) { return done(run("getfd", {{"fdname", name}}, fd)); }
+
+Status Monitor::closefd(std::string_view name) { return done(run("closefd", {{"fdname", name}})); }
 
 Result<QemuVersionInfo> Monitor::query_version() {
     auto r = run("query-version");

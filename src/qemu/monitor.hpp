@@ -274,6 +274,10 @@ public:
     // one (device_del: it is gone only once QEMU sends DEVICE_DELETED).
     Status device_add(const nlohmann::json& args);
     Status device_del(std::string_view id);
+    // A NIC's host side (QMP netdev_add: "type", "id" and its properties;
+    // tap descriptors named as getfd named them), and its removal.
+    Status netdev_add(const nlohmann::json& args);
+    Status netdev_del(std::string_view id);
     // Wait at most `timeout` for DEVICE_DELETED of the device `id`; true when
     // it came (also when it came before the call, after forget_device_deleted).
     bool wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout);
@@ -314,6 +318,8 @@ public:
     Result<MigrationInfo> query_migrate();
     // Hand `fd` to QEMU under `name` (SCM_RIGHTS), for "fd:<name>" URIs.
     Status getfd(std::string_view name, int fd);
+    // Close a descriptor given with getfd that nothing took (a failed hotplug).
+    Status closefd(std::string_view name);
 
     // --- what the binary can do (probe) ---------------------------------------
     Result<QemuVersionInfo> query_version();

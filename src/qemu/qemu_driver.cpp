@@ -204,13 +204,26 @@ public:
         on<ops::DomainChangeMedia>([this](const auto& r) { return change_media(r); });
         on<ops::DomainAttachDevice>([this](const auto& r) { return attach_device(r); });
         on<ops::DomainDetachDevice>([this](const auto& r) -> Status {
+            const driver::ImpactFlags flags{.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent};
+            auto kind = conf::device_xml_kind(r.xml);
+            if (!kind) return std::unexpected(kind.error());
+            if (*kind == "interface") {
+                auto nic = conf::parse_interface_selector_xml(r.xml);
+                if (!nic) return std::unexpected(nic.error());
+                return detach_interface(r.ref, flags, {.mac = nic->mac, .type = nic->type, .alias = {}}, r.timeout_ms);
+            }
             auto disk = disk_document(r.xml, "detaching");
             if (!disk) return std::unexpected(disk.error());
-            return detach_disk(r.ref, {.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent},
-                               disk->target_dev, false, r.timeout_ms);
+            return detach_disk(r.ref, flags, disk->target_dev, false, r.timeout_ms);
         });
-        on<ops::DomainDetachDeviceAlias>([this](const auto& r) {
-            return detach_disk(r.ref, {.live = r.live, .config = r.config, .current = r.current}, r.alias, true, r.timeout_ms);
+        on<ops::DomainDetachDeviceAlias>([this](const auto& r) -> Status {
+            const driver::ImpactFlags flags{.live = r.live, .config = r.config, .current = r.current};
+            auto st = detach_disk(r.ref, flags, r.alias, true, r.timeout_ms);
+            if (st || st.error().code != ErrorCode::NotFound) return st;
+            // Not a disk's alias: a NIC's, else the disk's NotFound stands.
+            auto nic = detach_interface(r.ref, flags, {.mac = {}, .type = {}, .alias = r.alias}, r.timeout_ms);
+            if (!nic && nic.error().code == ErrorCode::NotFound) return st;
+            return nic;
         });
         install_snapshot_ops();
     }
@@ -451,20 +464,35 @@ public:
         return {};
     }
 
+    // A verb that changes a domain (change-media, attach, detach): its job,
+    // the persistent definition it starts from, and libvirt's impact of its
+    // --live/--config/--current/--persistent.
+    struct Change {
+        JobGuard job;
+        std::optional<DomainDefinition> config;
+        driver::Impact impact;
+    };
+    Result<Change> begin_change(std::string_view ref, std::string_view name, driver::ImpactFlags flags) {
+        auto job = begin(ref, name);
+        if (!job) return std::unexpected(job.error());
+        auto cfg_def = job->object().with([](DomainFields& f) { return f.config; });
+        auto impact = driver::resolve_impact(flags, job->object().snapshot().active(), cfg_def.has_value());
+        if (!impact) return std::unexpected(impact.error());
+        return Change{std::move(*job), std::move(cfg_def), *impact};
+    }
+
     // virsh change-media: the running domain through QMP (its live XML
     // follows), the persistent definition, or both; current = live when
     // running.
     Status change_media(const driver::ops::DomainChangeMedia::Request& r) {
         auto action = parse_media_action(r.action);
         if (!action) return std::unexpected(action.error());
-        auto job = begin(r.ref, "change-media");
-        if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
-        auto impact = driver::resolve_impact({.live = r.live, .config = r.config},
-                                             obj.snapshot().active(), cfg_def.has_value());
-        if (!impact) return std::unexpected(impact.error());
-        const bool live = impact->live, config = impact->config;
+        auto change = begin_change(r.ref, "change-media", {.live = r.live, .config = r.config});
+        if (!change) return std::unexpected(change.error());
+        auto& obj = change->job.object();
+        const auto& cfg_def = change->config;
+        const driver::Impact& impact = change->impact;
+        const bool live = impact.live, config = impact.config;
         // Both checked before either is changed.
         std::optional<conf::DomainDef> next_live, next_cfg;
         if (live) {
@@ -501,32 +529,112 @@ public:
 
     // --- devices (attach-device, detach-device, detach-device-alias) -------------------
 
-    // The one device document of attach/detach: a <disk> (other kinds are
-    // not supported yet).
+    // The one device document of attach/detach: a <disk> here (<interface>
+    // is dispatched before; other kinds are not supported yet).
     static Result<conf::Disk> disk_document(std::string_view xml, std::string_view doing) {
         auto kind = conf::device_xml_kind(xml);
         if (!kind) return std::unexpected(kind.error());
         if (*kind != "disk")
-            return fail(ErrorCode::Unsupported, "{} a <{}> device is not supported yet (only <disk>)", doing, *kind);
+            return fail(ErrorCode::Unsupported, "{} a <{}> device is not supported yet (only <disk> and <interface>)", doing,
+                        *kind);
         return conf::parse_disk_xml(xml);
+    }
+
+    Status attach_device(const driver::ops::DomainAttachDevice::Request& r) {
+        auto kind = conf::device_xml_kind(r.xml);
+        if (!kind) return std::unexpected(kind.error());
+        if (*kind == "interface") return attach_interface(r);
+        return attach_disk(r);
+    }
+
+    // Both definitions checked (and the live NIC's host side made and its
+    // command line built) before either changes; the live one first.
+    Status attach_interface(const driver::ops::DomainAttachDevice::Request& r) {
+        auto parsed = conf::parse_domain_interface_xml(r.xml);
+        if (!parsed) return std::unexpected(parsed.error());
+        auto change = begin_change(r.ref, "attach-device",
+                                   {.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent});
+        if (!change) return std::unexpected(change.error());
+        auto& obj = change->job.object();
+        const auto& cfg_def = change->config;
+        const driver::Impact& impact = change->impact;
+        // One MAC for both definitions, unused on this connection.
+        conf::Interface nic = *parsed;
+        if (nic.mac.empty()) {
+            conf::DomainDef holder;
+            holder.devices.interfaces = {nic};
+            conf::assign_unique_macs(holder, d_->mac_in_use_check(), {});
+            nic.mac = holder.devices.interfaces.front().mac;
+        }
+        std::optional<conf::DomainDef> next_live, next_cfg;
+        if (impact.config) {
+            auto n = conf::with_interface_attached(*cfg_def->def, nic);
+            if (!n) return std::unexpected(n.error());
+            next_cfg = std::move(*n);
+        }
+        if (impact.live) {
+            auto run = d_->running(obj);
+            if (!run) return std::unexpected(run.error());
+            auto n = attach_interface_live(obj, *run, nic);
+            if (!n) return std::unexpected(n.error());
+            publish_live(obj, std::move(*n));
+        }
+        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
+        return {};
+    }
+
+    // The running domain's next live definition with `nic` plugged in: the
+    // host side made (plug_hotplug_nic), handed to QEMU, the device added.
+    Result<conf::DomainDef> attach_interface_live(driver::DomainObject& obj, const QemuDriverImpl::Running& run,
+                                                  const conf::Interface& nic) {
+        auto n = conf::with_interface_attached(*run.def, nic);
+        if (!n) return std::unexpected(n.error());
+        if (n->devices.controllers.size() != run.def->devices.controllers.size())
+            return fail(ErrorCode::OperationFailed,
+                        "no free PCI slot for interface '{}' in the running domain (a new controller cannot be hotplugged)",
+                        nic.mac);
+        auto index = conf::find_interface_for_detach(*n, nic.mac, "");
+        if (!index) return std::unexpected(index.error());
+        conf::Interface& placed = n->devices.interfaces[*index];
+        VIREO_TRY(nic_hotpluggable(placed));
+        auto qcaps = d_->caps.get(n->devices.emulator);
+        if (!qcaps) return std::unexpected(qcaps.error());
+        const std::string& prefix = run.priv->runtime_prefix;
+        auto fds = d_->plug_hotplug_nic(obj.name(), prefix, *n, placed);
+        if (!fds) return std::unexpected(fds.error());
+        CommandLineOptions opts;
+        opts.emulator = n->devices.emulator;
+        opts.caps = qcaps->get();
+        opts.runtime_prefix = prefix;
+        std::vector<std::pair<std::string, int>> given;
+        for (const auto& f : *fds) {
+            opts.passed_fds[f.name] = f.fd.get();
+            given.emplace_back(f.name, f.fd.get());
+        }
+        auto args = nic_hotplug_args(*n, placed, opts);
+        Status st = args ? attach_nic_live(*run.priv->monitor, *args, given, placed) : Status(std::unexpected(args.error()));
+        if (!st) {
+            d_->unplug_hotplug_nic(obj.name(), placed);
+            return std::unexpected(args ? d_->command_error(obj, run.priv, st.error()) : st.error());
+        }
+        return n;
     }
 
     // Both definitions checked (and the live disk's command line built)
     // before either changes; the live one through the monitor first.
-    Status attach_device(const driver::ops::DomainAttachDevice::Request& r) {
+    Status attach_disk(const driver::ops::DomainAttachDevice::Request& r) {
         auto disk = disk_document(r.xml, "attaching");
         if (!disk) return std::unexpected(disk.error());
-        auto job = begin(r.ref, "attach-device");
-        if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
-        auto impact = driver::resolve_impact({.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent},
-                                             obj.snapshot().active(), cfg_def.has_value());
-        if (!impact) return std::unexpected(impact.error());
+        auto change = begin_change(r.ref, "attach-device",
+                                   {.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent});
+        if (!change) return std::unexpected(change.error());
+        auto& obj = change->job.object();
+        const auto& cfg_def = change->config;
+        const driver::Impact& impact = change->impact;
         std::optional<conf::DomainDef> next_live, next_cfg;
         std::optional<DiskHotplug> hotplug;
         std::optional<QemuDriverImpl::Running> run;
-        if (impact->live) {
+        if (impact.live) {
             if (disk->type == "volume" || disk->type == "network")
                 return fail(ErrorCode::Unsupported, "hotplug of a disk of type '{}' is not supported yet", disk->type);
             VIREO_TRY(check_disk_source_exists(*disk));
@@ -554,7 +662,7 @@ public:
             hotplug = std::move(*args);
             next_live = std::move(*n);
         }
-        if (impact->config) {
+        if (impact.config) {
             auto n = conf::with_disk_attached(*cfg_def->def, *disk);
             if (!n) return std::unexpected(n.error());
             next_cfg = std::move(*n);
@@ -571,56 +679,116 @@ public:
         return {};
     }
 
-    // detach-device (a disk by target), detach-device-alias (by alias).
-    Status detach_disk(std::string_view ref, driver::ImpactFlags flags, std::string_view name, bool by_alias,
-                       std::uint64_t timeout_ms) {
-        auto job = begin(ref, "detach-device");
-        if (!job) return std::unexpected(job.error());
-        auto& obj = job->object();
-        auto cfg_def = obj.with([](DomainFields& f) { return f.config; });
-        auto impact = driver::resolve_impact(flags, obj.snapshot().active(), cfg_def.has_value());
-        if (!impact) return std::unexpected(impact.error());
-        auto find = [&](const conf::DomainDef& def) -> Result<std::size_t> {
-            if (by_alias) return conf::find_disk_by_alias(def, name);
-            for (std::size_t i = 0; i < def.devices.disks.size(); ++i)
-                if (def.devices.disks[i].target_dev == name) return i;
-            return fail(ErrorCode::NotFound, "operation failed: disk {} not found", name);
+    // The shape of every detach: the device found in the definitions the
+    // impact names (both checked before either changes), the guest asked
+    // to release the live one (a guest that keeps it leaves everything as
+    // it was, device-removal-failed), then its host side, the new live
+    // definition, device-removed, the persistent definition.
+    template <class Device>
+    struct DetachPlan {
+        std::vector<Device> conf::Devices::*list;
+        // The device in a definition; `live` is the live one's, when the
+        // live definition changes too (the persistent one may be found by it).
+        std::function<Result<std::size_t>(const conf::DomainDef&, const Device* live)> find;
+        std::function<Result<bool>(Monitor&, const Device&, std::chrono::milliseconds)> detach_live;
+        std::function<void(const std::string& domain, const Device&)> release_host_side;  // may be empty
+        std::function<std::string(const Device&)> describe;    // "disk vdb"
+    };
+
+    template <class Device>
+    Status detach_with(std::string_view ref, driver::ImpactFlags flags, std::uint64_t timeout_ms, const DetachPlan<Device>& plan) {
+        auto change = begin_change(ref, "detach-device", flags);
+        if (!change) return std::unexpected(change.error());
+        auto& obj = change->job.object();
+        const auto& cfg_def = change->config;
+        const driver::Impact& impact = change->impact;
+        auto without = [&](const conf::DomainDef& def, std::size_t i) {
+            conf::DomainDef out = def;
+            auto& v = out.devices.*plan.list;
+            v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+            return out;
         };
         std::optional<conf::DomainDef> next_live, next_cfg;
-        std::optional<conf::Disk> live_disk;
+        std::optional<Device> live_dev;
         std::optional<QemuDriverImpl::Running> run;
-        if (impact->live) {
+        if (impact.live) {
             auto r_run = d_->running(obj);
             if (!r_run) return std::unexpected(r_run.error());
             run = *r_run;
-            auto i = find(*run->def);
+            auto i = plan.find(*run->def, nullptr);
             if (!i) return std::unexpected(i.error());
-            live_disk = run->def->devices.disks[*i];
-            next_live = *run->def;
-            next_live->devices.disks.erase(next_live->devices.disks.begin() + static_cast<std::ptrdiff_t>(*i));
+            live_dev = (run->def->devices.*plan.list)[*i];
+            next_live = without(*run->def, *i);
         }
-        if (impact->config) {
-            auto i = find(*cfg_def->def);
-            if (!i && by_alias && live_disk) i = find_disk_for_detach(*cfg_def->def, live_disk->target_dev);
+        if (impact.config) {
+            auto i = plan.find(*cfg_def->def, live_dev ? &*live_dev : nullptr);
             if (!i) return std::unexpected(i.error());
-            next_cfg = *cfg_def->def;
-            next_cfg->devices.disks.erase(next_cfg->devices.disks.begin() + static_cast<std::ptrdiff_t>(*i));
+            next_cfg = without(*cfg_def->def, *i);
         }
         if (next_live) {
             const auto timeout = timeout_ms ? std::chrono::milliseconds(timeout_ms) : kDetachTimeout;
-            auto removed = detach_disk_live(*run->priv->monitor, *live_disk, timeout);
+            auto removed = plan.detach_live(*run->priv->monitor, *live_dev, timeout);
             if (!removed) return std::unexpected(d_->command_error(obj, run->priv, removed.error()));
             if (!*removed) {
-                d_->emit(EventType::DeviceRemovalFailed, live_disk->info.alias, obj);
+                d_->emit(EventType::DeviceRemovalFailed, live_dev->info.alias, obj);
                 return fail(ErrorCode::OperationFailed,
-                            "operation failed: the guest did not release device '{}' (disk {}) within {} ms; it stays attached",
-                            live_disk->info.alias, live_disk->target_dev, timeout.count());
+                            "operation failed: the guest did not release device '{}' ({}) within {} ms; it stays attached",
+                            live_dev->info.alias, plan.describe(*live_dev), timeout.count());
             }
+            if (plan.release_host_side) plan.release_host_side(obj.name(), *live_dev);
             publish_live(obj, std::move(*next_live));
-            d_->emit(EventType::DeviceRemoved, live_disk->info.alias, obj);
+            d_->emit(EventType::DeviceRemoved, live_dev->info.alias, obj);
         }
         if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
         return {};
+    }
+
+    // detach-device (a disk by target), detach-device-alias (by alias).
+    Status detach_disk(std::string_view ref, driver::ImpactFlags flags, std::string_view name, bool by_alias,
+                       std::uint64_t timeout_ms) {
+        DetachPlan<conf::Disk> plan{
+            .list = &conf::Devices::disks,
+            .find = [&](const conf::DomainDef& def, const conf::Disk* live) -> Result<std::size_t> {
+                if (by_alias) {
+                    auto i = conf::find_disk_by_alias(def, name);
+                    // The persistent definition's disk is the live one's target.
+                    if (!i && live) return find_disk_for_detach(def, live->target_dev);
+                    return i;
+                }
+                for (std::size_t i = 0; i < def.devices.disks.size(); ++i)
+                    if (def.devices.disks[i].target_dev == name) return i;
+                return fail(ErrorCode::NotFound, "operation failed: disk {} not found", name);
+            },
+            .detach_live = detach_disk_live,
+            .release_host_side = {},
+            .describe = [](const conf::Disk& d) { return "disk " + d.target_dev; }};
+        return detach_with(ref, flags, timeout_ms, plan);
+    }
+
+    // Which NIC a detach means: by MAC (and type), or by alias.
+    struct NicSelector {
+        std::string mac, type, alias;
+    };
+    Result<std::size_t> find_nic(const conf::DomainDef& def, const NicSelector& which) {
+        if (!which.alias.empty()) return conf::find_interface_by_alias(def, which.alias);
+        return conf::find_interface_for_detach(def, which.mac, which.type);
+    }
+
+    // detach-device / detach-interface / detach-device-alias of a NIC:
+    // the guest releases it (live), then its host side goes.
+    Status detach_interface(std::string_view ref, driver::ImpactFlags flags, const NicSelector& which,
+                            std::uint64_t timeout_ms) {
+        DetachPlan<conf::Interface> plan{
+            .list = &conf::Devices::interfaces,
+            .find = [&](const conf::DomainDef& def, const conf::Interface* live) -> Result<std::size_t> {
+                // By alias, the persistent definition's NIC is the live one's MAC.
+                if (live && !which.alias.empty()) return conf::find_interface_for_detach(def, live->mac, "");
+                return find_nic(def, which);
+            },
+            .detach_live = detach_nic_live,
+            .release_host_side = [this](const std::string& domain, const conf::Interface& n) { d_->unplug_hotplug_nic(domain, n); },
+            .describe = [](const conf::Interface& n) { return "interface " + n.mac; }};
+        return detach_with(ref, flags, timeout_ms, plan);
     }
 
     Result<std::vector<driver::InterfaceAddress>> interface_addresses(std::string_view ref, driver::AddressSource source) {

@@ -289,6 +289,15 @@ struct QemuDriverImpl {
     // After a daemon restart, for a QEMU still running: the network ports
     // again (plug is idempotent), so that a restarted network driver knows them.
     void replug_nics(const std::string& domain, const conf::DomainDef& live);
+    // Hotplug: the host side of one NIC of a running domain, as plug_nics
+    // makes it at start. `running` is the live definition with `nic` in it;
+    // `nic` gets its <target dev>, the network's bridge and its driver. The
+    // descriptors come back under their nic_tap_fd_name / nic_vhost_fd_name
+    // names. A failure undoes what it made.
+    Result<std::vector<LaunchFd>> plug_hotplug_nic(const std::string& domain, const std::string& prefix,
+                                                   const conf::DomainDef& running, conf::Interface& nic);
+    // Undo plug_hotplug_nic (the NIC unplugged, or its hotplug failed).
+    void unplug_hotplug_nic(const std::string& domain, const conf::Interface& nic);
     // <link state='down'> NICs: QEMU has no option for it, so set_link
     // before the vCPUs run.
     Status apply_link_states(Monitor& monitor, const conf::DomainDef& live);

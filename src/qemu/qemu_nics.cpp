@@ -295,6 +295,26 @@ void QemuDriverImpl::unplug_nics(const std::string& domain, const conf::DomainDe
     for (const auto& p : passt) (void)processes->terminate(p, std::chrono::seconds(1), false);
 }
 
+Result<std::vector<LaunchFd>> QemuDriverImpl::plug_hotplug_nic(const std::string& domain, const std::string& prefix,
+                                                               const conf::DomainDef& running, conf::Interface& nic) {
+    conf::DomainDef one = running;
+    one.devices.interfaces = {nic};
+    LaunchPlan plan;
+    plan.name = domain;
+    plan.prefix = prefix;
+    VIREO_TRY(prepare_nics(one, plan));
+    plan.live = driver::make_definition(std::move(one));
+    VIREO_TRY(plug_nics(plan));
+    nic = plan.live.def->devices.interfaces.front();
+    return std::move(plan.fds);
+}
+
+void QemuDriverImpl::unplug_hotplug_nic(const std::string& domain, const conf::Interface& nic) {
+    conf::DomainDef one;
+    one.devices.interfaces = {nic};
+    unplug_nics(domain, one, {});
+}
+
 void QemuDriverImpl::replug_nics(const std::string& domain, const conf::DomainDef& live) {
     if (!cfg.networks) return;
     for (const auto& nic : live.devices.interfaces) {

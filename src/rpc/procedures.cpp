@@ -612,6 +612,44 @@ Status restore_flags(Connection& c, Call& call) {
     return restore_from(c, call, std::move(from), (flags & kSavePaused) != 0);
 }
 
+// --- devices ---------------------------------------------------------------------------------
+
+// virDomainModificationImpact: 0 is "current".
+constexpr std::uint32_t kAffectLive = 1, kAffectConfig = 2;
+
+// attach/detach (flags: live, config; without flags: live, as libvirt's
+// virDomainAttachDevice).
+Status device_call(Connection& c, Call& call, bool attach, bool has_flags) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(xml, call.args.string());
+    std::uint32_t flags = kAffectLive;
+    if (has_flags) {
+        VIREO_RPC_GET(f, call.args.u32());
+        flags = f;
+    }
+    if ((flags & ~(kAffectLive | kAffectConfig)) != 0)
+        return fail(ErrorCode::Unsupported, "device flags {:#x} are not supported yet", flags);
+    const bool live = (flags & kAffectLive) != 0, config = (flags & kAffectConfig) != 0;
+    if (attach) {
+        ops::DomainAttachDevice::Request req{.ref = dom.ref(), .xml = std::move(xml), .live = live, .config = config,
+                                             .current = !live && !config};
+        return run<ops::DomainAttachDevice>(c, call, [req](driver::Driver& d) -> Result<std::string> {
+            VIREO_TRY(d.call<ops::DomainAttachDevice>(req));
+            return empty();
+        });
+    }
+    ops::DomainDetachDevice::Request req{.ref = dom.ref(), .xml = std::move(xml), .live = live, .config = config,
+                                         .current = !live && !config};
+    return run<ops::DomainDetachDevice>(c, call, [req](driver::Driver& d) -> Result<std::string> {
+        VIREO_TRY(d.call<ops::DomainDetachDevice>(req));
+        return empty();
+    });
+}
+Status attach_device(Connection& c, Call& call) { return device_call(c, call, true, false); }
+Status attach_device_flags(Connection& c, Call& call) { return device_call(c, call, true, true); }
+Status detach_device(Connection& c, Call& call) { return device_call(c, call, false, false); }
+Status detach_device_flags(Connection& c, Call& call) { return device_call(c, call, false, true); }
+
 // --- the table ------------------------------------------------------------------------------
 
 #define VIREO_OP(T) op_of(Tag<ops::T>{})
@@ -680,6 +718,10 @@ const std::array kProcedures = std::to_array<ProcDef>({
     {Proc::DomainSaveFlags, "domain_save_flags", VIREO_OP(DomainSave), save_flags},
     {Proc::DomainRestore, "domain_restore", VIREO_OP(DomainRestore), restore},
     {Proc::DomainRestoreFlags, "domain_restore_flags", VIREO_OP(DomainRestore), restore_flags},
+    {Proc::DomainAttachDevice, "domain_attach_device", VIREO_OP(DomainAttachDevice), attach_device},
+    {Proc::DomainAttachDeviceFlags, "domain_attach_device_flags", VIREO_OP(DomainAttachDevice), attach_device_flags},
+    {Proc::DomainDetachDevice, "domain_detach_device", VIREO_OP(DomainDetachDevice), detach_device},
+    {Proc::DomainDetachDeviceFlags, "domain_detach_device_flags", VIREO_OP(DomainDetachDevice), detach_device_flags},
 });
 #undef VIREO_OP
 

@@ -80,6 +80,12 @@ enum class Proc : int {
     DomainEventCallbackLifecycle = 318,  // a message from the daemon
     DomainDefineXmlFlags = 350,
 
+    // Devices (hotplug).
+    DomainAttachDevice = 8,
+    DomainDetachDevice = 13,
+    DomainAttachDeviceFlags = 160,
+    DomainDetachDeviceFlags = 161,
+
     // Close callbacks and the connection-closed message.
     ConnectRegisterCloseCallback = 360,
     ConnectUnregisterCloseCallback = 361,

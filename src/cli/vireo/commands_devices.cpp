@@ -2,9 +2,12 @@
 // (a device from its XML file, or by alias), attach-disk, detach-disk (a
 // disk from options, or by target or source). --live/--config/--current
 // (and --persistent on attach) go to the daemon, which resolves them by
-// libvirt's rule (driver/impact.hpp). Disks only today: other device kinds
-// are refused by the driver as not supported yet.
+// libvirt's rule (driver/impact.hpp). attach-interface, detach-interface:
+// a NIC from options. Disks and NICs today: other device kinds are refused
+// by the driver as not supported yet.
 #include <sys/stat.h>
+
+#include <cctype>
 
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/session.hpp"
@@ -116,10 +119,11 @@ std::optional<std::string> disk_xml(Session& s, const Args& a) {
     return disk.str();
 }
 
-int cmd_attach_disk(Session& s, const Args& a) {
-    if (!check_impact_options(s, a)) return 1;
-    auto xml = disk_xml(s, a);
-    if (!xml) return 1;
+// attach-disk, attach-interface: the device document their options make
+// (`xml`, nullopt when they were refused), printed with --print-xml, else
+// attached as attach-device does; `what` is "disk" / "interface".
+int attach_from_options(Session& s, const Args& a, const std::optional<std::string>& xml, std::string_view what) {
+    if (!check_impact_options(s, a) || !xml) return 1;
     if (a.has("print-xml")) {
         s.out("{}", *xml);
         return 0;
@@ -130,12 +134,16 @@ int cmd_attach_disk(Session& s, const Args& a) {
                                                        .config = a.has("config"), .current = a.has("current"),
                                                        .persistent = a.has("persistent")});
     if (!st) {
-        s.error("Failed to attach disk", st.error());
+        s.error(fmt::format("Failed to attach {}", what), st.error());
         return 1;
     }
-    s.info("Disk attached successfully\n\n");
+    std::string done(what);
+    done[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(done[0])));
+    s.info("{} attached successfully\n\n", done);
     return 0;
 }
+
+int cmd_attach_disk(Session& s, const Args& a) { return attach_from_options(s, a, disk_xml(s, a), "disk"); }
 
 // virsh detach-disk: the disk whose target or source is `target`, in the
 // definition the change starts from (the persistent one with --config).
@@ -172,6 +180,57 @@ int cmd_detach_disk(Session& s, const Args& a) {
     return 0;
 }
 
+// The <interface> virsh attach-interface writes for its options.
+std::optional<std::string> interface_xml(Session& s, const Args& a) {
+    const std::string type = a.get("type");
+    const std::string source = a.get("source");
+    conf::xml::Node nic("interface");
+    nic.attr("type", type);
+    if (type == "network") {
+        nic.add("source").attr("network", source);
+    } else if (type == "bridge") {
+        nic.add("source").attr("bridge", source);
+    } else if (type == "direct") {
+        nic.add("source").attr("dev", source).attr("mode", a.has("source-mode") ? a.get("source-mode") : "vepa");
+    } else if (type != "user" && type != "ethernet") {
+        s.error(fmt::format("No support for {} in command 'attach-interface'", type));
+        return std::nullopt;
+    }
+    if ((type == "network" || type == "bridge" || type == "direct") && source.empty()) {
+        s.error(fmt::format("an interface of type '{}' needs --source", type));
+        return std::nullopt;
+    }
+    if (a.has("target")) nic.add("target").attr("dev", a.get("target"));
+    if (a.has("mac")) nic.add("mac").attr("address", a.get("mac"));
+    if (a.has("model")) nic.add("model").attr("type", a.get("model"));
+    if (a.has("alias")) nic.add("alias").attr("name", a.get("alias"));
+    return nic.str();
+}
+
+int cmd_attach_interface(Session& s, const Args& a) {
+    return attach_from_options(s, a, interface_xml(s, a), "interface");
+}
+
+// virsh detach-interface: the NIC of --type (and --mac); the daemon picks
+// it in the definition the change starts from and refuses an ambiguous one.
+int cmd_detach_interface(Session& s, const Args& a) {
+    if (!check_impact_options(s, a)) return 1;
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    conf::xml::Node nic("interface");
+    nic.attr("type", a.get("type"));
+    if (a.has("mac")) nic.add("mac").attr("address", a.get("mac"));
+    auto st = s.conn()->call<ops::DomainDetachDevice>({.ref = dom->name, .xml = nic.str(), .live = a.has("live"),
+                                                       .config = a.has("config"), .current = a.has("current"),
+                                                       .persistent = a.has("persistent"), .timeout_ms = detach_timeout(a)});
+    if (!st) {
+        s.error("Failed to detach interface", st.error());
+        return 1;
+    }
+    s.info("Interface detached successfully\n\n");
+    return 0;
+}
+
 constexpr OptSpec kPersistent{"persistent", OptType::Bool, "make live change persistent"};
 constexpr OptSpec kConfig{"config", OptType::Bool, "affect next boot"};
 constexpr OptSpec kLive{"live", OptType::Bool, "affect running domain"};
@@ -183,11 +242,11 @@ constexpr OptSpec kTimeout{"timeout", OptType::Number, "seconds the guest may ta
 void add_device_commands(std::vector<CommandSpec>& t) {
     constexpr std::string_view group = "Domain Management";
     t.push_back({"attach-device", group, "attach device from an XML file",
-                 "Attach device from an XML <file> (a <disk> today).",
+                 "Attach device from an XML <file> (a <disk> or <interface> today).",
                  {kDomainOpt, {"file", OptType::String, "XML file", true, true}, kPersistent, kConfig, kLive, kCurrent},
                  cmd_attach_device, true, true});
     t.push_back({"detach-device", group, "detach device from an XML file",
-                 "Detach device from an XML <file> (a <disk>, by its target).",
+                 "Detach device from an XML <file> (a <disk> by its target, an <interface> by its MAC).",
                  {kDomainOpt, {"file", OptType::String, "XML file", true, true}, kConfig, kLive, kCurrent, kTimeout},
                  cmd_detach_device, true, true});
     t.push_back({"detach-device-alias", group, "detach device from an alias",
@@ -211,6 +270,22 @@ void add_device_commands(std::vector<CommandSpec>& t) {
                   {"print-xml", OptType::Bool, "print XML document rather than attach the disk"},
                   kPersistent, kConfig, kLive, kCurrent},
                  cmd_attach_disk, true, true});
+    t.push_back({"attach-interface", group, "attach network interface", "Attach new network interface.",
+                 {kDomainOpt,
+                  {"type", OptType::String, "network interface type (network, bridge, direct, ethernet, user)", true, true},
+                  {"source", OptType::String, "source of network interface", false, true},
+                  {"target", OptType::String, "target network name"},
+                  {"mac", OptType::String, "MAC address"},
+                  {"model", OptType::String, "model type"},
+                  {"alias", OptType::String, "custom alias name of interface device"},
+                  {"source-mode", OptType::String, "mode attribute of <source/> element (direct)"},
+                  {"print-xml", OptType::Bool, "print XML document rather than attach the interface"},
+                  kPersistent, kConfig, kLive, kCurrent},
+                 cmd_attach_interface, true, true});
+    t.push_back({"detach-interface", group, "detach network interface", "Detach network interface.",
+                 {kDomainOpt, {"type", OptType::String, "network interface type", true, true},
+                  {"mac", OptType::String, "MAC address"}, kPersistent, kConfig, kLive, kCurrent, kTimeout},
+                 cmd_detach_interface, true, true});
     t.push_back({"detach-disk", group, "detach disk device", "Detach disk device.",
                  {kDomainOpt, {"target", OptType::String, "target of disk device", true, true}, kPersistent, kConfig, kLive,
                   kCurrent, kTimeout},

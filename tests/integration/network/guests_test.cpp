@@ -524,6 +524,56 @@ TEST_F(NetworkGuests, OpenAddsNoRules) {
     EXPECT_EQ(got->peer, addr("g2/eth1"));
 }
 
+// NIC hotplug through the CLI: attach-interface puts a NIC on e2eopen into
+// the running g2 (a port of the network, a tap on its bridge); the guest
+// sees it and gets a lease from the network's dnsmasq; detach-interface
+// refuses to guess between NICs of one type, then removes the one --mac
+// names, its port with it.
+TEST_F(NetworkGuests, HotpluggedNicJoinsANetworkAndLeaves) {
+    const std::string mac = "52:54:00:e2:02:09";
+    EXPECT_TRUE(contains(vireo({"net-dumpxml", "e2eopen"}).out, "<network connections='1'>"));
+    auto attach = vireo({"attach-interface", "g2", "network", "e2eopen", "--mac", mac, "--model", "virtio", "--live"});
+    ASSERT_EQ(attach.exit_code, 0) << attach.err << w().daemon->log();
+    EXPECT_EQ(attach.out, "Interface attached successfully\n\n");
+    auto list = vireo({"domiflist", "g2"});
+    EXPECT_TRUE(std::regex_search(list.out, std::regex(fmt::format(R"(vnet\d+\s+network\s+e2eopen\s+virtio\s+{})", mac))))
+        << list.out;
+    EXPECT_TRUE(contains(vireo({"net-dumpxml", "e2eopen"}).out, "<network connections='2'>")) << "the NIC took a port";
+    EXPECT_FALSE(contains(vireo({"dumpxml", "g2", "--inactive"}).out, mac)) << "--live only";
+
+    auto& g2 = shell("g2");
+    auto seen = g2.run("for i in $(seq 1 30); do [ -e /sys/class/net/eth2 ] && echo FOU''ND && break; sleep 1; done");
+    ASSERT_TRUE(seen && contains(*seen, "FOUND")) << g2.output();
+    auto lease = g2.run("ip link set eth2 up; udhcpc -i eth2 -s /etc/udhcpc.script -n -q -t 10 -T 3 >/dev/null 2>&1; "
+                        "ip -o -4 addr show dev eth2",
+                        std::chrono::seconds(90));
+    ASSERT_TRUE(lease) << g2.output();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*lease, m, std::regex(R"(inet (10\.230\.4\.\d+)/24)"))) << *lease;
+    const std::string ip = m[1];
+    test::CommandResult leases;
+    for (int i = 0; i < 100; ++i) {
+        leases = vireo({"net-dhcp-leases", "e2eopen", "--mac", mac});
+        if (contains(leases.out, ip + "/24")) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_TRUE(contains(leases.out, ip + "/24")) << leases.out;
+
+    auto ambiguous = vireo({"detach-interface", "g2", "network"});
+    EXPECT_EQ(ambiguous.exit_code, 1);
+    EXPECT_TRUE(contains(ambiguous.err, "Domain has 3 interfaces. Please specify which one to detach using --mac"))
+        << ambiguous.err;
+    auto detach = vireo({"detach-interface", "g2", "network", "--mac", mac});
+    ASSERT_EQ(detach.exit_code, 0) << detach.err << w().daemon->log();
+    EXPECT_EQ(detach.out, "Interface detached successfully\n\n");
+    EXPECT_FALSE(contains(vireo({"domiflist", "g2"}).out, mac));
+    EXPECT_TRUE(contains(vireo({"net-dumpxml", "e2eopen"}).out, "<network connections='1'>")) << "its port went with it";
+    auto gone = g2.run("[ -e /sys/class/net/eth2 ] && echo STILL''THERE || echo GO''NE");
+    ASSERT_TRUE(gone) << g2.output();
+    EXPECT_TRUE(contains(*gone, "GONE")) << *gone;
+    EXPECT_TRUE(contains(*g2.run("ping -c 1 -W 3 10.230.4.1"), "1 packets received")) << "eth1 is untouched";
+}
+
 // vireod SIGKILLed and started again: the guests stay connected, the
 // networks are adopted with their ruleset unchanged (no duplicates), the
 // same dnsmasq instances, and the ports of the running guests plugged again.

@@ -218,6 +218,92 @@ TEST(QemuNics, BridgeGuestReachesANamespaceOnTheBridge) {
     EXPECT_FALSE(link_exists("vnet0")) << "the tap goes with QEMU";
 }
 
+// NIC hotplug: a bridge NIC attached to the running guest gets a tap on the
+// bridge, the guest sees it and reaches the namespace on the bridge; a
+// detach by MAC waits for the guest, then the tap goes. A refused attach
+// (no such bridge) changes neither definition and leaves no tap.
+TEST(QemuNics, HotpluggedBridgeNicReachesTheLanAndDetaches) {
+    VIREO_REQUIRE_GUEST();
+    VIREO_ISOLATE();
+    Lan lan("vbr2");
+    ASSERT_TRUE(lan.ok) << "cannot build the test LAN";
+    GuestFixture f;
+    f.define_and_start("hpn");
+    f.wait_ready("hpn");
+    auto con = f.console("hpn");
+    const std::string live_before = live_xml(f, "hpn");
+    const std::string config_before = f.drv->domain_xml("hpn", true).value_or("");
+    ASSERT_FALSE(contains(live_before, "<interface")) << "the test guest starts without a NIC";
+
+    auto missing = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hpn", .xml = "<interface type='bridge'><source bridge='nobr'/><model type='virtio'/></interface>",
+         .live = true, .config = true});
+    ASSERT_FALSE(missing);
+    EXPECT_TRUE(contains(missing.error().full_message(), "bridge 'nobr' does not exist")) << missing.error().full_message();
+    EXPECT_EQ(live_xml(f, "hpn"), live_before);
+    EXPECT_EQ(f.drv->domain_xml("hpn", true).value_or(""), config_before);
+    EXPECT_TRUE(links_starting_with("vnet").empty());
+
+    // Live attach: a tap on the bridge, the alias and address a define gives.
+    auto attached = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hpn", .xml = "<interface type='bridge'><mac address='52:54:00:77:02:01'/><source bridge='vbr2'/>"
+                              "<model type='virtio'/></interface>",
+         .live = true});
+    ASSERT_TRUE(attached) << attached.error().full_message();
+    const std::string xml = live_xml(f, "hpn");
+    EXPECT_TRUE(contains(xml, "<mac address='52:54:00:77:02:01'/>")) << xml;
+    EXPECT_TRUE(contains(xml, "<target dev='vnet0'/>")) << xml;
+    EXPECT_TRUE(contains(xml, "<alias name='net0'/>")) << xml;
+    EXPECT_TRUE(contains(xml, "<address type='pci'")) << xml;
+    EXPECT_FALSE(contains(f.drv->domain_xml("hpn", true).value_or(""), "<interface")) << "--live leaves the persistent definition";
+    auto tap = network::find_link("vnet0");
+    ASSERT_TRUE(tap && *tap);
+    EXPECT_EQ((*tap)->master, (*network::find_link("vbr2"))->index) << "the tap joined the bridge";
+
+    // The guest sees the NIC and talks through it.
+    auto seen = con.run("for i in $(seq 1 30); do [ -e /sys/class/net/eth0 ] && echo FOU''ND && break; sleep 1; done",
+                        std::chrono::seconds(60));
+    ASSERT_TRUE(seen && contains(*seen, "FOUND")) << (seen ? *seen : "no console");
+    auto ping = con.run("ip link set eth0 up; ip addr add 10.77.0.3/24 dev eth0; ping -c 2 -W 3 10.77.0.1",
+                        std::chrono::seconds(40));
+    ASSERT_TRUE(ping);
+    EXPECT_TRUE(contains(*ping, "2 packets received")) << *ping;
+
+    // A second attach of the same MAC is refused.
+    auto twice = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hpn", .xml = "<interface type='bridge'><mac address='52:54:00:77:02:01'/><source bridge='vbr2'/></interface>",
+         .live = true});
+    ASSERT_FALSE(twice);
+    EXPECT_TRUE(contains(twice.error().full_message(), "already has an interface with MAC address 52:54:00:77:02:01"))
+        << twice.error().full_message();
+
+    // Detach by MAC: the guest lets it go, the device-removed event, the tap goes.
+    auto detached = f.drv->call<ops::DomainDetachDevice>(
+        {.ref = "hpn", .xml = "<interface type='bridge'><mac address='52:54:00:77:02:01'/></interface>", .live = true});
+    ASSERT_TRUE(detached) << detached.error().full_message();
+    EXPECT_TRUE(f.events.wait_for("hpn", "DeviceRemoved/net0", std::chrono::seconds(5)));
+    EXPECT_FALSE(contains(live_xml(f, "hpn"), "<interface"));
+    for (int i = 0; i < 100 && link_exists("vnet0"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_FALSE(link_exists("vnet0")) << "the tap goes with the NIC";
+    auto gone = con.run("[ -e /sys/class/net/eth0 ] && echo STILL''THERE || echo GO''NE", std::chrono::seconds(20));
+    ASSERT_TRUE(gone);
+    EXPECT_TRUE(contains(*gone, "GONE")) << *gone;
+    auto again = f.drv->call<ops::DomainDetachDevice>(
+        {.ref = "hpn", .xml = "<interface type='bridge'><mac address='52:54:00:77:02:01'/></interface>", .live = true});
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, ErrorCode::NotFound);
+
+    // --config: only the persistent definition, with a generated MAC.
+    ASSERT_TRUE(f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hpn", .xml = "<interface type='bridge'><source bridge='vbr2'/></interface>", .config = true}));
+    const std::string cfg = f.drv->domain_xml("hpn", true).value_or("");
+    EXPECT_TRUE(contains(cfg, "<mac address='52:54:00:")) << cfg;
+    EXPECT_FALSE(contains(live_xml(f, "hpn"), "<interface"));
+    ASSERT_TRUE(f.drv->call<ops::DomainDetachDevice>(
+        {.ref = "hpn", .xml = "<interface type='bridge'/>", .config = true}));
+    EXPECT_FALSE(contains(f.drv->domain_xml("hpn", true).value_or(""), "<interface"));
+}
+
 // type='network' through a NetworkPorts: the port's bridge, vnetN names,
 // leases for domifaddr, unplug at the end; an inactive network refuses the
 // start with nothing left behind. (The network driver's own ports and real

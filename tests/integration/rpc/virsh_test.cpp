@@ -90,6 +90,15 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     // console, through `virsh console`.
     EXPECT_TRUE(guest_answers("web"));
 
+    // NIC hotplug through virDomainAttachDeviceFlags / DetachDeviceFlags.
+    const std::string nic = (dir_ / "nic.xml").string();
+    std::ofstream(nic) << "<interface type='user'><mac address='52:54:00:7e:00:01'/><model type='virtio'/></interface>";
+    EXPECT_EQ(ok({"attach-device", "web", nic, "--live"}), "Device attached successfully\n\n");
+    same({"domiflist", "web"});
+    EXPECT_NE(ok({"domiflist", "web"}).find("52:54:00:7e:00:01"), std::string::npos);
+    EXPECT_EQ(ok({"detach-device", "web", nic, "--live"}), "Device detached successfully\n\n");
+    EXPECT_EQ(ok({"domiflist", "web"}).find("52:54:00:7e:00:01"), std::string::npos);
+
     EXPECT_EQ(ok({"suspend", "web"}), "Domain 'web' suspended\n\n");
     EXPECT_EQ(ok({"domstate", "web"}), "paused\n\n");
     same({"domstate", "--reason", "web"});

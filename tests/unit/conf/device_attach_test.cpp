@@ -135,3 +135,55 @@ TEST(DeviceAttach, FindForDetach) {
     EXPECT_EQ(base.devices.disks[*bya].target_dev, "vdb");
     EXPECT_FALSE(find_disk_by_alias(base, "virtio-disk7"));
 }
+
+// A NIC attached gets the next free PCI slot and alias netN, the devices
+// already there keep theirs; a MAC the domain has is refused.
+TEST(DeviceAttach, InterfaceGetsWhatAColdDefineGives) {
+    const std::string nic = "<interface type='bridge'><mac address='52:54:00:00:01:02'/><source bridge='br0'/>"
+                            "<model type='virtio'/></interface>\n";
+    const DomainDef base = defined(domain_with(kVda));
+    auto parsed = parse_domain_interface_xml(nic);
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    auto hot = with_interface_attached(base, *parsed);
+    ASSERT_TRUE(hot) << hot.error().message;
+    // The first free slot (a cold define would order NICs before disks, but
+    // the running devices keep theirs) and what attach --config gives.
+    ASSERT_EQ(hot->devices.interfaces.size(), 1u);
+    EXPECT_EQ(hot->devices.interfaces[0].info.alias, "net0");
+    const std::string xml = format_domain_xml(*hot, live_flags());
+    EXPECT_NE(xml.find("<alias name='net0'/>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>"),
+              std::string::npos)
+        << xml;
+    EXPECT_EQ(format_domain_xml(base, live_flags()).find("slot='0x04'"), std::string::npos);
+    for (std::size_t i = 0; i < base.devices.disks.size(); ++i)
+        EXPECT_EQ(hot->devices.disks[i].info.address, base.devices.disks[i].info.address) << "the disks keep their slots";
+
+    auto twice = with_interface_attached(*hot, *parsed);
+    ASSERT_FALSE(twice);
+    EXPECT_NE(twice.error().message.find("already has an interface with MAC address 52:54:00:00:01:02"), std::string::npos);
+    // What the domain parser refuses, the one-device parse refuses.
+    EXPECT_FALSE(parse_domain_interface_xml("<interface type='bridge'/>"));
+    EXPECT_FALSE(parse_domain_interface_xml("<interface type='network'><source network='n'/><bogus/></interface>"));
+}
+
+// detach picks by MAC, else the only NIC of a type; ambiguity is refused.
+TEST(DeviceAttach, InterfaceForDetach) {
+    const DomainDef def = defined(domain_with(
+        "<interface type='network'><mac address='52:54:00:00:02:01'/><source network='a'/></interface>\n"
+        "<interface type='network'><mac address='52:54:00:00:02:02'/><source network='b'/></interface>\n"
+        "<interface type='user'><mac address='52:54:00:00:02:03'/></interface>\n"));
+    EXPECT_EQ(find_interface_for_detach(def, "52:54:00:00:02:02", "").value_or(9), 1u);
+    EXPECT_EQ(find_interface_for_detach(def, "", "user").value_or(9), 2u);
+    auto ambiguous = find_interface_for_detach(def, "", "network");
+    ASSERT_FALSE(ambiguous);
+    EXPECT_EQ(ambiguous.error().message, "Domain has 2 interfaces. Please specify which one to detach using --mac");
+    EXPECT_EQ(find_interface_for_detach(def, "52:54:00:00:09:09", "").error().code, ErrorCode::NotFound);
+    EXPECT_EQ(find_interface_for_detach(def, "52:54:00:00:02:03", "network").error().code, ErrorCode::NotFound);
+    EXPECT_EQ(find_interface_by_alias(def, "net2").value_or(9), 2u);
+
+    auto sel = parse_interface_selector_xml("<interface type='network'><mac address='52:54:00:00:02:0A'/><target dev='vnet3'/></interface>");
+    ASSERT_TRUE(sel) << sel.error().message;
+    EXPECT_EQ(sel->type, "network");
+    EXPECT_EQ(sel->mac, "52:54:00:00:02:0a");
+    EXPECT_FALSE(parse_interface_selector_xml("<interface type='network'><mac address='nope'/></interface>"));
+}
