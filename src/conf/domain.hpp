@@ -578,6 +578,11 @@ struct InterfaceSelector {
 Result<InterfaceSelector> parse_interface_selector_xml(std::string_view xml);
 Result<std::size_t> find_interface_by_alias(const DomainDef& def, std::string_view alias);
 
+// A CPU list ("0-3,^2,5") as a sorted set; nullopt when malformed.
+std::optional<std::vector<unsigned>> parse_cpu_list(std::string_view text);
+// The reverse, libvirt's spelling: "0-1,3".
+std::string format_cpu_list(const std::vector<unsigned>& cpus);
+
 // The libvirt-format document for `def`.
 std::string format_domain_xml(const DomainDef& def, FormatFlags flags = {});
 

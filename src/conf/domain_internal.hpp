@@ -40,11 +40,6 @@ int disk_name_index(std::string_view dev);
 // validation (whose paths name elements in document order).
 void order_devices_like_libvirt(Devices& d);
 
-// A CPU list ("0-3,^2,5") as a sorted set; nullopt when malformed.
-std::optional<std::vector<unsigned>> parse_cpu_list(std::string_view text);
-// The reverse, libvirt's spelling: "0-1,3".
-std::string format_cpu_list(const std::vector<unsigned>& cpus);
-
 // The address assignment part of assign_addresses_and_aliases
 // (domain_address.cpp): virtio-serial ports, PCI slots (adding PCI
 // controllers), USB ports (adding hubs), in libvirt's order.

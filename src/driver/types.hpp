@@ -153,6 +153,22 @@ struct InterfaceStats {
 
 enum class LinkState { Up, Down };
 
+// virsh vcpuinfo: one vCPU of a running domain (its host thread).
+struct VcpuInfo {
+    std::uint64_t id = 0;           // the vCPU number
+    std::int64_t cpu = -1;          // the host CPU it last ran on
+    std::string state;              // running
+    std::uint64_t cpu_time_ns = 0;  // user + system time of its thread
+    std::string affinity;           // host CPUs it may run on, as a list ("0-1")
+};
+
+// virsh dommemstat: one statistic (actual, rss, swap_in, ..., in KiB except
+// the event counters and last_update, as libvirt's tags).
+struct MemoryStat {
+    std::string tag;
+    std::uint64_t value = 0;
+};
+
 // virsh screenshot: an image of a running domain's screen.
 struct Screenshot {
     std::string mime;  // "image/png"

@@ -330,6 +330,37 @@ Result<std::vector<MemoryDeviceInfo>> Monitor::query_memory_devices() {
     return out;
 }
 
+Result<std::vector<HotpluggableCpu>> Monitor::query_hotpluggable_cpus() {
+    auto r = run("query-hotpluggable-cpus");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-hotpluggable-cpus", "not an array"));
+    std::vector<HotpluggableCpu> out;
+    for (const auto& c : *r) {
+        if (!c.is_object() || !c.contains("props") || !c["props"].is_object())
+            return std::unexpected(malformed("query-hotpluggable-cpus", "an entry has no props"));
+        out.push_back({string_field(c, "type"), c["props"], string_field(c, "qom-path"), c.value("vcpus-count", 1u)});
+    }
+    return out;
+}
+
+Status Monitor::balloon(std::uint64_t bytes) { return done(run("balloon", {{"value", bytes}})); }
+
+Result<std::uint64_t> Monitor::query_balloon() {
+    auto r = run("query-balloon");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_object() || !r->contains("actual") || !(*r)["actual"].is_number_unsigned())
+        return std::unexpected(malformed("query-balloon", "no 'actual' size"));
+    return (*r)["actual"].get<std::uint64_t>();
+}
+
+Result<nlohmann::json> Monitor::qom_get(std::string_view path, std::string_view property) {
+    return run("qom-get", {{"path", path}, {"property", property}});
+}
+
+Status Monitor::qom_set(std::string_view path, std::string_view property, const nlohmann::json& value) {
+    return done(run("qom-set", {{"path", path}, {"property", property}, {"value", value}}));
+}
+
 Result<std::vector<BlockDeviceInfo>> Monitor::query_block() {
     auto r = run("query-block");
     if (!r) return std::unexpected(r.error());

@@ -190,6 +190,16 @@ struct MemoryDeviceInfo {
     std::uint64_t size = 0;
 };
 
+// A vCPU slot QEMU can plug (query-hotpluggable-cpus): the device type and
+// its topology properties (socket-id, core-id, thread-id, ...), and the QOM
+// path of the vCPU in it ("" = the slot is empty).
+struct HotpluggableCpu {
+    std::string type;  // "qemu64-x86_64-cpu"
+    nlohmann::json props = nlohmann::json::object();
+    std::string qom_path;
+    unsigned vcpus_count = 1;
+};
+
 // A block backend of a device (query-block): the qdev path of the device
 // ("/machine/peripheral/virtio-disk0/virtio-backend") and its top node.
 struct BlockDeviceInfo {
@@ -285,6 +295,15 @@ public:
     void forget_device_deleted(std::string_view id);
     // The memory modules and where the guest sees them.
     Result<std::vector<MemoryDeviceInfo>> query_memory_devices();
+    // vCPU hotplug: the slots, present or not.
+    Result<std::vector<HotpluggableCpu>> query_hotpluggable_cpus();
+    // The balloon: ask the guest to give memory back down to `bytes`
+    // (balloon), and its current size (query-balloon "actual").
+    Status balloon(std::uint64_t bytes);
+    Result<std::uint64_t> query_balloon();
+    // A QOM property (qom-get / qom-set), e.g. the balloon's guest-stats.
+    Result<nlohmann::json> qom_get(std::string_view path, std::string_view property);
+    Status qom_set(std::string_view path, std::string_view property, const nlohmann::json& value);
     // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
     Status set_link(std::string_view device, bool up);
 

@@ -19,6 +19,7 @@
 #include "qemu/firmware.hpp"
 #include "qemu/host.hpp"
 #include "qemu/qemu_driver_impl.hpp"
+#include "qemu/resources.hpp"
 #include "qemu/save_compressor.hpp"
 #include "qemu/tuning.hpp"
 #include "util/files.hpp"
@@ -443,6 +444,9 @@ Status QemuDriverImpl::start(const std::shared_ptr<DomainObject>& obj, const Dom
 
     // NICs whose link starts down.
     if (auto r = apply_link_states(*priv->monitor, *launched.def); !r) return abort_start(r.error(), false);
+    // The balloon's statistics period (<memballoon><stats period='N'/>).
+    if (const auto& b = launched.def->devices.memballoon; b && !b->stats_period.empty())
+        if (auto r = apply_balloon_period(*priv->monitor, *launched.def); !r) return abort_start(r.error(), false);
 
     // --- incoming: the saved state of a restore ------------------------------------------
     if (restore) {

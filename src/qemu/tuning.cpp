@@ -16,9 +16,7 @@ namespace vireo::qemu {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-Status set_affinity(pid_t tid, const std::string& cpuset, std::string_view what, bool may_be_gone = false) {
+Status set_affinity(pid_t tid, const std::string& cpuset, std::string_view what, bool may_be_gone) {
     cpu_set_t mask;
     CPU_ZERO(&mask);
     for (unsigned c : id_list(cpuset))
@@ -29,8 +27,6 @@ Status set_affinity(pid_t tid, const std::string& cpuset, std::string_view what,
     }
     return {};
 }
-
-}  // namespace
 
 std::set<unsigned> host_online_cpus() {
     std::ifstream in("/sys/devices/system/cpu/online");
@@ -85,15 +81,38 @@ Status apply_thread_affinity(Monitor& mon, const conf::DomainDef& def, pid_t qem
     }
     const std::string emulator = !ct.emulatorpin.empty() ? ct.emulatorpin : def.vcpu_cpuset;
     if (emulator.empty()) return {};
+    return pin_other_threads(qemu_pid, guest_threads, emulator);
+}
+
+Status pin_other_threads(pid_t qemu_pid, const std::set<int>& guest_threads, const std::string& cpuset) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path("/proc") / std::to_string(qemu_pid) / "task", ec)) {
         const int tid = util::parse_number<int>(e.path().filename().native()).value_or(0);
         if (tid <= 0 || guest_threads.contains(tid)) continue;
         // A thread may end meanwhile (QEMU's short-lived workers): ESRCH is no failure.
-        VIREO_TRY(set_affinity(tid, emulator, "the emulator", true));
+        VIREO_TRY(set_affinity(tid, cpuset, "the emulator", true));
     }
     if (ec) return fail(ErrorCode::System, "cannot list the threads of QEMU (pid {}): {}", qemu_pid, ec.message());
     return {};
+}
+
+Status pin_emulator(Monitor& mon, pid_t qemu_pid, const std::string& cpuset) {
+    std::set<int> guest_threads;
+    auto vcpus = mon.query_cpus_fast();
+    if (!vcpus) return std::unexpected(vcpus.error());
+    for (const auto& v : *vcpus) guest_threads.insert(v.thread_id);
+    auto iothreads = mon.query_iothreads();
+    if (!iothreads) return std::unexpected(iothreads.error());
+    for (const auto& t : *iothreads) guest_threads.insert(t.thread_id);
+    return pin_other_threads(qemu_pid, guest_threads, cpuset);
+}
+
+Status pin_vcpu(Monitor& mon, unsigned vcpu, const std::string& cpuset) {
+    auto vcpus = mon.query_cpus_fast();
+    if (!vcpus) return std::unexpected(vcpus.error());
+    for (const auto& v : *vcpus)
+        if (v.index == vcpu) return set_affinity(v.thread_id, cpuset, fmt::format("vCPU {}", vcpu));
+    return fail(ErrorCode::InvalidArg, "invalid argument: vcpu {} is not present in the running domain", vcpu);
 }
 
 Status refresh_memory_devices(Monitor& mon, conf::DomainDef& live) {

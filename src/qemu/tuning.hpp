@@ -32,6 +32,15 @@ bool wants_thread_affinity(const conf::DomainDef& def);
 
 Status apply_thread_affinity(Monitor& mon, const conf::DomainDef& def, pid_t qemu_pid);
 
+// One thread's affinity (sched_setaffinity); `what` names it in errors; a
+// thread gone meanwhile is no error when `may_be_gone`.
+Status set_affinity(pid_t tid, const std::string& cpuset, std::string_view what, bool may_be_gone = false);
+// Every thread of QEMU but `guest_threads` (the vCPUs and iothreads): the emulator's.
+Status pin_other_threads(pid_t qemu_pid, const std::set<int>& guest_threads, const std::string& cpuset);
+// Live vcpupin / emulatorpin.
+Status pin_vcpu(Monitor& mon, unsigned vcpu, const std::string& cpuset);
+Status pin_emulator(Monitor& mon, pid_t qemu_pid, const std::string& cpuset);
+
 // The dimms' base addresses from QEMU, written into `live`.
 Status refresh_memory_devices(Monitor& mon, conf::DomainDef& live);
 

@@ -153,6 +153,19 @@ constexpr std::string_view kComponents = R"(components:
         tx_packets: {type: integer}
         tx_errs: {type: integer}
         tx_drop: {type: integer}
+    Vcpu:
+      type: object
+      properties:
+        id: {type: integer}
+        cpu: {type: integer, description: the host CPU it last ran on}
+        state: {type: string, example: running}
+        cpu_time_ns: {type: integer}
+        affinity: {type: string, example: 0-1}
+    MemoryStat:
+      type: object
+      properties:
+        tag: {type: string, example: actual}
+        value: {type: integer, description: KiB for sizes}
     InterfaceAddress:
       type: object
       properties:
@@ -352,6 +365,10 @@ SchemaName schema_name() {
         return {"InterfaceStats", "the counters", "counters"};
     else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
         return {"InterfaceAddress", "the address", "addresses"};
+    else if constexpr (std::is_same_v<T, driver::VcpuInfo>)
+        return {"Vcpu", "the vCPU", "vCPUs"};
+    else if constexpr (std::is_same_v<T, driver::MemoryStat>)
+        return {"MemoryStat", "the statistic", "statistics"};
     else if constexpr (std::is_same_v<T, driver::SnapshotSummary>)
         return {"Snapshot", "the snapshot", "snapshots"};
     else if constexpr (std::is_same_v<T, driver::NetworkSummary>)

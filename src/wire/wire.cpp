@@ -81,6 +81,13 @@ const auto kSnapshotFields = std::make_tuple(
     optional("state", &SnapshotSummary::state), optional("creation_time", &SnapshotSummary::creation_time),
     optional("location", &SnapshotSummary::location), optional("current", &SnapshotSummary::current));
 
+using driver::VcpuInfo;
+const auto kVcpuFields = std::make_tuple(required("id", &VcpuInfo::id), optional("cpu", &VcpuInfo::cpu),
+                                         optional("state", &VcpuInfo::state), optional("cpu_time_ns", &VcpuInfo::cpu_time_ns),
+                                         optional("affinity", &VcpuInfo::affinity));
+using driver::MemoryStat;
+const auto kMemoryStatFields = std::make_tuple(required("tag", &MemoryStat::tag), required("value", &MemoryStat::value));
+
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -119,6 +126,10 @@ json to_json(const driver::InterfaceStats& s) { return fields::to_json(s, kStats
 json to_json(const driver::InterfaceAddress& a) { return fields::to_json(a, kAddressFields); }
 
 json to_json(const driver::SnapshotSummary& s) { return fields::to_json(s, kSnapshotFields); }
+
+json to_json(const driver::VcpuInfo& v) { return fields::to_json(v, kVcpuFields); }
+
+json to_json(const driver::MemoryStat& m) { return fields::to_json(m, kMemoryStatFields); }
 
 json to_json(const Error& e) { return json{{"code", to_string(e.code)}, {"message", e.full_message()}}; }
 
@@ -174,6 +185,14 @@ Result<driver::InterfaceInfo> interface_from_json(const json& j) {
 
 Result<driver::InterfaceStats> interface_stats_from_json(const json& j) {
     return plain_from_json<driver::InterfaceStats>(j, "interface statistics", kStatsFields);
+}
+
+Result<driver::VcpuInfo> vcpu_info_from_json(const json& j) {
+    return plain_from_json<driver::VcpuInfo>(j, "vCPU information", kVcpuFields);
+}
+
+Result<driver::MemoryStat> memory_stat_from_json(const json& j) {
+    return plain_from_json<driver::MemoryStat>(j, "memory statistic", kMemoryStatFields);
 }
 
 Result<driver::InterfaceAddress> interface_address_from_json(const json& j) {

@@ -30,6 +30,8 @@ nlohmann::json to_json(const driver::InterfaceInfo& i);
 nlohmann::json to_json(const driver::InterfaceStats& s);
 nlohmann::json to_json(const driver::InterfaceAddress& a);
 nlohmann::json to_json(const driver::SnapshotSummary& s);
+nlohmann::json to_json(const driver::VcpuInfo& v);
+nlohmann::json to_json(const driver::MemoryStat& m);
 nlohmann::json to_json(const Error& e);
 
 // Decoders: Protocol errors name the missing or malformed field.
@@ -42,6 +44,8 @@ Result<driver::InterfaceInfo> interface_from_json(const nlohmann::json& j);
 Result<driver::InterfaceStats> interface_stats_from_json(const nlohmann::json& j);
 Result<driver::InterfaceAddress> interface_address_from_json(const nlohmann::json& j);
 Result<driver::SnapshotSummary> snapshot_from_json(const nlohmann::json& j);
+Result<driver::VcpuInfo> vcpu_info_from_json(const nlohmann::json& j);
+Result<driver::MemoryStat> memory_stat_from_json(const nlohmann::json& j);
 // An error body; anything unreadable becomes a Protocol error quoting it.
 Error error_from_body(unsigned http_status, std::string_view body);
 

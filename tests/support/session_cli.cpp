@@ -84,4 +84,16 @@ bool SessionCli::on_console(const std::string& name, const std::string& command,
     return false;
 }
 
+void SessionGuestTest::SetUp() {
+    VIREO_REQUIRE_GUEST();
+    if (!std::filesystem::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
+    in_use_ = true;
+}
+
+void SessionGuestTest::TearDown() {
+    if (!in_use_) return;
+    cli_.destroy_guests();
+    cli_.stop_daemon();
+}
+
 }  // namespace vireo::test

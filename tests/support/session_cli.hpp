@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "support/support.hpp"
 
 namespace vireo::test {
@@ -41,6 +43,20 @@ public:
 private:
     std::filesystem::path root_;
     std::vector<std::string> env_;
+};
+
+// A test of the CLI against a session daemon of its own running the test
+// guest: skipped, with the reason, without the guest or vireod; every
+// guest destroyed and the daemon stopped at the end.
+class SessionGuestTest : public ::testing::Test {
+protected:
+    void SetUp() override;
+    void TearDown() override;
+    CommandResult vireo(const std::vector<std::string>& args) { return cli_(args); }
+
+    TempDir dir_;
+    SessionCli cli_{dir_.path()};
+    bool in_use_ = false;  // SetUp did not skip: stop what the test started
 };
 
 // The lines of `text` (each without its '\n'; a last line without one is dropped).

@@ -4,6 +4,16 @@
 
 namespace vireo::cli {
 
+bool check_impact_options(Session& s, const Args& a) {
+    for (std::string_view other : {"live", "config", "persistent"}) {
+        if (a.has("current") && a.has(other)) {
+            s.error(fmt::format("Options --current and --{} are mutually exclusive", other));
+            return false;
+        }
+    }
+    return true;
+}
+
 const std::vector<CommandSpec>& command_table() {
     static const std::vector<CommandSpec> table = [] {
         std::vector<CommandSpec> t;
@@ -16,6 +26,7 @@ const std::vector<CommandSpec>& command_table() {
         add_lifecycle_commands(t);
         add_job_commands(t);
         add_snapshot_commands(t);
+        add_vcpu_memory_commands(t);
         add_interactive_commands(t);
         add_pool_commands(t);
         add_volume_commands(t);

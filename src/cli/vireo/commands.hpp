@@ -25,6 +25,7 @@ void add_domain_commands(std::vector<CommandSpec>& table);
 void add_domain_interface_commands(std::vector<CommandSpec>& table);  // domif* (commands_domif.cpp)
 void add_media_commands(std::vector<CommandSpec>& table);             // change-media (commands_media.cpp)
 void add_device_commands(std::vector<CommandSpec>& table);            // attach-/detach-device, -disk (commands_devices.cpp)
+void add_vcpu_memory_commands(std::vector<CommandSpec>& table);      // vcpu*, setvcpus, setmem, dommemstat
 void add_display_commands(std::vector<CommandSpec>& table);
 void add_lifecycle_commands(std::vector<CommandSpec>& table);
 void add_interactive_commands(std::vector<CommandSpec>& table);
@@ -40,6 +41,15 @@ void add_snapshot_commands(std::vector<CommandSpec>& table);   // snapshot-* (co
 // Shared option specs.
 inline constexpr OptSpec kDomainOpt{"domain", OptType::String, "domain name, id or uuid", true, true};
 inline constexpr OptSpec kJsonOpt{"json", OptType::Bool, "print JSON instead of the table (for scripts)", false, false};
+// --live/--config/--current/--persistent of the verbs that change a domain
+// (resolved by the daemon, driver/impact.hpp).
+inline constexpr OptSpec kPersistentOpt{"persistent", OptType::Bool, "make live change persistent"};
+inline constexpr OptSpec kConfigOpt{"config", OptType::Bool, "affect next boot"};
+inline constexpr OptSpec kLiveOpt{"live", OptType::Bool, "affect running domain"};
+inline constexpr OptSpec kCurrentOpt{"current", OptType::Bool, "affect current domain"};
+// virsh's exclusive pairs among them (--current with any other); false
+// after printing the error.
+bool check_impact_options(Session& s, const Args& a);
 
 // The edit loop of `edit` and `pool-edit` (commands_interactive.cpp): the
 // XML goes to $VISUAL/$EDITOR in a temporary file, a changed text goes back

@@ -20,17 +20,6 @@ namespace ops = driver::ops;
 
 namespace {
 
-// virsh's exclusive option pairs of the device verbs.
-bool check_impact_options(Session& s, const Args& a) {
-    for (std::string_view other : {"live", "config", "persistent"}) {
-        if (a.has("current") && a.has(other)) {
-            s.error(fmt::format("Options --current and --{} are mutually exclusive", other));
-            return false;
-        }
-    }
-    return true;
-}
-
 std::uint64_t detach_timeout(const Args& a) { return a.number("timeout").value_or(0) * 1000; }
 
 int cmd_attach_device(Session& s, const Args& a) {
@@ -231,10 +220,6 @@ int cmd_detach_interface(Session& s, const Args& a) {
     return 0;
 }
 
-constexpr OptSpec kPersistent{"persistent", OptType::Bool, "make live change persistent"};
-constexpr OptSpec kConfig{"config", OptType::Bool, "affect next boot"};
-constexpr OptSpec kLive{"live", OptType::Bool, "affect running domain"};
-constexpr OptSpec kCurrent{"current", OptType::Bool, "affect current domain"};
 constexpr OptSpec kTimeout{"timeout", OptType::Number, "seconds the guest may take to release the device (default 5)"};
 
 }  // namespace
@@ -243,15 +228,15 @@ void add_device_commands(std::vector<CommandSpec>& t) {
     constexpr std::string_view group = "Domain Management";
     t.push_back({"attach-device", group, "attach device from an XML file",
                  "Attach device from an XML <file> (a <disk> or <interface> today).",
-                 {kDomainOpt, {"file", OptType::String, "XML file", true, true}, kPersistent, kConfig, kLive, kCurrent},
+                 {kDomainOpt, {"file", OptType::String, "XML file", true, true}, kPersistentOpt, kConfigOpt, kLiveOpt, kCurrentOpt},
                  cmd_attach_device, true, true});
     t.push_back({"detach-device", group, "detach device from an XML file",
                  "Detach device from an XML <file> (a <disk> by its target, an <interface> by its MAC).",
-                 {kDomainOpt, {"file", OptType::String, "XML file", true, true}, kConfig, kLive, kCurrent, kTimeout},
+                 {kDomainOpt, {"file", OptType::String, "XML file", true, true}, kConfigOpt, kLiveOpt, kCurrentOpt, kTimeout},
                  cmd_detach_device, true, true});
     t.push_back({"detach-device-alias", group, "detach device from an alias",
                  "Detach device identified by the given alias from a domain.",
-                 {kDomainOpt, {"alias", OptType::String, "device alias", true, true}, kConfig, kLive, kCurrent, kTimeout},
+                 {kDomainOpt, {"alias", OptType::String, "device alias", true, true}, kConfigOpt, kLiveOpt, kCurrentOpt, kTimeout},
                  cmd_detach_device_alias, true, true});
     t.push_back({"attach-disk", group, "attach disk device", "Attach new disk device.",
                  {kDomainOpt,
@@ -268,7 +253,7 @@ void add_device_commands(std::vector<CommandSpec>& t) {
                   {"serial", OptType::String, "serial of disk device"},
                   {"alias", OptType::String, "custom alias name of disk device"},
                   {"print-xml", OptType::Bool, "print XML document rather than attach the disk"},
-                  kPersistent, kConfig, kLive, kCurrent},
+                  kPersistentOpt, kConfigOpt, kLiveOpt, kCurrentOpt},
                  cmd_attach_disk, true, true});
     t.push_back({"attach-interface", group, "attach network interface", "Attach new network interface.",
                  {kDomainOpt,
@@ -280,15 +265,15 @@ void add_device_commands(std::vector<CommandSpec>& t) {
                   {"alias", OptType::String, "custom alias name of interface device"},
                   {"source-mode", OptType::String, "mode attribute of <source/> element (direct)"},
                   {"print-xml", OptType::Bool, "print XML document rather than attach the interface"},
-                  kPersistent, kConfig, kLive, kCurrent},
+                  kPersistentOpt, kConfigOpt, kLiveOpt, kCurrentOpt},
                  cmd_attach_interface, true, true});
     t.push_back({"detach-interface", group, "detach network interface", "Detach network interface.",
                  {kDomainOpt, {"type", OptType::String, "network interface type", true, true},
-                  {"mac", OptType::String, "MAC address"}, kPersistent, kConfig, kLive, kCurrent, kTimeout},
+                  {"mac", OptType::String, "MAC address"}, kPersistentOpt, kConfigOpt, kLiveOpt, kCurrentOpt, kTimeout},
                  cmd_detach_interface, true, true});
     t.push_back({"detach-disk", group, "detach disk device", "Detach disk device.",
-                 {kDomainOpt, {"target", OptType::String, "target of disk device", true, true}, kPersistent, kConfig, kLive,
-                  kCurrent, kTimeout},
+                 {kDomainOpt, {"target", OptType::String, "target of disk device", true, true}, kPersistentOpt, kConfigOpt, kLiveOpt,
+                  kCurrentOpt, kTimeout},
                  cmd_detach_disk, true, true});
 }
 

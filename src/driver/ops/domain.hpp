@@ -482,8 +482,8 @@ struct DomainChangeMedia {
 
 // --- devices (attach-device, detach-device, detach-device-alias) ------------------------
 //
-// The document is one device (<disk> today; other kinds are refused as
-// not supported yet). live/config/current/persistent as libvirt's
+// The document is one device (<disk> or <interface> today; other kinds are
+// refused as not supported yet). live/config/current/persistent as libvirt's
 // modification impact (driver/impact.hpp): neither = the current state's.
 // A live detach asks the guest and waits for it (timeout_ms, 0 = virsh's
 // 5 s); a guest that does not release the device leaves it in place and
@@ -555,6 +555,126 @@ struct DomainDetachDeviceAlias {
         field("config", &Request::config, "change the persistent definition"),
         field("current", &Request::current, "the current state's definition (the default)"),
         field("timeout_ms", &Request::timeout_ms, "how long the guest may take to release it (0 = 5000)")};
+};
+
+// --- vCPUs and memory (setvcpus, vcpuinfo, vcpupin, emulatorpin, setmem,
+// setmaxmem, dommemstat) ---------------------------------------------------------------------
+// live/config/current as the device verbs (driver/impact.hpp).
+
+struct DomainVcpuInfo {
+    static constexpr OpInfo info{.name = "domain.vcpu_info", .method = Method::Get, .path = "/v1/domains/{ref}/vcpus",
+                                 .kind = Kind::Query, .lane = Lane::Query, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The vCPUs of a running domain: host CPU, time, affinity (virsh vcpuinfo)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = std::vector<VcpuInfo>;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+struct DomainSetVcpus {
+    static constexpr OpInfo info{.name = "domain.set_vcpus", .method = Method::Post, .path = "/v1/domains/{ref}/vcpus",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Change the number of vCPUs, live by vCPU hotplug (virsh setvcpus)"};
+    struct Request {
+        std::string ref{};
+        std::uint64_t count = 0;
+        bool maximum = false;  // the maximum (config only), not the current count
+        bool live = false;
+        bool config = false;
+        bool current = false;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("count", &Request::count, "the number of vCPUs"),
+        field("maximum", &Request::maximum, "set the maximum (with config) instead of the current count"),
+        field("live", &Request::live, "change the running domain"),
+        field("config", &Request::config, "change the persistent definition"),
+        field("current", &Request::current, "the current state's definition (the default)")};
+};
+
+// vcpupin (thread "vcpu", its number in vcpu) and emulatorpin (thread
+// "emulator"): the host CPUs the thread may run on.
+struct DomainPinThread {
+    static constexpr OpInfo info{.name = "domain.pin_thread", .method = Method::Post, .path = "/v1/domains/{ref}/pin",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Pin a vCPU or the emulator threads to host CPUs (virsh vcpupin, emulatorpin)"};
+    struct Request {
+        std::string ref{};
+        std::string thread{};  // vcpu, emulator
+        std::uint64_t vcpu = 0;
+        std::string cpulist{};  // "0-1,3", "r" = every host CPU
+        bool live = false;
+        bool config = false;
+        bool current = false;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("thread", &Request::thread, "vcpu or emulator"),
+        field("vcpu", &Request::vcpu, "the vCPU (thread vcpu)"),
+        required("cpulist", &Request::cpulist, "host CPUs: \"0-1,3\", or \"r\" for all"),
+        field("live", &Request::live, "change the running domain"),
+        field("config", &Request::config, "change the persistent definition"),
+        field("current", &Request::current, "the current state's definition (the default)")};
+};
+
+struct DomainSetMemory {
+    static constexpr OpInfo info{.name = "domain.set_memory", .method = Method::Post, .path = "/v1/domains/{ref}/memory",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Change the memory through the balloon, or the maximum (virsh setmem, setmaxmem)"};
+    struct Request {
+        std::string ref{};
+        std::uint64_t kib = 0;
+        bool maximum = false;  // setmaxmem: <memory>, not <currentMemory>
+        bool live = false;
+        bool config = false;
+        bool current = false;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("kib", &Request::kib, "the size in KiB"),
+        field("maximum", &Request::maximum, "the maximum memory (setmaxmem) instead of the current"),
+        field("live", &Request::live, "change the running domain"),
+        field("config", &Request::config, "change the persistent definition"),
+        field("current", &Request::current, "the current state's definition (the default)")};
+};
+
+struct DomainMemoryStats {
+    static constexpr OpInfo info{.name = "domain.memory_stats", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/memory-stats", .kind = Kind::Query, .lane = Lane::Query,
+                                 .read_only_allowed = true, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Memory statistics of a running domain: the balloon's, the guest's (virsh dommemstat)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = std::vector<MemoryStat>;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+// dommemstat --period: how often the guest reports its statistics
+// (<memballoon><stats period>), 0 = never.
+struct DomainSetMemoryStatsPeriod {
+    static constexpr OpInfo info{.name = "domain.set_memory_stats_period", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/memory-stats/period", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Set the balloon's statistics period (virsh dommemstat --period)"};
+    struct Request {
+        std::string ref{};
+        std::uint64_t seconds = 0;
+        bool live = false;
+        bool config = false;
+        bool current = false;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("seconds", &Request::seconds, "the period in seconds, 0 = off"),
+        field("live", &Request::live, "change the running domain"),
+        field("config", &Request::config, "change the persistent definition"),
+        field("current", &Request::current, "the current state's definition (the default)")};
 };
 
 template <>
@@ -645,6 +765,7 @@ using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, Do
                        DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
                        DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
                        DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey, DomainChangeMedia,
-                       DomainAttachDevice, DomainDetachDevice, DomainDetachDeviceAlias>;
+                       DomainAttachDevice, DomainDetachDevice, DomainDetachDeviceAlias, DomainVcpuInfo, DomainSetVcpus,
+                       DomainPinThread, DomainSetMemory, DomainMemoryStats, DomainSetMemoryStatsPeriod>;
 
 }  // namespace vireo::driver::ops

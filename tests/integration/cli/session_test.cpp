@@ -18,20 +18,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class CliSession : public ::testing::Test {
+class CliSession : public SessionGuestTest {
 protected:
-    void SetUp() override {
-        VIREO_REQUIRE_GUEST();
-        if (!std::filesystem::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
-        in_use_ = true;
-    }
-
-    void TearDown() override {
-        if (!in_use_) return;
-        cli_.destroy_guests();
-        cli_.stop_daemon();
-    }
-
     std::vector<std::string> vireo_argv(const std::vector<std::string>& args, const std::string& extra_env = {}) {
         return cli_.argv(args, extra_env);
     }
@@ -62,10 +50,6 @@ protected:
         }
         return false;
     }
-
-    TempDir dir_;
-    SessionCli cli_{dir_.path()};
-    bool in_use_ = false;  // SetUp did not skip: stop what the test started
 };
 
 TEST_F(CliSession, HostVerbs) {

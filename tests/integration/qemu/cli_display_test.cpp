@@ -93,24 +93,7 @@ std::optional<std::set<std::uint32_t>> png_colours(const std::string& png) {
     return colours;
 }
 
-class QemuCliDisplay : public ::testing::Test {
-protected:
-    void SetUp() override {
-        VIREO_REQUIRE_GUEST();
-        if (!std::filesystem::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
-        in_use_ = true;
-    }
-    void TearDown() override {
-        if (!in_use_) return;
-        cli_.destroy_guests();
-        cli_.stop_daemon();
-    }
-    CommandResult vireo(const std::vector<std::string>& args) { return cli_(args); }
-
-    TempDir dir_;
-    SessionCli cli_{dir_.path()};
-    bool in_use_ = false;
-};
+using QemuCliDisplay = SessionGuestTest;
 
 TEST_F(QemuCliDisplay, DesktopGuestStartsShowsItsDevicesAndTakesKeysAndScreenshots) {
     std::string xml = qemu::test::guest_xml("desktop", std::string(kDevices));

@@ -14,22 +14,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class QemuCliShutdown : public ::testing::Test {
+class QemuCliShutdown : public SessionGuestTest {
 protected:
-    void SetUp() override {
-        VIREO_REQUIRE_GUEST();
-        if (!std::filesystem::exists(bin_dir() / "vireod")) VIREO_SKIP("vireod is not built");
-        in_use_ = true;
-    }
-
-    void TearDown() override {
-        if (!in_use_) return;
-        vireo({"destroy", "waiter"});
-        cli_.stop_daemon();
-    }
-
     std::vector<std::string> vireo_argv(const std::vector<std::string>& args) { return cli_.argv(args); }
-    CommandResult vireo(const std::vector<std::string>& args) { return cli_(args); }
 
     // True once the guest's shell answers on `vireo console`.
     bool guest_answers(const std::string& name) {
@@ -42,10 +29,6 @@ protected:
         }
         return false;
     }
-
-    TempDir dir_;
-    SessionCli cli_{dir_.path()};
-    bool in_use_ = false;  // SetUp did not skip: stop what the test started
 };
 
 TEST_F(QemuCliShutdown, WaitReturnsOnceShutOffAndTimesOutClearly) {
