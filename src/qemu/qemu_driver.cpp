@@ -489,6 +489,33 @@ public:
         return Change{std::move(*job), std::move(cfg_def), *impact};
     }
 
+    // The rest of a change that edits each definition the impact names the
+    // same way: `edit` makes the next definition from one (`live`: the
+    // running one; both are made before either changes), `apply_live`
+    // brings the running QEMU to the next live definition, which is then
+    // published; the persistent one is saved last.
+    using EditDefinition = std::function<Result<conf::DomainDef>(conf::DomainDef, bool live)>;
+    using ApplyLive = std::function<Status(const QemuDriverImpl::Running&, const conf::DomainDef& next)>;
+    Status edit_definitions(Change& change, const EditDefinition& edit, const ApplyLive& apply_live) {
+        auto& obj = change.job.object();
+        std::optional<conf::DomainDef> next_cfg;
+        if (change.impact.config) {
+            auto d = edit(*change.config->def, false);
+            if (!d) return std::unexpected(d.error());
+            next_cfg = std::move(*d);
+        }
+        if (change.impact.live) {
+            auto run = d_->running(obj);
+            if (!run) return std::unexpected(run.error());
+            auto d = edit(*run->def, true);
+            if (!d) return std::unexpected(d.error());
+            if (auto st = apply_live(*run, *d); !st) return std::unexpected(d_->command_error(obj, run->priv, st.error()));
+            publish_live(obj, std::move(*d));
+        }
+        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
+        return {};
+    }
+
     // virsh change-media: the running domain through QMP (its live XML
     // follows), the persistent definition, or both; current = live when
     // running.
@@ -878,8 +905,6 @@ public:
             return fail(ErrorCode::InvalidArg, "invalid argument: thread '{}' is not 'vcpu' or 'emulator'", r.thread);
         auto change = begin_change(r.ref, vcpu ? "vcpupin" : "emulatorpin", {.live = r.live, .config = r.config, .current = r.current});
         if (!change) return std::unexpected(change.error());
-        auto& obj = change->job.object();
-        const driver::Impact& impact = change->impact;
         const auto host = host_online_cpus();
         std::string cpuset;
         if (r.cpulist != "r") {
@@ -891,14 +916,14 @@ public:
                                 fmt::join(host, ","));
             cpuset = conf::format_cpu_list(*list);
         }
-        auto pinned = [&](conf::DomainDef d, std::string_view which) -> Result<conf::DomainDef> {
+        auto pinned = [&](conf::DomainDef d, bool live) -> Result<conf::DomainDef> {
             if (!vcpu) {
                 d.cputune.emulatorpin = cpuset;
                 return d;
             }
             if (r.vcpu >= d.vcpus)
-                return fail(ErrorCode::InvalidArg, "invalid argument: vcpu {} is out of range of {} cpu count {}", r.vcpu, which,
-                            d.vcpus);
+                return fail(ErrorCode::InvalidArg, "invalid argument: vcpu {} is out of range of {} cpu count {}", r.vcpu,
+                            live ? "live" : "persistent", d.vcpus);
             auto& pins = d.cputune.vcpupins;
             std::erase_if(pins, [&](const conf::CpuTune::Pin& p) { return p.id == r.vcpu; });
             if (!cpuset.empty()) {
@@ -907,27 +932,14 @@ public:
             }
             return d;
         };
-        std::optional<conf::DomainDef> next_cfg;
-        if (impact.config) {
-            auto d = pinned(*change->config->def, "persistent");
-            if (!d) return std::unexpected(d.error());
-            next_cfg = std::move(*d);
-        }
-        if (impact.live) {
-            auto run = d_->running(obj);
-            if (!run) return std::unexpected(run.error());
-            auto d = pinned(*run->def, "live");
-            if (!d) return std::unexpected(d.error());
-            const std::string effective = !cpuset.empty()             ? cpuset
-                                          : !d->vcpu_cpuset.empty() ? d->vcpu_cpuset
-                                                                    : conf::format_cpu_list(std::vector<unsigned>(host.begin(), host.end()));
-            Monitor& mon = *run->priv->monitor;
-            auto st = vcpu ? pin_vcpu(mon, static_cast<unsigned>(r.vcpu), effective) : pin_emulator(mon, run->priv->proc.pid, effective);
-            if (!st) return std::unexpected(d_->command_error(obj, run->priv, st.error()));
-            publish_live(obj, std::move(*d));
-        }
-        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
-        return {};
+        auto pin_running = [&](const QemuDriverImpl::Running& run, const conf::DomainDef& next) -> Status {
+            const std::string effective = !cpuset.empty()               ? cpuset
+                                          : !next.vcpu_cpuset.empty() ? next.vcpu_cpuset
+                                                                      : conf::format_cpu_list(std::vector<unsigned>(host.begin(), host.end()));
+            Monitor& mon = *run.priv->monitor;
+            return vcpu ? pin_vcpu(mon, static_cast<unsigned>(r.vcpu), effective) : pin_emulator(mon, run.priv->proc.pid, effective);
+        };
+        return edit_definitions(*change, pinned, pin_running);
     }
 
     static bool has_balloon(const conf::DomainDef& d) { return d.devices.memballoon && d.devices.memballoon->model != "none"; }
@@ -938,11 +950,9 @@ public:
         if (r.kib == 0) return fail(ErrorCode::InvalidArg, "invalid argument: the memory size must be greater than 0");
         auto change = begin_change(r.ref, r.maximum ? "setmaxmem" : "setmem", {.live = r.live, .config = r.config, .current = r.current});
         if (!change) return std::unexpected(change.error());
-        auto& obj = change->job.object();
-        const driver::Impact& impact = change->impact;
-        if (r.maximum && impact.live)
+        if (r.maximum && change->impact.live)
             return fail(ErrorCode::Unsupported, "Operation not supported: cannot resize the maximum memory on an active domain");
-        auto sized = [&](conf::DomainDef d) -> Result<conf::DomainDef> {
+        auto sized = [&](conf::DomainDef d, bool live) -> Result<conf::DomainDef> {
             if (r.maximum) {
                 d.memory_kib = r.kib;
                 if (d.current_memory_kib && *d.current_memory_kib > r.kib) d.current_memory_kib = r.kib;
@@ -951,28 +961,14 @@ public:
                 d.current_memory_kib = r.kib;
             }
             VIREO_TRY(conf::validate_domain(d));
-            return d;
-        };
-        std::optional<conf::DomainDef> next_cfg;
-        if (impact.config) {
-            auto d = sized(*change->config->def);
-            if (!d) return std::unexpected(d.error());
-            next_cfg = std::move(*d);
-        }
-        if (impact.live) {
-            auto run = d_->running(obj);
-            if (!run) return std::unexpected(run.error());
-            auto d = sized(*run->def);
-            if (!d) return std::unexpected(d.error());
-            if (!has_balloon(*d))
+            if (live && !has_balloon(d))
                 return fail(ErrorCode::Unsupported, "Operation not supported: Unable to change memory of active domain without "
                                                     "the balloon device and guest OS balloon driver");
-            if (auto st = run->priv->monitor->balloon(r.kib * 1024); !st)
-                return std::unexpected(d_->command_error(obj, run->priv, st.error()));
-            publish_live(obj, std::move(*d));
-        }
-        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
-        return {};
+            return d;
+        };
+        return edit_definitions(*change, sized, [&](const QemuDriverImpl::Running& run, const conf::DomainDef&) {
+            return run.priv->monitor->balloon(r.kib * 1024);
+        });
     }
 
     // dommemstat: the balloon's size and the guest's statistics (when a
@@ -1000,32 +996,16 @@ public:
     Status set_memory_stats_period(const driver::ops::DomainSetMemoryStatsPeriod::Request& r) {
         auto change = begin_change(r.ref, "dommemstat", {.live = r.live, .config = r.config, .current = r.current});
         if (!change) return std::unexpected(change.error());
-        auto& obj = change->job.object();
-        const driver::Impact& impact = change->impact;
-        auto with_period = [&](conf::DomainDef d) -> Result<conf::DomainDef> {
+        auto with_period = [&](conf::DomainDef d, bool) -> Result<conf::DomainDef> {
             if (!has_balloon(d))
                 return fail(ErrorCode::Unsupported,
                             "Operation not supported: No memory balloon device configured, can not set the collection period");
             d.devices.memballoon->stats_period = r.seconds == 0 ? "" : std::to_string(r.seconds);
             return d;
         };
-        std::optional<conf::DomainDef> next_cfg;
-        if (impact.config) {
-            auto d = with_period(*change->config->def);
-            if (!d) return std::unexpected(d.error());
-            next_cfg = std::move(*d);
-        }
-        if (impact.live) {
-            auto run = d_->running(obj);
-            if (!run) return std::unexpected(run.error());
-            auto d = with_period(*run->def);
-            if (!d) return std::unexpected(d.error());
-            if (auto st = apply_balloon_period(*run->priv->monitor, *d); !st)
-                return std::unexpected(d_->command_error(obj, run->priv, st.error()));
-            publish_live(obj, std::move(*d));
-        }
-        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
-        return {};
+        return edit_definitions(*change, with_period, [](const QemuDriverImpl::Running& run, const conf::DomainDef& next) {
+            return apply_balloon_period(*run.priv->monitor, next);
+        });
     }
 
     // Which NIC a detach means: by MAC (and type), or by alias.
