@@ -564,6 +564,14 @@ Result<Interface> parse_domain_interface_xml(std::string_view xml);
 // `def` untouched.
 Result<DomainDef> with_interface_attached(const DomainDef& def, Interface nic);
 
+// update-device with an <interface>: `def` with the NIC of the document's
+// MAC (the only NIC when the document has none) changed. Live, only its link
+// state may change (QEMU's set_link); any other field the document sets to
+// another value is refused, naming it. For the persistent definition the
+// document replaces the NIC, keeping its MAC, and its alias and address when
+// the document has none.
+Result<DomainDef> with_interface_updated(const DomainDef& def, Interface update, bool live);
+
 // The NIC detach-device / detach-interface means: the one with `mac`, or,
 // with no MAC, the only one of `type` ("" = any type). NotFound when none
 // matches; InvalidArg when several do and no MAC tells them apart.
@@ -582,6 +590,12 @@ Result<std::size_t> find_interface_by_alias(const DomainDef& def, std::string_vi
 std::optional<std::vector<unsigned>> parse_cpu_list(std::string_view text);
 // The reverse, libvirt's spelling: "0-1,3".
 std::string format_cpu_list(const std::vector<unsigned>& cpus);
+
+// The host CPUs a definition lets vCPU `id` run on: its <vcpupin>, else
+// <vcpu cpuset>; "" when nothing restricts it (every host CPU).
+std::string vcpu_pinning(const DomainDef& def, unsigned id);
+// The same for the emulator threads: <emulatorpin>, else <vcpu cpuset>.
+std::string emulator_pinning(const DomainDef& def);
 
 // The libvirt-format document for `def`.
 std::string format_domain_xml(const DomainDef& def, FormatFlags flags = {});

@@ -29,6 +29,8 @@
 #include <array>
 #include <cstdint>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -181,6 +183,16 @@ std::string format_cpu_list(const std::vector<unsigned>& cpus) {
         i = j + 1;
     }
     return out;
+}
+
+std::string vcpu_pinning(const DomainDef& def, unsigned id) {
+    for (const auto& p : def.cputune.vcpupins)
+        if (p.id == id) return p.cpuset;
+    return def.vcpu_cpuset;
+}
+
+std::string emulator_pinning(const DomainDef& def) {
+    return def.cputune.emulatorpin.empty() ? def.vcpu_cpuset : def.cputune.emulatorpin;
 }
 
 namespace {
@@ -736,6 +748,73 @@ Result<DomainDef> with_interface_attached(const DomainDef& def, Interface nic) {
     VIREO_TRY(assign_addresses_and_aliases(out));
     VIREO_TRY(validate_domain(out));
     return out;
+}
+
+namespace {
+
+Result<std::size_t> find_interface_for_update(const DomainDef& def, std::string_view mac) {
+    const auto& nics = def.devices.interfaces;
+    if (mac.empty()) {
+        if (nics.size() == 1) return 0;
+        return fail(ErrorCode::InvalidArg, "invalid argument: the domain has {} interfaces: name the one to update by its <mac address>",
+                    nics.size());
+    }
+    for (std::size_t i = 0; i < nics.size(); ++i)
+        if (nics[i].mac == mac) return i;
+    return fail(ErrorCode::NotFound, "operation failed: no interface found with MAC address {}", mac);
+}
+
+// Live, a field the document sets must keep its value.
+Status check_unchanged_live(const Interface& old, const Interface& update) {
+    const std::array<std::tuple<std::string_view, const std::string*, const std::string*>, 11> fields{{
+        {"model", &old.model, &update.model},
+        {"source network", &old.source_network, &update.source_network},
+        {"source bridge", &old.source_bridge, &update.source_bridge},
+        {"source portgroup", &old.source_portgroup, &update.source_portgroup},
+        {"source dev", &old.source_dev, &update.source_dev},
+        {"source mode", &old.source_mode, &update.source_mode},
+        {"target dev", &old.target_dev, &update.target_dev},
+        {"backend type", &old.backend_type, &update.backend_type},
+        {"driver name", &old.driver_name, &update.driver_name},
+        {"driver queues", &old.driver_queues, &update.driver_queues},
+        {"mtu", &old.mtu, &update.mtu},
+    }};
+    for (const auto& [what, was, wanted] : fields)
+        if (!wanted->empty() && *wanted != *was)
+            return fail(ErrorCode::Unsupported,
+                        "Operation not supported: cannot change the {} of interface {} of a running domain ('{}' to '{}'): "
+                        "only its link state can be updated live",
+                        what, old.mac, *was, *wanted);
+    if (!update.info.alias.empty() && update.info.alias != old.info.alias)
+        return fail(ErrorCode::Unsupported, "Operation not supported: cannot change the alias of interface {}", old.mac);
+    return {};
+}
+
+}  // namespace
+
+Result<DomainDef> with_interface_updated(const DomainDef& def, Interface update, bool live) {
+    auto index = find_interface_for_update(def, update.mac);
+    if (!index) return std::unexpected(index.error());
+    const Interface& old = def.devices.interfaces[*index];
+    if (update.type != old.type)
+        return fail(ErrorCode::Unsupported, "Operation not supported: cannot change the type of interface {} from '{}' to '{}'",
+                    old.mac, old.type, update.type);
+    DomainDef out = def;
+    if (live) {
+        VIREO_TRY(check_unchanged_live(old, update));
+        out.devices.interfaces[*index].link_state = update.link_state;
+        return out;
+    }
+    update.mac = old.mac;
+    if (update.info.alias.empty()) update.info.alias = old.info.alias;
+    if (update.info.address.type.empty()) update.info.address = old.info.address;
+    out.devices.interfaces.erase(out.devices.interfaces.begin() + static_cast<std::ptrdiff_t>(*index));
+    auto replaced = with_interface_attached(out, std::move(update));
+    if (!replaced) return std::unexpected(replaced.error());
+    // Back in its place: the order of <interface> elements is the guest's NIC order.
+    auto& nics = replaced->devices.interfaces;
+    std::rotate(nics.begin() + static_cast<std::ptrdiff_t>(*index), nics.end() - 1, nics.end());
+    return std::move(*replaced);
 }
 
 Result<std::size_t> find_interface_for_detach(const DomainDef& def, std::string_view mac, std::string_view type) {

@@ -205,6 +205,7 @@ public:
         on<ops::DomainSendKey>([this](const auto& r) { return send_key(r.ref, r.codeset, r.holdtime, r.keys); });
         on<ops::DomainChangeMedia>([this](const auto& r) { return change_media(r); });
         on<ops::DomainAttachDevice>([this](const auto& r) { return attach_device(r); });
+        on<ops::DomainUpdateDevice>([this](const auto& r) { return update_device(r); });
         on<ops::DomainDetachDevice>([this](const auto& r) -> Status {
             const driver::ImpactFlags flags{.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent};
             auto kind = conf::device_xml_kind(r.xml);
@@ -522,7 +523,18 @@ public:
     Status change_media(const driver::ops::DomainChangeMedia::Request& r) {
         auto action = parse_media_action(r.action);
         if (!action) return std::unexpected(action.error());
-        auto change = begin_change(r.ref, "change-media", {.live = r.live, .config = r.config});
+        return change_media_with(r.ref, "change-media", {.live = r.live, .config = r.config},
+                                 {.path = r.path, .action = *action, .source = r.source, .force = r.force});
+    }
+
+    struct MediaChange {
+        std::string path;  // the disk's target or current source
+        MediaAction action = MediaAction::Update;
+        std::string source;
+        bool force = false;
+    };
+    Status change_media_with(std::string_view ref, std::string_view name, driver::ImpactFlags flags, const MediaChange& m) {
+        auto change = begin_change(ref, name, flags);
         if (!change) return std::unexpected(change.error());
         auto& obj = change->job.object();
         const auto& cfg_def = change->config;
@@ -533,28 +545,28 @@ public:
         if (live) {
             auto cur = obj.with([](DomainFields& f) { return f.live; });
             if (!cur) return std::unexpected(driver::not_running_error(obj.name()));
-            auto n = with_media(*cur->def, r.path, *action, r.source);
+            auto n = with_media(*cur->def, m.path, m.action, m.source);
             if (!n) return std::unexpected(n.error());
             next_live = std::move(*n);
         }
         if (config) {
-            auto n = with_media(*cfg_def->def, r.path, *action, r.source);
+            auto n = with_media(*cfg_def->def, m.path, m.action, m.source);
             if (!n) return std::unexpected(n.error());
             next_cfg = std::move(*n);
         }
-        if (!r.source.empty() && *action != MediaAction::Eject) {
+        if (!m.source.empty() && m.action != MediaAction::Eject) {
             std::error_code ec;
-            if (!std::filesystem::exists(r.source, ec))
-                return fail(ErrorCode::NotFound, "Cannot access storage file '{}': No such file or directory", r.source);
+            if (!std::filesystem::exists(m.source, ec))
+                return fail(ErrorCode::NotFound, "Cannot access storage file '{}': No such file or directory", m.source);
         }
         if (next_live) {
             auto run = d_->running(obj);
             if (!run) return std::unexpected(run.error());
-            auto index = find_media_disk(*next_live, r.path);
+            auto index = find_media_disk(*next_live, m.path);
             if (!index) return std::unexpected(index.error());
             const conf::Disk& disk = next_live->devices.disks[*index];
             VIREO_TRY(d_->admit_disk(*run->def, disk, run->priv->runtime_prefix));
-            if (auto st = change_media_live(*run->priv->monitor, disk, r.force); !st)
+            if (auto st = change_media_live(*run->priv->monitor, disk, m.force); !st)
                 return std::unexpected(d_->command_error(obj, run->priv, st.error()));
             publish_live(obj, std::move(*next_live));
         }
@@ -563,6 +575,45 @@ public:
     }
 
     // --- devices (attach-device, detach-device, detach-device-alias) -------------------
+
+    // virsh update-device: a cdrom or floppy <disk> changes its medium (the
+    // change-media path: no <source> ejects), an <interface> its link state
+    // (live) or its whole definition (config).
+    Status update_device(const driver::ops::DomainUpdateDevice::Request& r) {
+        auto kind = conf::device_xml_kind(r.xml);
+        if (!kind) return std::unexpected(kind.error());
+        const driver::ImpactFlags flags{.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent};
+        if (*kind == "interface") return update_interface(r.ref, r.xml, flags);
+        if (*kind != "disk")
+            return fail(ErrorCode::Unsupported, "updating a <{}> device is not supported yet (only a cdrom or floppy <disk> and <interface>)",
+                        *kind);
+        auto disk = conf::parse_disk_xml(r.xml);
+        if (!disk) return std::unexpected(disk.error());
+        if (disk->device != "cdrom" && disk->device != "floppy")
+            return fail(ErrorCode::Unsupported,
+                        "Operation not supported: disk device '{}' cannot be updated: only the medium of a cdrom or floppy can",
+                        disk->device);
+        const std::string& source = disk->source.file.empty() ? disk->source.dev : disk->source.file;
+        return change_media_with(r.ref, "update-device", flags,
+                                 {.path = disk->target_dev, .action = MediaAction::Update, .source = source, .force = r.force});
+    }
+
+    Status update_interface(std::string_view ref, std::string_view xml, driver::ImpactFlags flags) {
+        auto nic = conf::parse_domain_interface_xml(xml);
+        if (!nic) return std::unexpected(nic.error());
+        auto change = begin_change(ref, "update-device", flags);
+        if (!change) return std::unexpected(change.error());
+        auto link_up = [](const conf::Interface& n) { return n.link_state != "down"; };
+        return edit_definitions(
+            *change, [&](const conf::DomainDef& def, bool live) { return conf::with_interface_updated(def, *nic, live); },
+            [&](const QemuDriverImpl::Running& run, const conf::DomainDef& next) -> Status {
+                for (const auto& after : next.devices.interfaces)
+                    for (const auto& before : run.def->devices.interfaces)
+                        if (before.mac == after.mac && link_up(before) != link_up(after))
+                            VIREO_TRY(run.priv->monitor->set_link(after.info.alias, link_up(after)));
+                return {};
+            });
+    }
 
     // The one device document of attach/detach: a <disk> here (<interface>
     // is dispatched before; other kinds are not supported yet).

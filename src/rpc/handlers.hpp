@@ -2,7 +2,8 @@
 // the procedure table (ProcDef), running a call as an operation of the
 // operation table, and small reply encoders. The domain and host procedures
 // are in procedures.cpp, pools and volumes in storage.cpp, networks in
-// network.cpp; find_procedure() looks in the three tables.
+// network.cpp, vCPUs and memory in vcpu_memory.cpp; find_procedure() looks
+// in every table.
 #pragma once
 
 #include <algorithm>
@@ -33,6 +34,8 @@ struct ProcDef {
 std::span<const ProcDef> storage_procedures();
 // The network procedures and network events (network.cpp).
 std::span<const ProcDef> network_procedures();
+// The vCPU and memory procedures (vcpu_memory.cpp).
+std::span<const ProcDef> vcpu_memory_procedures();
 
 namespace handlers {
 
@@ -46,6 +49,16 @@ Status run(Connection& c, const Connection::Call& call, Work f) {
 }
 
 inline std::string empty() { return {}; }
+
+// Run operation Op with `req` and answer with an empty body (the shape of
+// every procedure that changes something and returns nothing).
+template <class Op>
+Status run_empty(Connection& c, const Connection::Call& call, typename Op::Request req) {
+    return run<Op>(c, call, [req = std::move(req)](driver::Driver& d) -> Result<std::string> {
+        VIREO_TRY(d.call<Op>(req));
+        return empty();
+    });
+}
 
 inline std::string one_int(std::int32_t v) {
     XdrWriter w;

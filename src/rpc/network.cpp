@@ -222,10 +222,7 @@ Status set_autostart(Connection& c, Call& call) {
     VIREO_RPC_GET(net, get_network(call.args));
     VIREO_RPC_GET(on, call.args.i32());
     ops::NetworkSetAutostart::Request req{.network = net.name, .enabled = on != 0};
-    return run<ops::NetworkSetAutostart>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::NetworkSetAutostart>(req));
-        return empty();
-    });
+    return run_empty<ops::NetworkSetAutostart>(c, call, std::move(req));
 }
 
 // virNetworkUpdateCommand: 1 modify, 2 delete, 3 add-last, 4 add-first.
@@ -268,10 +265,7 @@ Status update(Connection& c, Call& call) {
                                                                      : static_cast<std::uint64_t>(parent_index),
                                     .live = (flags & kNetUpdateLive) != 0,
                                     .config = (flags & kNetUpdateConfig) != 0};
-    return run<ops::NetworkUpdate>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::NetworkUpdate>(req));
-        return empty();
-    });
+    return run_empty<ops::NetworkUpdate>(c, call, std::move(req));
 }
 
 // --- events ---------------------------------------------------------------------------------

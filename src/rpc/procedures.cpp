@@ -559,18 +559,12 @@ Status set_autostart(Connection& c, Call& call) {
     VIREO_RPC_GET(dom, get_domain(call.args));
     VIREO_RPC_GET(on, call.args.i32());
     ops::DomainSetAutostart::Request req{.ref = dom.ref(), .enabled = on != 0};
-    return run<ops::DomainSetAutostart>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::DomainSetAutostart>(req));
-        return empty();
-    });
+    return run_empty<ops::DomainSetAutostart>(c, call, std::move(req));
 }
 
 Status save_to(Connection& c, Call& call, const DomainRef& dom, std::string to) {
     ops::DomainSave::Request req{.ref = dom.ref(), .path = std::move(to)};
-    return run<ops::DomainSave>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::DomainSave>(req));
-        return empty();
-    });
+    return run_empty<ops::DomainSave>(c, call, std::move(req));
 }
 
 Status save(Connection& c, Call& call) {
@@ -591,10 +585,7 @@ Status save_flags(Connection& c, Call& call) {
 
 Status restore_from(Connection& c, Call& call, std::string from, bool paused) {
     ops::DomainRestore::Request req{.path = std::move(from), .paused = paused};
-    return run<ops::DomainRestore>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::DomainRestore>(req));
-        return empty();
-    });
+    return run_empty<ops::DomainRestore>(c, call, std::move(req));
 }
 
 Status restore(Connection& c, Call& call) {
@@ -614,8 +605,9 @@ Status restore_flags(Connection& c, Call& call) {
 
 // --- devices ---------------------------------------------------------------------------------
 
-// virDomainModificationImpact: 0 is "current".
-constexpr std::uint32_t kAffectLive = 1, kAffectConfig = 2;
+// virDomainModificationImpact: 0 is "current"; update also takes
+// VIR_DOMAIN_DEVICE_MODIFY_FORCE.
+constexpr std::uint32_t kAffectLive = 1, kAffectConfig = 2, kDeviceModifyForce = 4;
 
 // attach/detach (flags: live, config; without flags: live, as libvirt's
 // virDomainAttachDevice).
@@ -633,18 +625,25 @@ Status device_call(Connection& c, Call& call, bool attach, bool has_flags) {
     if (attach) {
         ops::DomainAttachDevice::Request req{.ref = dom.ref(), .xml = std::move(xml), .live = live, .config = config,
                                              .current = !live && !config};
-        return run<ops::DomainAttachDevice>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-            VIREO_TRY(d.call<ops::DomainAttachDevice>(req));
-            return empty();
-        });
+        return run_empty<ops::DomainAttachDevice>(c, call, std::move(req));
     }
     ops::DomainDetachDevice::Request req{.ref = dom.ref(), .xml = std::move(xml), .live = live, .config = config,
                                          .current = !live && !config};
-    return run<ops::DomainDetachDevice>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::DomainDetachDevice>(req));
-        return empty();
-    });
+    return run_empty<ops::DomainDetachDevice>(c, call, std::move(req));
 }
+// virDomainUpdateDeviceFlags: a medium or an interface's link state / definition.
+Status update_device_flags(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(xml, call.args.string());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if ((flags & ~(kAffectLive | kAffectConfig | kDeviceModifyForce)) != 0)
+        return fail(ErrorCode::Unsupported, "device flags {:#x} are not supported yet", flags);
+    const bool live = (flags & kAffectLive) != 0, config = (flags & kAffectConfig) != 0;
+    ops::DomainUpdateDevice::Request req{.ref = dom.ref(), .xml = std::move(xml), .live = live, .config = config,
+                                         .current = !live && !config, .force = (flags & kDeviceModifyForce) != 0};
+    return run_empty<ops::DomainUpdateDevice>(c, call, std::move(req));
+}
+
 Status attach_device(Connection& c, Call& call) { return device_call(c, call, true, false); }
 Status attach_device_flags(Connection& c, Call& call) { return device_call(c, call, true, true); }
 Status detach_device(Connection& c, Call& call) { return device_call(c, call, false, false); }
@@ -722,18 +721,18 @@ const std::array kProcedures = std::to_array<ProcDef>({
     {Proc::DomainAttachDeviceFlags, "domain_attach_device_flags", VIREO_OP(DomainAttachDevice), attach_device_flags},
     {Proc::DomainDetachDevice, "domain_detach_device", VIREO_OP(DomainDetachDevice), detach_device},
     {Proc::DomainDetachDeviceFlags, "domain_detach_device_flags", VIREO_OP(DomainDetachDevice), detach_device_flags},
+    {Proc::DomainUpdateDeviceFlags, "domain_update_device_flags", VIREO_OP(DomainUpdateDevice), update_device_flags},
 });
 #undef VIREO_OP
 
 }  // namespace
 
 const ProcDef* find_procedure(int number) {
-    for (const auto& d : kProcedures)
-        if (static_cast<int>(d.proc) == number) return &d;
-    for (const auto& d : storage_procedures())
-        if (static_cast<int>(d.proc) == number) return &d;
-    for (const auto& d : network_procedures())
-        if (static_cast<int>(d.proc) == number) return &d;
+    const std::array<std::span<const ProcDef>, 4> tables{kProcedures, storage_procedures(), network_procedures(),
+                                                        vcpu_memory_procedures()};
+    for (const auto& table : tables)
+        for (const auto& d : table)
+            if (static_cast<int>(d.proc) == number) return &d;
     return nullptr;
 }
 

@@ -85,6 +85,25 @@ enum class Proc : int {
     DomainDetachDevice = 13,
     DomainAttachDeviceFlags = 160,
     DomainDetachDeviceFlags = 161,
+    DomainUpdateDeviceFlags = 174,
+
+    // vCPUs and memory (vcpu_memory.cpp).
+    DomainGetMaxVcpus = 18,
+    DomainGetVcpus = 20,
+    DomainPinVcpu = 26,
+    DomainSetMaxMemory = 30,
+    DomainSetMemory = 31,
+    DomainSetVcpus = 32,
+    DomainMemoryStats = 159,
+    DomainSetVcpusFlags = 199,
+    DomainGetVcpusFlags = 200,
+    DomainSetMemoryFlags = 204,
+    DomainPinVcpuFlags = 225,
+    DomainGetVcpuPinInfo = 230,
+    DomainPinEmulator = 279,
+    DomainGetEmulatorPinInfo = 280,
+    NodeGetCpuMap = 293,
+    DomainSetMemoryStatsPeriod = 308,
 
     // Close callbacks and the connection-closed message.
     ConnectRegisterCloseCallback = 360,

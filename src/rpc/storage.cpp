@@ -252,10 +252,7 @@ Status pool_create(Connection& c, Call& call) {
                                 .build = (flags & kPoolCreateWithBuild) != 0,
                                 .overwrite = (flags & kPoolCreateOverwrite) != 0,
                                 .no_overwrite = (flags & kPoolCreateNoOverwrite) != 0};
-    return run<ops::PoolStart>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::PoolStart>(req));
-        return empty();
-    });
+    return run_empty<ops::PoolStart>(c, call, std::move(req));
 }
 
 Status pool_build(Connection& c, Call& call) {
@@ -266,10 +263,7 @@ Status pool_build(Connection& c, Call& call) {
     ops::PoolBuild::Request req{.pool = pool.name,
                                 .overwrite = (flags & kPoolBuildOverwrite) != 0,
                                 .no_overwrite = (flags & kPoolBuildNoOverwrite) != 0};
-    return run<ops::PoolBuild>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::PoolBuild>(req));
-        return empty();
-    });
+    return run_empty<ops::PoolBuild>(c, call, std::move(req));
 }
 
 // A pool call whose request is the pool's name alone; `has_flags`: the
@@ -296,10 +290,7 @@ Status pool_set_autostart(Connection& c, Call& call) {
     VIREO_RPC_GET(pool, get_pool(call.args));
     VIREO_RPC_GET(on, call.args.i32());
     ops::PoolSetAutostart::Request req{.pool = pool.name, .enabled = on != 0};
-    return run<ops::PoolSetAutostart>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::PoolSetAutostart>(req));
-        return empty();
-    });
+    return run_empty<ops::PoolSetAutostart>(c, call, std::move(req));
 }
 
 // --- volume listings -------------------------------------------------------------------------
@@ -465,10 +456,7 @@ Status wipe(Connection& c, Call& call, const VolumeRef& vol, std::uint32_t algor
                         "vol-wipe: algorithm {} is not supported (zero, random and trim are)", algorithm);
     }
     ops::VolumeWipe::Request req{.pool = vol.pool, .vol = vol.name, .algorithm = a};
-    return run<ops::VolumeWipe>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::VolumeWipe>(req));
-        return empty();
-    });
+    return run_empty<ops::VolumeWipe>(c, call, std::move(req));
 }
 
 Status vol_wipe(Connection& c, Call& call) {
@@ -494,10 +482,7 @@ Status vol_resize(Connection& c, Call& call) {
                                    .delta = (flags & kVolResizeDelta) != 0,
                                    .shrink = (flags & kVolResizeShrink) != 0,
                                    .allocate = (flags & kVolResizeAllocate) != 0};
-    return run<ops::VolumeResize>(c, call, [req](driver::Driver& d) -> Result<std::string> {
-        VIREO_TRY(d.call<ops::VolumeResize>(req));
-        return empty();
-    });
+    return run_empty<ops::VolumeResize>(c, call, std::move(req));
 }
 
 // --- the table ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-// Device verbs as virsh's: attach-device, detach-device, detach-device-alias
-// (a device from its XML file, or by alias), attach-disk, detach-disk (a
+// Device verbs as virsh's: attach-device, detach-device, update-device,
+// detach-device-alias (a device from its XML file, or by alias), attach-disk, detach-disk (a
 // disk from options, or by target or source). --live/--config/--current
 // (and --persistent on attach) go to the daemon, which resolves them by
 // libvirt's rule (driver/impact.hpp). attach-interface, detach-interface:
@@ -55,6 +55,24 @@ int cmd_detach_device(Session& s, const Args& a) {
         return 1;
     }
     s.info("Device detached successfully\n\n");
+    return 0;
+}
+
+int cmd_update_device(Session& s, const Args& a) {
+    if (!check_impact_options(s, a)) return 1;
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    const std::string file = a.get("file");
+    auto xml = read_xml_file(s, file);
+    if (!xml) return 1;
+    auto st = s.conn()->call<ops::DomainUpdateDevice>({.ref = dom->name, .xml = *xml, .live = a.has("live"),
+                                                       .config = a.has("config"), .current = a.has("current"),
+                                                       .persistent = a.has("persistent"), .force = a.has("force")});
+    if (!st) {
+        s.error(fmt::format("Failed to update device from {}", file), st.error());
+        return 1;
+    }
+    s.info("Device updated successfully\n\n");
     return 0;
 }
 
@@ -234,6 +252,17 @@ void add_device_commands(std::vector<CommandSpec>& t) {
                  "Detach device from an XML <file> (a <disk> by its target, an <interface> by its MAC).",
                  {kDomainOpt, {"file", OptType::String, "XML file", true, true}, kConfigOpt, kLiveOpt, kCurrentOpt, kTimeout},
                  cmd_detach_device, true, true});
+    t.push_back({"update-device", group, "update device from an XML file",
+                 "Update device from an XML <file>: a cdrom or floppy's medium, an interface's link state (live) or "
+                 "definition (config).",
+                 {kDomainOpt,
+                  {"file", OptType::String, "XML file", true, true},
+                  kPersistentOpt,
+                  kConfigOpt,
+                  kLiveOpt,
+                  kCurrentOpt,
+                  {"force", OptType::Bool, "force device update"}},
+                 cmd_update_device, true, true});
     t.push_back({"detach-device-alias", group, "detach device from an alias",
                  "Detach device identified by the given alias from a domain.",
                  {kDomainOpt, {"alias", OptType::String, "device alias", true, true}, kConfigOpt, kLiveOpt, kCurrentOpt, kTimeout},

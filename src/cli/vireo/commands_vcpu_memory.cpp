@@ -59,9 +59,8 @@ std::string affinity_map(const std::string& list, unsigned cpus) {
 
 // The host CPUs vCPU `id` may run on per `def`: its vcpupin, else <vcpu cpuset>, else all.
 std::string vcpu_affinity(const conf::DomainDef& def, unsigned id, unsigned cpus) {
-    for (const auto& p : def.cputune.vcpupins)
-        if (p.id == id) return p.cpuset;
-    return def.vcpu_cpuset.empty() ? all_cpus(cpus) : def.vcpu_cpuset;
+    auto list = conf::vcpu_pinning(def, id);
+    return list.empty() ? all_cpus(cpus) : list;
 }
 
 int cmd_vcpucount(Session& s, const Args& a) {
@@ -97,7 +96,7 @@ int cmd_vcpucount(Session& s, const Args& a) {
     }
     auto n = count_of(a.has("maximum"), !live);
     if (!n) return 1;
-    s.out("{}\n", *n);
+    s.out("{}\n\n", *n);
     return 0;
 }
 
@@ -171,7 +170,7 @@ int pin_verb(Session& s, const Args& a, bool vcpu) {
                                                         .vcpu = which.value_or(0), .cpulist = a.get("cpulist"),
                                                         .live = a.has("live"), .config = a.has("config"), .current = a.has("current")});
         if (!st) {
-            s.error(vcpu ? "Failed to pin vCPU" : "Failed to pin emulator", st.error());
+            s.error(st.error().full_message());  // virsh prints the reason alone
             return 1;
         }
         return 0;
@@ -186,9 +185,8 @@ int pin_verb(Session& s, const Args& a, bool vcpu) {
     auto cpus = host_cpus(s);
     if (!cpus) return 1;
     if (!vcpu) {
-        const std::string list = !def->cputune.emulatorpin.empty() ? def->cputune.emulatorpin
-                                 : !def->vcpu_cpuset.empty()        ? def->vcpu_cpuset
-                                                                    : all_cpus(*cpus);
+        std::string list = conf::emulator_pinning(*def);
+        if (list.empty()) list = all_cpus(*cpus);
         s.out("emulator: CPU Affinity\n----------------------------------\n{:>8}: {}\n\n", "*", list);
         return 0;
     }

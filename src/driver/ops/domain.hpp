@@ -534,6 +534,33 @@ struct DomainDetachDevice {
         field("timeout_ms", &Request::timeout_ms, "how long the guest may take to release it (0 = 5000)")};
 };
 
+// update-device: a device changed in place from its XML: a cdrom or
+// floppy's medium (as change-media: no <source> ejects), an interface's
+// link state live, an interface replaced in the persistent definition.
+struct DomainUpdateDevice {
+    static constexpr OpInfo info{.name = "domain.update_device", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/devices/update", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Update a device from its XML (virsh update-device)"};
+    struct Request {
+        std::string ref{};
+        std::string xml{};
+        bool live = false;
+        bool config = false;
+        bool current = false;
+        bool persistent = false;
+        bool force = false;  // open a tray the guest locked
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), document("xml", &Request::xml, "one device element: a cdrom/floppy <disk> or an <interface>"),
+        field("live", &Request::live, "change the running domain"),
+        field("config", &Request::config, "change the persistent definition"),
+        field("current", &Request::current, "the current state's definition (the default)"),
+        field("persistent", &Request::persistent, "the persistent definition, and the running domain when running"),
+        field("force", &Request::force, "force the tray open (a medium change)")};
+};
+
 struct DomainDetachDeviceAlias {
     static constexpr OpInfo info{.name = "domain.detach_device_alias", .method = Method::Post,
                                  .path = "/v1/domains/{ref}/devices/{alias}/detach", .kind = Kind::Job,
@@ -765,7 +792,7 @@ using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, Do
                        DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
                        DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
                        DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey, DomainChangeMedia,
-                       DomainAttachDevice, DomainDetachDevice, DomainDetachDeviceAlias, DomainVcpuInfo, DomainSetVcpus,
+                       DomainAttachDevice, DomainDetachDevice, DomainUpdateDevice, DomainDetachDeviceAlias, DomainVcpuInfo, DomainSetVcpus,
                        DomainPinThread, DomainSetMemory, DomainMemoryStats, DomainSetMemoryStatsPeriod>;
 
 }  // namespace vireo::driver::ops

@@ -80,7 +80,7 @@ TEST_F(QemuCliResources, VcpusAndMemoryAsVirshShowsThem) {
 
     EXPECT_EQ(ok({"vcpucount", "res"}),
               "maximum      config         2\nmaximum      live           2\ncurrent      config         1\ncurrent      live           1\n\n");
-    EXPECT_EQ(ok({"vcpucount", "res", "--maximum", "--live"}), "2\n");
+    EXPECT_EQ(ok({"vcpucount", "res", "--maximum", "--live"}), "2\n\n");
     const std::string info = ok({"vcpuinfo", "res"});
     EXPECT_TRUE(std::regex_search(info, std::regex("^VCPU:           0\nCPU:            \\d+\nState:          running\n"
                                                    "CPU time:       \\d+\\.\\ds\nCPU Affinity:   [y-]+\n\n$")))
@@ -92,8 +92,8 @@ TEST_F(QemuCliResources, VcpusAndMemoryAsVirshShowsThem) {
     EXPECT_TRUE(contains(too_many.err, "requested vcpus is greater than max allowable vcpus for the live domain: 3 > 2"))
         << too_many.err;
     EXPECT_EQ(ok({"setvcpus", "res", "2", "--live"}), "");
-    EXPECT_EQ(ok({"vcpucount", "res", "--live"}), "2\n");
-    EXPECT_EQ(ok({"vcpucount", "res", "--config"}), "1\n") << "--live leaves the persistent definition";
+    EXPECT_EQ(ok({"vcpucount", "res", "--live"}), "2\n\n");
+    EXPECT_EQ(ok({"vcpucount", "res", "--config"}), "1\n\n") << "--live leaves the persistent definition";
     ASSERT_TRUE(cli_.on_console("res",
                                 "for i in $(seq 1 30); do [ -e /sys/devices/system/cpu/cpu1/online ] && break; sleep 1; done; "
                                 "echo 1 > /sys/devices/system/cpu/cpu1/online; echo CPUS=$(grep -c ^processor /proc/cpuinfo)",
@@ -122,10 +122,10 @@ TEST_F(QemuCliResources, VcpusAndMemoryAsVirshShowsThem) {
     auto unplug = vireo({"setvcpus", "res", "1", "--live"});
     EXPECT_EQ(unplug.exit_code, 1);
     EXPECT_TRUE(contains(unplug.err, "vCPU unplug under TCG")) << unplug.err;
-    EXPECT_EQ(ok({"vcpucount", "res", "--live"}), "2\n");
+    EXPECT_EQ(ok({"vcpucount", "res", "--live"}), "2\n\n");
     ASSERT_TRUE(cli_.on_console("res", "echo CPUS=$(grep -c ^processor /proc/cpuinfo)", "CPUS=2", 60s, &said)) << said;
     EXPECT_EQ(ok({"setvcpus", "res", "2", "--config"}), "");
-    EXPECT_EQ(ok({"vcpucount", "res", "--config"}), "2\n");
+    EXPECT_EQ(ok({"vcpucount", "res", "--config"}), "2\n\n");
     auto max_live = vireo({"setvcpus", "res", "4", "--maximum", "--live"});
     EXPECT_EQ(max_live.exit_code, 1);
 

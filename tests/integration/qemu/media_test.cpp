@@ -1,6 +1,7 @@
 // change-media on the real test guest under TCG: a cdrom's ISO swapped in a
 // running guest through QMP, the guest reading each one, the live XML
-// following; and the persistent definition's side.
+// following; and the persistent definition's side; the same through
+// update-device with the cdrom's XML.
 #include <gtest/gtest.h>
 
 #include "helpers.hpp"
@@ -92,6 +93,23 @@ TEST(QemuMedia, ChangeMediaSwapsTheIsoTheGuestReads) {
     // A disk that is not removable.
     auto vda = change_media(f, "vda", "eject", "", false, false, false);
     ASSERT_FALSE(vda);
+
+    // update-device with the cdrom's document: its <source> is the medium,
+    // none ejects; a disk's document is refused.
+    auto update = [&](const std::string& doc) {
+        return f.drv->call<driver::ops::DomainUpdateDevice>({.ref = "cd", .xml = doc, .live = true});
+    };
+    st = update(fmt::format(kCdrom, two.string()));
+    ASSERT_TRUE(st) << st.error().full_message();
+    const std::string updated = read_cd(c);
+    EXPECT_NE(updated.find("SECOND-MEDIUM"), std::string::npos) << updated;
+    st = update("<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>");
+    ASSERT_TRUE(st) << st.error().full_message();
+    live = f.drv->domain_xml("cd", false);
+    EXPECT_EQ(live->find(two.string()), std::string::npos) << *live;
+    auto disk = update("<disk type='file' device='disk'><source file='/x.qcow2'/><target dev='vda' bus='virtio'/></disk>");
+    ASSERT_FALSE(disk);
+    EXPECT_NE(disk.error().full_message().find("cannot be updated"), std::string::npos) << disk.error().full_message();
 }
 
 }  // namespace

@@ -213,6 +213,25 @@ TEST(QemuNics, BridgeGuestReachesANamespaceOnTheBridge) {
     ASSERT_TRUE(up);
     EXPECT_TRUE(contains(*up, "2 packets received")) << *up;
 
+    // update-device with the NIC's document: its link state changes live,
+    // anything else is refused and changes nothing.
+    const std::string nic_doc = "<interface type='bridge'><mac address='" + mac +
+                                "'/><source bridge='vbr0'/><model type='virtio'/><link state='{}'/></interface>";
+    auto update = [&](const std::string& doc) {
+        return f.drv->call<ops::DomainUpdateDevice>({.ref = "nic", .xml = doc, .live = true});
+    };
+    ASSERT_TRUE(update(fmt::format(fmt::runtime(nic_doc), "down")));
+    EXPECT_TRUE(contains(live_xml(f, "nic"), "<link state='down'/>"));
+    auto carrier = con.run("cat /sys/class/net/eth0/carrier", std::chrono::seconds(20));
+    EXPECT_TRUE(carrier && contains(*carrier, "0")) << carrier.value_or("<no answer>");
+    auto model = update("<interface type='bridge'><mac address='" + mac + "'/><source bridge='vbr0'/><model type='e1000'/></interface>");
+    ASSERT_FALSE(model);
+    EXPECT_TRUE(contains(model.error().full_message(), "cannot change the model of interface")) << model.error().full_message();
+    EXPECT_TRUE(contains(live_xml(f, "nic"), "<link state='down'/>")) << "a refused update changes nothing";
+    ASSERT_TRUE(update(fmt::format(fmt::runtime(nic_doc), "up")));
+    carrier = con.run("sleep 1; cat /sys/class/net/eth0/carrier", std::chrono::seconds(20));
+    EXPECT_TRUE(carrier && contains(*carrier, "1")) << carrier.value_or("<no answer>");
+
     ASSERT_TRUE(f.drv->destroy_domain("nic", {}));
     for (int i = 0; i < 100 && link_exists("vnet0"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_FALSE(link_exists("vnet0")) << "the tap goes with QEMU";

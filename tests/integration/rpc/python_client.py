@@ -4,7 +4,8 @@
 # lookups by name/id/uuid, info, state, XML, list all domains with flags,
 # create/destroy with a lifecycle event callback, errors with libvirt's
 # codes, storage pools and volumes with a stream upload and download, close
-# callbacks, the console stream opened and aborted. Every step asserts; the last line printed is PYTHON-LIBVIRT-OK.
+# callbacks, the console stream opened and aborted, vCPU counts and pinning,
+# memory statistics. Every step asserts; the last line printed is PYTHON-LIBVIRT-OK.
 #
 # usage: python_client.py URI WORKDIR
 import os
@@ -98,6 +99,21 @@ assert dom_id in conn.listDomainsID()
 running = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE | libvirt.VIR_CONNECT_LIST_DOMAINS_RUNNING)
 assert "py1" in [d.name() for d in running]
 expect_error(libvirt.VIR_ERR_OPERATION_INVALID, dom.create)  # already running
+# vCPUs: counts, the threads' host CPUs and affinity, pinning read back.
+ncpus, cpumap, online = conn.getCPUMap(0)
+assert ncpus == conn.getInfo()[2] and cpumap == [True] * ncpus and online == ncpus, (ncpus, cpumap, online)
+assert dom.maxVcpus() == 1 and dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE) == 1
+assert dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_VCPU_MAXIMUM) == 1
+vcpus, maps = dom.vcpus()
+assert len(vcpus) == 1 and vcpus[0][0] == 0 and vcpus[0][1] == libvirt.VIR_VCPU_RUNNING, vcpus
+assert maps == [tuple([True] * ncpus)], maps
+dom.pinVcpuFlags(0, tuple([True] + [False] * (ncpus - 1)), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+assert dom.vcpus()[1] == [tuple([True] + [False] * (ncpus - 1))], dom.vcpus()
+assert dom.vcpuPinInfo(libvirt.VIR_DOMAIN_AFFECT_LIVE) == [tuple([True] + [False] * (ncpus - 1))]
+assert dom.vcpuPinInfo(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == [tuple([True] * ncpus)]
+assert dom.emulatorPinInfo(0) == tuple([True] * ncpus), dom.emulatorPinInfo(0)
+expect_error(libvirt.VIR_ERR_INVALID_ARG, dom.setVcpusFlags, 2, libvirt.VIR_DOMAIN_AFFECT_LIVE)  # over the maximum
+assert "rss" in dom.memoryStats(), dom.memoryStats()
 # The serial console opens as a stream (no guest answers on this one: the
 # guest test reads a shell through `virsh console`); --force is refused.
 console = conn.newStream(0)

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "libvirt_clients.hpp"
 
@@ -66,7 +67,12 @@ protected:
 
 TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     const std::string xml = (dir_ / "web.xml").string();
-    std::ofstream(xml) << guest_domain_xml("web");
+    // A free vCPU slot and a balloon, for the vCPU and memory verbs.
+    std::string def = guest_domain_xml("web");
+    def.replace(def.find("<vcpu>1</vcpu>"), 14, "<vcpu current='1'>2</vcpu>");
+    const std::string no_balloon = "<memballoon model='none'/>";
+    def.replace(def.find(no_balloon), no_balloon.size(), "<memballoon model='virtio'><stats period='1'/></memballoon>");
+    std::ofstream(xml) << def;
 
     // Lifecycle events, from a second virsh, as `virsh event --loop --all`.
     auto events = QemuProcess::start({kVirsh, "-c", "qemu+unix:///session?socket=" + (dir_ / "libvirt.sock").string(),
@@ -90,12 +96,52 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     // console, through `virsh console`.
     EXPECT_TRUE(guest_answers("web"));
 
+    // vCPUs and memory through libvirt's vCPU and memory procedures.
+    same({"vcpucount", "web"});
+    same({"vcpucount", "web", "--maximum", "--live"});
+    same({"vcpupin", "web"});
+    same({"emulatorpin", "web"});
+    EXPECT_EQ(ok({"setvcpus", "web", "2", "--live"}), "\n");
+    same({"vcpucount", "web"});
+    EXPECT_TRUE(std::regex_search(ok({"vcpuinfo", "web"}),
+                                  std::regex("VCPU:           1\nCPU:            [0-9]+\nState:          running\n")));
+    EXPECT_EQ(ok({"vcpupin", "web", "1", "0", "--live"}), "\n");
+    same({"vcpupin", "web"});
+    same({"vcpupin", "web", "--config"});
+    // (virsh leaves out the CPU time of a vCPU that never ran: the
+    // hotplugged one stays offline in the test guest, which has no udev.)
+    const std::string pinned = ok({"vcpuinfo", "web"});
+    EXPECT_TRUE(std::regex_search(pinned, std::regex("VCPU:           1\n(.*\n){2,3}CPU Affinity:   y-*\n"))) << pinned;
+    EXPECT_EQ(ok({"emulatorpin", "web", "0", "--live"}), "\n");
+    same({"emulatorpin", "web"});
+    same({"vcpupin", "web", "7", "0", "--live"});  // no such vCPU: the same refusal
+    EXPECT_EQ(ok({"setmem", "web", "131072", "--live"}), "\n");
+    EXPECT_NE(ok({"dumpxml", "web"}).find("<currentMemory unit='KiB'>131072</currentMemory>"), std::string::npos);
+    // The balloon inflates at the guest's pace.
+    std::string stats;
+    for (int i = 0; i < 60 && stats.find("actual 131072\n") == std::string::npos; ++i) {
+        if (i > 0) std::this_thread::sleep_for(500ms);
+        stats = ok({"dommemstat", "web"});
+    }
+    EXPECT_NE(stats.find("actual 131072\n"), std::string::npos) << stats;
+    EXPECT_TRUE(std::regex_search(stats, std::regex("\nrss [1-9][0-9]*\n"))) << stats;
+    EXPECT_EQ(ok({"dommemstat", "web", "--period", "2", "--live"}), "\n");
+    same({"setmaxmem", "web", "262144"});  // running: refused, as libvirt
+    same({"dumpxml", "web"});
+
     // NIC hotplug through virDomainAttachDeviceFlags / DetachDeviceFlags.
     const std::string nic = (dir_ / "nic.xml").string();
     std::ofstream(nic) << "<interface type='user'><mac address='52:54:00:7e:00:01'/><model type='virtio'/></interface>";
     EXPECT_EQ(ok({"attach-device", "web", nic, "--live"}), "Device attached successfully\n\n");
     same({"domiflist", "web"});
     EXPECT_NE(ok({"domiflist", "web"}).find("52:54:00:7e:00:01"), std::string::npos);
+    // virDomainUpdateDeviceFlags: the NIC's link state, live.
+    const std::string nic_down = (dir_ / "nic-down.xml").string();
+    std::ofstream(nic_down) << "<interface type='user'><mac address='52:54:00:7e:00:01'/><model type='virtio'/>"
+                               "<link state='down'/></interface>";
+    EXPECT_EQ(ok({"update-device", "web", nic_down, "--live"}), "Device updated successfully\n\n");
+    EXPECT_EQ(ok({"domif-getlink", "web", "52:54:00:7e:00:01"}), "52:54:00:7e:00:01 down\n");
+    same({"domif-getlink", "web", "52:54:00:7e:00:01"});
     EXPECT_EQ(ok({"detach-device", "web", nic, "--live"}), "Device detached successfully\n\n");
     EXPECT_EQ(ok({"domiflist", "web"}).find("52:54:00:7e:00:01"), std::string::npos);
 

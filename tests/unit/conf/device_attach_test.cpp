@@ -166,6 +166,50 @@ TEST(DeviceAttach, InterfaceGetsWhatAColdDefineGives) {
     EXPECT_FALSE(parse_domain_interface_xml("<interface type='network'><source network='n'/><bogus/></interface>"));
 }
 
+// update-device: live, only the link state of the NIC the MAC names
+// changes; the persistent definition takes the whole document, the NIC
+// keeping its place, alias and address.
+TEST(DeviceAttach, InterfaceUpdate) {
+    const DomainDef def = defined(domain_with(
+        "<interface type='network'><mac address='52:54:00:00:03:01'/><source network='a'/><model type='virtio'/></interface>\n"
+        "<interface type='network'><mac address='52:54:00:00:03:02'/><source network='b'/><model type='virtio'/></interface>\n"));
+    auto doc = [](const std::string& inner) {
+        auto nic = parse_domain_interface_xml("<interface type='network'><mac address='52:54:00:00:03:02'/>" + inner + "</interface>");
+        EXPECT_TRUE(nic) << nic.error().message;
+        return nic.value_or(Interface{});
+    };
+    auto down = with_interface_updated(def, doc("<source network='b'/><link state='down'/>"), true);
+    ASSERT_TRUE(down) << down.error().message;
+    EXPECT_EQ(down->devices.interfaces[1].link_state, "down");
+    EXPECT_EQ(down->devices.interfaces[0].link_state, "");
+    auto model = with_interface_updated(def, doc("<source network='b'/><model type='e1000'/>"), true);
+    ASSERT_FALSE(model);
+    EXPECT_EQ(model.error().code, ErrorCode::Unsupported);
+    EXPECT_NE(model.error().message.find("cannot change the model of interface 52:54:00:00:03:02"), std::string::npos)
+        << model.error().message;
+    EXPECT_FALSE(with_interface_updated(def, doc("<source network='c'/>"), true));
+    auto bridge = parse_domain_interface_xml("<interface type='bridge'><mac address='52:54:00:00:03:02'/><source bridge='br0'/></interface>");
+    ASSERT_TRUE(bridge);
+    EXPECT_FALSE(with_interface_updated(def, *bridge, true)) << "the type never changes";
+
+    auto config = with_interface_updated(def, doc("<source network='c'/><model type='e1000'/>"), false);
+    ASSERT_TRUE(config) << config.error().message;
+    ASSERT_EQ(config->devices.interfaces.size(), 2u);
+    const Interface& changed = config->devices.interfaces[1];
+    EXPECT_EQ(changed.source_network, "c");
+    EXPECT_EQ(changed.model, "e1000");
+    EXPECT_EQ(changed.info.alias, def.devices.interfaces[1].info.alias);
+    EXPECT_EQ(changed.info.address, def.devices.interfaces[1].info.address);
+    EXPECT_EQ(config->devices.interfaces[0].mac, "52:54:00:00:03:01") << "the other NIC keeps its place";
+
+    auto none = parse_domain_interface_xml("<interface type='network'><mac address='52:54:00:00:09:09'/><source network='a'/></interface>");
+    ASSERT_TRUE(none);
+    EXPECT_EQ(with_interface_updated(def, *none, true).error().code, ErrorCode::NotFound);
+    auto unnamed = parse_domain_interface_xml("<interface type='network'><source network='a'/></interface>");
+    ASSERT_TRUE(unnamed);
+    EXPECT_EQ(with_interface_updated(def, *unnamed, true).error().code, ErrorCode::InvalidArg) << "two NICs: name one";
+}
+
 // detach picks by MAC, else the only NIC of a type; ambiguity is refused.
 TEST(DeviceAttach, InterfaceForDetach) {
     const DomainDef def = defined(domain_with(

@@ -438,6 +438,47 @@ TEST_F(RpcConnection, DriverErrorsCarryLibvirtCodesAndDomains) {
     EXPECT_EQ(message, "Domain not found: no domain with matching name 'nosuch'");
 }
 
+// The vCPU procedures: a count and the host's CPU map answered; bounds
+// beyond the protocol's and an empty cpumap refused with libvirt's codes.
+TEST_F(RpcConnection, VcpuProceduresAnswerAndRefuseBadArguments) {
+    open();
+    const Uuid uuid = *Uuid::parse("6695eb01-f6a4-8304-79aa-97f2502e193f");
+    XdrWriter count;
+    put_domain(count, "test", uuid, 1);
+    count.u32(2 | 4);  // VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_VCPU_MAXIMUM
+    auto n = call(Proc::DomainGetVcpusFlags, count.data());
+    ASSERT_EQ(n[0].header.status, MessageStatus::Ok) << std::get<2>(error_of(n[0]));
+    EXPECT_GT(*XdrReader(n[0].body).i32(), 0);
+
+    XdrWriter map;
+    map.i32(1);
+    map.i32(1);
+    map.u32(0);
+    auto m = call(Proc::NodeGetCpuMap, map.data());
+    ASSERT_EQ(m[0].header.status, MessageStatus::Ok);
+    XdrReader mr(m[0].body);
+    const auto bits = *mr.string();
+    const auto online = *mr.u32();
+    EXPECT_EQ(*mr.i32(), static_cast<std::int32_t>(online));
+    EXPECT_EQ(bits.size(), (online + 7) / 8);
+    EXPECT_EQ(static_cast<unsigned char>(bits[0]) & 1U, 1U);
+
+    XdrWriter vcpus;
+    put_domain(vcpus, "test", uuid, 1);
+    vcpus.i32(-1);  // maxinfo
+    vcpus.i32(1);
+    EXPECT_EQ(std::get<0>(error_of(call(Proc::DomainGetVcpus, vcpus.data())[0])), static_cast<int>(ErrNum::Rpc));
+
+    XdrWriter pin;
+    put_domain(pin, "test", uuid, 1);
+    pin.u32(0);                          // vCPU 0
+    pin.string(std::string(1, '\0'));  // no host CPU
+    pin.u32(1);
+    auto [code, domain, message] = error_of(call(Proc::DomainPinVcpuFlags, pin.data())[0]);
+    EXPECT_EQ(code, static_cast<int>(ErrNum::InvalidArg)) << message;
+    EXPECT_NE(message.find("cpumap"), std::string::npos) << message;
+}
+
 TEST_F(RpcConnection, TheReadOnlySocketRefusesChangesWithOperationDenied) {
     make(true);
     open();
