@@ -18,7 +18,7 @@ constexpr std::array<std::pair<DomainState, std::string_view>, 8> kStateNames{{
     {DomainState::PmSuspended, "pmsuspended"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 11> kEventNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 12> kEventNames{{
     {EventType::Defined, "Defined"},
     {EventType::Undefined, "Undefined"},
     {EventType::Started, "Started"},
@@ -30,6 +30,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 11> kEventNames{{
     {EventType::Crashed, "Crashed"},
     {EventType::DeviceRemoved, "DeviceRemoved"},
     {EventType::DeviceRemovalFailed, "DeviceRemovalFailed"},
+    {EventType::AgentLifecycle, "AgentLifecycle"},
 }};
 
 }  // namespace
@@ -62,6 +63,12 @@ std::string_view event_name(EventType t) {
     for (const auto& [type, name] : kEventNames)
         if (type == t) return name;
     return "Unknown";
+}
+
+std::optional<EventType> event_type_from_name(std::string_view name) {
+    for (const auto& [type, text] : kEventNames)
+        if (text == name) return type;
+    return std::nullopt;
 }
 
 }  // namespace vireo::driver

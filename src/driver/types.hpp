@@ -70,8 +70,10 @@ struct VersionInfo {
 };
 
 // Lifecycle events (virsh event --event lifecycle names them the same),
-// and the device events of a detach (virsh's device-removed and
-// device-removal-failed; detail = the device's alias).
+// the device events of a detach (virsh's device-removed and
+// device-removal-failed; detail = the device's alias), and the guest
+// agent's connection (virsh's agent-lifecycle; detail = "connected" or
+// "disconnected").
 enum class EventType {
     Defined,
     Undefined,
@@ -83,9 +85,12 @@ enum class EventType {
     PmSuspended,
     Crashed,
     DeviceRemoved,
-    DeviceRemovalFailed
+    DeviceRemovalFailed,
+    AgentLifecycle
 };
+// The name of an event type on the wire and in logs ("Started"), and back.
 std::string_view event_name(EventType t);
+std::optional<EventType> event_type_from_name(std::string_view name);
 
 struct DomainEvent {
     EventType type = EventType::Started;
@@ -167,6 +172,12 @@ struct VcpuInfo {
 struct MemoryStat {
     std::string tag;
     std::uint64_t value = 0;
+};
+
+// virsh domtime: the guest's clock as its agent reads it.
+struct GuestTime {
+    std::int64_t seconds = 0;  // since the epoch
+    std::uint64_t nseconds = 0;
 };
 
 // virsh screenshot: an image of a running domain's screen.

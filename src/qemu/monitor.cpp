@@ -96,7 +96,7 @@ MonitorEvent MonitorEvent::shutdown(bool guest, std::string reason) {
 }
 
 MonitorEvent MonitorEvent::of(EventKind kind) {
-    static constexpr std::array<std::pair<EventKind, std::string_view>, 8> names{{
+    static constexpr std::array<std::pair<EventKind, std::string_view>, 9> names{{
         {EventKind::Shutdown, "SHUTDOWN"},
         {EventKind::Powerdown, "POWERDOWN"},
         {EventKind::Reset, "RESET"},
@@ -105,6 +105,7 @@ MonitorEvent MonitorEvent::of(EventKind kind) {
         {EventKind::GuestPanicked, "GUEST_PANICKED"},
         {EventKind::Migration, "MIGRATION"},
         {EventKind::DeviceDeleted, "DEVICE_DELETED"},
+        {EventKind::VserportChange, "VSERPORT_CHANGE"},
     }};
     MonitorEvent ev;
     ev.kind = kind;
@@ -144,6 +145,10 @@ MonitorEvent parse_event(const QmpEvent& raw) {
     } else if (raw.name == "DEVICE_DELETED") {
         ev.kind = EventKind::DeviceDeleted;
         ev.device = string_field(d, "device");
+    } else if (raw.name == "VSERPORT_CHANGE") {
+        ev.kind = EventKind::VserportChange;
+        ev.device = string_field(d, "id");
+        ev.open = d.is_object() && d.value("open", false);
     }
     return ev;
 }

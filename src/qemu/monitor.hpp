@@ -157,6 +157,7 @@ enum class EventKind {
     GuestPanicked,  // GUEST_PANICKED: action
     Migration,      // MIGRATION: status
     DeviceDeleted,  // DEVICE_DELETED: device (the qdev id; empty for a device without one)
+    VserportChange, // VSERPORT_CHANGE: device (the port's id), open (the guest opened or closed it)
 };
 
 struct MonitorEvent {
@@ -166,7 +167,8 @@ struct MonitorEvent {
     std::string reason;   // Shutdown/Reset: "guest-shutdown", "host-signal", "guest-reset", ...
     std::string action;   // GuestPanicked: "pause", "poweroff", "run"
     MigrationStatus migration = MigrationStatus::Unknown;  // Migration
-    std::string device;   // DeviceDeleted: the device's id
+    std::string device;   // DeviceDeleted, VserportChange: the device's id
+    bool open = false;    // VserportChange: the guest holds the port open
     double timestamp = 0;  // seconds since the epoch, as QEMU stamped it
 
     static MonitorEvent shutdown(bool guest, std::string reason);

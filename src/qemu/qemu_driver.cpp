@@ -23,6 +23,7 @@
 #include "qemu/media.hpp"
 #include "qemu/nics.hpp"
 #include "qemu/firmware.hpp"
+#include "qemu/agent.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "qemu/resources.hpp"
 #include "qemu/tuning.hpp"
@@ -206,6 +207,19 @@ public:
         on<ops::DomainChangeMedia>([this](const auto& r) { return change_media(r); });
         on<ops::DomainAttachDevice>([this](const auto& r) { return attach_device(r); });
         on<ops::DomainUpdateDevice>([this](const auto& r) { return update_device(r); });
+        on<ops::DomainAgentCommand>([this](const auto& r) {
+            using std::chrono::seconds;
+            const std::chrono::milliseconds timeout = r.block ? std::chrono::milliseconds(0)
+                                                      : r.timeout_s ? std::chrono::milliseconds(seconds(r.timeout_s))
+                                                                    : agent::kDefaultTimeout;
+            return d_->agent_command(r.ref, r.command, timeout, !r.async);
+        });
+        on<ops::DomainGetTime>([this](const auto& r) { return d_->agent_get_time(r.ref); });
+        on<ops::DomainSetTime>([this](const auto& r) {
+            return d_->agent_set_time(r.ref, r.sync ? std::nullopt
+                                                    : std::optional<std::uint64_t>(r.seconds * 1'000'000'000 + r.nseconds));
+        });
+        on<ops::DomainHostname>([this](const auto& r) { return d_->agent_hostname(r.ref); });
         on<ops::DomainDetachDevice>([this](const auto& r) -> Status {
             const driver::ImpactFlags flags{.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent};
             auto kind = conf::device_xml_kind(r.xml);
@@ -1093,8 +1107,7 @@ public:
         const auto& nics = run->def->devices.interfaces;
         auto name_of = [](const conf::Interface& n) { return n.target_dev.empty() ? n.info.alias : n.target_dev; };
         std::vector<driver::InterfaceAddress> out;
-        if (source == driver::AddressSource::Agent)
-            return fail(ErrorCode::Unsupported, "the guest agent is not supported yet; use --source lease or --source arp");
+        if (source == driver::AddressSource::Agent) return d_->agent_interface_addresses(ref);
         if (source == driver::AddressSource::Lease) {
             // DHCP leases exist only for NICs on virtual networks.
             std::vector<std::string> macs;
@@ -1524,8 +1537,7 @@ private:
     }
 
     Status power_button(std::string_view ref, driver::ShutdownMode mode, bool reboot) {
-        if (mode == driver::ShutdownMode::Agent)
-            return fail(ErrorCode::Unsupported, "the guest agent is not supported yet; use --mode acpi");
+        if (mode == driver::ShutdownMode::Agent) return d_->agent_shutdown(ref, reboot);
         auto job = begin(ref, reboot ? "reboot" : "shutdown");
         if (!job) return std::unexpected(job.error());
         auto run = d_->running(job->object());

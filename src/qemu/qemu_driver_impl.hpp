@@ -74,6 +74,10 @@ struct QemuPrivate final : driver::DomainPrivate {
     // The instance was finished (finish_instance() is done).
     bool finished = false;
     std::condition_variable finished_cv;
+
+    // One guest agent call at a time (QEMU serves one client on the
+    // agent's socket; a second would wait behind the first's timeout).
+    std::mutex agent_mutex;
 };
 
 std::shared_ptr<QemuPrivate> qemu_private(const DomainFields& f);
@@ -235,6 +239,7 @@ struct QemuDriverImpl {
     std::shared_ptr<QemuPrivate> current(DomainObject& obj, std::uint64_t instance);
     void on_monitor_event(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance, const MonitorEvent& ev);
     void on_monitor_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance);
+    void on_port_change(DomainObject& obj, const QemuPrivate& priv, const MonitorEvent& ev);
     // End the instance: shut off as `cause` says, event, runtime files
     // removed, a transient domain dropped. False when `priv` already ended.
     bool finish_instance(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
@@ -253,6 +258,17 @@ struct QemuDriverImpl {
         std::shared_ptr<const conf::DomainDef> def;
     };
     Result<Running> running(DomainObject& obj);
+
+    // --- the guest agent (qemu_agent.cpp) -------------------------------------------
+    // Each call runs alone per domain (QemuPrivate::agent_mutex), bounded by
+    // its timeout (0 = none).
+    Result<std::string> agent_command(std::string_view ref, std::string_view json, std::chrono::milliseconds timeout,
+                                      bool wait_reply);
+    Result<driver::GuestTime> agent_get_time(std::string_view ref);
+    Status agent_set_time(std::string_view ref, std::optional<std::uint64_t> ns_since_epoch);
+    Result<std::string> agent_hostname(std::string_view ref);
+    Status agent_shutdown(std::string_view ref, bool reboot);
+    Result<std::vector<driver::InterfaceAddress>> agent_interface_addresses(std::string_view ref);
 
     // --- lifecycle (qemu_lifecycle.cpp) -------------------------------------------
     // Start the inactive domain (its job held by the caller) with `definition`.

@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "qemu/agent.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "util/files.hpp"
 
@@ -146,8 +147,38 @@ void QemuDriverImpl::on_monitor_event(const std::weak_ptr<DomainObject>& weak, s
     if (!obj) return;
     auto priv = current(*obj, instance);
     if (!priv) return;
+    if (ev.kind == EventKind::VserportChange) {
+        on_port_change(*obj, *priv, ev);
+        return;
+    }
     if (auto r = apply(obj, priv, in::Event{ev}); !r)
         spdlog::error("domain '{}': after QEMU event {}: {}", obj->name(), ev.name, r.error().full_message());
+}
+
+// The guest opened or closed a virtio-serial port: the channel's state in
+// the live XML follows (libvirt's <target state=>), and for the guest
+// agent's port an agent-lifecycle event tells who listens.
+void QemuDriverImpl::on_port_change(DomainObject& obj, const QemuPrivate& priv, const MonitorEvent& ev) {
+    const std::string state = ev.open ? "connected" : "disconnected";
+    bool agent = false;
+    const bool changed = obj.with([&](DomainFields& f) {
+        if (!f.live || qemu_private(f).get() != &priv) return false;
+        conf::DomainDef next = *f.live->def;
+        for (auto& ch : next.devices.channels) {
+            if (ch.info.alias != ev.device || ch.target_state == state) continue;
+            ch.target_state = state;
+            agent = ch.target_name == agent::kChannelName;
+            f.live = driver::make_definition(std::move(next));
+            return true;
+        }
+        return false;
+    });
+    if (!changed) return;
+    (void)write_status(obj);
+    if (agent) {
+        spdlog::info("domain '{}': the guest agent {}", obj.name(), ev.open ? "connected" : "disconnected");
+        emit(EventType::AgentLifecycle, state, obj);
+    }
 }
 
 void QemuDriverImpl::on_monitor_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance) {

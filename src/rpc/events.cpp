@@ -97,14 +97,16 @@ std::pair<int, int> event_numbers(const driver::DomainEvent& ev) {
         case E::Crashed: d = index_in(kCrashedDetail, ev.detail); break;
         case E::PmSuspended:
         case E::DeviceRemoved:  // device events are not lifecycle events: callers skip them
-        case E::DeviceRemovalFailed: break;
+        case E::DeviceRemovalFailed:
+        case E::AgentLifecycle: break;
     }
     // virDomainEventType has the same order as vireo's EventType.
     return {static_cast<int>(ev.type), d};
 }
 
 bool is_lifecycle_event(driver::EventType type) {
-    return type != driver::EventType::DeviceRemoved && type != driver::EventType::DeviceRemovalFailed;
+    return type != driver::EventType::DeviceRemoved && type != driver::EventType::DeviceRemovalFailed &&
+           type != driver::EventType::AgentLifecycle;
 }
 
 std::string encode_lifecycle_event(int callback_id, const driver::DomainEvent& ev) {

@@ -2,8 +2,8 @@
 // the procedure table (ProcDef), running a call as an operation of the
 // operation table, and small reply encoders. The domain and host procedures
 // are in procedures.cpp, pools and volumes in storage.cpp, networks in
-// network.cpp, vCPUs and memory in vcpu_memory.cpp; find_procedure() looks
-// in every table.
+// network.cpp, vCPUs and memory in vcpu_memory.cpp, the guest agent in
+// agent.cpp; find_procedure() looks in every table.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +36,8 @@ std::span<const ProcDef> storage_procedures();
 std::span<const ProcDef> network_procedures();
 // The vCPU and memory procedures (vcpu_memory.cpp).
 std::span<const ProcDef> vcpu_memory_procedures();
+// The guest agent's procedures (agent.cpp).
+std::span<const ProcDef> agent_procedures();
 
 namespace handlers {
 

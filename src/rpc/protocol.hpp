@@ -105,6 +105,11 @@ enum class Proc : int {
     NodeGetCpuMap = 293,
     DomainSetMemoryStatsPeriod = 308,
 
+    // The guest agent (agent.cpp).
+    DomainGetHostname = 277,
+    DomainGetTime = 337,
+    DomainSetTime = 338,
+
     // Close callbacks and the connection-closed message.
     ConnectRegisterCloseCallback = 360,
     ConnectUnregisterCloseCallback = 361,

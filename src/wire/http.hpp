@@ -272,6 +272,8 @@ Result<T> decode_value(const nlohmann::json& j) {
         return vcpu_info_from_json(j);
     else if constexpr (std::is_same_v<T, driver::MemoryStat>)
         return memory_stat_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::GuestTime>)
+        return guest_time_from_json(j);
     else if constexpr (std::is_same_v<T, driver::SnapshotSummary>)
         return snapshot_from_json(j);
     else if constexpr (std::is_same_v<T, driver::PoolSummary>)

@@ -166,6 +166,11 @@ constexpr std::string_view kComponents = R"(components:
       properties:
         tag: {type: string, example: actual}
         value: {type: integer, description: KiB for sizes}
+    GuestTime:
+      type: object
+      properties:
+        seconds: {type: integer, description: since the epoch}
+        nseconds: {type: integer}
     InterfaceAddress:
       type: object
       properties:
@@ -369,6 +374,8 @@ SchemaName schema_name() {
         return {"Vcpu", "the vCPU", "vCPUs"};
     else if constexpr (std::is_same_v<T, driver::MemoryStat>)
         return {"MemoryStat", "the statistic", "statistics"};
+    else if constexpr (std::is_same_v<T, driver::GuestTime>)
+        return {"GuestTime", "the guest's time", "times"};
     else if constexpr (std::is_same_v<T, driver::SnapshotSummary>)
         return {"Snapshot", "the snapshot", "snapshots"};
     else if constexpr (std::is_same_v<T, driver::NetworkSummary>)

@@ -12,19 +12,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<driver::EventType, std::string_view>, 11> kEvents{{
-    {driver::EventType::Defined, "Defined"},
-    {driver::EventType::Undefined, "Undefined"},
-    {driver::EventType::Started, "Started"},
-    {driver::EventType::Suspended, "Suspended"},
-    {driver::EventType::Resumed, "Resumed"},
-    {driver::EventType::Stopped, "Stopped"},
-    {driver::EventType::Shutdown, "Shutdown"},
-    {driver::EventType::PmSuspended, "PMSuspended"},
-    {driver::EventType::Crashed, "Crashed"},
-    {driver::EventType::DeviceRemoved, "DeviceRemoved"},
-    {driver::EventType::DeviceRemovalFailed, "DeviceRemovalFailed"},
-}};
 
 using fields::get;
 using fields::missing;
@@ -81,6 +68,8 @@ const auto kSnapshotFields = std::make_tuple(
     optional("state", &SnapshotSummary::state), optional("creation_time", &SnapshotSummary::creation_time),
     optional("location", &SnapshotSummary::location), optional("current", &SnapshotSummary::current));
 
+using driver::GuestTime;
+const auto kGuestTimeFields = std::make_tuple(required("seconds", &GuestTime::seconds), optional("nseconds", &GuestTime::nseconds));
 using driver::VcpuInfo;
 const auto kVcpuFields = std::make_tuple(required("id", &VcpuInfo::id), optional("cpu", &VcpuInfo::cpu),
                                          optional("state", &VcpuInfo::state), optional("cpu_time_ns", &VcpuInfo::cpu_time_ns),
@@ -128,6 +117,7 @@ json to_json(const driver::InterfaceAddress& a) { return fields::to_json(a, kAdd
 json to_json(const driver::SnapshotSummary& s) { return fields::to_json(s, kSnapshotFields); }
 
 json to_json(const driver::VcpuInfo& v) { return fields::to_json(v, kVcpuFields); }
+json to_json(const driver::GuestTime& t) { return fields::to_json(t, kGuestTimeFields); }
 
 json to_json(const driver::MemoryStat& m) { return fields::to_json(m, kMemoryStatFields); }
 
@@ -187,6 +177,10 @@ Result<driver::InterfaceStats> interface_stats_from_json(const json& j) {
     return plain_from_json<driver::InterfaceStats>(j, "interface statistics", kStatsFields);
 }
 
+Result<driver::GuestTime> guest_time_from_json(const json& j) {
+    return plain_from_json<driver::GuestTime>(j, "guest time", kGuestTimeFields);
+}
+
 Result<driver::VcpuInfo> vcpu_info_from_json(const json& j) {
     return plain_from_json<driver::VcpuInfo>(j, "vCPU information", kVcpuFields);
 }
@@ -240,11 +234,7 @@ unsigned http_status_for(ErrorCode code) {
     }
 }
 
-std::optional<driver::EventType> event_type_from_name(std::string_view name) {
-    for (const auto& [type, text] : kEvents)
-        if (text == name) return type;
-    return std::nullopt;
-}
+std::optional<driver::EventType> event_type_from_name(std::string_view name) { return driver::event_type_from_name(name); }
 
 std::string percent_encode(std::string_view text) {
     static constexpr char kHex[] = "0123456789ABCDEF";

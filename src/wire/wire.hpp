@@ -32,6 +32,7 @@ nlohmann::json to_json(const driver::InterfaceAddress& a);
 nlohmann::json to_json(const driver::SnapshotSummary& s);
 nlohmann::json to_json(const driver::VcpuInfo& v);
 nlohmann::json to_json(const driver::MemoryStat& m);
+nlohmann::json to_json(const driver::GuestTime& t);
 nlohmann::json to_json(const Error& e);
 
 // Decoders: Protocol errors name the missing or malformed field.
@@ -46,6 +47,7 @@ Result<driver::InterfaceAddress> interface_address_from_json(const nlohmann::jso
 Result<driver::SnapshotSummary> snapshot_from_json(const nlohmann::json& j);
 Result<driver::VcpuInfo> vcpu_info_from_json(const nlohmann::json& j);
 Result<driver::MemoryStat> memory_stat_from_json(const nlohmann::json& j);
+Result<driver::GuestTime> guest_time_from_json(const nlohmann::json& j);
 // An error body; anything unreadable becomes a Protocol error quoting it.
 Error error_from_body(unsigned http_status, std::string_view body);
 

@@ -9,21 +9,35 @@
 #                                        disk booted by GRUB from SeaBIOS or
 #                                        OVMF (tests/guest/build-disk.sh)
 #   OUTDIR/<kver>/{vmlinuz,initrd.img,disk.qcow2,config,modules/,load-order}
-#   OUTDIR/cache/*.deb                   the downloaded kernel package
+#   OUTDIR/cache/*.deb                   the downloaded kernel and
+#                                        qemu-guest-agent packages
 #
 # The kernel is the package linux-image-cloud-amd64 depends on (resolved with
 # apt-cache, fetched with apt-get download, unpacked with dpkg-deb -x: nothing
 # is installed on the host). The initramfs holds busybox-static, the virtio /
-# ACPI / SCSI / IDE modules and tests/guest/rootfs (/init, acpid handler).
+# ACPI / SCSI / IDE modules, tests/guest/rootfs (/init, acpid handler, the
+# helpers qemu-ga runs) and Debian's qemu-guest-agent: /usr/sbin/qemu-ga from
+# the package (fetched the same way), with the shared libraries and the
+# dynamic loader ldd finds for it on the host (the same Debian release).
 #
 # Once built, a run only checks that neither this script, build-disk.sh nor
 # tests/guest/rootfs changed since OUTDIR/.stamp (by time, then by a sha256 fingerprint) and
 # exits: no apt, well under a second. --refresh resolves the kernel version again (a newer kernel gets a
-# new OUTDIR/<kver>). Parallel runs serialise on OUTDIR/.lock.
+# new OUTDIR/<kver>) and the qemu-guest-agent version (a newer package, whose
+# name is in the stamp, rebuilds the initramfs). Parallel runs serialise on OUTDIR/.lock.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KERNEL_META=linux-image-cloud-amd64
+QGA_PACKAGE=qemu-guest-agent
+# The package that ships each shared library qemu-ga loads (its Depends and
+# theirs), for the error when the host lacks one.
+declare -A LIB_PACKAGES=(
+    [libc.so.6]=libc6 [libm.so.6]=libc6 [ld-linux-x86-64.so.2]=libc6
+    [libglib-2.0.so.0]=libglib2.0-0 [libgmodule-2.0.so.0]=libglib2.0-0
+    [libpcre2-8.so.0]=libpcre2-8-0 [libnuma.so.1]=libnuma1
+    [libudev.so.1]=libudev1 [liburing.so.2]=liburing2
+)
 
 # Modules the guest loads, by name; their dependencies are added (in order)
 # by modprobe --show-depends at build time. Names absent from the kernel are
@@ -40,7 +54,7 @@ GUEST_MODULES=(
 # Module parameters: SCSI scanning synchronous, so disks exist at the marker.
 declare -A MODULE_ARGS=([scsi_mod]="scan=sync")
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "build-guest: error: $*" >&2; exit 1; }
 note() { echo "build-guest: $*" >&2; }
 
@@ -58,17 +72,43 @@ done
 mkdir -p "$OUTDIR"
 OUTDIR="$(cd "$OUTDIR" && pwd)"
 
-# What the initramfs and the disk are made of, besides the kernel: these
-# scripts and rootfs/.
+# The first of its arguments that exists (a glob's first match, sorted as ls
+# sorts), or nothing; no `ls | head` pipeline to die of SIGPIPE under pipefail.
+first_existing() {
+    local f
+    for f in "$@"; do
+        if [[ -e "$f" ]]; then
+            echo "$f"
+            return 0
+        fi
+    done
+}
+
+# What the initramfs and the disk are made of, besides the kernel and the
+# agent's package: these scripts and rootfs/.
 fingerprint() {
     (cd "$HERE" && find build-guest.sh build-disk.sh rootfs -type f -print0 | LC_ALL=C sort -z |
         xargs -0 sha256sum; find rootfs -printf '%p %m\n' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1
 }
 
+# The qemu-guest-agent .deb in use: the one in OUTDIR/cache (the cache holds
+# one version, so this needs no apt), or nothing before the first build.
+cached_qga_deb() {
+    first_existing "$OUTDIR/cache/${QGA_PACKAGE}_"*.deb
+}
+
+# The stamp: the fingerprint, the package name (with its version) of the
+# agent and the kernel in use.
+stamp_line() {
+    local qga
+    qga="$(cached_qga_deb)"
+    echo "$(fingerprint) ${qga##*/} $1"
+}
+
 up_to_date() {
     [[ $REFRESH -eq 0 && -s "$OUTDIR/vmlinuz" && -s "$OUTDIR/initrd.img" && -s "$OUTDIR/disk.qcow2" &&
         -f "$OUTDIR/.stamp" ]] &&
-        [[ "$(cat "$OUTDIR/.stamp")" == "$(fingerprint) $(readlink "$OUTDIR/vmlinuz")" ]]
+        [[ "$(cat "$OUTDIR/.stamp")" == "$(stamp_line "$(readlink "$OUTDIR/vmlinuz")")" ]]
 }
 
 # Cheapest check first (no fingerprint, one process): nothing changed since
@@ -88,7 +128,7 @@ flock 9
 # Another run may have finished the build while we waited for the lock.
 up_to_date && exit 0
 
-for tool in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip sgdisk mkfs.fat mcopy mkfs.ext4 grub-mkimage qemu-img; do
+for tool in apt-cache apt-get dpkg-deb ldd depmod modprobe cpio lz4 sgdisk mkfs.fat mcopy mkfs.ext4 grub-mkimage qemu-img; do
     command -v "$tool" >/dev/null || die "'$tool' not found (install the packages in scripts/deps/test-guest.txt)"
 done
 # Output is captured before it is searched: under pipefail, `busybox --list |
@@ -150,16 +190,14 @@ apt_download() {
     return 1
 }
 
-# The first of its arguments that exists (a glob's first match, sorted as ls
-# sorts), or nothing; no `ls | head` pipeline to die of SIGPIPE under pipefail.
-first_existing() {
-    local f
-    for f in "$@"; do
-        if [[ -e "$f" ]]; then
-            echo "$f"
-            return 0
-        fi
-    done
+# apt_download, or else once more after apt-get update: a stale package list
+# names a version the mirror no longer has.
+download_deb() {
+    local dir=$1 pkg=$2
+    apt_download "$dir" "$pkg" && return 0
+    note "download failed; refreshing the package lists once (apt-get update)"
+    apt-get update -q >&2 || die "apt-get update failed"
+    apt_download "$dir" "$pkg" || die "cannot download $pkg with apt-get download"
 }
 
 # Path of the downloaded .deb of linux-image-<kver>, fetching it if needed.
@@ -169,16 +207,49 @@ fetch_kernel_deb() {
     deb="$(first_existing "$cache/${pkg}_"*.deb)"
     if [[ -z "$deb" ]]; then
         note "downloading $pkg"
-        if ! apt_download "$cache" "$pkg"; then
-            # A stale package list names a version the mirror no longer has.
-            note "download failed; refreshing the package lists once (apt-get update)"
-            apt-get update -q >&2 || die "apt-get update failed"
-            apt_download "$cache" "$pkg" || die "cannot download $pkg with apt-get download"
-        fi
+        download_deb "$cache" "$pkg"
         deb="$(first_existing "$cache/${pkg}_"*.deb)"
         [[ -n "$deb" ]] || die "apt-get download left no ${pkg}_*.deb in $cache"
     fi
     echo "$deb"
+}
+
+# The version apt would install of a package ("" if none).
+apt_candidate() {
+    local policy
+    policy="$(apt-cache policy "$1" 2>/dev/null || true)"
+    awk '$1 == "Candidate:" && $2 != "(none)" { print $2; exit }' <<<"$policy"
+}
+
+# Path of the qemu-guest-agent .deb to use: the cached one, unless --refresh
+# (or none yet) finds that apt has another version; that one is downloaded
+# and replaces it (one version in the cache: cached_qga_deb).
+fetch_qga_deb() {
+    local cache="$OUTDIR/cache" deb want part new
+    mkdir -p "$cache"
+    deb="$(cached_qga_deb)"
+    if [[ -n "$deb" && $REFRESH -eq 0 ]]; then
+        echo "$deb"
+        return
+    fi
+    want="$(apt_candidate "$QGA_PACKAGE")"
+    [[ -n "$want" || -n "$deb" ]] ||
+        die "apt-cache knows no '$QGA_PACKAGE' (is bookworm main in sources.list? run apt-get update)"
+    if [[ -n "$deb" && ( -z "$want" || "$(dpkg-deb -f "$deb" Version)" == "$want" ) ]]; then
+        echo "$deb"
+        return
+    fi
+    note "downloading $QGA_PACKAGE $want"
+    # Into a scratch directory (named for the leftover cleanup above): the
+    # cached version is replaced only by a complete download.
+    part="$(mktemp -d "$cache/.download.qga.XXXXXX")"
+    download_deb "$part" "$QGA_PACKAGE"
+    new="$(first_existing "$part/${QGA_PACKAGE}_"*.deb)"
+    [[ -n "$new" ]] || die "apt-get download left no ${QGA_PACKAGE}_*.deb in $part"
+    rm -f "$cache/${QGA_PACKAGE}_"*.deb
+    mv -f "$new" "$cache/"
+    rm -rf "$part"
+    echo "$cache/${new##*/}"
 }
 
 # Copy the wanted modules (and their dependencies) from an unpacked kernel
@@ -215,9 +286,56 @@ collect_modules() {
     rm -f "$dest/deps.tmp"
 }
 
-# The cpio (newc, gzip) initramfs: busybox + applet links, rootfs/, modules.
+# qemu-ga from its package into the initramfs root $1, with every shared
+# library it loads and the dynamic loader, at the paths ldd resolves them to
+# on the host (/lib/x86_64-linux-gnu/, /lib64/ld-linux-x86-64.so.2): the
+# initramfs has no libc of its own, and the host's libraries are the
+# versions the package was built against (same Debian release). Only the
+# files ldd names, not whole library directories.
+install_qga() {
+    local root=$1 deb=$2 unpack bin out line lib missing="" libs
+    unpack="$(mktemp -d "$OUTDIR/.unpack.XXXXXX")"
+    dpkg-deb -x "$deb" "$unpack"
+    bin="$unpack/usr/sbin/qemu-ga"
+    [[ -x "$bin" ]] || die "${deb##*/} has no usr/sbin/qemu-ga"
+    # Captured first (see the busybox check above); ldd's status is not
+    # enough: a missing library is a "not found" line, not a failure.
+    out="$(ldd "$bin" 2>&1)" || die "ldd cannot read qemu-ga: $out"
+    # "libx.so.1 => not found", or a library too old for it:
+    # ".../qemu-ga: /lib/.../libx.so.1: version `X_1.2' not found (required by ...)".
+    while IFS= read -r line; do
+        [[ "$line" == *"not found"* ]] || continue
+        if [[ "$line" == *"=> not found"* ]]; then
+            lib="$(awk '{ print $1 }' <<<"$line")"
+        else
+            lib="$(awk '{ sub(/:$/, "", $2); print $2 }' <<<"$line")"
+            lib="${lib##*/}"
+        fi
+        missing+="  $lib (apt-get install ${LIB_PACKAGES[$lib]:-the package that ships it}): ${line#"${line%%[![:space:]]*}"}"$'\n'
+    done <<<"$out"
+    [[ -z "$missing" ]] ||
+        die "qemu-ga needs libraries this host lacks (see scripts/deps/test-guest.txt):"$'\n'"${missing%$'\n'}"
+    # "libx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)" and
+    # "/lib64/ld-linux-x86-64.so.2 (0x...)"; linux-vdso.so.1 is no file.
+    libs="$(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$out")"
+    [[ -n "$libs" ]] || die "ldd names no libraries for qemu-ga: $out"
+    for lib in $libs; do
+        mkdir -p "$root${lib%/*}"
+        cp -L "$lib" "$root$lib"
+    done
+    cp "$bin" "$root/bin/qemu-ga"
+    rm -rf "$unpack"
+}
+
+# The cpio (newc, lz4) initramfs: busybox + applet links, rootfs/, modules,
+# qemu-ga (from the package $3) and its libraries.
+# lz4, not gzip: the kernel unpacks it on every boot, under TCG. qemu-ga and
+# its libraries are 6 MiB, more than the rest; gzip -9 made the whole 4.4 MB
+# that took the kernel 0.24 s to unpack (0.13 s before qemu-ga), lz4 -9
+# makes it 5.1 MB that take 0.12 s. lz4 -l: the kernel reads only the legacy
+# frame format.
 make_initramfs() {
-    local vdir=$1 out=$2 root
+    local vdir=$1 out=$2 qga_deb=$3 root
     root="$(mktemp -d "$OUTDIR/.initramfs.XXXXXX")"
     mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,root,etc,lib/modules}
     cp /bin/busybox "$root/bin/busybox"
@@ -229,24 +347,31 @@ make_initramfs() {
     mkdir -p "$root/usr"
     ln -s ../bin "$root/usr/bin"
     ln -s ../bin "$root/usr/sbin"
-    cp -a "$HERE/rootfs/." "$root/"
+    # Replacing, not writing through, an applet link of the same name.
+    cp -a --remove-destination "$HERE/rootfs/." "$root/"
+    # Git keeps only the executable bit: root's password hashes for root only.
+    chmod 600 "$root/etc/shadow"
     cp "$vdir/modules/"*.ko "$root/lib/modules/"
     cp "$vdir/load-order" "$root/lib/modules/load-order"
+    install_qga "$root" "$qga_deb"
     # /dev/console for the kernel's first open, before /init mounts devtmpfs
     # (the kernel's built-in initramfs has one too, so this is best effort).
     mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
-    (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -9 >"$out.tmp"
+    (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | lz4 -l -9 -c -q >"$out.tmp"
     mv -f "$out.tmp" "$out"
     rm -rf "$root"
 }
 
 build() {
-    local kver vdir deb tree
+    local kver vdir deb tree qga inputs
     kver="$(current_kver)"
+    qga="$(fetch_qga_deb)"
+    # The kernel directory's inputs: scripts, rootfs/ and the agent's package.
+    inputs="$(fingerprint) ${qga##*/}"
     vdir="$OUTDIR/$kver"
     mkdir -p "$vdir"
     if [[ ! -s "$vdir/vmlinuz" || ! -s "$vdir/load-order" || ! -s "$vdir/disk.qcow2" || ! -f "$vdir/.fingerprint" ||
-          "$(cat "$vdir/.fingerprint")" != "$(fingerprint)" ]]; then
+          "$(cat "$vdir/.fingerprint")" != "$inputs" ]]; then
         deb="$(fetch_kernel_deb "$kver")"
         tree="$(mktemp -d "$OUTDIR/.unpack.XXXXXX")"
         # shellcheck disable=SC2064
@@ -259,17 +384,18 @@ build() {
         # Replaced atomically: a test may be booting the previous build.
         cp "$tree/boot/vmlinuz-$kver" "$vdir/vmlinuz.tmp" && mv -f "$vdir/vmlinuz.tmp" "$vdir/vmlinuz"
         cp "$tree/boot/config-$kver" "$vdir/config"
+        grep -qx 'CONFIG_RD_LZ4=y' "$vdir/config" || die "$kver cannot unpack an lz4 initramfs (no CONFIG_RD_LZ4)"
         note "building initramfs ($(wc -l <"$vdir/load-order") modules)"
-        make_initramfs "$vdir" "$vdir/initrd.img"
+        make_initramfs "$vdir" "$vdir/initrd.img" "$qga"
         rm -rf "$tree"
         trap - EXIT
         "$HERE/build-disk.sh" "$vdir"
-        fingerprint >"$vdir/.fingerprint"
+        echo "$inputs" >"$vdir/.fingerprint"
     fi
     ln -sfn "$kver/vmlinuz" "$OUTDIR/vmlinuz.new" && mv -Tf "$OUTDIR/vmlinuz.new" "$OUTDIR/vmlinuz"
     ln -sfn "$kver/initrd.img" "$OUTDIR/initrd.img.new" && mv -Tf "$OUTDIR/initrd.img.new" "$OUTDIR/initrd.img"
     ln -sfn "$kver/disk.qcow2" "$OUTDIR/disk.qcow2.new" && mv -Tf "$OUTDIR/disk.qcow2.new" "$OUTDIR/disk.qcow2"
-    echo "$(fingerprint) $kver/vmlinuz" >"$OUTDIR/.stamp"
+    stamp_line "$kver/vmlinuz" >"$OUTDIR/.stamp"
     note "guest ready: $OUTDIR/vmlinuz -> $kver/vmlinuz"
 }
 

@@ -27,6 +27,7 @@ const std::vector<CommandSpec>& command_table() {
         add_job_commands(t);
         add_snapshot_commands(t);
         add_vcpu_memory_commands(t);
+        add_agent_commands(t);
         add_interactive_commands(t);
         add_pool_commands(t);
         add_volume_commands(t);

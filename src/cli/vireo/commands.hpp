@@ -26,6 +26,7 @@ void add_domain_interface_commands(std::vector<CommandSpec>& table);  // domif* 
 void add_media_commands(std::vector<CommandSpec>& table);             // change-media (commands_media.cpp)
 void add_device_commands(std::vector<CommandSpec>& table);            // attach-/detach-device, -disk (commands_devices.cpp)
 void add_vcpu_memory_commands(std::vector<CommandSpec>& table);      // vcpu*, setvcpus, setmem, dommemstat
+void add_agent_commands(std::vector<CommandSpec>& table);            // qemu-agent-command, domtime, domhostname
 void add_display_commands(std::vector<CommandSpec>& table);
 void add_lifecycle_commands(std::vector<CommandSpec>& table);
 void add_interactive_commands(std::vector<CommandSpec>& table);

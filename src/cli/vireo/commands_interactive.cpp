@@ -201,18 +201,21 @@ struct EventQueue {
 
 int cmd_event(Session& s, const Args& a) {
     if (a.has("list")) {
-        s.out("lifecycle\ndevice-removed\ndevice-removal-failed\n");
+        s.out("lifecycle\ndevice-removed\ndevice-removal-failed\nagent-lifecycle\n");
         return 0;
     }
     const std::string kind = a.has("event") ? a.get("event") : "";
-    if (!kind.empty() && kind != "lifecycle" && kind != "device-removed" && kind != "device-removal-failed") {
-        s.error(fmt::format("unknown event type {} (vireo reports 'lifecycle', 'device-removed' and 'device-removal-failed' events)",
+    if (!kind.empty() && kind != "lifecycle" && kind != "device-removed" && kind != "device-removal-failed" &&
+        kind != "agent-lifecycle") {
+        s.error(fmt::format("unknown event type {} (vireo reports 'lifecycle', 'device-removed', 'device-removal-failed' and "
+                            "'agent-lifecycle' events)",
                             kind));
         return 1;
     }
     auto kind_of = [](driver::EventType t) -> std::string_view {
         if (t == driver::EventType::DeviceRemoved) return "device-removed";
         if (t == driver::EventType::DeviceRemovalFailed) return "device-removal-failed";
+        if (t == driver::EventType::AgentLifecycle) return "agent-lifecycle";
         return "lifecycle";
     };
     auto* d = s.conn();

@@ -704,6 +704,81 @@ struct DomainSetMemoryStatsPeriod {
         field("current", &Request::current, "the current state's definition (the default)")};
 };
 
+// --- the guest agent --------------------------------------------------------------------
+//
+// Each needs a running domain with the agent's channel (<channel
+// type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>)
+// and the agent answering in the guest; otherwise an error ("QEMU guest agent
+// is not configured", "... is not connected") within the timeout, never a
+// hang. shutdown/reboot --mode agent and domifaddr --source agent use it too.
+
+// virsh qemu-agent-command: one command of the agent's protocol as JSON.
+struct DomainAgentCommand {
+    static constexpr OpInfo info{.name = "domain.agent_command", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/agent-command", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Run a guest agent command given as JSON (virsh qemu-agent-command)"};
+    struct Request {
+        std::string ref{};
+        std::string command{};       // {"execute": ..., "arguments": ...}
+        std::uint64_t timeout_s = 0;  // 0 = the default (5 s)
+        bool block = false;           // wait as long as the agent takes
+        bool async = false;           // send it, do not wait for the reply
+    };
+    using Reply = std::string;  // the agent's reply object ({"return": ...}); "" with async
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("command", &Request::command, "the command, as JSON"),
+        field("timeout_s", &Request::timeout_s, "seconds to wait for the reply (0 = 5)"),
+        field("block", &Request::block, "wait without a time limit"),
+        field("async", &Request::async, "do not wait for the reply")};
+};
+
+// virsh domtime: the guest's clock (guest-get-time).
+struct DomainGetTime {
+    static constexpr OpInfo info{.name = "domain.get_time", .method = Method::Get, .path = "/v1/domains/{ref}/time",
+                                 .kind = Kind::Query, .lane = Lane::Query, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The guest's time, read by its agent (virsh domtime)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = GuestTime;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+// virsh domtime --time/--now/--sync: set the guest's clock (guest-set-time);
+// sync: the guest reads its hardware clock again.
+struct DomainSetTime {
+    static constexpr OpInfo info{.name = "domain.set_time", .method = Method::Post, .path = "/v1/domains/{ref}/time",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Set the guest's time through its agent (virsh domtime --time, --now, --sync)"};
+    struct Request {
+        std::string ref{};
+        std::uint64_t seconds = 0;
+        std::uint64_t nseconds = 0;
+        bool sync = false;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), field("seconds", &Request::seconds, "the time, seconds since the epoch"),
+        field("nseconds", &Request::nseconds, "and nanoseconds"),
+        field("sync", &Request::sync, "the guest sets its clock from its RTC instead")};
+};
+
+// virsh domhostname (--source agent): the guest's hostname.
+struct DomainHostname {
+    static constexpr OpInfo info{.name = "domain.hostname", .method = Method::Get, .path = "/v1/domains/{ref}/hostname",
+                                 .kind = Kind::Query, .lane = Lane::Query, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The guest's hostname, from its agent (virsh domhostname)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = std::string;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
 template <>
 struct EnumNames<KeyCodeset> {
     static constexpr std::string_view what = "codeset";
@@ -793,6 +868,7 @@ using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, Do
                        DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
                        DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey, DomainChangeMedia,
                        DomainAttachDevice, DomainDetachDevice, DomainUpdateDevice, DomainDetachDeviceAlias, DomainVcpuInfo, DomainSetVcpus,
-                       DomainPinThread, DomainSetMemory, DomainMemoryStats, DomainSetMemoryStatsPeriod>;
+                       DomainPinThread, DomainSetMemory, DomainMemoryStats, DomainSetMemoryStatsPeriod,
+                       DomainAgentCommand, DomainGetTime, DomainSetTime, DomainHostname>;
 
 }  // namespace vireo::driver::ops

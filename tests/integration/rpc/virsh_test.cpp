@@ -67,11 +67,14 @@ protected:
 
 TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     const std::string xml = (dir_ / "web.xml").string();
-    // A free vCPU slot and a balloon, for the vCPU and memory verbs.
+    // A free vCPU slot and a balloon, for the vCPU and memory verbs; the
+    // guest agent's channel (the test guest runs qemu-ga).
     std::string def = guest_domain_xml("web");
     def.replace(def.find("<vcpu>1</vcpu>"), 14, "<vcpu current='1'>2</vcpu>");
     const std::string no_balloon = "<memballoon model='none'/>";
-    def.replace(def.find(no_balloon), no_balloon.size(), "<memballoon model='virtio'><stats period='1'/></memballoon>");
+    def.replace(def.find(no_balloon), no_balloon.size(),
+                "<memballoon model='virtio'><stats period='1'/></memballoon>"
+                "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>");
     std::ofstream(xml) << def;
 
     // Lifecycle events, from a second virsh, as `virsh event --loop --all`.
@@ -128,6 +131,20 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     EXPECT_EQ(ok({"dommemstat", "web", "--period", "2", "--live"}), "\n");
     same({"setmaxmem", "web", "262144"});  // running: refused, as libvirt
     same({"dumpxml", "web"});
+
+    // The guest agent: virDomainGetTime / SetTime, virDomainGetHostname.
+    bool connected = false;
+    for (int i = 0; i < 300 && !connected; ++i) {
+        connected = ok({"dumpxml", "web"}).find("name='org.qemu.guest_agent.0' state='connected'") != std::string::npos;
+        if (!connected) std::this_thread::sleep_for(200ms);
+    }
+    ASSERT_TRUE(connected) << ok({"dumpxml", "web"});
+    const std::string time = ok({"domtime", "web"});
+    EXPECT_TRUE(std::regex_search(time, std::regex("^Time: [0-9]{10}\n$"))) << time;
+    EXPECT_EQ(ok({"domtime", "web", "--time", "1700000000"}), "\n");
+    const std::string set = ok({"domtime", "web"});
+    EXPECT_TRUE(std::regex_search(set, std::regex("^Time: 17000000[0-5][0-9]\n$"))) << set;
+    same({"domhostname", "web"});
 
     // NIC hotplug through virDomainAttachDeviceFlags / DetachDeviceFlags.
     const std::string nic = (dir_ / "nic.xml").string();
