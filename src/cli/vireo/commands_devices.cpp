@@ -22,58 +22,45 @@ namespace {
 
 std::uint64_t detach_timeout(const Args& a) { return a.number("timeout").value_or(0) * 1000; }
 
-int cmd_attach_device(Session& s, const Args& a) {
+// attach-device, detach-device, update-device: the domain and the device
+// document of <file>, `call` with them, virsh's lines for the outcome
+// ("Failed to <verb> device from <file>", "Device <done> successfully").
+template <class Call>
+int device_file_verb(Session& s, const Args& a, std::string_view verb, std::string_view done, Call call) {
     if (!check_impact_options(s, a)) return 1;
     auto dom = s.domain(a.get("domain"));
     if (!dom) return 1;
     const std::string file = a.get("file");
     auto xml = read_xml_file(s, file);
     if (!xml) return 1;
-    auto st = s.conn()->call<ops::DomainAttachDevice>({.ref = dom->name, .xml = *xml, .live = a.has("live"),
-                                                       .config = a.has("config"), .current = a.has("current"),
-                                                       .persistent = a.has("persistent")});
-    if (!st) {
-        s.error(fmt::format("Failed to attach device from {}", file), st.error());
+    if (auto st = call(dom->name, *xml); !st) {
+        s.error(fmt::format("Failed to {} device from {}", verb, file), st.error());
         return 1;
     }
-    s.info("Device attached successfully\n\n");
+    s.info("Device {} successfully\n\n", done);
     return 0;
+}
+
+int cmd_attach_device(Session& s, const Args& a) {
+    return device_file_verb(s, a, "attach", "attached", [&](const std::string& dom, const std::string& xml) {
+        return s.conn()->call<ops::DomainAttachDevice>({.ref = dom, .xml = xml, .live = a.has("live"), .config = a.has("config"),
+                                                        .current = a.has("current"), .persistent = a.has("persistent")});
+    });
 }
 
 int cmd_detach_device(Session& s, const Args& a) {
-    if (!check_impact_options(s, a)) return 1;
-    auto dom = s.domain(a.get("domain"));
-    if (!dom) return 1;
-    const std::string file = a.get("file");
-    auto xml = read_xml_file(s, file);
-    if (!xml) return 1;
-    auto st = s.conn()->call<ops::DomainDetachDevice>({.ref = dom->name, .xml = *xml, .live = a.has("live"),
-                                                       .config = a.has("config"), .current = a.has("current"),
-                                                       .timeout_ms = detach_timeout(a)});
-    if (!st) {
-        s.error(fmt::format("Failed to detach device from {}", file), st.error());
-        return 1;
-    }
-    s.info("Device detached successfully\n\n");
-    return 0;
+    return device_file_verb(s, a, "detach", "detached", [&](const std::string& dom, const std::string& xml) {
+        return s.conn()->call<ops::DomainDetachDevice>({.ref = dom, .xml = xml, .live = a.has("live"), .config = a.has("config"),
+                                                        .current = a.has("current"), .timeout_ms = detach_timeout(a)});
+    });
 }
 
 int cmd_update_device(Session& s, const Args& a) {
-    if (!check_impact_options(s, a)) return 1;
-    auto dom = s.domain(a.get("domain"));
-    if (!dom) return 1;
-    const std::string file = a.get("file");
-    auto xml = read_xml_file(s, file);
-    if (!xml) return 1;
-    auto st = s.conn()->call<ops::DomainUpdateDevice>({.ref = dom->name, .xml = *xml, .live = a.has("live"),
-                                                       .config = a.has("config"), .current = a.has("current"),
-                                                       .persistent = a.has("persistent"), .force = a.has("force")});
-    if (!st) {
-        s.error(fmt::format("Failed to update device from {}", file), st.error());
-        return 1;
-    }
-    s.info("Device updated successfully\n\n");
-    return 0;
+    return device_file_verb(s, a, "update", "updated", [&](const std::string& dom, const std::string& xml) {
+        return s.conn()->call<ops::DomainUpdateDevice>({.ref = dom, .xml = xml, .live = a.has("live"), .config = a.has("config"),
+                                                        .current = a.has("current"), .persistent = a.has("persistent"),
+                                                        .force = a.has("force")});
+    });
 }
 
 int cmd_detach_device_alias(Session& s, const Args& a) {
