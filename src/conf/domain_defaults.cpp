@@ -36,6 +36,7 @@
 
 #include "conf/domain.hpp"
 #include "conf/domain_internal.hpp"
+#include "conf/memory_device.hpp"
 #include "util/random.hpp"
 
 namespace vireo::conf {
@@ -747,6 +748,51 @@ Result<DomainDef> with_interface_attached(const DomainDef& def, Interface nic) {
     VIREO_TRY(validate_domain(out));
     VIREO_TRY(assign_addresses_and_aliases(out));
     VIREO_TRY(validate_domain(out));
+    return out;
+}
+
+Result<DomainDef> with_memory_attached(const DomainDef& def, MemoryDevice mem) {
+    if (!def.max_memory_kib)
+        return fail(ErrorCode::Unsupported,
+                    "unsupported configuration: cannot use/hotplug a memory device when domain 'maxMemory' is not defined");
+    if (def.memory_kib + mem.target_size_kib > *def.max_memory_kib)
+        return fail(ErrorCode::Unsupported,
+                    "unsupported configuration: Attaching memory device with size '{}' would exceed domain's maxMemory config size '{}'",
+                    mem.target_size_kib, *def.max_memory_kib);
+    if (def.max_memory_slots && def.devices.memories.size() >= *def.max_memory_slots)
+        return fail(ErrorCode::OperationFailed, "internal error: no free memory device slot available (all {} <maxMemory slots> are taken)",
+                    *def.max_memory_slots);
+    const bool whole = def.current_memory_kib.value_or(def.memory_kib) == def.memory_kib;
+    if (!mem.info.alias.starts_with("ua-")) mem.info.alias.clear();  // the domain names it
+    DomainDef out = def;
+    out.devices.memories.push_back(std::move(mem));
+    VIREO_TRY(validate_domain(out));
+    VIREO_TRY(assign_addresses_and_aliases(out));
+    if (whole) out.current_memory_kib = out.memory_kib;
+    VIREO_TRY(validate_domain(out));
+    return out;
+}
+
+Result<std::size_t> find_memory_for_detach(const DomainDef& def, const MemoryDevice& mem) {
+    const auto& mems = def.devices.memories;
+    const auto& want = mem.info.address;
+    for (std::size_t i = 0; i < mems.size(); ++i) {
+        const auto& m = mems[i];
+        if (m.model != mem.model || m.target_size_kib != mem.target_size_kib || m.target_node != mem.target_node) continue;
+        if (want.type == "dimm" && (m.info.address.slot != want.slot || (!want.base.empty() && m.info.address.base != want.base)))
+            continue;
+        if (!mem.info.alias.empty() && m.info.alias != mem.info.alias) continue;
+        return i;
+    }
+    return fail(ErrorCode::NotFound, "operation failed: matching memory device was not found");
+}
+
+DomainDef with_memory_detached(const DomainDef& def, std::size_t index) {
+    DomainDef out = def;
+    const std::uint64_t size = out.devices.memories[index].target_size_kib;
+    out.devices.memories.erase(out.devices.memories.begin() + static_cast<std::ptrdiff_t>(index));
+    out.memory_kib = out.memory_kib > size ? out.memory_kib - size : out.memory_kib;
+    if (out.current_memory_kib && *out.current_memory_kib > out.memory_kib) out.current_memory_kib = out.memory_kib;
     return out;
 }
 

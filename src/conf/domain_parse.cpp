@@ -12,6 +12,7 @@
 
 #include "conf/domain.hpp"
 #include "conf/domain_internal.hpp"
+#include "conf/memory_device.hpp"
 #include "conf/network_addr.hpp"
 #include "conf/units.hpp"
 #include "conf/xml_reader.hpp"
@@ -1256,6 +1257,15 @@ Result<Disk> parse_disk_xml(std::string_view text) {
     Disk disk;
     VIREO_TRY(parse_disk(*el, disk));
     return disk;
+}
+
+Result<MemoryDevice> parse_memory_device_xml(std::string_view text) {
+    xml::Document d;
+    auto el = xml::open_document(d, text, "memory");
+    if (!el) return std::unexpected(el.error());
+    MemoryDevice mem;
+    VIREO_TRY(parse_memory_device(*el, mem, [](XmlElement& dev, DeviceInfo& info) { return parse_device_info(dev, info, false); }));
+    return mem;
 }
 
 Result<Interface> parse_domain_interface_xml(std::string_view text) {

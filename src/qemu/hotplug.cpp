@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "qemu/tuning.hpp"
+
 namespace vireo::qemu {
 
 std::string hotplug_node_prefix(const std::string& alias) {
@@ -91,6 +93,14 @@ void delete_disk_nodes(Monitor& mon, const std::string& top, unsigned backing_la
     }
 }
 
+// Ask the guest to release device `id` (device_del) and wait at most
+// `timeout` for QEMU's DEVICE_DELETED. False: the guest kept it.
+Result<bool> unplug(Monitor& mon, const std::string& id, std::chrono::milliseconds timeout) {
+    mon.forget_device_deleted(id);
+    VIREO_TRY(mon.device_del(id));
+    return mon.wait_device_deleted(id, timeout);
+}
+
 }  // namespace
 
 Result<bool> detach_disk_live(Monitor& mon, const conf::Disk& disk, std::chrono::milliseconds timeout) {
@@ -98,9 +108,8 @@ Result<bool> detach_disk_live(Monitor& mon, const conf::Disk& disk, std::chrono:
     if (id.empty()) return fail(ErrorCode::Internal, "disk '{}' has no alias in the live definition", disk.target_dev);
     auto medium = mon.query_medium(id);
     if (!medium) return std::unexpected(medium.error());
-    mon.forget_device_deleted(id);
-    VIREO_TRY(mon.device_del(id));
-    if (!mon.wait_device_deleted(id, timeout)) return false;
+    auto gone = unplug(mon, id, timeout);
+    if (!gone || !*gone) return gone;
     if (!medium->node.empty()) delete_disk_nodes(mon, medium->node, explicit_backing_layers(disk));
     return true;
 }
@@ -137,11 +146,31 @@ Status attach_nic_live(Monitor& mon, const NicHotplug& args, const std::vector<s
 Result<bool> detach_nic_live(Monitor& mon, const conf::Interface& nic, std::chrono::milliseconds timeout) {
     const std::string& id = nic.info.alias;
     if (id.empty()) return fail(ErrorCode::Internal, "interface '{}' has no alias in the live definition", nic.mac);
-    mon.forget_device_deleted(id);
-    VIREO_TRY(mon.device_del(id));
-    if (!mon.wait_device_deleted(id, timeout)) return false;
+    auto gone = unplug(mon, id, timeout);
+    if (!gone || !*gone) return gone;
     const std::string netdev = nic_netdev_id(id);
     if (auto st = mon.netdev_del(netdev); !st) spdlog::warn("netdev_del {}: {}", netdev, st.error().message);
+    return true;
+}
+
+Status attach_memory_live(Monitor& mon, const MemoryModuleArgs& args, conf::DomainDef& live) {
+    const std::string backend_id = args.backend.value("id", "");
+    VIREO_TRY(mon.object_add(nlohmann::json::parse(args.backend.dump())));
+    if (auto st = mon.device_add(nlohmann::json::parse(args.device.dump())); !st) {
+        if (auto del = mon.object_del(backend_id); !del)
+            spdlog::warn("hotplug rollback: object-del {}: {}", backend_id, del.error().message);
+        return st;
+    }
+    return refresh_memory_devices(mon, live);
+}
+
+Result<bool> detach_memory_live(Monitor& mon, const conf::MemoryDevice& mem, std::chrono::milliseconds timeout) {
+    const std::string& id = mem.info.alias;
+    if (id.empty()) return fail(ErrorCode::Internal, "memory module of {} KiB has no alias in the live definition", mem.target_size_kib);
+    auto gone = unplug(mon, id, timeout);
+    if (!gone || !*gone) return gone;
+    const std::string backend = memory_module_backend_id(mem);
+    if (auto st = mon.object_del(backend); !st) spdlog::warn("object-del {}: {}", backend, st.error().message);
     return true;
 }
 

@@ -10,6 +10,7 @@
 
 #include "conf/domain.hpp"
 #include "qemu/command_line.hpp"
+#include "qemu/memory_backends.hpp"
 #include "qemu/monitor.hpp"
 #include "util/error.hpp"
 
@@ -47,5 +48,16 @@ Status attach_nic_live(Monitor& mon, const NicHotplug& args, const std::vector<s
 // most `timeout`; then its netdev goes. False: the guest kept it, nothing
 // else was changed.
 Result<bool> detach_nic_live(Monitor& mon, const conf::Interface& nic, std::chrono::milliseconds timeout);
+
+// Memory module hotplug: its backend object (object-add) then its pc-dimm
+// (device_add); the backend is deleted again when the device fails. Then
+// where the guest sees it: `live`'s module `alias` gets its <address
+// type='dimm' slot base> from query-memory-devices.
+Status attach_memory_live(Monitor& mon, const MemoryModuleArgs& args, conf::DomainDef& live);
+
+// Ask the guest to release the module (device_del of its alias) and wait at
+// most `timeout`; then its backend object goes. False: the guest kept it,
+// nothing else was changed.
+Result<bool> detach_memory_live(Monitor& mon, const conf::MemoryDevice& mem, std::chrono::milliseconds timeout);
 
 }  // namespace vireo::qemu

@@ -246,6 +246,28 @@ MemoryHost read_memory_host(const fs::path& proc, const fs::path& sys) {
     return h;
 }
 
+Result<MemoryModuleArgs> memory_module_args(const conf::DomainDef& def, const MemoryHost& host, const conf::MemoryDevice& m) {
+    if (m.model != "dimm") return fail(ErrorCode::Unsupported, "memory model '{}' is not supported", m.model);
+    const std::string memdev = memory_module_backend_id(m);
+    const int node = m.target_node ? static_cast<int>(*m.target_node) : (def.cpu.numa.empty() ? -1 : 0);
+    const std::string access = !m.access.empty() ? m.access : def.memory_backing.access_mode;
+    auto o = backend(def, host, memdev, m.target_size_kib, node, false, access, m.discard);
+    if (!o) return std::unexpected(o.error());
+    MemoryModuleArgs out;
+    out.backend = std::move(*o);
+    out.device = {{"driver", "pc-dimm"}};
+    if (m.target_node) out.device["node"] = *m.target_node;
+    out.device["memdev"] = memdev;
+    out.device["id"] = m.info.alias;
+    if (m.info.address.type == "dimm") {
+        out.device["slot"] = m.info.address.slot;
+        if (!m.info.address.base.empty()) out.device["addr"] = std::strtoull(m.info.address.base.c_str(), nullptr, 0);
+    }
+    return out;
+}
+
+std::string memory_module_backend_id(const conf::MemoryDevice& m) { return "mem" + m.info.alias; }
+
 Result<MemoryArgs> memory_args(const conf::DomainDef& def, const MemoryHost& host) {
     MemoryArgs out;
     // The cgroup CPU controls: refused by name until vireo manages cgroups.
@@ -287,25 +309,9 @@ Result<MemoryArgs> memory_args(const conf::DomainDef& def, const MemoryHost& hos
         out.iothreads.push_back(ojson{{"qom-type", "iothread"}, {"id", iothread_object_id(id)}}.dump());
     }
     for (const auto& m : def.devices.memories) {
-        if (m.model != "dimm")
-            return fail(ErrorCode::Unsupported, "memory model '{}' is not supported", m.model);
-        const std::string memdev = "mem" + m.info.alias;
-        const int node = m.target_node ? static_cast<int>(*m.target_node) : (cells.empty() ? -1 : 0);
-        const std::string access = !m.access.empty() ? m.access : def.memory_backing.access_mode;
-        auto o = backend(def, host, memdev, m.target_size_kib, node, false, access, m.discard);
-        if (!o) return std::unexpected(o.error());
-        out.dimms.push_back("-object");
-        out.dimms.push_back(o->dump());
-        ojson d = {{"driver", "pc-dimm"}};
-        if (m.target_node) d["node"] = *m.target_node;
-        d["memdev"] = memdev;
-        d["id"] = m.info.alias;
-        if (m.info.address.type == "dimm") {
-            d["slot"] = m.info.address.slot;
-            if (!m.info.address.base.empty()) d["addr"] = std::strtoull(m.info.address.base.c_str(), nullptr, 0);
-        }
-        out.dimms.push_back("-device");
-        out.dimms.push_back(d.dump());
+        auto module = memory_module_args(def, host, m);
+        if (!module) return std::unexpected(module.error());
+        out.dimms.insert(out.dimms.end(), {"-object", module->backend.dump(), "-device", module->device.dump()});
     }
     return out;
 }

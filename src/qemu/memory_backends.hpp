@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "conf/domain.hpp"
 #include "util/error.hpp"
 
@@ -63,6 +65,17 @@ struct MemoryArgs {
     std::vector<std::string> dimms;    // -object + -device pc-dimm per module
 };
 Result<MemoryArgs> memory_args(const conf::DomainDef& def, const MemoryHost& host);
+
+// One memory module of `def`: its backend object (-object / QMP object-add,
+// id memory_module_backend_id) and its pc-dimm device (-device /
+// device_add), the same at start and at hotplug.
+struct MemoryModuleArgs {
+    nlohmann::ordered_json backend;
+    nlohmann::ordered_json device;
+};
+Result<MemoryModuleArgs> memory_module_args(const conf::DomainDef& def, const MemoryHost& host, const conf::MemoryDevice& m);
+// "mem" + the module's alias ("memdimm0").
+std::string memory_module_backend_id(const conf::MemoryDevice& m);
 
 // What the host cannot give the definition, named: a hugetlbfs mount for
 // each page size, enough free huge pages, the host NUMA nodes <numatune>

@@ -278,6 +278,10 @@ Status Monitor::netdev_add(const nlohmann::json& args) { return done(run("netdev
 
 Status Monitor::netdev_del(std::string_view id) { return done(run("netdev_del", {{"id", id}})); }
 
+Status Monitor::object_add(const nlohmann::json& args) { return done(run("object-add", args)); }
+
+Status Monitor::object_del(std::string_view id) { return done(run("object-del", {{"id", id}})); }
+
 bool Monitor::wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout) {
     std::unique_lock lk(deleted_->mutex);
     const bool seen = deleted_->cv.wait_for(lk, timeout, [&] { return deleted_->ids.contains(id) || closed(); });

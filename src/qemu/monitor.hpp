@@ -290,6 +290,11 @@ public:
     // tap descriptors named as getfd named them), and its removal.
     Status netdev_add(const nlohmann::json& args);
     Status netdev_del(std::string_view id);
+    // A QOM object (QMP object-add: "qom-type", "id" and its properties, as
+    // the command line's -object JSON has them: a memory module's backend),
+    // and its removal.
+    Status object_add(const nlohmann::json& args);
+    Status object_del(std::string_view id);
     // Wait at most `timeout` for DEVICE_DELETED of the device `id`; true when
     // it came (also when it came before the call, after forget_device_deleted).
     bool wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout);

@@ -19,6 +19,7 @@
 #include "host/capabilities.hpp"
 #include "network/netlink.hpp"
 #include "qemu/host.hpp"
+#include "conf/memory_device.hpp"
 #include "qemu/hotplug.hpp"
 #include "qemu/media.hpp"
 #include "qemu/nics.hpp"
@@ -228,6 +229,11 @@ public:
                 auto nic = conf::parse_interface_selector_xml(r.xml);
                 if (!nic) return std::unexpected(nic.error());
                 return detach_interface(r.ref, flags, {.mac = nic->mac, .type = nic->type, .alias = {}}, r.timeout_ms);
+            }
+            if (*kind == "memory") {
+                auto mem = conf::parse_memory_device_xml(r.xml);
+                if (!mem) return std::unexpected(mem.error());
+                return detach_memory(r.ref, flags, *mem, r.timeout_ms);
             }
             auto disk = disk_document(r.xml, "detaching");
             if (!disk) return std::unexpected(disk.error());
@@ -507,10 +513,11 @@ public:
     // The rest of a change that edits each definition the impact names the
     // same way: `edit` makes the next definition from one (`live`: the
     // running one; both are made before either changes), `apply_live`
-    // brings the running QEMU to the next live definition, which is then
-    // published; the persistent one is saved last.
+    // brings the running QEMU to the next live definition (and may complete
+    // it with what QEMU reports, e.g. a memory module's address), which is
+    // then published; the persistent one is saved last.
     using EditDefinition = std::function<Result<conf::DomainDef>(conf::DomainDef, bool live)>;
-    using ApplyLive = std::function<Status(const QemuDriverImpl::Running&, const conf::DomainDef& next)>;
+    using ApplyLive = std::function<Status(const QemuDriverImpl::Running&, conf::DomainDef& next)>;
     Status edit_definitions(Change& change, const EditDefinition& edit, const ApplyLive& apply_live) {
         auto& obj = change.job.object();
         std::optional<conf::DomainDef> next_cfg;
@@ -644,7 +651,27 @@ public:
         auto kind = conf::device_xml_kind(r.xml);
         if (!kind) return std::unexpected(kind.error());
         if (*kind == "interface") return attach_interface(r);
+        if (*kind == "memory") return attach_memory(r);
         return attach_disk(r);
+    }
+
+    // A memory module (<memory model='dimm'>): each definition gets it as
+    // libvirt places it (slot, alias, the memory total); the running guest
+    // its backend object and pc-dimm, and the live XML where it sits.
+    Status attach_memory(const driver::ops::DomainAttachDevice::Request& r) {
+        auto mem = conf::parse_memory_device_xml(r.xml);
+        if (!mem) return std::unexpected(mem.error());
+        auto change = begin_change(r.ref, "attach-device",
+                                   {.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent});
+        if (!change) return std::unexpected(change.error());
+        return edit_definitions(
+            *change, [&](const conf::DomainDef& def, bool) { return conf::with_memory_attached(def, *mem); },
+            [&](const QemuDriverImpl::Running& run, conf::DomainDef& next) -> Status {
+                const conf::MemoryDevice& placed = next.devices.memories.back();
+                auto args = memory_module_args(next, read_memory_host(), placed);
+                if (!args) return std::unexpected(args.error());
+                return attach_memory_live(*run.priv->monitor, *args, next);
+            });
     }
 
     // Both definitions checked (and the live NIC's host side made and its
@@ -793,6 +820,8 @@ public:
         std::function<Result<bool>(Monitor&, const Device&, std::chrono::milliseconds)> detach_live;
         std::function<void(const std::string& domain, const Device&)> release_host_side;  // may be empty
         std::function<std::string(const Device&)> describe;    // "disk vdb"
+        // The definition without device `i`; empty: only the device goes.
+        std::function<conf::DomainDef(const conf::DomainDef&, std::size_t)> without = {};
     };
 
     template <class Device>
@@ -803,6 +832,7 @@ public:
         const auto& cfg_def = change->config;
         const driver::Impact& impact = change->impact;
         auto without = [&](const conf::DomainDef& def, std::size_t i) {
+            if (plan.without) return plan.without(def, i);
             conf::DomainDef out = def;
             auto& v = out.devices.*plan.list;
             v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
@@ -862,6 +892,29 @@ public:
             .detach_live = detach_disk_live,
             .release_host_side = {},
             .describe = [](const conf::Disk& d) { return "disk " + d.target_dev; }};
+        return detach_with(ref, flags, timeout_ms, plan);
+    }
+
+    // detach-device of a memory module: the one the document describes; the
+    // guest must offline and release it (ACPI), then its backend goes.
+    Status detach_memory(std::string_view ref, driver::ImpactFlags flags, const conf::MemoryDevice& mem,
+                         std::uint64_t timeout_ms) {
+        DetachPlan<conf::MemoryDevice> plan{
+            .list = &conf::Devices::memories,
+            .find = [&](const conf::DomainDef& def, const conf::MemoryDevice* live) -> Result<std::size_t> {
+                auto i = conf::find_memory_for_detach(def, mem);
+                // The persistent definition's module may sit elsewhere: the live one's size and node.
+                if (!i && live) {
+                    conf::MemoryDevice same = *live;
+                    same.info = {};
+                    return conf::find_memory_for_detach(def, same);
+                }
+                return i;
+            },
+            .detach_live = detach_memory_live,
+            .release_host_side = {},
+            .describe = [](const conf::MemoryDevice& m) { return fmt::format("{} memory module of {} KiB", m.model, m.target_size_kib); },
+            .without = conf::with_memory_detached};
         return detach_with(ref, flags, timeout_ms, plan);
     }
 

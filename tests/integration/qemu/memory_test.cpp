@@ -1,10 +1,11 @@
-// Guest NUMA cells, memory backends, dimm memory modules and thread
-// affinity (<cputune>) on the real test guest under TCG: what the guest sees
-// and what the host threads are pinned to.
+// Guest NUMA cells, memory backends, dimm memory modules (at boot and
+// hotplugged) and thread affinity (<cputune>) on the real test guest under
+// TCG: what the guest sees and what the host threads are pinned to.
 #include <gtest/gtest.h>
 
 #include <fstream>
 
+#include "driver/ops/domain.hpp"
 #include "helpers.hpp"
 #include "support/guest.hpp"
 #include "util/files.hpp"
@@ -12,6 +13,7 @@
 using namespace vireo;
 using namespace vireo::qemu::test;
 using std::chrono::seconds;
+namespace ops = driver::ops;
 
 namespace {
 
@@ -83,6 +85,129 @@ TEST(QemuMemory, DimmModuleIsGuestMemoryAndHasItsLiveAddress) {
     auto online = c.run("cat /sys/devices/system/memory/memory32/online /sys/devices/system/memory/memory32/valid_zones", seconds(60));
     ASSERT_TRUE(online) << log_of(f, "dimm");
     EXPECT_NE(online->find("\n1\n"), std::string::npos) << *online << log_of(f, "dimm");
+}
+
+// A module of `mib` (a multiple of the guest's 128 MiB memory blocks: Linux
+// adds no partial block), optionally at `slot`.
+std::string dimm_doc(unsigned mib, int slot = -1) {
+    return fmt::format("<memory model='dimm'><target><size unit='MiB'>{}</size><node>0</node></target>{}</memory>", mib,
+                       slot < 0 ? "" : fmt::format("<address type='dimm' slot='{}'/>", slot));
+}
+
+bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+// The guest's MemTotal in KiB (/proc/meminfo), 0 when it did not answer.
+long guest_mem_total(Console& c) {
+    auto out = c.run("grep MemTotal /proc/meminfo", seconds(30));
+    if (!out) return 0;
+    const auto at = out->find("MemTotal:");
+    return at == std::string::npos ? 0 : std::stol(out->substr(at + 9));
+}
+
+// Wait until the guest's MemTotal passes `kib` (the kernel onlines a new
+// module's blocks as it adds them: memhp_default_state=online).
+long wait_mem_total_above(Console& c, long kib, seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    long now = 0;
+    while ((now = guest_mem_total(c)) <= kib && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return now;
+}
+
+struct Definitions {
+    std::string live, config;
+    bool operator==(const Definitions&) const = default;
+};
+Definitions definitions(GuestFixture& f, const std::string& name) {
+    return {f.drv->domain_xml(name, false).value_or("<none>"), f.drv->domain_xml(name, true).value_or("<none>")};
+}
+
+// One guest for every step: refusals first (each leaves both definitions as
+// they were), then a dimm hotplugged live grows the guest's MemTotal and the
+// live XML (alias, slot and base address, memory total), a second one live
+// and persistent, a third finds no slot, detaching what the domain lacks is
+// NotFound, and detaching a module asks the guest.
+TEST(QemuMemory, DimmHotplugGrowsGuestMemory) {
+    VIREO_REQUIRE_GUEST();
+    GuestFixture f;
+    // Without <maxMemory>: refused, as libvirt.
+    ASSERT_TRUE(f.drv->define_domain(guest_xml("nomax"), true));
+    const Definitions nomax = definitions(f, "nomax");
+    auto st = f.drv->call<ops::DomainAttachDevice>({.ref = "nomax", .xml = dimm_doc(128), .config = true});
+    ASSERT_FALSE(st);
+    EXPECT_TRUE(has(st.error().full_message(), "cannot use/hotplug a memory device when domain 'maxMemory' is not defined"))
+        << st.error().full_message();
+    EXPECT_EQ(definitions(f, "nomax"), nomax);
+
+    f.define_and_start("memhp", "", "memhp_default_state=online",
+                       "<maxMemory slots='2' unit='MiB'>512</maxMemory>"
+                       "<cpu><numa><cell id='0' cpus='0' memory='160' unit='MiB'/></numa></cpu>");
+    f.wait_ready("memhp");
+    auto c = f.console("memhp");
+    const long before = guest_mem_total(c);
+    ASSERT_GT(before, 0) << log_of(f, "memhp");
+    const Definitions booted = definitions(f, "memhp");
+
+    // Beyond maxMemory (160 + 384 > 512 MiB): refused, nothing changes.
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = dimm_doc(384), .live = true, .config = true});
+    ASSERT_FALSE(st);
+    EXPECT_TRUE(has(st.error().full_message(), "Attaching memory device with size '393216' would exceed domain's maxMemory config size '524288'"))
+        << st.error().full_message();
+    EXPECT_EQ(definitions(f, "memhp"), booted);
+
+    // Live (current = live on a running domain): the guest's memory grows.
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = dimm_doc(128)});
+    ASSERT_TRUE(st) << st.error().full_message();
+    Definitions now = definitions(f, "memhp");
+    EXPECT_TRUE(has(now.live, "<alias name='dimm0'/>")) << now.live;
+    EXPECT_TRUE(has(now.live, "<address type='dimm' slot='0' base='0x100000000'/>")) << now.live;
+    EXPECT_TRUE(has(now.live, "<memory unit='KiB'>294912</memory>")) << now.live;
+    EXPECT_TRUE(has(now.live, "<currentMemory unit='KiB'>294912</currentMemory>")) << now.live;
+    EXPECT_EQ(now.config, booted.config);
+    const long grown = wait_mem_total_above(c, before + 120 * 1024, seconds(60));
+    EXPECT_GT(grown, before + 120 * 1024) << "MemTotal " << before << " KiB before the hotplug" << log_of(f, "memhp");
+
+    // A second one, live and persistent: slot 1 live, the persistent
+    // definition's first module.
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = dimm_doc(128), .live = true, .config = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    now = definitions(f, "memhp");
+    EXPECT_TRUE(has(now.live, "<alias name='dimm1'/>")) << now.live;
+    EXPECT_TRUE(has(now.live, "<address type='dimm' slot='1' base='0x108000000'/>")) << now.live;
+    EXPECT_TRUE(has(now.live, "<memory unit='KiB'>425984</memory>")) << now.live;
+    EXPECT_TRUE(has(now.config, "<memory unit='KiB'>294912</memory>")) << now.config;
+    EXPECT_TRUE(has(now.config, "<address type='dimm' slot='0'/>")) << now.config;
+    EXPECT_GT(wait_mem_total_above(c, grown + 120 * 1024, seconds(60)), grown + 120 * 1024) << log_of(f, "memhp");
+
+    // Both slots are taken; a module the domain lacks: errors, nothing changes.
+    const Definitions full = now;
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = dimm_doc(32), .live = true});
+    ASSERT_FALSE(st);
+    EXPECT_TRUE(has(st.error().full_message(), "no free memory device slot available")) << st.error().full_message();
+    st = f.drv->call<ops::DomainDetachDevice>({.ref = "memhp", .xml = dimm_doc(32), .live = true, .config = true});
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, ErrorCode::NotFound) << st.error().full_message();
+    EXPECT_TRUE(has(st.error().full_message(), "matching memory device was not found")) << st.error().full_message();
+    EXPECT_EQ(definitions(f, "memhp"), full);
+
+    // Detach asks the guest: it offlines and releases the module (both
+    // definitions lose it, device-removed), or keeps it (nothing changes,
+    // device-removal-failed).
+    st = f.drv->call<ops::DomainDetachDevice>(
+        {.ref = "memhp", .xml = dimm_doc(128, 1), .live = true, .config = true, .timeout_ms = 30000});
+    RecordProperty("detach", st ? "released by the guest" : "kept by the guest");
+    RecordProperty("mem_total_kib", fmt::format("{} -> {} -> {}", before, grown, guest_mem_total(c)));
+    if (st) {
+        EXPECT_TRUE(f.events.wait_for("memhp", "DeviceRemoved/dimm1", seconds(5)));
+        now = definitions(f, "memhp");
+        EXPECT_FALSE(has(now.live, "<alias name='dimm1'/>")) << now.live;
+        EXPECT_TRUE(has(now.live, "<memory unit='KiB'>294912</memory>")) << now.live;
+        EXPECT_TRUE(has(now.config, "<memory unit='KiB'>163840</memory>")) << now.config;
+    } else {
+        EXPECT_TRUE(has(st.error().full_message(), "did not release device 'dimm1'")) << st.error().full_message();
+        EXPECT_TRUE(f.events.wait_for("memhp", "DeviceRemovalFailed/dimm1", seconds(5)));
+        EXPECT_EQ(definitions(f, "memhp"), full);
+    }
 }
 
 TEST(QemuMemory, MemfdSharedBackingBoots) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "conf/domain.hpp"
+#include "conf/memory_device.hpp"
 
 using namespace vireo;
 using namespace vireo::conf;
@@ -230,4 +231,64 @@ TEST(DeviceAttach, InterfaceForDetach) {
     EXPECT_EQ(sel->type, "network");
     EXPECT_EQ(sel->mac, "52:54:00:00:02:0a");
     EXPECT_FALSE(parse_interface_selector_xml("<interface type='network'><mac address='nope'/></interface>"));
+}
+
+namespace {
+
+std::string memory_domain(const std::string& top, const std::string& devices) {
+    return R"(<domain type='qemu'>
+  <name>mem</name>
+)" + top + R"(  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <cpu><numa><cell id='0' cpus='0' memory='256' unit='MiB'/></numa></cpu>
+  <devices>
+)" + devices + R"(  </devices>
+</domain>)";
+}
+
+MemoryDevice dimm(unsigned mib) {
+    auto m = parse_memory_device_xml(
+        fmt::format("<memory model='dimm'><target><size unit='MiB'>{}</size><node>0</node></target></memory>", mib));
+    EXPECT_TRUE(m) << (m ? "" : m.error().message);
+    return m.value_or(MemoryDevice{});
+}
+
+}  // namespace
+
+TEST(DeviceAttach, MemoryModuleAsLibvirtPlugsIt) {
+    const std::string max = "<maxMemory slots='2' unit='MiB'>1024</maxMemory>\n";
+    const DomainDef def = defined(memory_domain(max, "<memory model='dimm'><target><size unit='MiB'>128</size><node>0</node></target></memory>\n"));
+    auto next = with_memory_attached(def, dimm(256));
+    ASSERT_TRUE(next) << next.error().message;
+    ASSERT_EQ(next->devices.memories.size(), 2u);
+    EXPECT_EQ(next->devices.memories[1].info.alias, "dimm1");
+    EXPECT_EQ(next->devices.memories[1].info.address.type, "dimm");
+    EXPECT_EQ(next->devices.memories[1].info.address.slot, 1u);
+    EXPECT_EQ(next->memory_kib, (256 + 128 + 256) * 1024u);
+    EXPECT_EQ(next->current_memory_kib.value_or(next->memory_kib), next->memory_kib);
+
+    // No slot left, beyond maxMemory, no maxMemory: refused as libvirt.
+    auto full = with_memory_attached(*next, dimm(128));
+    ASSERT_FALSE(full);
+    EXPECT_NE(full.error().message.find("no free memory device slot available"), std::string::npos) << full.error().message;
+    auto big = with_memory_attached(def, dimm(1024));
+    ASSERT_FALSE(big);
+    EXPECT_NE(big.error().message.find("Attaching memory device with size '1048576' would exceed domain's maxMemory config size '1048576'"),
+              std::string::npos)
+        << big.error().message;
+    auto none = with_memory_attached(defined(memory_domain("", "")), dimm(128));
+    ASSERT_FALSE(none);
+    EXPECT_NE(none.error().message.find("'maxMemory' is not defined"), std::string::npos) << none.error().message;
+
+    // Detach: found by size and node (and slot when given), the total shrinks.
+    EXPECT_EQ(find_memory_for_detach(*next, dimm(256)).value_or(9), 1u);
+    EXPECT_EQ(find_memory_for_detach(*next, dimm(64)).error().code, ErrorCode::NotFound);
+    MemoryDevice at0 = dimm(256);
+    at0.info.address.type = "dimm";
+    at0.info.address.slot = 0;
+    EXPECT_FALSE(find_memory_for_detach(*next, at0));
+    const DomainDef back = with_memory_detached(*next, 1);
+    EXPECT_EQ(back.memory_kib, def.memory_kib);
+    EXPECT_EQ(back.devices.memories.size(), 1u);
 }
