@@ -787,6 +787,13 @@ Result<std::size_t> find_memory_for_detach(const DomainDef& def, const MemoryDev
     return fail(ErrorCode::NotFound, "operation failed: matching memory device was not found");
 }
 
+Result<std::size_t> find_memory_by_alias(const DomainDef& def, std::string_view alias) {
+    const auto& mems = def.devices.memories;
+    for (std::size_t i = 0; i < mems.size(); ++i)
+        if (!alias.empty() && mems[i].info.alias == alias) return i;
+    return fail(ErrorCode::NotFound, "Device not found: no device found with alias {}", alias);
+}
+
 DomainDef with_memory_detached(const DomainDef& def, std::size_t index) {
     DomainDef out = def;
     const std::uint64_t size = out.devices.memories[index].target_size_kib;

@@ -23,8 +23,10 @@ Result<MemoryDevice> parse_memory_device_xml(std::string_view xml);
 Result<DomainDef> with_memory_attached(const DomainDef& def, MemoryDevice mem);
 
 // The module a detach-device document means: same model, size and node (and
-// slot and base, when the document gives them). NotFound otherwise.
+// slot and base, when the document gives them), or the module `alias`
+// (detach-device-alias). NotFound otherwise.
 Result<std::size_t> find_memory_for_detach(const DomainDef& def, const MemoryDevice& mem);
+Result<std::size_t> find_memory_by_alias(const DomainDef& def, std::string_view alias);
 // `def` without its module `index`, the memory total shrunk by it.
 DomainDef with_memory_detached(const DomainDef& def, std::size_t index);
 

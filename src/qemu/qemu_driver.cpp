@@ -233,7 +233,8 @@ public:
             if (*kind == "memory") {
                 auto mem = conf::parse_memory_device_xml(r.xml);
                 if (!mem) return std::unexpected(mem.error());
-                return detach_memory(r.ref, flags, *mem, r.timeout_ms);
+                return detach_memory(
+                    r.ref, flags, [&](const conf::DomainDef& def) { return conf::find_memory_for_detach(def, *mem); }, r.timeout_ms);
             }
             auto disk = disk_document(r.xml, "detaching");
             if (!disk) return std::unexpected(disk.error());
@@ -245,8 +246,12 @@ public:
             if (st || st.error().code != ErrorCode::NotFound) return st;
             // Not a disk's alias: a NIC's, else the disk's NotFound stands.
             auto nic = detach_interface(r.ref, flags, {.mac = {}, .type = {}, .alias = r.alias}, r.timeout_ms);
-            if (!nic && nic.error().code == ErrorCode::NotFound) return st;
-            return nic;
+            if (nic || nic.error().code != ErrorCode::NotFound) return nic;
+            // Nor a NIC's: a memory module's, else the disk's NotFound stands.
+            auto mem = detach_memory(
+                r.ref, flags, [&](const conf::DomainDef& def) { return conf::find_memory_by_alias(def, r.alias); }, r.timeout_ms);
+            if (!mem && mem.error().code == ErrorCode::NotFound) return st;
+            return mem;
         });
         on<ops::DomainVcpuInfo>([this](const auto& r) { return vcpu_info_of(r.ref); });
         on<ops::DomainSetVcpus>([this](const auto& r) { return set_vcpus(r); });
@@ -895,14 +900,15 @@ public:
         return detach_with(ref, flags, timeout_ms, plan);
     }
 
-    // detach-device of a memory module: the one the document describes; the
-    // guest must offline and release it (ACPI), then its backend goes.
-    Status detach_memory(std::string_view ref, driver::ImpactFlags flags, const conf::MemoryDevice& mem,
-                         std::uint64_t timeout_ms) {
+    // detach-device (the module the document describes), detach-device-alias
+    // (by alias) of a memory module: the guest must offline and release it
+    // (ACPI), then its backend goes.
+    Status detach_memory(std::string_view ref, driver::ImpactFlags flags,
+                         const std::function<Result<std::size_t>(const conf::DomainDef&)>& find, std::uint64_t timeout_ms) {
         DetachPlan<conf::MemoryDevice> plan{
             .list = &conf::Devices::memories,
             .find = [&](const conf::DomainDef& def, const conf::MemoryDevice* live) -> Result<std::size_t> {
-                auto i = conf::find_memory_for_detach(def, mem);
+                auto i = find(def);
                 // The persistent definition's module may sit elsewhere: the live one's size and node.
                 if (!i && live) {
                     conf::MemoryDevice same = *live;

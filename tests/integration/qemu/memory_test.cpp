@@ -203,6 +203,13 @@ TEST(QemuMemory, DimmHotplugGrowsGuestMemory) {
         EXPECT_FALSE(has(now.live, "<alias name='dimm1'/>")) << now.live;
         EXPECT_TRUE(has(now.live, "<memory unit='KiB'>294912</memory>")) << now.live;
         EXPECT_TRUE(has(now.config, "<memory unit='KiB'>163840</memory>")) << now.config;
+        // Its slot is free again; detach-device-alias takes the new module out.
+        st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = dimm_doc(128), .live = true});
+        ASSERT_TRUE(st) << st.error().full_message();
+        EXPECT_TRUE(has(definitions(f, "memhp").live, "<address type='dimm' slot='1'")) << definitions(f, "memhp").live;
+        st = f.drv->call<ops::DomainDetachDeviceAlias>({.ref = "memhp", .alias = "dimm1", .live = true, .timeout_ms = 30000});
+        ASSERT_TRUE(st) << st.error().full_message();
+        EXPECT_TRUE(has(definitions(f, "memhp").live, "<memory unit='KiB'>294912</memory>")) << definitions(f, "memhp").live;
     } else {
         EXPECT_TRUE(has(st.error().full_message(), "did not release device 'dimm1'")) << st.error().full_message();
         EXPECT_TRUE(f.events.wait_for("memhp", "DeviceRemovalFailed/dimm1", seconds(5)));
