@@ -398,7 +398,7 @@ void fill_tuning_defaults(DomainDef& def) {
         def.memory_kib = total;
         if (def.current_memory_kib && *def.current_memory_kib > total) def.current_memory_kib = total;
     }
-    // dimm slots: the lowest free one, then the alias dimm<N>.
+    // dimm slots: the lowest free one, then the alias dimm<slot>.
     std::set<unsigned> used;
     for (const auto& m : def.devices.memories)
         if (m.info.address.type == "dimm") used.insert(m.info.address.slot);
@@ -410,14 +410,17 @@ void fill_tuning_defaults(DomainDef& def) {
         m.info.address.slot = slot;
         used.insert(slot);
     }
+    // libvirt 9.0 names a dimm after its slot (dimm<slot>); the lowest free
+    // dimm<N> only when that name is taken (an alias given by hand).
     std::set<std::string> aliases;
     for (const auto& m : def.devices.memories)
         if (!m.info.alias.empty()) aliases.insert(m.info.alias);
     unsigned next = 0;
     for (auto& m : def.devices.memories) {
         if (!m.info.alias.empty()) continue;
-        while (aliases.contains(fmt::format("dimm{}", next))) ++next;
-        m.info.alias = fmt::format("dimm{}", next++);
+        std::string alias = fmt::format("dimm{}", m.info.address.slot);
+        while (aliases.contains(alias)) alias = fmt::format("dimm{}", next++);
+        m.info.alias = alias;
         aliases.insert(m.info.alias);
     }
 }
