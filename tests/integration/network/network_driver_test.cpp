@@ -42,9 +42,15 @@ bool link_exists(const std::string& name) {
 
 // A process that exited (at most a zombie of whoever adopted dnsmasq) has
 // no command line any more.
+// The process has exited and let go of its files (sockets): no longer in
+// /proc, or a zombie. An empty cmdline is not enough: the kernel drops a
+// dying process's memory (cmdline reads empty) before it closes its files,
+// and a dnsmasq started in that window finds its ports still bound.
 bool gone(pid_t pid) {
-    auto cmdline = files::read(fmt::format("/proc/{}/cmdline", pid));
-    return !cmdline || cmdline->empty();
+    auto stat = files::read(fmt::format("/proc/{}/stat", pid));
+    if (!stat) return true;
+    const auto paren = stat->rfind(')');
+    return paren == std::string::npos || paren + 2 >= stat->size() || (*stat)[paren + 2] == 'Z' || (*stat)[paren + 2] == 'X';
 }
 
 std::optional<pid_t> dnsmasq_of(const fs::path& state, const std::string& network) {
