@@ -34,6 +34,7 @@
 
 #include <fmt/format.h>
 
+#include "conf/device_hotplug.hpp"
 #include "conf/domain.hpp"
 #include "conf/domain_internal.hpp"
 #include "conf/memory_device.hpp"
@@ -749,6 +750,67 @@ Result<DomainDef> with_interface_attached(const DomainDef& def, Interface nic) {
     VIREO_TRY(assign_addresses_and_aliases(out));
     VIREO_TRY(validate_domain(out));
     return out;
+}
+
+namespace {
+
+// The fields that say which device of its kind a detach document means.
+bool same_device(const Rng& have, const Rng& want) {
+    return have.model == want.model && have.backend_model == want.backend_model &&
+           (want.backend_path.empty() || have.backend_path == want.backend_path);
+}
+bool same_device(const Input& have, const Input& want) {
+    return have.type == want.type && (want.bus.empty() || have.bus == want.bus);
+}
+bool same_device(const Watchdog& have, const Watchdog& want) {
+    return have.model == want.model && (want.action.empty() || have.action == want.action);
+}
+
+std::string not_found_message(const Rng& r) {
+    return fmt::format("device not found: model '{}' RNG device not present in domain configuration", r.backend_model);
+}
+std::string not_found_message(const Input&) { return "device not found: matching input device not found"; }
+std::string not_found_message(const Watchdog&) { return "device not found: watchdog device not present in domain configuration"; }
+
+Status attachable(const DomainDef& def, const Watchdog&) {
+    if (!def.devices.watchdogs.empty())
+        return fail(ErrorCode::InvalidArg, "Requested operation is not valid: domain already has a watchdog");
+    return {};
+}
+Status attachable(const DomainDef&, const Rng&) { return {}; }
+Status attachable(const DomainDef&, const Input&) { return {}; }
+
+}  // namespace
+
+Result<DomainDef> with_device_attached(const DomainDef& def, PluggableDevice dev) {
+    return std::visit(
+        [&]<class Device>(Device& d) -> Result<DomainDef> {
+            VIREO_TRY(attachable(def, d));
+            DomainDef out = def;
+            (out.devices.*PluggableKind<Device>::list).push_back(std::move(d));
+            // Before: the document's own address and alias against the
+            // domain's; after: what assignment gave it.
+            VIREO_TRY(validate_domain(out));
+            VIREO_TRY(assign_addresses_and_aliases(out));
+            VIREO_TRY(validate_domain(out));
+            return out;
+        },
+        dev);
+}
+
+Result<std::size_t> find_device_for_detach(const DomainDef& def, const PluggableDevice& dev) {
+    return std::visit(
+        [&]<class Device>(const Device& want) -> Result<std::size_t> {
+            const auto& have = def.devices.*PluggableKind<Device>::list;
+            for (std::size_t i = 0; i < have.size(); ++i) {
+                if (!same_device(have[i], want)) continue;
+                if (!want.info.alias.empty() && have[i].info.alias != want.info.alias) continue;
+                if (!want.info.address.type.empty() && have[i].info.address != want.info.address) continue;
+                return i;
+            }
+            return fail(ErrorCode::NotFound, "{}", not_found_message(want));
+        },
+        dev);
 }
 
 Result<DomainDef> with_memory_attached(const DomainDef& def, MemoryDevice mem) {

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <pugixml.hpp>
 
+#include "conf/device_hotplug.hpp"
 #include "conf/domain.hpp"
 #include "conf/domain_internal.hpp"
 #include "conf/memory_device.hpp"
@@ -1266,6 +1267,31 @@ Result<MemoryDevice> parse_memory_device_xml(std::string_view text) {
     MemoryDevice mem;
     VIREO_TRY(parse_memory_device(*el, mem, [](XmlElement& dev, DeviceInfo& info) { return parse_device_info(dev, info, false); }));
     return mem;
+}
+
+bool is_pluggable_kind(std::string_view element) { return element == "rng" || element == "input" || element == "watchdog"; }
+
+Result<PluggableDevice> parse_pluggable_device_xml(std::string_view text) {
+    xml::Document d;
+    auto el = xml::open_document(d, text, {});
+    if (!el) return std::unexpected(el.error());
+    const std::string_view n = el->name();
+    if (n == "rng") {
+        Rng r;
+        VIREO_TRY(parse_rng(*el, r));
+        return r;
+    }
+    if (n == "input") {
+        Input in;
+        VIREO_TRY(parse_input(*el, in));
+        return in;
+    }
+    if (n == "watchdog") {
+        Watchdog w;
+        VIREO_TRY(parse_watchdog(*el, w));
+        return w;
+    }
+    return fail(ErrorCode::Unsupported, "device <{}> cannot be attached or detached by vireo yet", n);
 }
 
 Result<Interface> parse_domain_interface_xml(std::string_view text) {

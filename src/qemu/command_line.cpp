@@ -90,6 +90,9 @@ public:
     Result<std::vector<std::string>> build_disk(const conf::Disk& disk, std::string node_prefix);
     // Only the -netdev and -device arguments of one NIC (hotplug).
     Result<std::vector<std::string>> build_nic(const conf::Interface& nic);
+    // Only the -object, -device and -action arguments of one <rng>, <input>
+    // or <watchdog> (hotplug).
+    Result<std::vector<std::string>> build_device(const conf::PluggableDevice& dev);
 
 private:
     void add(std::string a) { argv_.push_back(std::move(a)); }
@@ -134,6 +137,12 @@ private:
     void chardevs();
     void tpms();
     void inputs_graphics_video();
+    void input(const conf::Input& in);
+    void rng(const conf::Rng& r);
+    void watchdog(const conf::Watchdog& w);
+    void one_device(const conf::Input& in) { input(in); }
+    void one_device(const conf::Rng& r) { rng(r); }
+    void one_device(const conf::Watchdog& w) { watchdog(w); }
     std::string usb_bus_opts(const conf::DeviceInfo& info) const;
     std::string graphics_password(const conf::Graphics& g, std::size_t index);
     void vnc(const conf::Graphics& g, std::size_t index);
@@ -874,6 +883,21 @@ std::string Builder::usb_bus_opts(const conf::DeviceInfo& info) const {
     return out;
 }
 
+void Builder::input(const conf::Input& in) {
+    if (in.bus == "ps2" || (in.bus.empty() && in.type != "tablet")) return;  // built into pc/q35
+    std::string drv;
+    if (in.bus == "usb") drv = in.type == "tablet" ? "usb-tablet" : in.type == "mouse" ? "usb-mouse" : "usb-kbd";
+    else if (in.bus == "virtio")
+        drv = in.type == "tablet" ? "virtio-tablet-pci" : in.type == "mouse" ? "virtio-mouse-pci" : "virtio-keyboard-pci";
+    else {
+        unsupported("input type '{}' on bus '{}' is not supported", in.type, in.bus);
+        return;
+    }
+    std::string args = drv + device_suffix(in.info);
+    if (in.bus == "usb") args += usb_bus_opts(in.info);
+    add("-device", args);
+}
+
 void Builder::inputs_graphics_video() {
     // USB hubs first (libvirt adds them when the USB devices outnumber the
     // controller's ports): the devices behind them name ports like 1.2.
@@ -884,20 +908,7 @@ void Builder::inputs_graphics_video() {
         }
         if (device_known("usb-hub")) add("-device", fmt::format("usb-hub,id={}", h.info.alias) + usb_bus_opts(h.info));
     }
-    for (const auto& in : def_.devices.inputs) {
-        if (in.bus == "ps2" || (in.bus.empty() && in.type != "tablet")) continue;  // built into pc/q35
-        std::string drv;
-        if (in.bus == "usb") drv = in.type == "tablet" ? "usb-tablet" : in.type == "mouse" ? "usb-mouse" : "usb-kbd";
-        else if (in.bus == "virtio")
-            drv = in.type == "tablet" ? "virtio-tablet-pci" : in.type == "mouse" ? "virtio-mouse-pci" : "virtio-keyboard-pci";
-        else {
-            unsupported("input type '{}' on bus '{}' is not supported", in.type, in.bus);
-            continue;
-        }
-        std::string args = drv + device_suffix(in.info);
-        if (in.bus == "usb") args += usb_bus_opts(in.info);
-        add("-device", args);
-    }
+    for (const auto& in : def_.devices.inputs) input(in);
     audio_backends();
     const auto& gs = def_.devices.graphics;
     for (std::size_t i = 0; i < gs.size(); ++i) {
@@ -1157,6 +1168,41 @@ void Builder::smbios() {
     for (const auto& s : si.oem_strings) add("-smbios", "type=11,value=" + qemu_opt_escape(s));
 }
 
+void Builder::rng(const conf::Rng& r) {
+    const std::string obj = rng_object_id(r);
+    ojson o;
+    if (r.backend_model == "random") {
+        o = {{"qom-type", "rng-random"}, {"id", obj}, {"filename", r.backend_path.empty() ? "/dev/urandom" : r.backend_path}};
+    } else if (r.backend_model == "builtin") {
+        o = {{"qom-type", "rng-builtin"}, {"id", obj}};
+    } else {
+        unsupported("RNG backend '{}' is not supported", r.backend_model);
+        return;
+    }
+    add("-object", o.dump());
+    std::string args = fmt::format("{},rng={}", kind_ == MachineKind::Microvm ? "virtio-rng-device" : "virtio-rng-pci", obj);
+    if (!r.rate_bytes.empty())
+        args += fmt::format(",max-bytes={},period={}", r.rate_bytes, r.rate_period.empty() ? "1000" : r.rate_period);
+    add("-device", args + device_suffix(r.info));
+}
+
+void Builder::watchdog(const conf::Watchdog& w) {
+    if (w.model != "i6300esb" && w.model != "ib700") {
+        unsupported("watchdog model '{}' is not supported", w.model);
+        return;
+    }
+    add("-device", w.model + device_suffix(w.info));
+    const std::string action = w.action.empty() ? "reset" : w.action;
+    if (action == "dump") unsupported("watchdog action 'dump' is not supported");
+    else add("-action", "watchdog=" + action);
+}
+
+Result<std::vector<std::string>> Builder::build_device(const conf::PluggableDevice& dev) {
+    std::visit([this](const auto& d) { one_device(d); }, dev);
+    if (error_) return std::unexpected(*error_);
+    return std::move(argv_);
+}
+
 void Builder::misc_devices() {
     const auto& d = def_.devices;
     bool mmio = kind_ == MachineKind::Microvm;
@@ -1169,25 +1215,7 @@ void Builder::misc_devices() {
     } else if (d.memballoon && d.memballoon->model != "none") {
         unsupported("memballoon model '{}' is not supported", d.memballoon->model);
     }
-    for (std::size_t i = 0; i < d.rngs.size(); ++i) {
-        const auto& r = d.rngs[i];
-        std::string obj = fmt::format("objrng{}", i);
-        ojson o;
-        if (r.backend_model == "random") {
-            o = {{"qom-type", "rng-random"}, {"id", obj},
-                 {"filename", r.backend_path.empty() ? "/dev/urandom" : r.backend_path}};
-        } else if (r.backend_model == "builtin") {
-            o = {{"qom-type", "rng-builtin"}, {"id", obj}};
-        } else {
-            unsupported("RNG backend '{}' is not supported", r.backend_model);
-            continue;
-        }
-        add("-object", o.dump());
-        std::string args = fmt::format("{},rng={}", mmio ? "virtio-rng-device" : "virtio-rng-pci", obj);
-        if (!r.rate_bytes.empty())
-            args += fmt::format(",max-bytes={},period={}", r.rate_bytes, r.rate_period.empty() ? "1000" : r.rate_period);
-        add("-device", args + device_suffix(r.info));
-    }
+    for (const auto& r : d.rngs) rng(r);
     for (const auto& p : d.panics) {
         if (p.model.empty() || p.model == "isa") {
             std::string args = "pvpanic" + device_suffix(p.info);
@@ -1200,16 +1228,7 @@ void Builder::misc_devices() {
             unsupported("panic model '{}' is not supported", p.model);
         }
     }
-    for (const auto& w : d.watchdogs) {
-        if (w.model != "i6300esb" && w.model != "ib700") {
-            unsupported("watchdog model '{}' is not supported", w.model);
-            continue;
-        }
-        add("-device", w.model + device_suffix(w.info));
-        std::string action = w.action.empty() ? "reset" : w.action;
-        if (action == "dump") unsupported("watchdog action 'dump' is not supported");
-        else add("-action", "watchdog=" + action);
-    }
+    for (const auto& w : d.watchdogs) watchdog(w);
     if (!d.filesystems.empty()) unsupported("filesystem passthrough is not supported yet");
 }
 
@@ -1377,6 +1396,32 @@ Result<NicHotplug> nic_hotplug_args(const conf::DomainDef& def, const conf::Inte
         return fail(ErrorCode::Internal, "interface '{}' made no netdev or device", nic.mac);
     return out;
 }
+
+Result<DeviceHotplug> device_hotplug_args(const conf::DomainDef& def, const conf::PluggableDevice& dev, const CommandLineOptions& opts) {
+    Builder b(def, opts);
+    auto argv = b.build_device(dev);
+    if (!argv) return std::unexpected(argv.error());
+    DeviceHotplug out;
+    for (std::size_t i = 0; i + 1 < argv->size(); i += 2) {
+        const std::string& flag = (*argv)[i];
+        const std::string& value = (*argv)[i + 1];
+        if (flag == "-object") {
+            auto j = nlohmann::json::parse(value, nullptr, false);
+            if (j.is_discarded()) return fail(ErrorCode::Internal, "object arguments are not JSON: {}", value);
+            out.objects.push_back(std::move(j));
+        } else if (flag == "-device") {
+            auto j = device_json(value);
+            if (!j) return std::unexpected(j.error());
+            out.device = std::move(*j);
+        } else if (flag == "-action" && value.starts_with("watchdog=")) {
+            out.watchdog_action = value.substr(std::string_view("watchdog=").size());
+        }
+    }
+    if (out.device.is_null()) return fail(ErrorCode::Unsupported, "this device cannot be hotplugged (it has no device of its own in QEMU)");
+    return out;
+}
+
+std::string rng_object_id(const conf::Rng& r) { return "obj" + (r.info.alias.empty() ? std::string("rng0") : r.info.alias); }
 
 std::vector<std::pair<std::string, std::string>> qemu_environment(bool malloc_hugepages,
                                                                   const char* inherited_tunables) {

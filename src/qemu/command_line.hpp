@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "conf/device_hotplug.hpp"
 #include "conf/domain.hpp"
 #include "qemu/memory_backends.hpp"
 #include "util/error.hpp"
@@ -86,6 +87,21 @@ struct NicHotplug {  // NOLINT(bugprone-exception-escape): as DiskHotplug
 // anything is made for it.
 Status nic_hotpluggable(const conf::Interface& nic);
 Result<NicHotplug> nic_hotplug_args(const conf::DomainDef& def, const conf::Interface& nic, CommandLineOptions opts);
+
+// One <rng>, <input> or <watchdog>'s part of the command line as QMP
+// arguments, for hotplug: the object-add arguments of its -object (an RNG's
+// backend), the device_add arguments of its -device, and the watchdog
+// action of its -action (watchdog-set-action). `def` is the definition with
+// the device in it (address and alias assigned).
+struct DeviceHotplug {  // NOLINT(bugprone-exception-escape): as DiskHotplug
+    std::vector<nlohmann::json> objects;
+    nlohmann::json device;
+    std::string watchdog_action;
+};
+Result<DeviceHotplug> device_hotplug_args(const conf::DomainDef& def, const conf::PluggableDevice& dev, const CommandLineOptions& opts);
+
+// The id of an RNG's backend object: "obj" + its alias ("objrng0").
+std::string rng_object_id(const conf::Rng& r);
 
 // A -device option string ("virtio-blk-pci,drive=x,id=y,bus=pci.0,addr=0x4")
 // as device_add arguments, the integer and boolean properties typed.

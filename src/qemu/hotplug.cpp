@@ -174,4 +174,43 @@ Result<bool> detach_memory_live(Monitor& mon, const conf::MemoryDevice& mem, std
     return true;
 }
 
+Status attach_device_live(Monitor& mon, const DeviceHotplug& args) {
+    std::vector<std::string> added;
+    auto roll_back = [&] {
+        for (const auto& id : added)
+            if (auto del = mon.object_del(id); !del) spdlog::warn("hotplug rollback: object-del {}: {}", id, del.error().message);
+    };
+    for (const auto& o : args.objects) {
+        if (auto st = mon.object_add(o); !st) {
+            roll_back();
+            return st;
+        }
+        added.push_back(o.value("id", ""));
+    }
+    if (!args.watchdog_action.empty()) {
+        if (auto st = mon.watchdog_set_action(args.watchdog_action); !st) {
+            roll_back();
+            return st;
+        }
+    }
+    if (auto st = mon.device_add(args.device); !st) {
+        roll_back();
+        return st;
+    }
+    return {};
+}
+
+Result<bool> detach_device_live(Monitor& mon, const conf::PluggableDevice& dev, std::chrono::milliseconds timeout) {
+    const std::string id = std::visit([](const auto& d) { return d.info.alias; }, dev);
+    if (id.empty()) return fail(ErrorCode::Internal, "the device has no alias in the live definition");
+    auto gone = unplug(mon, id, timeout);
+    if (!gone || !*gone) return gone;
+    if (const auto* r = std::get_if<conf::Rng>(&dev)) {
+        const std::string obj = rng_object_id(*r);
+        if (auto st = mon.object_del(obj); !st) spdlog::warn("object-del {}: {}", obj, st.error().message);
+    }
+    return true;
+}
+
 }  // namespace vireo::qemu
+

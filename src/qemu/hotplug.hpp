@@ -60,4 +60,14 @@ Status attach_memory_live(Monitor& mon, const MemoryModuleArgs& args, conf::Doma
 // nothing else was changed.
 Result<bool> detach_memory_live(Monitor& mon, const conf::MemoryDevice& mem, std::chrono::milliseconds timeout);
 
+// An <rng>, <input> or <watchdog> hotplug: its objects (object-add), then
+// a watchdog's action (watchdog-set-action), then its device (device_add;
+// the objects deleted again when it fails).
+Status attach_device_live(Monitor& mon, const DeviceHotplug& args);
+
+// Ask the guest to release the device (device_del of its alias) and wait at
+// most `timeout`; then an RNG's backend object goes. False: the guest kept
+// it, nothing else was changed.
+Result<bool> detach_device_live(Monitor& mon, const conf::PluggableDevice& dev, std::chrono::milliseconds timeout);
+
 }  // namespace vireo::qemu

@@ -200,6 +200,8 @@ Status Monitor::cont() { return done(run("cont")); }
 Status Monitor::system_reset() { return done(run("system_reset")); }
 Status Monitor::system_powerdown() { return done(run("system_powerdown")); }
 Status Monitor::quit() { return done(run("quit")); }
+Status Monitor::watchdog_set_action(std::string_view action) { return done(run("watchdog-set-action", {{"action", action}})); }
+
 Status Monitor::set_link(std::string_view device, bool up) { return done(run("set_link", {{"name", device}, {"up", up}})); }
 
 Status Monitor::screendump_png(const std::filesystem::path& path, std::string_view device, std::optional<unsigned> head) {

@@ -313,6 +313,9 @@ public:
     Status qom_set(std::string_view path, std::string_view property, const nlohmann::json& value);
     // A NIC's link (its device id, "net0"): down = the guest sees no carrier.
     Status set_link(std::string_view device, bool up);
+    // What QEMU does when the guest's watchdog fires (watchdog-set-action:
+    // reset, shutdown, poweroff, pause, none, inject-nmi).
+    Status watchdog_set_action(std::string_view action);
 
     // Every block device with its top node (query-block).
     Result<std::vector<BlockDeviceInfo>> query_block();

@@ -19,6 +19,7 @@
 #include "host/capabilities.hpp"
 #include "network/netlink.hpp"
 #include "qemu/host.hpp"
+#include "conf/device_hotplug.hpp"
 #include "conf/memory_device.hpp"
 #include "qemu/hotplug.hpp"
 #include "qemu/media.hpp"
@@ -236,6 +237,11 @@ public:
                 return detach_memory(
                     r.ref, flags, [&](const conf::DomainDef& def) { return conf::find_memory_for_detach(def, *mem); }, r.timeout_ms);
             }
+            if (conf::is_pluggable_kind(*kind)) {
+                auto dev = conf::parse_pluggable_device_xml(r.xml);
+                if (!dev) return std::unexpected(dev.error());
+                return detach_pluggable(r.ref, flags, *dev, r.timeout_ms);
+            }
             auto disk = disk_document(r.xml, "detaching");
             if (!disk) return std::unexpected(disk.error());
             return detach_disk(r.ref, flags, disk->target_dev, false, r.timeout_ms);
@@ -250,8 +256,11 @@ public:
             // Nor a NIC's: a memory module's, else the disk's NotFound stands.
             auto mem = detach_memory(
                 r.ref, flags, [&](const conf::DomainDef& def) { return conf::find_memory_by_alias(def, r.alias); }, r.timeout_ms);
-            if (!mem && mem.error().code == ErrorCode::NotFound) return st;
-            return mem;
+            if (mem || mem.error().code != ErrorCode::NotFound) return mem;
+            // Nor a module's: an <rng>, <input> or <watchdog>'s, else the disk's NotFound stands.
+            auto dev = detach_pluggable_by_alias(r.ref, flags, r.alias, r.timeout_ms);
+            if (!dev && dev.error().code == ErrorCode::NotFound) return st;
+            return dev;
         });
         on<ops::DomainVcpuInfo>([this](const auto& r) { return vcpu_info_of(r.ref); });
         on<ops::DomainSetVcpus>([this](const auto& r) { return set_vcpus(r); });
@@ -657,8 +666,59 @@ public:
         if (!kind) return std::unexpected(kind.error());
         if (*kind == "interface") return attach_interface(r);
         if (*kind == "memory") return attach_memory(r);
+        if (conf::is_pluggable_kind(*kind)) return attach_pluggable(r);
         return attach_disk(r);
     }
+
+    // An <rng>, <input> or <watchdog>: each definition gets it where a cold
+    // define puts it; the running guest its command line's own objects and
+    // device (libvirt's refusals of what cannot be hotplugged first).
+    Status attach_pluggable(const driver::ops::DomainAttachDevice::Request& r) {
+        auto dev = conf::parse_pluggable_device_xml(r.xml);
+        if (!dev) return std::unexpected(dev.error());
+        auto change = begin_change(r.ref, "attach-device",
+                                   {.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent});
+        if (!change) return std::unexpected(change.error());
+        return edit_definitions(
+            *change,
+            [&](const conf::DomainDef& def, bool live) -> Result<conf::DomainDef> {
+                auto next = conf::with_device_attached(def, *dev);
+                if (!next || !live) return next;
+                if (next->devices.controllers.size() != def.devices.controllers.size())
+                    return fail(ErrorCode::OperationFailed,
+                                "Operation not supported: the device needs a new controller, which cannot be hotplugged");
+                VIREO_TRY(std::visit([&]<class Device>(const Device&) { return live_pluggable((next->devices.*conf::PluggableKind<Device>::list).back()); },
+                                     *dev));
+                return next;
+            },
+            [&](const QemuDriverImpl::Running& run, conf::DomainDef& next) -> Status {
+                const conf::PluggableDevice placed = std::visit(
+                    [&]<class Device>(const Device&) -> conf::PluggableDevice { return (next.devices.*conf::PluggableKind<Device>::list).back(); },
+                    *dev);
+                auto qcaps = d_->caps.get(next.devices.emulator);
+                if (!qcaps) return std::unexpected(qcaps.error());
+                CommandLineOptions opts;
+                opts.emulator = next.devices.emulator;
+                opts.caps = qcaps->get();
+                opts.runtime_prefix = run.priv->runtime_prefix;
+                auto args = device_hotplug_args(next, placed, opts);
+                if (!args) return std::unexpected(args.error());
+                return attach_device_live(*run.priv->monitor, *args);
+            });
+    }
+
+    // libvirt 9.0's refusals of a device it cannot plug into a running guest.
+    static Status live_pluggable(const conf::Input& in) {
+        if (in.bus != "virtio" && in.bus != "usb")
+            return fail(ErrorCode::Unsupported, "Operation not supported: input device on bus '{}' cannot be hot plugged.", in.bus);
+        return {};
+    }
+    static Status live_pluggable(const conf::Watchdog& w) {
+        if (w.model != "i6300esb")
+            return fail(ErrorCode::Unsupported, "Operation not supported: hotplug of watchdog of model {} is not supported", w.model);
+        return {};
+    }
+    static Status live_pluggable(const conf::Rng&) { return {}; }
 
     // A memory module (<memory model='dimm'>): each definition gets it as
     // libvirt places it (slot, alias, the memory total); the running guest
@@ -921,6 +981,60 @@ public:
             .release_host_side = {},
             .describe = [](const conf::MemoryDevice& m) { return fmt::format("{} memory module of {} KiB", m.model, m.target_size_kib); },
             .without = conf::with_memory_detached};
+        return detach_with(ref, flags, timeout_ms, plan);
+    }
+
+    // detach-device of an <rng>, <input> or <watchdog>: the one the document
+    // describes; the persistent definition's is found by the live one's
+    // description (its alias and address may differ).
+    Status detach_pluggable(std::string_view ref, driver::ImpactFlags flags, const conf::PluggableDevice& dev, std::uint64_t timeout_ms) {
+        return std::visit(
+            [&]<class Device>(const Device& want) {
+                return detach_pluggable_with<Device>(ref, flags, timeout_ms, [&](const conf::DomainDef& def) {
+                    return conf::find_device_for_detach(def, want);
+                });
+            },
+            dev);
+    }
+
+    // detach-device-alias of an <rng>, <input> or <watchdog>: the first
+    // kind with a device of that alias.
+    Status detach_pluggable_by_alias(std::string_view ref, driver::ImpactFlags flags, std::string_view alias, std::uint64_t timeout_ms) {
+        Status st = fail(ErrorCode::NotFound, "Device not found: no device found with alias {}", alias);
+        auto by_kind = [&]<class Device>(std::type_identity<Device>) {
+            if (st || st.error().code != ErrorCode::NotFound) return;
+            st = detach_pluggable_with<Device>(ref, flags, timeout_ms, [&](const conf::DomainDef& def) -> Result<std::size_t> {
+                const auto& have = def.devices.*conf::PluggableKind<Device>::list;
+                for (std::size_t i = 0; i < have.size(); ++i)
+                    if (!alias.empty() && have[i].info.alias == alias) return i;
+                return fail(ErrorCode::NotFound, "Device not found: no device found with alias {}", alias);
+            });
+        };
+        by_kind(std::type_identity<conf::Rng>{});
+        by_kind(std::type_identity<conf::Input>{});
+        by_kind(std::type_identity<conf::Watchdog>{});
+        return st;
+    }
+
+    template <class Device>
+    Status detach_pluggable_with(std::string_view ref, driver::ImpactFlags flags, std::uint64_t timeout_ms,
+                                 const std::function<Result<std::size_t>(const conf::DomainDef&)>& find) {
+        DetachPlan<Device> plan{
+            .list = conf::PluggableKind<Device>::list,
+            .find = [&](const conf::DomainDef& def, const Device* live) -> Result<std::size_t> {
+                auto i = find(def);
+                if (!i && live) {
+                    Device same = *live;
+                    same.info = {};
+                    return conf::find_device_for_detach(def, same);
+                }
+                return i;
+            },
+            .detach_live = [](Monitor& mon, const Device& d, std::chrono::milliseconds timeout) {
+                return detach_device_live(mon, conf::PluggableDevice(d), timeout);
+            },
+            .release_host_side = {},
+            .describe = [](const Device&) { return std::string(conf::PluggableKind<Device>::name); }};
         return detach_with(ref, flags, timeout_ms, plan);
     }
 

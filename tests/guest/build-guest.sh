@@ -48,6 +48,7 @@ GUEST_MODULES=(
     ata_piix                        # IDE disks/cdroms on the pc machine
     virtio_net                      # + failover, net_failover
     virtio_balloon virtio_console virtio_rng
+    virtio_input                    # virtio tablet, mouse, keyboard (hotplug tests)
     button evdev                    # ACPI power button as /dev/input/event*
     pvpanic_mmio pvpanic_pci        # guest panic notification (ISA pvpanic, pvpanic-pci)
 )

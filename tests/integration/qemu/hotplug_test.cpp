@@ -178,4 +178,138 @@ TEST(QemuHotplug, ConfigOnlyAfterRestartAndLiveConfigBoth) {
     EXPECT_FALSE(has(*f.drv->domain_xml("hpc", true), cold.string()));
 }
 
+// The element `open` ... `close` of `xml` (the first one starting with
+// `open`); "" when it has none.
+std::string element(const std::string& xml, const std::string& open, const std::string& close) {
+    const auto at = xml.find(open);
+    if (at == std::string::npos) return "";
+    const auto end = xml.find(close, at);
+    return end == std::string::npos ? "" : xml.substr(at, end + close.size() - at);
+}
+
+// How the guest sees each kind: `probe` prints FOU''ND when the device is
+// there (waiting up to `wait_s` seconds for `want`).
+bool guest_sees(Console& c, const std::string& probe, bool want, int wait_s = 60) {
+    auto out = c.run(fmt::format("for i in $(seq 1 {}); do if {}; then F=1; else F=0; fi; [ $F = {} ] && break; sleep 1; done; "
+                                 "[ $F = 1 ] && echo FOU''ND=yes || echo FOU''ND=no",
+                                 wait_s, probe, want ? 1 : 0),
+                     seconds(wait_s + 30));
+    return out && has(*out, want ? "FOUND=yes" : "FOUND=no");
+}
+
+struct PluggableCase {
+    std::string doc;    // the attach-device document
+    std::string open;   // where its element starts in the XML
+    std::string close;  // and ends
+    std::string alias;  // libvirt's alias for it
+    std::string probe;  // a guest shell condition: the device is there
+};
+
+TEST(QemuHotplug, RngInputWatchdogLiveAndConfig) {
+    VIREO_REQUIRE_GUEST();
+    GuestFixture f;
+    f.define_and_start("hpd");
+    f.wait_ready("hpd");
+    auto c = f.console("hpd");
+    const std::vector<PluggableCase> cases = {
+        {"<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>", "<rng model='virtio'>", "</rng>", "rng0",
+         "grep -q virtio_rng /sys/class/misc/hw_random/rng_available 2>/dev/null"},
+        {"<rng model='virtio'><backend model='builtin'/></rng>", "<rng model='virtio'>", "</rng>", "rng0",
+         "grep -q virtio_rng /sys/class/misc/hw_random/rng_available 2>/dev/null"},
+        {"<input type='tablet' bus='virtio'/>", "<input type='tablet' bus='virtio'>", "</input>", "",
+         "grep -q 'Virtio Tablet' /proc/bus/input/devices"},
+        {"<input type='keyboard' bus='virtio'/>", "<input type='keyboard' bus='virtio'>", "</input>", "",
+         "grep -q 'Virtio Keyboard' /proc/bus/input/devices"},
+        // The guest's kernel has no i6300esb driver: the PCI device itself (8086:25ab).
+        {"<watchdog model='i6300esb' action='poweroff'/>", "<watchdog model='i6300esb'", "</watchdog>", "watchdog0",
+         "grep -q 0x25ab /sys/bus/pci/devices/*/device"},
+    };
+    for (const auto& k : cases) {
+        SCOPED_TRACE(k.doc);
+        // What a cold define of the same domain with the device gives it.
+        auto ref_xml = vireo::test::guest_domain_xml("hpdref", k.doc);
+        ASSERT_TRUE(f.drv->define_domain(ref_xml, true)) << "cold define";
+        const std::string cold = element(*f.drv->domain_xml("hpdref", true), k.open, k.close);
+        ASSERT_TRUE(f.drv->undefine_domain("hpdref", {}));
+        ASSERT_FALSE(cold.empty());
+        ASSERT_TRUE(guest_sees(c, k.probe, false, 1)) << "the guest has it before the attach";
+
+        auto st = f.drv->call<ops::DomainAttachDevice>({.ref = "hpd", .xml = k.doc, .live = true});
+        ASSERT_TRUE(st) << st.error().full_message();
+        Xml x = both(f, "hpd");
+        const std::string live = element(x.live, k.open, k.close);
+        // The persistent XML shows no alias; otherwise the same element.
+        std::string live_unaliased = live;
+        if (const auto at = live.find("<alias "); at != std::string::npos)
+            live_unaliased.erase(live.rfind('\n', at), live.find("/>", at) + 2 - live.rfind('\n', at));
+        EXPECT_EQ(live_unaliased, cold) << "live XML: " << x.live;
+        EXPECT_TRUE(element(x.config, k.open, k.close).empty()) << "--live only";
+        EXPECT_TRUE(guest_sees(c, k.probe, true)) << "the guest never saw it";
+        const auto a = live.find("<alias name='");
+        ASSERT_NE(a, std::string::npos) << live;
+        const std::string alias = live.substr(a + 13, live.find('\'', a + 13) - a - 13);
+        if (!k.alias.empty()) {
+            EXPECT_EQ(alias, k.alias);
+        }
+
+        // Bad input changes nothing: the same device at its taken address, a
+        // taken alias, a second watchdog.
+        const auto addr_at = live.find("<address");
+        const std::string taken_addr = live.substr(addr_at, live.find("/>", addr_at) + 2 - addr_at);
+        const std::string tag = k.open.substr(1, k.open.find(' ') - 1);
+        const std::string body = k.doc.ends_with("/>") ? k.doc.substr(0, k.doc.size() - 2) + ">" : k.doc.substr(0, k.doc.rfind("</"));
+        for (const std::string& bad : {body + taken_addr + "</" + tag + ">", body + "<alias name='ua-x'/>" + "</" + tag + ">"}) {
+            if (bad.find("ua-x") != std::string::npos) {
+                ASSERT_TRUE(f.drv->call<ops::DomainAttachDevice>({.ref = "hpd", .xml = bad, .config = true}));
+                x = both(f, "hpd");
+                auto twice = f.drv->call<ops::DomainAttachDevice>({.ref = "hpd", .xml = bad, .config = true});
+                ASSERT_FALSE(twice) << "a taken alias";
+                EXPECT_FALSE(twice.error().full_message().empty());
+                EXPECT_EQ(both(f, "hpd").config, x.config);
+                ASSERT_TRUE(f.drv->call<ops::DomainDetachDevice>({.ref = "hpd", .xml = bad, .config = true}));
+                continue;
+            }
+            x = both(f, "hpd");
+            auto refused = f.drv->call<ops::DomainAttachDevice>({.ref = "hpd", .xml = bad, .live = true});
+            ASSERT_FALSE(refused) << bad;
+            std::printf("refused %s: %s\n", bad.c_str(), refused.error().full_message().c_str());
+            EXPECT_EQ(both(f, "hpd").live, x.live);
+            EXPECT_EQ(both(f, "hpd").config, x.config);
+        }
+        if (tag == "watchdog") {
+            auto second = f.drv->call<ops::DomainAttachDevice>({.ref = "hpd", .xml = "<watchdog model='i6300esb'/>", .live = true});
+            ASSERT_FALSE(second);
+            EXPECT_TRUE(has(second.error().full_message(), "domain already has a watchdog")) << second.error().full_message();
+            EXPECT_EQ(both(f, "hpd").live, x.live);
+        }
+
+        // Detach: by the document, the watchdog by its alias; the guest lets it go.
+        st = tag == "watchdog"
+                 ? f.drv->call<ops::DomainDetachDeviceAlias>({.ref = "hpd", .alias = alias, .live = true, .timeout_ms = 60000})
+                 : f.drv->call<ops::DomainDetachDevice>({.ref = "hpd", .xml = k.doc, .live = true, .timeout_ms = 60000});
+        ASSERT_TRUE(st) << st.error().full_message();
+        EXPECT_TRUE(f.events.wait_for("hpd", "DeviceRemoved/" + alias, seconds(5)));
+        EXPECT_TRUE(element(both(f, "hpd").live, k.open, k.close).empty());
+        EXPECT_TRUE(guest_sees(c, k.probe, false)) << "the guest still has it";
+    }
+
+    // --config only: the persistent definition, where a cold define puts it;
+    // a ps2 input cannot be hotplugged.
+    auto st = f.drv->call<ops::DomainAttachDevice>({.ref = "hpd", .xml = cases[0].doc, .config = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    Xml x = both(f, "hpd");
+    EXPECT_FALSE(element(x.config, cases[0].open, cases[0].close).empty());
+    EXPECT_TRUE(element(x.live, cases[0].open, cases[0].close).empty());
+    auto ps2 = f.drv->call<ops::DomainAttachDevice>({.ref = "hpd", .xml = "<input type='mouse' bus='ps2'/>", .live = true});
+    ASSERT_FALSE(ps2);
+    EXPECT_TRUE(has(ps2.error().full_message(), "cannot be hot plugged")) << ps2.error().full_message();
+    st = f.drv->call<ops::DomainDetachDevice>({.ref = "hpd", .xml = cases[0].doc, .config = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    EXPECT_TRUE(element(both(f, "hpd").config, cases[0].open, cases[0].close).empty());
+    auto missing = f.drv->call<ops::DomainDetachDevice>({.ref = "hpd", .xml = cases[0].doc, .live = true});
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
+}
+
 }  // namespace
+
