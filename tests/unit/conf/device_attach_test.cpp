@@ -2,6 +2,7 @@
 // and alias a disk gets, which must be what a cold define gives.
 #include <gtest/gtest.h>
 
+#include "conf/device_hotplug.hpp"
 #include "conf/domain.hpp"
 #include "conf/memory_device.hpp"
 
@@ -291,4 +292,50 @@ TEST(DeviceAttach, MemoryModuleAsLibvirtPlugsIt) {
     const DomainDef back = with_memory_detached(*next, 1);
     EXPECT_EQ(back.memory_kib, def.memory_kib);
     EXPECT_EQ(back.devices.memories.size(), 1u);
+}
+
+// An <rng>, <input>, <watchdog>: where a cold define puts it; libvirt's
+// refusals; found again for detach by its kind-defining fields.
+TEST(DeviceAttach, PluggableDevicesAsAColdDefine) {
+    const DomainDef base = defined(domain_with(kVda));
+    for (const std::string doc : {"<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>",
+                                  "<input type='tablet' bus='virtio'/>", "<watchdog model='i6300esb' action='pause'/>"}) {
+        SCOPED_TRACE(doc);
+        auto dev = parse_pluggable_device_xml(doc);
+        ASSERT_TRUE(dev) << dev.error().message;
+        auto out = with_device_attached(base, *dev);
+        ASSERT_TRUE(out) << out.error().message;
+        DomainDef cold = defined(domain_with(std::string(kVda) + doc + "\n"));
+        cold.uuid = out->uuid;
+        if (doc.starts_with("<input")) {
+            // A cold define lists the implicit ps2 inputs after it (input0);
+            // hotplugged, it gets the next free index as libvirt gives it.
+            EXPECT_EQ(out->devices.inputs.back().info.alias, "input2");
+            EXPECT_EQ(out->devices.inputs.back().info.address, cold.devices.inputs.front().info.address);
+        } else {
+            EXPECT_EQ(format_domain_xml(*out, live_flags()), format_domain_xml(cold, live_flags()));
+        }
+        auto i = find_device_for_detach(*out, *dev);
+        ASSERT_TRUE(i) << i.error().message;
+        EXPECT_FALSE(find_device_for_detach(base, *dev));
+    }
+    auto wd = parse_pluggable_device_xml("<watchdog model='i6300esb'/>");
+    ASSERT_TRUE(wd);
+    auto one = with_device_attached(base, *wd);
+    ASSERT_TRUE(one);
+    auto two = with_device_attached(*one, *wd);
+    ASSERT_FALSE(two);
+    EXPECT_EQ(two.error().message, "Requested operation is not valid: domain already has a watchdog");
+    auto builtin = parse_pluggable_device_xml("<rng model='virtio'><backend model='builtin'/></rng>");
+    ASSERT_TRUE(builtin);
+    auto random = parse_pluggable_device_xml("<rng model='virtio'><backend model='random'/></rng>");
+    ASSERT_TRUE(random);
+    auto with_rng = with_device_attached(base, *builtin);
+    ASSERT_TRUE(with_rng);
+    auto missing = find_device_for_detach(*with_rng, *random);
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
+    auto channel = parse_pluggable_device_xml("<channel type='pty'><target type='virtio' name='x'/></channel>");
+    ASSERT_FALSE(channel);
+    EXPECT_EQ(channel.error().code, ErrorCode::Unsupported);
 }
