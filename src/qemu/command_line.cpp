@@ -1314,27 +1314,47 @@ Result<nlohmann::json> device_json(std::string_view opts) {
     return out;
 }
 
+namespace {
+
+// One device's command line arguments as QMP arguments: the JSON values of
+// `json_flag` (-blockdev, -object) in order, its -device as device_add
+// arguments, and the other flag/value pairs.
+struct HotplugPieces {  // NOLINT(bugprone-exception-escape): as DiskHotplug
+    std::vector<nlohmann::json> json;
+    nlohmann::json device;
+    std::vector<std::pair<std::string, std::string>> rest;
+};
+Result<HotplugPieces> hotplug_pieces(const std::vector<std::string>& argv, std::string_view json_flag) {
+    HotplugPieces out;
+    for (std::size_t i = 0; i + 1 < argv.size(); i += 2) {
+        const std::string& flag = argv[i];
+        const std::string& value = argv[i + 1];
+        if (flag == json_flag) {
+            auto j = nlohmann::json::parse(value, nullptr, false);
+            if (j.is_discarded()) return fail(ErrorCode::Internal, "{} arguments are not JSON: {}", flag, value);
+            out.json.push_back(std::move(j));
+        } else if (flag == "-device") {
+            auto j = device_json(value);
+            if (!j) return std::unexpected(j.error());
+            out.device = std::move(*j);
+        } else {
+            out.rest.emplace_back(flag, value);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 Result<DiskHotplug> disk_hotplug_args(const conf::DomainDef& def, const conf::Disk& disk, const CommandLineOptions& opts,
                                       std::string node_prefix) {
     Builder b(def, opts);
     auto argv = b.build_disk(disk, std::move(node_prefix));
     if (!argv) return std::unexpected(argv.error());
-    DiskHotplug out;
-    for (std::size_t i = 0; i + 1 < argv->size(); i += 2) {
-        const std::string& flag = (*argv)[i];
-        const std::string& value = (*argv)[i + 1];
-        if (flag == "-blockdev") {
-            auto j = nlohmann::json::parse(value, nullptr, false);
-            if (j.is_discarded()) return fail(ErrorCode::Internal, "blockdev arguments are not JSON: {}", value);
-            out.nodes.push_back(std::move(j));
-        } else if (flag == "-device") {
-            auto j = device_json(value);
-            if (!j) return std::unexpected(j.error());
-            out.device = std::move(*j);
-        }
-    }
-    if (out.device.is_null()) return fail(ErrorCode::Internal, "disk '{}' made no device", disk.target_dev);
-    return out;
+    auto pieces = hotplug_pieces(*argv, "-blockdev");
+    if (!pieces) return std::unexpected(pieces.error());
+    if (pieces->device.is_null()) return fail(ErrorCode::Internal, "disk '{}' made no device", disk.target_dev);
+    return DiskHotplug{.nodes = std::move(pieces->json), .device = std::move(pieces->device)};
 }
 
 namespace {
@@ -1401,23 +1421,13 @@ Result<DeviceHotplug> device_hotplug_args(const conf::DomainDef& def, const conf
     Builder b(def, opts);
     auto argv = b.build_device(dev);
     if (!argv) return std::unexpected(argv.error());
-    DeviceHotplug out;
-    for (std::size_t i = 0; i + 1 < argv->size(); i += 2) {
-        const std::string& flag = (*argv)[i];
-        const std::string& value = (*argv)[i + 1];
-        if (flag == "-object") {
-            auto j = nlohmann::json::parse(value, nullptr, false);
-            if (j.is_discarded()) return fail(ErrorCode::Internal, "object arguments are not JSON: {}", value);
-            out.objects.push_back(std::move(j));
-        } else if (flag == "-device") {
-            auto j = device_json(value);
-            if (!j) return std::unexpected(j.error());
-            out.device = std::move(*j);
-        } else if (flag == "-action" && value.starts_with("watchdog=")) {
-            out.watchdog_action = value.substr(std::string_view("watchdog=").size());
-        }
-    }
-    if (out.device.is_null()) return fail(ErrorCode::Unsupported, "this device cannot be hotplugged (it has no device of its own in QEMU)");
+    auto pieces = hotplug_pieces(*argv, "-object");
+    if (!pieces) return std::unexpected(pieces.error());
+    if (pieces->device.is_null())
+        return fail(ErrorCode::Unsupported, "this device cannot be hotplugged (it has no device of its own in QEMU)");
+    DeviceHotplug out{.objects = std::move(pieces->json), .device = std::move(pieces->device), .watchdog_action = {}};
+    for (const auto& [flag, value] : pieces->rest)
+        if (flag == "-action" && value.starts_with("watchdog=")) out.watchdog_action = value.substr(std::string_view("watchdog=").size());
     return out;
 }
 

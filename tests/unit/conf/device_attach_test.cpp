@@ -319,19 +319,21 @@ TEST(DeviceAttach, PluggableDevicesAsAColdDefine) {
         ASSERT_TRUE(i) << i.error().message;
         EXPECT_FALSE(find_device_for_detach(base, *dev));
     }
-    auto wd = parse_pluggable_device_xml("<watchdog model='i6300esb'/>");
-    ASSERT_TRUE(wd);
-    auto one = with_device_attached(base, *wd);
+    // The domain with the device `doc` attached (a watchdog, a builtin RNG).
+    auto attached = [&](const DomainDef& def, const char* doc) {
+        auto dev = parse_pluggable_device_xml(doc);
+        EXPECT_TRUE(dev);
+        return dev ? with_device_attached(def, *dev) : Result<DomainDef>(std::unexpected(dev.error()));
+    };
+    auto one = attached(base, "<watchdog model='i6300esb'/>");
     ASSERT_TRUE(one);
-    auto two = with_device_attached(*one, *wd);
+    auto two = attached(*one, "<watchdog model='i6300esb'/>");
     ASSERT_FALSE(two);
     EXPECT_EQ(two.error().message, "Requested operation is not valid: domain already has a watchdog");
-    auto builtin = parse_pluggable_device_xml("<rng model='virtio'><backend model='builtin'/></rng>");
-    ASSERT_TRUE(builtin);
+    auto with_rng = attached(base, "<rng model='virtio'><backend model='builtin'/></rng>");
+    ASSERT_TRUE(with_rng);
     auto random = parse_pluggable_device_xml("<rng model='virtio'><backend model='random'/></rng>");
     ASSERT_TRUE(random);
-    auto with_rng = with_device_attached(base, *builtin);
-    ASSERT_TRUE(with_rng);
     auto missing = find_device_for_detach(*with_rng, *random);
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
