@@ -220,6 +220,8 @@ TEST(QemuHotplug, RngInputWatchdogLiveAndConfig) {
          "grep -q 'Virtio Tablet' /proc/bus/input/devices"},
         {"<input type='keyboard' bus='virtio'/>", "<input type='keyboard' bus='virtio'>", "</input>", "",
          "grep -q 'Virtio Keyboard' /proc/bus/input/devices"},
+        // Debian's cloud kernel has no USB at all: QEMU's side only (empty probe).
+        {"<input type='tablet' bus='usb'/>", "<input type='tablet' bus='usb'>", "</input>", "", ""},
         // The guest's kernel has no i6300esb driver: the PCI device itself (8086:25ab).
         {"<watchdog model='i6300esb' action='poweroff'/>", "<watchdog model='i6300esb'", "</watchdog>", "watchdog0",
          "grep -q 0x25ab /sys/bus/pci/devices/*/device"},
@@ -232,7 +234,10 @@ TEST(QemuHotplug, RngInputWatchdogLiveAndConfig) {
         const std::string cold = element(*f.drv->domain_xml("hpdref", true), k.open, k.close);
         ASSERT_TRUE(f.drv->undefine_domain("hpdref", {}));
         ASSERT_FALSE(cold.empty());
-        ASSERT_TRUE(guest_sees(c, k.probe, false, 1)) << "the guest has it before the attach";
+        const bool probe = !k.probe.empty();
+        if (probe) {
+            ASSERT_TRUE(guest_sees(c, k.probe, false, 1)) << "the guest has it before the attach";
+        }
 
         auto st = f.drv->call<ops::DomainAttachDevice>({.ref = "hpd", .xml = k.doc, .live = true});
         ASSERT_TRUE(st) << st.error().full_message();
@@ -244,7 +249,11 @@ TEST(QemuHotplug, RngInputWatchdogLiveAndConfig) {
             live_unaliased.erase(live.rfind('\n', at), live.find("/>", at) + 2 - live.rfind('\n', at));
         EXPECT_EQ(live_unaliased, cold) << "live XML: " << x.live;
         EXPECT_TRUE(element(x.config, k.open, k.close).empty()) << "--live only";
-        EXPECT_TRUE(guest_sees(c, k.probe, true)) << "the guest never saw it";
+        if (probe) {
+            EXPECT_TRUE(guest_sees(c, k.probe, true)) << "the guest never saw it";
+        } else {
+            std::printf("%s: the test guest's kernel has no USB support, the guest side is not checked\n", k.doc.c_str());
+        }
         const auto a = live.find("<alias name='");
         ASSERT_NE(a, std::string::npos) << live;
         const std::string alias = live.substr(a + 13, live.find('\'', a + 13) - a - 13);
@@ -290,7 +299,9 @@ TEST(QemuHotplug, RngInputWatchdogLiveAndConfig) {
         ASSERT_TRUE(st) << st.error().full_message();
         EXPECT_TRUE(f.events.wait_for("hpd", "DeviceRemoved/" + alias, seconds(5)));
         EXPECT_TRUE(element(both(f, "hpd").live, k.open, k.close).empty());
-        EXPECT_TRUE(guest_sees(c, k.probe, false)) << "the guest still has it";
+        if (probe) {
+            EXPECT_TRUE(guest_sees(c, k.probe, false)) << "the guest still has it";
+        }
     }
 
     // --config only: the persistent definition, where a cold define puts it;
