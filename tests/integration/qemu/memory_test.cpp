@@ -105,7 +105,10 @@ long guest_mem_total(Console& c) {
 }
 
 // Wait until the guest's MemTotal passes `kib` (the kernel onlines a new
-// module's blocks as it adds them: memhp_default_state=online).
+// module's blocks as it adds them: memhp_default_state=online_movable, the
+// movable zone, so the kernel keeps its own allocations out of a module and
+// can give it back on detach; a plain "online" lets it land there and the
+// guest may then keep the module for good).
 long wait_mem_total_above(Console& c, long kib, seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     long now = 0;
@@ -139,7 +142,7 @@ TEST(QemuMemory, DimmHotplugGrowsGuestMemory) {
         << st.error().full_message();
     EXPECT_EQ(definitions(f, "nomax"), nomax);
 
-    f.define_and_start("memhp", "", "memhp_default_state=online",
+    f.define_and_start("memhp", "", "memhp_default_state=online_movable",
                        "<maxMemory slots='2' unit='MiB'>512</maxMemory>"
                        "<cpu><numa><cell id='0' cpus='0' memory='160' unit='MiB'/></numa></cpu>");
     f.wait_ready("memhp");
