@@ -464,6 +464,14 @@ struct NumaTune {
     std::vector<MemNode> memnodes;
 };
 
+// One vCPU of <vcpus> (<vcpu id enabled hotpluggable order/>).
+struct VcpuState {
+    bool enabled = true;
+    std::string hotpluggable;  // "yes", "no", "" (not said)
+    unsigned order = 0;        // the order the vCPUs came up in (1 = first), 0 = not said
+    friend bool operator==(const VcpuState&, const VcpuState&) = default;
+};
+
 struct DomainDef {
     std::string type = "kvm";     // kvm, qemu
     std::optional<int> id;        // runtime id (live XML only)
@@ -486,6 +494,11 @@ struct DomainDef {
 
     unsigned vcpus = 1;                   // <vcpu>N</vcpu> (maximum)
     std::optional<unsigned> vcpus_current;
+    // <vcpus>: each vCPU's state, index = vCPU id, written once a definition
+    // names its vCPUs one by one (a <vcpus> element, setvcpu, a live vCPU
+    // hotplug); empty otherwise. When set, it has `vcpus` entries and
+    // vcpus_current counts the enabled ones (sync_vcpus_current).
+    std::vector<VcpuState> vcpu_states;
     std::string vcpu_placement;           // static, auto
     std::string vcpu_cpuset;
     unsigned iothreads = 0;
@@ -524,6 +537,22 @@ struct FormatFlags {
     // (falls back to DomainDef::id).
     std::optional<int> id;
 };
+
+// vcpus_current from vcpu_states (nothing without them): the number of
+// enabled vCPUs, none when all are.
+void sync_vcpus_current(DomainDef& def);
+
+// vcpu_states (when there are any) made to fit `vcpus` and vcpus_current
+// after setvcpus: new vCPUs disabled and hotpluggable, the lowest disabled
+// ones enabled or the highest enabled ones disabled, the order forgotten.
+void fit_vcpu_states(DomainDef& def);
+
+// The persistent definition with the vCPUs `ids` enabled or disabled one
+// by one (setvcpu --config): each becomes hotpluggable, the order is
+// forgotten, as libvirt does. vCPU 0, an id beyond the maximum, or a change
+// that would leave non-hotpluggable enabled vCPUs after a changed one is
+// refused, `def` untouched.
+Result<DomainDef> with_vcpus_enabled(const DomainDef& def, const std::vector<unsigned>& ids, bool enable);
 
 // Parse (and, unless flags.no_validate, validate) a domain document.
 // Errors: ErrorCode::XmlError for malformed/invalid XML, ErrorCode::Unsupported

@@ -409,6 +409,7 @@ std::string format_domain_xml(const DomainDef& def, FormatFlags flags) {
     vcpu.attr("placement", def.vcpu_placement.empty() ? std::string("static") : def.vcpu_placement).attr("cpuset", def.vcpu_cpuset);
     if (def.vcpus_current && *def.vcpus_current != def.vcpus) vcpu.attr("current", std::to_string(*def.vcpus_current));
     vcpu.set_text(std::to_string(def.vcpus));
+    format_vcpus(root, def);
     format_iothreads(root, def, true);
     format_cputune(root, def.cputune);
     format_numatune(root, def.numatune);

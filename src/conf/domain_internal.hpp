@@ -53,12 +53,15 @@ MachineFamily machine_family(std::string_view machine);
 // <cputune>, <numatune>, <memory model='dimm'> devices.
 Status parse_memory_backing(xml::XmlElement& e, MemoryBacking& mb);
 Status parse_iothreadids(xml::XmlElement& e, std::vector<unsigned>& ids);
+// <vcpus> of a domain whose maximum is `max` (vcpu ids 0..max-1).
+Status parse_vcpus(xml::XmlElement& e, unsigned max, std::vector<VcpuState>& states);
 Status parse_cputune(xml::XmlElement& e, CpuTune& ct);
 Status parse_numatune(xml::XmlElement& e, NumaTune& nt, std::string_view vcpu_placement);
 Status parse_memory_device(xml::XmlElement& e, MemoryDevice& m,
                            const std::function<Status(xml::XmlElement&, DeviceInfo&)>& parse_info);
 void format_memory_backing(xml::Node& root, const MemoryBacking& mb);
 void format_iothreads(xml::Node& root, const DomainDef& def, bool with_ids);
+void format_vcpus(xml::Node& root, const DomainDef& def);
 void format_cputune(xml::Node& root, const CpuTune& ct);
 void format_numatune(xml::Node& root, const NumaTune& nt);
 void format_memory_device(xml::Node& devices, const MemoryDevice& m,

@@ -1164,6 +1164,11 @@ Status parse_domain_element(XmlElement& e, DomainDef& def) {
         def.vcpus = static_cast<unsigned>(*n);
         VIREO_TRY(c->finish());
     }
+    VIREO_ASSIGN(c, e.child("vcpus"));
+    if (c) {
+        VIREO_TRY(parse_vcpus(*c, def.vcpus, def.vcpu_states));
+        sync_vcpus_current(def);
+    }
     VIREO_ASSIGN(c, e.child("iothreads"));
     if (c) {
         const std::string text = c->text();

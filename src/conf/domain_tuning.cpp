@@ -114,6 +114,32 @@ Status parse_iothreadids(XmlElement& e, std::vector<unsigned>& ids) {
     return e.finish();
 }
 
+Status parse_vcpus(XmlElement& e, unsigned max, std::vector<VcpuState>& states) {
+    // A vCPU <vcpus> does not name is disabled.
+    states.assign(max, VcpuState{.enabled = false, .hotpluggable = {}, .order = 0});
+    std::vector<bool> seen(max, false);
+    for (auto& v : e.children("vcpu")) {
+        std::optional<unsigned> id;
+        VIREO_ASSIGN(id, v.attr_uint("id"));
+        if (!id) return std::unexpected(v.xml_error("@id", "missing vcpu id"));
+        if (*id >= max)
+            return std::unexpected(v.xml_error("@id", fmt::format("vcpu id must be lower than maximum vcpu count {}", max)));
+        if (seen[*id]) return std::unexpected(v.xml_error("@id", fmt::format("duplicate vcpu id '{}'", *id)));
+        seen[*id] = true;
+        VcpuState& st = states[*id];
+        std::string enabled;
+        VIREO_ASSIGN(enabled, v.attr_yesno("enabled"));
+        if (enabled.empty()) return std::unexpected(v.xml_error("@enabled", "missing vcpu enabled state"));
+        st.enabled = enabled == "yes";
+        VIREO_ASSIGN(st.hotpluggable, v.attr_yesno("hotpluggable"));
+        std::optional<unsigned> order;
+        VIREO_ASSIGN(order, v.attr_uint("order"));
+        st.order = order.value_or(0);
+        VIREO_TRY(v.finish());
+    }
+    return e.finish();
+}
+
 Status parse_cputune(XmlElement& e, CpuTune& ct) {
     ct.present = true;
     std::optional<XmlElement> c;
@@ -270,6 +296,19 @@ void format_iothreads(xml::Node& root, const DomainDef& def, bool with_ids) {
     if (!with_ids || def.iothread_ids.empty()) return;
     xml::Node& ids = root.add("iothreadids");
     for (unsigned id : def.iothread_ids) ids.add("iothread").attr("id", std::to_string(id));
+}
+
+void format_vcpus(xml::Node& root, const DomainDef& def) {
+    if (def.vcpu_states.empty()) return;
+    xml::Node& list = root.add("vcpus");
+    for (std::size_t id = 0; id < def.vcpu_states.size(); ++id) {
+        const VcpuState& st = def.vcpu_states[id];
+        list.add("vcpu")
+            .attr("id", std::to_string(id))
+            .attr("enabled", st.enabled ? "yes" : "no")
+            .attr("hotpluggable", st.hotpluggable)
+            .attr("order", st.order ? std::to_string(st.order) : std::string());
+    }
 }
 
 void format_cputune(xml::Node& root, const CpuTune& ct) {
@@ -430,6 +469,58 @@ std::vector<unsigned> domain_iothread_ids(const DomainDef& def) {
     for (unsigned id = 1; ids.size() < def.iothreads; ++id)
         if (std::ranges::find(ids, id) == ids.end()) ids.push_back(id);
     return ids;
+}
+
+void sync_vcpus_current(DomainDef& def) {
+    if (def.vcpu_states.empty()) return;
+    const auto enabled = static_cast<unsigned>(std::ranges::count(def.vcpu_states, true, &VcpuState::enabled));
+    def.vcpus_current = enabled == def.vcpus ? std::nullopt : std::optional<unsigned>(enabled);
+}
+
+void fit_vcpu_states(DomainDef& def) {
+    auto& states = def.vcpu_states;
+    if (states.empty()) return;
+    states.resize(def.vcpus, VcpuState{.enabled = false, .hotpluggable = "yes", .order = 0});
+    const unsigned wanted = def.vcpus_current.value_or(def.vcpus);
+    auto enabled = static_cast<unsigned>(std::ranges::count(states, true, &VcpuState::enabled));
+    for (auto& st : states) {
+        st.order = 0;
+        if (enabled < wanted && !st.enabled) {
+            st.enabled = true;
+            ++enabled;
+        }
+    }
+    for (auto it = states.rbegin(); it != states.rend() && enabled > wanted; ++it)
+        if (it->enabled) {
+            *it = {.enabled = false, .hotpluggable = "yes", .order = 0};
+            --enabled;
+        }
+}
+
+Result<DomainDef> with_vcpus_enabled(const DomainDef& def, const std::vector<unsigned>& ids, bool enable) {
+    for (unsigned id : ids) {
+        if (id == 0) return fail(ErrorCode::InvalidArg, "invalid argument: vCPU '0' can't be modified");
+        if (id >= def.vcpus) return fail(ErrorCode::InvalidArg, "invalid argument: vcpu {} is not present in persistent config", id);
+    }
+    DomainDef next = def;
+    auto& states = next.vcpu_states;
+    if (states.empty()) {
+        const unsigned current = def.vcpus_current.value_or(def.vcpus);
+        for (unsigned id = 0; id < def.vcpus; ++id) states.push_back({.enabled = id < current, .hotpluggable = {}, .order = 0});
+    }
+    // vCPUs that cannot be hotplugged come up first: none may stay enabled
+    // after a changed one.
+    if (!ids.empty()) {
+        const unsigned first = std::ranges::min(ids);
+        for (unsigned id = first + 1; id < def.vcpus; ++id)
+            if (std::ranges::find(ids, id) == ids.end() && states[id].enabled && states[id].hotpluggable == "no")
+                return fail(ErrorCode::InvalidArg,
+                            "invalid argument: vcpu '{}' can't be modified as it is followed by non-hotpluggable online vcpus", first);
+    }
+    for (auto& st : states) st.order = 0;
+    for (unsigned id : ids) states[id] = {.enabled = enable, .hotpluggable = "yes", .order = 0};
+    sync_vcpus_current(next);
+    return next;
 }
 
 }  // namespace vireo::conf

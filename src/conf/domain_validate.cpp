@@ -48,6 +48,15 @@ std::optional<ValidationProblem> check_vcpus(const DomainDef& def) {
     if (def.vcpus_current && (*def.vcpus_current == 0 || *def.vcpus_current > def.vcpus))
         return ValidationProblem{ErrorCode::XmlError, "/domain/vcpu/@current",
                                  fmt::format("current vCPU count {} must be between 1 and the maximum {}", *def.vcpus_current, def.vcpus)};
+    if (!def.vcpu_states.empty()) {
+        if (def.vcpu_states.size() != def.vcpus)
+            return ValidationProblem{ErrorCode::XmlError, "/domain/vcpus",
+                                     fmt::format("<vcpus> has {} vCPUs but <vcpu> is {}", def.vcpu_states.size(), def.vcpus)};
+        if (!def.vcpu_states[0].enabled)
+            return ValidationProblem{ErrorCode::Unsupported, "/domain/vcpus/vcpu", "vcpu 0 can't be offline"};
+        if (def.vcpu_states[0].hotpluggable == "yes")
+            return ValidationProblem{ErrorCode::Unsupported, "/domain/vcpus/vcpu", "vcpu0 can't be hotpluggable"};
+    }
     const auto& c = def.cpu;
     if (c.sockets || c.cores || c.threads || c.dies || c.clusters) {
         const std::uint64_t total = std::uint64_t{c.sockets.value_or(1)} * c.dies.value_or(1) * c.clusters.value_or(1) * c.cores.value_or(1) * c.threads.value_or(1);

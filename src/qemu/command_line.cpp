@@ -1275,7 +1275,24 @@ Result<std::vector<std::string>> Builder::build() {
 
 }  // namespace
 
+namespace {
+
+// -smp brings up the first vCPUs: the enabled ones of <vcpus> must be those.
+Status check_vcpus_startable(const conf::DomainDef& def) {
+    const auto& states = def.vcpu_states;
+    const auto disabled = std::ranges::find(states, false, &conf::VcpuState::enabled);
+    const auto later = std::find_if(disabled, states.end(), [](const conf::VcpuState& st) { return st.enabled; });
+    if (later == states.end()) return {};
+    return fail(ErrorCode::Unsupported,
+                "unsupported configuration: vCPU {} is enabled after the disabled vCPU {}: vireo starts the first vCPUs of <vcpus>; "
+                "enable vCPUs in id order (setvcpu --config) or plug this one after the start (setvcpu --live)",
+                later - states.begin(), disabled - states.begin());
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> build_command_line(const conf::DomainDef& def, const CommandLineOptions& opts) {
+    VIREO_TRY(check_vcpus_startable(def));
     Builder b(def, opts);
     return b.build();
 }

@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -264,6 +265,7 @@ public:
         });
         on<ops::DomainVcpuInfo>([this](const auto& r) { return vcpu_info_of(r.ref); });
         on<ops::DomainSetVcpus>([this](const auto& r) { return set_vcpus(r); });
+        on<ops::DomainSetVcpu>([this](const auto& r) { return set_vcpu(r); });
         on<ops::DomainPinThread>([this](const auto& r) { return pin_thread(r); });
         on<ops::DomainSetMemory>([this](const auto& r) { return set_memory(r); });
         on<ops::DomainMemoryStats>([this](const auto& r) { return memory_stats(r.ref); });
@@ -1051,50 +1053,40 @@ public:
         return out;
     }
 
-    // The live part of setvcpus: vCPUs plugged into (or unplugged from) the
-    // running QEMU one by one; the live definition says how many are there
-    // afterwards, also when one step failed.
-    Status set_live_vcpus(driver::DomainObject& obj, const QemuDriverImpl::Running& run, unsigned count) {
-        conf::DomainDef live = *run.def;
-        if (count > live.vcpus)
-            return fail(ErrorCode::InvalidArg,
-                        "invalid argument: requested vcpus is greater than max allowable vcpus for the live domain: {} > {}", count,
-                        live.vcpus);
+    // The live part of setvcpus and setvcpu: the vCPUs `plan` says plugged
+    // into (or unplugged from) the running QEMU one by one, each removal
+    // confirmed from QEMU's own CPU list within virsh's timeout (QEMU 7.2
+    // announces it only as DEVICE_DELETED of the vCPU's lapic child). The
+    // live definition says which vCPUs are there afterwards (<vcpus>), also
+    // when one step failed; a guest that keeps its CPU leaves it as it was.
+    using VcpuPlan = std::function<Result<VcpuChange>(const std::vector<HotpluggableCpu>&)>;
+    Status change_live_vcpus(driver::DomainObject& obj, const QemuDriverImpl::Running& run, const VcpuPlan& plan) {
         Monitor& mon = *run.priv->monitor;
         auto slots = mon.query_hotpluggable_cpus();
         if (!slots) return std::unexpected(d_->command_error(obj, run.priv, slots.error()));
+        auto change = plan(*slots);
+        if (!change) return std::unexpected(change.error());
+        if (change->plug.empty() && change->unplug.empty()) return {};
+        if (!change->unplug.empty()) {
+            auto qcaps = d_->caps.get(run.def->devices.emulator);
+            if (!qcaps) return std::unexpected(qcaps.error());
+            VIREO_TRY(vcpu_unplug_safe(run.def->type, (*qcaps)->version_number(), (*qcaps)->version_string()));
+        }
         Status result;
-        const unsigned before = live.vcpus_current.value_or(live.vcpus);
-        if (count > before) {
-            auto plug = vcpu_plug_args(*slots, count);
-            if (!plug) return std::unexpected(plug.error());
-            for (const auto& args : *plug)
-                if (result = mon.device_add(args); !result) break;
-        } else if (count < before) {
-            // QEMU 7.2 under TCG (multi-threaded) never frees a vCPU's
-            // translation context: plugging a vCPU again after an unplug
-            // aborts QEMU, guest and all. Seen here; refused rather than risked.
-            if (live.type == "qemu")
-                return fail(ErrorCode::Unsupported,
-                            "Operation not supported: vCPU unplug under TCG (domain type 'qemu'): QEMU aborts when a vCPU is "
-                            "plugged again after an unplug; lower the count with --config and restart the domain");
-            auto unplug = vcpu_unplug_ids(*slots, count);
-            if (!unplug) return std::unexpected(unplug.error());
-            for (const auto& id : *unplug) {
-                if (result = mon.device_del(id); !result) break;
-                if (result = wait_vcpu_unplugged(mon, id, kDetachTimeout); !result) break;
-            }
+        for (const auto& args : change->plug)
+            if (result = mon.device_add(args); !result) break;
+        for (const auto& id : change->unplug) {
+            if (!result) break;
+            if (result = mon.device_del(id); !result) break;
+            result = wait_vcpu_unplugged(mon, id, kDetachTimeout);
         }
         // What QEMU has now, whatever happened.
         auto now = mon.query_hotpluggable_cpus();
         if (!now) return std::unexpected(d_->command_error(obj, run.priv, now.error()));
-        unsigned present = 0;
-        for (const auto& slot : *now)
-            if (!slot.qom_path.empty()) present += slot.vcpus_count;
-        if (present != before) {
-            live.vcpus_current = present == live.vcpus ? std::nullopt : std::optional<unsigned>(present);
-            if (present > before && wants_thread_affinity(live))
-                VIREO_TRY(apply_thread_affinity(mon, live, run.priv->proc.pid));
+        conf::DomainDef live = *run.def;
+        apply_vcpu_slots(live, *now);
+        if (live.vcpu_states != run.def->vcpu_states || live.vcpus_current != run.def->vcpus_current) {
+            if (!change->plug.empty() && wants_thread_affinity(live)) VIREO_TRY(apply_thread_affinity(mon, live, run.priv->proc.pid));
             publish_live(obj, std::move(live));
         }
         if (!result) return std::unexpected(d_->command_error(obj, run.priv, result.error()));
@@ -1123,13 +1115,47 @@ public:
                                 count, d.vcpus);
                 d.vcpus_current = count == d.vcpus ? std::nullopt : std::optional<unsigned>(count);
             }
+            conf::fit_vcpu_states(d);
             VIREO_TRY(conf::validate_domain(d));
             next_cfg = std::move(d);
         }
         if (impact.live) {
             auto run = d_->running(obj);
             if (!run) return std::unexpected(run.error());
-            VIREO_TRY(set_live_vcpus(obj, *run, count));
+            if (count > run->def->vcpus)
+                return fail(ErrorCode::InvalidArg,
+                            "invalid argument: requested vcpus is greater than max allowable vcpus for the live domain: {} > {}", count,
+                            run->def->vcpus);
+            VIREO_TRY(change_live_vcpus(obj, *run, [&](const auto& slots) { return vcpu_change_to_count(slots, count); }));
+        }
+        if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
+        return {};
+    }
+
+    // setvcpu: the vCPUs of the list enabled or disabled in the persistent
+    // definition, plugged or unplugged live; every check made before
+    // anything changes.
+    Status set_vcpu(const driver::ops::DomainSetVcpu::Request& r) {
+        auto ids = conf::parse_cpu_list(r.vcpulist);
+        if (!ids || ids->empty()) return fail(ErrorCode::InvalidArg, "invalid argument: cannot parse vCPU list '{}'", r.vcpulist);
+        auto change = begin_change(r.ref, "setvcpu", {.live = r.live, .config = r.config, .current = r.current});
+        if (!change) return std::unexpected(change.error());
+        auto& obj = change->job.object();
+        std::optional<conf::DomainDef> next_cfg;
+        if (change->impact.config) {
+            auto d = conf::with_vcpus_enabled(*change->config->def, *ids, r.enable);
+            if (!d) return std::unexpected(d.error());
+            VIREO_TRY(conf::validate_domain(*d));
+            next_cfg = std::move(*d);
+        }
+        if (change->impact.live) {
+            auto run = d_->running(obj);
+            if (!run) return std::unexpected(run.error());
+            for (unsigned id : *ids) {
+                if (id == 0) return fail(ErrorCode::InvalidArg, "invalid argument: vCPU '0' can't be modified");
+                if (id >= run->def->vcpus) return fail(ErrorCode::InvalidArg, "invalid argument: vcpu {} is not present in live config", id);
+            }
+            VIREO_TRY(change_live_vcpus(obj, *run, [&](const auto& slots) { return vcpu_change_of_ids(slots, *ids, r.enable); }));
         }
         if (next_cfg) VIREO_TRY(save_config(obj, std::move(*next_cfg)));
         return {};

@@ -135,49 +135,107 @@ Status apply_balloon_period(Monitor& mon, const conf::DomainDef& def) {
     return mon.qom_set(balloon_qom_path(b->info.alias), "guest-stats-polling-interval", seconds);
 }
 
-Result<std::vector<nlohmann::json>> vcpu_plug_args(const std::vector<HotpluggableCpu>& slots, unsigned wanted) {
+std::vector<HotpluggableCpu> vcpu_slots_by_id(std::vector<HotpluggableCpu> slots) {
+    auto key = [](const HotpluggableCpu& c) {
+        auto id = [&](const char* name) { return c.props.is_object() ? c.props.value(name, 0) : 0; };
+        return std::array{id("node-id"), id("socket-id"), id("die-id"), id("core-id"), id("thread-id")};
+    };
+    std::ranges::stable_sort(slots, {}, key);
+    return slots;
+}
+
+namespace {
+
+nlohmann::json plug_args(const HotpluggableCpu& slot, unsigned id) {
+    nlohmann::json args = slot.props;
+    args["driver"] = slot.type;
+    args["id"] = fmt::format("vcpu{}", id);
+    return args;
+}
+
+bool plugged_by_us(const HotpluggableCpu& slot) { return slot.qom_path.starts_with(kPeripheral); }
+
+std::string device_id(const HotpluggableCpu& slot) { return slot.qom_path.substr(kPeripheral.size()); }
+
+}  // namespace
+
+Result<VcpuChange> vcpu_change_to_count(const std::vector<HotpluggableCpu>& slots, unsigned wanted) {
+    const auto by_id = vcpu_slots_by_id(slots);
     unsigned present = 0;
-    for (const auto& s : slots)
+    for (const auto& s : by_id)
         if (!s.qom_path.empty()) present += s.vcpus_count;
-    std::vector<nlohmann::json> out;
-    // QEMU lists the slots highest first; they are filled lowest first.
-    for (auto it = slots.rbegin(); it != slots.rend() && present < wanted; ++it) {
-        if (!it->qom_path.empty()) continue;
-        nlohmann::json args = it->props;
-        args["driver"] = it->type;
-        args["id"] = fmt::format("vcpu{}", present);
-        out.push_back(std::move(args));
-        present += it->vcpus_count;
+    VcpuChange out;
+    for (unsigned id = 0; id < by_id.size() && present < wanted; ++id) {
+        if (!by_id[id].qom_path.empty()) continue;
+        out.plug.push_back(plug_args(by_id[id], id));
+        present += by_id[id].vcpus_count;
     }
     if (present < wanted)
         return fail(ErrorCode::InvalidArg, "invalid argument: requested vcpus is greater than max allowable vcpus for the live domain: {} > {}",
                     wanted, present);
-    return out;
-}
-
-Result<std::vector<std::string>> vcpu_unplug_ids(const std::vector<HotpluggableCpu>& slots, unsigned wanted) {
-    std::vector<std::pair<unsigned, std::string>> plugged;  // vCPU number, device id
-    unsigned present = 0;
-    for (const auto& s : slots) {
-        if (s.qom_path.empty()) continue;
-        present += s.vcpus_count;
-        if (!s.qom_path.starts_with(kPeripheral)) continue;
-        const std::string id = s.qom_path.substr(kPeripheral.size());
-        unsigned n = 0;
-        if (id.starts_with("vcpu") && std::from_chars(id.data() + 4, id.data() + id.size(), n).ec == std::errc{})
-            plugged.emplace_back(n, id);
-    }
-    std::ranges::sort(plugged, std::greater{});
-    std::vector<std::string> out;
-    for (const auto& [n, id] : plugged) {
-        if (present <= wanted) break;
-        out.push_back(id);
-        --present;
+    for (auto it = by_id.rbegin(); it != by_id.rend() && present > wanted; ++it) {
+        if (!plugged_by_us(*it)) continue;
+        out.unplug.push_back(device_id(*it));
+        present -= it->vcpus_count;
     }
     if (present > wanted)
         return fail(ErrorCode::Unsupported,
                     "Operation not supported: only hotplugged vCPUs can be unplugged: {} vCPUs were present at start", present);
     return out;
+}
+
+Result<VcpuChange> vcpu_change_of_ids(const std::vector<HotpluggableCpu>& slots, const std::vector<unsigned>& ids, bool enable) {
+    const auto by_id = vcpu_slots_by_id(slots);
+    VcpuChange out;
+    for (unsigned id : ids) {
+        if (id >= by_id.size()) return fail(ErrorCode::InvalidArg, "invalid argument: vcpu {} is not present in live config", id);
+        const HotpluggableCpu& s = by_id[id];
+        if (s.qom_path.empty() != enable) continue;  // already so
+        if (enable) out.plug.push_back(plug_args(s, id));
+        else if (!plugged_by_us(s)) return fail(ErrorCode::InvalidArg, "invalid argument: vcpu '{}' can't be hotunplugged", id);
+        else out.unplug.push_back(device_id(s));
+    }
+    return out;
+}
+
+Status vcpu_unplug_safe(std::string_view domain_type, unsigned qemu_version, std::string_view qemu_version_string) {
+    // Measured on QEMU 7.2 (Debian 12's); 8.0 and later are let through
+    // unmeasured (8.0 reordered how a vCPU's TCG state is freed).
+    if (domain_type == "qemu" && qemu_version < 8000000)
+        return fail(ErrorCode::Unsupported,
+                    "Operation not supported: vCPU unplug under TCG (domain type 'qemu') with QEMU {}: this QEMU damages its own "
+                    "memory when it removes a TCG vCPU, and its next vCPU plug or device hotplug crashes the guest; lower the "
+                    "count with --config and restart the domain",
+                    qemu_version_string);
+    return {};
+}
+
+void apply_vcpu_slots(conf::DomainDef& live, const std::vector<HotpluggableCpu>& slots) {
+    const auto by_id = vcpu_slots_by_id(slots);
+    if (by_id.size() != live.vcpus) {
+        // Slots of several vCPUs each (not on x86): the count only.
+        unsigned present = 0;
+        for (const auto& s : by_id)
+            if (!s.qom_path.empty()) present += s.vcpus_count;
+        live.vcpu_states.clear();
+        live.vcpus_current = present == live.vcpus ? std::nullopt : std::optional<unsigned>(present);
+        return;
+    }
+    auto& states = live.vcpu_states;
+    if (states.size() != by_id.size()) states.assign(by_id.size(), conf::VcpuState{});
+    unsigned last_order = 0;
+    for (const auto& st : states) last_order = std::max(last_order, st.order);
+    for (std::size_t id = 0; id < by_id.size(); ++id) {
+        conf::VcpuState& st = states[id];
+        if (by_id[id].qom_path.empty()) {
+            st = {.enabled = false, .hotpluggable = "yes", .order = 0};
+            continue;
+        }
+        st.hotpluggable = plugged_by_us(by_id[id]) ? "yes" : "no";
+        if (!st.enabled || st.order == 0) st.order = ++last_order;
+        st.enabled = true;
+    }
+    conf::sync_vcpus_current(live);
 }
 
 Status wait_vcpu_unplugged(Monitor& mon, const std::string& id, std::chrono::milliseconds timeout) {

@@ -48,15 +48,38 @@ std::string balloon_qom_path(const std::string& alias);
 // running QEMU; 0 or none turns them off. Nothing without a balloon.
 Status apply_balloon_period(Monitor& mon, const conf::DomainDef& def);
 
-// vCPU hotplug: the empty slots to fill to go from `present` plugged vCPUs
-// to `wanted`, in QEMU's order, each with the device_add arguments that
-// plug it as "vcpu<N>" (N = the vCPU's number); an error when there are
-// not enough slots.
-Result<std::vector<nlohmann::json>> vcpu_plug_args(const std::vector<HotpluggableCpu>& slots, unsigned wanted);
-// The vCPUs to unplug to go down to `wanted`: the device ids of vCPUs that
-// were hotplugged (/machine/peripheral/vcpuN), highest first; an error when
-// that would need a vCPU present since the start (QEMU created it).
-Result<std::vector<std::string>> vcpu_unplug_ids(const std::vector<HotpluggableCpu>& slots, unsigned wanted);
+// vCPU hotplug. QEMU's slots (query-hotpluggable-cpus) in vCPU id order:
+// libvirt's vCPU N is the N-th slot by socket, die, core and thread.
+std::vector<HotpluggableCpu> vcpu_slots_by_id(std::vector<HotpluggableCpu> slots);
+
+// What a change of the running vCPUs sends: device_add arguments (each
+// plugs vCPU N as "vcpu<N>"), then the device ids to device_del.
+struct VcpuChange {
+    std::vector<nlohmann::json> plug;
+    std::vector<std::string> unplug;
+};
+// setvcpus: to `wanted` vCPUs, plugging the lowest empty slots or
+// unplugging the highest hotplugged vCPUs; an error when there are not
+// enough slots, or when a vCPU QEMU created at start would have to go.
+Result<VcpuChange> vcpu_change_to_count(const std::vector<HotpluggableCpu>& slots, unsigned wanted);
+// setvcpu: the vCPUs `ids` plugged (enable) or unplugged; those already
+// in that state are left alone. A vCPU QEMU created at start cannot go.
+Result<VcpuChange> vcpu_change_of_ids(const std::vector<HotpluggableCpu>& slots, const std::vector<unsigned>& ids, bool enable);
+
+// Whether this QEMU can unplug a vCPU of a domain of type `domain_type`
+// without harm. QEMU 7.2 under TCG cannot: seen here, with every guest,
+// vCPU and device id, a removed TCG vCPU leaves QEMU's heap damaged; the
+// next vCPU plug aborts QEMU ("malloc(): largebin double linked list
+// corrupted") and the next device hotplug crashes it (SIGSEGV); with
+// single-threaded TCG the unplug itself aborts. Refused before anything is
+// sent; QEMU 8.0 and later are let through (not measured here).
+Status vcpu_unplug_safe(std::string_view domain_type, unsigned qemu_version, std::string_view qemu_version_string);
+
+// The live definition's vCPUs as QEMU has them: <vcpus> with each vCPU's
+// state (enabled = its slot is filled; hotpluggable unless QEMU created it
+// at start), the order kept for those that stay and the next one given to
+// those that came, and the current count.
+void apply_vcpu_slots(conf::DomainDef& live, const std::vector<HotpluggableCpu>& slots);
 
 // Wait at most `timeout` for the hotplugged vCPU `id` to leave its slot
 // (the guest ejected it). Polled: QEMU 7.2 announces the removal of a vCPU

@@ -104,6 +104,7 @@ enum class Proc : int {
     DomainGetEmulatorPinInfo = 280,
     NodeGetCpuMap = 293,
     DomainSetMemoryStatsPeriod = 308,
+    DomainSetVcpu = 384,
 
     // The guest agent (agent.cpp).
     DomainGetHostname = 277,

@@ -1,5 +1,5 @@
 // The vCPU and memory procedures of libvirt's remote program: what virsh's
-// vcpucount, vcpuinfo, setvcpus, vcpupin, emulatorpin, setmem, setmaxmem and
+// vcpucount, vcpuinfo, setvcpus, setvcpu, vcpupin, emulatorpin, setmem, setmaxmem and
 // dommemstat call (virDomainGetVcpusFlags, virDomainGetVcpus,
 // virDomainPinVcpuFlags, virDomainSetMemoryFlags, virDomainMemoryStats, ...),
 // each run as the operation the vireo CLI runs for the same verb. Layouts are
@@ -129,6 +129,20 @@ Status set_vcpus_flags(Connection& c, Call& call) {
     VIREO_RPC_GET(nvcpus, call.args.u32());
     VIREO_RPC_GET(flags, call.args.u32());
     return set_vcpus_with(c, call, dom, nvcpus, flags);
+}
+
+// virDomainSetVcpu: the vCPUs of a list ("1,3-4") enabled (state 1) or
+// disabled (0) one by one.
+Status set_vcpu(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(vcpulist, call.args.string());
+    VIREO_RPC_GET(state, call.args.i32());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if (flags & ~(kAffectLive | kAffectConfig)) return fail(ErrorCode::Unsupported, "vCPU flags {:#x}", flags);
+    const auto im = impact_of(flags);
+    ops::DomainSetVcpu::Request req{.ref = dom.ref(), .vcpulist = std::move(vcpulist), .enable = state != 0,
+                                    .live = im.live, .config = im.config, .current = im.current};
+    return run_empty<ops::DomainSetVcpu>(c, call, std::move(req));
 }
 
 // --- vCPU threads and pinning --------------------------------------------------------------
@@ -335,6 +349,7 @@ const std::array kProcedures = std::to_array<ProcDef>({
     {Proc::DomainGetVcpusFlags, "domain_get_vcpus_flags", VIREO_OP(DomainXml), get_vcpus_flags},
     {Proc::DomainSetVcpus, "domain_set_vcpus", VIREO_OP(DomainSetVcpus), set_vcpus},
     {Proc::DomainSetVcpusFlags, "domain_set_vcpus_flags", VIREO_OP(DomainSetVcpus), set_vcpus_flags},
+    {Proc::DomainSetVcpu, "domain_set_vcpu", VIREO_OP(DomainSetVcpu), set_vcpu},
     {Proc::DomainGetVcpus, "domain_get_vcpus", VIREO_OP(DomainVcpuInfo), get_vcpus},
     {Proc::DomainGetVcpuPinInfo, "domain_get_vcpu_pin_info", VIREO_OP(DomainXml), get_vcpu_pin_info},
     {Proc::DomainPinVcpu, "domain_pin_vcpu", VIREO_OP(DomainPinThread), pin_vcpu},

@@ -155,6 +155,29 @@ int cmd_setvcpus(Session& s, const Args& a) {
     return 0;
 }
 
+// setvcpu: vCPUs enabled or disabled by id; prints nothing on success.
+int cmd_setvcpu(Session& s, const Args& a) {
+    if (!check_impact_options(s, a)) return 1;
+    const bool enable = a.has("enable"), disable = a.has("disable");
+    if (enable && disable) {
+        s.error("Options --enable and --disable are mutually exclusive");
+        return 1;
+    }
+    if (!enable && !disable) {
+        s.error("one of --enable, --disable is required");
+        return 1;
+    }
+    auto dom = s.domain(a.get("domain"));
+    if (!dom) return 1;
+    auto st = s.conn()->call<ops::DomainSetVcpu>({.ref = dom->name, .vcpulist = a.get("vcpulist"), .enable = enable,
+                                                  .live = a.has("live"), .config = a.has("config"), .current = a.has("current")});
+    if (!st) {
+        s.error(st.error().message);  // virsh prints only libvirt's error here
+        return 1;
+    }
+    return 0;
+}
+
 // vcpupin and emulatorpin: a change when --cpulist is given, else the table.
 int pin_verb(Session& s, const Args& a, bool vcpu) {
     if (!check_impact_options(s, a)) return 1;
@@ -275,6 +298,11 @@ void add_vcpu_memory_commands(std::vector<CommandSpec>& t) {
                   {"guest", OptType::Bool, "modify cpu state in the guest"},
                   {"hotpluggable", OptType::Bool, "make added vcpus hot(un)pluggable"}},
                  cmd_setvcpus, true, true});
+    t.push_back({"setvcpu", group, "attach/detach vcpu or groups of threads", "Add or remove vcpus",
+                 {kDomainOpt, {"vcpulist", OptType::String, "ids of vcpus to manipulate", true, true},
+                  {"enable", OptType::Bool, "enable cpus specified by cpumap"},
+                  {"disable", OptType::Bool, "disable cpus specified by cpumap"}, kConfigOpt, kLiveOpt, kCurrentOpt},
+                 cmd_setvcpu, true, true});
     t.push_back({"vcpupin", group, "control or query domain vcpu affinity", "Pin domain VCPUs to host physical CPUs.",
                  {kDomainOpt, {"vcpu", OptType::Number, "vcpu number", false, true},
                   {"cpulist", OptType::String, "host cpu number(s) to set, or omit option to query", false, true}, kConfigOpt, kLiveOpt,

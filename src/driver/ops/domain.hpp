@@ -622,6 +622,30 @@ struct DomainSetVcpus {
         field("current", &Request::current, "the current state's definition (the default)")};
 };
 
+// setvcpu: the vCPUs of vcpulist ("1,3-4") enabled or disabled one by one,
+// live by plugging or unplugging each; <vcpus> of the definitions follows.
+struct DomainSetVcpu {
+    static constexpr OpInfo info{.name = "domain.set_vcpu", .method = Method::Post, .path = "/v1/domains/{ref}/vcpus/state",
+                                 .kind = Kind::Job, .lane = Lane::Job, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Enable or disable individual vCPUs, live by vCPU hotplug (virsh setvcpu)"};
+    struct Request {
+        std::string ref{};
+        std::string vcpulist{};
+        bool enable = false;  // enable them (else disable)
+        bool live = false;
+        bool config = false;
+        bool current = false;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("vcpulist", &Request::vcpulist, "the vCPU ids, e.g. 1,3-4"),
+        field("enable", &Request::enable, "enable the vCPUs (false: disable them)"),
+        field("live", &Request::live, "change the running domain"),
+        field("config", &Request::config, "change the persistent definition"),
+        field("current", &Request::current, "the current state's definition (the default)")};
+};
+
 // vcpupin (thread "vcpu", its number in vcpu) and emulatorpin (thread
 // "emulator"): the host CPUs the thread may run on.
 struct DomainPinThread {
@@ -868,6 +892,7 @@ using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, Do
                        DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
                        DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey, DomainChangeMedia,
                        DomainAttachDevice, DomainDetachDevice, DomainUpdateDevice, DomainDetachDeviceAlias, DomainVcpuInfo, DomainSetVcpus,
+                       DomainSetVcpu,
                        DomainPinThread, DomainSetMemory, DomainMemoryStats, DomainSetMemoryStatsPeriod,
                        DomainAgentCommand, DomainGetTime, DomainSetTime, DomainHostname>;
 

@@ -104,15 +104,34 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     same({"vcpucount", "web", "--maximum", "--live"});
     same({"vcpupin", "web"});
     same({"emulatorpin", "web"});
-    EXPECT_EQ(ok({"setvcpus", "web", "2", "--live"}), "\n");
+    // virDomainSetVcpu (setvcpu): vCPU 0, an id beyond the maximum and an
+    // unplug under TCG are refused as vireo refuses them, nothing changed.
+    const std::string live_before = ok({"dumpxml", "web"}), config_before = ok({"dumpxml", "--inactive", "web"});
+    same({"setvcpu", "web", "0", "--disable", "--live"});
+    EXPECT_NE(virsh({"setvcpu", "web", "0", "--disable", "--live"}).err.find("vCPU '0' can't be modified"), std::string::npos);
+    same({"setvcpu", "web", "2", "--enable", "--live"});
+    same({"setvcpu", "web", "3", "--enable", "--config"});
+    EXPECT_EQ(virsh({"setvcpus", "web", "3", "--live"}).exit_code, 1);
+    EXPECT_EQ(ok({"dumpxml", "web"}), live_before);
+    EXPECT_EQ(ok({"dumpxml", "--inactive", "web"}), config_before);
+    EXPECT_EQ(ok({"setvcpu", "web", "1", "--enable", "--config"}), "\n");
+    same({"dumpxml", "--inactive", "web"});
+    EXPECT_NE(ok({"dumpxml", "--inactive", "web"}).find("<vcpu id='1' enabled='yes' hotpluggable='yes'/>"), std::string::npos);
     same({"vcpucount", "web"});
+    EXPECT_EQ(ok({"setvcpu", "web", "1", "--disable", "--config"}), "\n");
+    // setvcpu --live plugs vCPU 1; the live XML lists it as vireo does.
+    EXPECT_EQ(ok({"setvcpu", "web", "1", "--enable", "--live"}), "\n");
+    same({"vcpucount", "web"});
+    same({"dumpxml", "web"});
+    EXPECT_NE(ok({"dumpxml", "web"}).find("<vcpu id='1' enabled='yes' hotpluggable='yes' order='2'/>"), std::string::npos);
+    same({"setvcpu", "web", "1", "--disable", "--live"});  // TCG: refused before anything is sent
     EXPECT_TRUE(std::regex_search(ok({"vcpuinfo", "web"}),
                                   std::regex("VCPU:           1\nCPU:            [0-9]+\nState:          running\n")));
     EXPECT_EQ(ok({"vcpupin", "web", "1", "0", "--live"}), "\n");
     same({"vcpupin", "web"});
     same({"vcpupin", "web", "--config"});
     // (virsh leaves out the CPU time of a vCPU that never ran: the
-    // hotplugged one stays offline in the test guest, which has no udev.)
+    // hotplugged one may not be online yet.)
     const std::string pinned = ok({"vcpuinfo", "web"});
     EXPECT_TRUE(std::regex_search(pinned, std::regex("VCPU:           1\n(.*\n){2,3}CPU Affinity:   y-*\n"))) << pinned;
     EXPECT_EQ(ok({"emulatorpin", "web", "0", "--live"}), "\n");

@@ -358,3 +358,64 @@ TEST(ConfDomain, GeneratedMacsAvoidThoseInUseAndEachOther) {
     }
     EXPECT_EQ(seen.size(), 3u);
 }
+
+// <vcpus>: each vCPU's state, as libvirt writes it; setvcpu --config.
+TEST(ConfDomain, IndividualVcpus) {
+    std::string xml = kMinimal;
+    xml.replace(xml.find("<vcpu>2</vcpu>"), 14,
+                "<vcpu current='3'>4</vcpu><vcpus><vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>"
+                "<vcpu id='1' enabled='yes' hotpluggable='no' order='2'/><vcpu id='2' enabled='no' hotpluggable='yes'/>"
+                "<vcpu id='3' enabled='yes' hotpluggable='yes' order='3'/></vcpus>");
+    auto def = parse_domain_xml(xml);
+    ASSERT_TRUE(def) << def.error().message;
+    ASSERT_EQ(def->vcpu_states.size(), 4u);
+    EXPECT_EQ(def->vcpus_current, 3u);
+    EXPECT_EQ(def->vcpu_states[3], (VcpuState{.enabled = true, .hotpluggable = "yes", .order = 3}));
+    const std::string out = format_domain_xml(*def);
+    EXPECT_NE(out.find("  <vcpu placement='static' current='3'>4</vcpu>\n  <vcpus>\n"
+                       "    <vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>\n"
+                       "    <vcpu id='1' enabled='yes' hotpluggable='no' order='2'/>\n"
+                       "    <vcpu id='2' enabled='no' hotpluggable='yes'/>\n"
+                       "    <vcpu id='3' enabled='yes' hotpluggable='yes' order='3'/>\n  </vcpus>\n"),
+              std::string::npos)
+        << out;
+    // The enabled ones give the current count, whatever current= said.
+    std::string two = xml;
+    two.replace(two.find("<vcpu id='3' enabled='yes'"), 26, "<vcpu id='3' enabled='no' ");
+    EXPECT_EQ(parse_domain_xml(two)->vcpus_current, 2u);
+    std::string beyond = xml;
+    beyond.replace(beyond.find("<vcpu id='3'"), 12, "<vcpu id='4'");
+    EXPECT_FALSE(parse_domain_xml(beyond));
+    std::string first_off = xml;
+    first_off.replace(first_off.find("<vcpu id='0' enabled='yes'"), 26, "<vcpu id='0' enabled='no' ");
+    auto off = parse_domain_xml(first_off);
+    ASSERT_FALSE(off);
+    EXPECT_NE(off.error().message.find("vcpu 0 can't be offline"), std::string::npos) << off.error().message;
+
+    // setvcpu --config on a definition without <vcpus>: 1 of 2 -> vCPU 1 on.
+    auto plain = parse_domain_xml(kMinimal);
+    ASSERT_TRUE(plain);
+    plain->vcpus_current = 1;
+    auto on = with_vcpus_enabled(*plain, {1}, true);
+    ASSERT_TRUE(on) << on.error().message;
+    EXPECT_FALSE(on->vcpus_current);
+    EXPECT_EQ(on->vcpu_states[1], (VcpuState{.enabled = true, .hotpluggable = "yes", .order = 0}));
+    auto back = with_vcpus_enabled(*on, {1}, false);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->vcpus_current, 1u);
+    auto zero = with_vcpus_enabled(*plain, {0}, false);
+    ASSERT_FALSE(zero);
+    EXPECT_EQ(zero.error().message, "invalid argument: vCPU '0' can't be modified");
+    auto absent = with_vcpus_enabled(*plain, {1, 5}, true);
+    ASSERT_FALSE(absent);
+    EXPECT_EQ(absent.error().message, "invalid argument: vcpu 5 is not present in persistent config");
+    // Enabled vCPUs that can't be unplugged come first.
+    auto four = parse_domain_xml(xml);
+    ASSERT_TRUE(four);
+    four->vcpu_states[2] = {.enabled = true, .hotpluggable = "no", .order = 0};
+    auto cluster = with_vcpus_enabled(*four, {1}, false);
+    ASSERT_FALSE(cluster);
+    EXPECT_EQ(cluster.error().message,
+              "invalid argument: vcpu '1' can't be modified as it is followed by non-hotpluggable online vcpus");
+    EXPECT_TRUE(with_vcpus_enabled(*four, {3}, false)) << "the last one";
+}

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <future>
 #include <thread>
@@ -113,7 +114,7 @@ protected:
         auto caps = std::make_shared<QemuCaps>();
         caps->binary = *identify_binary(emulator_);
         caps->arch = "x86_64";
-        caps->major = 7;
+        caps->major = qemu_major_;
         caps->minor = 2;
         caps->machines = {{"pc-i440fx-7.2", "pc", true, 255, false}};
         caps->accelerators = {"tcg"};
@@ -173,6 +174,7 @@ protected:
     }
 
     vireo::test::TempDir tmp_;
+    int qemu_major_ = 7;
     milliseconds monitor_timeout_{3000};
     fs::path emulator_;
     std::shared_ptr<FakeQemuHost> host_ = std::make_shared<FakeQemuHost>();
@@ -768,6 +770,109 @@ TEST_F(FakeMonitor, StartThatNeverCompletedIsKilledAtReattach) {
     EXPECT_EQ(info("vm").reason, "failed");
     EXPECT_FALSE(q->alive());
     EXPECT_TRUE(runtime_files("vm").empty()) << joined(runtime_files("vm"));
+}
+
+// --- vCPU hotplug ------------------------------------------------------------------------
+
+// QEMU's two vCPU slots of <vcpu current='1'>2</vcpu> (query-hotpluggable-cpus,
+// highest first), filled by device_add; device_del empties a slot when the
+// guest gives the CPU up, as QEMU 7.2 does it: DEVICE_DELETED only for the
+// vCPU's lapic child.
+struct VcpuSlots {
+    std::mutex m;
+    std::string plugged;  // qom path of slot 1, "" empty
+    std::atomic<bool> guest_gives_up = true;
+
+    void serve(FakeQemu& q) {
+        q.on("query-hotpluggable-cpus", [this](FakeQemu& fq, FakeQemu::Command& c) {
+            std::lock_guard lk(m);
+            auto slot = [](int socket, const std::string& path) {
+                nlohmann::json j = {{"type", "qemu64-x86_64-cpu"}, {"vcpus-count", 1},
+                                    {"props", {{"socket-id", socket}, {"core-id", 0}, {"thread-id", 0}}}};
+                if (!path.empty()) j["qom-path"] = path;
+                return j;
+            };
+            fq.server().reply(c, nlohmann::json::array({slot(1, plugged), slot(0, "/machine/unattached/device[0]")}));
+            return true;
+        });
+        q.on("device_add", [this](FakeQemu& fq, FakeQemu::Command& c) {
+            std::lock_guard lk(m);
+            plugged = "/machine/peripheral/" + c.arguments.value("id", std::string());
+            fq.server().reply(c);
+            return true;
+        });
+        q.on("device_del", [this](FakeQemu& fq, FakeQemu::Command& c) {
+            fq.server().reply(c);
+            if (!guest_gives_up) return true;
+            std::lock_guard lk(m);
+            fq.event("DEVICE_DELETED", {{"path", plugged + "/lapic"}});
+            plugged.clear();
+            return true;
+        });
+    }
+};
+
+std::string two_vcpus_xml() {
+    return "<domain type='qemu'><name>vm</name><memory unit='MiB'>64</memory><vcpu current='1'>2</vcpu>"
+           "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices></devices></domain>";
+}
+
+TEST_F(FakeMonitor, VcpuUnplugConfirmedFromQemusCpuListAndAGuestKeepingItChangesNothing) {
+    namespace ops = driver::ops;
+    qemu_major_ = 8;  // QEMU 7.2 under TCG is refused (the next test)
+    close();
+    open();
+    ASSERT_TRUE(drv_->define_domain(two_vcpus_xml(), true));
+    ASSERT_TRUE(drv_->start_domain("vm", {}));
+    VcpuSlots slots;
+    slots.serve(*qemu("vm"));
+
+    ASSERT_TRUE(drv_->call<ops::DomainSetVcpus>({.ref = "vm", .count = 2, .live = true}));
+    const std::string plugged = *drv_->domain_xml("vm", false);
+    EXPECT_NE(plugged.find("<vcpu placement='static'>2</vcpu>\n  <vcpus>\n"
+                           "    <vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>\n"
+                           "    <vcpu id='1' enabled='yes' hotpluggable='yes' order='2'/>\n"),
+              std::string::npos)
+        << plugged;
+
+    // The guest keeps its CPU: an error after virsh's 5 s, the domain as it was.
+    slots.guest_gives_up = false;
+    auto kept = drv_->call<ops::DomainSetVcpu>({.ref = "vm", .vcpulist = "1", .enable = false, .live = true});
+    ASSERT_FALSE(kept);
+    EXPECT_NE(kept.error().full_message().find("the guest did not release vcpu1 within 5000 ms"), std::string::npos)
+        << kept.error().full_message();
+    EXPECT_EQ(*drv_->domain_xml("vm", false), plugged);
+
+    // It gives it up: confirmed from query-hotpluggable-cpus, not from an event.
+    slots.guest_gives_up = true;
+    ASSERT_TRUE(drv_->call<ops::DomainSetVcpus>({.ref = "vm", .count = 1, .live = true}));
+    const std::string unplugged = *drv_->domain_xml("vm", false);
+    EXPECT_NE(unplugged.find("<vcpu placement='static' current='1'>2</vcpu>\n  <vcpus>\n"
+                             "    <vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>\n"
+                             "    <vcpu id='1' enabled='no' hotpluggable='yes'/>\n"),
+              std::string::npos)
+        << unplugged;
+    // And plugged again by its id.
+    ASSERT_TRUE(drv_->call<ops::DomainSetVcpu>({.ref = "vm", .vcpulist = "1", .enable = true, .live = true}));
+    EXPECT_NE(drv_->domain_xml("vm", false)->find("<vcpu id='1' enabled='yes' hotpluggable='yes' order='2'/>"), std::string::npos);
+}
+
+TEST_F(FakeMonitor, VcpuUnplugUnderTcgWithQemu72IsRefusedBeforeAnythingIsSent) {
+    namespace ops = driver::ops;
+    ASSERT_TRUE(drv_->define_domain(two_vcpus_xml(), true));
+    ASSERT_TRUE(drv_->start_domain("vm", {}));
+    VcpuSlots slots;
+    slots.serve(*qemu("vm"));
+    ASSERT_TRUE(drv_->call<ops::DomainSetVcpus>({.ref = "vm", .count = 2, .live = true}));
+    const std::string plugged = *drv_->domain_xml("vm", false);
+    auto refused = drv_->call<ops::DomainSetVcpus>({.ref = "vm", .count = 1, .live = true});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::Unsupported);
+    EXPECT_NE(refused.error().message.find("with QEMU 7.2.0: this QEMU damages its own memory"), std::string::npos)
+        << refused.error().message;
+    const auto sent = qemu("vm")->commands();
+    EXPECT_EQ(std::ranges::count(sent, std::string("device_del")), 0);
+    EXPECT_EQ(*drv_->domain_xml("vm", false), plugged);
 }
 
 }  // namespace
