@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -812,9 +813,16 @@ struct VcpuSlots {
     }
 };
 
-std::string two_vcpus_xml() {
-    return "<domain type='qemu'><name>vm</name><memory unit='MiB'>64</memory><vcpu current='1'>2</vcpu>"
-           "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices></devices></domain>";
+// "vm" with <vcpu current='1'>2</vcpu> started on `slots`, vCPU 1 plugged
+// (setvcpus 2 --live); its live XML then.
+std::string start_with_vcpu1_plugged(QemuDriver& drv, const std::function<std::shared_ptr<FakeQemu>()>& qemu, VcpuSlots& slots) {
+    const std::string xml = "<domain type='qemu'><name>vm</name><memory unit='MiB'>64</memory><vcpu current='1'>2</vcpu>"
+                            "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices></devices></domain>";
+    EXPECT_TRUE(drv.define_domain(xml, true));
+    EXPECT_TRUE(drv.start_domain("vm", {}));
+    slots.serve(*qemu());
+    EXPECT_TRUE(drv.call<driver::ops::DomainSetVcpus>({.ref = "vm", .count = 2, .live = true}));
+    return drv.domain_xml("vm", false).value_or("");
 }
 
 TEST_F(FakeMonitor, VcpuUnplugConfirmedFromQemusCpuListAndAGuestKeepingItChangesNothing) {
@@ -822,13 +830,8 @@ TEST_F(FakeMonitor, VcpuUnplugConfirmedFromQemusCpuListAndAGuestKeepingItChanges
     qemu_major_ = 8;  // QEMU 7.2 under TCG is refused (the next test)
     close();
     open();
-    ASSERT_TRUE(drv_->define_domain(two_vcpus_xml(), true));
-    ASSERT_TRUE(drv_->start_domain("vm", {}));
     VcpuSlots slots;
-    slots.serve(*qemu("vm"));
-
-    ASSERT_TRUE(drv_->call<ops::DomainSetVcpus>({.ref = "vm", .count = 2, .live = true}));
-    const std::string plugged = *drv_->domain_xml("vm", false);
+    const std::string plugged = start_with_vcpu1_plugged(*drv_, [this] { return qemu("vm"); }, slots);
     EXPECT_NE(plugged.find("<vcpu placement='static'>2</vcpu>\n  <vcpus>\n"
                            "    <vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>\n"
                            "    <vcpu id='1' enabled='yes' hotpluggable='yes' order='2'/>\n"),
@@ -859,12 +862,8 @@ TEST_F(FakeMonitor, VcpuUnplugConfirmedFromQemusCpuListAndAGuestKeepingItChanges
 
 TEST_F(FakeMonitor, VcpuUnplugUnderTcgWithQemu72IsRefusedBeforeAnythingIsSent) {
     namespace ops = driver::ops;
-    ASSERT_TRUE(drv_->define_domain(two_vcpus_xml(), true));
-    ASSERT_TRUE(drv_->start_domain("vm", {}));
     VcpuSlots slots;
-    slots.serve(*qemu("vm"));
-    ASSERT_TRUE(drv_->call<ops::DomainSetVcpus>({.ref = "vm", .count = 2, .live = true}));
-    const std::string plugged = *drv_->domain_xml("vm", false);
+    const std::string plugged = start_with_vcpu1_plugged(*drv_, [this] { return qemu("vm"); }, slots);
     auto refused = drv_->call<ops::DomainSetVcpus>({.ref = "vm", .count = 1, .live = true});
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error().code, ErrorCode::Unsupported);
