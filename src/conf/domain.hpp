@@ -310,11 +310,15 @@ struct Hub {
 // <memory model='dimm'>: a pc-dimm memory module (memory hotplug, with
 // <maxMemory>). Sizes in KiB. address type='dimm' (slot, base).
 struct MemoryDevice {
-    std::string model = "dimm";   // dimm (nvdimm, virtio-pmem, virtio-mem: unsupported)
+    std::string model = "dimm";   // dimm, virtio-mem (nvdimm, virtio-pmem: unsupported)
     std::string access, discard;  // shared/private, yes/no
     std::uint64_t target_size_kib = 0;
     std::optional<unsigned> target_node;
-    DeviceInfo info;              // address.type "dimm": slot (address.slot), base (address.base)
+    // virtio-mem: its block size, the size the guest is asked to plug, and
+    // (live) the size it has plugged, as QEMU last reported it.
+    std::uint64_t block_kib = 0, requested_kib = 0;
+    std::optional<std::uint64_t> current_kib;
+    DeviceInfo info;              // dimm: address.type "dimm", slot, base; virtio-mem: a PCI address
 };
 
 struct Devices {

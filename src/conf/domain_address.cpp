@@ -169,6 +169,8 @@ std::vector<DeviceRef> all_devices(DomainDef& def, const ConnectFlags& f) {
     for (auto& x : d.watchdogs) out.push_back({&x.info, x.model == "i6300esb" ? f.pci : 0u, fmt::format("watchdog model='{}'", x.model)});
     if (d.memballoon) out.push_back({&d.memballoon->info, d.memballoon->model == "virtio" ? f.virtio : 0u, "memballoon"});
     for (std::size_t i = 0; i < d.rngs.size(); ++i) out.push_back({&d.rngs[i].info, f.virtio, fmt::format("rng[{}]", i + 1)});
+    for (std::size_t i = 0; i < d.memories.size(); ++i)
+        if (d.memories[i].model == "virtio-mem") out.push_back({&d.memories[i].info, f.virtio, fmt::format("memory[{}] model='virtio-mem'", i + 1)});
     for (std::size_t i = 0; i < d.hubs.size(); ++i) out.push_back({&d.hubs[i].info, 0u, fmt::format("hub[{}]", i + 1)});
     for (std::size_t i = 0; i < d.tpms.size(); ++i) out.push_back({&d.tpms[i].info, 0u, fmt::format("tpm[{}]", i + 1)});
     for (std::size_t i = 0; i < d.panics.size(); ++i) out.push_back({&d.panics[i].info, 0u, fmt::format("panic[{}]", i + 1)});
@@ -543,6 +545,8 @@ Status place_devices(DomainDef& def, PciSet& set) {
         if (in.bus == "virtio") VIREO_TRY(place(in.info, f.virtio, fmt::format("input type='{}' bus='virtio'", in.type)));
     for (std::size_t i = 0; i < d.serials.size(); ++i)
         if (d.serials[i].target_type == "pci-serial") VIREO_TRY(place(d.serials[i].info, f.pci, fmt::format("serial[{}]", i + 1)));
+    for (std::size_t i = 0; i < d.memories.size(); ++i)
+        if (d.memories[i].model == "virtio-mem") VIREO_TRY(place(d.memories[i].info, f.virtio, fmt::format("memory[{}] model='virtio-mem'", i + 1)));
     return {};
 }
 

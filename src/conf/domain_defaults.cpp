@@ -821,11 +821,13 @@ Result<DomainDef> with_memory_attached(const DomainDef& def, MemoryDevice mem) {
         return fail(ErrorCode::Unsupported,
                     "unsupported configuration: Attaching memory device with size '{}' would exceed domain's maxMemory config size '{}'",
                     mem.target_size_kib, *def.max_memory_kib);
-    if (def.max_memory_slots && def.devices.memories.size() >= *def.max_memory_slots)
+    const auto dimms = static_cast<std::size_t>(std::ranges::count(def.devices.memories, std::string("dimm"), &MemoryDevice::model));
+    if (mem.model == "dimm" && def.max_memory_slots && dimms >= *def.max_memory_slots)
         return fail(ErrorCode::OperationFailed, "internal error: no free memory device slot available (all {} <maxMemory slots> are taken)",
                     *def.max_memory_slots);
     const bool whole = def.current_memory_kib.value_or(def.memory_kib) == def.memory_kib;
     if (!mem.info.alias.starts_with("ua-")) mem.info.alias.clear();  // the domain names it
+    mem.current_kib.reset();  // what the guest plugged: QEMU says it
     DomainDef out = def;
     out.devices.memories.push_back(std::move(mem));
     VIREO_TRY(validate_domain(out));
@@ -854,6 +856,63 @@ Result<std::size_t> find_memory_by_alias(const DomainDef& def, std::string_view 
     for (std::size_t i = 0; i < mems.size(); ++i)
         if (!alias.empty() && mems[i].info.alias == alias) return i;
     return fail(ErrorCode::NotFound, "Device not found: no device found with alias {}", alias);
+}
+
+Status check_memory_unpluggable(const MemoryDevice& mem) {
+    if (mem.model == "virtio-mem")
+        return fail(ErrorCode::Unsupported, "Operation not supported: detach of memory device of model 'virtio-mem' is not supported: "
+                                            "a virtio-mem device cannot be unplugged (lower its <requested> with update-device instead)");
+    return {};
+}
+
+namespace {
+
+Result<std::size_t> find_memory_for_update(const DomainDef& def, const MemoryDevice& mem) {
+    const auto& mems = def.devices.memories;
+    for (std::size_t i = 0; i < mems.size(); ++i) {
+        const auto& m = mems[i];
+        if (!mem.info.alias.empty()) {
+            if (m.info.alias == mem.info.alias) return i;
+        } else if (mem.info.address.type == "pci") {
+            const auto& a = m.info.address;
+            const auto& b = mem.info.address;
+            if (a.type == "pci" && a.domain == b.domain && a.bus == b.bus && a.slot == b.slot && a.function == b.function) return i;
+        } else if (m.model == mem.model && m.target_size_kib == mem.target_size_kib && m.target_node == mem.target_node) {
+            return i;
+        }
+    }
+    return fail(ErrorCode::InvalidArg, "invalid argument: memory device not present in the domain configuration");
+}
+
+// Only <requested> of a virtio-mem may change, as libvirt 9.0 allows.
+Status check_memory_update(const MemoryDevice& old, const MemoryDevice& update) {
+    if (old.model != "virtio-mem") return fail(ErrorCode::Unsupported, "unsupported configuration: cannot modify memory of model '{}'", old.model);
+    if (update.model != old.model)
+        return fail(ErrorCode::Unsupported, "unsupported configuration: cannot modify memory model from '{}' to '{}'", old.model, update.model);
+    if (update.access != old.access)
+        return fail(ErrorCode::Unsupported, "unsupported configuration: cannot modify memory access from '{}' to '{}'", old.access, update.access);
+    if (update.target_node != old.target_node)
+        return fail(ErrorCode::Unsupported, "unsupported configuration: cannot modify memory targetNode from '{}' to '{}'",
+                    old.target_node ? static_cast<int>(*old.target_node) : -1, update.target_node ? static_cast<int>(*update.target_node) : -1);
+    if (update.target_size_kib != old.target_size_kib)
+        return fail(ErrorCode::Unsupported, "unsupported configuration: cannot modify memory size from '{}' to '{}'", old.target_size_kib,
+                    update.target_size_kib);
+    if (update.block_kib != old.block_kib)
+        return fail(ErrorCode::Unsupported, "unsupported configuration: cannot modify memory block size from '{}' to '{}'", old.block_kib,
+                    update.block_kib);
+    return {};
+}
+
+}  // namespace
+
+Result<DomainDef> with_memory_updated(const DomainDef& def, const MemoryDevice& update) {
+    auto i = find_memory_for_update(def, update);
+    if (!i) return std::unexpected(i.error());
+    VIREO_TRY(check_memory_update(def.devices.memories[*i], update));
+    DomainDef out = def;
+    out.devices.memories[*i].requested_kib = update.requested_kib;
+    VIREO_TRY(validate_domain(out));
+    return out;
 }
 
 DomainDef with_memory_detached(const DomainDef& def, std::size_t index) {

@@ -7,6 +7,7 @@
 // QEMU driver turns them into memory backends, iothread objects and thread
 // affinities (src/qemu/memory_backends.cpp, qemu_tuning.cpp).
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <set>
 
@@ -243,8 +244,34 @@ Status parse_numatune(XmlElement& e, NumaTune& nt, std::string_view vcpu_placeme
     return e.finish();
 }
 
+namespace {
+
+// virtio-mem's <block> and <requested> (both required, as libvirt), and the
+// live <current>.
+Status parse_virtio_mem_target(XmlElement& target, MemoryDevice& m) {
+    const std::pair<const char*, std::uint64_t*> required[] = {{"block", &m.block_kib}, {"requested", &m.requested_kib}};
+    for (const auto& [name, field] : required) {
+        std::optional<XmlElement> c;
+        VIREO_ASSIGN(c, target.child(name));
+        if (!c) return std::unexpected(target.xml_error(name, fmt::format("missing <{}> for virtio-mem memory device", name)));
+        VIREO_ASSIGN(*field, memory_text_kib(*c));
+        VIREO_TRY(c->finish());
+    }
+    std::optional<XmlElement> c;
+    VIREO_ASSIGN(c, target.child("current"));
+    if (c) {
+        std::uint64_t current = 0;
+        VIREO_ASSIGN(current, memory_text_kib(*c));
+        m.current_kib = current;
+        VIREO_TRY(c->finish());
+    }
+    return {};
+}
+
+}  // namespace
+
 Status parse_memory_device(XmlElement& e, MemoryDevice& m, const std::function<Status(XmlElement&, DeviceInfo&)>& parse_info) {
-    VIREO_ASSIGN(m.model, e.attr_enum("model", {"dimm"}, "memory model", {"nvdimm", "virtio-pmem", "virtio-mem", "sgx-epc"}));
+    VIREO_ASSIGN(m.model, e.attr_enum("model", {"dimm", "virtio-mem"}, "memory model", {"nvdimm", "virtio-pmem", "sgx-epc"}));
     if (m.model.empty()) return std::unexpected(e.xml_error("@model", "missing memory model"));
     VIREO_ASSIGN(m.access, e.attr_enum("access", {"shared", "private"}, "memory access"));
     VIREO_ASSIGN(m.discard, e.attr_yesno("discard"));
@@ -264,6 +291,7 @@ Status parse_memory_device(XmlElement& e, MemoryDevice& m, const std::function<S
         m.target_node = static_cast<unsigned>(*n);
         VIREO_TRY(s->finish());
     }
+    if (m.model == "virtio-mem") VIREO_TRY(parse_virtio_mem_target(*c, m));
     VIREO_TRY(c->finish());
     VIREO_TRY(parse_info(e, m.info));
     return e.finish();
@@ -336,10 +364,45 @@ void format_memory_device(xml::Node& devices, const MemoryDevice& m, const std::
     xml::Node& t = n.add("target");
     t.add("size").attr("unit", "KiB").set_text(std::to_string(m.target_size_kib));
     if (m.target_node) t.add_text("node", std::to_string(*m.target_node));
+    if (m.model == "virtio-mem") {
+        t.add("block").attr("unit", "KiB").set_text(std::to_string(m.block_kib));
+        t.add("requested").attr("unit", "KiB").set_text(std::to_string(m.requested_kib));
+        if (m.current_kib) t.add("current").attr("unit", "KiB").set_text(std::to_string(*m.current_kib));
+    }
     format_info(n, m.info);
 }
 
 // ---- validation --------------------------------------------------------------
+
+namespace {
+
+// The smallest virtio-mem block: the host's transparent huge page size,
+// 2 MiB on x86_64 (libvirt's value when it cannot read it).
+constexpr std::uint64_t kVirtioMemMinBlockKib = 2048;
+
+// A virtio-mem's sizes as libvirt and QEMU need them: the block a power of
+// two of at least a huge page, size and requested whole blocks, requested
+// within size.
+std::optional<ValidationProblem> find_virtio_mem_problem(const MemoryDevice& m, const std::string& path) {
+    if (m.requested_kib > m.target_size_kib)
+        return ValidationProblem{ErrorCode::XmlError, path + "/target/requested",
+                                 fmt::format("requested size must be smaller than or equal to @size ({}KiB)", m.target_size_kib)};
+    if (!std::has_single_bit(m.block_kib))
+        return ValidationProblem{ErrorCode::XmlError, path + "/target/block", "block size must be a power of two"};
+    if (m.block_kib < kVirtioMemMinBlockKib)
+        return ValidationProblem{ErrorCode::XmlError, path + "/target/block",
+                                 fmt::format("block size too small, must be at least {}KiB", kVirtioMemMinBlockKib)};
+    if (m.requested_kib % m.block_kib != 0)
+        return ValidationProblem{ErrorCode::XmlError, path + "/target/requested", "requested size must be an integer multiple of block size"};
+    if (m.target_size_kib % m.block_kib != 0)
+        return ValidationProblem{ErrorCode::XmlError, path + "/target/size", "size must be an integer multiple of block size"};
+    if (!m.info.address.empty() && m.info.address.type != "pci")
+        return ValidationProblem{ErrorCode::XmlError, path + "/address/@type",
+                                 fmt::format("virtio-mem memory device needs a PCI address, not '{}'", m.info.address.type)};
+    return std::nullopt;
+}
+
+}  // namespace
 
 std::optional<ValidationProblem> find_tuning_problem(const DomainDef& def) {
     const std::size_t cells = def.cpu.numa.size();
@@ -397,6 +460,8 @@ std::optional<ValidationProblem> find_tuning_problem(const DomainDef& def) {
         if (m.target_node && *m.target_node >= cells)
             return ValidationProblem{ErrorCode::XmlError, path + "/target/node",
                                      fmt::format("can't add memory backend for guest node '{}' as the guest has only '{}' NUMA nodes configured", *m.target_node, cells)};
+        if (m.model == "virtio-mem")
+            if (auto problem = find_virtio_mem_problem(m, path)) return problem;
         if (m.info.address.type == "dimm" && def.max_memory_slots && m.info.address.slot >= *def.max_memory_slots)
             return ValidationProblem{ErrorCode::XmlError, path + "/address/@slot",
                                      fmt::format("memory device slot '{}' exceeds slots count '{}'", m.info.address.slot, *def.max_memory_slots)};
@@ -405,9 +470,10 @@ std::optional<ValidationProblem> find_tuning_problem(const DomainDef& def) {
                 return ValidationProblem{ErrorCode::XmlError, path + "/address/@slot",
                                          fmt::format("memory device slot '{}' is already being used by another memory device", m.info.address.slot)};
     }
-    if (def.max_memory_slots && mems.size() > *def.max_memory_slots)
+    const auto dimms = static_cast<std::size_t>(std::ranges::count(mems, std::string("dimm"), &MemoryDevice::model));
+    if (def.max_memory_slots && dimms > *def.max_memory_slots)
         return ValidationProblem{ErrorCode::XmlError, "/domain/maxMemory/@slots",
-                                 fmt::format("count of memory devices '{}' exceeds slots count '{}'", mems.size(), *def.max_memory_slots)};
+                                 fmt::format("count of memory devices '{}' exceeds slots count '{}'", dimms, *def.max_memory_slots)};
     if (def.max_memory_kib && !mems.empty()) {
         std::uint64_t total = 0;
         for (const auto& m : mems) total += m.target_size_kib;
@@ -442,7 +508,7 @@ void fill_tuning_defaults(DomainDef& def) {
     for (const auto& m : def.devices.memories)
         if (m.info.address.type == "dimm") used.insert(m.info.address.slot);
     for (auto& m : def.devices.memories) {
-        if (!m.info.address.type.empty()) continue;
+        if (m.model != "dimm" || !m.info.address.type.empty()) continue;
         unsigned slot = 0;
         while (used.contains(slot)) ++slot;
         m.info.address.type = "dimm";
@@ -454,9 +520,15 @@ void fill_tuning_defaults(DomainDef& def) {
     std::set<std::string> aliases;
     for (const auto& m : def.devices.memories)
         if (!m.info.alias.empty()) aliases.insert(m.info.alias);
-    unsigned next = 0;
+    unsigned next = 0, next_virtio = 0;
     for (auto& m : def.devices.memories) {
         if (!m.info.alias.empty()) continue;
+        if (m.model == "virtio-mem") {  // virtiomem<N>, the lowest free N
+            while (aliases.contains(fmt::format("virtiomem{}", next_virtio))) ++next_virtio;
+            m.info.alias = fmt::format("virtiomem{}", next_virtio);
+            aliases.insert(m.info.alias);
+            continue;
+        }
         std::string alias = fmt::format("dimm{}", m.info.address.slot);
         while (aliases.contains(alias)) alias = fmt::format("dimm{}", next++);
         m.info.alias = alias;

@@ -1267,6 +1267,8 @@ Result<std::vector<std::string>> Builder::build() {
     tpms();
     inputs_graphics_video();
     misc_devices();
+    if (memory_)  // virtio-mem devices sit on PCI buses the controllers made
+        for (const auto& a : memory_->virtio_mems) add(a);
     smbios();
     sandbox();
     if (error_) return std::unexpected(*error_);

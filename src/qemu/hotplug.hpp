@@ -50,9 +50,10 @@ Status attach_nic_live(Monitor& mon, const NicHotplug& args, const std::vector<s
 Result<bool> detach_nic_live(Monitor& mon, const conf::Interface& nic, std::chrono::milliseconds timeout);
 
 // Memory module hotplug: its backend object (object-add) then its pc-dimm
-// (device_add); the backend is deleted again when the device fails. Then
-// where the guest sees it: `live`'s module `alias` gets its <address
-// type='dimm' slot base> from query-memory-devices.
+// or virtio-mem-pci (device_add); the backend is deleted again when the
+// device fails. Then where the guest sees it: `live`'s dimm gets its
+// <address type='dimm' slot base>, a virtio-mem its <current>, from
+// query-memory-devices.
 Status attach_memory_live(Monitor& mon, const MemoryModuleArgs& args, conf::DomainDef& live);
 
 // Ask the guest to release the module (device_del of its alias) and wait at

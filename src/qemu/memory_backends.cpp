@@ -246,8 +246,40 @@ MemoryHost read_memory_host(const fs::path& proc, const fs::path& sys) {
     return h;
 }
 
+namespace {
+
+// The QEMU bus name of PCI bus `bus`: its controller's alias, else the
+// machine's root bus name.
+std::string pci_bus_id(const conf::DomainDef& def, unsigned bus) {
+    for (const auto& c : def.devices.controllers)
+        if (c.type == "pci" && c.index == bus && !c.info.alias.empty()) return c.info.alias;
+    if (bus != 0) return fmt::format("pci.{}", bus);
+    return conf::is_q35_machine(def.os.machine) ? "pcie.0" : "pci.0";
+}
+
+// A virtio-mem's virtio-mem-pci device: its node, block and requested
+// sizes, backend, alias and PCI address. Its block must hold a backend page.
+Result<ojson> virtio_mem_device(const conf::DomainDef& def, const MemoryHost& host, const conf::MemoryDevice& m, int node) {
+    if (const std::uint64_t page = page_kib_for(def, node, host); page > m.block_kib)
+        return fail(ErrorCode::Unsupported, "unsupported configuration: virtio-mem block size {}KiB is smaller than the backend's page size {}KiB",
+                    m.block_kib, page);
+    ojson d = {{"driver", "virtio-mem-pci"}};
+    if (m.target_node) d["node"] = *m.target_node;
+    d["block-size"] = m.block_kib * 1024;
+    d["requested-size"] = m.requested_kib * 1024;
+    d["memdev"] = memory_module_backend_id(m);
+    d["id"] = m.info.alias;
+    if (m.info.address.type == "pci") {
+        d["bus"] = pci_bus_id(def, m.info.address.bus);
+        d["addr"] = fmt::format("{:#x}", m.info.address.slot);
+    }
+    return d;
+}
+
+}  // namespace
+
 Result<MemoryModuleArgs> memory_module_args(const conf::DomainDef& def, const MemoryHost& host, const conf::MemoryDevice& m) {
-    if (m.model != "dimm") return fail(ErrorCode::Unsupported, "memory model '{}' is not supported", m.model);
+    if (m.model != "dimm" && m.model != "virtio-mem") return fail(ErrorCode::Unsupported, "memory model '{}' is not supported", m.model);
     const std::string memdev = memory_module_backend_id(m);
     const int node = m.target_node ? static_cast<int>(*m.target_node) : (def.cpu.numa.empty() ? -1 : 0);
     const std::string access = !m.access.empty() ? m.access : def.memory_backing.access_mode;
@@ -255,6 +287,14 @@ Result<MemoryModuleArgs> memory_module_args(const conf::DomainDef& def, const Me
     if (!o) return std::unexpected(o.error());
     MemoryModuleArgs out;
     out.backend = std::move(*o);
+    if (m.model == "virtio-mem") {
+        // The guest plugs blocks as it is asked: nothing reserved up front.
+        if (!out.backend.contains("prealloc")) out.backend["reserve"] = false;
+        auto d = virtio_mem_device(def, host, m, node);
+        if (!d) return std::unexpected(d.error());
+        out.device = std::move(*d);
+        return out;
+    }
     out.device = {{"driver", "pc-dimm"}};
     if (m.target_node) out.device["node"] = *m.target_node;
     out.device["memdev"] = memdev;
@@ -311,7 +351,8 @@ Result<MemoryArgs> memory_args(const conf::DomainDef& def, const MemoryHost& hos
     for (const auto& m : def.devices.memories) {
         auto module = memory_module_args(def, host, m);
         if (!module) return std::unexpected(module.error());
-        out.dimms.insert(out.dimms.end(), {"-object", module->backend.dump(), "-device", module->device.dump()});
+        auto& part = m.model == "virtio-mem" ? out.virtio_mems : out.dimms;
+        part.insert(part.end(), {"-object", module->backend.dump(), "-device", module->device.dump()});
     }
     return out;
 }

@@ -63,12 +63,13 @@ struct MemoryArgs {
     std::vector<std::string> iothreads;  // -object iothread,...
     std::vector<std::string> numa;     // -object + -numa per cell
     std::vector<std::string> dimms;    // -object + -device pc-dimm per module
+    std::vector<std::string> virtio_mems;  // -object + -device virtio-mem-pci, once their PCI buses exist
 };
 Result<MemoryArgs> memory_args(const conf::DomainDef& def, const MemoryHost& host);
 
 // One memory module of `def`: its backend object (-object / QMP object-add,
-// id memory_module_backend_id) and its pc-dimm device (-device /
-// device_add), the same at start and at hotplug.
+// id memory_module_backend_id) and its pc-dimm or virtio-mem-pci device
+// (-device / device_add), the same at start and at hotplug.
 struct MemoryModuleArgs {
     nlohmann::ordered_json backend;
     nlohmann::ordered_json device;

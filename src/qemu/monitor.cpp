@@ -96,7 +96,7 @@ MonitorEvent MonitorEvent::shutdown(bool guest, std::string reason) {
 }
 
 MonitorEvent MonitorEvent::of(EventKind kind) {
-    static constexpr std::array<std::pair<EventKind, std::string_view>, 9> names{{
+    static constexpr std::array<std::pair<EventKind, std::string_view>, 10> names{{
         {EventKind::Shutdown, "SHUTDOWN"},
         {EventKind::Powerdown, "POWERDOWN"},
         {EventKind::Reset, "RESET"},
@@ -106,6 +106,7 @@ MonitorEvent MonitorEvent::of(EventKind kind) {
         {EventKind::Migration, "MIGRATION"},
         {EventKind::DeviceDeleted, "DEVICE_DELETED"},
         {EventKind::VserportChange, "VSERPORT_CHANGE"},
+        {EventKind::MemoryDeviceSizeChange, "MEMORY_DEVICE_SIZE_CHANGE"},
     }};
     MonitorEvent ev;
     ev.kind = kind;
@@ -149,6 +150,10 @@ MonitorEvent parse_event(const QmpEvent& raw) {
         ev.kind = EventKind::VserportChange;
         ev.device = string_field(d, "id");
         ev.open = d.is_object() && d.value("open", false);
+    } else if (raw.name == "MEMORY_DEVICE_SIZE_CHANGE") {
+        ev.kind = EventKind::MemoryDeviceSizeChange;
+        ev.device = string_field(d, "id");
+        ev.size = d.is_object() ? d.value("size", std::uint64_t{0}) : 0;
     }
     return ev;
 }
@@ -329,11 +334,14 @@ Result<std::vector<MemoryDeviceInfo>> Monitor::query_memory_devices() {
     if (!r->is_array()) return std::unexpected(malformed("query-memory-devices", "not an array"));
     std::vector<MemoryDeviceInfo> out;
     for (const auto& m : *r) {
-        if (!m.is_object() || string_field(m, "type") != "dimm" || !m.contains("data") || !m["data"].is_object()) continue;
+        if (!m.is_object() || !m.contains("data") || !m["data"].is_object()) continue;
+        const std::string type = string_field(m, "type");
+        if (type != "dimm" && type != "virtio-mem") continue;
         const auto& d = m["data"];
         MemoryDeviceInfo info;
+        info.type = type;
         info.id = string_field(d, "id");
-        info.addr = d.value("addr", std::uint64_t{0});
+        info.addr = d.value(type == "dimm" ? "addr" : "memaddr", std::uint64_t{0});
         info.slot = d.value("slot", 0u);
         info.size = d.value("size", std::uint64_t{0});
         out.push_back(std::move(info));

@@ -158,6 +158,7 @@ enum class EventKind {
     Migration,      // MIGRATION: status
     DeviceDeleted,  // DEVICE_DELETED: device (the qdev id; empty for a device without one)
     VserportChange, // VSERPORT_CHANGE: device (the port's id), open (the guest opened or closed it)
+    MemoryDeviceSizeChange,  // MEMORY_DEVICE_SIZE_CHANGE: device (a virtio-mem's id), size (bytes plugged)
 };
 
 struct MonitorEvent {
@@ -169,6 +170,7 @@ struct MonitorEvent {
     MigrationStatus migration = MigrationStatus::Unknown;  // Migration
     std::string device;   // DeviceDeleted, VserportChange: the device's id
     bool open = false;    // VserportChange: the guest holds the port open
+    std::uint64_t size = 0;  // MemoryDeviceSizeChange: bytes the guest has plugged
     double timestamp = 0;  // seconds since the epoch, as QEMU stamped it
 
     static MonitorEvent shutdown(bool guest, std::string reason);
@@ -186,10 +188,11 @@ struct GuestThread {
 
 // A memory module (query-memory-devices, type dimm).
 struct MemoryDeviceInfo {
-    std::string id;        // "dimm0"
+    std::string type;      // "dimm", "virtio-mem"
+    std::string id;        // "dimm0", "virtiomem0"
     std::uint64_t addr = 0;
     unsigned slot = 0;
-    std::uint64_t size = 0;
+    std::uint64_t size = 0;  // bytes; virtio-mem: what the guest has plugged
 };
 
 // A vCPU slot QEMU can plug (query-hotpluggable-cpus): the device type and

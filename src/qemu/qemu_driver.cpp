@@ -621,8 +621,10 @@ public:
         if (!kind) return std::unexpected(kind.error());
         const driver::ImpactFlags flags{.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent};
         if (*kind == "interface") return update_interface(r.ref, r.xml, flags);
+        if (*kind == "memory") return update_memory(r.ref, r.xml, flags);
         if (*kind != "disk")
-            return fail(ErrorCode::Unsupported, "updating a <{}> device is not supported yet (only a cdrom or floppy <disk> and <interface>)",
+            return fail(ErrorCode::Unsupported,
+                        "updating a <{}> device is not supported yet (only a cdrom or floppy <disk>, <interface> and virtio-mem <memory>)",
                         *kind);
         auto disk = conf::parse_disk_xml(r.xml);
         if (!disk) return std::unexpected(disk.error());
@@ -648,6 +650,26 @@ public:
                     for (const auto& before : run.def->devices.interfaces)
                         if (before.mac == after.mac && link_up(before) != link_up(after))
                             VIREO_TRY(run.priv->monitor->set_link(after.info.alias, link_up(after)));
+                return {};
+            });
+    }
+
+    // A virtio-mem's <requested>: each definition gets it; the running
+    // guest is asked to plug or unplug blocks (qom-set requested-size); its
+    // <current> follows QEMU's MEMORY_DEVICE_SIZE_CHANGE.
+    Status update_memory(std::string_view ref, std::string_view xml, driver::ImpactFlags flags) {
+        auto mem = conf::parse_memory_device_xml(xml);
+        if (!mem) return std::unexpected(mem.error());
+        auto change = begin_change(ref, "update-device", flags);
+        if (!change) return std::unexpected(change.error());
+        return edit_definitions(
+            *change, [&](const conf::DomainDef& def, bool) { return conf::with_memory_updated(def, *mem); },
+            [&](const QemuDriverImpl::Running& run, const conf::DomainDef& next) -> Status {
+                for (const auto& after : next.devices.memories)
+                    for (const auto& before : run.def->devices.memories)
+                        if (before.info.alias == after.info.alias && before.requested_kib != after.requested_kib)
+                            VIREO_TRY(run.priv->monitor->qom_set("/machine/peripheral/" + after.info.alias, "requested-size",
+                                                                 after.requested_kib * 1024));
                 return {};
             });
     }
@@ -975,8 +997,9 @@ public:
                 if (!i && live) {
                     conf::MemoryDevice same = *live;
                     same.info = {};
-                    return conf::find_memory_for_detach(def, same);
+                    i = conf::find_memory_for_detach(def, same);
                 }
+                if (i) VIREO_TRY(conf::check_memory_unpluggable(def.devices.memories[*i]));
                 return i;
             },
             .detach_live = detach_memory_live,

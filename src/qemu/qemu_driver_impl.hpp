@@ -240,6 +240,7 @@ struct QemuDriverImpl {
     void on_monitor_event(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance, const MonitorEvent& ev);
     void on_monitor_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance);
     void on_port_change(DomainObject& obj, const QemuPrivate& priv, const MonitorEvent& ev);
+    void on_memory_size_change(DomainObject& obj, const QemuPrivate& priv, const MonitorEvent& ev);
     // End the instance: shut off as `cause` says, event, runtime files
     // removed, a transient domain dropped. False when `priv` already ended.
     bool finish_instance(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,

@@ -151,6 +151,10 @@ void QemuDriverImpl::on_monitor_event(const std::weak_ptr<DomainObject>& weak, s
         on_port_change(*obj, *priv, ev);
         return;
     }
+    if (ev.kind == EventKind::MemoryDeviceSizeChange) {
+        on_memory_size_change(*obj, *priv, ev);
+        return;
+    }
     if (auto r = apply(obj, priv, in::Event{ev}); !r)
         spdlog::error("domain '{}': after QEMU event {}: {}", obj->name(), ev.name, r.error().full_message());
 }
@@ -179,6 +183,23 @@ void QemuDriverImpl::on_port_change(DomainObject& obj, const QemuPrivate& priv, 
         spdlog::info("domain '{}': the guest agent {}", obj.name(), ev.open ? "connected" : "disconnected");
         emit(EventType::AgentLifecycle, state, obj);
     }
+}
+
+// The guest plugged or unplugged virtio-mem blocks: the device's <current>
+// in the live XML follows, as libvirt's does.
+void QemuDriverImpl::on_memory_size_change(DomainObject& obj, const QemuPrivate& priv, const MonitorEvent& ev) {
+    const bool changed = obj.with([&](DomainFields& f) {
+        if (!f.live || qemu_private(f).get() != &priv) return false;
+        conf::DomainDef next = *f.live->def;
+        for (auto& m : next.devices.memories) {
+            if (m.info.alias != ev.device || m.current_kib == ev.size / 1024) continue;
+            m.current_kib = ev.size / 1024;
+            f.live = driver::make_definition(std::move(next));
+            return true;
+        }
+        return false;
+    });
+    if (changed) (void)write_status(obj);
 }
 
 void QemuDriverImpl::on_monitor_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance) {

@@ -121,7 +121,9 @@ Status refresh_memory_devices(Monitor& mon, conf::DomainDef& live) {
     if (!devs) return std::unexpected(devs.error());
     for (auto& m : live.devices.memories)
         for (const auto& d : *devs)
-            if (d.id == m.info.alias) {
+            if (d.id == m.info.alias && d.type == "virtio-mem") {
+                m.current_kib = d.size / 1024;
+            } else if (d.id == m.info.alias) {
                 m.info.address.type = "dimm";
                 m.info.address.slot = d.slot;
                 m.info.address.base = fmt::format("{:#x}", d.addr);

@@ -41,7 +41,8 @@ Status pin_other_threads(pid_t qemu_pid, const std::set<int>& guest_threads, con
 Status pin_vcpu(Monitor& mon, unsigned vcpu, const std::string& cpuset);
 Status pin_emulator(Monitor& mon, pid_t qemu_pid, const std::string& cpuset);
 
-// The dimms' base addresses from QEMU, written into `live`.
+// The dimms' base addresses and the virtio-mems' plugged sizes (<current>)
+// from QEMU, written into `live`.
 Status refresh_memory_devices(Monitor& mon, conf::DomainDef& live);
 
 }  // namespace vireo::qemu

@@ -49,6 +49,7 @@ GUEST_MODULES=(
     virtio_net                      # + failover, net_failover
     virtio_balloon virtio_console virtio_rng
     virtio_input                    # virtio tablet, mouse, keyboard (hotplug tests)
+    virtio_mem                      # virtio-mem memory devices (plugged blocks follow memhp_default_state)
     button evdev                    # ACPI power button as /dev/input/event*
     pvpanic_mmio pvpanic_pci        # guest panic notification (ISA pvpanic, pvpanic-pci)
 )

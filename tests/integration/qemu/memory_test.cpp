@@ -96,6 +96,13 @@ std::string dimm_doc(unsigned mib, int slot = -1) {
 
 bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
+// A virtio-mem of `mib` on node 0 with `block_kib` blocks, asking for `requested_kib`.
+std::string virtio_mem_doc(unsigned mib, unsigned block_kib, unsigned requested_kib) {
+    return fmt::format("<memory model='virtio-mem'><target><size unit='MiB'>{}</size><node>0</node><block unit='KiB'>{}</block>"
+                       "<requested unit='KiB'>{}</requested></target></memory>",
+                       mib, block_kib, requested_kib);
+}
+
 // The guest's MemTotal in KiB (/proc/meminfo), 0 when it did not answer.
 long guest_mem_total(Console& c) {
     auto out = c.run("grep MemTotal /proc/meminfo", seconds(30));
@@ -117,12 +124,99 @@ long wait_mem_total_above(Console& c, long kib, seconds timeout) {
     return now;
 }
 
+// Wait until the guest's MemTotal falls below `kib` (virtio-mem blocks unplugged).
+long wait_mem_total_below(Console& c, long kib, seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    long now = 0;
+    while (((now = guest_mem_total(c)) >= kib || now == 0) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return now;
+}
+
 struct Definitions {
     std::string live, config;
     bool operator==(const Definitions&) const = default;
 };
 Definitions definitions(GuestFixture& f, const std::string& name) {
     return {f.drv->domain_xml(name, false).value_or("<none>"), f.drv->domain_xml(name, true).value_or("<none>")};
+}
+
+// The dimm test's guest (memhp_default_state=online) gets a virtio-mem of
+// 128 MiB (one Linux memory block) asking for nothing: bad sizes are refused
+// first (both definitions as they were), then raising <requested> live
+// grows the guest's MemTotal and <current> follows QEMU's
+// MEMORY_DEVICE_SIZE_CHANGE; it cannot be detached; lowering it shrinks the
+// guest again.
+void virtio_mem_steps(GuestFixture& f, Console& c) {
+    const Definitions start = definitions(f, "memhp");
+    const std::pair<std::string, std::string> bad[] = {
+        {virtio_mem_doc(128, 2048, 262144), "requested size must be smaller than or equal to @size (131072KiB)"},
+        {virtio_mem_doc(128, 2048, 1024), "requested size must be an integer multiple of block size"},
+        {virtio_mem_doc(128, 3072, 0), "block size must be a power of two"},
+        {virtio_mem_doc(128, 1024, 0), "block size too small, must be at least 2048KiB"},
+    };
+    for (const auto& [doc, message] : bad) {
+        auto st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = doc, .live = true, .config = true});
+        ASSERT_FALSE(st) << doc;
+        EXPECT_TRUE(has(st.error().full_message(), message)) << st.error().full_message();
+        EXPECT_EQ(definitions(f, "memhp"), start);
+    }
+    auto st = f.drv->call<ops::DomainAttachDevice>({.ref = "nomax", .xml = virtio_mem_doc(128, 2048, 0), .config = true});
+    ASSERT_FALSE(st);
+    EXPECT_TRUE(has(st.error().full_message(), "'maxMemory' is not defined")) << st.error().full_message();
+
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = virtio_mem_doc(128, 2048, 0), .live = true, .config = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    Definitions now = definitions(f, "memhp");
+    EXPECT_TRUE(has(now.live, "<alias name='virtiomem0'/>")) << now.live;
+    EXPECT_TRUE(has(now.live, "<requested unit='KiB'>0</requested>")) << now.live;
+    EXPECT_TRUE(has(now.live, "<current unit='KiB'>0</current>")) << now.live;
+    EXPECT_TRUE(has(now.config, "<block unit='KiB'>2048</block>")) << now.config;
+    const auto vmem_at = now.live.find("model='virtio-mem'");
+    ASSERT_NE(vmem_at, std::string::npos) << now.live;
+    EXPECT_NE(now.live.find("<address type='pci'", vmem_at), std::string::npos) << now.live;
+    const long before = guest_mem_total(c);
+
+    // Bad updates: refused, nothing changes.
+    const Definitions plugged = now;
+    st = f.drv->call<ops::DomainUpdateDevice>({.ref = "memhp", .xml = virtio_mem_doc(128, 2048, 3072), .live = true});
+    ASSERT_FALSE(st);
+    EXPECT_TRUE(has(st.error().full_message(), "requested size must be an integer multiple of block size")) << st.error().full_message();
+    st = f.drv->call<ops::DomainUpdateDevice>({.ref = "memhp", .xml = virtio_mem_doc(128, 4096, 131072), .live = true});
+    ASSERT_FALSE(st);
+    EXPECT_TRUE(has(st.error().full_message(), "cannot modify memory block size from '2048' to '4096'")) << st.error().full_message();
+    // It cannot be detached, as libvirt refuses it.
+    st = f.drv->call<ops::DomainDetachDevice>({.ref = "memhp", .xml = virtio_mem_doc(128, 2048, 0), .live = true, .timeout_ms = 5000});
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, ErrorCode::Unsupported) << st.error().full_message();
+    EXPECT_TRUE(has(st.error().full_message(), "cannot be unplugged")) << st.error().full_message();
+    EXPECT_EQ(definitions(f, "memhp"), plugged);
+
+    // Raise <requested> live: the guest plugs the blocks, <current> follows.
+    auto current_is = [&](unsigned kib) {
+        const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+        std::string live;
+        while (!has(live = definitions(f, "memhp").live, fmt::format("<current unit='KiB'>{}</current>", kib)) &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        return has(live, fmt::format("<current unit='KiB'>{}</current>", kib));
+    };
+    st = f.drv->call<ops::DomainUpdateDevice>({.ref = "memhp", .xml = virtio_mem_doc(128, 2048, 131072), .live = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    now = definitions(f, "memhp");
+    EXPECT_TRUE(has(now.live, "<requested unit='KiB'>131072</requested>")) << now.live;
+    EXPECT_TRUE(has(now.config, "<requested unit='KiB'>0</requested>")) << now.config;
+    const long grown = wait_mem_total_above(c, before + 120 * 1024, seconds(90));
+    EXPECT_GT(grown, before + 120 * 1024) << "MemTotal " << before << " KiB before" << log_of(f, "memhp");
+    EXPECT_TRUE(current_is(131072)) << definitions(f, "memhp").live;
+
+    // Lower it: the guest gives the blocks back.
+    st = f.drv->call<ops::DomainUpdateDevice>({.ref = "memhp", .xml = virtio_mem_doc(128, 2048, 0), .live = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    const long shrunk = wait_mem_total_below(c, grown - 120 * 1024, seconds(90));
+    RecordProperty("virtio_mem_total_kib", fmt::format("{} -> {} -> {}", before, grown, shrunk));
+    EXPECT_LT(shrunk, grown - 120 * 1024) << log_of(f, "memhp");
+    EXPECT_TRUE(current_is(0)) << definitions(f, "memhp").live;
 }
 
 // One guest for every step: refusals first (each leaves both definitions as
@@ -143,7 +237,7 @@ TEST(QemuMemory, DimmHotplugGrowsGuestMemory) {
     EXPECT_EQ(definitions(f, "nomax"), nomax);
 
     f.define_and_start("memhp", "", "memhp_default_state=online_movable",
-                       "<maxMemory slots='2' unit='MiB'>512</maxMemory>"
+                       "<maxMemory slots='2' unit='MiB'>640</maxMemory>"
                        "<cpu><numa><cell id='0' cpus='0' memory='160' unit='MiB'/></numa></cpu>");
     f.wait_ready("memhp");
     auto c = f.console("memhp");
@@ -151,10 +245,10 @@ TEST(QemuMemory, DimmHotplugGrowsGuestMemory) {
     ASSERT_GT(before, 0) << log_of(f, "memhp");
     const Definitions booted = definitions(f, "memhp");
 
-    // Beyond maxMemory (160 + 384 > 512 MiB): refused, nothing changes.
-    st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = dimm_doc(384), .live = true, .config = true});
+    // Beyond maxMemory (160 + 512 > 640 MiB): refused, nothing changes.
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "memhp", .xml = dimm_doc(512), .live = true, .config = true});
     ASSERT_FALSE(st);
-    EXPECT_TRUE(has(st.error().full_message(), "Attaching memory device with size '393216' would exceed domain's maxMemory config size '524288'"))
+    EXPECT_TRUE(has(st.error().full_message(), "Attaching memory device with size '524288' would exceed domain's maxMemory config size '655360'"))
         << st.error().full_message();
     EXPECT_EQ(definitions(f, "memhp"), booted);
 
@@ -218,6 +312,7 @@ TEST(QemuMemory, DimmHotplugGrowsGuestMemory) {
         EXPECT_TRUE(f.events.wait_for("memhp", "DeviceRemovalFailed/dimm1", seconds(5)));
         EXPECT_EQ(definitions(f, "memhp"), full);
     }
+    virtio_mem_steps(f, c);
 }
 
 TEST(QemuMemory, MemfdSharedBackingBoots) {

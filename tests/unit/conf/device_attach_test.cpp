@@ -340,4 +340,59 @@ TEST(DeviceAttach, PluggableDevicesAsAColdDefine) {
     auto channel = parse_pluggable_device_xml("<channel type='pty'><target type='virtio' name='x'/></channel>");
     ASSERT_FALSE(channel);
     EXPECT_EQ(channel.error().code, ErrorCode::Unsupported);
+
+namespace {
+
+MemoryDevice virtio_mem(unsigned mib, unsigned block_kib, unsigned requested_kib) {
+    auto m = parse_memory_device_xml(fmt::format(
+        "<memory model='virtio-mem'><target><size unit='MiB'>{}</size><node>0</node><block unit='KiB'>{}</block>"
+        "<requested unit='KiB'>{}</requested></target></memory>",
+        mib, block_kib, requested_kib));
+    EXPECT_TRUE(m) << (m ? "" : m.error().message);
+    return m.value_or(MemoryDevice{});
+}
+
+}  // namespace
+
+TEST(DeviceAttach, VirtioMemIsAPciDeviceWithItsSizes) {
+    const std::string max = "<maxMemory slots='1' unit='MiB'>2048</maxMemory>\n";
+    const DomainDef def = defined(memory_domain(max, "<memory model='dimm'><target><size unit='MiB'>128</size><node>0</node></target></memory>\n"));
+    // A virtio-mem takes no dimm slot: the only slot is taken, it still plugs.
+    auto next = with_memory_attached(def, virtio_mem(512, 2048, 131072));
+    ASSERT_TRUE(next) << next.error().message;
+    const MemoryDevice& m = next->devices.memories.back();
+    EXPECT_EQ(m.info.alias, "virtiomem0");
+    EXPECT_EQ(m.info.address.type, "pci");
+    EXPECT_EQ(next->memory_kib, (256 + 128 + 512) * 1024u);
+    const std::string xml = format_domain_xml(*next, live_flags());
+    EXPECT_NE(xml.find("<block unit='KiB'>2048</block>"), std::string::npos) << xml;
+    EXPECT_NE(xml.find("<requested unit='KiB'>131072</requested>"), std::string::npos) << xml;
+    EXPECT_EQ(xml.find("<current unit="), std::string::npos) << xml;
+
+    // libvirt's refusals of bad sizes.
+    const std::pair<MemoryDevice, std::string> bad[] = {
+        {virtio_mem(128, 2048, 262144), "requested size must be smaller than or equal to @size (131072KiB)"},
+        {virtio_mem(128, 2048, 1024), "requested size must be an integer multiple of block size"},
+        {virtio_mem(128, 3072, 0), "block size must be a power of two"},
+        {virtio_mem(128, 1024, 0), "block size too small, must be at least 2048KiB"},
+    };
+    for (const auto& [dev, message] : bad) {
+        auto r = with_memory_attached(def, dev);
+        ASSERT_FALSE(r) << message;
+        EXPECT_NE(r.error().message.find(message), std::string::npos) << r.error().message;
+    }
+
+    // update-device: only <requested> changes; a virtio-mem cannot be unplugged.
+    auto raised = with_memory_updated(*next, virtio_mem(512, 2048, 262144));
+    ASSERT_TRUE(raised) << raised.error().message;
+    EXPECT_EQ(raised->devices.memories.back().requested_kib, 262144u);
+    auto resized = with_memory_updated(*next, virtio_mem(512, 4096, 262144));
+    ASSERT_FALSE(resized);
+    EXPECT_NE(resized.error().message.find("cannot modify memory block size from '2048' to '4096'"), std::string::npos)
+        << resized.error().message;
+    auto dimm_update = with_memory_updated(*next, dimm(128));
+    ASSERT_FALSE(dimm_update);
+    EXPECT_NE(dimm_update.error().message.find("cannot modify memory of model 'dimm'"), std::string::npos) << dimm_update.error().message;
+    EXPECT_FALSE(check_memory_unpluggable(m));
+    EXPECT_TRUE(check_memory_unpluggable(next->devices.memories.front()));
 }
