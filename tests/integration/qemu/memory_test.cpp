@@ -214,7 +214,7 @@ void virtio_mem_steps(GuestFixture& f, Console& c) {
     st = f.drv->call<ops::DomainUpdateDevice>({.ref = "memhp", .xml = virtio_mem_doc(128, 2048, 0), .live = true});
     ASSERT_TRUE(st) << st.error().full_message();
     const long shrunk = wait_mem_total_below(c, grown - 120 * 1024, seconds(90));
-    RecordProperty("virtio_mem_total_kib", fmt::format("{} -> {} -> {}", before, grown, shrunk));
+    testing::Test::RecordProperty("virtio_mem_total_kib", fmt::format("{} -> {} -> {}", before, grown, shrunk));
     EXPECT_LT(shrunk, grown - 120 * 1024) << log_of(f, "memhp");
     EXPECT_TRUE(current_is(0)) << definitions(f, "memhp").live;
 }
