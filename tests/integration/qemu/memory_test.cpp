@@ -315,6 +315,34 @@ TEST(QemuMemory, DimmHotplugGrowsGuestMemory) {
     virtio_mem_steps(f, c);
 }
 
+// A virtio-mem in the definition at boot: the guest plugs what it asks for
+// (MemTotal holds it) and the live XML's <current> says so.
+TEST(QemuMemory, VirtioMemAtBootIsPluggedByTheGuest) {
+    VIREO_REQUIRE_GUEST();
+    GuestFixture f;
+    f.define_and_start("vmemboot", virtio_mem_doc(256, 2048, 131072), "memhp_default_state=online",
+                       "<maxMemory slots='1' unit='MiB'>512</maxMemory>"
+                       "<cpu><numa><cell id='0' cpus='0' memory='160' unit='MiB'/></numa></cpu>");
+    f.wait_ready("vmemboot");
+    auto log = files::read(f.drv->log_path("vmemboot")).value_or("");
+    EXPECT_TRUE(has(log, R"("driver":"virtio-mem-pci","node":0,"block-size":2097152,"requested-size":134217728)")) << log;
+    auto c = f.console("vmemboot");
+    const long total = guest_mem_total(c);
+    ASSERT_GT(total, 128 * 1024) << log_of(f, "vmemboot");
+    const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+    std::string live;
+    while (!has(live = definitions(f, "vmemboot").live, "<current unit='KiB'>131072</current>") &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_TRUE(has(live, "<current unit='KiB'>131072</current>")) << live;
+    // The 128 MiB were the guest's: asking for nothing takes them out of MemTotal.
+    auto st = f.drv->call<ops::DomainUpdateDevice>({.ref = "vmemboot", .xml = virtio_mem_doc(256, 2048, 0), .live = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    const long shrunk = wait_mem_total_below(c, total - 120 * 1024, seconds(90));
+    RecordProperty("mem_total_kib", fmt::format("{} -> {}", total, shrunk));
+    EXPECT_LT(shrunk, total - 120 * 1024) << log_of(f, "vmemboot");
+}
+
 TEST(QemuMemory, MemfdSharedBackingBoots) {
     VIREO_REQUIRE_GUEST();
     GuestFixture f;
