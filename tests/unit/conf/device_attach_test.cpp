@@ -340,6 +340,7 @@ TEST(DeviceAttach, PluggableDevicesAsAColdDefine) {
     auto channel = parse_pluggable_device_xml("<channel type='pty'><target type='virtio' name='x'/></channel>");
     ASSERT_FALSE(channel);
     EXPECT_EQ(channel.error().code, ErrorCode::Unsupported);
+}
 
 namespace {
 
