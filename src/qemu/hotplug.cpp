@@ -109,9 +109,17 @@ Result<bool> detach_disk_live(Monitor& mon, const conf::Disk& disk, std::chrono:
     auto medium = mon.query_medium(id);
     if (!medium) return std::unexpected(medium.error());
     auto gone = unplug(mon, id, timeout);
-    if (!gone || !*gone) return gone;
-    if (!medium->node.empty()) delete_disk_nodes(mon, medium->node, explicit_backing_layers(disk));
+    if (!gone) return gone;
+    if (!*gone) {
+        if (!medium->node.empty()) mon.keep_late_node(id, medium->node);
+        return false;
+    }
+    release_disk_nodes(mon, disk, medium->node);
     return true;
+}
+
+void release_disk_nodes(Monitor& mon, const conf::Disk& disk, const std::string& top) {
+    if (!top.empty()) delete_disk_nodes(mon, top, explicit_backing_layers(disk));
 }
 
 Status attach_nic_live(Monitor& mon, const NicHotplug& args, const std::vector<std::pair<std::string, int>>& fds,
@@ -148,9 +156,13 @@ Result<bool> detach_nic_live(Monitor& mon, const conf::Interface& nic, std::chro
     if (id.empty()) return fail(ErrorCode::Internal, "interface '{}' has no alias in the live definition", nic.mac);
     auto gone = unplug(mon, id, timeout);
     if (!gone || !*gone) return gone;
-    const std::string netdev = nic_netdev_id(id);
-    if (auto st = mon.netdev_del(netdev); !st) spdlog::warn("netdev_del {}: {}", netdev, st.error().message);
+    release_nic_backend(mon, nic);
     return true;
+}
+
+void release_nic_backend(Monitor& mon, const conf::Interface& nic) {
+    const std::string netdev = nic_netdev_id(nic.info.alias);
+    if (auto st = mon.netdev_del(netdev); !st) spdlog::warn("netdev_del {}: {}", netdev, st.error().message);
 }
 
 Status attach_memory_live(Monitor& mon, const MemoryModuleArgs& args, conf::DomainDef& live) {
@@ -169,9 +181,13 @@ Result<bool> detach_memory_live(Monitor& mon, const conf::MemoryDevice& mem, std
     if (id.empty()) return fail(ErrorCode::Internal, "memory module of {} KiB has no alias in the live definition", mem.target_size_kib);
     auto gone = unplug(mon, id, timeout);
     if (!gone || !*gone) return gone;
+    release_memory_backend(mon, mem);
+    return true;
+}
+
+void release_memory_backend(Monitor& mon, const conf::MemoryDevice& mem) {
     const std::string backend = memory_module_backend_id(mem);
     if (auto st = mon.object_del(backend); !st) spdlog::warn("object-del {}: {}", backend, st.error().message);
-    return true;
 }
 
 Status attach_device_live(Monitor& mon, const DeviceHotplug& args) {
@@ -205,11 +221,15 @@ Result<bool> detach_device_live(Monitor& mon, const conf::PluggableDevice& dev, 
     if (id.empty()) return fail(ErrorCode::Internal, "the device has no alias in the live definition");
     auto gone = unplug(mon, id, timeout);
     if (!gone || !*gone) return gone;
+    release_device_backend(mon, dev);
+    return true;
+}
+
+void release_device_backend(Monitor& mon, const conf::PluggableDevice& dev) {
     if (const auto* r = std::get_if<conf::Rng>(&dev)) {
         const std::string obj = rng_object_id(*r);
         if (auto st = mon.object_del(obj); !st) spdlog::warn("object-del {}: {}", obj, st.error().message);
     }
-    return true;
 }
 
 }  // namespace vireo::qemu

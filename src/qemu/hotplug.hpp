@@ -35,7 +35,12 @@ Status attach_disk_live(Monitor& mon, const DiskHotplug& args);
 // Ask the guest to release the disk `disk` (its alias is its device id) and
 // wait at most `timeout`. True: the device is gone and its nodes deleted.
 // False: the guest did not release it in time; nothing else was changed.
+// When the guest keeps it, its top node stays with the monitor
+// (keep_late_node) for a late release.
 Result<bool> detach_disk_live(Monitor& mon, const conf::Disk& disk, std::chrono::milliseconds timeout);
+// What goes once the guest released the disk: its nodes below `top` (its
+// top format node; "" = none), errors logged.
+void release_disk_nodes(Monitor& mon, const conf::Disk& disk, const std::string& top);
 
 // NIC hotplug: the tap (and vhost-net) descriptors handed over with getfd
 // under their names, netdev_add, device_add, then the link state; on any
@@ -48,6 +53,8 @@ Status attach_nic_live(Monitor& mon, const NicHotplug& args, const std::vector<s
 // most `timeout`; then its netdev goes. False: the guest kept it, nothing
 // else was changed.
 Result<bool> detach_nic_live(Monitor& mon, const conf::Interface& nic, std::chrono::milliseconds timeout);
+// What goes once the guest released the NIC: its netdev (errors logged).
+void release_nic_backend(Monitor& mon, const conf::Interface& nic);
 
 // Memory module hotplug: its backend object (object-add) then its pc-dimm
 // or virtio-mem-pci (device_add); the backend is deleted again when the
@@ -60,6 +67,8 @@ Status attach_memory_live(Monitor& mon, const MemoryModuleArgs& args, conf::Doma
 // most `timeout`; then its backend object goes. False: the guest kept it,
 // nothing else was changed.
 Result<bool> detach_memory_live(Monitor& mon, const conf::MemoryDevice& mem, std::chrono::milliseconds timeout);
+// What goes once the guest released the module: its backend object.
+void release_memory_backend(Monitor& mon, const conf::MemoryDevice& mem);
 
 // An <rng>, <input> or <watchdog> hotplug: its objects (object-add), then
 // a watchdog's action (watchdog-set-action), then its device (device_add;
@@ -70,5 +79,7 @@ Status attach_device_live(Monitor& mon, const DeviceHotplug& args);
 // most `timeout`; then an RNG's backend object goes. False: the guest kept
 // it, nothing else was changed.
 Result<bool> detach_device_live(Monitor& mon, const conf::PluggableDevice& dev, std::chrono::milliseconds timeout);
+// What goes once the guest released the device: an RNG's backend object.
+void release_device_backend(Monitor& mon, const conf::PluggableDevice& dev);
 
 }  // namespace vireo::qemu

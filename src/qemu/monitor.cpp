@@ -164,10 +164,16 @@ Result<std::shared_ptr<Monitor>> Monitor::open(UniqueFd fd, std::chrono::millise
     auto deleted = std::make_shared<DeletedDevices>();
     QmpClient::EventHandler raw_handler = [h = std::move(on_event), deleted](const QmpEvent& raw) {
         MonitorEvent ev = parse_event(raw);
-        if (ev.kind == EventKind::DeviceDeleted && !ev.device.empty()) {
+        if (ev.kind == EventKind::DeviceDeleted) {
+            // A device's child (no id) concerns nobody; a device a detach
+            // waits for is its business; the rest was released late.
+            if (ev.device.empty()) return;
             std::lock_guard lk(deleted->mutex);
-            deleted->ids.insert(ev.device);
-            deleted->cv.notify_all();
+            if (deleted->waiting.contains(ev.device)) {
+                deleted->ids.insert(ev.device);
+                deleted->cv.notify_all();
+                return;
+            }
         }
         if (h) h(ev);
     };
@@ -292,6 +298,7 @@ Status Monitor::object_del(std::string_view id) { return done(run("object-del", 
 bool Monitor::wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout) {
     std::unique_lock lk(deleted_->mutex);
     const bool seen = deleted_->cv.wait_for(lk, timeout, [&] { return deleted_->ids.contains(id) || closed(); });
+    if (auto w = deleted_->waiting.find(id); w != deleted_->waiting.end()) deleted_->waiting.erase(w);
     if (!seen || !deleted_->ids.contains(id)) return false;
     deleted_->ids.erase(deleted_->ids.find(id));
     return true;
@@ -300,6 +307,21 @@ bool Monitor::wait_device_deleted(std::string_view id, std::chrono::milliseconds
 void Monitor::forget_device_deleted(std::string_view id) {
     std::lock_guard lk(deleted_->mutex);
     if (auto it = deleted_->ids.find(id); it != deleted_->ids.end()) deleted_->ids.erase(it);
+    deleted_->waiting.emplace(id);
+}
+
+void Monitor::keep_late_node(std::string_view id, std::string node) {
+    std::lock_guard lk(deleted_->mutex);
+    deleted_->late_nodes.insert_or_assign(std::string(id), std::move(node));
+}
+
+std::string Monitor::take_late_node(std::string_view id) {
+    std::lock_guard lk(deleted_->mutex);
+    auto it = deleted_->late_nodes.find(id);
+    if (it == deleted_->late_nodes.end()) return {};
+    std::string node = std::move(it->second);
+    deleted_->late_nodes.erase(it);
+    return node;
 }
 
 Result<std::vector<GuestThread>> Monitor::query_cpus_fast() {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -244,11 +245,18 @@ public:
                                                     std::chrono::milliseconds command_timeout = kDefaultTimeout);
 
     // Where the transport's reader records DEVICE_DELETED for
-    // wait_device_deleted.
+    // wait_device_deleted: `waiting` holds the ids a detach waits for (from
+    // forget_device_deleted until wait_device_deleted returns); a
+    // DEVICE_DELETED of another id goes to the event handler instead (the
+    // guest released a device after its detach gave up).
     struct DeletedDevices {
         std::mutex mutex;
         std::condition_variable cv;
         std::set<std::string, std::less<>> ids;
+        std::multiset<std::string, std::less<>> waiting;
+        // The top block node of a disk whose detach gave up (id -> node):
+        // deleted when the guest releases the disk late.
+        std::map<std::string, std::string, std::less<>> late_nodes;
     };
 
     Monitor(std::unique_ptr<QmpClient> transport, std::chrono::milliseconds command_timeout,
@@ -301,8 +309,13 @@ public:
     // Wait at most `timeout` for DEVICE_DELETED of the device `id`; true when
     // it came (also when it came before the call, after forget_device_deleted).
     bool wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout);
-    // Drop a DEVICE_DELETED already seen for `id` (before a device_del).
+    // Drop a DEVICE_DELETED already seen for `id` and start waiting for it
+    // (before a device_del; wait_device_deleted ends the wait).
     void forget_device_deleted(std::string_view id);
+    // A disk's top block node, kept while its device `id` may still go late
+    // (a detach gave up); take_late_node hands it out once ("" if none).
+    void keep_late_node(std::string_view id, std::string node);
+    std::string take_late_node(std::string_view id);
     // The memory modules and where the guest sees them.
     Result<std::vector<MemoryDeviceInfo>> query_memory_devices();
     // vCPU hotplug: the slots, present or not.

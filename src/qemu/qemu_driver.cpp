@@ -89,7 +89,8 @@ QemuDriverImpl::QemuDriverImpl(QemuDriverConfig c)
     if (cfg.savedir.empty()) cfg.savedir = cfg.confdir / "save";
     if (cfg.nvramdir.empty()) cfg.nvramdir = cfg.confdir / "nvram";
     if (cfg.swtpmdir.empty()) cfg.swtpmdir = cfg.confdir / "swtpm";
-    worker = std::thread([this] { worker_loop(); });
+    worker = std::thread([this] { worker_loop(queue); });
+    job_worker = std::thread([this] { worker_loop(job_queue); });
 }
 
 QemuDriverImpl::~QemuDriverImpl() {
@@ -108,29 +109,38 @@ QemuDriverImpl::~QemuDriverImpl() {
         queue_cv.notify_all();
     }
     if (worker.joinable()) worker.join();
+    if (job_worker.joinable()) job_worker.join();
 }
 
 bool QemuDriverImpl::post(std::function<void()> fn) {
     std::lock_guard lk(queue_mutex);
     if (stopping_worker) return false;
     queue.push_back(std::move(fn));
-    queue_cv.notify_one();
+    queue_cv.notify_all();
     return true;
 }
 
-void QemuDriverImpl::worker_loop() {
+bool QemuDriverImpl::post_job_work(std::function<void()> fn) {
+    std::lock_guard lk(queue_mutex);
+    if (stopping_worker) return false;
+    job_queue.push_back(std::move(fn));
+    queue_cv.notify_all();
+    return true;
+}
+
+void QemuDriverImpl::worker_loop(std::deque<std::function<void()>>& from) {
     for (;;) {
         std::function<void()> fn;
         {
             std::unique_lock lk(queue_mutex);
-            queue_cv.wait(lk, [&] { return stopping_worker || !queue.empty(); });
-            if (queue.empty()) return;  // stopping and drained
+            queue_cv.wait(lk, [&] { return stopping_worker || !from.empty(); });
+            if (from.empty()) return;  // stopping and drained
             if (stopping_worker) {
-                queue.clear();
+                from.clear();
                 return;
             }
-            fn = std::move(queue.front());
-            queue.pop_front();
+            fn = std::move(from.front());
+            from.pop_front();
         }
         fn();
     }
@@ -495,13 +505,7 @@ public:
     // attach/detach) after its live part succeeded: the new live definition
     // becomes the domain's (and its status file's), the new persistent one is
     // written before it is published.
-    void publish_live(driver::DomainObject& obj, conf::DomainDef next) {
-        auto made = driver::make_definition(std::move(next));
-        obj.with([&](DomainFields& f) {
-            if (f.live) f.live = made;
-        });
-        (void)d_->write_status(obj);
-    }
+    void publish_live(driver::DomainObject& obj, conf::DomainDef next) { d_->publish_live(obj, std::move(next)); }
     Status save_config(driver::DomainObject& obj, conf::DomainDef next) {
         auto made = driver::make_definition(std::move(next));
         VIREO_TRY(d_->persistence.save_config(obj.name(), made.xml));

@@ -170,6 +170,11 @@ struct QemuDriverImpl {
     std::deque<std::function<void()>> queue;
     bool stopping_worker = false;
     std::thread worker;
+    // The job worker: work an event starts that must take the domain's job
+    // (a device the guest released late). Not the event worker: a job may
+    // wait for that one (apply_in_order).
+    std::deque<std::function<void()>> job_queue;
+    std::thread job_worker;
 
     // Wakes wait_for_state() callers on every state change.
     std::mutex state_mutex;
@@ -180,7 +185,8 @@ struct QemuDriverImpl {
 
     // Queue work for the event worker; false when it has stopped.
     bool post(std::function<void()> fn);
-    void worker_loop();
+    bool post_job_work(std::function<void()> fn);
+    void worker_loop(std::deque<std::function<void()>>& from);
     void notify_state() {
         std::lock_guard lk(state_mutex);
         state_cv.notify_all();
@@ -241,6 +247,13 @@ struct QemuDriverImpl {
     void on_monitor_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance);
     void on_port_change(DomainObject& obj, const QemuPrivate& priv, const MonitorEvent& ev);
     void on_memory_size_change(DomainObject& obj, const QemuPrivate& priv, const MonitorEvent& ev);
+    // The guest released device `alias` after its detach gave up: as the
+    // detach would have, its host side goes, the live definition drops it
+    // and device-removed tells (under the domain's job; on the job worker).
+    void on_device_released(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
+                            const std::string& alias);
+    // The new live definition becomes the domain's (and its status file's).
+    void publish_live(DomainObject& obj, conf::DomainDef next);
     // End the instance: shut off as `cause` says, event, runtime files
     // removed, a transient domain dropped. False when `priv` already ended.
     bool finish_instance(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,

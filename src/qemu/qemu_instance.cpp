@@ -12,7 +12,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "conf/device_hotplug.hpp"
+#include "conf/memory_device.hpp"
 #include "qemu/agent.hpp"
+#include "qemu/hotplug.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "util/files.hpp"
 
@@ -155,6 +158,10 @@ void QemuDriverImpl::on_monitor_event(const std::weak_ptr<DomainObject>& weak, s
         on_memory_size_change(*obj, *priv, ev);
         return;
     }
+    if (ev.kind == EventKind::DeviceDeleted) {
+        post_job_work([this, obj, priv, alias = ev.device] { on_device_released(obj, priv, alias); });
+        return;
+    }
     if (auto r = apply(obj, priv, in::Event{ev}); !r)
         spdlog::error("domain '{}': after QEMU event {}: {}", obj->name(), ev.name, r.error().full_message());
 }
@@ -200,6 +207,80 @@ void QemuDriverImpl::on_memory_size_change(DomainObject& obj, const QemuPrivate&
         return false;
     });
     if (changed) (void)write_status(obj);
+}
+
+namespace {
+
+// Index of the device of `alias` in a definition's list, if any.
+template <class Device>
+std::optional<std::size_t> find_alias(const std::vector<Device>& list, const std::string& alias) {
+    for (std::size_t i = 0; i < list.size(); ++i)
+        if (list[i].info.alias == alias) return i;
+    return std::nullopt;
+}
+
+template <class Device>
+conf::DomainDef without(const conf::DomainDef& def, std::vector<Device> conf::Devices::*list, std::size_t i) {
+    conf::DomainDef out = def;
+    auto& v = out.devices.*list;
+    v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+    return out;
+}
+
+}  // namespace
+
+// The cleanup is the one a timely detach runs after DEVICE_DELETED
+// (hotplug.hpp's release_*); an alias the live definition lacks is none of
+// vireo's devices (or one a detach already removed).
+void QemuDriverImpl::on_device_released(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
+                                        const std::string& alias) {
+    auto job = driver::acquire_job(obj, "device-removed");
+    if (!job) {
+        spdlog::warn("domain '{}': the guest released device '{}' late, but: {}", obj->name(), alias, job.error().message);
+        return;
+    }
+    auto run = running(*obj);
+    if (!run || run->priv != priv) return;
+    Monitor& mon = *priv->monitor;
+    const conf::DomainDef& def = *run->def;
+    std::optional<conf::DomainDef> next;
+    if (auto i = find_alias(def.devices.disks, alias)) {
+        const conf::Disk& d = def.devices.disks[*i];
+        release_disk_nodes(mon, d, mon.take_late_node(alias));
+        next = without(def, &conf::Devices::disks, *i);
+    } else if (auto n = find_alias(def.devices.interfaces, alias)) {
+        const conf::Interface& nic = def.devices.interfaces[*n];
+        release_nic_backend(mon, nic);
+        unplug_hotplug_nic(obj->name(), nic);
+        next = without(def, &conf::Devices::interfaces, *n);
+    } else if (auto m = find_alias(def.devices.memories, alias)) {
+        release_memory_backend(mon, def.devices.memories[*m]);
+        next = conf::with_memory_detached(def, *m);
+    } else {
+        auto pluggable = [&]<class Device>(std::type_identity<Device>) {
+            const auto list = conf::PluggableKind<Device>::list;
+            if (next) return;
+            if (auto k = find_alias(def.devices.*list, alias)) {
+                release_device_backend(mon, conf::PluggableDevice((def.devices.*list)[*k]));
+                next = without(def, list, *k);
+            }
+        };
+        pluggable(std::type_identity<conf::Rng>{});
+        pluggable(std::type_identity<conf::Input>{});
+        pluggable(std::type_identity<conf::Watchdog>{});
+    }
+    if (!next) return;
+    spdlog::info("domain '{}': the guest released device '{}' after its detach gave up", obj->name(), alias);
+    publish_live(*obj, std::move(*next));
+    emit(EventType::DeviceRemoved, alias, *obj);
+}
+
+void QemuDriverImpl::publish_live(DomainObject& obj, conf::DomainDef next) {
+    auto made = driver::make_definition(std::move(next));
+    obj.with([&](DomainFields& f) {
+        if (f.live) f.live = made;
+    });
+    (void)write_status(obj);
 }
 
 void QemuDriverImpl::on_monitor_eof(const std::weak_ptr<DomainObject>& weak, std::uint64_t instance) {

@@ -5,6 +5,10 @@
 // both; bad input changes neither definition.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "driver/ops/domain.hpp"
 #include "helpers.hpp"
 #include "support/guest.hpp"
@@ -59,6 +63,34 @@ Xml both(GuestFixture& f, const std::string& name) {
 }
 
 bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+// How the guest sees each kind: `probe` prints FOU''ND when the device is
+// there (waiting up to `wait_s` seconds for `want`).
+bool guest_sees(Console& c, const std::string& probe, bool want, int wait_s = 60) {
+    auto out = c.run(fmt::format("for i in $(seq 1 {}); do if {}; then F=1; else F=0; fi; [ $F = {} ] && break; sleep 1; done; "
+                                 "[ $F = 1 ] && echo FOU''ND=yes || echo FOU''ND=no",
+                                 wait_s, probe, want ? 1 : 0),
+                     seconds(wait_s + 30));
+    return out && has(*out, want ? "FOUND=yes" : "FOUND=no");
+}
+
+// Wait up to `timeout` until the domain's event `what` was seen more than
+// `before` times.
+bool wait_for_another(const GuestFixture& f, const std::string& name, const std::string& what, std::ptrdiff_t before,
+                      std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto v = f.events.for_domain(name);
+        if (std::count(v.begin(), v.end(), what) > before) return true;
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+std::ptrdiff_t times(const GuestFixture& f, const std::string& name, const std::string& what) {
+    const auto v = f.events.for_domain(name);
+    return std::count(v.begin(), v.end(), what);
+}
 
 TEST(QemuHotplug, VirtioDiskLiveAttachWriteDetach) {
     VIREO_REQUIRE_GUEST();
@@ -124,8 +156,40 @@ TEST(QemuHotplug, VirtioDiskLiveAttachWriteDetach) {
     st = f.drv->call<ops::DomainAttachDevice>({.ref = "hp", .xml = disk_doc(img, "vdb", "HP1"), .live = true});
     ASSERT_TRUE(st) << st.error().full_message();
     EXPECT_FALSE(guest_disk(c, "HP1").empty());
+
+    // A detach that gives up before the guest lets go (1 ms): reported,
+    // the disk stays in the live XML; once the guest releases it, the live
+    // XML drops it, device-removed tells, and its nodes are gone (the same
+    // alias attaches again with the same node names).
+    const auto removed = times(f, "hp", "DeviceRemoved/virtio-disk1");
+    st = f.drv->call<ops::DomainDetachDeviceAlias>({.ref = "hp", .alias = "virtio-disk1", .timeout_ms = 1});
+    ASSERT_FALSE(st) << "the guest released the disk within 1 ms";
+    EXPECT_TRUE(has(st.error().full_message(), "did not release device 'virtio-disk1'")) << st.error().full_message();
+    EXPECT_TRUE(f.events.wait_for("hp", "DeviceRemovalFailed/virtio-disk1", seconds(5)));
+    EXPECT_TRUE(has(both(f, "hp").live, img.string()));
+    EXPECT_TRUE(wait_for_another(f, "hp", "DeviceRemoved/virtio-disk1", removed, seconds(60))) << "the late release was not handled";
+    EXPECT_FALSE(has(both(f, "hp").live, img.string()));
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "hp", .xml = disk_doc(img, "vdb", "HP1"), .live = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    EXPECT_FALSE(guest_disk(c, "HP1").empty());
     st = f.drv->call<ops::DomainDetachDeviceAlias>({.ref = "hp", .alias = "virtio-disk1", .timeout_ms = 60000});
     ASSERT_TRUE(st) << st.error().full_message();
+
+    // The same for an RNG: its backend object goes (rng0 is free again).
+    const std::string rng = "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>";
+    for (int round = 0; round < 2; ++round) {
+        SCOPED_TRACE(round);
+        st = f.drv->call<ops::DomainAttachDevice>({.ref = "hp", .xml = rng, .live = true});
+        ASSERT_TRUE(st) << st.error().full_message();
+        ASSERT_TRUE(has(both(f, "hp").live, "<alias name='rng0'/>"));
+        ASSERT_TRUE(guest_sees(c, "grep -q virtio_rng /sys/class/misc/hw_random/rng_available 2>/dev/null", true));
+        const auto rng_removed = times(f, "hp", "DeviceRemoved/rng0");
+        st = f.drv->call<ops::DomainDetachDeviceAlias>({.ref = "hp", .alias = "rng0", .live = true, .timeout_ms = 1});
+        ASSERT_FALSE(st) << "the guest released the RNG within 1 ms";
+        EXPECT_TRUE(has(both(f, "hp").live, "<alias name='rng0'/>"));
+        EXPECT_TRUE(wait_for_another(f, "hp", "DeviceRemoved/rng0", rng_removed, seconds(60))) << "the late release was not handled";
+        EXPECT_FALSE(has(both(f, "hp").live, "<rng ")) << both(f, "hp").live;
+    }
 }
 
 TEST(QemuHotplug, ConfigOnlyAfterRestartAndLiveConfigBoth) {
@@ -185,16 +249,6 @@ std::string element(const std::string& xml, const std::string& open, const std::
     if (at == std::string::npos) return "";
     const auto end = xml.find(close, at);
     return end == std::string::npos ? "" : xml.substr(at, end + close.size() - at);
-}
-
-// How the guest sees each kind: `probe` prints FOU''ND when the device is
-// there (waiting up to `wait_s` seconds for `want`).
-bool guest_sees(Console& c, const std::string& probe, bool want, int wait_s = 60) {
-    auto out = c.run(fmt::format("for i in $(seq 1 {}); do if {}; then F=1; else F=0; fi; [ $F = {} ] && break; sleep 1; done; "
-                                 "[ $F = 1 ] && echo FOU''ND=yes || echo FOU''ND=no",
-                                 wait_s, probe, want ? 1 : 0),
-                     seconds(wait_s + 30));
-    return out && has(*out, want ? "FOUND=yes" : "FOUND=no");
 }
 
 struct PluggableCase {

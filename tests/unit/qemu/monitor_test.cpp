@@ -148,6 +148,39 @@ TEST(Monitor, EventsAreTyped) {
     EXPECT_GT(p.events[0].timestamp, 0);
 }
 
+// A DEVICE_DELETED a detach waits for is the detach's; one that comes
+// after the detach gave up (or for an id nobody asked about) goes to the
+// event handler; one of a device's child (no id) goes nowhere.
+TEST(Monitor, DeviceDeletedGoesToTheWaitingDetachElseToTheHandler) {
+    Pair p([](FakeQmpServer& s, FakeQmpServer::Command& c) {
+        const std::string id = c.arguments.is_object() ? c.arguments.value("id", "") : "";
+        s.reply(c, json::object());
+        if (id == "now") s.event("DEVICE_DELETED", {{"device", "now"}, {"path", "/machine/peripheral/now"}});
+        if (id == "trigger") {  // the guest lets "late" go after its detach gave up
+            s.event("DEVICE_DELETED", {{"path", "/machine/unattached/device[3]/lapic"}});
+            s.event("DEVICE_DELETED", {{"device", "late"}, {"path", "/machine/peripheral/late"}});
+        }
+    });
+    p.monitor->forget_device_deleted("now");
+    ASSERT_TRUE(p.monitor->device_del("now"));
+    EXPECT_TRUE(p.monitor->wait_device_deleted("now", milliseconds(2000)));
+
+    p.monitor->forget_device_deleted("late");
+    ASSERT_TRUE(p.monitor->device_del("late"));
+    EXPECT_FALSE(p.monitor->wait_device_deleted("late", milliseconds(50)));
+    p.monitor->keep_late_node("late", "vireo-late-1-format");
+    ASSERT_TRUE(p.monitor->device_del("trigger"));
+    std::this_thread::sleep_for(milliseconds(100));
+    {
+        std::lock_guard lk(p.m);
+        ASSERT_EQ(p.events.size(), 1u);
+        EXPECT_EQ(p.events[0].kind, EventKind::DeviceDeleted);
+        EXPECT_EQ(p.events[0].device, "late");
+    }
+    EXPECT_EQ(p.monitor->take_late_node("late"), "vireo-late-1-format");
+    EXPECT_EQ(p.monitor->take_late_node("late"), "");
+}
+
 TEST(Monitor, GetfdHandsTheDescriptorOver) {
     std::string received;
     Pair p([&](FakeQmpServer& s, FakeQmpServer::Command& c) {
