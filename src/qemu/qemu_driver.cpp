@@ -112,19 +112,15 @@ QemuDriverImpl::~QemuDriverImpl() {
     if (job_worker.joinable()) job_worker.join();
 }
 
-bool QemuDriverImpl::post(std::function<void()> fn) {
-    std::lock_guard lk(queue_mutex);
-    if (stopping_worker) return false;
-    queue.push_back(std::move(fn));
-    queue_cv.notify_all();
-    return true;
-}
+bool QemuDriverImpl::post(std::function<void()> fn) { return post_to(queue, std::move(fn)); }
 
-bool QemuDriverImpl::post_job_work(std::function<void()> fn) {
+bool QemuDriverImpl::post_job_work(std::function<void()> fn) { return post_to(job_queue, std::move(fn)); }
+
+bool QemuDriverImpl::post_to(std::deque<std::function<void()>>& to, std::function<void()> fn) {
     std::lock_guard lk(queue_mutex);
     if (stopping_worker) return false;
-    job_queue.push_back(std::move(fn));
-    queue_cv.notify_all();
+    to.push_back(std::move(fn));
+    queue_cv.notify_all();  // both workers wait on it
     return true;
 }
 

@@ -186,6 +186,7 @@ struct QemuDriverImpl {
     // Queue work for the event worker; false when it has stopped.
     bool post(std::function<void()> fn);
     bool post_job_work(std::function<void()> fn);
+    bool post_to(std::deque<std::function<void()>>& to, std::function<void()> fn);
     void worker_loop(std::deque<std::function<void()>>& from);
     void notify_state() {
         std::lock_guard lk(state_mutex);
