@@ -18,7 +18,7 @@ constexpr std::array<std::pair<DomainState, std::string_view>, 8> kStateNames{{
     {DomainState::PmSuspended, "pmsuspended"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 12> kEventNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 13> kEventNames{{
     {EventType::Defined, "Defined"},
     {EventType::Undefined, "Undefined"},
     {EventType::Started, "Started"},
@@ -31,6 +31,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 12> kEventNames{{
     {EventType::DeviceRemoved, "DeviceRemoved"},
     {EventType::DeviceRemovalFailed, "DeviceRemovalFailed"},
     {EventType::AgentLifecycle, "AgentLifecycle"},
+    {EventType::MemoryDeviceSizeChange, "MemoryDeviceSizeChange"},
 }};
 
 }  // namespace

@@ -98,8 +98,9 @@ std::string describe(const NetworkEvent& e) {
 
 }  // namespace detail
 
-void EventBus::publish(EventType type, std::string detail, std::string domain, const Uuid& uuid) {
+void EventBus::publish(EventType type, std::string detail, std::string domain, const Uuid& uuid, std::uint64_t size_kib) {
     DomainEvent ev;
+    ev.size_kib = size_kib;
     ev.type = type;
     ev.detail = std::move(detail);
     ev.domain = std::move(domain);

@@ -79,7 +79,7 @@ class EventBus : public BasicEventBus<DomainEvent> {
 public:
     using BasicEventBus<DomainEvent>::publish;
     // Convenience: build the event (timestamped now) and publish it.
-    void publish(EventType type, std::string detail, std::string domain, const Uuid& uuid);
+    void publish(EventType type, std::string detail, std::string domain, const Uuid& uuid, std::uint64_t size_kib = 0);
 };
 
 class NetworkEventBus : public BasicEventBus<NetworkEvent> {

@@ -73,7 +73,8 @@ struct VersionInfo {
 // the device events of a detach (virsh's device-removed and
 // device-removal-failed; detail = the device's alias), and the guest
 // agent's connection (virsh's agent-lifecycle; detail = "connected" or
-// "disconnected").
+// "disconnected"), and a virtio-mem device's new size (virsh's
+// memory-device-size-change; detail = the device's alias, size_kib its size).
 enum class EventType {
     Defined,
     Undefined,
@@ -86,7 +87,8 @@ enum class EventType {
     Crashed,
     DeviceRemoved,
     DeviceRemovalFailed,
-    AgentLifecycle
+    AgentLifecycle,
+    MemoryDeviceSizeChange
 };
 // The name of an event type on the wire and in logs ("Started"), and back.
 std::string_view event_name(EventType t);
@@ -98,6 +100,7 @@ struct DomainEvent {
     std::string domain;  // name
     Uuid uuid;
     std::chrono::system_clock::time_point when = std::chrono::system_clock::now();
+    std::uint64_t size_kib = 0;  // MemoryDeviceSizeChange: the memory the guest has plugged
 };
 
 struct StartFlags {
@@ -178,6 +181,42 @@ struct MemoryStat {
 struct GuestTime {
     std::int64_t seconds = 0;  // since the epoch
     std::uint64_t nseconds = 0;
+};
+
+// virsh domfsinfo: one filesystem the guest has mounted, as its agent
+// tells (guest-get-fsinfo).
+struct FsInfo {
+    std::string mountpoint;  // "/mnt"
+    std::string name;        // the guest's device name ("vdb", "sda1")
+    std::string type;        // "ext4"
+    std::string targets;     // the domain's disks under it, comma-separated ("vdb"); "" when none
+};
+
+// virsh domfsfreeze/domfsthaw: how many filesystems the agent froze or thawed.
+struct FsCount {
+    std::uint64_t filesystems = 0;
+};
+
+// virsh guestinfo: one of libvirt's typed parameters ("os.id",
+// "fs.0.mountpoint", ...), its value as text.
+struct TypedParam {
+    std::string field;
+    std::string type;   // string, int, uint, ullong or boolean
+    std::string value;  // decimal for numbers, "yes"/"no" for booleans
+};
+
+// The groups of guestinfo, as libvirt's virDomainGuestInfoTypes bits.
+namespace guest_info {
+inline constexpr unsigned kUsers = 1, kOs = 2, kTimezone = 4, kHostname = 8, kFilesystem = 16, kDisks = 32,
+                          kInterfaces = 64, kAll = 127;
+}  // namespace guest_info
+
+// virsh guestvcpus: the guest's vCPUs as its agent sees them, each a
+// libvirt CPU list ("0-3,5").
+struct GuestVcpus {
+    std::string vcpus;       // every vCPU the guest knows
+    std::string online;      // those online
+    std::string offlinable;  // those it can take offline
 };
 
 // virsh screenshot: an image of a running domain's screen.

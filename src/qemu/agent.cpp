@@ -22,9 +22,12 @@ Error not_connected() {
 // One call's connection: lines read until a deadline.
 class Session {
 public:
-    Session(UniqueFd fd, std::chrono::milliseconds timeout)
-        : fd_(std::move(fd)),
-          deadline_(timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max()) {}
+    Session(UniqueFd fd, std::chrono::milliseconds timeout) : fd_(std::move(fd)) { bound(timeout); }
+
+    // From now on, reads wait at most `timeout` (zero or negative: no bound).
+    void bound(std::chrono::milliseconds timeout) {
+        deadline_ = timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max();
+    }
 
     Status send(const nlohmann::json& message, bool reset_parser = false) {
         std::string text = (reset_parser ? std::string("\xff") : std::string()) + message.dump() + "\n";
@@ -69,8 +72,12 @@ public:
                     const std::string desc = e.is_object() && e.contains("desc") && e["desc"].is_string()
                                                  ? e["desc"].get<std::string>()
                                                  : e.dump();
-                    return fail(ErrorCode::OperationFailed, "internal error: unable to execute QEMU agent command '{}': {}",
-                                command, desc);
+                    // An agent without the command, or one that disabled
+                    // it (frozen filesystems), cannot do it: Unsupported.
+                    const std::string cls = e.is_object() ? e.value("class", "") : "";
+                    const bool unsupported = cls == "CommandNotFound" || cls == "CommandDisabled";
+                    return fail(unsupported ? ErrorCode::Unsupported : ErrorCode::OperationFailed,
+                                "internal error: unable to execute QEMU agent command '{}': {}", command, desc);
                 }
                 if (reply.contains("return")) return reply;
             }
@@ -125,8 +132,12 @@ private:
 Result<Session> open_synced(const std::filesystem::path& socket, std::chrono::milliseconds timeout) {
     auto fd = connect_unix(socket);
     if (!fd) return std::unexpected(fd.error().context("cannot reach the guest agent's socket"));
-    Session s(std::move(*fd), timeout);
+    // The sync gets at least the default bound (see agent.hpp), the
+    // command then its own.
+    const bool unbounded = timeout.count() <= 0;
+    Session s(std::move(*fd), unbounded ? timeout : std::max(timeout, kDefaultTimeout));
     VIREO_TRY(s.sync());
+    s.bound(timeout);
     return s;
 }
 

@@ -40,10 +40,14 @@ inline constexpr std::string_view kChannelName = "org.qemu.guest_agent.0";
 inline constexpr std::chrono::milliseconds kDefaultTimeout{5000};
 
 // Run `command` with `arguments` (null: none) on the agent listening at
-// `socket`; its "return" value. `timeout` bounds the whole call (the sync
-// and the command); zero or negative means no bound. An agent that does not
+// `socket`; its "return" value. `timeout` bounds the command; zero or
+// negative means no bound. The sync before it is given at least
+// kDefaultTimeout whatever `timeout` is (as libvirt's guest-sync): a sync
+// cut short leaves the agent answering into a closed connection, and the
+// next caller, however patient, would find it busy. An agent that does not
 // answer the sync is "not connected" (ErrorCode::Timeout); an error reply
-// is ErrorCode::OperationFailed with the agent's description.
+// is ErrorCode::OperationFailed with the agent's description (Unsupported for a
+// command the agent does not have or has disabled).
 Result<nlohmann::json> execute(const std::filesystem::path& socket, std::string_view command,
                                const nlohmann::json& arguments, std::chrono::milliseconds timeout);
 

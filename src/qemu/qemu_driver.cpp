@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -217,10 +218,10 @@ public:
         on<ops::DomainAttachDevice>([this](const auto& r) { return attach_device(r); });
         on<ops::DomainUpdateDevice>([this](const auto& r) { return update_device(r); });
         on<ops::DomainAgentCommand>([this](const auto& r) {
-            using std::chrono::seconds;
-            const std::chrono::milliseconds timeout = r.block ? std::chrono::milliseconds(0)
-                                                      : r.timeout_s ? std::chrono::milliseconds(seconds(r.timeout_s))
-                                                                    : agent::kDefaultTimeout;
+            using std::chrono::milliseconds;
+            const std::optional<milliseconds> timeout = r.block       ? std::optional(milliseconds(0))
+                                                        : r.timeout_s ? std::optional<milliseconds>(std::chrono::seconds(r.timeout_s))
+                                                                      : std::nullopt;  // the domain's guest-agent-timeout
             return d_->agent_command(r.ref, r.command, timeout, !r.async);
         });
         on<ops::DomainGetTime>([this](const auto& r) { return d_->agent_get_time(r.ref); });
@@ -229,6 +230,27 @@ public:
                                                     : std::optional<std::uint64_t>(r.seconds * 1'000'000'000 + r.nseconds));
         });
         on<ops::DomainHostname>([this](const auto& r) { return d_->agent_hostname(r.ref); });
+        on<ops::DomainAgentTimeout>([this](const auto& r) -> Status {
+            int value = 0;
+            const auto* end = r.timeout.data() + r.timeout.size();
+            if (auto [p, ec] = std::from_chars(r.timeout.data(), end, value); ec != std::errc{} || p != end || r.timeout.empty())
+                return fail(ErrorCode::InvalidArg, "invalid argument: guest agent timeout '{}' is not an integer", r.timeout);
+            return d_->set_agent_timeout(r.ref, value);
+        });
+        on<ops::DomainGuestInfo>([this](const auto& r) {
+            namespace gi = driver::guest_info;
+            const unsigned groups = (r.users ? gi::kUsers : 0) | (r.os ? gi::kOs : 0) | (r.timezone ? gi::kTimezone : 0) |
+                                    (r.hostname ? gi::kHostname : 0) | (r.filesystem ? gi::kFilesystem : 0) |
+                                    (r.disks ? gi::kDisks : 0) | (r.interfaces ? gi::kInterfaces : 0);
+            return d_->agent_guest_info(r.ref, groups);
+        });
+        on<ops::DomainFsInfo>([this](const auto& r) { return d_->agent_fs_info(r.ref); });
+        on<ops::DomainFsFreeze>([this](const auto& r) { return d_->agent_fs_freeze(r.ref, r.mountpoints, false); });
+        on<ops::DomainFsThaw>([this](const auto& r) { return d_->agent_fs_freeze(r.ref, r.mountpoints, true); });
+        on<ops::DomainSetUserPassword>(
+            [this](const auto& r) { return d_->agent_set_user_password(r.ref, r.user, r.password, r.encrypted); });
+        on<ops::DomainGuestVcpus>([this](const auto& r) { return d_->agent_guest_vcpus(r.ref); });
+        on<ops::DomainSetGuestVcpus>([this](const auto& r) { return d_->agent_set_guest_vcpus(r.ref, r.cpulist, r.enable); });
         on<ops::DomainDetachDevice>([this](const auto& r) -> Status {
             const driver::ImpactFlags flags{.live = r.live, .config = r.config, .current = r.current, .persistent = r.persistent};
             auto kind = conf::device_xml_kind(r.xml);
@@ -270,7 +292,12 @@ public:
             return dev;
         });
         on<ops::DomainVcpuInfo>([this](const auto& r) { return vcpu_info_of(r.ref); });
-        on<ops::DomainSetVcpus>([this](const auto& r) { return set_vcpus(r); });
+        on<ops::DomainSetVcpus>([this](const auto& r) -> Status {
+            if (!r.guest) return set_vcpus(r);
+            if (r.config || r.maximum)
+                return fail(ErrorCode::InvalidArg, "invalid argument: the guest's vCPUs are changed live only (not with config or maximum)");
+            return d_->agent_set_guest_vcpu_count(r.ref, r.count);
+        });
         on<ops::DomainSetVcpu>([this](const auto& r) { return set_vcpu(r); });
         on<ops::DomainPinThread>([this](const auto& r) { return pin_thread(r); });
         on<ops::DomainSetMemory>([this](const auto& r) { return set_memory(r); });

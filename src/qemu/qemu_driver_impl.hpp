@@ -50,6 +50,9 @@ using driver::JobGuard;
 // `machine` is set when the instance is installed and never changes; the
 // machine changes only under the domain's mutex, through
 // QemuDriverImpl::apply().
+// libvirt's guest agent timeout values (virDomainAgentResponseTimeoutValues).
+inline constexpr int kAgentTimeoutBlock = -2, kAgentTimeoutDefault = -1, kAgentTimeoutNoWait = 0;
+
 struct QemuPrivate final : driver::DomainPrivate {
     std::uint64_t instance = 0;  // unique per start, to match events to a run
     ProcessId proc;
@@ -78,6 +81,9 @@ struct QemuPrivate final : driver::DomainPrivate {
     // One guest agent call at a time (QEMU serves one client on the
     // agent's socket; a second would wait behind the first's timeout).
     std::mutex agent_mutex;
+    // guest-agent-timeout as libvirt has it: kAgentTimeoutBlock,
+    // kAgentTimeoutDefault, kAgentTimeoutNoWait or seconds.
+    std::atomic<int> agent_timeout{kAgentTimeoutDefault};
 };
 
 std::shared_ptr<QemuPrivate> qemu_private(const DomainFields& f);
@@ -192,8 +198,8 @@ struct QemuDriverImpl {
         std::lock_guard lk(state_mutex);
         state_cv.notify_all();
     }
-    void emit(EventType type, std::string detail, const DomainObject& obj) {
-        events.publish(type, std::move(detail), obj.name(), obj.uuid());
+    void emit(EventType type, std::string detail, const DomainObject& obj, std::uint64_t size_kib = 0) {
+        events.publish(type, std::move(detail), obj.name(), obj.uuid(), size_kib);
         notify_state();
     }
 
@@ -277,13 +283,25 @@ struct QemuDriverImpl {
     // --- the guest agent (qemu_agent.cpp) -------------------------------------------
     // Each call runs alone per domain (QemuPrivate::agent_mutex), bounded by
     // its timeout (0 = none).
-    Result<std::string> agent_command(std::string_view ref, std::string_view json, std::chrono::milliseconds timeout,
-                                      bool wait_reply);
+    // `timeout`: nullopt is the domain's guest-agent-timeout.
+    Result<std::string> agent_command(std::string_view ref, std::string_view json,
+                                      std::optional<std::chrono::milliseconds> timeout, bool wait_reply);
     Result<driver::GuestTime> agent_get_time(std::string_view ref);
     Status agent_set_time(std::string_view ref, std::optional<std::uint64_t> ns_since_epoch);
     Result<std::string> agent_hostname(std::string_view ref);
     Status agent_shutdown(std::string_view ref, bool reboot);
     Result<std::vector<driver::InterfaceAddress>> agent_interface_addresses(std::string_view ref);
+    Result<std::vector<driver::FsInfo>> agent_fs_info(std::string_view ref);
+    // Freeze (thaw) the guest's filesystems, all or those at `mountpoints`
+    // (one a line); how many.
+    Result<driver::FsCount> agent_fs_freeze(std::string_view ref, std::string_view mountpoints, bool thaw);
+    Status agent_set_user_password(std::string_view ref, std::string_view user, std::string_view password, bool encrypted);
+    Result<driver::GuestVcpus> agent_guest_vcpus(std::string_view ref);
+    Status agent_set_guest_vcpus(std::string_view ref, std::string_view cpulist, bool enable);
+    Status agent_set_guest_vcpu_count(std::string_view ref, std::uint64_t count);
+    Status set_agent_timeout(std::string_view ref, int value);
+    // `groups`: driver::guest_info bits; 0 is every group the agent has.
+    Result<std::vector<driver::TypedParam>> agent_guest_info(std::string_view ref, unsigned groups);
 
     // --- lifecycle (qemu_lifecycle.cpp) -------------------------------------------
     // Start the inactive domain (its job held by the caller) with `definition`.

@@ -97,6 +97,7 @@ Status QemuDriverImpl::write_status(DomainObject& obj) {
         st.set("state", std::string(driver::state_name(f.state)));
         st.set("reason", f.reason);
         st.set("phase", std::string(phase_name(p->machine.phase)));
+        st.set("agent_timeout", static_cast<std::int64_t>(p->agent_timeout.load()));
         // The save in progress: a daemon restarted after dying mid-save
         // finishes or undoes it from this (in::Reattach).
         if (const auto& save = p->machine.save) {
@@ -193,7 +194,8 @@ void QemuDriverImpl::on_port_change(DomainObject& obj, const QemuPrivate& priv, 
 }
 
 // The guest plugged or unplugged virtio-mem blocks: the device's <current>
-// in the live XML follows, as libvirt's does.
+// in the live XML follows and a memory-device-size-change event tells it,
+// as libvirt's do.
 void QemuDriverImpl::on_memory_size_change(DomainObject& obj, const QemuPrivate& priv, const MonitorEvent& ev) {
     const bool changed = obj.with([&](DomainFields& f) {
         if (!f.live || qemu_private(f).get() != &priv) return false;
@@ -206,7 +208,9 @@ void QemuDriverImpl::on_memory_size_change(DomainObject& obj, const QemuPrivate&
         }
         return false;
     });
-    if (changed) (void)write_status(obj);
+    if (!changed) return;
+    (void)write_status(obj);
+    emit(EventType::MemoryDeviceSizeChange, ev.device, obj, ev.size / 1024);
 }
 
 namespace {

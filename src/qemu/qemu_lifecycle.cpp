@@ -636,6 +636,7 @@ void QemuDriverImpl::reattach_all() {
         priv->runtime_prefix = prefix;
         priv->monitor_path = monitor_path;
         priv->console_socket = st->get("console_socket").value_or("");
+        priv->agent_timeout = static_cast<int>(st->get_int("agent_timeout").value_or(kAgentTimeoutDefault));
         priv->volume_paths = load_volume_paths(name, *st, *live.def);
         // Its taps are QEMU's and still there; the network ports are told again.
         replug_nics(name, *live.def);

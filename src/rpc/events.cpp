@@ -98,7 +98,8 @@ std::pair<int, int> event_numbers(const driver::DomainEvent& ev) {
         case E::PmSuspended:
         case E::DeviceRemoved:  // device events are not lifecycle events: callers skip them
         case E::DeviceRemovalFailed:
-        case E::AgentLifecycle: break;
+        case E::AgentLifecycle:
+        case E::MemoryDeviceSizeChange: break;
     }
     // virDomainEventType has the same order as vireo's EventType.
     return {static_cast<int>(ev.type), d};
@@ -106,7 +107,7 @@ std::pair<int, int> event_numbers(const driver::DomainEvent& ev) {
 
 bool is_lifecycle_event(driver::EventType type) {
     return type != driver::EventType::DeviceRemoved && type != driver::EventType::DeviceRemovalFailed &&
-           type != driver::EventType::AgentLifecycle;
+           type != driver::EventType::AgentLifecycle && type != driver::EventType::MemoryDeviceSizeChange;
 }
 
 std::string encode_lifecycle_event(int callback_id, const driver::DomainEvent& ev) {
@@ -120,14 +121,49 @@ std::string encode_lifecycle_event(int callback_id, const driver::DomainEvent& e
 }
 
 bool event_id_served(int event_id) {
-    return event_id == kEventIdLifecycle || event_id == kEventIdDeviceRemoved || event_id == kEventIdDeviceRemovalFailed;
+    return event_id == kEventIdLifecycle || event_id == kEventIdDeviceRemoved || event_id == kEventIdDeviceRemovalFailed ||
+           event_id == kEventIdAgentLifecycle || event_id == kEventIdMemoryDeviceSizeChange;
 }
+
+namespace {
+
+// The guest agent's channel opened or closed (vireo's detail "connected" /
+// "disconnected"); vireo learns it from the channel, hence the reason.
+std::string encode_agent_lifecycle_event(int callback_id, const driver::DomainEvent& ev) {
+    XdrWriter w;
+    w.i32(callback_id);
+    put_domain(w, ev.domain, ev.uuid, -1);
+    w.i32(ev.detail == "connected" ? kAgentConnected : kAgentDisconnected);
+    w.i32(kAgentReasonChannel);
+    return w.take();
+}
+
+// A virtio-mem device's new size: its alias and the KiB the guest plugged.
+std::string encode_memory_size_event(int callback_id, const driver::DomainEvent& ev) {
+    XdrWriter w;
+    w.i32(callback_id);
+    put_domain(w, ev.domain, ev.uuid, -1);
+    w.string(ev.detail);
+    w.u64(ev.size_kib);
+    return w.take();
+}
+
+}  // namespace
 
 std::optional<std::pair<int, std::string>> encode_event(int event_id, int callback_id, const driver::DomainEvent& ev) {
     using E = driver::EventType;
     if (event_id == kEventIdLifecycle) {
         if (!is_lifecycle_event(ev.type)) return std::nullopt;
         return std::pair{static_cast<int>(Proc::DomainEventCallbackLifecycle), encode_lifecycle_event(callback_id, ev)};
+    }
+    if (event_id == kEventIdAgentLifecycle) {
+        if (ev.type != E::AgentLifecycle) return std::nullopt;
+        return std::pair{static_cast<int>(Proc::DomainEventCallbackAgentLifecycle),
+                         encode_agent_lifecycle_event(callback_id, ev)};
+    }
+    if (event_id == kEventIdMemoryDeviceSizeChange) {
+        if (ev.type != E::MemoryDeviceSizeChange) return std::nullopt;
+        return std::pair{static_cast<int>(Proc::DomainEventMemoryDeviceSizeChange), encode_memory_size_event(callback_id, ev)};
     }
     // The device events carry the device's alias (vireo's event detail).
     const bool removed = event_id == kEventIdDeviceRemoved && ev.type == E::DeviceRemoved;

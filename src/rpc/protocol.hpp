@@ -110,6 +110,14 @@ enum class Proc : int {
     DomainGetHostname = 277,
     DomainGetTime = 337,
     DomainSetTime = 338,
+    DomainFsFreeze = 335,
+    DomainFsThaw = 336,
+    DomainGetFsInfo = 349,
+    DomainSetUserPassword = 357,
+    DomainGetGuestVcpus = 371,
+    DomainSetGuestVcpus = 372,
+    DomainGetGuestInfo = 418,
+    DomainAgentSetResponseTimeout = 420,
 
     // Close callbacks and the connection-closed message.
     ConnectRegisterCloseCallback = 360,
@@ -117,6 +125,8 @@ enum class Proc : int {
     // Device events (callback family; messages from the daemon).
     DomainEventCallbackDeviceRemoved = 333,
     DomainEventCallbackDeviceRemovalFailed = 367,
+    DomainEventCallbackAgentLifecycle = 348,
+    DomainEventMemoryDeviceSizeChange = 438,  // a callback event despite its name
     // The serial console (a stream), refused until it is served.
     DomainOpenConsole = 201,
 
@@ -228,6 +238,12 @@ inline constexpr int kFeatureRemoteCloseCallback = 15;
 inline constexpr int kEventIdLifecycle = 0;
 inline constexpr int kEventIdDeviceRemoved = 15;
 inline constexpr int kEventIdDeviceRemovalFailed = 22;
+inline constexpr int kEventIdAgentLifecycle = 18;
+inline constexpr int kEventIdMemoryDeviceSizeChange = 26;
+
+// virConnectDomainEventAgentLifecycleState / ...Reason values.
+inline constexpr int kAgentConnected = 1, kAgentDisconnected = 2;
+inline constexpr int kAgentReasonChannel = 2;  // the guest opened or closed the channel
 
 // virConnectListAllDomains flags.
 namespace list_flags {

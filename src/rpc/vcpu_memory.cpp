@@ -89,7 +89,13 @@ Result<unsigned> host_cpus(driver::Driver& d) {
 Status get_vcpus_flags(Connection& c, Call& call) {
     VIREO_RPC_GET(dom, get_domain(call.args));
     VIREO_RPC_GET(flags, call.args.u32());
-    if (flags & kVcpuGuest) return fail(ErrorCode::Unsupported, "the vCPU count the guest agent sees");
+    if (flags & kVcpuGuest) {  // the guest's count, from its agent: online ones, or all with maximum
+        return run<ops::DomainGuestVcpus>(c, call, [ref = dom.ref(), flags](driver::Driver& d) -> Result<std::string> {
+            VIREO_RPC_GET(v, d.call<ops::DomainGuestVcpus>({.ref = ref}));
+            const auto cpus = conf::parse_cpu_list((flags & kVcpuMaximum) ? v.vcpus : v.online);
+            return one_int(static_cast<std::int32_t>(cpus ? cpus->size() : 0));
+        });
+    }
     return run<ops::DomainXml>(c, call, [ref = dom.ref(), flags](driver::Driver& d) -> Result<std::string> {
         VIREO_RPC_GET(def, definition(d, ref, flags & (kAffectLive | kAffectConfig)));
         const unsigned n = (flags & kVcpuMaximum) ? def.vcpus : def.vcpus_current.value_or(def.vcpus);
@@ -108,12 +114,12 @@ Status get_max_vcpus(Connection& c, Call& call) {
 }
 
 Status set_vcpus_with(Connection& c, Call& call, const DomainRef& dom, std::uint32_t nvcpus, std::uint32_t flags) {
-    if (flags & kVcpuGuest) return fail(ErrorCode::Unsupported, "setting the vCPUs the guest agent onlines");
-    if (flags & ~(kAffectLive | kAffectConfig | kVcpuMaximum | kVcpuHotpluggable))
+    if (flags & ~(kAffectLive | kAffectConfig | kVcpuMaximum | kVcpuHotpluggable | kVcpuGuest))
         return fail(ErrorCode::Unsupported, "vCPU flags {:#x}", flags);
     const auto im = impact_of(flags);
     ops::DomainSetVcpus::Request req{.ref = dom.ref(), .count = nvcpus, .maximum = (flags & kVcpuMaximum) != 0,
-                                     .live = im.live, .config = im.config, .current = im.current};
+                                     .live = im.live, .config = im.config, .current = im.current,
+                                     .guest = (flags & kVcpuGuest) != 0};
     return run_empty<ops::DomainSetVcpus>(c, call, std::move(req));
 }
 

@@ -274,6 +274,14 @@ Result<T> decode_value(const nlohmann::json& j) {
         return memory_stat_from_json(j);
     else if constexpr (std::is_same_v<T, driver::GuestTime>)
         return guest_time_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::FsInfo>)
+        return fs_info_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::FsCount>)
+        return fs_count_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::GuestVcpus>)
+        return guest_vcpus_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::TypedParam>)
+        return typed_param_from_json(j);
     else if constexpr (std::is_same_v<T, driver::SnapshotSummary>)
         return snapshot_from_json(j);
     else if constexpr (std::is_same_v<T, driver::PoolSummary>)

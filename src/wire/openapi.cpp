@@ -171,6 +171,29 @@ constexpr std::string_view kComponents = R"(components:
       properties:
         seconds: {type: integer, description: since the epoch}
         nseconds: {type: integer}
+    FsInfo:
+      type: object
+      properties:
+        mountpoint: {type: string, example: /mnt}
+        name: {type: string, description: the guest's device, example: vdb}
+        type: {type: string, example: ext4}
+        targets: {type: string, description: "the domain's disks under it, comma-separated", example: vdb}
+    FsCount:
+      type: object
+      properties:
+        filesystems: {type: integer, description: how many the agent froze or thawed}
+    TypedParam:
+      type: object
+      properties:
+        field: {type: string, example: os.id}
+        type: {type: string, enum: [string, int, uint, ullong, boolean]}
+        value: {type: string, description: "decimal for numbers, yes/no for booleans", example: debian}
+    GuestVcpus:
+      type: object
+      properties:
+        vcpus: {type: string, description: every vCPU the guest has, example: 0-3}
+        online: {type: string, example: 0-3}
+        offlinable: {type: string, example: 1-3}
     InterfaceAddress:
       type: object
       properties:
@@ -193,11 +216,18 @@ constexpr std::string_view kComponents = R"(components:
       properties:
         type:
           type: string
-          enum: [Defined, Undefined, Started, Suspended, Resumed, Stopped, Shutdown, PMSuspended, Crashed]
-        detail: {type: string, example: Booted}
+          enum: [Defined, Undefined, Started, Suspended, Resumed, Stopped, Shutdown, PMSuspended, Crashed,
+                 DeviceRemoved, DeviceRemovalFailed, AgentLifecycle, MemoryDeviceSizeChange]
+        detail:
+          type: string
+          example: Booted
+          description: >-
+            the lifecycle detail; a device's alias for DeviceRemoved, DeviceRemovalFailed and
+            MemoryDeviceSizeChange; connected or disconnected for AgentLifecycle
         domain: {type: string}
         uuid: {type: string}
         time_ms: {type: integer, description: milliseconds since the Unix epoch}
+        size_kib: {type: integer, description: "MemoryDeviceSizeChange only: the memory the guest has plugged, KiB"}
     Pool:
       type: object
       properties:
@@ -376,6 +406,14 @@ SchemaName schema_name() {
         return {"MemoryStat", "the statistic", "statistics"};
     else if constexpr (std::is_same_v<T, driver::GuestTime>)
         return {"GuestTime", "the guest's time", "times"};
+    else if constexpr (std::is_same_v<T, driver::FsInfo>)
+        return {"FsInfo", "the filesystem", "filesystems"};
+    else if constexpr (std::is_same_v<T, driver::FsCount>)
+        return {"FsCount", "how many filesystems", "counts"};
+    else if constexpr (std::is_same_v<T, driver::GuestVcpus>)
+        return {"GuestVcpus", "the guest's vCPUs", "vCPU sets"};
+    else if constexpr (std::is_same_v<T, driver::TypedParam>)
+        return {"TypedParam", "the parameter", "libvirt's typed parameters"};
     else if constexpr (std::is_same_v<T, driver::SnapshotSummary>)
         return {"Snapshot", "the snapshot", "snapshots"};
     else if constexpr (std::is_same_v<T, driver::NetworkSummary>)

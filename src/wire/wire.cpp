@@ -70,6 +70,17 @@ const auto kSnapshotFields = std::make_tuple(
 
 using driver::GuestTime;
 const auto kGuestTimeFields = std::make_tuple(required("seconds", &GuestTime::seconds), optional("nseconds", &GuestTime::nseconds));
+using driver::FsInfo;
+const auto kFsInfoFields = std::make_tuple(required("mountpoint", &FsInfo::mountpoint), optional("name", &FsInfo::name),
+                                           optional("type", &FsInfo::type), optional("targets", &FsInfo::targets));
+using driver::FsCount;
+const auto kFsCountFields = std::make_tuple(required("filesystems", &FsCount::filesystems));
+using driver::GuestVcpus;
+const auto kGuestVcpusFields = std::make_tuple(required("vcpus", &GuestVcpus::vcpus), optional("online", &GuestVcpus::online),
+                                               optional("offlinable", &GuestVcpus::offlinable));
+using driver::TypedParam;
+const auto kTypedParamFields = std::make_tuple(required("field", &TypedParam::field), required("type", &TypedParam::type),
+                                               required("value", &TypedParam::value));
 using driver::VcpuInfo;
 const auto kVcpuFields = std::make_tuple(required("id", &VcpuInfo::id), optional("cpu", &VcpuInfo::cpu),
                                          optional("state", &VcpuInfo::state), optional("cpu_time_ns", &VcpuInfo::cpu_time_ns),
@@ -99,11 +110,13 @@ json to_json(const driver::VersionInfo& v) { return fields::to_json(v, kVersionF
 
 json to_json(const driver::DomainEvent& e) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.when.time_since_epoch()).count();
-    return json{{"type", driver::event_name(e.type)},
-                {"detail", e.detail},
-                {"domain", e.domain},
-                {"uuid", e.uuid.str()},
-                {"time_ms", ms}};
+    json j{{"type", driver::event_name(e.type)},
+           {"detail", e.detail},
+           {"domain", e.domain},
+           {"uuid", e.uuid.str()},
+           {"time_ms", ms}};
+    if (e.type == driver::EventType::MemoryDeviceSizeChange) j["size_kib"] = e.size_kib;
+    return j;
 }
 
 json to_json(const driver::DiskInfo& d) { return fields::to_json(d, kDiskFields); }
@@ -118,6 +131,10 @@ json to_json(const driver::SnapshotSummary& s) { return fields::to_json(s, kSnap
 
 json to_json(const driver::VcpuInfo& v) { return fields::to_json(v, kVcpuFields); }
 json to_json(const driver::GuestTime& t) { return fields::to_json(t, kGuestTimeFields); }
+json to_json(const driver::FsInfo& f) { return fields::to_json(f, kFsInfoFields); }
+json to_json(const driver::FsCount& c) { return fields::to_json(c, kFsCountFields); }
+json to_json(const driver::GuestVcpus& v) { return fields::to_json(v, kGuestVcpusFields); }
+json to_json(const driver::TypedParam& p) { return fields::to_json(p, kTypedParamFields); }
 
 json to_json(const driver::MemoryStat& m) { return fields::to_json(m, kMemoryStatFields); }
 
@@ -162,6 +179,7 @@ Result<driver::DomainEvent> event_from_json(const json& j) {
     }
     std::int64_t ms = 0;
     if (get(j, "time_ms", ms)) e.when = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+    get(j, "size_kib", e.size_kib);
     return e;
 }
 
@@ -179,6 +197,22 @@ Result<driver::InterfaceStats> interface_stats_from_json(const json& j) {
 
 Result<driver::GuestTime> guest_time_from_json(const json& j) {
     return plain_from_json<driver::GuestTime>(j, "guest time", kGuestTimeFields);
+}
+
+Result<driver::FsInfo> fs_info_from_json(const json& j) {
+    return plain_from_json<driver::FsInfo>(j, "filesystem", kFsInfoFields);
+}
+
+Result<driver::FsCount> fs_count_from_json(const json& j) {
+    return plain_from_json<driver::FsCount>(j, "filesystem count", kFsCountFields);
+}
+
+Result<driver::GuestVcpus> guest_vcpus_from_json(const json& j) {
+    return plain_from_json<driver::GuestVcpus>(j, "guest vCPUs", kGuestVcpusFields);
+}
+
+Result<driver::TypedParam> typed_param_from_json(const json& j) {
+    return plain_from_json<driver::TypedParam>(j, "typed parameter", kTypedParamFields);
 }
 
 Result<driver::VcpuInfo> vcpu_info_from_json(const json& j) {

@@ -33,6 +33,10 @@ nlohmann::json to_json(const driver::SnapshotSummary& s);
 nlohmann::json to_json(const driver::VcpuInfo& v);
 nlohmann::json to_json(const driver::MemoryStat& m);
 nlohmann::json to_json(const driver::GuestTime& t);
+nlohmann::json to_json(const driver::FsInfo& f);
+nlohmann::json to_json(const driver::FsCount& c);
+nlohmann::json to_json(const driver::GuestVcpus& v);
+nlohmann::json to_json(const driver::TypedParam& p);
 nlohmann::json to_json(const Error& e);
 
 // Decoders: Protocol errors name the missing or malformed field.
@@ -48,6 +52,10 @@ Result<driver::SnapshotSummary> snapshot_from_json(const nlohmann::json& j);
 Result<driver::VcpuInfo> vcpu_info_from_json(const nlohmann::json& j);
 Result<driver::MemoryStat> memory_stat_from_json(const nlohmann::json& j);
 Result<driver::GuestTime> guest_time_from_json(const nlohmann::json& j);
+Result<driver::FsInfo> fs_info_from_json(const nlohmann::json& j);
+Result<driver::FsCount> fs_count_from_json(const nlohmann::json& j);
+Result<driver::GuestVcpus> guest_vcpus_from_json(const nlohmann::json& j);
+Result<driver::TypedParam> typed_param_from_json(const nlohmann::json& j);
 // An error body; anything unreadable becomes a Protocol error quoting it.
 Error error_from_body(unsigned http_status, std::string_view body);
 

@@ -88,7 +88,7 @@ Result<Args> parse_args(const CommandSpec& spec, const std::vector<std::string>&
             return help;
         }
         const OptSpec* opt = find_option(spec, name);
-        if (opt == nullptr || opt->type == OptType::Argv)
+        if (opt == nullptr)
             return fail(ErrorCode::InvalidArg, "command '{}' doesn't support option --{}", spec.name, name);
         if (opt->type == OptType::Bool) {
             if (inline_value) return fail(ErrorCode::InvalidArg, "option --{} takes no value", name);
@@ -99,6 +99,11 @@ Result<Args> parse_args(const CommandSpec& spec, const std::vector<std::string>&
             if (i + 1 >= words.size())
                 return fail(ErrorCode::InvalidArg, "expected syntax: --{} {}", name, type_placeholder(opt->type));
             inline_value = words[++i];
+        }
+        if (opt->type == OptType::Argv) {  // --mountpoint /a --mountpoint /b, as virsh takes them
+            args.values[std::string(opt->name)];
+            args.rest.push_back(std::move(*inline_value));
+            continue;
         }
         VIREO_TRY(store(spec, *opt, std::move(*inline_value), args));
     }

@@ -4,11 +4,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <ranges>
+
+#include <fmt/ranges.h>
 
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/format.hpp"
@@ -199,25 +204,34 @@ struct EventQueue {
     std::deque<driver::DomainEvent> events;
 };
 
+// The event kinds vireo reports, by virsh's names.
+constexpr std::array<std::string_view, 5> kEventKinds{"lifecycle", "device-removed", "device-removal-failed",
+                                                      "agent-lifecycle", "memory-device-size-change"};
+
+std::string_view event_kind(driver::EventType t) {
+    switch (t) {
+        case driver::EventType::DeviceRemoved: return kEventKinds[1];
+        case driver::EventType::DeviceRemovalFailed: return kEventKinds[2];
+        case driver::EventType::AgentLifecycle: return kEventKinds[3];
+        case driver::EventType::MemoryDeviceSizeChange: return kEventKinds[4];
+        default: return kEventKinds[0];
+    }
+}
+
 int cmd_event(Session& s, const Args& a) {
     if (a.has("list")) {
-        s.out("lifecycle\ndevice-removed\ndevice-removal-failed\nagent-lifecycle\n");
+        for (auto k : kEventKinds) s.out("{}\n", k);
         return 0;
     }
     const std::string kind = a.has("event") ? a.get("event") : "";
-    if (!kind.empty() && kind != "lifecycle" && kind != "device-removed" && kind != "device-removal-failed" &&
-        kind != "agent-lifecycle") {
-        s.error(fmt::format("unknown event type {} (vireo reports 'lifecycle', 'device-removed', 'device-removal-failed' and "
-                            "'agent-lifecycle' events)",
-                            kind));
+    if (!kind.empty() && std::find(kEventKinds.begin(), kEventKinds.end(), kind) == kEventKinds.end()) {
+        s.error(fmt::format("unknown event type {} (vireo reports {} events)", kind,
+                            fmt::join(kEventKinds | std::views::transform([](std::string_view k) {
+                                          return fmt::format("'{}'", k);
+                                      }),
+                                      ", ")));
         return 1;
     }
-    auto kind_of = [](driver::EventType t) -> std::string_view {
-        if (t == driver::EventType::DeviceRemoved) return "device-removed";
-        if (t == driver::EventType::DeviceRemovalFailed) return "device-removal-failed";
-        if (t == driver::EventType::AgentLifecycle) return "agent-lifecycle";
-        return "lifecycle";
-    };
     auto* d = s.conn();
     if (!d) return 1;
     std::optional<Uuid> only;
@@ -251,7 +265,7 @@ int cmd_event(Session& s, const Args& a) {
             auto e = std::move(queue->events.front());
             queue->events.pop_front();
             if (only && !(e.uuid == *only)) continue;
-            if (!kind.empty() && kind_of(e.type) != kind) continue;
+            if (!kind.empty() && event_kind(e.type) != kind) continue;
             s.out("{}\n", format_event(e, a.has("timestamp")));
             std::fflush(stdout);
             ++count;
@@ -287,7 +301,7 @@ void add_interactive_commands(std::vector<CommandSpec>& t) {
                  cmd_edit, true, true});
     t.push_back({"event", "Domain Events", "Domain Events", "List event types, or wait for domain events to occur",
                  {{"domain", OptType::String, "filter by domain name, id or uuid"},
-                  {"event", OptType::String, "which event type to wait for (lifecycle, device-removed, device-removal-failed)"},
+                  {"event", OptType::String, "which event type to wait for (lifecycle, device-removed, device-removal-failed, agent-lifecycle, memory-device-size-change)"},
                   {"all", OptType::Bool, "wait for all events instead of just one type"},
                   {"loop", OptType::Bool, "loop until timeout or interrupt, rather than one-shot"},
                   {"timeout", OptType::Number, "timeout seconds"},

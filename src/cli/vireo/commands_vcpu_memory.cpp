@@ -65,12 +65,22 @@ std::string vcpu_affinity(const conf::DomainDef& def, unsigned id, unsigned cpus
 
 int cmd_vcpucount(Session& s, const Args& a) {
     if (!check_impact_options(s, a)) return 1;
-    if (a.has("guest")) {
-        s.error("vcpucount --guest needs the guest agent, which is not supported yet");
+    if (a.has("guest") && a.has("config")) {
+        s.error("Options --guest and --config are mutually exclusive");
         return 1;
     }
     auto dom = s.domain(a.get("domain"));
     if (!dom) return 1;
+    if (a.has("guest")) {  // the guest's own count, from its agent
+        auto v = s.conn()->call<ops::DomainGuestVcpus>({.ref = dom->name});
+        if (!v) {
+            s.error(v.error().full_message());
+            return 1;
+        }
+        const auto cpus = conf::parse_cpu_list(a.has("maximum") ? v->vcpus : v->online);
+        s.out("{}\n\n", cpus ? cpus->size() : 0);
+        return 0;
+    }
     const bool running = dom->id >= 0;
     auto count_of = [&](bool maximum, bool config) -> std::optional<unsigned> {
         auto def = definition(s, *dom, config);
@@ -131,8 +141,8 @@ int cmd_vcpuinfo(Session& s, const Args& a) {
 
 int cmd_setvcpus(Session& s, const Args& a) {
     if (!check_impact_options(s, a)) return 1;
-    if (a.has("guest")) {
-        s.error("setvcpus --guest needs the guest agent, which is not supported yet");
+    if (a.has("guest") && a.has("config")) {
+        s.error("Options --guest and --config are mutually exclusive");
         return 1;
     }
     if (a.has("maximum") && !a.has("config")) {
@@ -147,7 +157,8 @@ int cmd_setvcpus(Session& s, const Args& a) {
         return 1;
     }
     auto st = s.conn()->call<ops::DomainSetVcpus>({.ref = dom->name, .count = *count, .maximum = a.has("maximum"),
-                                                   .live = a.has("live"), .config = a.has("config"), .current = a.has("current")});
+                                                   .live = a.has("live"), .config = a.has("config"), .current = a.has("current"),
+                                                   .guest = a.has("guest")});
     if (!st) {
         s.error(fmt::format("failed to set the vCPUs of domain '{}'", dom->name), st.error());
         return 1;

@@ -123,7 +123,10 @@ std::string format_event(const driver::DomainEvent& e, bool timestamp) {
         std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
         out += fmt::format("{}.{:03}+0000: ", buf, millis);
     }
-    if (e.type == driver::EventType::AgentLifecycle)
+    if (e.type == driver::EventType::MemoryDeviceSizeChange)
+        out += fmt::format("event 'memory-device-size-change' for domain '{}': alias: {} size: {}", e.domain, e.detail,
+                           e.size_kib);
+    else if (e.type == driver::EventType::AgentLifecycle)
         out += fmt::format("event 'agent-lifecycle' for domain '{}': state: '{}' reason: 'channel event'", e.domain, e.detail);
     else if (e.type == driver::EventType::DeviceRemoved || e.type == driver::EventType::DeviceRemovalFailed)
         out += fmt::format("event '{}' for domain '{}': {}",

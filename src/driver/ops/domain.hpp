@@ -612,6 +612,7 @@ struct DomainSetVcpus {
         bool live = false;
         bool config = false;
         bool current = false;
+        bool guest = false;  // how many the guest has online, through its agent
     };
     using Reply = void;
     static constexpr auto fields = std::tuple{
@@ -619,7 +620,8 @@ struct DomainSetVcpus {
         field("maximum", &Request::maximum, "set the maximum (with config) instead of the current count"),
         field("live", &Request::live, "change the running domain"),
         field("config", &Request::config, "change the persistent definition"),
-        field("current", &Request::current, "the current state's definition (the default)")};
+        field("current", &Request::current, "the current state's definition (the default)"),
+        field("guest", &Request::guest, "bring vCPUs online or offline in the guest, through its agent")};
 };
 
 // setvcpu: the vCPUs of vcpulist ("1,3-4") enabled or disabled one by one,
@@ -803,6 +805,146 @@ struct DomainHostname {
     static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
 };
 
+// virsh guest-agent-timeout: how long each later agent call of the running
+// domain may take, libvirt's values: -2 no limit (block), -1 vireo's default
+// (5 s), 0 no wait, else seconds. Kept while the domain runs (across a
+// daemon restart too); qemu-agent-command --timeout/--block override it.
+struct DomainAgentTimeout {
+    static constexpr OpInfo info{.name = "domain.agent_timeout", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/agent-timeout", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Set how long guest agent calls may take (virsh guest-agent-timeout)"};
+    struct Request {
+        std::string ref{};
+        std::string timeout{};  // "-2", "-1", "0" or seconds
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref),
+        required("timeout", &Request::timeout, "-2 no limit, -1 the default (5 s), 0 no wait, else seconds")};
+};
+
+// virsh guestinfo: what the guest agent tells of the guest, as libvirt's
+// typed parameters (user.*, os.*, timezone.*, hostname, fs.*, disk.*, if.*),
+// the groups asked for, or all it supports when none is.
+struct DomainGuestInfo {
+    static constexpr OpInfo info{.name = "domain.guest_info", .method = Method::Get, .path = "/v1/domains/{ref}/guest-info",
+                                 .kind = Kind::Query, .lane = Lane::Query, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Information about the guest from its agent (virsh guestinfo)"};
+    struct Request {
+        std::string ref{};
+        bool users = false;
+        bool os = false;
+        bool timezone = false;
+        bool hostname = false;
+        bool filesystem = false;
+        bool disks = false;
+        bool interfaces = false;
+    };
+    using Reply = std::vector<TypedParam>;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), field("users", &Request::users, "active users (user.*)"),
+        field("os", &Request::os, "operating system (os.*)"), field("timezone", &Request::timezone, "timezone (timezone.*)"),
+        field("hostname", &Request::hostname, "hostname"), field("filesystem", &Request::filesystem, "filesystems (fs.*)"),
+        field("disks", &Request::disks, "disks (disk.*)"), field("interfaces", &Request::interfaces, "interfaces (if.*)")};
+};
+
+// virsh domfsinfo: the filesystems the guest has mounted (guest-get-fsinfo),
+// each with the domain's disks under it.
+struct DomainFsInfo {
+    static constexpr OpInfo info{.name = "domain.fs_info", .method = Method::Get, .path = "/v1/domains/{ref}/filesystems",
+                                 .kind = Kind::Query, .lane = Lane::Query, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The guest's mounted filesystems, from its agent (virsh domfsinfo)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = std::vector<FsInfo>;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+// virsh domfsfreeze/domfsthaw: freeze (thaw) the guest's filesystems, all
+// or the ones mounted at `mountpoints`; how many it froze (thawed).
+struct FsMountpoints {
+    std::string ref{};
+    std::string mountpoints{};  // one a line; empty: every filesystem
+};
+inline constexpr auto kFsMountpointsFields =
+    std::tuple{field("ref", &FsMountpoints::ref),
+               field("mountpoints", &FsMountpoints::mountpoints, "mount points, one a line; empty = all")};
+
+struct DomainFsFreeze {
+    static constexpr OpInfo info{.name = "domain.fs_freeze", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/filesystems/freeze", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Freeze the guest's filesystems through its agent (virsh domfsfreeze)"};
+    using Request = FsMountpoints;
+    using Reply = FsCount;
+    static constexpr auto fields = kFsMountpointsFields;
+};
+
+struct DomainFsThaw {
+    static constexpr OpInfo info{.name = "domain.fs_thaw", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/filesystems/thaw", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Thaw the guest's frozen filesystems through its agent (virsh domfsthaw)"};
+    using Request = FsMountpoints;
+    using Reply = FsCount;
+    static constexpr auto fields = kFsMountpointsFields;
+};
+
+// virsh set-user-password: a guest user's password (guest-set-user-password);
+// `encrypted`: `password` is already a crypt(3) hash.
+struct DomainSetUserPassword {
+    static constexpr OpInfo info{.name = "domain.set_user_password", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/user-password", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Set a guest user's password through its agent (virsh set-user-password)"};
+    struct Request {
+        std::string ref{};
+        std::string user{};
+        std::string password{};
+        bool encrypted = false;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("user", &Request::user, "the guest user"),
+        required("password", &Request::password, "the new password"),
+        field("encrypted", &Request::encrypted, "the password is already encrypted (a crypt(3) hash)")};
+};
+
+// virsh guestvcpus: the guest's vCPUs, online and offlinable (guest-get-vcpus).
+struct DomainGuestVcpus {
+    static constexpr OpInfo info{.name = "domain.guest_vcpus", .method = Method::Get, .path = "/v1/domains/{ref}/guest-vcpus",
+                                 .kind = Kind::Query, .lane = Lane::Query, .read_only_allowed = false,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The guest's vCPUs as its agent sees them (virsh guestvcpus)"};
+    struct Request {
+        std::string ref{};
+    };
+    using Reply = GuestVcpus;
+    static constexpr auto fields = std::tuple{field("ref", &Request::ref)};
+};
+
+// virsh guestvcpus --cpulist L --enable/--disable: bring the guest's vCPUs
+// in `cpulist` online (offline) inside the guest (guest-set-vcpus).
+struct DomainSetGuestVcpus {
+    static constexpr OpInfo info{.name = "domain.set_guest_vcpus", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/guest-vcpus", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Bring guest vCPUs online or offline through its agent (virsh guestvcpus --enable/--disable)"};
+    struct Request {
+        std::string ref{};
+        std::string cpulist{};  // "1-3,^2"
+        bool enable = false;    // false: take them offline
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("cpulist", &Request::cpulist, "vCPU list as libvirt writes it (1-3,^2)"),
+        field("enable", &Request::enable, "bring them online; false takes them offline")};
+};
+
 template <>
 struct EnumNames<KeyCodeset> {
     static constexpr std::string_view what = "codeset";
@@ -894,6 +1036,7 @@ using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, Do
                        DomainAttachDevice, DomainDetachDevice, DomainUpdateDevice, DomainDetachDeviceAlias, DomainVcpuInfo, DomainSetVcpus,
                        DomainSetVcpu,
                        DomainPinThread, DomainSetMemory, DomainMemoryStats, DomainSetMemoryStatsPeriod,
-                       DomainAgentCommand, DomainGetTime, DomainSetTime, DomainHostname>;
+                       DomainAgentCommand, DomainGetTime, DomainSetTime, DomainHostname, DomainAgentTimeout, DomainGuestInfo, DomainFsInfo,
+                       DomainFsFreeze, DomainFsThaw, DomainSetUserPassword, DomainGuestVcpus, DomainSetGuestVcpus>;
 
 }  // namespace vireo::driver::ops

@@ -141,7 +141,11 @@ bool Console::send(const std::string& command) {
 
 void EventLog::add(const driver::DomainEvent& e) {
     std::lock_guard lk(mutex_);
-    events_.emplace_back(e.domain, fmt::format("{}/{}", driver::event_name(e.type), e.detail));
+    // A memory device's size follows its alias: "MemoryDeviceSizeChange/virtiomem0/131072".
+    if (e.type == driver::EventType::MemoryDeviceSizeChange)
+        events_.emplace_back(e.domain, fmt::format("{}/{}/{}", driver::event_name(e.type), e.detail, e.size_kib));
+    else
+        events_.emplace_back(e.domain, fmt::format("{}/{}", driver::event_name(e.type), e.detail));
 }
 
 std::vector<std::string> EventLog::for_domain(const std::string& name) const {

@@ -64,7 +64,8 @@ private:
 // How many times the guest's boot marker appears in `text`.
 int count_boot_markers(const std::string& text);
 
-// Records lifecycle events ("Started/Booted", ...).
+// Records events ("Started/Booted", "DeviceRemoved/dimm1",
+// "MemoryDeviceSizeChange/virtiomem0/131072", ...).
 class EventLog {
 public:
     void add(const driver::DomainEvent& e);

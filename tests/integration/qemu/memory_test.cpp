@@ -5,6 +5,8 @@
 
 #include <fstream>
 
+#include <fmt/ranges.h>
+
 #include "driver/ops/domain.hpp"
 #include "helpers.hpp"
 #include "support/guest.hpp"
@@ -209,6 +211,9 @@ void virtio_mem_steps(GuestFixture& f, Console& c) {
     const long grown = wait_mem_total_above(c, before + 120 * 1024, seconds(90));
     EXPECT_GT(grown, before + 120 * 1024) << "MemTotal " << before << " KiB before" << log_of(f, "memhp");
     EXPECT_TRUE(current_is(131072)) << definitions(f, "memhp").live;
+    // virsh's memory-device-size-change event told the new size.
+    EXPECT_TRUE(f.events.wait_for("memhp", "MemoryDeviceSizeChange/virtiomem0/131072", seconds(5)))
+        << fmt::format("{}", fmt::join(f.events.for_domain("memhp"), " "));
 
     // Lower it: the guest gives the blocks back.
     st = f.drv->call<ops::DomainUpdateDevice>({.ref = "memhp", .xml = virtio_mem_doc(128, 2048, 0), .live = true});
@@ -217,6 +222,8 @@ void virtio_mem_steps(GuestFixture& f, Console& c) {
     testing::Test::RecordProperty("virtio_mem_total_kib", fmt::format("{} -> {} -> {}", before, grown, shrunk));
     EXPECT_LT(shrunk, grown - 120 * 1024) << log_of(f, "memhp");
     EXPECT_TRUE(current_is(0)) << definitions(f, "memhp").live;
+    EXPECT_TRUE(f.events.wait_for("memhp", "MemoryDeviceSizeChange/virtiomem0/0", seconds(5)))
+        << fmt::format("{}", fmt::join(f.events.for_domain("memhp"), " "));
 }
 
 // One guest for every step: refusals first (each leaves both definitions as

@@ -197,6 +197,11 @@ TEST_F(LibvirtClients, VirtInstallImportsAndStartsAGuest) {
     EXPECT_NE(xml.out.find("<source file='" + disk.string() + "'/>"), std::string::npos) << xml.out;
     EXPECT_NE(xml.out.find("<memory unit='KiB'>131072</memory>"), std::string::npos) << xml.out;
     EXPECT_NE(xml.out.find("libosinfo.org/linux/2020"), std::string::npos) << xml.out;  // virt-install's metadata kept
+    // virt-install adds the guest agent's channel for a Linux guest (vireod's
+    // version and domain capabilities let it), and vireod gives it its socket.
+    EXPECT_TRUE(std::regex_search(xml.out, std::regex("<channel type='unix'>\\s*<source mode='bind' path='[^']+'/>\\s*"
+                                                      "<target type='virtio' name='org.qemu.guest_agent.0'")))
+        << xml.out;
 
     EXPECT_EQ(ok({"destroy", "vi1"}), "Domain 'vi1' destroyed\n\n");
     EXPECT_EQ(ok({"undefine", "vi1"}), "Domain 'vi1' has been undefined\n\n");

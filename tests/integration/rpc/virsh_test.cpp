@@ -151,7 +151,7 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     same({"setmaxmem", "web", "262144"});  // running: refused, as libvirt
     same({"dumpxml", "web"});
 
-    // The guest agent: virDomainGetTime / SetTime, virDomainGetHostname.
+    // The guest agent: virDomainGetTime / SetTime, virDomainGetHostname, ...
     bool connected = false;
     for (int i = 0; i < 300 && !connected; ++i) {
         connected = ok({"dumpxml", "web"}).find("name='org.qemu.guest_agent.0' state='connected'") != std::string::npos;
@@ -164,6 +164,40 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     const std::string set = ok({"domtime", "web"});
     EXPECT_TRUE(std::regex_search(set, std::regex("^Time: 17000000[0-5][0-9]\n$"))) << set;
     same({"domhostname", "web"});
+    // virDomainAgentSetResponseTimeout: a bound of 10 s, then the default again.
+    EXPECT_EQ(ok({"guest-agent-timeout", "web", "--timeout", "10"}), "\n");
+    same({"domhostname", "web"});
+    same({"guest-agent-timeout", "web", "--timeout", "-3"});
+    EXPECT_EQ(ok({"guest-agent-timeout", "web", "--timeout", "-1"}), "\n");
+    // virDomainGetGuestVcpus / SetGuestVcpus: the guest onlined the vCPU
+    // hotplugged above (the test guest's uevent helper); the agent takes it
+    // offline and brings it back.
+    EXPECT_EQ(ok({"guestvcpus", "web", "--cpulist", "1", "--disable"}), "\n");
+    EXPECT_EQ(ok({"guestvcpus", "web"}), "vcpus          : 0-1\nonline         : 0\nofflinable     : 1\n\n");
+    same({"guestvcpus", "web"});
+    EXPECT_EQ(ok({"guestvcpus", "web", "--cpulist", "1", "--enable"}), "\n");
+    EXPECT_EQ(ok({"guestvcpus", "web"}), "vcpus          : 0-1\nonline         : 0-1\nofflinable     : 1\n\n");
+    same({"guestvcpus", "web", "--cpulist", "0", "--disable"});  // the refusal reads the same
+    // virDomainGetVcpusFlags / SetVcpusFlags with VIR_DOMAIN_VCPU_GUEST.
+    EXPECT_EQ(ok({"vcpucount", "web", "--guest"}), "2\n\n");
+    EXPECT_EQ(ok({"setvcpus", "web", "1", "--guest"}), "\n");
+    same({"vcpucount", "web", "--guest"});
+    EXPECT_EQ(ok({"vcpucount", "web", "--guest"}), "1\n\n");
+    EXPECT_EQ(ok({"setvcpus", "web", "2", "--guest"}), "\n");
+    EXPECT_EQ(ok({"vcpucount", "web", "--guest"}), "2\n\n");
+    // virDomainGetFSInfo, virDomainFSFreeze / FSThaw: the guest runs from
+    // its initramfs, which the agent does not list: none, and 0 frozen.
+    same({"domfsinfo", "web"});
+    EXPECT_EQ(ok({"domfsfreeze", "web"}), "Froze 0 filesystem(s)\n\n");
+    same({"domfsthaw", "web"});
+    same({"domfsthaw", "web", "/"});  // refused, as libvirt refuses it
+    // virDomainGetGuestInfo: the typed parameters as vireo prints them.
+    same({"guestinfo", "web"});
+    same({"guestinfo", "web", "--os", "--hostname"});
+    // virDomainSetUserPassword: the guest's chpasswd sets /etc/shadow.
+    EXPECT_EQ(ok({"set-user-password", "web", "root", "rpc-s3cret"}), "Password set successfully for root in web\n");
+    same({"set-user-password", "web", "root", "$6$rpc$hash", "--encrypted"});
+    EXPECT_EQ(virsh({"set-user-password", "web", "nosuchuser", "pw"}).exit_code, 1);
 
     // NIC hotplug through virDomainAttachDeviceFlags / DetachDeviceFlags.
     const std::string nic = (dir_ / "nic.xml").string();
@@ -217,6 +251,11 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
         "Defined Added[\\s\\S]*Started Booted[\\s\\S]*Suspended Paused[\\s\\S]*Resumed Unpaused[\\s\\S]*"
         "Stopped Destroyed[\\s\\S]*Undefined Removed";
     EXPECT_TRUE(events->wait_for(std::regex(expected), 30s)) << events->output();
+    // The agent-lifecycle callback (virConnectDomainEventAgentLifecycleCallback)
+    // told virsh when the guest's qemu-ga opened its channel.
+    EXPECT_NE(events->output().find("event 'agent-lifecycle' for domain 'web': state: 'connected' reason: 'channel event'"),
+              std::string::npos)
+        << events->output();
     events->kill();
 }
 

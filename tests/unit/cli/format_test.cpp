@@ -81,6 +81,17 @@ TEST(CliArgs, ArgvOptionGathersTrailingWords) {
     EXPECT_EQ(a->rest, (std::vector<std::string>{"a", "new", "text"}));
 }
 
+// virsh takes an argv option by name too, once a word: domfsfreeze d --mountpoint /a --mountpoint /b.
+TEST(CliArgs, ArgvOptionByNameRepeats) {
+    const CommandSpec* freeze = find_command("domfsfreeze");
+    ASSERT_NE(freeze, nullptr);
+    auto a = parse_args(*freeze, {"demo", "--mountpoint", "/a", "--mountpoint=/b", "/c"});
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_EQ(a->get("domain"), "demo");
+    EXPECT_EQ(a->rest, (std::vector<std::string>{"/a", "/b", "/c"}));
+    EXPECT_EQ(parse_args(*freeze, {"demo", "--mountpoint"}).error().message, "expected syntax: --mountpoint <string>");
+}
+
 TEST(CliArgs, EveryVerbHasHelp) {
     for (const auto& spec : command_table()) {
         const std::string help = command_help(spec);
@@ -182,6 +193,10 @@ TEST(CliFormat, EventLine) {
     e.when = std::chrono::system_clock::time_point{} + std::chrono::milliseconds(1700000000123);
     EXPECT_EQ(format_event(e, false), "event 'lifecycle' for domain 'demo': Started Booted");
     EXPECT_EQ(format_event(e, true), "2023-11-14 22:13:20.123+0000: event 'lifecycle' for domain 'demo': Started Booted");
+    e.type = driver::EventType::MemoryDeviceSizeChange;
+    e.detail = "virtiomem0";
+    e.size_kib = 131072;
+    EXPECT_EQ(format_event(e, false), "event 'memory-device-size-change' for domain 'demo': alias: virtiomem0 size: 131072");
 }
 
 TEST(CliComplete, VerbsOptionsAndGlobalOptions) {

@@ -326,7 +326,7 @@ TEST(CliVerbs, StartWithConsole) {
 }
 
 TEST(CliVerbs, EventListAndTimeout) {
-    EXPECT_EQ(vireo({"event", "--list"}).out, "lifecycle\ndevice-removed\ndevice-removal-failed\nagent-lifecycle\n");
+    EXPECT_EQ(vireo({"event", "--list"}).out, "lifecycle\ndevice-removed\ndevice-removal-failed\nagent-lifecycle\nmemory-device-size-change\n");
     auto r = vireo({"event", "--loop", "--event", "lifecycle", "--timeout", "1"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.out, "event loop timed out\nevents received: 0\n\n");

@@ -1,7 +1,9 @@
 // The XDR codec and the packet framing of libvirt's remote protocol.
 #include <gtest/gtest.h>
 
+#include "rpc/events.hpp"
 #include "rpc/packet.hpp"
+#include "rpc/protocol.hpp"
 #include "rpc/xdr.hpp"
 
 namespace vireo::rpc {
@@ -94,6 +96,48 @@ TEST(Packet, BadLengthsAndHeadersAreFatal) {
     bad_status[4 + 20 + 3] = 7;
     FrameDecoder d2;
     EXPECT_FALSE(d2.feed(bad_status));
+}
+
+// The agent-lifecycle and memory-device-size-change callbacks carry what
+// libvirt's clients decode: the callback id, the domain, then the state and
+// reason, or the device's alias and size; other event IDs skip them.
+TEST(RpcEvents, AgentLifecycleAndMemoryDeviceSizeChangeBodies) {
+    driver::DomainEvent agent;
+    agent.type = driver::EventType::AgentLifecycle;
+    agent.detail = "disconnected";
+    agent.domain = "web";
+    auto m = encode_event(kEventIdAgentLifecycle, 7, agent);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->first, 348);
+    XdrReader r(m->second);
+    EXPECT_EQ(*r.i32(), 7);
+    EXPECT_EQ(*r.string(), "web");
+    ASSERT_TRUE(r.fixed_opaque(16));
+    EXPECT_EQ(*r.i32(), -1);
+    EXPECT_EQ(*r.i32(), kAgentDisconnected);
+    EXPECT_EQ(*r.i32(), kAgentReasonChannel);
+    EXPECT_EQ(r.remaining(), 0u);
+    EXPECT_FALSE(encode_event(kEventIdLifecycle, 7, agent));
+    EXPECT_FALSE(encode_event(kEventIdMemoryDeviceSizeChange, 7, agent));
+
+    driver::DomainEvent size;
+    size.type = driver::EventType::MemoryDeviceSizeChange;
+    size.detail = "virtiomem0";
+    size.domain = "web";
+    size.size_kib = 131072;
+    m = encode_event(kEventIdMemoryDeviceSizeChange, 3, size);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->first, 438);
+    XdrReader s(m->second);
+    EXPECT_EQ(*s.i32(), 3);
+    EXPECT_EQ(*s.string(), "web");
+    ASSERT_TRUE(s.fixed_opaque(16));
+    EXPECT_EQ(*s.i32(), -1);
+    EXPECT_EQ(*s.string(), "virtiomem0");
+    EXPECT_EQ(*s.u64(), 131072u);
+    EXPECT_EQ(s.remaining(), 0u);
+    EXPECT_FALSE(encode_event(kEventIdAgentLifecycle, 3, size));
+    EXPECT_TRUE(event_id_served(kEventIdAgentLifecycle) && event_id_served(kEventIdMemoryDeviceSizeChange));
 }
 
 }  // namespace

@@ -92,6 +92,40 @@ TEST(Wire, EventRoundTrip) {
     EXPECT_EQ(back->type, driver::EventType::PmSuspended);
     EXPECT_EQ(back->detail, "Memory");
     EXPECT_EQ(back->domain, "vm1");
+    e.type = driver::EventType::MemoryDeviceSizeChange;
+    e.detail = "virtiomem0";
+    e.size_kib = 262144;
+    back = event_from_json(to_json(e));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->type, driver::EventType::MemoryDeviceSizeChange);
+    EXPECT_EQ(back->size_kib, 262144u);
+}
+
+// The guest agent's answers (domfsinfo, domfsfreeze, guestvcpus, guestinfo) travel whole.
+TEST(Wire, GuestAgentRepliesRoundTrip) {
+    const driver::FsInfo fs{"/mnt/data", "vda", "ext4", "vda,vdb"};
+    auto f = fs_info_from_json(to_json(fs));
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->mountpoint, fs.mountpoint);
+    EXPECT_EQ(f->name, fs.name);
+    EXPECT_EQ(f->type, fs.type);
+    EXPECT_EQ(f->targets, fs.targets);
+    auto n = fs_count_from_json(to_json(driver::FsCount{3}));
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->filesystems, 3U);
+    auto v = guest_vcpus_from_json(to_json(driver::GuestVcpus{"0-3", "0-1,3", "1-3"}));
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->vcpus, "0-3");
+    EXPECT_EQ(v->online, "0-1,3");
+    EXPECT_EQ(v->offlinable, "1-3");
+    auto p = typed_param_from_json(to_json(driver::TypedParam{"fs.0.total-bytes", "ullong", "1024"}));
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->field, "fs.0.total-bytes");
+    EXPECT_EQ(p->type, "ullong");
+    EXPECT_EQ(p->value, "1024");
+    auto missing = typed_param_from_json(nlohmann::json{{"field", "os.id"}});
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code, ErrorCode::Protocol);
 }
 
 }  // namespace
