@@ -164,6 +164,15 @@ bool SnapshotDef::is_internal() const {
     return std::any_of(disks.begin(), disks.end(), [](const SnapshotDisk& d) { return d.snapshot == "internal"; });
 }
 
+std::string default_external_snapshot_path(std::string_view disk_path, std::string_view snapshot_name) {
+    const std::size_t slash = disk_path.rfind('/');
+    const std::size_t base = slash == std::string_view::npos ? 0 : slash + 1;
+    const std::size_t dot = disk_path.rfind('.');
+    // A dot that starts the file name (".disk") is not a suffix.
+    const std::string_view stem = dot != std::string_view::npos && dot > base ? disk_path.substr(0, dot) : disk_path;
+    return fmt::format("{}.{}", stem, snapshot_name);
+}
+
 Status validate_snapshot_name(std::string_view name) {
     if (name.empty()) return fail(ErrorCode::XmlError, "snapshot name must not be empty");
     if (name == "." || name == "..") return fail(ErrorCode::XmlError, "invalid snapshot name '{}'", name);

@@ -69,6 +69,12 @@ Result<SnapshotDef> parse_snapshot_xml(std::string_view xml, SnapshotParseFlags 
 // disks, domain.
 std::string format_snapshot_xml(const SnapshotDef& def);
 
+// libvirt's default file of an external disk snapshot: the disk's image
+// path with the suffix of its file name (from the last '.') replaced by the
+// snapshot name, or the snapshot name appended after a '.' when the file
+// name has no suffix: /x/disk.qcow2 -> /x/disk.snap1, /x/disk -> /x/disk.snap1.
+std::string default_external_snapshot_path(std::string_view disk_path, std::string_view snapshot_name);
+
 // A snapshot name is one file name of the metadata directory and one qcow2
 // snapshot tag: not empty, no '/', not "." or "..", no control characters.
 Status validate_snapshot_name(std::string_view name);

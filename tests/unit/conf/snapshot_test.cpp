@@ -189,3 +189,32 @@ TEST(SnapshotTree, RendersAsVirshTree) {
               "t\n"
               "\n");
 }
+
+TEST(SnapshotXml, DefaultExternalFileReplacesTheSuffixAsLibvirt) {
+    EXPECT_EQ(default_external_snapshot_path("/x/disk.qcow2", "snap1"), "/x/disk.snap1");
+    EXPECT_EQ(default_external_snapshot_path("/x/disk.img.raw", "s"), "/x/disk.img.s");
+    EXPECT_EQ(default_external_snapshot_path("/x/disk", "snap1"), "/x/disk.snap1");
+    EXPECT_EQ(default_external_snapshot_path("/x.d/disk", "snap1"), "/x.d/disk.snap1") << "a dot in a directory is no suffix";
+    EXPECT_EQ(default_external_snapshot_path("/x/.disk", "snap1"), "/x/.disk.snap1") << "a leading dot is no suffix";
+}
+
+TEST(SnapshotXml, RecordedExternalDiskOnlySnapshotRoundTrips) {
+    const std::string xml = std::string(R"(<domainsnapshot><name>ext1</name><state>disk-snapshot</state>
+  <creationTime>1700000000</creationTime><memory snapshot='no'/>
+  <disks><disk name='vda' snapshot='external' type='file'><driver type='qcow2'/><source file='/var/lib/vireo/web.ext1'/></disk>
+  <disk name='hdc' snapshot='no'/></disks>)") + std::string(kDomain) + "</domainsnapshot>";
+    auto def = parse_ok(xml, {.redefine = true});
+    EXPECT_EQ(def.state, "disk-snapshot");
+    EXPECT_EQ(def.memory, "no");
+    ASSERT_EQ(def.disks.size(), 2u);
+    EXPECT_EQ(def.disks[0].type, "file");
+    EXPECT_EQ(def.disks[0].source, "/var/lib/vireo/web.ext1");
+    EXPECT_TRUE(def.is_external());
+    EXPECT_FALSE(def.is_internal());
+    const std::string out = format_snapshot_xml(def);
+    EXPECT_NE(out.find("<disk name='vda' snapshot='external' type='file'>\n      <driver type='qcow2'/>\n"
+                       "      <source file='/var/lib/vireo/web.ext1'/>\n    </disk>"),
+              std::string::npos)
+        << out;
+    expect_fixed_point(def);
+}
