@@ -90,6 +90,15 @@ Result<Args> parse_args(const CommandSpec& spec, const std::vector<std::string>&
         const OptSpec* opt = find_option(spec, name);
         if (opt == nullptr)
             return fail(ErrorCode::InvalidArg, "command '{}' doesn't support option --{}", spec.name, name);
+        if (opt->type == OptType::Argv) {  // --diskspec X --diskspec Y: each one more word
+            if (!inline_value) {
+                if (i + 1 >= words.size()) return fail(ErrorCode::InvalidArg, "expected syntax: --{} <string>", name);
+                inline_value = words[++i];
+            }
+            args.values[std::string(opt->name)];
+            args.rest.push_back(std::move(*inline_value));
+            continue;
+        }
         if (opt->type == OptType::Bool) {
             if (inline_value) return fail(ErrorCode::InvalidArg, "option --{} takes no value", name);
             VIREO_TRY(store(spec, *opt, "", args));

@@ -27,7 +27,7 @@ enum class OptType {
     Bool,    // --flag
     String,  // --name <string>
     Number,  // --name <number>  (non-negative integer)
-    Argv,    // every remaining positional word (at most one per verb, last)
+    Argv,    // every remaining positional word, and each --name <word> (at most one per verb, last)
 };
 
 struct OptSpec {

@@ -3,7 +3,7 @@
 // snapshot-edit, snapshot-parent, snapshot-revert, snapshot-delete. The tree
 // questions (--roots, --leaves, --parent, info's counts) are answered here
 // from snapshot.list; the daemon refuses what is not supported yet (external
-// snapshots, --disk-only, --quiesce, --live) before changing anything.
+// memory, --quiesce, --live) before changing anything.
 #include "cli/vireo/commands.hpp"
 #include "cli/vireo/session.hpp"
 #include "cli/vireo/snapshot_format.hpp"
@@ -108,20 +108,23 @@ int cmd_snapshot_create(Session& s, const Args& a) {
 }
 
 int cmd_snapshot_create_as(Session& s, const Args& a) {
-    for (const char* opt : {"memspec", "diskspec"})
-        if (a.has(opt)) {
-            s.error(fmt::format("unsupported configuration: --{} (external snapshots) is not supported yet", opt));
-            return 1;
-        }
-    const std::string xml = snapshot_create_as_xml(a.get("name"), a.get("description"));
+    if (a.has("memspec")) {
+        s.error("unsupported configuration: --memspec (external memory snapshots) is not supported yet");
+        return 1;
+    }
+    auto xml = snapshot_create_as_xml(a.get("name"), a.get("description"), a.rest);
+    if (!xml) {
+        s.error(xml.error().full_message());
+        return 1;
+    }
     if (a.has("print-xml")) {
-        s.out("{}", xml);
+        s.out("{}", *xml);
         return 0;
     }
     auto dom = s.domain(a.get("domain"));
     if (!dom) return 1;
     auto req = create_flags(a);
-    req.xml = xml;
+    req.xml = std::move(*xml);
     return create(s, dom->name, std::move(req), "");
 }
 
@@ -345,8 +348,8 @@ void add_snapshot_commands(std::vector<CommandSpec>& t) {
     const std::vector<OptSpec> create_opts{
         {"no-metadata", OptType::Bool, "take snapshot but create no metadata"},
         {"halt", OptType::Bool, "halt domain after snapshot is created"},
-        {"disk-only", OptType::Bool, "capture disk state but not vm state (not supported yet)"},
-        {"reuse-external", OptType::Bool, "reuse any existing external files (not supported yet)"},
+        {"disk-only", OptType::Bool, "capture disk state but not vm state"},
+        {"reuse-external", OptType::Bool, "reuse any existing external files"},
         {"quiesce", OptType::Bool, "quiesce guest's file systems (not supported yet)"},
         {"atomic", OptType::Bool, "require atomic operation"},
         {"live", OptType::Bool, "take a live snapshot (not supported yet)"},
@@ -363,7 +366,8 @@ void add_snapshot_commands(std::vector<CommandSpec>& t) {
                                    {"description", OptType::String, "description of snapshot", false, true},
                                    {"print-xml", OptType::Bool, "print XML document rather than create"},
                                    {"memspec", OptType::String, "memory attributes (not supported yet)"},
-                                   {"diskspec", OptType::String, "disk attributes (not supported yet)"}};
+                                   {"diskspec", OptType::Argv,
+                                    "disk attributes: disk[,snapshot=type][,driver=type][,stype=type][,file=name]"}};
     create_as.insert(create_as.end(), create_opts.begin(), create_opts.end());
     t.push_back({"snapshot-create-as", g, "Create a snapshot from a set of args",
                  "Create a snapshot (disk and RAM) from arguments", create_as, cmd_snapshot_create_as, true, true});

@@ -97,10 +97,66 @@ std::string format_snapshot_info(const std::vector<driver::SnapshotSummary>& all
     return out;
 }
 
-std::string snapshot_create_as_xml(const std::string& name, const std::string& description) {
+namespace {
+
+// "a,,b,c" -> {"a,b", "c"}: virsh's comma-separated list with ",," escapes.
+std::vector<std::string> split_spec(const std::string& spec) {
+    std::vector<std::string> out(1);
+    for (std::size_t i = 0; i < spec.size(); ++i) {
+        if (spec[i] != ',') {
+            out.back() += spec[i];
+        } else if (i + 1 < spec.size() && spec[i + 1] == ',') {
+            out.back() += ',';
+            ++i;
+        } else {
+            out.emplace_back();
+        }
+    }
+    return out;
+}
+
+Result<std::string> diskspec_xml(const std::string& spec) {
+    auto parts = split_spec(spec);
+    const std::string& name = parts.front();
+    if (name.empty()) return fail(ErrorCode::InvalidArg, "unable to parse diskspec: {}", spec);
+    std::string snapshot, driver, stype, file;
+    for (std::size_t i = 1; i < parts.size(); ++i) {
+        const auto eq = parts[i].find('=');
+        const std::string key = parts[i].substr(0, eq);
+        const std::string value = eq == std::string::npos ? std::string() : parts[i].substr(eq + 1);
+        std::string* slot = key == "snapshot" ? &snapshot : key == "driver" ? &driver : key == "stype" ? &stype
+                          : key == "file" ? &file : nullptr;
+        if (!slot || eq == std::string::npos || !slot->empty()) return fail(ErrorCode::InvalidArg, "unable to parse diskspec: {}", spec);
+        *slot = value;
+    }
+    if (!stype.empty() && stype != "file" && stype != "block")
+        return fail(ErrorCode::InvalidArg, "unable to parse diskspec: {}: stype must be file or block", spec);
+    std::string out = fmt::format("    <disk name='{}'", conf::xml::escape(name));
+    if (!snapshot.empty()) out += fmt::format(" snapshot='{}'", conf::xml::escape(snapshot));
+    if (!stype.empty()) out += fmt::format(" type='{}'", stype);
+    if (driver.empty() && file.empty()) return out + "/>\n";
+    out += ">\n";
+    if (!driver.empty()) out += fmt::format("      <driver type='{}'/>\n", conf::xml::escape(driver));
+    if (!file.empty()) out += fmt::format("      <source {}='{}'/>\n", stype == "block" ? "dev" : "file", conf::xml::escape(file));
+    return out + "    </disk>\n";
+}
+
+}  // namespace
+
+Result<std::string> snapshot_create_as_xml(const std::string& name, const std::string& description,
+                                           const std::vector<std::string>& diskspecs) {
     std::string out = "<domainsnapshot>\n";
     if (!name.empty()) out += fmt::format("  <name>{}</name>\n", conf::xml::escape(name));
     if (!description.empty()) out += fmt::format("  <description>{}</description>\n", conf::xml::escape(description));
+    if (!diskspecs.empty()) {
+        out += "  <disks>\n";
+        for (const auto& spec : diskspecs) {
+            auto disk = diskspec_xml(spec);
+            if (!disk) return std::unexpected(disk.error());
+            out += *disk;
+        }
+        out += "  </disks>\n";
+    }
     out += "</domainsnapshot>\n";
     return out;
 }

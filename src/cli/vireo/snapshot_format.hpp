@@ -42,8 +42,12 @@ std::string format_snapshot_info(const std::vector<driver::SnapshotSummary>& all
 // "2026-12-07 06:10:00 +0000" (virsh's creation time, local time zone).
 std::string format_snapshot_time(std::uint64_t seconds);
 
-// snapshot-create-as's document (what --print-xml prints).
-std::string snapshot_create_as_xml(const std::string& name, const std::string& description);
+// snapshot-create-as's document (what --print-xml prints), with one
+// <disk> per --diskspec "disk[,snapshot=type][,driver=type][,stype=type][,file=name]"
+// (virsh's syntax: ",," is a comma inside a value). InvalidArg for a
+// diskspec virsh would refuse.
+Result<std::string> snapshot_create_as_xml(const std::string& name, const std::string& description,
+                                           const std::vector<std::string>& diskspecs = {});
 
 nlohmann::json snapshot_json(const driver::SnapshotSummary& s);
 

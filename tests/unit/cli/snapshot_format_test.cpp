@@ -100,8 +100,24 @@ TEST(SnapshotFormat, TableTreeAndInfoAreVirshs) {
 }
 
 TEST(SnapshotFormat, CreateAsDocumentEscapesItsText) {
-    EXPECT_EQ(snapshot_create_as_xml("s1", "a <b> & 'c'"),
+    EXPECT_EQ(snapshot_create_as_xml("s1", "a <b> & 'c'").value(),
               "<domainsnapshot>\n  <name>s1</name>\n  <description>a &lt;b&gt; &amp; &apos;c&apos;</description>\n"
               "</domainsnapshot>\n");
-    EXPECT_EQ(snapshot_create_as_xml("", ""), "<domainsnapshot>\n</domainsnapshot>\n");
+    EXPECT_EQ(snapshot_create_as_xml("", "").value(), "<domainsnapshot>\n</domainsnapshot>\n");
+}
+
+TEST(SnapshotFormat, DiskspecsBecomeDisksAsVirshWritesThem) {
+    auto xml = snapshot_create_as_xml("s1", "", {"vda,snapshot=external,file=/x/a,,b.ovl", "vdb,snapshot=no",
+                                                 "sda,stype=block,driver=qcow2,file=/dev/vg/s"});
+    ASSERT_TRUE(xml) << xml.error().message;
+    EXPECT_EQ(*xml, "<domainsnapshot>\n  <name>s1</name>\n  <disks>\n"
+                    "    <disk name='vda' snapshot='external'>\n      <source file='/x/a,b.ovl'/>\n    </disk>\n"
+                    "    <disk name='vdb' snapshot='no'/>\n"
+                    "    <disk name='sda' type='block'>\n      <driver type='qcow2'/>\n      <source dev='/dev/vg/s'/>\n"
+                    "    </disk>\n  </disks>\n</domainsnapshot>\n");
+    for (const std::string bad : {",snapshot=external", "vda,bogus=1", "vda,file", "vda,file=/a,file=/b", "vda,stype=net"}) {
+        auto r = snapshot_create_as_xml("s1", "", {bad});
+        ASSERT_FALSE(r) << bad;
+        EXPECT_NE(r.error().message.find("unable to parse diskspec: " + bad), std::string::npos) << r.error().message;
+    }
 }

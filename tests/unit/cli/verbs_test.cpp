@@ -271,7 +271,15 @@ TEST(CliVerbs, SnapshotCreateAsPrintsItsDocumentAndRefusesExternalSpecs) {
     EXPECT_EQ(r.out, "<domainsnapshot>\n  <name>s1</name>\n  <description>first &amp; best</description>\n</domainsnapshot>\n");
     r = vireo({"snapshot-create-as", "test", "s1", "--memspec", "file=/tmp/m"});
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_EQ(r.err, "error: unsupported configuration: --memspec (external snapshots) is not supported yet\n");
+    EXPECT_EQ(r.err, "error: unsupported configuration: --memspec (external memory snapshots) is not supported yet\n");
+    // --diskspec is repeatable (and also takes the words after the positional ones, as virsh's).
+    r = vireo({"snapshot-create-as", "test", "s1", "--print-xml", "--diskspec", "vda,file=/x/a.ovl", "--diskspec=vdb,snapshot=no"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "<domainsnapshot>\n  <name>s1</name>\n  <disks>\n    <disk name='vda'>\n      <source file='/x/a.ovl'/>\n"
+                     "    </disk>\n    <disk name='vdb' snapshot='no'/>\n  </disks>\n</domainsnapshot>\n");
+    r = vireo({"snapshot-create-as", "test", "s1", "--print-xml", "--diskspec", "vda,nosuch=1"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "error: unable to parse diskspec: vda,nosuch=1\n");
     r = vireo({"snapshot-info", "test"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.err, "error: --snapshotname or --current is required\n");
