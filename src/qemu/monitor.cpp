@@ -440,6 +440,13 @@ Status Monitor::snapshot_delete(std::string_view job_id, std::string_view tag, c
     return done(run("snapshot-delete", {{"job-id", job_id}, {"tag", tag}, {"devices", devices}}));
 }
 
+Status Monitor::blockdev_snapshot(const std::vector<std::pair<std::string, std::string>>& node_overlay) {
+    nlohmann::json actions = nlohmann::json::array();
+    for (const auto& [node, overlay] : node_overlay)
+        actions.push_back({{"type", "blockdev-snapshot"}, {"data", {{"node", node}, {"overlay", overlay}}}});
+    return done(run("transaction", {{"actions", actions}}));
+}
+
 Result<std::vector<QemuJobInfo>> Monitor::query_jobs() {
     auto r = run("query-jobs");
     if (!r) return std::unexpected(r.error());

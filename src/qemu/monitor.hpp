@@ -348,6 +348,12 @@ public:
     Result<std::vector<QemuJobInfo>> query_jobs();
     Status job_dismiss(std::string_view job_id);
 
+    // --- external snapshots -----------------------------------------------------
+    // One `transaction` of blockdev-snapshot actions: each (node, overlay)
+    // pair puts the format node `overlay` (added with no backing) on top of
+    // `node`; QEMU does all of them or none.
+    Status blockdev_snapshot(const std::vector<std::pair<std::string, std::string>>& node_overlay);
+
     // --- the display ------------------------------------------------------------
     // Write the screen to `path` as PNG (screendump format=png); `device`
     // and `head` pick a display other than the primary one ("" = primary).

@@ -470,6 +470,20 @@ struct QemuDriverImpl {
     };
     Status delete_live_tag(const std::shared_ptr<DomainObject>& obj, const std::shared_ptr<QemuPrivate>& priv,
                            std::string_view tag, const std::vector<SnapDisk>& disks);
+    // External disk-only snapshots (qemu_snapshot_external.cpp): qcow2
+    // overlays made on the disks (QEMU's blockdev-snapshot transaction on a
+    // running domain, the image engine on a shut-off one), a revert onto a
+    // new overlay of the snapshot's images, a delete that commits a shut-off
+    // domain's leaf overlay into its base. Nothing changes when they fail.
+    Status create_external(const std::shared_ptr<DomainObject>& obj, const conf::SnapshotDef& snap, bool reuse);
+    Status revert_external(const std::shared_ptr<DomainObject>& obj, const conf::SnapshotDef& snap,
+                           const driver::ops::SnapshotRevert::Request& r);
+    Status delete_external(const std::shared_ptr<DomainObject>& obj, const conf::SnapshotDef& snap, bool has_children);
+    // The domain other than `except` whose definitions (persistent or live)
+    // use image `path` (a disk or a layer of its backing chain).
+    std::optional<std::string> image_user(const std::string& path, std::string_view except);
+    // `next` becomes the persistent definition (on disk, then in memory).
+    Status save_config_def(DomainObject& obj, conf::DomainDef next);
     // Crash safety (snapshot_store.hpp): settle the records of snapshots a
     // stopped daemon was taking: under the domain's job (every snapshot
     // operation starts with it), and for every domain at start-up.

@@ -9,8 +9,8 @@
 // the current marker) is kept by driver::SnapshotStore beside the domain
 // definitions; the tree is derived from each snapshot's parent.
 //
-// External snapshots, --quiesce, --live and --reuse-external are refused as
-// not supported yet.
+// External disk-only snapshots are qemu_snapshot_external.cpp's. External
+// memory, --quiesce and --live are refused as not supported yet.
 #include <algorithm>
 #include <ctime>
 #include <thread>
@@ -53,20 +53,44 @@ Result<std::vector<SnapDisk>> internal_disks(const conf::SnapshotDef& snap, cons
     return out;
 }
 
+// An external disk of a snapshot: a file (vireo makes qcow2 overlays of
+// file images), named by libvirt's default when the document names none.
+Status align_external_disk(conf::SnapshotDisk& sd, const conf::Disk& disk, std::string_view snapshot) {
+    if (disk.type != "file")
+        return std::unexpected(not_supported_yet(fmt::format("an external snapshot of disk '{}' of type '{}'", disk.target_dev, disk.type)));
+    if (sd.type == "block") return std::unexpected(not_supported_yet(fmt::format("an external snapshot of disk '{}' onto a block device", disk.target_dev)));
+    sd.type = "file";
+    if (sd.driver_type.empty()) sd.driver_type = "qcow2";
+    if (sd.driver_type != "qcow2")
+        return fail(ErrorCode::Unsupported,
+                    "unsupported configuration: external snapshot format for disk {} is unsupported: {} (an overlay must be qcow2)",
+                    disk.target_dev, sd.driver_type);
+    if (sd.source.empty()) {
+        if (disk.source.file.empty())
+            return fail(ErrorCode::InvalidArg, "unsupported configuration: cannot generate external snapshot name for disk '{}' without source",
+                        disk.target_dev);
+        sd.source = conf::default_external_snapshot_path(disk.source.file, snapshot);
+    }
+    return {};
+}
+
 // libvirt's alignment of a create document with the domain: every disk gets
-// a mode (listed, else its own snapshot= attribute, else internal for a
-// writable disk and no for a read-only one or a cdrom), the memory a mode
-// from the domain's state. What vireo cannot do yet is refused here.
-Status align(conf::SnapshotDef& snap, const conf::DomainDef& def, bool active) {
-    if (snap.memory.empty()) snap.memory = active ? "internal" : "no";
+// a mode (listed, else its own snapshot= attribute, else external for a
+// writable disk of a disk-only snapshot, internal for one of any other, and
+// no for a read-only one or a cdrom), the memory a mode from the domain's
+// state; an external disk gets its default file and the qcow2 format. What
+// vireo cannot do yet is refused here.
+Status align(conf::SnapshotDef& snap, const conf::DomainDef& def, bool active, bool disk_only) {
+    if (disk_only && snap.memory.empty()) snap.memory = "no";
     if (snap.memory == "external") return std::unexpected(not_supported_yet("an external memory snapshot"));
-    if (snap.memory == "internal" && !active)
+    if (snap.memory == "internal" && (!active || disk_only))
         return fail(ErrorCode::InvalidArg, "unsupported configuration: memory state cannot be saved with offline or disk-only snapshot");
     for (const auto& d : snap.disks) {
         if (!conf::find_disk_by_target(def, d.name))
             return fail(ErrorCode::InvalidArg, "unsupported configuration: no disk named '{}'", d.name);
-        if (d.snapshot == "external") return std::unexpected(not_supported_yet("an external disk snapshot"));
         if (d.snapshot == "manual") return std::unexpected(not_supported_yet("a manual disk snapshot"));
+        if (d.snapshot == "internal" && disk_only)
+            return fail(ErrorCode::InvalidArg, "unsupported configuration: disk-only snapshot cannot be internal (disk '{}')", d.name);
     }
     std::vector<conf::SnapshotDisk> aligned;
     for (const auto& disk : def.devices.disks) {
@@ -76,9 +100,10 @@ Status align(conf::SnapshotDef& snap, const conf::DomainDef& def, bool active) {
             if (d.name == disk.target_dev) sd = d;
         if (sd.snapshot.empty()) {
             if (disk.readonly || disk.device == "cdrom") sd.snapshot = "no";
-            else if (disk.snapshot == "external") return std::unexpected(not_supported_yet("an external disk snapshot"));
-            else sd.snapshot = disk.snapshot.empty() ? "internal" : disk.snapshot;
+            else if (!disk.snapshot.empty()) sd.snapshot = disk.snapshot;
+            else sd.snapshot = disk_only ? "external" : "internal";
         }
+        if (sd.snapshot == "manual") return std::unexpected(not_supported_yet("a manual disk snapshot"));
         if (sd.snapshot == "internal") {
             std::string format = disk.driver_type.empty() ? "raw" : disk.driver_type;
             if (format != "qcow2")
@@ -86,8 +111,24 @@ Status align(conf::SnapshotDef& snap, const conf::DomainDef& def, bool active) {
                             "unsupported configuration: internal snapshot for disk {} unsupported for storage type {}",
                             disk.target_dev, format);
         }
+        if (sd.snapshot == "external") VIREO_TRY(align_external_disk(sd, disk, snap.name));
         aligned.push_back(std::move(sd));
     }
+    const bool any_external = std::any_of(aligned.begin(), aligned.end(), [](const auto& d) { return d.snapshot == "external"; });
+    const bool any_internal = std::any_of(aligned.begin(), aligned.end(), [](const auto& d) { return d.snapshot == "internal"; });
+    if (any_external && any_internal)
+        return fail(ErrorCode::Unsupported, "unsupported configuration: mixing internal and external targets for a snapshot is not yet supported");
+    if (snap.memory.empty()) {
+        // An external disk of a running domain goes with an external memory
+        // state (libvirt's default), which vireo does not write yet.
+        if (any_external && active)
+            return std::unexpected(not_supported_yet(
+                "an external disk snapshot of a running domain with its memory (an external memory snapshot); "
+                "use --disk-only"));
+        snap.memory = active ? "internal" : "no";
+    }
+    if (any_external && snap.memory != "no")
+        return fail(ErrorCode::Unsupported, "unsupported configuration: mixing internal and external targets for a snapshot is not yet supported");
     snap.disks = std::move(aligned);
     snap.disks_present = true;
     return {};
@@ -229,8 +270,6 @@ driver::SnapshotSummary QemuDriverImpl::snapshot_summary(const conf::SnapshotDef
 
 Result<std::string> QemuDriverImpl::snapshot_create(driver::AsyncJobGuard& guard, const driver::ops::SnapshotCreate::Request& r) {
     auto& obj = guard.object();
-    if (r.disk_only) return std::unexpected(not_supported_yet("a disk-only (external) snapshot"));
-    if (r.reuse_external) return std::unexpected(not_supported_yet("--reuse-external"));
     if (r.quiesce) return std::unexpected(not_supported_yet("--quiesce (it needs the guest agent)"));
     if (r.live) return std::unexpected(not_supported_yet("--live"));
     if (r.current && !r.redefine) return fail(ErrorCode::InvalidArg, "invalid argument: --current requires --redefine");
@@ -245,7 +284,6 @@ Result<std::string> QemuDriverImpl::snapshot_create(driver::AsyncJobGuard& guard
 
     if (r.redefine) {
         if (snap.name.empty()) return fail(ErrorCode::InvalidArg, "invalid argument: a redefined snapshot needs a name");
-        if (snap.is_external()) return std::unexpected(not_supported_yet("redefining an external snapshot"));
         if (!snap.parent.empty()) {
             if (!loaded.snapshots.contains(snap.parent))
                 return fail(ErrorCode::NotFound, "Domain snapshot not found: parent '{}' of snapshot '{}' does not exist", snap.parent, snap.name);
@@ -272,7 +310,21 @@ Result<std::string> QemuDriverImpl::snapshot_create(driver::AsyncJobGuard& guard
     if (active && state != DomainState::Running && state != DomainState::Paused)
         return std::unexpected(invalid_state(fmt::format("cannot snapshot domain in state '{}'", driver::state_name(state))));
     std::shared_ptr<const conf::DomainDef> def = obj.with([](DomainFields& f) { return f.current().def; });
-    VIREO_TRY(align(snap, *def, active));
+    VIREO_TRY(align(snap, *def, active, r.disk_only));
+    if (snap.is_external()) {
+        snap.state = r.disk_only || active ? "disk-snapshot" : "shutoff";
+        snap.parent = r.no_metadata ? "" : loaded.current;
+        snap.domain = *obj.with([](DomainFields& f) { return f.inactive().def; });
+        guard.job().set_phase("snapshot");
+        VIREO_TRY(create_external(guard.ptr(), snap, r.reuse_external));
+        if (!r.no_metadata) {
+            VIREO_TRY(snapshots.save(domain, snap));
+            VIREO_TRY(snapshots.set_current(domain, snap.name));
+        }
+        if (r.halt) VIREO_TRY(stop_for_revert(guard.ptr()));
+        return snap.name;
+    }
+    if (r.reuse_external) return fail(ErrorCode::InvalidArg, "invalid argument: --reuse-external is only for external snapshots");
     auto disks = internal_disks(snap, *def);
     if (!disks) return std::unexpected(disks.error());
     if (disks->empty()) return fail(ErrorCode::InvalidArg, "invalid argument: the snapshot would cover no disk");
@@ -320,6 +372,7 @@ Result<std::string> QemuDriverImpl::snapshot_create(driver::AsyncJobGuard& guard
         }
     }
     if (!r.no_metadata) VIREO_TRY(snapshots.commit_pending(domain, snap));
+    if (r.halt && active) VIREO_TRY(stop_for_revert(guard.ptr()));
     return snap.name;
 }
 
@@ -359,9 +412,16 @@ Status QemuDriverImpl::snapshot_revert(driver::AsyncJobGuard& guard, const drive
     auto found = loaded.find(r.name);
     if (!found) return std::unexpected(found.error());
     const conf::SnapshotDef snap = **found;
-    if (snap.is_external()) return std::unexpected(not_supported_yet("reverting to an external snapshot"));
     if (!snap.domain)
         return fail(ErrorCode::InvalidArg, "invalid argument: snapshot '{}' lacks the domain definition to revert to", snap.name);
+    if (snap.is_external()) {
+        if (snap.memory == "external") return std::unexpected(not_supported_yet("reverting to an external memory snapshot"));
+        if (snap.is_internal())
+            return std::unexpected(not_supported_yet("reverting to a snapshot that mixes internal and external disks"));
+        guard.job().set_phase("revert");
+        VIREO_TRY(revert_external(obj, snap, r));
+        return snapshots.set_current(domain, snap.name);
+    }
     auto disks = internal_disks(snap, *snap.domain);
     if (!disks) return std::unexpected(disks.error());
     const bool with_memory = snap.memory == "internal";
@@ -433,11 +493,18 @@ Status QemuDriverImpl::snapshot_delete(driver::AsyncJobGuard& guard, const drive
         auto below = tree.descendants(r.name);
         doomed.insert(doomed.end(), below.begin(), below.end());
     }
-    for (const auto& name : doomed)
-        if (loaded.snapshots.at(name).is_external())
-            return std::unexpected(not_supported_yet(fmt::format("deleting external snapshot '{}'", name)));
-
     guard.job().set_phase("delete");
+    if (!r.metadata) {
+        for (const auto& name : doomed) {
+            if (!loaded.snapshots.at(name).is_external()) continue;
+            if (doomed.size() > 1)
+                return std::unexpected(not_supported_yet(fmt::format(
+                    "deleting external snapshot '{}' together with other snapshots; delete them one at a time, leaves first "
+                    "(or only their metadata with --metadata)",
+                    name)));
+            VIREO_TRY(delete_external(obj, loaded.snapshots.at(name), !tree.children(name).empty()));
+        }
+    }
     // The data first, leaves before their parents.
     if (!r.metadata) {
         for (auto it = doomed.rbegin(); it != doomed.rend(); ++it) {

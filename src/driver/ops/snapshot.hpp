@@ -45,8 +45,8 @@ struct SnapshotCreate {
         field("current", &Request::current, "with redefine: make it the current snapshot"),
         field("no_metadata", &Request::no_metadata, "take the snapshot but keep no metadata of it"),
         field("halt", &Request::halt, "stop the domain once the snapshot is taken"),
-        field("disk_only", &Request::disk_only, "disks only (external; not supported yet)"),
-        field("reuse_external", &Request::reuse_external, "reuse existing external files (not supported yet)"),
+        field("disk_only", &Request::disk_only, "disks only: external qcow2 overlays by default"),
+        field("reuse_external", &Request::reuse_external, "use existing qcow2 overlay files instead of creating them"),
         field("quiesce", &Request::quiesce, "freeze the guest's file systems (not supported yet)"),
         field("atomic", &Request::atomic, "all or nothing (always the case)"),
         field("live", &Request::live, "keep the guest running while memory is written (not supported yet)")};
