@@ -440,6 +440,40 @@ TEST_F(QemuCliSnapshot, ExternalDiskOnlySnapshotsOfAShutOffAndARunningGuest) {
     EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "off1\n");
     EXPECT_TRUE(fs::exists(run1));
     EXPECT_EQ(image_head(reverted, dir_.path()), "vireo-data-A");
+
+    // snapshot-create from a document naming the file; --no-metadata makes
+    // the overlay and keeps no metadata; --reuse-external takes a qcow2 file
+    // made beforehand on the disk's image.
+    const fs::path custom = dir_.path() / "custom.ovl";
+    const fs::path doc = dir_.path() / "ext.xml";
+    std::ofstream(doc) << fmt::format("<domainsnapshot><name>fromxml</name><disks><disk name='vda' snapshot='external'>"
+                                      "<source file='{}'/></disk></disks></domainsnapshot>",
+                                      custom.string());
+    EXPECT_EQ(ok({"snapshot-create", "snap", doc.string(), "--disk-only"}).out,
+              fmt::format("Domain snapshot fromxml created from '{}'\n", doc.string()));
+    EXPECT_EQ(backing_chain(custom), (Names{"custom.ovl", "data.run1-revert1", "data.off1", "data.qcow2"}));
+    ok({"snapshot-create-as", "snap", "nm", "--disk-only", "--no-metadata"});
+    const fs::path nm = dir_.path() / "custom.nm";
+    EXPECT_EQ(backing_chain(nm), (Names{"custom.nm", "custom.ovl", "data.run1-revert1", "data.off1", "data.qcow2"}));
+    const fs::path pre = dir_.path() / "pre.qcow2";
+    ASSERT_EQ(run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", nm.string(), "-F", "qcow2", pre.string()}).exit_code, 0);
+    ok({"snapshot-create-as", "snap", "pre", "--disk-only", "--reuse-external", "--diskspec", "vda,file=" + pre.string()});
+    EXPECT_NE(ok({"dumpxml", "snap", "--inactive"}).out.find(fmt::format("<source file='{}'/>", pre.string())), std::string::npos);
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "fromxml\noff1\npre\n");
+    EXPECT_EQ(ok({"snapshot-parent", "snap", "pre"}).out, "fromxml\n");
+    // A reused file backed by another image, or one of the disk's chain, is refused.
+    const fs::path elsewhere = dir_.path() / "elsewhere.qcow2";
+    ASSERT_EQ(run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", image_.string(), "-F", "qcow2", elsewhere.string()}).exit_code, 0);
+    r = cli_({"snapshot-create-as", "snap", "bad", "--disk-only", "--reuse-external", "--diskspec", "vda,file=" + elsewhere.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find(fmt::format("has backing file '{}', not the disk's image '{}'", image_.string(), pre.string())),
+              std::string::npos)
+        << r.err;
+    r = cli_({"snapshot-create-as", "snap", "bad", "--disk-only", "--reuse-external", "--diskspec", "vda,file=" + nm.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("is an image the domain already uses"), std::string::npos) << r.err;
+    EXPECT_EQ(ok({"snapshot-list", "snap", "--name"}).out, "fromxml\noff1\npre\n");
+    for (const auto& f : {pre, nm, custom}) EXPECT_EQ(run({"qemu-img", "check", f.string()}).exit_code, 0) << f;
 }
 
 }  // namespace
