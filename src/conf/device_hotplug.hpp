@@ -1,6 +1,6 @@
 // Devices plugged into and out of a domain definition by one generic shape
 // (attach-device / detach-device / detach-device-alias of <rng>, <input>,
-// <watchdog>): one device document parsed by the domain parser's own device
+// <watchdog>, <channel>): one device document parsed by the domain parser's own device
 // parser, added where a cold define would put it, found again for detach.
 #pragma once
 
@@ -14,7 +14,8 @@
 namespace vireo::conf {
 
 // The device kinds the generic attach/detach handles.
-using PluggableDevice = std::variant<Rng, Input, Watchdog>;
+// CharDev: a <channel> (serials and consoles are not pluggable).
+using PluggableDevice = std::variant<Rng, Input, Watchdog, CharDev>;
 
 // Which list of a definition's <devices> holds a kind, and its element name.
 template <class Device>
@@ -34,16 +35,22 @@ struct PluggableKind<Watchdog> {
     static constexpr auto list = &Devices::watchdogs;
     static constexpr std::string_view name = "watchdog";
 };
+template <>
+struct PluggableKind<CharDev> {
+    static constexpr auto list = &Devices::channels;
+    static constexpr std::string_view name = "channel";
+};
 
 // True for an element name the generic attach/detach handles.
 bool is_pluggable_kind(std::string_view element);
 
-// One <rng>, <input> or <watchdog> document.
+// One <rng>, <input>, <watchdog> or <channel> document.
 Result<PluggableDevice> parse_pluggable_device_xml(std::string_view xml);
 
 // `def` with `dev` added as a cold define places it (libvirt's address and
 // alias; the document's own address and alias checked against the
-// domain's); libvirt's refusals (a second watchdog). `def` untouched on error.
+// domain's); libvirt's refusals (a second watchdog, a channel the domain
+// has already). `def` untouched on error.
 Result<DomainDef> with_device_attached(const DomainDef& def, PluggableDevice dev);
 
 // The device of `def` a detach-device document means (the same kind-defining

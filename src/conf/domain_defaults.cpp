@@ -765,12 +765,22 @@ bool same_device(const Input& have, const Input& want) {
 bool same_device(const Watchdog& have, const Watchdog& want) {
     return have.model == want.model && (want.action.empty() || have.action == want.action);
 }
+// A channel: its target (a virtio port by its name), and its source when
+// the document gives one.
+bool same_device(const CharDev& have, const CharDev& want) {
+    return have.type == want.type && have.target_type == want.target_type && have.target_name == want.target_name &&
+           // (a persistent definition has no path for a socket made at start)
+           (want.source_path.empty() || have.source_path.empty() || want.type == "pty" || have.source_path == want.source_path) &&
+           (want.source_host.empty() || have.source_host == want.source_host) &&
+           (want.source_service.empty() || have.source_service == want.source_service);
+}
 
 std::string not_found_message(const Rng& r) {
     return fmt::format("device not found: model '{}' RNG device not present in domain configuration", r.backend_model);
 }
 std::string not_found_message(const Input&) { return "device not found: matching input device not found"; }
 std::string not_found_message(const Watchdog&) { return "device not found: watchdog device not present in domain configuration"; }
+std::string not_found_message(const CharDev&) { return "device not found: device not present in domain configuration"; }
 
 Status attachable(const DomainDef& def, const Watchdog&) {
     if (!def.devices.watchdogs.empty())
@@ -779,6 +789,17 @@ Status attachable(const DomainDef& def, const Watchdog&) {
 }
 Status attachable(const DomainDef&, const Rng&) { return {}; }
 Status attachable(const DomainDef&, const Input&) { return {}; }
+// One virtio port per name: a second agent channel could never be told apart.
+Status attachable(const DomainDef& def, const CharDev& ch) {
+    if (ch.target_type != "virtio")
+        return fail(ErrorCode::Unsupported, "Operation not supported: only virtio channels can be attached (target type '{}')",
+                    ch.target_type.empty() ? std::string("none") : ch.target_type);
+    for (const auto& have : def.devices.channels)
+        if (have.target_type == "virtio" && !ch.target_name.empty() && have.target_name == ch.target_name)
+            return fail(ErrorCode::InvalidArg, "Requested operation is not valid: chardev already exists (virtio port '{}')",
+                        ch.target_name);
+    return {};
+}
 
 }  // namespace
 

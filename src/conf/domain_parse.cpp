@@ -1274,7 +1274,9 @@ Result<MemoryDevice> parse_memory_device_xml(std::string_view text) {
     return mem;
 }
 
-bool is_pluggable_kind(std::string_view element) { return element == "rng" || element == "input" || element == "watchdog"; }
+bool is_pluggable_kind(std::string_view element) {
+    return element == "rng" || element == "input" || element == "watchdog" || element == "channel";
+}
 
 Result<PluggableDevice> parse_pluggable_device_xml(std::string_view text) {
     xml::Document d;
@@ -1295,6 +1297,11 @@ Result<PluggableDevice> parse_pluggable_device_xml(std::string_view text) {
         Watchdog w;
         VIREO_TRY(parse_watchdog(*el, w));
         return w;
+    }
+    if (n == "channel") {
+        CharDev ch;
+        VIREO_TRY(parse_chardev(*el, ch));
+        return ch;
     }
     return fail(ErrorCode::Unsupported, "device <{}> cannot be attached or detached by vireo yet", n);
 }

@@ -135,6 +135,7 @@ private:
     void one_nic(const conf::Interface& nic);
     std::optional<std::string> chardev_backend(const conf::CharDev& c, const std::string& id, bool first_serial);
     void chardevs();
+    void channel(const conf::CharDev& ch);
     void tpms();
     void inputs_graphics_video();
     void input(const conf::Input& in);
@@ -142,6 +143,7 @@ private:
     void watchdog(const conf::Watchdog& w);
     void one_device(const conf::Input& in) { input(in); }
     void one_device(const conf::Rng& r) { rng(r); }
+    void one_device(const conf::CharDev& ch) { channel(ch); }
     void one_device(const conf::Watchdog& w) { watchdog(w); }
     std::string usb_bus_opts(const conf::DeviceInfo& info) const;
     std::string graphics_password(const conf::Graphics& g, std::size_t index);
@@ -803,6 +805,29 @@ std::optional<std::string> Builder::chardev_backend(const conf::CharDev& c, cons
     return out;
 }
 
+// One <channel>: its -chardev and its virtserialport.
+void Builder::channel(const conf::CharDev& ch) {
+    if (ch.target_type != "virtio") {
+        unsupported("channel target type '{}' is not supported", ch.target_type);
+        return;
+    }
+    if ((ch.type == "spicevmc" || ch.type == "qemu-vdagent") && ch.target_name != "com.redhat.spice.0") {
+        unsupported("a {} channel must be named 'com.redhat.spice.0' (found '{}')", ch.type, ch.target_name);
+        return;
+    }
+    std::string id = channel_chardev_id(ch);
+    auto backend = chardev_backend(ch, id, false);
+    if (!backend) return;
+    add("-chardev", *backend);
+    std::string args = "virtserialport";
+    if (ch.info.address.type == "virtio-serial")
+        args += fmt::format(",bus=virtio-serial{}.{},nr={}", ch.info.address.controller, ch.info.address.bus,
+                            ch.info.address.port.empty() ? "1" : ch.info.address.port);
+    args += fmt::format(",chardev={},id={}", id, ch.info.alias);
+    if (!ch.target_name.empty()) args += ",name=" + qemu_opt_escape(ch.target_name);
+    add("-device", args);
+}
+
 void Builder::chardevs() {
     bool first = true;
     for (const auto& s : def_.devices.serials) {
@@ -846,27 +871,7 @@ void Builder::chardevs() {
                                 c.info.address.port.empty() ? "0" : c.info.address.port);
         add("-device", args);
     }
-    for (const auto& ch : def_.devices.channels) {
-        if (ch.target_type != "virtio") {
-            unsupported("channel target type '{}' is not supported", ch.target_type);
-            continue;
-        }
-        if ((ch.type == "spicevmc" || ch.type == "qemu-vdagent") && ch.target_name != "com.redhat.spice.0") {
-            unsupported("a {} channel must be named 'com.redhat.spice.0' (found '{}')", ch.type, ch.target_name);
-            continue;
-        }
-        std::string id = "char" + ch.info.alias;
-        auto backend = chardev_backend(ch, id, false);
-        if (!backend) continue;
-        add("-chardev", *backend);
-        std::string args = "virtserialport";
-        if (ch.info.address.type == "virtio-serial")
-            args += fmt::format(",bus=virtio-serial{}.{},nr={}", ch.info.address.controller, ch.info.address.bus,
-                                ch.info.address.port.empty() ? "1" : ch.info.address.port);
-        args += fmt::format(",chardev={},id={}", id, ch.info.alias);
-        if (!ch.target_name.empty()) args += ",name=" + qemu_opt_escape(ch.target_name);
-        add("-device", args);
-    }
+    for (const auto& ch : def_.devices.channels) channel(ch);
     if (!def_.devices.parallels.empty()) unsupported("parallel ports are not supported");
 }
 
@@ -1301,11 +1306,22 @@ Result<std::vector<std::string>> build_command_line(const conf::DomainDef& def, 
 
 namespace {
 
+// "a,b=c,,d" split at single commas (",," is an escaped comma).
+std::vector<std::string> split_qemu_opts(std::string_view opts) {
+    std::vector<std::string> parts(1);
+    for (std::size_t i = 0; i < opts.size(); ++i) {
+        if (opts[i] != ',') parts.back() += opts[i];
+        else if (i + 1 < opts.size() && opts[i + 1] == ',') parts.back() += opts[i++];
+        else parts.emplace_back();
+    }
+    return parts;
+}
+
 // QMP wants typed properties where the command line has text: the integer
 // and boolean properties of the disk devices disk_device writes and of the
 // NIC devices one_nic writes.
 nlohmann::json device_property(std::string_view key, const std::string& value) {
-    static constexpr std::array<std::string_view, 7> ints{"bootindex", "scsi-id", "lun", "channel", "unit", "vectors", "host_mtu"};
+    static constexpr std::array<std::string_view, 8> ints{"bootindex", "scsi-id", "lun", "channel", "unit", "vectors", "host_mtu", "nr"};
     static constexpr std::array<std::string_view, 3> bools{"share-rw", "multifunction", "mq"};
     if (std::ranges::find(ints, key) != ints.end()) return std::strtoll(value.c_str(), nullptr, 10);
     if (std::ranges::find(bools, key) != bools.end()) return value == "on";
@@ -1315,13 +1331,7 @@ nlohmann::json device_property(std::string_view key, const std::string& value) {
 }  // namespace
 
 Result<nlohmann::json> device_json(std::string_view opts) {
-    // Split at single commas; ",," is an escaped comma.
-    std::vector<std::string> parts(1);
-    for (std::size_t i = 0; i < opts.size(); ++i) {
-        if (opts[i] != ',') parts.back() += opts[i];
-        else if (i + 1 < opts.size() && opts[i + 1] == ',') parts.back() += opts[i++];
-        else parts.emplace_back();
-    }
+    const auto parts = split_qemu_opts(opts);
     nlohmann::json out = nlohmann::json::object();
     out["driver"] = parts.front();
     for (std::size_t i = 1; i < parts.size(); ++i) {
@@ -1436,6 +1446,60 @@ Result<NicHotplug> nic_hotplug_args(const conf::DomainDef& def, const conf::Inte
     return out;
 }
 
+Result<nlohmann::json> chardev_json(std::string_view opts) {
+    const auto parts = split_qemu_opts(opts);
+    const std::string& type = parts.front();
+    std::map<std::string, std::string> p;
+    for (std::size_t i = 1; i < parts.size(); ++i) {
+        const auto eq = parts[i].find('=');
+        if (eq == std::string::npos) return fail(ErrorCode::Internal, "chardev option '{}' has no value", parts[i]);
+        p[parts[i].substr(0, eq)] = parts[i].substr(eq + 1);
+    }
+    auto take = [&](const std::string& key) {
+        auto it = p.find(key);
+        if (it == p.end()) return std::string();
+        std::string v = std::move(it->second);
+        p.erase(it);
+        return v;
+    };
+    auto on = [](const std::string& v) { return v == "on"; };
+    const std::string id = take("id");
+    if (id.empty()) return fail(ErrorCode::Internal, "chardev '{}' has no id", opts);
+    nlohmann::json data = nlohmann::json::object();
+    std::string qtype = type;
+    if (type == "pty" || type == "null") {
+        // no properties
+    } else if (type == "file") {
+        data["out"] = take("path");
+        if (p.contains("append")) data["append"] = on(take("append"));
+    } else if (type == "socket") {
+        if (p.contains("path")) {
+            data["addr"] = {{"type", "unix"}, {"data", {{"path", take("path")}}}};
+        } else {
+            data["addr"] = {{"type", "inet"}, {"data", {{"host", take("host")}, {"port", take("port")}}}};
+        }
+        data["server"] = p.contains("server") && on(take("server"));
+        if (p.contains("wait")) data["wait"] = on(take("wait"));
+        if (p.contains("telnet")) data["telnet"] = on(take("telnet"));
+    } else if (type == "udp") {
+        data["remote"] = {{"type", "inet"}, {"data", {{"host", take("host")}, {"port", take("port")}}}};
+        if (p.contains("localaddr") || p.contains("localport"))
+            data["local"] = {{"type", "inet"}, {"data", {{"host", take("localaddr")}, {"port", take("localport")}}}};
+    } else if (type == "spicevmc") {
+        data["type"] = take("name");
+    } else if (type == "qemu-vdagent") {
+        take("name");
+        if (p.contains("clipboard")) data["clipboard"] = on(take("clipboard"));
+        if (p.contains("mouse")) data["mouse"] = on(take("mouse"));
+    } else {
+        return fail(ErrorCode::Unsupported, "a character device of backend '{}' cannot be hotplugged", type);
+    }
+    if (p.contains("logfile")) data["logfile"] = take("logfile");
+    if (p.contains("logappend")) data["logappend"] = on(take("logappend"));
+    if (!p.empty()) return fail(ErrorCode::Internal, "chardev option '{}' has no QMP form", p.begin()->first);
+    return nlohmann::json{{"id", id}, {"backend", {{"type", qtype}, {"data", data}}}};
+}
+
 Result<DeviceHotplug> device_hotplug_args(const conf::DomainDef& def, const conf::PluggableDevice& dev, const CommandLineOptions& opts) {
     Builder b(def, opts);
     auto argv = b.build_device(dev);
@@ -1444,11 +1508,19 @@ Result<DeviceHotplug> device_hotplug_args(const conf::DomainDef& def, const conf
     if (!pieces) return std::unexpected(pieces.error());
     if (pieces->device.is_null())
         return fail(ErrorCode::Unsupported, "this device cannot be hotplugged (it has no device of its own in QEMU)");
-    DeviceHotplug out{.objects = std::move(pieces->json), .device = std::move(pieces->device), .watchdog_action = {}};
-    for (const auto& [flag, value] : pieces->rest)
+    DeviceHotplug out{.objects = std::move(pieces->json), .chardev = nullptr, .device = std::move(pieces->device), .watchdog_action = {}};
+    for (const auto& [flag, value] : pieces->rest) {
         if (flag == "-action" && value.starts_with("watchdog=")) out.watchdog_action = value.substr(std::string_view("watchdog=").size());
+        if (flag == "-chardev") {
+            auto j = chardev_json(value);
+            if (!j) return std::unexpected(j.error());
+            out.chardev = std::move(*j);
+        }
+    }
     return out;
 }
+
+std::string channel_chardev_id(const conf::CharDev& ch) { return "char" + ch.info.alias; }
 
 std::string rng_object_id(const conf::Rng& r) { return "obj" + (r.info.alias.empty() ? std::string("rng0") : r.info.alias); }
 

@@ -88,17 +88,27 @@ struct NicHotplug {  // NOLINT(bugprone-exception-escape): as DiskHotplug
 Status nic_hotpluggable(const conf::Interface& nic);
 Result<NicHotplug> nic_hotplug_args(const conf::DomainDef& def, const conf::Interface& nic, CommandLineOptions opts);
 
-// One <rng>, <input> or <watchdog>'s part of the command line as QMP
-// arguments, for hotplug: the object-add arguments of its -object (an RNG's
-// backend), the device_add arguments of its -device, and the watchdog
-// action of its -action (watchdog-set-action). `def` is the definition with
+// One <rng>, <input>, <watchdog> or <channel>'s part of the command line as
+// QMP arguments, for hotplug: the object-add arguments of its -object (an
+// RNG's backend), the chardev-add arguments of its -chardev (a channel's;
+// null for the others), the device_add arguments of its -device, and the
+// watchdog action of its -action (watchdog-set-action). `def` is the definition with
 // the device in it (address and alias assigned).
 struct DeviceHotplug {  // NOLINT(bugprone-exception-escape): as DiskHotplug
     std::vector<nlohmann::json> objects;
+    nlohmann::json chardev;
     nlohmann::json device;
     std::string watchdog_action;
 };
 Result<DeviceHotplug> device_hotplug_args(const conf::DomainDef& def, const conf::PluggableDevice& dev, const CommandLineOptions& opts);
+
+// A -chardev option string ("socket,id=charchannel0,path=/x,server=on,
+// wait=off") as chardev-add arguments ({"id", "backend": {"type", "data"}},
+// QMP's form of the same backend).
+Result<nlohmann::json> chardev_json(std::string_view opts);
+
+// The id of a channel's chardev: "char" + its alias.
+std::string channel_chardev_id(const conf::CharDev& ch);
 
 // The id of an RNG's backend object: "obj" + its alias ("objrng0").
 std::string rng_object_id(const conf::Rng& r);

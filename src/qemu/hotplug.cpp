@@ -190,30 +190,44 @@ void release_memory_backend(Monitor& mon, const conf::MemoryDevice& mem) {
     if (auto st = mon.object_del(backend); !st) spdlog::warn("object-del {}: {}", backend, st.error().message);
 }
 
-Status attach_device_live(Monitor& mon, const DeviceHotplug& args) {
+Result<std::string> attach_device_live(Monitor& mon, const DeviceHotplug& args) {
     std::vector<std::string> added;
+    std::string chardev;
     auto roll_back = [&] {
         for (const auto& id : added)
             if (auto del = mon.object_del(id); !del) spdlog::warn("hotplug rollback: object-del {}: {}", id, del.error().message);
+        if (!chardev.empty())
+            if (auto del = mon.chardev_remove(chardev); !del)
+                spdlog::warn("hotplug rollback: chardev-remove {}: {}", chardev, del.error().message);
     };
     for (const auto& o : args.objects) {
         if (auto st = mon.object_add(o); !st) {
             roll_back();
-            return st;
+            return std::unexpected(st.error());
         }
         added.push_back(o.value("id", ""));
+    }
+    std::string pty;
+    if (!args.chardev.is_null()) {
+        auto r = mon.chardev_add(args.chardev);
+        if (!r) {
+            roll_back();
+            return std::unexpected(r.error());
+        }
+        pty = std::move(*r);
+        chardev = args.chardev.value("id", "");
     }
     if (!args.watchdog_action.empty()) {
         if (auto st = mon.watchdog_set_action(args.watchdog_action); !st) {
             roll_back();
-            return st;
+            return std::unexpected(st.error());
         }
     }
     if (auto st = mon.device_add(args.device); !st) {
         roll_back();
-        return st;
+        return std::unexpected(st.error());
     }
-    return {};
+    return pty;
 }
 
 Result<bool> detach_device_live(Monitor& mon, const conf::PluggableDevice& dev, std::chrono::milliseconds timeout) {
@@ -229,6 +243,10 @@ void release_device_backend(Monitor& mon, const conf::PluggableDevice& dev) {
     if (const auto* r = std::get_if<conf::Rng>(&dev)) {
         const std::string obj = rng_object_id(*r);
         if (auto st = mon.object_del(obj); !st) spdlog::warn("object-del {}: {}", obj, st.error().message);
+    }
+    if (const auto* ch = std::get_if<conf::CharDev>(&dev)) {
+        const std::string id = channel_chardev_id(*ch);
+        if (auto st = mon.chardev_remove(id); !st) spdlog::warn("chardev-remove {}: {}", id, st.error().message);
     }
 }
 

@@ -70,16 +70,19 @@ Result<bool> detach_memory_live(Monitor& mon, const conf::MemoryDevice& mem, std
 // What goes once the guest released the module: its backend object.
 void release_memory_backend(Monitor& mon, const conf::MemoryDevice& mem);
 
-// An <rng>, <input> or <watchdog> hotplug: its objects (object-add), then
-// a watchdog's action (watchdog-set-action), then its device (device_add;
-// the objects deleted again when it fails).
-Status attach_device_live(Monitor& mon, const DeviceHotplug& args);
+// An <rng>, <input>, <watchdog> or <channel> hotplug: its objects
+// (object-add) or its chardev (chardev-add), then a watchdog's action
+// (watchdog-set-action), then its device (device_add; the objects and the
+// chardev removed again when it fails). The pty path QEMU opened for a pty
+// chardev ("" for the others).
+Result<std::string> attach_device_live(Monitor& mon, const DeviceHotplug& args);
 
 // Ask the guest to release the device (device_del of its alias) and wait at
 // most `timeout`; then an RNG's backend object goes. False: the guest kept
 // it, nothing else was changed.
 Result<bool> detach_device_live(Monitor& mon, const conf::PluggableDevice& dev, std::chrono::milliseconds timeout);
-// What goes once the guest released the device: an RNG's backend object.
+// What goes once the guest released the device: an RNG's backend object, a
+// channel's chardev.
 void release_device_backend(Monitor& mon, const conf::PluggableDevice& dev);
 
 }  // namespace vireo::qemu

@@ -262,9 +262,12 @@ Result<Monitor::MediumInfo> Monitor::query_medium(std::string_view device) {
     if (!r->is_array()) return std::unexpected(malformed("query-block", "not an array"));
     MediumInfo out;
     for (const auto& b : *r) {
-        // virtio devices answer with their backend's QOM path.
+        // virtio devices answer with their backend's QOM path, usb-storage
+        // with its inner SCSI disk's ("/machine/peripheral/ID/ID.0/legacy[0]").
         const std::string qdev = string_field(b, "qdev");
-        if (!b.is_object() || (qdev != device && qdev != fmt::format("/machine/peripheral/{}/virtio-backend", device))) continue;
+        const bool ours = qdev == device || qdev == fmt::format("/machine/peripheral/{}/virtio-backend", device) ||
+                          qdev.starts_with(fmt::format("/machine/peripheral/{}/{}.0/", device, device));
+        if (!b.is_object() || !ours) continue;
         out.found = true;
         out.tray_open = b.value("tray_open", false);
         if (b.contains("inserted") && b["inserted"].is_object()) out.node = string_field(b["inserted"], "node-name");
@@ -294,6 +297,15 @@ Status Monitor::netdev_del(std::string_view id) { return done(run("netdev_del", 
 Status Monitor::object_add(const nlohmann::json& args) { return done(run("object-add", args)); }
 
 Status Monitor::object_del(std::string_view id) { return done(run("object-del", {{"id", id}})); }
+
+Result<std::string> Monitor::chardev_add(const nlohmann::json& args) {
+    auto r = run("chardev-add", args);
+    if (!r) return std::unexpected(r.error());
+    if (r->is_object() && r->contains("pty")) return string_field(*r, "pty");
+    return std::string();
+}
+
+Status Monitor::chardev_remove(std::string_view id) { return done(run("chardev-remove", {{"id", id}})); }
 
 bool Monitor::wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout) {
     std::unique_lock lk(deleted_->mutex);

@@ -306,6 +306,11 @@ public:
     // and its removal.
     Status object_add(const nlohmann::json& args);
     Status object_del(std::string_view id);
+    // A character device (QMP chardev-add: "id" and "backend", as
+    // chardev_json makes them): the pty path QEMU opened for a pty backend
+    // ("" for the others); and its removal (chardev-remove).
+    Result<std::string> chardev_add(const nlohmann::json& args);
+    Status chardev_remove(std::string_view id);
     // Wait at most `timeout` for DEVICE_DELETED of the device `id`; true when
     // it came (also when it came before the call, after forget_device_deleted).
     bool wait_device_deleted(std::string_view id, std::chrono::milliseconds timeout);

@@ -108,17 +108,28 @@ Status QemuDriverImpl::prepare_graphics(conf::DomainDef& live, LaunchPlan& plan)
 }
 
 Status QemuDriverImpl::prepare_channels(conf::DomainDef& live, int id) {
-    const fs::path dir = channel_dir() / fmt::format("domain-{}-{}", id, short_name(live.name));
-    for (auto& ch : live.devices.channels) {
-        if (ch.target_type == "virtio" && !ch.target_name.empty()) ch.target_state = "disconnected";
-        if (!is_generated_channel(ch) || !ch.source_path.empty()) continue;
-        const std::string path = (dir / ch.target_name).string();
-        if (path.size() >= sizeof(sockaddr_un::sun_path))
-            return fail(ErrorCode::Unsupported, "channel '{}': its socket path '{}' is too long for a unix socket", ch.target_name, path);
-        ch.source_path = path;
-        ch.source_mode = "bind";
-    }
+    for (auto& ch : live.devices.channels) VIREO_TRY(prepare_channel(ch, live.name, id));
     return {};
+}
+
+Status QemuDriverImpl::prepare_channel(conf::CharDev& ch, const std::string& domain, int id) {
+    if (ch.target_type == "virtio" && !ch.target_name.empty()) ch.target_state = "disconnected";
+    if (!is_generated_channel(ch) || !ch.source_path.empty()) return {};
+    const fs::path dir = channel_dir() / fmt::format("domain-{}-{}", id, short_name(domain));
+    const std::string path = (dir / ch.target_name).string();
+    if (path.size() >= sizeof(sockaddr_un::sun_path))
+        return fail(ErrorCode::Unsupported, "channel '{}': its socket path '{}' is too long for a unix socket", ch.target_name, path);
+    ch.source_path = path;
+    ch.source_mode = "bind";
+    return {};
+}
+
+void QemuDriverImpl::release_channel(const conf::CharDev& ch) {
+    const std::string base = channel_dir().string() + "/";
+    if (!is_generated_channel(ch) || !ch.source_path.starts_with(base)) return;
+    std::error_code ec;
+    fs::remove(ch.source_path, ec);
+    fs::remove(fs::path(ch.source_path).parent_path(), ec);  // once empty
 }
 
 Status QemuDriverImpl::make_channel_dirs(const conf::DomainDef& live) {
@@ -136,13 +147,7 @@ void QemuDriverImpl::release_devices(const conf::DomainDef& live) {
         for (const auto& g : live.devices.graphics)
             if (g.autoport == "yes") graphics_ports.erase(util::parse_number<int>(g.port).value_or(0));
     }
-    const std::string base = channel_dir().string() + "/";
-    for (const auto& ch : live.devices.channels) {
-        if (!is_generated_channel(ch) || !ch.source_path.starts_with(base)) continue;
-        std::error_code ec;
-        fs::remove(ch.source_path, ec);
-        fs::remove(fs::path(ch.source_path).parent_path(), ec);  // once empty
-    }
+    for (const auto& ch : live.devices.channels) release_channel(ch);
 }
 
 void QemuDriverImpl::reserve_devices(const conf::DomainDef& live) {

@@ -701,14 +701,17 @@ public:
             });
     }
 
-    // The one device document of attach/detach: a <disk> here (<interface>
-    // is dispatched before; other kinds are not supported yet).
+    // The one device document of attach/detach: a <disk> here (<interface>,
+    // <memory>, <rng>, <input>, <watchdog> and <channel> are dispatched
+    // before; other kinds are not supported yet).
     static Result<conf::Disk> disk_document(std::string_view xml, std::string_view doing) {
         auto kind = conf::device_xml_kind(xml);
         if (!kind) return std::unexpected(kind.error());
         if (*kind != "disk")
-            return fail(ErrorCode::Unsupported, "{} a <{}> device is not supported yet (only <disk> and <interface>)", doing,
-                        *kind);
+            return fail(ErrorCode::Unsupported,
+                        "{} a <{}> device is not supported yet (only <disk>, <interface>, <memory>, <rng>, <input>, <watchdog> and "
+                        "<channel>)",
+                        doing, *kind);
         return conf::parse_disk_xml(xml);
     }
 
@@ -740,6 +743,9 @@ public:
                                 "Operation not supported: the device needs a new controller, which cannot be hotplugged");
                 VIREO_TRY(std::visit([&]<class Device>(const Device&) { return live_pluggable((next->devices.*conf::PluggableKind<Device>::list).back()); },
                                      *dev));
+                // A channel's socket where a start puts it, its port disconnected until the guest opens it.
+                if (std::holds_alternative<conf::CharDev>(*dev))
+                    VIREO_TRY(d_->prepare_channel(next->devices.channels.back(), next->name, next->id.value_or(0)));
                 return next;
             },
             [&](const QemuDriverImpl::Running& run, conf::DomainDef& next) -> Status {
@@ -754,7 +760,15 @@ public:
                 opts.runtime_prefix = run.priv->runtime_prefix;
                 auto args = device_hotplug_args(next, placed, opts);
                 if (!args) return std::unexpected(args.error());
-                return attach_device_live(*run.priv->monitor, *args);
+                if (const auto* ch = std::get_if<conf::CharDev>(&placed)) VIREO_TRY(d_->admit_channel(next, *ch, run.priv->runtime_prefix));
+                auto pty = attach_device_live(*run.priv->monitor, *args);
+                if (!pty) {
+                    if (const auto* ch = std::get_if<conf::CharDev>(&placed)) d_->release_channel(*ch);
+                    return std::unexpected(pty.error());
+                }
+                // The live XML shows the pty QEMU opened, as after a start.
+                if (std::holds_alternative<conf::CharDev>(placed) && !pty->empty()) next.devices.channels.back().source_path = *pty;
+                return {};
             });
     }
 
@@ -770,6 +784,11 @@ public:
         return {};
     }
     static Status live_pluggable(const conf::Rng&) { return {}; }
+    static Status live_pluggable(const conf::CharDev& ch) {
+        if (ch.type == "spicevmc" || ch.type == "qemu-vdagent")
+            return fail(ErrorCode::Unsupported, "Operation not supported: hotplug of a {} channel is not supported", ch.type);
+        return {};
+    }
 
     // A memory module (<memory model='dimm'>): each definition gets it as
     // libvirt places it (slot, alias, the memory total); the running guest
@@ -863,6 +882,21 @@ public:
         return n;
     }
 
+    // libvirt 9.0's buses a disk can be hotplugged on: virtio (a disk),
+    // scsi and usb (a disk or a cdrom, on a controller the domain has).
+    static Status disk_hotpluggable(const conf::Disk& d) {
+        const std::string& bus = d.target_bus;
+        if (bus != "virtio" && bus != "scsi" && bus != "usb")
+            return fail(ErrorCode::Unsupported, "Operation not supported: disk bus '{}' cannot be hotplugged.", bus);
+        if (d.device != "disk" && d.device != "cdrom")
+            return fail(ErrorCode::Unsupported, "hotplug of a {} on bus '{}' is not supported yet (only disks and cdroms)", d.device,
+                        bus);
+        // usb-storage needs its medium: an empty USB cdrom has no QEMU device.
+        if (bus == "usb" && d.device == "cdrom" && d.source.empty())
+            return fail(ErrorCode::Unsupported, "Operation not supported: a USB cdrom without media cannot be hotplugged (give it a <source>)");
+        return {};
+    }
+
     // Both definitions checked (and the live disk's command line built)
     // before either changes; the live one through the monitor first.
     Status attach_disk(const driver::ops::DomainAttachDevice::Request& r) {
@@ -886,15 +920,19 @@ public:
             run = *r_run;
             auto n = conf::with_disk_attached(*run->def, *disk);
             if (!n) return std::unexpected(n.error());
-            if (n->devices.controllers.size() != run->def->devices.controllers.size())
-                return fail(ErrorCode::OperationFailed,
-                            "no free PCI slot for disk '{}' in the running domain (a new controller cannot be hotplugged)",
-                            disk->target_dev);
             const conf::Disk* placed = conf::find_disk_by_target(*n, disk->target_dev);
             if (!placed) return fail(ErrorCode::Internal, "attached disk '{}' is missing", disk->target_dev);
-            if (placed->device != "disk" || placed->target_bus != "virtio")
-                return fail(ErrorCode::Unsupported, "hotplug of a {} on bus '{}' is not supported yet (only virtio disks)",
-                            placed->device, placed->target_bus);
+            VIREO_TRY(disk_hotpluggable(*placed));
+            if (n->devices.controllers.size() != run->def->devices.controllers.size()) {
+                if (placed->target_bus == "virtio")
+                    return fail(ErrorCode::OperationFailed,
+                                "no free PCI slot for disk '{}' in the running domain (a new controller cannot be hotplugged)",
+                                disk->target_dev);
+                return fail(ErrorCode::OperationFailed,
+                            "Operation not supported: disk '{}' needs a new {} controller, which cannot be hotplugged "
+                            "(define the controller and restart the domain)",
+                            disk->target_dev, placed->target_bus);
+            }
             auto qcaps = d_->caps.get(n->devices.emulator);
             if (!qcaps) return std::unexpected(qcaps.error());
             CommandLineOptions opts;
@@ -1065,6 +1103,7 @@ public:
         by_kind(std::type_identity<conf::Rng>{});
         by_kind(std::type_identity<conf::Input>{});
         by_kind(std::type_identity<conf::Watchdog>{});
+        by_kind(std::type_identity<conf::CharDev>{});
         return st;
     }
 
@@ -1085,7 +1124,10 @@ public:
             .detach_live = [](Monitor& mon, const Device& d, std::chrono::milliseconds timeout) {
                 return detach_device_live(mon, conf::PluggableDevice(d), timeout);
             },
-            .release_host_side = {},
+            .release_host_side = [this](const std::string&, const Device& d) {
+                if constexpr (std::is_same_v<Device, conf::CharDev>) d_->release_channel(d);
+                else (void)d;
+            },
             .describe = [](const Device&) { return std::string(conf::PluggableKind<Device>::name); }};
         return detach_with(ref, flags, timeout_ms, plan);
     }

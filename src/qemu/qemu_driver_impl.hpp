@@ -379,6 +379,11 @@ struct QemuDriverImpl {
     // path, where libvirt puts them (<channeldir>/domain-<id>-<name>/<target
     // name>), and the state of named virtio channels (disconnected).
     Status prepare_channels(conf::DomainDef& live, int id);
+    // The same for one channel (attach-device of a channel).
+    Status prepare_channel(conf::CharDev& ch, const std::string& domain, int id);
+    // A channel's generated socket (and its directory, once empty) removed:
+    // release_devices, and a channel's detach.
+    void release_channel(const conf::CharDev& ch);
     // launch: the channel directories of prepare_channels.
     Status make_channel_dirs(const conf::DomainDef& live);
     // The end of an instance (or a failed start): its graphics ports free
@@ -413,6 +418,9 @@ struct QemuDriverImpl {
     // into a private /dev is refused (not supported yet). What is given is
     // given back when the instance ends.
     Status admit_disk(const conf::DomainDef& live, const conf::Disk& disk, const std::string& prefix);
+    // attach-device of a channel: the directory of its generated socket made
+    // and, as at start, given to the guest's QEMU user.
+    Status admit_channel(const conf::DomainDef& live, const conf::CharDev& ch, const std::string& prefix);
     // The files of the instance with runtime prefix `prefix` given back.
     void restore_labels(const std::string& prefix);
     static std::string owner_journal(const std::string& prefix) { return prefix + ".owners"; }

@@ -266,12 +266,14 @@ void QemuDriverImpl::on_device_released(const std::shared_ptr<DomainObject>& obj
             if (next) return;
             if (auto k = find_alias(def.devices.*list, alias)) {
                 release_device_backend(mon, conf::PluggableDevice((def.devices.*list)[*k]));
+                if constexpr (std::is_same_v<Device, conf::CharDev>) release_channel((def.devices.*list)[*k]);
                 next = without(def, list, *k);
             }
         };
         pluggable(std::type_identity<conf::Rng>{});
         pluggable(std::type_identity<conf::Input>{});
         pluggable(std::type_identity<conf::Watchdog>{});
+        pluggable(std::type_identity<conf::CharDev>{});
     }
     if (!next) return;
     spdlog::info("domain '{}': the guest released device '{}' after its detach gave up", obj->name(), alias);

@@ -279,6 +279,27 @@ Status QemuDriverImpl::admit_disk(const conf::DomainDef& live, const conf::Disk&
     return security::check_access(*id, {{path, writable, what}});
 }
 
+Status QemuDriverImpl::admit_channel(const conf::DomainDef& live, const conf::CharDev& ch, const std::string& prefix) {
+    const std::string base = channel_dir().string() + "/";
+    const bool generated = ch.type == "unix" && ch.source_path.starts_with(base);
+    if (generated) VIREO_TRY(make_channel_dirs(live));
+    if (!cfg.system_mode || !generated) return {};
+    const conf::SecLabel* l = dac_seclabel(live);
+    if (!l || l->label.empty()) return {};  // runs as the daemon's user
+    auto id = security::parse_dac_label(l->label);
+    if (!id) return std::unexpected(id.error().context("the running domain's seclabel"));
+    if (id->uid == 0) return {};
+    // As at start: QEMU's user makes the socket in the channel's directory
+    // and passes through those above it.
+    const fs::path dir = fs::path(ch.source_path).parent_path();
+    const fs::path channel_top = cfg.channeldir.empty() ? cfg.rundir : channel_dir();
+    for (fs::path d = dir.parent_path(); d.string().size() >= channel_top.string().size() && d != d.parent_path(); d = d.parent_path())
+        make_searchable(d);
+    const std::string what = fmt::format("channel '{}' directory", ch.info.alias);
+    VIREO_TRY(security::give_files({dir.string()}, *id, owner_journal(prefix)));
+    return security::check_access(*id, {{dir.string(), true, what}});
+}
+
 void QemuDriverImpl::restore_labels(const std::string& prefix) {
     if (auto r = security::restore_files(owner_journal(prefix)); !r)
         spdlog::error("{}", r.error().full_message());

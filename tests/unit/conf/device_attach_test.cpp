@@ -294,12 +294,13 @@ TEST(DeviceAttach, MemoryModuleAsLibvirtPlugsIt) {
     EXPECT_EQ(back.devices.memories.size(), 1u);
 }
 
-// An <rng>, <input>, <watchdog>: where a cold define puts it; libvirt's
-// refusals; found again for detach by its kind-defining fields.
+// An <rng>, <input>, <watchdog>, <channel>: where a cold define puts it;
+// libvirt's refusals; found again for detach by its kind-defining fields.
 TEST(DeviceAttach, PluggableDevicesAsAColdDefine) {
     const DomainDef base = defined(domain_with(kVda));
     for (const std::string doc : {"<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>",
-                                  "<input type='tablet' bus='virtio'/>", "<watchdog model='i6300esb' action='pause'/>"}) {
+                                  "<input type='tablet' bus='virtio'/>", "<watchdog model='i6300esb' action='pause'/>",
+                                  "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"}) {
         SCOPED_TRACE(doc);
         auto dev = parse_pluggable_device_xml(doc);
         ASSERT_TRUE(dev) << dev.error().message;
@@ -337,9 +338,15 @@ TEST(DeviceAttach, PluggableDevicesAsAColdDefine) {
     auto missing = find_device_for_detach(*with_rng, *random);
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
-    auto channel = parse_pluggable_device_xml("<channel type='pty'><target type='virtio' name='x'/></channel>");
-    ASSERT_FALSE(channel);
-    EXPECT_EQ(channel.error().code, ErrorCode::Unsupported);
+    // One port per name; serial ports are not pluggable.
+    auto agent = attached(base, "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>");
+    ASSERT_TRUE(agent);
+    auto again = attached(*agent, "<channel type='pty'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>");
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().message, "Requested operation is not valid: chardev already exists (virtio port 'org.qemu.guest_agent.0')");
+    auto serial = parse_pluggable_device_xml("<serial type='pty'><target port='1'/></serial>");
+    ASSERT_FALSE(serial);
+    EXPECT_EQ(serial.error().code, ErrorCode::Unsupported);
 }
 
 namespace {
