@@ -2,11 +2,18 @@
 // the running guest appears in its /sys/block, the guest writes to it, the
 // detach waits for the guest to let it go (the host then reads what it
 // wrote); --config changes appear only after a restart; --live --config
-// both; bad input changes neither definition.
+// both; bad input changes neither definition. SCSI and USB disks and
+// cdroms, virtio channels (the guest agent's among them) likewise.
 #include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <regex>
 #include <thread>
 
 #include "driver/ops/domain.hpp"
@@ -374,6 +381,228 @@ TEST(QemuHotplug, RngInputWatchdogLiveAndConfig) {
     auto missing = f.drv->call<ops::DomainDetachDevice>({.ref = "hpd", .xml = cases[0].doc, .live = true});
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
+}
+
+
+// The controllers the SCSI, USB and channel hotplugs need (libvirt plugs
+// no new controller into a running guest).
+const std::string kScsiSerialUsb = "<controller type='scsi' index='0' model='virtio-scsi'/>"
+                                   "<controller type='usb' index='0' model='piix3-uhci'/>"
+                                   "<controller type='virtio-serial' index='0'/>";
+
+// Whether something listens on the unix socket `path` (QEMU's server end
+// of a channel).
+bool socket_listens(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    ::close(fd);
+    return ok;
+}
+
+// qemu-img's view of an image: QEMU holds its write lock while a device
+// uses it (qemu-img info without -U is refused then).
+bool image_in_use(const fs::path& img) {
+    auto r = vireo::test::run({"qemu-img", "info", img.string()});
+    return r.exit_code != 0 && has(r.err, "lock");
+}
+
+// The <disk> element of `xml` whose source is `img`; "" when none.
+std::string disk_of(const std::string& xml, const fs::path& img) {
+    const auto src = xml.find("<source file='" + img.string() + "'");
+    if (src == std::string::npos) return "";
+    const auto at = xml.rfind("<disk ", src);
+    const auto end = xml.find("</disk>", src);
+    return at == std::string::npos || end == std::string::npos ? "" : xml.substr(at, end + 7 - at);
+}
+
+std::string attr(const std::string& element_xml, const std::string& name) {
+    std::smatch m;
+    if (!std::regex_search(element_xml, m, std::regex(name + "='([^']*)'"))) return "";
+    return m[1];
+}
+
+// The persistent XML a cold define of the test guest with `doc` gives.
+std::string cold_xml(GuestFixture& f, const std::string& doc) {
+    auto xml = vireo::test::guest_domain_xml("hpsref", kScsiSerialUsb + doc);
+    EXPECT_TRUE(f.drv->define_domain(xml, true));
+    const std::string out = f.drv->domain_xml("hpsref", true).value_or("");
+    EXPECT_TRUE(f.drv->undefine_domain("hpsref", {}));
+    return out;
+}
+
+
+TEST(QemuHotplug, ScsiUsbDisksCdromsAndChannels) {
+    VIREO_REQUIRE_GUEST();
+    GuestFixture f;
+    f.define_and_start("hps", kScsiSerialUsb);
+    f.wait_ready("hps");
+    auto c = f.console("hps");
+    const fs::path scsi_img = make_image(f.tmp.path(), "scsi.raw");
+    const fs::path usb_img = make_image(f.tmp.path(), "usb.raw");
+    const fs::path iso = make_image(f.tmp.path(), "cd.raw");
+    const bool guest_scsi = guest_sees(c, "[ -d /sys/bus/scsi ] && grep -q virtio_scsi /proc/modules", true, 1);
+    if (!guest_scsi) std::printf("the test guest has no virtio_scsi: the SCSI disk is checked on QEMU's side only\n");
+
+    // Refusals first: none changes either definition.
+    const Xml before = both(f, "hps");
+    auto sata = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hps", .xml = "<disk type='file' device='cdrom'><target dev='sdz' bus='sata'/></disk>", .live = true, .config = true});
+    ASSERT_FALSE(sata);
+    EXPECT_TRUE(has(sata.error().full_message(), "disk bus 'sata' cannot be hotplugged.")) << sata.error().full_message();
+    auto ide = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hps", .xml = fmt::format("<disk type='file'><source file='{}'/><target dev='hdb' bus='ide'/></disk>", scsi_img.string()),
+         .live = true});
+    ASSERT_FALSE(ide);
+    EXPECT_TRUE(has(ide.error().full_message(), "disk bus 'ide' cannot be hotplugged.")) << ide.error().full_message();
+    auto unknown = f.drv->call<ops::DomainDetachDeviceAlias>({.ref = "hps", .alias = "channel7", .live = true, .config = true});
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().code, ErrorCode::NotFound);
+    EXPECT_EQ(both(f, "hps").live, before.live);
+    EXPECT_EQ(both(f, "hps").config, before.config);
+
+    // A SCSI disk: where a cold define puts it; the guest sees it; detach.
+    const std::string scsi_doc = fmt::format(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/><target dev='sda' bus='scsi'/></disk>",
+        scsi_img.string());
+    const std::string scsi_cold = disk_of(cold_xml(f, scsi_doc), scsi_img);
+    ASSERT_FALSE(scsi_cold.empty());
+    auto st = f.drv->call<ops::DomainAttachDevice>({.ref = "hps", .xml = scsi_doc, .live = true, .config = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    Xml x = both(f, "hps");
+    const std::string scsi_live = disk_of(x.live, scsi_img);
+    EXPECT_TRUE(has(scsi_live, "<alias name='scsi0-0-0-0'/>")) << x.live;
+    EXPECT_TRUE(has(scsi_live, "<address type='drive' controller='0' bus='0' target='0' unit='0'/>")) << scsi_live;
+    EXPECT_TRUE(has(scsi_cold, "<address type='drive' controller='0' bus='0' target='0' unit='0'/>")) << scsi_cold;
+    EXPECT_TRUE(has(x.config, scsi_img.string()));
+    EXPECT_TRUE(image_in_use(scsi_img)) << "QEMU does not hold the SCSI disk's image";
+    if (guest_scsi) {
+        EXPECT_TRUE(guest_sees(c, "ls /sys/block | grep -q '^sd'", true)) << "the SCSI disk never appeared in the guest";
+    }
+    st = f.drv->call<ops::DomainDetachDeviceAlias>({.ref = "hps", .alias = "scsi0-0-0-0", .live = true, .config = true, .timeout_ms = 60000});
+    ASSERT_TRUE(st) << st.error().full_message();
+    x = both(f, "hps");
+    EXPECT_FALSE(has(x.live, scsi_img.string()));
+    EXPECT_FALSE(has(x.config, scsi_img.string()));
+    EXPECT_FALSE(image_in_use(scsi_img)) << "the SCSI disk's nodes were not deleted";
+    if (guest_scsi) {
+        EXPECT_TRUE(guest_sees(c, "ls /sys/block | grep -q '^sd'", false)) << "the guest still has the SCSI disk";
+    }
+
+    // SCSI cdroms, empty and with media; the guest sees the drive.
+    st = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hps", .xml = "<disk type='file' device='cdrom'><target dev='sdb' bus='scsi'/><readonly/></disk>", .live = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    if (guest_scsi) {
+        EXPECT_TRUE(guest_sees(c, "[ -e /sys/block/sr0 ]", true)) << "the SCSI cdrom never appeared in the guest";
+    }
+    st = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hps",
+         .xml = fmt::format("<disk type='file' device='cdrom'><source file='{}'/><target dev='sdc' bus='scsi'/><readonly/></disk>", iso.string()),
+         .live = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    EXPECT_TRUE(has(both(f, "hps").live, iso.string()));
+    for (const char* target : {"sdb", "sdc"}) {
+        st = f.drv->call<ops::DomainDetachDevice>(
+            {.ref = "hps", .xml = fmt::format("<disk device='cdrom'><target dev='{}' bus='scsi'/></disk>", target), .live = true,
+             .timeout_ms = 60000});
+        ASSERT_TRUE(st) << target << ": " << st.error().full_message();
+    }
+    EXPECT_FALSE(has(both(f, "hps").live, "<target dev='sdb'"));
+    EXPECT_FALSE(has(both(f, "hps").live, iso.string()));
+    if (guest_scsi) {
+        EXPECT_TRUE(guest_sees(c, "[ -e /sys/block/sr0 ] || [ -e /sys/block/sr1 ]", false)) << "the guest still has a SCSI cdrom";
+    }
+
+    // A USB disk: the guest's kernel has no USB; QEMU's side: it holds the
+    // image while the disk is there, lets it go after the detach, and the
+    // same disk can be attached again (its nodes were deleted).
+    std::printf("the test guest's kernel has no USB support: the USB disk is checked on QEMU's side only\n");
+    const std::string usb_doc = fmt::format(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/><target dev='sdd' bus='usb'/></disk>",
+        usb_img.string());
+    for (int round = 0; round < 2; ++round) {
+        st = f.drv->call<ops::DomainAttachDevice>({.ref = "hps", .xml = usb_doc, .live = true});
+        ASSERT_TRUE(st) << "round " << round << ": " << st.error().full_message();
+        const std::string usb_live = disk_of(both(f, "hps").live, usb_img);
+        EXPECT_TRUE(has(usb_live, "<address type='usb' bus='0' port='1'/>")) << usb_live;
+        EXPECT_TRUE(image_in_use(usb_img)) << "QEMU does not hold the USB disk's image";
+        st = f.drv->call<ops::DomainDetachDevice>(
+            {.ref = "hps", .xml = "<disk type='file'><target dev='sdd' bus='usb'/></disk>", .live = true, .timeout_ms = 60000});
+        ASSERT_TRUE(st) << st.error().full_message();
+        EXPECT_FALSE(image_in_use(usb_img)) << "the USB disk's nodes were not deleted";
+    }
+    auto empty_usb_cd = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hps", .xml = "<disk type='file' device='cdrom'><target dev='sde' bus='usb'/></disk>", .live = true});
+    ASSERT_FALSE(empty_usb_cd);
+    std::printf("refused: %s\n", empty_usb_cd.error().full_message().c_str());
+
+    // A pty channel: QEMU's pty in the live XML, the alias and port a cold
+    // define gives; gone again after the detach.
+    const std::string pty_doc = "<channel type='pty'><target type='virtio' name='org.example.pty'/></channel>";
+    const std::string pty_cold = element(cold_xml(f, pty_doc), "<channel type='pty'>", "</channel>");
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "hps", .xml = pty_doc, .live = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    std::string pty_live = element(both(f, "hps").live, "<channel type='pty'>", "</channel>");
+    EXPECT_EQ(attr(pty_live, "port"), attr(pty_cold, "port")) << pty_live << "\n" << pty_cold;
+    EXPECT_TRUE(has(pty_live, "<alias name='channel0'/>")) << pty_live;
+    const std::string pty_path = attr(pty_live, "path");
+    EXPECT_TRUE(pty_path.starts_with("/dev/pts/")) << pty_live;
+    EXPECT_TRUE(fs::exists(pty_path)) << pty_path;
+    EXPECT_TRUE(guest_sees(c, "grep -qx org.example.pty /sys/class/virtio-ports/*/name", true)) << "the guest never saw the port";
+
+    // A second port of the same name: refused, nothing changed.
+    x = both(f, "hps");
+    auto dup = f.drv->call<ops::DomainAttachDevice>(
+        {.ref = "hps", .xml = "<channel type='unix'><target type='virtio' name='org.example.pty'/></channel>", .live = true, .config = true});
+    ASSERT_FALSE(dup);
+    EXPECT_TRUE(has(dup.error().full_message(), "chardev already exists")) << dup.error().full_message();
+    EXPECT_EQ(both(f, "hps").live, x.live);
+    EXPECT_EQ(both(f, "hps").config, x.config);
+
+    // The guest agent's channel: a socket QEMU listens on, qemu-ga in the
+    // guest opens the port (the driver sees it connected) and answers.
+    const std::string agent_doc = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>";
+    st = f.drv->call<ops::DomainAttachDevice>({.ref = "hps", .xml = agent_doc, .live = true, .config = true});
+    ASSERT_TRUE(st) << st.error().full_message();
+    x = both(f, "hps");
+    const std::string agent_live = element(x.live, "<channel type='unix'>", "</channel>");
+    EXPECT_TRUE(has(agent_live, "<alias name='channel1'/>")) << agent_live;
+    EXPECT_TRUE(has(agent_live, "port='2'")) << agent_live;
+    EXPECT_FALSE(element(x.config, "<channel type='unix'>", "</channel>").empty());
+    const std::string sock = attr(agent_live, "path");
+    ASSERT_TRUE(sock.ends_with("/org.qemu.guest_agent.0")) << agent_live;
+    EXPECT_TRUE(socket_listens(sock)) << "QEMU does not listen on " << sock;
+    bool connected = false;
+    for (int i = 0; i < 600 && !connected; ++i) {
+        connected = has(*f.drv->domain_xml("hps", false), "name='org.qemu.guest_agent.0' state='connected'");
+        if (!connected) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(connected) << "the guest agent never connected: " << *f.drv->domain_xml("hps", false);
+    if (connected) {
+        auto ping = f.drv->call<ops::DomainAgentCommand>({.ref = "hps", .command = R"({"execute":"guest-ping"})", .timeout_s = 30});
+        ASSERT_TRUE(ping) << ping.error().full_message();
+        EXPECT_TRUE(has(*ping, "\"return\"")) << *ping;
+    }
+
+    // Detach both: by alias and by document; QEMU's side goes too.
+    st = f.drv->call<ops::DomainDetachDeviceAlias>({.ref = "hps", .alias = "channel1", .live = true, .config = true, .timeout_ms = 60000});
+    ASSERT_TRUE(st) << st.error().full_message();
+    EXPECT_TRUE(f.events.wait_for("hps", "DeviceRemoved/channel1", seconds(5)));
+    st = f.drv->call<ops::DomainDetachDevice>({.ref = "hps", .xml = pty_doc, .live = true, .timeout_ms = 60000});
+    ASSERT_TRUE(st) << st.error().full_message();
+    x = both(f, "hps");
+    EXPECT_TRUE(element(x.live, "<channel", "</channel>").empty()) << x.live;
+    EXPECT_TRUE(element(x.config, "<channel", "</channel>").empty()) << x.config;
+    EXPECT_FALSE(socket_listens(sock));
+    EXPECT_FALSE(fs::exists(sock));
+    EXPECT_TRUE(guest_sees(c, "grep -qx org.example.pty /sys/class/virtio-ports/*/name", false)) << "the guest still has the port";
+    auto gone = f.drv->call<ops::DomainAgentCommand>({.ref = "hps", .command = R"({"execute":"guest-ping"})"});
+    ASSERT_FALSE(gone);
+    EXPECT_TRUE(has(gone.error().full_message(), "QEMU guest agent is not configured")) << gone.error().full_message();
 }
 
 }  // namespace
