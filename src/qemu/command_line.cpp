@@ -611,7 +611,8 @@ void Builder::disk_device(const conf::Disk& disk, const std::string& format_node
         args += fmt::format(",bus=scsi{}.0,channel={},scsi-id={},lun={}", addr.controller, addr.bus, addr.target,
                             addr.unit);
     } else if (bus == "usb") {
-        args = "usb-storage";
+        // On its controller's port, as the USB address says (live XML = QEMU).
+        args = "usb-storage" + usb_bus_opts(disk.info);
     } else if (bus == "fdc") {
         unsupported("floppy disks are not supported");
         return;

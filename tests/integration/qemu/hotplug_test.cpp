@@ -403,10 +403,10 @@ bool socket_listens(const std::string& path) {
     return ok;
 }
 
-// qemu-img's view of an image: QEMU holds its write lock while a device
-// uses it (qemu-img info without -U is refused then).
+// Whether a QEMU holds the image: a device using it writable takes its
+// "write" lock, so qemu-io cannot open it read-write (it only opens it).
 bool image_in_use(const fs::path& img) {
-    auto r = vireo::test::run({"qemu-img", "info", img.string()});
+    auto r = vireo::test::run({"qemu-io", "-f", "raw", "-c", "quit", img.string()});
     return r.exit_code != 0 && has(r.err, "lock");
 }
 
