@@ -1124,11 +1124,11 @@ public:
             .detach_live = [](Monitor& mon, const Device& d, std::chrono::milliseconds timeout) {
                 return detach_device_live(mon, conf::PluggableDevice(d), timeout);
             },
-            .release_host_side = [this](const std::string&, const Device& d) {
-                if constexpr (std::is_same_v<Device, conf::CharDev>) d_->release_channel(d);
-                else (void)d;
-            },
+            .release_host_side = {},
             .describe = [](const Device&) { return std::string(conf::PluggableKind<Device>::name); }};
+        // A channel's generated socket goes with it.
+        if constexpr (std::is_same_v<Device, conf::CharDev>)
+            plan.release_host_side = [this](const std::string&, const conf::CharDev& ch) { d_->release_channel(ch); };
         return detach_with(ref, flags, timeout_ms, plan);
     }
 
