@@ -90,7 +90,7 @@ Result<Args> parse_args(const CommandSpec& spec, const std::vector<std::string>&
         const OptSpec* opt = find_option(spec, name);
         if (opt == nullptr)
             return fail(ErrorCode::InvalidArg, "command '{}' doesn't support option --{}", spec.name, name);
-        if (opt->type == OptType::Argv) {  // --diskspec X --diskspec Y: each one more word
+        if (opt->type == OptType::Argv) {  // --diskspec X --diskspec Y, --mountpoint /a: each one more word, as virsh
             if (!inline_value) {
                 if (i + 1 >= words.size()) return fail(ErrorCode::InvalidArg, "expected syntax: --{} <string>", name);
                 inline_value = words[++i];
@@ -108,11 +108,6 @@ Result<Args> parse_args(const CommandSpec& spec, const std::vector<std::string>&
             if (i + 1 >= words.size())
                 return fail(ErrorCode::InvalidArg, "expected syntax: --{} {}", name, type_placeholder(opt->type));
             inline_value = words[++i];
-        }
-        if (opt->type == OptType::Argv) {  // --mountpoint /a --mountpoint /b, as virsh takes them
-            args.values[std::string(opt->name)];
-            args.rest.push_back(std::move(*inline_value));
-            continue;
         }
         VIREO_TRY(store(spec, *opt, std::move(*inline_value), args));
     }
