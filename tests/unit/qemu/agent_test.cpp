@@ -86,11 +86,21 @@ TEST(GuestAgent, ErrorsAndSilenceAreErrors) {
         });
         auto r = agent::execute_text(sock, R"({"execute":"guest-x"})", 5s);
         ASSERT_FALSE(r);
-        EXPECT_EQ(r.error().code, ErrorCode::OperationFailed);
+        EXPECT_EQ(r.error().code, ErrorCode::Unsupported);  // the agent lacks the command
         EXPECT_EQ(r.error().message,
                   "internal error: unable to execute QEMU agent command 'guest-x': The command guest-x has not been found");
     }
     {
+        Peer failing(sock, [](const std::string& line) -> std::string {
+            if (auto id = sync_id(line); !id.empty()) return "\xff{\"return\": " + id + "}\n";
+            return "{\"error\": {\"class\": \"GenericError\", \"desc\": \"failed to open /x\"}}\n";
+        });
+        auto r = agent::execute_text(sock, R"({"execute":"guest-file-open"})", 5s);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, ErrorCode::OperationFailed);  // the command ran and failed
+    }
+    {
+        // The sync waits the default bound even when the call asks for less.
         Peer silent(sock, [](const std::string&) { return std::string(); });
         auto r = agent::execute(sock, "guest-ping", nullptr, 300ms);
         ASSERT_FALSE(r);
