@@ -256,6 +256,13 @@ Result<std::vector<ChardevInfo>> Monitor::query_chardev() {
     return out;
 }
 
+const BlockDeviceInfo* block_of(const std::vector<BlockDeviceInfo>& blocks, std::string_view alias) {
+    const std::string prefix = "/machine/peripheral/" + std::string(alias);
+    for (const auto& b : blocks)
+        if (!b.node.empty() && (b.qdev == prefix || b.qdev.starts_with(prefix + "/"))) return &b;
+    return nullptr;
+}
+
 Result<Monitor::MediumInfo> Monitor::query_medium(std::string_view device) {
     auto r = run("query-block");
     if (!r) return std::unexpected(r.error());

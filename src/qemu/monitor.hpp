@@ -217,6 +217,10 @@ struct BlockDeviceInfo {
     std::vector<std::string> snapshots;  // the names of the top image's internal snapshots
 };
 
+// The block backend of the device with alias `alias` in query-block's answer
+// (its own QOM path or one below it); null when QEMU has none with a node.
+const BlockDeviceInfo* block_of(const std::vector<BlockDeviceInfo>& blocks, std::string_view alias);
+
 // One job of QEMU's job API (query-jobs): snapshot-save, -load, -delete.
 struct QemuJobInfo {
     std::string id;

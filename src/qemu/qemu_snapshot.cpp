@@ -189,14 +189,6 @@ constexpr std::string_view kSaveJob = "vireo-snapshot-save";
 constexpr std::string_view kLoadJob = "vireo-snapshot-load";
 constexpr std::string_view kDeleteJob = "vireo-snapshot-delete";
 
-// The block backend of the device with alias `alias` in query-block's answer.
-const BlockDeviceInfo* block_of(const std::vector<BlockDeviceInfo>& blocks, std::string_view alias) {
-    const std::string prefix = "/machine/peripheral/" + std::string(alias);
-    for (const auto& b : blocks)
-        if (!b.node.empty() && (b.qdev == prefix || b.qdev.starts_with(prefix + "/"))) return &b;
-    return nullptr;
-}
-
 // The format node of each disk (by alias) of a running domain.
 Result<std::vector<std::string>> disk_nodes(Monitor& monitor, const std::vector<SnapDisk>& disks) {
     auto blocks = monitor.query_block();

@@ -254,11 +254,8 @@ Status QemuDriverImpl::create_external(const std::shared_ptr<DomainObject>& obj,
             drop_added();
             return undo(fail(ErrorCode::Internal, "disk '{}' has no alias in the live definition", l.target));
         }
-        std::string top;
-        const std::string qdev = "/machine/peripheral/" + ld->info.alias;
-        for (const auto& b : *blocks)
-            if (!b.node.empty() && (b.qdev == qdev || b.qdev.starts_with(qdev + "/"))) top = b.node;
-        if (top.empty()) {
+        const BlockDeviceInfo* top = block_of(*blocks, ld->info.alias);
+        if (!top) {
             drop_added();
             return undo(fail(ErrorCode::OperationFailed, "operation failed: QEMU has no block node for disk '{}'", l.target));
         }
@@ -280,7 +277,7 @@ Status QemuDriverImpl::create_external(const std::shared_ptr<DomainObject>& obj,
             }
             added.push_back((*node)["node-name"].get<std::string>());
         }
-        actions.emplace_back(top, format_node);
+        actions.emplace_back(top->node, format_node);
     }
     if (auto st = monitor.blockdev_snapshot(actions); !st) {
         drop_added();
