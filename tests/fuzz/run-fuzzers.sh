@@ -25,6 +25,12 @@ find "$src/tests/data/conf" -name '*.xml' -exec cp {} "$build/fuzz-corpus/domain
 find "$src/tests/fuzz/corpus/network_xml" -name '*.xml' -exec cp {} "$build/fuzz-corpus/network_xml/" \;
 cp "$src"/tests/fuzz/corpus/rpc_packet/* "$build/fuzz-corpus/rpc_packet/"
 
+# What went wrong, kept short for the end of scripts/test's output (CI shows
+# the tail of a run): each finding's sanitizer summary and its reproducer,
+# base64-encoded when small enough to copy from a CI log.
+report="$build/fuzz-findings.txt"
+rm -f "$report" "$build"/fuzz-artifacts/*
+
 status=0
 for t in $targets; do
   name=${t#fuzz_}
@@ -34,6 +40,18 @@ for t in $targets; do
       "$build/fuzz-corpus/$name" >"$build/$t.log" 2>&1; then
     echo "run-fuzzers: $t FOUND A PROBLEM (see $build/$t.log, reproducer in $build/fuzz-artifacts/)" >&2
     tail -40 "$build/$t.log" >&2
+    {
+      echo "$t:"
+      grep -E "^(==[0-9]+==ERROR|SUMMARY|ERROR: libFuzzer)|out-of-memory|deadly signal|fixed point|does not parse" "$build/$t.log" | head -5
+      for a in "$build"/fuzz-artifacts/*; do
+        [ -f "$a" ] || continue
+        if [ "$(wc -c <"$a")" -le 4096 ]; then
+          echo "reproducer $(basename "$a") (base64): $(base64 -w0 "$a")"
+        else
+          echo "reproducer $(basename "$a"): $(wc -c <"$a") bytes, too large to print"
+        fi
+      done
+    } >>"$report"
     status=1
   else
     grep -E "stat::number_of_executed_units|Done" "$build/$t.log" | tail -2
