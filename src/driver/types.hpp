@@ -159,6 +159,23 @@ struct InterfaceStats {
     std::uint64_t tx_bytes = 0, tx_packets = 0, tx_errs = 0, tx_drop = 0;
 };
 
+// virsh domblkstat: a running domain's disk I/O counters (QEMU's
+// query-blockstats), of one disk or summed over every disk; libvirt's
+// virDomainBlockStatsFlags fields.
+struct BlockStats {
+    std::string device;  // the disk's target ("vda"); "" for the sum over every disk
+    std::uint64_t rd_req = 0, rd_bytes = 0, wr_req = 0, wr_bytes = 0, flush_operations = 0;
+    std::uint64_t rd_total_times = 0, wr_total_times = 0, flush_total_times = 0;  // nanoseconds
+};
+
+// virsh domblkinfo: a disk's sizes in bytes, as libvirt's virDomainBlockInfo.
+struct BlockInfo {
+    std::string device;            // the disk's target ("vda")
+    std::uint64_t capacity = 0;    // what the guest sees
+    std::uint64_t allocation = 0;  // host storage in use (du)
+    std::uint64_t physical = 0;    // the image's size on the host (ls)
+};
+
 enum class LinkState { Up, Down };
 
 // virsh vcpuinfo: one vCPU of a running domain (its host thread).

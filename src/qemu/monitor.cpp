@@ -435,14 +435,51 @@ Result<std::vector<BlockDeviceInfo>> Monitor::query_block() {
             info.file = string_field(*in, "file");
             info.format = string_field(*in, "drv");
             info.read_only = in->value("ro", false);
-            if (auto img = in->find("image"); img != in->end() && img->is_object())
+            if (auto img = in->find("image"); img != in->end() && img->is_object()) {
                 if (auto snaps = img->find("snapshots"); snaps != img->end() && snaps->is_array())
                     for (const auto& sn : *snaps)
                         if (sn.is_object()) info.snapshots.push_back(string_field(sn, "name"));
+                info.virtual_size = uint_field(*img, "virtual-size");
+                if (auto a = img->find("actual-size"); a != img->end() && a->is_number_unsigned())
+                    info.actual_size = a->get<std::uint64_t>();
+            }
         }
         out.push_back(std::move(info));
     }
     return out;
+}
+
+Result<std::vector<BlockStatsInfo>> Monitor::query_blockstats() {
+    auto r = run("query-blockstats");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-blockstats", "not an array"));
+    std::vector<BlockStatsInfo> out;
+    for (const auto& b : *r) {
+        if (!b.is_object()) continue;
+        auto st = b.find("stats");
+        if (st == b.end() || !st->is_object()) return std::unexpected(malformed("query-blockstats", "an entry without stats"));
+        BlockStatsInfo info;
+        info.qdev = string_field(b, "qdev");
+        info.node = string_field(b, "node-name");
+        info.rd_bytes = uint_field(*st, "rd_bytes");
+        info.wr_bytes = uint_field(*st, "wr_bytes");
+        info.rd_operations = uint_field(*st, "rd_operations");
+        info.wr_operations = uint_field(*st, "wr_operations");
+        info.flush_operations = uint_field(*st, "flush_operations");
+        info.rd_total_time_ns = uint_field(*st, "rd_total_time_ns");
+        info.wr_total_time_ns = uint_field(*st, "wr_total_time_ns");
+        info.flush_total_time_ns = uint_field(*st, "flush_total_time_ns");
+        if (auto parent = b.find("parent"); parent != b.end() && parent->is_object())
+            if (auto ps = parent->find("stats"); ps != parent->end() && ps->is_object())
+                if (auto w = ps->find("wr_highest_offset"); w != ps->end() && w->is_number_unsigned())
+                    info.file_wr_highest_offset = w->get<std::uint64_t>();
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+Status Monitor::block_resize(std::string_view node, std::uint64_t bytes) {
+    return done(run("block_resize", {{"node-name", node}, {"size", bytes}}));
 }
 
 Status Monitor::snapshot_save(std::string_view job_id, std::string_view tag, std::string_view vmstate,

@@ -215,6 +215,18 @@ struct BlockDeviceInfo {
     std::string format;  // its driver: qcow2, raw, ...
     bool read_only = false;
     std::vector<std::string> snapshots;  // the names of the top image's internal snapshots
+    std::uint64_t virtual_size = 0;      // the top image's size as the guest sees it ("image")
+    std::optional<std::uint64_t> actual_size;  // its host storage in use, when QEMU knows it
+};
+
+// A device's I/O counters (query-blockstats "stats"), and the highest
+// offset written to its image's file (the "parent" protocol node's).
+struct BlockStatsInfo {
+    std::string qdev;       // as BlockDeviceInfo::qdev
+    std::string node;       // the top node's name
+    std::uint64_t rd_bytes = 0, wr_bytes = 0, rd_operations = 0, wr_operations = 0, flush_operations = 0;
+    std::uint64_t rd_total_time_ns = 0, wr_total_time_ns = 0, flush_total_time_ns = 0;
+    std::optional<std::uint64_t> file_wr_highest_offset;
 };
 
 // The block backend of the device with alias `alias` in query-block's answer
@@ -344,6 +356,11 @@ public:
 
     // Every block device with its top node (query-block).
     Result<std::vector<BlockDeviceInfo>> query_block();
+    // Every block device's I/O counters (query-blockstats).
+    Result<std::vector<BlockStatsInfo>> query_blockstats();
+    // Grow (or shrink) the image under node `node` to `bytes` (block_resize);
+    // the guest's device follows.
+    Status block_resize(std::string_view node, std::uint64_t bytes);
 
     // --- internal snapshots (QEMU 7.2's snapshot jobs) -------------------------
     // Each starts job `job_id` on the format nodes `devices`; the memory

@@ -176,6 +176,9 @@ public:
         on<ops::DomainSetInterfaceLink>(
             [this](const auto& r) { return set_interface_link(r.ref, r.device, r.state, r.config); });
         on<ops::DomainInterfaceAddresses>([this](const auto& r) { return interface_addresses(r.ref, r.source); });
+        on<ops::DomainBlockStats>([this](const auto& r) { return d_->block_stats(r.ref, r.device); });
+        on<ops::DomainBlockInfo>([this](const auto& r) { return d_->block_info(r.ref, r.device); });
+        on<ops::DomainBlockResize>([this](const auto& r) { return d_->block_resize(r.ref, r.path, r.size); });
         on<ops::DomainGetMetadata>([this](const auto& r) { return get_metadata(r.ref, r.kind, r.inactive); });
         on<ops::DomainDefine>([this](const auto& r) { return define_domain(r.xml, r.validate); });
         on<ops::DomainCreate>(

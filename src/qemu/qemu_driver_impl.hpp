@@ -303,6 +303,17 @@ struct QemuDriverImpl {
     // `groups`: driver::guest_info bits; 0 is every group the agent has.
     Result<std::vector<driver::TypedParam>> agent_guest_info(std::string_view ref, unsigned groups);
 
+    // --- disks (qemu_blocks.cpp) ------------------------------------------------------
+    // virsh domblkstat: a running domain's counters of disk `device` (its
+    // target or source path), or their sum over every disk ("").
+    Result<driver::BlockStats> block_stats(std::string_view ref, std::string_view device);
+    // virsh domblkinfo: QEMU's view of a running domain's disk, the image
+    // itself for a shut-off one.
+    Result<driver::BlockInfo> block_info(std::string_view ref, std::string_view device);
+    // virsh blockresize: the running domain's disk `path` resized to `bytes`
+    // (qcow2: rounded up to 512), under the domain's job.
+    Status block_resize(std::string_view ref, std::string_view path, std::uint64_t bytes);
+
     // --- lifecycle (qemu_lifecycle.cpp) -------------------------------------------
     // Start the inactive domain (its job held by the caller) with `definition`.
     Status start(const std::shared_ptr<DomainObject>& obj, const DomainDefinition& definition, StartOptions options);

@@ -3,7 +3,7 @@
 // operation table, and small reply encoders. The domain and host procedures
 // are in procedures.cpp, pools and volumes in storage.cpp, networks in
 // network.cpp, vCPUs and memory in vcpu_memory.cpp, the guest agent in
-// agent.cpp; find_procedure() looks in every table.
+// agent.cpp, disks in block.cpp; find_procedure() looks in every table.
 #pragma once
 
 #include <algorithm>
@@ -38,6 +38,8 @@ std::span<const ProcDef> network_procedures();
 std::span<const ProcDef> vcpu_memory_procedures();
 // The guest agent's procedures (agent.cpp).
 std::span<const ProcDef> agent_procedures();
+// The disk procedures: block statistics, sizes, resize (block.cpp).
+std::span<const ProcDef> block_procedures();
 
 namespace handlers {
 

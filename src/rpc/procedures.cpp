@@ -728,8 +728,9 @@ const std::array kProcedures = std::to_array<ProcDef>({
 }  // namespace
 
 const ProcDef* find_procedure(int number) {
-    const std::array<std::span<const ProcDef>, 5> tables{kProcedures, storage_procedures(), network_procedures(),
-                                                        vcpu_memory_procedures(), agent_procedures()};
+    const std::array<std::span<const ProcDef>, 6> tables{kProcedures,          storage_procedures(),
+                                                        network_procedures(),  vcpu_memory_procedures(),
+                                                        agent_procedures(),    block_procedures()};
     for (const auto& table : tables)
         for (const auto& d : table)
             if (static_cast<int>(d.proc) == number) return &d;

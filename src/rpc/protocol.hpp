@@ -106,6 +106,12 @@ enum class Proc : int {
     DomainSetMemoryStatsPeriod = 308,
     DomainSetVcpu = 384,
 
+    // Disks (block.cpp).
+    DomainBlockStats = 64,
+    DomainGetBlockInfo = 194,
+    DomainBlockStatsFlags = 243,
+    DomainBlockResize = 251,
+
     // The guest agent (agent.cpp).
     DomainGetHostname = 277,
     DomainGetTime = 337,

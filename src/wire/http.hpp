@@ -268,6 +268,10 @@ Result<T> decode_value(const nlohmann::json& j) {
         return interface_stats_from_json(j);
     else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
         return interface_address_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::BlockStats>)
+        return block_stats_from_json(j);
+    else if constexpr (std::is_same_v<T, driver::BlockInfo>)
+        return block_info_from_json(j);
     else if constexpr (std::is_same_v<T, driver::VcpuInfo>)
         return vcpu_info_from_json(j);
     else if constexpr (std::is_same_v<T, driver::MemoryStat>)

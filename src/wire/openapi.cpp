@@ -153,6 +153,27 @@ constexpr std::string_view kComponents = R"(components:
         tx_packets: {type: integer}
         tx_errs: {type: integer}
         tx_drop: {type: integer}
+    BlockStats:
+      type: object
+      description: "a disk's I/O counters since the domain started (QEMU's), or their sum over every disk"
+      properties:
+        device: {type: string, description: "the disk's target; empty for the sum", example: vda}
+        rd_req: {type: integer}
+        rd_bytes: {type: integer}
+        wr_req: {type: integer}
+        wr_bytes: {type: integer}
+        flush_operations: {type: integer}
+        rd_total_times: {type: integer, description: nanoseconds}
+        wr_total_times: {type: integer, description: nanoseconds}
+        flush_total_times: {type: integer, description: nanoseconds}
+    BlockInfo:
+      type: object
+      description: "a disk's sizes in bytes, as libvirt's virDomainBlockInfo"
+      properties:
+        device: {type: string, example: vda}
+        capacity: {type: integer, description: the size the guest sees}
+        allocation: {type: integer, description: host storage in use}
+        physical: {type: integer, description: the image's size on the host}
     Vcpu:
       type: object
       properties:
@@ -400,6 +421,10 @@ SchemaName schema_name() {
         return {"InterfaceStats", "the counters", "counters"};
     else if constexpr (std::is_same_v<T, driver::InterfaceAddress>)
         return {"InterfaceAddress", "the address", "addresses"};
+    else if constexpr (std::is_same_v<T, driver::BlockStats>)
+        return {"BlockStats", "the counters", "counters"};
+    else if constexpr (std::is_same_v<T, driver::BlockInfo>)
+        return {"BlockInfo", "the sizes", "sizes"};
     else if constexpr (std::is_same_v<T, driver::VcpuInfo>)
         return {"Vcpu", "the vCPU", "vCPUs"};
     else if constexpr (std::is_same_v<T, driver::MemoryStat>)

@@ -68,6 +68,17 @@ const auto kSnapshotFields = std::make_tuple(
     optional("state", &SnapshotSummary::state), optional("creation_time", &SnapshotSummary::creation_time),
     optional("location", &SnapshotSummary::location), optional("current", &SnapshotSummary::current));
 
+using driver::BlockStats;
+const auto kBlockStatsFields = std::make_tuple(
+    optional("device", &BlockStats::device), optional("rd_req", &BlockStats::rd_req),
+    optional("rd_bytes", &BlockStats::rd_bytes), optional("wr_req", &BlockStats::wr_req),
+    optional("wr_bytes", &BlockStats::wr_bytes), optional("flush_operations", &BlockStats::flush_operations),
+    optional("rd_total_times", &BlockStats::rd_total_times), optional("wr_total_times", &BlockStats::wr_total_times),
+    optional("flush_total_times", &BlockStats::flush_total_times));
+using driver::BlockInfo;
+const auto kBlockInfoFields = std::make_tuple(required("device", &BlockInfo::device), optional("capacity", &BlockInfo::capacity),
+                                              optional("allocation", &BlockInfo::allocation),
+                                              optional("physical", &BlockInfo::physical));
 using driver::GuestTime;
 const auto kGuestTimeFields = std::make_tuple(required("seconds", &GuestTime::seconds), optional("nseconds", &GuestTime::nseconds));
 using driver::FsInfo;
@@ -124,6 +135,10 @@ json to_json(const driver::DiskInfo& d) { return fields::to_json(d, kDiskFields)
 json to_json(const driver::InterfaceInfo& i) { return fields::to_json(i, kInterfaceFields); }
 
 json to_json(const driver::InterfaceStats& s) { return fields::to_json(s, kStatsFields); }
+
+json to_json(const driver::BlockStats& s) { return fields::to_json(s, kBlockStatsFields); }
+
+json to_json(const driver::BlockInfo& b) { return fields::to_json(b, kBlockInfoFields); }
 
 json to_json(const driver::InterfaceAddress& a) { return fields::to_json(a, kAddressFields); }
 
@@ -193,6 +208,14 @@ Result<driver::InterfaceInfo> interface_from_json(const json& j) {
 
 Result<driver::InterfaceStats> interface_stats_from_json(const json& j) {
     return plain_from_json<driver::InterfaceStats>(j, "interface statistics", kStatsFields);
+}
+
+Result<driver::BlockStats> block_stats_from_json(const json& j) {
+    return plain_from_json<driver::BlockStats>(j, "block statistics", kBlockStatsFields);
+}
+
+Result<driver::BlockInfo> block_info_from_json(const json& j) {
+    return plain_from_json<driver::BlockInfo>(j, "block info", kBlockInfoFields);
 }
 
 Result<driver::GuestTime> guest_time_from_json(const json& j) {

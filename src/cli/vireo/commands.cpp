@@ -20,6 +20,7 @@ const std::vector<CommandSpec>& command_table() {
         t.reserve(160);  // every verb (about 110) without reallocation
         add_domain_commands(t);
         add_domain_interface_commands(t);
+        add_block_commands(t);
         add_media_commands(t);
         add_device_commands(t);
         add_display_commands(t);

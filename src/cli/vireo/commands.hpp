@@ -23,6 +23,7 @@ int run_command(Session& session, const CommandWords& words);
 void add_host_commands(std::vector<CommandSpec>& table);
 void add_domain_commands(std::vector<CommandSpec>& table);
 void add_domain_interface_commands(std::vector<CommandSpec>& table);  // domif* (commands_domif.cpp)
+void add_block_commands(std::vector<CommandSpec>& table);             // domblkstat, domblkinfo, blockresize (commands_block.cpp)
 void add_media_commands(std::vector<CommandSpec>& table);             // change-media (commands_media.cpp)
 void add_device_commands(std::vector<CommandSpec>& table);            // attach-/detach-device, -disk (commands_devices.cpp)
 void add_vcpu_memory_commands(std::vector<CommandSpec>& table);      // vcpu*, setvcpus, setmem, dommemstat

@@ -36,6 +36,33 @@ std::vector<std::string> snapshot_names(const std::string& uri, const std::strin
     return names;
 }
 
+// The disk targets (vda, ...) of `domain`, for the disk verbs; silent on failure.
+std::vector<std::string> disk_targets(const std::string& uri, const std::string& domain) {
+    auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
+    if (!conn) return {};
+    auto disks = (*conn)->domain_disks(domain, false);
+    if (!disks) return {};
+    std::vector<std::string> names;
+    for (const auto& d : *disks) names.push_back(d.target);
+    return names;
+}
+
+bool is_disk_verb(std::string_view verb) { return verb == "domblkstat" || verb == "domblkinfo" || verb == "blockresize"; }
+
+// The first word that is neither an option nor an option's value: the domain.
+std::string first_positional(const CommandSpec& spec, const std::vector<std::string>& args) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i].starts_with("--")) {
+            const std::string_view name = std::string_view(args[i]).substr(2);
+            for (const auto& o : spec.options)
+                if (o.name == name && o.type != OptType::Bool) ++i;  // its value
+            continue;
+        }
+        return args[i];
+    }
+    return {};
+}
+
 // Names of the storage pools on the connection (for <pool> arguments); silent on failure.
 std::vector<std::string> pool_names(const std::string& uri) {
     auto conn = open_connection(uri.empty() ? default_connection_uri() : uri, true);
@@ -123,6 +150,10 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
         for (const auto& opt : spec.options)
             if (opt.name == prev && opt.type != OptType::Bool) {
                 if (opt.name == "domain") return domain_names(uri);
+                if (is_disk_verb(spec.name) && (opt.name == "device" || opt.name == "path")) {
+                    const std::string dom = first_positional(spec, {args.begin(), args.end() - 1});
+                    return dom.empty() ? std::vector<std::string>{} : disk_targets(uri, dom);
+                }
                 if (opt.name == "from" && spec.name == "snapshot-list") {
                     auto dom = std::find_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
                     return dom != args.end() ? snapshot_names(uri, *dom) : std::vector<std::string>{};
@@ -143,6 +174,11 @@ std::vector<std::string> verb_candidates(const CommandSpec& spec, const std::vec
     const bool has_positional =
         std::any_of(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
     if (takes_domain && !has_positional) return domain_names(uri);
+    // Disk verbs: a disk of the domain given first.
+    if (is_disk_verb(spec.name)) {
+        const auto words = std::count_if(args.begin(), args.end(), [](const std::string& w) { return !w.starts_with("-"); });
+        if (words == 1) return disk_targets(uri, first_positional(spec, args));
+    }
     // snapshot-* verbs: a snapshot of the domain given first.
     if (spec.name.starts_with("snapshot-")) {
         const bool takes_snapshot = std::any_of(spec.options.begin(), spec.options.end(),

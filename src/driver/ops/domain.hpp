@@ -160,6 +160,59 @@ struct DomainInterfaceAddresses {
                                               field("source", &Request::source, "lease (default), arp or agent")};
 };
 
+// --- disks (domblkstat, domblkinfo, blockresize) -------------------------------------
+//
+// `device` / `path`: the disk's target (vda) or its source path, as virsh
+// takes them.
+
+struct DomainBlockStats {
+    static constexpr OpInfo info{.name = "domain.block_stats", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/block-stats", .kind = Kind::Query,
+                                 .lane = Lane::Query, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "I/O counters of a running domain's disk, or their sum over every disk "
+                                            "(virsh domblkstat)"};
+    struct Request {
+        std::string ref{};
+        std::string device{};  // empty: the sum over every disk
+    };
+    using Reply = BlockStats;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref),
+        field("device", &Request::device, "the disk's target (vda) or source path; empty: the sum over every disk")};
+};
+
+struct DomainBlockInfo {
+    static constexpr OpInfo info{.name = "domain.block_info", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/block-info", .kind = Kind::Query,
+                                 .lane = Lane::Query, .read_only_allowed = true,
+                                 .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Capacity, allocation and physical size of a disk (virsh domblkinfo)"};
+    struct Request {
+        std::string ref{};
+        std::string device{};
+    };
+    using Reply = BlockInfo;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("device", &Request::device, "the disk's target (vda) or source path")};
+};
+
+struct DomainBlockResize {
+    static constexpr OpInfo info{.name = "domain.block_resize", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/block-resize", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Resize a disk of a running domain (virsh blockresize)"};
+    struct Request {
+        std::string ref{};
+        std::string path{};
+        std::uint64_t size = 0;  // bytes (qcow2: rounded up to 512)
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), required("path", &Request::path, "the disk's target (vda) or source path"),
+                   required("size", &Request::size, "the new size in bytes (qcow2: rounded up to a multiple of 512)")};
+};
+
 struct DomainGetMetadata {
     static constexpr OpInfo info{.name = "domain.get_metadata", .method = Method::Get,
                                  .path = "/v1/domains/{ref}/metadata", .kind = Kind::Query, .lane = Lane::Query,
@@ -1029,7 +1082,7 @@ struct DomainConsole {
 
 using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, DomainLookup, DomainUndefine, DomainXml,
                        DomainDisks, DomainInterfaces, DomainInterfaceStats, DomainInterfaceLink,
-                       DomainInterfaceAddresses, DomainSetInterfaceLink, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
+                       DomainInterfaceAddresses, DomainSetInterfaceLink, DomainBlockStats, DomainBlockInfo, DomainBlockResize, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
                        DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
                        DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
                        DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey, DomainChangeMedia,

@@ -125,11 +125,55 @@ TEST(QemuHotplug, VirtioDiskLiveAttachWriteDetach) {
     EXPECT_FALSE(has(after.config, img.string())) << "current = live on a running domain";
     const std::string dev = guest_disk(c, "HP1");
     ASSERT_FALSE(dev.empty()) << "the hotplugged disk never appeared in the guest's /sys/block";
+    auto stats_before = f.drv->call<ops::DomainBlockStats>({.ref = "hp", .device = "vdb"});
+    ASSERT_TRUE(stats_before) << stats_before.error().full_message();
     auto wrote = c.run(fmt::format("echo VIREO-HOTPLUG-WRITE > /tmp/m; dd if=/tmp/m of=/dev/{} bs=512 count=1 conv=sync,fsync "
                                    "2>/dev/null; sync; echo WROTE",
                                    dev),
                        seconds(60));
     ASSERT_TRUE(wrote && has(*wrote, "WROTE")) << wrote.value_or("<no answer>");
+
+    // domblkstat: the guest's write is in the disk's counters, named by
+    // target or by source path, and in the sum over every disk.
+    auto stats_after = f.drv->call<ops::DomainBlockStats>({.ref = "hp", .device = "vdb"});
+    ASSERT_TRUE(stats_after) << stats_after.error().full_message();
+    EXPECT_EQ(stats_after->device, "vdb");
+    EXPECT_GE(stats_after->wr_bytes, stats_before->wr_bytes + 512);
+    EXPECT_GT(stats_after->wr_req, stats_before->wr_req);
+    EXPECT_GT(stats_after->flush_operations, stats_before->flush_operations) << "conv=fsync flushes";
+    auto by_path = f.drv->call<ops::DomainBlockStats>({.ref = "hp", .device = img.string()});
+    ASSERT_TRUE(by_path) << by_path.error().full_message();
+    EXPECT_EQ(by_path->device, "vdb");
+    EXPECT_GE(by_path->wr_bytes, stats_after->wr_bytes);
+    auto sum = f.drv->call<ops::DomainBlockStats>({.ref = "hp"});
+    ASSERT_TRUE(sum) << sum.error().full_message();
+    EXPECT_EQ(sum->device, "");
+    EXPECT_GE(sum->wr_bytes, stats_after->wr_bytes);
+    auto no_disk = f.drv->call<ops::DomainBlockStats>({.ref = "hp", .device = "vdz"});
+    ASSERT_FALSE(no_disk);
+    EXPECT_EQ(no_disk.error().full_message(), "invalid argument: invalid path: vdz");
+
+    // domblkinfo: the raw image's 16 MiB; a file's allocation and physical
+    // size are both what it occupies on the host.
+    auto info = f.drv->call<ops::DomainBlockInfo>({.ref = "hp", .device = "vdb"});
+    ASSERT_TRUE(info) << info.error().full_message();
+    EXPECT_EQ(info->capacity, 16U << 20);
+    EXPECT_GT(info->allocation, 0U);
+    EXPECT_EQ(info->allocation, info->physical);
+
+    // blockresize: the guest sees the new size (512-byte sectors in its
+    // /sys/block), domblkinfo and the image file too.
+    auto resized = f.drv->call<ops::DomainBlockResize>({.ref = "hp", .path = "vdb", .size = 32U << 20});
+    ASSERT_TRUE(resized) << resized.error().full_message();
+    EXPECT_TRUE(guest_sees(c, fmt::format("[ \"$(cat /sys/block/{}/size)\" = 65536 ]", dev), true))
+        << "the guest never saw its disk grow to 32 MiB";
+    info = f.drv->call<ops::DomainBlockInfo>({.ref = "hp", .device = "vdb"});
+    ASSERT_TRUE(info) << info.error().full_message();
+    EXPECT_EQ(info->capacity, 32U << 20);
+    EXPECT_EQ(fs::file_size(img), 32U << 20);
+    auto bad_resize = f.drv->call<ops::DomainBlockResize>({.ref = "hp", .path = "vdz", .size = 32U << 20});
+    ASSERT_FALSE(bad_resize);
+    EXPECT_EQ(bad_resize.error().full_message(), "invalid argument: disk 'vdz' was not found in the domain config");
 
     // A taken target and a device the domain does not have: errors, both
     // definitions unchanged.

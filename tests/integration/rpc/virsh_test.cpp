@@ -74,8 +74,16 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     const std::string no_balloon = "<memballoon model='none'/>";
     def.replace(def.find(no_balloon), no_balloon.size(),
                 "<memballoon model='virtio'><stats period='1'/></memballoon>"
-                "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>");
+                "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+                "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='" +
+                    (dir_ / "data.qcow2").string() +
+                    "'/><target dev='vda' bus='virtio'/></disk>"
+                    "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/>"
+                    "<readonly/></disk>");
     std::ofstream(xml) << def;
+    // The data disk of the disk verbs (domblkstat, domblkinfo, blockresize).
+    auto img = run({"qemu-img", "create", "-q", "-f", "qcow2", (dir_ / "data.qcow2").string(), "16M"});
+    ASSERT_EQ(img.exit_code, 0) << img.err;
 
     // Lifecycle events, from a second virsh, as `virsh event --loop --all`.
     auto events = QemuProcess::start({kVirsh, "-c", "qemu+unix:///session?socket=" + (dir_ / "libvirt.sock").string(),
@@ -88,6 +96,16 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     same({"domstate", "web"});
     same({"dumpxml", "web"});
     same({"dumpxml", "--inactive", "web"});
+    // Disks of the shut-off domain: sizes from the image itself; the
+    // running-only verbs refused as libvirt refuses them.
+    EXPECT_EQ(ok({"domblkinfo", "web", "vda"}).substr(0, 32), "Capacity:       16777216\nAllocat");
+    same({"domblkinfo", "web", "vda"});
+    same({"domblkinfo", "web", "--all"});
+    same({"domblkinfo", "web", "--all", "--human"});
+    same({"domblkinfo", "web", "hdc"});  // the empty cdrom
+    same({"domblkinfo", "web"});
+    same({"domblkstat", "web", "vda"});
+    same({"blockresize", "web", "vda", "32M"});
 
     EXPECT_EQ(ok({"start", "web"}), "Domain 'web' started\n\n");
     same({"list"});
@@ -98,6 +116,29 @@ TEST_F(VirshAgainstVireod, DomainLifecycleAsVireoPrintsIt) {
     // The guest virsh started really boots: its shell answers on the serial
     // console, through `virsh console`.
     EXPECT_TRUE(guest_answers("web"));
+
+    // Disks of the running domain: QEMU's counters and sizes
+    // (virDomainBlockStatsFlags, virDomainGetBlockInfo), the same resize
+    // through virDomainBlockResize (KiB, and bytes) and vireo's API.
+    same({"domblkstat", "web", "vda"});
+    same({"domblkstat", "web", "vda", "--human"});
+    same({"domblkstat", "web"});
+    same({"domblkstat", "web", (dir_ / "data.qcow2").string()});
+    same({"domblkstat", "web", "vdz"});
+    same({"domblkinfo", "web", "vda"});
+    same({"domblkinfo", "web", "--all"});
+    same({"domblkinfo", "web", "vdz"});
+    EXPECT_EQ(ok({"blockresize", "web", "vda", "20M"}), "Block device 'vda' is resized\n");
+    EXPECT_EQ(ok({"domblkinfo", "web", "vda"}).substr(0, 32), "Capacity:       20971520\nAllocat");
+    EXPECT_EQ(vireo({"blockresize", "web", "vda", "24M"}).out, "Block device 'vda' is resized\n");
+    same({"domblkinfo", "web", "vda", "--human"});
+    EXPECT_EQ(ok({"domblkinfo", "web", "vda"}).substr(0, 32), "Capacity:       25165824\nAllocat");
+    same({"blockresize", "web", "vda", "25166337b"});  // bytes, rounded up to 512 for qcow2
+    EXPECT_EQ(ok({"domblkinfo", "web", "vda"}).substr(0, 32), "Capacity:       25166848\nAllocat");
+    same({"blockresize", "web", "vdz", "32M"});
+    same({"blockresize", "web", "vda", "12X"});
+    same({"blockresize", "web", "vda", "abc"});
+    same({"blockresize", "web", "vda", "18446744073709551615"});
 
     // vCPUs and memory through libvirt's vCPU and memory procedures.
     same({"vcpucount", "web"});

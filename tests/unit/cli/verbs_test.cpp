@@ -263,6 +263,26 @@ TEST(CliVerbs, HelpForEveryVerb) {
     EXPECT_EQ(vireo({"help", "nosuch"}).err, "error: command or command group 'nosuch' doesn't exist\n");
 }
 
+// The disk verbs: their help, virsh's checks before any call, and the
+// completion of a domain's disks (test:///default's "test" has vda).
+TEST(CliVerbs, DiskVerbsHelpChecksAndCompletion) {
+    for (const char* verb : {"domblkstat", "domblkinfo", "blockresize"}) EXPECT_EQ(vireo({verb, "--help"}).exit_code, 0) << verb;
+    EXPECT_NE(vireo({"help", "blockresize"}).out.find("blockresize <domain> <path> <size> [--bytes]"), std::string::npos);
+    auto no_device = vireo({"domblkinfo", "test"});
+    EXPECT_EQ(no_device.exit_code, 1);
+    EXPECT_EQ(no_device.err, "error: command 'domblkinfo' requires <device> option\n");
+    auto bad_size = vireo({"blockresize", "test", "vda", "12X"});
+    EXPECT_EQ(bad_size.exit_code, 1);
+    EXPECT_EQ(bad_size.err,
+              "error: Scaled numeric value '12X' for <size> option is malformed or out of range\n"
+              "error: invalid argument: unknown suffix 'X'\n");
+    const std::string bin = (bin_dir() / "vireo").string();
+    EXPECT_EQ(run({bin, "_complete", "-c", "test:///default", "domblkstat", "test", ""}).out, "vda\n");
+    EXPECT_EQ(run({bin, "_complete", "-c", "test:///default", "domblkinfo", "--all", "test", "v"}).out, "vda\n");
+    EXPECT_EQ(run({bin, "_complete", "-c", "test:///default", "blockresize", "test", "--path", ""}).out, "vda\n");
+    EXPECT_EQ(run({bin, "_complete", "-c", "test:///default", "blockresize", "test", "vda", ""}).out, "");
+}
+
 // snapshot-create-as --print-xml needs no snapshot support; what is not
 // supported yet is refused before any call.
 TEST(CliVerbs, SnapshotCreateAsPrintsItsDocumentAndRefusesExternalSpecs) {

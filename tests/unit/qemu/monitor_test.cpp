@@ -90,6 +90,62 @@ TEST(Monitor, QueryStatusIsTyped) {
     EXPECT_EQ(run_state_name(RunState::PostMigrate), "postmigrate");
 }
 
+// domblkstat / domblkinfo / blockresize: QEMU's counters per device (the
+// file node's highest written offset from "parent"), the image's sizes from
+// query-block, block_resize on a node.
+TEST(Monitor, BlockStatsSizesAndResizeAreTyped) {
+    json resize_args;
+    Pair p([&](FakeQmpServer& s, FakeQmpServer::Command& c) {
+        if (c.name == "query-blockstats") {
+            s.reply(c, json::array({{{"device", ""},
+                                     {"qdev", "/machine/peripheral/virtio-disk0/virtio-backend"},
+                                     {"node-name", "libvirt-1-format"},
+                                     {"stats", {{"rd_bytes", 4096}, {"wr_bytes", 1536}, {"rd_operations", 12},
+                                                {"wr_operations", 3}, {"flush_operations", 2}, {"rd_total_time_ns", 1000},
+                                                {"wr_total_time_ns", 2000}, {"flush_total_time_ns", 300},
+                                                {"wr_highest_offset", 77}}},
+                                     {"parent", {{"node-name", "libvirt-1-storage"}, {"stats", {{"wr_highest_offset", 262144}}}}}},
+                                    {{"device", ""}, {"qdev", "/machine/peripheral/ide0-1-0"}, {"stats", {{"rd_bytes", 0}}}}}));
+        } else if (c.name == "query-block") {
+            s.reply(c, json::array({{{"device", ""},
+                                     {"qdev", "/machine/peripheral/virtio-disk0/virtio-backend"},
+                                     {"inserted",
+                                      {{"node-name", "libvirt-1-format"}, {"file", "/images/a.qcow2"}, {"drv", "qcow2"},
+                                       {"ro", false},
+                                       {"image", {{"virtual-size", 16777216}, {"actual-size", 200704}}}}}}}));
+        } else {
+            resize_args = c.arguments;
+            s.reply(c, json::object());
+        }
+    });
+    auto stats = p.monitor->query_blockstats();
+    ASSERT_TRUE(stats) << stats.error().full_message();
+    ASSERT_EQ(stats->size(), 2u);
+    const BlockStatsInfo& s = stats->front();
+    EXPECT_EQ(s.qdev, "/machine/peripheral/virtio-disk0/virtio-backend");
+    EXPECT_EQ(s.node, "libvirt-1-format");
+    EXPECT_EQ(s.rd_bytes, 4096u);
+    EXPECT_EQ(s.wr_bytes, 1536u);
+    EXPECT_EQ(s.rd_operations, 12u);
+    EXPECT_EQ(s.wr_operations, 3u);
+    EXPECT_EQ(s.flush_operations, 2u);
+    EXPECT_EQ(s.rd_total_time_ns, 1000u);
+    EXPECT_EQ(s.wr_total_time_ns, 2000u);
+    EXPECT_EQ(s.flush_total_time_ns, 300u);
+    EXPECT_EQ(s.file_wr_highest_offset.value_or(0), 262144u) << "the file node's, not the format node's";
+    EXPECT_FALSE(stats->back().file_wr_highest_offset);
+
+    auto blocks = p.monitor->query_block();
+    ASSERT_TRUE(blocks) << blocks.error().full_message();
+    const BlockDeviceInfo* b = block_of(*blocks, "virtio-disk0");
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(b->virtual_size, 16777216u);
+    EXPECT_EQ(b->actual_size.value_or(0), 200704u);
+
+    ASSERT_TRUE(p.monitor->block_resize("libvirt-1-format", 33554432));
+    EXPECT_EQ(resize_args, json({{"node-name", "libvirt-1-format"}, {"size", 33554432}}));
+}
+
 TEST(Monitor, QemuErrorsCarryQemuWords) {
     Pair p([](FakeQmpServer& s, FakeQmpServer::Command& c) {
         s.reply_error(c, "Resetting the Virtual Machine is required");
