@@ -1,6 +1,5 @@
 #include "cli/vireo/block_format.hpp"
 
-#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -11,25 +10,10 @@
 
 #include <fmt/format.h>
 
+#include "cli/vireo/pool_format.hpp"
 #include "cli/vireo/text.hpp"
 
 namespace vireo::cli {
-
-namespace {
-
-// virsh's pretty capacity of domblkinfo --human: three decimals.
-std::string human_size(std::uint64_t bytes) {
-    constexpr std::array<std::string_view, 7> kUnits{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    std::size_t unit = 0;
-    auto value = static_cast<double>(bytes);
-    while (value >= 1024.0 && unit + 1 < kUnits.size()) {
-        value /= 1024.0;
-        ++unit;
-    }
-    return fmt::format("{:.3f} {}", value, kUnits[unit]);
-}
-
-}  // namespace
 
 std::string format_block_stats(const driver::BlockStats& s, std::string_view device, bool human) {
     // virsh's field (legacy spelling where it has one) and its human wording.
@@ -59,7 +43,8 @@ std::string format_block_stats(const driver::BlockStats& s, std::string_view dev
 
 BlockInfoCells block_info_cells(const driver::BlockInfo& b, bool human) {
     if (b.capacity == 0 && b.allocation == 0 && b.physical == 0) return {"-", "-", "-"};
-    auto size = [&](std::uint64_t v) { return human ? human_size(v) : std::to_string(v); };
+    // virsh prints --human sizes with three decimals.
+    auto size = [&](std::uint64_t v) { return human ? pretty_size(v, 3) : std::to_string(v); };
     return {size(b.capacity), size(b.allocation), size(b.physical)};
 }
 
@@ -92,25 +77,12 @@ Result<std::uint64_t> parse_resize_size(std::string_view text, bool bytes) {
     auto [ptr, ec] = std::from_chars(text.data(), end, value);
     if (text.empty() || !std::isdigit(static_cast<unsigned char>(text.front())) || ec != std::errc{}) return malformed({});
     const std::string_view suffix(ptr, static_cast<std::size_t>(end - ptr));
-    auto iequals = [](std::string_view a, std::string_view b) {
-        return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-                   return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-               });
-    };
-    std::uint64_t scale = 1;
-    if (suffix.empty()) {
-        scale = bytes ? 1 : 1024;
-    } else if (!iequals(suffix, "b") && !iequals(suffix, "byte") && !iequals(suffix, "bytes")) {
-        std::uint64_t base = 0;
-        if (suffix.size() == 1 || iequals(suffix.substr(1), "iB"))
-            base = 1024;
-        else if (suffix.size() == 2 && (suffix[1] == 'b' || suffix[1] == 'B'))
-            base = 1000;
-        constexpr std::string_view kUnits = "kmgtpe";
-        const auto power = kUnits.find(static_cast<char>(std::tolower(static_cast<unsigned char>(suffix[0]))));
-        if (base == 0 || power == std::string_view::npos)
-            return malformed(fmt::format("invalid argument: unknown suffix '{}'", suffix));
-        for (std::size_t i = 0; i <= power; ++i) scale *= base;
+    // A bare number is KiB, as virsh reads blockresize's size (bytes with --bytes).
+    std::uint64_t scale = bytes ? 1 : 1024;
+    if (!suffix.empty()) {
+        auto factor = suffix_scale(suffix);
+        if (!factor) return malformed(fmt::format("invalid argument: {}", factor.error().message));
+        scale = *factor;
     }
     if (value > std::numeric_limits<std::uint64_t>::max() / scale)
         return malformed(fmt::format("numerical overflow: value too large: {}{}", value, suffix));

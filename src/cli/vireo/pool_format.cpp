@@ -23,6 +23,22 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+
+bool pool_active(const driver::PoolSummary& p) { return p.state != driver::PoolState::Inactive; }
+
+// A pair of opposite flags: neither or both set means "don't filter".
+bool matches_pair(bool value, bool want_true, bool want_false) {
+    if (want_true == want_false) return true;
+    return value ? want_true : want_false;
+}
+
+std::string info_line(std::string_view label, std::string_view value) {
+    return fmt::format("{:<15} {}\n", fmt::format("{}:", label), value);
+}
+
+}  // namespace
+
 // The multiplier a size suffix stands for, as libvirt's virScaleInteger reads it.
 Result<std::uint64_t> suffix_scale(std::string_view suffix) {
     if (suffix.empty() || iequals(suffix, "b") || iequals(suffix, "byte") || iequals(suffix, "bytes")) return 1;
@@ -41,22 +57,6 @@ Result<std::uint64_t> suffix_scale(std::string_view suffix) {
     return scale;
 }
 
-std::string yes_no(bool b) { return b ? "yes" : "no"; }
-
-bool pool_active(const driver::PoolSummary& p) { return p.state != driver::PoolState::Inactive; }
-
-// A pair of opposite flags: neither or both set means "don't filter".
-bool matches_pair(bool value, bool want_true, bool want_false) {
-    if (want_true == want_false) return true;
-    return value ? want_true : want_false;
-}
-
-std::string info_line(std::string_view label, std::string_view value) {
-    return fmt::format("{:<15} {}\n", fmt::format("{}:", label), value);
-}
-
-}  // namespace
-
 Result<std::uint64_t> parse_size(std::string_view text) {
     std::uint64_t value = 0;
     const char* end = text.data() + text.size();
@@ -70,7 +70,7 @@ Result<std::uint64_t> parse_size(std::string_view text) {
     return value * *scale;
 }
 
-std::string pretty_size(std::uint64_t bytes) {
+std::string pretty_size(std::uint64_t bytes, int decimals) {
     constexpr std::array<std::string_view, 7> kUnits{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     std::size_t unit = 0;
     auto value = static_cast<double>(bytes);
@@ -78,7 +78,7 @@ std::string pretty_size(std::uint64_t bytes) {
         value /= 1024.0;
         ++unit;
     }
-    return fmt::format("{:.2f} {}", value, kUnits[unit]);
+    return fmt::format("{:.{}f} {}", value, decimals, kUnits[unit]);
 }
 
 Result<std::vector<std::string>> parse_pool_types(std::string_view list) {

@@ -23,9 +23,13 @@ namespace vireo::cli {
 // means bytes. "1.5G" and overflow are errors ("unknown suffix '.5G'").
 Result<std::uint64_t> parse_size(std::string_view text);
 
-// virsh's pretty size: "0.00 B", "512.00 KiB", "1.00 GiB" (two decimals,
-// binary units up to EiB).
-std::string pretty_size(std::uint64_t bytes);
+// The factor of a size suffix as virsh reads it: "" and b/byte/bytes 1,
+// K/KiB 1024, KB 1000, M, G, T, P, E likewise; else "unknown suffix 'X'".
+Result<std::uint64_t> suffix_scale(std::string_view suffix);
+
+// virsh's pretty size: "0.00 B", "512.00 KiB", "1.00 GiB" (two decimals by
+// default, as pool-info; domblkinfo --human has three), binary units up to EiB.
+std::string pretty_size(std::uint64_t bytes, int decimals = 2);
 
 // Which pools pool-list shows (virsh's flags).
 struct PoolListFilter {
