@@ -31,13 +31,15 @@ std::string subnet(const NetworkIp& ip) {
     return fmt::format("{}/{}", ip.address.network(ip.prefix_length()).str(), ip.prefix_length());
 }
 
-std::string quoted(std::string_view ifname) { return fmt::format("\"{}\"", ifname); }
+// An interface name as nft reads it. Not "quoted": with <iomanip> in sight,
+// quoted(std::string) would find std::quoted by argument-dependent lookup.
+std::string nft_quoted(std::string_view ifname) { return fmt::format("\"{}\"", ifname); }
 
 // The forward chain's rules for the mode.
 void forward_rules(std::ostringstream& out, const NetworkDef& def) {
-    const std::string br = quoted(def.bridge.name);
-    const std::string via_in = def.forward.dev.empty() ? "" : fmt::format("iifname {} ", quoted(def.forward.dev));
-    const std::string via_out = def.forward.dev.empty() ? "" : fmt::format("oifname {} ", quoted(def.forward.dev));
+    const std::string br = nft_quoted(def.bridge.name);
+    const std::string via_in = def.forward.dev.empty() ? "" : fmt::format("iifname {} ", nft_quoted(def.forward.dev));
+    const std::string via_out = def.forward.dev.empty() ? "" : fmt::format("oifname {} ", nft_quoted(def.forward.dev));
     if (def.forward.mode == ForwardMode::Nat || def.forward.mode == ForwardMode::Route) {
         for (const auto& ip : def.ips) {
             const char* fam = ip.is_v6() ? "ip6" : "ip";
@@ -56,7 +58,7 @@ void forward_rules(std::ostringstream& out, const NetworkDef& def) {
 // Masquerading (or SNAT to the address range) of the IPv4 subnets.
 void nat_rules(std::ostringstream& out, const NetworkDef& def) {
     const auto& nat = def.forward.nat;
-    const std::string via = def.forward.dev.empty() ? "" : fmt::format("oifname {} ", quoted(def.forward.dev));
+    const std::string via = def.forward.dev.empty() ? "" : fmt::format("oifname {} ", nft_quoted(def.forward.dev));
     // libvirt's source port range when the definition names none
     const bool given = nat.port_start != 0 || nat.port_end != 0;
     const std::string ports = fmt::format(":{}-{}", given ? nat.port_start : 1024u, given ? nat.port_end : 65535u);
@@ -127,7 +129,7 @@ std::optional<std::string> network_of_table(std::string_view table) {
 std::string firewall_ruleset(const NetworkDef& def) {
     if (!has_rules(def)) return {};
     const std::string table = firewall_table(def.name);
-    const std::string br = quoted(def.bridge.name);
+    const std::string br = nft_quoted(def.bridge.name);
     std::ostringstream out;
     // "add" then "delete" makes the delete safe when the table is missing,
     // and the whole text is one transaction: old rules are never half-gone.
