@@ -482,6 +482,61 @@ Status Monitor::block_resize(std::string_view node, std::uint64_t bytes) {
     return done(run("block_resize", {{"node-name", node}, {"size", bytes}}));
 }
 
+Status Monitor::block_commit(std::string_view job_id, std::string_view device, std::string_view top, std::string_view base,
+                             std::uint64_t speed) {
+    nlohmann::json args = {{"job-id", job_id}, {"device", device}, {"base-node", base}, {"auto-dismiss", false}};
+    if (!top.empty()) args["top-node"] = top;
+    if (speed) args["speed"] = speed;
+    return done(run("block-commit", args));
+}
+
+Status Monitor::block_stream(std::string_view job_id, std::string_view device, std::string_view base, std::uint64_t speed) {
+    nlohmann::json args = {{"job-id", job_id}, {"device", device}, {"auto-dismiss", false}};
+    if (!base.empty()) args["base-node"] = base;
+    if (speed) args["speed"] = speed;
+    return done(run("block-stream", args));
+}
+
+Status Monitor::blockdev_mirror(std::string_view job_id, std::string_view device, std::string_view target, std::string_view sync,
+                                std::uint64_t speed) {
+    nlohmann::json args = {{"job-id", job_id}, {"device", device}, {"target", target}, {"sync", sync}, {"auto-dismiss", false}};
+    if (speed) args["speed"] = speed;
+    return done(run("blockdev-mirror", args));
+}
+
+Status Monitor::block_job_complete(std::string_view job_id) { return done(run("block-job-complete", {{"device", job_id}})); }
+
+Status Monitor::block_job_cancel(std::string_view job_id, bool force) {
+    return done(run("block-job-cancel", {{"device", job_id}, {"force", force}}));
+}
+
+Status Monitor::block_job_set_speed(std::string_view job_id, std::uint64_t speed) {
+    return done(run("block-job-set-speed", {{"device", job_id}, {"speed", speed}}));
+}
+
+Result<std::vector<BlockJobProgress>> Monitor::query_block_jobs() {
+    auto r = run("query-block-jobs");
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-block-jobs", "not an array"));
+    std::vector<BlockJobProgress> out;
+    for (const auto& j : *r) {
+        if (!j.is_object()) continue;
+        out.push_back({string_field(j, "device"), string_field(j, "type"), uint_field(j, "offset"), uint_field(j, "len"),
+                       uint_field(j, "speed"), j.value("ready", false), string_field(j, "status"), string_field(j, "error")});
+    }
+    return out;
+}
+
+Result<std::vector<NamedBlockNode>> Monitor::query_named_block_nodes() {
+    auto r = run("query-named-block-nodes", {{"flat", true}});
+    if (!r) return std::unexpected(r.error());
+    if (!r->is_array()) return std::unexpected(malformed("query-named-block-nodes", "not an array"));
+    std::vector<NamedBlockNode> out;
+    for (const auto& n : *r)
+        if (n.is_object()) out.push_back({string_field(n, "node-name"), string_field(n, "drv"), string_field(n, "file")});
+    return out;
+}
+
 Status Monitor::snapshot_save(std::string_view job_id, std::string_view tag, std::string_view vmstate,
                               const std::vector<std::string>& devices) {
     return done(run("snapshot-save", {{"job-id", job_id}, {"tag", tag}, {"vmstate", vmstate}, {"devices", devices}}));

@@ -241,6 +241,29 @@ struct QemuJobInfo {
     std::string error;   // set when it failed
 };
 
+// A block job (query-block-jobs): its id, QMP type (commit, stream,
+// mirror), progress in bytes, speed limit (bytes/s, 0 = none), whether a
+// mirror or active commit is ready to complete, its job status (created,
+// running, ready, concluded, ...) and, once concluded, why it failed.
+struct BlockJobProgress {
+    std::string id;
+    std::string type;
+    std::uint64_t offset = 0;
+    std::uint64_t len = 0;
+    std::uint64_t speed = 0;
+    bool ready = false;
+    std::string status;
+    std::string error;
+};
+
+// One node of the block graph (query-named-block-nodes, flat): its name,
+// driver (qcow2, raw, file, ...) and the file it opened.
+struct NamedBlockNode {
+    std::string node;
+    std::string drv;
+    std::string file;
+};
+
 class Monitor {
 public:
     using EventHandler = std::function<void(const MonitorEvent&)>;
@@ -362,6 +385,23 @@ public:
     // the guest's device follows.
     Status block_resize(std::string_view node, std::uint64_t bytes);
 
+    // --- block jobs (blockcommit, blockpull, blockcopy) -------------------------
+    // Each starts the block job `job_id` with auto-dismiss off: it stays in
+    // query_block_jobs() once concluded until job_dismiss(). `speed` in
+    // bytes/s, 0 = unlimited. `device` is the root node of the disk's chain.
+    // block-commit: `top` ("" = the active layer) into `base`.
+    Status block_commit(std::string_view job_id, std::string_view device, std::string_view top, std::string_view base,
+                        std::uint64_t speed);
+    // block-stream: the layers above `base` ("" = all of them) into `device`.
+    Status block_stream(std::string_view job_id, std::string_view device, std::string_view base, std::uint64_t speed);
+    // blockdev-mirror of `device` into the node `target`: sync "full" or "top".
+    Status blockdev_mirror(std::string_view job_id, std::string_view device, std::string_view target, std::string_view sync,
+                           std::uint64_t speed);
+    Status block_job_complete(std::string_view job_id);
+    Status block_job_cancel(std::string_view job_id, bool force);
+    Status block_job_set_speed(std::string_view job_id, std::uint64_t speed);
+    Result<std::vector<BlockJobProgress>> query_block_jobs();
+    Result<std::vector<NamedBlockNode>> query_named_block_nodes();
     // --- internal snapshots (QEMU 7.2's snapshot jobs) -------------------------
     // Each starts job `job_id` on the format nodes `devices`; the memory
     // state goes into (comes from) the node `vmstate`. The job runs in QEMU:

@@ -18,21 +18,21 @@
 
 #include <fmt/format.h>
 
+#include "qemu/disk_lookup.hpp"
 #include "qemu/qemu_driver_impl.hpp"
 #include "storage/image.hpp"
 
 namespace vireo::qemu {
 
-namespace {
-
-// The disk virsh means by `name`: its target (vda) or its source path.
-const conf::Disk* find_block_disk(const conf::DomainDef& def, std::string_view name) {
+const conf::Disk* find_disk_by_name(const conf::DomainDef& def, std::string_view name) {
     for (const auto& d : def.devices.disks)
         if (d.target_dev == name) return &d;
     for (const auto& d : def.devices.disks)
         if ((!d.source.file.empty() && d.source.file == name) || (!d.source.dev.empty() && d.source.dev == name)) return &d;
     return nullptr;
 }
+
+namespace {
 
 // The entry of the device with alias `alias` (its own QOM path or one below it).
 const BlockStatsInfo* stats_of(const std::vector<BlockStatsInfo>& all, std::string_view alias) {
@@ -77,7 +77,7 @@ Result<driver::BlockStats> QemuDriverImpl::block_stats(std::string_view ref, std
     if (!run) return std::unexpected(run.error());
     const conf::Disk* disk = nullptr;
     if (!device.empty()) {
-        disk = find_block_disk(*run->def, device);
+        disk = find_disk_by_name(*run->def, device);
         if (!disk) return fail(ErrorCode::InvalidArg, "invalid argument: invalid path: {}", device);
     }
     auto all = run->priv->monitor->query_blockstats();
@@ -117,7 +117,7 @@ Result<driver::BlockInfo> QemuDriverImpl::block_info(std::string_view ref, std::
     if (snap.active()) {
         auto run = running(**obj);
         if (!run) return std::unexpected(run.error());
-        const conf::Disk* disk = find_block_disk(*run->def, device);
+        const conf::Disk* disk = find_disk_by_name(*run->def, device);
         if (!disk) return unknown();
         if (disk->source.empty()) return std::unexpected(no_source(device));
         auto blocks = run->priv->monitor->query_block();
@@ -144,7 +144,7 @@ Result<driver::BlockInfo> QemuDriverImpl::block_info(std::string_view ref, std::
     }
     // Shut off: the image itself, opened read-only and sharing (as -U).
     const conf::DomainDef& def = *snap.fields.current().def;
-    const conf::Disk* found = find_block_disk(def, device);
+    const conf::Disk* found = find_disk_by_name(def, device);
     if (!found) return unknown();
     if (found->source.empty()) return std::unexpected(no_source(device));
     conf::DomainDef one = def;
@@ -177,7 +177,7 @@ Status QemuDriverImpl::block_resize(std::string_view ref, std::string_view path,
     if (!job) return std::unexpected(job.error());
     auto run = running(**obj);
     if (!run) return std::unexpected(run.error());
-    const conf::Disk* disk = find_block_disk(*run->def, path);
+    const conf::Disk* disk = find_disk_by_name(*run->def, path);
     if (!disk) return fail(ErrorCode::InvalidArg, "invalid argument: disk '{}' was not found in the domain config", path);
     if (disk->source.empty()) return std::unexpected(no_source(path));
     if (disk->readonly || disk->device == "cdrom")

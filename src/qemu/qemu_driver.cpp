@@ -95,6 +95,7 @@ QemuDriverImpl::QemuDriverImpl(QemuDriverConfig c)
 }
 
 QemuDriverImpl::~QemuDriverImpl() {
+    stop_block_watchers();
     // Leave every QEMU running (it outlives the driver); just let go of the
     // monitors first, so no reader thread posts to a stopped worker.
     for (const auto& obj : registry.list()) {
@@ -179,6 +180,12 @@ public:
         on<ops::DomainBlockStats>([this](const auto& r) { return d_->block_stats(r.ref, r.device); });
         on<ops::DomainBlockInfo>([this](const auto& r) { return d_->block_info(r.ref, r.device); });
         on<ops::DomainBlockResize>([this](const auto& r) { return d_->block_resize(r.ref, r.path, r.size); });
+        on<ops::DomainBlockCommit>([this](const auto& r) { return d_->block_commit(r); });
+        on<ops::DomainBlockPull>([this](const auto& r) { return d_->block_pull(r); });
+        on<ops::DomainBlockCopy>([this](const auto& r) { return d_->block_copy(r); });
+        on<ops::DomainBlockJobInfo>([this](const auto& r) { return d_->block_job_info(r.ref, r.path); });
+        on<ops::DomainBlockJobAbort>([this](const auto& r) { return d_->block_job_abort(r.ref, r.path, r.pivot, r.async_end); });
+        on<ops::DomainBlockJobSetSpeed>([this](const auto& r) { return d_->block_job_set_speed(r.ref, r.path, r.bandwidth); });
         on<ops::DomainGetMetadata>([this](const auto& r) { return get_metadata(r.ref, r.kind, r.inactive); });
         on<ops::DomainDefine>([this](const auto& r) { return define_domain(r.xml, r.validate); });
         on<ops::DomainCreate>(
@@ -316,6 +323,9 @@ public:
         on<ops::SnapshotCreate>([this](const auto& r) -> Result<std::string> {
             auto obj = d_->registry.resolve(r.ref);
             if (!obj) return std::unexpected(obj.error());
+            // libvirt refuses a snapshot while a block job runs (its chain is changing).
+            if (auto run = d_->running(**obj); run && QemuDriverImpl::has_block_job(*run->priv))
+                return fail(ErrorCode::InvalidState, "Requested operation is not valid: domain has active block job");
             auto job = driver::begin_async_job(*obj, *d_->jobs, driver::JobOperation::Snapshot);
             if (!job) return std::unexpected(job.error());
             auto out = d_->snapshot_create(*job, r);

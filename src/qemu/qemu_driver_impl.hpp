@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include "driver/event_bus.hpp"
 #include "driver/job.hpp"
 #include "driver/keycodes.hpp"
+#include "driver/ops/domain.hpp"
 #include "driver/ops/snapshot.hpp"
 #include "driver/persistence.hpp"
 #include "driver/registry.hpp"
@@ -52,6 +54,9 @@ using driver::JobGuard;
 // QemuDriverImpl::apply().
 // libvirt's guest agent timeout values (virDomainAgentResponseTimeoutValues).
 inline constexpr int kAgentTimeoutBlock = -2, kAgentTimeoutDefault = -1, kAgentTimeoutNoWait = 0;
+
+struct BlockJobRun;    // qemu_block_jobs.cpp
+struct BlockWatcher;  // qemu_block_jobs.cpp
 
 struct QemuPrivate final : driver::DomainPrivate {
     std::uint64_t instance = 0;  // unique per start, to match events to a run
@@ -84,6 +89,11 @@ struct QemuPrivate final : driver::DomainPrivate {
     // guest-agent-timeout as libvirt has it: kAgentTimeoutBlock,
     // kAgentTimeoutDefault, kAgentTimeoutNoWait or seconds.
     std::atomic<int> agent_timeout{kAgentTimeoutDefault};
+
+    // Block jobs (qemu_block_jobs.cpp), by disk target: the running one, or
+    // the last one's record once it ended (blockjob --info, --wait).
+    std::mutex block_jobs_mutex;
+    std::map<std::string, std::shared_ptr<BlockJobRun>, std::less<>> block_jobs;
 };
 
 std::shared_ptr<QemuPrivate> qemu_private(const DomainFields& f);
@@ -313,6 +323,24 @@ struct QemuDriverImpl {
     // virsh blockresize: the running domain's disk `path` resized to `bytes`
     // (qcow2: rounded up to 512), under the domain's job.
     Status block_resize(std::string_view ref, std::string_view path, std::uint64_t bytes);
+
+    // --- block jobs (qemu_block_jobs.cpp) -----------------------------------------
+    // Each starts a QEMU block job on a running domain's disk, as the domain's
+    // async job; a watcher thread follows it to its end and applies it to the
+    // definitions.
+    Status block_commit(const driver::ops::DomainBlockCommit::Request& r);
+    Status block_pull(const driver::ops::DomainBlockPull::Request& r);
+    Status block_copy(const driver::ops::DomainBlockCopy::Request& r);
+    Result<std::vector<driver::TypedParam>> block_job_info(std::string_view ref, std::string_view path);
+    Status block_job_abort(std::string_view ref, std::string_view path, bool pivot, bool async_end);
+    Status block_job_set_speed(std::string_view ref, std::string_view path, std::uint64_t bandwidth);
+    // True while a block job runs on one of the instance's disks.
+    static bool has_block_job(QemuPrivate& priv);
+    // The watchers, joined when the driver goes (QEMU's jobs keep running).
+    std::mutex block_watch_mutex;
+    std::vector<std::shared_ptr<BlockWatcher>> block_watchers;
+    std::atomic<bool> block_watch_stop{false};
+    void stop_block_watchers();
 
     // --- lifecycle (qemu_lifecycle.cpp) -------------------------------------------
     // Start the inactive domain (its job held by the caller) with `definition`.

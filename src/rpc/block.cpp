@@ -1,10 +1,14 @@
 // The disk procedures of libvirt's remote program: what virsh's domblkstat,
 // domblkinfo and blockresize call (virDomainBlockStats,
 // virDomainBlockStatsFlags, virDomainGetBlockInfo, virDomainBlockResize),
+// and its block job verbs (virDomainBlockCommit, virDomainBlockPull,
+// virDomainBlockRebase, virDomainGetBlockJobInfo, virDomainBlockJobAbort,
+// virDomainBlockJobSetSpeed),
 // each run as the operation the vireo CLI runs for the same verb. Layouts
 // are the public protocol's; the code is ours.
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <limits>
 #include <string_view>
 #include <utility>
@@ -113,6 +117,139 @@ Status block_resize(Connection& c, Call& call) {
     return run_empty<ops::DomainBlockResize>(c, call, {.ref = dom.ref(), .path = disk, .size = size});
 }
 
+// --- block jobs ----------------------------------------------------------------------
+// Bandwidths travel in MiB/s unless the call's BANDWIDTH_BYTES flag says bytes/s.
+
+// virDomainBlockCommitFlags.
+constexpr std::uint32_t kCommitShallow = 1, kCommitDelete = 2, kCommitActive = 4, kCommitBytes = 16;
+// virDomainBlockRebaseFlags.
+constexpr std::uint32_t kRebaseShallow = 1, kRebaseReuseExt = 2, kRebaseCopyRaw = 4, kRebaseCopy = 8, kRebaseBytes = 64;
+// VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES.
+constexpr std::uint32_t kPullBytes = 64;
+// virDomainBlockJobAbortFlags.
+constexpr std::uint32_t kAbortAsync = 1, kAbortPivot = 2;
+// VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES, VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES.
+constexpr std::uint32_t kInfoBytes = 1, kSpeedBytes = 1;
+
+Result<std::uint64_t> bandwidth_bytes(std::uint64_t value, bool bytes) {
+    if (bytes) return value;
+    if (value > (std::numeric_limits<std::uint64_t>::max() >> 20))
+        return fail(ErrorCode::InvalidArg, "invalid argument: bandwidth must be less than {}", std::numeric_limits<std::uint64_t>::max() >> 20);
+    return value << 20;
+}
+
+// virDomainBlockJobType of vireo's job types.
+std::int32_t job_type_number(std::string_view type) {
+    if (type == "pull") return 1;
+    if (type == "copy") return 2;
+    if (type == "commit") return 3;
+    if (type == "active_commit") return 4;
+    return 0;
+}
+
+// virDomainBlockCommit: base and top may be null (the bottom, the active layer).
+Status block_commit(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(disk, call.args.string());
+    VIREO_RPC_GET(base, call.args.optional_string());
+    VIREO_RPC_GET(top, call.args.optional_string());
+    VIREO_RPC_GET(bandwidth, call.args.u64());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if (flags & ~(kCommitShallow | kCommitDelete | kCommitActive | kCommitBytes))
+        return fail(ErrorCode::Unsupported, "block commit flags {:#x}", flags);
+    VIREO_RPC_GET(bw, bandwidth_bytes(bandwidth, (flags & kCommitBytes) != 0));
+    return run_empty<ops::DomainBlockCommit>(c, call,
+                                             {.ref = dom.ref(), .path = disk, .base = base.value_or(""), .top = top.value_or(""),
+                                              .active = (flags & kCommitActive) != 0, .shallow = (flags & kCommitShallow) != 0,
+                                              .delete_images = (flags & kCommitDelete) != 0, .bandwidth = bw});
+}
+
+// virDomainBlockPull: every backing image into the disk.
+Status block_pull(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(disk, call.args.string());
+    VIREO_RPC_GET(bandwidth, call.args.u64());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if (flags & ~kPullBytes) return fail(ErrorCode::Unsupported, "block pull flags {:#x}", flags);
+    VIREO_RPC_GET(bw, bandwidth_bytes(bandwidth, (flags & kPullBytes) != 0));
+    return run_empty<ops::DomainBlockPull>(c, call, {.ref = dom.ref(), .path = disk, .bandwidth = bw});
+}
+
+// virDomainBlockRebase: a pull down to `base`, or with the COPY flag a copy
+// to the file `base` (what virsh blockcopy calls without --xml).
+Status block_rebase(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(disk, call.args.string());
+    VIREO_RPC_GET(base, call.args.optional_string());
+    VIREO_RPC_GET(bandwidth, call.args.u64());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if (flags & ~(kRebaseShallow | kRebaseReuseExt | kRebaseCopyRaw | kRebaseCopy | kRebaseBytes))
+        return fail(ErrorCode::Unsupported, "block rebase flags {:#x}", flags);
+    VIREO_RPC_GET(bw, bandwidth_bytes(bandwidth, (flags & kRebaseBytes) != 0));
+    if (!(flags & kRebaseCopy)) {
+        if (flags & (kRebaseShallow | kRebaseReuseExt | kRebaseCopyRaw))
+            return fail(ErrorCode::InvalidArg, "invalid argument: block rebase flags {:#x} need VIR_DOMAIN_BLOCK_REBASE_COPY", flags);
+        return run_empty<ops::DomainBlockPull>(c, call, {.ref = dom.ref(), .path = disk, .base = base.value_or(""), .bandwidth = bw});
+    }
+    if (!base || base->empty()) return fail(ErrorCode::InvalidArg, "invalid argument: a block copy needs a destination");
+    return run_empty<ops::DomainBlockCopy>(c, call,
+                                           {.ref = dom.ref(), .path = disk, .dest = *base,
+                                            .format = (flags & kRebaseCopyRaw) ? "raw" : "", .shallow = (flags & kRebaseShallow) != 0,
+                                            .reuse_external = (flags & kRebaseReuseExt) != 0, .bandwidth = bw});
+}
+
+// virDomainGetBlockJobInfo: found (1, or 0 without a running job), type,
+// bandwidth, cur, end.
+Status get_block_job_info(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(disk, call.args.string());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if (flags & ~kInfoBytes) return fail(ErrorCode::Unsupported, "block job info flags {:#x}", flags);
+    const bool bytes = (flags & kInfoBytes) != 0;
+    return run<ops::DomainBlockJobInfo>(c, call, [ref = dom.ref(), disk, bytes](driver::Driver& d) -> Result<std::string> {
+        VIREO_RPC_GET(params, d.call<ops::DomainBlockJobInfo>({.ref = ref, .path = disk}));
+        std::string type, state;
+        std::uint64_t cur = 0, end = 0, bandwidth = 0;
+        auto number = [](const std::string& text) { return std::strtoull(text.c_str(), nullptr, 10); };
+        for (const auto& p : params) {
+            if (p.field == "type") type = p.value;
+            else if (p.field == "state") state = p.value;
+            else if (p.field == "cur") cur = number(p.value);
+            else if (p.field == "end") end = number(p.value);
+            else if (p.field == "bandwidth") bandwidth = number(p.value);
+        }
+        const bool found = state == "running" || state == "ready";
+        XdrWriter w;
+        w.i32(found ? 1 : 0);
+        w.i32(found ? job_type_number(type) : 0);
+        w.u64(found ? (bytes ? bandwidth : bandwidth >> 20) : 0);
+        w.u64(found ? cur : 0);
+        w.u64(found ? end : 0);
+        return w.take();
+    });
+}
+
+// virDomainBlockJobAbort: cancel, or pivot a ready job; ASYNC: do not wait.
+Status block_job_abort(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(disk, call.args.string());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if (flags & ~(kAbortAsync | kAbortPivot)) return fail(ErrorCode::Unsupported, "block job abort flags {:#x}", flags);
+    return run_empty<ops::DomainBlockJobAbort>(
+        c, call, {.ref = dom.ref(), .path = disk, .pivot = (flags & kAbortPivot) != 0, .async_end = (flags & kAbortAsync) != 0});
+}
+
+// virDomainBlockJobSetSpeed.
+Status block_job_set_speed(Connection& c, Call& call) {
+    VIREO_RPC_GET(dom, get_domain(call.args));
+    VIREO_RPC_GET(disk, call.args.string());
+    VIREO_RPC_GET(bandwidth, call.args.u64());
+    VIREO_RPC_GET(flags, call.args.u32());
+    if (flags & ~kSpeedBytes) return fail(ErrorCode::Unsupported, "block job speed flags {:#x}", flags);
+    VIREO_RPC_GET(bw, bandwidth_bytes(bandwidth, (flags & kSpeedBytes) != 0));
+    return run_empty<ops::DomainBlockJobSetSpeed>(c, call, {.ref = dom.ref(), .path = disk, .bandwidth = bw});
+}
+
 #define VIREO_OP(T) op_of(Tag<ops::T>{})
 
 const std::array kProcedures = std::to_array<ProcDef>({
@@ -120,6 +257,12 @@ const std::array kProcedures = std::to_array<ProcDef>({
     {Proc::DomainBlockStatsFlags, "domain_block_stats_flags", VIREO_OP(DomainBlockStats), block_stats_flags},
     {Proc::DomainGetBlockInfo, "domain_get_block_info", VIREO_OP(DomainBlockInfo), get_block_info},
     {Proc::DomainBlockResize, "domain_block_resize", VIREO_OP(DomainBlockResize), block_resize},
+    {Proc::DomainBlockCommit, "domain_block_commit", VIREO_OP(DomainBlockCommit), block_commit},
+    {Proc::DomainBlockPull, "domain_block_pull", VIREO_OP(DomainBlockPull), block_pull},
+    {Proc::DomainBlockRebase, "domain_block_rebase", VIREO_OP(DomainBlockCopy), block_rebase},
+    {Proc::DomainGetBlockJobInfo, "domain_get_block_job_info", VIREO_OP(DomainBlockJobInfo), get_block_job_info},
+    {Proc::DomainBlockJobAbort, "domain_block_job_abort", VIREO_OP(DomainBlockJobAbort), block_job_abort},
+    {Proc::DomainBlockJobSetSpeed, "domain_block_job_set_speed", VIREO_OP(DomainBlockJobSetSpeed), block_job_set_speed},
 });
 #undef VIREO_OP
 

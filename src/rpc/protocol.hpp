@@ -111,6 +111,12 @@ enum class Proc : int {
     DomainGetBlockInfo = 194,
     DomainBlockStatsFlags = 243,
     DomainBlockResize = 251,
+    DomainBlockJobAbort = 237,
+    DomainGetBlockJobInfo = 238,
+    DomainBlockJobSetSpeed = 239,
+    DomainBlockPull = 240,
+    DomainBlockRebase = 266,
+    DomainBlockCommit = 290,
 
     // The guest agent (agent.cpp).
     DomainGetHostname = 277,

@@ -1,5 +1,6 @@
 #include "cli/vireo/block_format.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -10,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/vireo/job_format.hpp"
 #include "cli/vireo/pool_format.hpp"
 #include "cli/vireo/text.hpp"
 
@@ -103,6 +105,68 @@ nlohmann::json block_stats_json(const driver::BlockStats& s) {
 
 nlohmann::json block_info_json(const driver::BlockInfo& b) {
     return {{"device", b.device}, {"capacity", b.capacity}, {"allocation", b.allocation}, {"physical", b.physical}};
+}
+
+BlockJobView block_job_view(const std::vector<driver::TypedParam>& params) {
+    BlockJobView v;
+    auto number = [](const std::string& text) {
+        std::uint64_t n = 0;
+        std::from_chars(text.data(), text.data() + text.size(), n);
+        return n;
+    };
+    for (const auto& p : params) {
+        v.present = true;
+        if (p.field == "type") v.type = p.value;
+        else if (p.field == "state") v.state = p.value;
+        else if (p.field == "cur") v.cur = number(p.value);
+        else if (p.field == "end") v.end = number(p.value);
+        else if (p.field == "bandwidth") v.bandwidth = number(p.value);
+        else if (p.field == "error") v.error = p.value;
+    }
+    return v;
+}
+
+std::string_view block_job_label(std::string_view type) {
+    if (type == "pull") return "Block Pull";
+    if (type == "copy") return "Block Copy";
+    if (type == "commit") return "Block Commit";
+    if (type == "active_commit") return "Active Block Commit";
+    return "Unknown job";
+}
+
+int block_job_percent(std::uint64_t cur, std::uint64_t end) {
+    const std::uint64_t remaining = end > cur ? end - cur : 0;
+    if (remaining == 0) return 100;
+    // As virsh: in floating point (no overflow), never 100 before the end.
+    const auto p = static_cast<int>(100.0 - static_cast<double>(remaining) * 100.0 / static_cast<double>(end));
+    return std::min(p, 99);
+}
+
+BlockJobText format_block_job_info(const BlockJobView& job, std::string_view disk, bool raw, bool bytes) {
+    BlockJobText t;
+    if (!job.active()) {
+        if (!raw) t.out = fmt::format("No current block job for {}\n", disk);
+        return t;
+    }
+    const std::string_view label = block_job_label(job.type);
+    if (raw) {
+        t.out = fmt::format(" type={}\n bandwidth={}\n cur={}\n end={}\n\n", label, bytes ? job.bandwidth : job.bandwidth >> 20,
+                            job.cur, job.end);
+        return t;
+    }
+    t.err = format_job_progress(label, block_job_percent(job.cur, job.end));
+    if (job.bandwidth != 0) t.out = fmt::format("    Bandwidth limit: {} bytes/s ({}/s)", job.bandwidth, format_job_size(job.bandwidth));
+    t.out += "\n";
+    return t;
+}
+
+Result<std::uint64_t> parse_block_bandwidth(std::string_view text, bool bytes) {
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    const std::uint64_t limit = bytes ? std::numeric_limits<std::uint64_t>::max() : std::numeric_limits<std::uint64_t>::max() >> 20;
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n > limit)
+        return fail(ErrorCode::InvalidArg, "Numeric value '{}' for <bandwidth> option is malformed or out of range", text);
+    return bytes ? n : n << 20;
 }
 
 }  // namespace vireo::cli

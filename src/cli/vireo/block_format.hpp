@@ -43,6 +43,41 @@ std::string format_block_info_table(const std::vector<driver::BlockInfo>& disks,
 // unknown suffix, an overflow) as its cause.
 Result<std::uint64_t> parse_resize_size(std::string_view text, bool bytes);
 
+// --- block jobs (blockcommit, blockpull, blockcopy, blockjob) ----------------------
+
+// A disk's block job as domain.block_job_info answers it (typed parameters).
+struct BlockJobView {
+    bool present = false;  // the disk had a job in this run
+    std::string type;      // pull, copy, commit, active_commit
+    std::string state;     // running, ready, completed, failed, cancelled
+    std::uint64_t cur = 0, end = 0, bandwidth = 0;  // bytes, bytes/s
+    std::string error;
+    // The job still runs (running or ready).
+    [[nodiscard]] bool active() const { return present && (state == "running" || state == "ready"); }
+};
+BlockJobView block_job_view(const std::vector<driver::TypedParam>& params);
+
+// virsh's name of a job type: "Block Pull", "Block Copy", "Block Commit",
+// "Active Block Commit", "Unknown job".
+std::string_view block_job_label(std::string_view type);
+
+// virsh's percentage of a job: 100 when nothing remains, else at most 99.
+int block_job_percent(std::uint64_t cur, std::uint64_t end);
+
+// blockjob --info: what goes to stderr (the progress line, "\rBlock Copy:
+// [ 45 %]", as virsh's) and to stdout (the bandwidth line when limited,
+// then the end of line); without a running job "No current block job for
+// vda" on stdout. --raw: " type=Block Copy\n bandwidth=0\n cur=..\n end=..\n"
+// and virsh's blank line on stdout (nothing without a job), the bandwidth in
+// MiB/s unless `bytes`.
+struct BlockJobText {
+    std::string err, out;
+};
+BlockJobText format_block_job_info(const BlockJobView& job, std::string_view disk, bool raw, bool bytes);
+
+// --bandwidth as virsh reads it: MiB/s, or bytes/s with `bytes`; in bytes/s.
+Result<std::uint64_t> parse_block_bandwidth(std::string_view text, bool bytes);
+
 // The --json forms (vireo's own).
 nlohmann::json block_stats_json(const driver::BlockStats& s);
 nlohmann::json block_info_json(const driver::BlockInfo& b);

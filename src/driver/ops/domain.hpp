@@ -1057,6 +1057,142 @@ struct DomainAbortJob {
 
 // --- console ---------------------------------------------------------------------------
 
+// --- block jobs (blockcommit, blockpull, blockcopy, blockjob) ---------------------
+//
+// A block job runs in QEMU on one disk of a running domain, as the domain's
+// async job (domjobinfo shows it, domjobabort cancels it). It starts with
+// DomainBlockCommit / DomainBlockPull / DomainBlockCopy and is then followed
+// with DomainBlockJobInfo; a copy or an active commit that is ready waits
+// for DomainBlockJobAbort (pivot: the disk moves to the new image; without:
+// the disk stays where it was). `path`: the disk's target (vda) or source
+// path. Bandwidths are bytes/s, 0 = unlimited.
+
+struct DomainBlockCommit {
+    static constexpr OpInfo info{.name = "domain.block_commit", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/block-commit", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Start committing layers of a running disk's backing chain into a lower one "
+                                            "(virsh blockcommit)"};
+    struct Request {
+        std::string ref{};
+        std::string path{};
+        std::string base{};  // "" = the bottom of the chain (with shallow: the top's backing image)
+        std::string top{};   // "" = the active layer
+        bool active = false;   // committing the active layer (needs pivot or abort to end)
+        bool shallow = false;  // base is the top's backing image
+        bool delete_images = false;  // remove the committed images once the commit completed
+        std::uint64_t bandwidth = 0;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("path", &Request::path, "the disk's target (vda) or source path"),
+        field("base", &Request::base, "image to commit into; empty: the bottom of the chain"),
+        field("top", &Request::top, "top image of what is committed; empty: the active layer"),
+        field("active", &Request::active, "allow committing the active layer"),
+        field("shallow", &Request::shallow, "commit into the top image's backing image"),
+        field("delete", &Request::delete_images, "remove the committed images once the commit completed"),
+        field("bandwidth", &Request::bandwidth, "bytes per second, 0: unlimited")};
+};
+
+struct DomainBlockPull {
+    static constexpr OpInfo info{.name = "domain.block_pull", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/block-pull", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Start pulling a running disk's backing images into its active layer "
+                                            "(virsh blockpull)"};
+    struct Request {
+        std::string ref{};
+        std::string path{};
+        std::string base{};  // "" = every backing image
+        std::uint64_t bandwidth = 0;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("path", &Request::path, "the disk's target (vda) or source path"),
+        field("base", &Request::base, "the image that stays below; empty: every backing image is pulled"),
+        field("bandwidth", &Request::bandwidth, "bytes per second, 0: unlimited")};
+};
+
+struct DomainBlockCopy {
+    static constexpr OpInfo info{.name = "domain.block_copy", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/block-copy", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Start copying a running disk to a new image, mirrored until pivot or abort "
+                                            "(virsh blockcopy)"};
+    struct Request {
+        std::string ref{};
+        std::string path{};
+        std::string dest{};
+        std::string format{};  // "" = the disk's format (reused: probed)
+        bool shallow = false;
+        bool reuse_external = false;
+        std::uint64_t bandwidth = 0;
+    };
+    using Reply = void;
+    static constexpr auto fields = std::tuple{
+        field("ref", &Request::ref), required("path", &Request::path, "the disk's target (vda) or source path"),
+        required("dest", &Request::dest, "the copy's file"),
+        field("format", &Request::format, "the copy's format (raw, qcow2); empty: the disk's"),
+        field("shallow", &Request::shallow, "copy only the active layer; the copy is backed by the disk's backing image"),
+        field("reuse_external", &Request::reuse_external, "use the existing file dest instead of creating it"),
+        field("bandwidth", &Request::bandwidth, "bytes per second, 0: unlimited")};
+};
+
+struct DomainBlockJobInfo {
+    static constexpr OpInfo info{.name = "domain.block_job_info", .method = Method::Get,
+                                 .path = "/v1/domains/{ref}/block-job", .kind = Kind::Query, .lane = Lane::Query,
+                                 .read_only_allowed = true, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "The block job of a disk: type, progress, bandwidth (virsh blockjob --info)"};
+    static constexpr std::string_view description =
+        "The disk's block job as typed parameters: type (pull, copy, commit,\n"
+        "active_commit), state (running, ready; completed, failed or cancelled\n"
+        "for the last job once it ended), cur and end (bytes), bandwidth\n"
+        "(bytes/s) and error (why it failed). An empty list: the disk never\n"
+        "had a block job in this run.";
+    struct Request {
+        std::string ref{};
+        std::string path{};
+    };
+    using Reply = std::vector<TypedParam>;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), required("path", &Request::path, "the disk's target (vda) or source path")};
+};
+
+struct DomainBlockJobAbort {
+    static constexpr OpInfo info{.name = "domain.block_job_abort", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/block-job/abort", .kind = Kind::Job, .lane = Lane::Urgent,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "End a disk's block job: cancel it, or pivot a ready copy or active commit "
+                                            "(virsh blockjob --abort / --pivot)"};
+    struct Request {
+        std::string ref{};
+        std::string path{};
+        bool pivot = false;      // move the disk to the job's new image (ready jobs only)
+        bool async_end = false;  // return once asked, without waiting for the job to end
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), required("path", &Request::path, "the disk's target (vda) or source path"),
+                   field("pivot", &Request::pivot, "move the disk to the copy (or the commit's base)"),
+                   field("async", &Request::async_end, "do not wait for the job to end")};
+};
+
+struct DomainBlockJobSetSpeed {
+    static constexpr OpInfo info{.name = "domain.block_job_set_speed", .method = Method::Post,
+                                 .path = "/v1/domains/{ref}/block-job/speed", .kind = Kind::Job, .lane = Lane::Job,
+                                 .read_only_allowed = false, .libvirt_domain = LibvirtDomain::Domain,
+                                 .summary = "Change the bandwidth of a disk's block job (virsh blockjob --bandwidth)"};
+    struct Request {
+        std::string ref{};
+        std::string path{};
+        std::uint64_t bandwidth = 0;
+    };
+    using Reply = void;
+    static constexpr auto fields =
+        std::tuple{field("ref", &Request::ref), required("path", &Request::path, "the disk's target (vda) or source path"),
+                   required("bandwidth", &Request::bandwidth, "bytes per second, 0: unlimited")};
+};
+
 // A bidirectional byte stream to the domain's serial console; the caller owns
 // the fd, closing it detaches. Console input drives the guest: not for
 // read-only clients (as libvirt).
@@ -1082,7 +1218,9 @@ struct DomainConsole {
 
 using DomainOps = List<DomainList, DomainDefine, DomainCreate, DomainRestore, DomainLookup, DomainUndefine, DomainXml,
                        DomainDisks, DomainInterfaces, DomainInterfaceStats, DomainInterfaceLink,
-                       DomainInterfaceAddresses, DomainSetInterfaceLink, DomainBlockStats, DomainBlockInfo, DomainBlockResize, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
+                       DomainInterfaceAddresses, DomainSetInterfaceLink, DomainBlockStats, DomainBlockInfo, DomainBlockResize,
+                       DomainBlockCommit, DomainBlockPull, DomainBlockCopy, DomainBlockJobInfo, DomainBlockJobAbort,
+                       DomainBlockJobSetSpeed, DomainGetMetadata, DomainSetMetadata, DomainSetAutostart,
                        DomainStart, DomainShutdown, DomainReboot, DomainDestroy, DomainReset, DomainSuspend,
                        DomainResume, DomainSave, DomainManagedSave, DomainManagedSaveRemove, DomainJobInfo,
                        DomainAbortJob, DomainConsole, DomainScreenshot, DomainSendKey, DomainChangeMedia,

@@ -323,5 +323,82 @@ TEST_F(VirshAgainstVireod, HostVerbs) {
     EXPECT_EQ(virsh({"list", "--all"}).exit_code, 0);
 }
 
+// The block job verbs through libvirt's procedures (virDomainBlockCommit,
+// virDomainBlockRebase for blockcopy and a partial pull, virDomainBlockPull,
+// virDomainGetBlockJobInfo, virDomainBlockJobAbort,
+// virDomainBlockJobSetSpeed). vireod sends no BLOCK_JOB events: virsh's
+// --wait falls back to polling the job's info, as it does against a
+// libvirtd that cannot register them.
+TEST_F(VirshAgainstVireod, BlockJobs) {
+    auto img = run({"qemu-img", "create", "-q", "-f", "qcow2", (dir_ / "data.qcow2").string(), "16M"});
+    ASSERT_EQ(img.exit_code, 0) << img.err;
+    std::string def = guest_domain_xml("bj");
+    def.replace(def.find("</devices>"), 10,
+                "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='" + (dir_ / "data.qcow2").string() +
+                    "'/><target dev='vda' bus='virtio'/></disk></devices>");
+    const std::string xml = (dir_ / "bj.xml").string();
+    std::ofstream(xml) << def;
+    ok({"define", xml});
+    ok({"start", "bj"});
+    auto snapshot = [&](const std::string& name) {
+        auto r = vireo({"snapshot-create-as", "bj", name, "--disk-only", "--diskspec",
+                        "vda,file=" + (dir_ / (name + ".qcow2")).string()});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+    };
+    // The file name of vda's image in the live definition.
+    auto source = [&] {
+        const std::string out = ok({"dumpxml", "bj"});
+        const auto target = out.find("<target dev='vda'");
+        if (target == std::string::npos) return std::string();
+        const auto at = out.find("<source file='", out.rfind("<disk ", target));
+        if (at == std::string::npos) return std::string();
+        const auto from = at + 14;
+        return std::filesystem::path(out.substr(from, out.find('\'', from) - from)).filename().string();
+    };
+
+    snapshot("s1");
+    ASSERT_EQ(source(), "s1.qcow2");
+    auto r = virsh({"blockcommit", "bj", "vda"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("commit of 'vda' active layer requires active flag"), std::string::npos) << r.err;
+    r = virsh({"blockcommit", "bj", "vda", "--active", "--pivot"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Successfully pivoted"), std::string::npos) << r.out;
+    EXPECT_EQ(source(), "data.qcow2");
+    same({"blockjob", "bj", "vda", "--info"});  // No current block job for vda
+
+    r = virsh({"blockcopy", "bj", "vda", (dir_ / "copy.raw").string(), "--format", "raw", "--pivot"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Successfully pivoted"), std::string::npos) << r.out;
+    EXPECT_EQ(source(), "copy.raw");
+
+    r = virsh({"blockcopy", "bj", "vda", (dir_ / "c2.raw").string(), "--format", "raw", "--wait"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Now in mirroring phase"), std::string::npos) << r.out;
+    r = virsh({"blockjob", "bj", "vda", "--info"});
+    EXPECT_NE(r.err.find("Block Copy: [100 %]"), std::string::npos) << r.out << r.err;
+    EXPECT_EQ(vireo({"blockjob", "bj", "vda", "--raw"}).out.substr(0, 16), " type=Block Copy");
+    same({"blockjob", "bj", "vda", "--raw"});
+    ok({"blockjob", "bj", "vda", "--bandwidth", "3"});
+    EXPECT_NE(ok({"blockjob", "bj", "vda", "--raw"}).find(" bandwidth=3\n"), std::string::npos);
+    ok({"blockjob", "bj", "vda", "--abort"});
+    EXPECT_NE(ok({"blockjob", "bj", "vda"}).find("No current block job for vda"), std::string::npos);
+    EXPECT_EQ(source(), "copy.raw");
+
+    snapshot("s2");
+    snapshot("s3");
+    r = virsh({"blockpull", "bj", "vda", "--base", (dir_ / "s2.qcow2").string(), "--wait"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Pull complete"), std::string::npos) << r.out;
+    r = virsh({"blockpull", "bj", "vda", "--wait"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Pull complete"), std::string::npos) << r.out;
+    auto chain = run({"qemu-img", "info", "-U", "--backing-chain", (dir_ / "s3.qcow2").string()});
+    EXPECT_EQ(chain.out.find("backing file:"), std::string::npos) << chain.out;
+    EXPECT_EQ(ok({"dumpxml", "bj"}).find("s2.qcow2"), std::string::npos);
+    same({"blockjob", "bj", "vdz"});
+    ok({"destroy", "bj"});
+}
+
 }  // namespace
 }  // namespace vireo::test

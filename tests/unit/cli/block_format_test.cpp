@@ -115,5 +115,71 @@ TEST(BlockFormat, ResizeSizeIsKibUnlessScaled) {
     EXPECT_EQ(parse_resize_size("18446744073709551615", true).value_or(0), 18446744073709551615U) << "--bytes: no scaling";
 }
 
+// --- block jobs ---------------------------------------------------------------------
+
+std::vector<driver::TypedParam> job_params(std::string type, std::string state, std::uint64_t cur, std::uint64_t end,
+                                           std::uint64_t bandwidth) {
+    return {{"type", "string", std::move(type)},
+            {"state", "string", std::move(state)},
+            {"cur", "ullong", std::to_string(cur)},
+            {"end", "ullong", std::to_string(end)},
+            {"bandwidth", "ullong", std::to_string(bandwidth)}};
+}
+
+TEST(BlockFormat, BlockJobViewReadsTheTypedParameters) {
+    auto v = block_job_view(job_params("copy", "ready", 5, 10, 1048576));
+    EXPECT_TRUE(v.present);
+    EXPECT_TRUE(v.active());
+    EXPECT_EQ(v.type, "copy");
+    EXPECT_EQ(v.cur, 5U);
+    EXPECT_EQ(v.end, 10U);
+    EXPECT_EQ(v.bandwidth, 1048576U);
+    EXPECT_FALSE(block_job_view({}).present);
+    EXPECT_FALSE(block_job_view(job_params("pull", "completed", 10, 10, 0)).active());
+}
+
+TEST(BlockFormat, BlockJobLabelsAndPercentAsVirsh) {
+    EXPECT_EQ(block_job_label("pull"), "Block Pull");
+    EXPECT_EQ(block_job_label("copy"), "Block Copy");
+    EXPECT_EQ(block_job_label("commit"), "Block Commit");
+    EXPECT_EQ(block_job_label("active_commit"), "Active Block Commit");
+    EXPECT_EQ(block_job_label("backup"), "Unknown job");
+    EXPECT_EQ(block_job_percent(0, 0), 100);
+    EXPECT_EQ(block_job_percent(45, 100), 45);
+    EXPECT_EQ(block_job_percent(999, 1000), 99) << "never 100 before the end";
+    EXPECT_EQ(block_job_percent(1000, 1000), 100);
+}
+
+TEST(BlockFormat, BlockjobInfoAsVirsh) {
+    auto t = format_block_job_info(block_job_view(job_params("commit", "running", 45, 100, 0)), "vda", false, false);
+    EXPECT_EQ(t.err, "\rBlock Commit: [ 45 %]");
+    EXPECT_EQ(t.out, "\n");
+    t = format_block_job_info(block_job_view(job_params("copy", "ready", 100, 100, 1048576)), "vda", false, false);
+    EXPECT_EQ(t.err, "\rBlock Copy: [100 %]");
+    EXPECT_EQ(t.out, "    Bandwidth limit: 1048576 bytes/s (1.000 MiB/s)\n");
+    t = format_block_job_info(block_job_view(job_params("copy", "ready", 7, 9, 2097152)), "vda", true, false);
+    EXPECT_EQ(t.err, "");
+    EXPECT_EQ(t.out, " type=Block Copy\n bandwidth=2\n cur=7\n end=9\n\n");
+    t = format_block_job_info(block_job_view(job_params("copy", "ready", 7, 9, 2097152)), "vda", true, true);
+    EXPECT_EQ(t.out, " type=Block Copy\n bandwidth=2097152\n cur=7\n end=9\n\n");
+    // No job, or only the record of an ended one.
+    for (const auto& params : {std::vector<driver::TypedParam>{}, job_params("pull", "completed", 1, 1, 0)}) {
+        t = format_block_job_info(block_job_view(params), "vda", false, false);
+        EXPECT_EQ(t.out, "No current block job for vda\n");
+        EXPECT_EQ(format_block_job_info(block_job_view(params), "vda", true, false).out, "");
+    }
+}
+
+TEST(BlockFormat, BandwidthInMibOrBytes) {
+    EXPECT_EQ(parse_block_bandwidth("1", false).value_or(0), 1048576U);
+    EXPECT_EQ(parse_block_bandwidth("1", true).value_or(0), 1U);
+    EXPECT_EQ(parse_block_bandwidth("0", false).value_or(1), 0U);
+    for (const auto* bad : {"", "x", "-1", "1M", "17592186044416"}) {
+        auto r = parse_block_bandwidth(bad, false);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_EQ(r.error().message, fmt::format("Numeric value '{}' for <bandwidth> option is malformed or out of range", bad));
+    }
+}
+
 }  // namespace
 }  // namespace vireo::cli
