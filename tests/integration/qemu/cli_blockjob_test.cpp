@@ -31,6 +31,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using Names = std::vector<std::string>;
+using qemu::test::backing_chain;
 
 struct Shared {
     TempDir dir;
@@ -107,16 +108,6 @@ protected:
         auto sum = run({"md5sum", raw.string()});
         fs::remove(raw);
         return sum.out.substr(0, 32);
-    }
-    // qemu-img's backing chain of `image`: file names, top first.
-    static Names backing_chain(const fs::path& image) {
-        auto r = run({"qemu-img", "info", "-U", "--backing-chain", "--output=json", image.string()});
-        EXPECT_EQ(r.exit_code, 0) << r.err;
-        Names out;
-        auto j = nlohmann::json::parse(r.out, nullptr, false);
-        if (!j.is_array()) return out;
-        for (const auto& layer : j) out.push_back(fs::path(layer.value("filename", "")).filename().string());
-        return out;
     }
     // The chain the live definition claims for vda: source, then each <backingStore>'s source.
     Names xml_chain(bool inactive = false) {

@@ -291,16 +291,7 @@ std::string image_head(const fs::path& image, const fs::path& scratch, std::size
     return bytes ? bytes->substr(0, n) : std::string();
 }
 
-// qemu-img's backing chain of `image`: each layer's file name, top first.
-Names backing_chain(const fs::path& image) {
-    auto r = run({"qemu-img", "info", "-U", "--backing-chain", "--output=json", image.string()});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    Names out;
-    auto j = nlohmann::json::parse(r.out, nullptr, false);
-    if (!j.is_array()) return out;
-    for (const auto& layer : j) out.push_back(fs::path(layer.value("filename", "")).filename().string());
-    return out;
-}
+using qemu::test::backing_chain;
 
 TEST_F(QemuCliSnapshot, ExternalDiskOnlySnapshotsOfAShutOffAndARunningGuest) {
     VIREO_REQUIRE_GUEST();

@@ -5,6 +5,9 @@
 
 #include <thread>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include "support/guest.hpp"
 #include "util/files.hpp"
 
@@ -226,6 +229,16 @@ Console GuestFixture::console(const std::string& name) {
     auto fd = drv->open_console(name, "");
     EXPECT_TRUE(fd) << fd.error().full_message();
     return Console(fd ? std::move(*fd) : UniqueFd());
+}
+
+std::vector<std::string> backing_chain(const fs::path& image) {
+    auto r = vireo::test::run({"qemu-img", "info", "-U", "--backing-chain", "--output=json", image.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_array()) return out;
+    for (const auto& layer : j) out.push_back(fs::path(layer.value("filename", "")).filename().string());
+    return out;
 }
 
 }  // namespace vireo::qemu::test

@@ -105,4 +105,8 @@ struct GuestFixture {
     Console console(const std::string& name);
 };
 
+// qemu-img's backing chain of `image` (info -U --backing-chain): each
+// layer's file name, top first; empty (with a test failure) when qemu-img fails.
+std::vector<std::string> backing_chain(const std::filesystem::path& image);
+
 }  // namespace vireo::qemu::test
