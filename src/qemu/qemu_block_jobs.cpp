@@ -220,21 +220,35 @@ struct JobStart {
 
 }  // namespace
 
-// Everything a block job checks before it starts, the async job taken.
-static Result<JobStart> begin_block_job(QemuDriverImpl& d, std::string_view ref, std::string_view path) {
+// The running domain `ref` and its disk `path` (target or source), as
+// every block job verb looks them up; `disk` points into `run.def`.
+struct NamedDisk {
+    std::shared_ptr<DomainObject> obj;
+    QemuDriverImpl::Running run;
+    const conf::Disk* disk = nullptr;
+};
+
+static Result<NamedDisk> named_disk(QemuDriverImpl& d, std::string_view ref, std::string_view path) {
     auto obj = d.registry.resolve(ref);
     if (!obj) return std::unexpected(obj.error());
     auto run = d.running(**obj);
     if (!run) return std::unexpected(not_running());
     const conf::Disk* disk = find_disk_by_name(*run->def, path);
     if (!disk) return std::unexpected(disk_not_found(path));
-    if (disk->source.empty())
+    return NamedDisk{*obj, std::move(*run), disk};
+}
+
+// Everything a block job checks before it starts, the async job taken.
+static Result<JobStart> begin_block_job(QemuDriverImpl& d, std::string_view ref, std::string_view path) {
+    auto nd = named_disk(d, ref, path);
+    if (!nd) return std::unexpected(nd.error());
+    if (nd->disk->source.empty())
         return fail(ErrorCode::InvalidArg, "invalid argument: disk '{}' does not currently have a source assigned", path);
     {
-        std::lock_guard lk(run->priv->block_jobs_mutex);
-        for (const auto& [target, bj] : run->priv->block_jobs) {
+        std::lock_guard lk(nd->run.priv->block_jobs_mutex);
+        for (const auto& [target, bj] : nd->run.priv->block_jobs) {
             if (is_ended(*bj)) continue;
-            if (target == disk->target_dev) return std::unexpected(job_active(target));
+            if (target == nd->disk->target_dev) return std::unexpected(job_active(target));
             // One async job per domain (driver/registry.hpp): a second disk waits.
             return fail(ErrorCode::InvalidState,
                         "Requested operation is not valid: disk '{}' is in a block job; vireo runs one block job per domain "
@@ -242,13 +256,13 @@ static Result<JobStart> begin_block_job(QemuDriverImpl& d, std::string_view ref,
                         target);
         }
     }
-    auto nodes = run->priv->monitor->query_named_block_nodes();
-    if (!nodes) return std::unexpected(d.command_error(**obj, run->priv, nodes.error()));
-    auto chain = read_chain(*disk, *nodes);
+    auto nodes = nd->run.priv->monitor->query_named_block_nodes();
+    if (!nodes) return std::unexpected(d.command_error(*nd->obj, nd->run.priv, nodes.error()));
+    auto chain = read_chain(*nd->disk, *nodes);
     if (!chain) return std::unexpected(chain.error());
     if (chain->front().node.empty())
-        return fail(ErrorCode::OperationFailed, "operation failed: QEMU has no block node for disk '{}'", disk->target_dev);
-    return JobStart{*obj, std::move(*run), *disk, std::move(*chain), std::nullopt};
+        return fail(ErrorCode::OperationFailed, "operation failed: QEMU has no block node for disk '{}'", nd->disk->target_dev);
+    return JobStart{nd->obj, std::move(nd->run), *nd->disk, std::move(*chain), std::nullopt};
 }
 
 // The checks passed: the domain's async job, for the job's whole life. While
@@ -612,14 +626,10 @@ static void follow_block_job(QemuDriverImpl& d, JobStart& s, const std::shared_p
 }
 
 Result<std::vector<driver::TypedParam>> QemuDriverImpl::block_job_info(std::string_view ref, std::string_view path) {
-    auto obj = registry.resolve(ref);
-    if (!obj) return std::unexpected(obj.error());
-    auto run = running(**obj);
-    if (!run) return std::unexpected(not_running());
-    const conf::Disk* disk = find_disk_by_name(*run->def, path);
-    if (!disk) return std::unexpected(disk_not_found(path));
+    auto nd = named_disk(*this, ref, path);
+    if (!nd) return std::unexpected(nd.error());
     std::vector<driver::TypedParam> out;
-    auto bj = job_of(*run->priv, disk->target_dev);
+    auto bj = job_of(*nd->run.priv, nd->disk->target_dev);
     if (!bj) return out;
     std::lock_guard lk(bj->mutex);
     auto u = [](std::uint64_t v) { return std::to_string(v); };
@@ -644,51 +654,43 @@ Result<std::vector<driver::TypedParam>> QemuDriverImpl::block_job_info(std::stri
 }
 
 Status QemuDriverImpl::block_job_abort(std::string_view ref, std::string_view path, bool pivot, bool async_end) {
-    auto obj = registry.resolve(ref);
-    if (!obj) return std::unexpected(obj.error());
-    auto run = running(**obj);
-    if (!run) return std::unexpected(not_running());
-    const conf::Disk* disk = find_disk_by_name(*run->def, path);
-    if (!disk) return std::unexpected(disk_not_found(path));
-    auto bj = job_of(*run->priv, disk->target_dev);
-    if (!bj || is_ended(*bj)) return std::unexpected(no_active_job(disk->target_dev));
-    auto& monitor = *run->priv->monitor;
+    auto nd = named_disk(*this, ref, path);
+    if (!nd) return std::unexpected(nd.error());
+    auto bj = job_of(*nd->run.priv, nd->disk->target_dev);
+    if (!bj || is_ended(*bj)) return std::unexpected(no_active_job(nd->disk->target_dev));
+    auto& monitor = *nd->run.priv->monitor;
     if (pivot) {
         if (bj->kind != "copy" && bj->kind != "active_commit")
             return fail(ErrorCode::InvalidArg, "invalid argument: job type '{}' does not support pivot", bj->kind);
         if (run_state(*bj) != "ready")
-            return fail(ErrorCode::InvalidState, "block copy still active: disk '{}' not ready for pivot yet", disk->target_dev);
+            return fail(ErrorCode::InvalidState, "block copy still active: disk '{}' not ready for pivot yet", nd->disk->target_dev);
         bj->pivot = true;
         if (auto st = monitor.block_job_complete(bj->qemu_id); !st) {
             bj->pivot = false;
-            return std::unexpected(command_error(**obj, run->priv, st.error()));
+            return std::unexpected(command_error(*nd->obj, nd->run.priv, st.error()));
         }
     } else {
         bj->cancel_sent = true;
         (void)bj->job->request_abort();
         if (auto st = monitor.block_job_cancel(bj->qemu_id, false); !st)
-            return std::unexpected(command_error(**obj, run->priv, st.error()));
+            return std::unexpected(command_error(*nd->obj, nd->run.priv, st.error()));
     }
     if (async_end) return {};
     std::unique_lock lk(bj->mutex);
     if (!bj->cv.wait_for(lk, std::chrono::minutes(10), [&] { return bj->ended_locked(); }))
-        return fail(ErrorCode::Timeout, "timed out waiting for the block job on disk '{}' to end", disk->target_dev);
+        return fail(ErrorCode::Timeout, "timed out waiting for the block job on disk '{}' to end", nd->disk->target_dev);
     if (pivot && bj->state != "completed")
-        return fail(ErrorCode::OperationFailed, "operation failed: the pivot of disk '{}' failed: {}", disk->target_dev, bj->error);
+        return fail(ErrorCode::OperationFailed, "operation failed: the pivot of disk '{}' failed: {}", nd->disk->target_dev, bj->error);
     return {};
 }
 
 Status QemuDriverImpl::block_job_set_speed(std::string_view ref, std::string_view path, std::uint64_t bandwidth) {
-    auto obj = registry.resolve(ref);
-    if (!obj) return std::unexpected(obj.error());
-    auto run = running(**obj);
-    if (!run) return std::unexpected(not_running());
-    const conf::Disk* disk = find_disk_by_name(*run->def, path);
-    if (!disk) return std::unexpected(disk_not_found(path));
-    auto bj = job_of(*run->priv, disk->target_dev);
-    if (!bj || is_ended(*bj)) return std::unexpected(no_active_job(disk->target_dev));
-    if (auto st = run->priv->monitor->block_job_set_speed(bj->qemu_id, bandwidth); !st)
-        return std::unexpected(command_error(**obj, run->priv, st.error()));
+    auto nd = named_disk(*this, ref, path);
+    if (!nd) return std::unexpected(nd.error());
+    auto bj = job_of(*nd->run.priv, nd->disk->target_dev);
+    if (!bj || is_ended(*bj)) return std::unexpected(no_active_job(nd->disk->target_dev));
+    if (auto st = nd->run.priv->monitor->block_job_set_speed(bj->qemu_id, bandwidth); !st)
+        return std::unexpected(command_error(*nd->obj, nd->run.priv, st.error()));
     std::lock_guard lk(bj->mutex);
     bj->bandwidth = bandwidth;
     return {};
